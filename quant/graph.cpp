@@ -1,0 +1,435 @@
+#include "quant/graph.hpp"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace vitsim::quant {
+
+int64_t numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += 'x';
+    s += std::to_string(shape[i]);
+  }
+  return s;
+}
+
+Tensor::Tensor(Shape s, float fill) : shape(std::move(s)), data(static_cast<size_t>(numel(shape)), fill) {}
+
+const char* op_name(OpKind op) {
+  switch (op) {
+    case OpKind::Input: return "input";
+    case OpKind::Conv2d: return "conv2d";
+    case OpKind::Linear: return "linear";
+    case OpKind::Add: return "add";
+    case OpKind::Concat: return "concat";
+    case OpKind::LayerNorm: return "layernorm";
+    case OpKind::GlobalAvgPool: return "avgpool";
+    case OpKind::AttnKernel: return "attn_kernel";
+    case OpKind::MatMul: return "matmul";
+    case OpKind::AttnNormalize: return "attn_normalize";
+    case OpKind::Softmax: return "softmax";
+    case OpKind::PatchTokens: return "patch_tokens";
+    case OpKind::ClassToken: return "class_token";
+    case OpKind::PosEmbed: return "pos_embed";
+    case OpKind::HeadSplit: return "head_split";
+    case OpKind::HeadMerge: return "head_merge";
+    case OpKind::TokenSelect: return "token_select";
+  }
+  return "?";
+}
+
+const char* act_name(Act act) {
+  switch (act) {
+    case Act::None: return "";
+    case Act::ReLU: return "relu";
+    case Act::HSwish: return "hswish";
+    case Act::GeluTanh: return "gelu_tanh";
+    case Act::GeluErf: return "gelu";
+  }
+  return "?";
+}
+
+const char* norm_name(Norm norm) {
+  switch (norm) {
+    case Norm::None: return "";
+    case Norm::BatchNorm: return "BN";
+    case Norm::LayerNorm: return "LN";
+  }
+  return "?";
+}
+
+std::map<std::string, Shape> Node::param_shapes() const {
+  std::map<std::string, Shape> p;
+  switch (op) {
+    case OpKind::Conv2d:
+      p["weight"] = {out_features, in_features / groups, kernel, kernel};
+      break;
+    case OpKind::Linear:
+      p["weight"] = {out_features, in_features};
+      break;
+    case OpKind::LayerNorm:
+      p["ln.gamma"] = p["ln.beta"] = {out_shape.back()};
+      break;
+    case OpKind::ClassToken:
+      p["token"] = {out_shape.back()};
+      break;
+    case OpKind::PosEmbed:
+      p["pos"] = out_shape;
+      break;
+    default:
+      break;
+  }
+  if (has_bias) p["bias"] = {out_features};
+  if (norm == Norm::BatchNorm) p["bn.gamma"] = p["bn.beta"] = p["bn.mean"] = p["bn.var"] = {out_features};
+  if (norm == Norm::LayerNorm && op == OpKind::Linear) p["ln.gamma"] = p["ln.beta"] = {out_features};
+  return p;
+}
+
+int64_t Node::param_count() const {
+  int64_t n = 0;
+  for (const auto& [key, shape] : param_shapes())
+    if (key != "bn.mean" && key != "bn.var") n += numel(shape);
+  return n;
+}
+
+int64_t Node::macs() const {
+  switch (op) {
+    case OpKind::Conv2d:
+      return numel(out_shape) * (in_features / groups) * kernel * kernel;
+    case OpKind::Linear:
+    case OpKind::MatMul:  // in_features is the contraction length K
+      return numel(out_shape) * in_features;
+    default:
+      return 0;
+  }
+}
+
+std::string Node::label() const {
+  if (op == OpKind::Conv2d) {
+    const std::string k = std::to_string(kernel) + "x" + std::to_string(kernel);
+    if (groups == 1) return (kernel == 1 ? "pw" : "conv") + k;
+    if (groups == in_features && groups == out_features) return "dw" + k;
+    return "gconv" + k;
+  }
+  return op_name(op);
+}
+
+int64_t Graph::param_count() const {
+  int64_t n = 0;
+  for (const Node& node : nodes) n += node.param_count();
+  return n;
+}
+
+int64_t Graph::macs() const {
+  int64_t n = 0;
+  for (const Node& node : nodes) n += node.macs();
+  return n;
+}
+
+int Graph::find(const std::string& name) const {
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (nodes[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+void Graph::validate() const {
+  if (nodes.empty() || nodes[0].op != OpKind::Input)
+    throw std::invalid_argument("graph '" + model + "': node 0 must be the input");
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    for (int in : n.inputs)
+      if (in < 0 || static_cast<size_t>(in) >= i)
+        throw std::invalid_argument("graph '" + model + "': node '" + n.name + "' reads node " +
+                                    std::to_string(in) + ", which is not an earlier node");
+    if (n.params.empty()) continue;
+    const auto expected = n.param_shapes();
+    if (expected.size() != n.params.size())
+      throw std::invalid_argument("graph '" + model + "': node '" + n.name + "' has " +
+                                  std::to_string(n.params.size()) + " parameter tensors, expected " +
+                                  std::to_string(expected.size()));
+    for (const auto& [key, shape] : expected) {
+      auto it = n.params.find(key);
+      if (it == n.params.end() || it->second.shape != shape ||
+          it->second.size() != numel(shape))
+        throw std::invalid_argument("graph '" + model + "': node '" + n.name + "' parameter '" + key +
+                                    "' should have shape " + shape_str(shape));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GraphBuilder
+
+namespace {
+[[noreturn]] void shape_error(const std::string& node, const std::string& what) {
+  throw std::invalid_argument("cannot build node '" + node + "': " + what);
+}
+}  // namespace
+
+GraphBuilder::GraphBuilder(std::string model, int resolution, Shape input_shape) {
+  graph_.model = std::move(model);
+  graph_.resolution = resolution;
+  Node in;
+  in.name = "input";
+  in.op = OpKind::Input;
+  in.out_shape = std::move(input_shape);
+  graph_.nodes.push_back(std::move(in));
+}
+
+const Shape& GraphBuilder::shape(int node) const { return graph_.nodes.at(static_cast<size_t>(node)).out_shape; }
+
+int GraphBuilder::push(Node node) {
+  for (int in : node.inputs)
+    if (in < 0 || static_cast<size_t>(in) >= graph_.nodes.size())
+      shape_error(node.name, "input index " + std::to_string(in) + " does not exist");
+  graph_.nodes.push_back(std::move(node));
+  return static_cast<int>(graph_.nodes.size()) - 1;
+}
+
+Graph GraphBuilder::finish() {
+  graph_.validate();
+  return std::move(graph_);
+}
+
+int GraphBuilder::conv(const std::string& name, int in, int64_t out_channels, int kernel, int stride,
+                       int groups, bool bias, Norm norm, Act act, int pad) {
+  const Shape& s = shape(in);
+  if (s.size() != 3) shape_error(name, "conv needs a [C,H,W] input, got " + shape_str(s));
+  if (s[0] % groups || out_channels % groups)
+    shape_error(name, "channels " + std::to_string(s[0]) + " -> " + std::to_string(out_channels) +
+                          " are not divisible by groups " + std::to_string(groups));
+  Node n;
+  n.name = name;
+  n.op = OpKind::Conv2d;
+  n.inputs = {in};
+  n.kernel = kernel;
+  n.stride = stride;
+  n.pad = pad < 0 ? kernel / 2 : pad;
+  n.groups = groups;
+  n.in_features = s[0];
+  n.out_features = out_channels;
+  n.has_bias = bias;
+  n.norm = norm;
+  n.act = act;
+  const int64_t ho = (s[1] + 2 * n.pad - kernel) / stride + 1;
+  const int64_t wo = (s[2] + 2 * n.pad - kernel) / stride + 1;
+  if (ho <= 0 || wo <= 0) shape_error(name, "input " + shape_str(s) + " is smaller than the kernel");
+  n.out_shape = {out_channels, ho, wo};
+  return push(std::move(n));
+}
+
+int GraphBuilder::linear(const std::string& name, int in, int64_t out_features, bool bias, Norm norm,
+                         Act act) {
+  Node n;
+  n.name = name;
+  n.op = OpKind::Linear;
+  n.inputs = {in};
+  n.out_shape = shape(in);
+  n.in_features = n.out_shape.back();
+  n.out_features = out_features;
+  n.out_shape.back() = out_features;
+  n.has_bias = bias;
+  n.norm = norm;
+  n.act = act;
+  return push(std::move(n));
+}
+
+int GraphBuilder::add(const std::string& name, int lhs, int rhs) {
+  if (shape(lhs) != shape(rhs))
+    shape_error(name, "add of " + shape_str(shape(lhs)) + " and " + shape_str(shape(rhs)));
+  Node n;
+  n.name = name;
+  n.op = OpKind::Add;
+  n.inputs = {lhs, rhs};
+  n.out_shape = shape(lhs);
+  return push(std::move(n));
+}
+
+int GraphBuilder::concat(const std::string& name, const std::vector<int>& ins) {
+  if (ins.empty()) shape_error(name, "concat of nothing");
+  Shape out = shape(ins[0]);
+  for (size_t i = 1; i < ins.size(); ++i) {
+    const Shape& s = shape(ins[i]);
+    if (s.size() != out.size() || !std::equal(s.begin() + 1, s.end(), out.begin() + 1))
+      shape_error(name, "concat of " + shape_str(out) + " and " + shape_str(s));
+    out[0] += s[0];
+  }
+  Node n;
+  n.name = name;
+  n.op = OpKind::Concat;
+  n.inputs = ins;
+  n.out_shape = out;
+  return push(std::move(n));
+}
+
+int GraphBuilder::layer_norm(const std::string& name, int in, float eps) {
+  Node n;
+  n.name = name;
+  n.op = OpKind::LayerNorm;
+  n.inputs = {in};
+  n.out_shape = shape(in);
+  n.norm = Norm::LayerNorm;
+  n.norm_eps = eps;
+  return push(std::move(n));
+}
+
+int GraphBuilder::global_avg_pool(const std::string& name, int in) {
+  const Shape& s = shape(in);
+  if (s.size() != 3) shape_error(name, "avgpool needs a [C,H,W] input, got " + shape_str(s));
+  Node n;
+  n.name = name;
+  n.op = OpKind::GlobalAvgPool;
+  n.inputs = {in};
+  n.out_shape = {s[0]};
+  return push(std::move(n));
+}
+
+int GraphBuilder::attn_kernel(const std::string& name, int in, int64_t head_dim) {
+  const Shape& s = shape(in);
+  if (s.size() != 3 || s[0] % (3 * head_dim))
+    shape_error(name, "attention kernel needs [2h*3d,H,W] with d=" + std::to_string(head_dim) + ", got " +
+                          shape_str(s));
+  Node n;
+  n.name = name;
+  n.op = OpKind::AttnKernel;
+  n.inputs = {in};
+  n.head_dim = head_dim;
+  n.act = Act::ReLU;
+  n.out_shape = {s[0] / (3 * head_dim), 3 * head_dim + 1, s[1] * s[2]};
+  return push(std::move(n));
+}
+
+namespace {
+// Rows x cols of one batch of a MatMul operand after slicing and transposition.
+std::pair<int64_t, int64_t> operand_dims(const std::string& name, const Shape& s, const MatOperand& op) {
+  if (s.size() != 3) shape_error(name, "matmul operands must be [B,R,N], got " + shape_str(s));
+  const int64_t rows = op.rows ? op.rows : s[1] - op.row_offset;
+  if (op.row_offset < 0 || rows <= 0 || op.row_offset + rows > s[1])
+    shape_error(name, "row slice [" + std::to_string(op.row_offset) + ", +" + std::to_string(rows) +
+                          ") outside operand " + shape_str(s));
+  return op.transpose ? std::make_pair(s[2], rows) : std::make_pair(rows, s[2]);
+}
+}  // namespace
+
+int GraphBuilder::matmul(const std::string& name, int a, MatOperand a_op, int b, MatOperand b_op,
+                         float scale) {
+  const auto [m, k] = operand_dims(name, shape(a), a_op);
+  const auto [k2, nn] = operand_dims(name, shape(b), b_op);
+  if (k != k2 || shape(a)[0] != shape(b)[0])
+    shape_error(name, "matmul of [" + std::to_string(shape(a)[0]) + "," + std::to_string(m) + "," +
+                          std::to_string(k) + "] by [" + std::to_string(shape(b)[0]) + "," +
+                          std::to_string(k2) + "," + std::to_string(nn) + "]");
+  Node n;
+  n.name = name;
+  n.op = OpKind::MatMul;
+  n.inputs = {a, b};
+  n.a = a_op;
+  n.b = b_op;
+  n.a.rows = a_op.rows ? a_op.rows : shape(a)[1] - a_op.row_offset;
+  n.b.rows = b_op.rows ? b_op.rows : shape(b)[1] - b_op.row_offset;
+  n.scale = scale;
+  n.in_features = k;
+  n.out_shape = {shape(a)[0], m, nn};
+  return push(std::move(n));
+}
+
+int GraphBuilder::attn_normalize(const std::string& name, int in, int64_t head_dim, int64_t height,
+                                 int64_t width) {
+  const Shape& s = shape(in);
+  if (s.size() != 3 || s[1] != head_dim + 1 || s[2] != height * width)
+    shape_error(name, "normalize needs [2h,d+1,H*W], got " + shape_str(s));
+  Node n;
+  n.name = name;
+  n.op = OpKind::AttnNormalize;
+  n.inputs = {in};
+  n.head_dim = head_dim;
+  n.out_shape = {s[0] * head_dim, height, width};
+  return push(std::move(n));
+}
+
+int GraphBuilder::softmax(const std::string& name, int in) {
+  Node n;
+  n.name = name;
+  n.op = OpKind::Softmax;
+  n.inputs = {in};
+  n.out_shape = shape(in);
+  return push(std::move(n));
+}
+
+int GraphBuilder::patch_tokens(const std::string& name, int in) {
+  const Shape& s = shape(in);
+  if (s.size() != 3) shape_error(name, "patch tokens need [D,H,W], got " + shape_str(s));
+  Node n;
+  n.name = name;
+  n.op = OpKind::PatchTokens;
+  n.inputs = {in};
+  n.out_shape = {s[1] * s[2], s[0]};
+  return push(std::move(n));
+}
+
+int GraphBuilder::class_token(const std::string& name, int in) {
+  const Shape& s = shape(in);
+  if (s.size() != 2) shape_error(name, "class token needs [T,D], got " + shape_str(s));
+  Node n;
+  n.name = name;
+  n.op = OpKind::ClassToken;
+  n.inputs = {in};
+  n.out_shape = {s[0] + 1, s[1]};
+  return push(std::move(n));
+}
+
+int GraphBuilder::pos_embed(const std::string& name, int in) {
+  if (shape(in).size() != 2) shape_error(name, "position embedding needs [T,D]");
+  Node n;
+  n.name = name;
+  n.op = OpKind::PosEmbed;
+  n.inputs = {in};
+  n.out_shape = shape(in);
+  return push(std::move(n));
+}
+
+int GraphBuilder::head_split(const std::string& name, int in, int64_t heads) {
+  const Shape& s = shape(in);
+  if (s.size() != 2 || s[1] % (3 * heads))
+    shape_error(name, "head split needs [T,3*h*dh] with h=" + std::to_string(heads) + ", got " + shape_str(s));
+  Node n;
+  n.name = name;
+  n.op = OpKind::HeadSplit;
+  n.inputs = {in};
+  n.heads = heads;
+  n.out_shape = {heads, s[1] / heads, s[0]};
+  return push(std::move(n));
+}
+
+int GraphBuilder::head_merge(const std::string& name, int in) {
+  const Shape& s = shape(in);
+  if (s.size() != 3) shape_error(name, "head merge needs [h,T,dh], got " + shape_str(s));
+  Node n;
+  n.name = name;
+  n.op = OpKind::HeadMerge;
+  n.inputs = {in};
+  n.heads = s[0];
+  n.out_shape = {s[1], s[0] * s[2]};
+  return push(std::move(n));
+}
+
+int GraphBuilder::token_select(const std::string& name, int in, int64_t index) {
+  const Shape& s = shape(in);
+  if (s.size() != 2 || index < 0 || index >= s[0]) shape_error(name, "token index out of range");
+  Node n;
+  n.name = name;
+  n.op = OpKind::TokenSelect;
+  n.inputs = {in};
+  n.token_index = index;
+  n.out_shape = {s[1]};
+  return push(std::move(n));
+}
+
+}  // namespace vitsim::quant

@@ -1,0 +1,162 @@
+// The graph IR every stage consumes: a topologically ordered list of layer nodes, batch 1.
+//
+// A node is a *layer* as an accelerator sees it: a convolution carries its bias, its batch norm and its
+// activation, because the hardware fuses them (and the reference listing of EfficientViT counts them in
+// one row). Each node produces exactly one tensor; inputs name earlier nodes by index.
+//
+// Tensor layouts (no batch dimension):
+//   feature map  [C, H, W]   channel-major, as PyTorch NCHW with N = 1
+//   tokens       [T, D]      one row per token (ViT / DeiT)
+//   vector       [D]         after global average pooling or class-token selection
+//   head stack   [B, R, N]   attention operands: B heads, R rows, N columns
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vitsim::quant {
+
+using Shape = std::vector<int64_t>;
+
+int64_t numel(const Shape& shape);
+std::string shape_str(const Shape& shape);  // "16x112x112"
+
+/// A dense FP32 tensor, row-major in the layouts above.
+struct Tensor {
+  Shape shape;
+  std::vector<float> data;
+
+  Tensor() = default;
+  explicit Tensor(Shape s, float fill = 0.0f);
+  int64_t size() const { return static_cast<int64_t>(data.size()); }
+};
+
+enum class OpKind {
+  Input,          // the image, [3, H, W]
+  Conv2d,         // full, depthwise, pointwise or grouped conv (+bias, +BatchNorm, +activation)
+  Linear,         // y = x W^T (+bias) on the last axis (+LayerNorm, +activation)
+  Add,            // elementwise sum of two inputs (residual)
+  Concat,         // concatenation of all inputs along axis 0 (channels)
+  LayerNorm,      // standalone LayerNorm over the last axis (ViT pre-norm)
+  GlobalAvgPool,  // [C, H, W] -> [C]
+  AttnKernel,     // LiteMLA kernel: [2h*3d, H, W] viewed as [2h, 3d, N] -> [2h, 3d+1, N]:
+                  //   rows 0..d-1 ReLU(q), d..2d-1 ReLU(k), 2d..3d-1 v, row 3d all ones (v padded)
+  MatMul,         // batched: out[b] = scale * op(A[b]) x op(B[b]); operands are row slices, see MatOperand
+  AttnNormalize,  // LiteMLA: [2h, d+1, N] -> y = o[:d] / (o[d] + eps), viewed as [2h*d, H, W]
+  Softmax,        // softmax over the last axis
+  PatchTokens,    // [D, H, W] -> [H*W, D] (flatten + transpose of the patch-embedding output)
+  ClassToken,     // [T, D] -> [T+1, D] with a learned token prepended (param "token" [D])
+  PosEmbed,       // [T, D] + learned position embedding (param "pos" [T, D])
+  HeadSplit,      // [T, 3*h*dh] -> [h, 3*dh, T]: input columns ordered (q|k|v, head, dh) as timm;
+                  //   out[head, s*dh + e, t] = in[t, s*h*dh + head*dh + e]
+  HeadMerge,      // [h, T, dh] -> [T, h*dh]: out[t, head*dh + e] = in[head, t, e]
+  TokenSelect,    // [T, D] -> [D], row `token_index`
+};
+
+enum class Act { None, ReLU, HSwish, GeluTanh, GeluErf };
+enum class Norm { None, BatchNorm, LayerNorm };
+
+const char* op_name(OpKind op);
+const char* act_name(Act act);
+const char* norm_name(Norm norm);
+
+/// One operand of a MatMul: rows [row_offset, row_offset + rows) of every batch of an input
+/// [B, R, N], optionally transposed. rows = 0 means "all rows".
+struct MatOperand {
+  int64_t row_offset = 0;
+  int64_t rows = 0;
+  bool transpose = false;
+};
+
+struct Node {
+  std::string name;
+  OpKind op = OpKind::Input;
+  std::vector<int> inputs;  // indices of earlier nodes
+  Shape out_shape;
+
+  // Conv2d: kernel k x k, stride, zero padding on every side, groups.
+  int kernel = 1, stride = 1, pad = 0, groups = 1;
+  // Conv2d / Linear: channels / features in and out. MatMul: in_features is the contraction length K.
+  int64_t in_features = 0, out_features = 0;
+  bool has_bias = false;
+  Norm norm = Norm::None;  // BatchNorm after a Conv2d, LayerNorm after a Linear (or the LayerNorm op)
+  float norm_eps = 1e-5f;
+  Act act = Act::None;  // applied after norm
+
+  // MatMul
+  MatOperand a, b;
+  float scale = 1.0f;
+  // AttnKernel / AttnNormalize: head dim d; AttnNormalize eps (1e-15, fp32 as in the official code)
+  int64_t head_dim = 0;
+  float attn_eps = 1e-15f;
+  // HeadSplit / HeadMerge: number of heads
+  int64_t heads = 0;
+  // TokenSelect
+  int64_t token_index = 0;
+
+  /// Learned tensors, by name: "weight", "bias", "bn.gamma", "bn.beta", "bn.mean", "bn.var",
+  /// "ln.gamma", "ln.beta", "token", "pos". Empty until materialized (see zoo.hpp).
+  std::map<std::string, Tensor> params;
+
+  /// Shapes of the learned tensors this node owns (what `params` holds once materialized).
+  std::map<std::string, Shape> param_shapes() const;
+  /// Learned parameters: weights + biases + norm gamma/beta + tokens/position embeddings.
+  /// BatchNorm running statistics are buffers, not parameters (as in PyTorch's parameter count).
+  int64_t param_count() const;
+  /// Useful multiply-accumulates, batch 1: conv out_elems * (Cin/groups) * k^2; linear rows * in * out;
+  /// matmul B * M * K * N. Normalization, activations and data movement count 0.
+  int64_t macs() const;
+  /// Short label of the layer type for tables: conv3x3, dw5x5, pw1x1, gconv1x1, linear, matmul, ...
+  std::string label() const;
+};
+
+/// A model graph. Nodes are topologically ordered; node 0 is the input; the last node is the output.
+struct Graph {
+  std::string model;
+  int resolution = 0;
+  std::vector<Node> nodes;
+
+  int64_t param_count() const;
+  int64_t macs() const;
+  const Node& output() const { return nodes.back(); }
+  /// Index of the node called `name`, or -1.
+  int find(const std::string& name) const;
+  /// Checks structural invariants (input indices, shapes of params); throws std::invalid_argument.
+  void validate() const;
+};
+
+/// Builds graphs node by node, inferring output shapes and checking every shape as it goes.
+class GraphBuilder {
+ public:
+  GraphBuilder(std::string model, int resolution, Shape input_shape);
+
+  /// pad < 0 means "same" padding, kernel / 2 (as the official EfficientViT get_same_padding).
+  int conv(const std::string& name, int in, int64_t out_channels, int kernel, int stride, int groups,
+           bool bias, Norm norm, Act act, int pad = -1);
+  int linear(const std::string& name, int in, int64_t out_features, bool bias, Norm norm, Act act);
+  int add(const std::string& name, int lhs, int rhs);
+  int concat(const std::string& name, const std::vector<int>& ins);
+  int layer_norm(const std::string& name, int in, float eps);
+  int global_avg_pool(const std::string& name, int in);
+  int attn_kernel(const std::string& name, int in, int64_t head_dim);
+  int matmul(const std::string& name, int a, MatOperand a_op, int b, MatOperand b_op, float scale);
+  int attn_normalize(const std::string& name, int in, int64_t head_dim, int64_t height, int64_t width);
+  int softmax(const std::string& name, int in);
+  int patch_tokens(const std::string& name, int in);
+  int class_token(const std::string& name, int in);
+  int pos_embed(const std::string& name, int in);
+  int head_split(const std::string& name, int in, int64_t heads);
+  int head_merge(const std::string& name, int in);
+  int token_select(const std::string& name, int in, int64_t index);
+
+  const Shape& shape(int node) const;
+  Graph finish();
+
+ private:
+  int push(Node node);
+  Graph graph_;
+};
+
+}  // namespace vitsim::quant

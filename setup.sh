@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs vitsim's Debian build dependencies (only those missing) and builds it.
+#   bash setup.sh            -> Release build in build/release
+#   bash setup.sh ci         -> Release build with warnings as errors in build/ci
+#   bash setup.sh debug|asan -> the other CMake presets
+set -euo pipefail
+cd "$(dirname "$0")"
+preset="${1:-release}"
+
+packages=(build-essential cmake ninja-build pkg-config libsystemc-dev libeigen3-dev
+          nlohmann-json3-dev catch2 libcli11-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset"

@@ -1,0 +1,130 @@
+#include "sim/cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <ostream>
+#include <stdexcept>
+
+#include "quant/fp32_executor.hpp"
+#include "quant/zoo.hpp"
+#include "sim/graph_report.hpp"
+
+namespace vitsim::sim {
+namespace {
+
+constexpr int kExitBadInput = 2;
+
+struct ModelArgs {
+  std::string model = "efficientvit-b1";
+  int resolution = 224;
+
+  void add_to(CLI::App& cmd) {
+    cmd.add_option("-m,--model", model, "Zoo model (see `vitsim models`)")->capture_default_str();
+    cmd.add_option("-r,--res", resolution, "Input resolution in pixels (square)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+  }
+};
+
+int cmd_models(bool json, std::ostream& out) {
+  if (json)
+    out << model_list_json().dump(2) << '\n';
+  else
+    print_model_list(out);
+  return 0;
+}
+
+int cmd_graph(const ModelArgs& args, bool json, std::ostream& out) {
+  const quant::Graph g = quant::build_model(args.model, args.resolution);
+  if (json)
+    out << graph_json(g).dump(2) << '\n';
+  else
+    print_graph_table(g, out);
+  return 0;
+}
+
+// Runs the FP32 reference executor on a synthetic image and reports the time (best of `repeat` runs)
+// and the top-5 logits, so anyone can reproduce the executor benchmark.
+int cmd_forward(const ModelArgs& args, int repeat, uint64_t seed, std::ostream& out) {
+  using clock = std::chrono::steady_clock;
+  quant::Graph g = quant::build_model(args.model, args.resolution);
+  const auto t0 = clock::now();
+  quant::materialize_synthetic_weights(g, seed);
+  const double weights_s = std::chrono::duration<double>(clock::now() - t0).count();
+  const quant::Tensor input = quant::synthetic_input(g, seed);
+  quant::Tensor logits;
+  double best = 1e30, total = 0;
+  for (int i = 0; i < repeat; ++i) {
+    const auto start = clock::now();
+    logits = quant::run_fp32(g, input);
+    const double s = std::chrono::duration<double>(clock::now() - start).count();
+    best = std::min(best, s);
+    total += s;
+  }
+  std::vector<int64_t> order(static_cast<size_t>(logits.size()));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  const size_t k = std::min<size_t>(5, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                    [&](int64_t a, int64_t b) { return logits.data[a] > logits.data[b]; });
+  out << g.model << " @" << g.resolution << " FP32 forward (synthetic weights and input, seed " << seed
+      << "), " << with_commas(g.macs()) << " MACs\n"
+      << std::fixed << std::setprecision(4) << "  weights generated in " << weights_s << " s\n"
+      << "  forward: best " << best << " s, mean " << total / repeat << " s over " << repeat
+      << " run(s), one thread; " << std::setprecision(2) << static_cast<double>(g.macs()) / best / 1e9
+      << " GMAC/s\n  top-5 logits:";
+  out << std::setprecision(5);
+  for (size_t i = 0; i < k; ++i) out << "  [" << order[i] << "] " << logits.data[order[i]];
+  out << '\n';
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  CLI::App app{"vitsim: cycle-accurate simulator of quantized Vision-Transformer accelerators"};
+  app.set_version_flag("--version", std::string("vitsim ") + VITSIM_VERSION);
+  app.require_subcommand(1);
+
+  bool json = false;
+  ModelArgs model_args;
+
+  CLI::App* models = app.add_subcommand("models", "List the model zoo: resolutions, params, MACs");
+  models->add_flag("--json", json, "Print JSON instead of a table");
+
+  CLI::App* graph = app.add_subcommand("graph", "Print a model's per-layer table (shapes, params, MACs)");
+  model_args.add_to(*graph);
+  graph->add_flag("--json", json, "Print JSON instead of a table");
+
+  int repeat = 3;
+  uint64_t seed = 0;
+  CLI::App* forward = app.add_subcommand(
+      "forward", "Run the FP32 reference executor on synthetic weights and input; print time and top-5");
+  model_args.add_to(*forward);
+  forward->add_option("--repeat", repeat, "Timed runs (the best is reported)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  forward->add_option("--seed", seed, "Seed of the synthetic weights and input")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e, out, err);
+    err << "vitsim: error: " << e.what() << "\n(run `vitsim --help` or `vitsim COMMAND --help`)\n";
+    return kExitBadInput;
+  }
+
+  try {
+    if (*models) return cmd_models(json, out);
+    if (*graph) return cmd_graph(model_args, json, out);
+    if (*forward) return cmd_forward(model_args, repeat, seed, out);
+  } catch (const std::invalid_argument& e) {
+    err << "vitsim: error: " << e.what() << '\n';
+    return kExitBadInput;
+  }
+  return kExitBadInput;  // unreachable: require_subcommand(1)
+}
+
+}  // namespace vitsim::sim

@@ -1,0 +1,12 @@
+// The `vitsim` command line: subcommands, their help, and the exit-code contract
+// (0 success, 2 bad input with one clear message on stderr).
+#pragma once
+
+#include <iosfwd>
+
+namespace vitsim::sim {
+
+/// Runs the command line; returns the process exit code.
+int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err);
+
+}  // namespace vitsim::sim
