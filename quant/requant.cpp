@@ -36,8 +36,10 @@ Requantizer requantizer_for(double real) {
   if (shift < 0)
     throw std::invalid_argument("requantization factor " + std::to_string(real) + " is too large (>= 2^31)");
   if (shift > kMaxShift) {
-    // Reduce the multiplier's precision instead of shifting past 62 bits.
-    multiplier >>= (shift - kMaxShift);
+    // Reduce the multiplier's precision instead of shifting past 62 bits; below 2^-62 keep the
+    // smallest representable factor, 1 / 2^62.
+    const int excess = shift - kMaxShift;
+    multiplier = excess >= 31 ? 0 : multiplier >> excess;
     shift = kMaxShift;
     if (multiplier == 0) multiplier = 1;
   }
