@@ -1,5 +1,7 @@
 #include "quant/calibration.hpp"
 
+#include <thread>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -181,8 +183,9 @@ MseSearch mse_search(const Observer& obs, const CalibratorSpec& spec, int bits) 
 
   MseSearch result;
   result.losses.resize(static_cast<size_t>(spec.search_steps));
-  double best = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < spec.search_steps; ++i) {
+  // Every candidate is scored on at most kMseMaxSamples values, evenly strided over the retained ones.
+  const size_t stride = std::max<size_t>(1, (xs.size() + kMseMaxSamples - 1) / kMseMaxSamples);
+  auto score = [&](int i) {
     const double ratio = 1.0 - 0.01 * static_cast<double>(i);
     const Range cand{static_cast<float>(ratio * static_cast<double>(obs.min())),
                      static_cast<float>(ratio * static_cast<double>(obs.max()))};
@@ -190,18 +193,32 @@ MseSearch mse_search(const Observer& obs, const CalibratorSpec& spec, int bits) 
     const float scale = qp.scale;
     const float zp = static_cast<float>(qp.zero_point);
     double loss = 0.0;
-    for (const float x : xs) {
+    size_t n = 0;
+    for (size_t k = 0; k < xs.size(); k += stride, ++n) {
+      const float x = xs[k];
       // quantize_value / dequantize_value, inlined: zp and the clamp bounds are small integers, exact.
       const float q = std::min(std::max(std::nearbyint(x / scale) + zp, fqmin), fqmax);
       const float xh = (q - zp) * scale;
       const double e = std::fabs(static_cast<double>(x) - static_cast<double>(xh));
       loss += square ? e * e : std::pow(e, p);
     }
-    loss /= static_cast<double>(xs.size());
-    result.losses[static_cast<size_t>(i)] = loss;
-    if (loss < best) {
-      best = loss;
-      result.best_ratio = ratio;
+    result.losses[static_cast<size_t>(i)] = loss / static_cast<double>(n);
+  };
+  // Candidates are independent: score them on all cores. Each loss is a sequential sum, so the result
+  // is the same at any thread count.
+  const int workers = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+  std::vector<std::thread> pool;
+  for (int w = 1; w < workers; ++w)
+    pool.emplace_back([&, w] {
+      for (int i = w; i < spec.search_steps; i += workers) score(i);
+    });
+  for (int i = 0; i < spec.search_steps; i += workers) score(i);
+  for (std::thread& t : pool) t.join();
+  double best = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < spec.search_steps; ++i) {
+    if (result.losses[static_cast<size_t>(i)] < best) {
+      best = result.losses[static_cast<size_t>(i)];
+      result.best_ratio = 1.0 - 0.01 * static_cast<double>(i);
     }
   }
   return result;

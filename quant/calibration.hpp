@@ -93,11 +93,17 @@ class Observer {
 ///               (numpy / torch.quantile "linear").
 ///   mse:        Trio-ViT / QDrop search: for i in 0 .. steps-1, r = 1 - 0.01 i, candidate r * [min, max],
 ///               asymmetric fake-quantization of the samples (zero point, half-to-even), loss
-///               mean |x - x_hat|^p; the first (largest) r with the smallest loss wins. Returns r * [min, max].
+///               mean |x - x_hat|^p over at most kMseMaxSamples of the retained samples (every k-th);
+///               the first (largest) r with the smallest loss wins. Returns r * [min, max]. The
+///               candidates are scored in parallel; the result does not depend on the thread count.
 ///   kl:         TensorRT entropy calibration (see kl_threshold). Returns [-t, t], or [0, t] when
 ///               min >= 0. Levels: 2^(bits-1) (TensorRT), or 2^bits for a non-negative tensor going to
 ///               an unsigned quantizer (!is_signed), as pytorch-quantization does.
 Range compute_range(const Observer& obs, const CalibratorSpec& spec, int bits, bool is_signed);
+
+/// The "mse" search scores each candidate on at most this many samples: a deterministic, evenly strided
+/// subsample of the observer's values that bounds the search's cost on large tensors.
+inline constexpr size_t kMseMaxSamples = size_t{1} << 16;
 
 /// Details of the "mse" search, for reports and tests: losses[i] belongs to ratio 1 - 0.01 i.
 struct MseSearch {

@@ -622,4 +622,6 @@ Tensor run_fp32(const Graph& graph, const Tensor& input) {
   return std::move(values.back());
 }
 
+void apply_activation(Act act, float* values, int64_t n) { activate_all(values, n, act); }
+
 }  // namespace vitsim::quant

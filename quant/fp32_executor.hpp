@@ -25,6 +25,9 @@ Tensor eval_node_fp32(const Node& node, const std::vector<const Tensor*>& inputs
 /// Runs the whole graph; returns every node's output, indexed like graph.nodes (entry 0 = input).
 std::vector<Tensor> run_fp32_all(const Graph& graph, const Tensor& input);
 
+/// Applies `act` in place to n values (the executor's own activation functions).
+void apply_activation(Act act, float* values, int64_t n);
+
 /// Runs the whole graph and returns the output of its last node. Frees intermediate tensors as soon
 /// as no later node reads them.
 Tensor run_fp32(const Graph& graph, const Tensor& input);

@@ -10,6 +10,7 @@
 
 #include "quant/fp32_executor.hpp"
 #include "quant/zoo.hpp"
+#include "sim/cmd_quantize.hpp"
 #include "sim/graph_report.hpp"
 
 namespace vitsim::sim {
@@ -108,6 +109,30 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       ->check(CLI::Range(1, 1000));
   forward->add_option("--seed", seed, "Seed of the synthetic weights and input")->capture_default_str();
 
+  QuantizeArgs q;
+  CLI::App* quantize = app.add_subcommand(
+      "quantize", "Post-training quantization: model + recipe + calibration data -> quantized graph file (.vqg)");
+  quantize->add_option("-m,--model", q.model, "Zoo model with synthetic weights (see `vitsim models`)")
+      ->capture_default_str();
+  quantize->add_option("-r,--res", q.resolution, "Input resolution of a zoo model")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  quantize->add_option("--onnx", q.onnx, "Import this ONNX model instead of a zoo model");
+  quantize->add_option("--recipe", q.recipe, "Recipe name in configs/quant/ or a recipe file")->capture_default_str();
+  quantize->add_option("--calib", q.calib, "Calibration images: synthetic | fashion-mnist (train split)")
+      ->capture_default_str();
+  quantize->add_option("--calib-count", q.calib_count, "Number of calibration images")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  quantize->add_option("--eval", q.eval, "Evaluation images: none | synthetic | fashion-mnist (test split)")
+      ->capture_default_str();
+  quantize->add_option("--eval-count", q.eval_count, "Number of evaluation images")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  quantize->add_option("-o,--out", q.out, "Quantized graph file to write")->required();
+  quantize->add_option("--report", q.report, "Quality report JSON (default: OUT.quality.json)");
+  quantize->add_option("--seed", q.seed, "Seed of synthetic weights and images")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -120,7 +145,11 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (*models) return cmd_models(json, out);
     if (*graph) return cmd_graph(model_args, json, out);
     if (*forward) return cmd_forward(model_args, repeat, seed, out);
+    if (*quantize) return run_quantize(q, out, err);
   } catch (const std::invalid_argument& e) {
+    err << "vitsim: error: " << e.what() << '\n';
+    return kExitBadInput;
+  } catch (const std::runtime_error& e) {  // unwritable output and other I/O failures
     err << "vitsim: error: " << e.what() << '\n';
     return kExitBadInput;
   }

@@ -1,0 +1,1191 @@
+#include "quant/int_executor.hpp"
+
+#include "quant/calibration.hpp"
+#include "quant/fp32_executor.hpp"
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace vitsim::quant {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers: errors, code ranges, validation
+
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using MatMap = Eigen::Map<RowMat<T>>;
+template <class T>
+using ConstMatMap = Eigen::Map<const RowMat<T>>;
+
+Eigen::Index ei(int64_t v) {
+  return static_cast<Eigen::Index>(v);
+}
+size_t uz(int64_t v) {
+  return static_cast<size_t>(v);
+}
+
+constexpr int64_t kInt32Min = std::numeric_limits<int32_t>::min();
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+
+std::string where(const Node& node) {
+  return "int executor: node '" + node.name + "' (" + op_name(node.op) + ")";
+}
+
+[[noreturn]] void fail(const Node& node, const std::string& what) {
+  throw std::invalid_argument(where(node) + ": " + what);
+}
+
+[[noreturn]] void overflow(const Node& node, const std::string& what) {
+  throw std::overflow_error(where(node) + ": " + what);
+}
+
+int64_t code_min(int bits) {
+  return -(int64_t{1} << (bits - 1));
+}
+int64_t code_max(int bits) {
+  return (int64_t{1} << (bits - 1)) - 1;
+}
+
+// round(x / 2^s), half towards +infinity (the Requantizer's rounding), for any s >= 0 and any int64 x,
+// without overflow: floor(x / 2^s) plus the bit after the binary point.
+int64_t round_shift(int64_t x, int s) {
+  if (s <= 0) return x;
+  if (s >= 64) return 0;  // |x / 2^s| <= 1/2; -1/2 rounds up to 0
+  return (x >> s) + ((x >> (s - 1)) & 1);
+}
+
+// round(num / den) with ties away from zero, den > 0.
+int64_t div_round_half_away(int64_t num, int64_t den) {
+  const uint64_t a = num < 0 ? uint64_t{0} - static_cast<uint64_t>(num) : static_cast<uint64_t>(num);
+  const uint64_t d = static_cast<uint64_t>(den);
+  uint64_t q = a / d;
+  const uint64_t r = a % d;
+  if (r >= d - r) ++q;  // remainder >= den / 2
+  return num < 0 ? -static_cast<int64_t>(q) : static_cast<int64_t>(q);
+}
+
+int bit_length(int64_t v) {
+  int n = 0;
+  while (v > 0) {
+    ++n;
+    v >>= 1;
+  }
+  return n;
+}
+
+// Axis sizes that index a tensor's quantization grid: axis 0, axis 1 (1 for rank < 2), and the number of
+// contiguous elements sharing one (i0, i1).
+struct GridAxes {
+  int64_t n0 = 1, n1 = 1, inner = 1;
+};
+
+GridAxes grid_axes(const Shape& shape) {
+  GridAxes a;
+  a.n0 = shape.empty() ? 1 : shape[0];
+  a.n1 = shape.size() >= 2 ? shape[1] : 1;
+  const int64_t outer = a.n0 * a.n1;
+  a.inner = outer > 0 ? numel(shape) / outer : 0;
+  return a;
+}
+
+// The quantizer `q` must describe a tensor of `shape`: a grid over axes 0 and 1 with matching vectors.
+void check_quant(const std::string& who, const std::string& what, const ActQuant& q, const Shape& shape,
+                 bool allow_raw) {
+  auto fail = [&](const std::string& msg) { throw std::invalid_argument(who + ": " + msg); };
+  const bool narrow = q.bits >= 2 && q.bits <= 16;
+  if (!narrow && !(allow_raw && q.bits == 32))
+    fail(what + " has " + std::to_string(q.bits) + " bits; codes have 2..16" +
+         (allow_raw ? " (or 32 for raw accumulators)" : ""));
+  const GridAxes a = grid_axes(shape);
+  if (q.groups0 < 1 || (q.groups0 != 1 && q.groups0 != a.n0) || q.groups1 < 1 ||
+      (q.groups1 != 1 && q.groups1 != a.n1))
+    fail(what + " grid " + std::to_string(q.groups0) + "x" + std::to_string(q.groups1) +
+         " does not fit a tensor " + shape_str(shape) + " (each axis: 1 or the axis size)");
+  const size_t count = uz(q.groups0 * q.groups1);
+  if (q.scale.size() != count || q.zero_point.size() != count)
+    fail(what + " grid " + std::to_string(q.groups0) + "x" + std::to_string(q.groups1) + " needs " +
+         std::to_string(count) + " scales and zero points, has " + std::to_string(q.scale.size()) + " and " +
+         std::to_string(q.zero_point.size()));
+  if (q.bits == 32)
+    for (int32_t zp : q.zero_point)
+      if (zp != 0) fail(what + " holds raw int32 accumulators, so its zero points must be 0");
+}
+
+void check_quant(const Node& node, const std::string& what, const ActQuant& q, const Shape& shape,
+                 bool allow_raw) {
+  check_quant(where(node), what, q, shape, allow_raw);
+}
+
+void check_requant(const Node& node, const std::string& what, const std::vector<Requantizer>& rq,
+                   size_t expected) {
+  if (rq.size() != expected)
+    fail(node,
+         what + " has " + std::to_string(rq.size()) + " requantizers, expected " + std::to_string(expected));
+  for (size_t i = 0; i < rq.size(); ++i)
+    if (rq[i].multiplier <= 0 || rq[i].shift < 0 || rq[i].shift > 62)
+      fail(node, what + "[" + std::to_string(i) + "] = {multiplier " + std::to_string(rq[i].multiplier) +
+                     ", shift " + std::to_string(rq[i].shift) + "} is invalid (multiplier > 0, shift 0..62)");
+}
+
+// Smallest and largest of n values (a plain loop, which the compiler vectorizes; std::minmax_element does
+// not).
+std::pair<int32_t, int32_t> value_range(const int32_t* p, size_t n) {
+  int32_t lo = std::numeric_limits<int32_t>::max(), hi = std::numeric_limits<int32_t>::min();
+  for (size_t i = 0; i < n; ++i) {
+    lo = p[i] < lo ? p[i] : lo;
+    hi = p[i] > hi ? p[i] : hi;
+  }
+  return {lo, hi};
+}
+
+// Index of the first value outside [lo, hi], or n.
+size_t first_outside(const int32_t* p, size_t n, int64_t lo, int64_t hi) {
+  size_t i = 0;
+  while (i < n && p[i] >= lo && p[i] <= hi) ++i;
+  return i;
+}
+
+// Every code of `t` must fit `q.bits` (raw accumulators: any int32).
+void check_codes(const Node& node, const std::string& what, const QTensor& t, const ActQuant& q) {
+  if (q.bits == 32 || t.data.empty()) return;
+  const auto [mn, mx] = value_range(t.data.data(), t.data.size());
+  const int64_t lo = code_min(q.bits), hi = code_max(q.bits);
+  if (mn < lo || mx > hi) {
+    const size_t bad = first_outside(t.data.data(), t.data.size(), lo, hi);
+    fail(node, what + " holds code " + std::to_string(t.data[bad]) + " at index " + std::to_string(bad) +
+                   ", outside the " + std::to_string(q.bits) + "-bit range");
+  }
+}
+
+// dst[i] = src[i] - zp as T. In int32 when it cannot overflow (codes of <= 16 bits, small zero point), so
+// the conversion vectorizes; in int64 otherwise.
+template <class T>
+void center(const int32_t* src, size_t n, int64_t zp, bool narrow, T* dst) {
+  if (narrow && zp >= -(int64_t{1} << 24) && zp <= (int64_t{1} << 24)) {
+    const int32_t z = static_cast<int32_t>(zp);
+    for (size_t i = 0; i < n; ++i) dst[i] = static_cast<T>(src[i] - z);
+  } else {
+    for (size_t i = 0; i < n; ++i) dst[i] = static_cast<T>(src[i] - zp);
+  }
+}
+
+void expect_out_shape(const Node& node, const Shape& derived) {
+  if (derived != node.out_shape)
+    fail(node, "inputs give output shape " + shape_str(derived) + " but the node declares " +
+                   shape_str(node.out_shape));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Exact GEMMs on integers
+//
+// Accumulation runs in the cheapest arithmetic that is provably exact for this data: every product and
+// every partial sum of sum_k a[i,k] * b[k,j] is an integer bounded by bound_i = sum_k |a[i,k]| * max_j
+// |b[k,j]|, so float is exact when all bounds are below 2^24, double below 2^53, int64 below 2^63 (the
+// thresholds below keep a factor 2 of margin for the bound's own double rounding). The bound is tracked per
+// node from the actual weights and input codes; only the final sum (bias included) must fit the contract's
+// int32 accumulator, which is checked for every output (int32 wrap-around of partial sums would not change a
+// final sum that fits).
+
+enum class AccType { Float, Double, Int64 };
+
+AccType choose_acc(const Node& node, double bound) {
+  if (bound < 16777216.0) return AccType::Float;             // 2^24
+  if (bound < 4503599627370496.0) return AccType::Double;    // 2^52
+  if (bound < 4611686018427387904.0) return AccType::Int64;  // 2^62
+  overflow(node, "worst-case accumulator bound " + std::to_string(bound) + " exceeds int64");
+}
+
+template <class F>
+void with_acc(AccType t, F&& f) {
+  switch (t) {
+    case AccType::Float:
+      f(float{});
+      return;
+    case AccType::Double:
+      f(double{});
+      return;
+    case AccType::Int64:
+      f(int64_t{});
+      return;
+  }
+}
+
+template <class F>
+void with_act(Act act, F&& f) {
+  switch (act) {
+    case Act::None:
+      f(std::integral_constant<Act, Act::None>{});
+      return;
+    case Act::ReLU:
+      f(std::integral_constant<Act, Act::ReLU>{});
+      return;
+    case Act::HSwish:
+      f(std::integral_constant<Act, Act::HSwish>{});
+      return;
+    case Act::GeluTanh:
+      f(std::integral_constant<Act, Act::GeluTanh>{});
+      return;
+    case Act::GeluErf:
+      f(std::integral_constant<Act, Act::GeluErf>{});
+      return;
+  }
+}
+
+// Reusable per-thread work buffers (centered inputs, im2col columns, weights, accumulators): a forward pass
+// then allocates only the output codes, instead of faulting in fresh multi-megabyte buffers per layer.
+enum Slot { kInputSlot, kColumnSlot, kWeightSlot, kAccSlot, kSlotCount };
+
+template <class T>
+T* scratch(Slot slot, size_t n) {
+  thread_local std::vector<T> buffers[kSlotCount];
+  std::vector<T>& b = buffers[slot];
+  if (b.size() < n) {
+    b.clear();
+    b.shrink_to_fit();
+    b.resize(n);
+  }
+  return b.data();
+}
+
+template <class T>
+int64_t to_i64(T v) {
+  if constexpr (std::is_integral_v<T>)
+    return v;
+  else
+    return static_cast<int64_t>(v);  // exact: v is an integer below 2^53
+}
+
+// Accumulator of one output (already including the bias) must fit the int32 accumulator of the contract.
+inline void check_acc(const Node& node, int64_t acc, const char* what, int64_t i0, int64_t i1) {
+  if (acc < kInt32Min || acc > kInt32Max)
+    overflow(node, std::string("accumulator ") + std::to_string(acc) + " at " + what + " (" +
+                       std::to_string(i0) + ", " + std::to_string(i1) + ") is outside int32");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// FP32 pieces (float_layernorm), as the FP32 executor (activations: its apply_activation)
+
+// LayerNorm of one row, statistics in double (as the FP32 executor).
+void layer_norm_row(const float* in, float* out, int64_t n, const float* gamma, const float* beta,
+                    float eps) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += in[i];
+  const double mean = sum / static_cast<double>(n);
+  double sq = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = in[i] - mean;
+    sq += d * d;
+  }
+  const double inv_std = 1.0 / std::sqrt(sq / static_cast<double>(n) + static_cast<double>(eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>((in[i] - mean) * inv_std) * gamma[i] + beta[i];
+}
+
+// sat(round_half_even(v / scale) + zp), in FP32, as the input image's quantizer (calibration.hpp's
+// quantize_value, the PTQ engine's definition). NaN has no code: returns false.
+bool quantize_fp32(float v, float scale, int32_t zp, int bits, int32_t& code) {
+  if (std::isnan(v)) return false;
+  code = quantize_value(v, QuantParams{scale, zp, bits, true});
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Activation stage of Conv2d / Linear
+
+// Requantizer::apply with its constants unpacked for the per-element hot loops: the same expression as
+// requant.cpp, round(x * multiplier / 2^shift) = (x * multiplier + 2^(shift-1)) >> shift (floor shift),
+// so it rounds half towards +infinity; exactly x * multiplier for shift 0.
+struct FastRq {
+  int64_t multiplier = 1, round = 0;
+  int shift = 0;
+  FastRq() = default;
+  explicit FastRq(const Requantizer& r)
+      : multiplier(r.multiplier), round(r.shift > 0 ? int64_t{1} << (r.shift - 1) : 0), shift(r.shift) {}
+  int64_t apply(int64_t x) const { return (x * multiplier + round) >> shift; }
+};
+
+struct Stage {
+  std::vector<FastRq> rq;                 // per output channel
+  std::vector<FastRq> act_rq;             // HSwish: per output channel
+  const int32_t* lut = nullptr;           // GELU
+  int64_t out_min = -128, out_max = 127;  // code range of the output
+  int64_t pre_min = -128, pre_max = 127;  // code range of the pre-activation
+  int64_t zp_p = 0, three = 0, six = 0;
+};
+
+// saturate(x, bits, true) with the bounds precomputed (the per-element hot path).
+inline int64_t clamp_code(int64_t x, int64_t lo, int64_t hi) {
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
+// The constants of one output channel, by value so the hot loops keep them in registers.
+struct ChannelStage {
+  FastRq rq, act_rq;
+  int64_t out_min, out_max, pre_min, pre_max, zp_p, three, six;
+  const int32_t* lut;
+};
+
+ChannelStage channel_stage(const Stage& s, size_t c) {
+  return {s.rq[c],   s.act_rq.empty() ? FastRq{} : s.act_rq[c],
+          s.out_min, s.out_max,
+          s.pre_min, s.pre_max,
+          s.zp_p,    s.three,
+          s.six,     s.lut};
+}
+
+template <Act A>
+inline int32_t apply_stage(const ChannelStage& s, int64_t acc, int64_t zp_y) {
+  const int64_t r = s.rq.apply(acc);
+  if constexpr (A == Act::None) {
+    return static_cast<int32_t>(clamp_code(zp_y + r, s.out_min, s.out_max));
+  } else if constexpr (A == Act::ReLU) {
+    return static_cast<int32_t>(std::max<int64_t>(clamp_code(zp_y + r, s.out_min, s.out_max), zp_y));
+  } else if constexpr (A == Act::HSwish) {
+    const int64_t p = clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.zp_p;
+    const int64_t t = clamp_code(p + s.three, 0, s.six);
+    return static_cast<int32_t>(clamp_code(zp_y + s.act_rq.apply(p * t), s.out_min, s.out_max));
+  } else {  // GeluTanh / GeluErf: table lookup of the pre-activation code
+    return s.lut[clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.pre_min];
+  }
+}
+
+// Validates the activation stage of a Conv2d / Linear with `channels` outputs and builds it.
+Stage make_stage(const Node& node, const QNode& qn, int64_t channels) {
+  Stage s;
+  check_requant(node, "requant", qn.requant, uz(channels));
+  for (const Requantizer& r : qn.requant) s.rq.emplace_back(r);
+  s.out_min = code_min(qn.out.bits);
+  s.out_max = code_max(qn.out.bits);
+  if (node.act == Act::None || node.act == Act::ReLU) return s;
+  check_quant(node, "pre-activation quantizer", qn.pre_act, Shape{}, false);  // per tensor
+  s.pre_min = code_min(qn.pre_act.bits);
+  s.pre_max = code_max(qn.pre_act.bits);
+  s.zp_p = qn.pre_act.zero_point[0];
+  if (node.act == Act::HSwish) {
+    check_requant(node, "act_requant", qn.act_requant, uz(channels));
+    if (qn.hswish_six < 0) fail(node, "hswish_six is " + std::to_string(qn.hswish_six) + ", must be >= 0");
+    for (const Requantizer& r : qn.act_requant) s.act_rq.emplace_back(r);
+    s.three = qn.hswish_three;
+    s.six = qn.hswish_six;
+  } else {
+    const size_t entries = size_t{1} << qn.pre_act.bits;
+    if (qn.act_lut.size() != entries)
+      fail(node, "GELU table has " + std::to_string(qn.act_lut.size()) + " entries, expected 2^" +
+                     std::to_string(qn.pre_act.bits) + " = " + std::to_string(entries));
+    for (size_t i = 0; i < entries; ++i)
+      if (qn.act_lut[i] < s.out_min || qn.act_lut[i] > s.out_max)
+        fail(node, "GELU table entry " + std::to_string(i) + " = " + std::to_string(qn.act_lut[i]) +
+                       " is outside the output's " + std::to_string(qn.out.bits) + "-bit range");
+    s.lut = qn.act_lut.data();
+  }
+  return s;
+}
+
+// Weights: size and code range. Bias: empty (zero) or one per output channel.
+void check_weights(const Node& node, const QNode& qn, int64_t count, int64_t channels) {
+  if (qn.weight_bits < 2 || qn.weight_bits > 16)
+    fail(node, "weight_bits " + std::to_string(qn.weight_bits) + " is outside 2..16");
+  if (qn.weight.size() != uz(count))
+    fail(node,
+         "has " + std::to_string(qn.weight.size()) + " weight codes, expected " + std::to_string(count));
+  const int64_t lo = code_min(qn.weight_bits), hi = code_max(qn.weight_bits);
+  const auto [mn, mx] = value_range(qn.weight.data(), qn.weight.size());
+  if (!qn.weight.empty() && (mn < lo || mx > hi)) {
+    const size_t i = first_outside(qn.weight.data(), qn.weight.size(), lo, hi);
+    fail(node, "weight code " + std::to_string(qn.weight[i]) + " at index " + std::to_string(i) +
+                   " is outside the " + std::to_string(qn.weight_bits) + "-bit range");
+  }
+  if (!qn.bias.empty() && qn.bias.size() != uz(channels))
+    fail(node, "has " + std::to_string(qn.bias.size()) + " biases, expected " + std::to_string(channels) +
+                   " (or none)");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Conv2d
+
+struct ConvGeom {
+  int64_t cin, h, w, cout, ho, wo, k, stride, pad, groups;
+};
+
+// Output columns ox in [lo, hi) whose input column ox*stride - pad + tap falls inside [0, width).
+std::pair<int64_t, int64_t> valid_columns(int64_t tap, int64_t stride, int64_t pad, int64_t width,
+                                          int64_t out_width) {
+  const int64_t first = pad - tap;
+  const int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+  const int64_t last = width - 1 + pad - tap;
+  int64_t hi = last < 0 ? 0 : last / stride + 1;
+  hi = std::min(hi, out_width);
+  return {std::min(lo, hi), hi};
+}
+
+// Unfolds `channels` centered input planes into col[(c*k + ky)*k + kx, oy*wo + ox]; padded taps are 0
+// (a real zero: the centered value).
+template <class T>
+void im2col(const T* in, int64_t channels, const ConvGeom& g, T* col) {
+  const int64_t out_plane = g.ho * g.wo;
+  for (int64_t c = 0; c < channels; ++c) {
+    const T* src = in + c * g.h * g.w;
+    for (int64_t ky = 0; ky < g.k; ++ky) {
+      for (int64_t kx = 0; kx < g.k; ++kx) {
+        T* dst = col + ((c * g.k + ky) * g.k + kx) * out_plane;
+        const auto [lo, hi] = valid_columns(kx, g.stride, g.pad, g.w, g.wo);
+        for (int64_t oy = 0; oy < g.ho; ++oy) {
+          T* d = dst + oy * g.wo;
+          const int64_t iy = oy * g.stride - g.pad + ky;
+          if (iy < 0 || iy >= g.h) {
+            std::fill(d, d + g.wo, T(0));
+            continue;
+          }
+          const T* row = src + iy * g.w - g.pad + kx;  // row[ox*stride] is the tap input (ox in [lo, hi))
+          std::fill(d, d + lo, T(0));
+          if (g.stride == 1) {
+            if (hi > lo) std::memcpy(d + lo, row + lo, uz(hi - lo) * sizeof(T));
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox) d[ox] = row[ox * g.stride];
+          }
+          std::fill(d + hi, d + g.wo, T(0));
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void depthwise_conv(const T* in, const T* weight, const ConvGeom& g, T* out) {
+  const int64_t kk = g.k * g.k;
+  std::vector<std::pair<int64_t, int64_t>> cols(uz(g.k));
+  for (int64_t kx = 0; kx < g.k; ++kx) cols[uz(kx)] = valid_columns(kx, g.stride, g.pad, g.w, g.wo);
+  for (int64_t c = 0; c < g.cin; ++c) {
+    const T* src = in + c * g.h * g.w;
+    const T* wc = weight + c * kk;
+    T* dst = out + c * g.ho * g.wo;
+    for (int64_t oy = 0; oy < g.ho; ++oy) {
+      T* __restrict d = dst + oy * g.wo;
+      for (int64_t ky = 0; ky < g.k; ++ky) {
+        const int64_t iy = oy * g.stride - g.pad + ky;
+        if (iy < 0 || iy >= g.h) continue;
+        for (int64_t kx = 0; kx < g.k; ++kx) {
+          const T wt = wc[ky * g.k + kx];
+          if (wt == T(0)) continue;
+          const T* __restrict row = src + iy * g.w - g.pad + kx;
+          const auto [lo, hi] = cols[uz(kx)];
+          if (g.stride == 1) {
+            for (int64_t ox = lo; ox < hi; ++ox) d[ox] += wt * row[ox];
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox) d[ox] += wt * row[ox * g.stride];
+          }
+        }
+      }
+    }
+  }
+}
+
+// acc[co, p] = sum_i w[co, i, tap] * xc[i, p + tap] (no bias), in T; returns acc [cout, ho*wo] (scratch).
+template <class T>
+const T* conv_accumulate(const ConvGeom& g, const QTensor& x, const ActQuant& qx,
+                         const std::vector<int32_t>& weight) {
+  const int64_t plane = g.h * g.w, out_plane = g.ho * g.wo;
+  T* xc = scratch<T>(kInputSlot, uz(g.cin * plane));
+  const bool row_grid = qx.groups1 != 1;  // zero point varies with the input row
+  for (int64_t c = 0; c < g.cin; ++c)
+    for (int64_t y = 0; y < (row_grid ? g.h : 1); ++y) {
+      const int64_t first = c * plane + y * g.w;
+      center(x.data.data() + first, uz(row_grid ? g.w : plane), qx.zero_point[qx.group(c, y)], qx.bits <= 16,
+             xc + first);
+    }
+  T* wt = scratch<T>(kWeightSlot, weight.size());
+  for (size_t i = 0; i < weight.size(); ++i) wt[i] = static_cast<T>(weight[i]);
+  T* acc = scratch<T>(kAccSlot, uz(g.cout * out_plane));
+
+  if (g.groups == g.cin && g.groups == g.cout) {
+    std::fill(acc, acc + g.cout * out_plane, T(0));
+    depthwise_conv(xc, wt, g, acc);
+    return acc;
+  }
+  const int64_t cg = g.cin / g.groups, cog = g.cout / g.groups, depth = cg * g.k * g.k;
+  const bool direct = g.k == 1 && g.stride == 1 && g.pad == 0;  // the input already is the column matrix
+  T* col = direct ? nullptr : scratch<T>(kColumnSlot, uz(depth * out_plane));
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    const T* in_g = xc + grp * cg * plane;
+    if (!direct) im2col(in_g, cg, g, col);
+    ConstMatMap<T> cols(direct ? in_g : col, ei(depth), ei(out_plane));
+    ConstMatMap<T> w(wt + grp * cog * depth, ei(cog), ei(depth));
+    MatMap<T> y(acc + grp * cog * out_plane, ei(cog), ei(out_plane));
+    y.noalias() = w * cols;
+  }
+  return acc;
+}
+
+// One row of outputs: bias, int32 check, activation stage. Returns false if an accumulator left int32
+// (the caller reports it; the codes computed from the clamped value are discarded).
+template <class T, Act A>
+bool stage_row(const T* __restrict a, int32_t* __restrict y, int64_t n, int64_t bias, int64_t zp_y,
+               const ChannelStage s) {
+  bool ok = true;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t v = to_i64(a[i]) + bias;
+    ok &= v >= kInt32Min && v <= kInt32Max;
+    y[i] = apply_stage<A>(s, clamp_code(v, kInt32Min, kInt32Max), zp_y);
+  }
+  return ok;
+}
+
+template <class T, Act A>
+void conv_epilogue(const Node& node, const QNode& qn, const Stage& s, const ConvGeom& g, const T* acc,
+                   int32_t* out) {
+  const int64_t out_plane = g.ho * g.wo;
+  for (int64_t c = 0; c < g.cout; ++c) {
+    const int64_t bias = qn.bias.empty() ? 0 : qn.bias[uz(c)];
+    const ChannelStage cs = channel_stage(s, uz(c));
+    const bool row_grid = qn.out.groups1 != 1;  // zero point varies with the output row
+    for (int64_t oy = 0; oy < (row_grid ? g.ho : 1); ++oy) {
+      const int64_t zp_y = qn.out.zero_point[qn.out.group(c, oy)];
+      const int64_t first = c * out_plane + oy * g.wo, count = row_grid ? g.wo : out_plane;
+      if (!stage_row<T, A>(acc + first, out + first, count, bias, zp_y, cs))
+        for (int64_t i = 0; i < count; ++i)
+          check_acc(node, to_i64(acc[first + i]) + bias, "channel, output pixel", c,
+                    first - c * out_plane + i);
+    }
+  }
+}
+
+QTensor conv2d(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 3) fail(node, "expects a [C,H,W] input, got " + shape_str(x.shape));
+  if (node.kernel <= 0 || node.stride <= 0 || node.pad < 0 || node.groups <= 0)
+    fail(node, "invalid kernel/stride/pad/groups");
+  ConvGeom g{x.shape[0], x.shape[1],  x.shape[2],  node.out_features, 0,
+             0,          node.kernel, node.stride, node.pad,          node.groups};
+  if (g.cin != node.in_features)
+    fail(node, "input has " + std::to_string(g.cin) + " channels, node expects " +
+                   std::to_string(node.in_features));
+  if (g.cin % g.groups || g.cout % g.groups) fail(node, "channels are not divisible by groups");
+  if (node.norm == Norm::LayerNorm) fail(node, "LayerNorm after a Conv2d has no integer semantics");
+  g.ho = (g.h + 2 * g.pad - g.k) / g.stride + 1;
+  g.wo = (g.w + 2 * g.pad - g.k) / g.stride + 1;
+  expect_out_shape(node, {g.cout, g.ho, g.wo});
+  const int64_t cg = g.cin / g.groups, cog = g.cout / g.groups, taps = cg * g.k * g.k;
+  check_weights(node, qn, g.cout * taps, g.cout);
+  const Stage stage = make_stage(node, qn, g.cout);
+
+  // Worst-case accumulator (without bias) per output channel, from the largest |x - zp| of each input
+  // channel.
+  std::vector<int64_t> in_max(uz(g.cin), 0);
+  const int64_t plane = g.h * g.w;
+  const bool row_grid = qx.groups1 != 1;
+  for (int64_t c = 0; c < g.cin; ++c)
+    for (int64_t y = 0; y < (row_grid ? g.h : 1); ++y) {
+      const int64_t zp = qx.zero_point[qx.group(c, y)];
+      const auto [mn, mx] = value_range(x.data.data() + c * plane + y * g.w, uz(row_grid ? g.w : plane));
+      if (plane > 0) in_max[uz(c)] = std::max({in_max[uz(c)], std::abs(mx - zp), std::abs(mn - zp)});
+    }
+  double bound = 0.0;
+  const int64_t kk = g.k * g.k;
+  for (int64_t co = 0; co < g.cout; ++co) {
+    const int64_t first_in = (co / cog) * cg;
+    const int32_t* w = qn.weight.data() + co * taps;
+    double b = 0.0;  // in double: exact far beyond the thresholds of choose_acc, and cannot overflow
+    for (int64_t i = 0; i < cg; ++i) {
+      int64_t wsum = 0;
+      for (int64_t t = 0; t < kk; ++t) wsum += std::abs(int64_t{w[i * kk + t]});
+      b += static_cast<double>(wsum) * static_cast<double>(in_max[uz(first_in + i)]);
+    }
+    bound = std::max(bound, b);
+  }
+
+  QTensor out{node.out_shape, std::vector<int32_t>(uz(numel(node.out_shape)))};
+  with_acc(choose_acc(node, bound), [&](auto tag) {
+    using T = decltype(tag);
+    const T* acc = conv_accumulate<T>(g, x, qx, qn.weight);
+    with_act(node.act, [&](auto act) {
+      conv_epilogue<T, decltype(act)::value>(node, qn, stage, g, acc, out.data.data());
+    });
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Linear
+
+// Group of the element at flat index `flat` of a tensor with grid axes `a`.
+inline size_t group_of(const ActQuant& q, const GridAxes& a, int64_t flat) {
+  const int64_t outer = flat / a.inner;
+  return q.group(outer / a.n1, outer % a.n1);
+}
+
+template <class T, Act A>
+void linear_epilogue(const Node& node, const QNode& qn, const Stage& s, const T* acc, int64_t rows,
+                     int64_t outf, int32_t* out) {
+  const GridAxes a = grid_axes(node.out_shape);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < outf; ++c) {
+      const int64_t flat = r * outf + c;
+      const int64_t v = to_i64(acc[flat]) + (qn.bias.empty() ? 0 : qn.bias[uz(c)]);
+      check_acc(node, v, "row, feature", r, c);
+      out[flat] = apply_stage<A>(channel_stage(s, uz(c)), v, qn.out.zero_point[group_of(qn.out, a, flat)]);
+    }
+}
+
+template <class T>
+void float_layernorm_epilogue(const Node& node, const QNode& qn, const T* acc, int64_t rows, int64_t outf,
+                              int32_t* out) {
+  const float* gamma = node.params.at("ln.gamma").data.data();
+  const float* beta = node.params.at("ln.beta").data.data();
+  const GridAxes a = grid_axes(node.out_shape);
+  std::vector<float> v(uz(outf));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < outf; ++c) {
+      const int64_t x = to_i64(acc[r * outf + c]) + (qn.bias.empty() ? 0 : qn.bias[uz(c)]);
+      if (x < kInt32Min || x > kInt32Max) check_acc(node, x, "row, feature", r, c);
+      v[uz(c)] = static_cast<float>(x) * qn.in_scale * qn.weight_scale[uz(c)];
+    }
+    layer_norm_row(v.data(), v.data(), outf, gamma, beta, node.norm_eps);
+    apply_activation(node.act, v.data(), outf);
+    for (int64_t c = 0; c < outf; ++c) {
+      const int64_t flat = r * outf + c;
+      const size_t g = group_of(qn.out, a, flat);
+      if (!quantize_fp32(v[uz(c)], qn.out.scale[g], qn.out.zero_point[g], qn.out.bits, out[flat]))
+        fail(node,
+             "float LayerNorm produced NaN at row " + std::to_string(r) + ", feature " + std::to_string(c));
+    }
+  }
+}
+
+QTensor linear(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.empty() || x.shape.back() != node.in_features || node.in_features <= 0)
+    fail(node, "input " + shape_str(x.shape) + " does not end in " + std::to_string(node.in_features) +
+                   " features");
+  Shape derived = x.shape;
+  derived.back() = node.out_features;
+  expect_out_shape(node, derived);
+  const int64_t in = node.in_features, outf = node.out_features, rows = numel(x.shape) / in;
+  check_weights(node, qn, outf * in, outf);
+
+  Stage stage;
+  if (qn.float_layernorm) {
+    if (node.norm != Norm::LayerNorm) fail(node, "float_layernorm is set but the node has no LayerNorm");
+    if (qn.weight_scale.size() != uz(outf))
+      fail(node, "has " + std::to_string(qn.weight_scale.size()) + " weight scales, expected " +
+                     std::to_string(outf));
+    if (!(qn.in_scale > 0.0f) || !std::isfinite(qn.in_scale))
+      fail(node, "float_layernorm needs a positive in_scale, got " + std::to_string(qn.in_scale));
+    for (const char* key : {"ln.gamma", "ln.beta"}) {
+      const auto it = node.params.find(key);
+      if (it == node.params.end() || it->second.data.size() != uz(outf))
+        fail(node, std::string("float_layernorm needs FP32 parameter '") + key + "' with " +
+                       std::to_string(outf) + " values in qgraph.graph");
+    }
+    for (float s : qn.out.scale)
+      if (!(s > 0.0f) || !std::isfinite(s))
+        fail(node, "output scale must be positive, got " + std::to_string(s));
+  } else {
+    if (node.norm == Norm::LayerNorm)
+      fail(node,
+           "LayerNorm inside a Linear has no integer semantics (set float_layernorm to keep it in FP32)");
+    stage = make_stage(node, qn, outf);
+  }
+
+  // Worst-case accumulator per output feature, from the largest |x - zp| of each input feature.
+  const GridAxes ax = grid_axes(x.shape);
+  std::vector<double> in_max(uz(in), 0.0);
+  for (int64_t f = 0; f < rows * in; ++f) {
+    const int64_t v = int64_t{x.data[uz(f)]} - qx.zero_point[group_of(qx, ax, f)];
+    in_max[uz(f % in)] = std::max(in_max[uz(f % in)], static_cast<double>(std::abs(v)));
+  }
+  double bound = 0.0;
+  for (int64_t c = 0; c < outf; ++c) {
+    double b = 0.0;
+    for (int64_t i = 0; i < in; ++i)
+      b += std::abs(static_cast<double>(qn.weight[uz(c * in + i)])) * in_max[uz(i)];
+    bound = std::max(bound, b);
+  }
+
+  QTensor out{node.out_shape, std::vector<int32_t>(uz(numel(node.out_shape)))};
+  with_acc(choose_acc(node, bound), [&](auto tag) {
+    using T = decltype(tag);
+    T* xc = scratch<T>(kInputSlot, uz(rows * in));
+    T* wt = scratch<T>(kWeightSlot, qn.weight.size());
+    T* acc = scratch<T>(kAccSlot, uz(rows * outf));
+    for (int64_t f = 0; f < rows * in; ++f)
+      xc[f] = static_cast<T>(int64_t{x.data[uz(f)]} - qx.zero_point[group_of(qx, ax, f)]);
+    for (size_t i = 0; i < qn.weight.size(); ++i) wt[i] = static_cast<T>(qn.weight[i]);
+    MatMap<T>(acc, ei(rows), ei(outf)).noalias() =
+        ConstMatMap<T>(xc, ei(rows), ei(in)) * ConstMatMap<T>(wt, ei(outf), ei(in)).transpose();
+    if (qn.float_layernorm) {
+      float_layernorm_epilogue<T>(node, qn, acc, rows, outf, out.data.data());
+    } else {
+      with_act(node.act, [&](auto act) {
+        linear_epilogue<T, decltype(act)::value>(node, qn, stage, acc, rows, outf, out.data.data());
+      });
+    }
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// MatMul
+
+struct Operand {
+  int64_t off, rows, n, r;  // sliced rows [off, off + rows) of [B, r, n]
+  bool transpose;
+  int64_t mat_rows() const { return transpose ? n : rows; }
+  int64_t mat_cols() const { return transpose ? rows : n; }
+};
+
+Operand operand(const Node& node, const QTensor& t, const MatOperand& op, const char* which) {
+  if (t.shape.size() != 3)
+    fail(node, std::string("operand ") + which + " must be [B,R,N], got " + shape_str(t.shape));
+  const int64_t r = t.shape[1];
+  const int64_t rows = op.rows ? op.rows : r - op.row_offset;
+  if (op.row_offset < 0 || rows <= 0 || op.row_offset + rows > r)
+    fail(node, std::string("operand ") + which + " row slice [" + std::to_string(op.row_offset) + ", +" +
+                   std::to_string(rows) + ") is outside " + shape_str(t.shape));
+  return {op.row_offset, rows, t.shape[2], r, op.transpose};
+}
+
+// The centered matrix (x - zp) of one batch of an operand, after slicing and transposition, row-major.
+void materialize(const QTensor& t, const ActQuant& q, const Operand& op, int64_t batch, int64_t* dst) {
+  const int64_t cols = op.mat_cols();
+  for (int64_t i = 0; i < op.rows; ++i) {
+    const int64_t row = op.off + i;
+    const int64_t zp = q.zero_point[q.group(batch, row)];
+    const int32_t* src = t.data.data() + (batch * op.r + row) * op.n;
+    for (int64_t j = 0; j < op.n; ++j) {
+      const int64_t v = src[j] - zp;
+      if (op.transpose)
+        dst[j * cols + i] = v;
+      else
+        dst[i * op.n + j] = v;
+    }
+  }
+}
+
+QTensor matmul(const Node& node, const QNode& qn, const QTensor& ta, const ActQuant& qa, const QTensor& tb,
+               const ActQuant& qb) {
+  const Operand a = operand(node, ta, node.a, "a"), b = operand(node, tb, node.b, "b");
+  const int64_t m = a.mat_rows(), k = a.mat_cols(), nn = b.mat_cols();
+  if (ta.shape[0] != tb.shape[0] || k != b.mat_rows())
+    fail(node,
+         "cannot multiply " + shape_str(ta.shape) + " by " + shape_str(tb.shape) + " with these slices");
+  const int64_t batches = ta.shape[0];
+  expect_out_shape(node, {batches, m, nn});
+  const bool raw = qn.out.bits == 32;
+  if (!raw) check_requant(node, "requant", qn.requant, uz(qn.out.groups0 * qn.out.groups1));
+
+  std::vector<int64_t> am(uz(batches * m * k)), bm(uz(batches * k * nn));
+  double bound = 0.0;
+  std::vector<double> bmax(uz(k));
+  for (int64_t bt = 0; bt < batches; ++bt) {
+    int64_t* ab = am.data() + bt * m * k;
+    int64_t* bb = bm.data() + bt * k * nn;
+    materialize(ta, qa, a, bt, ab);
+    materialize(tb, qb, b, bt, bb);
+    for (int64_t kk = 0; kk < k; ++kk) {
+      int64_t mx = 0;
+      for (int64_t j = 0; j < nn; ++j) mx = std::max(mx, std::abs(bb[kk * nn + j]));
+      bmax[uz(kk)] = static_cast<double>(mx);
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      double s = 0.0;
+      for (int64_t kk = 0; kk < k; ++kk) s += static_cast<double>(std::abs(ab[i * k + kk])) * bmax[uz(kk)];
+      bound = std::max(bound, s);
+    }
+  }
+
+  QTensor out{node.out_shape, std::vector<int32_t>(uz(numel(node.out_shape)))};
+  with_acc(choose_acc(node, bound), [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> at(am.size()), bt_(bm.size()), acc(uz(m * nn));
+    for (size_t i = 0; i < am.size(); ++i) at[i] = static_cast<T>(am[i]);
+    for (size_t i = 0; i < bm.size(); ++i) bt_[i] = static_cast<T>(bm[i]);
+    for (int64_t bt = 0; bt < batches; ++bt) {
+      MatMap<T>(acc.data(), ei(m), ei(nn)).noalias() =
+          ConstMatMap<T>(at.data() + bt * m * k, ei(m), ei(k)) *
+          ConstMatMap<T>(bt_.data() + bt * k * nn, ei(k), ei(nn));
+      int32_t* y = out.data.data() + bt * m * nn;
+      for (int64_t i = 0; i < m; ++i) {
+        const size_t g = qn.out.group(bt, i);
+        for (int64_t j = 0; j < nn; ++j) {
+          const int64_t v = to_i64(acc[uz(i * nn + j)]);
+          if (v < kInt32Min || v > kInt32Max) check_acc(node, v, "batch, row", bt, i);
+          y[i * nn + j] = raw ? static_cast<int32_t>(v)
+                              : saturate(qn.out.zero_point[g] + qn.requant[g].apply(v), qn.out.bits, true);
+        }
+      }
+    }
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Add, Concat, GlobalAvgPool, AttnKernel, AttnNormalize
+
+QTensor add(const Node& node, const QNode& qn, const QTensor& x0, const ActQuant& q0, const QTensor& x1,
+            const ActQuant& q1) {
+  if (x0.shape != x1.shape) fail(node, "cannot add " + shape_str(x0.shape) + " and " + shape_str(x1.shape));
+  expect_out_shape(node, x0.shape);
+  if (!q0.per_tensor() || !q1.per_tensor() || !qn.out.per_tensor())
+    fail(node, "Add needs per-tensor quantizers on both inputs and the output");
+  if (q0.bits == 32 || q1.bits == 32) fail(node, "Add of raw int32 accumulators has no integer semantics");
+  check_requant(node, "requant", qn.requant, 2);
+  if (qn.requant[0].shift != qn.requant[1].shift)
+    fail(node, "the two requantizers must share one shift, got " + std::to_string(qn.requant[0].shift) +
+                   " and " + std::to_string(qn.requant[1].shift));
+  const int64_t m0 = qn.requant[0].multiplier, m1 = qn.requant[1].multiplier;
+  const int64_t zp0 = q0.zero_point[0], zp1 = q1.zero_point[0], zpy = qn.out.zero_point[0];
+  const int shift = qn.requant[0].shift, bits = qn.out.bits;
+  QTensor out{node.out_shape, std::vector<int32_t>(x0.data.size())};
+  for (size_t i = 0; i < out.data.size(); ++i)
+    out.data[i] =
+        saturate(zpy + round_shift(m0 * (x0.data[i] - zp0) + m1 * (x1.data[i] - zp1), shift), bits, true);
+  return out;
+}
+
+bool same_quant(const ActQuant& a, size_t ga, const ActQuant& b, size_t gb) {
+  return a.scale[ga] == b.scale[gb] && a.zero_point[ga] == b.zero_point[gb];
+}
+
+QTensor concat(const Node& node, const QNode& qn, const std::vector<const QTensor*>& ins,
+               const std::vector<const ActQuant*>& qs) {
+  if (ins.empty()) fail(node, "concat of nothing");
+  Shape derived = ins[0]->shape;
+  if (derived.empty()) fail(node, "cannot concatenate scalars");
+  for (size_t i = 1; i < ins.size(); ++i) {
+    const Shape& s = ins[i]->shape;
+    if (s.size() != derived.size() || !std::equal(s.begin() + 1, s.end(), derived.begin() + 1))
+      fail(node, "cannot concatenate " + shape_str(derived) + " and " + shape_str(s));
+    derived[0] += s[0];
+  }
+  expect_out_shape(node, derived);
+  // Codes are copied, so the output grid must be the inputs' grids stacked along axis 0.
+  const int64_t n1 = derived.size() >= 2 ? derived[1] : 1;
+  int64_t off = 0;
+  for (size_t j = 0; j < ins.size(); ++j) {
+    const ActQuant& q = *qs[j];
+    if (q.bits > qn.out.bits)
+      fail(node, "input " + std::to_string(j) + " has " + std::to_string(q.bits) +
+                     "-bit codes, the output only " + std::to_string(qn.out.bits));
+    for (int64_t i0 = 0; i0 < ins[j]->shape[0]; ++i0)
+      for (int64_t i1 = 0; i1 < n1; ++i1)
+        if (!same_quant(qn.out, qn.out.group(off + i0, i1), q, q.group(i0, i1)))
+          fail(node, "output grid is not the inputs' grids stacked: at (" + std::to_string(off + i0) + ", " +
+                         std::to_string(i1) + ") the output has scale " +
+                         std::to_string(qn.out.scale[qn.out.group(off + i0, i1)]) + ", zero point " +
+                         std::to_string(qn.out.zero_point[qn.out.group(off + i0, i1)]) + "; input " +
+                         std::to_string(j) + " has scale " + std::to_string(q.scale[q.group(i0, i1)]) +
+                         ", zero point " + std::to_string(q.zero_point[q.group(i0, i1)]));
+    off += ins[j]->shape[0];
+  }
+  QTensor out{node.out_shape, {}};
+  out.data.reserve(uz(numel(derived)));
+  for (const QTensor* t : ins) out.data.insert(out.data.end(), t->data.begin(), t->data.end());
+  return out;
+}
+
+QTensor global_avg_pool(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 3) fail(node, "expects a [C,H,W] input, got " + shape_str(x.shape));
+  expect_out_shape(node, {x.shape[0]});
+  check_requant(node, "requant", qn.requant, 1);
+  const int64_t c = x.shape[0], h = x.shape[1], w = x.shape[2];
+  QTensor out{node.out_shape, std::vector<int32_t>(uz(c))};
+  for (int64_t ch = 0; ch < c; ++ch) {
+    int64_t sum = 0;
+    for (int64_t y = 0; y < h; ++y) {
+      const int64_t zp = qx.zero_point[qx.group(ch, y)];
+      const int32_t* src = x.data.data() + (ch * h + y) * w;
+      for (int64_t i = 0; i < w; ++i) sum += src[i] - zp;
+    }
+    if (sum < kInt32Min || sum > kInt32Max)
+      overflow(node,
+               "sum " + std::to_string(sum) + " of channel " + std::to_string(ch) + " is outside int32");
+    out.data[uz(ch)] =
+        saturate(qn.out.zero_point[qn.out.group(ch, 0)] + qn.requant[0].apply(sum), qn.out.bits, true);
+  }
+  return out;
+}
+
+QTensor attn_kernel(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 3) fail(node, "expects a [2h*3d,H,W] input, got " + shape_str(x.shape));
+  const int64_t d = node.head_dim;
+  if (d <= 0 || x.shape[0] % (3 * d)) fail(node, "channels are not a multiple of 3*head_dim");
+  const int64_t heads = x.shape[0] / (3 * d), n = x.shape[1] * x.shape[2];
+  expect_out_shape(node, {heads, 3 * d + 1, n});
+  for (int32_t zp : qx.zero_point)
+    if (zp != 0) fail(node, "input zero points must be 0, got " + std::to_string(zp));
+  if (qx.groups1 != 1) fail(node, "the input grid must not vary over the rows of the feature map");
+  // Output grid: row r < 3d of head b has the scale of input channel b*3d + r; row 3d has scale 1.
+  for (int64_t b = 0; b < heads; ++b)
+    for (int64_t r = 0; r <= 3 * d; ++r) {
+      const size_t g = qn.out.group(b, r);
+      const bool ok = r < 3 * d ? same_quant(qn.out, g, qx, qx.group(b * 3 * d + r, 0))
+                                : qn.out.scale[g] == 1.0f && qn.out.zero_point[g] == 0;
+      if (!ok)
+        fail(node, "output grid at (head " + std::to_string(b) + ", row " + std::to_string(r) +
+                       ") has scale " + std::to_string(qn.out.scale[g]) + ", zero point " +
+                       std::to_string(qn.out.zero_point[g]) +
+                       (r < 3 * d ? "; expected its input channel's"
+                                  : "; the ones row needs scale 1, zero point 0"));
+    }
+  if (qx.bits > qn.out.bits)
+    fail(node, "input has " + std::to_string(qx.bits) + "-bit codes, the output only " +
+                   std::to_string(qn.out.bits));
+  QTensor out{node.out_shape, std::vector<int32_t>(uz(numel(node.out_shape)))};
+  for (int64_t b = 0; b < heads; ++b) {
+    const int32_t* src = x.data.data() + b * 3 * d * n;
+    int32_t* dst = out.data.data() + b * (3 * d + 1) * n;
+    for (int64_t i = 0; i < 2 * d * n; ++i) dst[i] = std::max(src[i], 0);  // ReLU(q), ReLU(k): zero point 0
+    std::copy(src + 2 * d * n, src + 3 * d * n, dst + 2 * d * n);          // v
+    std::fill(dst + 3 * d * n, dst + (3 * d + 1) * n, 1);                  // ones row
+  }
+  return out;
+}
+
+QTensor attn_normalize(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 3) fail(node, "expects [2h, head_dim+1, N], got " + shape_str(x.shape));
+  const int64_t d = node.head_dim, heads = x.shape[0], n = x.shape[2];
+  if (d <= 0 || x.shape[1] != d + 1) fail(node, "expects [2h, head_dim+1, N], got " + shape_str(x.shape));
+  if (node.out_shape.size() != 3 || node.out_shape[0] != heads * d ||
+      node.out_shape[1] * node.out_shape[2] != n)
+    fail(node, "input " + shape_str(x.shape) + " does not fit output " + shape_str(node.out_shape));
+  if (qx.bits != 32)
+    fail(node, "input must be raw int32 accumulators (bits 32), has " + std::to_string(qx.bits));
+  check_quant(node, "numerator quantizer", qn.numerator, Shape{heads}, false);
+  for (int32_t zp : qn.numerator.zero_point)
+    if (zp != 0) fail(node, "numerator zero points must be 0");
+  const size_t groups = uz(qn.numerator.groups0);
+  check_requant(node, "num_requant", qn.num_requant, groups);
+  check_requant(node, "div_requant", qn.div_requant, groups);
+  check_requant(node, "out_requant", qn.out_requant, groups);
+  const bool log2 = qn.divisor_mode == DivisorMode::Log2;
+  if (log2 && (qn.divisor_code_bits < 1 || qn.divisor_code_bits > 30))
+    fail(node, "divisor_code_bits " + std::to_string(qn.divisor_code_bits) + " is outside 1..30");
+  if (log2 && (qn.divisor_frac_bits < 0 || qn.divisor_frac_bits > 62))
+    fail(node, "divisor_frac_bits " + std::to_string(qn.divisor_frac_bits) + " is outside 0..62");
+  if (!log2 && (qn.divisor_bits < 1 || qn.divisor_bits > 31))
+    fail(node, "divisor_bits " + std::to_string(qn.divisor_bits) + " is outside 1..31");
+
+  const int nbits = qn.numerator.bits, obits = qn.out.bits;
+  const int max_exp = (1 << qn.divisor_code_bits) - 1;
+  const int64_t width = node.out_shape[2];
+  QTensor out{node.out_shape, std::vector<int32_t>(uz(numel(node.out_shape)))};
+  for (int64_t b = 0; b < heads; ++b) {
+    const size_t g = qn.numerator.group(b, 0);
+    const Requantizer &num_rq = qn.num_requant[g], &div_rq = qn.div_requant[g], &out_rq = qn.out_requant[g];
+    const int32_t* src = x.data.data() + b * (d + 1) * n;
+    const int32_t* den = src + d * n;
+    for (int64_t r = 0; r < d; ++r) {
+      const int64_t c = b * d + r;
+      int32_t* dst = out.data.data() + c * n;
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t zp_y = qn.out.zero_point[qn.out.group(c, j / width)];
+        const int64_t m = saturate(num_rq.apply(src[r * n + j]), nbits, true);
+        const int64_t num = m * out_rq.multiplier;
+        int64_t y = 0;
+        if (log2) {
+          const int e = log2_exponent(div_rq.apply(den[j]), qn.log2_rounding, 0, max_exp);
+          y = zp_y + round_shift(num, out_rq.shift + e);
+        } else {
+          const int64_t dv = saturate(div_rq.apply(den[j]), qn.divisor_bits, false);
+          if (dv == 0) {
+            y = m > 0 ? code_max(obits) : (m < 0 ? code_min(obits) : zp_y);  // quotient +-inf, or 0 for 0/0
+          } else if (bit_length(dv) + out_rq.shift > 62) {
+            y = zp_y;  // |num| < 2^47 < den / 2: the quotient rounds to 0
+          } else {
+            y = zp_y + div_round_half_away(num, dv << out_rq.shift);
+          }
+        }
+        dst[j] = saturate(y, obits, true);
+      }
+    }
+  }
+  return out;
+}
+
+[[noreturn]] void no_integer_semantics(const Node& node) {
+  throw std::invalid_argument("int executor: node '" + node.name + "' (" + op_name(node.op) +
+                              ") has no integer semantics yet");
+}
+
+void check_qgraph(const QGraph& qgraph) {
+  if (qgraph.nodes.size() != qgraph.graph.nodes.size())
+    throw std::invalid_argument("int executor: graph '" + qgraph.graph.model + "' has " +
+                                std::to_string(qgraph.graph.nodes.size()) + " nodes but " +
+                                std::to_string(qgraph.nodes.size()) + " QNodes");
+  if (qgraph.graph.nodes.empty() || qgraph.graph.nodes[0].op != OpKind::Input)
+    throw std::invalid_argument("int executor: graph '" + qgraph.graph.model + "' has no input node");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// Public API
+
+QTensor quantize_input(const QGraph& qgraph, const Tensor& image) {
+  check_qgraph(qgraph);
+  const Node& node = qgraph.graph.nodes[0];
+  const ActQuant& q = qgraph.nodes[0].out;
+  if (image.shape != node.out_shape || image.size() != numel(image.shape))
+    fail(node, "expects an image " + shape_str(node.out_shape) + ", got " + shape_str(image.shape));
+  check_quant(node, "output", q, node.out_shape, false);
+  if (!q.per_tensor()) fail(node, "the input quantizer must be per tensor");
+  if (!(q.scale[0] > 0.0f) || !std::isfinite(q.scale[0]))
+    fail(node, "input scale must be positive, got " + std::to_string(q.scale[0]));
+  QTensor out{image.shape, std::vector<int32_t>(image.data.size())};
+  for (size_t i = 0; i < image.data.size(); ++i)
+    if (!quantize_fp32(image.data[i], q.scale[0], q.zero_point[0], q.bits, out.data[i]))
+      fail(node, "image value at index " + std::to_string(i) + " is NaN");
+  return out;
+}
+
+Tensor dequantize(const QTensor& codes, const ActQuant& quant) {
+  if (codes.data.size() != uz(numel(codes.shape)))
+    throw std::invalid_argument("dequantize: " + std::to_string(codes.data.size()) + " codes for shape " +
+                                shape_str(codes.shape));
+  check_quant(std::string("dequantize"), "quantizer", quant, codes.shape, true);
+  Tensor out(codes.shape);
+  const GridAxes a = grid_axes(codes.shape);
+  for (int64_t i0 = 0; i0 < a.n0; ++i0)
+    for (int64_t i1 = 0; i1 < a.n1; ++i1) {
+      const size_t g = quant.group(i0, i1);
+      const double s = quant.scale[g];
+      const int64_t zp = quant.bits == 32 ? 0 : quant.zero_point[g];
+      const int64_t base = (i0 * a.n1 + i1) * a.inner;
+      for (int64_t k = 0; k < a.inner; ++k)
+        out.data[uz(base + k)] = static_cast<float>(s * static_cast<double>(codes.data[uz(base + k)] - zp));
+    }
+  return out;
+}
+
+QTensor eval_node_int(const QGraph& qgraph, int index, const std::vector<const QTensor*>& inputs) {
+  check_qgraph(qgraph);
+  if (index < 0 || static_cast<size_t>(index) >= qgraph.graph.nodes.size())
+    throw std::invalid_argument("int executor: node index " + std::to_string(index) +
+                                " is outside the graph");
+  const Node& node = qgraph.graph.nodes[uz(index)];
+  const QNode& qn = qgraph.nodes[uz(index)];
+  switch (node.op) {
+    case OpKind::Softmax:
+    case OpKind::LayerNorm:
+    case OpKind::PatchTokens:
+    case OpKind::ClassToken:
+    case OpKind::PosEmbed:
+    case OpKind::HeadSplit:
+    case OpKind::HeadMerge:
+    case OpKind::TokenSelect:
+      no_integer_semantics(node);
+    default:
+      break;
+  }
+
+  // Inputs: one per graph input (the image codes for the input node), each with its producer's shape,
+  // a consistent quantizer and codes in range.
+  const size_t expected = node.op == OpKind::Input ? 1 : node.inputs.size();
+  if (inputs.size() != expected)
+    fail(node, "expects " + std::to_string(expected) + " input(s), got " + std::to_string(inputs.size()));
+  std::vector<const ActQuant*> quants(inputs.size());
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const QTensor* t = inputs[k];
+    if (!t) fail(node, "null input " + std::to_string(k));
+    int producer = index;
+    if (node.op != OpKind::Input) {
+      producer = node.inputs[k];
+      if (producer < 0 || producer >= index)
+        fail(node, "input " + std::to_string(producer) + " is not an earlier node");
+    }
+    const Shape& shape = qgraph.graph.nodes[uz(producer)].out_shape;
+    const std::string what =
+        "input " + std::to_string(k) + " ('" + qgraph.graph.nodes[uz(producer)].name + "')";
+    if (t->shape != shape || t->data.size() != uz(numel(shape)))
+      fail(node, what + " is " + shape_str(t->shape) + " with " + std::to_string(t->data.size()) +
+                     " codes, expected " + shape_str(shape));
+    quants[k] = &qgraph.nodes[uz(producer)].out;
+    check_quant(node, what + " quantizer", *quants[k], shape, true);
+    check_codes(node, what, *t, *quants[k]);
+  }
+  check_quant(node, "output quantizer", qn.out, node.out_shape, node.op == OpKind::MatMul);
+
+  switch (node.op) {
+    case OpKind::Input:
+      return *inputs[0];
+    case OpKind::Conv2d:
+      return conv2d(node, qn, *inputs[0], *quants[0]);
+    case OpKind::Linear:
+      return linear(node, qn, *inputs[0], *quants[0]);
+    case OpKind::Add:
+      return add(node, qn, *inputs[0], *quants[0], *inputs[1], *quants[1]);
+    case OpKind::Concat:
+      return concat(node, qn, inputs, quants);
+    case OpKind::GlobalAvgPool:
+      return global_avg_pool(node, qn, *inputs[0], *quants[0]);
+    case OpKind::AttnKernel:
+      return attn_kernel(node, qn, *inputs[0], *quants[0]);
+    case OpKind::MatMul:
+      return matmul(node, qn, *inputs[0], *quants[0], *inputs[1], *quants[1]);
+    case OpKind::AttnNormalize:
+      return attn_normalize(node, qn, *inputs[0], *quants[0]);
+    default:
+      no_integer_semantics(node);
+  }
+}
+
+namespace {
+
+std::vector<const QTensor*> gather_inputs(const Graph& graph, size_t i, const std::vector<QTensor>& values) {
+  const Node& node = graph.nodes[i];
+  std::vector<const QTensor*> ins;
+  ins.reserve(node.inputs.size());
+  for (int in : node.inputs) {
+    if (in < 0 || static_cast<size_t>(in) >= i)
+      fail(node, "input " + std::to_string(in) + " is not an earlier node");
+    ins.push_back(&values[static_cast<size_t>(in)]);
+  }
+  return ins;
+}
+
+}  // namespace
+
+std::vector<QTensor> run_int_all(const QGraph& qgraph, const QTensor& input) {
+  check_qgraph(qgraph);
+  const Graph& graph = qgraph.graph;
+  std::vector<QTensor> values(graph.nodes.size());
+  values[0] = eval_node_int(qgraph, 0, {&input});
+  for (size_t i = 1; i < graph.nodes.size(); ++i)
+    values[i] = eval_node_int(qgraph, static_cast<int>(i), gather_inputs(graph, i, values));
+  return values;
+}
+
+QTensor run_int(const QGraph& qgraph, const QTensor& input) {
+  check_qgraph(qgraph);
+  const Graph& graph = qgraph.graph;
+  const size_t count = graph.nodes.size();
+  // last_use[j]: the last node that reads node j (j itself if nobody does), after which j is dropped.
+  std::vector<size_t> last_use(count);
+  for (size_t j = 0; j < count; ++j) last_use[j] = j;
+  for (size_t i = 0; i < count; ++i)
+    for (int in : graph.nodes[i].inputs)
+      if (in >= 0 && static_cast<size_t>(in) < i) last_use[static_cast<size_t>(in)] = i;
+
+  std::vector<QTensor> values(count);
+  values[0] = eval_node_int(qgraph, 0, {&input});
+  for (size_t i = 0; i < count; ++i) {
+    if (i > 0) values[i] = eval_node_int(qgraph, static_cast<int>(i), gather_inputs(graph, i, values));
+    if (i + 1 == count) break;
+    for (int in : graph.nodes[i].inputs) {
+      const size_t j = static_cast<size_t>(in);
+      if (last_use[j] == i) values[j] = QTensor();
+    }
+    if (last_use[i] == i) values[i] = QTensor();
+  }
+  return std::move(values.back());
+}
+
+}  // namespace vitsim::quant

@@ -1,0 +1,117 @@
+#include "quant/json_reader.hpp"
+
+#include <fstream>
+#include <sstream>
+
+namespace vitsim::quant {
+
+namespace {
+const nlohmann::json& empty_object() {
+  static const nlohmann::json empty = nlohmann::json::object();
+  return empty;
+}
+
+std::string type_of(const nlohmann::json& j) {
+  if (j.is_number_integer()) return "an integer (" + j.dump() + ")";
+  if (j.is_number()) return "a number (" + j.dump() + ")";
+  return std::string(j.type_name()) + " (" + j.dump() + ")";
+}
+}  // namespace
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open the file");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError(path + ": malformed JSON: " + e.what());
+  }
+}
+
+JsonReader::JsonReader(const nlohmann::json& object, std::string file, std::string path)
+    : object_(object.is_object() ? object : empty_object()), file_(std::move(file)), path_(std::move(path)) {
+  if (!object.is_object())
+    throw ConfigError(file_ + ": " + (path_.empty() ? "/" : path_) + ": expected an object, found " + type_of(object));
+}
+
+void JsonReader::fail(const std::string& key, const std::string& problem) const {
+  throw ConfigError(file_ + ": " + path_ + "/" + key + ": " + problem);
+}
+
+bool JsonReader::has(const std::string& key) const { return object_.contains(key); }
+
+const nlohmann::json* JsonReader::find(const std::string& key, nlohmann::json::value_t type, const char* expected) {
+  read_.insert(key);
+  auto it = object_.find(key);
+  if (it == object_.end()) return nullptr;
+  const bool ok = type == nlohmann::json::value_t::number_float ? it->is_number()
+                  : type == nlohmann::json::value_t::number_integer ? it->is_number_integer()
+                                                                     : it->type() == type;
+  if (!ok) fail(key, std::string("expected ") + expected + ", found " + type_of(*it));
+  return &*it;
+}
+
+std::string JsonReader::string(const std::string& key, const std::string& fallback) {
+  const auto* v = find(key, nlohmann::json::value_t::string, "a string");
+  return v ? v->get<std::string>() : fallback;
+}
+
+std::string JsonReader::string(const std::string& key) {
+  const auto* v = find(key, nlohmann::json::value_t::string, "a string");
+  if (!v) fail(key, "required key is missing");
+  return v->get<std::string>();
+}
+
+bool JsonReader::boolean(const std::string& key, bool fallback) {
+  const auto* v = find(key, nlohmann::json::value_t::boolean, "true or false");
+  return v ? v->get<bool>() : fallback;
+}
+
+int JsonReader::integer(const std::string& key, int fallback, int min, int max) {
+  const auto* v = find(key, nlohmann::json::value_t::number_integer, "an integer");
+  if (!v) return fallback;
+  const int64_t x = v->get<int64_t>();
+  if (x < min || x > max)
+    fail(key, "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], found " +
+                  std::to_string(x));
+  return static_cast<int>(x);
+}
+
+double JsonReader::number(const std::string& key, double fallback, double min, double max) {
+  const auto* v = find(key, nlohmann::json::value_t::number_float, "a number");
+  if (!v) return fallback;
+  const double x = v->get<double>();
+  if (!(x >= min && x <= max)) {
+    std::ostringstream msg;
+    msg << "expected a number in [" << min << ", " << max << "], found " << x;
+    fail(key, msg.str());
+  }
+  return x;
+}
+
+std::string JsonReader::choice(const std::string& key, const std::string& fallback,
+                               const std::set<std::string>& allowed) {
+  const std::string value = string(key, fallback);
+  if (!allowed.count(value)) {
+    std::string list;
+    for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    fail(key, "expected one of " + list + ", found \"" + value + "\"");
+  }
+  return value;
+}
+
+JsonReader JsonReader::object(const std::string& key) {
+  const auto* v = find(key, nlohmann::json::value_t::object, "an object");
+  return JsonReader(v ? *v : empty_object(), file_, path_ + "/" + key);
+}
+
+void JsonReader::reject_unknown_keys() const {
+  for (auto it = object_.begin(); it != object_.end(); ++it)
+    if (!read_.count(it.key())) {
+      std::string known;
+      for (const std::string& k : read_) known += (known.empty() ? "" : ", ") + k;
+      fail(it.key(), "unknown key (known keys here: " + known + ")");
+    }
+}
+
+}  // namespace vitsim::quant

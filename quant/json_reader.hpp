@@ -1,0 +1,50 @@
+// Typed reading of JSON configuration with errors that name the file, the JSON path, what was expected
+// and what was found; unknown keys are errors (a misspelt option must not be silently ignored).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+namespace vitsim::quant {
+
+/// A configuration error; what() is "<file>: <json path>: <problem>".
+class ConfigError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// Parses a JSON file; throws ConfigError for a missing file or malformed JSON (with line and column).
+nlohmann::json read_json_file(const std::string& path);
+
+/// A view of one JSON object at a path, remembering which keys were read.
+class JsonReader {
+ public:
+  JsonReader(const nlohmann::json& object, std::string file, std::string path = "");
+
+  bool has(const std::string& key) const;
+  std::string string(const std::string& key, const std::string& fallback);
+  std::string string(const std::string& key);  // required
+  bool boolean(const std::string& key, bool fallback);
+  int integer(const std::string& key, int fallback, int min, int max);
+  double number(const std::string& key, double fallback, double min, double max);
+  /// A string that must be one of `allowed`.
+  std::string choice(const std::string& key, const std::string& fallback, const std::set<std::string>& allowed);
+  /// A nested object (an empty one when absent).
+  JsonReader object(const std::string& key);
+  /// Throws if the object has keys that were never read.
+  void reject_unknown_keys() const;
+
+  [[noreturn]] void fail(const std::string& key, const std::string& problem) const;
+  const std::string& file() const { return file_; }
+
+ private:
+  const nlohmann::json* find(const std::string& key, nlohmann::json::value_t type, const char* expected);
+
+  const nlohmann::json& object_;
+  std::string file_, path_;
+  std::set<std::string> read_;
+};
+
+}  // namespace vitsim::quant

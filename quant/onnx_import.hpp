@@ -1,0 +1,42 @@
+// ONNX import: turns an ONNX classifier exported from PyTorch (the EfficientViT family) into the graph IR,
+// with every parameter materialized from the initializers, so quant::run_fp32 runs it as is.
+//
+// The import rebuilds the IR structure the zoo uses (quant/zoo.cpp), one IR node per accelerator layer:
+//   Conv (+ a following BatchNormalization, or the bias it was folded into) (+ activation)  -> Conv2d
+//   Gemm, or MatMul by a constant (+ Add of a constant bias)  (+ LayerNorm) (+ activation)  -> Linear
+//   Add of two activations -> Add;  Concat on channels -> Concat
+//   GlobalAveragePool, or ReduceMean over H and W -> GlobalAvgPool
+//   LayerNormalization, or its opset-13 decomposition (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div,
+//     Mul, Add): fused into the Linear it follows (when the Linear feeds only it), else LayerNorm
+//   LiteMLA's ReLU linear attention (Reshape to [1, heads, 3*dim, H*W], q/k/v Slices, ReLU(q), ReLU(k),
+//     Pad(v) with a ones row, Transpose(k), MatMul(v', k^T), MatMul(v'k^T, q), Slices, Add eps, Div,
+//     Reshape back) -> AttnKernel, MatMul v'k^T, MatMul (v'k^T)q, AttnNormalize
+// Activations fuse into the Conv / Linear (or its LayerNorm) they follow when that is their only consumer:
+// Relu, HardSwish, and any chain of scalar elementwise ops that computes ReLU, hswish or GELU (erf or tanh),
+// such as torch's opset-13 HardSigmoid + Mul or its GELU decompositions (identified by evaluation).
+// Reshape / Flatten / Squeeze / Unsqueeze / Identity / Dropout / Cast-to-float relabel a tensor without
+// moving data; shape arithmetic (Shape, Gather, Constant, ...) is folded. Unused nodes are ignored.
+//
+// Node names come from the ONNX node names: torch's "/backbone/stages.2/op_list.1/context_module/main/qkv/
+// conv/Conv" becomes "stages.2.op_list.1.context_module.main.qkv" (module path, "backbone." and a trailing
+// ConvLayer/LinearLayer ".conv"/".linear" dropped); other ops get a suffix (".add", ".concat"); LiteMLA's
+// nodes are "<module>.kernel", ".matmul_vk", ".matmul_out", ".normalize". Names are unique.
+#pragma once
+
+#include <string>
+
+#include "quant/graph.hpp"
+
+namespace vitsim::quant {
+
+/// Reads the ONNX model at `path` and builds its graph (params materialized; model name = the file's stem,
+/// resolution = the input height). The input must have a fixed shape [1, C, H, W] and the model exactly one
+/// output. Throws std::invalid_argument naming the file and the problem: file missing or unreadable, not a
+/// valid ONNX protobuf (corrupt or truncated), symbolic or non-1 batch dimensions, an unsupported op (names
+/// the node and its op type), or a pattern that deviates from what the IR can express (names the node).
+Graph import_onnx(const std::string& path);
+
+/// False when vitsim was built without libonnx / protobuf (import_onnx then always throws).
+bool onnx_import_available();
+
+}  // namespace vitsim::quant

@@ -1,0 +1,657 @@
+#include "quant/ptq.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+#include "quant/fp32_executor.hpp"
+#include "quant/int_executor.hpp"
+
+namespace vitsim::quant {
+
+Graph fold_batchnorm(const Graph& graph) {
+  Graph folded = graph;
+  for (Node& n : folded.nodes) {
+    if (n.op != OpKind::Conv2d || n.norm != Norm::BatchNorm) continue;
+    const auto& gamma = n.params.at("bn.gamma").data;
+    const auto& beta = n.params.at("bn.beta").data;
+    const auto& mean = n.params.at("bn.mean").data;
+    const auto& var = n.params.at("bn.var").data;
+    Tensor bias({n.out_features});
+    if (n.has_bias) bias = n.params.at("bias");
+    auto& w = n.params.at("weight").data;
+    const size_t per_channel = w.size() / static_cast<size_t>(n.out_features);
+    for (size_t c = 0; c < static_cast<size_t>(n.out_features); ++c) {
+      const double k = gamma[c] / std::sqrt(static_cast<double>(var[c]) + n.norm_eps);
+      for (size_t i = 0; i < per_channel; ++i)
+        w[c * per_channel + i] = static_cast<float>(w[c * per_channel + i] * k);
+      bias.data[c] = static_cast<float>((bias.data[c] - mean[c]) * k + beta[c]);
+    }
+    for (const char* key : {"bn.gamma", "bn.beta", "bn.mean", "bn.var"}) n.params.erase(key);
+    n.params["bias"] = std::move(bias);
+    n.has_bias = true;
+    n.norm = Norm::None;
+  }
+  folded.validate();
+  return folded;
+}
+
+namespace {
+
+[[noreturn]] void unsupported(const Node& n, const std::string& why) {
+  throw std::invalid_argument("cannot quantize node '" + n.name + "' (" + op_name(n.op) + "): " + why);
+}
+
+bool is_depthwise(const Node& n) {
+  return n.op == OpKind::Conv2d && n.groups > 1 && n.groups == n.in_features && n.groups == n.out_features;
+}
+bool is_pointwise(const Node& n) { return n.op == OpKind::Conv2d && n.kernel == 1 && n.groups == 1; }
+bool has_act_stage(const Node& n) {
+  return (n.op == OpKind::Conv2d || n.op == OpKind::Linear) && n.norm != Norm::LayerNorm &&
+         (n.act == Act::HSwish || n.act == Act::GeluTanh || n.act == Act::GeluErf);
+}
+
+// What each node is, for the recipe: which tensors are attention tensors, which get migrated or shifted.
+struct Roles {
+  std::vector<std::vector<int>> consumers;
+  std::vector<bool> attention;     // an attention tensor (attention.bits)
+  std::vector<bool> branch_input;  // qkv / aggregation output feeding an attention concat (symmetric)
+  std::vector<int> branch_concat;  // for a branch input: its concat; else -1
+  std::vector<bool> raw_matmul;    // a MatMul whose int32 result goes to AttnNormalize
+  std::vector<bool> migrate;       // output feeds an MBConv depthwise conv: channel-wise migration
+  std::vector<bool> shift;         // output of a depthwise conv feeding a projection: filter-wise shift
+};
+
+Roles analyse(const Graph& g, const Recipe& recipe) {
+  const size_t n = g.nodes.size();
+  Roles r;
+  r.consumers.resize(n);
+  r.attention.assign(n, false);
+  r.branch_input.assign(n, false);
+  r.branch_concat.assign(n, -1);
+  r.raw_matmul.assign(n, false);
+  r.migrate.assign(n, false);
+  r.shift.assign(n, false);
+  for (size_t i = 0; i < n; ++i)
+    for (int in : g.nodes[i].inputs) r.consumers[static_cast<size_t>(in)].push_back(static_cast<int>(i));
+
+  for (size_t i = 0; i < n; ++i) {
+    const Node& node = g.nodes[i];
+    switch (node.op) {
+      case OpKind::Input: case OpKind::Conv2d: case OpKind::Linear: case OpKind::Add: case OpKind::Concat:
+      case OpKind::GlobalAvgPool: case OpKind::AttnKernel: case OpKind::MatMul: case OpKind::AttnNormalize:
+        break;
+      default:
+        unsupported(node, "no integer semantics yet (standard-ViT recipes come with P2-ViT)");
+    }
+    if (node.op == OpKind::Linear && node.norm == Norm::LayerNorm && !recipe.float_layernorm)
+      unsupported(node, "LayerNorm needs float_layernorm");
+    if (node.op != OpKind::AttnKernel) continue;
+    // LiteMLA: concat(qkv, aggregated) -> kernel -> v'k^T -> (v'k^T) q -> normalize
+    const int cat = node.inputs[0];
+    const Node& c = g.nodes[static_cast<size_t>(cat)];
+    if (c.op != OpKind::Concat) unsupported(node, "its input must be the concat of the two branches");
+    r.attention[static_cast<size_t>(cat)] = r.attention[i] = true;
+    for (int b : c.inputs) {
+      r.branch_input[static_cast<size_t>(b)] = r.attention[static_cast<size_t>(b)] = true;
+      r.branch_concat[static_cast<size_t>(b)] = cat;
+      const Node& bn = g.nodes[static_cast<size_t>(b)];
+      if (bn.op == OpKind::Conv2d && bn.groups > 1 && is_depthwise(g.nodes[static_cast<size_t>(bn.inputs[0])]))
+        r.attention[static_cast<size_t>(bn.inputs[0])] = true;  // the 5x5 aggregation
+    }
+    for (int m : r.consumers[i]) {
+      r.attention[static_cast<size_t>(m)] = true;
+      for (int m2 : r.consumers[static_cast<size_t>(m)]) {
+        r.attention[static_cast<size_t>(m2)] = true;
+        if (g.nodes[static_cast<size_t>(m2)].op == OpKind::AttnNormalize) r.raw_matmul[static_cast<size_t>(m)] = true;
+        for (int m3 : r.consumers[static_cast<size_t>(m2)])
+          if (g.nodes[static_cast<size_t>(m3)].op == OpKind::AttnNormalize) {
+            r.attention[static_cast<size_t>(m3)] = true;
+            r.raw_matmul[static_cast<size_t>(m2)] = true;
+          }
+      }
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const Node& node = g.nodes[i];
+    if (r.consumers[i].size() != 1 || r.attention[i]) continue;
+    const Node& next = g.nodes[static_cast<size_t>(r.consumers[i][0])];
+    if (recipe.migration.enabled && node.op == OpKind::Conv2d && is_depthwise(next) && !r.attention[static_cast<size_t>(r.consumers[i][0])])
+      r.migrate[i] = true;
+    if (recipe.filter_shift && is_depthwise(node) && is_pointwise(next)) r.shift[i] = true;
+  }
+  return r;
+}
+
+// Per-channel statistics of a [C, ...] tensor over the calibration batch (first pass).
+struct ChannelStats {
+  std::vector<float> lo, hi, absmax;
+  Observer abs_values;  // |x| of every element, for the migration's quantile
+  void observe(const Tensor& t, bool keep_abs) {
+    const int64_t c = t.shape[0], plane = t.size() / c;
+    if (lo.empty()) {
+      lo.assign(static_cast<size_t>(c), INFINITY);
+      hi.assign(static_cast<size_t>(c), -INFINITY);
+      absmax.assign(static_cast<size_t>(c), 0.0f);
+    }
+    std::vector<float> abs_data;
+    if (keep_abs) abs_data.resize(t.data.size());
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t p = 0; p < plane; ++p) {
+        const float v = t.data[static_cast<size_t>(ch * plane + p)];
+        const size_t k = static_cast<size_t>(ch);
+        lo[k] = std::min(lo[k], v);
+        hi[k] = std::max(hi[k], v);
+        absmax[k] = std::max(absmax[k], std::abs(v));
+        if (keep_abs) abs_data[static_cast<size_t>(ch * plane + p)] = std::abs(v);
+      }
+    if (keep_abs) abs_values.observe(abs_data);
+  }
+};
+
+double quantile_of(std::vector<float> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const double pos = q * static_cast<double>(values.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, values.size() - 1);
+  return values[lo] + (pos - static_cast<double>(lo)) * (values[hi] - values[lo]);
+}
+
+// s_c = clip(max_c|X| / max(q(|X|), mean_c max_c|X|), lo, hi), optionally rounded to a power of two.
+std::vector<float> migration_factors(const ChannelStats& st, const MigrationRecipe& m) {
+  double mean = 0;
+  for (float a : st.absmax) mean += a;
+  mean /= static_cast<double>(st.absmax.size());
+  const double reference = std::max(quantile_of(st.abs_values.samples(), m.quantile), mean);
+  std::vector<float> s(st.absmax.size(), 1.0f);
+  if (!(reference > 0)) return s;
+  for (size_t c = 0; c < s.size(); ++c) {
+    double f = std::clamp(st.absmax[c] / reference, m.min_factor, m.max_factor);
+    if (m.power_of_two) f = std::exp2(std::round(std::log2(f)));
+    s[c] = static_cast<float>(f);
+  }
+  return s;
+}
+
+// Signed codes for a calibrated range: symmetric (zero point 0) or asymmetric (any zero point).
+ActQuant act_quant(const Observer& obs, const CalibratorSpec& spec, int bits, bool symmetric) {
+  if (obs.empty()) throw std::invalid_argument("a quantizer saw no values during calibration");
+  const Range range = compute_range(obs, spec, bits, symmetric);
+  const QuantParams qp = choose_qparams(range, bits, symmetric);
+  const int32_t offset = qp.is_signed ? 0 : (int32_t{1} << (bits - 1));  // unsigned codes -> signed codes
+  return ActQuant::per_tensor_quant(qp.scale, qp.zero_point - offset, bits);
+}
+
+ActQuant grid_quant(int64_t g0, int64_t g1, int bits) {
+  ActQuant q;
+  q.bits = bits;
+  q.groups0 = g0;
+  q.groups1 = g1;
+  q.scale.assign(static_cast<size_t>(g0 * g1), 1.0f);
+  q.zero_point.assign(static_cast<size_t>(g0 * g1), 0);
+  return q;
+}
+
+// Every channel's (scale, zero point) of a [C, ...] tensor's quantizer.
+std::pair<float, int32_t> channel_quant(const ActQuant& q, int64_t c) {
+  const size_t g = q.group(c, 0);
+  return {q.scale[g], q.zero_point[g]};
+}
+
+int32_t round_to_int32(double v) { return static_cast<int32_t>(std::nearbyint(v)); }
+
+// Symmetric per-output-channel weight quantization; returns codes and scales.
+void quantize_weights(const Node& n, int bits, QNode& q) {
+  const auto& w = n.params.at("weight").data;
+  const int64_t channels = n.out_features;
+  const size_t per = w.size() / static_cast<size_t>(channels);
+  const int32_t qmax = (int32_t{1} << (bits - 1)) - 1;
+  q.weight_bits = bits;
+  q.weight.resize(w.size());
+  q.weight_scale.resize(static_cast<size_t>(channels));
+  for (size_t c = 0; c < static_cast<size_t>(channels); ++c) {
+    float amax = 0;
+    for (size_t i = 0; i < per; ++i) amax = std::max(amax, std::abs(w[c * per + i]));
+    const float scale = amax > 0 ? amax / static_cast<float>(qmax) : 1.0f;
+    q.weight_scale[c] = scale;
+    for (size_t i = 0; i < per; ++i)
+      q.weight[c * per + i] = std::clamp(round_to_int32(w[c * per + i] / scale), -qmax - 1, qmax);
+  }
+}
+
+// Two requantizers with one shared shift, for an Add: y = (ma * a + mb * b) / 2^shift.
+std::vector<Requantizer> shared_shift_pair(double fa, double fb) {
+  int ea = 0, eb = 0;
+  std::frexp(fa, &ea);
+  std::frexp(fb, &eb);
+  const int shift = std::clamp(31 - std::max(ea, eb), 0, 62);
+  auto mult = [&](double f) {
+    return static_cast<int32_t>(std::max<int64_t>(1, std::llround(std::ldexp(f, shift))));
+  };
+  return {{mult(fa), shift}, {mult(fb), shift}};
+}
+
+// The observers of the second calibration pass.
+struct Observers {
+  std::vector<std::unique_ptr<Observer>> out, pre;   // per node
+  std::vector<std::map<int, Observer>> groups;       // per node: grouped (attention) observers
+  std::vector<std::map<int, Observer>> divisors;     // AttnNormalize: per branch
+  Observer& out_of(size_t i) {
+    if (!out[i]) out[i] = std::make_unique<Observer>();
+    return *out[i];
+  }
+  Observer& pre_of(size_t i) {
+    if (!pre[i]) pre[i] = std::make_unique<Observer>();
+    return *pre[i];
+  }
+};
+
+class Quantizer {
+ public:
+  Quantizer(const Graph& fp32, const Recipe& recipe, const std::vector<Tensor>& calib, const ProgressFn& progress)
+      : g_(fold_batchnorm(fp32)), recipe_(recipe), calib_(calib), progress_(progress), roles_(analyse(g_, recipe)) {}
+
+  QGraph run() {
+    collect_channel_stats();
+    observe();
+    QGraph qg;
+    qg.recipe_name = recipe_.name;
+    qg.recipe_json = recipe_.source_json;
+    qg.nodes.resize(g_.nodes.size());
+    for (size_t i = 0; i < g_.nodes.size(); ++i) build(i, qg.nodes);
+    qg.graph = std::move(g_);
+    return qg;
+  }
+
+ private:
+  int branch_of_head(int64_t b, int64_t heads2) const {
+    return recipe_.attention.per_branch && b >= heads2 / 2 ? 1 : 0;
+  }
+  int row_kind(int64_t r, int64_t d) const { return recipe_.attention.separate_ksum && r == d ? 1 : 0; }
+  int bits_of(size_t i) const { return roles_.attention[i] ? recipe_.attention.bits : recipe_.activation_bits; }
+
+  void report(const std::string& stage, int done) const {
+    if (progress_) progress_(stage, done, static_cast<int>(calib_.size()));
+  }
+
+  void collect_channel_stats() {
+    std::vector<size_t> targets;
+    for (size_t i = 0; i < g_.nodes.size(); ++i)
+      if (roles_.migrate[i] || roles_.shift[i]) targets.push_back(i);
+    if (targets.empty()) return;
+    stats_.resize(g_.nodes.size());
+    for (size_t k = 0; k < calib_.size(); ++k) {
+      const auto outs = run_fp32_all(g_, calib_[k]);
+      for (size_t i : targets) stats_[i].observe(outs[i], roles_.migrate[i]);
+      report("channel statistics", static_cast<int>(k + 1));
+    }
+    factors_.resize(g_.nodes.size());
+    for (size_t i : targets)
+      if (roles_.migrate[i]) factors_[i] = migration_factors(stats_[i], recipe_.migration);
+  }
+
+  // The value an output's quantizer sees: X / s_c (migration), A - c_c (filter-wise shift), else X.
+  Tensor transformed(size_t i, const Tensor& t) const {
+    if (!roles_.migrate[i] && !roles_.shift[i]) return t;
+    Tensor out = t;
+    const int64_t c = t.shape[0], plane = t.size() / c;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const size_t k = static_cast<size_t>(ch);
+      for (int64_t p = 0; p < plane; ++p) {
+        float& v = out.data[static_cast<size_t>(ch * plane + p)];
+        v = roles_.migrate[i] ? v / factors_[i][k] : v - 0.5f * (stats_[i].lo[k] + stats_[i].hi[k]);
+      }
+    }
+    return out;
+  }
+
+  void observe() {
+    const size_t n = g_.nodes.size();
+    obs_.out.resize(n);
+    obs_.pre.resize(n);
+    obs_.groups.resize(n);
+    obs_.divisors.resize(n);
+    for (size_t k = 0; k < calib_.size(); ++k) {
+      const auto outs = run_fp32_all(g_, calib_[k]);
+      for (size_t i = 0; i < n; ++i) observe_node(i, outs);
+      report("calibration", static_cast<int>(k + 1));
+    }
+  }
+
+  void observe_node(size_t i, const std::vector<Tensor>& outs) {
+    const Node& node = g_.nodes[i];
+    if (has_act_stage(node)) {
+      Node linear_part = node;
+      linear_part.act = Act::None;
+      std::vector<const Tensor*> ins;
+      for (int in : node.inputs) ins.push_back(&outs[static_cast<size_t>(in)]);
+      obs_.pre_of(i).observe(eval_node_fp32(linear_part, ins));
+    }
+    switch (node.op) {
+      case OpKind::AttnKernel:
+        return;  // codes pass through
+      case OpKind::Concat:
+        // One quantizer for both branches (not per branch): the concat's range covers both.
+        if (roles_.attention[i] && !recipe_.attention.per_branch) obs_.out_of(i).observe(outs[i]);
+        return;
+      case OpKind::MatMul: {
+        if (roles_.raw_matmul[i]) return;
+        const Tensor& t = outs[i];  // [2h, d+1, d]: K^T V rows and the sum-K row
+        const int64_t heads2 = t.shape[0], rows = t.shape[1], cols = t.shape[2];
+        std::map<int, std::vector<float>> values;
+        for (int64_t b = 0; b < heads2; ++b)
+          for (int64_t r = 0; r < rows; ++r) {
+            auto& dst = values[branch_of_head(b, heads2) * 2 + row_kind(r, rows - 1)];
+            const float* src = t.data.data() + (b * rows + r) * cols;
+            dst.insert(dst.end(), src, src + cols);
+          }
+        for (auto& [key, v] : values) obs_.groups[i][key].observe(v);
+        return;
+      }
+      case OpKind::AttnNormalize: {
+        const Tensor& in = outs[static_cast<size_t>(node.inputs[0])];  // [2h, d+1, N]
+        const int64_t heads2 = in.shape[0], rows = in.shape[1], cols = in.shape[2];
+        std::map<int, std::vector<float>> numer, denom;
+        for (int64_t b = 0; b < heads2; ++b) {
+          const int key = branch_of_head(b, heads2);
+          const float* head = in.data.data() + b * rows * cols;
+          numer[key].insert(numer[key].end(), head, head + (rows - 1) * cols);
+          denom[key].insert(denom[key].end(), head + (rows - 1) * cols, head + rows * cols);
+        }
+        for (auto& [key, v] : numer) obs_.groups[i][key].observe(v);
+        for (auto& [key, v] : denom) obs_.divisors[i][key].observe(v);
+        obs_.out_of(i).observe(outs[i]);
+        return;
+      }
+      default:
+        if (roles_.branch_input[i] && !recipe_.attention.per_branch) return;  // uses the concat's quantizer
+        obs_.out_of(i).observe(transformed(i, outs[i]));
+    }
+  }
+
+  const Observer& out_observer(size_t i) const {
+    if (!obs_.out[i]) unsupported(g_.nodes[i], "its output was never observed during calibration");
+    return *obs_.out[i];
+  }
+
+  // The output quantizer of a Conv2d / Linear / Add / GAP / Input node.
+  ActQuant output_quant(size_t i) const {
+    const Node& node = g_.nodes[i];
+    const int bits = bits_of(i);
+    if (roles_.branch_input[i]) {
+      const size_t src = recipe_.attention.per_branch ? i : static_cast<size_t>(roles_.branch_concat[i]);
+      return act_quant(out_observer(src), recipe_.calibrator, bits, true);
+    }
+    if (roles_.shift[i]) {
+      // Symmetric codes of A - c_c: zero point -round(c_c / s) per channel (the shift subtractor's input).
+      const ActQuant base = act_quant(out_observer(i), recipe_.calibrator, bits, true);
+      ActQuant q = grid_quant(node.out_features, 1, bits);
+      for (size_t c = 0; c < q.scale.size(); ++c) {
+        q.scale[c] = base.scale[0];
+        q.zero_point[c] = -round_to_int32(0.5 * (stats_[i].lo[c] + stats_[i].hi[c]) / base.scale[0]);
+      }
+      return q;
+    }
+    const ActQuant base = act_quant(out_observer(i), recipe_.calibrator, bits, false);
+    if (!roles_.migrate[i]) return base;
+    // X' = X / s_c is quantized per tensor: X itself has scale delta * s_c on channel c.
+    ActQuant q = grid_quant(node.out_features, 1, bits);
+    for (size_t c = 0; c < q.scale.size(); ++c) {
+      q.scale[c] = base.scale[0] * factors_[i][c];
+      q.zero_point[c] = base.zero_point[0];
+    }
+    return q;
+  }
+
+  void build(size_t i, std::vector<QNode>& qn) {
+    const Node& node = g_.nodes[i];
+    QNode& q = qn[i];
+    auto in_quant = [&](size_t k) -> const ActQuant& { return qn[static_cast<size_t>(node.inputs[k])].out; };
+    switch (node.op) {
+      case OpKind::Input:
+        q.out = act_quant(out_observer(i), recipe_.calibrator, recipe_.activation_bits, false);
+        return;
+      case OpKind::Conv2d:
+      case OpKind::Linear:
+        return build_weighted(i, in_quant(0), q);
+      case OpKind::Add: {
+        const ActQuant &a = in_quant(0), &b = in_quant(1);
+        if (!a.per_tensor() || !b.per_tensor()) unsupported(node, "residual adds need per-tensor inputs");
+        q.out = output_quant(i);
+        q.requant = shared_shift_pair(static_cast<double>(a.scale[0]) / q.out.scale[0],
+                                      static_cast<double>(b.scale[0]) / q.out.scale[0]);
+        return;
+      }
+      case OpKind::GlobalAvgPool: {
+        const ActQuant& a = in_quant(0);
+        if (!a.per_tensor()) unsupported(node, "average pooling needs a per-tensor input");
+        const Shape& s = g_.nodes[static_cast<size_t>(node.inputs[0])].out_shape;
+        q.out = output_quant(i);
+        q.requant = {requantizer_for(static_cast<double>(a.scale[0]) / (static_cast<double>(s[1] * s[2]) * q.out.scale[0]))};
+        return;
+      }
+      case OpKind::Concat: {
+        q.out = grid_quant(node.out_shape[0], 1, qn[static_cast<size_t>(node.inputs[0])].out.bits);
+        int64_t c0 = 0;
+        for (size_t k = 0; k < node.inputs.size(); ++k) {
+          const ActQuant& a = in_quant(k);
+          if (a.bits != q.out.bits) unsupported(node, "inputs of different bit widths");
+          const int64_t ch = g_.nodes[static_cast<size_t>(node.inputs[k])].out_shape[0];
+          for (int64_t c = 0; c < ch; ++c) {
+            std::tie(q.out.scale[static_cast<size_t>(c0 + c)], q.out.zero_point[static_cast<size_t>(c0 + c)]) =
+                channel_quant(a, c);
+          }
+          c0 += ch;
+        }
+        return;
+      }
+      case OpKind::AttnKernel: {
+        const ActQuant& a = in_quant(0);
+        const int64_t heads2 = node.out_shape[0], rows = node.out_shape[1], d3 = rows - 1;
+        q.out = grid_quant(heads2, rows, a.bits);
+        for (int64_t b = 0; b < heads2; ++b)
+          for (int64_t r = 0; r < d3; ++r) {
+            const auto [scale, zp] = channel_quant(a, b * d3 + r);
+            if (zp != 0) unsupported(node, "q, k and v need symmetric quantizers (zero point 0)");
+            q.out.scale[q.out.group(b, r)] = scale;
+          }
+        return;  // row 3d: scale 1, zero point 0 (the ones row)
+      }
+      case OpKind::MatMul:
+        return build_matmul(i, in_quant(0), in_quant(1), q);
+      case OpKind::AttnNormalize:
+        return build_normalize(i, in_quant(0), q);
+      default:
+        unsupported(node, "no integer semantics yet");
+    }
+  }
+
+  void build_weighted(size_t i, const ActQuant& in, QNode& q) {
+    const Node& node = g_.nodes[i];
+    const bool depthwise = is_depthwise(node);
+    const int64_t channels = node.out_features;
+    auto in_scale = [&](int64_t c) { return static_cast<double>(channel_quant(in, depthwise ? c : 0).first); };
+    if (!depthwise)
+      for (float s : in.scale)
+        if (s != in.scale[0]) unsupported(node, "its input has per-channel scales (only depthwise convs allow them)");
+    quantize_weights(node, recipe_.weight_bits, q);
+    q.bias.assign(static_cast<size_t>(channels), 0);
+    std::vector<double> acc_scale(static_cast<size_t>(channels));
+    for (int64_t c = 0; c < channels; ++c) {
+      const size_t k = static_cast<size_t>(c);
+      acc_scale[k] = in_scale(c) * q.weight_scale[k];
+      if (node.has_bias) q.bias[k] = round_to_int32(node.params.at("bias").data[k] / acc_scale[k]);
+    }
+    q.out = output_quant(i);
+    auto out_scale = [&](int64_t c) { return static_cast<double>(channel_quant(q.out, c).first); };
+    if (node.op == OpKind::Linear && node.norm == Norm::LayerNorm) {
+      q.float_layernorm = true;
+      q.in_scale = in.scale[0];
+      return;
+    }
+    if (!has_act_stage(node)) {
+      for (int64_t c = 0; c < channels; ++c) q.requant.push_back(requantizer_for(acc_scale[static_cast<size_t>(c)] / out_scale(c)));
+      return;
+    }
+    q.pre_act = act_quant(*obs_.pre[i], recipe_.calibrator, bits_of(i), false);
+    const double sp = q.pre_act.scale[0];
+    for (int64_t c = 0; c < channels; ++c) q.requant.push_back(requantizer_for(acc_scale[static_cast<size_t>(c)] / sp));
+    if (node.act == Act::HSwish) {
+      q.hswish_three = round_to_int32(3.0 / sp);
+      q.hswish_six = round_to_int32(6.0 / sp);
+      for (int64_t c = 0; c < channels; ++c) q.act_requant.push_back(requantizer_for(sp * sp / 6.0 / out_scale(c)));
+      return;
+    }
+    // GELU: a lookup table from pre-activation codes to output codes.
+    if (!q.out.per_tensor()) unsupported(node, "a GELU lookup table needs a per-tensor output quantizer");
+    const int32_t qmin = -(int32_t{1} << (q.pre_act.bits - 1));
+    const int32_t size = int32_t{1} << q.pre_act.bits;
+    std::vector<float> real(static_cast<size_t>(size));
+    for (int32_t p = 0; p < size; ++p)
+      real[static_cast<size_t>(p)] = static_cast<float>(sp * (qmin + p - q.pre_act.zero_point[0]));
+    apply_activation(node.act, real.data(), size);
+    const QuantParams out_qp{q.out.scale[0], q.out.zero_point[0], q.out.bits, true};
+    for (float v : real) q.act_lut.push_back(quantize_value(v, out_qp));
+  }
+
+  void build_matmul(size_t i, const ActQuant& a, const ActQuant& b, QNode& q) {
+    const Node& node = g_.nodes[i];
+    if (node.a.transpose) unsupported(node, "a transposed left operand has no integer mapping yet");
+    const int64_t batches = node.out_shape[0], rows = node.out_shape[1];
+    // B's scale must not vary along the contraction or the output columns: one value per batch.
+    auto b_scale = [&](int64_t batch) {
+      const float s = b.scale[b.group(batch, node.b.row_offset)];
+      for (int64_t r = 0; r < node.b.rows; ++r)
+        if (b.scale[b.group(batch, node.b.row_offset + r)] != s || b.zero_point[b.group(batch, node.b.row_offset + r)] != 0)
+          unsupported(node, "the right operand needs one symmetric scale per head");
+      return static_cast<double>(s);
+    };
+    auto a_scale = [&](int64_t batch, int64_t r) {
+      const size_t g = a.group(batch, node.a.row_offset + r);
+      if (a.zero_point[g] != 0) unsupported(node, "the left operand needs symmetric quantizers");
+      return static_cast<double>(a.scale[g]);
+    };
+    if (roles_.raw_matmul[i]) {
+      q.out = grid_quant(batches, rows, 32);
+      for (int64_t bt = 0; bt < batches; ++bt)
+        for (int64_t r = 0; r < rows; ++r) q.out.scale[q.out.group(bt, r)] = static_cast<float>(a_scale(bt, r) * b_scale(bt));
+      return;
+    }
+    // K^T V rows and the sum-K row, per branch: symmetric quantizers from the grouped observers.
+    std::map<int, ActQuant> by_key;
+    for (const auto& [key, o] : obs_.groups[i]) by_key[key] = act_quant(o, recipe_.calibrator, recipe_.attention.bits, true);
+    q.out = grid_quant(batches, rows, recipe_.attention.bits);
+    for (int64_t bt = 0; bt < batches; ++bt)
+      for (int64_t r = 0; r < rows; ++r) {
+        const size_t g = q.out.group(bt, r);
+        q.out.scale[g] = by_key.at(branch_of_head(bt, batches) * 2 + row_kind(r, rows - 1)).scale[0];
+        q.requant.push_back(requantizer_for(a_scale(bt, r) * b_scale(bt) / q.out.scale[g]));
+      }
+  }
+
+  void build_normalize(size_t i, const ActQuant& in, QNode& q) {
+    const Node& node = g_.nodes[i];
+    const AttentionRecipe& att = recipe_.attention;
+    const int64_t heads2 = g_.nodes[static_cast<size_t>(node.inputs[0])].out_shape[0];
+    const int64_t d = node.head_dim;
+    q.divisor_mode = att.divisor;
+    q.log2_rounding = att.log2_rounding;
+    q.divisor_bits = att.divisor_bits;
+    q.out = act_quant(out_observer(i), recipe_.calibrator, att.bits, false);
+    q.numerator = grid_quant(heads2, 1, att.bits);
+    const double sy = q.out.scale[0];
+    for (int64_t b = 0; b < heads2; ++b) {
+      const int key = branch_of_head(b, heads2);
+      const double s_num = act_quant(obs_.groups[i].at(key), recipe_.calibrator, att.bits, true).scale[0];
+      const double s_dividend = in.scale[in.group(b, 0)], s_divisor = in.scale[in.group(b, d)];
+      q.numerator.scale[static_cast<size_t>(b)] = static_cast<float>(s_num);
+      q.num_requant.push_back(requantizer_for(s_dividend / s_num));
+      if (att.divisor == DivisorMode::Log2) {
+        const double frac = std::ldexp(1.0, q.divisor_frac_bits);
+        q.div_requant.push_back(requantizer_for(s_divisor * frac));
+        q.out_requant.push_back(requantizer_for(s_num * frac / sy));
+      } else {
+        const Observer& div = obs_.divisors[i].at(key);
+        const double s_div = std::max(div.max(), 1e-30f) / static_cast<double>((int64_t{1} << att.divisor_bits) - 1);
+        q.div_requant.push_back(requantizer_for(s_divisor / s_div));
+        q.out_requant.push_back(requantizer_for(s_num / (s_div * sy)));
+      }
+    }
+  }
+
+  Graph g_;
+  const Recipe& recipe_;
+  const std::vector<Tensor>& calib_;
+  ProgressFn progress_;
+  Roles roles_;
+  std::vector<ChannelStats> stats_;
+  std::vector<std::vector<float>> factors_;
+  Observers obs_;
+};
+
+}  // namespace
+
+QGraph quantize_graph(const Graph& graph, const Recipe& recipe, const std::vector<Tensor>& calibration,
+                      const ProgressFn& progress) {
+  if (calibration.empty()) throw std::invalid_argument("calibration data is empty: at least one image is needed");
+  for (size_t k = 0; k < calibration.size(); ++k)
+    if (calibration[k].shape != graph.nodes.at(0).out_shape)
+      throw std::invalid_argument("calibration image " + std::to_string(k) + " has shape " +
+                                  shape_str(calibration[k].shape) + ", the model's input is " +
+                                  shape_str(graph.nodes[0].out_shape));
+  return Quantizer(graph, recipe, calibration, progress).run();
+}
+
+QualityReport evaluate_quality(const QGraph& qgraph, const std::vector<Tensor>& images, const std::vector<int>& labels,
+                               const ProgressFn& progress) {
+  const size_t n = qgraph.graph.nodes.size();
+  struct Sums {
+    double signal = 0, noise = 0, dot = 0, approx = 0;
+    void add(const Tensor& x, const Tensor& y) {
+      for (size_t k = 0; k < x.data.size(); ++k) {
+        const double a = x.data[k], b = y.data[k];
+        signal += a * a;
+        noise += (a - b) * (a - b);
+        dot += a * b;
+        approx += b * b;
+      }
+    }
+    double sqnr() const { return noise > 0 ? 10 * std::log10(signal / noise) : INFINITY; }
+    double cosine() const { return signal > 0 && approx > 0 ? dot / std::sqrt(signal * approx) : 1.0; }
+  };
+  std::vector<Sums> sums(n);
+  QualityReport r;
+  int agree = 0, fp_correct = 0, int_correct = 0;
+  auto argmax = [](const Tensor& t) {
+    return std::max_element(t.data.begin(), t.data.end()) - t.data.begin();
+  };
+  for (size_t k = 0; k < images.size(); ++k) {
+    const auto fp = run_fp32_all(qgraph.graph, images[k]);
+    const auto iq = run_int_all(qgraph, quantize_input(qgraph, images[k]));
+    for (size_t i = 1; i < n; ++i) sums[i].add(fp[i], dequantize(iq[i], qgraph.nodes[i].out));
+    const auto fp_top = argmax(fp.back());
+    const auto int_top = argmax(dequantize(iq.back(), qgraph.nodes.back().out));
+    agree += fp_top == int_top;
+    if (k < labels.size() && labels[k] >= 0) {
+      ++r.labelled;
+      fp_correct += fp_top == labels[k];
+      int_correct += int_top == labels[k];
+    }
+    if (progress) progress("evaluation", static_cast<int>(k + 1), static_cast<int>(images.size()));
+  }
+  r.images = static_cast<int>(images.size());
+  for (size_t i = 1; i < n; ++i) r.layers.push_back({qgraph.graph.nodes[i].name, sums[i].sqnr(), sums[i].cosine()});
+  r.output_sqnr_db = sums[n - 1].sqnr();
+  r.output_cosine = sums[n - 1].cosine();
+  r.top1_agreement = images.empty() ? 0 : static_cast<double>(agree) / static_cast<double>(images.size());
+  if (r.labelled) {
+    r.fp32_accuracy = static_cast<double>(fp_correct) / r.labelled;
+    r.int_accuracy = static_cast<double>(int_correct) / r.labelled;
+  }
+  return r;
+}
+
+}  // namespace vitsim::quant

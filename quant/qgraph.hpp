@@ -1,0 +1,125 @@
+// The quantized integer graph: what the PTQ engine produces, the integer reference executor runs, the
+// quantized-graph file stores, and the simulator's engines must reproduce bit for bit.
+//
+// It is the FP32 Graph (structure, and the FP32 parameters after BatchNorm folding and the recipe's
+// rewrites) plus one QNode per node with integer weights, int32 biases, requantizers and activation
+// quantizers. Every value below is an integer or an integer-only operation, except where a QNode says
+// `float_layernorm` (the recipe keeps LayerNorm in FP32) and the input image's quantization.
+//
+// ACTIVATION CODES. A tensor is stored as signed integer codes q in [-(2^(b-1)), 2^(b-1) - 1] (b = bits,
+// 2..16), or as raw int32 accumulators (bits = 32, zero point 0). Its real value is
+// scale[g] * (q - zero_point[g]) where g is the element's group in a grid over axes 0 and 1 (per tensor:
+// 1x1; per channel of a [C,H,W] tensor: Cx1; per head and row of a [B,R,N] tensor: BxR).
+//
+// INTEGER SEMANTICS, per op (x: input codes, zp: zero points, rq: Requantizer, sat: saturate to out.bits):
+//   Input      q = sat(round_half_even(x / scale) + zp)                (quantize_input)
+//   Conv2d /   acc[c, p] = bias[c] + sum_i w[c, i, tap] * (x[i, p + tap] - zp_x(i)), padded taps contribute
+//   Linear       0 (they are real zeros). x's scale must be uniform over the inputs a channel sums over,
+//              except for a depthwise conv, whose input may have one scale per channel.
+//              Then the activation stage of `act`:
+//                None / ReLU  y = sat(zp_y(c) + rq[c](acc)); ReLU: y = max(y, zp_y(c))
+//                HSwish       p = sat8(zp_p + rq[c](acc)) - zp_p   (pre-activation, per-tensor quantizer)
+//                             t = clamp(p + hswish_three, 0, hswish_six)    (three = round(3/s_p), six = round(6/s_p))
+//                             y = sat(zp_y(c) + act_rq[c](p * t))           (p*t has scale s_p^2 / 6)
+//                GeluTanh /   p = sat8(zp_p + rq[c](acc)); y = act_lut[p - qmin(pre_act)]
+//                GeluErf
+//              float_layernorm (Linear + LayerNorm): v = acc * in_scale * weight_scale[c] in FP32, LayerNorm
+//              and activation in FP32, then quantized like the input image.
+//   Add        y = sat(zp_y + round((rq[0].multiplier * (a - zp_a) + rq[1].multiplier * (b - zp_b)) / 2^rq[0].shift))
+//              (both requantizers share the shift; per-tensor quantizers)
+//   Concat     codes copied; the output grid is the inputs' grids stacked along axis 0 (no requantization)
+//   GlobalAvgPool  y[c] = sat(zp_y + rq[0](sum_p (x[c, p] - zp_x)))     (rq = s_x / (H*W*s_y))
+//   AttnKernel input zero points must be 0. Rows 0..2d-1 (q, k): max(x, 0); rows 2d..3d-1 (v): x; row 3d: 1.
+//              The output grid is [2h, 3d+1] with each row's scale from its input channel; row 3d has scale 1.
+//   MatMul     acc[b, i, j] = sum_k (A[b, i, k] - zp_A) * (B[b, k, j] - zp_B) on the operand views of
+//              graph.hpp; A's scale may vary with (b, i), B's only with b. out.bits == 32: y = acc (scale
+//              s_A(b,i) * s_B(b)); otherwise y = sat(zp_y(g) + rq[g](acc)), g = out's group of (b, i).
+//   AttnNormalize  input: int32 accumulators o[b, r, n] (r < d dividends, r = d divisor). Per head b
+//              (groups: the grid of `numerator`):
+//                numerator   m = sat(num_rq[g](o[b, r, n]))                  (numerator.bits, zero point 0)
+//                Log2        D = div_rq[g](o[b, d, n]) in fixed point with divisor_frac_bits fractional bits;
+//                            e = log2_exponent(D, log2_rounding, 0, 2^divisor_code_bits - 1);
+//                            y = sat(zp_y + round(m * out_rq[g].multiplier / 2^(out_rq[g].shift + e)))
+//                            (the real divisor is 2^(e - divisor_frac_bits); a zero divisor gives e = 0)
+//                Uniform     D = sat_unsigned(div_rq[g](o[b, d, n]), divisor_bits);
+//                            y = sat(zp_y + round_half_away(m * out_rq[g].multiplier / (D * 2^out_rq[g].shift)));
+//                            D = 0 saturates y to the largest code of m's sign (0 when m = 0)
+//              The 1e-15 epsilon of the FP32 model has no integer counterpart.
+// Ops without integer semantics (Softmax, standalone LayerNorm, the ViT token ops) are rejected by the
+// integer executor with a message naming the node, until a recipe for standard ViTs defines them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "quant/graph.hpp"
+#include "quant/requant.hpp"
+
+namespace vitsim::quant {
+
+/// Quantization of one activation tensor (see ACTIVATION CODES above).
+struct ActQuant {
+  int bits = 8;                     // 2..16, or 32 for raw int32 accumulators
+  int64_t groups0 = 1, groups1 = 1; // grid over axis 0 and axis 1: 1 or that axis's size
+  std::vector<float> scale;         // groups0 * groups1 entries, row-major
+  std::vector<int32_t> zero_point;  // same size
+
+  /// Group of the element at (i0, i1) of axes 0 and 1.
+  size_t group(int64_t i0, int64_t i1) const {
+    return static_cast<size_t>((groups0 == 1 ? 0 : i0) * groups1 + (groups1 == 1 ? 0 : i1));
+  }
+  bool per_tensor() const { return groups0 == 1 && groups1 == 1; }
+  static ActQuant per_tensor_quant(float scale, int32_t zero_point, int bits);
+};
+
+enum class DivisorMode { Log2, Uniform };
+
+/// The integer program of one node. Fields unused by the node's op stay empty / default.
+struct QNode {
+  ActQuant out;
+
+  // Conv2d / Linear: weights as integer codes in the FP32 weight layout, symmetric per output channel.
+  int weight_bits = 8;
+  std::vector<int32_t> weight;
+  std::vector<float> weight_scale;  // per output channel
+  std::vector<int32_t> bias;        // per output channel, at scale in_scale * weight_scale[c]
+  // Conv2d / Linear: per output channel (acc -> output or pre-activation); MatMul: per output group;
+  // Add: two entries sharing one shift; GlobalAvgPool: one entry.
+  std::vector<Requantizer> requant;
+
+  // Activation stage of Conv2d / Linear with HSwish or GELU.
+  ActQuant pre_act;                  // per-tensor quantizer of the pre-activation
+  int32_t hswish_three = 0, hswish_six = 0;
+  std::vector<Requantizer> act_requant;  // HSwish: per output channel, p * t -> output
+  std::vector<int32_t> act_lut;          // GELU: 2^pre_act.bits entries, indexed by p - qmin
+
+  // Linear + LayerNorm kept in FP32 by the recipe.
+  bool float_layernorm = false;
+  float in_scale = 0.0f;  // the (per-tensor) scale of the input, for float_layernorm
+
+  // AttnNormalize
+  DivisorMode divisor_mode = DivisorMode::Log2;
+  Log2Rounding log2_rounding = Log2Rounding::Hardware;
+  int divisor_frac_bits = 6;  // Log2: the divisor's fixed-point fraction; codes 0..15 mean 2^-6 .. 2^9
+  int divisor_code_bits = 4;  // Log2: width of the exponent code
+  int divisor_bits = 8;       // Uniform: unsigned divisor width
+  ActQuant numerator;         // grid over heads (groups0 = 1 or 2h), zero point 0
+  std::vector<Requantizer> num_requant, div_requant, out_requant;  // per numerator group
+};
+
+/// A quantized graph: the FP32 graph it was derived from, one QNode per node, and the recipe.
+struct QGraph {
+  Graph graph;                // structure + FP32 params (BatchNorm folded, rewrites applied)
+  std::vector<QNode> nodes;   // nodes[i] quantizes graph.nodes[i]
+  std::string recipe_name;
+  std::string recipe_json;    // the full recipe, as read, for provenance
+};
+
+/// Integer codes of a tensor: shape as the FP32 tensor, values as described above.
+struct QTensor {
+  Shape shape;
+  std::vector<int32_t> data;
+};
+
+}  // namespace vitsim::quant

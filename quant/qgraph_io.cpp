@@ -1,0 +1,1157 @@
+// The quantized-graph file (.vqg), format version 1 (docs/qgraph-format.md):
+//
+//   offset 0   8 bytes   magic "VITSIMQG"
+//          8   uint32 LE format version (kQGraphFormatVersion)
+//         12   uint64 LE header length H
+//         20   H bytes   UTF-8 JSON header (compact, keys in a fixed order)
+//     20 + H   zero padding to the next multiple of 64
+//          D   the data section: little-endian tensors, each at a multiple of 64 from D, zero padding between
+//
+// The writer is deterministic (no timestamps, fixed key order, fixed tensor order). The reader checks every
+// byte range against the file size before it reads or allocates, checks the data section's crc32, every
+// header field's type and range, the QNode vector sizes against the graph, and runs Graph::validate().
+#include "quant/qgraph_io.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vitsim::quant {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr char kMagic[8] = {'V', 'I', 'T', 'S', 'I', 'M', 'Q', 'G'};
+constexpr uint64_t kPreambleBytes = 20;  // magic + version + header length
+constexpr uint64_t kAlign = 64;          // header padding and tensor alignment in the data section
+constexpr size_t kInlineMax = 16;        // arrays up to this length are JSON arrays, longer ones tensors
+constexpr size_t kMaxRank = 8;
+constexpr int64_t kMaxDim = std::numeric_limits<int32_t>::max();  // any extent, channel count or index
+constexpr int kMaxHeaderDepth = 256;  // nesting of the header JSON (the recipe is at most 128 deep)
+constexpr int kMaxRecipeDepth = 128;
+constexpr int kMaxKernel = 1 << 16;
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw std::invalid_argument(path.empty() ? what : path + ": " + what);
+}
+
+std::string pointer_token(const std::string& key) {  // RFC 6901 escaping
+  std::string s;
+  for (char c : key) {
+    if (c == '~')
+      s += "~0";
+    else if (c == '/')
+      s += "~1";
+    else
+      s += c;
+  }
+  return s;
+}
+std::string at(const std::string& path, const std::string& key) {
+  return path + "/" + pointer_token(key);
+}
+std::string at(const std::string& path, size_t index) {
+  return path + "/" + std::to_string(index);
+}
+
+uint64_t round_up(uint64_t x, uint64_t a) {
+  return (x + a - 1) / a * a;
+}
+
+/// Product of the extents, or false for a negative extent or an int64 overflow.
+bool checked_numel(const Shape& shape, int64_t* out) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return false;
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) return false;
+    n *= d;
+  }
+  *out = n;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Stable names of the enums (the file's vocabulary; never change a spelling within a major version).
+
+constexpr OpKind kAllOps[] = {
+    OpKind::Input,     OpKind::Conv2d,        OpKind::Linear,     OpKind::Add,      OpKind::Concat,
+    OpKind::LayerNorm, OpKind::GlobalAvgPool, OpKind::AttnKernel, OpKind::MatMul,   OpKind::AttnNormalize,
+    OpKind::Softmax,   OpKind::PatchTokens,   OpKind::ClassToken, OpKind::PosEmbed, OpKind::HeadSplit,
+    OpKind::HeadMerge, OpKind::TokenSelect};
+constexpr Act kAllActs[] = {Act::None, Act::ReLU, Act::HSwish, Act::GeluTanh, Act::GeluErf};
+constexpr Norm kAllNorms[] = {Norm::None, Norm::BatchNorm, Norm::LayerNorm};
+constexpr DivisorMode kAllDivisorModes[] = {DivisorMode::Log2, DivisorMode::Uniform};
+constexpr Log2Rounding kAllRoundings[] = {Log2Rounding::Hardware, Log2Rounding::Sqrt2};
+
+// The switches have no default, so -Wswitch flags a new enumerator here (add it to kAll* as well).
+const char* op_key(OpKind op) {
+  switch (op) {
+    case OpKind::Input:
+    case OpKind::Conv2d:
+    case OpKind::Linear:
+    case OpKind::Add:
+    case OpKind::Concat:
+    case OpKind::LayerNorm:
+    case OpKind::GlobalAvgPool:
+    case OpKind::AttnKernel:
+    case OpKind::MatMul:
+    case OpKind::AttnNormalize:
+    case OpKind::Softmax:
+    case OpKind::PatchTokens:
+    case OpKind::ClassToken:
+    case OpKind::PosEmbed:
+    case OpKind::HeadSplit:
+    case OpKind::HeadMerge:
+    case OpKind::TokenSelect:
+      return op_name(op);
+  }
+  return "?";
+}
+const char* act_key(Act act) {
+  switch (act) {
+    case Act::None:
+      return "none";
+    case Act::ReLU:
+      return "relu";
+    case Act::HSwish:
+      return "hswish";
+    case Act::GeluTanh:
+      return "gelu_tanh";
+    case Act::GeluErf:
+      return "gelu_erf";
+  }
+  return "?";
+}
+const char* norm_key(Norm norm) {
+  switch (norm) {
+    case Norm::None:
+      return "none";
+    case Norm::BatchNorm:
+      return "batchnorm";
+    case Norm::LayerNorm:
+      return "layernorm";
+  }
+  return "?";
+}
+const char* divisor_key(DivisorMode mode) {
+  switch (mode) {
+    case DivisorMode::Log2:
+      return "log2";
+    case DivisorMode::Uniform:
+      return "uniform";
+  }
+  return "?";
+}
+const char* rounding_key(Log2Rounding rounding) {
+  switch (rounding) {
+    case Log2Rounding::Hardware:
+      return "hardware";
+    case Log2Rounding::Sqrt2:
+      return "sqrt2";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Semantic checks of an in-memory QGraph, shared by the writer (which refuses to write what the reader
+// would reject) and the reader. Messages start with the JSON path of the offending field.
+
+bool is_conv_or_linear(OpKind op) {
+  return op == OpKind::Conv2d || op == OpKind::Linear;
+}
+
+void check_range(const std::string& path, int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi)
+    fail(path,
+         std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+void check_requants(const std::string& path, const std::vector<Requantizer>& rs, size_t expected_or_zero,
+                    const std::string& what) {
+  if (!rs.empty() && rs.size() != expected_or_zero)
+    fail(path, std::to_string(rs.size()) + " requantizers, expected " + std::to_string(expected_or_zero) +
+                   " (" + what + ") or none");
+  for (size_t i = 0; i < rs.size(); ++i)
+    if (rs[i].multiplier <= 0 || rs[i].shift < 0 || rs[i].shift > 62)
+      fail(at(path, i), "expected [multiplier, shift] with multiplier > 0 and shift in [0, 62], got [" +
+                            std::to_string(rs[i].multiplier) + ", " + std::to_string(rs[i].shift) + "]");
+}
+
+void check_empty(const std::string& path, size_t size, const char* op) {
+  if (size != 0)
+    fail(path, "must be empty for a " + std::string(op) + " node, has " + std::to_string(size) + " entries");
+}
+
+bool act_set(const ActQuant& a) {
+  return !a.scale.empty();
+}
+
+/// `shape`: the tensor the grid covers (null: any).
+void check_act(const std::string& path, const ActQuant& a, const Shape* shape) {
+  if (!((a.bits >= 2 && a.bits <= 16) || a.bits == 32))
+    fail(path + "/bits", std::to_string(a.bits) + " is out of range (2..16, or 32 for int32 accumulators)");
+  check_range(path + "/groups/0", a.groups0, 1, kMaxDim);
+  check_range(path + "/groups/1", a.groups1, 1, kMaxDim);
+  if (a.scale.size() != a.zero_point.size())
+    fail(path, std::to_string(a.scale.size()) + " scales but " + std::to_string(a.zero_point.size()) +
+                   " zero points");
+  if (a.scale.empty()) {
+    if (a.groups0 != 1 || a.groups1 != 1)
+      fail(path + "/groups", "an unset quantizer (no scales) must be 1x1");
+    return;
+  }
+  const int64_t n = a.groups0 * a.groups1;  // both <= 2^31
+  if (static_cast<int64_t>(a.scale.size()) != n)
+    fail(path + "/scale", std::to_string(a.scale.size()) + " entries, expected groups " +
+                              std::to_string(a.groups0) + "x" + std::to_string(a.groups1) + " = " +
+                              std::to_string(n));
+  if (shape) {
+    const int64_t d0 = shape->empty() ? 1 : (*shape)[0];
+    const int64_t d1 = shape->size() < 2 ? 1 : (*shape)[1];
+    if (a.groups0 != 1 && a.groups0 != d0)
+      fail(path + "/groups/0", std::to_string(a.groups0) + " groups over an axis of " + std::to_string(d0) +
+                                   " (must be 1 or the axis size)");
+    if (a.groups1 != 1 && a.groups1 != d1)
+      fail(path + "/groups/1", std::to_string(a.groups1) + " groups over an axis of " + std::to_string(d1) +
+                                   " (must be 1 or the axis size)");
+  }
+  if (a.bits == 32)
+    for (size_t i = 0; i < a.zero_point.size(); ++i)
+      if (a.zero_point[i] != 0)
+        fail(at(path + "/zero_point", i), "must be 0 for int32 accumulators (bits 32)");
+}
+
+size_t expected_inputs(OpKind op, size_t have) {
+  switch (op) {
+    case OpKind::Input:
+      return 0;
+    case OpKind::Add:
+    case OpKind::MatMul:
+      return 2;
+    case OpKind::Concat:
+      return have == 0 ? 1 : have;  // one or more
+    default:
+      return 1;
+  }
+}
+
+void check_node(const Graph& g, size_t i) {
+  const Node& n = g.nodes[i];
+  const std::string p = at("/nodes", i);
+  const char* op = op_key(n.op);
+  for (size_t k = 0; k < n.inputs.size(); ++k)
+    if (n.inputs[k] < 0 || static_cast<size_t>(n.inputs[k]) >= i)
+      fail(at(p + "/inputs", k), "node index " + std::to_string(n.inputs[k]) + " is not an earlier node");
+  if (n.inputs.size() != expected_inputs(n.op, n.inputs.size()))
+    fail(p + "/inputs",
+         std::string("a ") + op + " node has " +
+             (n.op == OpKind::Concat ? "at least 1 input"
+                                     : std::to_string(expected_inputs(n.op, 0)) + " input(s)") +
+             ", got " + std::to_string(n.inputs.size()));
+  if (n.out_shape.empty() || n.out_shape.size() > kMaxRank)
+    fail(p + "/out_shape",
+         "rank " + std::to_string(n.out_shape.size()) + " (expected 1.." + std::to_string(kMaxRank) + ")");
+  for (size_t k = 0; k < n.out_shape.size(); ++k)
+    check_range(at(p + "/out_shape", k), n.out_shape[k], 1, kMaxDim);
+  int64_t elems = 0;
+  if (!checked_numel(n.out_shape, &elems)) fail(p + "/out_shape", "element count overflows int64");
+  check_range(p + "/kernel", n.kernel, 1, kMaxKernel);
+  check_range(p + "/stride", n.stride, 1, kMaxKernel);
+  check_range(p + "/pad", n.pad, 0, kMaxKernel);
+  check_range(p + "/groups", n.groups, 1, kMaxDim);
+  check_range(p + "/in_features", n.in_features, 0, kMaxDim);
+  check_range(p + "/out_features", n.out_features, 0, kMaxDim);
+  check_range(p + "/a/row_offset", n.a.row_offset, 0, kMaxDim);
+  check_range(p + "/a/rows", n.a.rows, 0, kMaxDim);
+  check_range(p + "/b/row_offset", n.b.row_offset, 0, kMaxDim);
+  check_range(p + "/b/rows", n.b.rows, 0, kMaxDim);
+  check_range(p + "/head_dim", n.head_dim, 0, kMaxDim);
+  check_range(p + "/heads", n.heads, 0, kMaxDim);
+  check_range(p + "/token_index", n.token_index, 0, kMaxDim);
+  if (n.op == OpKind::Conv2d && (n.in_features % n.groups != 0 || n.out_features % n.groups != 0))
+    fail(p + "/groups", "channels " + std::to_string(n.in_features) + " -> " +
+                            std::to_string(n.out_features) + " are not divisible by " +
+                            std::to_string(n.groups) + " groups");
+  // The parameters, as Graph::validate() checks them, but without overflow on corrupt extents.
+  if (!n.params.empty()) {
+    const auto expected = n.param_shapes();
+    for (const auto& [key, tensor] : n.params) {
+      auto it = expected.find(key);
+      if (it == expected.end())
+        fail(at(p + "/params", key), std::string("a ") + op + " node has no such parameter");
+      int64_t count = 0;
+      if (!checked_numel(it->second, &count) || tensor.shape != it->second || tensor.size() != count)
+        fail(at(p + "/params", key),
+             "shape " + shape_str(tensor.shape) + ", expected " + shape_str(it->second));
+    }
+    for (const auto& [key, shape] : expected)
+      if (!n.params.count(key)) fail(at(p + "/params", key), "missing (shape " + shape_str(shape) + ")");
+  }
+}
+
+void check_qnode(const Graph& g, const QNode& q, size_t i) {
+  const Node& n = g.nodes[i];
+  const std::string p = at("/nodes", i) + "/q";
+  const char* op = op_key(n.op);
+  check_act(p + "/out", q.out, &n.out_shape);
+  if (q.weight_bits < 2 || q.weight_bits > 32)
+    fail(p + "/weight_bits", std::to_string(q.weight_bits) + " is out of range [2, 32]");
+  const size_t channels = static_cast<size_t>(n.out_features);
+  if (is_conv_or_linear(n.op)) {
+    if (!q.weight.empty()) {
+      int64_t count = 0;
+      const Shape shape = n.param_shapes().at("weight");
+      if (!checked_numel(shape, &count))
+        fail(p + "/weight", "weight shape " + shape_str(shape) + " overflows");
+      if (static_cast<int64_t>(q.weight.size()) != count)
+        fail(p + "/weight", std::to_string(q.weight.size()) + " codes, expected " + std::to_string(count) +
+                                " (shape " + shape_str(shape) + ")");
+      if (q.weight_bits < 32) {
+        const int32_t hi = static_cast<int32_t>((int64_t{1} << (q.weight_bits - 1)) - 1);
+        const int32_t lo = -hi - 1;
+        for (size_t k = 0; k < q.weight.size(); ++k)
+          if (q.weight[k] < lo || q.weight[k] > hi)
+            fail(p + "/weight", "code " + std::to_string(q.weight[k]) + " at element " + std::to_string(k) +
+                                    " does not fit weight_bits " + std::to_string(q.weight_bits));
+      }
+    }
+    const auto per_channel = [&](const std::string& path, size_t size) {
+      if (size != 0 && size != channels)
+        fail(path, std::to_string(size) + " entries, expected " + std::to_string(channels) +
+                       " (one per output channel) or none");
+    };
+    per_channel(p + "/weight_scale", q.weight_scale.size());
+    per_channel(p + "/bias", q.bias.size());
+    check_requants(p + "/requant", q.requant, channels, "one per output channel");
+    check_requants(p + "/act_requant", q.act_requant, channels, "one per output channel");
+    check_act(p + "/pre_act", q.pre_act, nullptr);
+    if (act_set(q.pre_act) && !q.pre_act.per_tensor())
+      fail(p + "/pre_act/groups", "the pre-activation is per tensor");
+    if (!act_set(q.pre_act)) {
+      if (!q.act_lut.empty()) fail(p + "/act_lut", "a LUT needs the pre_act quantizer, which is unset");
+    } else if (!q.act_lut.empty()) {
+      if (q.pre_act.bits > 16) fail(p + "/pre_act/bits", "a LUT needs at most 16 bits");
+      const size_t entries = size_t{1} << q.pre_act.bits;
+      if (q.act_lut.size() != entries)
+        fail(p + "/act_lut", std::to_string(q.act_lut.size()) +
+                                 " entries, expected 2^pre_act.bits = " + std::to_string(entries));
+    }
+  } else {
+    check_empty(p + "/weight", q.weight.size(), op);
+    check_empty(p + "/weight_scale", q.weight_scale.size(), op);
+    check_empty(p + "/bias", q.bias.size(), op);
+    check_empty(p + "/act_requant", q.act_requant.size(), op);
+    check_empty(p + "/act_lut", q.act_lut.size(), op);
+    check_empty(p + "/pre_act/scale", q.pre_act.scale.size(), op);
+    check_act(p + "/pre_act", q.pre_act, nullptr);
+    if (n.op == OpKind::MatMul)
+      check_requants(p + "/requant", q.requant, static_cast<size_t>(q.out.groups0 * q.out.groups1),
+                     "one per output group");
+    else if (n.op == OpKind::Add)
+      check_requants(p + "/requant", q.requant, 2, "one per operand");
+    else if (n.op == OpKind::GlobalAvgPool)
+      check_requants(p + "/requant", q.requant, 1, "one");
+    else
+      check_empty(p + "/requant", q.requant.size(), op);
+    if (n.op == OpKind::Add && q.requant.size() == 2 && q.requant[0].shift != q.requant[1].shift)
+      fail(p + "/requant", "the two requantizers of an add must share the shift (" +
+                               std::to_string(q.requant[0].shift) +
+                               " != " + std::to_string(q.requant[1].shift) + ")");
+  }
+  if (q.float_layernorm && n.op != OpKind::Linear)
+    fail(p + "/float_layernorm",
+         std::string("only a linear node can keep LayerNorm in FP32, this is a ") + op);
+  check_range(p + "/divisor_frac_bits", q.divisor_frac_bits, 0, 31);
+  check_range(p + "/divisor_code_bits", q.divisor_code_bits, 1, 30);
+  check_range(p + "/divisor_bits", q.divisor_bits, 1, 31);
+  if (n.op == OpKind::AttnNormalize) {
+    const Shape& in = g.nodes[static_cast<size_t>(n.inputs[0])].out_shape;
+    check_act(p + "/numerator", q.numerator, &in);
+    if (q.numerator.bits == 32) fail(p + "/numerator/bits", "the numerator is a narrow integer (2..16 bits)");
+    for (size_t k = 0; k < q.numerator.zero_point.size(); ++k)
+      if (q.numerator.zero_point[k] != 0) fail(at(p + "/numerator/zero_point", k), "must be 0");
+    const size_t groups = static_cast<size_t>(q.numerator.groups0 * q.numerator.groups1);
+    check_requants(p + "/num_requant", q.num_requant, groups, "one per numerator group");
+    check_requants(p + "/div_requant", q.div_requant, groups, "one per numerator group");
+    check_requants(p + "/out_requant", q.out_requant, groups, "one per numerator group");
+  } else {
+    check_act(p + "/numerator", q.numerator, nullptr);
+    check_empty(p + "/numerator/scale", q.numerator.scale.size(), op);
+    check_empty(p + "/num_requant", q.num_requant.size(), op);
+    check_empty(p + "/div_requant", q.div_requant.size(), op);
+    check_empty(p + "/out_requant", q.out_requant.size(), op);
+  }
+}
+
+/// Everything the reader requires of a QGraph beyond the file's syntax. Throws std::invalid_argument.
+void check_qgraph(const QGraph& qg) {
+  const Graph& g = qg.graph;
+  check_range("/resolution", g.resolution, 0, std::numeric_limits<int32_t>::max());
+  if (qg.nodes.size() != g.nodes.size())
+    fail("/nodes",
+         std::to_string(g.nodes.size()) + " graph nodes but " + std::to_string(qg.nodes.size()) + " QNodes");
+  for (size_t i = 0; i < g.nodes.size(); ++i) check_node(g, i);
+  for (size_t i = 0; i < g.nodes.size(); ++i) check_qnode(g, qg.nodes[i], i);
+  g.validate();
+}
+
+/// Nesting depth of JSON text (brackets outside strings); stops counting past `limit`.
+int json_depth(const std::string& text, int limit) {
+  int depth = 0, max_depth = 0;
+  bool in_string = false, escape = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escape)
+        escape = false;
+      else if (c == '\\')
+        escape = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      max_depth = std::max(max_depth, ++depth);
+      if (max_depth > limit) return max_depth;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
+uint32_t crc32_of(const uint8_t* p, size_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (n > 0) {
+    const size_t chunk = std::min<size_t>(n, size_t{1} << 30);
+    crc = crc32(crc, p, static_cast<uInt>(chunk));
+    p += chunk;
+    n -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Writer
+
+void put_le(std::vector<uint8_t>& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+void store_le(uint8_t* out, uint32_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+Json float_json(float f) {
+  if (std::isnan(f)) return "nan";
+  if (std::isinf(f)) return f > 0 ? "inf" : "-inf";
+  return static_cast<double>(f);  // a double holds a float exactly; nlohmann prints it round-trip exact
+}
+
+Json shape_json(const Shape& s) {
+  Json j = Json::array();
+  for (int64_t d : s) j.push_back(d);
+  return j;
+}
+
+class Writer {
+ public:
+  std::vector<uint8_t> data;
+
+  Json floats(const std::vector<float>& v, const Shape& shape, bool always_tensor) {
+    const bool finite = std::all_of(v.begin(), v.end(), [](float f) { return std::isfinite(f); });
+    if (!always_tensor && v.size() <= kInlineMax && finite && shape.size() == 1) {
+      Json j = Json::array();
+      for (float f : v) j.push_back(float_json(f));
+      return j;
+    }
+    const uint64_t offset = begin_tensor();
+    data.resize(data.size() + 4 * v.size());
+    uint8_t* out = data.data() + offset;
+    for (float f : v) {
+      uint32_t bits = 0;
+      std::memcpy(&bits, &f, sizeof bits);
+      store_le(out, bits, 4);
+      out += 4;
+    }
+    return ref("f32", shape, offset);
+  }
+  Json floats(const std::vector<float>& v) { return floats(v, {static_cast<int64_t>(v.size())}, false); }
+
+  /// Integers in the narrowest of i8 / i16 / i32 that holds every value.
+  Json ints(const std::vector<int32_t>& v, const Shape& shape, bool always_tensor) {
+    if (!always_tensor && v.size() <= kInlineMax && shape.size() == 1) {
+      Json j = Json::array();
+      for (int32_t x : v) j.push_back(x);
+      return j;
+    }
+    int32_t lo = 0, hi = 0;
+    for (int32_t x : v) {
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+    }
+    const int width = (lo >= -128 && hi <= 127) ? 1 : (lo >= -32768 && hi <= 32767) ? 2 : 4;
+    const uint64_t offset = begin_tensor();
+    data.resize(data.size() + static_cast<size_t>(width) * v.size());
+    uint8_t* out = data.data() + offset;
+    for (int32_t x : v) {
+      store_le(out, static_cast<uint32_t>(x), width);
+      out += width;
+    }
+    return ref(width == 1 ? "i8" : width == 2 ? "i16" : "i32", shape, offset);
+  }
+  Json ints(const std::vector<int32_t>& v) { return ints(v, {static_cast<int64_t>(v.size())}, false); }
+
+ private:
+  uint64_t begin_tensor() {
+    data.resize(static_cast<size_t>(round_up(data.size(), kAlign)), 0);
+    return data.size();
+  }
+  Json ref(const char* dtype, const Shape& shape, uint64_t offset) {
+    Json j;
+    j["dtype"] = dtype;
+    j["shape"] = shape_json(shape);
+    j["offset"] = offset;
+    j["bytes"] = data.size() - offset;
+    return j;
+  }
+};
+
+Json requants_json(const std::vector<Requantizer>& rs) {
+  Json j = Json::array();
+  for (const Requantizer& r : rs) j.push_back(Json::array({r.multiplier, r.shift}));
+  return j;
+}
+
+Json act_json(Writer& w, const ActQuant& a) {
+  Json j;
+  j["bits"] = a.bits;
+  j["groups"] = Json::array({a.groups0, a.groups1});
+  j["scale"] = w.floats(a.scale);
+  j["zero_point"] = w.ints(a.zero_point);
+  return j;
+}
+
+Json operand_json(const MatOperand& m) {
+  Json j;
+  j["row_offset"] = m.row_offset;
+  j["rows"] = m.rows;
+  j["transpose"] = m.transpose;
+  return j;
+}
+
+Json node_json(Writer& w, const Node& n, const QNode& q) {
+  Json j;
+  j["name"] = n.name;
+  j["op"] = op_key(n.op);
+  j["inputs"] = n.inputs;
+  j["out_shape"] = shape_json(n.out_shape);
+  j["kernel"] = n.kernel;
+  j["stride"] = n.stride;
+  j["pad"] = n.pad;
+  j["groups"] = n.groups;
+  j["in_features"] = n.in_features;
+  j["out_features"] = n.out_features;
+  j["has_bias"] = n.has_bias;
+  j["norm"] = norm_key(n.norm);
+  j["norm_eps"] = float_json(n.norm_eps);
+  j["act"] = act_key(n.act);
+  j["a"] = operand_json(n.a);
+  j["b"] = operand_json(n.b);
+  j["scale"] = float_json(n.scale);
+  j["head_dim"] = n.head_dim;
+  j["attn_eps"] = float_json(n.attn_eps);
+  j["heads"] = n.heads;
+  j["token_index"] = n.token_index;
+  Json params = Json::object();
+  for (const auto& [key, t] : n.params) params[key] = w.floats(t.data, t.shape, true);
+  j["params"] = std::move(params);
+
+  Json jq;
+  jq["out"] = act_json(w, q.out);
+  jq["weight_bits"] = q.weight_bits;
+  jq["weight"] = q.weight.empty() ? Json::array() : w.ints(q.weight, n.param_shapes().at("weight"), true);
+  jq["weight_scale"] = w.floats(q.weight_scale);
+  jq["bias"] = w.ints(q.bias);
+  jq["requant"] = requants_json(q.requant);
+  jq["pre_act"] = act_json(w, q.pre_act);
+  jq["hswish_three"] = q.hswish_three;
+  jq["hswish_six"] = q.hswish_six;
+  jq["act_requant"] = requants_json(q.act_requant);
+  jq["act_lut"] = w.ints(q.act_lut);
+  jq["float_layernorm"] = q.float_layernorm;
+  jq["in_scale"] = float_json(q.in_scale);
+  jq["divisor_mode"] = divisor_key(q.divisor_mode);
+  jq["log2_rounding"] = rounding_key(q.log2_rounding);
+  jq["divisor_frac_bits"] = q.divisor_frac_bits;
+  jq["divisor_code_bits"] = q.divisor_code_bits;
+  jq["divisor_bits"] = q.divisor_bits;
+  jq["numerator"] = act_json(w, q.numerator);
+  jq["num_requant"] = requants_json(q.num_requant);
+  jq["div_requant"] = requants_json(q.div_requant);
+  jq["out_requant"] = requants_json(q.out_requant);
+  j["q"] = std::move(jq);
+  return j;
+}
+
+/// The recipe as a JSON object when the text is one (and not absurdly nested), else the text itself.
+Json recipe_json_value(const std::string& text) {
+  if (json_depth(text, kMaxRecipeDepth) <= kMaxRecipeDepth) {
+    Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_object()) return parsed;
+  }
+  return text;
+}
+
+/// Writes all of `bytes` or returns false with errno set.
+bool write_all(int fd, const void* bytes, size_t n) {
+  const char* p = static_cast<const char*>(bytes);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reader
+
+const char* type_name(const Json& j) {
+  return j.type_name();
+}
+
+const Json& field(const Json& obj, const std::string& path, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) fail(at(path, key), "missing field");
+  return *it;
+}
+
+const Json& object_at(const Json& j, const std::string& path) {
+  if (!j.is_object()) fail(path, std::string("expected an object, got ") + type_name(j));
+  return j;
+}
+
+const Json& array_at(const Json& j, const std::string& path) {
+  if (!j.is_array()) fail(path, std::string("expected an array, got ") + type_name(j));
+  return j;
+}
+
+int64_t int_at(const Json& j, const std::string& path, int64_t lo, int64_t hi) {
+  const auto range = [&] { return "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]"; };
+  if (!j.is_number_integer()) fail(path, "expected an integer in " + range() + ", got " + type_name(j));
+  if (j.is_number_unsigned()) {
+    const uint64_t u = j.get<uint64_t>();
+    if (hi < 0 || u > static_cast<uint64_t>(hi) || static_cast<int64_t>(u) < lo)
+      fail(path, std::to_string(u) + " is out of range " + range());
+    return static_cast<int64_t>(u);
+  }
+  const int64_t v = j.get<int64_t>();
+  if (v < lo || v > hi) fail(path, std::to_string(v) + " is out of range " + range());
+  return v;
+}
+
+int32_t int32_at(const Json& j, const std::string& path) {
+  return static_cast<int32_t>(
+      int_at(j, path, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
+}
+int64_t int64_at(const Json& j, const std::string& path) {
+  return int_at(j, path, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+}
+uint64_t uint64_at(const Json& j, const std::string& path) {
+  if (!j.is_number_integer() || (!j.is_number_unsigned() && j.get<int64_t>() < 0))
+    fail(path,
+         std::string("expected a non-negative integer, got ") + (j.is_number() ? j.dump() : type_name(j)));
+  return j.get<uint64_t>();
+}
+
+bool bool_at(const Json& j, const std::string& path) {
+  if (!j.is_boolean()) fail(path, std::string("expected true or false, got ") + type_name(j));
+  return j.get<bool>();
+}
+
+const std::string& string_at(const Json& j, const std::string& path) {
+  if (!j.is_string()) fail(path, std::string("expected a string, got ") + type_name(j));
+  return j.get_ref<const std::string&>();
+}
+
+float float_at(const Json& j, const std::string& path) {
+  if (j.is_string()) {
+    const std::string& s = j.get_ref<const std::string&>();
+    if (s == "nan") return std::numeric_limits<float>::quiet_NaN();
+    if (s == "inf") return std::numeric_limits<float>::infinity();
+    if (s == "-inf") return -std::numeric_limits<float>::infinity();
+    fail(path, "expected a number, \"nan\", \"inf\" or \"-inf\", got \"" + s + "\"");
+  }
+  if (!j.is_number()) fail(path, std::string("expected a number, got ") + type_name(j));
+  const double d = j.get<double>();
+  if (!std::isfinite(d) || std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max()))
+    fail(path, j.dump() + " is outside the float range");
+  return static_cast<float>(d);
+}
+
+template <class E, size_t N>
+E enum_at(const Json& j, const std::string& path, const E (&all)[N], const char* (*key)(E),
+          const char* what) {
+  const std::string& s = string_at(j, path);
+  std::string known;
+  for (E e : all) {
+    if (s == key(e)) return e;
+    known += (known.empty() ? "" : ", ") + std::string(key(e));
+  }
+  fail(path, "unknown " + std::string(what) + " '" + s + "' (known: " + known + ")");
+}
+
+struct DataSection {
+  const uint8_t* bytes = nullptr;
+  uint64_t size = 0;
+};
+
+size_t dtype_size(const std::string& dtype) {
+  if (dtype == "f32" || dtype == "i32") return 4;
+  if (dtype == "i16") return 2;
+  if (dtype == "i8") return 1;
+  return 0;
+}
+
+struct TensorRef {
+  std::string dtype;
+  Shape shape;
+  const uint8_t* bytes = nullptr;
+  size_t count = 0;
+};
+
+/// A tensor reference of a float (f32) or an integer (i8, i16, i32) array, checked against the data section.
+TensorRef ref_at(const Json& j, const std::string& path, const DataSection& data, bool want_float) {
+  TensorRef t;
+  t.dtype = string_at(field(j, path, "dtype"), path + "/dtype");
+  const size_t width = dtype_size(t.dtype);
+  if (width == 0) fail(path + "/dtype", "unknown dtype '" + t.dtype + "' (known: f32, i32, i16, i8)");
+  if (want_float && t.dtype != "f32") fail(path + "/dtype", "expected f32 for a float array, got " + t.dtype);
+  if (!want_float && t.dtype == "f32")
+    fail(path + "/dtype", "expected an integer dtype (i8, i16, i32), got f32");
+  const Json& shape = array_at(field(j, path, "shape"), path + "/shape");
+  if (shape.size() > kMaxRank)
+    fail(path + "/shape", "rank " + std::to_string(shape.size()) + " > " + std::to_string(kMaxRank));
+  for (size_t k = 0; k < shape.size(); ++k)
+    t.shape.push_back(int_at(shape[k], at(path + "/shape", k), 0, kMaxDim));
+  const uint64_t offset = uint64_at(field(j, path, "offset"), path + "/offset");
+  const uint64_t bytes = uint64_at(field(j, path, "bytes"), path + "/bytes");
+  if (offset > data.size || bytes > data.size - offset)
+    fail(path, "bytes [" + std::to_string(offset) + ", +" + std::to_string(bytes) +
+                   ") lie outside the data section (" + std::to_string(data.size) + " bytes)");
+  int64_t count = 0;
+  if (!checked_numel(t.shape, &count) || static_cast<uint64_t>(count) > bytes ||
+      static_cast<uint64_t>(count) * width != bytes)
+    fail(path + "/bytes", std::to_string(bytes) + " bytes do not hold " + t.dtype + " " + shape_str(t.shape) +
+                              (checked_numel(t.shape, &count)
+                                   ? " (" + std::to_string(static_cast<uint64_t>(count) * width) + " bytes)"
+                                   : ""));
+  t.bytes = data.bytes + offset;
+  t.count = static_cast<size_t>(count);
+  return t;
+}
+
+uint32_t le32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
+         static_cast<uint32_t>(p[3]) << 24;
+}
+
+/// A float array: inline JSON numbers or an f32 tensor. `shape` receives its shape ([n] inline).
+std::vector<float> floats_at(const Json& j, const std::string& path, const DataSection& data, Shape* shape) {
+  std::vector<float> v;
+  if (j.is_array()) {
+    v.reserve(j.size());
+    for (size_t k = 0; k < j.size(); ++k) v.push_back(float_at(j[k], at(path, k)));
+    *shape = {static_cast<int64_t>(v.size())};
+  } else if (j.is_object()) {
+    const TensorRef t = ref_at(j, path, data, true);
+    v.resize(t.count);
+    for (size_t k = 0; k < t.count; ++k) {
+      const uint32_t bits = le32(t.bytes + 4 * k);
+      std::memcpy(&v[k], &bits, sizeof bits);
+    }
+    *shape = t.shape;
+  } else {
+    fail(path, std::string("expected an array or a tensor reference, got ") + type_name(j));
+  }
+  return v;
+}
+
+/// An int32 array: inline JSON integers or an i8 / i16 / i32 tensor.
+std::vector<int32_t> ints_at(const Json& j, const std::string& path, const DataSection& data, Shape* shape) {
+  std::vector<int32_t> v;
+  if (j.is_array()) {
+    v.reserve(j.size());
+    for (size_t k = 0; k < j.size(); ++k) v.push_back(int32_at(j[k], at(path, k)));
+    *shape = {static_cast<int64_t>(v.size())};
+  } else if (j.is_object()) {
+    const TensorRef t = ref_at(j, path, data, false);
+    v.resize(t.count);
+    for (size_t k = 0; k < t.count; ++k) {
+      const uint8_t* p = t.bytes + dtype_size(t.dtype) * k;
+      if (t.dtype == "i8")
+        v[k] = static_cast<int8_t>(p[0]);
+      else if (t.dtype == "i16")
+        v[k] = static_cast<int16_t>(static_cast<uint16_t>(p[0] | p[1] << 8));
+      else
+        v[k] = static_cast<int32_t>(le32(p));
+    }
+    *shape = t.shape;
+  } else {
+    fail(path, std::string("expected an array or a tensor reference, got ") + type_name(j));
+  }
+  return v;
+}
+
+template <class T, class F>
+std::vector<T> vector_at(const Json& j, const std::string& path, const DataSection& data, F read) {
+  Shape shape;
+  std::vector<T> v = read(j, path, data, &shape);
+  if (shape.size() != 1) fail(path + "/shape", "expected a vector (rank 1), got shape " + shape_str(shape));
+  return v;
+}
+std::vector<float> float_vector_at(const Json& j, const std::string& path, const DataSection& data) {
+  return vector_at<float>(j, path, data, floats_at);
+}
+std::vector<int32_t> int_vector_at(const Json& j, const std::string& path, const DataSection& data) {
+  return vector_at<int32_t>(j, path, data, ints_at);
+}
+
+std::vector<Requantizer> requants_at(const Json& j, const std::string& path) {
+  array_at(j, path);
+  std::vector<Requantizer> rs;
+  rs.reserve(j.size());
+  for (size_t k = 0; k < j.size(); ++k) {
+    const Json& e = j[k];
+    const std::string p = at(path, k);
+    const auto bad = [&] {
+      fail(p, "expected [multiplier, shift] with multiplier > 0 and shift in [0, 62], got " + e.dump());
+    };
+    if (!e.is_array() || e.size() != 2 || !e[0].is_number_integer() || !e[1].is_number_integer()) bad();
+    Requantizer r;
+    if (e[0].is_number_unsigned()
+            ? e[0].get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())
+            : (e[0].get<int64_t>() <= 0))
+      bad();
+    if (e[1].is_number_unsigned() ? e[1].get<uint64_t>() > 62 : (e[1].get<int64_t>() < 0)) bad();
+    r.multiplier = static_cast<int32_t>(e[0].get<int64_t>());
+    r.shift = static_cast<int>(e[1].get<int64_t>());
+    if (r.multiplier <= 0 || r.shift < 0 || r.shift > 62) bad();
+    rs.push_back(r);
+  }
+  return rs;
+}
+
+ActQuant act_at(const Json& j, const std::string& path, const DataSection& data) {
+  object_at(j, path);
+  ActQuant a;
+  a.bits = static_cast<int>(int_at(field(j, path, "bits"), path + "/bits", 0, 64));
+  const Json& groups = array_at(field(j, path, "groups"), path + "/groups");
+  if (groups.size() != 2) fail(path + "/groups", "expected [groups0, groups1]");
+  a.groups0 = int_at(groups[0], path + "/groups/0", 1, kMaxDim);
+  a.groups1 = int_at(groups[1], path + "/groups/1", 1, kMaxDim);
+  a.scale = float_vector_at(field(j, path, "scale"), path + "/scale", data);
+  a.zero_point = int_vector_at(field(j, path, "zero_point"), path + "/zero_point", data);
+  return a;
+}
+
+MatOperand operand_at(const Json& j, const std::string& path) {
+  object_at(j, path);
+  MatOperand m;
+  m.row_offset = int64_at(field(j, path, "row_offset"), path + "/row_offset");
+  m.rows = int64_at(field(j, path, "rows"), path + "/rows");
+  m.transpose = bool_at(field(j, path, "transpose"), path + "/transpose");
+  return m;
+}
+
+int int_field(const Json& obj, const std::string& path, const char* key) {
+  return int32_at(field(obj, path, key), at(path, key));
+}
+int64_t int64_field(const Json& obj, const std::string& path, const char* key) {
+  return int64_at(field(obj, path, key), at(path, key));
+}
+
+/// `weight_shape` receives the shape of a weight stored as a tensor (checked after check_qgraph()).
+void read_node(const Json& j, const std::string& path, const DataSection& data, Node& n, QNode& q,
+               Shape& weight_shape) {
+  object_at(j, path);
+  n.name = string_at(field(j, path, "name"), path + "/name");
+  n.op = enum_at(field(j, path, "op"), path + "/op", kAllOps, op_key, "op");
+  const Json& inputs = array_at(field(j, path, "inputs"), path + "/inputs");
+  for (size_t k = 0; k < inputs.size(); ++k) n.inputs.push_back(int32_at(inputs[k], at(path + "/inputs", k)));
+  const Json& shape = array_at(field(j, path, "out_shape"), path + "/out_shape");
+  if (shape.size() > kMaxRank)
+    fail(path + "/out_shape", "rank " + std::to_string(shape.size()) + " > " + std::to_string(kMaxRank));
+  for (size_t k = 0; k < shape.size(); ++k)
+    n.out_shape.push_back(int64_at(shape[k], at(path + "/out_shape", k)));
+  n.kernel = int_field(j, path, "kernel");
+  n.stride = int_field(j, path, "stride");
+  n.pad = int_field(j, path, "pad");
+  n.groups = int_field(j, path, "groups");
+  n.in_features = int64_field(j, path, "in_features");
+  n.out_features = int64_field(j, path, "out_features");
+  n.has_bias = bool_at(field(j, path, "has_bias"), path + "/has_bias");
+  n.norm = enum_at(field(j, path, "norm"), path + "/norm", kAllNorms, norm_key, "norm");
+  n.norm_eps = float_at(field(j, path, "norm_eps"), path + "/norm_eps");
+  n.act = enum_at(field(j, path, "act"), path + "/act", kAllActs, act_key, "act");
+  n.a = operand_at(field(j, path, "a"), path + "/a");
+  n.b = operand_at(field(j, path, "b"), path + "/b");
+  n.scale = float_at(field(j, path, "scale"), path + "/scale");
+  n.head_dim = int64_field(j, path, "head_dim");
+  n.attn_eps = float_at(field(j, path, "attn_eps"), path + "/attn_eps");
+  n.heads = int64_field(j, path, "heads");
+  n.token_index = int64_field(j, path, "token_index");
+  const Json& params = object_at(field(j, path, "params"), path + "/params");
+  for (auto it = params.begin(); it != params.end(); ++it) {
+    const std::string p = at(path + "/params", it.key());
+    if (!it.value().is_object())
+      fail(p, std::string("expected an f32 tensor reference, got ") + type_name(it.value()));
+    Tensor t;
+    t.data = floats_at(it.value(), p, data, &t.shape);
+    n.params[it.key()] = std::move(t);
+  }
+
+  const std::string qp = path + "/q";
+  const Json& jq = object_at(field(j, path, "q"), qp);
+  q.out = act_at(field(jq, qp, "out"), qp + "/out", data);
+  q.weight_bits = int_field(jq, qp, "weight_bits");
+  const Json& jw = field(jq, qp, "weight");
+  q.weight = ints_at(jw, qp + "/weight", data, &weight_shape);
+  if (!jw.is_object()) weight_shape.clear();  // an inline array is flat: check_qnode() counts it
+  q.weight_scale = float_vector_at(field(jq, qp, "weight_scale"), qp + "/weight_scale", data);
+  q.bias = int_vector_at(field(jq, qp, "bias"), qp + "/bias", data);
+  q.requant = requants_at(field(jq, qp, "requant"), qp + "/requant");
+  q.pre_act = act_at(field(jq, qp, "pre_act"), qp + "/pre_act", data);
+  q.hswish_three = int_field(jq, qp, "hswish_three");
+  q.hswish_six = int_field(jq, qp, "hswish_six");
+  q.act_requant = requants_at(field(jq, qp, "act_requant"), qp + "/act_requant");
+  q.act_lut = int_vector_at(field(jq, qp, "act_lut"), qp + "/act_lut", data);
+  q.float_layernorm = bool_at(field(jq, qp, "float_layernorm"), qp + "/float_layernorm");
+  q.in_scale = float_at(field(jq, qp, "in_scale"), qp + "/in_scale");
+  q.divisor_mode = enum_at(field(jq, qp, "divisor_mode"), qp + "/divisor_mode", kAllDivisorModes, divisor_key,
+                           "divisor mode");
+  q.log2_rounding = enum_at(field(jq, qp, "log2_rounding"), qp + "/log2_rounding", kAllRoundings,
+                            rounding_key, "log2 rounding");
+  q.divisor_frac_bits = int_field(jq, qp, "divisor_frac_bits");
+  q.divisor_code_bits = int_field(jq, qp, "divisor_code_bits");
+  q.divisor_bits = int_field(jq, qp, "divisor_bits");
+  q.numerator = act_at(field(jq, qp, "numerator"), qp + "/numerator", data);
+  q.num_requant = requants_at(field(jq, qp, "num_requant"), qp + "/num_requant");
+  q.div_requant = requants_at(field(jq, qp, "div_requant"), qp + "/div_requant");
+  q.out_requant = requants_at(field(jq, qp, "out_requant"), qp + "/out_requant");
+}
+
+QGraph load_impl(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail("", std::string("cannot open: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) fail("", "not a regular file");
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("", std::string("cannot open: ") + std::strerror(errno));
+  const auto read_exact = [&](void* dst, uint64_t n, const char* what) {
+    in.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+    if (static_cast<uint64_t>(in.gcount()) != n) fail("", std::string("read error in the ") + what);
+  };
+
+  // Preamble.
+  if (file_size < sizeof kMagic)
+    fail("",
+         "not a vitsim quantized graph: " + std::to_string(file_size) + " bytes, too short for the magic");
+  uint8_t pre[kPreambleBytes];
+  read_exact(pre, sizeof kMagic, "magic");
+  if (std::memcmp(pre, kMagic, sizeof kMagic) != 0)
+    fail("", "not a vitsim quantized graph: bad magic (expected \"VITSIMQG\")");
+  if (file_size < kPreambleBytes)
+    fail("", "truncated: " + std::to_string(file_size) + " bytes, the preamble alone has " +
+                 std::to_string(kPreambleBytes));
+  read_exact(pre + sizeof kMagic, kPreambleBytes - sizeof kMagic, "preamble");
+  const uint32_t version = le32(pre + 8);
+  if (version != static_cast<uint32_t>(kQGraphFormatVersion))
+    fail("", "unsupported format version " + std::to_string(version) + " (this build reads version " +
+                 std::to_string(kQGraphFormatVersion) + ")");
+  const uint64_t header_len = static_cast<uint64_t>(le32(pre + 12)) | static_cast<uint64_t>(le32(pre + 16))
+                                                                          << 32;
+  if (header_len > file_size - kPreambleBytes)
+    fail("", "header length " + std::to_string(header_len) + " exceeds the " +
+                 std::to_string(file_size - kPreambleBytes) +
+                 " bytes after the preamble (truncated or corrupt file)");
+
+  // Header.
+  std::string text(static_cast<size_t>(header_len), '\0');
+  read_exact(text.data(), header_len, "header");
+  if (json_depth(text, kMaxHeaderDepth) > kMaxHeaderDepth)
+    fail("", "malformed header JSON: nested deeper than " + std::to_string(kMaxHeaderDepth));
+  Json header;
+  try {
+    header = Json::parse(text);
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number beyond double
+    fail("", std::string("malformed header JSON: ") + e.what());
+  }
+  object_at(header, "(header)");
+  const int64_t declared =
+      int_at(field(header, "", "format_version"), "/format_version", 0, std::numeric_limits<uint32_t>::max());
+  if (declared != version)
+    fail("/format_version",
+         std::to_string(declared) + " does not match the preamble's version " + std::to_string(version));
+  string_at(field(header, "", "producer"), "/producer");
+  const Json& jdata = object_at(field(header, "", "data"), "/data");
+  const uint64_t data_bytes = uint64_at(field(jdata, "/data", "bytes"), "/data/bytes");
+  const int64_t data_crc =
+      int_at(field(jdata, "/data", "crc32"), "/data/crc32", 0, std::numeric_limits<uint32_t>::max());
+
+  // Data section: exactly the rest of the file, after zero padding.
+  const uint64_t data_offset = round_up(kPreambleBytes + header_len, kAlign);
+  if (data_offset > file_size || data_bytes > file_size - data_offset)
+    fail("", "truncated: the header declares a " + std::to_string(data_bytes) +
+                 "-byte data section at offset " + std::to_string(data_offset) + ", the file has " +
+                 std::to_string(file_size) + " bytes");
+  if (data_offset + data_bytes != file_size)
+    fail("", std::to_string(file_size - data_offset - data_bytes) + " unexpected bytes after the " +
+                 std::to_string(data_bytes) + "-byte data section");
+  std::vector<uint8_t> padding(static_cast<size_t>(data_offset - kPreambleBytes - header_len));
+  read_exact(padding.data(), padding.size(), "header padding");
+  for (size_t k = 0; k < padding.size(); ++k)
+    if (padding[k] != 0)
+      fail("", "non-zero byte in the header padding at offset " +
+                   std::to_string(kPreambleBytes + header_len + k));
+  std::vector<uint8_t> bytes(static_cast<size_t>(data_bytes));
+  read_exact(bytes.data(), data_bytes, "data section");
+  const uint32_t crc = crc32_of(bytes.data(), bytes.size());
+  if (crc != static_cast<uint32_t>(data_crc))
+    fail("", "data section checksum mismatch: crc32 " + std::to_string(crc) + ", header says " +
+                 std::to_string(data_crc) + " (corrupt data)");
+  const DataSection data{bytes.data(), bytes.size()};
+
+  QGraph qg;
+  qg.graph.model = string_at(field(header, "", "model"), "/model");
+  qg.graph.resolution = static_cast<int>(
+      int_at(field(header, "", "resolution"), "/resolution", 0, std::numeric_limits<int32_t>::max()));
+  qg.recipe_name = string_at(field(header, "", "recipe_name"), "/recipe_name");
+  const Json& recipe = field(header, "", "recipe");
+  if (recipe.is_object())
+    qg.recipe_json = recipe.dump();
+  else if (recipe.is_string())
+    qg.recipe_json = recipe.get<std::string>();
+  else
+    fail("/recipe", std::string("expected an object or a string, got ") + type_name(recipe));
+  const Json& nodes = array_at(field(header, "", "nodes"), "/nodes");
+  qg.graph.nodes.resize(nodes.size());
+  qg.nodes.resize(nodes.size());
+  std::vector<Shape> weight_shapes(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i)
+    read_node(nodes[i], at("/nodes", i), data, qg.graph.nodes[i], qg.nodes[i], weight_shapes[i]);
+  check_qgraph(qg);
+  // A weight stored as a tensor has the FP32 weight layout (check_qgraph() checked its element count).
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = qg.graph.nodes[i];
+    if (weight_shapes[i].empty() || !is_conv_or_linear(n.op)) continue;
+    const Shape expected = n.param_shapes().at("weight");
+    if (weight_shapes[i] != expected)
+      fail(at("/nodes", i) + "/q/weight/shape",
+           shape_str(weight_shapes[i]) + ", expected the weight layout " + shape_str(expected));
+  }
+  return qg;
+}
+
+/// An upper bound of the data section's size (to reserve it once: a 1 GB model would otherwise be copied
+/// on every doubling of the buffer).
+size_t data_bound(const QGraph& qg) {
+  size_t n = 0;
+  const auto add = [&](size_t elems) { n += 4 * elems + kAlign; };
+  const auto add_act = [&](const ActQuant& a) { add(a.scale.size()), add(a.zero_point.size()); };
+  for (const Node& node : qg.graph.nodes)
+    for (const auto& kv : node.params) add(kv.second.data.size());
+  for (const QNode& q : qg.nodes) {
+    add(q.weight.size()), add(q.weight_scale.size()), add(q.bias.size()), add(q.act_lut.size());
+    add_act(q.out), add_act(q.pre_act), add_act(q.numerator);
+  }
+  return n;
+}
+
+}  // namespace
+
+void save_qgraph(const QGraph& qgraph, const std::string& path) {
+  Writer w;
+  std::string header;
+  try {
+    check_qgraph(qgraph);
+    w.data.reserve(data_bound(qgraph));
+    Json j;
+    j["format_version"] = kQGraphFormatVersion;
+    j["producer"] = "vitsim";
+    j["model"] = qgraph.graph.model;
+    j["resolution"] = qgraph.graph.resolution;
+    j["recipe_name"] = qgraph.recipe_name;
+    j["recipe"] = recipe_json_value(qgraph.recipe_json);
+    Json nodes = Json::array();
+    for (size_t i = 0; i < qgraph.graph.nodes.size(); ++i)
+      nodes.push_back(node_json(w, qgraph.graph.nodes[i], qgraph.nodes[i]));
+    Json data;
+    data["bytes"] = w.data.size();
+    data["crc32"] = crc32_of(w.data.data(), w.data.size());
+    j["data"] = std::move(data);
+    j["nodes"] = std::move(nodes);
+    header = j.dump();  // throws on a string that is not UTF-8
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("save_qgraph: " + path + ": cannot write this QGraph: " + e.what());
+  } catch (const Json::exception& e) {
+    throw std::invalid_argument("save_qgraph: " + path + ": cannot write this QGraph: " + e.what());
+  }
+
+  std::vector<uint8_t> head(kMagic, kMagic + sizeof kMagic);
+  put_le(head, static_cast<uint32_t>(kQGraphFormatVersion), 4);
+  put_le(head, header.size(), 8);
+  head.insert(head.end(), header.begin(), header.end());
+  head.resize(static_cast<size_t>(round_up(head.size(), kAlign)), 0);
+
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    throw std::runtime_error("save_qgraph: cannot write " + path + " (temporary file " + tmp +
+                             "): " + std::strerror(err));
+  }
+  bool ok = write_all(fd, head.data(), head.size()) && write_all(fd, w.data.data(), w.data.size()) &&
+            ::fsync(fd) == 0;
+  int err = ok ? 0 : errno;
+  if (::close(fd) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("save_qgraph: cannot write " + path + ": " + std::strerror(err));
+  }
+}
+
+QGraph load_qgraph(const std::string& path) {
+  try {
+    return load_impl(path);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(path + ": " + e.what());
+  } catch (const Json::exception& e) {  // a type error the checks above missed: still the file's fault
+    throw std::invalid_argument(path + ": header: " + e.what());
+  }
+}
+
+}  // namespace vitsim::quant

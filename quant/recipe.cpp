@@ -1,0 +1,84 @@
+#include "quant/recipe.hpp"
+
+#include <filesystem>
+
+#include "quant/json_reader.hpp"
+
+namespace vitsim::quant {
+
+namespace {
+
+Recipe read_recipe(const nlohmann::json& j, const std::string& origin) {
+  JsonReader r(j, origin);
+  Recipe recipe;
+  recipe.name = r.string("name");
+  recipe.description = r.string("description", "");
+  recipe.weight_bits = r.integer("weight_bits", 8, 2, 8);
+  recipe.activation_bits = r.integer("activation_bits", 8, 2, 8);
+  const std::string calibrator = r.string("calibrator", "minmax");
+  try {
+    recipe.calibrator = parse_calibrator(calibrator);
+  } catch (const std::invalid_argument& e) {
+    r.fail("calibrator", e.what());
+  }
+
+  JsonReader att = r.object("attention");
+  recipe.attention.bits = att.integer("bits", 8, 2, 8);
+  recipe.attention.per_branch = att.boolean("per_branch", true);
+  recipe.attention.separate_ksum = att.boolean("separate_ksum", true);
+  recipe.attention.divisor =
+      att.choice("divisor", "log2", {"log2", "uniform"}) == "log2" ? DivisorMode::Log2 : DivisorMode::Uniform;
+  recipe.attention.log2_rounding = att.choice("log2_rounding", "hardware", {"hardware", "sqrt2"}) == "hardware"
+                                       ? Log2Rounding::Hardware
+                                       : Log2Rounding::Sqrt2;
+  recipe.attention.divisor_bits = att.integer("divisor_bits", 8, 2, 16);
+  att.reject_unknown_keys();
+
+  JsonReader mig = r.object("channel_migration");
+  recipe.migration.enabled = mig.boolean("enabled", false);
+  recipe.migration.power_of_two = mig.boolean("power_of_two", false);
+  recipe.migration.quantile = mig.number("quantile", 0.99, 0.5, 1.0);
+  recipe.migration.min_factor = mig.number("min", 0.1, 1e-6, 1.0);
+  recipe.migration.max_factor = mig.number("max", 64.0, 1.0, 1e6);
+  mig.reject_unknown_keys();
+
+  JsonReader shift = r.object("filter_shift");
+  recipe.filter_shift = shift.boolean("enabled", false);
+  shift.reject_unknown_keys();
+
+  recipe.float_layernorm = r.boolean("float_layernorm", true);
+  if (!recipe.float_layernorm)
+    r.fail("float_layernorm", "integer LayerNorm is not available yet: the head's LayerNorm must stay FP32 (true)");
+  r.reject_unknown_keys();
+  recipe.source_json = j.dump();
+  return recipe;
+}
+
+}  // namespace
+
+Recipe parse_recipe(const std::string& json_text, const std::string& origin) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError(origin + ": malformed JSON: " + e.what());
+  }
+  return read_recipe(j, origin);
+}
+
+Recipe load_recipe(const std::string& path) { return read_recipe(read_json_file(path), path); }
+
+Recipe find_recipe(const std::string& name_or_path, const std::string& config_dir) {
+  namespace fs = std::filesystem;
+  if (fs::exists(name_or_path)) return load_recipe(name_or_path);
+  const fs::path candidate = fs::path(config_dir) / (name_or_path + ".json");
+  if (fs::exists(candidate)) return load_recipe(candidate.string());
+  std::string known;
+  if (fs::is_directory(config_dir))
+    for (const auto& entry : fs::directory_iterator(config_dir))
+      if (entry.path().extension() == ".json") known += (known.empty() ? "" : ", ") + entry.path().stem().string();
+  throw ConfigError("unknown recipe '" + name_or_path + "': not a file, and not in " + config_dir +
+                    " (known: " + (known.empty() ? "none" : known) + ")");
+}
+
+}  // namespace vitsim::quant

@@ -1,0 +1,30 @@
+// `vitsim quantize`: model (zoo or ONNX) + recipe + calibration data -> quantized graph file and a
+// quality report (per-layer SQNR and cosine vs FP32, end-to-end SQNR, top-1 agreement and accuracy).
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+namespace vitsim::sim {
+
+struct QuantizeArgs {
+  std::string model = "efficientvit-b1";  // zoo model (synthetic weights), unless onnx is set
+  int resolution = 224;
+  uint64_t seed = 0;          // synthetic weights and images
+  std::string onnx;           // ONNX file to import instead of a zoo model
+  std::string recipe = "trio-w8a8";
+  std::string calib = "synthetic";  // "synthetic" | "fashion-mnist" (train split)
+  int calib_count = 32;
+  std::string eval = "synthetic";   // "none" | "synthetic" | "fashion-mnist" (test split)
+  int eval_count = 8;
+  std::string out;            // .vqg file (required)
+  std::string report;         // quality JSON; default <out>.quality.json
+};
+
+/// Runs the command; returns the exit code (std::invalid_argument from any stage propagates).
+int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err);
+
+/// Directory of the bundled configs (VITSIM_CONFIG_DIR, else the source tree's configs/).
+std::string config_dir();
+
+}  // namespace vitsim::sim

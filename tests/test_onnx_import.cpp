@@ -1,0 +1,540 @@
+// ONNX import (quant/onnx_import.hpp): the trained Fashion-MNIST fixture against PyTorch's stored logits,
+// fresh PyTorch exports of the zoo presets against PyTorch and against the zoo's own graphs, small models
+// built here with the ONNX protobuf classes, and bad files.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "quant/fp32_executor.hpp"
+#include "quant/graph.hpp"
+#include "quant/onnx_import.hpp"
+#include "quant/zoo.hpp"
+
+#if !VITSIM_HAVE_ONNX
+
+TEST_CASE("ONNX import is available", "[onnx]") {
+  REQUIRE_FALSE(vitsim::quant::onnx_import_available());
+  FAIL("vitsim was built without ONNX support: install libonnx-dev and libprotobuf-dev (bash setup.sh) and "
+       "re-run cmake");
+}
+
+#else
+
+#include <onnx/onnx_pb.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+using vitsim::quant::Act;
+using vitsim::quant::Graph;
+using vitsim::quant::import_onnx;
+using vitsim::quant::Node;
+using vitsim::quant::Norm;
+using vitsim::quant::OpKind;
+using vitsim::quant::Shape;
+using vitsim::quant::shape_str;
+using vitsim::quant::Tensor;
+
+const fs::path kDataDir = VITSIM_TEST_DATA_DIR;
+const fs::path kFixtureDir = kDataDir / "fashion_evit";
+const fs::path kRepoDir = kDataDir.parent_path().parent_path();
+
+// Outputs must match PyTorch to 1e-4 relative: |a - b| <= 1e-4 * max(1, |b|).
+constexpr double kRelTol = 1e-4;
+
+// A fresh directory under the system temp dir, removed at scope exit.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& tag) {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("vitsim_onnx_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) FAIL("cannot open " << p);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+void write_file(const fs::path& p, const std::string& bytes) {
+  std::ofstream f(p, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(f.good());
+}
+
+// A little-endian float32 file holding exactly `count` values.
+std::vector<float> read_floats(const fs::path& p, size_t count) {
+  const std::string bytes = read_file(p);
+  if (bytes.size() != count * sizeof(float))
+    FAIL(p << " holds " << bytes.size() << " bytes, expected " << count * sizeof(float) << " (" << count
+           << " float32 values)");
+  std::vector<float> v(count);
+  std::memcpy(v.data(), bytes.data(), bytes.size());
+  return v;
+}
+
+size_t count_of(const nlohmann::json& shape) {
+  size_t n = 1;
+  for (const auto& d : shape) n *= d.get<size_t>();
+  return n;
+}
+
+// Largest |a - b| / max(1, |b|), and where.
+std::pair<double, size_t> worst_rel_err(const std::vector<float>& got, const float* ref, size_t n) {
+  double worst = 0.0;
+  size_t at = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double e = std::abs(static_cast<double>(got[i]) - ref[i]) / std::max(1.0, std::abs(static_cast<double>(ref[i])));
+    if (e > worst) worst = e, at = i;
+  }
+  return {worst, at};
+}
+
+size_t argmax(const float* v, size_t n) { return static_cast<size_t>(std::max_element(v, v + n) - v); }
+
+int count_ops(const Graph& g, OpKind op) {
+  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; }));
+}
+
+bool python_with_torch_and_onnx() {
+  return std::system("/usr/bin/python3 -c 'import torch, onnx' >/dev/null 2>&1") == 0;
+}
+
+std::string describe(const Node& n) {
+  std::ostringstream s;
+  s << n.name << " " << vitsim::quant::op_name(n.op) << " " << shape_str(n.out_shape) << " k" << n.kernel << " s"
+    << n.stride << " p" << n.pad << " g" << n.groups << " act=" << vitsim::quant::act_name(n.act)
+    << " d=" << n.head_dim << " a=[" << n.a.row_offset << "," << n.a.rows << "," << n.a.transpose << "] b=["
+    << n.b.row_offset << "," << n.b.rows << "," << n.b.transpose << "] inputs=" << n.inputs.size();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("ONNX import: the trained Fashion-MNIST EfficientViT matches PyTorch's logits", "[onnx]") {
+  const fs::path ref_path = kFixtureDir / "reference.json";
+  if (!fs::exists(ref_path)) FAIL("fixture missing: " << ref_path << " (made by tools/train_fashion_evit.py)");
+  const nlohmann::json ref = nlohmann::json::parse(read_file(ref_path));
+  const fs::path model_path = kFixtureDir / ref.at("onnx").at("file").get<std::string>();
+  const nlohmann::json& in_spec = ref.at("files").at("input");
+  const nlohmann::json& out_spec = ref.at("files").at("logits");
+  REQUIRE(in_spec.at("dtype") == "float32");
+  REQUIRE(out_spec.at("dtype") == "float32");
+  const size_t n_images = in_spec.at("shape").at(0).get<size_t>();
+  const size_t classes = out_spec.at("shape").at(1).get<size_t>();
+  REQUIRE(out_spec.at("shape").at(0).get<size_t>() == n_images);
+  REQUIRE(n_images == 16);
+
+  Graph g;
+  try {
+    g = import_onnx(model_path.string());
+  } catch (const std::exception& e) {
+    FAIL("importing the fixture failed: " << e.what());
+  }
+  INFO("imported graph '" << g.model << "': " << g.nodes.size() << " nodes");
+
+  // LiteMLA became the IR's decomposition, as in the zoo: per attention block one kernel, two matmuls and
+  // one normalize; the preset "fashion" has one EfficientViT block in each of stages 3 and 4.
+  CHECK(count_ops(g, OpKind::AttnKernel) == 2);
+  CHECK(count_ops(g, OpKind::MatMul) == 4);
+  CHECK(count_ops(g, OpKind::AttnNormalize) == 2);
+  CHECK(count_ops(g, OpKind::GlobalAvgPool) == 1);
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::AttnKernel) CHECK(n.head_dim == ref.at("model").at("head_dim").get<int64_t>());
+  const Node* ln_linear = nullptr;
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::Linear && n.norm == Norm::LayerNorm) ln_linear = &n;
+  REQUIRE(ln_linear);  // head.op_list.2: Linear + LayerNorm + hswish, fused
+  CHECK(ln_linear->act == Act::HSwish);
+  CHECK(ln_linear->norm_eps == Approx(1e-5f));
+  CHECK(g.output().out_shape == Shape{static_cast<int64_t>(classes)});
+
+  const Shape in_shape = g.nodes[0].out_shape;
+  const size_t image = static_cast<size_t>(vitsim::quant::numel(in_shape));
+  REQUIRE(count_of(in_spec.at("shape")) == n_images * image);
+  const std::vector<float> inputs = read_floats(kFixtureDir / in_spec.at("file").get<std::string>(), n_images * image);
+  const std::vector<float> logits = read_floats(kFixtureDir / out_spec.at("file").get<std::string>(), n_images * classes);
+
+  double worst = 0.0;
+  for (size_t i = 0; i < n_images; ++i) {
+    Tensor x(in_shape);
+    std::copy_n(inputs.begin() + static_cast<std::ptrdiff_t>(i * image), image, x.data.begin());
+    const Tensor y = vitsim::quant::run_fp32(g, x);
+    REQUIRE(y.data.size() == classes);
+    const float* r = logits.data() + i * classes;
+    const auto [err, at] = worst_rel_err(y.data, r, classes);
+    worst = std::max(worst, err);
+    INFO("image " << i << ": logit " << at << " is " << y.data[at] << ", PyTorch " << r[at]);
+    CHECK(err <= kRelTol);
+    CHECK(argmax(y.data.data(), classes) == argmax(r, classes));
+  }
+  INFO("worst relative logit error vs PyTorch over " << n_images << " images: " << worst);
+  CHECK(worst <= kRelTol);
+}
+
+TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and the zoo graphs", "[onnx]") {
+  if (!python_with_torch_and_onnx()) {
+    WARN("SKIPPED: /usr/bin/python3 cannot import torch and onnx (python3-torch, python3-onnx), so the zoo "
+         "exports cannot be made");
+    return;
+  }
+  const fs::path script = kRepoDir / "tools" / "export_zoo_onnx.py";
+  REQUIRE(fs::exists(script));
+  const int res = 64;
+  for (const std::string model : {"efficientvit-b0", "efficientvit-b1"}) {
+    SECTION(model) {
+      TempDir dir("zoo");
+      const fs::path log = dir.path / "export.log";
+      const std::string cmd = "/usr/bin/python3 '" + script.string() + "' --model " + model + " --res " +
+                              std::to_string(res) + " --out '" + dir.path.string() + "' >'" + log.string() + "' 2>&1";
+      if (std::system(cmd.c_str()) != 0) FAIL("export failed: " << cmd << "\n" << read_file(log));
+
+      Graph g;
+      try {
+        g = import_onnx((dir.path / "model.onnx").string());
+      } catch (const std::exception& e) {
+        FAIL("importing the " << model << " export failed: " << e.what());
+      }
+      const Graph zoo = vitsim::quant::build_model(model, res);
+      CHECK(g.macs() == zoo.macs());
+
+      // Layer by layer the same structure as the zoo (exported in eval mode, so BatchNorms are folded
+      // into conv biases: norms and biases differ, everything the hardware schedules does not).
+      REQUIRE(g.nodes.size() == zoo.nodes.size());
+      for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node &a = g.nodes[i], &b = zoo.nodes[i];
+        INFO("layer " << i << "\n  imported: " << describe(a) << "\n  zoo:      " << describe(b));
+        CHECK(a.op == b.op);
+        CHECK(a.out_shape == b.out_shape);
+        CHECK(a.inputs == b.inputs);
+        CHECK(a.macs() == b.macs());
+        CHECK(a.act == b.act);
+        if (a.op == OpKind::Conv2d)
+          CHECK((a.kernel == b.kernel && a.stride == b.stride && a.pad == b.pad && a.groups == b.groups));
+        if (a.op == OpKind::AttnKernel || a.op == OpKind::AttnNormalize) CHECK(a.head_dim == b.head_dim);
+        if (a.op == OpKind::MatMul) {
+          CHECK((a.a.row_offset == b.a.row_offset && a.a.rows == b.a.rows && a.a.transpose == b.a.transpose));
+          CHECK((a.b.row_offset == b.b.row_offset && a.b.rows == b.b.rows && a.b.transpose == b.b.transpose));
+          CHECK(a.scale == b.scale);
+        }
+      }
+
+      const Tensor x = [&] {
+        Tensor t(g.nodes[0].out_shape);
+        t.data = read_floats(dir.path / "input.bin", t.data.size());
+        return t;
+      }();
+      const Tensor y = vitsim::quant::run_fp32(g, x);
+      const std::vector<float> ref = read_floats(dir.path / "output.bin", y.data.size());
+      const auto [err, at] = worst_rel_err(y.data, ref.data(), ref.size());
+      INFO(model << ": logit " << at << " is " << y.data[at] << ", PyTorch " << ref[at]);
+      CHECK(err <= kRelTol);
+      CHECK(argmax(y.data.data(), ref.size()) == argmax(ref.data(), ref.size()));
+    }
+  }
+}
+
+namespace {
+
+// Small ONNX models built with the protobuf classes, so these tests run without Python.
+struct ModelMaker {
+  onnx::ModelProto m;
+  onnx::GraphProto* g;
+
+  explicit ModelMaker(Shape input, const std::string& batch_param = "") {
+    m.set_ir_version(7);
+    m.set_producer_name("vitsim-test");
+    auto* op = m.add_opset_import();
+    op->set_domain("");
+    op->set_version(13);
+    g = m.mutable_graph();
+    g->set_name("test");
+    auto* in = g->add_input();
+    in->set_name("input");
+    auto* tt = in->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (size_t k = 0; k < input.size(); ++k) {
+      auto* d = tt->mutable_shape()->add_dim();
+      if (k == 0 && !batch_param.empty()) d->set_dim_param(batch_param);
+      else d->set_dim_value(input[k]);
+    }
+  }
+  void init(const std::string& name, const Shape& dims, const std::vector<float>& values) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) t->add_dims(d);
+    for (float v : values) t->add_float_data(v);
+  }
+  onnx::NodeProto* node(const std::string& op, const std::string& name, const std::vector<std::string>& ins,
+                        const std::string& out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(name);
+    for (const std::string& i : ins) n->add_input(i);
+    n->add_output(out);
+    return n;
+  }
+  static void ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+    auto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v) a->add_ints(x);
+  }
+  static void attr(onnx::NodeProto* n, const std::string& name, int64_t v) {
+    auto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  static void attr_f(onnx::NodeProto* n, const std::string& name, float v) {
+    auto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(v);
+  }
+  void output(const std::string& name) { g->add_output()->set_name(name); }
+  std::string save(const fs::path& p) const {
+    std::string bytes;
+    REQUIRE(m.SerializeToString(&bytes));
+    write_file(p, bytes);
+    return p.string();
+  }
+};
+
+std::vector<float> values(size_t n, float scale, float offset, int seed) {
+  std::mt19937 rng(static_cast<unsigned>(seed));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = offset + scale * u(rng);
+  return v;
+}
+
+// input [1,3,8,8] -> Conv 3x3 s2 p1 (4 ch) -> BatchNorm -> HardSigmoid*x (hswish, torch's opset-13 form)
+//   -> [tail] -> GlobalAveragePool -> Flatten -> Gemm (transB) -> logits [1,2]
+struct TinyNet {
+  std::vector<float> w = values(4 * 3 * 3 * 3, 0.5f, 0.0f, 1), gamma = values(4, 0.4f, 1.0f, 2),
+                     beta = values(4, 0.1f, 0.0f, 3), mean = values(4, 0.1f, 0.0f, 4), var = values(4, 0.4f, 1.0f, 5),
+                     fw = values(2 * 4, 0.5f, 0.0f, 6), fb = values(2, 0.1f, 0.0f, 7);
+  float bn_eps = 1e-3f;
+
+  ModelMaker make(const std::string& tail_op = "", const std::string& batch_param = "", int64_t batch = 1) const {
+    ModelMaker mk({batch, 3, 8, 8}, batch_param);
+    mk.init("conv.w", {4, 3, 3, 3}, w);
+    for (auto [name, v] : {std::pair{"bn.g", &gamma}, {"bn.b", &beta}, {"bn.m", &mean}, {"bn.v", &var}})
+      mk.init(name, {4}, *v);
+    mk.init("fc.w", {2, 4}, fw);
+    mk.init("fc.b", {2}, fb);
+    auto* c = mk.node("Conv", "/features/conv/Conv", {"input", "conv.w"}, "c");
+    ModelMaker::ints(c, "kernel_shape", {3, 3});
+    ModelMaker::ints(c, "strides", {2, 2});
+    ModelMaker::ints(c, "pads", {1, 1, 1, 1});
+    auto* bn = mk.node("BatchNormalization", "/features/bn/BatchNormalization", {"c", "bn.g", "bn.b", "bn.m", "bn.v"}, "n");
+    ModelMaker::attr_f(bn, "epsilon", bn_eps);
+    auto* hs = mk.node("HardSigmoid", "/features/act/HardSigmoid", {"n"}, "hs");
+    ModelMaker::attr_f(hs, "alpha", 1.0f / 6.0f);
+    mk.node("Mul", "/features/act/Mul", {"n", "hs"}, "a");
+    std::string x = "a";
+    if (!tail_op.empty()) {
+      auto* t = mk.node(tail_op, "/features/pool/" + tail_op, {"a"}, "t");
+      if (tail_op == "MaxPool") ModelMaker::ints(t, "kernel_shape", {1, 1});
+      x = "t";
+    }
+    mk.node("GlobalAveragePool", "/pool/GlobalAveragePool", {x}, "p");
+    auto* f = mk.node("Flatten", "/Flatten", {"p"}, "f");
+    ModelMaker::attr(f, "axis", 1);
+    auto* fc = mk.node("Gemm", "/classifier/Gemm", {"f", "fc.w", "fc.b"}, "logits");
+    ModelMaker::attr(fc, "transB", 1);
+    mk.output("logits");
+    return mk;
+  }
+
+  // The same network, in double, straight from the ONNX op definitions.
+  std::vector<double> reference(const Tensor& x) const {
+    std::vector<double> pooled(4, 0.0);
+    for (int co = 0; co < 4; ++co)
+      for (int oy = 0; oy < 4; ++oy)
+        for (int ox = 0; ox < 4; ++ox) {
+          double acc = 0.0;
+          for (int ci = 0; ci < 3; ++ci)
+            for (int ky = 0; ky < 3; ++ky)
+              for (int kx = 0; kx < 3; ++kx) {
+                const int iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx;
+                if (iy < 0 || iy >= 8 || ix < 0 || ix >= 8) continue;
+                acc += static_cast<double>(w[static_cast<size_t>(((co * 3 + ci) * 3 + ky) * 3 + kx)]) *
+                       x.data[static_cast<size_t>((ci * 8 + iy) * 8 + ix)];
+              }
+          const size_t c = static_cast<size_t>(co);
+          const double v = (acc - mean[c]) / std::sqrt(static_cast<double>(var[c]) + bn_eps) * gamma[c] + beta[c];
+          pooled[c] += v * std::min(std::max(v / 6.0 + 0.5, 0.0), 1.0) / 16.0;
+        }
+    std::vector<double> out(2);
+    for (size_t o = 0; o < 2; ++o) {
+      out[o] = fb[o];
+      for (size_t i = 0; i < 4; ++i) out[o] += static_cast<double>(fw[o * 4 + i]) * pooled[i];
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("ONNX import: a small model built with the protobuf API imports and runs exactly", "[onnx]") {
+  TempDir dir("tiny");
+  const TinyNet net;
+  const Graph g = import_onnx(net.make().save(dir.path / "tiny.onnx"));
+  REQUIRE(g.nodes.size() == 4);
+  const Node& conv = g.nodes[1];
+  CHECK(conv.name == "features");  // module path; a trailing ConvLayer ".conv" is dropped
+  CHECK(conv.op == OpKind::Conv2d);
+  CHECK((conv.kernel == 3 && conv.stride == 2 && conv.pad == 1 && conv.groups == 1 && !conv.has_bias));
+  CHECK(conv.norm == Norm::BatchNorm);
+  CHECK(conv.norm_eps == net.bn_eps);
+  CHECK(conv.act == Act::HSwish);
+  CHECK(g.nodes[2].op == OpKind::GlobalAvgPool);
+  CHECK(g.nodes[3].op == OpKind::Linear);
+  CHECK(g.nodes[3].name == "classifier");
+  CHECK(g.nodes[3].has_bias);
+  CHECK(g.model == "tiny");
+  CHECK(g.resolution == 8);
+
+  Tensor x({3, 8, 8});
+  x.data = values(x.data.size(), 2.0f, 0.0f, 11);
+  const Tensor y = vitsim::quant::run_fp32(g, x);
+  const std::vector<double> ref = net.reference(x);
+  REQUIRE(y.data.size() == 2);
+  for (size_t i = 0; i < 2; ++i) CHECK(y.data[i] == Approx(ref[i]).epsilon(1e-5).margin(1e-6));
+}
+
+TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[onnx]") {
+  TempDir dir("bad");
+  const TinyNet net;
+
+  SECTION("missing file") {
+    const std::string p = (dir.path / "nope.onnx").string();
+    REQUIRE_THROWS_AS(import_onnx(p), std::invalid_argument);
+    REQUIRE_THROWS_WITH(import_onnx(p), Contains(p) && Contains("file not found"));
+  }
+  SECTION("random bytes") {
+    std::mt19937 rng(42);
+    std::string bytes(4096, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng() & 0xFF);
+    const fs::path p = dir.path / "random.onnx";
+    write_file(p, bytes);
+    REQUIRE_THROWS_WITH(import_onnx(p.string()), Contains(p.string()) && Contains("not a valid ONNX model"));
+  }
+  SECTION("empty file") {
+    const fs::path p = dir.path / "empty.onnx";
+    write_file(p, "");
+    REQUIRE_THROWS_WITH(import_onnx(p.string()), Contains("empty"));
+  }
+  SECTION("truncated copies of a valid model") {
+    const std::string whole = read_file(net.make().save(dir.path / "whole.onnx"));
+    for (size_t keep : {whole.size() / 2, whole.size() - 7, size_t{10}}) {
+      const fs::path p = dir.path / "cut.onnx";
+      write_file(p, whole.substr(0, keep));
+      INFO("kept " << keep << " of " << whole.size() << " bytes");
+      REQUIRE_THROWS_WITH(import_onnx(p.string()), Contains("not a valid ONNX model"));
+    }
+  }
+  SECTION("truncated copy of the fixture") {
+    const fs::path fixture = kFixtureDir / "model.onnx";
+    if (!fs::exists(fixture)) FAIL("fixture missing: " << fixture);
+    const std::string whole = read_file(fixture);
+    const fs::path p = dir.path / "fixture_cut.onnx";
+    write_file(p, whole.substr(0, whole.size() / 2));
+    REQUIRE_THROWS_WITH(import_onnx(p.string()), Contains(p.string()) && Contains("not a valid ONNX model"));
+  }
+  SECTION("unsupported op") {
+    const std::string p = net.make("MaxPool").save(dir.path / "maxpool.onnx");
+    REQUIRE_THROWS_WITH(import_onnx(p), Contains(p) && Contains("/features/pool/MaxPool") && Contains("MaxPool") &&
+                                            Contains("unsupported op"));
+  }
+  SECTION("a standalone activation that cannot fuse") {
+    const std::string p = net.make("Sigmoid").save(dir.path / "sigmoid.onnx");
+    REQUIRE_THROWS_WITH(import_onnx(p), Contains("/features/pool/Sigmoid") && Contains("Sigmoid"));
+  }
+  SECTION("dynamic batch") {
+    const std::string p = net.make("", "batch_size").save(dir.path / "dynamic.onnx");
+    REQUIRE_THROWS_WITH(import_onnx(p), Contains(p) && Contains("dynamic dimension 0") && Contains("batch_size"));
+  }
+  SECTION("batch 2") {
+    const std::string p = net.make("", "", 2).save(dir.path / "batch2.onnx");
+    REQUIRE_THROWS_WITH(import_onnx(p), Contains("batch must be 1"));
+  }
+}
+
+TEST_CASE("ONNX import: a LiteMLA that deviates from the pattern is rejected, naming the node", "[onnx]") {
+  const fs::path fixture = kFixtureDir / "model.onnx";
+  if (!fs::exists(fixture)) FAIL("fixture missing: " << fixture);
+  onnx::ModelProto base;
+  REQUIRE(base.ParseFromString(read_file(fixture)));
+  TempDir dir("mla");
+
+  // The eps each LiteMLA adds to its divisor is a scalar Constant 1e-15 feeding an Add.
+  auto eps_constants = [](onnx::ModelProto& m) {
+    std::vector<onnx::TensorProto*> found;
+    for (onnx::NodeProto& n : *m.mutable_graph()->mutable_node())
+      if (n.op_type() == "Constant" && n.attribute_size() == 1 && n.attribute(0).name() == "value") {
+        onnx::TensorProto* t = n.mutable_attribute(0)->mutable_t();
+        if (t->data_type() != onnx::TensorProto::FLOAT || t->dims_size() != 0) continue;
+        float v = t->float_data_size() ? t->float_data(0) : 0.0f;
+        if (!t->float_data_size() && t->raw_data().size() == 4) std::memcpy(&v, t->raw_data().data(), 4);
+        if (v == 1e-15f) found.push_back(t);
+      }
+    return found;
+  };
+  SECTION("eps") {
+    onnx::ModelProto m = base;
+    const std::vector<onnx::TensorProto*> eps = eps_constants(m);
+    REQUIRE(eps.size() == 2);
+    eps[0]->clear_raw_data();
+    eps[0]->clear_float_data();
+    eps[0]->add_float_data(1e-6f);
+    std::string bytes;
+    REQUIRE(m.SerializeToString(&bytes));
+    write_file(dir.path / "eps.onnx", bytes);
+    REQUIRE_THROWS_WITH(import_onnx((dir.path / "eps.onnx").string()),
+                        Contains("LiteMLA pattern") && Contains("eps is 1e-06") && Contains("context_module/main/Add"));
+  }
+  SECTION("k is not passed through ReLU") {
+    onnx::ModelProto m = base;
+    int changed = 0;
+    for (onnx::NodeProto& n : *m.mutable_graph()->mutable_node())
+      if (n.op_type() == "Relu" && n.name().find("kernel_func_1") != std::string::npos && !changed++) n.set_op_type("Sigmoid");
+    REQUIRE(changed == 2);
+    std::string bytes;
+    REQUIRE(m.SerializeToString(&bytes));
+    write_file(dir.path / "sigmoid.onnx", bytes);
+    REQUIRE_THROWS_WITH(import_onnx((dir.path / "sigmoid.onnx").string()),
+                        Contains("LiteMLA pattern") && Contains("Relu") && Contains("Slice_1"));
+  }
+}
+
+#endif
