@@ -1,10 +1,8 @@
 #include "quant/onnx_import.hpp"
 
-#include <stdexcept>
-
-#if VITSIM_HAVE_ONNX
-
 #include <onnx/onnx_pb.h>
+
+#include <stdexcept>
 
 #include <algorithm>
 #include <cmath>
@@ -22,8 +20,6 @@
 #include <vector>
 
 namespace vitsim::quant {
-
-bool onnx_import_available() { return true; }
 
 namespace {
 
@@ -1621,19 +1617,3 @@ Graph import_onnx(const std::string& path) {
 }
 
 }  // namespace vitsim::quant
-
-#else  // built without libonnx / protobuf
-
-namespace vitsim::quant {
-
-bool onnx_import_available() { return false; }
-
-Graph import_onnx(const std::string& path) {
-  throw std::invalid_argument("ONNX import of '" + path +
-                              "': this vitsim was built without ONNX support (install libonnx-dev and "
-                              "libprotobuf-dev, e.g. with `bash setup.sh`, and re-run cmake)");
-}
-
-}  // namespace vitsim::quant
-
-#endif

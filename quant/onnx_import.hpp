@@ -36,7 +36,4 @@ namespace vitsim::quant {
 /// the node and its op type), or a pattern that deviates from what the IR can express (names the node).
 Graph import_onnx(const std::string& path);
 
-/// False when vitsim was built without libonnx / protobuf (import_onnx then always throws).
-bool onnx_import_available();
-
 }  // namespace vitsim::quant

@@ -9,6 +9,8 @@
 #include <stdexcept>
 
 #include "quant/fp32_executor.hpp"
+#include "quant/int_executor.hpp"
+#include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "sim/cmd_quantize.hpp"
 #include "sim/graph_report.hpp"
@@ -47,38 +49,60 @@ int cmd_graph(const ModelArgs& args, bool json, std::ostream& out) {
   return 0;
 }
 
-// Runs the FP32 reference executor on a synthetic image and reports the time (best of `repeat` runs)
-// and the top-5 logits, so anyone can reproduce the executor benchmark.
-int cmd_forward(const ModelArgs& args, int repeat, uint64_t seed, std::ostream& out) {
+// Best and mean wall time of `repeat` calls of `run`.
+template <typename Fn>
+std::pair<double, double> time_runs(int repeat, Fn&& run) {
   using clock = std::chrono::steady_clock;
-  quant::Graph g = quant::build_model(args.model, args.resolution);
-  const auto t0 = clock::now();
-  quant::materialize_synthetic_weights(g, seed);
-  const double weights_s = std::chrono::duration<double>(clock::now() - t0).count();
-  const quant::Tensor input = quant::synthetic_input(g, seed);
-  quant::Tensor logits;
   double best = 1e30, total = 0;
   for (int i = 0; i < repeat; ++i) {
     const auto start = clock::now();
-    logits = quant::run_fp32(g, input);
+    run();
     const double s = std::chrono::duration<double>(clock::now() - start).count();
     best = std::min(best, s);
     total += s;
   }
+  return {best, total / repeat};
+}
+
+void print_top5(const quant::Tensor& logits, std::ostream& out) {
   std::vector<int64_t> order(static_cast<size_t>(logits.size()));
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
   const size_t k = std::min<size_t>(5, order.size());
   std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
                     [&](int64_t a, int64_t b) { return logits.data[a] > logits.data[b]; });
-  out << g.model << " @" << g.resolution << " FP32 forward (synthetic weights and input, seed " << seed
-      << "), " << with_commas(g.macs()) << " MACs\n"
-      << std::fixed << std::setprecision(4) << "  weights generated in " << weights_s << " s\n"
-      << "  forward: best " << best << " s, mean " << total / repeat << " s over " << repeat
-      << " run(s), one thread; " << std::setprecision(2) << static_cast<double>(g.macs()) / best / 1e9
-      << " GMAC/s\n  top-5 logits:";
-  out << std::setprecision(5);
+  out << "  top-5 logits:" << std::setprecision(5);
   for (size_t i = 0; i < k; ++i) out << "  [" << order[i] << "] " << logits.data[order[i]];
   out << '\n';
+}
+
+// Times one forward pass on a synthetic image, so anyone can reproduce the executor benchmarks: the
+// FP32 executor on a zoo model, or the integer executor on a quantized graph file.
+int cmd_forward(const ModelArgs& args, const std::string& qgraph_path, int repeat, uint64_t seed,
+                std::ostream& out) {
+  quant::Tensor logits;
+  std::pair<double, double> t;
+  int64_t macs = 0;
+  if (!qgraph_path.empty()) {
+    const quant::QGraph q = quant::load_qgraph(qgraph_path);
+    const quant::QTensor x = quant::quantize_input(q, quant::synthetic_input(q.graph, seed));
+    quant::QTensor y;
+    t = time_runs(repeat, [&] { y = quant::run_int(q, x); });
+    logits = quant::dequantize(y, q.nodes.back().out);
+    macs = q.graph.macs();
+    out << q.graph.model << " integer forward (" << q.recipe_name << ", " << qgraph_path << ")";
+  } else {
+    quant::Graph g = quant::build_model(args.model, args.resolution);
+    quant::materialize_synthetic_weights(g, seed);
+    const quant::Tensor input = quant::synthetic_input(g, seed);
+    t = time_runs(repeat, [&] { logits = quant::run_fp32(g, input); });
+    macs = g.macs();
+    out << g.model << " @" << g.resolution << " FP32 forward (synthetic weights and input, seed " << seed << ")";
+  }
+  out << ", " << with_commas(macs) << " MACs\n"
+      << std::fixed << std::setprecision(4) << "  forward: best " << t.first << " s, mean " << t.second
+      << " s over " << repeat << " run(s), one thread; " << std::setprecision(2)
+      << static_cast<double>(macs) / t.first / 1e9 << " GMAC/s\n";
+  print_top5(logits, out);
   return 0;
 }
 
@@ -102,12 +126,14 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   int repeat = 3;
   uint64_t seed = 0;
   CLI::App* forward = app.add_subcommand(
-      "forward", "Run the FP32 reference executor on synthetic weights and input; print time and top-5");
+      "forward", "Time a forward pass on a synthetic image (FP32 zoo model, or a .vqg on the integer executor)");
   model_args.add_to(*forward);
   forward->add_option("--repeat", repeat, "Timed runs (the best is reported)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
   forward->add_option("--seed", seed, "Seed of the synthetic weights and input")->capture_default_str();
+  std::string qgraph_path;
+  forward->add_option("--qgraph", qgraph_path, "Time the integer executor on this quantized graph (.vqg) instead");
 
   QuantizeArgs q;
   CLI::App* quantize = app.add_subcommand(
@@ -144,7 +170,7 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   try {
     if (*models) return cmd_models(json, out);
     if (*graph) return cmd_graph(model_args, json, out);
-    if (*forward) return cmd_forward(model_args, repeat, seed, out);
+    if (*forward) return cmd_forward(model_args, qgraph_path, repeat, seed, out);
     if (*quantize) return run_quantize(q, out, err);
   } catch (const std::invalid_argument& e) {
     err << "vitsim: error: " << e.what() << '\n';

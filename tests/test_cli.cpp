@@ -1,8 +1,13 @@
 // The vitsim command line: output content and the exit-code contract (0 ok, 2 bad input).
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "quant/qgraph_io.hpp"
 #include "sim/cli.hpp"
 
 namespace {
@@ -83,4 +88,71 @@ TEST_CASE("vitsim forward runs the FP32 executor and reports time and top-5", "[
   const Run r = run_vitsim({"forward", "--model", "efficientvit-b0", "--res", "64", "--repeat", "1"});
   CHECK(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("forward: best") && Catch::Contains("top-5 logits"));
+}
+
+namespace {
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("vitsim-cli-" + std::to_string(::getpid()) + "-" + name)).string();
+}
+}  // namespace
+
+TEST_CASE("vitsim quantize writes a loadable quantized graph and a quality report", "[cli][ptq]") {
+  const std::string out = temp_path("b0.vqg");
+  const Run r = run_vitsim({"quantize", "-m", "efficientvit-b0", "-r", "64", "--calib-count", "2", "--eval-count", "2",
+                            "--out", out});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("quantized with trio-w8a8") && Catch::Contains("output SQNR"));
+  const vitsim::quant::QGraph q = vitsim::quant::load_qgraph(out);
+  CHECK(q.recipe_name == "trio-w8a8");
+  std::ifstream report(out + ".quality.json");
+  CHECK(nlohmann::json::parse(report)["images"] == 2);
+  std::filesystem::remove(out);
+  std::filesystem::remove(out + ".quality.json");
+}
+
+TEST_CASE("vitsim quantize: bad recipes, models, data and paths exit 2 with a clear message", "[cli][ptq]") {
+  const std::string out = temp_path("bad.vqg");
+  auto quantize = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"quantize", "-m", "efficientvit-b0", "-r", "32", "--calib-count", "1",
+                                     "--eval", "none", "--out", out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_vitsim(args);
+  };
+  const Run unknown_recipe = quantize({"--recipe", "trio-w16a16"});
+  CHECK(unknown_recipe.code == 2);
+  CHECK_THAT(unknown_recipe.err, Catch::Contains("unknown recipe 'trio-w16a16'"));
+
+  const std::string recipe = temp_path("recipe.json");
+  std::ofstream(recipe) << R"({"name": "bad", "weight_bits": 12})";
+  const Run bad_bits = quantize({"--recipe", recipe});
+  CHECK(bad_bits.code == 2);
+  CHECK_THAT(bad_bits.err, Catch::Contains(recipe + ": /weight_bits: expected an integer in [2, 8], found 12"));
+
+  std::ofstream(recipe) << R"({"name": "bad", "attention": {"divisor": "log2", "rounding": "up"}})";
+  const Run unknown_key = quantize({"--recipe", recipe});
+  CHECK(unknown_key.code == 2);
+  CHECK_THAT(unknown_key.err, Catch::Contains("/attention/rounding: unknown key"));
+
+  const std::string onnx = temp_path("corrupt.onnx");
+  std::ofstream(onnx) << "this is not a protobuf \x01\x02\x03";
+  const Run corrupt = quantize({"--onnx", onnx});
+  CHECK(corrupt.code == 2);
+  CHECK_THAT(corrupt.err, Catch::Contains(onnx));
+
+  const Run bad_source = quantize({"--calib", "imagenet"});
+  CHECK(bad_source.code == 2);
+  CHECK_THAT(bad_source.err, Catch::Contains("unknown image source 'imagenet'"));
+
+  const Run no_images = quantize({"--calib-count", "0"});
+  CHECK(no_images.code == 2);
+  CHECK_THAT(no_images.err, Catch::Contains("--calib-count"));
+
+  const Run unwritable = run_vitsim({"quantize", "-m", "efficientvit-b0", "-r", "32", "--calib-count", "1", "--eval",
+                                     "none", "--out", "/nonexistent-dir/x.vqg"});
+  CHECK(unwritable.code == 2);
+  CHECK_THAT(unwritable.err, Catch::Contains("/nonexistent-dir/x.vqg"));
+  CHECK_FALSE(std::filesystem::exists(out));
+  std::filesystem::remove(recipe);
+  std::filesystem::remove(onnx);
 }

@@ -4,11 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <array>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <ctime>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -966,57 +963,6 @@ TEST_CASE("Determinism: two runs give identical codes; run_int equals run_int_al
   // The codes are not degenerate (the synthetic ranges keep activations alive).
   const auto [mn, mx] = std::minmax_element(last.data.begin(), last.data.end());
   CHECK(*mn < *mx);
-}
-
-// Timing (hidden: run with `vitsim_tests "[int-bench]"`).
-TEST_CASE("Integer executor speed", "[.][int-bench]") {
-  using clock = std::chrono::steady_clock;
-  auto ms = [](clock::time_point a, clock::time_point b) {
-    return std::chrono::duration<double, std::milli>(b - a).count();
-  };
-  std::mt19937_64 rng(1);
-  const std::vector<std::array<int64_t, 3>> shapes = {{256, 1024, 14}, {64, 256, 56}};
-  for (const auto& [cin, cout, hw] : shapes) {
-    GraphBuilder b("t", 0, {cin, hw, hw});
-    const int conv = b.conv("pw", 0, cout, 1, 1, 1, true, Norm::None, Act::HSwish);
-    QGraph q = make_qgraph(b.finish());
-    q.nodes[0].out = pt(0.05f, 3);
-    QNode& c = q.nodes[static_cast<size_t>(conv)];
-    c.weight = random_codes(rng, static_cast<size_t>(cin * cout), 8);
-    c.bias.assign(static_cast<size_t>(cout), 7);
-    c.out = pt(0.05f, 0);
-    random_stage(rng, q.graph.nodes[static_cast<size_t>(conv)], c, cout, cin);
-    const QTensor x = qt({cin, hw, hw}, random_codes(rng, static_cast<size_t>(cin * hw * hw), 8));
-    eval_node_int(q, conv, {&x});
-    const int reps = 10;
-    const auto t0 = clock::now();
-    const std::clock_t c0 = std::clock();
-    for (int r = 0; r < reps; ++r) eval_node_int(q, conv, {&x});
-    const double t = ms(t0, clock::now()) / reps;
-    const double cpu = 1000.0 * static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / reps;
-    const double gmacs = static_cast<double>(cin * cout * hw * hw) / (cpu * 1e6);
-    WARN("pointwise conv " << cin << "->" << cout << " on " << hw << "x" << hw << " (+bias, hswish): " << t
-                           << " ms wall, " << cpu << " ms CPU (" << gmacs << " GMAC/s)");
-  }
-  Graph g = build_model("efficientvit-b1", 224);
-  materialize_synthetic_weights(g, 0);
-  const Tensor img = synthetic_input(g, 0);
-  const int64_t macs = g.macs();
-  auto t0 = clock::now();
-  const Tensor fp = run_fp32(g, img);
-  const double t_fp = ms(t0, clock::now());
-  const QGraph q = synthetic_qgraph(std::move(g), 1);
-  const QTensor x = quantize_input(q, img);
-  run_int(q, x);
-  t0 = clock::now();
-  const std::clock_t c0 = std::clock();
-  const QTensor y = run_int(q, x);
-  const double t_int = ms(t0, clock::now());
-  const double cpu_int = 1000.0 * static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
-  WARN("efficientvit-b1@224 (" << static_cast<double>(macs) / 1e9 << " GMACs): integer forward " << t_int
-                               << " ms wall, " << cpu_int << " ms CPU; fp32 forward " << t_fp << " ms wall");
-  CHECK(t_int < 1000.0);
-  CHECK(y.data.size() == fp.data.size());
 }
 
 }  // namespace
