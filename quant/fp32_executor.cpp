@@ -1,10 +1,11 @@
 #include "quant/fp32_executor.hpp"
 
+#include "quant/conv_kernels.hpp"
+
 #include <Eigen/Core>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -158,87 +159,12 @@ void layer_norm_row(const float* in, float* out, int64_t n, const float* gamma, 
 // ---------------------------------------------------------------------------------------------------
 // Conv2d
 
-// Output columns ox in [lo, hi) whose input column ox*stride - pad + tap falls inside [0, width).
-std::pair<int64_t, int64_t> valid_columns(int64_t tap, int64_t stride, int64_t pad, int64_t width, int64_t out_width) {
-  const int64_t first = pad - tap;  // need ox*stride >= first
-  const int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
-  const int64_t last = width - 1 + pad - tap;  // need ox*stride <= last
-  int64_t hi = last < 0 ? 0 : last / stride + 1;
-  hi = std::min(hi, out_width);
-  return {std::min(lo, hi), hi};
-}
-
-struct ConvGeom {
-  int64_t cin, h, w, cout, ho, wo, k, stride, pad, groups;
-};
-
-// Unfolds `channels` input planes into col[(c*k + ky)*k + kx, oy*wo + ox], zero where the window
-// leaves the image, so the conv becomes a GEMM with the weights viewed as [Cout, Cin*k*k].
-void im2col(const float* in, int64_t channels, const ConvGeom& g, float* col) {
-  const int64_t out_plane = g.ho * g.wo;
-  for (int64_t c = 0; c < channels; ++c) {
-    const float* src = in + c * g.h * g.w;
-    for (int64_t ky = 0; ky < g.k; ++ky) {
-      for (int64_t kx = 0; kx < g.k; ++kx) {
-        float* dst = col + ((c * g.k + ky) * g.k + kx) * out_plane;
-        const auto [lo, hi] = valid_columns(kx, g.stride, g.pad, g.w, g.wo);
-        for (int64_t oy = 0; oy < g.ho; ++oy) {
-          float* d = dst + oy * g.wo;
-          const int64_t iy = oy * g.stride - g.pad + ky;
-          if (iy < 0 || iy >= g.h) {
-            std::fill(d, d + g.wo, 0.0f);
-            continue;
-          }
-          const float* row = src + iy * g.w - g.pad + kx;  // row[ox*stride] is the tap input
-          std::fill(d, d + lo, 0.0f);
-          if (g.stride == 1) {
-            if (hi > lo) std::memcpy(d + lo, row + lo, uz(hi - lo) * sizeof(float));
-          } else {
-            for (int64_t ox = lo; ox < hi; ++ox) d[ox] = row[ox * g.stride];
-          }
-          std::fill(d + hi, d + g.wo, 0.0f);
-        }
-      }
-    }
-  }
-}
-
-// Depthwise: each output plane accumulates k*k shifted, weighted rows of its own input plane; the
-// inner loop runs over contiguous output columns so it vectorizes.
-void depthwise_conv(const float* in, const float* weight, const ConvGeom& g, float* out) {
-  const int64_t kk = g.k * g.k;
-  std::vector<std::pair<int64_t, int64_t>> cols(uz(g.k));
-  for (int64_t kx = 0; kx < g.k; ++kx) cols[uz(kx)] = valid_columns(kx, g.stride, g.pad, g.w, g.wo);
-  for (int64_t c = 0; c < g.cin; ++c) {
-    const float* src = in + c * g.h * g.w;
-    const float* wc = weight + c * kk;
-    float* dst = out + c * g.ho * g.wo;
-    for (int64_t oy = 0; oy < g.ho; ++oy) {
-      float* __restrict d = dst + oy * g.wo;
-      for (int64_t ky = 0; ky < g.k; ++ky) {
-        const int64_t iy = oy * g.stride - g.pad + ky;
-        if (iy < 0 || iy >= g.h) continue;
-        for (int64_t kx = 0; kx < g.k; ++kx) {
-          const float wt = wc[ky * g.k + kx];
-          const float* __restrict row = src + iy * g.w - g.pad + kx;
-          const auto [lo, hi] = cols[uz(kx)];
-          if (g.stride == 1) {
-            for (int64_t ox = lo; ox < hi; ++ox) d[ox] += wt * row[ox];
-          } else {
-            for (int64_t ox = lo; ox < hi; ++ox) d[ox] += wt * row[ox * g.stride];
-          }
-        }
-      }
-    }
-  }
-}
-
 Tensor conv2d(const Node& node, const Tensor& x) {
   expect_rank(node, x, 3);
   if (node.kernel <= 0 || node.stride <= 0 || node.pad < 0 || node.groups <= 0)
     fail(node, "invalid kernel/stride/pad/groups");
-  ConvGeom g{x.shape[0], x.shape[1], x.shape[2], node.out_features, 0, 0,
-             node.kernel, node.stride, node.pad, node.groups};
+  detail::ConvGeom g{x.shape[0], x.shape[1], x.shape[2], node.out_features, 0, 0,
+                     node.kernel, node.stride, node.pad, node.groups};
   if (g.cin != node.in_features)
     fail(node, "input has " + std::to_string(g.cin) + " channels, node expects " + std::to_string(node.in_features));
   if (g.cin % g.groups || g.cout % g.groups) fail(node, "channels are not divisible by groups");
@@ -248,26 +174,15 @@ Tensor conv2d(const Node& node, const Tensor& x) {
   expect_out_shape(node, {g.cout, g.ho, g.wo});
   check_params(node);
 
-  Tensor out(node.out_shape);
+  Tensor out(node.out_shape);  // zeroed: the depthwise kernel accumulates into it
   const float* weight = param(node, "weight");
-  const int64_t out_plane = g.ho * g.wo;
-  if (g.groups == g.cin && g.groups == g.cout) {
-    depthwise_conv(x.data.data(), weight, g, out.data.data());
+  if (detail::is_depthwise(g)) {
+    detail::depthwise_conv</*SkipZeroWeights=*/false>(x.data.data(), weight, g, out.data.data());
   } else {
-    const int64_t cg = g.cin / g.groups, cog = g.cout / g.groups;
-    const int64_t depth = cg * g.k * g.k;  // GEMM contraction length per group
-    const bool direct = g.k == 1 && g.stride == 1 && g.pad == 0;  // input already is the column matrix
-    std::vector<float> col(direct ? 0 : uz(depth * out_plane));
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const float* in_g = x.data.data() + grp * cg * g.h * g.w;
-      if (!direct) im2col(in_g, cg, g, col.data());
-      ConstMatMap cols(direct ? in_g : col.data(), ei(depth), ei(out_plane));
-      ConstMatMap w(weight + grp * cog * depth, ei(cog), ei(depth));
-      MatMap y(out.data.data() + grp * cog * out_plane, ei(cog), ei(out_plane));
-      y.noalias() = w * cols;
-    }
+    std::vector<float> col(uz(detail::column_size(g)));
+    detail::grouped_conv_gemm(x.data.data(), weight, g, col.data(), out.data.data());
   }
-  channel_epilogue(out.data.data(), g.cout, out_plane, fold_bias_and_bn(node, g.cout), node.act);
+  channel_epilogue(out.data.data(), g.cout, g.ho * g.wo, fold_bias_and_bn(node, g.cout), node.act);
   return out;
 }
 

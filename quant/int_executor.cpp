@@ -1,13 +1,13 @@
 #include "quant/int_executor.hpp"
 
 #include "quant/calibration.hpp"
+#include "quant/conv_kernels.hpp"
 #include "quant/fp32_executor.hpp"
 
 #include <Eigen/Core>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -413,82 +413,7 @@ void check_weights(const Node& node, const QNode& qn, int64_t count, int64_t cha
 // ---------------------------------------------------------------------------------------------------
 // Conv2d
 
-struct ConvGeom {
-  int64_t cin, h, w, cout, ho, wo, k, stride, pad, groups;
-};
-
-// Output columns ox in [lo, hi) whose input column ox*stride - pad + tap falls inside [0, width).
-std::pair<int64_t, int64_t> valid_columns(int64_t tap, int64_t stride, int64_t pad, int64_t width,
-                                          int64_t out_width) {
-  const int64_t first = pad - tap;
-  const int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
-  const int64_t last = width - 1 + pad - tap;
-  int64_t hi = last < 0 ? 0 : last / stride + 1;
-  hi = std::min(hi, out_width);
-  return {std::min(lo, hi), hi};
-}
-
-// Unfolds `channels` centered input planes into col[(c*k + ky)*k + kx, oy*wo + ox]; padded taps are 0
-// (a real zero: the centered value).
-template <class T>
-void im2col(const T* in, int64_t channels, const ConvGeom& g, T* col) {
-  const int64_t out_plane = g.ho * g.wo;
-  for (int64_t c = 0; c < channels; ++c) {
-    const T* src = in + c * g.h * g.w;
-    for (int64_t ky = 0; ky < g.k; ++ky) {
-      for (int64_t kx = 0; kx < g.k; ++kx) {
-        T* dst = col + ((c * g.k + ky) * g.k + kx) * out_plane;
-        const auto [lo, hi] = valid_columns(kx, g.stride, g.pad, g.w, g.wo);
-        for (int64_t oy = 0; oy < g.ho; ++oy) {
-          T* d = dst + oy * g.wo;
-          const int64_t iy = oy * g.stride - g.pad + ky;
-          if (iy < 0 || iy >= g.h) {
-            std::fill(d, d + g.wo, T(0));
-            continue;
-          }
-          const T* row = src + iy * g.w - g.pad + kx;  // row[ox*stride] is the tap input (ox in [lo, hi))
-          std::fill(d, d + lo, T(0));
-          if (g.stride == 1) {
-            if (hi > lo) std::memcpy(d + lo, row + lo, uz(hi - lo) * sizeof(T));
-          } else {
-            for (int64_t ox = lo; ox < hi; ++ox) d[ox] = row[ox * g.stride];
-          }
-          std::fill(d + hi, d + g.wo, T(0));
-        }
-      }
-    }
-  }
-}
-
-template <class T>
-void depthwise_conv(const T* in, const T* weight, const ConvGeom& g, T* out) {
-  const int64_t kk = g.k * g.k;
-  std::vector<std::pair<int64_t, int64_t>> cols(uz(g.k));
-  for (int64_t kx = 0; kx < g.k; ++kx) cols[uz(kx)] = valid_columns(kx, g.stride, g.pad, g.w, g.wo);
-  for (int64_t c = 0; c < g.cin; ++c) {
-    const T* src = in + c * g.h * g.w;
-    const T* wc = weight + c * kk;
-    T* dst = out + c * g.ho * g.wo;
-    for (int64_t oy = 0; oy < g.ho; ++oy) {
-      T* __restrict d = dst + oy * g.wo;
-      for (int64_t ky = 0; ky < g.k; ++ky) {
-        const int64_t iy = oy * g.stride - g.pad + ky;
-        if (iy < 0 || iy >= g.h) continue;
-        for (int64_t kx = 0; kx < g.k; ++kx) {
-          const T wt = wc[ky * g.k + kx];
-          if (wt == T(0)) continue;
-          const T* __restrict row = src + iy * g.w - g.pad + kx;
-          const auto [lo, hi] = cols[uz(kx)];
-          if (g.stride == 1) {
-            for (int64_t ox = lo; ox < hi; ++ox) d[ox] += wt * row[ox];
-          } else {
-            for (int64_t ox = lo; ox < hi; ++ox) d[ox] += wt * row[ox * g.stride];
-          }
-        }
-      }
-    }
-  }
-}
+using detail::ConvGeom;
 
 // acc[co, p] = sum_i w[co, i, tap] * xc[i, p + tap] (no bias), in T; returns acc [cout, ho*wo] (scratch).
 template <class T>
@@ -507,22 +432,14 @@ const T* conv_accumulate(const ConvGeom& g, const QTensor& x, const ActQuant& qx
   for (size_t i = 0; i < weight.size(); ++i) wt[i] = static_cast<T>(weight[i]);
   T* acc = scratch<T>(kAccSlot, uz(g.cout * out_plane));
 
-  if (g.groups == g.cin && g.groups == g.cout) {
+  if (detail::is_depthwise(g)) {
     std::fill(acc, acc + g.cout * out_plane, T(0));
-    depthwise_conv(xc, wt, g, acc);
+    // Skipping zero weights is exact here: the data are integers, never inf or NaN.
+    detail::depthwise_conv</*SkipZeroWeights=*/true>(xc, wt, g, acc);
     return acc;
   }
-  const int64_t cg = g.cin / g.groups, cog = g.cout / g.groups, depth = cg * g.k * g.k;
-  const bool direct = g.k == 1 && g.stride == 1 && g.pad == 0;  // the input already is the column matrix
-  T* col = direct ? nullptr : scratch<T>(kColumnSlot, uz(depth * out_plane));
-  for (int64_t grp = 0; grp < g.groups; ++grp) {
-    const T* in_g = xc + grp * cg * plane;
-    if (!direct) im2col(in_g, cg, g, col);
-    ConstMatMap<T> cols(direct ? in_g : col, ei(depth), ei(out_plane));
-    ConstMatMap<T> w(wt + grp * cog * depth, ei(cog), ei(depth));
-    MatMap<T> y(acc + grp * cog * out_plane, ei(cog), ei(out_plane));
-    y.noalias() = w * cols;
-  }
+  T* col = detail::is_direct(g) ? nullptr : scratch<T>(kColumnSlot, uz(detail::column_size(g)));
+  detail::grouped_conv_gemm(xc, wt, g, col, acc);
   return acc;
 }
 
@@ -1072,19 +989,7 @@ QTensor eval_node_int(const QGraph& qgraph, int index, const std::vector<const Q
                                 " is outside the graph");
   const Node& node = qgraph.graph.nodes[uz(index)];
   const QNode& qn = qgraph.nodes[uz(index)];
-  switch (node.op) {
-    case OpKind::Softmax:
-    case OpKind::LayerNorm:
-    case OpKind::PatchTokens:
-    case OpKind::ClassToken:
-    case OpKind::PosEmbed:
-    case OpKind::HeadSplit:
-    case OpKind::HeadMerge:
-    case OpKind::TokenSelect:
-      no_integer_semantics(node);
-    default:
-      break;
-  }
+  if (!has_integer_semantics(node.op)) no_integer_semantics(node);
 
   // Inputs: one per graph input (the image codes for the input node), each with its producer's shape,
   // a consistent quantizer and codes in range.

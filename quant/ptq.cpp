@@ -79,13 +79,8 @@ Roles analyse(const Graph& g, const Recipe& recipe) {
 
   for (size_t i = 0; i < n; ++i) {
     const Node& node = g.nodes[i];
-    switch (node.op) {
-      case OpKind::Input: case OpKind::Conv2d: case OpKind::Linear: case OpKind::Add: case OpKind::Concat:
-      case OpKind::GlobalAvgPool: case OpKind::AttnKernel: case OpKind::MatMul: case OpKind::AttnNormalize:
-        break;
-      default:
-        unsupported(node, "no integer semantics yet (standard-ViT recipes come with P2-ViT)");
-    }
+    if (!has_integer_semantics(node.op))
+      unsupported(node, "no integer semantics yet (standard-ViT recipes come with P2-ViT)");
     if (node.op == OpKind::Linear && node.norm == Norm::LayerNorm && !recipe.float_layernorm)
       unsupported(node, "LayerNorm needs float_layernorm");
     if (node.op != OpKind::AttnKernel) continue;

@@ -116,6 +116,9 @@ struct QGraph {
   std::string recipe_json;    // the full recipe, as read, for provenance
 };
 
+/// Whether `op` has INTEGER SEMANTICS above (Softmax, standalone LayerNorm and the ViT token ops do not).
+bool has_integer_semantics(OpKind op);
+
 /// Integer codes of a tensor: shape as the FP32 tensor, values as described above.
 struct QTensor {
   Shape shape;

@@ -2,10 +2,8 @@
 // the synthetic generator, and, when Debian's dataset-fashion-mnist is installed, the real test split.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
 #include <zlib.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,28 +12,13 @@
 #include <vector>
 
 #include "quant/dataset.hpp"
+#include "tests/test_support.hpp"
 
 using namespace vitsim::quant;
 namespace fs = std::filesystem;
+using vitsim::test::TempDir;
 
 namespace {
-
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("vitsim_dataset_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 void put_be32(std::vector<unsigned char>& out, uint32_t v) {
   out.push_back(static_cast<unsigned char>(v >> 24));
@@ -186,7 +169,7 @@ TEST_CASE("Bilinear resizing is bit-exact with PyTorch 1.13 F.interpolate", "[da
 TEST_CASE("IDX files are parsed, normalized, resized and replicated", "[dataset]") {
   for (const bool gz : {false, true}) {
     INFO((gz ? "gzip" : "plain") << " IDX files");
-    TempDir dir(gz ? "gz" : "plain");
+    TempDir dir("dataset", gz ? "gz" : "plain");
     write_test_split(dir, gz);
 
     const ImageSet all = load_fashion_mnist(dir.path.string(), "test", -1, 0, 4, 3);
@@ -223,7 +206,7 @@ TEST_CASE("IDX files are parsed, normalized, resized and replicated", "[dataset]
 
 TEST_CASE("Bad IDX files and arguments throw with the file name and the problem", "[dataset]") {
   using Catch::Contains;
-  TempDir dir("bad");
+  TempDir dir("dataset", "bad");
   const std::string d = dir.path.string();
   const std::string images = dir.file("t10k-images-idx3-ubyte");
   const std::string labels = dir.file("t10k-labels-idx1-ubyte");

@@ -3,8 +3,6 @@
 // built here with the ONNX protobuf classes, and bad files.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -24,6 +22,7 @@
 #include "quant/graph.hpp"
 #include "quant/onnx_import.hpp"
 #include "quant/zoo.hpp"
+#include "tests/test_support.hpp"
 
 
 #include <onnx/onnx_pb.h>
@@ -41,6 +40,7 @@ using vitsim::quant::OpKind;
 using vitsim::quant::Shape;
 using vitsim::quant::shape_str;
 using vitsim::quant::Tensor;
+using vitsim::test::TempDir;
 
 const fs::path kDataDir = VITSIM_TEST_DATA_DIR;
 const fs::path kFixtureDir = kDataDir / "fashion_evit";
@@ -48,24 +48,6 @@ const fs::path kRepoDir = kDataDir.parent_path().parent_path();
 
 // Outputs must match PyTorch to 1e-4 relative: |a - b| <= 1e-4 * max(1, |b|).
 constexpr double kRelTol = 1e-4;
-
-// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("vitsim_onnx_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
 
 std::string read_file(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -200,7 +182,7 @@ TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and 
   const int res = 64;
   for (const std::string model : {"efficientvit-b0", "efficientvit-b1"}) {
     SECTION(model) {
-      TempDir dir("zoo");
+      TempDir dir("onnx", "zoo");
       const fs::path log = dir.path / "export.log";
       const std::string cmd = "/usr/bin/python3 '" + script.string() + "' --model " + model + " --res " +
                               std::to_string(res) + " --out '" + dir.path.string() + "' >'" + log.string() + "' 2>&1";
@@ -397,7 +379,7 @@ struct TinyNet {
 }  // namespace
 
 TEST_CASE("ONNX import: a small model built with the protobuf API imports and runs exactly", "[onnx]") {
-  TempDir dir("tiny");
+  TempDir dir("onnx", "tiny");
   const TinyNet net;
   const Graph g = import_onnx(net.make().save(dir.path / "tiny.onnx"));
   REQUIRE(g.nodes.size() == 4);
@@ -424,7 +406,7 @@ TEST_CASE("ONNX import: a small model built with the protobuf API imports and ru
 }
 
 TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[onnx]") {
-  TempDir dir("bad");
+  TempDir dir("onnx", "bad");
   const TinyNet net;
 
   SECTION("missing file") {
@@ -486,7 +468,7 @@ TEST_CASE("ONNX import: a LiteMLA that deviates from the pattern is rejected, na
   if (!fs::exists(fixture)) FAIL("fixture missing: " << fixture);
   onnx::ModelProto base;
   REQUIRE(base.ParseFromString(read_file(fixture)));
-  TempDir dir("mla");
+  TempDir dir("onnx", "mla");
 
   // The eps each LiteMLA adds to its divisor is a scalar Constant 1e-15 feeding an Add.
   auto eps_constants = [](onnx::ModelProto& m) {

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -20,37 +19,15 @@
 
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
+#include "tests/test_support.hpp"
 
 using namespace vitsim::quant;
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 using Catch::Matchers::Contains;
+using vitsim::test::TempDir;
 
 namespace {
-
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("vitsim_qgraph_io_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
 
 using Bytes = std::vector<uint8_t>;
 
@@ -431,7 +408,7 @@ const Json& tensor_of(const Json& header, const std::string& pointer) {
 }  // namespace
 
 TEST_CASE("A QGraph round-trips field by field and re-saves to identical bytes", "[qgraph_io]") {
-  TempDir dir("roundtrip");
+  TempDir dir("qgraph_io", "roundtrip");
   const TestGraph t = make_test_graph();
   const std::string a = dir.file("a.vqg"), b = dir.file("b.vqg");
   save_qgraph(t.qg, a);
@@ -476,7 +453,7 @@ TEST_CASE("A QGraph round-trips field by field and re-saves to identical bytes",
 }
 
 TEST_CASE("Recipes that are not JSON objects and zoo graphs round-trip", "[qgraph_io]") {
-  TempDir dir("zoo");
+  TempDir dir("qgraph_io", "zoo");
   for (const char* recipe : {"", "not json {", "[1, 2]", "\"quoted\""}) {
     TestGraph t = make_test_graph();
     t.qg.recipe_json = recipe;
@@ -498,7 +475,7 @@ TEST_CASE("Recipes that are not JSON objects and zoo graphs round-trip", "[qgrap
 }
 
 TEST_CASE("save_qgraph writes atomically and reports I/O errors", "[qgraph_io]") {
-  TempDir dir("atomic");
+  TempDir dir("qgraph_io", "atomic");
   const TestGraph t = make_test_graph();
   const std::string target = dir.file("g.vqg");
   save_qgraph(t.qg, target);
@@ -545,7 +522,7 @@ TEST_CASE("save_qgraph writes atomically and reports I/O errors", "[qgraph_io]")
 }
 
 TEST_CASE("save_qgraph refuses a QGraph the loader would reject", "[qgraph_io]") {
-  TempDir dir("refuse");
+  TempDir dir("qgraph_io", "refuse");
   const std::string path = dir.file("g.vqg");
   {
     TestGraph t = make_test_graph();
@@ -579,7 +556,7 @@ TEST_CASE("save_qgraph refuses a QGraph the loader would reject", "[qgraph_io]")
 }
 
 TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgraph_io]") {
-  TempDir dir("corrupt");
+  TempDir dir("qgraph_io", "corrupt");
   const TestGraph t = make_test_graph();
   const std::string good = dir.file("good.vqg");
   save_qgraph(t.qg, good);
@@ -796,7 +773,7 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
 }
 
 TEST_CASE("load_qgraph survives random truncation and byte flips", "[qgraph_io]") {
-  TempDir dir("fuzz");
+  TempDir dir("qgraph_io", "fuzz");
   const TestGraph t = make_test_graph();
   const std::string good = dir.file("good.vqg"), bad = dir.file("bad.vqg");
   save_qgraph(t.qg, good);
