@@ -105,6 +105,55 @@ JsonReader JsonReader::object(const std::string& key) {
   return JsonReader(v ? *v : empty_object(), file_, path_ + "/" + key);
 }
 
+JsonReader JsonReader::required_object(const std::string& key) {
+  require(key);
+  return object(key);
+}
+
+void JsonReader::require(const std::string& key) const {
+  if (!has(key)) fail(key, "required key is missing");
+}
+
+std::vector<JsonReader> JsonReader::objects(const std::string& key) {
+  std::vector<JsonReader> out;
+  const auto* v = find(key, nlohmann::json::value_t::array, "an array of objects");
+  if (!v) return out;
+  for (size_t i = 0; i < v->size(); ++i) out.emplace_back((*v)[i], file_, path_ + "/" + key + "/" + std::to_string(i));
+  return out;
+}
+
+std::vector<int> JsonReader::integers(const std::string& key, const std::vector<int>& fallback, int min, int max) {
+  const auto* v = find(key, nlohmann::json::value_t::array, "an array of integers");
+  if (!v) return fallback;
+  std::vector<int> out;
+  for (size_t i = 0; i < v->size(); ++i) {
+    const nlohmann::json& e = (*v)[i];
+    const std::string at = key + "/" + std::to_string(i);
+    if (!e.is_number_integer()) fail(at, "expected an integer, found " + type_of(e));
+    const int64_t x = e.get<int64_t>();
+    if (x < min || x > max)
+      fail(at, "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], found " +
+                   std::to_string(x));
+    out.push_back(static_cast<int>(x));
+  }
+  return out;
+}
+
+std::vector<std::string> JsonReader::strings(const std::string& key) {
+  read_.insert(key);
+  std::vector<std::string> out;
+  auto it = object_.find(key);
+  if (it == object_.end()) return out;
+  if (it->is_string()) return {it->get<std::string>()};
+  if (!it->is_array()) fail(key, "expected a string or an array of strings, found " + type_of(*it));
+  for (size_t i = 0; i < it->size(); ++i) {
+    const nlohmann::json& e = (*it)[i];
+    if (!e.is_string()) fail(key + "/" + std::to_string(i), "expected a string, found " + type_of(e));
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
 void JsonReader::reject_unknown_keys() const {
   for (auto it = object_.begin(); it != object_.end(); ++it)
     if (!read_.count(it.key())) {

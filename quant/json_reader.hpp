@@ -6,6 +6,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace vitsim::quant {
 
@@ -33,6 +34,16 @@ class JsonReader {
   std::string choice(const std::string& key, const std::string& fallback, const std::set<std::string>& allowed);
   /// A nested object (an empty one when absent).
   JsonReader object(const std::string& key);
+  /// A required nested object: "required key is missing" when absent.
+  JsonReader required_object(const std::string& key);
+  /// An array of objects, each a reader at path <key>/<index> (empty when absent).
+  std::vector<JsonReader> objects(const std::string& key);
+  /// An array of integers, each in [min, max] (`fallback` when absent).
+  std::vector<int> integers(const std::string& key, const std::vector<int>& fallback, int min, int max);
+  /// An array of strings, or a single string read as a one-element array (empty when absent).
+  std::vector<std::string> strings(const std::string& key);
+  /// Throws "required key is missing" unless the key is present.
+  void require(const std::string& key) const;
   /// Throws if the object has keys that were never read.
   void reject_unknown_keys() const;
 

@@ -12,6 +12,7 @@
 #include "quant/int_executor.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
+#include "sim/cmd_accel.hpp"
 #include "sim/cmd_quantize.hpp"
 #include "sim/graph_report.hpp"
 
@@ -159,6 +160,13 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   quantize->add_option("--report", q.report, "Quality report JSON (default: OUT.quality.json)");
   quantize->add_option("--seed", q.seed, "Seed of synthetic weights and images")->capture_default_str();
 
+  std::string accel_config;
+  CLI::App* accel = app.add_subcommand(
+      "accel", "Validate an accelerator config and print its summary (multipliers, DSPs, peak GOPS, memory)");
+  accel->add_option("-c,--config", accel_config, "Accelerator config name in configs/accel/ or a config file")
+      ->required();
+  accel->add_flag("--json", json, "Print the validated config with totals as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -172,6 +180,7 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (*graph) return cmd_graph(model_args, json, out);
     if (*forward) return cmd_forward(model_args, qgraph_path, repeat, seed, out);
     if (*quantize) return run_quantize(q, out, err);
+    if (*accel) return run_accel(accel_config, json, out);
   } catch (const std::invalid_argument& e) {
     err << "vitsim: error: " << e.what() << '\n';
     return kExitBadInput;

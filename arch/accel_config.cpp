@@ -1,0 +1,200 @@
+#include "arch/accel_config.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+namespace vitsim::arch {
+
+using quant::ConfigError;
+using quant::JsonReader;
+
+namespace {
+constexpr const char* kAuxKeys[kAuxKinds] = {"requantizer",    "hswish",           "relu",
+                                             "residual_add",   "log2_quantizer",   "shift_subtractor",
+                                             "avgpool",        "layernorm",        "linear_head"};
+constexpr const char* kBufferKeys[kBufferKinds] = {"activation", "weight", "output", "divisor"};
+constexpr int kMaxInt = 2147483647;
+
+bool power_of_two(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
+
+EngineConfig read_engine(JsonReader& r, std::set<std::string>& names) {
+  EngineConfig e;
+  e.name = r.string("name");
+  if (e.name.empty()) r.fail("name", "expected a non-empty string");
+  if (!names.insert(e.name).second) r.fail("name", "duplicate engine name \"" + e.name + "\"");
+  e.type = r.string("type");
+  const EngineRegistry& registry = EngineRegistry::instance();
+  const EngineType* type = registry.find(e.type);
+  if (!type)
+    r.fail("type", "unknown engine type \"" + e.type + "\" (registered types: " + registry.names_list() + ")");
+  e.params = type->parse(r);
+  r.reject_unknown_keys();
+  return e;
+}
+
+AuxUnitConfig read_aux(JsonReader& units, AuxKind kind) {
+  const char* key = aux_key(kind);
+  JsonReader r = units.required_object(key);
+  AuxUnitConfig a;
+  a.kind = kind;
+  r.require("throughput");
+  a.throughput = r.integer("throughput", 1, 1, 4096);
+  r.require("latency");
+  a.latency = r.integer("latency", 1, 0, 4096);
+  a.dsps = r.integer("dsps", 0, 0, 100000);
+  r.reject_unknown_keys();
+  return a;
+}
+
+BufferConfig read_buffer(JsonReader& buffers, BufferKind kind) {
+  JsonReader r = buffers.required_object(buffer_key(kind));
+  BufferConfig b;
+  b.kind = kind;
+  r.require("capacity_bytes");
+  b.capacity_bytes = r.integer("capacity_bytes", 0, 1, kMaxInt);
+  b.banks = r.integer("banks", 1, 1, 1024);
+  b.ports_per_bank = r.integer("ports_per_bank", 1, 1, 2);
+  b.word_bytes = r.integer("word_bytes", 8, 1, 1024);
+  if (!power_of_two(b.word_bytes))
+    r.fail("word_bytes", "expected a power of two, found " + std::to_string(b.word_bytes));
+  if (b.capacity_bytes % (int64_t{b.banks} * b.word_bytes) != 0)
+    r.fail("capacity_bytes", "expected a multiple of banks x word_bytes = " +
+                                 std::to_string(int64_t{b.banks} * b.word_bytes) + ", found " +
+                                 std::to_string(b.capacity_bytes));
+  r.reject_unknown_keys();
+  return b;
+}
+}  // namespace
+
+const char* aux_key(AuxKind kind) { return kAuxKeys[static_cast<int>(kind)]; }
+const char* buffer_key(BufferKind kind) { return kBufferKeys[static_cast<int>(kind)]; }
+
+AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origin) {
+  JsonReader r(j, origin);
+  AccelConfig c;
+  c.file = origin;
+  c.name = r.string("name");
+  if (c.name.empty()) r.fail("name", "expected a non-empty string");
+  c.description = r.string("description", "");
+  c.notes = r.strings("notes");
+  r.require("clock_mhz");
+  c.clock_mhz = r.number("clock_mhz", 0, 1, 10000);
+  r.require("dsp_packing");
+  c.dsp_packing = r.integer("dsp_packing", 1, 1, 8);
+
+  r.require("engines");
+  std::vector<JsonReader> engines = r.objects("engines");
+  if (engines.empty()) r.fail("engines", "expected at least one engine, found an empty array");
+  std::set<std::string> names;
+  for (JsonReader& e : engines) c.engines.push_back(read_engine(e, names));
+
+  JsonReader aux = r.required_object("aux_units");
+  for (int k = 0; k < kAuxKinds; ++k) c.aux_units.push_back(read_aux(aux, static_cast<AuxKind>(k)));
+  aux.reject_unknown_keys();
+
+  JsonReader buffers = r.required_object("buffers");
+  for (int k = 0; k < kBufferKinds; ++k) c.buffers.push_back(read_buffer(buffers, static_cast<BufferKind>(k)));
+  buffers.reject_unknown_keys();
+
+  JsonReader dma = r.object("dma");
+  c.dma.max_outstanding_bursts = dma.integer("max_outstanding_bursts", 4, 1, 1024);
+  c.dma.setup_cycles = dma.integer("setup_cycles", 0, 0, 1000000);
+  dma.reject_unknown_keys();
+
+  JsonReader dram = r.required_object("dram");
+  dram.require("bandwidth_gbps");
+  c.dram.bandwidth_gbps = dram.number("bandwidth_gbps", 0, 0.001, 10000);
+  dram.require("latency_ns");
+  c.dram.latency_ns = dram.number("latency_ns", 0, 0, 1e6);
+  c.dram.burst_bytes = dram.integer("burst_bytes", 64, 1, 65536);
+  if (!power_of_two(c.dram.burst_bytes))
+    dram.fail("burst_bytes", "expected a power of two, found " + std::to_string(c.dram.burst_bytes));
+  dram.reject_unknown_keys();
+
+  r.reject_unknown_keys();
+  return c;
+}
+
+AccelConfig load_accel_config(const std::string& path) { return parse_accel_config(quant::read_json_file(path), path); }
+
+AccelConfig find_accel_config(const std::string& name_or_path, const std::string& config_dir) {
+  namespace fs = std::filesystem;
+  if (fs::is_regular_file(name_or_path)) return load_accel_config(name_or_path);
+  const fs::path candidate = fs::path(config_dir) / (name_or_path + ".json");
+  if (fs::is_regular_file(candidate)) return load_accel_config(candidate.string());
+  std::set<std::string> known;
+  if (fs::is_directory(config_dir))
+    for (const auto& entry : fs::directory_iterator(config_dir))
+      if (entry.path().extension() == ".json") known.insert(entry.path().stem().string());
+  std::string list;
+  for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+  throw ConfigError(name_or_path + ": cannot open the file, and no accelerator config of that name in " +
+                    config_dir + " (known: " + (list.empty() ? "none" : list) + ")");
+}
+
+const EngineConfig* AccelConfig::engine(const std::string& engine_name) const {
+  for (const EngineConfig& e : engines)
+    if (e.name == engine_name) return &e;
+  return nullptr;
+}
+
+int64_t AccelConfig::multipliers() const {
+  int64_t total = 0;
+  for (const EngineConfig& e : engines) total += e.params->multipliers();
+  return total;
+}
+
+int64_t AccelConfig::engine_dsps() const { return (multipliers() + dsp_packing - 1) / dsp_packing; }
+
+int64_t AccelConfig::aux_dsps() const {
+  int64_t total = 0;
+  for (const AuxUnitConfig& a : aux_units) total += a.dsps;
+  return total;
+}
+
+int64_t AccelConfig::onchip_bytes() const {
+  int64_t total = 0;
+  for (const BufferConfig& b : buffers) total += b.capacity_bytes;
+  return total;
+}
+
+nlohmann::json AccelConfig::to_json() const {
+  nlohmann::json j;
+  j["file"] = file;
+  j["name"] = name;
+  j["description"] = description;
+  j["notes"] = notes;
+  j["clock_mhz"] = clock_mhz;
+  j["dsp_packing"] = dsp_packing;
+  nlohmann::json engs = nlohmann::json::array();
+  for (const EngineConfig& e : engines) {
+    nlohmann::json ej = e.params->to_json();
+    ej["name"] = e.name;
+    ej["type"] = e.type;
+    ej["multipliers"] = e.params->multipliers();
+    engs.push_back(ej);
+  }
+  j["engines"] = engs;
+  for (const AuxUnitConfig& a : aux_units)
+    j["aux_units"][aux_key(a.kind)] = {{"throughput", a.throughput}, {"latency", a.latency}, {"dsps", a.dsps}};
+  for (const BufferConfig& b : buffers)
+    j["buffers"][buffer_key(b.kind)] = {{"capacity_bytes", b.capacity_bytes},
+                                        {"banks", b.banks},
+                                        {"ports_per_bank", b.ports_per_bank},
+                                        {"word_bytes", b.word_bytes}};
+  j["dma"] = {{"max_outstanding_bursts", dma.max_outstanding_bursts}, {"setup_cycles", dma.setup_cycles}};
+  j["dram"] = {{"bandwidth_gbps", dram.bandwidth_gbps},
+               {"latency_ns", dram.latency_ns},
+               {"burst_bytes", dram.burst_bytes}};
+  j["totals"] = {{"multipliers", multipliers()},
+                 {"engine_dsps", engine_dsps()},
+                 {"aux_dsps", aux_dsps()},
+                 {"dsps", dsps()},
+                 {"peak_gops", peak_gops()},
+                 {"onchip_bytes", onchip_bytes()},
+                 {"dram_bytes_per_cycle", dram_bytes_per_cycle()}};
+  return j;
+}
+
+}  // namespace vitsim::arch

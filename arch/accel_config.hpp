@@ -1,0 +1,125 @@
+// An accelerator described as data (configs/accel/*.json): clock, DSP packing, engines (created through the
+// engine registry by type name), auxiliary units, on-chip buffers, DMA and DRAM. load_accel_config reads and
+// validates a file ONCE; the resulting AccelConfig is a plain, immutable runtime object. Every error is a
+// quant::ConfigError "<file>: <json path>: <what was expected>, found <value>". Field reference with
+// units, ranges and defaults: docs/config-reference.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "arch/engine_registry.hpp"
+
+namespace vitsim::arch {
+
+/// One compute engine instance.
+struct EngineConfig {
+  std::string name;                      // unique within the config, e.g. "mat0"
+  std::string type;                      // registered type name ("mat", "rmac", "systolic", ...)
+  std::shared_ptr<const EngineParams> params;  // validated type-specific parameters (never null)
+};
+
+/// The kinds of auxiliary (non-MAC-array) units; each config lists every one of them.
+enum class AuxKind {
+  Requantizer,      // int32 accumulator -> int8 (multiplier + shift, or power-of-two shift)
+  Hswish,           // Hardswish on int8
+  Relu,             // ReLU
+  ResidualAdd,      // element-wise add of two int8 tensors (with rescale)
+  Log2Quantizer,    // attention divisors -> log2 code (the division becomes a right shift)
+  ShiftSubtractor,  // filter-wise shift subtractor on the DW -> PW path
+  AvgPool,          // global average pool
+  LayerNorm,        // classifier-head LayerNorm
+  LinearHead,       // classifier-head Linear
+};
+constexpr int kAuxKinds = 9;
+/// The JSON key of a kind ("requantizer", "hswish", "relu", "residual_add", "log2_quantizer",
+/// "shift_subtractor", "avgpool", "layernorm", "linear_head").
+const char* aux_key(AuxKind kind);
+
+/// A pipelined auxiliary unit.
+struct AuxUnitConfig {
+  AuxKind kind = AuxKind::Requantizer;
+  int throughput = 1;  // elements accepted (and produced) per cycle, >= 1
+  int latency = 1;     // pipeline latency: cycles from an element in to its result out, >= 0
+  int dsps = 0;        // DSP slices the unit uses (counted in the config's DSP total), >= 0
+};
+
+/// The on-chip buffers (each one logical buffer of `banks` equal banks).
+enum class BufferKind { Activation, Weight, Output, Divisor };
+constexpr int kBufferKinds = 4;
+/// "activation", "weight", "output", "divisor".
+const char* buffer_key(BufferKind kind);
+
+struct BufferConfig {
+  BufferKind kind = BufferKind::Activation;
+  int64_t capacity_bytes = 0;  // total capacity over all banks, bytes (a multiple of banks x word_bytes)
+  int banks = 1;               // independently addressed banks
+  int ports_per_bank = 1;      // accesses per bank per cycle (1 or 2 for BRAM)
+  int word_bytes = 8;          // bytes per port access (power of two)
+  int64_t bank_bytes() const { return capacity_bytes / banks; }
+  /// Peak bytes per cycle over all banks and ports.
+  int64_t peak_bytes_per_cycle() const { return int64_t{banks} * ports_per_bank * word_bytes; }
+};
+
+/// The DMA engine between DRAM and the on-chip buffers.
+struct DmaConfig {
+  int max_outstanding_bursts = 4;  // bursts in flight at once, >= 1
+  int setup_cycles = 0;            // accelerator cycles to program one transfer (descriptor), >= 0
+};
+
+/// Off-chip DRAM, reached through a TLM-2.0 socket.
+struct DramConfig {
+  double bandwidth_gbps = 0;  // sustained bandwidth, GB/s (1e9 bytes per second)
+  double latency_ns = 0;      // access latency of a burst (request to first data), nanoseconds
+  int burst_bytes = 64;       // bytes per burst (power of two)
+};
+
+struct AccelConfig {
+  std::string file;                // where it was loaded from (for messages)
+  std::string name;                // short identifier, e.g. "trio-vit"
+  std::string description;         // one line
+  std::vector<std::string> notes;  // provenance: which values come from papers, which are assumptions
+  double clock_mhz = 0;            // accelerator clock, MHz
+  int dsp_packing = 1;             // INT8 multiplies per DSP slice (2 on ZCU102's DSP48E2)
+  std::vector<EngineConfig> engines;     // at least one; names unique
+  std::vector<AuxUnitConfig> aux_units;  // one per AuxKind, indexed by the kind
+  std::vector<BufferConfig> buffers;     // one per BufferKind, indexed by the kind
+  DmaConfig dma;
+  DramConfig dram;
+
+  const AuxUnitConfig& aux(AuxKind kind) const { return aux_units[static_cast<size_t>(kind)]; }
+  const BufferConfig& buffer(BufferKind kind) const { return buffers[static_cast<size_t>(kind)]; }
+  /// The engine named `name`, or nullptr.
+  const EngineConfig* engine(const std::string& name) const;
+
+  /// Sum of the engines' multipliers.
+  int64_t multipliers() const;
+  /// DSP slices of the engines: ceil(multipliers / dsp_packing).
+  int64_t engine_dsps() const;
+  /// DSP slices of the auxiliary units.
+  int64_t aux_dsps() const;
+  /// engine_dsps() + aux_dsps() (DESIGN.md section 4.3).
+  int64_t dsps() const { return engine_dsps() + aux_dsps(); }
+  /// 2 x multipliers x f_clk, in GOPS.
+  double peak_gops() const { return 2.0 * static_cast<double>(multipliers()) * clock_mhz / 1e3; }
+  /// Total on-chip buffer capacity, bytes.
+  int64_t onchip_bytes() const;
+  /// DRAM bytes per accelerator cycle (bandwidth / f_clk).
+  double dram_bytes_per_cycle() const { return dram.bandwidth_gbps * 1e3 / clock_mhz; }
+
+  /// The validated config, with derived totals, as JSON.
+  nlohmann::json to_json() const;
+};
+
+/// Reads and validates an accelerator config file; throws quant::ConfigError naming file and JSON path.
+AccelConfig load_accel_config(const std::string& path);
+/// Validates an already-parsed JSON document; `origin` names it in messages.
+AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origin);
+/// `name_or_path` as a file if it exists, else <config_dir>/<name>.json; otherwise a ConfigError listing
+/// the known names.
+AccelConfig find_accel_config(const std::string& name_or_path, const std::string& config_dir);
+
+}  // namespace vitsim::arch

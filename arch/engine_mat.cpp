@@ -1,0 +1,44 @@
+// Engine type "mat": parameters, parser and registration.
+#include "arch/engine_types.hpp"
+
+namespace vitsim::arch {
+
+namespace {
+int ceil_log2(int x) {
+  int stages = 0;
+  while ((1 << stages) < x) ++stages;
+  return stages;
+}
+
+std::unique_ptr<EngineParams> parse_mat(quant::JsonReader& r) {
+  auto p = std::make_unique<MatParams>();
+  r.require("pe");
+  p->pe = r.integer("pe", 0, 1, 4096);
+  r.require("lanes");
+  p->lanes = r.integer("lanes", 0, 1, 4096);
+  p->replicas = r.integer("replicas", 1, 1, 4096);
+  p->adder_tree_stages = ceil_log2(p->pe);
+  p->pipeline = read_pipeline(r);
+  return p;
+}
+}  // namespace
+
+std::string MatParams::summary() const {
+  return "pe(N) " + std::to_string(pe) + " x lanes(M) " + std::to_string(lanes) + " x replicas(L) " +
+         std::to_string(replicas) + ", adder tree " + std::to_string(adder_tree_stages) + " stages";
+}
+
+nlohmann::json MatParams::to_json() const {
+  return {{"pe", pe},
+          {"lanes", lanes},
+          {"replicas", replicas},
+          {"adder_tree_stages", adder_tree_stages},
+          {"pipeline", pipeline.to_json()}};
+}
+
+VITSIM_REGISTER_ENGINE(mat, "mat",
+                       "MAT: multipliers + adder trees, input broadcast (pe input channels per lane, lanes output "
+                       "channels, replicas output pixels); generic/pointwise convs and matmuls",
+                       parse_mat)
+
+}  // namespace vitsim::arch

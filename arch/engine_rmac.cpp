@@ -1,0 +1,68 @@
+// Engine type "rmac": parameters, parser and registration.
+#include <algorithm>
+
+#include "arch/engine_types.hpp"
+
+namespace vitsim::arch {
+
+namespace {
+std::string int_list(const std::vector<int>& v) {
+  std::string out;
+  for (int x : v) out += (out.empty() ? "" : ",") + std::to_string(x);
+  return out;
+}
+
+// Sorted, no duplicates; `odd` also requires odd values.
+void check_set(quant::JsonReader& r, const std::string& key, const std::vector<int>& v, bool odd) {
+  if (v.empty()) r.fail(key, "expected a non-empty array");
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (odd && v[i] % 2 == 0)
+      r.fail(key + "/" + std::to_string(i), "expected an odd kernel size, found " + std::to_string(v[i]));
+    if (i > 0 && v[i] <= v[i - 1])
+      r.fail(key, "expected strictly ascending values, found [" + int_list(v) + "]");
+  }
+}
+
+std::unique_ptr<EngineParams> parse_rmac(quant::JsonReader& r) {
+  auto p = std::make_unique<RmacParams>();
+  r.require("pe");
+  p->pe = r.integer("pe", 0, 1, 4096);
+  r.require("lanes");
+  p->lanes = r.integer("lanes", 0, 1, 4096);
+  p->replicas = r.integer("replicas", 1, 1, 4096);
+  p->kernels = r.integers("kernels", {3, 5}, 1, 15);
+  check_set(r, "kernels", p->kernels, true);
+  p->strides = r.integers("strides", {1, 2}, 1, 8);
+  check_set(r, "strides", p->strides, false);
+  p->assist_pointwise = r.boolean("assist_pointwise", true);
+  p->pipeline = read_pipeline(r);
+  return p;
+}
+}  // namespace
+
+bool RmacParams::supports(int kernel, int stride) const {
+  return std::count(kernels.begin(), kernels.end(), kernel) && std::count(strides.begin(), strides.end(), stride);
+}
+
+std::string RmacParams::summary() const {
+  return "pe(T) " + std::to_string(pe) + " x lanes(S) " + std::to_string(lanes) + " x replicas(L) " +
+         std::to_string(replicas) + ", dw kernels {" + int_list(kernels) + "} strides {" + int_list(strides) +
+         "}" + (assist_pointwise ? ", assists pointwise" : "");
+}
+
+nlohmann::json RmacParams::to_json() const {
+  return {{"pe", pe},
+          {"lanes", lanes},
+          {"replicas", replicas},
+          {"kernels", kernels},
+          {"strides", strides},
+          {"assist_pointwise", assist_pointwise},
+          {"pipeline", pipeline.to_json()}};
+}
+
+VITSIM_REGISTER_ENGINE(rmac, "rmac",
+                       "R-MAC: reconfigurable MAC array; depthwise convs (pe channels per lane, lanes output "
+                       "pixels, replicas copies), output stationary over the taps; optional pointwise/matmul assist",
+                       parse_rmac)
+
+}  // namespace vitsim::arch

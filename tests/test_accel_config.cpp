@@ -1,0 +1,244 @@
+// Accelerator configs (configs/accel/*.json): loading, totals, the engine registry, and one exact
+// "<file>: <json path>: ..." message per error class; the `vitsim accel` command.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "arch/accel_config.hpp"
+#include "arch/engine_types.hpp"
+#include "sim/cli.hpp"
+#include "sim/cmd_accel.hpp"
+#include "sim/cmd_quantize.hpp"
+#include "test_support.hpp"
+
+using vitsim::arch::AccelConfig;
+using vitsim::quant::ConfigError;
+
+namespace {
+std::string accel_dir() { return vitsim::sim::config_dir() + "/accel"; }
+
+nlohmann::json trio_json() { return vitsim::quant::read_json_file(accel_dir() + "/trio-vit.json"); }
+
+// Writes `j` (or raw text) to a temp file, loads it, and returns the error message ("" if it loaded).
+std::string load_error(const vitsim::test::TempDir& dir, const std::string& text) {
+  const std::string path = dir.file("bad.json");
+  std::ofstream(path) << text;
+  try {
+    vitsim::arch::load_accel_config(path);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+std::string load_error(const vitsim::test::TempDir& dir, const nlohmann::json& j) { return load_error(dir, j.dump(2)); }
+
+struct Run {
+  int code;
+  std::string out, err;
+};
+Run run_vitsim(std::vector<std::string> args) {
+  args.insert(args.begin(), "vitsim");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  std::ostringstream out, err;
+  const int code = vitsim::sim::run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
+  return {code, out.str(), err.str()};
+}
+}  // namespace
+
+TEST_CASE("The bundled accelerator configs load and validate", "[accel]") {
+  for (const char* name : {"trio-vit", "small-test", "systolic-32x32-os"}) {
+    const AccelConfig c = vitsim::sim::find_accel(name);
+    CHECK(c.name == name);
+    CHECK_FALSE(c.engines.empty());
+    CHECK(c.aux_units.size() == vitsim::arch::kAuxKinds);
+    CHECK(c.buffers.size() == vitsim::arch::kBufferKinds);
+    CHECK_FALSE(c.notes.empty());
+  }
+  const AccelConfig s = vitsim::sim::find_accel("systolic-32x32-os");
+  REQUIRE(s.engines.size() == 1);
+  const auto* sa = dynamic_cast<const vitsim::arch::SystolicParams*>(s.engines[0].params.get());
+  REQUIRE(sa);
+  CHECK(sa->rows == 32);
+  CHECK(sa->cols == 32);
+  CHECK(sa->dataflow == vitsim::arch::Dataflow::OutputStationary);
+  CHECK(s.multipliers() == 1024);
+}
+
+TEST_CASE("trio-vit: 2048 multipliers, 1024 + aux DSPs, 819.2 peak GOPS", "[accel]") {
+  const AccelConfig c = vitsim::sim::find_accel("trio-vit");
+  CHECK(c.clock_mhz == 200);
+  CHECK(c.dsp_packing == 2);
+  CHECK(c.multipliers() == 2048);
+  CHECK(c.engine_dsps() == 1024);
+  CHECK(c.aux_dsps() == 44);
+  CHECK(c.dsps() == 1024 + c.aux_dsps());
+  CHECK(c.dsps() <= 2520);  // fits the ZCU102
+  CHECK(c.peak_gops() == Approx(819.2).epsilon(1e-12));
+  CHECK(c.dram.bandwidth_gbps == 19.2);
+  CHECK(c.dram_bytes_per_cycle() == Approx(96.0));
+  CHECK(c.onchip_bytes() <= 32100000 / 8);  // within the XCZU9EG's 32.1 Mb of BRAM
+
+  const auto* mat = dynamic_cast<const vitsim::arch::MatParams*>(c.engine("mat")->params.get());
+  const auto* rmac = dynamic_cast<const vitsim::arch::RmacParams*>(c.engine("rmac")->params.get());
+  REQUIRE(mat);
+  REQUIRE(rmac);
+  CHECK(mat->pe == 8);
+  CHECK(mat->lanes == 8);
+  CHECK(mat->replicas == 16);
+  CHECK(mat->adder_tree_stages == 3);
+  CHECK(mat->multipliers() == 1024);
+  CHECK(rmac->multipliers() == 1024);
+  CHECK(rmac->supports(3, 1));
+  CHECK(rmac->supports(5, 2));
+  CHECK_FALSE(rmac->supports(7, 1));
+  CHECK(rmac->assist_pointwise);
+  CHECK(c.engine("nope") == nullptr);
+}
+
+TEST_CASE("The engine registry lists mat, rmac and systolic", "[accel]") {
+  const auto& registry = vitsim::arch::EngineRegistry::instance();
+  CHECK(registry.names() == std::vector<std::string>{"mat", "rmac", "systolic"});
+  REQUIRE(registry.find("mat"));
+  CHECK_FALSE(registry.find("mat")->description.empty());
+  CHECK(registry.find("tpu") == nullptr);
+}
+
+TEST_CASE("mat adder-tree stages are ceil(log2(pe))", "[accel]") {
+  for (const auto& [pe, stages] : std::vector<std::pair<int, int>>{{1, 0}, {2, 1}, {3, 2}, {8, 3}, {9, 4}, {64, 6}}) {
+    nlohmann::json j = trio_json();
+    j["engines"][0]["pe"] = pe;
+    const AccelConfig c = vitsim::arch::parse_accel_config(j, "mem");
+    CHECK(dynamic_cast<const vitsim::arch::MatParams&>(*c.engines[0].params).adder_tree_stages == stages);
+  }
+}
+
+TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]") {
+  vitsim::test::TempDir dir("accel", "errors");
+  const std::string f = dir.file("bad.json");
+  nlohmann::json j;
+
+  SECTION("unknown key at a nested path") {
+    j = trio_json();
+    j["engines"][1]["pipeline"]["multipy"] = 2;
+    CHECK_THAT(load_error(dir, j), Catch::StartsWith(f + ": /engines/1/pipeline/multipy: unknown key"));
+    j = trio_json();
+    j["buffers"]["weight"]["bank"] = 4;
+    CHECK_THAT(load_error(dir, j), Catch::StartsWith(f + ": /buffers/weight/bank: unknown key"));
+    j = trio_json();
+    j["aux_units"]["gelu"] = {{"throughput", 1}, {"latency", 1}};
+    CHECK_THAT(load_error(dir, j), Catch::StartsWith(f + ": /aux_units/gelu: unknown key"));
+  }
+  SECTION("wrong type") {
+    j = trio_json();
+    j["engines"][0]["lanes"] = "8";
+    CHECK(load_error(dir, j) == f + ": /engines/0/lanes: expected an integer, found string (\"8\")");
+    j = trio_json();
+    j["dram"]["bandwidth_gbps"] = "fast";
+    CHECK(load_error(dir, j) == f + ": /dram/bandwidth_gbps: expected a number, found string (\"fast\")");
+    j = trio_json();
+    j["engines"][1]["kernels"][1] = 5.5;
+    CHECK(load_error(dir, j) == f + ": /engines/1/kernels/1: expected an integer, found a number (5.5)");
+  }
+  SECTION("out of range") {
+    j = trio_json();
+    j["engines"][1]["pe"] = 0;
+    CHECK(load_error(dir, j) == f + ": /engines/1/pe: expected an integer in [1, 4096], found 0");
+    j = trio_json();
+    j["clock_mhz"] = -5;
+    CHECK(load_error(dir, j) == f + ": /clock_mhz: expected a number in [1, 10000], found -5");
+    j = trio_json();
+    j["buffers"]["output"]["capacity_bytes"] = 1000;
+    CHECK(load_error(dir, j) ==
+          f + ": /buffers/output/capacity_bytes: expected a multiple of banks x word_bytes = 128, found 1000");
+    j = trio_json();
+    j["dram"]["burst_bytes"] = 48;
+    CHECK(load_error(dir, j) == f + ": /dram/burst_bytes: expected a power of two, found 48");
+    j = trio_json();
+    j["engines"][1]["kernels"] = {3, 4};
+    CHECK(load_error(dir, j) == f + ": /engines/1/kernels/1: expected an odd kernel size, found 4");
+    j = trio_json();
+    j["engines"][0]["dataflow"] = "os";  // a systolic key on a mat engine
+    CHECK_THAT(load_error(dir, j), Catch::StartsWith(f + ": /engines/0/dataflow: unknown key"));
+  }
+  SECTION("unknown engine type lists the registered types") {
+    j = trio_json();
+    j["engines"][1]["type"] = "tensor-core";
+    CHECK(load_error(dir, j) ==
+          f + ": /engines/1/type: unknown engine type \"tensor-core\" (registered types: mat, rmac, systolic)");
+  }
+  SECTION("duplicate engine names") {
+    j = trio_json();
+    j["engines"][1]["name"] = "mat";
+    CHECK(load_error(dir, j) == f + ": /engines/1/name: duplicate engine name \"mat\"");
+  }
+  SECTION("missing required field") {
+    j = trio_json();
+    j["engines"][0].erase("pe");
+    CHECK(load_error(dir, j) == f + ": /engines/0/pe: required key is missing");
+    j = trio_json();
+    j["aux_units"].erase("log2_quantizer");
+    CHECK(load_error(dir, j) == f + ": /aux_units/log2_quantizer: required key is missing");
+    j = trio_json();
+    j["aux_units"]["relu"].erase("latency");
+    CHECK(load_error(dir, j) == f + ": /aux_units/relu/latency: required key is missing");
+    j = trio_json();
+    j.erase("dram");
+    CHECK(load_error(dir, j) == f + ": /dram: required key is missing");
+    j = trio_json();
+    j["engines"] = nlohmann::json::array();
+    CHECK(load_error(dir, j) == f + ": /engines: expected at least one engine, found an empty array");
+    j = trio_json();
+    j["engines"][0] = 7;
+    CHECK(load_error(dir, j) == f + ": /engines/0: expected an object, found an integer (7)");
+  }
+  SECTION("malformed JSON") {
+    CHECK_THAT(load_error(dir, std::string("{\"name\": \"x\",, }")),
+               Catch::StartsWith(f + ": malformed JSON: ") && Catch::Contains("line 1"));
+  }
+  SECTION("missing file") {
+    try {
+      vitsim::arch::load_accel_config(dir.file("absent.json"));
+      FAIL("no error");
+    } catch (const ConfigError& e) {
+      CHECK(std::string(e.what()) == dir.file("absent.json") + ": cannot open the file");
+    }
+    try {
+      vitsim::sim::find_accel("no-such-accel");
+      FAIL("no error");
+    } catch (const ConfigError& e) {
+      CHECK_THAT(e.what(), Catch::StartsWith("no-such-accel: cannot open the file") &&
+                               Catch::Contains("known: small-test, systolic-32x32-os, trio-vit"));
+    }
+  }
+}
+
+TEST_CASE("vitsim accel prints the summary and exits 2 on a bad config", "[accel][cli]") {
+  const Run r = run_vitsim({"accel", "--config", "trio-vit"});
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("total multipliers: 2,048") && Catch::Contains("DSPs: 1,068 = 2,048 / 2 + 44") &&
+                        Catch::Contains("peak: 819.2 GOPS") && Catch::Contains("on-chip buffers: 2,113,536 bytes") &&
+                        Catch::Contains("DRAM: 19.20 GB/s") && Catch::Contains("mat (mat)") &&
+                        Catch::Contains("rmac (rmac)"));
+  CHECK(r.err.empty());
+
+  const Run j = run_vitsim({"accel", "-c", vitsim::sim::config_dir() + "/accel/systolic-32x32-os.json", "--json"});
+  REQUIRE(j.code == 0);
+  const auto doc = nlohmann::json::parse(j.out);
+  CHECK(doc["totals"]["multipliers"] == 1024);
+  CHECK(doc["engines"][0]["dataflow"] == "os");
+
+  vitsim::test::TempDir dir("accel", "cli");
+  nlohmann::json bad = trio_json();
+  bad["engines"][0]["replicas"] = -1;
+  std::ofstream(dir.file("bad.json")) << bad.dump();
+  const Run b = run_vitsim({"accel", "--config", dir.file("bad.json")});
+  CHECK(b.code == 2);
+  CHECK(b.out.empty());
+  CHECK(b.err == "vitsim: error: " + dir.file("bad.json") +
+                     ": /engines/0/replicas: expected an integer in [1, 4096], found -1\n");
+
+  const Run missing = run_vitsim({"accel"});
+  CHECK(missing.code == 2);
+}
