@@ -10,13 +10,15 @@ using quant::ConfigError;
 using quant::JsonReader;
 
 namespace {
-constexpr const char* kAuxKeys[kAuxKinds] = {"requantizer",    "hswish",           "relu",
-                                             "residual_add",   "log2_quantizer",   "shift_subtractor",
-                                             "avgpool",        "layernorm",        "linear_head"};
+constexpr const char* kAuxKeys[kAuxKinds] = {"requantizer",  "hswish",         "relu",
+                                             "residual_add", "log2_quantizer", "shift_subtractor",
+                                             "avgpool",      "layernorm",      "linear_head"};
 constexpr const char* kBufferKeys[kBufferKinds] = {"activation", "weight", "output", "divisor"};
 constexpr int kMaxInt = 2147483647;
 
-bool power_of_two(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
+bool power_of_two(int64_t x) {
+  return x > 0 && (x & (x - 1)) == 0;
+}
 
 EngineConfig read_engine(JsonReader& r, std::set<std::string>& names) {
   EngineConfig e;
@@ -27,7 +29,8 @@ EngineConfig read_engine(JsonReader& r, std::set<std::string>& names) {
   const EngineRegistry& registry = EngineRegistry::instance();
   const EngineType* type = registry.find(e.type);
   if (!type)
-    r.fail("type", "unknown engine type \"" + e.type + "\" (registered types: " + registry.names_list() + ")");
+    r.fail("type",
+           "unknown engine type \"" + e.type + "\" (registered types: " + registry.names_list() + ")");
   e.params = type->parse(r);
   r.reject_unknown_keys();
   return e;
@@ -59,16 +62,20 @@ BufferConfig read_buffer(JsonReader& buffers, BufferKind kind) {
   if (!power_of_two(b.word_bytes))
     r.fail("word_bytes", "expected a power of two, found " + std::to_string(b.word_bytes));
   if (b.capacity_bytes % (int64_t{b.banks} * b.word_bytes) != 0)
-    r.fail("capacity_bytes", "expected a multiple of banks x word_bytes = " +
-                                 std::to_string(int64_t{b.banks} * b.word_bytes) + ", found " +
-                                 std::to_string(b.capacity_bytes));
+    r.fail("capacity_bytes",
+           "expected a multiple of banks x word_bytes = " + std::to_string(int64_t{b.banks} * b.word_bytes) +
+               ", found " + std::to_string(b.capacity_bytes));
   r.reject_unknown_keys();
   return b;
 }
 }  // namespace
 
-const char* aux_key(AuxKind kind) { return kAuxKeys[static_cast<int>(kind)]; }
-const char* buffer_key(BufferKind kind) { return kBufferKeys[static_cast<int>(kind)]; }
+const char* aux_key(AuxKind kind) {
+  return kAuxKeys[static_cast<int>(kind)];
+}
+const char* buffer_key(BufferKind kind) {
+  return kBufferKeys[static_cast<int>(kind)];
+}
 
 AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origin) {
   JsonReader r(j, origin);
@@ -94,7 +101,8 @@ AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origi
   aux.reject_unknown_keys();
 
   JsonReader buffers = r.required_object("buffers");
-  for (int k = 0; k < kBufferKinds; ++k) c.buffers.push_back(read_buffer(buffers, static_cast<BufferKind>(k)));
+  for (int k = 0; k < kBufferKinds; ++k)
+    c.buffers.push_back(read_buffer(buffers, static_cast<BufferKind>(k)));
   buffers.reject_unknown_keys();
 
   JsonReader dma = r.object("dma");
@@ -116,7 +124,9 @@ AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origi
   return c;
 }
 
-AccelConfig load_accel_config(const std::string& path) { return parse_accel_config(quant::read_json_file(path), path); }
+AccelConfig load_accel_config(const std::string& path) {
+  return parse_accel_config(quant::read_json_file(path), path);
+}
 
 AccelConfig find_accel_config(const std::string& name_or_path, const std::string& config_dir) {
   namespace fs = std::filesystem;
@@ -145,7 +155,9 @@ int64_t AccelConfig::multipliers() const {
   return total;
 }
 
-int64_t AccelConfig::engine_dsps() const { return (multipliers() + dsp_packing - 1) / dsp_packing; }
+int64_t AccelConfig::engine_dsps() const {
+  return (multipliers() + dsp_packing - 1) / dsp_packing;
+}
 
 int64_t AccelConfig::aux_dsps() const {
   int64_t total = 0;
@@ -177,7 +189,8 @@ nlohmann::json AccelConfig::to_json() const {
   }
   j["engines"] = engs;
   for (const AuxUnitConfig& a : aux_units)
-    j["aux_units"][aux_key(a.kind)] = {{"throughput", a.throughput}, {"latency", a.latency}, {"dsps", a.dsps}};
+    j["aux_units"][aux_key(a.kind)] = {
+        {"throughput", a.throughput}, {"latency", a.latency}, {"dsps", a.dsps}};
   for (const BufferConfig& b : buffers)
     j["buffers"][buffer_key(b.kind)] = {{"capacity_bytes", b.capacity_bytes},
                                         {"banks", b.banks},

@@ -17,8 +17,8 @@ namespace vitsim::arch {
 
 /// One compute engine instance.
 struct EngineConfig {
-  std::string name;                      // unique within the config, e.g. "mat0"
-  std::string type;                      // registered type name ("mat", "rmac", "systolic", ...)
+  std::string name;                            // unique within the config, e.g. "mat0"
+  std::string type;                            // registered type name ("mat", "rmac", "systolic", ...)
   std::shared_ptr<const EngineParams> params;  // validated type-specific parameters (never null)
 };
 
@@ -78,12 +78,12 @@ struct DramConfig {
 };
 
 struct AccelConfig {
-  std::string file;                // where it was loaded from (for messages)
-  std::string name;                // short identifier, e.g. "trio-vit"
-  std::string description;         // one line
-  std::vector<std::string> notes;  // provenance: which values come from papers, which are assumptions
-  double clock_mhz = 0;            // accelerator clock, MHz
-  int dsp_packing = 1;             // INT8 multiplies per DSP slice (2 on ZCU102's DSP48E2)
+  std::string file;                      // where it was loaded from (for messages)
+  std::string name;                      // short identifier, e.g. "trio-vit"
+  std::string description;               // one line
+  std::vector<std::string> notes;        // provenance: which values come from papers, which are assumptions
+  double clock_mhz = 0;                  // accelerator clock, MHz
+  int dsp_packing = 1;                   // INT8 multiplies per DSP slice (2 on ZCU102's DSP48E2)
   std::vector<EngineConfig> engines;     // at least one; names unique
   std::vector<AuxUnitConfig> aux_units;  // one per AuxKind, indexed by the kind
   std::vector<BufferConfig> buffers;     // one per BufferKind, indexed by the kind

@@ -36,9 +36,10 @@ nlohmann::json MatParams::to_json() const {
           {"pipeline", pipeline.to_json()}};
 }
 
-VITSIM_REGISTER_ENGINE(mat, "mat",
-                       "MAT: multipliers + adder trees, input broadcast (pe input channels per lane, lanes output "
-                       "channels, replicas output pixels); generic/pointwise convs and matmuls",
-                       parse_mat)
+VITSIM_REGISTER_ENGINE(
+    mat, "mat",
+    "MAT: multipliers + adder trees, input broadcast (pe input channels per lane, lanes output "
+    "channels, replicas output pixels); generic/pointwise convs and matmuls",
+    parse_mat)
 
 }  // namespace vitsim::arch

@@ -67,7 +67,7 @@ class EngineRegistry {
 };
 
 /// Defines `void register_engine_<id>(EngineRegistry&)`, registering type "<type_name>".
-#define VITSIM_REGISTER_ENGINE(id, type_name, description, parser)       \
+#define VITSIM_REGISTER_ENGINE(id, type_name, description, parser)      \
   void register_engine_##id(::vitsim::arch::EngineRegistry& registry) { \
     registry.add({type_name, description, parser});                     \
   }

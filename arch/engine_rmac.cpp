@@ -41,7 +41,8 @@ std::unique_ptr<EngineParams> parse_rmac(quant::JsonReader& r) {
 }  // namespace
 
 bool RmacParams::supports(int kernel, int stride) const {
-  return std::count(kernels.begin(), kernels.end(), kernel) && std::count(strides.begin(), strides.end(), stride);
+  return std::count(kernels.begin(), kernels.end(), kernel) &&
+         std::count(strides.begin(), strides.end(), stride);
 }
 
 std::string RmacParams::summary() const {
@@ -60,9 +61,10 @@ nlohmann::json RmacParams::to_json() const {
           {"pipeline", pipeline.to_json()}};
 }
 
-VITSIM_REGISTER_ENGINE(rmac, "rmac",
-                       "R-MAC: reconfigurable MAC array; depthwise convs (pe channels per lane, lanes output "
-                       "pixels, replicas copies), output stationary over the taps; optional pointwise/matmul assist",
-                       parse_rmac)
+VITSIM_REGISTER_ENGINE(
+    rmac, "rmac",
+    "R-MAC: reconfigurable MAC array; depthwise convs (pe channels per lane, lanes output "
+    "pixels, replicas copies), output stationary over the taps; optional pointwise/matmul assist",
+    parse_rmac)
 
 }  // namespace vitsim::arch

@@ -25,6 +25,7 @@ nlohmann::json SystolicParams::to_json() const {
 }
 
 VITSIM_REGISTER_ENGINE(systolic, "systolic",
-                       "systolic GEMM array (rows x cols PEs; dataflow os | ws | is), SCALE-Sim timing", parse_systolic)
+                       "systolic GEMM array (rows x cols PEs; dataflow os | ws | is), SCALE-Sim timing",
+                       parse_systolic)
 
 }  // namespace vitsim::arch

@@ -12,9 +12,9 @@ namespace vitsim::arch {
 /// "mat": the Trio-ViT MAT engine, multipliers + adder trees with input broadcast. Serves generic and
 /// pointwise convs and matmuls (not depthwise). Multipliers = pe x lanes x replicas.
 struct MatParams : EngineParams {
-  int pe = 0;        // N: input channels reduced inside one lane per cycle (multipliers per lane)
-  int lanes = 0;     // M: output channels computed in parallel (lanes share the broadcast input)
-  int replicas = 1;  // L: copies of the N x M array along output pixels
+  int pe = 0;                 // N: input channels reduced inside one lane per cycle (multipliers per lane)
+  int lanes = 0;              // M: output channels computed in parallel (lanes share the broadcast input)
+  int replicas = 1;           // L: copies of the N x M array along output pixels
   int adder_tree_stages = 0;  // derived: ceil(log2(pe)) pipelined adder stages reducing a lane's pe products
   PipelineLatency pipeline;   // per-stage latencies, cycles
 
@@ -28,9 +28,9 @@ struct MatParams : EngineParams {
 /// pixels across lanes, output-stationary over the k x k taps; optionally assists MAT on pointwise convs and
 /// matmuls (input channels in a lane, output channels across lanes). Multipliers = pe x lanes x replicas.
 struct RmacParams : EngineParams {
-  int pe = 0;        // T: channels per lane (multipliers per lane)
-  int lanes = 0;     // S: output pixels computed in parallel
-  int replicas = 1;  // L: copies of the T x S array
+  int pe = 0;                      // T: channels per lane (multipliers per lane)
+  int lanes = 0;                   // S: output pixels computed in parallel
+  int replicas = 1;                // L: copies of the T x S array
   std::vector<int> kernels{3, 5};  // supported depthwise kernel sizes k (k x k), odd, ascending
   std::vector<int> strides{1, 2};  // supported depthwise strides, ascending
   bool assist_pointwise = true;    // can reconfigure to run pointwise convs / matmuls with MAT
@@ -45,8 +45,8 @@ struct RmacParams : EngineParams {
 
 /// "systolic": an R x C systolic GEMM array (the SCALE-Sim baseline; timing in systolic_timing.hpp).
 struct SystolicParams : EngineParams {
-  int rows = 0;  // R: processing elements per column
-  int cols = 0;  // C: processing elements per row
+  int rows = 0;                                    // R: processing elements per column
+  int cols = 0;                                    // C: processing elements per row
   Dataflow dataflow = Dataflow::OutputStationary;  // os | ws | is
 
   std::string type() const override { return "systolic"; }

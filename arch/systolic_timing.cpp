@@ -13,15 +13,20 @@ Dataflow parse_dataflow(const std::string& name) {
 
 const char* dataflow_name(Dataflow df) {
   switch (df) {
-    case Dataflow::OutputStationary: return "os";
-    case Dataflow::WeightStationary: return "ws";
-    case Dataflow::InputStationary: return "is";
+    case Dataflow::OutputStationary:
+      return "os";
+    case Dataflow::WeightStationary:
+      return "ws";
+    case Dataflow::InputStationary:
+      return "is";
   }
   return "?";
 }
 
 namespace {
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
 }  // namespace
 
 SystolicFoldTiming systolic_fold_timing(const SystolicGemm& g, const SystolicArray& a) {

@@ -15,11 +15,12 @@ namespace {
 constexpr int kKlBins = 2048;
 constexpr const char* kMethods = "minmax, percentile, mse, kl";
 
-[[noreturn]] void bad(const std::string& what) { throw std::invalid_argument(what); }
+[[noreturn]] void bad(const std::string& what) {
+  throw std::invalid_argument(what);
+}
 
 void validate_spec(const CalibratorSpec& spec) {
-  if (spec.method != "minmax" && spec.method != "percentile" && spec.method != "mse" &&
-      spec.method != "kl") {
+  if (spec.method != "minmax" && spec.method != "percentile" && spec.method != "mse" && spec.method != "kl") {
     bad("unknown calibrator '" + spec.method + "' (valid: " + kMethods + ")");
   }
   if (!(spec.percentile >= 0.5 && spec.percentile <= 1.0)) {
@@ -89,8 +90,7 @@ CalibratorSpec parse_calibrator(const std::string& text) {
   CalibratorSpec spec;
   const size_t colon = text.find(':');
   spec.method = text.substr(0, colon);
-  if (spec.method != "minmax" && spec.method != "percentile" && spec.method != "mse" &&
-      spec.method != "kl") {
+  if (spec.method != "minmax" && spec.method != "percentile" && spec.method != "mse" && spec.method != "kl") {
     bad("unknown calibrator '" + text + "' (valid: " + kMethods +
         "; percentile and mse take a parameter, e.g. percentile:0.999, mse:2.4)");
   }
@@ -124,7 +124,9 @@ CalibratorSpec parse_calibrator(const std::string& text) {
 
 Observer::Observer(size_t max_samples, uint64_t seed) : max_samples_(max_samples), rng_(seed) {}
 
-float Observer::abs_max() const { return std::max(std::fabs(min_), std::fabs(max_)); }
+float Observer::abs_max() const {
+  return std::max(std::fabs(min_), std::fabs(max_));
+}
 
 double Observer::uniform01() {
   return (static_cast<double>(rng_() >> 11) + 0.5) * (1.0 / 9007199254740992.0);
@@ -229,8 +231,8 @@ size_t kl_threshold_bin(const std::vector<double>& hist, int levels) {
   const size_t nbins = hist.size();
   const size_t nq = static_cast<size_t>(levels);
   if (nbins < nq) {
-    bad("kl: the histogram has " + std::to_string(nbins) + " bins, fewer than the " +
-        std::to_string(levels) + " quantization levels");
+    bad("kl: the histogram has " + std::to_string(nbins) + " bins, fewer than the " + std::to_string(levels) +
+        " quantization levels");
   }
   // suffix[k] = sum of hist[k..]
   std::vector<double> suffix(nbins + 1, 0.0);

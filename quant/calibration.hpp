@@ -80,8 +80,8 @@ class Observer {
   uint64_t count_ = 0, nonfinite_ = 0;
   float min_ = 0.0f, max_ = 0.0f;
   std::vector<float> samples_;
-  double w_ = 0.0;            // Algorithm L state
-  uint64_t next_pick_ = 0;    // index (over finite values) of the next value to enter the reservoir
+  double w_ = 0.0;          // Algorithm L state
+  uint64_t next_pick_ = 0;  // index (over finite values) of the next value to enter the reservoir
 };
 
 /// The clipping range for `obs` under `spec`; `bits` / `is_signed` describe the quantizer the range
@@ -138,7 +138,9 @@ QuantParams choose_qparams(Range range, int bits, bool symmetric);
 /// round-half-to-even (the default rounding mode), saturating; NaN maps to zero_point.
 /// The integer range comes from `bits` and qp.is_signed.
 int32_t quantize_value(float x, const QuantParams& qp, int bits);
-inline int32_t quantize_value(float x, const QuantParams& qp) { return quantize_value(x, qp, qp.bits); }
+inline int32_t quantize_value(float x, const QuantParams& qp) {
+  return quantize_value(x, qp, qp.bits);
+}
 /// (q - zero_point) * scale.
 float dequantize_value(int32_t q, const QuantParams& qp);
 

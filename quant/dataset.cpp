@@ -98,8 +98,7 @@ void check_magic(GzReader& in, uint32_t expected, const char* kind) {
   const uint32_t magic = in.read_be32("the IDX magic number");
   if (magic != expected) {
     fail(in.path(), "bad magic " + std::to_string(magic) + " (" + hex32(magic) + "), expected " +
-                        std::to_string(expected) + " (" + hex32(expected) + ") for an IDX " + kind +
-                        " file");
+                        std::to_string(expected) + " (" + hex32(expected) + ") for an IDX " + kind + " file");
   }
 }
 
@@ -214,12 +213,10 @@ ImageSet load_fashion_mnist(const std::string& dir_arg, const std::string& split
                                 " out of range [1, " + std::to_string(kMaxResolution) + "]");
   }
   if (channels < 1) {
-    throw std::invalid_argument("load_fashion_mnist: channels " + std::to_string(channels) +
-                                " must be >= 1");
+    throw std::invalid_argument("load_fashion_mnist: channels " + std::to_string(channels) + " must be >= 1");
   }
   if (offset < 0) {
-    throw std::invalid_argument("load_fashion_mnist: offset " + std::to_string(offset) +
-                                " must be >= 0");
+    throw std::invalid_argument("load_fashion_mnist: offset " + std::to_string(offset) + " must be >= 0");
   }
   const std::string dir = dir_arg.empty() ? default_fashion_mnist_dir() : dir_arg;
   const std::string image_path = find_idx_file(dir, prefix + "-images-idx3-ubyte");
@@ -235,8 +232,7 @@ ImageSet load_fashion_mnist(const std::string& dir_arg, const std::string& split
   }
   if (rows < 1 || cols < 1 || rows > kMaxImageSide || cols > kMaxImageSide) {
     fail(image_path, "bad image size " + std::to_string(rows) + "x" + std::to_string(cols) +
-                         " in the header (each side must be in [1, " +
-                         std::to_string(kMaxImageSide) + "])");
+                         " in the header (each side must be in [1, " + std::to_string(kMaxImageSide) + "])");
   }
 
   GzReader labels(label_path);
@@ -249,14 +245,13 @@ ImageSet load_fashion_mnist(const std::string& dir_arg, const std::string& split
 
   const int64_t n = static_cast<int64_t>(n_images);
   if (offset > n) {
-    fail(image_path, "offset " + std::to_string(offset) + " is beyond the " + std::to_string(n) +
-                         " images of the file");
+    fail(image_path,
+         "offset " + std::to_string(offset) + " is beyond the " + std::to_string(n) + " images of the file");
   }
   if (count < 0) count = n - offset;
   if (count > n - offset) {
-    fail(image_path, "requested images [" + std::to_string(offset) + ", " +
-                         std::to_string(offset + count) + ") but the file holds " +
-                         std::to_string(n));
+    fail(image_path, "requested images [" + std::to_string(offset) + ", " + std::to_string(offset + count) +
+                         ") but the file holds " + std::to_string(n));
   }
 
   const uint64_t pixels = uint64_t{rows} * uint64_t{cols};
@@ -270,8 +265,8 @@ ImageSet load_fashion_mnist(const std::string& dir_arg, const std::string& split
   ImageSet set;
   {
     std::ostringstream os;
-    os << "fashion-mnist " << split << " [" << offset << ", " << offset + count << ") from " << dir
-       << " at " << resolution << "x" << resolution << "x" << channels;
+    os << "fashion-mnist " << split << " [" << offset << ", " << offset + count << ") from " << dir << " at "
+       << resolution << "x" << resolution << "x" << channels;
     set.source = os.str();
   }
   set.images.reserve(static_cast<size_t>(count));
@@ -281,8 +276,8 @@ ImageSet load_fashion_mnist(const std::string& dir_arg, const std::string& split
   for (int64_t i = 0; i < count; ++i) {
     const int label = static_cast<int>(raw_labels[static_cast<size_t>(i)]);
     if (label > 9) {
-      fail(label_path, "label " + std::to_string(label) + " of image " + std::to_string(offset + i) +
-                           " is outside 0..9");
+      fail(label_path,
+           "label " + std::to_string(label) + " of image " + std::to_string(offset + i) + " is outside 0..9");
     }
     Tensor grey({1, static_cast<int64_t>(rows), static_cast<int64_t>(cols)});
     const unsigned char* px = raw.data() + static_cast<uint64_t>(i) * pixels;
@@ -305,8 +300,7 @@ ImageSet load_fashion_mnist(const std::string& dir_arg, const std::string& split
 
 ImageSet synthetic_images(int64_t count, const Shape& shape, uint64_t seed) {
   if (count < 0) {
-    throw std::invalid_argument("synthetic_images: count " + std::to_string(count) +
-                                " must be >= 0");
+    throw std::invalid_argument("synthetic_images: count " + std::to_string(count) + " must be >= 0");
   }
   if (shape.empty()) throw std::invalid_argument("synthetic_images: empty shape");
   for (const int64_t d : shape) {

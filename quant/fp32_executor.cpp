@@ -17,8 +17,12 @@ using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 using MatMap = Eigen::Map<RowMat>;
 using ConstMatMap = Eigen::Map<const RowMat>;
 
-Eigen::Index ei(int64_t v) { return static_cast<Eigen::Index>(v); }
-size_t uz(int64_t v) { return static_cast<size_t>(v); }
+Eigen::Index ei(int64_t v) {
+  return static_cast<Eigen::Index>(v);
+}
+size_t uz(int64_t v) {
+  return static_cast<size_t>(v);
+}
 
 [[noreturn]] void fail(const Node& node, const std::string& what) {
   throw std::invalid_argument("fp32 executor: node '" + node.name + "' (" + op_name(node.op) + "): " + what);
@@ -52,7 +56,9 @@ void check_params(const Node& node) {
   }
 }
 
-const float* param(const Node& node, const char* key) { return node.params.at(key).data.data(); }
+const float* param(const Node& node, const char* key) {
+  return node.params.at(key).data.data();
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Activations and per-channel epilogues
@@ -118,11 +124,16 @@ void channel_epilogue_impl(float* data, int64_t channels, int64_t plane, const C
 
 void channel_epilogue(float* data, int64_t channels, int64_t plane, const ChannelAffine& f, Act act) {
   switch (act) {
-    case Act::None: return channel_epilogue_impl<Act::None>(data, channels, plane, f);
-    case Act::ReLU: return channel_epilogue_impl<Act::ReLU>(data, channels, plane, f);
-    case Act::HSwish: return channel_epilogue_impl<Act::HSwish>(data, channels, plane, f);
-    case Act::GeluTanh: return channel_epilogue_impl<Act::GeluTanh>(data, channels, plane, f);
-    case Act::GeluErf: return channel_epilogue_impl<Act::GeluErf>(data, channels, plane, f);
+    case Act::None:
+      return channel_epilogue_impl<Act::None>(data, channels, plane, f);
+    case Act::ReLU:
+      return channel_epilogue_impl<Act::ReLU>(data, channels, plane, f);
+    case Act::HSwish:
+      return channel_epilogue_impl<Act::HSwish>(data, channels, plane, f);
+    case Act::GeluTanh:
+      return channel_epilogue_impl<Act::GeluTanh>(data, channels, plane, f);
+    case Act::GeluErf:
+      return channel_epilogue_impl<Act::GeluErf>(data, channels, plane, f);
   }
 }
 
@@ -133,16 +144,22 @@ void activate_all_impl(float* v, int64_t n) {
 
 void activate_all(float* v, int64_t n, Act act) {
   switch (act) {
-    case Act::None: return;
-    case Act::ReLU: return activate_all_impl<Act::ReLU>(v, n);
-    case Act::HSwish: return activate_all_impl<Act::HSwish>(v, n);
-    case Act::GeluTanh: return activate_all_impl<Act::GeluTanh>(v, n);
-    case Act::GeluErf: return activate_all_impl<Act::GeluErf>(v, n);
+    case Act::None:
+      return;
+    case Act::ReLU:
+      return activate_all_impl<Act::ReLU>(v, n);
+    case Act::HSwish:
+      return activate_all_impl<Act::HSwish>(v, n);
+    case Act::GeluTanh:
+      return activate_all_impl<Act::GeluTanh>(v, n);
+    case Act::GeluErf:
+      return activate_all_impl<Act::GeluErf>(v, n);
   }
 }
 
 // LayerNorm of one row, statistics in double so long rows of large values stay accurate.
-void layer_norm_row(const float* in, float* out, int64_t n, const float* gamma, const float* beta, float eps) {
+void layer_norm_row(const float* in, float* out, int64_t n, const float* gamma, const float* beta,
+                    float eps) {
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) sum += in[i];
   const double mean = sum / static_cast<double>(n);
@@ -152,8 +169,7 @@ void layer_norm_row(const float* in, float* out, int64_t n, const float* gamma, 
     sq += d * d;
   }
   const double inv_std = 1.0 / std::sqrt(sq / static_cast<double>(n) + static_cast<double>(eps));
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = static_cast<float>((in[i] - mean) * inv_std) * gamma[i] + beta[i];
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>((in[i] - mean) * inv_std) * gamma[i] + beta[i];
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -163,10 +179,11 @@ Tensor conv2d(const Node& node, const Tensor& x) {
   expect_rank(node, x, 3);
   if (node.kernel <= 0 || node.stride <= 0 || node.pad < 0 || node.groups <= 0)
     fail(node, "invalid kernel/stride/pad/groups");
-  detail::ConvGeom g{x.shape[0], x.shape[1], x.shape[2], node.out_features, 0, 0,
-                     node.kernel, node.stride, node.pad, node.groups};
+  detail::ConvGeom g{x.shape[0], x.shape[1],  x.shape[2],  node.out_features, 0,
+                     0,          node.kernel, node.stride, node.pad,          node.groups};
   if (g.cin != node.in_features)
-    fail(node, "input has " + std::to_string(g.cin) + " channels, node expects " + std::to_string(node.in_features));
+    fail(node, "input has " + std::to_string(g.cin) + " channels, node expects " +
+                   std::to_string(node.in_features));
   if (g.cin % g.groups || g.cout % g.groups) fail(node, "channels are not divisible by groups");
   if (node.norm == Norm::LayerNorm) fail(node, "LayerNorm after a Conv2d is not supported");
   g.ho = (g.h + 2 * g.pad - g.k) / g.stride + 1;
@@ -191,7 +208,8 @@ Tensor conv2d(const Node& node, const Tensor& x) {
 
 Tensor linear(const Node& node, const Tensor& x) {
   if (x.shape.empty() || x.shape.back() != node.in_features)
-    fail(node, "input " + shape_str(x.shape) + " does not end in " + std::to_string(node.in_features) + " features");
+    fail(node, "input " + shape_str(x.shape) + " does not end in " + std::to_string(node.in_features) +
+                   " features");
   Shape derived = x.shape;
   derived.back() = node.out_features;
   expect_out_shape(node, derived);
@@ -248,10 +266,14 @@ void batched_gemm(const OperandView& a, const OperandView& b, int64_t batches, f
     ConstMatMap am(a.base + i * a.batch_stride, ei(a.rows), ei(a.cols));
     ConstMatMap bm(b.base + i * b.batch_stride, ei(b.rows), ei(b.cols));
     MatMap y(out + i * m * nn, ei(m), ei(nn));
-    if constexpr (TA && TB) y.noalias() = scale * (am.transpose() * bm.transpose());
-    else if constexpr (TA) y.noalias() = scale * (am.transpose() * bm);
-    else if constexpr (TB) y.noalias() = scale * (am * bm.transpose());
-    else y.noalias() = scale * (am * bm);
+    if constexpr (TA && TB)
+      y.noalias() = scale * (am.transpose() * bm.transpose());
+    else if constexpr (TA)
+      y.noalias() = scale * (am.transpose() * bm);
+    else if constexpr (TB)
+      y.noalias() = scale * (am * bm.transpose());
+    else
+      y.noalias() = scale * (am * bm);
   }
 }
 
@@ -261,15 +283,20 @@ Tensor matmul(const Node& node, const Tensor& ta, const Tensor& tb) {
   const int64_t m = a.transpose ? a.cols : a.rows, ka = a.transpose ? a.rows : a.cols;
   const int64_t kb = b.transpose ? b.cols : b.rows, nn = b.transpose ? b.rows : b.cols;
   if (ta.shape[0] != tb.shape[0] || ka != kb)
-    fail(node, "cannot multiply " + shape_str(ta.shape) + " by " + shape_str(tb.shape) + " with these slices");
+    fail(node,
+         "cannot multiply " + shape_str(ta.shape) + " by " + shape_str(tb.shape) + " with these slices");
   const int64_t batches = ta.shape[0];
   expect_out_shape(node, {batches, m, nn});
   Tensor out(node.out_shape);
   float* y = out.data.data();
-  if (a.transpose && b.transpose) batched_gemm<true, true>(a, b, batches, node.scale, y);
-  else if (a.transpose) batched_gemm<true, false>(a, b, batches, node.scale, y);
-  else if (b.transpose) batched_gemm<false, true>(a, b, batches, node.scale, y);
-  else batched_gemm<false, false>(a, b, batches, node.scale, y);
+  if (a.transpose && b.transpose)
+    batched_gemm<true, true>(a, b, batches, node.scale, y);
+  else if (a.transpose)
+    batched_gemm<true, false>(a, b, batches, node.scale, y);
+  else if (b.transpose)
+    batched_gemm<false, true>(a, b, batches, node.scale, y);
+  else
+    batched_gemm<false, false>(a, b, batches, node.scale, y);
   return out;
 }
 
@@ -304,8 +331,8 @@ Tensor attn_kernel(const Node& node, const Tensor& x) {
     const float* src = x.data.data() + g * 3 * d * n;
     float* dst = out.data.data() + g * (3 * d + 1) * n;
     for (int64_t i = 0; i < 2 * d * n; ++i) dst[i] = src[i] > 0.0f ? src[i] : 0.0f;  // ReLU(q), ReLU(k)
-    std::copy(src + 2 * d * n, src + 3 * d * n, dst + 2 * d * n);                      // v
-    std::fill(dst + 3 * d * n, dst + (3 * d + 1) * n, 1.0f);                           // padding row
+    std::copy(src + 2 * d * n, src + 3 * d * n, dst + 2 * d * n);                    // v
+    std::fill(dst + 3 * d * n, dst + (3 * d + 1) * n, 1.0f);                         // padding row
   }
   return out;
 }
@@ -410,8 +437,8 @@ Tensor head_split(const Node& node, const Tensor& x) {
   // out[head, s*dh + e, t] = in[t, s*h*dh + head*dh + e]: per (s, head), a [T, dh] block transposed
   for (int64_t s = 0; s < 3; ++s)
     for (int64_t head = 0; head < h; ++head) {
-      Eigen::Map<const RowMat, 0, Eigen::OuterStride<>> src(x.data.data() + s * h * dh + head * dh, ei(t), ei(dh),
-                                                            Eigen::OuterStride<>(ei(width)));
+      Eigen::Map<const RowMat, 0, Eigen::OuterStride<>> src(x.data.data() + s * h * dh + head * dh, ei(t),
+                                                            ei(dh), Eigen::OuterStride<>(ei(width)));
       MatMap(out.data.data() + (head * 3 * dh + s * dh) * t, ei(dh), ei(t)) = src.transpose();
     }
   return out;
@@ -438,7 +465,8 @@ Tensor token_select(const Node& node, const Tensor& x) {
 }
 
 Tensor add(const Node& node, const Tensor& lhs, const Tensor& rhs) {
-  if (lhs.shape != rhs.shape) fail(node, "cannot add " + shape_str(lhs.shape) + " and " + shape_str(rhs.shape));
+  if (lhs.shape != rhs.shape)
+    fail(node, "cannot add " + shape_str(lhs.shape) + " and " + shape_str(rhs.shape));
   expect_out_shape(node, lhs.shape);
   Tensor out(node.out_shape);
   for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = lhs.data[i] + rhs.data[i];
@@ -451,7 +479,8 @@ Tensor eval_node_fp32(const Node& node, const std::vector<const Tensor*>& inputs
   for (const Tensor* t : inputs) {
     if (!t) fail(node, "null input tensor");
     if (t->size() != numel(t->shape))
-      fail(node, "input buffer holds " + std::to_string(t->size()) + " values for shape " + shape_str(t->shape));
+      fail(node,
+           "input buffer holds " + std::to_string(t->size()) + " values for shape " + shape_str(t->shape));
   }
   switch (node.op) {
     case OpKind::Input:
@@ -459,22 +488,53 @@ Tensor eval_node_fp32(const Node& node, const std::vector<const Tensor*>& inputs
       expect_inputs(node, inputs, 1);
       expect_out_shape(node, inputs[0]->shape);
       return *inputs[0];
-    case OpKind::Conv2d: expect_inputs(node, inputs, 1); return conv2d(node, *inputs[0]);
-    case OpKind::Linear: expect_inputs(node, inputs, 1); return linear(node, *inputs[0]);
-    case OpKind::Add: expect_inputs(node, inputs, 2); return add(node, *inputs[0], *inputs[1]);
-    case OpKind::Concat: return concat(node, inputs);
-    case OpKind::LayerNorm: expect_inputs(node, inputs, 1); return layer_norm(node, *inputs[0]);
-    case OpKind::GlobalAvgPool: expect_inputs(node, inputs, 1); return global_avg_pool(node, *inputs[0]);
-    case OpKind::AttnKernel: expect_inputs(node, inputs, 1); return attn_kernel(node, *inputs[0]);
-    case OpKind::MatMul: expect_inputs(node, inputs, 2); return matmul(node, *inputs[0], *inputs[1]);
-    case OpKind::AttnNormalize: expect_inputs(node, inputs, 1); return attn_normalize(node, *inputs[0]);
-    case OpKind::Softmax: expect_inputs(node, inputs, 1); return softmax(node, *inputs[0]);
-    case OpKind::PatchTokens: expect_inputs(node, inputs, 1); return patch_tokens(node, *inputs[0]);
-    case OpKind::ClassToken: expect_inputs(node, inputs, 1); return class_token(node, *inputs[0]);
-    case OpKind::PosEmbed: expect_inputs(node, inputs, 1); return pos_embed(node, *inputs[0]);
-    case OpKind::HeadSplit: expect_inputs(node, inputs, 1); return head_split(node, *inputs[0]);
-    case OpKind::HeadMerge: expect_inputs(node, inputs, 1); return head_merge(node, *inputs[0]);
-    case OpKind::TokenSelect: expect_inputs(node, inputs, 1); return token_select(node, *inputs[0]);
+    case OpKind::Conv2d:
+      expect_inputs(node, inputs, 1);
+      return conv2d(node, *inputs[0]);
+    case OpKind::Linear:
+      expect_inputs(node, inputs, 1);
+      return linear(node, *inputs[0]);
+    case OpKind::Add:
+      expect_inputs(node, inputs, 2);
+      return add(node, *inputs[0], *inputs[1]);
+    case OpKind::Concat:
+      return concat(node, inputs);
+    case OpKind::LayerNorm:
+      expect_inputs(node, inputs, 1);
+      return layer_norm(node, *inputs[0]);
+    case OpKind::GlobalAvgPool:
+      expect_inputs(node, inputs, 1);
+      return global_avg_pool(node, *inputs[0]);
+    case OpKind::AttnKernel:
+      expect_inputs(node, inputs, 1);
+      return attn_kernel(node, *inputs[0]);
+    case OpKind::MatMul:
+      expect_inputs(node, inputs, 2);
+      return matmul(node, *inputs[0], *inputs[1]);
+    case OpKind::AttnNormalize:
+      expect_inputs(node, inputs, 1);
+      return attn_normalize(node, *inputs[0]);
+    case OpKind::Softmax:
+      expect_inputs(node, inputs, 1);
+      return softmax(node, *inputs[0]);
+    case OpKind::PatchTokens:
+      expect_inputs(node, inputs, 1);
+      return patch_tokens(node, *inputs[0]);
+    case OpKind::ClassToken:
+      expect_inputs(node, inputs, 1);
+      return class_token(node, *inputs[0]);
+    case OpKind::PosEmbed:
+      expect_inputs(node, inputs, 1);
+      return pos_embed(node, *inputs[0]);
+    case OpKind::HeadSplit:
+      expect_inputs(node, inputs, 1);
+      return head_split(node, *inputs[0]);
+    case OpKind::HeadMerge:
+      expect_inputs(node, inputs, 1);
+      return head_merge(node, *inputs[0]);
+    case OpKind::TokenSelect:
+      expect_inputs(node, inputs, 1);
+      return token_select(node, *inputs[0]);
   }
   fail(node, "unknown op");
 }
@@ -495,7 +555,8 @@ std::vector<const Tensor*> gather_inputs(const Graph& graph, size_t i, const std
   std::vector<const Tensor*> ins;
   ins.reserve(node.inputs.size());
   for (int in : node.inputs) {
-    if (in < 0 || static_cast<size_t>(in) >= i) fail(node, "input " + std::to_string(in) + " is not an earlier node");
+    if (in < 0 || static_cast<size_t>(in) >= i)
+      fail(node, "input " + std::to_string(in) + " is not an earlier node");
     ins.push_back(&values[static_cast<size_t>(in)]);
   }
   return ins;
@@ -537,6 +598,8 @@ Tensor run_fp32(const Graph& graph, const Tensor& input) {
   return std::move(values.back());
 }
 
-void apply_activation(Act act, float* values, int64_t n) { activate_all(values, n, act); }
+void apply_activation(Act act, float* values, int64_t n) {
+  activate_all(values, n, act);
+}
 
 }  // namespace vitsim::quant

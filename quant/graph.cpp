@@ -24,43 +24,68 @@ Tensor::Tensor(Shape s, float fill) : shape(std::move(s)), data(static_cast<size
 
 const char* op_name(OpKind op) {
   switch (op) {
-    case OpKind::Input: return "input";
-    case OpKind::Conv2d: return "conv2d";
-    case OpKind::Linear: return "linear";
-    case OpKind::Add: return "add";
-    case OpKind::Concat: return "concat";
-    case OpKind::LayerNorm: return "layernorm";
-    case OpKind::GlobalAvgPool: return "avgpool";
-    case OpKind::AttnKernel: return "attn_kernel";
-    case OpKind::MatMul: return "matmul";
-    case OpKind::AttnNormalize: return "attn_normalize";
-    case OpKind::Softmax: return "softmax";
-    case OpKind::PatchTokens: return "patch_tokens";
-    case OpKind::ClassToken: return "class_token";
-    case OpKind::PosEmbed: return "pos_embed";
-    case OpKind::HeadSplit: return "head_split";
-    case OpKind::HeadMerge: return "head_merge";
-    case OpKind::TokenSelect: return "token_select";
+    case OpKind::Input:
+      return "input";
+    case OpKind::Conv2d:
+      return "conv2d";
+    case OpKind::Linear:
+      return "linear";
+    case OpKind::Add:
+      return "add";
+    case OpKind::Concat:
+      return "concat";
+    case OpKind::LayerNorm:
+      return "layernorm";
+    case OpKind::GlobalAvgPool:
+      return "avgpool";
+    case OpKind::AttnKernel:
+      return "attn_kernel";
+    case OpKind::MatMul:
+      return "matmul";
+    case OpKind::AttnNormalize:
+      return "attn_normalize";
+    case OpKind::Softmax:
+      return "softmax";
+    case OpKind::PatchTokens:
+      return "patch_tokens";
+    case OpKind::ClassToken:
+      return "class_token";
+    case OpKind::PosEmbed:
+      return "pos_embed";
+    case OpKind::HeadSplit:
+      return "head_split";
+    case OpKind::HeadMerge:
+      return "head_merge";
+    case OpKind::TokenSelect:
+      return "token_select";
   }
   return "?";
 }
 
 const char* act_name(Act act) {
   switch (act) {
-    case Act::None: return "";
-    case Act::ReLU: return "relu";
-    case Act::HSwish: return "hswish";
-    case Act::GeluTanh: return "gelu_tanh";
-    case Act::GeluErf: return "gelu";
+    case Act::None:
+      return "";
+    case Act::ReLU:
+      return "relu";
+    case Act::HSwish:
+      return "hswish";
+    case Act::GeluTanh:
+      return "gelu_tanh";
+    case Act::GeluErf:
+      return "gelu";
   }
   return "?";
 }
 
 const char* norm_name(Norm norm) {
   switch (norm) {
-    case Norm::None: return "";
-    case Norm::BatchNorm: return "BN";
-    case Norm::LayerNorm: return "LN";
+    case Norm::None:
+      return "";
+    case Norm::BatchNorm:
+      return "BN";
+    case Norm::LayerNorm:
+      return "LN";
   }
   return "?";
 }
@@ -156,8 +181,7 @@ void Graph::validate() const {
                                   std::to_string(expected.size()));
     for (const auto& [key, shape] : expected) {
       auto it = n.params.find(key);
-      if (it == n.params.end() || it->second.shape != shape ||
-          it->second.size() != numel(shape))
+      if (it == n.params.end() || it->second.shape != shape || it->second.size() != numel(shape))
         throw std::invalid_argument("graph '" + model + "': node '" + n.name + "' parameter '" + key +
                                     "' should have shape " + shape_str(shape));
     }
@@ -183,7 +207,9 @@ GraphBuilder::GraphBuilder(std::string model, int resolution, Shape input_shape)
   graph_.nodes.push_back(std::move(in));
 }
 
-const Shape& GraphBuilder::shape(int node) const { return graph_.nodes.at(static_cast<size_t>(node)).out_shape; }
+const Shape& GraphBuilder::shape(int node) const {
+  return graph_.nodes.at(static_cast<size_t>(node)).out_shape;
+}
 
 int GraphBuilder::push(Node node) {
   for (int in : node.inputs)
@@ -398,7 +424,8 @@ int GraphBuilder::pos_embed(const std::string& name, int in) {
 int GraphBuilder::head_split(const std::string& name, int in, int64_t heads) {
   const Shape& s = shape(in);
   if (s.size() != 2 || s[1] % (3 * heads))
-    shape_error(name, "head split needs [T,3*h*dh] with h=" + std::to_string(heads) + ", got " + shape_str(s));
+    shape_error(name,
+                "head split needs [T,3*h*dh] with h=" + std::to_string(heads) + ", got " + shape_str(s));
   Node n;
   n.name = name;
   n.op = OpKind::HeadSplit;

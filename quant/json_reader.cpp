@@ -31,22 +31,26 @@ nlohmann::json read_json_file(const std::string& path) {
 JsonReader::JsonReader(const nlohmann::json& object, std::string file, std::string path)
     : object_(object.is_object() ? object : empty_object()), file_(std::move(file)), path_(std::move(path)) {
   if (!object.is_object())
-    throw ConfigError(file_ + ": " + (path_.empty() ? "/" : path_) + ": expected an object, found " + type_of(object));
+    throw ConfigError(file_ + ": " + (path_.empty() ? "/" : path_) + ": expected an object, found " +
+                      type_of(object));
 }
 
 void JsonReader::fail(const std::string& key, const std::string& problem) const {
   throw ConfigError(file_ + ": " + path_ + "/" + key + ": " + problem);
 }
 
-bool JsonReader::has(const std::string& key) const { return object_.contains(key); }
+bool JsonReader::has(const std::string& key) const {
+  return object_.contains(key);
+}
 
-const nlohmann::json* JsonReader::find(const std::string& key, nlohmann::json::value_t type, const char* expected) {
+const nlohmann::json* JsonReader::find(const std::string& key, nlohmann::json::value_t type,
+                                       const char* expected) {
   read_.insert(key);
   auto it = object_.find(key);
   if (it == object_.end()) return nullptr;
-  const bool ok = type == nlohmann::json::value_t::number_float ? it->is_number()
+  const bool ok = type == nlohmann::json::value_t::number_float     ? it->is_number()
                   : type == nlohmann::json::value_t::number_integer ? it->is_number_integer()
-                                                                     : it->type() == type;
+                                                                    : it->type() == type;
   if (!ok) fail(key, std::string("expected ") + expected + ", found " + type_of(*it));
   return &*it;
 }
@@ -118,11 +122,13 @@ std::vector<JsonReader> JsonReader::objects(const std::string& key) {
   std::vector<JsonReader> out;
   const auto* v = find(key, nlohmann::json::value_t::array, "an array of objects");
   if (!v) return out;
-  for (size_t i = 0; i < v->size(); ++i) out.emplace_back((*v)[i], file_, path_ + "/" + key + "/" + std::to_string(i));
+  for (size_t i = 0; i < v->size(); ++i)
+    out.emplace_back((*v)[i], file_, path_ + "/" + key + "/" + std::to_string(i));
   return out;
 }
 
-std::vector<int> JsonReader::integers(const std::string& key, const std::vector<int>& fallback, int min, int max) {
+std::vector<int> JsonReader::integers(const std::string& key, const std::vector<int>& fallback, int min,
+                                      int max) {
   const auto* v = find(key, nlohmann::json::value_t::array, "an array of integers");
   if (!v) return fallback;
   std::vector<int> out;

@@ -31,7 +31,8 @@ class JsonReader {
   int integer(const std::string& key, int fallback, int min, int max);
   double number(const std::string& key, double fallback, double min, double max);
   /// A string that must be one of `allowed`.
-  std::string choice(const std::string& key, const std::string& fallback, const std::set<std::string>& allowed);
+  std::string choice(const std::string& key, const std::string& fallback,
+                     const std::set<std::string>& allowed);
   /// A nested object (an empty one when absent).
   JsonReader object(const std::string& key);
   /// A required nested object: "required key is missing" when absent.

@@ -27,9 +27,13 @@ using onnx::AttributeProto;
 using onnx::NodeProto;
 using onnx::TensorProto;
 
-size_t uz(int64_t v) { return static_cast<size_t>(v); }
+size_t uz(int64_t v) {
+  return static_cast<size_t>(v);
+}
 
-std::string dims_str(const Shape& s) { return "[" + shape_str(s) + "]"; }
+std::string dims_str(const Shape& s) {
+  return "[" + shape_str(s) + "]";
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Constant tensors: initializers, Constant nodes and folded shape arithmetic.
@@ -41,7 +45,9 @@ struct Const {
   std::vector<int64_t> i;
 
   int64_t size() const { return numel(dims); }
-  double at(int64_t k) const { return is_float ? static_cast<double>(f[uz(k)]) : static_cast<double>(i[uz(k)]); }
+  double at(int64_t k) const {
+    return is_float ? static_cast<double>(f[uz(k)]) : static_cast<double>(i[uz(k)]);
+  }
   int64_t int_at(int64_t k) const { return is_float ? static_cast<int64_t>(f[uz(k)]) : i[uz(k)]; }
   std::vector<int64_t> ints() const {
     std::vector<int64_t> v(uz(size()));
@@ -81,11 +87,16 @@ std::vector<int64_t> strides_of(const Shape& s) {
 // Elementwise activations the probe evaluates, and the IR activations they are compared with.
 double ref_act(Act a, double x) {
   switch (a) {
-    case Act::None: return x;
-    case Act::ReLU: return x > 0 ? x : 0;
-    case Act::HSwish: return x * std::min(std::max(x + 3.0, 0.0), 6.0) / 6.0;
-    case Act::GeluTanh: return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
-    case Act::GeluErf: return 0.5 * x * (1.0 + std::erf(x * 0.7071067811865476));
+    case Act::None:
+      return x;
+    case Act::ReLU:
+      return x > 0 ? x : 0;
+    case Act::HSwish:
+      return x * std::min(std::max(x + 3.0, 0.0), 6.0) / 6.0;
+    case Act::GeluTanh:
+      return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    case Act::GeluErf:
+      return 0.5 * x * (1.0 + std::erf(x * 0.7071067811865476));
   }
   return x;
 }
@@ -144,7 +155,9 @@ class Importer {
     const std::string name = n.name().empty() ? (n.output_size() ? "output " + n.output(0) : "?") : n.name();
     return "node '" + name + "' (" + (n.domain().empty() ? "" : n.domain() + ".") + n.op_type() + ")";
   }
-  [[noreturn]] void fail_node(const NodeProto& n, const std::string& what) const { fail(node_desc(n) + ": " + what); }
+  [[noreturn]] void fail_node(const NodeProto& n, const std::string& what) const {
+    fail(node_desc(n) + ": " + what);
+  }
 
   const NodeProto& node(int i) const { return g_.node(i); }
 
@@ -220,9 +233,11 @@ class Importer {
   Epilogue linear_epilogue(const std::string& v, int64_t rank, int64_t features);
   std::optional<LnMatch> match_layer_norm(const std::string& x, int64_t rank, int64_t features);
   std::optional<std::pair<Act, std::string>> match_activation(const std::string& x);
-  std::optional<std::vector<double>> probe(const std::string& x, const std::vector<int>& nodes, const std::string& y);
+  std::optional<std::vector<double>> probe(const std::string& x, const std::vector<int>& nodes,
+                                           const std::string& y);
   void finish_linear(const std::string& name, int in, const Shape& in_shape, std::vector<float> weight,
-                     int64_t out_f, int64_t in_f, std::optional<std::vector<float>> bias, const std::string& out);
+                     int64_t out_f, int64_t in_f, std::optional<std::vector<float>> bias,
+                     const std::string& out);
   void emit_layer_norm(const NodeProto& n, const LnMatch& ln, const Dyn& x);
 
   std::string path_;
@@ -258,15 +273,32 @@ ConstPtr Importer::parse_tensor(const TensorProto& t, const std::string& what) c
     size_t elem = 0;
     int64_t typed = 0;
     switch (type) {
-      case TensorProto::FLOAT: elem = 4, typed = t.float_data_size(); break;
-      case TensorProto::DOUBLE: elem = 8, typed = t.double_data_size(); break;
-      case TensorProto::INT64: elem = 8, typed = t.int64_data_size(); break;
-      case TensorProto::INT32: elem = 4, typed = t.int32_data_size(); break;
-      case TensorProto::INT16: case TensorProto::UINT16: elem = 2, typed = t.int32_data_size(); break;
-      case TensorProto::INT8: case TensorProto::UINT8: case TensorProto::BOOL: elem = 1, typed = t.int32_data_size(); break;
-      default: break;  // unsupported: reported below
+      case TensorProto::FLOAT:
+        elem = 4, typed = t.float_data_size();
+        break;
+      case TensorProto::DOUBLE:
+        elem = 8, typed = t.double_data_size();
+        break;
+      case TensorProto::INT64:
+        elem = 8, typed = t.int64_data_size();
+        break;
+      case TensorProto::INT32:
+        elem = 4, typed = t.int32_data_size();
+        break;
+      case TensorProto::INT16:
+      case TensorProto::UINT16:
+        elem = 2, typed = t.int32_data_size();
+        break;
+      case TensorProto::INT8:
+      case TensorProto::UINT8:
+      case TensorProto::BOOL:
+        elem = 1, typed = t.int32_data_size();
+        break;
+      default:
+        break;  // unsupported: reported below
     }
-    const int64_t stored = !raw.empty() ? static_cast<int64_t>(raw.size() / std::max<size_t>(elem, 1)) : typed;
+    const int64_t stored =
+        !raw.empty() ? static_cast<int64_t>(raw.size() / std::max<size_t>(elem, 1)) : typed;
     if (elem && stored != n)
       fail(what + " holds " + std::to_string(stored) + " values for shape " + dims_str(c->dims) +
            " (corrupt or truncated file?)");
@@ -319,11 +351,21 @@ ConstPtr Importer::parse_tensor(const TensorProto& t, const std::string& what) c
         std::transform(v.begin(), v.end(), c->i.begin(), [](T x) { return static_cast<int64_t>(x); });
       };
       switch (type) {
-        case TensorProto::INT32: widen(int32_t{}); break;
-        case TensorProto::INT16: widen(int16_t{}); break;
-        case TensorProto::INT8: widen(int8_t{}); break;
-        case TensorProto::UINT16: widen(uint16_t{}); break;
-        default: widen(uint8_t{}); break;  // UINT8, BOOL
+        case TensorProto::INT32:
+          widen(int32_t{});
+          break;
+        case TensorProto::INT16:
+          widen(int16_t{});
+          break;
+        case TensorProto::INT8:
+          widen(int8_t{});
+          break;
+        case TensorProto::UINT16:
+          widen(uint16_t{});
+          break;
+        default:
+          widen(uint8_t{});
+          break;  // UINT8, BOOL
       }
     } else {
       check_count(t.int32_data_size());
@@ -360,7 +402,8 @@ std::vector<int64_t> Importer::axes_of(const NodeProto& n, int input_k, int64_t 
     fail_node(n, "has no axes");
   }
   for (int64_t& a : axes) {
-    if (a < -rank || a >= rank) fail_node(n, "axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
+    if (a < -rank || a >= rank)
+      fail_node(n, "axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
     if (a < 0) a += rank;
   }
   std::sort(axes.begin(), axes.end());
@@ -394,17 +437,21 @@ Shape broadcast_shape(const std::vector<const Const*>& ins, bool& ok) {
     for (size_t k = 0; k < c->dims.size(); ++k) {
       int64_t& o = out[rank - c->dims.size() + k];
       const int64_t d = c->dims[k];
-      if (o == 1) o = d;
-      else if (d != 1 && d != o) ok = false;
+      if (o == 1)
+        o = d;
+      else if (d != 1 && d != o)
+        ok = false;
     }
   return out;
 }
 
 ConstPtr Importer::fold(const NodeProto& n) {
   static const std::set<std::string> foldable = {
-      "Constant", "Identity", "Cast",  "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Flatten",
-      "Slice",    "Transpose", "ConstantOfShape", "Add", "Sub", "Mul", "Div", "Pow", "Equal", "Min", "Max",
-      "Neg",      "Sqrt",     "Abs",   "Where", "Expand", "Range", "Floor", "Ceil"};
+      "Constant",        "Identity", "Cast",    "Shape",   "Gather", "Unsqueeze",
+      "Squeeze",         "Concat",   "Reshape", "Flatten", "Slice",  "Transpose",
+      "ConstantOfShape", "Add",      "Sub",     "Mul",     "Div",    "Pow",
+      "Equal",           "Min",      "Max",     "Neg",     "Sqrt",   "Abs",
+      "Where",           "Expand",   "Range",   "Floor",   "Ceil"};
   if (!n.domain().empty() && n.domain() != "ai.onnx") return nullptr;
   const std::string& op = n.op_type();
   if (!foldable.count(op)) return nullptr;
@@ -421,9 +468,12 @@ ConstPtr Importer::fold(const NodeProto& n) {
   }
   if (op == "Shape") {
     Shape s;
-    if (const Const* c = constant(n.input(0))) s = c->dims;
-    else if (const Dyn* d = dyn(n.input(0))) s = d->shape;
-    else return nullptr;
+    if (const Const* c = constant(n.input(0)))
+      s = c->dims;
+    else if (const Dyn* d = dyn(n.input(0)))
+      s = d->shape;
+    else
+      return nullptr;
     const int64_t r = static_cast<int64_t>(s.size());
     int64_t start = attr_int(n, "start", 0), end = attr_int(n, "end", r);
     if (start < 0) start += r;
@@ -458,16 +508,20 @@ ConstPtr Importer::fold(const NodeProto& n) {
     c->dims = x.dims;
     c->is_float = is_float_type(to);
     for (int64_t k = 0; k < x.size(); ++k) {
-      if (c->is_float) c->f.push_back(static_cast<float>(x.at(k)));
-      else if (to == TensorProto::BOOL) c->i.push_back(x.at(k) != 0.0 ? 1 : 0);
-      else c->i.push_back(x.is_float ? static_cast<int64_t>(std::trunc(x.at(k))) : x.i[uz(k)]);
+      if (c->is_float)
+        c->f.push_back(static_cast<float>(x.at(k)));
+      else if (to == TensorProto::BOOL)
+        c->i.push_back(x.at(k) != 0.0 ? 1 : 0);
+      else
+        c->i.push_back(x.is_float ? static_cast<int64_t>(std::trunc(x.at(k))) : x.i[uz(k)]);
     }
     return c;
   }
   auto check_size = [&](const Shape& s) {
     int64_t count = 1;
     for (int64_t d : s) {
-      if (d < 0 || (d > 0 && count > (int64_t{1} << 26) / d)) fail_node(n, "would create a constant of shape " + dims_str(s));
+      if (d < 0 || (d > 0 && count > (int64_t{1} << 26) / d))
+        fail_node(n, "would create a constant of shape " + dims_str(s));
       count *= d;
     }
   };
@@ -480,8 +534,10 @@ ConstPtr Importer::fold(const NodeProto& n) {
     auto c = std::make_shared<Const>();
     c->dims = s;
     c->is_float = v->is_float;
-    if (c->is_float) c->f.assign(uz(numel(s)), v->f[0]);
-    else c->i.assign(uz(numel(s)), v->i[0]);
+    if (c->is_float)
+      c->f.assign(uz(numel(s)), v->f[0]);
+    else
+      c->i.assign(uz(numel(s)), v->i[0]);
     return c;
   }
   if (op == "Range") {
@@ -495,8 +551,10 @@ ConstPtr Importer::fold(const NodeProto& n) {
     c->is_float = x.is_float;
     for (int64_t k = 0; k < count; ++k) {
       const double v = start + static_cast<double>(k) * delta;
-      if (c->is_float) c->f.push_back(static_cast<float>(v));
-      else c->i.push_back(static_cast<int64_t>(v));
+      if (c->is_float)
+        c->f.push_back(static_cast<float>(v));
+      else
+        c->i.push_back(static_cast<int64_t>(v));
     }
     return c;
   }
@@ -507,8 +565,10 @@ ConstPtr Importer::fold(const NodeProto& n) {
     c->dims = std::move(out_dims);
     c->is_float = src.is_float;
     for (int64_t k : src_index) {
-      if (c->is_float) c->f.push_back(src.f[uz(k)]);
-      else c->i.push_back(src.i[uz(k)]);
+      if (c->is_float)
+        c->f.push_back(src.f[uz(k)]);
+      else
+        c->i.push_back(src.i[uz(k)]);
     }
     return c;
   };
@@ -530,14 +590,17 @@ ConstPtr Importer::fold(const NodeProto& n) {
           out[k] = x.dims[k];
         }
         if (out[k] < -1) fail_node(n, "invalid target shape " + dims_str(out));
-        if (out[k] == -1) infer = static_cast<int64_t>(k);
-        else known *= out[k];
+        if (out[k] == -1)
+          infer = static_cast<int64_t>(k);
+        else
+          known *= out[k];
       }
       if (infer >= 0) out[uz(infer)] = known ? x.size() / known : 0;
     } else if (op == "Flatten") {
       int64_t axis = attr_int(n, "axis", 1);
       if (axis < 0) axis += rank;
-      out = {numel(Shape(x.dims.begin(), x.dims.begin() + axis)), numel(Shape(x.dims.begin() + axis, x.dims.end()))};
+      out = {numel(Shape(x.dims.begin(), x.dims.begin() + axis)),
+             numel(Shape(x.dims.begin() + axis, x.dims.end()))};
     } else if (op == "Squeeze") {
       const std::vector<int64_t> axes = axes_of(n, 1, rank, false);
       for (int64_t k = 0; k < rank; ++k) {
@@ -545,7 +608,10 @@ ConstPtr Importer::fold(const NodeProto& n) {
         if (!(axes.empty() ? x.dims[uz(k)] == 1 : listed)) out.push_back(x.dims[uz(k)]);
       }
     } else if (op == "Unsqueeze") {
-      const int64_t out_rank = rank + static_cast<int64_t>(has_input(n, 1) ? input(1).size() : attr_ints(n, "axes").value_or(std::vector<int64_t>{}).size());
+      const int64_t out_rank =
+          rank + static_cast<int64_t>(has_input(n, 1)
+                                          ? input(1).size()
+                                          : attr_ints(n, "axes").value_or(std::vector<int64_t>{}).size());
       const std::vector<int64_t> axes = axes_of(n, 1, out_rank, true);
       size_t next = 0;
       for (int64_t k = 0; k < out_rank; ++k)
@@ -634,8 +700,10 @@ ConstPtr Importer::fold(const NodeProto& n) {
         if (!s) continue;
         const int64_t chunk = numel(Shape(s->dims.begin() + axis, s->dims.end()));
         for (int64_t k = 0; k < chunk; ++k) {
-          if (c->is_float) c->f.push_back(s->f[uz(o * chunk + k)]);
-          else c->i.push_back(s->i[uz(o * chunk + k)]);
+          if (c->is_float)
+            c->f.push_back(s->f[uz(o * chunk + k)]);
+          else
+            c->i.push_back(s->i[uz(o * chunk + k)]);
         }
       }
     return c;
@@ -666,24 +734,42 @@ ConstPtr Importer::fold(const NodeProto& n) {
   const Shape out = broadcast_shape(args, ok);
   if (!ok) fail_node(n, "inputs cannot be broadcast together");
   bool result_float = false;
-  for (size_t k = (op == "Where" ? 1 : 0); k < args.size(); ++k) result_float = result_float || args[k]->is_float;
+  for (size_t k = (op == "Where" ? 1 : 0); k < args.size(); ++k)
+    result_float = result_float || args[k]->is_float;
   if (op == "Equal") result_float = false;
   std::function<double(const std::vector<double>&)> fn;
-  if (op == "Add") fn = [](const std::vector<double>& v) { return v[0] + v[1]; };
-  else if (op == "Sub") fn = [](const std::vector<double>& v) { return v[0] - v[1]; };
-  else if (op == "Mul") fn = [](const std::vector<double>& v) { return v[0] * v[1]; };
-  else if (op == "Div") fn = [result_float](const std::vector<double>& v) { return result_float ? v[0] / v[1] : std::trunc(v[0] / v[1]); };
-  else if (op == "Pow") fn = [](const std::vector<double>& v) { return std::pow(v[0], v[1]); };
-  else if (op == "Equal") fn = [](const std::vector<double>& v) { return v[0] == v[1] ? 1.0 : 0.0; };
-  else if (op == "Min") fn = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
-  else if (op == "Max") fn = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
-  else if (op == "Neg") fn = [](const std::vector<double>& v) { return -v[0]; };
-  else if (op == "Sqrt") fn = [](const std::vector<double>& v) { return std::sqrt(v[0]); };
-  else if (op == "Abs") fn = [](const std::vector<double>& v) { return std::abs(v[0]); };
-  else if (op == "Floor") fn = [](const std::vector<double>& v) { return std::floor(v[0]); };
-  else if (op == "Ceil") fn = [](const std::vector<double>& v) { return std::ceil(v[0]); };
-  else if (op == "Where") fn = [](const std::vector<double>& v) { return v[0] != 0.0 ? v[1] : v[2]; };
-  else return nullptr;
+  if (op == "Add")
+    fn = [](const std::vector<double>& v) { return v[0] + v[1]; };
+  else if (op == "Sub")
+    fn = [](const std::vector<double>& v) { return v[0] - v[1]; };
+  else if (op == "Mul")
+    fn = [](const std::vector<double>& v) { return v[0] * v[1]; };
+  else if (op == "Div")
+    fn = [result_float](const std::vector<double>& v) {
+      return result_float ? v[0] / v[1] : std::trunc(v[0] / v[1]);
+    };
+  else if (op == "Pow")
+    fn = [](const std::vector<double>& v) { return std::pow(v[0], v[1]); };
+  else if (op == "Equal")
+    fn = [](const std::vector<double>& v) { return v[0] == v[1] ? 1.0 : 0.0; };
+  else if (op == "Min")
+    fn = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
+  else if (op == "Max")
+    fn = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
+  else if (op == "Neg")
+    fn = [](const std::vector<double>& v) { return -v[0]; };
+  else if (op == "Sqrt")
+    fn = [](const std::vector<double>& v) { return std::sqrt(v[0]); };
+  else if (op == "Abs")
+    fn = [](const std::vector<double>& v) { return std::abs(v[0]); };
+  else if (op == "Floor")
+    fn = [](const std::vector<double>& v) { return std::floor(v[0]); };
+  else if (op == "Ceil")
+    fn = [](const std::vector<double>& v) { return std::ceil(v[0]); };
+  else if (op == "Where")
+    fn = [](const std::vector<double>& v) { return v[0] != 0.0 ? v[1] : v[2]; };
+  else
+    return nullptr;
   auto c = std::make_shared<Const>();
   c->dims = out;
   c->is_float = result_float;
@@ -703,8 +789,10 @@ ConstPtr Importer::fold(const NodeProto& n) {
       vals[a] = s.at(src);
     }
     const double r = fn(vals);
-    if (result_float) c->f.push_back(static_cast<float>(r));
-    else c->i.push_back(static_cast<int64_t>(r));
+    if (result_float)
+      c->f.push_back(static_cast<float>(r));
+    else
+      c->i.push_back(static_cast<int64_t>(r));
   }
   return c;
 }
@@ -728,7 +816,8 @@ std::vector<SliceSpec> Importer::slice_spec(const NodeProto& n, const Shape& in)
   if (axes.empty())
     for (size_t k = 0; k < starts.size(); ++k) axes.push_back(static_cast<int64_t>(k));
   if (steps.empty()) steps.assign(starts.size(), 1);
-  if (axes.size() != starts.size() || steps.size() != starts.size()) fail_node(n, "slice parameters differ in length");
+  if (axes.size() != starts.size() || steps.size() != starts.size())
+    fail_node(n, "slice parameters differ in length");
   std::vector<SliceSpec> spec(in.size());
   for (size_t a = 0; a < in.size(); ++a) spec[a] = {0, in[a], 1};
   for (size_t k = 0; k < starts.size(); ++k) {
@@ -756,7 +845,8 @@ std::pair<int64_t, int64_t> Importer::slice_range(const NodeProto& n, const Shap
   const std::vector<SliceSpec> spec = slice_spec(n, in);
   for (size_t a = 0; a < spec.size(); ++a) {
     const bool whole = spec[a].start == 0 && spec[a].end == in[a] && spec[a].step == 1;
-    if (a != axis && !whole) fail_node(n, "LiteMLA pattern: expected a slice along axis " + std::to_string(axis) + " only");
+    if (a != axis && !whole)
+      fail_node(n, "LiteMLA pattern: expected a slice along axis " + std::to_string(axis) + " only");
     if (a == axis && spec[a].step != 1) fail_node(n, "LiteMLA pattern: expected a slice with step 1");
   }
   return {spec[axis].start, std::max(spec[axis].start, spec[axis].end)};
@@ -769,8 +859,10 @@ const Dyn& Importer::dyn_input(const NodeProto& n, int k) {
   if (!has_input(n, k)) fail_node(n, "missing input " + std::to_string(k));
   const Dyn* d = dyn(n.input(k));
   if (!d) {
-    if (constant(n.input(k))) fail_node(n, "input '" + n.input(k) + "' is a constant; an activation was expected");
-    fail_node(n, "input '" + n.input(k) + "' is not produced by an earlier node (graph not topologically sorted?)");
+    if (constant(n.input(k)))
+      fail_node(n, "input '" + n.input(k) + "' is a constant; an activation was expected");
+    fail_node(
+        n, "input '" + n.input(k) + "' is not produced by an earlier node (graph not topologically sorted?)");
   }
   return *d;
 }
@@ -780,12 +872,15 @@ const Dyn& Importer::dyn_input(const NodeProto& n, int k) {
 int Importer::ir_input(const NodeProto& n, int k, size_t rank) {
   const Dyn& d = dyn_input(n, k);
   if (rank && d.shape.size() != rank)
-    fail_node(n, "input '" + n.input(k) + "' has shape " + dims_str(d.shape) + ", expected rank " + std::to_string(rank));
+    fail_node(n, "input '" + n.input(k) + "' has shape " + dims_str(d.shape) + ", expected rank " +
+                     std::to_string(rank));
   const Shape& irs = b_->shape(d.ir);
-  const bool same = d.shape == irs || (!d.shape.empty() && d.shape[0] == 1 && Shape(d.shape.begin() + 1, d.shape.end()) == irs);
+  const bool same = d.shape == irs ||
+                    (!d.shape.empty() && d.shape[0] == 1 && Shape(d.shape.begin() + 1, d.shape.end()) == irs);
   if (!same)
-    fail_node(n, "input '" + n.input(k) + "' has ONNX shape " + dims_str(d.shape) + " but its data is laid out as " +
-                     dims_str(irs) + " by the layer that computes it (reshapes between layers are not supported)");
+    fail_node(n, "input '" + n.input(k) + "' has ONNX shape " + dims_str(d.shape) +
+                     " but its data is laid out as " + dims_str(irs) +
+                     " by the layer that computes it (reshapes between layers are not supported)");
   return d.ir;
 }
 
@@ -804,15 +899,17 @@ int Importer::only_user(const std::string& v, const char* op, const NodeProto& c
 void Importer::check_unused_outputs(const NodeProto& n, int from) const {
   for (int k = from; k < n.output_size(); ++k)
     if (!n.output(k).empty() && (!users(n.output(k)).empty() || is_output(n.output(k))))
-      fail_node(n, "output " + std::to_string(k) + " ('" + n.output(k) + "') is used, which is not supported");
+      fail_node(n,
+                "output " + std::to_string(k) + " ('" + n.output(k) + "') is used, which is not supported");
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Names
 
-// torch's scoped name "/backbone/stages.2/op_list.1/main/qkv/conv/Conv" -> module "stages.2.op_list.1.main.qkv"
-// (components joined by '.', a component that extends its parent replaces it: "aggreg.0/aggreg.0.0" ->
-// "aggreg.0.0"; "backbone." dropped; for layers, a trailing ConvLayer/LinearLayer ".conv"/".linear" dropped).
+// torch's scoped name "/backbone/stages.2/op_list.1/main/qkv/conv/Conv" -> module
+// "stages.2.op_list.1.main.qkv" (components joined by '.', a component that extends its parent replaces it:
+// "aggreg.0/aggreg.0.0" -> "aggreg.0.0"; "backbone." dropped; for layers, a trailing ConvLayer/LinearLayer
+// ".conv"/".linear" dropped).
 std::string Importer::module_path(const NodeProto& n, bool layer) const {
   std::vector<std::string> comps, mod;
   std::stringstream ss(n.name());
@@ -821,8 +918,10 @@ std::string Importer::module_path(const NodeProto& n, bool layer) const {
   if (comps.size() <= 1) return "";
   comps.pop_back();
   for (const std::string& c : comps) {
-    if (!mod.empty() && c.rfind(mod.back() + ".", 0) == 0) mod.back() = c;
-    else mod.push_back(c);
+    if (!mod.empty() && c.rfind(mod.back() + ".", 0) == 0)
+      mod.back() = c;
+    else
+      mod.push_back(c);
   }
   if (mod.size() > 1 && mod.front() == "backbone") mod.erase(mod.begin());
   if (layer && mod.size() > 1 && (mod.back() == "conv" || mod.back() == "linear")) mod.pop_back();
@@ -832,8 +931,8 @@ std::string Importer::module_path(const NodeProto& n, bool layer) const {
 }
 
 std::string Importer::layer_name(const NodeProto& n) {
-  static const std::set<std::string> layers = {"Conv", "Gemm", "MatMul", "GlobalAveragePool", "ReduceMean",
-                                                "LayerNormalization"};
+  static const std::set<std::string> layers = {
+      "Conv", "Gemm", "MatMul", "GlobalAveragePool", "ReduceMean", "LayerNormalization"};
   std::string leaf = n.name();
   const size_t slash = leaf.find_last_of('/');
   if (slash != std::string::npos) leaf = leaf.substr(slash + 1);
@@ -846,7 +945,8 @@ std::string Importer::layer_name(const NodeProto& n) {
     name = mod;
   } else {
     std::string suffix = leaf;
-    std::transform(suffix.begin(), suffix.end(), suffix.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(suffix.begin(), suffix.end(), suffix.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     name = mod + "." + suffix;
   }
   return unique(name);
@@ -878,12 +978,14 @@ std::optional<std::pair<Act, std::string>> Importer::match_activation(const std:
   for (int i = start; i < g_.node_size() && chain.size() < 16; ++i) {
     if (done_[uz(i)]) continue;
     const NodeProto& n = node(i);
-    bool reads_live = false, admissible = elementwise_ops().count(n.op_type()) > 0 && n.domain().empty() &&
-                                          n.output_size() == 1;
+    bool reads_live = false,
+         admissible = elementwise_ops().count(n.op_type()) > 0 && n.domain().empty() && n.output_size() == 1;
     for (const std::string& in : n.input()) {
       if (in.empty()) continue;
-      if (live.count(in)) reads_live = true;
-      else if (!const_scalar(in)) admissible = false;
+      if (live.count(in))
+        reads_live = true;
+      else if (!const_scalar(in))
+        admissible = false;
     }
     if (!reads_live) continue;
     if (!admissible) return std::nullopt;
@@ -932,7 +1034,9 @@ std::optional<std::vector<double>> Importer::probe(const std::string& x, const s
       auto it = vals.find(v);
       in.push_back(it != vals.end() ? it->second : std::vector<double>(count, *const_scalar(v)));
     }
-    auto arg = [&](size_t k, size_t j, double def) { return k < in.size() && !in[k].empty() ? in[k][j] : def; };
+    auto arg = [&](size_t k, size_t j, double def) {
+      return k < in.size() && !in[k].empty() ? in[k][j] : def;
+    };
     const std::string& op = n.op_type();
     std::vector<double> out(count);
     const double alpha = attr_float(n, "alpha", 0.2f), beta = attr_float(n, "beta", 0.5f);
@@ -941,25 +1045,44 @@ std::optional<std::vector<double>> Importer::probe(const std::string& x, const s
     for (size_t j = 0; j < count; ++j) {
       const double a = arg(0, j, 0.0), b = arg(1, j, 0.0);
       double r;
-      if (op == "Relu") r = a > 0 ? a : 0;
-      else if (op == "HardSwish") r = a * std::max(0.0, std::min(1.0, a / 6.0 + 0.5));
-      else if (op == "HardSigmoid") r = std::max(0.0, std::min(1.0, alpha * a + beta));
-      else if (op == "Sigmoid") r = 1.0 / (1.0 + std::exp(-a));
-      else if (op == "Tanh") r = std::tanh(a);
-      else if (op == "Erf") r = std::erf(a);
-      else if (op == "Sqrt") r = std::sqrt(a);
-      else if (op == "Neg") r = -a;
-      else if (op == "Abs") r = std::abs(a);
-      else if (op == "Exp") r = std::exp(a);
-      else if (op == "Add") r = a + b;
-      else if (op == "Sub") r = a - b;
-      else if (op == "Mul") r = a * b;
-      else if (op == "Div") r = a / b;
-      else if (op == "Pow") r = std::pow(a, b);
-      else if (op == "Min") r = std::min(a, b);
-      else if (op == "Max") r = std::max(a, b);
-      else if (op == "Clip") r = std::min(std::max(a, arg(1, j, lo)), arg(2, j, hi));
-      else return std::nullopt;
+      if (op == "Relu")
+        r = a > 0 ? a : 0;
+      else if (op == "HardSwish")
+        r = a * std::max(0.0, std::min(1.0, a / 6.0 + 0.5));
+      else if (op == "HardSigmoid")
+        r = std::max(0.0, std::min(1.0, alpha * a + beta));
+      else if (op == "Sigmoid")
+        r = 1.0 / (1.0 + std::exp(-a));
+      else if (op == "Tanh")
+        r = std::tanh(a);
+      else if (op == "Erf")
+        r = std::erf(a);
+      else if (op == "Sqrt")
+        r = std::sqrt(a);
+      else if (op == "Neg")
+        r = -a;
+      else if (op == "Abs")
+        r = std::abs(a);
+      else if (op == "Exp")
+        r = std::exp(a);
+      else if (op == "Add")
+        r = a + b;
+      else if (op == "Sub")
+        r = a - b;
+      else if (op == "Mul")
+        r = a * b;
+      else if (op == "Div")
+        r = a / b;
+      else if (op == "Pow")
+        r = std::pow(a, b);
+      else if (op == "Min")
+        r = std::min(a, b);
+      else if (op == "Max")
+        r = std::max(a, b);
+      else if (op == "Clip")
+        r = std::min(std::max(a, arg(1, j, lo)), arg(2, j, hi));
+      else
+        return std::nullopt;
       out[j] = r;
     }
     vals[n.output(0)] = std::move(out);
@@ -1004,13 +1127,16 @@ std::optional<LnMatch> Importer::match_layer_norm(const std::string& x, int64_t 
     m.out = n.output(0);
     return m;
   }
-  // x -> ReduceMean (mean) -> Sub (d = x - mean) -> Pow 2 -> ReduceMean (var) -> Add eps -> Sqrt -> Div d / std
+  // x -> ReduceMean (mean) -> Sub (d = x - mean) -> Pow 2 -> ReduceMean (var) -> Add eps -> Sqrt -> Div d /
+  // std
   //   [-> Mul gamma] [-> Add beta]
   if (u.size() != 2) return std::nullopt;
   int r1 = -1, sub = -1;
   for (int i : u) {
-    if (op_is(i, "ReduceMean")) r1 = i;
-    else if (op_is(i, "Sub")) sub = i;
+    if (op_is(i, "ReduceMean"))
+      r1 = i;
+    else if (op_is(i, "Sub"))
+      sub = i;
   }
   if (r1 < 0 || sub < 0) return std::nullopt;
   auto last_axis_mean = [&](int i) {
@@ -1018,16 +1144,20 @@ std::optional<LnMatch> Importer::match_layer_norm(const std::string& x, int64_t 
     return axes_of(n, 1, rank, false) == std::vector<int64_t>{rank - 1} && attr_int(n, "keepdims", 1) == 1;
   };
   const NodeProto& s = node(sub);
-  if (!last_axis_mean(r1) || s.input(0) != x || s.input(1) != node(r1).output(0) || sole(node(r1).output(0), "Sub") != sub)
+  if (!last_axis_mean(r1) || s.input(0) != x || s.input(1) != node(r1).output(0) ||
+      sole(node(r1).output(0), "Sub") != sub)
     return std::nullopt;
   const std::string d = s.output(0);
   const std::vector<int>& du = users(d);
   if (du.size() != 2 || is_output(d)) return std::nullopt;
   int sq = -1, div = -1;
   for (int i : du) {
-    if (op_is(i, "Pow") && node(i).input(0) == d && const_scalar(node(i).input(1)) == 2.0) sq = i;
-    else if (op_is(i, "Mul") && node(i).input(0) == d && node(i).input(1) == d) sq = i;
-    else if (op_is(i, "Div") && node(i).input(0) == d) div = i;
+    if (op_is(i, "Pow") && node(i).input(0) == d && const_scalar(node(i).input(1)) == 2.0)
+      sq = i;
+    else if (op_is(i, "Mul") && node(i).input(0) == d && node(i).input(1) == d)
+      sq = i;
+    else if (op_is(i, "Div") && node(i).input(0) == d)
+      div = i;
   }
   if (sq < 0 || div < 0) return std::nullopt;
   const int r2 = sole(node(sq).output(0), "ReduceMean");
@@ -1036,7 +1166,8 @@ std::optional<LnMatch> Importer::match_layer_norm(const std::string& x, int64_t 
   if (add < 0) return std::nullopt;
   const std::optional<double> eps = const_scalar(other(node(add), node(r2).output(0)));
   const int sqrt = sole(node(add).output(0), "Sqrt");
-  if (!eps || sqrt < 0 || sole(node(sqrt).output(0), "Div") != div || node(div).input(1) != node(sqrt).output(0))
+  if (!eps || sqrt < 0 || sole(node(sqrt).output(0), "Div") != div ||
+      node(div).input(1) != node(sqrt).output(0))
     return std::nullopt;
   m.eps = static_cast<float>(*eps);
   m.nodes = {r1, sub, sq, r2, add, sqrt, div};
@@ -1056,9 +1187,11 @@ Epilogue Importer::conv_epilogue(const std::string& v, int64_t channels) {
   Epilogue e;
   e.out = v;
   const std::vector<int>& u = users(v);
-  if (u.size() == 1 && !is_output(v) && node(u[0]).op_type() == "BatchNormalization" && node(u[0]).input(0) == v) {
+  if (u.size() == 1 && !is_output(v) && node(u[0]).op_type() == "BatchNormalization" &&
+      node(u[0]).input(0) == v) {
     const NodeProto& bn = node(u[0]);
-    if (attr_int(bn, "training_mode", 0) != 0) fail_node(bn, "training-mode BatchNormalization is not supported");
+    if (attr_int(bn, "training_mode", 0) != 0)
+      fail_node(bn, "training-mode BatchNormalization is not supported");
     check_unused_outputs(bn, 1);
     const char* keys[] = {"bn.gamma", "bn.beta", "bn.mean", "bn.var"};
     const char* what[] = {"scale", "bias", "mean", "var"};
@@ -1105,7 +1238,8 @@ void Importer::conv(int idx) {
   const int in = ir_input(n, 0, 4);
   const Shape xs = dyn_input(n, 0).shape;
   const Const& w = const_input(n, 1, "weight");
-  if (!w.is_float || w.dims.size() != 4) fail_node(n, "weight must be a float tensor [Cout, Cin/groups, k, k]");
+  if (!w.is_float || w.dims.size() != 4)
+    fail_node(n, "weight must be a float tensor [Cout, Cin/groups, k, k]");
   const int64_t cout = w.dims[0], k = w.dims[2];
   if (w.dims[3] != k) fail_node(n, "non-square kernel " + dims_str(w.dims) + " is not supported");
   if (auto ks = attr_ints(n, "kernel_shape"); ks && *ks != std::vector<int64_t>{k, k})
@@ -1122,15 +1256,17 @@ void Importer::conv(int idx) {
     fail_node(n, "asymmetric padding is not supported");
   const int64_t groups = attr_int(n, "group", 1);
   if (groups <= 0 || xs[1] != w.dims[1] * groups)
-    fail_node(n, "weight " + dims_str(w.dims) + " with groups " + std::to_string(groups) + " does not fit input " +
-                     dims_str(xs));
+    fail_node(n, "weight " + dims_str(w.dims) + " with groups " + std::to_string(groups) +
+                     " does not fit input " + dims_str(xs));
   const Const* bias = has_input(n, 2) ? &const_input(n, 2, "bias") : nullptr;
-  if (bias && (!bias->is_float || bias->size() != cout)) fail_node(n, "bias must hold " + std::to_string(cout) + " floats");
+  if (bias && (!bias->is_float || bias->size() != cout))
+    fail_node(n, "bias must hold " + std::to_string(cout) + " floats");
 
   const std::string name = layer_name(n);
   Epilogue e = conv_epilogue(n.output(0), cout);
-  const int ir = b_->conv(name, in, cout, static_cast<int>(k), static_cast<int>(strides[0]), static_cast<int>(groups),
-                          bias != nullptr, e.norm, e.act, static_cast<int>(auto_pad == "VALID" ? 0 : pads[0]));
+  const int ir =
+      b_->conv(name, in, cout, static_cast<int>(k), static_cast<int>(strides[0]), static_cast<int>(groups),
+               bias != nullptr, e.norm, e.act, static_cast<int>(auto_pad == "VALID" ? 0 : pads[0]));
   NodeExtra& x = extra_[ir];
   x.params = std::move(e.norm_params);
   Tensor wt(w.dims);
@@ -1147,9 +1283,9 @@ void Importer::conv(int idx) {
   bind(e.out, ir, out);
 }
 
-void Importer::finish_linear(const std::string& name, int in, const Shape& in_shape, std::vector<float> weight,
-                             int64_t out_f, int64_t in_f, std::optional<std::vector<float>> bias,
-                             const std::string& out) {
+void Importer::finish_linear(const std::string& name, int in, const Shape& in_shape,
+                             std::vector<float> weight, int64_t out_f, int64_t in_f,
+                             std::optional<std::vector<float>> bias, const std::string& out) {
   Epilogue e = linear_epilogue(out, static_cast<int64_t>(in_shape.size()), out_f);
   const int ir = b_->linear(name, in, out_f, bias.has_value(), e.norm, e.act);
   NodeExtra& x = extra_[ir];
@@ -1186,7 +1322,8 @@ void Importer::gemm(int idx) {
   std::optional<std::vector<float>> bias;
   if (has_input(n, 2)) {
     const Const& c = const_input(n, 2, "bias");
-    if (!c.is_float || (c.size() != out_f && c.size() != 1)) fail_node(n, "bias must hold " + std::to_string(out_f) + " floats");
+    if (!c.is_float || (c.size() != out_f && c.size() != 1))
+      fail_node(n, "bias must hold " + std::to_string(out_f) + " floats");
     bias.emplace(uz(out_f));
     for (int64_t o = 0; o < out_f; ++o) (*bias)[uz(o)] = beta * c.f[uz(c.size() == 1 ? 0 : o)];
   }
@@ -1226,11 +1363,13 @@ void Importer::matmul(int idx) {
 void Importer::add(int idx) {
   const NodeProto& n = node(idx);
   if (n.input_size() != 2 || !dyn(n.input(0)) || !dyn(n.input(1)))
-    fail_node(n, "only the sum of two activations (a residual) is supported; an Add of a constant must be a "
-                 "Linear bias or part of a LayerNorm / LiteMLA pattern");
+    fail_node(n,
+              "only the sum of two activations (a residual) is supported; an Add of a constant must be a "
+              "Linear bias or part of a LayerNorm / LiteMLA pattern");
   const Dyn a = dyn_input(n, 0), b = dyn_input(n, 1);
   if (a.shape != b.shape)
-    fail_node(n, "broadcasting add of " + dims_str(a.shape) + " and " + dims_str(b.shape) + " is not supported");
+    fail_node(n,
+              "broadcasting add of " + dims_str(a.shape) + " and " + dims_str(b.shape) + " is not supported");
   const int ia = ir_input(n, 0, 0), ib = ir_input(n, 1, 0);
   bind(n.output(0), b_->add(layer_name(n), ia, ib), a.shape);
 }
@@ -1240,7 +1379,8 @@ void Importer::concat(int idx) {
   const Dyn first = dyn_input(n, 0);
   int64_t axis = attr_int(n, "axis", 1);
   if (axis < 0) axis += static_cast<int64_t>(first.shape.size());
-  if (first.shape.size() != 4 || axis != 1) fail_node(n, "only channel concatenation of [1,C,H,W] tensors is supported");
+  if (first.shape.size() != 4 || axis != 1)
+    fail_node(n, "only channel concatenation of [1,C,H,W] tensors is supported");
   std::vector<int> ins;
   for (int k = 0; k < n.input_size(); ++k) ins.push_back(ir_input(n, k, 4));
   const int ir = b_->concat(layer_name(n), ins);
@@ -1260,16 +1400,19 @@ void Importer::reduce_mean(int idx) {
     return;
   }
   if (axes == std::vector<int64_t>{rank - 1}) {  // a standalone LayerNorm decomposition
-    if (std::optional<LnMatch> ln = match_layer_norm(n.input(0), rank, x.shape.back())) return emit_layer_norm(n, *ln, x);
+    if (std::optional<LnMatch> ln = match_layer_norm(n.input(0), rank, x.shape.back()))
+      return emit_layer_norm(n, *ln, x);
   }
-  fail_node(n, "only a mean over H and W of [1,C,H,W] (global average pooling) or a LayerNorm decomposition is "
-               "supported");
+  fail_node(n,
+            "only a mean over H and W of [1,C,H,W] (global average pooling) or a LayerNorm decomposition is "
+            "supported");
 }
 
 void Importer::layer_norm(int idx) {
   const NodeProto& n = node(idx);
   const Dyn x = dyn_input(n, 0);
-  std::optional<LnMatch> ln = match_layer_norm(n.input(0), static_cast<int64_t>(x.shape.size()), x.shape.back());
+  std::optional<LnMatch> ln =
+      match_layer_norm(n.input(0), static_cast<int64_t>(x.shape.size()), x.shape.back());
   if (!ln) fail_node(n, "only LayerNormalization over the last axis is supported");
   emit_layer_norm(n, *ln, x);
 }
@@ -1304,7 +1447,8 @@ void Importer::view(int idx) {
   } else if (op == "Flatten") {
     int64_t axis = attr_int(n, "axis", 1);
     if (axis < 0) axis += rank;
-    out = {numel(Shape(x.shape.begin(), x.shape.begin() + axis)), numel(Shape(x.shape.begin() + axis, x.shape.end()))};
+    out = {numel(Shape(x.shape.begin(), x.shape.begin() + axis)),
+           numel(Shape(x.shape.begin() + axis, x.shape.end()))};
   } else if (op == "Squeeze") {
     const std::vector<int64_t> axes = axes_of(n, 1, rank, false);
     for (int64_t k = 0; k < rank; ++k) {
@@ -1312,8 +1456,9 @@ void Importer::view(int idx) {
       if (!(axes.empty() ? x.shape[uz(k)] == 1 : listed)) out.push_back(x.shape[uz(k)]);
     }
   } else if (op == "Unsqueeze") {
-    const int64_t count = static_cast<int64_t>(has_input(n, 1) ? const_input(n, 1, "axes").size()
-                                                                : attr_ints(n, "axes").value_or(std::vector<int64_t>{}).size());
+    const int64_t count =
+        static_cast<int64_t>(has_input(n, 1) ? const_input(n, 1, "axes").size()
+                                             : attr_ints(n, "axes").value_or(std::vector<int64_t>{}).size());
     const std::vector<int64_t> axes = axes_of(n, 1, rank + count, true);
     size_t next = 0;
     for (int64_t k = 0; k < rank + count; ++k)
@@ -1328,17 +1473,21 @@ void Importer::view(int idx) {
         out[k] = x.shape[k];
       }
       if (out[k] < -1) fail_node(n, "invalid target shape " + dims_str(out));
-      if (out[k] == -1) infer = static_cast<int64_t>(k);
-      else known *= out[k];
+      if (out[k] == -1)
+        infer = static_cast<int64_t>(k);
+      else
+        known *= out[k];
     }
     if (infer >= 0 && known > 0) out[uz(infer)] = numel(x.shape) / known;
     for (int u : users(n.output(0)))
       if (node(u).op_type() == "Slice") {
-        if (numel(out) != numel(x.shape)) fail_node(n, "cannot reshape " + dims_str(x.shape) + " to " + dims_str(out));
+        if (numel(out) != numel(x.shape))
+          fail_node(n, "cannot reshape " + dims_str(x.shape) + " to " + dims_str(out));
         return lite_mla(idx, x, out);
       }
   }
-  if (numel(out) != numel(x.shape)) fail_node(n, "cannot reshape " + dims_str(x.shape) + " to " + dims_str(out));
+  if (numel(out) != numel(x.shape))
+    fail_node(n, "cannot reshape " + dims_str(x.shape) + " to " + dims_str(out));
   bind(n.output(0), x.ir, out);
 }
 
@@ -1352,23 +1501,30 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
   auto bad = [&](const NodeProto& at, const std::string& msg) { fail_node(at, what + ": " + msg); };
   const int in = ir_input(r, 0, 4);
   if (t.size() != 4 || t[0] != 1 || t[2] % 3 || t[3] != x.shape[2] * x.shape[3])
-    bad(r, "expected a reshape of [1,C,H,W] to [1, heads, 3*dim, H*W], got " + dims_str(x.shape) + " -> " + dims_str(t));
+    bad(r, "expected a reshape of [1,C,H,W] to [1, heads, 3*dim, H*W], got " + dims_str(x.shape) + " -> " +
+               dims_str(t));
   const int64_t groups = t[1], d = t[2] / 3, h = x.shape[2], w = x.shape[3];
   std::vector<int> nodes = {idx};
 
   // q, k, v slices along axis 2
   const std::string qkv = r.output(0);
   const std::vector<int> sl = users(qkv);
-  if (sl.size() != 3 || is_output(qkv)) bad(r, "expected the reshaped tensor to feed exactly three Slices (q, k, v)");
+  if (sl.size() != 3 || is_output(qkv))
+    bad(r, "expected the reshaped tensor to feed exactly three Slices (q, k, v)");
   int qs = -1, ks = -1, vs = -1;
   for (int s : sl) {
     const NodeProto& sn = node(s);
     if (sn.op_type() != "Slice" || sn.input(0) != qkv) bad(sn, "expected a Slice of '" + qkv + "'");
     const auto [a, b] = slice_range(sn, t, 2);
-    if (a == 0 && b == d) qs = s;
-    else if (a == d && b == 2 * d) ks = s;
-    else if (a == 2 * d && b == 3 * d) vs = s;
-    else bad(sn, "slice [" + std::to_string(a) + ", " + std::to_string(b) + ") of axis 2 is not q [0, d), k [d, 2d) or v [2d, 3d) with d = " + std::to_string(d));
+    if (a == 0 && b == d)
+      qs = s;
+    else if (a == d && b == 2 * d)
+      ks = s;
+    else if (a == 2 * d && b == 3 * d)
+      vs = s;
+    else
+      bad(sn, "slice [" + std::to_string(a) + ", " + std::to_string(b) +
+                  ") of axis 2 is not q [0, d), k [d, 2d) or v [2d, 3d) with d = " + std::to_string(d));
   }
   if (qs < 0 || ks < 0 || vs < 0) bad(r, "expected one slice each for q, k and v");
   nodes.insert(nodes.end(), {qs, ks, vs});
@@ -1377,7 +1533,8 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
   const int qr = only_user(node(qs).output(0), "Relu", node(qs), what);
   const int kr = only_user(node(ks).output(0), "Relu", node(ks), what);
   const int kt = only_user(node(kr).output(0), "Transpose", node(kr), what);
-  if (attr_ints(node(kt), "perm") != std::vector<int64_t>{0, 1, 3, 2}) bad(node(kt), "expected perm [0, 1, 3, 2]");
+  if (attr_ints(node(kt), "perm") != std::vector<int64_t>{0, 1, 3, 2})
+    bad(node(kt), "expected perm [0, 1, 3, 2]");
   const int pad = only_user(node(vs).output(0), "Pad", node(vs), what);
   {
     const NodeProto& p = node(pad);
@@ -1385,9 +1542,12 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
     if (has_input(p, 3)) bad(p, "Pad with explicit axes is not supported");
     const std::vector<int64_t> pads = has_input(p, 1) ? const_input(p, 1, "pads").ints()
                                                       : attr_ints(p, "pads").value_or(std::vector<int64_t>{});
-    const double value = has_input(p, 2) ? const_input(p, 2, "constant_value").at(0) : attr_float(p, "value", 0.0f);
+    const double value =
+        has_input(p, 2) ? const_input(p, 2, "constant_value").at(0) : attr_float(p, "value", 0.0f);
     if (pads != std::vector<int64_t>{0, 0, 0, 0, 0, 0, 1, 0} || value != 1.0)
-      bad(p, "expected v to be padded with one row of ones at the end of axis 2 (pads [0,0,0,0,0,0,1,0], value 1)");
+      bad(p,
+          "expected v to be padded with one row of ones at the end of axis 2 (pads [0,0,0,0,0,0,1,0], value "
+          "1)");
   }
   nodes.insert(nodes.end(), {qr, kr, kt, pad});
 
@@ -1406,15 +1566,20 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
   const std::string o = node(m2).output(0);
   const Shape os = {1, groups, d + 1, h * w};
   const std::vector<int> osl = users(o);
-  if (osl.size() != 2 || is_output(o)) bad(node(m2), "expected its output to feed exactly two Slices (dividends, divisor)");
+  if (osl.size() != 2 || is_output(o))
+    bad(node(m2), "expected its output to feed exactly two Slices (dividends, divisor)");
   int num = -1, den = -1;
   for (int s : osl) {
     const NodeProto& sn = node(s);
     if (sn.op_type() != "Slice" || sn.input(0) != o) bad(sn, "expected a Slice of '" + o + "'");
     const auto [a, b] = slice_range(sn, os, 2);
-    if (a == 0 && b == d) num = s;
-    else if (a == d && b == d + 1) den = s;
-    else bad(sn, "slice [" + std::to_string(a) + ", " + std::to_string(b) + ") of axis 2 is neither [0, d) nor the last row");
+    if (a == 0 && b == d)
+      num = s;
+    else if (a == d && b == d + 1)
+      den = s;
+    else
+      bad(sn, "slice [" + std::to_string(a) + ", " + std::to_string(b) +
+                  ") of axis 2 is neither [0, d) nor the last row");
   }
   if (num < 0 || den < 0) bad(node(m2), "expected slices of the dividends [0, d) and the divisor row d");
   const int add = only_user(node(den).output(0), "Add", node(den), what);
@@ -1439,8 +1604,10 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
     int64_t known = 1, infer = -1;
     for (size_t k = 0; k < s.size(); ++k) {
       if (s[k] == 0 && !attr_int(rb, "allowzero", 0)) s[k] = k < 4 ? os[k] : 0;
-      if (s[k] == -1) infer = static_cast<int64_t>(k);
-      else known *= s[k];
+      if (s[k] == -1)
+        infer = static_cast<int64_t>(k);
+      else
+        known *= s[k];
     }
     if (infer >= 0 && known > 0) s[uz(infer)] = groups * d * h * w / known;
     if (s != expect) bad(rb, "expected a reshape back to " + dims_str(expect) + ", got " + dims_str(s));
@@ -1451,7 +1618,8 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
   std::string base = module_path(r, false);
   if (base.empty()) base = r.name().empty() ? "attn" : r.name();
   const int kernel = b_->attn_kernel(unique(base + ".kernel"), in, d);
-  const int vk = b_->matmul(unique(base + ".matmul_vk"), kernel, {2 * d, d + 1, false}, kernel, {d, d, true}, 1.0f);
+  const int vk =
+      b_->matmul(unique(base + ".matmul_vk"), kernel, {2 * d, d + 1, false}, kernel, {d, d, true}, 1.0f);
   const int out = b_->matmul(unique(base + ".matmul_out"), vk, {0, 0, false}, kernel, {0, d, false}, 1.0f);
   const int y = b_->attn_normalize(unique(base + ".normalize"), out, d, h, w);
   for (int i : nodes) done_[uz(i)] = true;
@@ -1461,7 +1629,8 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
 void Importer::process(int idx) {
   const NodeProto& n = node(idx);
   const std::string& op = n.op_type();
-  if (!n.domain().empty() && n.domain() != "ai.onnx") fail_node(n, "ops of domain '" + n.domain() + "' are not supported");
+  if (!n.domain().empty() && n.domain() != "ai.onnx")
+    fail_node(n, "ops of domain '" + n.domain() + "' are not supported");
   if (n.output_size() == 0) fail_node(n, "has no output");
   if (op == "Conv") return conv(idx);
   if (op == "Gemm") return gemm(idx);
@@ -1481,9 +1650,11 @@ void Importer::process(int idx) {
   if (op == "BatchNormalization")
     fail_node(n, "a BatchNormalization is only supported right after a Conv that feeds nothing else");
   if (elementwise_ops().count(op))
-    fail_node(n, "unsupported op here: elementwise ops are only supported as an activation (ReLU, HardSwish, GELU) "
-                 "fused into the Conv / Gemm / MatMul (+norm) that feeds only it, or inside a LayerNorm or LiteMLA "
-                 "pattern");
+    fail_node(
+        n,
+        "unsupported op here: elementwise ops are only supported as an activation (ReLU, HardSwish, GELU) "
+        "fused into the Conv / Gemm / MatMul (+norm) that feeds only it, or inside a LayerNorm or LiteMLA "
+        "pattern");
   fail_node(n, "unsupported op " + op);
 }
 
@@ -1492,7 +1663,8 @@ Graph Importer::run() {
   if (count == 0) fail("not a valid ONNX model: the graph has no nodes");
   done_.assign(uz(count), false);
 
-  for (const TensorProto& t : g_.initializer()) const_[t.name()] = parse_tensor(t, "initializer '" + t.name() + "'");
+  for (const TensorProto& t : g_.initializer())
+    const_[t.name()] = parse_tensor(t, "initializer '" + t.name() + "'");
   for (int i = 0; i < count; ++i)
     for (const std::string& o : node(i).output())
       if (!o.empty()) producer_[o] = i;
@@ -1501,7 +1673,9 @@ Graph Importer::run() {
   const onnx::ValueInfoProto* input = nullptr;
   for (const onnx::ValueInfoProto& v : g_.input()) {
     if (const_.count(v.name())) continue;
-    if (input) fail("the model has more than one input ('" + input->name() + "', '" + v.name() + "'); one image input is supported");
+    if (input)
+      fail("the model has more than one input ('" + input->name() + "', '" + v.name() +
+           "'); one image input is supported");
     input = &v;
   }
   if (!input) fail("the model has no input");
@@ -1516,12 +1690,15 @@ Graph Importer::run() {
            "; only fixed shapes are supported: export with a fixed batch of 1 and no dynamic_axes");
     in_shape.push_back(dims[k].dim_value());
   }
-  if (in_shape.size() != 4) fail("input '" + input->name() + "' has shape " + dims_str(in_shape) + ", expected [1, C, H, W]");
-  if (in_shape[0] != 1) fail("input '" + input->name() + "' has batch " + std::to_string(in_shape[0]) + "; batch must be 1");
+  if (in_shape.size() != 4)
+    fail("input '" + input->name() + "' has shape " + dims_str(in_shape) + ", expected [1, C, H, W]");
+  if (in_shape[0] != 1)
+    fail("input '" + input->name() + "' has batch " + std::to_string(in_shape[0]) + "; batch must be 1");
   for (int64_t d : in_shape)
     if (d <= 0) fail("input '" + input->name() + "' has an empty dimension");
 
-  if (g_.output_size() != 1) fail("the model has " + std::to_string(g_.output_size()) + " outputs; exactly one is supported");
+  if (g_.output_size() != 1)
+    fail("the model has " + std::to_string(g_.output_size()) + " outputs; exactly one is supported");
   const std::string output = g_.output(0).name();
   outputs_.insert(output);
 
@@ -1549,7 +1726,8 @@ Graph Importer::run() {
   }
 
   std::string model = std::filesystem::path(path_).stem().string();
-  b_.emplace(model.empty() ? "onnx" : model, static_cast<int>(in_shape[2]), Shape(in_shape.begin() + 1, in_shape.end()));
+  b_.emplace(model.empty() ? "onnx" : model, static_cast<int>(in_shape[2]),
+             Shape(in_shape.begin() + 1, in_shape.end()));
   names_.insert("input");
   bind(input->name(), 0, in_shape);
 
@@ -1569,20 +1747,24 @@ Graph Importer::run() {
   }
 
   const Dyn* out = dyn(output);
-  if (!out) fail("the output '" + output + "' is " + (constant(output) ? "a constant" : "not produced by any node"));
+  if (!out)
+    fail("the output '" + output + "' is " + (constant(output) ? "a constant" : "not produced by any node"));
   Graph graph = b_->finish();
   if (out->ir != static_cast<int>(graph.nodes.size()) - 1)
     fail("the output '" + output + "' is not computed by the last layer");
   const Shape& irs = graph.nodes.back().out_shape;
   if (!(out->shape == irs || (out->shape.size() == irs.size() + 1 && out->shape[0] == 1 &&
                               Shape(out->shape.begin() + 1, out->shape.end()) == irs)))
-    fail("the output '" + output + "' has shape " + dims_str(out->shape) + " but the last layer produces " + dims_str(irs));
+    fail("the output '" + output + "' has shape " + dims_str(out->shape) + " but the last layer produces " +
+         dims_str(irs));
   if (g_.output(0).type().tensor_type().has_shape()) {  // declared dims (symbolic ones aside) must agree
     const auto& od = g_.output(0).type().tensor_type().shape().dim();
     bool agree = od.size() == static_cast<int>(out->shape.size());
     for (int k = 0; agree && k < od.size(); ++k)
       agree = !od[k].has_dim_value() || od[k].dim_value() == out->shape[uz(k)];
-    if (!agree) fail("the output '" + output + "' is declared with another shape than the " + dims_str(out->shape) + " it computes");
+    if (!agree)
+      fail("the output '" + output + "' is declared with another shape than the " + dims_str(out->shape) +
+           " it computes");
   }
   for (auto& [i, e] : extra_) {
     Node& n = graph.nodes[uz(i)];
@@ -1596,7 +1778,9 @@ Graph Importer::run() {
 }  // namespace
 
 Graph import_onnx(const std::string& path) {
-  auto fail = [&](const std::string& what) { throw std::invalid_argument("ONNX import of '" + path + "': " + what); };
+  auto fail = [&](const std::string& what) {
+    throw std::invalid_argument("ONNX import of '" + path + "': " + what);
+  };
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) fail("file not found");
   if (std::filesystem::is_directory(path, ec)) fail("is a directory, not an ONNX file");
@@ -1611,7 +1795,8 @@ Graph import_onnx(const std::string& path) {
   if (!model.has_graph() || model.graph().node_size() == 0)
     fail("not a valid ONNX model: it contains no graph nodes (the file is truncated or not ONNX)");
   bool opset = false;
-  for (const onnx::OperatorSetIdProto& o : model.opset_import()) opset = opset || o.domain().empty() || o.domain() == "ai.onnx";
+  for (const onnx::OperatorSetIdProto& o : model.opset_import())
+    opset = opset || o.domain().empty() || o.domain() == "ai.onnx";
   if (!opset) fail("not a valid ONNX model: it declares no ai.onnx opset");
   return Importer(path, model).run();
 }

@@ -47,7 +47,9 @@ namespace {
 bool is_depthwise(const Node& n) {
   return n.op == OpKind::Conv2d && n.groups > 1 && n.groups == n.in_features && n.groups == n.out_features;
 }
-bool is_pointwise(const Node& n) { return n.op == OpKind::Conv2d && n.kernel == 1 && n.groups == 1; }
+bool is_pointwise(const Node& n) {
+  return n.op == OpKind::Conv2d && n.kernel == 1 && n.groups == 1;
+}
 bool has_act_stage(const Node& n) {
   return (n.op == OpKind::Conv2d || n.op == OpKind::Linear) && n.norm != Norm::LayerNorm &&
          (n.act == Act::HSwish || n.act == Act::GeluTanh || n.act == Act::GeluErf);
@@ -93,14 +95,16 @@ Roles analyse(const Graph& g, const Recipe& recipe) {
       r.branch_input[static_cast<size_t>(b)] = r.attention[static_cast<size_t>(b)] = true;
       r.branch_concat[static_cast<size_t>(b)] = cat;
       const Node& bn = g.nodes[static_cast<size_t>(b)];
-      if (bn.op == OpKind::Conv2d && bn.groups > 1 && is_depthwise(g.nodes[static_cast<size_t>(bn.inputs[0])]))
+      if (bn.op == OpKind::Conv2d && bn.groups > 1 &&
+          is_depthwise(g.nodes[static_cast<size_t>(bn.inputs[0])]))
         r.attention[static_cast<size_t>(bn.inputs[0])] = true;  // the 5x5 aggregation
     }
     for (int m : r.consumers[i]) {
       r.attention[static_cast<size_t>(m)] = true;
       for (int m2 : r.consumers[static_cast<size_t>(m)]) {
         r.attention[static_cast<size_t>(m2)] = true;
-        if (g.nodes[static_cast<size_t>(m2)].op == OpKind::AttnNormalize) r.raw_matmul[static_cast<size_t>(m)] = true;
+        if (g.nodes[static_cast<size_t>(m2)].op == OpKind::AttnNormalize)
+          r.raw_matmul[static_cast<size_t>(m)] = true;
         for (int m3 : r.consumers[static_cast<size_t>(m2)])
           if (g.nodes[static_cast<size_t>(m3)].op == OpKind::AttnNormalize) {
             r.attention[static_cast<size_t>(m3)] = true;
@@ -113,7 +117,8 @@ Roles analyse(const Graph& g, const Recipe& recipe) {
     const Node& node = g.nodes[i];
     if (r.consumers[i].size() != 1 || r.attention[i]) continue;
     const Node& next = g.nodes[static_cast<size_t>(r.consumers[i][0])];
-    if (recipe.migration.enabled && node.op == OpKind::Conv2d && is_depthwise(next) && !r.attention[static_cast<size_t>(r.consumers[i][0])])
+    if (recipe.migration.enabled && node.op == OpKind::Conv2d && is_depthwise(next) &&
+        !r.attention[static_cast<size_t>(r.consumers[i][0])])
       r.migrate[i] = true;
     if (recipe.filter_shift && is_depthwise(node) && is_pointwise(next)) r.shift[i] = true;
   }
@@ -196,7 +201,9 @@ std::pair<float, int32_t> channel_quant(const ActQuant& q, int64_t c) {
   return {q.scale[g], q.zero_point[g]};
 }
 
-int32_t round_to_int32(double v) { return static_cast<int32_t>(std::nearbyint(v)); }
+int32_t round_to_int32(double v) {
+  return static_cast<int32_t>(std::nearbyint(v));
+}
 
 // Symmetric per-output-channel weight quantization; returns codes and scales.
 void quantize_weights(const Node& n, int bits, QNode& q) {
@@ -231,9 +238,9 @@ std::vector<Requantizer> shared_shift_pair(double fa, double fb) {
 
 // The observers of the second calibration pass.
 struct Observers {
-  std::vector<std::unique_ptr<Observer>> out, pre;   // per node
-  std::vector<std::map<int, Observer>> groups;       // per node: grouped (attention) observers
-  std::vector<std::map<int, Observer>> divisors;     // AttnNormalize: per branch
+  std::vector<std::unique_ptr<Observer>> out, pre;  // per node
+  std::vector<std::map<int, Observer>> groups;      // per node: grouped (attention) observers
+  std::vector<std::map<int, Observer>> divisors;    // AttnNormalize: per branch
   Observer& out_of(size_t i) {
     if (!out[i]) out[i] = std::make_unique<Observer>();
     return *out[i];
@@ -246,8 +253,13 @@ struct Observers {
 
 class Quantizer {
  public:
-  Quantizer(const Graph& fp32, const Recipe& recipe, const std::vector<Tensor>& calib, const ProgressFn& progress)
-      : g_(fold_batchnorm(fp32)), recipe_(recipe), calib_(calib), progress_(progress), roles_(analyse(g_, recipe)) {}
+  Quantizer(const Graph& fp32, const Recipe& recipe, const std::vector<Tensor>& calib,
+            const ProgressFn& progress)
+      : g_(fold_batchnorm(fp32)),
+        recipe_(recipe),
+        calib_(calib),
+        progress_(progress),
+        roles_(analyse(g_, recipe)) {}
 
   QGraph run() {
     collect_channel_stats();
@@ -266,7 +278,9 @@ class Quantizer {
     return recipe_.attention.per_branch && b >= heads2 / 2 ? 1 : 0;
   }
   int row_kind(int64_t r, int64_t d) const { return recipe_.attention.separate_ksum && r == d ? 1 : 0; }
-  int bits_of(size_t i) const { return roles_.attention[i] ? recipe_.attention.bits : recipe_.activation_bits; }
+  int bits_of(size_t i) const {
+    return roles_.attention[i] ? recipe_.attention.bits : recipe_.activation_bits;
+  }
 
   void report(const std::string& stage, int done) const {
     if (progress_) progress_(stage, done, static_cast<int>(calib_.size()));
@@ -425,7 +439,8 @@ class Quantizer {
         if (!a.per_tensor()) unsupported(node, "average pooling needs a per-tensor input");
         const Shape& s = g_.nodes[static_cast<size_t>(node.inputs[0])].out_shape;
         q.out = output_quant(i);
-        q.requant = {requantizer_for(static_cast<double>(a.scale[0]) / (static_cast<double>(s[1] * s[2]) * q.out.scale[0]))};
+        q.requant = {requantizer_for(static_cast<double>(a.scale[0]) /
+                                     (static_cast<double>(s[1] * s[2]) * q.out.scale[0]))};
         return;
       }
       case OpKind::Concat: {
@@ -436,8 +451,8 @@ class Quantizer {
           if (a.bits != q.out.bits) unsupported(node, "inputs of different bit widths");
           const int64_t ch = g_.nodes[static_cast<size_t>(node.inputs[k])].out_shape[0];
           for (int64_t c = 0; c < ch; ++c) {
-            std::tie(q.out.scale[static_cast<size_t>(c0 + c)], q.out.zero_point[static_cast<size_t>(c0 + c)]) =
-                channel_quant(a, c);
+            std::tie(q.out.scale[static_cast<size_t>(c0 + c)],
+                     q.out.zero_point[static_cast<size_t>(c0 + c)]) = channel_quant(a, c);
           }
           c0 += ch;
         }
@@ -468,10 +483,13 @@ class Quantizer {
     const Node& node = g_.nodes[i];
     const bool depthwise = is_depthwise(node);
     const int64_t channels = node.out_features;
-    auto in_scale = [&](int64_t c) { return static_cast<double>(channel_quant(in, depthwise ? c : 0).first); };
+    auto in_scale = [&](int64_t c) {
+      return static_cast<double>(channel_quant(in, depthwise ? c : 0).first);
+    };
     if (!depthwise)
       for (float s : in.scale)
-        if (s != in.scale[0]) unsupported(node, "its input has per-channel scales (only depthwise convs allow them)");
+        if (s != in.scale[0])
+          unsupported(node, "its input has per-channel scales (only depthwise convs allow them)");
     quantize_weights(node, recipe_.weight_bits, q);
     q.bias.assign(static_cast<size_t>(channels), 0);
     std::vector<double> acc_scale(static_cast<size_t>(channels));
@@ -488,16 +506,19 @@ class Quantizer {
       return;
     }
     if (!has_act_stage(node)) {
-      for (int64_t c = 0; c < channels; ++c) q.requant.push_back(requantizer_for(acc_scale[static_cast<size_t>(c)] / out_scale(c)));
+      for (int64_t c = 0; c < channels; ++c)
+        q.requant.push_back(requantizer_for(acc_scale[static_cast<size_t>(c)] / out_scale(c)));
       return;
     }
     q.pre_act = act_quant(*obs_.pre[i], recipe_.calibrator, bits_of(i), false);
     const double sp = q.pre_act.scale[0];
-    for (int64_t c = 0; c < channels; ++c) q.requant.push_back(requantizer_for(acc_scale[static_cast<size_t>(c)] / sp));
+    for (int64_t c = 0; c < channels; ++c)
+      q.requant.push_back(requantizer_for(acc_scale[static_cast<size_t>(c)] / sp));
     if (node.act == Act::HSwish) {
       q.hswish_three = round_to_int32(3.0 / sp);
       q.hswish_six = round_to_int32(6.0 / sp);
-      for (int64_t c = 0; c < channels; ++c) q.act_requant.push_back(requantizer_for(sp * sp / 6.0 / out_scale(c)));
+      for (int64_t c = 0; c < channels; ++c)
+        q.act_requant.push_back(requantizer_for(sp * sp / 6.0 / out_scale(c)));
       return;
     }
     // GELU: a lookup table from pre-activation codes to output codes.
@@ -520,7 +541,8 @@ class Quantizer {
     auto b_scale = [&](int64_t batch) {
       const float s = b.scale[b.group(batch, node.b.row_offset)];
       for (int64_t r = 0; r < node.b.rows; ++r)
-        if (b.scale[b.group(batch, node.b.row_offset + r)] != s || b.zero_point[b.group(batch, node.b.row_offset + r)] != 0)
+        if (b.scale[b.group(batch, node.b.row_offset + r)] != s ||
+            b.zero_point[b.group(batch, node.b.row_offset + r)] != 0)
           unsupported(node, "the right operand needs one symmetric scale per head");
       return static_cast<double>(s);
     };
@@ -532,12 +554,14 @@ class Quantizer {
     if (roles_.raw_matmul[i]) {
       q.out = grid_quant(batches, rows, 32);
       for (int64_t bt = 0; bt < batches; ++bt)
-        for (int64_t r = 0; r < rows; ++r) q.out.scale[q.out.group(bt, r)] = static_cast<float>(a_scale(bt, r) * b_scale(bt));
+        for (int64_t r = 0; r < rows; ++r)
+          q.out.scale[q.out.group(bt, r)] = static_cast<float>(a_scale(bt, r) * b_scale(bt));
       return;
     }
     // K^T V rows and the sum-K row, per branch: symmetric quantizers from the grouped observers.
     std::map<int, ActQuant> by_key;
-    for (const auto& [key, o] : obs_.groups[i]) by_key[key] = act_quant(o, recipe_.calibrator, recipe_.attention.bits, true);
+    for (const auto& [key, o] : obs_.groups[i])
+      by_key[key] = act_quant(o, recipe_.calibrator, recipe_.attention.bits, true);
     q.out = grid_quant(batches, rows, recipe_.attention.bits);
     for (int64_t bt = 0; bt < batches; ++bt)
       for (int64_t r = 0; r < rows; ++r) {
@@ -570,7 +594,8 @@ class Quantizer {
         q.out_requant.push_back(requantizer_for(s_num * frac / sy));
       } else {
         const Observer& div = obs_.divisors[i].at(key);
-        const double s_div = std::max(div.max(), 1e-30f) / static_cast<double>((int64_t{1} << att.divisor_bits) - 1);
+        const double s_div =
+            std::max(div.max(), 1e-30f) / static_cast<double>((int64_t{1} << att.divisor_bits) - 1);
         q.div_requant.push_back(requantizer_for(s_divisor / s_div));
         q.out_requant.push_back(requantizer_for(s_num / (s_div * sy)));
       }
@@ -591,7 +616,8 @@ class Quantizer {
 
 QGraph quantize_graph(const Graph& graph, const Recipe& recipe, const std::vector<Tensor>& calibration,
                       const ProgressFn& progress) {
-  if (calibration.empty()) throw std::invalid_argument("calibration data is empty: at least one image is needed");
+  if (calibration.empty())
+    throw std::invalid_argument("calibration data is empty: at least one image is needed");
   for (size_t k = 0; k < calibration.size(); ++k)
     if (calibration[k].shape != graph.nodes.at(0).out_shape)
       throw std::invalid_argument("calibration image " + std::to_string(k) + " has shape " +
@@ -600,8 +626,8 @@ QGraph quantize_graph(const Graph& graph, const Recipe& recipe, const std::vecto
   return Quantizer(graph, recipe, calibration, progress).run();
 }
 
-QualityReport evaluate_quality(const QGraph& qgraph, const std::vector<Tensor>& images, const std::vector<int>& labels,
-                               const ProgressFn& progress) {
+QualityReport evaluate_quality(const QGraph& qgraph, const std::vector<Tensor>& images,
+                               const std::vector<int>& labels, const ProgressFn& progress) {
   const size_t n = qgraph.graph.nodes.size();
   struct Sums {
     double signal = 0, noise = 0, dot = 0, approx = 0;
@@ -638,7 +664,8 @@ QualityReport evaluate_quality(const QGraph& qgraph, const std::vector<Tensor>& 
     if (progress) progress("evaluation", static_cast<int>(k + 1), static_cast<int>(images.size()));
   }
   r.images = static_cast<int>(images.size());
-  for (size_t i = 1; i < n; ++i) r.layers.push_back({qgraph.graph.nodes[i].name, sums[i].sqnr(), sums[i].cosine()});
+  for (size_t i = 1; i < n; ++i)
+    r.layers.push_back({qgraph.graph.nodes[i].name, sums[i].sqnr(), sums[i].cosine()});
   r.output_sqnr_db = sums[n - 1].sqnr();
   r.output_cosine = sums[n - 1].cosine();
   r.top1_agreement = images.empty() ? 0 : static_cast<double>(agree) / static_cast<double>(images.size());

@@ -41,8 +41,8 @@ struct QualityReport {
   std::vector<LayerQuality> layers;  // graph order, every node but the input
   double output_sqnr_db = 0;         // the logits
   double output_cosine = 0;
-  double top1_agreement = 0;         // fraction of images whose integer argmax equals the FP32 argmax
-  int labelled = 0;                  // images with a label >= 0
+  double top1_agreement = 0;  // fraction of images whose integer argmax equals the FP32 argmax
+  int labelled = 0;           // images with a label >= 0
   double fp32_accuracy = 0, int_accuracy = 0;  // top-1 on the labelled images
 };
 

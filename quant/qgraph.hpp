@@ -19,18 +19,21 @@
 //              Then the activation stage of `act`:
 //                None / ReLU  y = sat(zp_y(c) + rq[c](acc)); ReLU: y = max(y, zp_y(c))
 //                HSwish       p = sat8(zp_p + rq[c](acc)) - zp_p   (pre-activation, per-tensor quantizer)
-//                             t = clamp(p + hswish_three, 0, hswish_six)    (three = round(3/s_p), six = round(6/s_p))
-//                             y = sat(zp_y(c) + act_rq[c](p * t))           (p*t has scale s_p^2 / 6)
+//                             t = clamp(p + hswish_three, 0, hswish_six)    (three = round(3/s_p), six =
+//                             round(6/s_p)) y = sat(zp_y(c) + act_rq[c](p * t))           (p*t has scale
+//                             s_p^2 / 6)
 //                GeluTanh /   p = sat8(zp_p + rq[c](acc)); y = act_lut[p - qmin(pre_act)]
 //                GeluErf
 //              float_layernorm (Linear + LayerNorm): v = acc * in_scale * weight_scale[c] in FP32, LayerNorm
 //              and activation in FP32, then quantized like the input image.
-//   Add        y = sat(zp_y + round((rq[0].multiplier * (a - zp_a) + rq[1].multiplier * (b - zp_b)) / 2^rq[0].shift))
+//   Add        y = sat(zp_y + round((rq[0].multiplier * (a - zp_a) + rq[1].multiplier * (b - zp_b)) /
+//   2^rq[0].shift))
 //              (both requantizers share the shift; per-tensor quantizers)
 //   Concat     codes copied; the output grid is the inputs' grids stacked along axis 0 (no requantization)
 //   GlobalAvgPool  y[c] = sat(zp_y + rq[0](sum_p (x[c, p] - zp_x)))     (rq = s_x / (H*W*s_y))
 //   AttnKernel input zero points must be 0. Rows 0..2d-1 (q, k): max(x, 0); rows 2d..3d-1 (v): x; row 3d: 1.
-//              The output grid is [2h, 3d+1] with each row's scale from its input channel; row 3d has scale 1.
+//              The output grid is [2h, 3d+1] with each row's scale from its input channel; row 3d has
+//              scale 1.
 //   MatMul     acc[b, i, j] = sum_k (A[b, i, k] - zp_A) * (B[b, k, j] - zp_B) on the operand views of
 //              graph.hpp; A's scale may vary with (b, i), B's only with b. out.bits == 32: y = acc (scale
 //              s_A(b,i) * s_B(b)); otherwise y = sat(zp_y(g) + rq[g](acc)), g = out's group of (b, i).
@@ -42,8 +45,9 @@
 //                            y = sat(zp_y + round(m * out_rq[g].multiplier / 2^(out_rq[g].shift + e)))
 //                            (the real divisor is 2^(e - divisor_frac_bits); a zero divisor gives e = 0)
 //                Uniform     D = sat_unsigned(div_rq[g](o[b, d, n]), divisor_bits);
-//                            y = sat(zp_y + round_half_away(m * out_rq[g].multiplier / (D * 2^out_rq[g].shift)));
-//                            D = 0 saturates y to the largest code of m's sign (0 when m = 0)
+//                            y = sat(zp_y + round_half_away(m * out_rq[g].multiplier / (D *
+//                            2^out_rq[g].shift))); D = 0 saturates y to the largest code of m's sign (0 when
+//                            m = 0)
 //              The 1e-15 epsilon of the FP32 model has no integer counterpart.
 // Ops without integer semantics (Softmax, standalone LayerNorm, the ViT token ops) are rejected by the
 // integer executor with a message naming the node, until a recipe for standard ViTs defines them.
@@ -60,10 +64,10 @@ namespace vitsim::quant {
 
 /// Quantization of one activation tensor (see ACTIVATION CODES above).
 struct ActQuant {
-  int bits = 8;                     // 2..16, or 32 for raw int32 accumulators
-  int64_t groups0 = 1, groups1 = 1; // grid over axis 0 and axis 1: 1 or that axis's size
-  std::vector<float> scale;         // groups0 * groups1 entries, row-major
-  std::vector<int32_t> zero_point;  // same size
+  int bits = 8;                      // 2..16, or 32 for raw int32 accumulators
+  int64_t groups0 = 1, groups1 = 1;  // grid over axis 0 and axis 1: 1 or that axis's size
+  std::vector<float> scale;          // groups0 * groups1 entries, row-major
+  std::vector<int32_t> zero_point;   // same size
 
   /// Group of the element at (i0, i1) of axes 0 and 1.
   size_t group(int64_t i0, int64_t i1) const {
@@ -89,7 +93,7 @@ struct QNode {
   std::vector<Requantizer> requant;
 
   // Activation stage of Conv2d / Linear with HSwish or GELU.
-  ActQuant pre_act;                  // per-tensor quantizer of the pre-activation
+  ActQuant pre_act;  // per-tensor quantizer of the pre-activation
   int32_t hswish_three = 0, hswish_six = 0;
   std::vector<Requantizer> act_requant;  // HSwish: per output channel, p * t -> output
   std::vector<int32_t> act_lut;          // GELU: 2^pre_act.bits entries, indexed by p - qmin
@@ -110,10 +114,10 @@ struct QNode {
 
 /// A quantized graph: the FP32 graph it was derived from, one QNode per node, and the recipe.
 struct QGraph {
-  Graph graph;                // structure + FP32 params (BatchNorm folded, rewrites applied)
-  std::vector<QNode> nodes;   // nodes[i] quantizes graph.nodes[i]
+  Graph graph;               // structure + FP32 params (BatchNorm folded, rewrites applied)
+  std::vector<QNode> nodes;  // nodes[i] quantizes graph.nodes[i]
   std::string recipe_name;
-  std::string recipe_json;    // the full recipe, as read, for provenance
+  std::string recipe_json;  // the full recipe, as read, for provenance
 };
 
 /// Whether `op` has INTEGER SEMANTICS above (Softmax, standalone LayerNorm and the ViT token ops do not).

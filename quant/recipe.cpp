@@ -28,9 +28,9 @@ Recipe read_recipe(const nlohmann::json& j, const std::string& origin) {
   recipe.attention.separate_ksum = att.boolean("separate_ksum", true);
   recipe.attention.divisor =
       att.choice("divisor", "log2", {"log2", "uniform"}) == "log2" ? DivisorMode::Log2 : DivisorMode::Uniform;
-  recipe.attention.log2_rounding = att.choice("log2_rounding", "hardware", {"hardware", "sqrt2"}) == "hardware"
-                                       ? Log2Rounding::Hardware
-                                       : Log2Rounding::Sqrt2;
+  recipe.attention.log2_rounding =
+      att.choice("log2_rounding", "hardware", {"hardware", "sqrt2"}) == "hardware" ? Log2Rounding::Hardware
+                                                                                   : Log2Rounding::Sqrt2;
   recipe.attention.divisor_bits = att.integer("divisor_bits", 8, 2, 16);
   att.reject_unknown_keys();
 
@@ -48,7 +48,8 @@ Recipe read_recipe(const nlohmann::json& j, const std::string& origin) {
 
   recipe.float_layernorm = r.boolean("float_layernorm", true);
   if (!recipe.float_layernorm)
-    r.fail("float_layernorm", "integer LayerNorm is not available yet: the head's LayerNorm must stay FP32 (true)");
+    r.fail("float_layernorm",
+           "integer LayerNorm is not available yet: the head's LayerNorm must stay FP32 (true)");
   r.reject_unknown_keys();
   recipe.source_json = j.dump();
   return recipe;
@@ -66,7 +67,9 @@ Recipe parse_recipe(const std::string& json_text, const std::string& origin) {
   return read_recipe(j, origin);
 }
 
-Recipe load_recipe(const std::string& path) { return read_recipe(read_json_file(path), path); }
+Recipe load_recipe(const std::string& path) {
+  return read_recipe(read_json_file(path), path);
+}
 
 Recipe find_recipe(const std::string& name_or_path, const std::string& config_dir) {
   namespace fs = std::filesystem;
@@ -76,7 +79,8 @@ Recipe find_recipe(const std::string& name_or_path, const std::string& config_di
   std::string known;
   if (fs::is_directory(config_dir))
     for (const auto& entry : fs::directory_iterator(config_dir))
-      if (entry.path().extension() == ".json") known += (known.empty() ? "" : ", ") + entry.path().stem().string();
+      if (entry.path().extension() == ".json")
+        known += (known.empty() ? "" : ", ") + entry.path().stem().string();
   throw ConfigError("unknown recipe '" + name_or_path + "': not a file, and not in " + config_dir +
                     " (known: " + (known.empty() ? "none" : known) + ")");
 }

@@ -10,33 +10,33 @@
 namespace vitsim::quant {
 
 struct AttentionRecipe {
-  int bits = 8;                // width of every attention tensor: qkv / aggregation outputs, K^T V, sum K,
-                               // numerator, attention output (2..8)
-  bool per_branch = true;      // separate quantizers for the original-scale (qkv) and aggregated branches
-  bool separate_ksum = true;   // sum K (the ones-row product) gets its own quantizer apart from K^T V
+  int bits = 8;               // width of every attention tensor: qkv / aggregation outputs, K^T V, sum K,
+                              // numerator, attention output (2..8)
+  bool per_branch = true;     // separate quantizers for the original-scale (qkv) and aggregated branches
+  bool separate_ksum = true;  // sum K (the ones-row product) gets its own quantizer apart from K^T V
   DivisorMode divisor = DivisorMode::Log2;              // "log2" (shift division) or "uniform"
   Log2Rounding log2_rounding = Log2Rounding::Hardware;  // "hardware" (1.5 * 2^i) or "sqrt2"
-  int divisor_bits = 8;        // uniform divisors: unsigned width (2..16)
+  int divisor_bits = 8;                                 // uniform divisors: unsigned width (2..16)
 };
 
 struct MigrationRecipe {
-  bool enabled = false;        // channel-wise migration on the inputs of MBConv depthwise convs
-  bool power_of_two = false;   // round log2(s_c) so the factors are shifts
-  double quantile = 0.99;      // q in s_c = clip(max_c|X| / max(q(|X|), mean_c max_c|X|), lo, hi)
+  bool enabled = false;       // channel-wise migration on the inputs of MBConv depthwise convs
+  bool power_of_two = false;  // round log2(s_c) so the factors are shifts
+  double quantile = 0.99;     // q in s_c = clip(max_c|X| / max(q(|X|), mean_c max_c|X|), lo, hi)
   double min_factor = 0.1, max_factor = 64.0;
 };
 
 struct Recipe {
-  std::string name;            // e.g. "trio-w8a8"
+  std::string name;  // e.g. "trio-w8a8"
   std::string description;
-  int weight_bits = 8;         // weights: symmetric per output channel (2..8)
-  int activation_bits = 8;     // activations outside the attention: per tensor, with zero point (2..8)
-  CalibratorSpec calibrator;   // "minmax" | "percentile[:p]" | "mse[:p]" | "kl"
+  int weight_bits = 8;        // weights: symmetric per output channel (2..8)
+  int activation_bits = 8;    // activations outside the attention: per tensor, with zero point (2..8)
+  CalibratorSpec calibrator;  // "minmax" | "percentile[:p]" | "mse[:p]" | "kl"
   AttentionRecipe attention;
   MigrationRecipe migration;
-  bool filter_shift = false;   // filter-wise shifting of the inputs of MBConv's projection convs
-  bool float_layernorm = true; // the classifier head's LayerNorm stays FP32 (no integer LayerNorm yet)
-  std::string source_json;     // the recipe as read
+  bool filter_shift = false;    // filter-wise shifting of the inputs of MBConv's projection convs
+  bool float_layernorm = true;  // the classifier head's LayerNorm stays FP32 (no integer LayerNorm yet)
+  std::string source_json;      // the recipe as read
 };
 
 /// Reads and validates a recipe file. Throws ConfigError naming the file, the JSON path, what was

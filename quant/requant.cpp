@@ -52,7 +52,9 @@ Requantizer shift_requantizer(int shift) {
   return {1, shift};
 }
 
-double requantizer_value(const Requantizer& r) { return std::ldexp(static_cast<double>(r.multiplier), -r.shift); }
+double requantizer_value(const Requantizer& r) {
+  return std::ldexp(static_cast<double>(r.multiplier), -r.shift);
+}
 
 int32_t saturate(int64_t x, int bits, bool is_signed) {
   const int64_t lo = is_signed ? -(int64_t{1} << (bits - 1)) : 0;
@@ -69,8 +71,7 @@ int log2_exponent(int64_t x, Log2Rounding rounding, int min_exp, int max_exp) {
     round_up = lead > 0 && ((x >> (lead - 1)) & 1);  // x >= 1.5 * 2^lead
   } else {
     // x >= sqrt(2) * 2^lead  <=>  x^2 >= 2^(2*lead + 1); x^2 is exact in long double for x < 2^32
-    round_up = static_cast<long double>(x) * static_cast<long double>(x) >=
-               std::ldexp(1.0L, 2 * lead + 1);
+    round_up = static_cast<long double>(x) * static_cast<long double>(x) >= std::ldexp(1.0L, 2 * lead + 1);
   }
   const int e = lead + (round_up ? 1 : 0);
   return e < min_exp ? min_exp : (e > max_exp ? max_exp : e);

@@ -39,8 +39,8 @@ class EfficientVitBuilder {
     int x = b_.conv("stem.0", 0, spec_.widths[0], 3, 2, 1, false, Norm::BatchNorm, act_);
     for (int i = 1; i <= spec_.depths[0]; ++i) {
       const std::string p = "stem." + std::to_string(i);
-      const int y = spec_.large ? res_block(p + ".main", x, spec_.widths[0])
-                                : ds_conv(p + ".main", x, spec_.widths[0]);
+      const int y =
+          spec_.large ? res_block(p + ".main", x, spec_.widths[0]) : ds_conv(p + ".main", x, spec_.widths[0]);
       x = b_.add(p + " (+x)", y, x);
     }
     for (int s = 1; s <= 4; ++s) x = stage(s, x);
@@ -89,8 +89,8 @@ class EfficientVitBuilder {
     const int64_t c = channels(x), d = spec_.head_dim, heads = c / d;
     const int64_t h = b_.shape(x)[1], w = b_.shape(x)[2];
     const int qkv = b_.conv(p + ".qkv", x, 3 * c, 1, 1, 1, false, Norm::None, Act::None);
-    int agg = b_.conv(p + ".aggreg.0.dw", qkv, 3 * c, 5, 1, static_cast<int>(3 * c), false, Norm::None,
-                      Act::None);
+    int agg =
+        b_.conv(p + ".aggreg.0.dw", qkv, 3 * c, 5, 1, static_cast<int>(3 * c), false, Norm::None, Act::None);
     agg = b_.conv(p + ".aggreg.0.gpw", agg, 3 * c, 1, 1, static_cast<int>(3 * heads), false, Norm::None,
                   Act::None);
     const int cat = b_.concat(p + ".cat+reshape", {qkv, agg});
@@ -201,7 +201,7 @@ class Stream {
   Stream(uint64_t seed, const std::string& a, const std::string& b) : state_(seed ^ 0x9E3779B97F4A7C15ull) {
     for (const std::string* s : {&a, &b}) {
       for (unsigned char ch : *s) state_ = (state_ ^ ch) * 0x100000001B3ull;  // FNV-1a
-      state_ = (state_ ^ 0xFF) * 0x100000001B3ull;                          // separator
+      state_ = (state_ ^ 0xFF) * 0x100000001B3ull;                            // separator
     }
   }
   uint64_t next() {
@@ -263,7 +263,8 @@ Graph build_model(const std::string& name, int resolution) {
   const ZooEntry& e = zoo_entry(name);
   if (e.any_resolution) {
     if (resolution < 32 || resolution % 32 != 0)
-      throw std::invalid_argument("model '" + name + "' needs a resolution that is a positive multiple of 32, got " +
+      throw std::invalid_argument("model '" + name +
+                                  "' needs a resolution that is a positive multiple of 32, got " +
                                   std::to_string(resolution));
     return EfficientVitBuilder(name, resolution, efficientvit_spec(name)).build();
   }

@@ -97,7 +97,8 @@ int cmd_forward(const ModelArgs& args, const std::string& qgraph_path, int repea
     const quant::Tensor input = quant::synthetic_input(g, seed);
     t = time_runs(repeat, [&] { logits = quant::run_fp32(g, input); });
     macs = g.macs();
-    out << g.model << " @" << g.resolution << " FP32 forward (synthetic weights and input, seed " << seed << ")";
+    out << g.model << " @" << g.resolution << " FP32 forward (synthetic weights and input, seed " << seed
+        << ")";
   }
   out << ", " << with_commas(macs) << " MACs\n"
       << std::fixed << std::setprecision(4) << "  forward: best " << t.first << " s, mean " << t.second
@@ -127,25 +128,29 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   int repeat = 3;
   uint64_t seed = 0;
   CLI::App* forward = app.add_subcommand(
-      "forward", "Time a forward pass on a synthetic image (FP32 zoo model, or a .vqg on the integer executor)");
+      "forward",
+      "Time a forward pass on a synthetic image (FP32 zoo model, or a .vqg on the integer executor)");
   model_args.add_to(*forward);
   forward->add_option("--repeat", repeat, "Timed runs (the best is reported)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
   forward->add_option("--seed", seed, "Seed of the synthetic weights and input")->capture_default_str();
   std::string qgraph_path;
-  forward->add_option("--qgraph", qgraph_path, "Time the integer executor on this quantized graph (.vqg) instead");
+  forward->add_option("--qgraph", qgraph_path,
+                      "Time the integer executor on this quantized graph (.vqg) instead");
 
   QuantizeArgs q;
   CLI::App* quantize = app.add_subcommand(
-      "quantize", "Post-training quantization: model + recipe + calibration data -> quantized graph file (.vqg)");
+      "quantize",
+      "Post-training quantization: model + recipe + calibration data -> quantized graph file (.vqg)");
   quantize->add_option("-m,--model", q.model, "Zoo model with synthetic weights (see `vitsim models`)")
       ->capture_default_str();
   quantize->add_option("-r,--res", q.resolution, "Input resolution of a zoo model")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   quantize->add_option("--onnx", q.onnx, "Import this ONNX model instead of a zoo model");
-  quantize->add_option("--recipe", q.recipe, "Recipe name in configs/quant/ or a recipe file")->capture_default_str();
+  quantize->add_option("--recipe", q.recipe, "Recipe name in configs/quant/ or a recipe file")
+      ->capture_default_str();
   quantize->add_option("--calib", q.calib, "Calibration images: synthetic | fashion-mnist (train split)")
       ->capture_default_str();
   quantize->add_option("--calib-count", q.calib_count, "Number of calibration images")

@@ -33,7 +33,8 @@ ImageSet load_images(const std::string& source, const std::string& split, int co
   if (source == "synthetic") return synthetic_images(count, input, seed);
   if (source == "fashion-mnist") {
     if (input.size() != 3 || input[1] != input[2])
-      throw std::invalid_argument("fashion-mnist images need a square [C,R,R] model input, got " + shape_str(input));
+      throw std::invalid_argument("fashion-mnist images need a square [C,R,R] model input, got " +
+                                  shape_str(input));
     return load_fashion_mnist("", split, count, 0, static_cast<int>(input[1]), static_cast<int>(input[0]));
   }
   throw std::invalid_argument("unknown image source '" + source + "' (expected synthetic or fashion-mnist)");
@@ -50,14 +51,17 @@ ProgressFn progress_line(std::ostream& err) {
 nlohmann::json quality_json(const QualityReport& q) {
   nlohmann::json layers = nlohmann::json::array();
   for (const LayerQuality& l : q.layers)
-    layers.push_back({{"name", l.name}, {"sqnr_db", std::isfinite(l.sqnr_db) ? nlohmann::json(l.sqnr_db) : nlohmann::json("inf")},
-                      {"cosine", l.cosine}});
+    layers.push_back(
+        {{"name", l.name},
+         {"sqnr_db", std::isfinite(l.sqnr_db) ? nlohmann::json(l.sqnr_db) : nlohmann::json("inf")},
+         {"cosine", l.cosine}});
   nlohmann::json j = {{"images", q.images},
                       {"output_sqnr_db", q.output_sqnr_db},
                       {"output_cosine", q.output_cosine},
                       {"top1_agreement", q.top1_agreement},
                       {"layers", layers}};
-  if (q.labelled) j["accuracy"] = {{"labelled", q.labelled}, {"fp32", q.fp32_accuracy}, {"int", q.int_accuracy}};
+  if (q.labelled)
+    j["accuracy"] = {{"labelled", q.labelled}, {"fp32", q.fp32_accuracy}, {"int", q.int_accuracy}};
   return j;
 }
 
@@ -81,9 +85,9 @@ int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err)
   const double quantize_s = std::chrono::duration<double>(clock::now() - t0).count();
   save_qgraph(qg, args.out);
 
-  out << graph.model << " quantized with " << recipe.name << " on " << calib.images.size() << " " << args.calib
-      << " calibration images in " << std::fixed << std::setprecision(2) << quantize_s << " s -> " << args.out
-      << '\n';
+  out << graph.model << " quantized with " << recipe.name << " on " << calib.images.size() << " "
+      << args.calib << " calibration images in " << std::fixed << std::setprecision(2) << quantize_s
+      << " s -> " << args.out << '\n';
   if (args.eval == "none") return 0;
   const ImageSet eval = load_images(args.eval, "test", args.eval_count, input, args.seed + 2);
   const QualityReport q = evaluate_quality(qg, eval.images, eval.labels, progress_line(err));
@@ -98,10 +102,12 @@ int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err)
   out << std::setprecision(2) << "quality on " << q.images << " " << args.eval << " images: output SQNR "
       << q.output_sqnr_db << " dB, cosine " << std::setprecision(4) << q.output_cosine << ", top-1 agreement "
       << std::setprecision(1) << 100 * q.top1_agreement << "%";
-  if (q.labelled) out << ", accuracy FP32 " << 100 * q.fp32_accuracy << "% / int " << 100 * q.int_accuracy << "%";
+  if (q.labelled)
+    out << ", accuracy FP32 " << 100 * q.fp32_accuracy << "% / int " << 100 * q.int_accuracy << "%";
   out << "\nlowest per-layer SQNR (vs FP32, errors accumulated from the input):\n";
   std::vector<LayerQuality> worst = q.layers;
-  std::stable_sort(worst.begin(), worst.end(), [](const auto& a, const auto& b) { return a.sqnr_db < b.sqnr_db; });
+  std::stable_sort(worst.begin(), worst.end(),
+                   [](const auto& a, const auto& b) { return a.sqnr_db < b.sqnr_db; });
   worst.resize(std::min<size_t>(worst.size(), 8));
   for (const LayerQuality& l : worst)
     out << "  " << std::left << std::setw(34) << l.name << std::right << std::setw(8) << std::setprecision(2)

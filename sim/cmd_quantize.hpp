@@ -10,15 +10,15 @@ namespace vitsim::sim {
 struct QuantizeArgs {
   std::string model = "efficientvit-b1";  // zoo model (synthetic weights), unless onnx is set
   int resolution = 224;
-  uint64_t seed = 0;          // synthetic weights and images
-  std::string onnx;           // ONNX file to import instead of a zoo model
+  uint64_t seed = 0;  // synthetic weights and images
+  std::string onnx;   // ONNX file to import instead of a zoo model
   std::string recipe = "trio-w8a8";
   std::string calib = "synthetic";  // "synthetic" | "fashion-mnist" (train split)
   int calib_count = 32;
-  std::string eval = "synthetic";   // "none" | "synthetic" | "fashion-mnist" (test split)
+  std::string eval = "synthetic";  // "none" | "synthetic" | "fashion-mnist" (test split)
   int eval_count = 8;
-  std::string out;            // .vqg file (required)
-  std::string report;         // quality JSON; default <out>.quality.json
+  std::string out;     // .vqg file (required)
+  std::string report;  // quality JSON; default <out>.quality.json
 };
 
 /// Runs the command; returns the exit code (std::invalid_argument from any stage propagates).

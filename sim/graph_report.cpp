@@ -37,10 +37,9 @@ struct Column {
 }  // namespace
 
 void print_graph_table(const Graph& g, std::ostream& out) {
-  const Column cols[] = {{"#", 4, true},        {"layer", 30, false}, {"op", 14, false},
-                         {"in", 13, false},     {"out", 13, false},   {"k/s/g", 9, false},
-                         {"bias", 4, false},    {"norm", 4, false},   {"act", 9, false},
-                         {"params", 11, true},  {"MACs", 15, true}};
+  const Column cols[] = {{"#", 4, true},     {"layer", 30, false}, {"op", 14, false},  {"in", 13, false},
+                         {"out", 13, false}, {"k/s/g", 9, false},  {"bias", 4, false}, {"norm", 4, false},
+                         {"act", 9, false},  {"params", 11, true}, {"MACs", 15, true}};
   auto cell = [&](const Column& c, const std::string& text) {
     out << (c.right ? std::right : std::left) << std::setw(c.width) << text << ' ';
   };
@@ -49,11 +48,16 @@ void print_graph_table(const Graph& g, std::ostream& out) {
   out << '\n';
   for (size_t i = 1; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
-    const std::string row[] = {std::to_string(i),        n.name,
-                               n.label(),                input_shape(g, n),
-                               quant::shape_str(n.out_shape), kernel_spec(n),
-                               n.has_bias ? "Y" : "",   quant::norm_name(n.norm),
-                               quant::act_name(n.act),  with_commas(n.param_count()),
+    const std::string row[] = {std::to_string(i),
+                               n.name,
+                               n.label(),
+                               input_shape(g, n),
+                               quant::shape_str(n.out_shape),
+                               kernel_spec(n),
+                               n.has_bias ? "Y" : "",
+                               quant::norm_name(n.norm),
+                               quant::act_name(n.act),
+                               with_commas(n.param_count()),
                                with_commas(n.macs())};
     for (size_t c = 0; c < std::size(cols); ++c) cell(cols[c], row[c]);
     out << '\n';
@@ -82,12 +86,8 @@ nlohmann::json graph_json(const Graph& g) {
       layer["conv"] = {{"kernel", n.kernel}, {"stride", n.stride}, {"pad", n.pad}, {"groups", n.groups}};
     layers.push_back(std::move(layer));
   }
-  return {{"model", g.model},
-          {"resolution", g.resolution},
-          {"input_shape", g.nodes[0].out_shape},
-          {"params", g.param_count()},
-          {"macs", g.macs()},
-          {"layers", std::move(layers)}};
+  return {{"model", g.model},          {"resolution", g.resolution}, {"input_shape", g.nodes[0].out_shape},
+          {"params", g.param_count()}, {"macs", g.macs()},           {"layers", std::move(layers)}};
 }
 
 namespace {
@@ -98,7 +98,8 @@ std::string resolutions(const quant::ZooEntry& e) {
 
 void print_model_list(std::ostream& out) {
   out << std::left << std::setw(17) << "model" << std::setw(20) << "resolutions" << std::right
-      << std::setw(13) << "params" << std::setw(18) << "MACs @224" << "  description\n";
+      << std::setw(13) << "params" << std::setw(18) << "MACs @224"
+      << "  description\n";
   for (const quant::ZooEntry& e : quant::zoo_models()) {
     const Graph g = quant::build_model(e.name, e.default_resolution);
     out << std::left << std::setw(17) << e.name << std::setw(20) << resolutions(e) << std::right

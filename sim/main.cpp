@@ -8,7 +8,9 @@
 
 #include "sim/cli.hpp"
 
-int sc_main(int argc, char** argv) { return vitsim::sim::run_cli(argc, argv, std::cout, std::cerr); }
+int sc_main(int argc, char** argv) {
+  return vitsim::sim::run_cli(argc, argv, std::cout, std::cerr);
+}
 
 int main(int argc, char** argv) {
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);

@@ -6,7 +6,9 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
-int sc_main(int argc, char** argv) { return Catch::Session().run(argc, argv); }
+int sc_main(int argc, char** argv) {
+  return Catch::Session().run(argc, argv);
+}
 
 int main(int argc, char** argv) {
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);

@@ -16,9 +16,13 @@ using vitsim::arch::AccelConfig;
 using vitsim::quant::ConfigError;
 
 namespace {
-std::string accel_dir() { return vitsim::sim::config_dir() + "/accel"; }
+std::string accel_dir() {
+  return vitsim::sim::config_dir() + "/accel";
+}
 
-nlohmann::json trio_json() { return vitsim::quant::read_json_file(accel_dir() + "/trio-vit.json"); }
+nlohmann::json trio_json() {
+  return vitsim::quant::read_json_file(accel_dir() + "/trio-vit.json");
+}
 
 // Writes `j` (or raw text) to a temp file, loads it, and returns the error message ("" if it loaded).
 std::string load_error(const vitsim::test::TempDir& dir, const std::string& text) {
@@ -31,7 +35,9 @@ std::string load_error(const vitsim::test::TempDir& dir, const std::string& text
   }
   return "";
 }
-std::string load_error(const vitsim::test::TempDir& dir, const nlohmann::json& j) { return load_error(dir, j.dump(2)); }
+std::string load_error(const vitsim::test::TempDir& dir, const nlohmann::json& j) {
+  return load_error(dir, j.dump(2));
+}
 
 struct Run {
   int code;
@@ -106,7 +112,8 @@ TEST_CASE("The engine registry lists mat, rmac and systolic", "[accel]") {
 }
 
 TEST_CASE("mat adder-tree stages are ceil(log2(pe))", "[accel]") {
-  for (const auto& [pe, stages] : std::vector<std::pair<int, int>>{{1, 0}, {2, 1}, {3, 2}, {8, 3}, {9, 4}, {64, 6}}) {
+  for (const auto& [pe, stages] :
+       std::vector<std::pair<int, int>>{{1, 0}, {2, 1}, {3, 2}, {8, 3}, {9, 4}, {64, 6}}) {
     nlohmann::json j = trio_json();
     j["engines"][0]["pe"] = pe;
     const AccelConfig c = vitsim::arch::parse_accel_config(j, "mem");
@@ -150,8 +157,9 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
     CHECK(load_error(dir, j) == f + ": /clock_mhz: expected a number in [1, 10000], found -5");
     j = trio_json();
     j["buffers"]["output"]["capacity_bytes"] = 1000;
-    CHECK(load_error(dir, j) ==
-          f + ": /buffers/output/capacity_bytes: expected a multiple of banks x word_bytes = 128, found 1000");
+    CHECK(
+        load_error(dir, j) ==
+        f + ": /buffers/output/capacity_bytes: expected a multiple of banks x word_bytes = 128, found 1000");
     j = trio_json();
     j["dram"]["burst_bytes"] = 48;
     CHECK(load_error(dir, j) == f + ": /dram/burst_bytes: expected a power of two, found 48");
@@ -165,8 +173,9 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
   SECTION("unknown engine type lists the registered types") {
     j = trio_json();
     j["engines"][1]["type"] = "tensor-core";
-    CHECK(load_error(dir, j) ==
-          f + ": /engines/1/type: unknown engine type \"tensor-core\" (registered types: mat, rmac, systolic)");
+    CHECK(
+        load_error(dir, j) ==
+        f + ": /engines/1/type: unknown engine type \"tensor-core\" (registered types: mat, rmac, systolic)");
   }
   SECTION("duplicate engine names") {
     j = trio_json();
@@ -217,13 +226,15 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
 TEST_CASE("vitsim accel prints the summary and exits 2 on a bad config", "[accel][cli]") {
   const Run r = run_vitsim({"accel", "--config", "trio-vit"});
   CHECK(r.code == 0);
-  CHECK_THAT(r.out, Catch::Contains("total multipliers: 2,048") && Catch::Contains("DSPs: 1,068 = 2,048 / 2 + 44") &&
-                        Catch::Contains("peak: 819.2 GOPS") && Catch::Contains("on-chip buffers: 2,113,536 bytes") &&
-                        Catch::Contains("DRAM: 19.20 GB/s") && Catch::Contains("mat (mat)") &&
-                        Catch::Contains("rmac (rmac)"));
+  CHECK_THAT(r.out,
+             Catch::Contains("total multipliers: 2,048") && Catch::Contains("DSPs: 1,068 = 2,048 / 2 + 44") &&
+                 Catch::Contains("peak: 819.2 GOPS") && Catch::Contains("on-chip buffers: 2,113,536 bytes") &&
+                 Catch::Contains("DRAM: 19.20 GB/s") && Catch::Contains("mat (mat)") &&
+                 Catch::Contains("rmac (rmac)"));
   CHECK(r.err.empty());
 
-  const Run j = run_vitsim({"accel", "-c", vitsim::sim::config_dir() + "/accel/systolic-32x32-os.json", "--json"});
+  const Run j =
+      run_vitsim({"accel", "-c", vitsim::sim::config_dir() + "/accel/systolic-32x32-os.json", "--json"});
   REQUIRE(j.code == 0);
   const auto doc = nlohmann::json::parse(j.out);
   CHECK(doc["totals"]["multipliers"] == 1024);

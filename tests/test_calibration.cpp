@@ -15,7 +15,9 @@ using namespace vitsim::quant;
 namespace {
 
 // Portable draws (std::uniform_real_distribution is implementation-defined).
-double uniform01(std::mt19937_64& rng) { return (static_cast<double>(rng() >> 11) + 0.5) / 9007199254740992.0; }
+double uniform01(std::mt19937_64& rng) {
+  return (static_cast<double>(rng() >> 11) + 0.5) / 9007199254740992.0;
+}
 
 std::vector<float> uniform_samples(size_t n, float lo, float hi, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -52,7 +54,9 @@ Observer observe_all(const std::vector<float>& v, size_t max_samples = Observer:
   return obs;
 }
 
-CalibratorSpec spec_of(const std::string& s) { return parse_calibrator(s); }
+CalibratorSpec spec_of(const std::string& s) {
+  return parse_calibrator(s);
+}
 
 }  // namespace
 
@@ -112,7 +116,7 @@ TEST_CASE("MSE search keeps ratio 1 for uniform data and clips a few outliers", 
   const MseSearch s_out = mse_search(obs, mse, 8);
   const double best_loss = *std::min_element(s_out.losses.begin(), s_out.losses.end());
   INFO("outlier: best ratio " << s_out.best_ratio << ", loss " << best_loss << " vs " << s_out.losses[0]
-                               << " at ratio 1");
+                              << " at ratio 1");
   CHECK(s_out.best_ratio < 1.0);
   CHECK(s_out.best_ratio > 0.9);
   CHECK(best_loss < 0.99 * s_out.losses[0]);
@@ -206,8 +210,8 @@ TEST_CASE("Calibrator names parse with clear errors", "[calibration]") {
   CHECK(parse_calibrator("percentile").percentile == 0.9999);
   CHECK(parse_calibrator("percentile:0.999").percentile == 0.999);
   CHECK(parse_calibrator("mse:2").lp_norm == 2.0);
-  CHECK_THROWS_WITH(parse_calibrator("entropy"),
-                    Catch::Contains("unknown calibrator 'entropy'") && Catch::Contains("minmax, percentile, mse, kl"));
+  CHECK_THROWS_WITH(parse_calibrator("entropy"), Catch::Contains("unknown calibrator 'entropy'") &&
+                                                     Catch::Contains("minmax, percentile, mse, kl"));
   CHECK_THROWS_WITH(parse_calibrator("percentile:abc"), Catch::Contains("not a number"));
   CHECK_THROWS_WITH(parse_calibrator("percentile:0.3"), Catch::Contains("[0.5, 1]"));
   CHECK_THROWS_WITH(parse_calibrator("kl:3"), Catch::Contains("takes no parameter"));
@@ -217,7 +221,8 @@ TEST_CASE("Calibrator names parse with clear errors", "[calibration]") {
   bad.search_steps = 101;
   CHECK_THROWS_WITH(compute_range(observe_all({1.0f, 2.0f}), bad, 8, true), Catch::Contains("search_steps"));
   bad.method = "MinMax";
-  CHECK_THROWS_WITH(compute_range(observe_all({1.0f}), bad, 8, true), Catch::Contains("unknown calibrator 'MinMax'"));
+  CHECK_THROWS_WITH(compute_range(observe_all({1.0f}), bad, 8, true),
+                    Catch::Contains("unknown calibrator 'MinMax'"));
 }
 
 TEST_CASE("choose_qparams makes 0 exact and handles one-sided and degenerate ranges", "[calibration]") {

@@ -92,14 +92,15 @@ TEST_CASE("vitsim forward runs the FP32 executor and reports time and top-5", "[
 
 namespace {
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("vitsim-cli-" + std::to_string(::getpid()) + "-" + name)).string();
+  return (std::filesystem::temp_directory_path() / ("vitsim-cli-" + std::to_string(::getpid()) + "-" + name))
+      .string();
 }
 }  // namespace
 
 TEST_CASE("vitsim quantize writes a loadable quantized graph and a quality report", "[cli][ptq]") {
   const std::string out = temp_path("b0.vqg");
-  const Run r = run_vitsim({"quantize", "-m", "efficientvit-b0", "-r", "64", "--calib-count", "2", "--eval-count", "2",
-                            "--out", out});
+  const Run r = run_vitsim({"quantize", "-m", "efficientvit-b0", "-r", "64", "--calib-count", "2",
+                            "--eval-count", "2", "--out", out});
   INFO(r.err);
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("quantized with trio-w8a8") && Catch::Contains("output SQNR"));
@@ -114,8 +115,8 @@ TEST_CASE("vitsim quantize writes a loadable quantized graph and a quality repor
 TEST_CASE("vitsim quantize: bad recipes, models, data and paths exit 2 with a clear message", "[cli][ptq]") {
   const std::string out = temp_path("bad.vqg");
   auto quantize = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = {"quantize", "-m", "efficientvit-b0", "-r", "32", "--calib-count", "1",
-                                     "--eval", "none", "--out", out};
+    std::vector<std::string> args = {"quantize", "-m",   "efficientvit-b0", "-r", "32", "--calib-count", "1",
+                                     "--eval",   "none", "--out",           out};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_vitsim(args);
   };
@@ -127,7 +128,8 @@ TEST_CASE("vitsim quantize: bad recipes, models, data and paths exit 2 with a cl
   std::ofstream(recipe) << R"({"name": "bad", "weight_bits": 12})";
   const Run bad_bits = quantize({"--recipe", recipe});
   CHECK(bad_bits.code == 2);
-  CHECK_THAT(bad_bits.err, Catch::Contains(recipe + ": /weight_bits: expected an integer in [2, 8], found 12"));
+  CHECK_THAT(bad_bits.err,
+             Catch::Contains(recipe + ": /weight_bits: expected an integer in [2, 8], found 12"));
 
   std::ofstream(recipe) << R"({"name": "bad", "attention": {"divisor": "log2", "rounding": "up"}})";
   const Run unknown_key = quantize({"--recipe", recipe});
@@ -148,8 +150,8 @@ TEST_CASE("vitsim quantize: bad recipes, models, data and paths exit 2 with a cl
   CHECK(no_images.code == 2);
   CHECK_THAT(no_images.err, Catch::Contains("--calib-count"));
 
-  const Run unwritable = run_vitsim({"quantize", "-m", "efficientvit-b0", "-r", "32", "--calib-count", "1", "--eval",
-                                     "none", "--out", "/nonexistent-dir/x.vqg"});
+  const Run unwritable = run_vitsim({"quantize", "-m", "efficientvit-b0", "-r", "32", "--calib-count", "1",
+                                     "--eval", "none", "--out", "/nonexistent-dir/x.vqg"});
   CHECK(unwritable.code == 2);
   CHECK_THAT(unwritable.err, Catch::Contains("/nonexistent-dir/x.vqg"));
   CHECK_FALSE(std::filesystem::exists(out));

@@ -144,11 +144,26 @@ TEST_CASE("Bilinear resizing is bit-exact with PyTorch 1.13 F.interpolate", "[da
   // Reference values printed by Debian's python3-torch 1.13 (CPU):
   //   F.interpolate(x, size=(5, 4), mode="bilinear", align_corners=False)
   const Tensor in = from_rows({{1, 2, 4}, {8, 16, 32}, {64, 128, 256}});
-  const std::vector<double> ref = {
-      1.0, 1.625, 2.75, 4.0, 3.8000001907348633, 6.1750006675720215, 10.450000762939453,
-      15.200000762939453, 8.000003814697266, 13.000004768371582, 22.00000762939453, 32.0000114440918,
-      41.600006103515625, 67.60000610351562, 114.40000915527344, 166.4000244140625, 64.0, 104.0, 176.0,
-      256.0};
+  const std::vector<double> ref = {1.0,
+                                   1.625,
+                                   2.75,
+                                   4.0,
+                                   3.8000001907348633,
+                                   6.1750006675720215,
+                                   10.450000762939453,
+                                   15.200000762939453,
+                                   8.000003814697266,
+                                   13.000004768371582,
+                                   22.00000762939453,
+                                   32.0000114440918,
+                                   41.600006103515625,
+                                   67.60000610351562,
+                                   114.40000915527344,
+                                   166.4000244140625,
+                                   64.0,
+                                   104.0,
+                                   176.0,
+                                   256.0};
   std::vector<float> want;
   for (const double v : ref) want.push_back(static_cast<float>(v));
   check_equal(resize_bilinear(in, 5, 4), want);
@@ -157,9 +172,13 @@ TEST_CASE("Bilinear resizing is bit-exact with PyTorch 1.13 F.interpolate", "[da
   Tensor pattern({1, 28, 28});
   for (int k = 0; k < 28 * 28; ++k) pattern.data[k] = static_cast<float>((k * 37) % 256) / 255.0f;
   const Tensor big = resize_bilinear(pattern, 64, 64);
-  const std::vector<std::pair<int, double>> probes = {
-      {0, 0.0}, {1, 0.022671569138765335}, {2, 0.08615196496248245}, {65, 0.030024511739611626},
-      {777, 0.7643382549285889}, {2049, 0.6682597994804382}, {4095, 0.16862745583057404}};
+  const std::vector<std::pair<int, double>> probes = {{0, 0.0},
+                                                      {1, 0.022671569138765335},
+                                                      {2, 0.08615196496248245},
+                                                      {65, 0.030024511739611626},
+                                                      {777, 0.7643382549285889},
+                                                      {2049, 0.6682597994804382},
+                                                      {4095, 0.16862745583057404}};
   for (const auto& [k, v] : probes) {
     INFO("28->64 element " << k);
     CHECK(big.data[k] == static_cast<float>(v));
@@ -212,9 +231,9 @@ TEST_CASE("Bad IDX files and arguments throw with the file name and the problem"
   const std::string labels = dir.file("t10k-labels-idx1-ubyte");
 
   SECTION("missing directory or file") {
-    CHECK_THROWS_WITH(load_fashion_mnist(d + "/nope", "test", 1, 0, 28, 1),
-                      Contains("t10k-images-idx3-ubyte") && Contains("missing") &&
-                          Contains("does not exist"));
+    CHECK_THROWS_WITH(
+        load_fashion_mnist(d + "/nope", "test", 1, 0, 28, 1),
+        Contains("t10k-images-idx3-ubyte") && Contains("missing") && Contains("does not exist"));
     write_plain(images, idx_images(2051, kN, kSide, kSide, test_pixels()));
     CHECK_THROWS_WITH(load_fashion_mnist(d, "test", 1, 0, 28, 1),
                       Contains("t10k-labels-idx1-ubyte") && Contains("missing"));

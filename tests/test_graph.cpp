@@ -13,14 +13,14 @@ TEST_CASE("Conv shapes, MACs and params follow the closed forms", "[graph]") {
   const int nopad = b.conv("nopad", 0, 2, 3, 3, 1, false, Norm::None, Act::None, 0);
   Graph g = b.finish();
   const Node& f = g.nodes[full];
-  CHECK(f.out_shape == Shape{4, 5, 4});                      // (9+2-3)/2+1, (7+2-3)/2+1
-  CHECK(f.macs() == 4 * 5 * 4 * 6 * 9);                      // out elems * Cin * k^2
-  CHECK(f.param_count() == 4 * 6 * 9 + 4 + 2 * 4);           // weights + bias + BN gamma/beta
+  CHECK(f.out_shape == Shape{4, 5, 4});             // (9+2-3)/2+1, (7+2-3)/2+1
+  CHECK(f.macs() == 4 * 5 * 4 * 6 * 9);             // out elems * Cin * k^2
+  CHECK(f.param_count() == 4 * 6 * 9 + 4 + 2 * 4);  // weights + bias + BN gamma/beta
   CHECK(f.label() == "conv3x3");
   CHECK(g.nodes[dw].out_shape == Shape{6, 9, 7});
   CHECK(g.nodes[dw].macs() == 6 * 9 * 7 * 25);
   CHECK(g.nodes[dw].label() == "dw5x5");
-  CHECK(g.nodes[grouped].macs() == 4 * 9 * 7 * 3);           // Cin/groups = 3
+  CHECK(g.nodes[grouped].macs() == 4 * 9 * 7 * 3);  // Cin/groups = 3
   CHECK(g.nodes[grouped].label() == "gconv1x1");
   CHECK(g.nodes[nopad].out_shape == Shape{2, 3, 2});
 }

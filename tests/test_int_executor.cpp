@@ -484,16 +484,15 @@ TEST_CASE("AttnNormalize Log2: both rounding modes, zero divisor, clamped expone
   n.num_requant = {shift_requantizer(0), shift_requantizer(1)};
   n.div_requant = {shift_requantizer(0), shift_requantizer(2)};
   n.out_requant = {Requantizer{3, 1}, shift_requantizer(0)};
-  const QTensor x =
-      qt({2, 3, 6},
-         {                                // head 0 dividends (rows 0, 1), divisor row 2
-          50, 100, -7, 300, 88, 1000000,  //
-          -128, 0, 255, -300, 16, -16,    //
-          0, 23, 1, 12, 11, 100000,  // D: 0 (e = 0), 23 (hw 4 / sqrt2 5), 1 (0), 12 (4), 11 (3), 2^16.6 (15)
-          // head 1
-          64, 9, -9, 33, 7, 5,    //
-          -64, -9, 0, 0, 0, 0,    //
-          92, 0, 2, 44, 48, 6});  // D = round(o/4): 23, 0, 1 (0.5 up), 11, 12, 2 (1.5 up)
+  const QTensor x = qt({2, 3, 6},
+                       {                                // head 0 dividends (rows 0, 1), divisor row 2
+                        50, 100, -7, 300, 88, 1000000,  //
+                        -128, 0, 255, -300, 16, -16,    //
+                        0, 23, 1, 12, 11, 100000,  // D: 0 (e = 0), 23 (hw 4 / sqrt2 5), 1 (0), 12 (4), 11
+                                                   // (3), 2^16.6 (15) head 1
+                        64, 9, -9, 33, 7, 5,    //
+                        -64, -9, 0, 0, 0, 0,    //
+                        92, 0, 2, 44, 48, 6});  // D = round(o/4): 23, 0, 1 (0.5 up), 11, 12, 2 (1.5 up)
   // head 0, row 0: m = {50, 100, -7, 127, 88, 127}; 3m = {150, 300, -21, 381, 264, 381}
   //   / 2^(1+e): hw e = {0,4,0,4,3,15}: 75, 9.375->9, -10.5->-10, 11.9->12, 16.5->17, 0.006->0
   //              sqrt2 e = {0,5,0,4,3,15}: col 1: 300/64 = 4.69 -> 5

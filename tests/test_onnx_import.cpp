@@ -24,7 +24,6 @@
 #include "quant/zoo.hpp"
 #include "tests/test_support.hpp"
 
-
 #include <onnx/onnx_pb.h>
 
 namespace {
@@ -83,16 +82,20 @@ std::pair<double, size_t> worst_rel_err(const std::vector<float>& got, const flo
   double worst = 0.0;
   size_t at = 0;
   for (size_t i = 0; i < n; ++i) {
-    const double e = std::abs(static_cast<double>(got[i]) - ref[i]) / std::max(1.0, std::abs(static_cast<double>(ref[i])));
+    const double e =
+        std::abs(static_cast<double>(got[i]) - ref[i]) / std::max(1.0, std::abs(static_cast<double>(ref[i])));
     if (e > worst) worst = e, at = i;
   }
   return {worst, at};
 }
 
-size_t argmax(const float* v, size_t n) { return static_cast<size_t>(std::max_element(v, v + n) - v); }
+size_t argmax(const float* v, size_t n) {
+  return static_cast<size_t>(std::max_element(v, v + n) - v);
+}
 
 int count_ops(const Graph& g, OpKind op) {
-  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; }));
+  return static_cast<int>(
+      std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; }));
 }
 
 bool python_with_torch_and_onnx() {
@@ -101,8 +104,8 @@ bool python_with_torch_and_onnx() {
 
 std::string describe(const Node& n) {
   std::ostringstream s;
-  s << n.name << " " << vitsim::quant::op_name(n.op) << " " << shape_str(n.out_shape) << " k" << n.kernel << " s"
-    << n.stride << " p" << n.pad << " g" << n.groups << " act=" << vitsim::quant::act_name(n.act)
+  s << n.name << " " << vitsim::quant::op_name(n.op) << " " << shape_str(n.out_shape) << " k" << n.kernel
+    << " s" << n.stride << " p" << n.pad << " g" << n.groups << " act=" << vitsim::quant::act_name(n.act)
     << " d=" << n.head_dim << " a=[" << n.a.row_offset << "," << n.a.rows << "," << n.a.transpose << "] b=["
     << n.b.row_offset << "," << n.b.rows << "," << n.b.transpose << "] inputs=" << n.inputs.size();
   return s.str();
@@ -112,7 +115,8 @@ std::string describe(const Node& n) {
 
 TEST_CASE("ONNX import: the trained Fashion-MNIST EfficientViT matches PyTorch's logits", "[onnx]") {
   const fs::path ref_path = kFixtureDir / "reference.json";
-  if (!fs::exists(ref_path)) FAIL("fixture missing: " << ref_path << " (made by tools/train_fashion_evit.py)");
+  if (!fs::exists(ref_path))
+    FAIL("fixture missing: " << ref_path << " (made by tools/train_fashion_evit.py)");
   const nlohmann::json ref = nlohmann::json::parse(read_file(ref_path));
   const fs::path model_path = kFixtureDir / ref.at("onnx").at("file").get<std::string>();
   const nlohmann::json& in_spec = ref.at("files").at("input");
@@ -151,8 +155,10 @@ TEST_CASE("ONNX import: the trained Fashion-MNIST EfficientViT matches PyTorch's
   const Shape in_shape = g.nodes[0].out_shape;
   const size_t image = static_cast<size_t>(vitsim::quant::numel(in_shape));
   REQUIRE(count_of(in_spec.at("shape")) == n_images * image);
-  const std::vector<float> inputs = read_floats(kFixtureDir / in_spec.at("file").get<std::string>(), n_images * image);
-  const std::vector<float> logits = read_floats(kFixtureDir / out_spec.at("file").get<std::string>(), n_images * classes);
+  const std::vector<float> inputs =
+      read_floats(kFixtureDir / in_spec.at("file").get<std::string>(), n_images * image);
+  const std::vector<float> logits =
+      read_floats(kFixtureDir / out_spec.at("file").get<std::string>(), n_images * classes);
 
   double worst = 0.0;
   for (size_t i = 0; i < n_images; ++i) {
@@ -173,8 +179,9 @@ TEST_CASE("ONNX import: the trained Fashion-MNIST EfficientViT matches PyTorch's
 
 TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and the zoo graphs", "[onnx]") {
   if (!python_with_torch_and_onnx()) {
-    WARN("SKIPPED: /usr/bin/python3 cannot import torch and onnx (python3-torch, python3-onnx), so the zoo "
-         "exports cannot be made");
+    WARN(
+        "SKIPPED: /usr/bin/python3 cannot import torch and onnx (python3-torch, python3-onnx), so the zoo "
+        "exports cannot be made");
     return;
   }
   const fs::path script = kRepoDir / "tools" / "export_zoo_onnx.py";
@@ -185,7 +192,8 @@ TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and 
       TempDir dir("onnx", "zoo");
       const fs::path log = dir.path / "export.log";
       const std::string cmd = "/usr/bin/python3 '" + script.string() + "' --model " + model + " --res " +
-                              std::to_string(res) + " --out '" + dir.path.string() + "' >'" + log.string() + "' 2>&1";
+                              std::to_string(res) + " --out '" + dir.path.string() + "' >'" + log.string() +
+                              "' 2>&1";
       if (std::system(cmd.c_str()) != 0) FAIL("export failed: " << cmd << "\n" << read_file(log));
 
       Graph g;
@@ -254,8 +262,10 @@ struct ModelMaker {
     tt->set_elem_type(onnx::TensorProto::FLOAT);
     for (size_t k = 0; k < input.size(); ++k) {
       auto* d = tt->mutable_shape()->add_dim();
-      if (k == 0 && !batch_param.empty()) d->set_dim_param(batch_param);
-      else d->set_dim_value(input[k]);
+      if (k == 0 && !batch_param.empty())
+        d->set_dim_param(batch_param);
+      else
+        d->set_dim_value(input[k]);
     }
   }
   void init(const std::string& name, const Shape& dims, const std::vector<float>& values) {
@@ -313,11 +323,13 @@ std::vector<float> values(size_t n, float scale, float offset, int seed) {
 //   -> [tail] -> GlobalAveragePool -> Flatten -> Gemm (transB) -> logits [1,2]
 struct TinyNet {
   std::vector<float> w = values(4 * 3 * 3 * 3, 0.5f, 0.0f, 1), gamma = values(4, 0.4f, 1.0f, 2),
-                     beta = values(4, 0.1f, 0.0f, 3), mean = values(4, 0.1f, 0.0f, 4), var = values(4, 0.4f, 1.0f, 5),
-                     fw = values(2 * 4, 0.5f, 0.0f, 6), fb = values(2, 0.1f, 0.0f, 7);
+                     beta = values(4, 0.1f, 0.0f, 3), mean = values(4, 0.1f, 0.0f, 4),
+                     var = values(4, 0.4f, 1.0f, 5), fw = values(2 * 4, 0.5f, 0.0f, 6),
+                     fb = values(2, 0.1f, 0.0f, 7);
   float bn_eps = 1e-3f;
 
-  ModelMaker make(const std::string& tail_op = "", const std::string& batch_param = "", int64_t batch = 1) const {
+  ModelMaker make(const std::string& tail_op = "", const std::string& batch_param = "",
+                  int64_t batch = 1) const {
     ModelMaker mk({batch, 3, 8, 8}, batch_param);
     mk.init("conv.w", {4, 3, 3, 3}, w);
     for (auto [name, v] : {std::pair{"bn.g", &gamma}, {"bn.b", &beta}, {"bn.m", &mean}, {"bn.v", &var}})
@@ -328,7 +340,8 @@ struct TinyNet {
     ModelMaker::ints(c, "kernel_shape", {3, 3});
     ModelMaker::ints(c, "strides", {2, 2});
     ModelMaker::ints(c, "pads", {1, 1, 1, 1});
-    auto* bn = mk.node("BatchNormalization", "/features/bn/BatchNormalization", {"c", "bn.g", "bn.b", "bn.m", "bn.v"}, "n");
+    auto* bn = mk.node("BatchNormalization", "/features/bn/BatchNormalization",
+                       {"c", "bn.g", "bn.b", "bn.m", "bn.v"}, "n");
     ModelMaker::attr_f(bn, "epsilon", bn_eps);
     auto* hs = mk.node("HardSigmoid", "/features/act/HardSigmoid", {"n"}, "hs");
     ModelMaker::attr_f(hs, "alpha", 1.0f / 6.0f);
@@ -364,7 +377,8 @@ struct TinyNet {
                        x.data[static_cast<size_t>((ci * 8 + iy) * 8 + ix)];
               }
           const size_t c = static_cast<size_t>(co);
-          const double v = (acc - mean[c]) / std::sqrt(static_cast<double>(var[c]) + bn_eps) * gamma[c] + beta[c];
+          const double v =
+              (acc - mean[c]) / std::sqrt(static_cast<double>(var[c]) + bn_eps) * gamma[c] + beta[c];
           pooled[c] += v * std::min(std::max(v / 6.0 + 0.5, 0.0), 1.0) / 16.0;
         }
     std::vector<double> out(2);
@@ -446,8 +460,8 @@ TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[o
   }
   SECTION("unsupported op") {
     const std::string p = net.make("MaxPool").save(dir.path / "maxpool.onnx");
-    REQUIRE_THROWS_WITH(import_onnx(p), Contains(p) && Contains("/features/pool/MaxPool") && Contains("MaxPool") &&
-                                            Contains("unsupported op"));
+    REQUIRE_THROWS_WITH(import_onnx(p), Contains(p) && Contains("/features/pool/MaxPool") &&
+                                            Contains("MaxPool") && Contains("unsupported op"));
   }
   SECTION("a standalone activation that cannot fuse") {
     const std::string p = net.make("Sigmoid").save(dir.path / "sigmoid.onnx");
@@ -455,7 +469,8 @@ TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[o
   }
   SECTION("dynamic batch") {
     const std::string p = net.make("", "batch_size").save(dir.path / "dynamic.onnx");
-    REQUIRE_THROWS_WITH(import_onnx(p), Contains(p) && Contains("dynamic dimension 0") && Contains("batch_size"));
+    REQUIRE_THROWS_WITH(import_onnx(p),
+                        Contains(p) && Contains("dynamic dimension 0") && Contains("batch_size"));
   }
   SECTION("batch 2") {
     const std::string p = net.make("", "", 2).save(dir.path / "batch2.onnx");
@@ -493,14 +508,16 @@ TEST_CASE("ONNX import: a LiteMLA that deviates from the pattern is rejected, na
     std::string bytes;
     REQUIRE(m.SerializeToString(&bytes));
     write_file(dir.path / "eps.onnx", bytes);
-    REQUIRE_THROWS_WITH(import_onnx((dir.path / "eps.onnx").string()),
-                        Contains("LiteMLA pattern") && Contains("eps is 1e-06") && Contains("context_module/main/Add"));
+    REQUIRE_THROWS_WITH(
+        import_onnx((dir.path / "eps.onnx").string()),
+        Contains("LiteMLA pattern") && Contains("eps is 1e-06") && Contains("context_module/main/Add"));
   }
   SECTION("k is not passed through ReLU") {
     onnx::ModelProto m = base;
     int changed = 0;
     for (onnx::NodeProto& n : *m.mutable_graph()->mutable_node())
-      if (n.op_type() == "Relu" && n.name().find("kernel_func_1") != std::string::npos && !changed++) n.set_op_type("Sigmoid");
+      if (n.op_type() == "Relu" && n.name().find("kernel_func_1") != std::string::npos && !changed++)
+        n.set_op_type("Sigmoid");
     REQUIRE(changed == 2);
     std::string bytes;
     REQUIRE(m.SerializeToString(&bytes));

@@ -23,7 +23,8 @@ Graph small_model(const std::string& name = "efficientvit-b0", int res = 64) {
 double max_rel_diff(const Tensor& a, const Tensor& b) {
   double worst = 0;
   for (size_t i = 0; i < a.data.size(); ++i)
-    worst = std::max(worst, std::abs(a.data[i] - b.data[i]) / std::max(1.0, static_cast<double>(std::abs(b.data[i]))));
+    worst = std::max(
+        worst, std::abs(a.data[i] - b.data[i]) / std::max(1.0, static_cast<double>(std::abs(b.data[i]))));
   return worst;
 }
 }  // namespace
@@ -49,7 +50,8 @@ TEST_CASE("trio-w8a8 applies migration, filter shifting and per-branch attention
   // Filter-wise shifting: the depthwise output has one scale and per-channel zero points (the shifts).
   const QNode& dw = q.nodes[static_cast<size_t>(q.graph.find("S1/b0.main.dw"))];
   CHECK(dw.out.groups0 == 32);
-  CHECK(std::adjacent_find(dw.out.scale.begin(), dw.out.scale.end(), std::not_equal_to<>()) == dw.out.scale.end());
+  CHECK(std::adjacent_find(dw.out.scale.begin(), dw.out.scale.end(), std::not_equal_to<>()) ==
+        dw.out.scale.end());
   // Per-branch quantizers: the concat holds two different scales, the qkv and the aggregated branch.
   const QNode& cat = q.nodes[static_cast<size_t>(q.graph.find("S3/b1.mla.cat+reshape"))];
   CHECK(cat.out.scale.front() != cat.out.scale.back());
@@ -63,7 +65,8 @@ TEST_CASE("naive-w8a8 uses one quantizer per attention tensor and a uniform divi
   const QGraph q = quantize_graph(g, find_recipe("naive-w8a8", kRecipeDir), calib);
   const QNode& cat = q.nodes[static_cast<size_t>(q.graph.find("S3/b1.mla.cat+reshape"))];
   CHECK(cat.out.scale.front() == cat.out.scale.back());
-  CHECK(q.nodes[static_cast<size_t>(q.graph.find("S3/b1.mla.normalize"))].divisor_mode == DivisorMode::Uniform);
+  CHECK(q.nodes[static_cast<size_t>(q.graph.find("S3/b1.mla.normalize"))].divisor_mode ==
+        DivisorMode::Uniform);
   CHECK(q.nodes[static_cast<size_t>(q.graph.find("S1/b0.main.expand"))].out.per_tensor());
 }
 

@@ -55,5 +55,6 @@ TEST_CASE("Recipe errors name the origin, the JSON path, the expectation and the
   CHECK_THAT(error_of(R"({"name": "x", "activation_bits": 1})"), Catch::Contains("/activation_bits"));
   CHECK_THAT(error_of(R"({"name": "x",)"), Catch::Contains("r.json: malformed JSON"));
   CHECK_THAT(error_of(R"([1, 2])"), Catch::Contains("expected an object"));
-  CHECK_THROWS_WITH(find_recipe("no-such-recipe", kRecipeDir), Catch::Contains("known: ") && Catch::Contains("trio-w8a8"));
+  CHECK_THROWS_WITH(find_recipe("no-such-recipe", kRecipeDir),
+                    Catch::Contains("known: ") && Catch::Contains("trio-w8a8"));
 }

@@ -24,8 +24,8 @@ TEST_CASE("requantizer_for is within 2^-31 relative of the real factor", "[requa
 
 TEST_CASE("Requantizer::apply rounds half towards +infinity", "[requant]") {
   const Requantizer half = shift_requantizer(1);  // x / 2
-  CHECK(half.apply(5) == 3);                     // 2.5 -> 3
-  CHECK(half.apply(-5) == -2);                   // -2.5 -> -2
+  CHECK(half.apply(5) == 3);                      // 2.5 -> 3
+  CHECK(half.apply(-5) == -2);                    // -2.5 -> -2
   CHECK(half.apply(4) == 2);
   CHECK(shift_requantizer(0).apply(-7) == -7);
   const Requantizer r = requantizer_for(0.375);  // exactly 3/8: multiplier 3 * 2^29, shift 32
@@ -73,8 +73,8 @@ TEST_CASE("log2_exponent: leading one plus the next bit, or round(log2) at sqrt(
 }
 
 TEST_CASE("shift_divide divides by 2^e with rounding, multiplies for e < 0, saturates", "[requant]") {
-  CHECK(shift_divide(100, 3) == 13);   // 12.5 -> 13
-  CHECK(shift_divide(-100, 3) == -12); // -12.5 -> -12
+  CHECK(shift_divide(100, 3) == 13);    // 12.5 -> 13
+  CHECK(shift_divide(-100, 3) == -12);  // -12.5 -> -12
   CHECK(shift_divide(7, 0) == 7);
   CHECK(shift_divide(7, -2) == 28);
   CHECK(shift_divide(int64_t{1} << 40, 0) == 2147483647);

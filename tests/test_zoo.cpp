@@ -62,11 +62,18 @@ std::string lower(std::string s) {
 
 // The listing's op column is prose ("pw1x1(qkv)", "matmul v'·kᵀ ..."); map it to our layer labels.
 std::string expected_label(const std::string& op) {
-  const std::pair<const char*, const char*> prefixes[] = {
-      {"conv3x3", "conv3x3"}, {"dw3x3", "dw3x3"},       {"dw5x5", "dw5x5"},
-      {"pw1x1", "pw1x1"},     {"gconv1x1", "gconv1x1"}, {"add", "add"},
-      {"concat", "concat"},   {"q=ReLU", "attn_kernel"}, {"matmul", "matmul"},
-      {"out[:", "attn_normalize"}, {"global avgpool", "avgpool"}, {"linear", "linear"}};
+  const std::pair<const char*, const char*> prefixes[] = {{"conv3x3", "conv3x3"},
+                                                          {"dw3x3", "dw3x3"},
+                                                          {"dw5x5", "dw5x5"},
+                                                          {"pw1x1", "pw1x1"},
+                                                          {"gconv1x1", "gconv1x1"},
+                                                          {"add", "add"},
+                                                          {"concat", "concat"},
+                                                          {"q=ReLU", "attn_kernel"},
+                                                          {"matmul", "matmul"},
+                                                          {"out[:", "attn_normalize"},
+                                                          {"global avgpool", "avgpool"},
+                                                          {"linear", "linear"}};
   for (const auto& [prefix, label] : prefixes)
     if (op.rfind(prefix, 0) == 0) return label;
   return "unknown op '" + op + "'";
@@ -93,7 +100,8 @@ TEST_CASE("EfficientViT-B1 at 224 matches the reference listing row by row", "[z
     CHECK(n.label() == expected_label(cells[2]));
     // Shapes: the listing writes vectors as Cx1x1; our vectors are rank 1.
     auto ours = [](const Shape& s) { return shape_str(s) + (s.size() == 1 ? "x1x1" : ""); };
-    if (!cells[3].empty()) CHECK(ours(g.nodes[static_cast<size_t>(n.inputs.at(0))].out_shape) == ascii_shape(cells[3]));
+    if (!cells[3].empty())
+      CHECK(ours(g.nodes[static_cast<size_t>(n.inputs.at(0))].out_shape) == ascii_shape(cells[3]));
     if (!cells[4].empty()) CHECK(ours(n.out_shape) == ascii_shape(cells[4]));
     if (!cells[5].empty())
       CHECK(std::to_string(n.kernel) + " / " + std::to_string(n.stride) + " / " + std::to_string(n.groups) ==
@@ -136,7 +144,8 @@ TEST_CASE("EfficientViT L1-L3 agree with the official rounded params and MACs", 
     const char* model;
     double params_m, gmacs;
   };
-  const Expect expected[] = {{"efficientvit-l1", 53, 5.3}, {"efficientvit-l2", 64, 6.9}, {"efficientvit-l3", 246, 27.6}};
+  const Expect expected[] = {
+      {"efficientvit-l1", 53, 5.3}, {"efficientvit-l2", 64, 6.9}, {"efficientvit-l3", 246, 27.6}};
   for (const Expect& e : expected) {
     INFO(e.model);
     const Graph g = build_model(e.model, 224);
@@ -181,6 +190,7 @@ TEST_CASE("Synthetic weights are deterministic, per-tensor and shaped like the p
   const auto& w = na.params.at("weight").data;
   double sum2 = 0;
   for (float v : w) sum2 += static_cast<double>(v) * v;
-  CHECK(sum2 / static_cast<double>(w.size()) == Approx(1.0 / static_cast<double>(na.in_features)).epsilon(0.1));
+  CHECK(sum2 / static_cast<double>(w.size()) ==
+        Approx(1.0 / static_cast<double>(na.in_features)).epsilon(0.1));
   CHECK(synthetic_input(a, 1).data == synthetic_input(b, 1).data);
 }
