@@ -9,7 +9,7 @@ preset="${1:-release}"
 
 packages=(build-essential cmake ninja-build pkg-config libsystemc-dev libeigen3-dev
           nlohmann-json3-dev catch2 libcli11-dev zlib1g-dev dataset-fashion-mnist
-          libonnx-dev libprotobuf-dev clang-format git)
+          libonnx-dev libprotobuf-dev clang-format)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
