@@ -15,6 +15,9 @@
 using vitsim::arch::AccelConfig;
 using vitsim::quant::ConfigError;
 
+using vitsim::test::Run;
+using vitsim::test::run_vitsim;
+
 namespace {
 std::string accel_dir() {
   return vitsim::sim::config_dir() + "/accel";
@@ -37,19 +40,6 @@ std::string load_error(const vitsim::test::TempDir& dir, const std::string& text
 }
 std::string load_error(const vitsim::test::TempDir& dir, const nlohmann::json& j) {
   return load_error(dir, j.dump(2));
-}
-
-struct Run {
-  int code;
-  std::string out, err;
-};
-Run run_vitsim(std::vector<std::string> args) {
-  args.insert(args.begin(), "vitsim");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  std::ostringstream out, err;
-  const int code = vitsim::sim::run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
 }
 }  // namespace
 

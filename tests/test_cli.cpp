@@ -9,22 +9,10 @@
 
 #include "quant/qgraph_io.hpp"
 #include "sim/cli.hpp"
+#include "test_support.hpp"
 
-namespace {
-struct Run {
-  int code;
-  std::string out, err;
-};
-
-Run run_vitsim(std::vector<std::string> args) {
-  args.insert(args.begin(), "vitsim");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  std::ostringstream out, err;
-  const int code = vitsim::sim::run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
-}
-}  // namespace
+using vitsim::test::Run;
+using vitsim::test::run_vitsim;
 
 TEST_CASE("vitsim models lists the zoo with params and MACs", "[cli]") {
   const Run r = run_vitsim({"models"});

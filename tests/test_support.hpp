@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include "sim/cli.hpp"
 
 namespace vitsim::test {
 
@@ -46,5 +49,21 @@ struct TempDir {
     return names;
   }
 };
+
+/// What one in-process `vitsim ...` command line returned and printed.
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+/// Runs the CLI in this process with `args` (without the program name).
+inline Run run_vitsim(std::vector<std::string> args) {
+  args.insert(args.begin(), "vitsim");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  std::ostringstream out, err;
+  const int code = vitsim::sim::run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
+  return {code, out.str(), err.str()};
+}
 
 }  // namespace vitsim::test
