@@ -1,4 +1,5 @@
 #include "quant/fp32_executor.hpp"
+#include "quant/graph_walk.hpp"
 
 #include "quant/conv_kernels.hpp"
 
@@ -549,53 +550,21 @@ void check_graph_input(const Graph& graph, const Tensor& input) {
                                 shape_str(graph.nodes[0].out_shape) + ", got " + shape_str(input.shape));
 }
 
-// The inputs of node i, checked to be earlier nodes whose outputs are still held.
-std::vector<const Tensor*> gather_inputs(const Graph& graph, size_t i, const std::vector<Tensor>& values) {
-  const Node& node = graph.nodes[i];
-  std::vector<const Tensor*> ins;
-  ins.reserve(node.inputs.size());
-  for (int in : node.inputs) {
-    if (in < 0 || static_cast<size_t>(in) >= i)
-      fail(node, "input " + std::to_string(in) + " is not an earlier node");
-    ins.push_back(&values[static_cast<size_t>(in)]);
-  }
-  return ins;
-}
-
 }  // namespace
 
 std::vector<Tensor> run_fp32_all(const Graph& graph, const Tensor& input) {
   check_graph_input(graph, input);
-  std::vector<Tensor> values(graph.nodes.size());
-  values[0] = eval_node_fp32(graph.nodes[0], {&input});
-  for (size_t i = 1; i < graph.nodes.size(); ++i)
-    values[i] = eval_node_fp32(graph.nodes[i], gather_inputs(graph, i, values));
-  return values;
+  return detail::walk_graph(graph, input, true, [&](size_t i, const std::vector<const Tensor*>& ins) {
+    return eval_node_fp32(graph.nodes[i], ins);
+  });
 }
 
 Tensor run_fp32(const Graph& graph, const Tensor& input) {
   check_graph_input(graph, input);
-  const size_t count = graph.nodes.size();
-  // last_use[j]: the last node that reads node j (j itself if nobody does), after which j is dropped.
-  std::vector<size_t> last_use(count);
-  for (size_t j = 0; j < count; ++j) last_use[j] = j;
-  for (size_t i = 0; i < count; ++i)
-    for (int in : graph.nodes[i].inputs)
-      if (in >= 0 && static_cast<size_t>(in) < i) last_use[static_cast<size_t>(in)] = i;
-
-  std::vector<Tensor> values(count);
-  values[0] = eval_node_fp32(graph.nodes[0], {&input});
-  for (size_t i = 0; i < count; ++i) {
-    if (i > 0) values[i] = eval_node_fp32(graph.nodes[i], gather_inputs(graph, i, values));
-    if (i + 1 == count) break;
-    // Release everything whose last reader was this node (including this node if it is dead).
-    for (int in : graph.nodes[i].inputs) {
-      const size_t j = static_cast<size_t>(in);
-      if (last_use[j] == i) values[j] = Tensor();
-    }
-    if (last_use[i] == i) values[i] = Tensor();
-  }
-  return std::move(values.back());
+  return std::move(
+      detail::walk_graph(graph, input, false, [&](size_t i, const std::vector<const Tensor*>& ins) {
+        return eval_node_fp32(graph.nodes[i], ins);
+      }).back());
 }
 
 void apply_activation(Act act, float* values, int64_t n) {

@@ -3,6 +3,7 @@
 #include "quant/calibration.hpp"
 #include "quant/conv_kernels.hpp"
 #include "quant/fp32_executor.hpp"
+#include "quant/graph_walk.hpp"
 
 #include <Eigen/Core>
 
@@ -1042,55 +1043,19 @@ QTensor eval_node_int(const QGraph& qgraph, int index, const std::vector<const Q
   }
 }
 
-namespace {
-
-std::vector<const QTensor*> gather_inputs(const Graph& graph, size_t i, const std::vector<QTensor>& values) {
-  const Node& node = graph.nodes[i];
-  std::vector<const QTensor*> ins;
-  ins.reserve(node.inputs.size());
-  for (int in : node.inputs) {
-    if (in < 0 || static_cast<size_t>(in) >= i)
-      fail(node, "input " + std::to_string(in) + " is not an earlier node");
-    ins.push_back(&values[static_cast<size_t>(in)]);
-  }
-  return ins;
-}
-
-}  // namespace
-
 std::vector<QTensor> run_int_all(const QGraph& qgraph, const QTensor& input) {
   check_qgraph(qgraph);
-  const Graph& graph = qgraph.graph;
-  std::vector<QTensor> values(graph.nodes.size());
-  values[0] = eval_node_int(qgraph, 0, {&input});
-  for (size_t i = 1; i < graph.nodes.size(); ++i)
-    values[i] = eval_node_int(qgraph, static_cast<int>(i), gather_inputs(graph, i, values));
-  return values;
+  return detail::walk_graph(qgraph.graph, input, true, [&](size_t i, const std::vector<const QTensor*>& ins) {
+    return eval_node_int(qgraph, static_cast<int>(i), ins);
+  });
 }
 
 QTensor run_int(const QGraph& qgraph, const QTensor& input) {
   check_qgraph(qgraph);
-  const Graph& graph = qgraph.graph;
-  const size_t count = graph.nodes.size();
-  // last_use[j]: the last node that reads node j (j itself if nobody does), after which j is dropped.
-  std::vector<size_t> last_use(count);
-  for (size_t j = 0; j < count; ++j) last_use[j] = j;
-  for (size_t i = 0; i < count; ++i)
-    for (int in : graph.nodes[i].inputs)
-      if (in >= 0 && static_cast<size_t>(in) < i) last_use[static_cast<size_t>(in)] = i;
-
-  std::vector<QTensor> values(count);
-  values[0] = eval_node_int(qgraph, 0, {&input});
-  for (size_t i = 0; i < count; ++i) {
-    if (i > 0) values[i] = eval_node_int(qgraph, static_cast<int>(i), gather_inputs(graph, i, values));
-    if (i + 1 == count) break;
-    for (int in : graph.nodes[i].inputs) {
-      const size_t j = static_cast<size_t>(in);
-      if (last_use[j] == i) values[j] = QTensor();
-    }
-    if (last_use[i] == i) values[i] = QTensor();
-  }
-  return std::move(values.back());
+  return std::move(
+      detail::walk_graph(qgraph.graph, input, false, [&](size_t i, const std::vector<const QTensor*>& ins) {
+        return eval_node_int(qgraph, static_cast<int>(i), ins);
+      }).back());
 }
 
 }  // namespace vitsim::quant

@@ -25,6 +25,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -95,30 +96,10 @@ constexpr Norm kAllNorms[] = {Norm::None, Norm::BatchNorm, Norm::LayerNorm};
 constexpr DivisorMode kAllDivisorModes[] = {DivisorMode::Log2, DivisorMode::Uniform};
 constexpr Log2Rounding kAllRoundings[] = {Log2Rounding::Hardware, Log2Rounding::Sqrt2};
 
+// Op names are graph.hpp's op_name(); kAllOps must list every OpKind (TokenSelect is the last one).
+static_assert(std::size(kAllOps) == static_cast<size_t>(OpKind::TokenSelect) + 1,
+              "kAllOps must list every OpKind");
 // The switches have no default, so -Wswitch flags a new enumerator here (add it to kAll* as well).
-const char* op_key(OpKind op) {
-  switch (op) {
-    case OpKind::Input:
-    case OpKind::Conv2d:
-    case OpKind::Linear:
-    case OpKind::Add:
-    case OpKind::Concat:
-    case OpKind::LayerNorm:
-    case OpKind::GlobalAvgPool:
-    case OpKind::AttnKernel:
-    case OpKind::MatMul:
-    case OpKind::AttnNormalize:
-    case OpKind::Softmax:
-    case OpKind::PatchTokens:
-    case OpKind::ClassToken:
-    case OpKind::PosEmbed:
-    case OpKind::HeadSplit:
-    case OpKind::HeadMerge:
-    case OpKind::TokenSelect:
-      return op_name(op);
-  }
-  return "?";
-}
 const char* act_key(Act act) {
   switch (act) {
     case Act::None:
@@ -250,7 +231,7 @@ size_t expected_inputs(OpKind op, size_t have) {
 void check_node(const Graph& g, size_t i) {
   const Node& n = g.nodes[i];
   const std::string p = at("/nodes", i);
-  const char* op = op_key(n.op);
+  const char* op = op_name(n.op);
   for (size_t k = 0; k < n.inputs.size(); ++k)
     if (n.inputs[k] < 0 || static_cast<size_t>(n.inputs[k]) >= i)
       fail(at(p + "/inputs", k), "node index " + std::to_string(n.inputs[k]) + " is not an earlier node");
@@ -304,7 +285,7 @@ void check_node(const Graph& g, size_t i) {
 void check_qnode(const Graph& g, const QNode& q, size_t i) {
   const Node& n = g.nodes[i];
   const std::string p = at("/nodes", i) + "/q";
-  const char* op = op_key(n.op);
+  const char* op = op_name(n.op);
   check_act(p + "/out", q.out, &n.out_shape);
   if (q.weight_bits < 2 || q.weight_bits > 32)
     fail(p + "/weight_bits", std::to_string(q.weight_bits) + " is out of range [2, 32]");
@@ -554,7 +535,7 @@ Json operand_json(const MatOperand& m) {
 Json node_json(Writer& w, const Node& n, const QNode& q) {
   Json j;
   j["name"] = n.name;
-  j["op"] = op_key(n.op);
+  j["op"] = op_name(n.op);
   j["inputs"] = n.inputs;
   j["out_shape"] = shape_json(n.out_shape);
   j["kernel"] = n.kernel;
@@ -892,7 +873,7 @@ void read_node(const Json& j, const std::string& path, const DataSection& data, 
                Shape& weight_shape) {
   object_at(j, path);
   n.name = string_at(field(j, path, "name"), path + "/name");
-  n.op = enum_at(field(j, path, "op"), path + "/op", kAllOps, op_key, "op");
+  n.op = enum_at(field(j, path, "op"), path + "/op", kAllOps, op_name, "op");
   const Json& inputs = array_at(field(j, path, "inputs"), path + "/inputs");
   for (size_t k = 0; k < inputs.size(); ++k) n.inputs.push_back(int32_at(inputs[k], at(path + "/inputs", k)));
   const Json& shape = array_at(field(j, path, "out_shape"), path + "/out_shape");
