@@ -22,10 +22,10 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
-#include <iterator>
 #include <string>
 #include <vector>
 
