@@ -158,21 +158,6 @@ void activate_all(float* v, int64_t n, Act act) {
   }
 }
 
-// LayerNorm of one row, statistics in double so long rows of large values stay accurate.
-void layer_norm_row(const float* in, float* out, int64_t n, const float* gamma, const float* beta,
-                    float eps) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += in[i];
-  const double mean = sum / static_cast<double>(n);
-  double sq = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = in[i] - mean;
-    sq += d * d;
-  }
-  const double inv_std = 1.0 / std::sqrt(sq / static_cast<double>(n) + static_cast<double>(eps));
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>((in[i] - mean) * inv_std) * gamma[i] + beta[i];
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Conv2d
 
@@ -569,6 +554,21 @@ Tensor run_fp32(const Graph& graph, const Tensor& input) {
 
 void apply_activation(Act act, float* values, int64_t n) {
   activate_all(values, n, act);
+}
+
+// Statistics in double so long rows of large values stay accurate.
+void layer_norm_row(const float* in, float* out, int64_t n, const float* gamma, const float* beta,
+                    float eps) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += in[i];
+  const double mean = sum / static_cast<double>(n);
+  double sq = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = in[i] - mean;
+    sq += d * d;
+  }
+  const double inv_std = 1.0 / std::sqrt(sq / static_cast<double>(n) + static_cast<double>(eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>((in[i] - mean) * inv_std) * gamma[i] + beta[i];
 }
 
 }  // namespace vitsim::quant

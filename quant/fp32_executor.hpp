@@ -28,6 +28,10 @@ std::vector<Tensor> run_fp32_all(const Graph& graph, const Tensor& input);
 /// Applies `act` in place to n values (the executor's own activation functions).
 void apply_activation(Act act, float* values, int64_t n);
 
+/// LayerNorm of one row of n values (biased variance, eps), as every LayerNorm of this executor; the
+/// integer executor's FP32 LayerNorm uses it so both agree bit for bit.
+void layer_norm_row(const float* in, float* out, int64_t n, const float* gamma, const float* beta, float eps);
+
 /// Runs the whole graph and returns the output of its last node. Frees intermediate tensors as soon
 /// as no later node reads them.
 Tensor run_fp32(const Graph& graph, const Tensor& input);

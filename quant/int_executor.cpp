@@ -275,22 +275,7 @@ inline void check_acc(const Node& node, int64_t acc, const char* what, int64_t i
 }
 
 // ---------------------------------------------------------------------------------------------------
-// FP32 pieces (float_layernorm), as the FP32 executor (activations: its apply_activation)
-
-// LayerNorm of one row, statistics in double (as the FP32 executor).
-void layer_norm_row(const float* in, float* out, int64_t n, const float* gamma, const float* beta,
-                    float eps) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += in[i];
-  const double mean = sum / static_cast<double>(n);
-  double sq = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = in[i] - mean;
-    sq += d * d;
-  }
-  const double inv_std = 1.0 / std::sqrt(sq / static_cast<double>(n) + static_cast<double>(eps));
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>((in[i] - mean) * inv_std) * gamma[i] + beta[i];
-}
+// FP32 pieces (float_layernorm) come from the FP32 executor: layer_norm_row and apply_activation.
 
 // sat(round_half_even(v / scale) + zp), in FP32, as the input image's quantizer (calibration.hpp's
 // quantize_value, the PTQ engine's definition). NaN has no code: returns false.
