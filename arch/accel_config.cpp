@@ -10,9 +10,8 @@ using quant::ConfigError;
 using quant::JsonReader;
 
 namespace {
-constexpr const char* kAuxKeys[kAuxKinds] = {"requantizer",  "hswish",         "relu",
-                                             "residual_add", "log2_quantizer", "shift_subtractor",
-                                             "avgpool",      "layernorm",      "linear_head"};
+constexpr const char* kAuxKeys[kAuxKinds] = {"requantizer",    "hswish",           "relu",    "residual_add",
+                                             "log2_quantizer", "shift_subtractor", "avgpool", "layernorm"};
 constexpr const char* kBufferKeys[kBufferKinds] = {"activation", "weight", "output", "divisor"};
 constexpr int kMaxInt = 2147483647;
 

@@ -31,12 +31,11 @@ enum class AuxKind {
   Log2Quantizer,    // attention divisors -> log2 code (the division becomes a right shift)
   ShiftSubtractor,  // filter-wise shift subtractor on the DW -> PW path
   AvgPool,          // global average pool
-  LayerNorm,        // classifier-head LayerNorm
-  LinearHead,       // classifier-head Linear
+  LayerNorm,        // classifier-head LayerNorm (the head's Linear layers run on the MAC engines)
 };
-constexpr int kAuxKinds = 9;
+constexpr int kAuxKinds = 8;
 /// The JSON key of a kind ("requantizer", "hswish", "relu", "residual_add", "log2_quantizer",
-/// "shift_subtractor", "avgpool", "layernorm", "linear_head").
+/// "shift_subtractor", "avgpool", "layernorm").
 const char* aux_key(AuxKind kind);
 
 /// A pipelined auxiliary unit.

@@ -4,12 +4,6 @@
 namespace vitsim::arch {
 
 namespace {
-int ceil_log2(int x) {
-  int stages = 0;
-  while ((1 << stages) < x) ++stages;
-  return stages;
-}
-
 std::unique_ptr<EngineParams> parse_mat(quant::JsonReader& r) {
   auto p = std::make_unique<MatParams>();
   r.require("pe");
@@ -34,6 +28,23 @@ nlohmann::json MatParams::to_json() const {
           {"replicas", replicas},
           {"adder_tree_stages", adder_tree_stages},
           {"pipeline", pipeline.to_json()}};
+}
+
+bool MatParams::supports(TileWork work, int, int) const {
+  return work == TileWork::Gemm;
+}
+
+// Inside a lane, pe input channels are multiplied and summed by the adder tree; the lanes take output
+// channels and share the broadcast input; the replicas take output pixels and share the weights.
+GroupPipeline MatParams::group_pipeline(const ComputeTile& t) const {
+  GroupPipeline g;
+  g.groups = t.groups * ceil_div(t.n, lanes) * ceil_div(t.m, replicas);
+  g.waves = ceil_div(t.k, pe);
+  g.act_bytes = int64_t{pe} * replicas;
+  g.weight_bytes = int64_t{pe} * lanes;
+  g.depth = pipeline.total() + adder_tree_stages;
+  g.group_outputs = int64_t{lanes} * replicas;
+  return g;
 }
 
 VITSIM_REGISTER_ENGINE(

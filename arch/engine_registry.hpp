@@ -23,6 +23,10 @@
 
 namespace vitsim::arch {
 
+struct ComputeTile;
+struct GroupPipeline;
+enum class TileWork : int;
+
 /// The validated, type-specific parameters of one engine instance.
 class EngineParams {
  public:
@@ -35,6 +39,11 @@ class EngineParams {
   virtual std::string summary() const = 0;
   /// The parameters as JSON (including derived values), for `vitsim accel --json` and reports.
   virtual nlohmann::json to_json() const = 0;
+  /// Whether the engine runs tiles of this work kind (Depthwise: with this kernel size and stride).
+  virtual bool supports(TileWork work, int kernel, int stride) const = 0;
+  /// The output-group pipeline (arch/tile_timing.hpp) of a tile this engine supports: how the engine's
+  /// dataflow maps the tile's work onto groups, waves, operand bytes and pipeline depth.
+  virtual GroupPipeline group_pipeline(const ComputeTile& tile) const = 0;
 };
 
 /// Parses the type-specific keys of one engine object. "name" and "type" have already been read; the

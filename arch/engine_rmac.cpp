@@ -40,9 +40,34 @@ std::unique_ptr<EngineParams> parse_rmac(quant::JsonReader& r) {
 }
 }  // namespace
 
-bool RmacParams::supports(int kernel, int stride) const {
-  return std::count(kernels.begin(), kernels.end(), kernel) &&
+bool RmacParams::supports(TileWork work, int kernel, int stride) const {
+  if (work == TileWork::Gemm) return assist_pointwise;
+  return work == TileWork::Depthwise && std::count(kernels.begin(), kernels.end(), kernel) &&
          std::count(strides.begin(), strides.end(), stride);
+}
+
+// Depthwise: pe channels in a lane, lanes x replicas output pixels; each wave is one tap, accumulated in
+// place (output stationary), so there is no adder tree and a group needs kernel^2 waves. Pointwise assist:
+// the MAT arrangement (pe input channels per lane reduced by an adder tree, lanes output channels, replicas
+// output pixels).
+GroupPipeline RmacParams::group_pipeline(const ComputeTile& t) const {
+  GroupPipeline g;
+  if (t.work == TileWork::Depthwise) {
+    g.groups = ceil_div(t.n, pe) * ceil_div(t.m, int64_t{lanes} * replicas);
+    g.waves = t.k;
+    g.act_bytes = int64_t{pe} * lanes * replicas;
+    g.weight_bytes = pe;
+    g.depth = pipeline.total();
+    g.group_outputs = int64_t{pe} * lanes * replicas;
+  } else {
+    g.groups = t.groups * ceil_div(t.n, lanes) * ceil_div(t.m, replicas);
+    g.waves = ceil_div(t.k, pe);
+    g.act_bytes = int64_t{pe} * replicas;
+    g.weight_bytes = int64_t{pe} * lanes;
+    g.depth = pipeline.total() + ceil_log2(pe);
+    g.group_outputs = int64_t{lanes} * replicas;
+  }
+  return g;
 }
 
 std::string RmacParams::summary() const {

@@ -24,6 +24,24 @@ nlohmann::json SystolicParams::to_json() const {
   return {{"rows", rows}, {"cols", cols}, {"dataflow", dataflow_name(dataflow)}};
 }
 
+bool SystolicParams::supports(TileWork work, int, int) const {
+  return work == TileWork::Gemm;
+}
+
+// Each GEMM of the tile (m x k times k x n) runs as SCALE-Sim's folds; a fold is one output group whose
+// R + C + T - 2 (+ R preload) cycles are its waves. Operands enter at the array edges (port limits are not
+// modelled for this baseline engine), and the fold's cycles already include the wavefront fill and drain, so
+// the pipeline depth is 1.
+GroupPipeline SystolicParams::group_pipeline(const ComputeTile& t) const {
+  const SystolicFoldTiming f = systolic_fold_timing({t.m, t.k, t.n}, array());
+  GroupPipeline g;
+  g.groups = t.groups * f.folds;
+  g.waves = f.cycles_per_fold;
+  g.depth = 1;
+  g.group_outputs = int64_t{rows} * cols;
+  return g;
+}
+
 VITSIM_REGISTER_ENGINE(systolic, "systolic",
                        "systolic GEMM array (rows x cols PEs; dataflow os | ws | is), SCALE-Sim timing",
                        parse_systolic)

@@ -6,6 +6,7 @@
 
 #include "arch/engine_registry.hpp"
 #include "arch/systolic_timing.hpp"
+#include "arch/tile_timing.hpp"
 
 namespace vitsim::arch {
 
@@ -22,6 +23,8 @@ struct MatParams : EngineParams {
   int64_t multipliers() const override { return int64_t{pe} * lanes * replicas; }
   std::string summary() const override;
   nlohmann::json to_json() const override;
+  bool supports(TileWork work, int kernel, int stride) const override;
+  GroupPipeline group_pipeline(const ComputeTile& tile) const override;
 };
 
 /// "rmac": the Trio-ViT reconfigurable MAC engine. Depthwise convs with channels inside a lane and output
@@ -40,7 +43,8 @@ struct RmacParams : EngineParams {
   int64_t multipliers() const override { return int64_t{pe} * lanes * replicas; }
   std::string summary() const override;
   nlohmann::json to_json() const override;
-  bool supports(int kernel, int stride) const;
+  bool supports(TileWork work, int kernel, int stride) const override;
+  GroupPipeline group_pipeline(const ComputeTile& tile) const override;
 };
 
 /// "systolic": an R x C systolic GEMM array (the SCALE-Sim baseline; timing in systolic_timing.hpp).
@@ -53,6 +57,8 @@ struct SystolicParams : EngineParams {
   int64_t multipliers() const override { return int64_t{rows} * cols; }
   std::string summary() const override;
   nlohmann::json to_json() const override;
+  bool supports(TileWork work, int kernel, int stride) const override;
+  GroupPipeline group_pipeline(const ComputeTile& tile) const override;
   SystolicArray array() const { return {rows, cols, dataflow}; }
 };
 

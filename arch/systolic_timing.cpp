@@ -1,5 +1,7 @@
 #include "arch/systolic_timing.hpp"
 
+#include "arch/tile_timing.hpp"
+
 #include <stdexcept>
 
 namespace vitsim::arch {
@@ -22,12 +24,6 @@ const char* dataflow_name(Dataflow df) {
   }
   return "?";
 }
-
-namespace {
-int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
-}  // namespace
 
 SystolicFoldTiming systolic_fold_timing(const SystolicGemm& g, const SystolicArray& a) {
   if (g.m <= 0 || g.k <= 0 || g.n <= 0 || a.rows <= 0 || a.cols <= 0)

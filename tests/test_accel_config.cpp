@@ -68,7 +68,7 @@ TEST_CASE("trio-vit: 2048 multipliers, 1024 + aux DSPs, 819.2 peak GOPS", "[acce
   CHECK(c.dsp_packing == 2);
   CHECK(c.multipliers() == 2048);
   CHECK(c.engine_dsps() == 1024);
-  CHECK(c.aux_dsps() == 44);
+  CHECK(c.aux_dsps() == 100);
   CHECK(c.dsps() == 1024 + c.aux_dsps());
   CHECK(c.dsps() <= 2520);  // fits the ZCU102
   CHECK(c.peak_gops() == Approx(819.2).epsilon(1e-12));
@@ -86,9 +86,11 @@ TEST_CASE("trio-vit: 2048 multipliers, 1024 + aux DSPs, 819.2 peak GOPS", "[acce
   CHECK(mat->adder_tree_stages == 3);
   CHECK(mat->multipliers() == 1024);
   CHECK(rmac->multipliers() == 1024);
-  CHECK(rmac->supports(3, 1));
-  CHECK(rmac->supports(5, 2));
-  CHECK_FALSE(rmac->supports(7, 1));
+  CHECK(rmac->supports(vitsim::arch::TileWork::Depthwise, 3, 1));
+  CHECK(rmac->supports(vitsim::arch::TileWork::Depthwise, 5, 2));
+  CHECK_FALSE(rmac->supports(vitsim::arch::TileWork::Depthwise, 7, 1));
+  CHECK(rmac->supports(vitsim::arch::TileWork::Gemm, 1, 1));
+  CHECK_FALSE(mat->supports(vitsim::arch::TileWork::Depthwise, 3, 1));
   CHECK(rmac->assist_pointwise);
   CHECK(c.engine("nope") == nullptr);
 }
@@ -217,7 +219,7 @@ TEST_CASE("vitsim accel prints the summary and exits 2 on a bad config", "[accel
   const Run r = run_vitsim({"accel", "--config", "trio-vit"});
   CHECK(r.code == 0);
   CHECK_THAT(r.out,
-             Catch::Contains("total multipliers: 2,048") && Catch::Contains("DSPs: 1,068 = 2,048 / 2 + 44") &&
+             Catch::Contains("total multipliers: 2,048") && Catch::Contains("DSPs: 1,124 = 2,048 / 2 + 100") &&
                  Catch::Contains("peak: 819.2 GOPS") && Catch::Contains("on-chip buffers: 2,113,536 bytes") &&
                  Catch::Contains("DRAM: 19.20 GB/s") && Catch::Contains("mat (mat)") &&
                  Catch::Contains("rmac (rmac)"));

@@ -1,0 +1,84 @@
+// The accelerator's program: what the compiler (sim/compiler.hpp) emits and the simulation (arch/
+// modules) executes. Plain data, no SystemC.
+//
+// A program is a set of ITEMS with dependencies: compute tiles, each bound to one RESOURCE (an engine of the
+// config, or an auxiliary unit that runs standalone layers), and DMA transfers (loads DRAM -> buffer on the
+// read queue, stores buffer -> DRAM on the write queue). Every resource runs its tiles in queue order, one
+// at a time; the DMA runs each queue in order. An item may begin at cycle t only when every item it waits
+// for finished at a cycle <= t - 1 (results are registered: usable the cycle after they are produced).
+// Because each queue is in order and every decision depends only on such timestamps, the schedule is a pure
+// function of the program and the timing rules, whichever timing mode computes it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "arch/accel_config.hpp"
+
+namespace vitsim::arch {
+
+/// The kind of work a compute tile does (the timing rule that prices it).
+enum class TileWork : int {
+  Gemm,         // groups x [m outputs rows (pixels/tokens) x n output channels] each reducing k products
+  Depthwise,    // n channels x m output pixels, each accumulating k taps (k = kernel x kernel)
+  Elementwise,  // m elements through one auxiliary unit
+};
+const char* tile_work_name(TileWork w);
+
+/// Which part of its layer's output a tile computes (for functional simulation), in the layer's output:
+///   Conv2d [C,H,W]: channels [c0,c1) x flattened pixels [p0,p1)
+///   Linear [D] or [T,D]: features [c0,c1) x rows [p0,p1) (a vector has the single row [0,1))
+///   MatMul / AttnKernel / AttnNormalize [B,R,N] (and their views): heads [c0,c1) x columns [p0,p1), all rows
+///   other ops: axis 0 [c0,c1) x the flattened remaining axes [p0,p1)
+struct Region {
+  int64_t c0 = 0, c1 = 0, p0 = 0, p1 = 0;
+};
+
+struct ComputeTile {
+  int layer = -1;     // graph node index
+  int resource = -1;  // index into Program::resources
+  TileWork work = TileWork::Gemm;
+  int64_t groups = 1, m = 0, n = 0, k = 0;  // work dimensions (see TileWork); Elementwise uses m only
+  int kernel = 1, stride = 1;               // Depthwise: the conv's kernel size and stride (k = kernel^2)
+  std::vector<AuxKind> aux_chain;           // aux units the outputs pass through, in order (may be empty)
+  int64_t macs = 0;                         // useful multiply-accumulates of this tile
+  Region region;
+  std::vector<int> wait_tiles;      // compute tiles (indices into Program::tiles) that must finish first
+  std::vector<int> wait_transfers;  // transfers (indices into Program::transfers) that must finish first
+};
+
+enum class TransferDir { Load, Store };
+/// Which buffer a transfer fills (load) or drains (store).
+struct Transfer {
+  int layer = -1;  // the layer whose tile needs (load) or produced (store) the data
+  TransferDir dir = TransferDir::Load;
+  BufferKind buffer = BufferKind::Activation;
+  int64_t bytes = 0;  // > 0
+  std::vector<int> wait_tiles;
+  std::vector<int> wait_transfers;
+};
+
+/// A unit that executes compute tiles in order.
+struct Resource {
+  std::string name;  // engine name from the config, or the aux unit's key ("residual_add", ...)
+  bool is_engine = false;
+  int engine = -1;                     // index into AccelConfig::engines when is_engine
+  AuxKind aux = AuxKind::Requantizer;  // when !is_engine
+  int64_t multipliers = 0;             // 0 for aux units
+};
+
+struct Program {
+  std::vector<Resource> resources;
+  std::vector<ComputeTile> tiles;
+  std::vector<std::vector<int>> queues;  // per resource: its tiles, in execution order
+  std::vector<Transfer> transfers;
+  std::vector<int> load_queue, store_queue;  // transfer indices, in DMA issue order
+  std::vector<std::string> layer_names;      // per graph node
+  /// Structural check: indices in range, every tile in exactly one queue (its resource's), every transfer
+  /// in the queue of its direction, and the waits plus the queue orders form an acyclic graph, so the
+  /// program cannot deadlock. Throws std::logic_error naming the first violation.
+  void validate() const;
+};
+
+}  // namespace vitsim::arch

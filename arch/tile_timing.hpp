@@ -1,0 +1,115 @@
+// Timing rules of compute tiles, in plain C++ (no SystemC kernel): one closed form per rule (fast timing
+// mode) and one cycle-by-cycle state machine of the same rule (cycle timing mode). Tests hold the two
+// equal on random shapes; docs/engines.md states the rules in words.
+//
+// THE OUTPUT-GROUP PIPELINE (MAT, R-MAC and systolic tiles). A tile is a sequence of `groups` output groups
+// (the outputs the array holds at once). Each group needs `waves` issue slots; each wave first fetches its
+// operands through the engine's share of the buffer ports, which takes p = max(ceil(act_bytes /
+// act_share), ceil(weight_bytes / weight_share), 1) cycles (p - 1 of them are port stalls). A wave then
+// takes `depth` pipeline stages (fetch, multiply, adder tree, accumulate, write-back). After a group's last
+// wave leaves the pipeline, its `group_outputs` results go to the auxiliary chain (requantizer, hswish,
+// ...), which accepts `rate` (the chain's slowest throughput) per cycle, so a = ceil(group_outputs / rate)
+// cycles, then `aux_latency` more cycles. A group may only begin once the previous one has used its
+// period T = max(waves * p, a) (the write-back bus takes one group per a cycles). So:
+//   cycles     = (groups - 1) * T + waves * p + (depth - 1) + a + aux_latency
+//   stall_port = groups * waves * (p - 1)
+//   stall_aux  = (groups - 1) * (T - waves * p)
+// With no auxiliary chain, a = aux_latency = 0.
+//
+// THE ELEMENTWISE RULE (standalone layers on an auxiliary unit: residual add, average pool, ...):
+//   cycles = ceil(elements / throughput) + latency
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arch/accel_config.hpp"
+#include "arch/program.hpp"
+
+namespace vitsim::arch {
+
+inline int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+/// Stages of a binary adder tree summing x values: ceil(log2(x)).
+inline int ceil_log2(int64_t x) {
+  int stages = 0;
+  while ((int64_t{1} << stages) < x) ++stages;
+  return stages;
+}
+
+/// An engine's share of the on-chip buffer ports: the peak bytes per cycle of the activation and weight
+/// buffers divided equally among the config's engines (at least 1 byte per cycle each).
+struct PortShare {
+  int64_t act_bytes_per_cycle = 1;
+  int64_t weight_bytes_per_cycle = 1;
+};
+PortShare port_share(const AccelConfig& config);
+
+/// The auxiliary chain a tile's outputs pass through.
+struct AuxPath {
+  int64_t rate = 0;     // elements per cycle: the smallest throughput in the chain (0: no chain)
+  int64_t latency = 0;  // sum of the chain's pipeline latencies
+};
+AuxPath aux_path(const AccelConfig& config, const std::vector<AuxKind>& chain);
+
+/// Everything besides the tile that its timing depends on.
+struct TileContext {
+  PortShare ports;
+  AuxPath aux;
+};
+
+/// The parameters of the output-group pipeline for one tile (see above).
+struct GroupPipeline {
+  int64_t groups = 0;                                 // output groups, >= 1
+  int64_t waves = 0;                                  // issue slots per group, >= 1
+  int64_t act_bytes = 0;                              // activation bytes fetched per wave
+  int64_t weight_bytes = 0;                           // weight bytes fetched per wave
+  int64_t depth = 1;                                  // pipeline stages a wave passes, >= 1
+  int64_t group_outputs = 0;                          // results per group handed to the auxiliary chain
+  int64_t port_cycles(const PortShare& ports) const;  // p
+};
+
+/// Cycle count and its breakdown for one tile.
+struct TileCost {
+  int64_t cycles = 0;      // first to last cycle of the tile (a count)
+  int64_t stall_port = 0;  // issue cycles spent waiting for buffer ports
+  int64_t stall_aux = 0;   // issue cycles spent waiting for the auxiliary chain to take a group
+  int64_t busy() const { return cycles - stall_port - stall_aux; }
+  bool operator==(const TileCost& o) const {
+    return cycles == o.cycles && stall_port == o.stall_port && stall_aux == o.stall_aux;
+  }
+};
+
+/// Cycle mode: a tile's state machine, advanced one cycle per step().
+class TileStepper {
+ public:
+  virtual ~TileStepper() = default;
+  /// Advances one cycle; returns true when that cycle was the tile's last.
+  virtual bool step() = 0;
+  /// Counts so far (equal to the closed form once step() has returned true).
+  virtual TileCost counted() const = 0;
+  /// One line for the watchdog, e.g. "group 3/16 wave 2/4, 5 waves in flight, aux 12/128".
+  virtual std::string state() const = 0;
+};
+
+/// Closed form of the output-group pipeline.
+TileCost group_pipeline_cost(const GroupPipeline& g, const PortShare& ports, const AuxPath& aux);
+/// Its state machine: an issue stage with port fetch counters, a `depth`-stage shift register of waves,
+/// the auxiliary chain's input queue, acceptance rate and latency register.
+std::unique_ptr<TileStepper> group_pipeline_stepper(const GroupPipeline& g, const PortShare& ports,
+                                                    const AuxPath& aux);
+
+/// Closed form of the elementwise rule on one auxiliary unit.
+TileCost elementwise_cost(int64_t elements, const AuxUnitConfig& unit);
+std::unique_ptr<TileStepper> elementwise_stepper(int64_t elements, const AuxUnitConfig& unit);
+
+/// The timing of a tile on its resource: an engine's (through EngineParams::group_pipeline) or an
+/// auxiliary unit's. Throws std::invalid_argument if the resource cannot run the tile.
+TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile);
+std::unique_ptr<TileStepper> tile_stepper(const AccelConfig& config, const Resource& resource,
+                                          const ComputeTile& tile);
+
+}  // namespace vitsim::arch
