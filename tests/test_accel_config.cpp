@@ -219,10 +219,10 @@ TEST_CASE("vitsim accel prints the summary and exits 2 on a bad config", "[accel
   const Run r = run_vitsim({"accel", "--config", "trio-vit"});
   CHECK(r.code == 0);
   CHECK_THAT(r.out,
-             Catch::Contains("total multipliers: 2,048") && Catch::Contains("DSPs: 1,124 = 2,048 / 2 + 100") &&
-                 Catch::Contains("peak: 819.2 GOPS") && Catch::Contains("on-chip buffers: 2,113,536 bytes") &&
-                 Catch::Contains("DRAM: 19.20 GB/s") && Catch::Contains("mat (mat)") &&
-                 Catch::Contains("rmac (rmac)"));
+             Catch::Contains("total multipliers: 2,048") &&
+                 Catch::Contains("DSPs: 1,124 = 2,048 / 2 + 100") && Catch::Contains("peak: 819.2 GOPS") &&
+                 Catch::Contains("on-chip buffers: 2,113,536 bytes") && Catch::Contains("DRAM: 19.20 GB/s") &&
+                 Catch::Contains("mat (mat)") && Catch::Contains("rmac (rmac)"));
   CHECK(r.err.empty());
 
   const Run j =
