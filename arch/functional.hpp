@@ -14,27 +14,53 @@
 
 namespace vitsim::arch {
 
+/// The two axes a Region indexes in a layer's output (see Region): c in [0, channels), p in [0, pixels).
+struct RegionSpace {
+  int64_t channels = 0, pixels = 0;
+};
+RegionSpace region_space(const quant::Node& node);
+
 class FunctionalModel {
  public:
   /// `input`: the quantized image (quant::quantize_input). Keeps a reference to `qgraph`.
   FunctionalModel(const quant::QGraph& qgraph, quant::QTensor input);
 
   /// Executes one tile (tiles of a layer in program order; a layer's inputs complete before it starts).
+  /// Throws std::invalid_argument for a tile its layer cannot have (work kind, region outside the output)
+  /// and std::logic_error when an input is incomplete.
   void execute(const ComputeTile& tile);
 
   /// The output codes of `layer` (complete once all its tiles executed; layout-only layers on demand).
   const quant::QTensor& output(int layer);
 
   /// Per layer: elements that differ from `golden` (the integer reference executor's outputs, indexed
-  /// like the graph). Layers never computed count every element as a mismatch.
+  /// like the graph). Elements no tile computed count as mismatches.
   std::vector<int64_t> mismatches(const std::vector<quant::QTensor>& golden);
 
  private:
+  // What the tiles produced so far for one layer.
+  struct LayerState {
+    quant::QTensor codes;
+    std::vector<bool> written;  // per element of `codes`: computed by a tile (or assembled from such)
+    int64_t written_count = 0;
+    std::vector<int64_t> accumulators;  // float_layernorm Linear: int32 sums (bias included) of the GEMM
+    std::vector<bool> accumulated;      // per accumulator: computed by a Gemm tile
+  };
+
+  LayerState& state(int layer);
+  bool complete(int layer);
+  void write(LayerState& s, int64_t flat, int32_t code);
+  const quant::QTensor& input(const ComputeTile& tile, size_t k);
+
+  void conv_gemm(const ComputeTile& tile, LayerState& s);
+  void conv_depthwise(const ComputeTile& tile, LayerState& s);
+  void linear_gemm(const ComputeTile& tile, LayerState& s);
+  void linear_layernorm(const ComputeTile& tile, LayerState& s);
+  void matmul_gemm(const ComputeTile& tile, LayerState& s);
+  void elementwise(const ComputeTile& tile, LayerState& s);
+
   const quant::QGraph& qgraph_;
-  std::vector<quant::QTensor> outputs_;
-  std::vector<std::vector<int64_t>>
-      accumulators_;  // per layer: int32/int64 partials where a layer needs them
-  std::vector<bool> ready_;
+  std::vector<LayerState> layers_;
 };
 
 }  // namespace vitsim::arch

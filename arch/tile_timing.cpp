@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "arch/engine_registry.hpp"
+
 namespace vitsim::arch {
 
 PortShare port_share(const AccelConfig& config) {
@@ -46,6 +48,247 @@ TileCost elementwise_cost(int64_t elements, const AuxUnitConfig& unit) {
   TileCost c;
   c.cycles = ceil_div(elements, unit.throughput) + unit.latency;
   return c;
+}
+
+namespace {
+
+// A chain of pipeline registers: what enters in cycle t occupies stage 1 in cycle t, the last stage in cycle
+// t + stages - 1, and leaves at the end of that cycle. A ring buffer, so a shift is O(1).
+template <typename Slot>
+class ShiftRegister {
+ public:
+  explicit ShiftRegister(int64_t stages) : slots_(static_cast<size_t>(stages)) {}
+  /// Starts a cycle: everything moves one stage on; the last stage's occupant (gone at the end of the
+  /// previous cycle) is dropped and its register becomes stage 1.
+  void shift() {
+    first_ = (first_ + slots_.size() - 1) % slots_.size();
+    slots_[first_] = Slot{};
+  }
+  Slot& first() { return slots_[first_]; }
+  const Slot& last() const { return slots_[(first_ + slots_.size() - 1) % slots_.size()]; }
+
+ private:
+  std::vector<Slot> slots_;
+  size_t first_ = 0;
+};
+
+// A wave in the engine pipeline; the last wave of a group carries the group's results out.
+struct WaveSlot {
+  bool present = false;
+  bool ends_group = false;
+};
+
+class GroupPipelineStepper final : public TileStepper {
+ public:
+  GroupPipelineStepper(const GroupPipeline& g, const PortShare& ports, const AuxPath& aux)
+      : g_(g),
+        ports_(ports),
+        aux_(aux),
+        bus_cycles_per_group_(aux.rate > 0 ? ceil_div(g.group_outputs, aux.rate) : 0),
+        pipeline_(g.depth),
+        aux_stages_(aux.latency + 1) {
+    if (g.groups < 1 || g.waves < 1 || g.depth < 1 || ports.act_bytes_per_cycle < 1 ||
+        ports.weight_bytes_per_cycle < 1 || aux.rate < 0 || aux.latency < 0 ||
+        (aux.rate > 0 && g.group_outputs < 1))
+      throw std::invalid_argument(
+          "group pipeline stepper: groups, waves, depth, port shares (and, with an "
+          "auxiliary chain, group outputs) must be positive");
+  }
+
+  bool step() override {
+    if (done_) return true;
+    ++cycle_;
+    pipeline_.shift();
+    aux_stages_.shift();
+
+    // The auxiliary chain takes up to `rate` queued results; they leave its last latency stage `latency`
+    // cycles later (the acceptance register is stage 1 of aux_stages_).
+    const int64_t accepted = std::min(aux_.rate, aux_queue_);
+    aux_queue_ -= accepted;
+    aux_stages_.first() = accepted;
+
+    issue();
+
+    const WaveSlot& leaving = pipeline_.last();
+    if (leaving.present) {
+      --waves_in_flight_;
+      if (leaving.ends_group) {
+        ++groups_out_;
+        aux_queue_ += aux_.rate > 0 ? g_.group_outputs : 0;  // the chain accepts from the next cycle
+      }
+    }
+    results_out_ += aux_stages_.last();
+    done_ = aux_.rate > 0 ? results_out_ == g_.groups * g_.group_outputs : groups_out_ == g_.groups;
+    return done_;
+  }
+
+  TileCost counted() const override {
+    TileCost c = cost_;
+    c.cycles = cycle_;
+    return c;
+  }
+
+  std::string state() const override {
+    const std::string issuing =
+        group_ == g_.groups ? "all " + std::to_string(g_.groups) + " groups issued"
+                            : "group " + std::to_string(group_ + 1) + "/" + std::to_string(g_.groups) +
+                                  " wave " + std::to_string(wave_ + 1) + "/" + std::to_string(g_.waves);
+    std::string s = issuing + ", " + std::to_string(waves_in_flight_) + " waves in flight";
+    if (aux_.rate > 0)
+      s += ", aux queue " + std::to_string(aux_queue_) + ", results out " + std::to_string(results_out_) +
+           "/" + std::to_string(g_.groups * g_.group_outputs);
+    return s;
+  }
+
+ private:
+  // The issue stage: waits for the write-back bus to be free for a new group, then fetches each wave's
+  // operands at the port shares and sends the wave into pipeline stage 1 in the cycle they are complete.
+  void issue() {
+    if (group_ == g_.groups) return;
+    if (!group_started_) {
+      // The bus carries one group's results per bus_cycles_per_group_ cycles, so group starts are spaced
+      // at least that far apart (the previous group's own waves already space them by its issue time).
+      if (group_ > 0 && cycle_ - last_group_start_ < bus_cycles_per_group_) {
+        ++cost_.stall_aux;
+        return;
+      }
+      group_started_ = true;
+      last_group_start_ = cycle_;
+    }
+    act_fetched_ = std::min(g_.act_bytes, act_fetched_ + ports_.act_bytes_per_cycle);
+    weight_fetched_ = std::min(g_.weight_bytes, weight_fetched_ + ports_.weight_bytes_per_cycle);
+    if (act_fetched_ < g_.act_bytes || weight_fetched_ < g_.weight_bytes) {
+      ++cost_.stall_port;
+      return;
+    }
+    act_fetched_ = weight_fetched_ = 0;
+    ++wave_;
+    ++waves_in_flight_;
+    WaveSlot& entering = pipeline_.first();
+    entering.present = true;
+    entering.ends_group = wave_ == g_.waves;
+    if (entering.ends_group) {
+      ++group_;
+      wave_ = 0;
+      group_started_ = false;
+    }
+  }
+
+  const GroupPipeline g_;
+  const PortShare ports_;
+  const AuxPath aux_;
+  const int64_t bus_cycles_per_group_;  // cycles the auxiliary chain needs to accept one group's results
+  ShiftRegister<WaveSlot> pipeline_;
+  ShiftRegister<int64_t> aux_stages_;  // results accepted by the chain, then its latency stages
+
+  int64_t cycle_ = 0;
+  TileCost cost_;
+  bool done_ = false;
+  // Issue stage.
+  int64_t group_ = 0, wave_ = 0;  // the next wave to issue
+  bool group_started_ = false;    // group_ has begun fetching (passed the bus spacing check)
+  int64_t last_group_start_ = 0;
+  int64_t act_fetched_ = 0, weight_fetched_ = 0;  // operand bytes of the current wave so far
+  // Pipeline and auxiliary chain.
+  int64_t waves_in_flight_ = 0;
+  int64_t groups_out_ = 0;   // groups whose last wave left the pipeline
+  int64_t aux_queue_ = 0;    // results waiting for the chain
+  int64_t results_out_ = 0;  // results that left the chain
+};
+
+// One auxiliary unit streaming `elements` through: `throughput` accepted per cycle, each leaving `latency`
+// cycles after it was accepted.
+class ElementwiseStepper final : public TileStepper {
+ public:
+  ElementwiseStepper(int64_t elements, const AuxUnitConfig& unit)
+      : elements_(elements),
+        throughput_(unit.throughput),
+        stages_(int64_t{unit.latency} + 1),
+        queue_(elements) {
+    if (elements < 1 || unit.throughput < 1 || unit.latency < 0)
+      throw std::invalid_argument("elementwise stepper: elements and throughput must be positive");
+  }
+
+  bool step() override {
+    if (out_ == elements_) return true;
+    ++cycle_;
+    stages_.shift();
+    const int64_t accepted = std::min(throughput_, queue_);
+    queue_ -= accepted;
+    stages_.first() = accepted;
+    out_ += stages_.last();
+    return out_ == elements_;
+  }
+
+  TileCost counted() const override {
+    TileCost c;
+    c.cycles = cycle_;
+    return c;
+  }
+
+  std::string state() const override {
+    return "elementwise: " + std::to_string(queue_) + " queued, " +
+           std::to_string(elements_ - queue_ - out_) + " in the pipeline, " + std::to_string(out_) + "/" +
+           std::to_string(elements_) + " out";
+  }
+
+ private:
+  const int64_t elements_, throughput_;
+  ShiftRegister<int64_t> stages_;  // the acceptance register, then the latency stages
+  int64_t cycle_ = 0, queue_, out_ = 0;
+};
+
+std::string tile_description(const ComputeTile& tile) {
+  std::string s = std::string(tile_work_name(tile.work)) + " tile of layer " + std::to_string(tile.layer);
+  if (tile.work == TileWork::Depthwise)
+    s += " (kernel " + std::to_string(tile.kernel) + ", stride " + std::to_string(tile.stride) + ")";
+  return s;
+}
+
+// The engine that runs `tile`, after checking it can.
+const EngineParams& engine_for(const AccelConfig& config, const Resource& resource, const ComputeTile& tile) {
+  const EngineParams& params = *config.engines.at(static_cast<size_t>(resource.engine)).params;
+  if (!params.supports(tile.work, tile.kernel, tile.stride))
+    throw std::invalid_argument("engine '" + resource.name + "' (" + params.type() + ") cannot run a " +
+                                tile_description(tile));
+  return params;
+}
+
+// The auxiliary unit that runs `tile`, after checking it is elementwise.
+const AuxUnitConfig& aux_unit_for(const AccelConfig& config, const Resource& resource,
+                                  const ComputeTile& tile) {
+  if (tile.work != TileWork::Elementwise)
+    throw std::invalid_argument("auxiliary unit '" + resource.name + "' cannot run a " +
+                                tile_description(tile) + " (only elementwise tiles)");
+  return config.aux(resource.aux);
+}
+
+TileContext tile_context(const AccelConfig& config, const ComputeTile& tile) {
+  return {port_share(config), aux_path(config, tile.aux_chain)};
+}
+
+}  // namespace
+
+std::unique_ptr<TileStepper> group_pipeline_stepper(const GroupPipeline& g, const PortShare& ports,
+                                                    const AuxPath& aux) {
+  return std::make_unique<GroupPipelineStepper>(g, ports, aux);
+}
+
+std::unique_ptr<TileStepper> elementwise_stepper(int64_t elements, const AuxUnitConfig& unit) {
+  return std::make_unique<ElementwiseStepper>(elements, unit);
+}
+
+TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile) {
+  if (!resource.is_engine) return elementwise_cost(tile.m, aux_unit_for(config, resource, tile));
+  const TileContext ctx = tile_context(config, tile);
+  return group_pipeline_cost(engine_for(config, resource, tile).group_pipeline(tile), ctx.ports, ctx.aux);
+}
+
+std::unique_ptr<TileStepper> tile_stepper(const AccelConfig& config, const Resource& resource,
+                                          const ComputeTile& tile) {
+  if (!resource.is_engine) return elementwise_stepper(tile.m, aux_unit_for(config, resource, tile));
+  const TileContext ctx = tile_context(config, tile);
+  return group_pipeline_stepper(engine_for(config, resource, tile).group_pipeline(tile), ctx.ports, ctx.aux);
 }
 
 }  // namespace vitsim::arch

@@ -4,6 +4,7 @@
 #include "quant/conv_kernels.hpp"
 #include "quant/fp32_executor.hpp"
 #include "quant/graph_walk.hpp"
+#include "quant/int_ops.hpp"
 
 #include <Eigen/Core>
 
@@ -18,6 +19,8 @@
 namespace vitsim::quant {
 
 namespace {
+
+using namespace int_ops;
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers: errors, code ranges, validation
@@ -36,9 +39,6 @@ size_t uz(int64_t v) {
   return static_cast<size_t>(v);
 }
 
-constexpr int64_t kInt32Min = std::numeric_limits<int32_t>::min();
-constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
-
 std::string where(const Node& node) {
   return "int executor: node '" + node.name + "' (" + op_name(node.op) + ")";
 }
@@ -49,55 +49,6 @@ std::string where(const Node& node) {
 
 [[noreturn]] void overflow(const Node& node, const std::string& what) {
   throw std::overflow_error(where(node) + ": " + what);
-}
-
-int64_t code_min(int bits) {
-  return -(int64_t{1} << (bits - 1));
-}
-int64_t code_max(int bits) {
-  return (int64_t{1} << (bits - 1)) - 1;
-}
-
-// round(x / 2^s), half towards +infinity (the Requantizer's rounding), for any s >= 0 and any int64 x,
-// without overflow: floor(x / 2^s) plus the bit after the binary point.
-int64_t round_shift(int64_t x, int s) {
-  if (s <= 0) return x;
-  if (s >= 64) return 0;  // |x / 2^s| <= 1/2; -1/2 rounds up to 0
-  return (x >> s) + ((x >> (s - 1)) & 1);
-}
-
-// round(num / den) with ties away from zero, den > 0.
-int64_t div_round_half_away(int64_t num, int64_t den) {
-  const uint64_t a = num < 0 ? uint64_t{0} - static_cast<uint64_t>(num) : static_cast<uint64_t>(num);
-  const uint64_t d = static_cast<uint64_t>(den);
-  uint64_t q = a / d;
-  const uint64_t r = a % d;
-  if (r >= d - r) ++q;  // remainder >= den / 2
-  return num < 0 ? -static_cast<int64_t>(q) : static_cast<int64_t>(q);
-}
-
-int bit_length(int64_t v) {
-  int n = 0;
-  while (v > 0) {
-    ++n;
-    v >>= 1;
-  }
-  return n;
-}
-
-// Axis sizes that index a tensor's quantization grid: axis 0, axis 1 (1 for rank < 2), and the number of
-// contiguous elements sharing one (i0, i1).
-struct GridAxes {
-  int64_t n0 = 1, n1 = 1, inner = 1;
-};
-
-GridAxes grid_axes(const Shape& shape) {
-  GridAxes a;
-  a.n0 = shape.empty() ? 1 : shape[0];
-  a.n1 = shape.size() >= 2 ? shape[1] : 1;
-  const int64_t outer = a.n0 * a.n1;
-  a.inner = outer > 0 ? numel(shape) / outer : 0;
-  return a;
 }
 
 // The quantizer `q` must describe a tensor of `shape`: a grid over axes 0 and 1 with matching vectors.
@@ -275,106 +226,27 @@ inline void check_acc(const Node& node, int64_t acc, const char* what, int64_t i
 }
 
 // ---------------------------------------------------------------------------------------------------
-// FP32 pieces (float_layernorm) come from the FP32 executor: layer_norm_row and apply_activation.
-
-// sat(round_half_even(v / scale) + zp), in FP32, as the input image's quantizer (calibration.hpp's
-// quantize_value, the PTQ engine's definition). NaN has no code: returns false.
-bool quantize_fp32(float v, float scale, int32_t zp, int bits, int32_t& code) {
-  if (std::isnan(v)) return false;
-  code = quantize_value(v, QuantParams{scale, zp, bits, true});
-  return true;
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Activation stage of Conv2d / Linear
 
-// Requantizer::apply with its constants unpacked for the per-element hot loops: the same expression as
-// requant.cpp, round(x * multiplier / 2^shift) = (x * multiplier + 2^(shift-1)) >> shift (floor shift),
-// so it rounds half towards +infinity; exactly x * multiplier for shift 0.
-struct FastRq {
-  int64_t multiplier = 1, round = 0;
-  int shift = 0;
-  FastRq() = default;
-  explicit FastRq(const Requantizer& r)
-      : multiplier(r.multiplier), round(r.shift > 0 ? int64_t{1} << (r.shift - 1) : 0), shift(r.shift) {}
-  int64_t apply(int64_t x) const { return (x * multiplier + round) >> shift; }
-};
-
-struct Stage {
-  std::vector<FastRq> rq;                 // per output channel
-  std::vector<FastRq> act_rq;             // HSwish: per output channel
-  const int32_t* lut = nullptr;           // GELU
-  int64_t out_min = -128, out_max = 127;  // code range of the output
-  int64_t pre_min = -128, pre_max = 127;  // code range of the pre-activation
-  int64_t zp_p = 0, three = 0, six = 0;
-};
-
-// saturate(x, bits, true) with the bounds precomputed (the per-element hot path).
-inline int64_t clamp_code(int64_t x, int64_t lo, int64_t hi) {
-  return x < lo ? lo : (x > hi ? hi : x);
-}
-
-// The constants of one output channel, by value so the hot loops keep them in registers.
-struct ChannelStage {
-  FastRq rq, act_rq;
-  int64_t out_min, out_max, pre_min, pre_max, zp_p, three, six;
-  const int32_t* lut;
-};
-
-ChannelStage channel_stage(const Stage& s, size_t c) {
-  return {s.rq[c],   s.act_rq.empty() ? FastRq{} : s.act_rq[c],
-          s.out_min, s.out_max,
-          s.pre_min, s.pre_max,
-          s.zp_p,    s.three,
-          s.six,     s.lut};
-}
-
-template <Act A>
-inline int32_t apply_stage(const ChannelStage& s, int64_t acc, int64_t zp_y) {
-  const int64_t r = s.rq.apply(acc);
-  if constexpr (A == Act::None) {
-    return static_cast<int32_t>(clamp_code(zp_y + r, s.out_min, s.out_max));
-  } else if constexpr (A == Act::ReLU) {
-    return static_cast<int32_t>(std::max<int64_t>(clamp_code(zp_y + r, s.out_min, s.out_max), zp_y));
-  } else if constexpr (A == Act::HSwish) {
-    const int64_t p = clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.zp_p;
-    const int64_t t = clamp_code(p + s.three, 0, s.six);
-    return static_cast<int32_t>(clamp_code(zp_y + s.act_rq.apply(p * t), s.out_min, s.out_max));
-  } else {  // GeluTanh / GeluErf: table lookup of the pre-activation code
-    return s.lut[clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.pre_min];
-  }
-}
-
 // Validates the activation stage of a Conv2d / Linear with `channels` outputs and builds it.
-Stage make_stage(const Node& node, const QNode& qn, int64_t channels) {
-  Stage s;
+ActStage make_stage(const Node& node, const QNode& qn, int64_t channels) {
   check_requant(node, "requant", qn.requant, uz(channels));
-  for (const Requantizer& r : qn.requant) s.rq.emplace_back(r);
-  s.out_min = code_min(qn.out.bits);
-  s.out_max = code_max(qn.out.bits);
-  if (node.act == Act::None || node.act == Act::ReLU) return s;
-  check_quant(node, "pre-activation quantizer", qn.pre_act, Shape{}, false);  // per tensor
-  s.pre_min = code_min(qn.pre_act.bits);
-  s.pre_max = code_max(qn.pre_act.bits);
-  s.zp_p = qn.pre_act.zero_point[0];
+  if (node.act == Act::HSwish || node.act == Act::GeluTanh || node.act == Act::GeluErf)
+    check_quant(node, "pre-activation quantizer", qn.pre_act, Shape{}, false);  // per tensor
   if (node.act == Act::HSwish) {
     check_requant(node, "act_requant", qn.act_requant, uz(channels));
     if (qn.hswish_six < 0) fail(node, "hswish_six is " + std::to_string(qn.hswish_six) + ", must be >= 0");
-    for (const Requantizer& r : qn.act_requant) s.act_rq.emplace_back(r);
-    s.three = qn.hswish_three;
-    s.six = qn.hswish_six;
-  } else {
+  } else if (node.act == Act::GeluTanh || node.act == Act::GeluErf) {
     const size_t entries = size_t{1} << qn.pre_act.bits;
     if (qn.act_lut.size() != entries)
       fail(node, "GELU table has " + std::to_string(qn.act_lut.size()) + " entries, expected 2^" +
                      std::to_string(qn.pre_act.bits) + " = " + std::to_string(entries));
     for (size_t i = 0; i < entries; ++i)
-      if (qn.act_lut[i] < s.out_min || qn.act_lut[i] > s.out_max)
+      if (qn.act_lut[i] < code_min(qn.out.bits) || qn.act_lut[i] > code_max(qn.out.bits))
         fail(node, "GELU table entry " + std::to_string(i) + " = " + std::to_string(qn.act_lut[i]) +
                        " is outside the output's " + std::to_string(qn.out.bits) + "-bit range");
-    s.lut = qn.act_lut.data();
   }
-  return s;
+  return activation_stage(node.act, qn);
 }
 
 // Weights: size and code range. Bias: empty (zero) or one per output channel.
@@ -444,7 +316,7 @@ bool stage_row(const T* __restrict a, int32_t* __restrict y, int64_t n, int64_t 
 }
 
 template <class T, Act A>
-void conv_epilogue(const Node& node, const QNode& qn, const Stage& s, const ConvGeom& g, const T* acc,
+void conv_epilogue(const Node& node, const QNode& qn, const ActStage& s, const ConvGeom& g, const T* acc,
                    int32_t* out) {
   const int64_t out_plane = g.ho * g.wo;
   for (int64_t c = 0; c < g.cout; ++c) {
@@ -478,7 +350,7 @@ QTensor conv2d(const Node& node, const QNode& qn, const QTensor& x, const ActQua
   expect_out_shape(node, {g.cout, g.ho, g.wo});
   const int64_t cg = g.cin / g.groups, cog = g.cout / g.groups, taps = cg * g.k * g.k;
   check_weights(node, qn, g.cout * taps, g.cout);
-  const Stage stage = make_stage(node, qn, g.cout);
+  const ActStage stage = make_stage(node, qn, g.cout);
 
   // Worst-case accumulator (without bias) per output channel, from the largest |x - zp| of each input
   // channel.
@@ -519,14 +391,8 @@ QTensor conv2d(const Node& node, const QNode& qn, const QTensor& x, const ActQua
 // ---------------------------------------------------------------------------------------------------
 // Linear
 
-// Group of the element at flat index `flat` of a tensor with grid axes `a`.
-inline size_t group_of(const ActQuant& q, const GridAxes& a, int64_t flat) {
-  const int64_t outer = flat / a.inner;
-  return q.group(outer / a.n1, outer % a.n1);
-}
-
 template <class T, Act A>
-void linear_epilogue(const Node& node, const QNode& qn, const Stage& s, const T* acc, int64_t rows,
+void linear_epilogue(const Node& node, const QNode& qn, const ActStage& s, const T* acc, int64_t rows,
                      int64_t outf, int32_t* out) {
   const GridAxes a = grid_axes(node.out_shape);
   for (int64_t r = 0; r < rows; ++r)
@@ -541,25 +407,17 @@ void linear_epilogue(const Node& node, const QNode& qn, const Stage& s, const T*
 template <class T>
 void float_layernorm_epilogue(const Node& node, const QNode& qn, const T* acc, int64_t rows, int64_t outf,
                               int32_t* out) {
-  const float* gamma = node.params.at("ln.gamma").data.data();
-  const float* beta = node.params.at("ln.beta").data.data();
-  const GridAxes a = grid_axes(node.out_shape);
-  std::vector<float> v(uz(outf));
+  std::vector<int64_t> row_acc(uz(outf));
+  std::vector<float> work(uz(outf));
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < outf; ++c) {
-      const int64_t x = to_i64(acc[r * outf + c]) + (qn.bias.empty() ? 0 : qn.bias[uz(c)]);
-      if (x < kInt32Min || x > kInt32Max) check_acc(node, x, "row, feature", r, c);
-      v[uz(c)] = static_cast<float>(x) * qn.in_scale * qn.weight_scale[uz(c)];
+      row_acc[uz(c)] = to_i64(acc[r * outf + c]) + (qn.bias.empty() ? 0 : qn.bias[uz(c)]);
+      check_acc(node, row_acc[uz(c)], "row, feature", r, c);
     }
-    layer_norm_row(v.data(), v.data(), outf, gamma, beta, node.norm_eps);
-    apply_activation(node.act, v.data(), outf);
-    for (int64_t c = 0; c < outf; ++c) {
-      const int64_t flat = r * outf + c;
-      const size_t g = group_of(qn.out, a, flat);
-      if (!quantize_fp32(v[uz(c)], qn.out.scale[g], qn.out.zero_point[g], qn.out.bits, out[flat]))
-        fail(node,
-             "float LayerNorm produced NaN at row " + std::to_string(r) + ", feature " + std::to_string(c));
-    }
+    const int64_t nan_at = float_layernorm_row(node, qn, r, row_acc.data(), work.data(), out + r * outf);
+    if (nan_at >= 0)
+      fail(node, "float LayerNorm produced NaN at row " + std::to_string(r) + ", feature " +
+                     std::to_string(nan_at));
   }
 }
 
@@ -573,7 +431,7 @@ QTensor linear(const Node& node, const QNode& qn, const QTensor& x, const ActQua
   const int64_t in = node.in_features, outf = node.out_features, rows = numel(x.shape) / in;
   check_weights(node, qn, outf * in, outf);
 
-  Stage stage;
+  ActStage stage;
   if (qn.float_layernorm) {
     if (node.norm != Norm::LayerNorm) fail(node, "float_layernorm is set but the node has no LayerNorm");
     if (qn.weight_scale.size() != uz(outf))
@@ -721,7 +579,7 @@ QTensor matmul(const Node& node, const QNode& qn, const QTensor& ta, const ActQu
           const int64_t v = to_i64(acc[uz(i * nn + j)]);
           if (v < kInt32Min || v > kInt32Max) check_acc(node, v, "batch, row", bt, i);
           y[i * nn + j] = raw ? static_cast<int32_t>(v)
-                              : saturate(qn.out.zero_point[g] + qn.requant[g].apply(v), qn.out.bits, true);
+                              : requantize_code(v, qn.requant[g], qn.out.zero_point[g], qn.out.bits);
         }
       }
     }
@@ -743,13 +601,9 @@ QTensor add(const Node& node, const QNode& qn, const QTensor& x0, const ActQuant
   if (qn.requant[0].shift != qn.requant[1].shift)
     fail(node, "the two requantizers must share one shift, got " + std::to_string(qn.requant[0].shift) +
                    " and " + std::to_string(qn.requant[1].shift));
-  const int64_t m0 = qn.requant[0].multiplier, m1 = qn.requant[1].multiplier;
-  const int64_t zp0 = q0.zero_point[0], zp1 = q1.zero_point[0], zpy = qn.out.zero_point[0];
-  const int shift = qn.requant[0].shift, bits = qn.out.bits;
+  const AddStage stage(qn, q0, q1);
   QTensor out{node.out_shape, std::vector<int32_t>(x0.data.size())};
-  for (size_t i = 0; i < out.data.size(); ++i)
-    out.data[i] =
-        saturate(zpy + round_shift(m0 * (x0.data[i] - zp0) + m1 * (x1.data[i] - zp1), shift), bits, true);
+  for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = stage.apply(x0.data[i], x1.data[i]);
   return out;
 }
 
@@ -811,7 +665,7 @@ QTensor global_avg_pool(const Node& node, const QNode& qn, const QTensor& x, con
       overflow(node,
                "sum " + std::to_string(sum) + " of channel " + std::to_string(ch) + " is outside int32");
     out.data[uz(ch)] =
-        saturate(qn.out.zero_point[qn.out.group(ch, 0)] + qn.requant[0].apply(sum), qn.out.bits, true);
+        requantize_code(sum, qn.requant[0], qn.out.zero_point[qn.out.group(ch, 0)], qn.out.bits);
   }
   return out;
 }
@@ -845,9 +699,8 @@ QTensor attn_kernel(const Node& node, const QNode& qn, const QTensor& x, const A
   for (int64_t b = 0; b < heads; ++b) {
     const int32_t* src = x.data.data() + b * 3 * d * n;
     int32_t* dst = out.data.data() + b * (3 * d + 1) * n;
-    for (int64_t i = 0; i < 2 * d * n; ++i) dst[i] = std::max(src[i], 0);  // ReLU(q), ReLU(k): zero point 0
-    std::copy(src + 2 * d * n, src + 3 * d * n, dst + 2 * d * n);          // v
-    std::fill(dst + 3 * d * n, dst + (3 * d + 1) * n, 1);                  // ones row
+    for (int64_t r = 0; r <= 3 * d; ++r)  // the ones row (r = 3d) reads nothing
+      for (int64_t j = 0; j < n; ++j) dst[r * n + j] = attn_kernel_code(r, d, r < 3 * d ? src[r * n + j] : 0);
   }
   return out;
 }
@@ -876,38 +729,17 @@ QTensor attn_normalize(const Node& node, const QNode& qn, const QTensor& x, cons
   if (!log2 && (qn.divisor_bits < 1 || qn.divisor_bits > 31))
     fail(node, "divisor_bits " + std::to_string(qn.divisor_bits) + " is outside 1..31");
 
-  const int nbits = qn.numerator.bits, obits = qn.out.bits;
-  const int max_exp = (1 << qn.divisor_code_bits) - 1;
   const int64_t width = node.out_shape[2];
   QTensor out{node.out_shape, std::vector<int32_t>(uz(numel(node.out_shape)))};
   for (int64_t b = 0; b < heads; ++b) {
-    const size_t g = qn.numerator.group(b, 0);
-    const Requantizer &num_rq = qn.num_requant[g], &div_rq = qn.div_requant[g], &out_rq = qn.out_requant[g];
+    const NormalizeStage stage(qn, qn.numerator.group(b, 0));
     const int32_t* src = x.data.data() + b * (d + 1) * n;
     const int32_t* den = src + d * n;
     for (int64_t r = 0; r < d; ++r) {
       const int64_t c = b * d + r;
       int32_t* dst = out.data.data() + c * n;
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t zp_y = qn.out.zero_point[qn.out.group(c, j / width)];
-        const int64_t m = saturate(num_rq.apply(src[r * n + j]), nbits, true);
-        const int64_t num = m * out_rq.multiplier;
-        int64_t y = 0;
-        if (log2) {
-          const int e = log2_exponent(div_rq.apply(den[j]), qn.log2_rounding, 0, max_exp);
-          y = zp_y + round_shift(num, out_rq.shift + e);
-        } else {
-          const int64_t dv = saturate(div_rq.apply(den[j]), qn.divisor_bits, false);
-          if (dv == 0) {
-            y = m > 0 ? code_max(obits) : (m < 0 ? code_min(obits) : zp_y);  // quotient +-inf, or 0 for 0/0
-          } else if (bit_length(dv) + out_rq.shift > 62) {
-            y = zp_y;  // |num| < 2^47 < den / 2: the quotient rounds to 0
-          } else {
-            y = zp_y + div_round_half_away(num, dv << out_rq.shift);
-          }
-        }
-        dst[j] = saturate(y, obits, true);
-      }
+      for (int64_t j = 0; j < n; ++j)
+        dst[j] = stage.apply(src[r * n + j], den[j], qn.out.zero_point[qn.out.group(c, j / width)]);
     }
   }
   return out;

@@ -1,0 +1,138 @@
+#include "quant/int_ops.hpp"
+
+#include <cmath>
+
+#include "quant/calibration.hpp"
+#include "quant/fp32_executor.hpp"
+
+namespace vitsim::quant::int_ops {
+
+namespace {
+
+// round(num / den) with ties away from zero, den > 0.
+int64_t div_round_half_away(int64_t num, int64_t den) {
+  const uint64_t a = num < 0 ? uint64_t{0} - static_cast<uint64_t>(num) : static_cast<uint64_t>(num);
+  const uint64_t d = static_cast<uint64_t>(den);
+  uint64_t q = a / d;
+  const uint64_t r = a % d;
+  if (r >= d - r) ++q;  // remainder >= den / 2
+  return num < 0 ? -static_cast<int64_t>(q) : static_cast<int64_t>(q);
+}
+
+int bit_length(int64_t v) {
+  int n = 0;
+  while (v > 0) {
+    ++n;
+    v >>= 1;
+  }
+  return n;
+}
+
+}  // namespace
+
+GridAxes grid_axes(const Shape& shape) {
+  GridAxes a;
+  a.n0 = shape.empty() ? 1 : shape[0];
+  a.n1 = shape.size() >= 2 ? shape[1] : 1;
+  const int64_t outer = a.n0 * a.n1;
+  a.inner = outer > 0 ? numel(shape) / outer : 0;
+  return a;
+}
+
+ActStage activation_stage(Act act, const QNode& qn) {
+  ActStage s;
+  for (const Requantizer& r : qn.requant) s.rq.emplace_back(r);
+  s.out_min = code_min(qn.out.bits);
+  s.out_max = code_max(qn.out.bits);
+  if (act == Act::None || act == Act::ReLU) return s;
+  s.pre_min = code_min(qn.pre_act.bits);
+  s.pre_max = code_max(qn.pre_act.bits);
+  s.zp_p = qn.pre_act.zero_point[0];
+  if (act == Act::HSwish) {
+    for (const Requantizer& r : qn.act_requant) s.act_rq.emplace_back(r);
+    s.three = qn.hswish_three;
+    s.six = qn.hswish_six;
+  } else {
+    s.lut = qn.act_lut.data();
+  }
+  return s;
+}
+
+int32_t apply_stage(Act act, const ChannelStage& s, int64_t acc, int64_t zp_y) {
+  switch (act) {
+    case Act::None:
+      return apply_stage<Act::None>(s, acc, zp_y);
+    case Act::ReLU:
+      return apply_stage<Act::ReLU>(s, acc, zp_y);
+    case Act::HSwish:
+      return apply_stage<Act::HSwish>(s, acc, zp_y);
+    case Act::GeluTanh:
+    case Act::GeluErf:
+      return apply_stage<Act::GeluTanh>(s, acc, zp_y);  // both are the table lookup
+  }
+  return 0;  // unreachable: every Act is handled above
+}
+
+AddStage::AddStage(const QNode& qn, const ActQuant& q0, const ActQuant& q1)
+    : m0(qn.requant[0].multiplier),
+      m1(qn.requant[1].multiplier),
+      zp0(q0.zero_point[0]),
+      zp1(q1.zero_point[0]),
+      zp_y(qn.out.zero_point[0]),
+      shift(qn.requant[0].shift),
+      bits(qn.out.bits) {}
+
+NormalizeStage::NormalizeStage(const QNode& qn, size_t group)
+    : num_rq(qn.num_requant[group]),
+      div_rq(qn.div_requant[group]),
+      out_rq(qn.out_requant[group]),
+      numerator_bits(qn.numerator.bits),
+      out_bits(qn.out.bits),
+      mode(qn.divisor_mode),
+      rounding(qn.log2_rounding),
+      max_exponent((1 << qn.divisor_code_bits) - 1),
+      divisor_bits(qn.divisor_bits) {}
+
+int32_t NormalizeStage::apply(int32_t dividend, int32_t divisor, int64_t zp_y) const {
+  const int64_t m = saturate(num_rq.apply(dividend), numerator_bits, true);
+  const int64_t num = m * out_rq.multiplier;
+  int64_t y = 0;
+  if (mode == DivisorMode::Log2) {
+    const int e = log2_exponent(div_rq.apply(divisor), rounding, 0, max_exponent);
+    y = zp_y + round_shift(num, out_rq.shift + e);
+  } else {
+    const int64_t dv = saturate(div_rq.apply(divisor), divisor_bits, false);
+    if (dv == 0) {
+      y = m > 0 ? code_max(out_bits) : (m < 0 ? code_min(out_bits) : zp_y);  // quotient +-inf, or 0 for 0/0
+    } else if (bit_length(dv) + out_rq.shift > 62) {
+      y = zp_y;  // |num| < 2^47 < den / 2: the quotient rounds to 0
+    } else {
+      y = zp_y + div_round_half_away(num, dv << out_rq.shift);
+    }
+  }
+  return saturate(y, out_bits, true);
+}
+
+bool quantize_fp32(float v, float scale, int32_t zp, int bits, int32_t& code) {
+  if (std::isnan(v)) return false;
+  code = quantize_value(v, QuantParams{scale, zp, bits, true});
+  return true;
+}
+
+int64_t float_layernorm_row(const Node& node, const QNode& qn, int64_t row, const int64_t* acc, float* work,
+                            int32_t* out) {
+  const int64_t outf = node.out_features;
+  for (int64_t c = 0; c < outf; ++c)
+    work[c] = static_cast<float>(acc[c]) * qn.in_scale * qn.weight_scale[static_cast<size_t>(c)];
+  layer_norm_row(work, work, outf, node.params.at("ln.gamma").data.data(),
+                 node.params.at("ln.beta").data.data(), node.norm_eps);
+  apply_activation(node.act, work, outf);
+  const GridAxes a = grid_axes(node.out_shape);
+  for (int64_t c = 0; c < outf; ++c) {
+    const size_t g = group_of(qn.out, a, row * outf + c);
+    if (!quantize_fp32(work[c], qn.out.scale[g], qn.out.zero_point[g], qn.out.bits, out[c])) return c;
+  }
+  return -1;
+}
+
+}  // namespace vitsim::quant::int_ops

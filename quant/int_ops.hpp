@@ -1,0 +1,170 @@
+// The per-element stages of the integer datapath (qgraph.hpp's INTEGER SEMANTICS after the MAC loops):
+// the activation stage of Conv2d / Linear, requantization, the residual add, the attention kernel's rows,
+// the attention normalization, and the FP32 LayerNorm row of a float_layernorm Linear. The integer
+// reference executor and the simulator's functional model (arch/functional.cpp) both call these, so each
+// stage is defined once and the two agree bit for bit. Nothing here validates: callers pass QNodes the
+// integer executor accepts.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "quant/graph.hpp"
+#include "quant/qgraph.hpp"
+#include "quant/requant.hpp"
+
+namespace vitsim::quant::int_ops {
+
+constexpr int64_t kInt32Min = std::numeric_limits<int32_t>::min();
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+
+inline int64_t code_min(int bits) {
+  return -(int64_t{1} << (bits - 1));
+}
+inline int64_t code_max(int bits) {
+  return (int64_t{1} << (bits - 1)) - 1;
+}
+
+/// saturate(x, bits, true) with the bounds precomputed (the per-element hot path).
+inline int64_t clamp_code(int64_t x, int64_t lo, int64_t hi) {
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/// round(x / 2^s), half towards +infinity (the Requantizer's rounding), for any s >= 0 and any int64 x,
+/// without overflow: floor(x / 2^s) plus the bit after the binary point.
+inline int64_t round_shift(int64_t x, int s) {
+  if (s <= 0) return x;
+  if (s >= 64) return 0;  // |x / 2^s| <= 1/2; -1/2 rounds up to 0
+  return (x >> s) + ((x >> (s - 1)) & 1);
+}
+
+/// Axis sizes that index a tensor's quantization grid: axis 0, axis 1 (1 for rank < 2), and the number of
+/// contiguous elements sharing one (i0, i1).
+struct GridAxes {
+  int64_t n0 = 1, n1 = 1, inner = 1;
+};
+GridAxes grid_axes(const Shape& shape);
+
+/// Group of the element at flat index `flat` of a tensor with grid axes `a`.
+inline size_t group_of(const ActQuant& q, const GridAxes& a, int64_t flat) {
+  const int64_t outer = flat / a.inner;
+  return q.group(outer / a.n1, outer % a.n1);
+}
+
+/// y = sat(zp + rq(acc)): a requantized output code (MatMul, GlobalAvgPool's finish).
+inline int32_t requantize_code(int64_t acc, const Requantizer& rq, int64_t zp, int bits) {
+  return saturate(zp + rq.apply(acc), bits, true);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Activation stage of Conv2d / Linear
+
+/// Requantizer::apply with its constants unpacked for the per-element hot loops: the same expression as
+/// requant.cpp, round(x * multiplier / 2^shift) = (x * multiplier + 2^(shift-1)) >> shift (floor shift),
+/// so it rounds half towards +infinity; exactly x * multiplier for shift 0.
+struct FastRq {
+  int64_t multiplier = 1, round = 0;
+  int shift = 0;
+  FastRq() = default;
+  explicit FastRq(const Requantizer& r)
+      : multiplier(r.multiplier), round(r.shift > 0 ? int64_t{1} << (r.shift - 1) : 0), shift(r.shift) {}
+  int64_t apply(int64_t x) const { return (x * multiplier + round) >> shift; }
+};
+
+/// The activation stage of a whole layer.
+struct ActStage {
+  std::vector<FastRq> rq;                 // per output channel
+  std::vector<FastRq> act_rq;             // HSwish: per output channel
+  const int32_t* lut = nullptr;           // GELU
+  int64_t out_min = -128, out_max = 127;  // code range of the output
+  int64_t pre_min = -128, pre_max = 127;  // code range of the pre-activation
+  int64_t zp_p = 0, three = 0, six = 0;
+};
+
+/// The stage of a Conv2d / Linear with activation `act` (qn must outlive it: GELU points into its table).
+ActStage activation_stage(Act act, const QNode& qn);
+
+/// The constants of one output channel, by value so the hot loops keep them in registers.
+struct ChannelStage {
+  FastRq rq, act_rq;
+  int64_t out_min, out_max, pre_min, pre_max, zp_p, three, six;
+  const int32_t* lut;
+};
+
+inline ChannelStage channel_stage(const ActStage& s, size_t c) {
+  return {s.rq[c],   s.act_rq.empty() ? FastRq{} : s.act_rq[c],
+          s.out_min, s.out_max,
+          s.pre_min, s.pre_max,
+          s.zp_p,    s.three,
+          s.six,     s.lut};
+}
+
+/// Output code of accumulator `acc` (bias included) in an output group with zero point zp_y.
+template <Act A>
+inline int32_t apply_stage(const ChannelStage& s, int64_t acc, int64_t zp_y) {
+  const int64_t r = s.rq.apply(acc);
+  if constexpr (A == Act::None) {
+    return static_cast<int32_t>(clamp_code(zp_y + r, s.out_min, s.out_max));
+  } else if constexpr (A == Act::ReLU) {
+    return static_cast<int32_t>(std::max<int64_t>(clamp_code(zp_y + r, s.out_min, s.out_max), zp_y));
+  } else if constexpr (A == Act::HSwish) {
+    const int64_t p = clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.zp_p;
+    const int64_t t = clamp_code(p + s.three, 0, s.six);
+    return static_cast<int32_t>(clamp_code(zp_y + s.act_rq.apply(p * t), s.out_min, s.out_max));
+  } else {  // GeluTanh / GeluErf: table lookup of the pre-activation code
+    return s.lut[clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.pre_min];
+  }
+}
+
+/// apply_stage with the activation chosen at run time (for callers outside a per-activation hot loop).
+int32_t apply_stage(Act act, const ChannelStage& s, int64_t acc, int64_t zp_y);
+
+// ---------------------------------------------------------------------------------------------------
+// Add, AttnKernel, AttnNormalize
+
+/// The residual add of two per-tensor-quantized inputs: both requantizers share one shift.
+struct AddStage {
+  int64_t m0, m1, zp0, zp1, zp_y;
+  int shift, bits;
+  AddStage(const QNode& qn, const ActQuant& q0, const ActQuant& q1);
+  int32_t apply(int32_t x0, int32_t x1) const {
+    return saturate(zp_y + round_shift(m0 * (x0 - zp0) + m1 * (x1 - zp1), shift), bits, true);
+  }
+};
+
+/// Output code of row `row` (of 3d + 1) of one head of the attention kernel, from the input code x of
+/// that row (the ones row ignores x).
+inline int32_t attn_kernel_code(int64_t row, int64_t head_dim, int32_t x) {
+  if (row < 2 * head_dim) return x > 0 ? x : 0;  // ReLU(q), ReLU(k): zero point 0
+  return row < 3 * head_dim ? x : 1;             // v, then the ones row
+}
+
+/// The normalization of one numerator group of AttnNormalize.
+struct NormalizeStage {
+  Requantizer num_rq, div_rq, out_rq;
+  int numerator_bits, out_bits;
+  DivisorMode mode;
+  Log2Rounding rounding;
+  int max_exponent;  // Log2: largest exponent code
+  int divisor_bits;  // Uniform
+  NormalizeStage(const QNode& qn, size_t group);
+  /// Output code from the int32 accumulators of the dividend and of the divisor row.
+  int32_t apply(int32_t dividend, int32_t divisor, int64_t zp_y) const;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// FP32 pieces
+
+/// sat(round_half_even(v / scale) + zp), in FP32, as the input image's quantizer (calibration.hpp's
+/// quantize_value, the PTQ engine's definition). NaN has no code: returns false.
+bool quantize_fp32(float v, float scale, int32_t zp, int bits, int32_t& code);
+
+/// One row of a float_layernorm Linear: acc[c] (bias included, int32) times in_scale * weight_scale[c] in
+/// FP32, LayerNorm, activation, quantization into out[c]. `work` holds out_features floats. Returns the
+/// first feature whose value is NaN (its code is not written), or -1.
+int64_t float_layernorm_row(const Node& node, const QNode& qn, int64_t row, const int64_t* acc, float* work,
+                            int32_t* out);
+
+}  // namespace vitsim::quant::int_ops
