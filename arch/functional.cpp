@@ -148,14 +148,11 @@ const QTensor& FunctionalModel::output(int layer) {
   return s.codes;
 }
 
+// Pipelined tiles (a fused pointwise block, an attention head) start while their input layer is still being
+// computed: only the block or head they read must be there. Reading an element no tile wrote yet gives a
+// wrong output, which mismatches() reports.
 const QTensor& FunctionalModel::input(const ComputeTile& tile, size_t k) {
-  const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
-  const int in = node.inputs.at(k);
-  const QTensor& codes = output(in);
-  if (!complete(in))
-    throw std::logic_error("functional model: a tile of layer '" + node.name + "' runs before its input '" +
-                           qgraph_.graph.nodes[uz(in)].name + "' is complete");
-  return codes;
+  return output(qgraph_.graph.nodes[uz(tile.layer)].inputs.at(k));
 }
 
 void FunctionalModel::execute(const ComputeTile& tile) {
@@ -202,21 +199,29 @@ void FunctionalModel::conv_gemm(const ComputeTile& tile, LayerState& s) {
   const ActStage stage = activation_stage(node.act, qn);
   const GridAxes out_axes = grid_axes(node.out_shape);
   const Region& r = tile.region;
-  for (int64_t c = r.c0; c < r.c1; ++c) {
-    const int32_t* weight = qn.weight.data() + c * cg * taps;
-    const int64_t first_in = (c / cog) * cg;
-    const ChannelStage cs = channel_stage(stage, uz(c));
-    for (int64_t p = r.p0; p < r.p1; ++p) {
-      const int64_t y0 = (p / wo) * node.stride - node.pad, x0 = (p % wo) * node.stride - node.pad;
-      const int64_t acc = chunked_dot(cg * taps, [&](int64_t i) -> int64_t {
-        const int64_t iy = y0 + (i % taps) / k, ix = x0 + i % k;
-        if (iy < 0 || iy >= h || ix < 0 || ix >= w) return 0;
-        return weight[i] * xc(((first_in + i / taps) * h + iy) * w + ix);
-      });
+  // The operand column of one output pixel and group (the values broadcast to the lanes), gathered once
+  // and reused by every output channel of the group.
+  std::vector<int64_t> column(uz(cg * taps));
+  for (int64_t p = r.p0; p < r.p1; ++p) {
+    const int64_t y0 = (p / wo) * node.stride - node.pad, x0 = (p % wo) * node.stride - node.pad;
+    int64_t gathered_group = -1;
+    for (int64_t c = r.c0; c < r.c1; ++c) {
+      if (c / cog != gathered_group) {
+        gathered_group = c / cog;
+        const int64_t first_in = gathered_group * cg;
+        for (int64_t i = 0; i < cg * taps; ++i) {
+          const int64_t iy = y0 + (i % taps) / k, ix = x0 + i % k;
+          const bool padded = iy < 0 || iy >= h || ix < 0 || ix >= w;
+          column[uz(i)] = padded ? 0 : xc(((first_in + i / taps) * h + iy) * w + ix);
+        }
+      }
+      const int32_t* weight = qn.weight.data() + c * cg * taps;
+      const int64_t acc = chunked_dot(cg * taps, [&](int64_t i) { return weight[i] * column[uz(i)]; });
       const int64_t flat = c * (node.out_shape[1] * wo) + p;
       const int64_t bias = qn.bias.empty() ? 0 : qn.bias[uz(c)];
       write(s, flat,
-            apply_stage(node.act, cs, acc + bias, qn.out.zero_point[group_of(qn.out, out_axes, flat)]));
+            apply_stage(node.act, channel_stage(stage, uz(c)), acc + bias,
+                        qn.out.zero_point[group_of(qn.out, out_axes, flat)]));
     }
   }
 }

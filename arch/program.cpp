@@ -1,1 +1,141 @@
-// placeholder: being written
+#include "arch/program.hpp"
+
+#include <functional>
+#include <stdexcept>
+
+namespace vitsim::arch {
+
+const char* tile_work_name(TileWork w) {
+  switch (w) {
+    case TileWork::Gemm:
+      return "gemm";
+    case TileWork::Depthwise:
+      return "depthwise";
+    case TileWork::Elementwise:
+      return "elementwise";
+  }
+  return "?";
+}
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& what) {
+  throw std::logic_error("invalid program: " + what);
+}
+
+std::string tile_str(int t) {
+  return "tile " + std::to_string(t);
+}
+std::string transfer_str(int x) {
+  return "transfer " + std::to_string(x);
+}
+
+void check_waits(const std::string& who, const std::vector<int>& tiles, const std::vector<int>& transfers,
+                 size_t tile_count, size_t transfer_count) {
+  for (int t : tiles)
+    if (t < 0 || static_cast<size_t>(t) >= tile_count)
+      invalid(who + " waits for " + tile_str(t) + ", out of range");
+  for (int x : transfers)
+    if (x < 0 || static_cast<size_t>(x) >= transfer_count)
+      invalid(who + " waits for " + transfer_str(x) + ", out of range");
+}
+
+// Marks each member of `queue` as queued once; `members` says which items may appear there.
+void check_queue(const std::string& queue_name, const std::vector<int>& queue, size_t count,
+                 const std::function<bool(int)>& belongs, const std::function<std::string(int)>& name,
+                 std::vector<int>& queued_in) {
+  for (int item : queue) {
+    if (item < 0 || static_cast<size_t>(item) >= count)
+      invalid(queue_name + " holds " + std::to_string(item) + ", out of range");
+    if (!belongs(item)) invalid(queue_name + " holds " + name(item) + ", which belongs elsewhere");
+    if (queued_in[static_cast<size_t>(item)]++) invalid(name(item) + " is queued more than once");
+  }
+}
+
+}  // namespace
+
+void Program::validate() const {
+  const size_t n_tiles = tiles.size(), n_transfers = transfers.size();
+  if (queues.size() != resources.size())
+    invalid(std::to_string(queues.size()) + " queues for " + std::to_string(resources.size()) + " resources");
+  for (size_t i = 0; i < tiles.size(); ++i) {
+    const ComputeTile& t = tiles[i];
+    const std::string who = tile_str(static_cast<int>(i));
+    if (t.resource < 0 || static_cast<size_t>(t.resource) >= resources.size())
+      invalid(who + " names resource " + std::to_string(t.resource) + ", out of range");
+    if (t.layer < 0 || static_cast<size_t>(t.layer) >= layer_names.size())
+      invalid(who + " names layer " + std::to_string(t.layer) + ", out of range");
+    check_waits(who, t.wait_tiles, t.wait_transfers, n_tiles, n_transfers);
+  }
+  for (size_t i = 0; i < transfers.size(); ++i) {
+    const Transfer& x = transfers[i];
+    const std::string who = transfer_str(static_cast<int>(i));
+    if (x.layer < 0 || static_cast<size_t>(x.layer) >= layer_names.size())
+      invalid(who + " names layer " + std::to_string(x.layer) + ", out of range");
+    if (x.bytes <= 0) invalid(who + " moves " + std::to_string(x.bytes) + " bytes");
+    check_waits(who, x.wait_tiles, x.wait_transfers, n_tiles, n_transfers);
+  }
+
+  std::vector<int> tile_queued(n_tiles, 0), transfer_queued(n_transfers, 0);
+  for (size_t r = 0; r < queues.size(); ++r)
+    check_queue(
+        "the queue of resource '" + resources[r].name + "'", queues[r], n_tiles,
+        [&](int t) { return static_cast<size_t>(tiles[static_cast<size_t>(t)].resource) == r; }, tile_str,
+        tile_queued);
+  auto direction_is = [&](TransferDir dir) {
+    return [this, dir](int x) { return transfers[static_cast<size_t>(x)].dir == dir; };
+  };
+  check_queue("the load queue", load_queue, n_transfers, direction_is(TransferDir::Load), transfer_str,
+              transfer_queued);
+  check_queue("the store queue", store_queue, n_transfers, direction_is(TransferDir::Store), transfer_str,
+              transfer_queued);
+  for (size_t i = 0; i < n_tiles; ++i)
+    if (!tile_queued[i]) invalid(tile_str(static_cast<int>(i)) + " is in no queue");
+  for (size_t i = 0; i < n_transfers; ++i)
+    if (!transfer_queued[i]) invalid(transfer_str(static_cast<int>(i)) + " is in no queue");
+
+  // Kahn's algorithm over tiles (ids 0..T-1) and transfers (ids T..): an item is ready once everything
+  // it waits for and its queue predecessor are done. Whatever never gets ready lies on (or behind) a cycle.
+  const size_t n = n_tiles + n_transfers;
+  std::vector<std::vector<size_t>> successors(n);
+  std::vector<int> pending(n, 0);
+  auto edge = [&](size_t from, size_t to) {
+    successors[from].push_back(to);
+    ++pending[to];
+  };
+  auto add_waits = [&](size_t item, const std::vector<int>& wt, const std::vector<int>& wx) {
+    for (int t : wt) edge(static_cast<size_t>(t), item);
+    for (int x : wx) edge(n_tiles + static_cast<size_t>(x), item);
+  };
+  for (size_t i = 0; i < n_tiles; ++i) add_waits(i, tiles[i].wait_tiles, tiles[i].wait_transfers);
+  for (size_t i = 0; i < n_transfers; ++i)
+    add_waits(n_tiles + i, transfers[i].wait_tiles, transfers[i].wait_transfers);
+  for (const auto& q : queues)
+    for (size_t j = 1; j < q.size(); ++j) edge(static_cast<size_t>(q[j - 1]), static_cast<size_t>(q[j]));
+  for (const auto* q : {&load_queue, &store_queue})
+    for (size_t j = 1; j < q->size(); ++j)
+      edge(n_tiles + static_cast<size_t>((*q)[j - 1]), n_tiles + static_cast<size_t>((*q)[j]));
+
+  std::vector<size_t> ready;
+  for (size_t i = 0; i < n; ++i)
+    if (!pending[i]) ready.push_back(i);
+  size_t done = 0;
+  while (!ready.empty()) {
+    const size_t item = ready.back();
+    ready.pop_back();
+    ++done;
+    for (size_t s : successors[item])
+      if (--pending[s] == 0) ready.push_back(s);
+  }
+  if (done == n) return;
+  for (size_t i = 0; i < n; ++i) {
+    if (!pending[i]) continue;
+    const std::string who =
+        i < n_tiles ? tile_str(static_cast<int>(i)) : transfer_str(static_cast<int>(i - n_tiles));
+    const int layer = i < n_tiles ? tiles[i].layer : transfers[i - n_tiles].layer;
+    invalid("the waits and queue orders form a cycle: " + who + " (layer '" +
+            layer_names[static_cast<size_t>(layer)] + "') can never start");
+  }
+}
+
+}  // namespace vitsim::arch

@@ -8,18 +8,21 @@
 #include <ostream>
 #include <stdexcept>
 
+#include "arch/accelerator.hpp"
 #include "quant/fp32_executor.hpp"
 #include "quant/int_executor.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "sim/cmd_accel.hpp"
 #include "sim/cmd_quantize.hpp"
+#include "sim/cmd_simulate.hpp"
 #include "sim/graph_report.hpp"
 
 namespace vitsim::sim {
 namespace {
 
 constexpr int kExitBadInput = 2;
+constexpr int kExitSimulationStalled = 3;
 
 struct ModelArgs {
   std::string model = "efficientvit-b1";
@@ -172,6 +175,56 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       ->required();
   accel->add_flag("--json", json, "Print the validated config with totals as JSON");
 
+  SimulateArgs sim_args;
+  const auto add_sim_options = [&sim_args](CLI::App& cmd) {
+    cmd.add_option("-a,--accel", sim_args.accel, "Accelerator config name in configs/accel/ or a config file")
+        ->capture_default_str();
+    cmd.add_option("--timing", sim_args.timing,
+                   "fast: closed-form tiles, event to event | cycle: every pipeline stepped each cycle "
+                   "(identical cycles)")
+        ->capture_default_str();
+    cmd.add_flag("--functional", sim_args.functional,
+                 "Compute real integer outputs on the engines and compare every layer with the integer "
+                 "reference executor (exit 1 on any mismatch)");
+    cmd.add_flag("--ideal-memory", sim_args.ideal_memory,
+                 "No DMA and no buffer limits (operands always on chip): compute-only cycles");
+    cmd.add_option("--report", sim_args.report, "Write the full report (JSON) to this file");
+    cmd.add_option("--top", sim_args.top_layers, "Layers listed in the summary")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 100000));
+    cmd.add_option(
+           "--watchdog-cycles", sim_args.watchdog_cycles,
+           "Stop with an error when no tile or transfer completes for this many cycles (0: automatic)")
+        ->capture_default_str();
+    cmd.add_option("--image-seed", sim_args.seed, "Seed of the synthetic input image (functional simulation)")
+        ->capture_default_str();
+  };
+  CLI::App* simulate = app.add_subcommand(
+      "simulate", "Simulate a quantized graph (.vqg) on an accelerator config and print the summary");
+  simulate->add_option("--qgraph", qgraph_path, "Quantized graph file (from `vitsim quantize`)")->required();
+  add_sim_options(*simulate);
+
+  QuantizeArgs run_q;
+  run_q.calib_count = 8;
+  CLI::App* run = app.add_subcommand(
+      "run", "Model -> PTQ -> simulation -> summary (defaults: efficientvit-b1 @224, trio-w8a8, trio-vit)");
+  run->add_option("-m,--model", run_q.model, "Zoo model with synthetic weights (see `vitsim models`)")
+      ->capture_default_str();
+  run->add_option("-r,--res", run_q.resolution, "Input resolution")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  run->add_option("--recipe", run_q.recipe, "Recipe name in configs/quant/ or a recipe file")
+      ->capture_default_str();
+  run->add_option("--calib", run_q.calib, "Calibration images: synthetic | fashion-mnist")
+      ->capture_default_str();
+  run->add_option("--calib-count", run_q.calib_count, "Number of calibration images")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  run->add_option("--seed", run_q.seed, "Seed of the synthetic weights and calibration images")
+      ->capture_default_str();
+  run->add_option("--save-qgraph", run_q.out, "Also write the quantized graph (.vqg) here");
+  add_sim_options(*run);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -186,6 +239,11 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (*forward) return cmd_forward(model_args, qgraph_path, repeat, seed, out);
     if (*quantize) return run_quantize(q, out, err);
     if (*accel) return run_accel(accel_config, json, out);
+    if (*simulate) return run_simulate(qgraph_path, sim_args, out);
+    if (*run) return run_pipeline(run_q, sim_args, out, err);
+  } catch (const arch::SimulationStalled& e) {  // a bug in a timing rule or the compiler, not bad input
+    err << "vitsim: error: " << e.what() << '\n';
+    return kExitSimulationStalled;
   } catch (const std::invalid_argument& e) {
     err << "vitsim: error: " << e.what() << '\n';
     return kExitBadInput;

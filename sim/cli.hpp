@@ -1,5 +1,6 @@
 // The `vitsim` command line: subcommands, their help, and the exit-code contract
-// (0 success, 2 bad input with one clear message on stderr).
+// (0 success, 1 functional mismatch, 2 bad input with one clear message on stderr, 3 a simulation that
+// stopped making progress).
 #pragma once
 
 #include <iosfwd>

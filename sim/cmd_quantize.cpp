@@ -25,8 +25,6 @@ std::string config_dir() {
   return env && *env ? env : VITSIM_SOURCE_DIR "/configs";
 }
 
-namespace {
-
 ImageSet load_images(const std::string& source, const std::string& split, int count, const Shape& input,
                      uint64_t seed) {
   if (count < 1) throw std::invalid_argument("image count must be at least 1, got " + std::to_string(count));
@@ -40,13 +38,14 @@ ImageSet load_images(const std::string& source, const std::string& split, int co
   throw std::invalid_argument("unknown image source '" + source + "' (expected synthetic or fashion-mnist)");
 }
 
-// Progress on a terminal: one line rewritten in place; nothing when stderr is not a terminal.
 ProgressFn progress_line(std::ostream& err) {
   if (!::isatty(STDERR_FILENO)) return {};
   return [&err](const std::string& stage, int done, int total) {
     err << "\r  " << stage << ": " << done << "/" << total << (done == total ? "\n" : "") << std::flush;
   };
 }
+
+namespace {
 
 nlohmann::json quality_json(const QualityReport& q) {
   nlohmann::json layers = nlohmann::json::array();

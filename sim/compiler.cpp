@@ -1,1 +1,877 @@
-// placeholder: being written
+#include "sim/compiler.hpp"
+
+#include <algorithm>
+#include <functional>
+
+#include "arch/engine_types.hpp"
+#include "arch/tile_timing.hpp"
+
+namespace vitsim::sim {
+
+using arch::AuxKind;
+using arch::BufferKind;
+using arch::ceil_div;
+using arch::ComputeTile;
+using arch::TileWork;
+using quant::Node;
+using quant::OpKind;
+
+int64_t element_bytes(int bits) {
+  return bits <= 8 ? 1 : bits <= 16 ? 2 : 4;
+}
+
+int64_t slot_bytes(const arch::AccelConfig& config, BufferKind buffer) {
+  return config.buffer(buffer).capacity_bytes / static_cast<int64_t>(config.engines.size()) / 2;
+}
+
+namespace {
+
+int channel_lanes(const arch::EngineParams& engine, TileWork work) {
+  if (const auto* mat = dynamic_cast<const arch::MatParams*>(&engine)) return mat->lanes;
+  if (const auto* rmac = dynamic_cast<const arch::RmacParams*>(&engine))
+    return work == TileWork::Depthwise ? rmac->pe : rmac->lanes;
+  if (const auto* systolic = dynamic_cast<const arch::SystolicParams*>(&engine)) return systolic->cols;
+  return 1;
+}
+
+std::vector<std::pair<int64_t, int64_t>> pixel_blocks(int64_t pixels, int64_t row, int64_t block) {
+  std::vector<std::pair<int64_t, int64_t>> blocks;
+  if (block >= row) {
+    for (int64_t p = 0; p < pixels; p += block) blocks.emplace_back(p, std::min(pixels, p + block));
+  } else {
+    for (int64_t r = 0; r < pixels; r += row)
+      for (int64_t p = r; p < r + row; p += block) blocks.emplace_back(p, std::min(r + row, p + block));
+  }
+  return blocks;
+}
+
+// Candidate block sizes, largest first. Pixels: whole output rows, then pieces of one row.
+std::vector<int64_t> pixel_candidates(int64_t pixels, int64_t row) {
+  std::vector<int64_t> sizes;
+  for (int64_t rows = pixels / row; rows >= 1; --rows) sizes.push_back(rows * row);
+  for (int64_t piece = row - 1; piece >= 1; --piece) sizes.push_back(piece);
+  return sizes;
+}
+
+// Channels: all, then multiples of the engine's lanes, then fewer than a lane's worth; grouped layers
+// only take whole groups.
+std::vector<int64_t> channel_candidates(int64_t channels, int64_t granule, int64_t lanes) {
+  std::vector<int64_t> sizes{channels};
+  if (granule > 1) {
+    for (int64_t c = channels - granule; c >= granule; c -= granule) sizes.push_back(c);
+    return sizes;
+  }
+  for (int64_t c = (channels - 1) / lanes * lanes; c >= lanes; c -= lanes) sizes.push_back(c);
+  for (int64_t c = std::min(lanes, channels) - 1; c >= 1; --c) sizes.push_back(c);
+  return sizes;
+}
+
+int64_t block_count(int64_t size, int64_t block) {
+  return ceil_div(size, block);
+}
+int64_t pixel_block_count(int64_t pixels, int64_t row, int64_t block) {
+  return block >= row ? ceil_div(pixels, block) : pixels / row * ceil_div(row, block);
+}
+
+/// One layer's output as the tiler sees it: `channels` on axis 0 (cut in multiples of `granule`), `pixels`
+/// made of rows of `row` pixels.
+struct OutputGrid {
+  int64_t channels = 1, granule = 1, lanes = 1, pixels = 1, row = 1;
+};
+struct Blocking {
+  int64_t channels = 0, pixels = 0;  // block sizes
+};
+
+/// Bytes a tile needs in the slots of its engine.
+struct SlotNeed {
+  int64_t act = 0, weight = 0, out = 0;
+};
+
+/// The same number of blocks, as even as the granularity allows (block sizes never grow).
+Blocking balance(Blocking b, const OutputGrid& g) {
+  const int64_t unit = g.granule == 1 && b.channels % g.lanes == 0 ? g.lanes : g.granule;
+  b.channels =
+      std::min(b.channels, ceil_div(ceil_div(g.channels, block_count(g.channels, b.channels)), unit) * unit);
+  if (b.pixels >= g.row) {
+    const int64_t rows = g.pixels / g.row;
+    b.pixels = ceil_div(rows, block_count(rows, b.pixels / g.row)) * g.row;
+  } else {
+    b.pixels = ceil_div(g.row, block_count(g.row, b.pixels));
+  }
+  return b;
+}
+
+/// Ideal-memory and engine-split cuts: at least `parts` tiles, balanced rows first, then pieces of rows,
+/// then channels (for a single-row output such as a vector).
+Blocking split_into(Blocking b, const OutputGrid& g, int64_t parts) {
+  const int64_t channel_blocks = block_count(g.channels, b.channels);
+  if (channel_blocks * pixel_block_count(g.pixels, g.row, b.pixels) >= parts) return b;
+  const int64_t need = ceil_div(parts, channel_blocks), rows = g.pixels / g.row;
+  if (rows >= need)
+    b.pixels = std::min(b.pixels, ceil_div(rows, need) * g.row);
+  else if (g.pixels >= need)
+    b.pixels = std::min(b.pixels, ceil_div(g.row, ceil_div(need, rows)));
+  if (channel_blocks * pixel_block_count(g.pixels, g.row, b.pixels) >= parts) return b;
+  int64_t c = ceil_div(ceil_div(g.channels, parts), g.granule) * g.granule;
+  if (g.granule == 1 && c >= g.lanes) c = ceil_div(c, g.lanes) * g.lanes;
+  b.channels = std::min(b.channels, c);
+  return b;
+}
+
+class Compiler {
+ public:
+  Compiler(const quant::QGraph& q, const arch::AccelConfig& config, const CompileOptions& options)
+      : q_(q), graph_(q.graph), config_(config), ideal_(options.ideal_memory) {}
+
+  arch::Program run();
+
+ private:
+  // An operand a tile reads from DRAM: activations of a layer (through Concat to its stored sources) or
+  // its own layer's weights for output channels [c0, c1) (the key of the weight-reuse rule).
+  struct Operand {
+    BufferKind buffer = BufferKind::Activation;
+    int64_t bytes = 0;
+    int source = -1;
+    int64_t c0 = 0, c1 = 0;
+  };
+  struct WeightKey {
+    int layer = -1;
+    int64_t c0 = 0, c1 = 0;
+    bool operator==(const WeightKey& o) const { return layer == o.layer && c0 == o.c0 && c1 == o.c1; }
+  };
+
+  const Node& node(int i) const { return graph_.nodes[static_cast<size_t>(i)]; }
+  const quant::QNode& qnode(int i) const { return q_.nodes[static_cast<size_t>(i)]; }
+  int64_t out_bytes_per_element(int i) const { return element_bytes(qnode(i).out.bits); }
+  std::string describe(int layer) const;
+  [[noreturn]] void slot_error(int layer, const std::string& what, BufferKind buffer, int64_t need,
+                               int resource) const;
+  void check_slots(int layer, const SlotNeed& need, int resource, const std::string& what) const;
+  bool fits(const SlotNeed& need) const;
+
+  std::vector<int> gemm_engines(int layer) const;
+  int depthwise_engine(int kernel, int stride) const;
+  bool runs_depthwise(size_t engine) const;
+  int aux_resource(AuxKind kind) const {
+    return static_cast<int>(config_.engines.size()) + static_cast<int>(kind);
+  }
+  std::vector<int> stored_sources(int layer) const;
+  std::vector<AuxKind> conv_aux_chain(const Node& n) const;
+
+  Blocking choose_blocking(int layer, const OutputGrid& g,
+                           const std::function<SlotNeed(int64_t, int64_t)>& need, int resource,
+                           const std::string& what) const;
+  int pick_engine(const std::vector<int>& engines, ComputeTile& tile, std::vector<int64_t>& running) const;
+  int emit(ComputeTile tile, const std::vector<Operand>& operands, bool store, int64_t out_bytes);
+  void hold(int tile);
+  void release(const std::vector<int>& producers, const std::vector<int>& consumers);
+
+  void emit_conv(int layer);
+  bool emit_fused(int dw, int pw);
+  void emit_attention(int vk, int out, int normalize);
+  void emit_matmul(int layer);
+  void emit_elementwise(int layer);
+
+  const quant::QGraph& q_;
+  const quant::Graph& graph_;
+  const arch::AccelConfig& config_;
+  const bool ideal_;
+  arch::Program program_;
+  std::vector<std::vector<int>> consumers_;
+  std::vector<std::vector<int>> layer_tiles_, layer_stores_;
+  // What frees a tile's output slot: its store, or the on-chip consumers of its output.
+  std::vector<std::vector<int>> release_tiles_, release_transfers_;
+  std::vector<bool> release_pending_;
+  std::vector<WeightKey> last_weights_;  // per resource
+};
+
+std::string Compiler::describe(int layer) const {
+  const Node& n = node(layer);
+  return "layer '" + n.name + "' (" + n.label() + ", " + quant::shape_str(n.out_shape) + ")";
+}
+
+void Compiler::slot_error(int layer, const std::string& what, BufferKind buffer, int64_t need,
+                          int resource) const {
+  const arch::Resource& r = program_.resources[static_cast<size_t>(resource)];
+  const std::string& engine = config_.engines[static_cast<size_t>(r.is_engine ? r.engine : 0)].name;
+  throw MappingError(describe(layer) + ": " + what + " needs " + std::to_string(need) + " bytes, the " +
+                     arch::buffer_key(buffer) + " buffer slot of engine '" + engine + "' holds " +
+                     std::to_string(slot_bytes(config_, buffer)) + " (capacity " +
+                     std::to_string(config_.buffer(buffer).capacity_bytes) + " / " +
+                     std::to_string(config_.engines.size()) + " engines / 2)");
+}
+
+bool Compiler::fits(const SlotNeed& need) const {
+  return ideal_ || (need.act <= slot_bytes(config_, BufferKind::Activation) &&
+                    need.weight <= slot_bytes(config_, BufferKind::Weight) &&
+                    need.out <= slot_bytes(config_, BufferKind::Output));
+}
+
+void Compiler::check_slots(int layer, const SlotNeed& need, int resource, const std::string& what) const {
+  if (ideal_) return;
+  if (need.act > slot_bytes(config_, BufferKind::Activation))
+    slot_error(layer, what + "'s input activations", BufferKind::Activation, need.act, resource);
+  if (need.weight > slot_bytes(config_, BufferKind::Weight))
+    slot_error(layer, what + "'s weights", BufferKind::Weight, need.weight, resource);
+  if (need.out > slot_bytes(config_, BufferKind::Output))
+    slot_error(layer, what + "'s outputs", BufferKind::Output, need.out, resource);
+}
+
+std::vector<int> Compiler::gemm_engines(int layer) const {
+  std::vector<int> engines;
+  for (size_t e = 0; e < config_.engines.size(); ++e)
+    if (config_.engines[e].params->supports(TileWork::Gemm, 1, 1)) engines.push_back(static_cast<int>(e));
+  if (engines.empty())
+    throw MappingError(describe(layer) + ": no engine of config '" + config_.name + "' runs GEMM tiles");
+  return engines;
+}
+
+int Compiler::depthwise_engine(int kernel, int stride) const {
+  for (size_t e = 0; e < config_.engines.size(); ++e)
+    if (config_.engines[e].params->supports(TileWork::Depthwise, kernel, stride)) return static_cast<int>(e);
+  return -1;
+}
+
+// An engine "is depthwise-capable" if it runs depthwise tiles of some odd kernel and stride.
+bool Compiler::runs_depthwise(size_t engine) const {
+  for (int kernel = 1; kernel <= 11; kernel += 2)
+    for (int stride = 1; stride <= 4; ++stride)
+      if (config_.engines[engine].params->supports(TileWork::Depthwise, kernel, stride)) return true;
+  return false;
+}
+
+// Concat has no tiles: its data are its inputs' outputs, wherever those were stored.
+std::vector<int> Compiler::stored_sources(int layer) const {
+  if (node(layer).op != OpKind::Concat) return {layer};
+  std::vector<int> sources;
+  for (int in : node(layer).inputs) {
+    const std::vector<int> s = stored_sources(in);
+    sources.insert(sources.end(), s.begin(), s.end());
+  }
+  return sources;
+}
+
+// GELU has no unit of its own: the Hswish unit (a piecewise / table activation stage) stands in for it.
+std::vector<AuxKind> Compiler::conv_aux_chain(const Node& n) const {
+  std::vector<AuxKind> chain{AuxKind::Requantizer};
+  if (n.act == quant::Act::ReLU) chain.push_back(AuxKind::Relu);
+  if (n.act == quant::Act::HSwish || n.act == quant::Act::GeluTanh || n.act == quant::Act::GeluErf)
+    chain.push_back(AuxKind::Hswish);
+  return chain;
+}
+
+Blocking Compiler::choose_blocking(int layer, const OutputGrid& g,
+                                   const std::function<SlotNeed(int64_t, int64_t)>& need, int resource,
+                                   const std::string& what) const {
+  if (ideal_) return {g.channels, g.pixels};
+  const std::vector<int64_t> channels = channel_candidates(g.channels, g.granule, g.lanes);
+  const std::vector<int64_t> pixels = pixel_candidates(g.pixels, g.row);
+  for (int64_t c : channels)
+    for (int64_t p : pixels)
+      if (fits(need(c, p))) return balance({c, p}, g);
+  check_slots(layer, need(channels.back(), pixels.back()), resource, what);
+  throw std::logic_error("compile: no blocking fits but the smallest tile does");  // unreachable
+}
+
+int Compiler::pick_engine(const std::vector<int>& engines, ComputeTile& tile,
+                          std::vector<int64_t>& running) const {
+  size_t best = 0;
+  int64_t best_finish = 0;
+  for (size_t i = 0; i < engines.size(); ++i) {
+    tile.resource = engines[i];
+    const int64_t finish =
+        running[i] +
+        arch::tile_cost(config_, program_.resources[static_cast<size_t>(engines[i])], tile).cycles;
+    if (i == 0 || finish < best_finish) best = i, best_finish = finish;
+  }
+  running[best] = best_finish;
+  tile.resource = engines[best];
+  return tile.resource;
+}
+
+void Compiler::hold(int tile) {
+  if (!ideal_) release_pending_[static_cast<size_t>(tile)] = true;
+}
+
+void Compiler::release(const std::vector<int>& producers, const std::vector<int>& consumers) {
+  for (int p : producers) {
+    auto& r = release_tiles_[static_cast<size_t>(p)];
+    r.insert(r.end(), consumers.begin(), consumers.end());
+    release_pending_[static_cast<size_t>(p)] = false;
+  }
+}
+
+void sort_unique(std::vector<int>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+// Appends a tile with its loads (before it, on the load queue) and its store (after it). Double
+// buffering: the loads reuse the slot of the tile two positions earlier in the same resource queue, and
+// the tile reuses that tile's output slot once the output left (stored, or consumed on chip).
+int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool store, int64_t out_bytes) {
+  const size_t r = static_cast<size_t>(tile.resource);
+  std::vector<int>& queue = program_.queues[r];
+  const int before2 = queue.size() >= 2 ? queue[queue.size() - 2] : -1;
+  const int index = static_cast<int>(program_.tiles.size());
+  WeightKey weights;
+  for (const Operand& op : operands)
+    if (op.buffer == BufferKind::Weight) weights = {tile.layer, op.c0, op.c1};
+  if (ideal_) {
+    for (const Operand& op : operands)
+      if (op.buffer == BufferKind::Activation)
+        for (int src : stored_sources(op.source)) {
+          const auto& t = layer_tiles_[static_cast<size_t>(src)];
+          tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
+        }
+  } else {
+    if (before2 >= 0) {
+      if (release_pending_[static_cast<size_t>(before2)])
+        throw std::logic_error("compile: tile " + std::to_string(before2) +
+                               " holds its slot with no consumer yet");
+      const auto& rt = release_tiles_[static_cast<size_t>(before2)];
+      const auto& rx = release_transfers_[static_cast<size_t>(before2)];
+      tile.wait_tiles.insert(tile.wait_tiles.end(), rt.begin(), rt.end());
+      tile.wait_transfers.insert(tile.wait_transfers.end(), rx.begin(), rx.end());
+    }
+    for (const Operand& op : operands) {
+      if (op.bytes <= 0) continue;
+      if (op.buffer == BufferKind::Weight && last_weights_[r] == weights) continue;
+      arch::Transfer load;
+      load.layer = tile.layer;
+      load.dir = arch::TransferDir::Load;
+      load.buffer = op.buffer;
+      load.bytes = op.bytes;
+      if (op.buffer == BufferKind::Activation)
+        for (int src : stored_sources(op.source)) {
+          const auto& s = layer_stores_[static_cast<size_t>(src)];
+          load.wait_transfers.insert(load.wait_transfers.end(), s.begin(), s.end());
+        }
+      if (before2 >= 0) load.wait_tiles.push_back(before2);
+      const int id = static_cast<int>(program_.transfers.size());
+      program_.transfers.push_back(std::move(load));
+      program_.load_queue.push_back(id);
+      tile.wait_transfers.push_back(id);
+    }
+  }
+  last_weights_[r] = weights;
+  sort_unique(tile.wait_tiles);
+  sort_unique(tile.wait_transfers);
+  const int layer = tile.layer;
+  program_.tiles.push_back(std::move(tile));
+  queue.push_back(index);
+  layer_tiles_[static_cast<size_t>(layer)].push_back(index);
+  release_tiles_.emplace_back();
+  release_transfers_.emplace_back();
+  release_pending_.push_back(false);
+  if (store && !ideal_) {
+    arch::Transfer s;
+    s.layer = layer;
+    s.dir = arch::TransferDir::Store;
+    s.buffer = BufferKind::Output;
+    s.bytes = out_bytes;
+    s.wait_tiles = {index};
+    const int id = static_cast<int>(program_.transfers.size());
+    program_.transfers.push_back(std::move(s));
+    program_.store_queue.push_back(id);
+    layer_stores_[static_cast<size_t>(layer)].push_back(id);
+    release_transfers_.back() = {id};
+  }
+  return index;
+}
+
+// ----- convolutions and Linear ---------------------------------------------------------------------
+
+/// A Conv2d or Linear as a convolution: Linear is a 1x1 conv over its rows (a vector is one pixel).
+struct ConvGeometry {
+  int64_t in_channels = 0, in_h = 1, in_w = 1, out_channels = 0, out_h = 1, out_w = 1;
+  int64_t kernel = 1, stride = 1, pad = 0, groups = 1;
+
+  int64_t out_per_group() const { return out_channels / groups; }
+  int64_t in_per_group() const { return in_channels / groups; }
+  int64_t pixels() const { return out_h * out_w; }
+  /// Input channels that output channels [c0, c1) read (whole groups).
+  int64_t input_channels(int64_t c0, int64_t c1) const {
+    if (groups == 1) return in_channels;
+    return (ceil_div(c1, out_per_group()) - c0 / out_per_group()) * in_per_group();
+  }
+  /// Input pixels per channel that output pixels [p0, p1) read (within one row, or whole rows).
+  int64_t input_window(int64_t p0, int64_t p1) const {
+    auto span = [&](int64_t first, int64_t last, int64_t limit) {
+      const int64_t lo = std::max<int64_t>(0, first * stride - pad);
+      const int64_t hi = std::min(limit, last * stride - pad + kernel);
+      return std::max<int64_t>(0, hi - lo);
+    };
+    const int64_t r0 = p0 / out_w, r1 = (p1 - 1) / out_w;
+    if (r0 == r1) return span(r0, r0, in_h) * span(p0 % out_w, (p1 - 1) % out_w, in_w);
+    return span(r0, r1, in_h) * in_w;
+  }
+  /// An upper bound of input_window over the blocks of `block` pixels (for sizing).
+  int64_t input_window_bound(int64_t block) const {
+    if (block >= out_w) return std::min(in_h, (block / out_w - 1) * stride + kernel) * in_w;
+    return std::min(in_h, kernel) * std::min(in_w, (block - 1) * stride + kernel);
+  }
+};
+
+ConvGeometry conv_geometry(const Node& n, const quant::Shape& in) {
+  ConvGeometry g;
+  if (n.op == OpKind::Conv2d) {
+    g.in_channels = in[0], g.in_h = in[1], g.in_w = in[2];
+    g.out_channels = n.out_shape[0], g.out_h = n.out_shape[1], g.out_w = n.out_shape[2];
+    g.kernel = n.kernel, g.stride = n.stride, g.pad = n.pad, g.groups = n.groups;
+  } else {
+    const int64_t rows = in.size() == 1 ? 1 : in[0];
+    g.in_channels = n.in_features, g.out_channels = n.out_features;
+    g.in_w = g.out_w = rows;
+  }
+  return g;
+}
+
+bool is_depthwise(const Node& n) {
+  return n.op == OpKind::Conv2d && n.groups > 1 && n.groups == n.in_features && n.groups == n.out_features;
+}
+
+ComputeTile conv_tile(int layer, const ConvGeometry& g, TileWork work, int64_t c0, int64_t c1, int64_t p0,
+                      int64_t p1) {
+  ComputeTile t;
+  t.layer = layer;
+  t.work = work;
+  t.region = {c0, c1, p0, p1};
+  t.m = p1 - p0;
+  const int64_t taps = g.kernel * g.kernel;
+  if (work == TileWork::Depthwise) {
+    t.n = c1 - c0;
+    t.k = taps;
+    t.kernel = static_cast<int>(g.kernel);
+    t.stride = static_cast<int>(g.stride);
+  } else {
+    t.groups = g.groups == 1 ? 1 : (c1 - c0) / g.out_per_group();
+    t.n = g.groups == 1 ? c1 - c0 : g.out_per_group();
+    t.k = g.in_per_group() * taps;
+  }
+  t.macs = t.groups * t.m * t.n * t.k;
+  return t;
+}
+
+void Compiler::emit_conv(int layer) {
+  const Node& n = node(layer);
+  const int input = n.inputs[0];
+  const ConvGeometry g = conv_geometry(n, node(input).out_shape);
+  const int dw_engine = is_depthwise(n) ? depthwise_engine(n.kernel, n.stride) : -1;
+  const TileWork work = dw_engine >= 0 ? TileWork::Depthwise : TileWork::Gemm;
+  const std::vector<int> engines = dw_engine >= 0 ? std::vector<int>{dw_engine} : gemm_engines(layer);
+  const bool layernorm = n.op == OpKind::Linear && qnode(layer).float_layernorm;
+  const int64_t in_bytes = out_bytes_per_element(input), w_bytes = element_bytes(qnode(layer).weight_bits);
+  const int64_t out_bytes = layernorm ? 4 : out_bytes_per_element(layer);  // LayerNorm input: int32
+  const int64_t taps = g.kernel * g.kernel;
+  auto weight_bytes = [&](int64_t channels) {
+    return channels * g.in_per_group() * taps * w_bytes + 4 * channels;
+  };
+
+  OutputGrid grid;
+  grid.channels = g.out_channels;
+  grid.granule = g.groups == 1 ? 1 : g.out_per_group();
+  grid.lanes = channel_lanes(*config_.engines[static_cast<size_t>(engines[0])].params, work);
+  grid.pixels = g.pixels();
+  grid.row = g.out_w;
+  auto need = [&](int64_t c, int64_t p) {
+    return SlotNeed{g.input_window_bound(p) * g.input_channels(0, c) * in_bytes, weight_bytes(c),
+                    c * p * out_bytes};
+  };
+  Blocking b = choose_blocking(layer, grid, need, engines[0], "the smallest tile");
+  b = split_into(b, grid, static_cast<int64_t>(engines.size()));
+  // The int32 row stays on chip for the LayerNorm unit when it fits one output slot, else it goes through
+  // DRAM (the Gemm tiles store their int32 blocks, the LayerNorm tile loads the row).
+  const int64_t layernorm_row = g.out_channels * g.pixels() * 4;
+  const bool row_on_chip = ideal_ || layernorm_row <= slot_bytes(config_, BufferKind::Output);
+  const bool store = !layernorm || !row_on_chip;
+
+  std::vector<int64_t> running(engines.size(), 0);
+  std::vector<int> tiles;
+  const auto pixel_ranges = pixel_blocks(grid.pixels, grid.row, b.pixels);
+  for (int64_t c0 = 0; c0 < g.out_channels; c0 += b.channels) {
+    const int64_t c1 = std::min(g.out_channels, c0 + b.channels);
+    for (const auto& [p0, p1] : pixel_ranges) {
+      ComputeTile t = conv_tile(layer, g, work, c0, c1, p0, p1);
+      if (!layernorm) t.aux_chain = conv_aux_chain(n);
+      pick_engine(engines, t, running);
+      const std::vector<Operand> operands{
+          {BufferKind::Activation, g.input_window(p0, p1) * g.input_channels(c0, c1) * in_bytes, input, 0, 0},
+          {BufferKind::Weight, weight_bytes(c1 - c0), layer, c0, c1}};
+      tiles.push_back(emit(std::move(t), operands, store, (c1 - c0) * (p1 - p0) * out_bytes));
+    }
+  }
+  if (!layernorm) return;
+  // FP32 LayerNorm of the head: a statistics pass and a normalizing pass over the int32 row.
+  ComputeTile norm;
+  norm.layer = layer;
+  norm.resource = aux_resource(AuxKind::LayerNorm);
+  norm.work = TileWork::Elementwise;
+  norm.m = 2 * g.out_channels * g.pixels();
+  norm.region = {0, g.out_channels, 0, g.pixels()};
+  norm.wait_tiles = tiles;
+  const int64_t norm_out = g.out_channels * g.pixels() * out_bytes_per_element(layer);
+  check_slots(layer, {row_on_chip ? 0 : layernorm_row, 0, norm_out}, norm.resource, "the LayerNorm tile");
+  std::vector<Operand> row;
+  if (!row_on_chip) row.push_back({BufferKind::Activation, layernorm_row, layer, 0, 0});
+  emit(std::move(norm), row, true, norm_out);
+}
+
+// DW -> PW fusion: both tiled by the same output-pixel blocks, DW block i on the depthwise engine, the PW
+// tiles of block i on the other GEMM engines, the DW output kept on chip. Returns false (nothing emitted)
+// when no engine pair exists or no block fits both engines' slots with all DW channels.
+bool Compiler::emit_fused(int dw, int pw) {
+  const Node& d = node(dw);
+  const Node& p = node(pw);
+  const int dw_engine = depthwise_engine(d.kernel, d.stride);
+  if (dw_engine < 0) return false;
+  std::vector<int> pw_engines;
+  for (int e : gemm_engines(pw))
+    if (e != dw_engine) pw_engines.push_back(e);
+  if (pw_engines.empty()) return false;
+
+  const int input = d.inputs[0];
+  const ConvGeometry gd = conv_geometry(d, node(input).out_shape), gp = conv_geometry(p, d.out_shape);
+  const int64_t in_bytes = out_bytes_per_element(input), mid_bytes = out_bytes_per_element(dw);
+  const int64_t out_bytes = out_bytes_per_element(pw);
+  const int64_t dw_weights =
+      gd.out_channels * gd.kernel * gd.kernel * element_bytes(qnode(dw).weight_bits) + 4 * gd.out_channels;
+  const int64_t pw_weight_bytes = element_bytes(qnode(pw).weight_bits);
+  auto pw_weights = [&](int64_t c) { return c * gp.in_channels * pw_weight_bytes + 4 * c; };
+  auto fits_block = [&](int64_t c, int64_t px) {
+    const int64_t mid = gd.out_channels * px * mid_bytes;
+    return fits({gd.input_window_bound(px) * gd.in_channels * in_bytes, dw_weights, mid}) &&
+           fits({mid, pw_weights(c), c * px * out_bytes});
+  };
+  Blocking b{gp.out_channels, gd.out_w};  // ideal memory: one output row per block
+  if (!ideal_) {
+    bool found = false;
+    const auto pw_lanes =
+        channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
+    for (int64_t c : channel_candidates(gp.out_channels, 1, pw_lanes)) {
+      for (int64_t px : pixel_candidates(gd.pixels(), gd.out_w))
+        if (fits_block(c, px)) {
+          b = balance({c, px}, {gp.out_channels, 1, pw_lanes, gd.pixels(), gd.out_w});
+          found = true;
+          break;
+        }
+      if (found) break;
+    }
+    if (!found) return false;
+  }
+
+  std::vector<AuxKind> dw_chain = conv_aux_chain(d);
+  dw_chain.push_back(AuxKind::ShiftSubtractor);
+  std::vector<int64_t> running(pw_engines.size(), 0);
+  for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, b.pixels)) {
+    ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
+    t.aux_chain = dw_chain;
+    t.resource = dw_engine;
+    const int dw_tile =
+        emit(std::move(t),
+             {{BufferKind::Activation, gd.input_window(p0, p1) * gd.in_channels * in_bytes, input, 0, 0},
+              {BufferKind::Weight, dw_weights, dw, 0, gd.out_channels}},
+             false, 0);
+    hold(dw_tile);
+    std::vector<int> consumers;
+    for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
+      const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
+      ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
+      pt.aux_chain = conv_aux_chain(p);
+      pt.wait_tiles = {dw_tile};
+      pick_engine(pw_engines, pt, running);
+      consumers.push_back(emit(std::move(pt), {{BufferKind::Weight, pw_weights(c1 - c0), pw, c0, c1}}, true,
+                               (c1 - c0) * (p1 - p0) * out_bytes));
+    }
+    release({dw_tile}, consumers);
+  }
+  return true;
+}
+
+// ----- matrix multiplies ---------------------------------------------------------------------------
+
+/// The tiles of one MatMul head: column blocks of the output [R, N] (all rows), each reducing K.
+struct MatmulHead {
+  int64_t rows = 0, cols = 0, depth = 0;
+};
+
+ComputeTile matmul_tile(int layer, const MatmulHead& h, int64_t head, int64_t p0, int64_t p1, int out_bits) {
+  ComputeTile t;
+  t.layer = layer;
+  t.work = TileWork::Gemm;
+  t.region = {head, head + 1, p0, p1};
+  // The larger output dimension is m, the pixel axis the engines replicate along.
+  const int64_t cols = p1 - p0;
+  t.m = std::max(cols, h.rows);
+  t.n = std::min(cols, h.rows);
+  t.k = h.depth;
+  t.macs = h.rows * cols * h.depth;
+  if (out_bits != 32) t.aux_chain = {AuxKind::Requantizer};
+  return t;
+}
+
+// Emits a MatMul chain (V'K^T on the depthwise-capable engine, its product with Q on another GEMM engine,
+// then the normalization) head by head, so R-MAC computes head i while MAT computes head i-1. A link
+// stays on chip when one head's result fits one tile (one output slot); otherwise it goes through DRAM
+// (the producer layer is emitted, and stored, before its consumer), since the consumer needs the whole
+// head while column blocks beyond two would wait for slots that only the consumer frees.
+void Compiler::emit_attention(int vk, int out, int normalize) {
+  const std::vector<int> gemm = gemm_engines(vk);
+  int vk_engine = gemm[0];
+  for (size_t e = 0; e < config_.engines.size(); ++e)
+    if (runs_depthwise(e) && std::count(gemm.begin(), gemm.end(), static_cast<int>(e))) {
+      vk_engine = static_cast<int>(e);
+      break;
+    }
+  int out_engine = vk_engine;
+  for (int e : gemm)
+    if (e != vk_engine) {
+      out_engine = e;
+      break;
+    }
+
+  struct Layer {
+    int layer;
+    MatmulHead head;
+    int64_t block;  // output columns per tile
+    bool a_stored, b_stored;
+    bool one_tile_per_head() const { return block == head.cols; }
+  };
+  auto plan = [&](int layer, int resource, int on_chip_input) {
+    const Node& n = node(layer);
+    const MatmulHead h{n.out_shape[1], n.out_shape[2], n.in_features};
+    const bool a_stored = n.inputs[0] != on_chip_input, b_stored = n.inputs[1] != on_chip_input;
+    const int64_t a_bytes = out_bytes_per_element(n.inputs[0]), b_bytes = out_bytes_per_element(n.inputs[1]);
+    const int64_t o_bytes = out_bytes_per_element(layer);
+    auto need = [&](int64_t, int64_t cols) {
+      return SlotNeed{(a_stored ? h.rows * h.depth * a_bytes : 0) + (b_stored ? h.depth * cols * b_bytes : 0),
+                      0, h.rows * cols * o_bytes};
+    };
+    const Blocking b =
+        choose_blocking(layer, {1, 1, 1, h.cols, h.cols}, need, resource, "one head's smallest tile");
+    return Layer{layer, h, b.pixels, a_stored, b_stored};
+  };
+  const Layer first = plan(vk, vk_engine, -1);
+  const bool vk_on_chip = first.one_tile_per_head();
+  const Layer second = plan(out, out_engine, vk_on_chip ? vk : -1);
+  const bool out_on_chip = normalize >= 0 && second.one_tile_per_head();
+  const int64_t heads = node(vk).out_shape[0];
+
+  auto head_tiles = [&](const Layer& l, int resource, int64_t head, const std::vector<int>& on_chip,
+                        bool store) {
+    const Node& n = node(l.layer);
+    std::vector<int> tiles;
+    for (const auto& [p0, p1] : pixel_blocks(l.head.cols, l.head.cols, l.block)) {
+      ComputeTile t = matmul_tile(l.layer, l.head, head, p0, p1, qnode(l.layer).out.bits);
+      t.resource = resource;
+      t.wait_tiles = on_chip;
+      std::vector<Operand> operands;
+      if (l.a_stored)
+        operands.push_back({BufferKind::Activation,
+                            l.head.rows * l.head.depth * out_bytes_per_element(n.inputs[0]), n.inputs[0], 0,
+                            0});
+      if (l.b_stored)
+        operands.push_back({BufferKind::Activation,
+                            l.head.depth * (p1 - p0) * out_bytes_per_element(n.inputs[1]), n.inputs[1], 0,
+                            0});
+      const int index =
+          emit(std::move(t), operands, store, l.head.rows * (p1 - p0) * out_bytes_per_element(l.layer));
+      if (!store) hold(index);
+      tiles.push_back(index);
+    }
+    return tiles;
+  };
+
+  if (!vk_on_chip)
+    for (int64_t h = 0; h < heads; ++h) head_tiles(first, vk_engine, h, {}, true);
+  int64_t norm_out = 0;
+  if (out_on_chip) {
+    norm_out = node(normalize).head_dim * second.head.cols * out_bytes_per_element(normalize);
+    check_slots(normalize, {0, 0, norm_out}, aux_resource(AuxKind::Log2Quantizer), "one head's tile");
+  }
+  for (int64_t h = 0; h < heads; ++h) {
+    const std::vector<int> vk_tiles =
+        vk_on_chip ? head_tiles(first, vk_engine, h, {}, false) : std::vector<int>{};
+    const std::vector<int> out_tiles = head_tiles(second, out_engine, h, vk_tiles, !out_on_chip);
+    release(vk_tiles, out_tiles);
+    if (!out_on_chip) continue;
+    ComputeTile t;
+    t.layer = normalize;
+    t.resource = aux_resource(AuxKind::Log2Quantizer);
+    t.work = TileWork::Elementwise;
+    t.m = node(normalize).head_dim * second.head.cols;
+    t.region = {h, h + 1, 0, second.head.cols};
+    t.wait_tiles = out_tiles;
+    release(out_tiles, {emit(std::move(t), {}, true, norm_out)});
+  }
+  if (normalize >= 0 && !out_on_chip) emit_elementwise(normalize);
+}
+
+// A MatMul outside the linear-attention pattern: per head, split across the GEMM engines, stored.
+void Compiler::emit_matmul(int layer) {
+  const Node& n = node(layer);
+  const std::vector<int> engines = gemm_engines(layer);
+  const MatmulHead h{n.out_shape[1], n.out_shape[2], n.in_features};
+  const int64_t a_bytes = out_bytes_per_element(n.inputs[0]), b_bytes = out_bytes_per_element(n.inputs[1]);
+  const int64_t o_bytes = out_bytes_per_element(layer);
+  auto need = [&](int64_t, int64_t cols) {
+    return SlotNeed{h.rows * h.depth * a_bytes + h.depth * cols * b_bytes, 0, h.rows * cols * o_bytes};
+  };
+  const Blocking b =
+      choose_blocking(layer, {1, 1, 1, h.cols, h.cols}, need, engines[0], "one head's smallest tile");
+  std::vector<int64_t> running(engines.size(), 0);
+  for (int64_t head = 0; head < n.out_shape[0]; ++head)
+    for (const auto& [p0, p1] : pixel_blocks(h.cols, h.cols, b.pixels)) {
+      ComputeTile t = matmul_tile(layer, h, head, p0, p1, qnode(layer).out.bits);
+      pick_engine(engines, t, running);
+      emit(std::move(t),
+           {{BufferKind::Activation, h.rows * h.depth * a_bytes, n.inputs[0], 0, 0},
+            {BufferKind::Activation, h.depth * (p1 - p0) * b_bytes, n.inputs[1], 0, 0}},
+           true, h.rows * (p1 - p0) * o_bytes);
+    }
+}
+
+// ----- standalone element-wise layers --------------------------------------------------------------
+
+void Compiler::emit_elementwise(int layer) {
+  const Node& n = node(layer);
+  const quant::Shape& in = node(n.inputs[0]).out_shape;
+  const int64_t out_bytes = out_bytes_per_element(layer);
+  OutputGrid g;
+  AuxKind unit = AuxKind::ResidualAdd;
+  // Per block of c channels (heads) x p pixels (columns): input elements per input, output elements.
+  int64_t in_per = 1, out_per = 1;
+  switch (n.op) {
+    case OpKind::Add:
+      g = {n.out_shape[0], 1, 1, n.out_shape[1] * n.out_shape[2], n.out_shape[2]};
+      break;
+    case OpKind::GlobalAvgPool:
+      unit = AuxKind::AvgPool;
+      g = {n.out_shape[0], 1, 1, 1, 1};
+      in_per = in[1] * in[2];
+      break;
+    case OpKind::AttnKernel:
+      unit = AuxKind::Relu;
+      g = {n.out_shape[0], 1, 1, n.out_shape[2], in[2]};
+      in_per = 3 * n.head_dim;
+      out_per = 3 * n.head_dim + 1;
+      break;
+    case OpKind::AttnNormalize:
+      unit = AuxKind::Log2Quantizer;
+      g = {in[0], 1, 1, in[2], n.out_shape[2]};
+      in_per = n.head_dim + 1;
+      out_per = n.head_dim;
+      break;
+    default:
+      throw std::logic_error("compile: not an element-wise layer: " + describe(layer));
+  }
+  const int resource = aux_resource(unit);
+  const size_t inputs = n.inputs.size();
+  auto need = [&](int64_t c, int64_t p) {
+    int64_t act = 0;
+    for (int src : n.inputs) act += c * p * in_per * out_bytes_per_element(src);
+    return SlotNeed{act, 0, c * p * out_per * out_bytes};
+  };
+  const Blocking b = choose_blocking(layer, g, need, resource, "the smallest tile");
+  for (int64_t c0 = 0; c0 < g.channels; c0 += b.channels) {
+    const int64_t c1 = std::min(g.channels, c0 + b.channels);
+    for (const auto& [p0, p1] : pixel_blocks(g.pixels, g.row, b.pixels)) {
+      const int64_t elements = (c1 - c0) * (p1 - p0);
+      ComputeTile t;
+      t.layer = layer;
+      t.resource = resource;
+      t.work = TileWork::Elementwise;
+      t.m = elements * (n.op == OpKind::GlobalAvgPool ? in_per : out_per);
+      t.region = {c0, c1, p0, p1};
+      std::vector<Operand> operands;
+      for (size_t i = 0; i < inputs; ++i)
+        operands.push_back({BufferKind::Activation, elements * in_per * out_bytes_per_element(n.inputs[i]),
+                            n.inputs[i], 0, 0});
+      emit(std::move(t), operands, true, elements * out_per * out_bytes);
+    }
+  }
+}
+
+arch::Program Compiler::run() {
+  const size_t layers = graph_.nodes.size();
+  for (size_t e = 0; e < config_.engines.size(); ++e) {
+    arch::Resource r;
+    r.name = config_.engines[e].name;
+    r.is_engine = true;
+    r.engine = static_cast<int>(e);
+    r.multipliers = config_.engines[e].params->multipliers();
+    program_.resources.push_back(r);
+  }
+  for (int k = 0; k < arch::kAuxKinds; ++k) {
+    arch::Resource r;
+    r.aux = static_cast<AuxKind>(k);
+    r.name = arch::aux_key(r.aux);
+    program_.resources.push_back(r);
+  }
+  program_.queues.resize(program_.resources.size());
+  last_weights_.resize(program_.resources.size());
+  consumers_.resize(layers);
+  layer_tiles_.resize(layers);
+  layer_stores_.resize(layers);
+  for (size_t i = 0; i < layers; ++i) {
+    program_.layer_names.push_back(graph_.nodes[i].name);
+    for (int in : graph_.nodes[i].inputs) consumers_[static_cast<size_t>(in)].push_back(static_cast<int>(i));
+  }
+  auto only_consumer = [&](int layer) {
+    const auto& c = consumers_[static_cast<size_t>(layer)];
+    return c.size() == 1 ? c[0] : -1;
+  };
+
+  std::vector<bool> done(layers, false);
+  for (size_t li = 0; li < layers; ++li) {
+    if (done[li]) continue;
+    const int i = static_cast<int>(li);
+    const Node& n = node(i);
+    if (!quant::has_integer_semantics(n.op))
+      throw MappingError(describe(i) + ": op " + quant::op_name(n.op) +
+                         " has no integer semantics, so no engine or auxiliary unit can run it");
+    const int next = only_consumer(i);
+    switch (n.op) {
+      case OpKind::Input:
+      case OpKind::Concat:
+        break;
+      case OpKind::Conv2d:
+        if (is_depthwise(n) && next >= 0) {
+          const Node& c = node(next);
+          if (c.op == OpKind::Conv2d && c.kernel == 1 && c.groups == 1 && c.stride == 1 &&
+              emit_fused(i, next)) {
+            done[static_cast<size_t>(next)] = true;
+            break;
+          }
+        }
+        emit_conv(i);
+        break;
+      case OpKind::Linear:
+        emit_conv(i);
+        break;
+      case OpKind::MatMul:
+        if (next >= 0 && node(next).op == OpKind::MatMul) {
+          const int after = only_consumer(next);
+          const int normalize = after >= 0 && node(after).op == OpKind::AttnNormalize ? after : -1;
+          emit_attention(i, next, normalize);
+          done[static_cast<size_t>(next)] = true;
+          if (normalize >= 0) done[static_cast<size_t>(normalize)] = true;
+        } else {
+          emit_matmul(i);
+        }
+        break;
+      default:
+        emit_elementwise(i);
+    }
+  }
+  return std::move(program_);
+}
+
+}  // namespace
+
+arch::Program compile(const quant::QGraph& qgraph, const arch::AccelConfig& config,
+                      const CompileOptions& options) {
+  return Compiler(qgraph, config, options).run();
+}
+
+}  // namespace vitsim::sim

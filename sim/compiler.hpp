@@ -10,6 +10,7 @@
 // double buffering. docs/engines.md describes the mapping of every EfficientViT layer type.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -21,7 +22,8 @@ namespace vitsim::sim {
 
 struct CompileOptions {
   /// Ideal memory: no DMA transfers at all (operands are on chip when needed) and no buffer capacity
-  /// limits (one tile per layer and engine). For hand-checked closed forms and SCALE-Sim compatibility.
+  /// limits (one tile per layer, except the cuts that split a layer across GEMM engines, attention heads
+  /// and fusion blocks). For hand-checked closed forms and SCALE-Sim compatibility.
   bool ideal_memory = false;
 };
 
@@ -30,6 +32,11 @@ class MappingError : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
 };
+
+/// Bytes of one element of an activation tensor of `bits`: 1 up to 8 bits, 2 up to 16, else 4.
+int64_t element_bytes(int bits);
+/// One engine's double-buffered slot of a buffer: capacity / engines / 2.
+int64_t slot_bytes(const arch::AccelConfig& config, arch::BufferKind buffer);
 
 arch::Program compile(const quant::QGraph& qgraph, const arch::AccelConfig& config,
                       const CompileOptions& options = {});

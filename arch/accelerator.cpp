@@ -1,0 +1,117 @@
+#include "arch/accelerator.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include "arch/dram.hpp"
+#include "arch/sc_time_base.hpp"
+
+// SystemC 2.3 keeps one global simulation context; a process that simulates more than once (tests, sweeps)
+// needs a fresh one for each elaboration.
+namespace sc_core {
+extern sc_simcontext* sc_curr_simcontext;
+extern sc_simcontext* sc_default_global_context;
+}  // namespace sc_core
+
+namespace vitsim::arch {
+
+namespace {
+
+constexpr int64_t kMinAutoWatchdog = 1000000;
+
+void fresh_context() {
+  static bool used = false;
+  if (used) {
+    sc_core::sc_curr_simcontext = new sc_core::sc_simcontext();
+    sc_core::sc_default_global_context = sc_core::sc_curr_simcontext;
+  }
+  used = true;
+}
+
+class Accelerator : public sc_core::sc_module {
+ public:
+  Accelerator(sc_core::sc_module_name name, const Program& program, const AccelConfig& config,
+              const RunOptions& options, RunRecords& records)
+      : sc_module(name),
+        scoreboard_(program.tiles.size(), program.transfers.size()),
+        dram_("dram", dram_timing(config)),
+        dma_("dma", program, config, options.mode, scoreboard_, records.transfers),
+        watchdog_cycles_(options.watchdog_cycles > 0 ? options.watchdog_cycles : kMinAutoWatchdog) {
+    dma_.socket.bind(dram_.socket);
+    for (size_t r = 0; r < program.resources.size(); ++r) {
+      if (program.queues[r].empty()) continue;
+      units_.push_back(std::make_unique<ComputeUnit>(program.resources[r].name.c_str(), program,
+                                                     static_cast<int>(r), config, options.mode, scoreboard_,
+                                                     records.tiles, options.functional));
+      if (options.watchdog_cycles > 0) continue;
+      for (int t : program.queues[r])
+        watchdog_cycles_ = std::max(
+            watchdog_cycles_,
+            2 * tile_cost(config, program.resources[r], program.tiles[static_cast<size_t>(t)]).cycles);
+    }
+    SC_METHOD(watchdog);
+  }
+
+  bool complete() const { return scoreboard_.completed() == scoreboard_.total(); }
+  const std::string& stall_message() const { return stall_message_; }
+  const DramTarget& dram() const { return dram_; }
+  int64_t last_cycle() const { return scoreboard_.last_cycle(); }
+
+  std::string states() const {
+    std::string s;
+    for (const auto& u : units_) s += "\n  " + u->state();
+    return s + "\n  dma: " + dma_.state();
+  }
+
+ private:
+  SC_HAS_PROCESS(Accelerator);
+
+  // Wakes every watchdog_cycles_; stops the simulation when nothing completed since the last wake-up.
+  void watchdog() {
+    if (complete()) return;
+    const int64_t done = scoreboard_.completed();
+    if (done == last_completed_ && now_cycle() > 0) {
+      stall_message_ = "no progress for " + std::to_string(watchdog_cycles_) + " cycles at cycle " +
+                       std::to_string(now_cycle()) + " (" + std::to_string(done) + " of " +
+                       std::to_string(scoreboard_.total()) + " items done):" + states();
+      sc_core::sc_stop();
+      return;
+    }
+    last_completed_ = done;
+    next_trigger(cycles_time(watchdog_cycles_));
+  }
+
+  Scoreboard scoreboard_;
+  DramTarget dram_;
+  DmaEngine dma_;
+  std::vector<std::unique_ptr<ComputeUnit>> units_;
+  int64_t watchdog_cycles_;
+  int64_t last_completed_ = -1;
+  std::string stall_message_;
+};
+
+}  // namespace
+
+RunRecords run_program(const Program& program, const AccelConfig& config, const RunOptions& options) {
+  program.validate();
+  fresh_context();
+  RunRecords records;
+  records.tiles.resize(program.tiles.size());
+  records.transfers.resize(program.transfers.size());
+  auto top = std::make_unique<Accelerator>("accel", program, config, options, records);
+  sc_core::sc_start();
+  if (!top->complete()) {
+    const std::string why = top->stall_message().empty()
+                                ? "deadlock at cycle " + std::to_string(now_cycle()) +
+                                      ": no unit can proceed and no event is pending:" + top->states()
+                                : top->stall_message();
+    throw SimulationStalled("simulation stopped making progress: " + why);
+  }
+  records.cycles = top->last_cycle() + 1;
+  records.dram_bytes_read = top->dram().bytes_read();
+  records.dram_bytes_written = top->dram().bytes_written();
+  records.dram_bursts = top->dram().bursts();
+  return records;
+}
+
+}  // namespace vitsim::arch

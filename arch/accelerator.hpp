@@ -1,0 +1,42 @@
+// The simulated accelerator: one ComputeUnit per resource of the program, the DMA engine, the DRAM target
+// bound to the DMA's TLM-2.0 socket, a shared scoreboard and a watchdog. run_program elaborates it in a
+// fresh SystemC context, simulates to completion and returns what happened to every item.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+#include "arch/accel_config.hpp"
+#include "arch/compute_unit.hpp"
+#include "arch/dma.hpp"
+#include "arch/program.hpp"
+#include "arch/timing_mode.hpp"
+
+namespace vitsim::arch {
+
+/// The simulation stopped making progress (a deadlocked program or a timing rule that never ends); the
+/// message names every unit's state and the cycle.
+class SimulationStalled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunOptions {
+  TimingMode mode = TimingMode::Fast;
+  /// Stop with SimulationStalled when no item completes for this many cycles. 0: automatic, the larger of
+  /// 1,000,000 and twice the longest tile's closed form, so a legitimately long tile never trips it.
+  int64_t watchdog_cycles = 0;
+  FunctionalModel* functional = nullptr;  // when set, every tile is executed on it as it starts
+};
+
+struct RunRecords {
+  std::vector<TileRecord> tiles;
+  std::vector<TransferRecord> transfers;
+  int64_t cycles = 0;  // cycle 0 (first request) to the last item's last cycle, inclusive
+  int64_t dram_bytes_read = 0, dram_bytes_written = 0, dram_bursts = 0;
+};
+
+RunRecords run_program(const Program& program, const AccelConfig& config, const RunOptions& options);
+
+}  // namespace vitsim::arch

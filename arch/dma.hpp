@@ -1,0 +1,78 @@
+// The DMA engine: runs the program's load queue (DRAM -> buffers) and store queue (buffers -> DRAM), each in
+// order, and sends their bursts to the DRAM through a TLM-2.0 initiator socket.
+//
+// THE RULE, per cycle t. A queue's head transfer becomes active at the first cycle its waits allow (all
+// waited-for items finished by t - 1); it then spends `setup_cycles` programming its descriptor, and from
+// then on issues its bursts (ceil(bytes / burst_bytes), the last one partial). At most one burst is issued
+// per cycle over both queues (the load queue first), and each direction keeps at most
+// `max_outstanding_bursts` bursts in flight; a burst's slot frees the cycle after its last byte arrives. A
+// transfer is complete when its last burst's last byte has arrived; the next transfer of the queue becomes
+// the head the cycle after its predecessor issued its last burst.
+// Cycle mode steps this every cycle; fast mode evaluates the same step only at the cycles where something
+// can change (a setup ends, a slot frees, a wait is satisfied, a burst can issue) and sleeps in between.
+#pragma once
+
+#include <tlm_utils/simple_initiator_socket.h>
+#include <deque>
+#include <string>
+#include <systemc>
+#include <tlm>
+#include <vector>
+
+#include "arch/accel_config.hpp"
+#include "arch/program.hpp"
+#include "arch/scoreboard.hpp"
+#include "arch/timing_mode.hpp"
+
+namespace vitsim::arch {
+
+/// When each transfer ran (for reports and traces).
+struct TransferRecord {
+  int64_t start = -1;  // cycle the transfer became active (its setup began)
+  int64_t done = -1;   // cycle its last byte arrived
+};
+
+class DmaEngine : public sc_core::sc_module {
+ public:
+  tlm_utils::simple_initiator_socket<DmaEngine> socket;
+
+  DmaEngine(sc_core::sc_module_name name, const Program& program, const AccelConfig& config, TimingMode mode,
+            Scoreboard& scoreboard, std::vector<TransferRecord>& records);
+
+  /// One line per queue for the watchdog.
+  std::string state() const;
+  bool finished() const;
+
+ private:
+  SC_HAS_PROCESS(DmaEngine);
+  enum class Phase { Waiting, Setup, Issuing };
+  struct Queue {
+    const char* name;
+    tlm::tlm_command command;
+    const std::vector<int>* order;
+    size_t head = 0;
+    Phase phase = Phase::Waiting;
+    int64_t setup_end = 0;
+    int64_t bursts_issued = 0, bursts_total = 0, bytes_issued = 0, last_arrival = -1;
+    std::deque<int64_t> in_flight;  // arrival cycles of issued bursts, ascending
+  };
+
+  void run();
+  // The step of cycle t; returns true if it changed any state.
+  bool step(int64_t t);
+  bool issue_burst(Queue& q, int64_t t);
+  // Fast mode: the next cycle after t at which step() can change state (INT64_MAX: only on an event).
+  int64_t next_change(int64_t t) const;
+
+  const Program& program_;
+  const AccelConfig& config_;
+  TimingMode mode_;
+  Scoreboard& scoreboard_;
+  std::vector<TransferRecord>& records_;
+  Queue queues_[2];
+  int64_t last_stepped_ = -1;
+  std::vector<unsigned char> burst_data_;
+  tlm::tlm_generic_payload payload_;
+};
+
+}  // namespace vitsim::arch

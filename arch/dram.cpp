@@ -1,0 +1,45 @@
+#include "arch/dram.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "arch/sc_time_base.hpp"
+
+namespace vitsim::arch {
+
+DramTiming dram_timing(const AccelConfig& config) {
+  DramTiming t;
+  t.millibytes_per_cycle = std::llround(config.dram.bandwidth_gbps * 1e6 / config.clock_mhz);
+  if (t.millibytes_per_cycle < 1)
+    throw std::invalid_argument(
+        config.file + ": dram/bandwidth_gbps: " + std::to_string(config.dram.bandwidth_gbps) + " GB/s at " +
+        std::to_string(config.clock_mhz) + " MHz is below 1/1000 byte per cycle");
+  t.latency_cycles = static_cast<int64_t>(std::ceil(config.dram.latency_ns * config.clock_mhz / 1e3 - 1e-9));
+  t.burst_bytes = config.dram.burst_bytes;
+  return t;
+}
+
+int64_t DramChannel::serve(int64_t request, int64_t bytes) {
+  const int64_t unit = timing_.millibytes_per_cycle;  // units per cycle
+  const int64_t start = std::max((request + timing_.latency_cycles) * unit, bus_free_);
+  bus_free_ = start + bytes * 1000;
+  return (bus_free_ + unit - 1) / unit - 1;
+}
+
+DramTarget::DramTarget(sc_core::sc_module_name name, const DramTiming& timing)
+    : sc_module(name), socket("socket"), channel_(timing) {
+  socket.register_b_transport(this, &DramTarget::b_transport);
+}
+
+void DramTarget::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay) {
+  const int64_t now = now_cycle();
+  const int64_t bytes = payload.get_data_length();
+  const int64_t last = channel_.serve(now + to_cycles(delay), bytes);
+  (payload.is_read() ? bytes_read_ : bytes_written_) += bytes;
+  ++bursts_;
+  delay = cycles_time(last - now);
+  payload.set_response_status(tlm::TLM_OK_RESPONSE);
+}
+
+}  // namespace vitsim::arch

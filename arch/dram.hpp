@@ -1,0 +1,57 @@
+// Off-chip DRAM: a timing rule in plain C++ (DramChannel) and the SystemC target that serves the DMA's
+// bursts through a TLM-2.0 socket (DramTarget).
+//
+// THE RULE. One shared data bus delivers `bandwidth` bytes per cycle (resolved to 1/1000 byte per cycle);
+// a burst requested at cycle t starts moving data at max(t + latency, the end of the previous burst) and
+// takes bytes / bandwidth cycles; its completion is the cycle in which its last byte arrives. Bursts are
+// served in request order (the DMA issues at most one per cycle, so the order is well defined).
+#pragma once
+
+#include <tlm_utils/simple_target_socket.h>
+#include <cstdint>
+#include <systemc>
+#include <tlm>
+
+#include "arch/accel_config.hpp"
+
+namespace vitsim::arch {
+
+struct DramTiming {
+  int64_t millibytes_per_cycle = 0;  // bandwidth / f_clk, in 1/1000 byte per cycle (>= 1)
+  int64_t latency_cycles = 0;        // ceil(latency_ns x f_clk)
+  int64_t burst_bytes = 64;
+};
+/// Throws std::invalid_argument if the bandwidth rounds to zero bytes per cycle.
+DramTiming dram_timing(const AccelConfig& config);
+
+class DramChannel {
+ public:
+  explicit DramChannel(const DramTiming& timing) : timing_(timing) {}
+  /// Serves a burst of `bytes` requested at cycle `request`; returns the cycle its last byte arrives.
+  int64_t serve(int64_t request, int64_t bytes);
+
+ private:
+  DramTiming timing_;
+  int64_t bus_free_ = 0;  // when the bus is free, in units of 1/millibytes_per_cycle cycle
+};
+
+/// The DRAM behind a TLM-2.0 target socket. b_transport takes the request time as sc_time_stamp() plus the
+/// annotated delay and returns, in the delay, the time until the burst's last byte arrives. No data are
+/// stored: functional simulation keeps tensors in the functional model, the DRAM models time and traffic.
+class DramTarget : public sc_core::sc_module {
+ public:
+  tlm_utils::simple_target_socket<DramTarget> socket;
+
+  DramTarget(sc_core::sc_module_name name, const DramTiming& timing);
+
+  int64_t bytes_read() const { return bytes_read_; }
+  int64_t bytes_written() const { return bytes_written_; }
+  int64_t bursts() const { return bursts_; }
+
+ private:
+  void b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
+  DramChannel channel_;
+  int64_t bytes_read_ = 0, bytes_written_ = 0, bursts_ = 0;
+};
+
+}  // namespace vitsim::arch

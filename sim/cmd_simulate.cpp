@@ -1,0 +1,72 @@
+#include "sim/cmd_simulate.hpp"
+
+#include <chrono>
+#include <iomanip>
+#include <ostream>
+
+#include "quant/atomic_file.hpp"
+#include "quant/qgraph_io.hpp"
+#include "quant/zoo.hpp"
+#include "sim/cmd_accel.hpp"
+
+namespace vitsim::sim {
+
+namespace {
+
+SimOptions options_from(const SimulateArgs& args) {
+  SimOptions o;
+  o.timing = arch::parse_timing_mode(args.timing);
+  o.functional = args.functional;
+  o.compile.ideal_memory = args.ideal_memory;
+  o.seed = args.seed;
+  if (args.watchdog_cycles < 0)
+    throw std::invalid_argument("--watchdog-cycles must be 0 (automatic) or positive, got " +
+                                std::to_string(args.watchdog_cycles));
+  o.watchdog_cycles = args.watchdog_cycles;
+  return o;
+}
+
+int report_and_summarize(const SimReport& report, const SimulateArgs& args, std::ostream& out) {
+  if (!args.report.empty()) quant::write_file_atomic(args.report, report.to_json().dump(1) + "\n");
+  print_summary(report, out, args.top_layers);
+  if (!args.report.empty()) out << "report: " << args.report << '\n';
+  // A functional mismatch means the accelerator model is wrong: fail loudly, with the report written.
+  return report.functional && report.mismatches != 0 ? 1 : 0;
+}
+
+}  // namespace
+
+int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out) {
+  const SimOptions options = options_from(args);
+  const arch::AccelConfig config = find_accel(args.accel);
+  const quant::QGraph qgraph = quant::load_qgraph(qgraph_path);
+  return report_and_summarize(simulate(qgraph, config, options), args, out);
+}
+
+int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& out, std::ostream& err) {
+  using clock = std::chrono::steady_clock;
+  const SimOptions options = options_from(args);
+  const arch::AccelConfig config = find_accel(args.accel);
+  const quant::Recipe recipe = quant::find_recipe(q.recipe, config_dir() + "/quant");
+
+  const auto t0 = clock::now();
+  err << "[1/3] " << q.model << " @" << q.resolution << ": building the graph, synthetic weights (seed "
+      << q.seed << ")\n";
+  quant::Graph graph = quant::build_model(q.model, q.resolution);
+  quant::materialize_synthetic_weights(graph, q.seed);
+  err << "[2/3] quantizing with " << recipe.name << " on " << q.calib_count << " " << q.calib
+      << " calibration images\n";
+  const quant::ImageSet calib =
+      load_images(q.calib, "train", q.calib_count, graph.nodes.at(0).out_shape, q.seed + 1);
+  const quant::QGraph qgraph = quant::quantize_graph(graph, recipe, calib.images, progress_line(err));
+  if (!q.out.empty()) quant::save_qgraph(qgraph, q.out);
+  const double quantize_s = std::chrono::duration<double>(clock::now() - t0).count();
+  err << "[3/3] simulating on " << config.name << " (" << args.timing << " timing"
+      << (args.functional ? ", functional" : "") << ")\n";
+  const SimReport report = simulate(qgraph, config, options);
+  out << "model and PTQ: " << std::fixed << std::setprecision(1) << quantize_s << " s"
+      << (q.out.empty() ? "" : " (quantized graph: " + q.out + ")") << '\n';
+  return report_and_summarize(report, args, out);
+}
+
+}  // namespace vitsim::sim

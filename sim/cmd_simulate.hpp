@@ -1,0 +1,31 @@
+// `vitsim simulate` (quantized graph + accelerator config -> report) and `vitsim run` (model -> PTQ ->
+// simulate -> summary, with the defaults of DESIGN.md section 1: EfficientViT-B1 @224, trio-vit, trio-w8a8).
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "sim/cmd_quantize.hpp"
+#include "sim/simulator.hpp"
+
+namespace vitsim::sim {
+
+struct SimulateArgs {
+  std::string accel = "trio-vit";  // config name in configs/accel/ or a file
+  std::string timing = "fast";     // fast | cycle
+  bool functional = false;
+  bool ideal_memory = false;
+  uint64_t seed = 0;            // functional simulation's synthetic input image
+  int64_t watchdog_cycles = 0;  // 0: automatic (arch::RunOptions)
+  std::string report;           // report.json to write (atomically); none when empty
+  int top_layers = 8;
+};
+
+/// `vitsim simulate --qgraph FILE`.
+int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out);
+
+/// `vitsim run`: quantizes `q` (its `out` may be empty: the quantized graph then stays in memory) and
+/// simulates it.
+int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& out, std::ostream& err);
+
+}  // namespace vitsim::sim

@@ -1,0 +1,249 @@
+#include "sim/simulator.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include "arch/accelerator.hpp"
+#include "arch/functional.hpp"
+#include "quant/dataset.hpp"
+#include "quant/int_executor.hpp"
+
+namespace vitsim::sim {
+
+using arch::StallCause;
+
+nlohmann::json CycleBreakdown::to_json() const {
+  return {{"busy", busy},
+          {"stall_port", stall_port},
+          {"stall_aux", stall_aux},
+          {"stall_dram", stall_dram},
+          {"stall_dependency", stall_dependency},
+          {"idle", idle}};
+}
+
+namespace {
+
+void add_tile(CycleBreakdown& c, const arch::TileRecord& r, bool count_wait) {
+  c.busy += r.cost.busy();
+  c.stall_port += r.cost.stall_port;
+  c.stall_aux += r.cost.stall_aux;
+  if (!count_wait) return;
+  (r.wait_cause == StallCause::Dram ? c.stall_dram : c.stall_dependency) += r.wait;
+}
+
+void extend(LayerStats& l, int64_t start, int64_t end) {
+  l.start = l.start < 0 ? start : std::min(l.start, start);
+  l.end = std::max(l.end, end);
+}
+
+}  // namespace
+
+SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config, const SimOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const arch::Program program = compile(qgraph, config, options.compile);
+
+  std::unique_ptr<arch::FunctionalModel> functional;
+  quant::QTensor input;
+  if (options.functional) {
+    const quant::ImageSet image =
+        quant::synthetic_images(1, qgraph.graph.nodes.at(0).out_shape, options.seed);
+    input = quant::quantize_input(qgraph, image.images.at(0));
+    functional = std::make_unique<arch::FunctionalModel>(qgraph, input);
+  }
+  arch::RunOptions run;
+  run.mode = options.timing;
+  run.watchdog_cycles = options.watchdog_cycles;
+  run.functional = functional.get();
+  const arch::RunRecords rec = arch::run_program(program, config, run);
+
+  SimReport rep;
+  rep.model = qgraph.graph.model;
+  rep.resolution = qgraph.graph.resolution;
+  rep.recipe = qgraph.recipe_name;
+  rep.accel = config.name;
+  rep.timing = arch::timing_mode_name(options.timing);
+  rep.functional = options.functional;
+  rep.ideal_memory = options.compile.ideal_memory;
+  rep.clock_mhz = config.clock_mhz;
+  rep.cycles = rec.cycles;
+  rep.multipliers = config.multipliers();
+  rep.dsps = config.dsps();
+  rep.dram_bytes_read = rec.dram_bytes_read;
+  rep.dram_bytes_written = rec.dram_bytes_written;
+  rep.tiles = static_cast<int64_t>(program.tiles.size());
+  rep.transfers = static_cast<int64_t>(program.transfers.size());
+
+  rep.layers.resize(qgraph.graph.nodes.size());
+  for (size_t i = 0; i < rep.layers.size(); ++i) {
+    const quant::Node& node = qgraph.graph.nodes[i];
+    rep.layers[i].name = node.name;
+    rep.layers[i].label = node.label();
+    rep.layers[i].op = quant::op_name(node.op);
+  }
+  for (size_t r = 0; r < program.resources.size(); ++r) {
+    const arch::Resource& res = program.resources[r];
+    ResourceStats s;
+    s.name = res.name;
+    s.is_engine = res.is_engine;
+    s.multipliers = res.multipliers;
+    const std::vector<int>& queue = program.queues[r];
+    for (size_t q = 0; q < queue.size(); ++q) {
+      const arch::ComputeTile& tile = program.tiles[static_cast<size_t>(queue[q])];
+      const arch::TileRecord& tr = rec.tiles[static_cast<size_t>(queue[q])];
+      ++s.tiles;
+      s.macs += tile.macs;
+      add_tile(s.cycles, tr, q > 0);  // the wait before a unit's first tile is idle time
+      LayerStats& l = rep.layers[static_cast<size_t>(tile.layer)];
+      ++l.tiles;
+      l.macs += tile.macs;
+      add_tile(l.cycles, tr, q > 0);
+      extend(l, tr.start, tr.done);
+      if (std::find(l.resources.begin(), l.resources.end(), res.name) == l.resources.end())
+        l.resources.push_back(res.name);
+    }
+    const CycleBreakdown& c = s.cycles;
+    s.cycles.idle = rep.cycles - c.busy - c.stall_port - c.stall_aux - c.stall_dram - c.stall_dependency;
+    if (s.multipliers > 0)
+      s.mac_utilization = as_double(s.macs) / (as_double(rep.cycles) * as_double(s.multipliers));
+    rep.macs += s.macs;
+    rep.resources.push_back(s);
+  }
+  for (size_t t = 0; t < program.transfers.size(); ++t) {
+    const arch::Transfer& tr = program.transfers[t];
+    LayerStats& l = rep.layers[static_cast<size_t>(tr.layer)];
+    ++l.transfers;
+    (tr.dir == arch::TransferDir::Load ? l.dram_read : l.dram_written) += tr.bytes;
+    extend(l, rec.transfers[t].start, rec.transfers[t].done);
+  }
+  if (functional) {
+    const std::vector<int64_t> bad = functional->mismatches(quant::run_int_all(qgraph, input));
+    rep.mismatches = 0;
+    for (size_t i = 0; i < bad.size(); ++i) rep.layers[i].mismatches = bad[i], rep.mismatches += bad[i];
+  }
+  rep.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep;
+}
+
+nlohmann::json SimReport::to_json() const {
+  nlohmann::json res = nlohmann::json::array();
+  for (const ResourceStats& r : resources) {
+    nlohmann::json j = {{"name", r.name},   {"engine", r.is_engine}, {"multipliers", r.multipliers},
+                        {"tiles", r.tiles}, {"macs", r.macs},        {"cycles", r.cycles.to_json()}};
+    if (r.is_engine) j["mac_utilization"] = r.mac_utilization;
+    res.push_back(j);
+  }
+  nlohmann::json lay = nlohmann::json::array();
+  for (const LayerStats& l : layers) {
+    nlohmann::json j = {{"name", l.name},
+                        {"label", l.label},
+                        {"op", l.op},
+                        {"start", l.start},
+                        {"end", l.end},
+                        {"span_cycles", l.span()},
+                        {"macs", l.macs},
+                        {"tiles", l.tiles},
+                        {"transfers", l.transfers},
+                        {"dram_bytes_read", l.dram_read},
+                        {"dram_bytes_written", l.dram_written},
+                        {"resources", l.resources},
+                        {"cycles", l.cycles.to_json()}};
+    if (l.mismatches >= 0) j["mismatches"] = l.mismatches;
+    lay.push_back(j);
+  }
+  nlohmann::json j = {{"model", model},
+                      {"resolution", resolution},
+                      {"recipe", recipe},
+                      {"accel", accel},
+                      {"timing", timing},
+                      {"ideal_memory", ideal_memory},
+                      {"functional", functional},
+                      {"clock_mhz", clock_mhz},
+                      {"cycles", cycles},
+                      {"latency_ms", latency_ms()},
+                      {"fps", fps()},
+                      {"macs", macs},
+                      {"multipliers", multipliers},
+                      {"dsps", dsps},
+                      {"mac_utilization", mac_utilization()},
+                      {"gops", gops()},
+                      {"dsp_efficiency", dsp_efficiency()},
+                      {"fps_per_dsp", fps_per_dsp()},
+                      {"dram_bytes_read", dram_bytes_read},
+                      {"dram_bytes_written", dram_bytes_written},
+                      {"tiles", tiles},
+                      {"transfers", transfers},
+                      {"resources", res},
+                      {"layers", lay}};
+  if (functional) j["mismatches"] = mismatches;
+  return j;
+}
+
+namespace {
+std::string thousands(int64_t v) {
+  std::string s = std::to_string(v < 0 ? -v : v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return (v < 0 ? "-" : "") + s;
+}
+std::string percent(double x) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(1) << 100 * x << "%";
+  return o.str();
+}
+}  // namespace
+
+void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
+  const auto fixed = [](double v, int digits) {
+    std::ostringstream o;
+    o << std::fixed << std::setprecision(digits) << v;
+    return o.str();
+  };
+  out << r.model << " @" << r.resolution << ", " << r.recipe << " on " << r.accel << " (" << r.timing
+      << " timing" << (r.ideal_memory ? ", ideal memory" : "") << ")\n";
+  out << "  cycles          " << thousands(r.cycles) << "  (latency " << fixed(r.latency_ms(), 3) << " ms at "
+      << fixed(r.clock_mhz, 0) << " MHz, " << fixed(r.fps(), 1) << " FPS)\n";
+  out << "  MACs            " << thousands(r.macs) << " on " << thousands(r.multipliers)
+      << " multipliers: MAC (DSP) utilization " << percent(r.mac_utilization()) << "\n";
+  out << "  throughput      " << fixed(r.gops(), 1) << " GOPS (peak "
+      << fixed(2.0 * as_double(r.multipliers) * r.clock_mhz / 1e3, 1) << "), " << thousands(r.dsps)
+      << " DSPs: DSP efficiency " << fixed(r.dsp_efficiency(), 4) << " GOPS/DSP, "
+      << fixed(r.fps_per_dsp(), 4) << " FPS/DSP\n";
+  out << "  DRAM            " << fixed(as_double(r.dram_bytes_read) / 1e6, 2) << " MB read, "
+      << fixed(as_double(r.dram_bytes_written) / 1e6, 2) << " MB written ("
+      << fixed(as_double(r.dram_bytes_read + r.dram_bytes_written) / (r.latency_ms() * 1e6), 2)
+      << " GB/s average)\n";
+  out << "  engines (share of all cycles: busy / port / aux / DRAM / dependency stalls / idle):\n";
+  for (const ResourceStats& s : r.resources) {
+    if (!s.is_engine) continue;
+    const double c = static_cast<double>(r.cycles);
+    const CycleBreakdown& b = s.cycles;
+    out << "    " << std::left << std::setw(10) << s.name << std::right << " MAC utilization " << std::setw(6)
+        << percent(s.mac_utilization) << "  " << percent(as_double(b.busy) / c) << " / "
+        << percent(as_double(b.stall_port) / c) << " / " << percent(as_double(b.stall_aux) / c) << " / "
+        << percent(as_double(b.stall_dram) / c) << " / " << percent(as_double(b.stall_dependency) / c)
+        << " / " << percent(as_double(b.idle) / c) << "\n";
+  }
+  std::vector<const LayerStats*> order;
+  for (const LayerStats& l : r.layers)
+    if (l.span() > 0) order.push_back(&l);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const LayerStats* a, const LayerStats* b) { return a->span() > b->span(); });
+  if (order.size() > static_cast<size_t>(top_layers)) order.resize(static_cast<size_t>(top_layers));
+  out << "  layers taking the most cycles (span, first to last cycle; pipelined layers overlap):\n";
+  for (const LayerStats* l : order) {
+    std::string units;
+    for (const std::string& u : l->resources) units += (units.empty() ? "" : "+") + u;
+    out << "    " << std::left << std::setw(36) << l->name << std::setw(10) << l->label << std::right
+        << std::setw(10) << thousands(l->span()) << " cycles " << std::setw(6)
+        << percent(as_double(l->span()) / as_double(r.cycles)) << "  " << units << "\n";
+  }
+  if (r.functional)
+    out << "  functional: " << thousands(r.mismatches)
+        << " mismatching output elements vs the integer reference executor\n";
+  out << "  simulated in " << fixed(r.wall_seconds, 3) << " s (" << thousands(r.tiles) << " tiles, "
+      << thousands(r.transfers) << " DMA transfers)\n";
+}
+
+}  // namespace vitsim::sim

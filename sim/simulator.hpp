@@ -1,0 +1,91 @@
+// The simulation top: compiles a quantized graph for an accelerator, runs it in SystemC, and aggregates the
+// records into per-layer and per-resource statistics with the metrics of DESIGN.md section 4.3 (defined in
+// docs/metrics.md). Optionally runs functional simulation and compares every layer with the integer
+// reference executor.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "arch/accel_config.hpp"
+#include "arch/timing_mode.hpp"
+#include "quant/qgraph.hpp"
+#include "sim/compiler.hpp"
+
+namespace vitsim::sim {
+
+struct SimOptions {
+  arch::TimingMode timing = arch::TimingMode::Fast;
+  bool functional = false;      // compute real outputs and compare them with the integer executor
+  CompileOptions compile;       // ideal memory, ...
+  int64_t watchdog_cycles = 0;  // see arch::RunOptions (0: automatic)
+  uint64_t seed = 0;            // the synthetic input image of functional simulation
+};
+
+inline double as_double(int64_t v) {
+  return static_cast<double>(v);
+}
+
+/// Cycles of a unit or a layer, by what the unit did (DESIGN.md section 4.3). For a resource they add up
+/// to the total cycles; for a layer, busy and stalls are summed over its tiles (on all units).
+struct CycleBreakdown {
+  int64_t busy = 0;              // a tile in progress, operands flowing
+  int64_t stall_port = 0;        // a tile in progress, waiting for buffer ports
+  int64_t stall_aux = 0;         // a tile in progress, waiting for the auxiliary output path
+  int64_t stall_dram = 0;        // between tiles, waiting for a DMA transfer (load, or store of a slot)
+  int64_t stall_dependency = 0;  // between tiles, waiting for another unit's tile
+  int64_t idle = 0;              // before the first tile and after the last (resources only)
+  nlohmann::json to_json() const;
+};
+
+struct ResourceStats {
+  std::string name;
+  bool is_engine = false;
+  int64_t multipliers = 0;
+  int64_t tiles = 0, macs = 0;
+  CycleBreakdown cycles;
+  double mac_utilization = 0;  // macs / (total cycles x multipliers); engines only
+};
+
+struct LayerStats {
+  std::string name, label, op;
+  int64_t start = -1,
+          end = -1;  // first cycle of the layer's first item (tile or transfer), last cycle of its last
+  int64_t span() const { return start < 0 ? 0 : end - start + 1; }
+  int64_t macs = 0, tiles = 0, transfers = 0, dram_read = 0, dram_written = 0;
+  CycleBreakdown cycles;
+  std::vector<std::string> resources;  // units its tiles ran on
+  int64_t mismatches = -1;  // functional: elements differing from the integer executor (-1: not run)
+};
+
+struct SimReport {
+  std::string model, recipe, accel, timing;
+  int resolution = 0;
+  bool functional = false, ideal_memory = false;
+  double clock_mhz = 0;
+  int64_t cycles = 0, macs = 0, multipliers = 0, dsps = 0;
+  int64_t dram_bytes_read = 0, dram_bytes_written = 0, tiles = 0, transfers = 0;
+  int64_t mismatches = -1;  // total over layers (functional only)
+  std::vector<ResourceStats> resources;
+  std::vector<LayerStats> layers;  // per graph node
+  double wall_seconds = 0;         // simulation only (compile + SystemC + functional)
+
+  double latency_ms() const { return as_double(cycles) / (clock_mhz * 1e3); }
+  double fps() const { return clock_mhz * 1e6 / as_double(cycles); }
+  double mac_utilization() const { return as_double(macs) / (as_double(cycles) * as_double(multipliers)); }
+  double gops() const { return 2.0 * as_double(macs) * fps() / 1e9; }
+  double dsp_efficiency() const { return gops() / as_double(dsps); }
+  double fps_per_dsp() const { return fps() / as_double(dsps); }
+  nlohmann::json to_json() const;
+};
+
+/// Compiles and simulates; throws MappingError, arch::SimulationStalled or std::invalid_argument.
+SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config, const SimOptions& options);
+
+/// The ten-second summary: cycles, latency, FPS, MAC utilization, GOPS, DSP efficiency, per-engine
+/// utilization, DRAM traffic, the layers taking the most cycles, and the functional mismatch count.
+void print_summary(const SimReport& report, std::ostream& out, int top_layers = 8);
+
+}  // namespace vitsim::sim

@@ -1,0 +1,422 @@
+// The compiler / mapper: every EfficientViT-B0/B1 layer maps onto the shipped configs, the program is
+// well formed, tiles cover each layer's output once with the layer's MACs and fit their buffer slots,
+// DW -> PW fusion and the attention head pipeline follow docs/engines.md, and impossible mappings fail
+// with messages that name the layer and what it lacks.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "quant/dataset.hpp"
+#include "quant/ptq.hpp"
+#include "quant/zoo.hpp"
+#include "sim/compiler.hpp"
+
+using namespace vitsim;
+using arch::AuxKind;
+using arch::BufferKind;
+using arch::TileWork;
+using arch::TransferDir;
+using quant::OpKind;
+
+namespace {
+const std::string kConfigDir = std::string(VITSIM_TEST_DATA_DIR) + "/../../configs";
+
+quant::QGraph quantized(const std::string& model) {
+  quant::Graph g = quant::build_model(model, 224);
+  quant::materialize_synthetic_weights(g, 3);
+  const auto calib = quant::synthetic_images(2, g.nodes[0].out_shape, 11).images;
+  return quant::quantize_graph(g, quant::find_recipe("trio-w8a8", kConfigDir + "/quant"), calib);
+}
+
+arch::AccelConfig accel(const std::string& name) {
+  return arch::load_accel_config(kConfigDir + "/accel/" + name + ".json");
+}
+
+nlohmann::json accel_json(const std::string& name) {
+  std::ifstream in(kConfigDir + "/accel/" + name + ".json");
+  return nlohmann::json::parse(in);
+}
+
+// A layer's output as regions index it: axis 0 extent x the extent of the region's pixel axis.
+std::pair<int64_t, int64_t> region_extent(const quant::Node& n) {
+  const quant::Shape& s = n.out_shape;
+  switch (n.op) {
+    case OpKind::MatMul:
+    case OpKind::AttnKernel:
+      return {s[0], s[2]};
+    case OpKind::AttnNormalize:
+      return {s[0] / n.head_dim, s[1] * s[2]};
+    case OpKind::Linear:
+      return s.size() == 1 ? std::pair<int64_t, int64_t>{s[0], 1} : std::pair<int64_t, int64_t>{s[1], s[0]};
+    default:
+      return {s[0], quant::numel(s) / s[0]};
+  }
+}
+
+bool is_layernorm_tile(const quant::Graph& g, const arch::ComputeTile& t) {
+  return g.nodes[static_cast<size_t>(t.layer)].op == OpKind::Linear && t.work == TileWork::Elementwise;
+}
+
+// Structure, coverage, MACs and slot fit of a compiled program.
+void check_program(const quant::QGraph& q, const arch::AccelConfig& config, const arch::Program& p,
+                   bool ideal) {
+  REQUIRE_NOTHROW(p.validate());
+  const quant::Graph& g = q.graph;
+  REQUIRE(p.layer_names.size() == g.nodes.size());
+  std::vector<std::vector<int>> by_layer(g.nodes.size());
+  for (size_t t = 0; t < p.tiles.size(); ++t)
+    by_layer[static_cast<size_t>(p.tiles[t].layer)].push_back(static_cast<int>(t));
+
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const quant::Node& n = g.nodes[i];
+    INFO("layer " << n.name);
+    if (n.op == OpKind::Input || n.op == OpKind::Concat) {
+      CHECK(by_layer[i].empty());
+      continue;
+    }
+    REQUIRE(!by_layer[i].empty());
+    const auto [channels, pixels] = region_extent(n);
+    std::vector<int> covered(static_cast<size_t>(channels * pixels), 0);
+    int64_t macs = 0;
+    for (int t : by_layer[i]) {
+      const arch::ComputeTile& tile = p.tiles[static_cast<size_t>(t)];
+      macs += tile.macs;
+      if (is_layernorm_tile(g, tile)) {
+        CHECK(tile.region.c1 - tile.region.c0 == channels);
+        continue;
+      }
+      const arch::Region& r = tile.region;
+      REQUIRE(0 <= r.c0);
+      REQUIRE(r.c0 < r.c1);
+      REQUIRE(r.c1 <= channels);
+      REQUIRE(0 <= r.p0);
+      REQUIRE(r.p0 < r.p1);
+      REQUIRE(r.p1 <= pixels);
+      for (int64_t c = r.c0; c < r.c1; ++c)
+        for (int64_t px = r.p0; px < r.p1; ++px) ++covered[static_cast<size_t>(c * pixels + px)];
+    }
+    CHECK(std::count(covered.begin(), covered.end(), 1) == static_cast<long>(covered.size()));
+    CHECK(macs == n.macs());
+  }
+
+  if (ideal) {
+    CHECK(p.transfers.empty());
+    return;
+  }
+  // Slot fit, recomputed: the loads each tile waits for (per buffer), every store, and each conv /
+  // Linear tile's weights and outputs from its region.
+  const int64_t act_slot = sim::slot_bytes(config, BufferKind::Activation);
+  const int64_t weight_slot = sim::slot_bytes(config, BufferKind::Weight);
+  const int64_t out_slot = sim::slot_bytes(config, BufferKind::Output);
+  for (const arch::Transfer& x : p.transfers)
+    if (x.dir == TransferDir::Store) CHECK(x.bytes <= out_slot);
+  for (const arch::ComputeTile& t : p.tiles) {
+    std::map<BufferKind, int64_t> loaded;
+    for (int x : t.wait_transfers) {
+      const arch::Transfer& tr = p.transfers[static_cast<size_t>(x)];
+      if (tr.dir == TransferDir::Load && tr.layer == t.layer) loaded[tr.buffer] += tr.bytes;
+    }
+    CHECK(loaded[BufferKind::Activation] <= act_slot);
+    CHECK(loaded[BufferKind::Weight] <= weight_slot);
+    const quant::Node& n = g.nodes[static_cast<size_t>(t.layer)];
+    const quant::QNode& qn = q.nodes[static_cast<size_t>(t.layer)];
+    if ((n.op == OpKind::Conv2d || n.op == OpKind::Linear) && !is_layernorm_tile(g, t)) {
+      const int64_t channels = t.region.c1 - t.region.c0, px = t.region.p1 - t.region.p0;
+      const int64_t per_channel = n.in_features / n.groups * n.kernel * n.kernel;
+      CHECK(channels * per_channel + 4 * channels <= weight_slot);
+      CHECK(channels * px * (qn.float_layernorm ? 4 : sim::element_bytes(qn.out.bits)) <= out_slot);
+    }
+  }
+}
+
+int resource_index(const arch::Program& p, const std::string& name) {
+  for (size_t r = 0; r < p.resources.size(); ++r)
+    if (p.resources[r].name == name) return static_cast<int>(r);
+  return -1;
+}
+
+std::vector<int> tiles_of(const arch::Program& p, int layer) {
+  std::vector<int> tiles;
+  for (size_t t = 0; t < p.tiles.size(); ++t)
+    if (p.tiles[t].layer == layer) tiles.push_back(static_cast<int>(t));
+  return tiles;
+}
+
+bool has_store(const arch::Program& p, int layer) {
+  for (const arch::Transfer& x : p.transfers)
+    if (x.layer == layer && x.dir == TransferDir::Store) return true;
+  return false;
+}
+
+bool has_shift(const arch::ComputeTile& t) {
+  return std::count(t.aux_chain.begin(), t.aux_chain.end(), AuxKind::ShiftSubtractor) > 0;
+}
+
+// MBConv / DSConv depthwise layers (the aggregation dw of LiteMLA feeds a grouped conv: never fused).
+std::vector<int> mbconv_depthwise(const quant::Graph& g) {
+  std::vector<int> layers;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (g.nodes[i].label() == "dw3x3" && g.nodes[i].name.find("aggreg") == std::string::npos)
+      layers.push_back(static_cast<int>(i));
+  return layers;
+}
+
+// small-test's buffers (4 KiB activations) cannot hold one Linear input row of the classifier head or one
+// attention head at 224; this keeps its engines and ratios with buffers large enough for those.
+arch::AccelConfig small_test_scaled() {
+  nlohmann::json j = accel_json("small-test");
+  for (auto& [key, buffer] : j["buffers"].items())
+    if (key != "divisor") buffer["capacity_bytes"] = buffer["capacity_bytes"].get<int64_t>() * 64;
+  return arch::parse_accel_config(j, "small-test x64");
+}
+}  // namespace
+
+TEST_CASE("EfficientViT-B0 at 224 maps onto every shipped config", "[compiler]") {
+  const quant::QGraph q = quantized("efficientvit-b0");
+  for (const std::string name : {"trio-vit", "systolic-32x32-os"}) {
+    INFO(name);
+    const arch::AccelConfig config = accel(name);
+    check_program(q, config, sim::compile(q, config), false);
+    check_program(q, config, sim::compile(q, config, {true}), true);
+  }
+  const arch::AccelConfig small = accel("small-test");
+  check_program(q, small, sim::compile(q, small, {true}), true);
+  const arch::AccelConfig scaled = small_test_scaled();
+  check_program(q, scaled, sim::compile(q, scaled), false);
+}
+
+TEST_CASE("EfficientViT-B1 at 224 maps onto every shipped config", "[compiler]") {
+  const quant::QGraph q = quantized("efficientvit-b1");
+  for (const std::string name : {"trio-vit", "systolic-32x32-os"}) {
+    INFO(name);
+    const arch::AccelConfig config = accel(name);
+    const arch::Program p = sim::compile(q, config);
+    check_program(q, config, p, false);
+    check_program(q, config, sim::compile(q, config, {true}), true);
+    WARN(name << ": " << p.tiles.size() << " tiles, " << p.load_queue.size() << " loads, "
+              << p.store_queue.size() << " stores");
+  }
+  const arch::AccelConfig small = accel("small-test");
+  check_program(q, small, sim::compile(q, small, {true}), true);
+  const arch::AccelConfig scaled = small_test_scaled();
+  check_program(q, scaled, sim::compile(q, scaled), false);
+}
+
+TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, not on the systolic array",
+          "[compiler]") {
+  const quant::QGraph q = quantized("efficientvit-b0");
+  const quant::Graph& g = q.graph;
+  const std::vector<int> dws = mbconv_depthwise(g);
+  REQUIRE(dws.size() >= 10);
+  for (bool ideal : {false, true}) {
+    const arch::Program p = sim::compile(q, accel("trio-vit"), {ideal});
+    const int rmac = resource_index(p, "rmac"), mat = resource_index(p, "mat");
+    for (int dw : dws) {
+      INFO(g.nodes[static_cast<size_t>(dw)].name << (ideal ? " (ideal)" : ""));
+      const int pw = dw + 1;  // the project conv follows its depthwise conv
+      REQUIRE(g.nodes[static_cast<size_t>(pw)].inputs == std::vector<int>{dw});
+      CHECK_FALSE(has_store(p, dw));
+      const std::vector<int> dw_tiles = tiles_of(p, dw);
+      std::set<int> waited;
+      for (int t : tiles_of(p, pw)) {
+        const arch::ComputeTile& tile = p.tiles[static_cast<size_t>(t)];
+        CHECK(tile.resource == mat);
+        REQUIRE(tile.wait_tiles.size() >= 1);
+        const int producer = tile.wait_tiles.front();
+        CHECK(p.tiles[static_cast<size_t>(producer)].layer == dw);
+        // Same output-pixel block: the PW tile consumes exactly the DW tile's pixels.
+        CHECK(p.tiles[static_cast<size_t>(producer)].region.p0 == tile.region.p0);
+        CHECK(p.tiles[static_cast<size_t>(producer)].region.p1 == tile.region.p1);
+        waited.insert(producer);
+      }
+      CHECK(waited.size() == dw_tiles.size());
+      for (int t : dw_tiles) {
+        const arch::ComputeTile& tile = p.tiles[static_cast<size_t>(t)];
+        CHECK(tile.resource == rmac);
+        CHECK(tile.work == TileWork::Depthwise);
+        CHECK(tile.aux_chain.back() == AuxKind::ShiftSubtractor);
+      }
+    }
+  }
+  const arch::Program s = sim::compile(q, accel("systolic-32x32-os"));
+  for (int dw : dws) {
+    INFO(g.nodes[static_cast<size_t>(dw)].name);
+    CHECK(has_store(s, dw));
+    for (int t : tiles_of(s, dw)) {
+      CHECK(s.tiles[static_cast<size_t>(t)].work == TileWork::Gemm);
+      CHECK(s.tiles[static_cast<size_t>(t)].groups ==
+            s.tiles[static_cast<size_t>(t)].region.c1 - s.tiles[static_cast<size_t>(t)].region.c0);
+      CHECK_FALSE(has_shift(s.tiles[static_cast<size_t>(t)]));
+    }
+  }
+}
+
+TEST_CASE("Linear attention pipelines heads: V'K^T on R-MAC, its product with Q on MAT", "[compiler]") {
+  const quant::QGraph q = quantized("efficientvit-b0");
+  const quant::Graph& g = q.graph;
+  const arch::Program p = sim::compile(q, accel("trio-vit"));
+  const int rmac = resource_index(p, "rmac"), mat = resource_index(p, "mat");
+  const int log2 = resource_index(p, "log2_quantizer");
+  int blocks = 0;
+  for (size_t vk = 0; vk < g.nodes.size(); ++vk) {
+    if (g.nodes[vk].name.find("matmul_vk") == std::string::npos) continue;
+    ++blocks;
+    const int out = static_cast<int>(vk) + 1, normalize = static_cast<int>(vk) + 2;
+    REQUIRE(g.nodes[static_cast<size_t>(normalize)].op == OpKind::AttnNormalize);
+    INFO(g.nodes[vk].name);
+    CHECK_FALSE(has_store(p, static_cast<int>(vk)));
+    CHECK_FALSE(has_store(p, out));
+    CHECK(has_store(p, normalize));
+    const int64_t heads = g.nodes[vk].out_shape[0];
+    const std::vector<int> vk_tiles = tiles_of(p, static_cast<int>(vk)), out_tiles = tiles_of(p, out),
+                           norm_tiles = tiles_of(p, normalize);
+    REQUIRE(static_cast<int64_t>(vk_tiles.size()) == heads);
+    REQUIRE(static_cast<int64_t>(out_tiles.size()) == heads);
+    REQUIRE(static_cast<int64_t>(norm_tiles.size()) == heads);
+    const int64_t d = g.nodes[vk].out_shape[2], n = g.nodes[static_cast<size_t>(out)].out_shape[2];
+    for (int64_t h = 0; h < heads; ++h) {
+      const arch::ComputeTile& a = p.tiles[static_cast<size_t>(vk_tiles[static_cast<size_t>(h)])];
+      const arch::ComputeTile& b = p.tiles[static_cast<size_t>(out_tiles[static_cast<size_t>(h)])];
+      const arch::ComputeTile& c = p.tiles[static_cast<size_t>(norm_tiles[static_cast<size_t>(h)])];
+      CHECK(a.resource == rmac);
+      CHECK(b.resource == mat);
+      CHECK(c.resource == log2);
+      CHECK(a.region.c0 == h);
+      CHECK(b.region.c0 == h);
+      CHECK(c.region.c0 == h);
+      CHECK((a.m == d + 1 && a.n == d && a.k == n));
+      CHECK((b.m == n && b.n == d + 1 && b.k == d));
+      // int32 results skip the requantizer.
+      CHECK(a.aux_chain.empty() == (q.nodes[vk].out.bits == 32));
+      CHECK(b.aux_chain.empty() == (q.nodes[static_cast<size_t>(out)].out.bits == 32));
+      CHECK(std::count(b.wait_tiles.begin(), b.wait_tiles.end(), vk_tiles[static_cast<size_t>(h)]) == 1);
+      CHECK(std::count(c.wait_tiles.begin(), c.wait_tiles.end(), out_tiles[static_cast<size_t>(h)]) == 1);
+      CHECK(c.m == d * n);
+    }
+  }
+  CHECK(blocks == 4);  // B0: two LiteMLA blocks in each of stages 3 and 4
+}
+
+TEST_CASE("An engine split follows the earliest estimated finish, deterministically", "[compiler]") {
+  const quant::QGraph q = quantized("efficientvit-b0");
+  const arch::AccelConfig config = accel("trio-vit");
+  const arch::Program a = sim::compile(q, config, {true}), b = sim::compile(q, config, {true});
+  REQUIRE(a.tiles.size() == b.tiles.size());
+  for (size_t t = 0; t < a.tiles.size(); ++t) CHECK(a.tiles[t].resource == b.tiles[t].resource);
+  // Ideal memory: the stem conv is cut in two equal row blocks, one per GEMM engine (MAT first on a tie).
+  const std::vector<int> stem = tiles_of(a, q.graph.find("stem.0"));
+  REQUIRE(stem.size() == 2);
+  const arch::ComputeTile& first = a.tiles[static_cast<size_t>(stem[0])];
+  const arch::ComputeTile& second = a.tiles[static_cast<size_t>(stem[1])];
+  CHECK(first.resource == resource_index(a, "mat"));
+  CHECK(second.resource == resource_index(a, "rmac"));
+  CHECK((first.region.p0 == 0 && first.region.p1 == 56 * 112));
+  CHECK((second.region.p0 == 56 * 112 && second.region.p1 == 112 * 112));
+  CHECK((first.m == 56 * 112 && first.n == 8 && first.k == 27 && first.groups == 1));
+}
+
+TEST_CASE("Impossible mappings throw MappingError naming the layer and what it lacks", "[compiler]") {
+  const quant::QGraph q = quantized("efficientvit-b0");
+  nlohmann::json tiny = accel_json("trio-vit");
+  tiny["buffers"]["weight"] = {
+      {"capacity_bytes", 64}, {"banks", 1}, {"ports_per_bank", 1}, {"word_bytes", 8}};
+  try {
+    sim::compile(q, arch::parse_accel_config(tiny, "tiny-weights"));
+    FAIL("no MappingError");
+  } catch (const sim::MappingError& e) {
+    const std::string what = e.what();
+    CHECK_THAT(what, Catch::Contains("layer 'stem.0' (conv3x3, 8x112x112)"));
+    CHECK_THAT(what,
+               Catch::Contains("weights needs 31 bytes, the weight buffer slot of engine 'mat' holds 16 "
+                               "(capacity 64 / 2 engines / 2)"));
+  }
+  // Ideal memory has no capacity limits.
+  CHECK_NOTHROW(sim::compile(q, arch::parse_accel_config(tiny, "tiny-weights"), {true}));
+
+  nlohmann::json dw_only = accel_json("trio-vit");
+  dw_only["engines"] = nlohmann::json::array({dw_only["engines"][1]});
+  dw_only["engines"][0]["assist_pointwise"] = false;
+  CHECK_THROWS_WITH(sim::compile(q, arch::parse_accel_config(dw_only, "dw-only")),
+                    Catch::Contains("layer 'stem.0'") && Catch::Contains("no engine of config") &&
+                        Catch::Contains("runs GEMM tiles"));
+
+  quant::QGraph vit;
+  vit.graph = quant::build_model("deit-tiny", 224);
+  vit.nodes.resize(vit.graph.nodes.size());
+  CHECK_THROWS_WITH(sim::compile(vit, accel("trio-vit")), Catch::Contains("layer 'patch_embed.tokens'") &&
+                                                              Catch::Contains("patch_tokens") &&
+                                                              Catch::Contains("no integer semantics"));
+}
+
+TEST_CASE("Program::validate rejects bad indices, queue membership and cycles", "[compiler]") {
+  arch::Program p;
+  p.layer_names = {"a", "b"};
+  arch::Resource engine;
+  engine.name = "e";
+  engine.is_engine = true;
+  engine.engine = 0;
+  p.resources = {engine};
+  arch::ComputeTile t0, t1;
+  t0.layer = 0;
+  t1.layer = 1;
+  t0.resource = t1.resource = 0;
+  t1.wait_transfers = {0};
+  p.tiles = {t0, t1};
+  p.queues = {{0, 1}};
+  arch::Transfer store;
+  store.layer = 0;
+  store.dir = TransferDir::Store;
+  store.buffer = BufferKind::Output;
+  store.bytes = 16;
+  store.wait_tiles = {0};
+  p.transfers = {store};
+  p.store_queue = {0};
+  CHECK_NOTHROW(p.validate());
+
+  arch::Program cyclic = p;
+  cyclic.transfers[0].wait_tiles = {1};  // the store waits for the tile that waits for the store
+  CHECK_THROWS_WITH(cyclic.validate(),
+                    Catch::Contains("cycle") && Catch::Contains("tile 1") && Catch::Contains("layer 'b'"));
+  arch::Program queue_cycle = p;
+  queue_cycle.tiles[0].wait_tiles = {1};  // tile 0 waits for tile 1, queued behind it
+  CHECK_THROWS_WITH(queue_cycle.validate(), Catch::Contains("cycle"));
+  arch::Program unqueued = p;
+  unqueued.queues = {{0}};
+  CHECK_THROWS_WITH(unqueued.validate(), Catch::Contains("tile 1 is in no queue"));
+  arch::Program wrong_queue = p;
+  wrong_queue.load_queue = {0};
+  CHECK_THROWS_WITH(wrong_queue.validate(), Catch::Contains("the load queue holds transfer 0"));
+  arch::Program out_of_range = p;
+  out_of_range.tiles[1].wait_tiles = {7};
+  CHECK_THROWS_WITH(out_of_range.validate(), Catch::Contains("tile 1 waits for tile 7, out of range"));
+}
+
+TEST_CASE("On-chip links go through DRAM when a head or the LayerNorm row does not fit one slot",
+          "[compiler]") {
+  const quant::QGraph q = quantized("efficientvit-b0");
+  const quant::Graph& g = q.graph;
+  nlohmann::json j = accel_json("trio-vit");
+  j["buffers"]["output"]["capacity_bytes"] = 16384;  // 4 KiB slots
+  const arch::AccelConfig config = arch::parse_accel_config(j, "trio-vit, small output buffer");
+  const arch::Program p = sim::compile(q, config);
+  check_program(q, config, p, false);
+  // Stage 3's attention output (17 x 196 int32 per head) no longer fits: it is stored and normalized
+  // layer-wise; stage 4's (17 x 49) still stays on chip.
+  const int s3_out = g.find("S3/b1.mla.matmul_out"), s4_out = g.find("S4/b1.mla.matmul_out");
+  CHECK(has_store(p, s3_out));
+  CHECK_FALSE(has_store(p, s4_out));
+  CHECK(tiles_of(p, s3_out).size() > tiles_of(p, s3_out - 1).size());  // column blocks per head
+  // The head's 1280-feature int32 row (5 KiB) goes through DRAM to the LayerNorm unit.
+  const int head = g.find("head.op_list.2");
+  REQUIRE(q.nodes[static_cast<size_t>(head)].float_layernorm);
+  const std::vector<int> tiles = tiles_of(p, head);
+  const arch::ComputeTile& norm = p.tiles[static_cast<size_t>(tiles.back())];
+  CHECK(norm.resource == resource_index(p, "layernorm"));
+  REQUIRE(norm.wait_transfers.size() >= 1);
+  const arch::Transfer& row = p.transfers[static_cast<size_t>(norm.wait_transfers.front())];
+  CHECK((row.dir == TransferDir::Load && row.layer == head && row.bytes == 1280 * 4));
+  CHECK(has_store(p, head));
+}
