@@ -306,15 +306,22 @@ TEST_CASE("Tile timing: stepper == closed form on random MAT GEMM tiles", "[tile
   coverage.check(300);
 }
 
+namespace {
+RmacParams random_rmac(std::mt19937_64& rng) {
+  RmacParams rmac;
+  rmac.pe = static_cast<int>(pick(rng, 1, 16));
+  rmac.lanes = static_cast<int>(pick(rng, 1, 8));
+  rmac.replicas = static_cast<int>(pick(rng, 1, 4));
+  rmac.pipeline = random_pipeline(rng);
+  return rmac;
+}
+}  // namespace
+
 TEST_CASE("Tile timing: stepper == closed form on random R-MAC depthwise tiles", "[tile_timing][random]") {
   std::mt19937_64 rng(202);
   Coverage coverage;
   for (int i = 0; i < 300; ++i) {
-    RmacParams rmac;
-    rmac.pe = static_cast<int>(pick(rng, 1, 16));
-    rmac.lanes = static_cast<int>(pick(rng, 1, 8));
-    rmac.replicas = static_cast<int>(pick(rng, 1, 4));
-    rmac.pipeline = random_pipeline(rng);
+    const RmacParams rmac = random_rmac(rng);
     const int kernel = pick(rng, 0, 1) ? 5 : 3;
     const int stride = static_cast<int>(pick(rng, 1, 2));
     const ComputeTile t = depthwise(pick(rng, 1, 40), pick(rng, 1, 50), kernel, stride, {});
@@ -329,11 +336,7 @@ TEST_CASE("Tile timing: stepper == closed form on random R-MAC assist GEMM tiles
   std::mt19937_64 rng(303);
   Coverage coverage;
   for (int i = 0; i < 300; ++i) {
-    RmacParams rmac;
-    rmac.pe = static_cast<int>(pick(rng, 1, 16));
-    rmac.lanes = static_cast<int>(pick(rng, 1, 8));
-    rmac.replicas = static_cast<int>(pick(rng, 1, 4));
-    rmac.pipeline = random_pipeline(rng);
+    const RmacParams rmac = random_rmac(rng);
     // Attention-like shapes: (d + 1) x d outputs reducing N tokens, or N x (d + 1) reducing d.
     const int64_t d = pick(rng, 1, 16), tokens = pick(rng, 1, 64);
     ComputeTile t = pick(rng, 0, 1) ? gemm(d + 1, d, tokens, {}) : gemm(tokens, d + 1, d, {});
