@@ -188,7 +188,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
                  "reference executor (exit 1 on any mismatch)");
     cmd.add_flag("--ideal-memory", sim_args.ideal_memory,
                  "No DMA and no buffer limits (operands always on chip): compute-only cycles");
-    cmd.add_option("--report", sim_args.report, "Write the full report (JSON) to this file");
+    cmd.add_option("--report", sim_args.report,
+                   "Write the full report (JSON, docs/report.schema.json) to this file");
+    cmd.add_option("--layers-csv", sim_args.layers_csv, "Write the per-layer table (CSV) to this file");
     cmd.add_option("--top", sim_args.top_layers, "Layers listed in the summary")
         ->capture_default_str()
         ->check(CLI::Range(0, 100000));

@@ -8,6 +8,7 @@
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "sim/cmd_accel.hpp"
+#include "sim/report_files.hpp"
 
 namespace vitsim::sim {
 
@@ -28,8 +29,10 @@ SimOptions options_from(const SimulateArgs& args) {
 
 int report_and_summarize(const SimReport& report, const SimulateArgs& args, std::ostream& out) {
   if (!args.report.empty()) quant::write_file_atomic(args.report, report.to_json().dump(1) + "\n");
+  if (!args.layers_csv.empty()) quant::write_file_atomic(args.layers_csv, layers_csv(report));
   print_summary(report, out, args.top_layers);
   if (!args.report.empty()) out << "report: " << args.report << '\n';
+  if (!args.layers_csv.empty()) out << "layers: " << args.layers_csv << '\n';
   // A functional mismatch means the accelerator model is wrong: fail loudly, with the report written.
   return report.functional && report.mismatches != 0 ? 1 : 0;
 }

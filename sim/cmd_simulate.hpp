@@ -18,6 +18,7 @@ struct SimulateArgs {
   uint64_t seed = 0;            // functional simulation's synthetic input image
   int64_t watchdog_cycles = 0;  // 0: automatic (arch::RunOptions)
   std::string report;           // report.json to write (atomically); none when empty
+  std::string layers_csv;       // layers.csv to write (atomically); none when empty
   int top_layers = 8;
 };
 

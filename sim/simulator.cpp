@@ -34,6 +34,16 @@ void add_tile(CycleBreakdown& c, const arch::TileRecord& r, bool count_wait) {
   (r.wait_cause == StallCause::Dram ? c.stall_dram : c.stall_dependency) += r.wait;
 }
 
+// Appends an item to a timeline, merging it into the last segment when it continues it back to back.
+void append(std::vector<TimelineSegment>& timeline, int layer, int64_t start, int64_t end) {
+  if (!timeline.empty() && timeline.back().layer == layer && timeline.back().end + 1 == start) {
+    timeline.back().end = end;
+    ++timeline.back().items;
+    return;
+  }
+  timeline.push_back({layer, start, end, 1});
+}
+
 void extend(LayerStats& l, int64_t start, int64_t end) {
   l.start = l.start < 0 ? start : std::min(l.start, start);
   l.end = std::max(l.end, end);
@@ -41,9 +51,12 @@ void extend(LayerStats& l, int64_t start, int64_t end) {
 
 }  // namespace
 
-SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config, const SimOptions& options) {
+SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfig& config,
+                             const SimOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
-  const arch::Program program = compile(qgraph, config, options.compile);
+  SimOutcome outcome;
+  outcome.program = compile(qgraph, config, options.compile);
+  const arch::Program& program = outcome.program;
 
   std::unique_ptr<arch::FunctionalModel> functional;
   quant::QTensor input;
@@ -57,9 +70,10 @@ SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config,
   run.mode = options.timing;
   run.watchdog_cycles = options.watchdog_cycles;
   run.functional = functional.get();
-  const arch::RunRecords rec = arch::run_program(program, config, run);
+  outcome.records = arch::run_program(program, config, run);
+  const arch::RunRecords& rec = outcome.records;
 
-  SimReport rep;
+  SimReport& rep = outcome.report;
   rep.model = qgraph.graph.model;
   rep.resolution = qgraph.graph.resolution;
   rep.recipe = qgraph.recipe_name;
@@ -68,6 +82,7 @@ SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config,
   rep.functional = options.functional;
   rep.ideal_memory = options.compile.ideal_memory;
   rep.clock_mhz = config.clock_mhz;
+  rep.dram_bandwidth_gbps = config.dram.bandwidth_gbps;
   rep.cycles = rec.cycles;
   rep.multipliers = config.multipliers();
   rep.dsps = config.dsps();
@@ -101,6 +116,7 @@ SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config,
       l.macs += tile.macs;
       add_tile(l.cycles, tr, q > 0);
       extend(l, tr.start, tr.done);
+      append(s.timeline, tile.layer, tr.start, tr.done);
       if (std::find(l.resources.begin(), l.resources.end(), res.name) == l.resources.end())
         l.resources.push_back(res.name);
     }
@@ -118,14 +134,28 @@ SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config,
     (tr.dir == arch::TransferDir::Load ? l.dram_read : l.dram_written) += tr.bytes;
     extend(l, rec.transfers[t].start, rec.transfers[t].done);
   }
+  for (const auto& [queue, timeline] :
+       {std::pair{&program.load_queue, &rep.dma_load}, std::pair{&program.store_queue, &rep.dma_store}})
+    for (const int t : *queue) {
+      const arch::TransferRecord& r = rec.transfers[static_cast<size_t>(t)];
+      append(*timeline, program.transfers[static_cast<size_t>(t)].layer, r.start, r.done);
+    }
   if (functional) {
     const std::vector<int64_t> bad = functional->mismatches(quant::run_int_all(qgraph, input));
     rep.mismatches = 0;
     for (size_t i = 0; i < bad.size(); ++i) rep.layers[i].mismatches = bad[i], rep.mismatches += bad[i];
   }
   rep.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return rep;
+  return outcome;
 }
+
+namespace {
+nlohmann::json timeline_json(const std::vector<TimelineSegment>& timeline) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const TimelineSegment& s : timeline) j.push_back({s.layer, s.start, s.end, s.items});
+  return j;
+}
+}  // namespace
 
 nlohmann::json SimReport::to_json() const {
   nlohmann::json res = nlohmann::json::array();
@@ -133,6 +163,7 @@ nlohmann::json SimReport::to_json() const {
     nlohmann::json j = {{"name", r.name},   {"engine", r.is_engine}, {"multipliers", r.multipliers},
                         {"tiles", r.tiles}, {"macs", r.macs},        {"cycles", r.cycles.to_json()}};
     if (r.is_engine) j["mac_utilization"] = r.mac_utilization;
+    j["timeline"] = timeline_json(r.timeline);
     res.push_back(j);
   }
   nlohmann::json lay = nlohmann::json::array();
@@ -153,7 +184,9 @@ nlohmann::json SimReport::to_json() const {
     if (l.mismatches >= 0) j["mismatches"] = l.mismatches;
     lay.push_back(j);
   }
-  nlohmann::json j = {{"model", model},
+  nlohmann::json j = {{"schema", "vitsim-report"},
+                      {"schema_version", kSchemaVersion},
+                      {"model", model},
                       {"resolution", resolution},
                       {"recipe", recipe},
                       {"accel", accel},
@@ -161,6 +194,7 @@ nlohmann::json SimReport::to_json() const {
                       {"ideal_memory", ideal_memory},
                       {"functional", functional},
                       {"clock_mhz", clock_mhz},
+                      {"dram_bandwidth_gbps", dram_bandwidth_gbps},
                       {"cycles", cycles},
                       {"latency_ms", latency_ms()},
                       {"fps", fps()},
@@ -169,6 +203,7 @@ nlohmann::json SimReport::to_json() const {
                       {"dsps", dsps},
                       {"mac_utilization", mac_utilization()},
                       {"gops", gops()},
+                      {"peak_gops", peak_gops()},
                       {"dsp_efficiency", dsp_efficiency()},
                       {"fps_per_dsp", fps_per_dsp()},
                       {"dram_bytes_read", dram_bytes_read},
@@ -176,6 +211,7 @@ nlohmann::json SimReport::to_json() const {
                       {"tiles", tiles},
                       {"transfers", transfers},
                       {"resources", res},
+                      {"dma", {{"load", timeline_json(dma_load)}, {"store", timeline_json(dma_store)}}},
                       {"layers", lay}};
   if (functional) j["mismatches"] = mismatches;
   return j;
@@ -206,9 +242,8 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
       << fixed(r.clock_mhz, 0) << " MHz, " << fixed(r.fps(), 1) << " FPS)\n";
   out << "  MACs            " << thousands(r.macs) << " on " << thousands(r.multipliers)
       << " multipliers: MAC (DSP) utilization " << percent(r.mac_utilization()) << "\n";
-  out << "  throughput      " << fixed(r.gops(), 1) << " GOPS (peak "
-      << fixed(2.0 * as_double(r.multipliers) * r.clock_mhz / 1e3, 1) << "), " << thousands(r.dsps)
-      << " DSPs: DSP efficiency " << fixed(r.dsp_efficiency(), 4) << " GOPS/DSP, "
+  out << "  throughput      " << fixed(r.gops(), 1) << " GOPS (peak " << fixed(r.peak_gops(), 1) << "), "
+      << thousands(r.dsps) << " DSPs: DSP efficiency " << fixed(r.dsp_efficiency(), 4) << " GOPS/DSP, "
       << fixed(r.fps_per_dsp(), 4) << " FPS/DSP\n";
   out << "  DRAM            " << fixed(as_double(r.dram_bytes_read) / 1e6, 2) << " MB read, "
       << fixed(as_double(r.dram_bytes_written) / 1e6, 2) << " MB written ("

@@ -1,7 +1,7 @@
 // The simulation top: compiles a quantized graph for an accelerator, runs it in SystemC, and aggregates the
 // records into per-layer and per-resource statistics with the metrics of DESIGN.md section 4.3 (defined in
-// docs/metrics.md). Optionally runs functional simulation and compares every layer with the integer
-// reference executor.
+// docs/metrics.md, the report's layout in docs/report.schema.json). Optionally runs functional simulation and
+// compares every layer with the integer reference executor.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "arch/accel_config.hpp"
+#include "arch/accelerator.hpp"
+#include "arch/program.hpp"
 #include "arch/timing_mode.hpp"
 #include "quant/qgraph.hpp"
 #include "sim/compiler.hpp"
@@ -40,6 +42,14 @@ struct CycleBreakdown {
   nlohmann::json to_json() const;
 };
 
+/// A stretch of back-to-back items of one layer on one unit (a tile or transfer starting the cycle after the
+/// previous one ended extends it): the engine timeline of report.json and the figures.
+struct TimelineSegment {
+  int layer = -1;
+  int64_t start = 0, end = 0;  // first and last cycle
+  int64_t items = 0;           // tiles (compute units) or transfers (DMA queues) merged into it
+};
+
 struct ResourceStats {
   std::string name;
   bool is_engine = false;
@@ -47,6 +57,7 @@ struct ResourceStats {
   int64_t tiles = 0, macs = 0;
   CycleBreakdown cycles;
   double mac_utilization = 0;  // macs / (total cycles x multipliers); engines only
+  std::vector<TimelineSegment> timeline;
 };
 
 struct LayerStats {
@@ -61,28 +72,46 @@ struct LayerStats {
 };
 
 struct SimReport {
+  /// Version of report.json's layout (docs/report.schema.json); bump it on any change of keys or meaning.
+  static constexpr int kSchemaVersion = 1;
   std::string model, recipe, accel, timing;
   int resolution = 0;
   bool functional = false, ideal_memory = false;
   double clock_mhz = 0;
+  double dram_bandwidth_gbps = 0;  // the config's DRAM bandwidth (the roofline's memory roof)
   int64_t cycles = 0, macs = 0, multipliers = 0, dsps = 0;
   int64_t dram_bytes_read = 0, dram_bytes_written = 0, tiles = 0, transfers = 0;
   int64_t mismatches = -1;  // total over layers (functional only)
   std::vector<ResourceStats> resources;
-  std::vector<LayerStats> layers;  // per graph node
-  double wall_seconds = 0;         // simulation only (compile + SystemC + functional)
+  std::vector<LayerStats> layers;                    // per graph node
+  std::vector<TimelineSegment> dma_load, dma_store;  // the DMA queues' timelines
+  double wall_seconds = 0;                           // simulation only (compile + SystemC + functional)
 
   double latency_ms() const { return as_double(cycles) / (clock_mhz * 1e3); }
   double fps() const { return clock_mhz * 1e6 / as_double(cycles); }
   double mac_utilization() const { return as_double(macs) / (as_double(cycles) * as_double(multipliers)); }
   double gops() const { return 2.0 * as_double(macs) * fps() / 1e9; }
+  double peak_gops() const { return 2.0 * as_double(multipliers) * clock_mhz / 1e3; }
   double dsp_efficiency() const { return gops() / as_double(dsps); }
   double fps_per_dsp() const { return fps() / as_double(dsps); }
   nlohmann::json to_json() const;
 };
 
+/// A simulation with everything it was made of: the report, the compiled program and when each of its items
+/// ran (for traces).
+struct SimOutcome {
+  SimReport report;
+  arch::Program program;
+  arch::RunRecords records;
+};
+
 /// Compiles and simulates; throws MappingError, arch::SimulationStalled or std::invalid_argument.
-SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config, const SimOptions& options);
+SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfig& config,
+                             const SimOptions& options);
+inline SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config,
+                          const SimOptions& options) {
+  return simulate_detailed(qgraph, config, options).report;
+}
 
 /// The ten-second summary: cycles, latency, FPS, MAC utilization, GOPS, DSP efficiency, per-engine
 /// utilization, DRAM traffic, the layers taking the most cycles, and the functional mismatch count.

@@ -1,0 +1,19 @@
+// The files a simulation writes besides the printed summary: report.json (SimReport::to_json, layout in
+// docs/report.schema.json) and layers.csv (one row per layer, integers only, so two runs compare exactly).
+#pragma once
+
+#include <string>
+
+#include "sim/simulator.hpp"
+
+namespace vitsim::sim {
+
+/// The header of layers.csv, one column name per field, comma-separated.
+extern const char* const kLayersCsvHeader;
+
+/// layers.csv: the header, then one row per graph node (index, name, label, op, the units it ran on joined
+/// by '+', first and last cycle, span, the cycle breakdown summed over its tiles, MACs, tiles, transfers,
+/// DRAM bytes). Layers that ran nothing have start = end = -1 and span 0.
+std::string layers_csv(const SimReport& report);
+
+}  // namespace vitsim::sim
