@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs vitsim's Debian build dependencies (only those missing) and builds it.
 #   bash setup.sh            -> Release build in build/release
-#   bash setup.sh ci         -> Release build with warnings as errors in build/ci
+#   bash setup.sh ci         -> Release build with warnings as errors in build/ci (also installs slurm-wlm
+#                               and munge: its ctest runs the Slurm sweep test for real, docs/slurm.md)
 #   bash setup.sh debug|asan -> the other CMake presets
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,6 +11,9 @@ preset="${1:-release}"
 packages=(build-essential cmake ninja-build pkg-config libsystemc-dev libeigen3-dev
           nlohmann-json3-dev catch2 libcli11-dev zlib1g-dev dataset-fashion-mnist
           libonnx-dev libprotobuf-dev clang-format)
+# CI runs the slurm_sweep test on a real local Slurm (the ci preset sets VITSIM_REQUIRE_SLURM): install the
+# daemons there only; elsewhere that test skips without them.
+if [ "$preset" = ci ]; then packages+=(slurm-wlm munge); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,6 +19,14 @@ namespace {
 
 constexpr int64_t kMinAutoWatchdog = 1000000;
 
+// An upper bound of a transfer's cycles with the DMA and the DRAM to itself: its setup, then every burst
+// issued only after the previous one's last byte arrived (through the latency and the bus).
+int64_t transfer_cycles_alone(const AccelConfig& config, const DramTiming& dram, int64_t bytes) {
+  const int64_t bursts = (bytes + dram.burst_bytes - 1) / dram.burst_bytes;
+  const int64_t bus = (dram.burst_bytes * 1000 + dram.millibytes_per_cycle - 1) / dram.millibytes_per_cycle;
+  return config.dma.setup_cycles + bursts * (1 + dram.latency_cycles + bus);
+}
+
 void fresh_context() {
   static bool used = false;
   if (used) {
@@ -38,6 +46,7 @@ class Accelerator : public sc_core::sc_module {
         dma_("dma", program, config, options.mode, scoreboard_, records.transfers),
         watchdog_cycles_(options.watchdog_cycles > 0 ? options.watchdog_cycles : kMinAutoWatchdog) {
     dma_.socket.bind(dram_.socket);
+    if (options.record_bursts) dram_.record_bursts(&records.bursts);
     for (size_t r = 0; r < program.resources.size(); ++r) {
       if (program.queues[r].empty()) continue;
       units_.push_back(std::make_unique<ComputeUnit>(program.resources[r].name.c_str(), program,
@@ -48,6 +57,12 @@ class Accelerator : public sc_core::sc_module {
         watchdog_cycles_ = std::max(
             watchdog_cycles_,
             2 * tile_cost(config, program.resources[r], program.tiles[static_cast<size_t>(t)]).cycles);
+    }
+    // A long transfer on a slow DRAM completes nothing for as long as it takes, like a long tile.
+    if (options.watchdog_cycles <= 0) {
+      const DramTiming dram = dram_timing(config);
+      for (const Transfer& t : program.transfers)
+        watchdog_cycles_ = std::max(watchdog_cycles_, 2 * transfer_cycles_alone(config, dram, t.bytes));
     }
     SC_METHOD(watchdog);
   }

@@ -10,6 +10,7 @@
 #include "arch/accel_config.hpp"
 #include "arch/compute_unit.hpp"
 #include "arch/dma.hpp"
+#include "arch/dram.hpp"
 #include "arch/program.hpp"
 #include "arch/timing_mode.hpp"
 
@@ -25,9 +26,11 @@ class SimulationStalled : public std::runtime_error {
 struct RunOptions {
   TimingMode mode = TimingMode::Fast;
   /// Stop with SimulationStalled when no item completes for this many cycles. 0: automatic, the larger of
-  /// 1,000,000 and twice the longest tile's closed form, so a legitimately long tile never trips it.
+  /// 1,000,000, twice the longest tile's closed form and twice the longest transfer's duration with the DRAM
+  /// to itself, so a legitimately long tile or transfer never trips it.
   int64_t watchdog_cycles = 0;
   FunctionalModel* functional = nullptr;  // when set, every tile is executed on it as it starts
+  bool record_bursts = false;             // keep every DRAM burst in RunRecords::bursts (traces)
 };
 
 struct RunRecords {
@@ -35,6 +38,7 @@ struct RunRecords {
   std::vector<TransferRecord> transfers;
   int64_t cycles = 0;  // cycle 0 (first request) to the last item's last cycle, inclusive
   int64_t dram_bytes_read = 0, dram_bytes_written = 0, dram_bursts = 0;
+  std::vector<DramBurst> bursts;  // in request order; only with RunOptions::record_bursts
 };
 
 RunRecords run_program(const Program& program, const AccelConfig& config, const RunOptions& options);

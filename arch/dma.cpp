@@ -88,6 +88,7 @@ bool DmaEngine::issue_burst(Queue& q, int64_t t) {
   q.bytes_issued += bytes;
   if (++q.bursts_issued == q.bursts_total) {
     scoreboard_.finish_transfer(id, q.last_arrival);
+    records_[static_cast<size_t>(id)].issued = t;
     records_[static_cast<size_t>(id)].done = q.last_arrival;
     ++q.head;
     q.phase = Phase::Waiting;

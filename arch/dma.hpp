@@ -28,8 +28,9 @@ namespace vitsim::arch {
 
 /// When each transfer ran (for reports and traces).
 struct TransferRecord {
-  int64_t start = -1;  // cycle the transfer became active (its setup began)
-  int64_t done = -1;   // cycle its last byte arrived
+  int64_t start = -1;   // cycle the transfer became active (its setup began)
+  int64_t issued = -1;  // cycle its last burst was issued (the queue's next transfer may start after it)
+  int64_t done = -1;    // cycle its last byte arrived
 };
 
 class DmaEngine : public sc_core::sc_module {

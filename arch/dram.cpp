@@ -23,6 +23,7 @@ DramTiming dram_timing(const AccelConfig& config) {
 int64_t DramChannel::serve(int64_t request, int64_t bytes) {
   const int64_t unit = timing_.millibytes_per_cycle;  // units per cycle
   const int64_t start = std::max((request + timing_.latency_cycles) * unit, bus_free_);
+  last_start_ = start;
   bus_free_ = start + bytes * 1000;
   return (bus_free_ + unit - 1) / unit - 1;
 }
@@ -35,7 +36,10 @@ DramTarget::DramTarget(sc_core::sc_module_name name, const DramTiming& timing)
 void DramTarget::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay) {
   const int64_t now = now_cycle();
   const int64_t bytes = payload.get_data_length();
-  const int64_t last = channel_.serve(now + to_cycles(delay), bytes);
+  const int64_t request = now + to_cycles(delay);
+  const int64_t last = channel_.serve(request, bytes);
+  if (burst_log_)
+    burst_log_->push_back({request, channel_.last_first_byte(), last, bytes, payload.is_write()});
   (payload.is_read() ? bytes_read_ : bytes_written_) += bytes;
   ++bursts_;
   delay = cycles_time(last - now);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <systemc>
 #include <tlm>
+#include <vector>
 
 #include "arch/accel_config.hpp"
 
@@ -29,10 +30,22 @@ class DramChannel {
   explicit DramChannel(const DramTiming& timing) : timing_(timing) {}
   /// Serves a burst of `bytes` requested at cycle `request`; returns the cycle its last byte arrives.
   int64_t serve(int64_t request, int64_t bytes);
+  /// The cycle in which the last served burst's first byte moved on the bus.
+  int64_t last_first_byte() const { return last_start_ / timing_.millibytes_per_cycle; }
 
  private:
   DramTiming timing_;
-  int64_t bus_free_ = 0;  // when the bus is free, in units of 1/millibytes_per_cycle cycle
+  int64_t bus_free_ = 0;    // when the bus is free, in units of 1/millibytes_per_cycle cycle
+  int64_t last_start_ = 0;  // when the last burst's data began moving, same units
+};
+
+/// One burst as the DRAM served it (recorded for traces on request: RunOptions::record_bursts).
+struct DramBurst {
+  int64_t request = 0;     // cycle the DMA issued it
+  int64_t first_byte = 0;  // cycle its data began moving on the bus
+  int64_t arrival = 0;     // cycle its last byte arrived
+  int64_t bytes = 0;
+  bool write = false;
 };
 
 /// The DRAM behind a TLM-2.0 target socket. b_transport takes the request time as sc_time_stamp() plus the
@@ -47,11 +60,14 @@ class DramTarget : public sc_core::sc_module {
   int64_t bytes_read() const { return bytes_read_; }
   int64_t bytes_written() const { return bytes_written_; }
   int64_t bursts() const { return bursts_; }
+  /// Appends every burst served from now on to `log` (null: stop recording).
+  void record_bursts(std::vector<DramBurst>* log) { burst_log_ = log; }
 
  private:
   void b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
   DramChannel channel_;
   int64_t bytes_read_ = 0, bytes_written_ = 0, bursts_ = 0;
+  std::vector<DramBurst>* burst_log_ = nullptr;
 };
 
 }  // namespace vitsim::arch

@@ -26,8 +26,9 @@ class FunctionalModel {
   FunctionalModel(const quant::QGraph& qgraph, quant::QTensor input);
 
   /// Executes one tile (tiles of a layer in program order; a layer's inputs complete before it starts).
-  /// Throws std::invalid_argument for a tile its layer cannot have (work kind, region outside the output)
-  /// and std::logic_error when an input is incomplete.
+  /// Throws std::invalid_argument for a tile its layer cannot have (work kind, region outside the output).
+  /// Pipelined tiles legitimately read inputs that are only partly computed, so reading an element no tile
+  /// wrote yet is not detected here: the outputs come out wrong and mismatches() reports them.
   void execute(const ComputeTile& tile);
 
   /// The output codes of `layer` (complete once all its tiles executed; layout-only layers on demand).

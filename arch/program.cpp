@@ -5,6 +5,15 @@
 
 namespace vitsim::arch {
 
+Resource Resource::for_engine(const AccelConfig& config, size_t engine) {
+  Resource r;
+  r.name = config.engines.at(engine).name;
+  r.is_engine = true;
+  r.engine = static_cast<int>(engine);
+  r.multipliers = config.engines[engine].params->multipliers();
+  return r;
+}
+
 const char* tile_work_name(TileWork w) {
   switch (w) {
     case TileWork::Gemm:

@@ -66,6 +66,9 @@ struct Resource {
   int engine = -1;                     // index into AccelConfig::engines when is_engine
   AuxKind aux = AuxKind::Requantizer;  // when !is_engine
   int64_t multipliers = 0;             // 0 for aux units
+
+  /// The resource of the config's engine `engine`.
+  static Resource for_engine(const AccelConfig& config, size_t engine);
 };
 
 struct Program {

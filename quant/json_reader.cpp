@@ -114,6 +114,12 @@ JsonReader JsonReader::required_object(const std::string& key) {
   return object(key);
 }
 
+const nlohmann::json* JsonReader::value(const std::string& key) {
+  read_.insert(key);
+  const auto it = object_.find(key);
+  return it == object_.end() ? nullptr : &*it;
+}
+
 void JsonReader::require(const std::string& key) const {
   if (!has(key)) fail(key, "required key is missing");
 }

@@ -43,6 +43,8 @@ class JsonReader {
   std::vector<int> integers(const std::string& key, const std::vector<int>& fallback, int min, int max);
   /// An array of strings, or a single string read as a one-element array (empty when absent).
   std::vector<std::string> strings(const std::string& key);
+  /// The value at `key` as it is, of any type (nullptr when absent), for callers that check it themselves.
+  const nlohmann::json* value(const std::string& key);
   /// Throws "required key is missing" unless the key is present.
   void require(const std::string& key) const;
   /// Throws if the object has keys that were never read.

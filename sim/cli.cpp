@@ -15,8 +15,12 @@
 #include "quant/zoo.hpp"
 #include "sim/cmd_accel.hpp"
 #include "sim/cmd_quantize.hpp"
+#include "sim/cmd_regress.hpp"
+#include "sim/cmd_scalesim.hpp"
 #include "sim/cmd_simulate.hpp"
+#include "sim/cmd_sweep.hpp"
 #include "sim/graph_report.hpp"
+#include "sim/validation.hpp"
 
 namespace vitsim::sim {
 namespace {
@@ -168,12 +172,16 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   quantize->add_option("--report", q.report, "Quality report JSON (default: OUT.quality.json)");
   quantize->add_option("--seed", q.seed, "Seed of synthetic weights and images")->capture_default_str();
 
-  std::string accel_config;
+  std::string accel_config, accel_device = "zcu102";
   CLI::App* accel = app.add_subcommand(
-      "accel", "Validate an accelerator config and print its summary (multipliers, DSPs, peak GOPS, memory)");
+      "accel",
+      "Validate an accelerator config and print its summary (multipliers, DSPs, peak GOPS, memory) and its "
+      "FPGA resource estimate on a device");
   accel->add_option("-c,--config", accel_config, "Accelerator config name in configs/accel/ or a config file")
       ->required();
-  accel->add_flag("--json", json, "Print the validated config with totals as JSON");
+  accel->add_flag("--json", json, "Print the validated config with totals and resources as JSON");
+  accel->add_option("--device", accel_device, "FPGA device name in configs/devices/ or a device file")
+      ->capture_default_str();
 
   SimulateArgs sim_args;
   const auto add_sim_options = [&sim_args](CLI::App& cmd) {
@@ -191,6 +199,10 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     cmd.add_option("--report", sim_args.report,
                    "Write the full report (JSON, docs/report.schema.json) to this file");
     cmd.add_option("--layers-csv", sim_args.layers_csv, "Write the per-layer table (CSV) to this file");
+    cmd.add_option("--trace", sim_args.trace,
+                   "Write a Perfetto / Chrome trace-event JSON (open in ui.perfetto.dev) to this file");
+    cmd.add_option("--vcd", sim_args.vcd,
+                   "Write a VCD of the units' busy/state signals (GTKWave) to this file");
     cmd.add_option("--top", sim_args.top_layers, "Layers listed in the summary")
         ->capture_default_str()
         ->check(CLI::Range(0, 100000));
@@ -227,6 +239,32 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   run->add_option("--save-qgraph", run_q.out, "Also write the quantized graph (.vqg) here");
   add_sim_options(*run);
 
+  ScaleSimArgs scalesim_args;
+  CLI::App* scalesim = add_scalesim_command(app, scalesim_args);
+
+  RegressArgs regress_args;
+  CLI::App* regress = app.add_subcommand(
+      "regress",
+      "Compare the golden per-layer cycle tables (traces/) with the simulator now; exit 1 on drift");
+  regress->add_flag("--update", regress_args.update, "Rewrite the tables instead (after an intended change)");
+  regress->add_option("--traces", regress_args.traces, "Folder of matrix.json and the tables")
+      ->default_str(default_traces_dir());
+  regress->add_option("--only", regress_args.only,
+                      "Only the tables whose <accel>/<model>@<res> contains this");
+  regress->add_option("--max-changes", regress_args.max_changes, "Changed values listed per table (0: all)")
+      ->capture_default_str();
+
+  SweepArgs sweep_args;
+  CLI::App* sweep = add_sweep_command(app, sweep_args);
+
+  ValidateArgs validate_args;
+  CLI::App* validate = app.add_subcommand(
+      "validate",
+      "Measure vitsim against its anchors (SCALE-Sim, hand closed forms, modes, bit-exactness, the "
+      "published throughput); exit 1 if an exact anchor is missed");
+  validate->add_option("-o,--out", validate_args.out, "Write the report (docs/validation.md) to this file");
+  validate->add_flag("--quick", validate_args.quick, "A subset (seconds): what the test suite runs");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -240,9 +278,13 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (*graph) return cmd_graph(model_args, json, out);
     if (*forward) return cmd_forward(model_args, qgraph_path, repeat, seed, out);
     if (*quantize) return run_quantize(q, out, err);
-    if (*accel) return run_accel(accel_config, json, out);
+    if (*accel) return run_accel(accel_config, json, out, accel_device);
     if (*simulate) return run_simulate(qgraph_path, sim_args, out);
     if (*run) return run_pipeline(run_q, sim_args, out, err);
+    if (*validate) return run_validate(validate_args, out, err);
+    if (*scalesim) return run_scalesim_command(scalesim_args, out);
+    if (*regress) return run_regress(regress_args, out, err);
+    if (*sweep) return run_sweep_command(sweep_args, out, err);
   } catch (const arch::SimulationStalled& e) {  // a bug in a timing rule or the compiler, not bad input
     err << "vitsim: error: " << e.what() << '\n';
     return kExitSimulationStalled;

@@ -1,5 +1,6 @@
 #include "sim/cmd_accel.hpp"
 
+#include <algorithm>
 #include <iomanip>
 #include <ostream>
 
@@ -39,12 +40,46 @@ void print_accel_summary(const arch::AccelConfig& c, std::ostream& out) {
       << " bytes\n";
 }
 
-int run_accel(const std::string& config, bool json, std::ostream& out) {
+arch::Device find_device(const std::string& name_or_path) {
+  return arch::find_device(name_or_path, config_dir());
+}
+
+void print_resources(const arch::ResourceEstimate& r, const arch::Device& device, std::ostream& out) {
+  size_t width = 0;
+  for (const auto& item : r.items) width = std::max(width, item.component.size());
+  const auto row = [&](const std::string& what, int64_t dsps, int64_t luts, int64_t bram36) {
+    out << "    " << std::left << std::setw(static_cast<int>(width)) << what << std::right << std::setw(8)
+        << with_commas(dsps) << std::setw(10) << with_commas(luts) << std::setw(8) << with_commas(bram36)
+        << '\n';
+  };
+  out << "  resources (estimate, docs/resource-model.md):\n"
+      << "    " << std::left << std::setw(static_cast<int>(width)) << "component" << std::right
+      << std::setw(8) << "DSPs" << std::setw(10) << "LUTs" << std::setw(8) << "BRAM36" << '\n';
+  for (const auto& item : r.items) row(item.component, item.dsps, item.luts, item.bram36);
+  row("total", r.dsps, r.luts, r.bram36);
+  row(device.name + " capacity", device.dsps, device.luts, device.bram36);
+  std::string why;
+  const bool ok = arch::fits(r, device, &why);
+  out << std::fixed << std::setprecision(1) << "  utilization on " << device.name << ": DSPs "
+      << arch::utilization_percent(r.dsps, device.dsps) << "%, LUTs "
+      << arch::utilization_percent(r.luts, device.luts) << "%, BRAM36 "
+      << arch::utilization_percent(r.bram36, device.bram36)
+      << "%: " << (ok ? "fits" : "does NOT fit (" + why + ")") << '\n';
+}
+
+int run_accel(const std::string& config, bool json, std::ostream& out, const std::string& device) {
   const arch::AccelConfig c = find_accel(config);
-  if (json)
-    out << c.to_json().dump(2) << '\n';
-  else
+  const arch::Device d = find_device(device);
+  const arch::ResourceEstimate r = arch::estimate_resources(c);
+  if (json) {
+    nlohmann::json j = c.to_json();
+    j["resources"] = r.to_json();
+    j["resources"]["fit"] = arch::fit_json(r, d);
+    out << j.dump(2) << '\n';
+  } else {
     print_accel_summary(c, out);
+    print_resources(r, d, out);
+  }
   return 0;
 }
 

@@ -1,11 +1,13 @@
-// `vitsim accel --config NAME|FILE [--json]`: validates an accelerator config and prints its summary
-// (engines and multipliers, DSPs, peak GOPS, on-chip memory, DRAM bandwidth).
+// `vitsim accel --config NAME|FILE [--device NAME|FILE] [--json]`: validates an accelerator config and prints
+// its summary (engines and multipliers, DSPs, peak GOPS, on-chip memory, DRAM bandwidth) and its FPGA
+// resource estimate against a device (docs/resource-model.md).
 #pragma once
 
 #include <iosfwd>
 #include <string>
 
 #include "arch/accel_config.hpp"
+#include "arch/resource_model.hpp"
 
 namespace vitsim::sim {
 
@@ -15,7 +17,13 @@ arch::AccelConfig find_accel(const std::string& name_or_path);
 /// Human-readable summary of a validated config.
 void print_accel_summary(const arch::AccelConfig& c, std::ostream& out);
 
+/// Loads `name_or_path` (a file, else configs/devices/<name>.json); throws quant::ConfigError.
+arch::Device find_device(const std::string& name_or_path);
+
+/// The resource estimate with its breakdown, and the fit and utilization on `device`.
+void print_resources(const arch::ResourceEstimate& r, const arch::Device& device, std::ostream& out);
+
 /// Runs the command; returns the exit code (a ConfigError propagates to the CLI, which exits 2).
-int run_accel(const std::string& config, bool json, std::ostream& out);
+int run_accel(const std::string& config, bool json, std::ostream& out, const std::string& device = "zcu102");
 
 }  // namespace vitsim::sim

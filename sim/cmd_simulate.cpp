@@ -9,6 +9,8 @@
 #include "quant/zoo.hpp"
 #include "sim/cmd_accel.hpp"
 #include "sim/report_files.hpp"
+#include "sim/trace_perfetto.hpp"
+#include "sim/trace_vcd.hpp"
 
 namespace vitsim::sim {
 
@@ -24,15 +26,21 @@ SimOptions options_from(const SimulateArgs& args) {
     throw std::invalid_argument("--watchdog-cycles must be 0 (automatic) or positive, got " +
                                 std::to_string(args.watchdog_cycles));
   o.watchdog_cycles = args.watchdog_cycles;
+  o.record_bursts = !args.trace.empty() || !args.vcd.empty();  // the traces' DRAM tracks
   return o;
 }
 
-int report_and_summarize(const SimReport& report, const SimulateArgs& args, std::ostream& out) {
+int report_and_summarize(const SimOutcome& outcome, const SimulateArgs& args, std::ostream& out) {
+  const SimReport& report = outcome.report;
   if (!args.report.empty()) quant::write_file_atomic(args.report, report.to_json().dump(1) + "\n");
   if (!args.layers_csv.empty()) quant::write_file_atomic(args.layers_csv, layers_csv(report));
+  if (!args.trace.empty()) quant::write_file_atomic(args.trace, perfetto_trace(outcome));
+  if (!args.vcd.empty()) quant::write_file_atomic(args.vcd, vcd_trace(outcome));
   print_summary(report, out, args.top_layers);
   if (!args.report.empty()) out << "report: " << args.report << '\n';
   if (!args.layers_csv.empty()) out << "layers: " << args.layers_csv << '\n';
+  if (!args.trace.empty()) out << "trace: " << args.trace << " (ui.perfetto.dev)\n";
+  if (!args.vcd.empty()) out << "vcd: " << args.vcd << " (GTKWave)\n";
   // A functional mismatch means the accelerator model is wrong: fail loudly, with the report written.
   return report.functional && report.mismatches != 0 ? 1 : 0;
 }
@@ -43,7 +51,7 @@ int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::
   const SimOptions options = options_from(args);
   const arch::AccelConfig config = find_accel(args.accel);
   const quant::QGraph qgraph = quant::load_qgraph(qgraph_path);
-  return report_and_summarize(simulate(qgraph, config, options), args, out);
+  return report_and_summarize(simulate_detailed(qgraph, config, options), args, out);
 }
 
 int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& out, std::ostream& err) {
@@ -66,10 +74,10 @@ int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& 
   const double quantize_s = std::chrono::duration<double>(clock::now() - t0).count();
   err << "[3/3] simulating on " << config.name << " (" << args.timing << " timing"
       << (args.functional ? ", functional" : "") << ")\n";
-  const SimReport report = simulate(qgraph, config, options);
+  const SimOutcome outcome = simulate_detailed(qgraph, config, options);
   out << "model and PTQ: " << std::fixed << std::setprecision(1) << quantize_s << " s"
       << (q.out.empty() ? "" : " (quantized graph: " + q.out + ")") << '\n';
-  return report_and_summarize(report, args, out);
+  return report_and_summarize(outcome, args, out);
 }
 
 }  // namespace vitsim::sim

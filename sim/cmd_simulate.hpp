@@ -19,6 +19,8 @@ struct SimulateArgs {
   int64_t watchdog_cycles = 0;  // 0: automatic (arch::RunOptions)
   std::string report;           // report.json to write (atomically); none when empty
   std::string layers_csv;       // layers.csv to write (atomically); none when empty
+  std::string trace;            // Perfetto / Chrome trace-event JSON to write (atomically); none when empty
+  std::string vcd;              // VCD of the units' signals to write (atomically); none when empty
   int top_layers = 8;
 };
 

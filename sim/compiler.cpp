@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
+#include <set>
 
 #include "arch/engine_types.hpp"
 #include "arch/tile_timing.hpp"
@@ -87,18 +89,18 @@ struct SlotNeed {
   int64_t act = 0, weight = 0, out = 0;
 };
 
-/// The same number of blocks, as even as the granularity allows (block sizes never grow).
-Blocking balance(Blocking b, const OutputGrid& g) {
-  const int64_t unit = g.granule == 1 && b.channels % g.lanes == 0 ? g.lanes : g.granule;
-  b.channels =
-      std::min(b.channels, ceil_div(ceil_div(g.channels, block_count(g.channels, b.channels)), unit) * unit);
-  if (b.pixels >= g.row) {
+/// The same number of channel blocks, as even as the granularity allows (the block never grows).
+int64_t even_channels(int64_t channels, const OutputGrid& g) {
+  const int64_t unit = g.granule == 1 && channels % g.lanes == 0 ? g.lanes : g.granule;
+  return std::min(channels, ceil_div(ceil_div(g.channels, block_count(g.channels, channels)), unit) * unit);
+}
+/// The same for pixel blocks: whole rows, or pieces of one row.
+int64_t even_pixels(int64_t pixels, const OutputGrid& g) {
+  if (pixels >= g.row) {
     const int64_t rows = g.pixels / g.row;
-    b.pixels = ceil_div(rows, block_count(rows, b.pixels / g.row)) * g.row;
-  } else {
-    b.pixels = ceil_div(g.row, block_count(g.row, b.pixels));
+    return ceil_div(rows, block_count(rows, pixels / g.row)) * g.row;
   }
-  return b;
+  return ceil_div(g.row, block_count(g.row, pixels));
 }
 
 /// Ideal-memory and engine-split cuts: at least `parts` tiles, balanced rows first, then pieces of rows,
@@ -161,6 +163,10 @@ class Compiler {
   Blocking choose_blocking(int layer, const OutputGrid& g,
                            const std::function<SlotNeed(int64_t, int64_t)>& need, int resource,
                            const std::string& what) const;
+  int64_t trial_bytes(const std::function<void()>& emit_tiles);
+  int64_t least_traffic_blocking(const OutputGrid& g, const std::function<bool(int64_t, int64_t)>& fits_block,
+                                 int64_t parts, const std::function<int64_t(const Blocking&)>& lower_bound,
+                                 const std::function<void(const Blocking&)>& emit_tiles, Blocking& best);
   int pick_engine(const std::vector<int>& engines, ComputeTile& tile, std::vector<int64_t>& running) const;
   int emit(ComputeTile tile, const std::vector<Operand>& operands, bool store, int64_t out_bytes);
   void hold(int tile);
@@ -266,11 +272,79 @@ Blocking Compiler::choose_blocking(int layer, const OutputGrid& g,
   if (ideal_) return {g.channels, g.pixels};
   const std::vector<int64_t> channels = channel_candidates(g.channels, g.granule, g.lanes);
   const std::vector<int64_t> pixels = pixel_candidates(g.pixels, g.row);
-  for (int64_t c : channels)
+  // The channel block is evened out before the pixel block is sized, so that the pixel block is the largest
+  // that fits the channels a tile really has.
+  for (int64_t c : channels) {
+    const int64_t even = even_channels(c, g);
     for (int64_t p : pixels)
-      if (fits(need(c, p))) return balance({c, p}, g);
+      if (fits(need(even, p))) return {even, even_pixels(p, g)};
+  }
   check_slots(layer, need(channels.back(), pixels.back()), resource, what);
   throw std::logic_error("compile: no blocking fits but the smallest tile does");  // unreachable
+}
+
+// The DRAM bytes (loads and stores) that `emit_tiles` adds to the program. The tiles are emitted for real and
+// then rolled back, so the count follows every rule of emit (the weight reuse included) by construction.
+int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles) {
+  const size_t tiles = program_.tiles.size(), transfers = program_.transfers.size();
+  const size_t loads = program_.load_queue.size(), stores = program_.store_queue.size();
+  std::vector<size_t> queues, layer_tiles, layer_stores;
+  for (const auto& q : program_.queues) queues.push_back(q.size());
+  for (const auto& t : layer_tiles_) layer_tiles.push_back(t.size());
+  for (const auto& t : layer_stores_) layer_stores.push_back(t.size());
+  const std::vector<WeightKey> last_weights = last_weights_;
+  auto roll_back = [&] {
+    program_.tiles.resize(tiles);
+    program_.transfers.resize(transfers);
+    program_.load_queue.resize(loads);
+    program_.store_queue.resize(stores);
+    for (size_t i = 0; i < queues.size(); ++i) program_.queues[i].resize(queues[i]);
+    for (size_t i = 0; i < layer_tiles.size(); ++i) layer_tiles_[i].resize(layer_tiles[i]);
+    for (size_t i = 0; i < layer_stores.size(); ++i) layer_stores_[i].resize(layer_stores[i]);
+    release_tiles_.resize(tiles);
+    release_transfers_.resize(tiles);
+    release_pending_.resize(tiles);
+    last_weights_ = last_weights;
+  };
+  try {
+    emit_tiles();
+  } catch (...) {
+    roll_back();
+    throw;
+  }
+  int64_t bytes = 0;
+  for (size_t t = transfers; t < program_.transfers.size(); ++t) bytes += program_.transfers[t].bytes;
+  roll_back();
+  return bytes;
+}
+
+// Of the blockings whose tiles fit their slots (each channel block of channel_candidates, evened out, with
+// the largest pixel block of pixel_candidates that fits it, then split_into `parts` tiles), the one whose
+// tiles move the fewest DRAM bytes; ties go to the earlier candidate (more channels). A larger buffer only
+// adds candidates or enlarges their pixel blocks (fewer input halos, fewer weight reloads), so it does not
+// increase the traffic. `lower_bound` (bytes a blocking moves at least) spares most trials. Returns the best
+// blocking's bytes, or -1 when no candidate fits.
+int64_t Compiler::least_traffic_blocking(const OutputGrid& g,
+                                         const std::function<bool(int64_t, int64_t)>& fits_block,
+                                         int64_t parts,
+                                         const std::function<int64_t(const Blocking&)>& lower_bound,
+                                         const std::function<void(const Blocking&)>& emit_tiles,
+                                         Blocking& best) {
+  int64_t best_bytes = -1;
+  std::set<std::pair<int64_t, int64_t>> tried;
+  const std::vector<int64_t> pixels = pixel_candidates(g.pixels, g.row);
+  for (int64_t c : channel_candidates(g.channels, g.granule, g.lanes)) {
+    const int64_t even = even_channels(c, g);
+    const auto p =
+        std::find_if(pixels.begin(), pixels.end(), [&](int64_t px) { return fits_block(even, px); });
+    if (p == pixels.end()) continue;
+    const Blocking b = split_into({even, even_pixels(*p, g)}, g, parts);
+    if (!tried.insert({b.channels, b.pixels}).second) continue;
+    if (best_bytes >= 0 && lower_bound(b) >= best_bytes) continue;
+    const int64_t bytes = trial_bytes([&] { emit_tiles(b); });
+    if (best_bytes < 0 || bytes < best_bytes) best = b, best_bytes = bytes;
+  }
+  return best_bytes;
 }
 
 int Compiler::pick_engine(const std::vector<int>& engines, ComputeTile& tile,
@@ -395,21 +469,31 @@ struct ConvGeometry {
     if (groups == 1) return in_channels;
     return (ceil_div(c1, out_per_group()) - c0 / out_per_group()) * in_per_group();
   }
+  /// Input rows (or columns) in [0, limit) that output rows (columns) first..last read: the union of their
+  /// windows. With stride > kernel the windows are disjoint, and the rows between them are not loaded.
+  int64_t input_span(int64_t first, int64_t last, int64_t limit) const {
+    auto clipped = [&](int64_t lo, int64_t hi) {
+      return std::max<int64_t>(0, std::min(limit, hi) - std::max<int64_t>(0, lo));
+    };
+    if (stride <= kernel) return clipped(first * stride - pad, last * stride - pad + kernel);
+    int64_t n = 0;
+    for (int64_t i = first; i <= last; ++i) n += clipped(i * stride - pad, i * stride - pad + kernel);
+    return n;
+  }
+  /// An upper bound of input_span over `outputs` consecutive outputs.
+  int64_t input_span_bound(int64_t outputs, int64_t limit) const {
+    return std::min(limit, stride <= kernel ? (outputs - 1) * stride + kernel : outputs * kernel);
+  }
   /// Input pixels per channel that output pixels [p0, p1) read (within one row, or whole rows).
   int64_t input_window(int64_t p0, int64_t p1) const {
-    auto span = [&](int64_t first, int64_t last, int64_t limit) {
-      const int64_t lo = std::max<int64_t>(0, first * stride - pad);
-      const int64_t hi = std::min(limit, last * stride - pad + kernel);
-      return std::max<int64_t>(0, hi - lo);
-    };
     const int64_t r0 = p0 / out_w, r1 = (p1 - 1) / out_w;
-    if (r0 == r1) return span(r0, r0, in_h) * span(p0 % out_w, (p1 - 1) % out_w, in_w);
-    return span(r0, r1, in_h) * in_w;
+    if (r0 == r1) return input_span(r0, r0, in_h) * input_span(p0 % out_w, (p1 - 1) % out_w, in_w);
+    return input_span(r0, r1, in_h) * input_span(0, out_w - 1, in_w);
   }
   /// An upper bound of input_window over the blocks of `block` pixels (for sizing).
   int64_t input_window_bound(int64_t block) const {
-    if (block >= out_w) return std::min(in_h, (block / out_w - 1) * stride + kernel) * in_w;
-    return std::min(in_h, kernel) * std::min(in_w, (block - 1) * stride + kernel);
+    if (block >= out_w) return input_span_bound(block / out_w, in_h) * input_span_bound(out_w, in_w);
+    return std::min(in_h, kernel) * input_span_bound(block, in_w);
   }
 };
 
@@ -478,29 +562,56 @@ void Compiler::emit_conv(int layer) {
     return SlotNeed{g.input_window_bound(p) * g.input_channels(0, c) * in_bytes, weight_bytes(c),
                     c * p * out_bytes};
   };
-  Blocking b = choose_blocking(layer, grid, need, engines[0], "the smallest tile");
-  b = split_into(b, grid, static_cast<int64_t>(engines.size()));
   // The int32 row stays on chip for the LayerNorm unit when it fits one output slot, else it goes through
   // DRAM (the Gemm tiles store their int32 blocks, the LayerNorm tile loads the row).
   const int64_t layernorm_row = g.out_channels * g.pixels() * 4;
   const bool row_on_chip = ideal_ || layernorm_row <= slot_bytes(config_, BufferKind::Output);
   const bool store = !layernorm || !row_on_chip;
 
-  std::vector<int64_t> running(engines.size(), 0);
-  std::vector<int> tiles;
-  const auto pixel_ranges = pixel_blocks(grid.pixels, grid.row, b.pixels);
-  for (int64_t c0 = 0; c0 < g.out_channels; c0 += b.channels) {
-    const int64_t c1 = std::min(g.out_channels, c0 + b.channels);
-    for (const auto& [p0, p1] : pixel_ranges) {
-      ComputeTile t = conv_tile(layer, g, work, c0, c1, p0, p1);
-      if (!layernorm) t.aux_chain = conv_aux_chain(n);
-      pick_engine(engines, t, running);
-      const std::vector<Operand> operands{
-          {BufferKind::Activation, g.input_window(p0, p1) * g.input_channels(c0, c1) * in_bytes, input, 0, 0},
-          {BufferKind::Weight, weight_bytes(c1 - c0), layer, c0, c1}};
-      tiles.push_back(emit(std::move(t), operands, store, (c1 - c0) * (p1 - p0) * out_bytes));
+  auto emit_tiles = [&](const Blocking& b) {
+    std::vector<int64_t> running(engines.size(), 0);
+    std::vector<int> tiles;
+    const auto pixel_ranges = pixel_blocks(grid.pixels, grid.row, b.pixels);
+    for (int64_t c0 = 0; c0 < g.out_channels; c0 += b.channels) {
+      const int64_t c1 = std::min(g.out_channels, c0 + b.channels);
+      for (const auto& [p0, p1] : pixel_ranges) {
+        ComputeTile t = conv_tile(layer, g, work, c0, c1, p0, p1);
+        if (!layernorm) t.aux_chain = conv_aux_chain(n);
+        pick_engine(engines, t, running);
+        const std::vector<Operand> operands{
+            {BufferKind::Activation, g.input_window(p0, p1) * g.input_channels(c0, c1) * in_bytes, input, 0,
+             0},
+            {BufferKind::Weight, weight_bytes(c1 - c0), layer, c0, c1}};
+        tiles.push_back(emit(std::move(t), operands, store, (c1 - c0) * (p1 - p0) * out_bytes));
+      }
+    }
+    return tiles;
+  };
+  const int64_t parts = static_cast<int64_t>(engines.size());
+  Blocking b = split_into({grid.channels, grid.pixels}, grid, parts);
+  if (!ideal_) {
+    // Bytes a blocking moves at least: its activation loads (separable: input channels of the channel blocks
+    // times the input windows of the pixel blocks), every weight once, and its stores.
+    std::map<int64_t, int64_t> windows;  // by pixel block
+    auto lower_bound = [&](const Blocking& blocking) {
+      int64_t& window = windows[blocking.pixels];
+      if (window == 0)
+        for (const auto& [p0, p1] : pixel_blocks(grid.pixels, grid.row, blocking.pixels))
+          window += g.input_window(p0, p1);
+      int64_t channels = 0;
+      for (int64_t c0 = 0; c0 < g.out_channels; c0 += blocking.channels)
+        channels += g.input_channels(c0, std::min(g.out_channels, c0 + blocking.channels));
+      return channels * window * in_bytes + weight_bytes(g.out_channels) +
+             (store ? g.out_channels * g.pixels() * out_bytes : 0);
+    };
+    auto fits_block = [&](int64_t c, int64_t p) { return fits(need(c, p)); };
+    if (least_traffic_blocking(grid, fits_block, parts, lower_bound, emit_tiles, b) < 0) {
+      check_slots(layer, need(channel_candidates(grid.channels, grid.granule, grid.lanes).back(), 1),
+                  engines[0], "the smallest tile");
+      throw std::logic_error("compile: no blocking fits but the smallest tile does");  // unreachable
     }
   }
+  const std::vector<int> tiles = emit_tiles(b);
   if (!layernorm) return;
   // FP32 LayerNorm of the head: a statistics pass and a normalizing pass over the int32 row.
   ComputeTile norm;
@@ -543,48 +654,65 @@ bool Compiler::emit_fused(int dw, int pw) {
     return fits({gd.input_window_bound(px) * gd.in_channels * in_bytes, dw_weights, mid}) &&
            fits({mid, pw_weights(c), c * px * out_bytes});
   };
-  Blocking b{gp.out_channels, gd.out_w};  // ideal memory: one output row per block
-  if (!ideal_) {
-    bool found = false;
-    const auto pw_lanes =
-        channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
-    for (int64_t c : channel_candidates(gp.out_channels, 1, pw_lanes)) {
-      for (int64_t px : pixel_candidates(gd.pixels(), gd.out_w))
-        if (fits_block(c, px)) {
-          b = balance({c, px}, {gp.out_channels, 1, pw_lanes, gd.pixels(), gd.out_w});
-          found = true;
-          break;
-        }
-      if (found) break;
-    }
-    if (!found) return false;
-  }
-
   std::vector<AuxKind> dw_chain = conv_aux_chain(d);
   dw_chain.push_back(AuxKind::ShiftSubtractor);
-  std::vector<int64_t> running(pw_engines.size(), 0);
-  for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, b.pixels)) {
-    ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
-    t.aux_chain = dw_chain;
-    t.resource = dw_engine;
-    const int dw_tile =
-        emit(std::move(t),
-             {{BufferKind::Activation, gd.input_window(p0, p1) * gd.in_channels * in_bytes, input, 0, 0},
-              {BufferKind::Weight, dw_weights, dw, 0, gd.out_channels}},
-             false, 0);
-    hold(dw_tile);
-    std::vector<int> consumers;
-    for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
-      const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
-      ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
-      pt.aux_chain = conv_aux_chain(p);
-      pt.wait_tiles = {dw_tile};
-      pick_engine(pw_engines, pt, running);
-      consumers.push_back(emit(std::move(pt), {{BufferKind::Weight, pw_weights(c1 - c0), pw, c0, c1}}, true,
-                               (c1 - c0) * (p1 - p0) * out_bytes));
+  auto emit_blocks = [&](const Blocking& b) {
+    std::vector<int64_t> running(pw_engines.size(), 0);
+    for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, b.pixels)) {
+      ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
+      t.aux_chain = dw_chain;
+      t.resource = dw_engine;
+      const int dw_tile =
+          emit(std::move(t),
+               {{BufferKind::Activation, gd.input_window(p0, p1) * gd.in_channels * in_bytes, input, 0, 0},
+                {BufferKind::Weight, dw_weights, dw, 0, gd.out_channels}},
+               false, 0);
+      hold(dw_tile);
+      std::vector<int> consumers;
+      for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
+        const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
+        ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
+        pt.aux_chain = conv_aux_chain(p);
+        pt.wait_tiles = {dw_tile};
+        pick_engine(pw_engines, pt, running);
+        consumers.push_back(emit(std::move(pt), {{BufferKind::Weight, pw_weights(c1 - c0), pw, c0, c1}}, true,
+                                 (c1 - c0) * (p1 - p0) * out_bytes));
+      }
+      release({dw_tile}, consumers);
     }
-    release({dw_tile}, consumers);
+  };
+  Blocking b{gp.out_channels, gd.out_w};  // ideal memory: one output row per block
+  if (!ideal_) {
+    const auto pw_lanes =
+        channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
+    const OutputGrid grid{gp.out_channels, 1, pw_lanes, gd.pixels(), gd.out_w};
+    // Bytes a blocking moves at least: the depthwise input windows of its pixel blocks, both layers' weights
+    // once, the pointwise stores.
+    std::map<int64_t, int64_t> windows;  // by pixel block
+    auto lower_bound = [&](const Blocking& blocking) {
+      int64_t& window = windows[blocking.pixels];
+      if (window == 0)
+        for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, blocking.pixels))
+          window += gd.input_window(p0, p1);
+      return window * gd.in_channels * in_bytes + dw_weights + pw_weights(gp.out_channels) +
+             gp.out_channels * gp.pixels() * out_bytes;
+    };
+    const int64_t fused = least_traffic_blocking(grid, fits_block, 1, lower_bound, emit_blocks, b);
+    if (fused < 0) return false;
+    // Fused only when that moves no more DRAM bytes than the two layers mapped apart: small blocks re-read
+    // the depthwise input's halo, and PW weights in several channel blocks are reloaded for every block.
+    int64_t apart = -1;
+    try {
+      apart = trial_bytes([&] {
+        emit_conv(dw);
+        emit_conv(pw);
+      });
+    } catch (const MappingError&) {
+      // the layers only fit fused
+    }
+    if (apart >= 0 && apart < fused) return false;
   }
+  emit_blocks(b);
   return true;
 }
 
@@ -794,14 +922,8 @@ void Compiler::emit_elementwise(int layer) {
 
 arch::Program Compiler::run() {
   const size_t layers = graph_.nodes.size();
-  for (size_t e = 0; e < config_.engines.size(); ++e) {
-    arch::Resource r;
-    r.name = config_.engines[e].name;
-    r.is_engine = true;
-    r.engine = static_cast<int>(e);
-    r.multipliers = config_.engines[e].params->multipliers();
-    program_.resources.push_back(r);
-  }
+  for (size_t e = 0; e < config_.engines.size(); ++e)
+    program_.resources.push_back(arch::Resource::for_engine(config_, e));
   for (int k = 0; k < arch::kAuxKinds; ++k) {
     arch::Resource r;
     r.aux = static_cast<AuxKind>(k);

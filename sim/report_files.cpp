@@ -8,15 +8,12 @@ const char* const kLayersCsvHeader =
     "index,name,label,op,resources,start,end,span_cycles,busy,stall_port,stall_aux,stall_dram,"
     "stall_dependency,macs,tiles,transfers,dram_bytes_read,dram_bytes_written";
 
-namespace {
-// RFC 4180: a field with a comma, a quote or a line break is quoted, its quotes doubled.
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string q = "\"";
   for (const char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
   return q + "\"";
 }
-}  // namespace
 
 std::string layers_csv(const SimReport& report) {
   std::ostringstream o;

@@ -8,6 +8,9 @@
 
 namespace vitsim::sim {
 
+/// One CSV field (RFC 4180): a field with a comma, a quote or a line break is quoted, its quotes doubled.
+std::string csv_field(const std::string& s);
+
 /// The header of layers.csv, one column name per field, comma-separated.
 extern const char* const kLayersCsvHeader;
 

@@ -70,6 +70,7 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
   run.mode = options.timing;
   run.watchdog_cycles = options.watchdog_cycles;
   run.functional = functional.get();
+  run.record_bursts = options.record_bursts;
   outcome.records = arch::run_program(program, config, run);
   const arch::RunRecords& rec = outcome.records;
 

@@ -24,6 +24,7 @@ struct SimOptions {
   CompileOptions compile;       // ideal memory, ...
   int64_t watchdog_cycles = 0;  // see arch::RunOptions (0: automatic)
   uint64_t seed = 0;            // the synthetic input image of functional simulation
+  bool record_bursts = false;   // keep every DRAM burst in SimOutcome::records (for traces)
 };
 
 inline double as_double(int64_t v) {

@@ -209,8 +209,9 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
       vitsim::sim::find_accel("no-such-accel");
       FAIL("no error");
     } catch (const ConfigError& e) {
-      CHECK_THAT(e.what(), Catch::StartsWith("no-such-accel: cannot open the file") &&
-                               Catch::Contains("known: small-test, systolic-32x32-os, trio-vit"));
+      CHECK_THAT(e.what(),
+                 Catch::StartsWith("no-such-accel: cannot open the file") &&
+                     Catch::Contains("known: small-memory, small-test, systolic-32x32-os, trio-vit"));
     }
   }
 }

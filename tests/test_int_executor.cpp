@@ -355,7 +355,7 @@ TEST_CASE("Add with different input scales: shared shift, saturation", "[int]") 
                     Catch::Contains("'add'") && Catch::Contains("share one shift"));
 }
 
-TEST_CASE("Concat of two different grids copies codes; the output grid must be the stack", "[int]") {
+TEST_CASE("Concat of two different grids copies codes: the output grid must be the stack", "[int]") {
   GraphBuilder b("t", 0, {2, 1, 2});
   const int other = b.conv("other", 0, 1, 1, 1, 1, false, Norm::None, Act::None);
   const int cat = b.concat("cat", {0, other});
@@ -936,7 +936,7 @@ QGraph synthetic_qgraph(Graph graph, uint64_t seed) {
   return q;
 }
 
-TEST_CASE("Determinism: two runs give identical codes; run_int equals run_int_all", "[int]") {
+TEST_CASE("Determinism: two runs give identical codes: run_int equals run_int_all", "[int]") {
   Graph g = build_model("efficientvit-b0", 64);
   materialize_synthetic_weights(g, 3);
   const Tensor img = synthetic_input(g, 3);

@@ -208,7 +208,7 @@ TEST_CASE("layers.csv has the header and one row per layer with the report's int
   CHECK(csv == sim::layers_csv(b0_report(false)));  // deterministic
 }
 
-TEST_CASE("vitsim simulate writes report.json and layers.csv atomically; a bad path exits 2",
+TEST_CASE("vitsim simulate writes report.json and layers.csv atomically: a bad path exits 2",
           "[report][cli]") {
   test::TempDir dir("report", "cli");
   const quant::QGraph q = test::quantize(quant::build_model("efficientvit-b0", 64));

@@ -25,32 +25,16 @@ namespace {
 
 const std::string kConfigDir = std::string(VITSIM_TEST_DATA_DIR) + "/../../configs";
 
-quant::QGraph quantize(quant::Graph g, const std::string& recipe = "trio-w8a8", int images = 1) {
-  quant::materialize_synthetic_weights(g, 7);
-  const auto calib = quant::synthetic_images(images, g.nodes[0].out_shape, 9).images;
-  return quant::quantize_graph(g, quant::find_recipe(recipe, kConfigDir + "/quant"), calib);
-}
+using test::quantize;
+using test::random_layer;
 
-// MAT + R-MAC like trio-vit, but with small buffers, a slow DRAM and narrow ports, so tiles are small and
-// DRAM, port and output-path stalls all occur.
-arch::AccelConfig small_memory_config(const std::string& engines = R"([
-    {"name": "mat", "type": "mat", "pe": 8, "lanes": 4, "replicas": 4},
-    {"name": "rmac", "type": "rmac", "pe": 4, "lanes": 4, "replicas": 2}])") {
-  const std::string text =
-      R"({"name": "small-memory", "clock_mhz": 200, "dsp_packing": 2, "engines": )" + engines + R"(,
-    "aux_units": {
-      "requantizer": {"throughput": 8, "latency": 3}, "hswish": {"throughput": 2, "latency": 2},
-      "relu": {"throughput": 8, "latency": 1}, "residual_add": {"throughput": 8, "latency": 2},
-      "log2_quantizer": {"throughput": 4, "latency": 2}, "shift_subtractor": {"throughput": 8, "latency": 1},
-      "avgpool": {"throughput": 8, "latency": 2}, "layernorm": {"throughput": 1, "latency": 8}},
-    "buffers": {
-      "activation": {"capacity_bytes": 32768, "banks": 4, "ports_per_bank": 1, "word_bytes": 8},
-      "weight": {"capacity_bytes": 16384, "banks": 2, "ports_per_bank": 1, "word_bytes": 8},
-      "output": {"capacity_bytes": 16384, "banks": 2, "ports_per_bank": 1, "word_bytes": 8},
-      "divisor": {"capacity_bytes": 1024, "banks": 1, "ports_per_bank": 1, "word_bytes": 4}},
-    "dma": {"max_outstanding_bursts": 2, "setup_cycles": 3},
-    "dram": {"bandwidth_gbps": 1.7, "latency_ns": 60, "burst_bytes": 32}})";
-  return arch::parse_accel_config(nlohmann::json::parse(text), "small-memory (test)");
+// configs/accel/small-memory.json (MAT + R-MAC like trio-vit, but with small buffers, a slow DRAM and narrow
+// ports, so tiles are small and DRAM, port and output-path stalls all occur), with `engines` if given.
+arch::AccelConfig small_memory_config(const std::string& engines = "") {
+  std::ifstream in(kConfigDir + "/accel/small-memory.json");
+  nlohmann::json j = nlohmann::json::parse(in);
+  if (!engines.empty()) j["engines"] = nlohmann::json::parse(engines);
+  return arch::parse_accel_config(j, "small-memory (test)");
 }
 
 arch::AccelConfig small_systolic_config(const std::string& dataflow) {
@@ -120,24 +104,6 @@ TEST_CASE("Timing modes agree on EfficientViT-B0 @64 on the systolic baseline, a
 }
 
 namespace {
-
-// A one- or two-layer graph of random shape; `kind`: 0 pointwise / generic conv, 1 depthwise conv,
-// 2 depthwise conv feeding a pointwise conv (the fused pair).
-quant::Graph random_layer(std::mt19937_64& rng, int kind) {
-  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  const int64_t c = pick(1, 40), h = pick(1, 20), w = pick(1, 20);
-  quant::GraphBuilder b("random", static_cast<int>(h), {c, h, w});
-  const quant::Act act = pick(0, 1) ? quant::Act::HSwish : quant::Act::None;
-  if (kind == 0) {
-    const int k = pick(0, 2) ? 1 : 3;
-    b.conv("conv", 0, pick(1, 48), k, pick(1, 2), 1, true, quant::Norm::None, act);
-  } else {
-    const int dw =
-        b.conv("dw", 0, c, pick(0, 1) ? 3 : 5, pick(1, 2), static_cast<int>(c), true, quant::Norm::None, act);
-    if (kind == 2) b.conv("pw", dw, pick(1, 48), 1, 1, 1, true, quant::Norm::None, quant::Act::None);
-  }
-  return b.finish();
-}
 
 void random_layers_agree(const arch::AccelConfig& config, int kind, int count, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -254,7 +220,7 @@ TEST_CASE("The watchdog stops a unit that makes no progress and names it, its st
                                                   Catch::Contains("group "));
 }
 
-TEST_CASE("vitsim simulate writes a report; bad timing and bad configs exit 2", "[simulate][cli]") {
+TEST_CASE("vitsim simulate writes a report: bad timing and bad configs exit 2", "[simulate][cli]") {
   test::TempDir dir("simulate", "cli");
   const quant::QGraph q = quantize(quant::build_model("efficientvit-b0", 64));
   quant::save_qgraph(q, dir.file("b0.vqg"));

@@ -6,11 +6,16 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <random>
 #include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "quant/dataset.hpp"
+#include "quant/graph.hpp"
+#include "quant/ptq.hpp"
+#include "quant/zoo.hpp"
 #include "sim/cli.hpp"
 
 namespace vitsim::test {
@@ -64,6 +69,36 @@ inline Run run_vitsim(std::vector<std::string> args) {
   std::ostringstream out, err;
   const int code = vitsim::sim::run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
   return {code, out.str(), err.str()};
+}
+
+/// configs/ of the source tree (accelerator configs in accel/, recipes in quant/).
+inline std::string config_dir() {
+  return std::string(VITSIM_TEST_DATA_DIR) + "/../../configs";
+}
+
+/// `g` with synthetic weights, quantized with `recipe` on `images` synthetic calibration images.
+inline quant::QGraph quantize(quant::Graph g, const std::string& recipe = "trio-w8a8", int images = 1) {
+  quant::materialize_synthetic_weights(g, 7);
+  const auto calib = quant::synthetic_images(images, g.nodes[0].out_shape, 9).images;
+  return quant::quantize_graph(g, quant::find_recipe(recipe, config_dir() + "/quant"), calib);
+}
+
+/// A one- or two-layer graph of random shape; `kind`: 0 pointwise / generic conv, 1 depthwise conv,
+/// 2 depthwise conv feeding a pointwise conv (the fused pair).
+inline quant::Graph random_layer(std::mt19937_64& rng, int kind) {
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const int64_t c = pick(1, 40), h = pick(1, 20), w = pick(1, 20);
+  quant::GraphBuilder b("random", static_cast<int>(h), {c, h, w});
+  const quant::Act act = pick(0, 1) ? quant::Act::HSwish : quant::Act::None;
+  if (kind == 0) {
+    const int k = pick(0, 2) ? 1 : 3;
+    b.conv("conv", 0, pick(1, 48), k, pick(1, 2), 1, true, quant::Norm::None, act);
+  } else {
+    const int dw =
+        b.conv("dw", 0, c, pick(0, 1) ? 3 : 5, pick(1, 2), static_cast<int>(c), true, quant::Norm::None, act);
+    if (kind == 2) b.conv("pw", dw, pick(1, 48), 1, 1, 1, true, quant::Norm::None, quant::Act::None);
+  }
+  return b.finish();
 }
 
 }  // namespace vitsim::test

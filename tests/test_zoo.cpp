@@ -116,7 +116,7 @@ TEST_CASE("EfficientViT-B1 at 224 matches the reference listing row by row", "[z
   CHECK(g.nodes.size() == 131);  // the input node plus the 130 listed layers
 }
 
-TEST_CASE("DeiT and ViT params equal timm's counts; MACs follow the documented closed form", "[zoo]") {
+TEST_CASE("DeiT and ViT params equal timm's counts: MACs follow the documented closed form", "[zoo]") {
   struct Expect {
     const char* model;
     int64_t dim, heads, params;

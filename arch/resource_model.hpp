@@ -1,0 +1,64 @@
+// FPGA resources of an accelerator config: DSP slices, LUTs and BRAM36 blocks, estimated from the config
+// alone (docs/resource-model.md gives every formula and where each coefficient comes from), and device
+// presets (configs/devices/*.json) so a design-space sweep can keep only the designs that fit.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "arch/accel_config.hpp"
+
+namespace vitsim::arch {
+
+/// One line of the estimate: a component and what it uses.
+struct ResourceItem {
+  std::string component;  // "mat multipliers", "rmac adder trees", "activation buffer", ...
+  int64_t dsps = 0, luts = 0, bram36 = 0;
+};
+
+struct ResourceEstimate {
+  int64_t dsps = 0, luts = 0, bram36 = 0;  // totals
+  std::vector<ResourceItem> items;         // the breakdown, in config order
+  /// {"dsps", "luts", "bram36", "items": [{"component", "dsps", "luts", "bram36"}, ...]}.
+  nlohmann::json to_json() const;
+};
+
+/// Estimates the config's resources. dsps equals AccelConfig::dsps().
+ResourceEstimate estimate_resources(const AccelConfig& config);
+
+// The formulas, exposed for tests and sweeps (docs/resource-model.md).
+/// LUTs of a pipelined binary adder tree summing `inputs` values of `input_bits` bits: per stage,
+/// floor(n / 2) two-input adders one bit wider than their inputs, one LUT per result bit.
+int64_t adder_tree_luts(int64_t inputs, int input_bits);
+/// BRAM36 blocks of one buffer: banks x the fewest blocks any port aspect needs for one bank.
+int64_t buffer_bram36(const BufferConfig& buffer);
+/// LUTs per element of throughput of an auxiliary unit of this kind (adders, shifters, clamps; the
+/// multiplies are in the unit's configured DSPs).
+int64_t aux_luts_per_element(AuxKind kind);
+
+/// An FPGA device's capacity (configs/devices/<name>.json).
+struct Device {
+  std::string name, description;
+  int64_t dsps = 0, luts = 0, bram36 = 0;
+  nlohmann::json to_json() const;
+};
+
+/// Reads and validates a device file; throws quant::ConfigError naming the file and JSON path.
+Device load_device(const std::string& path);
+
+/// `name_or_path` as a file if it exists, else <config_dir>/devices/<name>.json; throws quant::ConfigError
+/// naming the file and JSON path on bad content, listing the known devices on an unknown name.
+Device find_device(const std::string& name_or_path, const std::string& config_dir);
+
+/// Whether `estimate` fits `device`; otherwise `why` lists each resource over capacity ("dsps 2600 > 2520").
+bool fits(const ResourceEstimate& estimate, const Device& device, std::string* why = nullptr);
+
+/// 100 x used / capacity.
+double utilization_percent(int64_t used, int64_t capacity);
+
+/// {"device": ..., "fits": bool, "over": why, "utilization_percent": {"dsps", "luts", "bram36"}}.
+nlohmann::json fit_json(const ResourceEstimate& estimate, const Device& device);
+
+}  // namespace vitsim::arch

@@ -1,0 +1,885 @@
+#include "sim/sweep.hpp"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "arch/accel_config.hpp"
+#include "arch/resource_model.hpp"
+#include "quant/atomic_file.hpp"
+#include "quant/qgraph_io.hpp"
+#include "sim/cmd_accel.hpp"
+#include "sim/cmd_quantize.hpp"
+#include "sim/report_files.hpp"
+#include "sim/simulator.hpp"
+
+namespace vitsim::sim {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kResultSchemaVersion = 1;
+constexpr size_t kMaxAxisValues = 100000;
+constexpr size_t kMaxPoints = 1000000;
+
+// results.csv's fixed columns around the axis columns.
+const std::vector<std::string> kLeadingColumns = {"index", "id", "model", "res", "recipe"};
+const std::vector<std::string> kMetricColumns = {"cycles",
+                                                 "latency_ms",
+                                                 "fps",
+                                                 "gops",
+                                                 "mac_utilization",
+                                                 "dsps",
+                                                 "luts",
+                                                 "bram36",
+                                                 "fits_device",
+                                                 "dsp_efficiency",
+                                                 "fps_per_dsp",
+                                                 "onchip_bytes",
+                                                 "dram_bytes_read",
+                                                 "dram_bytes_written"};
+
+std::string json_type(const json& j) {
+  return std::string(j.type_name()) + " (" + j.dump() + ")";
+}
+
+// FNV-1a, 64 bits: a stable hash with no dependency (point ids only; not for security).
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 14695981039346656037ull;
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string hex12(uint64_t h) {
+  std::ostringstream o;
+  o << std::hex << std::setw(12) << std::setfill('0') << (h & 0xffffffffffffull);
+  return o.str();
+}
+
+// A JSON pointer's syntax, checked; "" (the whole document) is not a parameter.
+json::json_pointer parse_pointer(const quant::JsonReader& r, const std::string& at, const std::string& text) {
+  if (text.empty() || text[0] != '/')
+    r.fail(at,
+           "expected a JSON pointer to a config parameter (\"/engines/0/lanes\"), found \"" + text + "\"");
+  try {
+    return json::json_pointer(text);
+  } catch (const json::exception& e) {
+    r.fail(at, "malformed JSON pointer \"" + text + "\": " + e.what());
+  }
+}
+
+// {"from", "to", "step"}: from, from + step, ... up to `to` inclusive; integers when all three are.
+std::vector<json> range_values(quant::JsonReader& range) {
+  range.require("from");
+  range.require("to");
+  range.require("step");
+  const json* from = range.value("from");
+  const json* to = range.value("to");
+  const json* step = range.value("step");
+  range.reject_unknown_keys();
+  for (const auto& [key, v] : {std::pair{"from", from}, {"to", to}, {"step", step}})
+    if (!v->is_number()) range.fail(key, "expected a number, found " + json_type(*v));
+  std::vector<json> values;
+  if (from->is_number_integer() && to->is_number_integer() && step->is_number_integer()) {
+    const int64_t a = from->get<int64_t>(), b = to->get<int64_t>(), s = step->get<int64_t>();
+    if (s == 0 || (b - a) / s < 0) range.fail("step", "expected a nonzero step from 'from' towards 'to'");
+    const uint64_t count = static_cast<uint64_t>((b - a) / s) + 1;
+    if (count > kMaxAxisValues)
+      range.fail("step", "the range has " + std::to_string(count) + " values, at most " +
+                             std::to_string(kMaxAxisValues) + " are allowed");
+    for (uint64_t k = 0; k < count; ++k) values.emplace_back(a + static_cast<int64_t>(k) * s);
+  } else {
+    const double a = from->get<double>(), b = to->get<double>(), s = step->get<double>();
+    const double steps = (b - a) / s;
+    if (s == 0 || !std::isfinite(steps) || steps < -1e-9)
+      range.fail("step", "expected a nonzero step from 'from' towards 'to'");
+    // A small tolerance so that 0.1 steps reach `to` despite binary rounding.
+    const double count = std::floor(steps + 1e-9) + 1;
+    if (count > static_cast<double>(kMaxAxisValues))
+      range.fail("step", "the range has more than " + std::to_string(kMaxAxisValues) + " values");
+    for (int64_t k = 0; k < static_cast<int64_t>(count); ++k)
+      values.emplace_back(a + static_cast<double>(k) * s);
+  }
+  return values;
+}
+
+SweepAxis read_axis(quant::JsonReader& a, const json& base) {
+  SweepAxis axis;
+  const bool single = a.has("pointer"), tied = a.has("pointers");
+  if (single == tied)
+    a.fail("pointer",
+           "expected exactly one of \"pointer\" (a JSON pointer) or \"pointers\" "
+           "(several, set to the same value)");
+  if (single) {
+    axis.pointers = {a.string("pointer")};
+  } else {
+    axis.pointers = a.strings("pointers");
+    if (axis.pointers.empty()) a.fail("pointers", "expected at least one JSON pointer");
+  }
+  for (size_t i = 0; i < axis.pointers.size(); ++i) {
+    const std::string key = single ? "pointer" : "pointers/" + std::to_string(i);
+    const json::json_pointer p = parse_pointer(a, key, axis.pointers[i]);
+    if (!base.contains(p))
+      a.fail(key, "\"" + axis.pointers[i] +
+                      "\" does not exist in the base config (an axis can only set a "
+                      "parameter the base config has)");
+    for (size_t k = 0; k < i; ++k)
+      if (axis.pointers[k] == axis.pointers[i]) a.fail(key, "duplicate pointer \"" + axis.pointers[i] + "\"");
+  }
+  std::string joined;
+  for (const std::string& p : axis.pointers) joined += (joined.empty() ? "" : "+") + p;
+  axis.label = a.string("name", joined);
+  if (axis.label.empty()) a.fail("name", "expected a non-empty label");
+
+  const bool listed = a.has("values"), ranged = a.has("range");
+  if (listed == ranged)
+    a.fail("values",
+           "expected exactly one of \"values\" (a list) or \"range\" "
+           "({\"from\", \"to\", \"step\"})");
+  if (listed) {
+    const json* values = a.value("values");
+    if (!values->is_array() || values->empty())
+      a.fail("values", "expected a non-empty array of values, found " + json_type(*values));
+    axis.values.assign(values->begin(), values->end());
+  } else {
+    quant::JsonReader range = a.object("range");
+    axis.values = range_values(range);
+  }
+  for (size_t i = 0; i < axis.values.size(); ++i)
+    for (size_t k = 0; k < i; ++k)
+      if (axis.values[k] == axis.values[i])
+        a.fail(listed ? "values/" + std::to_string(i) : "range",
+               "duplicate value " + axis.values[i].dump() + " (it would make two identical points)");
+  a.reject_unknown_keys();
+  return axis;
+}
+
+std::optional<int64_t> read_limit(quant::JsonReader& r, const std::string& key) {
+  const json* v = r.value(key);
+  if (!v) return std::nullopt;
+  if (!v->is_number_integer() || v->get<int64_t>() < 0)
+    r.fail(key, "expected a non-negative integer, found " + json_type(*v));
+  return v->get<int64_t>();
+}
+
+// The base config: a file relative to the spec's folder, else a file or preset name as `vitsim simulate
+// --accel` takes it.
+arch::AccelConfig resolve_base(const std::string& spec_path, const std::string& base) {
+  const fs::path beside = fs::path(spec_path).parent_path() / base;
+  if (fs::path(base).is_relative() && fs::is_regular_file(beside))
+    return arch::load_accel_config(beside.string());
+  return find_accel(base);
+}
+
+}  // namespace
+
+SweepSpec load_sweep_spec(const std::string& path) {
+  SweepSpec s;
+  s.file = path;
+  s.source = quant::read_json_file(path);
+  quant::JsonReader r(s.source, path);
+  s.name = r.string("name");
+  if (s.name.empty()) r.fail("name", "expected a non-empty name");
+  s.description = r.string("description", "");
+  s.base_accel = r.string("base_accel");
+  try {
+    s.base_file = resolve_base(path, s.base_accel).file;
+    s.base_config = quant::read_json_file(s.base_file);
+  } catch (const std::invalid_argument& e) {
+    r.fail("base_accel", e.what());
+  }
+
+  const json* axes = r.value("axes");
+  if (axes && !axes->is_array())
+    r.fail("axes", "expected an array of axis objects, found " + json_type(*axes));
+  std::set<std::string> pointers, labels(kLeadingColumns.begin(), kLeadingColumns.end());
+  labels.insert(kMetricColumns.begin(), kMetricColumns.end());
+  labels.insert({"status", "error"});
+  for (size_t i = 0; axes && i < axes->size(); ++i) {
+    const std::string at = "axes/" + std::to_string(i);
+    quant::JsonReader a((*axes)[i], path, "/" + at);
+    SweepAxis axis = read_axis(a, s.base_config);
+    for (const std::string& p : axis.pointers)
+      if (!pointers.insert(p).second) r.fail(at, "pointer \"" + p + "\" is already set by an earlier axis");
+    if (!labels.insert(axis.label).second)
+      r.fail(at + "/name", "the column name \"" + axis.label +
+                               "\" is taken (by another axis or a results.csv "
+                               "column): give the axis a \"name\"");
+    s.axes.push_back(std::move(axis));
+  }
+
+  s.models = read_model_entries(r, "models");
+  r.require("recipes");
+  const std::vector<std::string> recipes = r.strings("recipes");
+  if (recipes.empty()) r.fail("recipes", "expected at least one PTQ recipe");
+  for (size_t i = 0; i < recipes.size(); ++i) {
+    const std::string at = "recipes/" + std::to_string(i);
+    quant::Recipe recipe = read_recipe(r, at, recipes[i]);
+    if (!plain_name(recipe.name))
+      r.fail(at,
+             "the recipe's name \"" + recipe.name + "\" cannot name a file (letters, digits, '-', '_', '.')");
+    for (const quant::Recipe& seen : s.recipes)
+      if (seen.name == recipe.name) r.fail(at, "duplicate recipe \"" + recipe.name + "\"");
+    s.recipes.push_back(std::move(recipe));
+  }
+  quant::JsonReader calib = r.object("calibration");
+  s.calibration = read_calibration(calib, CalibrationSpec{"synthetic", 1, 1});
+  s.timing = r.choice("timing", "fast", {"fast", "cycle"});
+
+  quant::JsonReader constraints = r.object("constraints");
+  s.device = constraints.string("device", "");
+  quant::JsonReader max = constraints.object("max");
+  s.limits.dsps = read_limit(max, "dsps");
+  s.limits.luts = read_limit(max, "luts");
+  s.limits.bram36 = read_limit(max, "bram36");
+  s.limits.onchip_bytes = read_limit(max, "onchip_bytes");
+  max.reject_unknown_keys();
+  constraints.reject_unknown_keys();
+  if (!s.device.empty()) try {
+      s.fpga = arch::find_device(s.device, config_dir());
+    } catch (const std::invalid_argument& e) {
+      constraints.fail("device", e.what());
+    }
+  r.reject_unknown_keys();
+
+  size_t total = s.models.size() * s.recipes.size();
+  for (const SweepAxis& a : s.axes) {
+    total *= a.values.size();
+    if (total > kMaxPoints)
+      r.fail("axes", "the sweep has more than " + std::to_string(kMaxPoints) + " points");
+  }
+  return s;
+}
+
+std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
+  size_t per_pair = 1;
+  for (const SweepAxis& a : spec.axes) per_pair *= a.values.size();
+  std::vector<SweepPoint> points;
+  points.reserve(spec.models.size() * spec.recipes.size() * per_pair);
+  // Configs depend on the axis values only: validate each combination once, reuse it for every model/recipe.
+  std::vector<SweepPoint> designs(per_pair);
+  for (size_t d = 0; d < per_pair; ++d) {
+    SweepPoint& p = designs[d];
+    p.config = spec.base_config;
+    size_t rest = d;
+    p.values.resize(spec.axes.size());
+    for (size_t k = spec.axes.size(); k-- > 0;) {  // the last axis varies fastest
+      const SweepAxis& axis = spec.axes[k];
+      p.values[k] = axis.values[rest % axis.values.size()];
+      rest /= axis.values.size();
+      for (const std::string& ptr : axis.pointers) p.config[json::json_pointer(ptr)] = p.values[k];
+    }
+    try {
+      const arch::AccelConfig c = arch::parse_accel_config(p.config, "accel.json");
+      const arch::ResourceEstimate estimate = arch::estimate_resources(c);
+      p.dsps = estimate.dsps;
+      p.luts = estimate.luts;
+      p.bram36 = estimate.bram36;
+      p.onchip_bytes = c.onchip_bytes();
+      std::vector<std::string> over;
+      const auto check = [&over](const char* what, int64_t have, const std::optional<int64_t>& limit) {
+        if (limit && have > *limit)
+          over.push_back(std::string(what) + " " + std::to_string(have) + " > " + std::to_string(*limit));
+      };
+      check("dsps", p.dsps, spec.limits.dsps);
+      check("luts", p.luts, spec.limits.luts);
+      check("bram36", p.bram36, spec.limits.bram36);
+      check("onchip_bytes", p.onchip_bytes, spec.limits.onchip_bytes);
+      std::string why;
+      if (spec.fpga) {
+        p.fits_device = arch::fits(estimate, *spec.fpga, &why);
+        if (!*p.fits_device) over.push_back("does not fit " + spec.fpga->name + ": " + why);
+      }
+      for (const std::string& o : over) p.filtered += (p.filtered.empty() ? "" : ", ") + o;
+    } catch (const std::invalid_argument& e) {
+      p.config_error = e.what();
+    }
+  }
+  for (size_t m = 0; m < spec.models.size(); ++m)
+    for (size_t r = 0; r < spec.recipes.size(); ++r)
+      for (size_t d = 0; d < per_pair; ++d) {
+        SweepPoint p = designs[d];
+        p.index = static_cast<int>(points.size());
+        p.model = m;
+        p.recipe = r;
+        const json canonical = {{"model", spec.models[m].model},
+                                {"res", spec.models[m].resolution},
+                                {"recipe", spec.recipes[r].name},
+                                {"calibration",
+                                 {{"source", spec.calibration.source},
+                                  {"seed", spec.calibration.seed},
+                                  {"count", spec.calibration.count}}},
+                                {"weights_seed", spec.weights_seed},
+                                {"timing", spec.timing},
+                                {"accel", p.config}};
+        p.id = hex12(fnv1a(canonical.dump()));
+        points.push_back(std::move(p));
+      }
+  return points;
+}
+
+namespace {
+
+// A value as a table or CSV cell: strings bare, reals with 12 significant digits (result.json keeps them
+// all), everything else as JSON.
+std::string cell(const json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) {
+    std::ostringstream o;
+    o << std::setprecision(12) << v.get<double>();
+    return o.str();
+  }
+  return v.dump();
+}
+
+std::string point_status(const SweepPoint& p) {
+  if (!p.filtered.empty()) return "filtered (" + p.filtered + ")";
+  if (!p.config_error.empty()) return "invalid config (will fail): " + p.config_error;
+  return "runs (dsps " + std::to_string(p.dsps) + ", luts " + std::to_string(p.luts) + ", bram36 " +
+         std::to_string(p.bram36) + ")";
+}
+
+}  // namespace
+
+void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& points, std::ostream& out) {
+  const auto filtered =
+      std::count_if(points.begin(), points.end(), [](const SweepPoint& p) { return !p.filtered.empty(); });
+  out << "sweep " << spec.name << " (" << spec.file << "): " << points.size()
+      << " point(s) = " << spec.models.size() << " model(s) x " << spec.recipes.size() << " recipe(s)";
+  for (const SweepAxis& a : spec.axes) out << " x " << a.values.size() << " (" << a.label << ")";
+  out << "; " << points.size() - static_cast<size_t>(filtered) << " run, " << filtered << " filtered\n";
+  std::vector<std::string> header = {"index", "id", "model", "recipe"};
+  for (const SweepAxis& a : spec.axes) header.push_back(a.label);
+  header.push_back("status");
+  std::vector<std::vector<std::string>> rows;
+  for (const SweepPoint& p : points) {
+    std::vector<std::string> row = {std::to_string(p.index), p.id, spec.models[p.model].label(),
+                                    spec.recipes[p.recipe].name};
+    for (const json& v : p.values) row.push_back(cell(v));
+    row.push_back(point_status(p));
+    rows.push_back(std::move(row));
+  }
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  }
+  const auto print_row = [&](const std::vector<std::string>& row) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      out << (c ? "  " : "");
+      if (c + 1 == row.size())
+        out << row[c];
+      else
+        out << std::left << std::setw(static_cast<int>(width[c])) << row[c];
+    }
+    out << std::right << '\n';
+  };
+  print_row(header);
+  for (const auto& row : rows) print_row(row);
+}
+
+std::string SweepDir::spec_copy() const {
+  return (fs::path(root) / "spec.json").string();
+}
+std::string SweepDir::qgraph(const SweepSpec& spec, const SweepPoint& point) const {
+  return (fs::path(root) / "qgraphs" /
+          (spec.models[point.model].label() + "_" + spec.recipes[point.recipe].name + ".vqg"))
+      .string();
+}
+std::string SweepDir::point_dir(int index) const {
+  return (fs::path(root) / "points" / std::to_string(index)).string();
+}
+std::string SweepDir::result(int index) const {
+  return (fs::path(point_dir(index)) / "result.json").string();
+}
+std::string SweepDir::log(int index) const {
+  return (fs::path(point_dir(index)) / "log.txt").string();
+}
+std::string SweepDir::results_csv() const {
+  return (fs::path(root) / "results.csv").string();
+}
+
+void init_sweep_dir(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir) {
+  const std::string copy = dir.spec_copy();
+  if (fs::is_regular_file(copy)) {
+    json existing;
+    try {
+      existing = quant::read_json_file(copy);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string(e.what()) + " (not a sweep folder? use another --out)");
+    }
+    if (existing != spec.source)
+      throw std::invalid_argument(dir.root + " holds the results of a different spec (" + copy +
+                                  " differs from " + spec.file +
+                                  "): use another --out, or delete the folder to start over");
+  } else {
+    if (fs::exists(dir.root) && !fs::is_empty(dir.root))
+      throw std::invalid_argument(dir.root +
+                                  " is not empty and has no spec.json: not a sweep folder (use a new "
+                                  "or empty --out)");
+    fs::create_directories(dir.root);
+    quant::write_file_atomic(copy, spec.source.dump(2) + "\n");
+  }
+  // A result.json of another point (the base config changed since) would mix two sweeps.
+  const std::vector<json> results = read_sweep_results(points, dir);
+  for (const SweepPoint& p : points)
+    if (!results[static_cast<size_t>(p.index)].is_null() &&
+        results[static_cast<size_t>(p.index)].value("id", "") != p.id)
+      throw std::invalid_argument(
+          dir.result(p.index) + " is for point id " + results[static_cast<size_t>(p.index)].value("id", "?") +
+          ", but " + spec.file + " now gives point " + std::to_string(p.index) + " the id " + p.id +
+          " (did the base config " + spec.base_file + " change?): use another --out");
+}
+
+std::vector<int> pending_points(const std::vector<SweepPoint>& points, const SweepDir& dir) {
+  std::vector<int> pending;
+  for (const SweepPoint& p : points)
+    if (p.filtered.empty() && !fs::is_regular_file(dir.result(p.index))) pending.push_back(p.index);
+  return pending;
+}
+
+namespace {
+
+json result_header(const SweepSpec& spec, const SweepPoint& p) {
+  json values = json::object();
+  for (size_t k = 0; k < spec.axes.size(); ++k) values[spec.axes[k].label] = p.values[k];
+  return {{"schema", "vitsim-sweep-result"},
+          {"schema_version", kResultSchemaVersion},
+          {"index", p.index},
+          {"id", p.id},
+          {"model", spec.models[p.model].model},
+          {"res", spec.models[p.model].resolution},
+          {"recipe", spec.recipes[p.recipe].name},
+          {"values", values}};
+}
+
+json resource_metrics(const SweepPoint& p) {
+  const auto known = [](int64_t v) { return v < 0 ? json() : json(v); };
+  return {{"dsps", known(p.dsps)},
+          {"luts", known(p.luts)},
+          {"bram36", known(p.bram36)},
+          {"onchip_bytes", known(p.onchip_bytes)},
+          {"fits_device", p.fits_device ? json(*p.fits_device) : json()}};
+}
+
+void write_result(const SweepDir& dir, const json& result) {
+  quant::write_file_atomic(dir.result(result.at("index").get<int>()), result.dump(1) + "\n");
+}
+
+const SweepPoint& point_at(const std::vector<SweepPoint>& points, int index) {
+  if (index < 0 || static_cast<size_t>(index) >= points.size())
+    throw std::invalid_argument("--point " + std::to_string(index) + ": the sweep has points 0.." +
+                                std::to_string(points.size() - 1));
+  return points[static_cast<size_t>(index)];
+}
+
+quant::QGraph make_qgraph(const SweepSpec& spec, const SweepPoint& p, const std::string& path) {
+  const quant::QGraph q =
+      quantize_zoo_model(spec.models[p.model], spec.weights_seed, spec.calibration, spec.recipes[p.recipe]);
+  fs::create_directories(fs::path(path).parent_path());
+  quant::save_qgraph(q, path);
+  return q;
+}
+
+}  // namespace
+
+void record_failed_point(const SweepSpec& spec, const SweepPoint& point, const SweepDir& dir,
+                         const std::string& error) {
+  json result = result_header(spec, point);
+  result["status"] = "failed";
+  result["error"] = error;
+  result["metrics"] = resource_metrics(point);
+  fs::create_directories(dir.point_dir(point.index));
+  write_result(dir, result);
+}
+
+std::vector<int> prepare_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                               const SweepDir& dir, std::ostream& err) {
+  init_sweep_dir(spec, points, dir);
+  std::vector<int> pending = pending_points(points, dir);
+  // One PTQ per (model, recipe) that a pending point needs; a failed PTQ fails its points now.
+  std::map<std::string, std::string> ptq_error;  // by qgraph path
+  for (const int i : pending) {
+    const SweepPoint& p = points[static_cast<size_t>(i)];
+    const std::string path = dir.qgraph(spec, p);
+    if (ptq_error.count(path) || !p.config_error.empty() || fs::is_regular_file(path)) continue;
+    err << "quantizing " << spec.models[p.model].label() << " with " << spec.recipes[p.recipe].name << " ("
+        << spec.calibration.count << " " << spec.calibration.source << " calibration image(s)) -> " << path
+        << std::endl;
+    try {
+      make_qgraph(spec, p, path);
+    } catch (const std::invalid_argument& e) {
+      ptq_error[path] = std::string("quantization failed: ") + e.what();
+      err << "  " << ptq_error[path] << std::endl;
+    }
+  }
+  std::vector<int> still;
+  for (const int i : pending) {
+    const SweepPoint& p = points[static_cast<size_t>(i)];
+    const auto failed = ptq_error.find(dir.qgraph(spec, p));
+    if (failed != ptq_error.end() && p.config_error.empty())
+      record_failed_point(spec, p, dir, failed->second);
+    else
+      still.push_back(i);
+  }
+  return still;
+}
+
+json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& points, int index,
+                     const SweepDir& dir, std::ostream& log) {
+  const SweepPoint& p = point_at(points, index);
+  if (!p.filtered.empty())
+    throw std::invalid_argument("--point " + std::to_string(index) + " is filtered by the constraints (" +
+                                p.filtered + "): it never runs");
+  // From scratch: whatever an interrupted run left (but the log, which the backend may be writing).
+  const fs::path folder = dir.point_dir(index);
+  fs::create_directories(folder);
+  for (const auto& e : fs::directory_iterator(folder))
+    if (e.path().filename() != "log.txt") fs::remove_all(e.path());
+  const std::string accel_file = (folder / "accel.json").string();
+  quant::write_file_atomic(accel_file, p.config.dump(2) + "\n");
+
+  log << "point " << index << " (" << p.id << "): " << spec.models[p.model].label() << ", "
+      << spec.recipes[p.recipe].name;
+  for (size_t k = 0; k < spec.axes.size(); ++k)
+    log << ", " << spec.axes[k].label << " = " << cell(p.values[k]);
+  log << std::endl;
+  json result = result_header(spec, p);
+  try {
+    // Named relative to DIR: the same point gives the same error (and results.csv) in any folder.
+    const arch::AccelConfig config =
+        arch::parse_accel_config(p.config, "points/" + std::to_string(index) + "/accel.json");
+    const std::string qpath = dir.qgraph(spec, p);
+    const quant::QGraph qgraph =
+        fs::is_regular_file(qpath) ? quant::load_qgraph(qpath) : make_qgraph(spec, p, qpath);
+    SimOptions options;
+    options.timing = arch::parse_timing_mode(spec.timing);
+    const SimReport report = simulate(qgraph, config, options);
+    quant::write_file_atomic((folder / "report.json").string(), report.to_json().dump(1) + "\n");
+    json metrics = resource_metrics(p);
+    metrics.update(json{{"cycles", report.cycles},
+                        {"latency_ms", report.latency_ms()},
+                        {"fps", report.fps()},
+                        {"gops", report.gops()},
+                        {"mac_utilization", report.mac_utilization()},
+                        {"dsps", report.dsps},
+                        {"dsp_efficiency", report.dsp_efficiency()},
+                        {"fps_per_dsp", report.fps_per_dsp()},
+                        {"dram_bytes_read", report.dram_bytes_read},
+                        {"dram_bytes_written", report.dram_bytes_written}});
+    result["status"] = "ok";
+    result["error"] = "";
+    result["metrics"] = metrics;
+    log << "ok: " << report.cycles << " cycles, " << report.fps() << " fps, simulated in " << std::fixed
+        << std::setprecision(2) << report.wall_seconds << " s" << std::endl;
+  } catch (const std::exception& e) {  // the point's own failure: recorded, the sweep goes on
+    result["status"] = "failed";
+    result["error"] = e.what();
+    result["metrics"] = resource_metrics(p);
+    log << "failed: " << e.what() << std::endl;
+  }
+  write_result(dir, result);
+  return result;
+}
+
+std::vector<json> read_sweep_results(const std::vector<SweepPoint>& points, const SweepDir& dir) {
+  std::vector<json> results(points.size());
+  for (const SweepPoint& p : points) {
+    const std::string path = dir.result(p.index);
+    if (fs::is_regular_file(path)) results[static_cast<size_t>(p.index)] = quant::read_json_file(path);
+  }
+  return results;
+}
+
+std::string sweep_results_csv(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                              const std::vector<json>& results) {
+  std::ostringstream o;
+  std::vector<std::string> columns = kLeadingColumns;
+  for (const SweepAxis& a : spec.axes) columns.push_back(a.label);
+  columns.push_back("status");
+  columns.push_back("error");
+  columns.insert(columns.end(), kMetricColumns.begin(), kMetricColumns.end());
+  for (size_t c = 0; c < columns.size(); ++c) o << (c ? "," : "") << csv_field(columns[c]);
+  o << '\n';
+  for (const SweepPoint& p : points) {
+    const json& r = results[static_cast<size_t>(p.index)];
+    if (r.is_null() && p.filtered.empty()) continue;  // pending
+    o << p.index << ',' << p.id << ',' << csv_field(spec.models[p.model].model) << ','
+      << spec.models[p.model].resolution << ',' << csv_field(spec.recipes[p.recipe].name);
+    for (const json& v : p.values) o << ',' << csv_field(cell(v));
+    const json metrics = r.is_null() ? resource_metrics(p) : r.value("metrics", json::object());
+    std::string error = r.is_null() ? p.filtered : r.value("error", "");
+    error = error.substr(0, error.find('\n'));  // the first line; result.json has all of it
+    o << ',' << (r.is_null() ? "filtered" : csv_field(r.value("status", "?"))) << ',' << csv_field(error);
+    for (const std::string& m : kMetricColumns) o << ',' << csv_field(cell(metrics.value(m, json())));
+    o << '\n';
+  }
+  return o.str();
+}
+
+void collect_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir,
+                   std::ostream& out) {
+  if (!fs::is_regular_file(dir.spec_copy()))
+    throw std::invalid_argument(dir.root + " is not a sweep folder (no spec.json)");
+  init_sweep_dir(spec, points, dir);
+  const std::vector<json> results = read_sweep_results(points, dir);
+  quant::write_file_atomic(dir.results_csv(), sweep_results_csv(spec, points, results));
+  int ok = 0, failed = 0, filtered = 0, pending = 0;
+  // The fastest design per (model, recipe).
+  std::map<std::pair<size_t, size_t>, const SweepPoint*> best;
+  for (const SweepPoint& p : points) {
+    const json& r = results[static_cast<size_t>(p.index)];
+    if (!p.filtered.empty()) {
+      ++filtered;
+    } else if (r.is_null()) {
+      ++pending;
+    } else if (r.value("status", "") == "ok") {
+      ++ok;
+      const SweepPoint*& b = best[{p.model, p.recipe}];
+      if (!b || r["metrics"].value("fps", 0.0) >
+                    results[static_cast<size_t>(b->index)]["metrics"].value("fps", 0.0))
+        b = &p;
+    } else {
+      ++failed;
+    }
+  }
+  out << "sweep " << spec.name << ": " << points.size() << " point(s): " << ok << " ok, " << failed
+      << " failed, " << filtered << " filtered, " << pending << " pending\n";
+  for (const auto& [key, p] : best) {
+    const json& m = results[static_cast<size_t>(p->index)]["metrics"];
+    out << "  fastest " << spec.models[key.first].label() << " " << spec.recipes[key.second].name
+        << ": point " << p->index << " (" << p->id << ")";
+    for (size_t k = 0; k < spec.axes.size(); ++k)
+      out << " " << spec.axes[k].label << "=" << cell(p->values[k]);
+    out << std::fixed << std::setprecision(1) << ": " << m.value("fps", 0.0) << " fps, "
+        << m.value("gops", 0.0) << " GOPS, " << m.value("dsps", json()).dump() << " DSPs\n"
+        << std::defaultfloat;
+  }
+  int listed = 0;
+  for (const SweepPoint& p : points) {
+    const json& r = results[static_cast<size_t>(p.index)];
+    if (r.is_null() || r.value("status", "") == "ok" || ++listed > 5) continue;
+    const std::string error = r.value("error", "");
+    out << "  failed point " << p.index << ": " << error.substr(0, error.find('\n')) << '\n';
+  }
+  if (listed > 5) out << "  ... " << listed - 5 << " more failed point(s) (results.csv)\n";
+  out << "results: " << dir.results_csv() << '\n';
+}
+
+// --- the local backend -------------------------------------------------------------------------------------
+
+namespace {
+
+std::string log_tail(const std::string& path, size_t max_bytes = 2000) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  std::string text = s.str();
+  if (text.size() > max_bytes) text = "..." + text.substr(text.size() - max_bytes);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+// Starts `argv` with stdout and stderr to `log_path`. The child dies with its parent (PR_SET_PDEATHSIG): a
+// killed sweep leaves no orphan finishing a point that the next run starts again.
+pid_t spawn_logged(const std::vector<std::string>& args, const std::string& log_path) {
+  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log_fd < 0) throw std::runtime_error("cannot write '" + log_path + "': " + std::strerror(errno));
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // only async-signal-safe calls from here to exec
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    const char msg[] = "vitsim sweep: cannot execute the point runner\n";
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  const int fork_errno = errno;
+  ::close(log_fd);
+  if (pid < 0)
+    throw std::runtime_error(std::string("cannot start a point process: ") + std::strerror(fork_errno));
+  return pid;
+}
+
+std::string duration_text(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::llround(seconds));
+  std::ostringstream o;
+  if (s >= 3600)
+    o << s / 3600 << "h" << std::setw(2) << std::setfill('0') << s % 3600 / 60 << "m";
+  else if (s >= 60)
+    o << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
+  else
+    o << s << "s";
+  return o.str();
+}
+
+std::string exit_text(int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* name = ::strsignal(sig);
+    return "killed by signal " + std::to_string(sig) + (name ? std::string(" (") + name + ")" : "");
+  }
+  return "exited with code " + std::to_string(WEXITSTATUS(status));
+}
+
+}  // namespace
+
+int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
+                    const std::vector<SweepPoint>& points, const SweepDir& dir,
+                    const LocalBackendOptions& options, std::ostream& out, std::ostream& err) {
+  using clock = std::chrono::steady_clock;
+  if (options.jobs < 1)
+    throw std::invalid_argument("-j must be at least 1, got " + std::to_string(options.jobs));
+  const std::vector<int> pending = prepare_sweep(spec, points, dir, err);
+  std::vector<json> results = read_sweep_results(points, dir);
+  const auto runnable =
+      std::count_if(points.begin(), points.end(), [](const SweepPoint& p) { return p.filtered.empty(); });
+  const size_t total = static_cast<size_t>(runnable);
+  size_t done = total - pending.size(), failed = 0;
+  for (const json& r : results)
+    if (!r.is_null() && r.value("status", "") != "ok") ++failed;
+  err << "sweep " << spec.name << ": " << points.size() << " point(s), " << points.size() - total
+      << " filtered, " << done << " already done, " << pending.size() << " to run on " << options.jobs
+      << " process(es)" << std::endl;
+
+  const std::string exe = options.executable.empty() ? "/proc/self/exe" : options.executable;
+  const std::string spec_abs = fs::absolute(spec_path).string(), out_abs = fs::absolute(dir.root).string();
+  const auto t0 = clock::now();
+  size_t finished_here = 0;
+  const auto progress = [&](const std::string& line) {
+    const double elapsed = std::chrono::duration<double>(clock::now() - t0).count();
+    const size_t left = pending.size() - finished_here;
+    const std::string eta =
+        finished_here
+            ? duration_text(elapsed / static_cast<double>(finished_here) * static_cast<double>(left))
+            : "?";
+    if (options.progress_bar) {
+      constexpr int kWidth = 30;
+      const int filled = total ? static_cast<int>(kWidth * done / total) : kWidth;
+      if (line.find("FAILED") != std::string::npos) err << "\r\033[K" << line << '\n';  // above the bar
+      err << "\r\033[K[" << std::string(static_cast<size_t>(filled), '#')
+          << std::string(static_cast<size_t>(kWidth - filled), '.') << "] " << done << "/" << total << ", "
+          << failed << " failed, elapsed " << duration_text(elapsed) << ", ETA " << eta << std::flush;
+    } else if (!line.empty()) {
+      err << "[" << done << "/" << total << "] " << line << " (ETA " << eta << ")" << std::endl;
+    }
+  };
+
+  std::map<pid_t, int> running;  // child -> point index
+  size_t next = 0;
+  while (next < pending.size() || !running.empty()) {
+    while (running.size() < static_cast<size_t>(options.jobs) && next < pending.size()) {
+      const int index = pending[next++];
+      fs::remove_all(dir.point_dir(index));  // a point without result.json restarts from scratch
+      fs::create_directories(dir.point_dir(index));
+      running[spawn_logged({exe, "sweep", spec_abs, "--out", out_abs, "--point", std::to_string(index)},
+                           dir.log(index))] = index;
+    }
+    progress("");
+    int status = 0;
+    pid_t pid = 0;
+    if (options.progress_bar) {  // poll, so that the elapsed time and ETA tick while points run
+      for (auto redrawn = clock::now(); (pid = ::waitpid(-1, &status, WNOHANG)) == 0;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (clock::now() - redrawn >= std::chrono::seconds(1)) progress(""), redrawn = clock::now();
+      }
+    } else {
+      pid = ::waitpid(-1, &status, 0);
+    }
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error(std::string("waiting for point processes: ") + std::strerror(errno));
+    }
+    const auto it = running.find(pid);
+    if (it == running.end()) continue;  // not one of ours
+    const int index = it->second;
+    running.erase(it);
+    const SweepPoint& p = points[static_cast<size_t>(index)];
+    if (!fs::is_regular_file(dir.result(index)))
+      record_failed_point(spec, p, dir,
+                          "the point process " + exit_text(status) + " without writing result.json; points/" +
+                              std::to_string(index) + "/log.txt ends with:\n" + log_tail(dir.log(index)));
+    results[static_cast<size_t>(index)] = quant::read_json_file(dir.result(index));
+    const json& r = results[static_cast<size_t>(index)];
+    const bool ok = r.value("status", "") == "ok";
+    ++done, ++finished_here;
+    failed += ok ? 0 : 1;
+    quant::write_file_atomic(dir.results_csv(), sweep_results_csv(spec, points, results));
+    std::string error = r.value("error", "");
+    progress("point " + std::to_string(index) + " " +
+             (ok ? "ok" : "FAILED: " + error.substr(0, error.find('\n'))));
+  }
+  if (options.progress_bar) err << '\n';
+  err << "ran " << finished_here << " point(s) in "
+      << duration_text(std::chrono::duration<double>(clock::now() - t0).count()) << std::endl;
+  collect_sweep(spec, points, dir, out);
+  return 0;
+}
+
+int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& err) {
+  const int modes = int{args.dry_run} + int{args.prepare} + int{args.collect} + int{args.point >= 0};
+  if (modes > 1)
+    throw std::invalid_argument("--dry-run, --prepare, --collect and --point exclude each other");
+  const SweepSpec spec = load_sweep_spec(args.spec);
+  const std::vector<SweepPoint> points = expand_sweep(spec);
+  if (args.dry_run) {
+    print_sweep_points(spec, points, out);
+    return 0;
+  }
+  if (args.out.empty()) throw std::invalid_argument("--out DIR is required (the sweep's output folder)");
+  const SweepDir dir{args.out};
+  if (args.point >= 0) {
+    point_at(points, args.point);
+    init_sweep_dir(spec, {}, dir);  // the spec check only: other points may be running
+    run_sweep_point(spec, points, args.point, dir, out);
+    return 0;
+  }
+  if (args.prepare) {
+    for (const int i : prepare_sweep(spec, points, dir, err)) out << i << '\n';
+    return 0;
+  }
+  if (args.collect) {
+    collect_sweep(spec, points, dir, out);
+    return 0;
+  }
+  if (args.backend == "slurm") return run_slurm_sweep(spec, args.spec, points, dir, args.slurm, out, err);
+  if (args.backend != "local")
+    throw std::invalid_argument("--backend: expected local or slurm, found \"" + args.backend + "\"");
+  LocalBackendOptions options;
+  options.jobs =
+      args.jobs > 0 ? args.jobs : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  options.progress_bar = ::isatty(STDERR_FILENO) != 0;
+  return run_local_sweep(spec, args.spec, points, dir, options, out, err);
+}
+
+}  // namespace vitsim::sim

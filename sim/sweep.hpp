@@ -1,0 +1,160 @@
+// Design-space sweeps (docs/sweeps.md). A spec (configs/sweeps/*.json) names a base accelerator config, axes
+// that set config parameters by JSON pointer, models and resolutions, PTQ recipes and resource constraints.
+// expand_sweep turns it into numbered points in a fixed order; the steps below (prepare, run one point,
+// collect) work on an output folder that any backend fills:
+//
+//   DIR/spec.json                                  copy of the spec (a rerun checks it is unchanged)
+//   DIR/qgraphs/<model>@<res>_<recipe>.vqg         quantized graphs, computed once per (model, recipe)
+//   DIR/points/<index>/accel.json, report.json     the point's config and simulation report
+//   DIR/points/<index>/result.json                 written last, atomically: the point is done
+//   DIR/points/<index>/log.txt                     the child's output (local backend)
+//   DIR/results.csv                                one row per done or filtered point, in index order
+//
+// A point is done when its result.json exists, whatever its status (ok or failed); anything else in its
+// folder is from an interrupted run and is discarded when the point runs again.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arch/resource_model.hpp"
+#include "sim/model_quantization.hpp"
+#include "sim/sweep_slurm.hpp"
+
+namespace vitsim::sim {
+
+/// One axis: every value is set into each of `pointers` (one pointer, or several tied together).
+struct SweepAxis {
+  std::string label;                  // "name", else the pointers joined by '+': the results.csv column
+  std::vector<std::string> pointers;  // JSON pointers into the accelerator config
+  std::vector<nlohmann::json> values;
+};
+
+/// Upper bounds on a design's resources (absent: no bound).
+struct SweepLimits {
+  std::optional<int64_t> dsps, luts, bram36, onchip_bytes;
+};
+
+struct SweepSpec {
+  std::string file;       // where it was read from (for messages)
+  nlohmann::json source;  // the spec as read (copied to DIR/spec.json)
+  std::string name, description;
+  std::string base_accel;      // as written in the spec
+  std::string base_file;       // the base config file it resolved to
+  nlohmann::json base_config;  // the base config file's JSON
+  std::vector<SweepAxis> axes;
+  std::vector<ModelEntry> models;
+  std::vector<quant::Recipe> recipes;
+  CalibrationSpec calibration;  // default {synthetic, seed 1, count 1}
+  uint64_t weights_seed = 0;    // synthetic weights (not a spec field: fixed, like `vitsim run`'s default)
+  std::string timing = "fast";  // fast | cycle
+  std::string device;           // constraints.device as written ("" : none)
+  std::optional<arch::Device> fpga;  // the device it names
+  SweepLimits limits;                // constraints.max
+};
+
+/// Reads and validates a spec; throws quant::ConfigError "<spec file>: <json path>: <problem>" (every axis
+/// pointer must exist in the base config).
+SweepSpec load_sweep_spec(const std::string& path);
+
+/// A design point: one model, one recipe, one value per axis.
+struct SweepPoint {
+  int index = 0;
+  std::string id;                      // 12 hex digits of a hash of the point's canonical JSON
+  size_t model = 0, recipe = 0;        // into SweepSpec::models, ::recipes
+  std::vector<nlohmann::json> values;  // one per axis
+  nlohmann::json config;               // the base config with the values set
+  std::string config_error;            // parse_accel_config's message when the combination is invalid
+  // Resources of a valid config (-1: unknown).
+  int64_t dsps = -1, luts = -1, bram36 = -1, onchip_bytes = -1;
+  std::optional<bool> fits_device;  // with a device constraint
+  std::string filtered;             // why the constraints reject it ("" : it runs)
+};
+
+/// Every point, in index order: models outermost, then recipes, then the axes in spec order, the last axis
+/// varying fastest. Deterministic: the same spec (and base config) gives the same points and ids.
+std::vector<SweepPoint> expand_sweep(const SweepSpec& spec);
+
+/// `vitsim sweep --dry-run`: one line per point (index, id, model, recipe, values, runs or filtered).
+void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& points, std::ostream& out);
+
+/// The files of one output folder.
+struct SweepDir {
+  std::string root;
+  std::string spec_copy() const;
+  std::string qgraph(const SweepSpec& spec, const SweepPoint& point) const;
+  std::string point_dir(int index) const;
+  std::string result(int index) const;  // points/<index>/result.json
+  std::string log(int index) const;     // points/<index>/log.txt
+  std::string results_csv() const;
+};
+
+/// Creates DIR and writes DIR/spec.json, or checks that an existing DIR/spec.json holds the same spec (a
+/// std::invalid_argument otherwise), and that each existing result.json belongs to the point of its index.
+void init_sweep_dir(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir);
+
+/// Indices of the points that run (not filtered) and have no result.json yet.
+std::vector<int> pending_points(const std::vector<SweepPoint>& points, const SweepDir& dir);
+
+/// init_sweep_dir, then computes the quantized graphs the pending points need (those not in DIR/qgraphs
+/// yet); returns the pending indices. Progress lines go to `err`.
+std::vector<int> prepare_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                               const SweepDir& dir, std::ostream& err);
+
+/// Runs one point from scratch (its folder emptied first): validates its config, loads (or computes) the
+/// quantized graph, simulates, writes accel.json, report.json and then result.json. A failure of the point
+/// itself (invalid config, impossible mapping, stalled simulation) is recorded in result.json with status
+/// "failed", and the call returns normally; a filtered point or an index out of range is a
+/// std::invalid_argument. Returns the result.json content.
+nlohmann::json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& points, int index,
+                               const SweepDir& dir, std::ostream& log);
+
+/// Writes a failed result.json for `index` (a crashed child, as seen by a backend).
+void record_failed_point(const SweepSpec& spec, const SweepPoint& point, const SweepDir& dir,
+                         const std::string& error);
+
+/// The result.json files present, by index (null where a point has none).
+std::vector<nlohmann::json> read_sweep_results(const std::vector<SweepPoint>& points, const SweepDir& dir);
+
+/// results.csv from the points and their results (rows for done and filtered points, in index order).
+std::string sweep_results_csv(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                              const std::vector<nlohmann::json>& results);
+
+/// Rebuilds DIR/results.csv (atomically) from the result.json files and prints a summary: counts by
+/// status, and the fastest design per model and recipe.
+void collect_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir,
+                   std::ostream& out);
+
+struct LocalBackendOptions {
+  int jobs = 1;               // child processes at once
+  std::string executable;     // the vitsim binary the children run ("": this process's own, /proc/self/exe)
+  bool progress_bar = false;  // a bar rewritten in place (a terminal), else one line per finished point
+};
+
+/// The local backend: prepares, then runs each pending point as `vitsim sweep SPEC --out DIR --point I` in up
+/// to `jobs` child processes (output to the point's log.txt); a child that crashes or exits without writing
+/// result.json becomes a failed point with the tail of its log. Rewrites results.csv after each point and
+/// prints the summary at the end. Returns 0.
+int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
+                    const std::vector<SweepPoint>& points, const SweepDir& dir,
+                    const LocalBackendOptions& options, std::ostream& out, std::ostream& err);
+
+/// `vitsim sweep` as parsed by the CLI.
+struct SweepArgs {
+  std::string spec;
+  std::string out;
+  int jobs = 0;  // 0: one per hardware thread
+  bool dry_run = false, prepare = false, collect = false;
+  int point = -1;  // --point INDEX (-1: none)
+  std::string backend = "local";
+  SlurmOptions slurm;  // --backend slurm: its --slurm-* options (sim/sweep_slurm.hpp)
+};
+
+/// Runs the command; std::invalid_argument (exit 2) for a bad spec, flag or output folder.
+int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& err);
+
+}  // namespace vitsim::sim

@@ -1,0 +1,406 @@
+#include "sim/sweep_slurm.hpp"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "quant/atomic_file.hpp"
+#include "sim/run_process.hpp"
+#include "sim/sweep.hpp"
+
+namespace vitsim::sim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string slurm_conf_hint() {
+  const char* conf = std::getenv("SLURM_CONF");
+  return conf ? std::string("SLURM_CONF=") + conf : std::string("SLURM_CONF is not set");
+}
+
+std::string trimmed(const std::string& text) {
+  const size_t begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos) return "";
+  const size_t end = text.find_last_not_of(" \t\r\n");
+  return text.substr(begin, end - begin + 1);
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(text);
+  while (std::getline(in, part, separator)) parts.push_back(part);
+  return parts;
+}
+
+std::optional<int> parse_index(const std::string& text) {
+  if (text.empty() || text.size() > 9 || !std::all_of(text.begin(), text.end(), ::isdigit))
+    return std::nullopt;
+  return std::stoi(text);
+}
+
+/// A task id list as scontrol prints it for tasks not yet split off the array: "3", "1-3,5", "0-7%2".
+std::vector<int> parse_task_list(const std::string& text) {
+  std::vector<int> tasks;
+  for (const std::string& item : split(text.substr(0, text.find('%')), ',')) {
+    const size_t dash = item.find('-');
+    const std::optional<int> first = parse_index(item.substr(0, dash));
+    const std::optional<int> last = dash == std::string::npos ? first : parse_index(item.substr(dash + 1));
+    if (!first || !last || *last - *first > 1000000) continue;  // not a list of point indices
+    for (int i = *first; i <= *last; ++i) tasks.push_back(i);
+  }
+  return tasks;
+}
+
+/// Runs a Slurm client; a client that cannot be executed or does not answer is an environment problem
+/// (exit 2) with Slurm's own words.
+ProcessResult run_slurm_client(const std::vector<std::string>& argv, const SlurmOptions& options) {
+  ProcessResult result = run_process(argv, options.client_timeout_seconds);
+  if (!result.started) {
+    throw std::invalid_argument("vitsim sweep --backend slurm: cannot run '" + argv[0] + "' (" +
+                                result.exec_error +
+                                "): Slurm's client commands are not installed here (Debian: slurm-client)");
+  }
+  if (result.timed_out) {
+    std::ostringstream msg;
+    msg << "vitsim sweep --backend slurm: '" << argv[0] << "' did not answer within "
+        << options.client_timeout_seconds << " s: is the Slurm controller running and reachable ("
+        << slurm_conf_hint() << ")?";
+    throw std::invalid_argument(msg.str());
+  }
+  if (result.exit_code != 0 &&
+      result.err.find("Could not establish a configuration source") != std::string::npos) {
+    throw std::invalid_argument(
+        "vitsim sweep --backend slurm: no Slurm configuration found (" + slurm_conf_hint() +
+        ", and neither /etc/slurm/slurm.conf nor a DNS SRV record gives one): " + trimmed(result.err));
+  }
+  return result;
+}
+
+bool job_is_unknown(const ProcessResult& result) {
+  // squeue -j of a job the controller has purged (MinJobAge after its end).
+  return result.exit_code != 0 && result.err.find("Invalid job id") != std::string::npos;
+}
+
+struct TaskState {
+  std::string state = "unknown";  // Slurm's JobState
+  std::string exit_code;          // "code:signal"
+  std::string reason;
+};
+
+/// The array's task states from `scontrol show job -o JOB` (one line per task; kept MinJobAge after the end).
+std::map<int, TaskState> array_task_states(const std::string& job, const SlurmOptions& options) {
+  std::map<int, TaskState> states;
+  const ProcessResult result =
+      run_process({"scontrol", "show", "job", "-o", job}, options.client_timeout_seconds);
+  if (!result.started || result.timed_out || result.exit_code != 0) return states;
+  for (const std::string& line : split(result.out, '\n')) {
+    std::vector<int> tasks;
+    TaskState state;
+    std::istringstream fields(line);
+    std::string field;
+    while (fields >> field) {
+      const size_t eq = field.find('=');
+      if (eq == std::string::npos) continue;
+      const std::string key = field.substr(0, eq), value = field.substr(eq + 1);
+      if (key == "ArrayTaskId") tasks = parse_task_list(value);
+      if (key == "JobState") state.state = value;
+      if (key == "ExitCode") state.exit_code = value;
+      if (key == "Reason" && value != "None") state.reason = value;
+    }
+    for (int task : tasks) states[task] = state;
+  }
+  return states;
+}
+
+std::string log_tail(const std::string& path, size_t max_lines) {
+  std::ifstream in(path);
+  if (!in) return "(no log: the task never started, or " + path + " is not visible here)";
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(line);
+    if (lines.size() > max_lines) lines.erase(lines.begin());
+  }
+  std::string tail;
+  for (const std::string& l : lines) tail += (tail.empty() ? "" : " | ") + l;
+  return tail.empty() ? "(empty log)" : tail;
+}
+
+struct SlurmPaths {
+  fs::path root;  // DIR, absolute
+  fs::path slurm_dir() const { return root / "slurm"; }
+  fs::path task_script() const { return slurm_dir() / "task.sh"; }
+  fs::path jobs_file() const { return slurm_dir() / "jobs.txt"; }
+  fs::path task_log(const std::string& job, int index) const {
+    return slurm_dir() / (job + "_" + std::to_string(index) + ".log");
+  }
+};
+
+/// The recorded arrays' tasks that are still queued or running, by point index (the task's job id).
+std::map<int, std::string> tasks_in_flight(const SlurmPaths& paths, const SlurmOptions& options) {
+  std::map<int, std::string> in_flight;
+  std::ifstream in(paths.jobs_file());
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string job;
+    if (!(fields >> job)) continue;
+    const ProcessResult result = run_slurm_client({"squeue", "-h", "-r", "-j", job, "-o", "%K|%o"}, options);
+    if (job_is_unknown(result)) continue;
+    if (result.exit_code != 0) {
+      throw std::invalid_argument("vitsim sweep --backend slurm: squeue failed for job " + job +
+                                  " (recorded in " + paths.jobs_file().string() +
+                                  "): " + trimmed(result.err));
+    }
+    // A job id of another cluster (or reused) runs another script: only our task.sh counts.
+    for (const std::string& task : split(result.out, '\n')) {
+      const std::vector<std::string> parts = split(task, '|');
+      if (parts.size() != 2 || trimmed(parts[1]) != paths.task_script().string()) continue;
+      if (const std::optional<int> index = parse_index(trimmed(parts[0]))) in_flight[*index] = job;
+    }
+  }
+  return in_flight;
+}
+
+void write_task_script(const SlurmPaths& paths, const std::string& spec_path) {
+  std::ostringstream script;
+  script << "#!/bin/sh\n"
+         << "# Written by `vitsim sweep --backend slurm`: one sweep point per array task (task id = point "
+            "index).\n"
+         << "exec " << shell_quote(current_executable_path()) << " sweep " << shell_quote(spec_path)
+         << " --out " << shell_quote(paths.root.string()) << " --point \"$SLURM_ARRAY_TASK_ID\"\n";
+  quant::write_file_atomic(paths.task_script().string(), script.str());
+  fs::permissions(paths.task_script(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                           fs::perms::others_read | fs::perms::others_exec);
+}
+
+/// Submits the array; returns its job id.
+std::string submit_array(const SlurmPaths& paths, const std::vector<int>& indices,
+                         const SlurmOptions& options) {
+  std::vector<std::string> argv = {"sbatch",
+                                   "--parsable",
+                                   "--array=" + slurm_array_list(indices),
+                                   "--job-name=vitsim-sweep",
+                                   "--output=" + (paths.slurm_dir() / "%A_%a.log").string(),
+                                   "--chdir=" + paths.root.string()};
+  if (!options.partition.empty()) argv.push_back("--partition=" + options.partition);
+  if (!options.time.empty()) argv.push_back("--time=" + options.time);
+  if (!options.mem.empty()) argv.push_back("--mem=" + options.mem);
+  if (options.cpus > 0) argv.push_back("--cpus-per-task=" + std::to_string(options.cpus));
+  argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
+  argv.push_back(paths.task_script().string());
+
+  const ProcessResult result = run_slurm_client(argv, options);
+  // --parsable prints "<job id>" or "<job id>;<cluster>".
+  const std::string job = trimmed(result.out.substr(0, result.out.find(';')));
+  if (result.exit_code != 0 || job.empty() || !parse_index(job)) {
+    std::string message = "vitsim sweep --backend slurm: sbatch rejected the job array (exit code " +
+                          std::to_string(result.exit_code) + ", " + slurm_conf_hint() +
+                          "): " + trimmed(result.err);
+    if (result.err.find("array") != std::string::npos) {
+      message += " (the array task ids are the point indices; the cluster's MaxArraySize bounds them)";
+    }
+    throw std::invalid_argument(message);
+  }
+  std::string jobs;
+  if (std::ifstream in{paths.jobs_file()}) jobs.assign(std::istreambuf_iterator<char>(in), {});
+  jobs += job + " " + slurm_array_list(indices) + "\n";
+  quant::write_file_atomic(paths.jobs_file().string(), jobs);
+  return job;
+}
+
+struct QueueCounts {
+  int pending = 0, running = 0, other = 0;
+  bool operator==(const QueueCounts& o) const {
+    return pending == o.pending && running == o.running && other == o.other;
+  }
+};
+
+}  // namespace
+
+void add_slurm_options(CLI::App& sweep_command, SlurmOptions& options) {
+  sweep_command.add_option("--slurm-partition", options.partition, "Slurm: partition (sbatch --partition)");
+  sweep_command.add_option("--slurm-time", options.time,
+                           "Slurm: time limit per point (sbatch --time), e.g. 0:30:00");
+  sweep_command.add_option("--slurm-mem", options.mem, "Slurm: memory per point (sbatch --mem), e.g. 4G");
+  sweep_command.add_option("--slurm-cpus", options.cpus, "Slurm: CPUs per point (sbatch --cpus-per-task)")
+      ->check(CLI::PositiveNumber);
+  sweep_command
+      .add_option("--slurm-arg", options.extra_args,
+                  "Slurm: one more sbatch argument, repeatable (write --slurm-arg=--account=myproj)")
+      ->allow_extra_args(false);
+  sweep_command.add_option("--slurm-poll", options.poll_seconds, "Slurm: seconds between two squeue calls")
+      ->check(CLI::PositiveNumber);
+  sweep_command
+      .add_option("--slurm-deadline", options.deadline_seconds,
+                  "Slurm: stop waiting after this many seconds (0: until the array ends); rerun to resume")
+      ->check(CLI::NonNegativeNumber);
+}
+
+std::string slurm_array_list(std::vector<int> indices) {
+  std::sort(indices.begin(), indices.end());
+  indices.erase(std::unique(indices.begin(), indices.end()), indices.end());
+  std::string list;
+  for (size_t i = 0; i < indices.size();) {
+    size_t j = i;
+    while (j + 1 < indices.size() && indices[j + 1] == indices[j] + 1) ++j;
+    if (!list.empty()) list += ',';
+    list += std::to_string(indices[i]);
+    if (j > i) list += '-' + std::to_string(indices[j]);
+    i = j + 1;
+  }
+  return list;
+}
+
+std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+int run_slurm_sweep(const SweepSpec& spec, const std::string& spec_path,
+                    const std::vector<SweepPoint>& points, const SweepDir& dir, const SlurmOptions& options,
+                    std::ostream& out, std::ostream& err) {
+  const Clock::time_point start = Clock::now();
+  // The quantized graphs are computed here, once, so that the tasks only load them.
+  std::vector<int> pending = prepare_sweep(spec, points, dir, err);
+  SlurmPaths paths{fs::absolute(dir.root).lexically_normal()};
+  fs::create_directories(paths.slurm_dir());
+
+  // Tasks of an earlier submission still queued or running are waited for, not submitted again.
+  // (Only points without result.json can be in flight: with none pending, Slurm is not even asked.)
+  std::map<int, std::string> job_of_point;
+  if (!pending.empty()) job_of_point = tasks_in_flight(paths, options);
+  pending.erase(
+      std::remove_if(pending.begin(), pending.end(), [&](int i) { return job_of_point.count(i) > 0; }),
+      pending.end());
+  if (!job_of_point.empty()) {
+    err << "slurm: " << job_of_point.size() << " points still queued or running from an earlier submission\n";
+  }
+  if (!pending.empty()) {
+    write_task_script(paths, fs::absolute(spec_path).lexically_normal().string());
+    const std::string job = submit_array(paths, pending, options);
+    for (int i : pending) job_of_point[i] = job;
+    err << "slurm: submitted job " << job << " (" << pending.size()
+        << " points: " << slurm_array_list(pending) << "); logs in " << paths.slurm_dir().string() << "\n";
+  }
+  std::set<std::string> jobs;
+  for (const auto& [index, job] : job_of_point) jobs.insert(job);
+
+  auto points_done = [&] {
+    int done = 0;
+    for (const auto& [index, job] : job_of_point) done += fs::exists(dir.result(index)) ? 1 : 0;
+    return done;
+  };
+  std::set<std::string> active = jobs;
+  QueueCounts last{-1, -1, -1};
+  std::string last_warning;
+  Clock::time_point failing_since{};
+  while (!active.empty()) {
+    QueueCounts counts;
+    std::set<std::string> still_active;
+    for (const std::string& job : active) {
+      const ProcessResult result =
+          run_process({"squeue", "-h", "-r", "-j", job, "-o", "%T"}, options.client_timeout_seconds);
+      if (result.started && !result.timed_out && (result.exit_code == 0 || job_is_unknown(result))) {
+        failing_since = Clock::time_point{};
+        for (const std::string& state : split(result.out, '\n')) {
+          if (trimmed(state).empty()) continue;
+          int& count = state == "PENDING"   ? counts.pending
+                       : state == "RUNNING" ? counts.running
+                                            : counts.other;
+          ++count;
+        }
+        if (!trimmed(result.out).empty()) still_active.insert(job);
+        continue;
+      }
+      // The controller may be briefly unreachable (restart, overload): keep polling, give up after 5 min.
+      still_active.insert(job);
+      const std::string warning =
+          result.timed_out ? "squeue timed out" : trimmed(result.err + result.exec_error);
+      if (warning != last_warning) err << "slurm: warning: " << warning << " (still polling)\n";
+      last_warning = warning;
+      if (failing_since == Clock::time_point{}) failing_since = Clock::now();
+      if (seconds_since(failing_since) > 300) {
+        err << "slurm: squeue has failed for 5 minutes (" << slurm_conf_hint()
+            << "); results.csv holds the points done so far; rerun the same command to resume\n";
+        collect_sweep(spec, points, dir, out);
+        return 1;
+      }
+    }
+    active = still_active;
+    if (!(counts == last)) {
+      err << "slurm: " << counts.running << " running, " << counts.pending << " pending";
+      if (counts.other > 0) err << ", " << counts.other << " ending";
+      err << "; " << points_done() << " of " << job_of_point.size() << " points done ("
+          << static_cast<int>(seconds_since(start)) << " s)\n";
+      last = counts;
+    }
+    if (active.empty()) break;
+    if (options.deadline_seconds > 0 && seconds_since(start) >= options.deadline_seconds) {
+      std::string job_list;
+      for (const std::string& job : active) job_list += (job_list.empty() ? "" : ",") + job;
+      err << "slurm: deadline of " << options.deadline_seconds << " s passed with job " << job_list
+          << " still queued or running; results.csv holds the points done so far; rerun the same command to "
+             "wait for the rest\n";
+      collect_sweep(spec, points, dir, out);
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(options.poll_seconds));
+  }
+
+  // Tasks that ended without a result.json: cancelled, timed out, out of memory, crashed, node failure.
+  std::map<std::string, std::map<int, TaskState>> states;
+  for (const std::string& job : jobs) states[job] = array_task_states(job, options);
+  auto missing = [&] {
+    std::vector<int> indices;
+    for (const auto& [index, job] : job_of_point) {
+      if (!fs::exists(dir.result(index))) indices.push_back(index);
+    }
+    return indices;
+  };
+  // On NFS a file written on a compute node may show up here a little later: give COMPLETED tasks time.
+  const Clock::time_point grace_start = Clock::now();
+  while (seconds_since(grace_start) < 10) {
+    const std::vector<int> late = missing();
+    if (std::none_of(late.begin(), late.end(),
+                     [&](int i) { return states[job_of_point[i]][i].state == "COMPLETED"; })) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  for (int index : missing()) {
+    const std::string& job = job_of_point[index];
+    const TaskState& state = states[job][index];
+    std::string error = "slurm task " + job + "_" + std::to_string(index) +
+                        " ended without result.json: state " + state.state;
+    if (!state.exit_code.empty()) error += ", exit code " + state.exit_code;
+    if (!state.reason.empty()) error += ", reason " + state.reason;
+    error += "; log " + paths.task_log(job, index).string() + ": " +
+             log_tail(paths.task_log(job, index).string(), 10);
+    record_failed_point(spec, points.at(static_cast<size_t>(index)), dir, error);
+    err << "slurm: point " << index << " failed: " << error << "\n";
+  }
+  collect_sweep(spec, points, dir, out);
+  return 0;
+}
+
+}  // namespace vitsim::sim

@@ -1,0 +1,59 @@
+// The Slurm backend of `vitsim sweep` (docs/sweeps.md, "Slurm"): prepares the output folder locally (the
+// quantized graphs are computed once, before submission), submits one job array whose task ids ARE the
+// pending point indices, each task running `vitsim sweep SPEC --out DIR --point $SLURM_ARRAY_TASK_ID`, polls
+// squeue until the array ends, records the tasks that ended without a result.json as failed points (their
+// Slurm state and log tail), and collects results.csv like the local backend. DIR must be on a filesystem
+// the compute nodes share.
+//
+//   DIR/slurm/task.sh           the batch script (absolute paths of vitsim, the spec and DIR)
+//   DIR/slurm/jobs.txt          one line per submitted array: "<job id> <array indices>"
+//   DIR/slurm/<job>_<index>.log each task's stdout and stderr
+//
+// A rerun after an interruption waits for the recorded arrays that are still queued or running and submits
+// only the points that have no result.json and are not in such an array.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace vitsim::sim {
+
+struct SweepSpec;
+struct SweepPoint;
+struct SweepDir;
+
+/// The --slurm-* options of `vitsim sweep --backend slurm`.
+struct SlurmOptions {
+  std::string partition;                // --partition ("": the cluster's default)
+  std::string time;                     // --time per task, e.g. "0:30:00" ("": the partition's default)
+  std::string mem;                      // --mem per task, e.g. "4G"
+  int cpus = 0;                         // --cpus-per-task (0: not passed)
+  std::vector<std::string> extra_args;  // passed to sbatch as given, e.g. "--account=myproj"
+  double poll_seconds = 5;              // between two squeue calls
+  double deadline_seconds = 0;          // stop waiting after this long (0: wait until the array ends)
+  double client_timeout_seconds = 60;   // each sbatch / squeue / scontrol call
+};
+
+/// Registers the --slurm-* options of the `sweep` subcommand into `options`.
+void add_slurm_options(CLI::App& sweep_command, SlurmOptions& options);
+
+/// "0-3,5,7-9": sorted distinct indices as a Slurm --array list.
+std::string slurm_array_list(std::vector<int> indices);
+
+/// Quotes `text` as one word for a POSIX shell script.
+std::string shell_quote(const std::string& text);
+
+/// Runs the backend. Returns 0 once every submitted point has a result.json (ok or failed) and results.csv
+/// is rebuilt; 1 if the deadline passed first (results.csv then holds the points done so far; rerun the same
+/// command to wait for the rest). A missing Slurm, an unreachable controller or options sbatch rejects are a
+/// std::invalid_argument (exit 2) carrying Slurm's message.
+int run_slurm_sweep(const SweepSpec& spec, const std::string& spec_path,
+                    const std::vector<SweepPoint>& points, const SweepDir& dir, const SlurmOptions& options,
+                    std::ostream& out, std::ostream& err);
+
+}  // namespace vitsim::sim

@@ -1,0 +1,40 @@
+// `vitsim validate`: vitsim's figures side by side with their anchors (docs/validation.md): SCALE-Sim's
+// formulas on random GEMMs and ResNet-50's conv layers, hand-derived closed forms per engine, fast mode
+// against cycle mode, functional outputs against the integer reference executor, and the published
+// Trio-ViT precursor throughput. Every figure is measured when the command runs; nothing is copied.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace vitsim::sim {
+
+struct ValidationRow {
+  std::string section;  // the group of anchors it belongs to
+  std::string check;    // what is compared, on what
+  std::string anchor, vitsim, difference;
+  bool exact = true;  // an exact anchor: the row passes only with no difference; else informational
+  bool pass = true;
+};
+
+struct ValidationOptions {
+  bool quick = false;  // fewer random cases, B0 only, no published-throughput rows (for the test suite)
+  std::function<void(const std::string&)> progress;  // told what runs next (may be empty)
+};
+
+std::vector<ValidationRow> run_validation(const ValidationOptions& options);
+
+/// docs/validation.md: an introduction per section, the rows as tables, and the gap analysis.
+std::string validation_markdown(const std::vector<ValidationRow>& rows, double wall_seconds);
+
+struct ValidateArgs {
+  std::string out;  // the markdown file to write (atomically); only printed when empty
+  bool quick = false;
+};
+
+/// Runs the validation, prints one line per row, writes the markdown; exit code 1 if an exact row fails.
+int run_validate(const ValidateArgs& args, std::ostream& out, std::ostream& err);
+
+}  // namespace vitsim::sim

@@ -1,0 +1,282 @@
+// The FPGA resource model (arch/resource_model.hpp, docs/resource-model.md): each formula against hand
+// arithmetic, totals of small-test and trio-vit, monotonicity, device files and their errors, fits().
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "arch/engine_types.hpp"
+#include "arch/resource_model.hpp"
+#include "sim/cmd_accel.hpp"
+#include "sim/cmd_quantize.hpp"
+#include "test_support.hpp"
+
+using vitsim::arch::AccelConfig;
+using vitsim::arch::AuxKind;
+using vitsim::arch::BufferConfig;
+using vitsim::arch::Device;
+using vitsim::arch::ResourceEstimate;
+using vitsim::quant::ConfigError;
+
+namespace {
+// The item named `component` (fails the test if absent).
+const vitsim::arch::ResourceItem& item(const ResourceEstimate& r, const std::string& component) {
+  for (const auto& i : r.items)
+    if (i.component == component) return i;
+  FAIL("no resource item \"" << component << "\"");
+  throw std::logic_error("unreachable");
+}
+
+BufferConfig buffer(int64_t capacity, int banks, int ports, int word_bytes) {
+  BufferConfig b;
+  b.capacity_bytes = capacity;
+  b.banks = banks;
+  b.ports_per_bank = ports;
+  b.word_bytes = word_bytes;
+  return b;
+}
+
+std::string device_error(const vitsim::test::TempDir& dir, const std::string& text) {
+  const std::string path = dir.file("dev.json");
+  std::ofstream(path) << text;
+  try {
+    vitsim::arch::find_device(path, vitsim::sim::config_dir());
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("Resource formulas: adder trees, BRAM36 aspects, aux units per element", "[resources]") {
+  using vitsim::arch::adder_tree_luts;
+  CHECK(adder_tree_luts(1, 16) == 0);   // nothing to add
+  CHECK(adder_tree_luts(2, 16) == 17);  // one 17-bit adder
+  // 8 products of 16 bits: 4 x 17 + 2 x 18 + 1 x 19 = 68 + 36 + 19 = 123 (7 = 8 - 1 adders).
+  CHECK(adder_tree_luts(8, 16) == 123);
+  // 5 inputs: 2 x 17 (one passes through) -> 3: 1 x 18 -> 2: 1 x 19; 34 + 18 + 19 = 71 (4 adders).
+  CHECK(adder_tree_luts(5, 16) == 71);
+
+  using vitsim::arch::buffer_bram36;
+  // One 512 x 64-bit bank: a single 512 x 72 block with one port; with two ports the widest true-dual-port
+  // aspect is 1K x 36, so two blocks side by side.
+  CHECK(buffer_bram36(buffer(4096, 1, 1, 8)) == 1);
+  CHECK(buffer_bram36(buffer(4096, 1, 2, 8)) == 2);
+  // 128-bit words, one port, 512 deep: ceil(128 / 72) = 2 blocks.
+  CHECK(buffer_bram36(buffer(8192, 1, 1, 16)) == 2);
+  // 2048 x 32-bit bank, two ports: 1K x 36 needs 1 x 2, 2K x 18 needs 2 x 1: 2 blocks (not 4 of 512 x 72).
+  CHECK(buffer_bram36(buffer(8192, 1, 2, 4)) == 2);
+  // 8-bit words, 40 KiB in 2 banks of 20 KiB: 4K x 9 -> 1 x ceil(20480 / 4096) = 5 per bank; 8K x 4 -> 2 x 3
+  // = 6; 2K x 18 -> 1 x 10 = 10. Best 5 per bank, 10 in all.
+  CHECK(buffer_bram36(buffer(40960, 2, 2, 1)) == 10);
+
+  // Per element: adders/comparators 1 LUT per bit, 2:1 mux 1 LUT per bit, clamp = compare + select,
+  // shifter = bits x ceil(log2(bits)), leading-one detector = bits.
+  using vitsim::arch::aux_luts_per_element;
+  CHECK(aux_luts_per_element(AuxKind::Requantizer) == 32 * 5 + 32 + 8 + 16);          // 216
+  CHECK(aux_luts_per_element(AuxKind::Hswish) == 8 + 16 + 16 * 4 + 16);               // 104
+  CHECK(aux_luts_per_element(AuxKind::Relu) == 16);                                   // 8 + 8
+  CHECK(aux_luts_per_element(AuxKind::ResidualAdd) == 2 * 9 + 32 + 32 * 5 + 8 + 16);  // 234
+  CHECK(aux_luts_per_element(AuxKind::Log2Quantizer) == 32 + 32 * 5 + 16);            // 208
+  CHECK(aux_luts_per_element(AuxKind::ShiftSubtractor) == 9 + 16);                    // 25
+  CHECK(aux_luts_per_element(AuxKind::AvgPool) == 32);                                //
+  CHECK(aux_luts_per_element(AuxKind::LayerNorm) == 2 * 32);                          // 64
+}
+
+TEST_CASE("Resources of small-test, by hand", "[resources]") {
+  const AccelConfig c = vitsim::sim::find_accel("small-test");
+  const ResourceEstimate r = vitsim::arch::estimate_resources(c);
+  // DSPs: (4x4x2 + 4x2x2) = 48 multipliers / 2 = 24, + requantizer 2 + hswish 2 + layernorm 1 = 29.
+  CHECK(item(r, "engine multipliers (48 / 2 per DSP)").dsps == 24);
+  CHECK(r.dsps == 29);
+  CHECK(r.dsps == c.dsps());
+  // mat: 4 x 2 = 8 lanes, each a 4-input tree (2 x 17 + 1 x 18 = 52) and a 32-bit accumulator.
+  CHECK(item(r, "mat adder trees").luts == 8 * 52);
+  CHECK(item(r, "mat lane accumulators").luts == 8 * 32);
+  // rmac: 16 multipliers with a 32-bit accumulator each; pointwise assist: 2 x 2 = 4 lanes of 4-input trees.
+  CHECK(item(r, "rmac accumulators").luts == 16 * 32);
+  CHECK(item(r, "rmac pointwise adder trees").luts == 4 * 52);
+  // aux: throughput x per element: 2x216 + 2x104 + 2x16 + 2x234 + 1x208 + 2x25 + 2x32 + 1x64
+  //    = 432 + 208 + 32 + 468 + 208 + 50 + 64 + 64 = 1526.
+  CHECK(item(r, "log2_quantizer").luts == 208);
+  CHECK(item(r, "requantizer").dsps == 2);
+  CHECK(item(r, "control and DMA").luts == 10000);
+  // Total: 416 + 256 + 512 + 208 + 1526 + 10000 = 12918.
+  CHECK(r.luts == 12918);
+  // BRAM36, all 32-bit words with one port: activation 4 banks of 256 words (1K x 36: one block each) = 4;
+  // weight and output 2 banks of 256 words = 2 each; divisor 1 bank of 64 words = 1. 4 + 2 + 2 + 1 = 9.
+  CHECK(item(r, "activation buffer").bram36 == 4);
+  CHECK(item(r, "divisor buffer").bram36 == 1);
+  CHECK(r.bram36 == 9);
+}
+
+TEST_CASE("Resources of trio-vit, by hand: it fits the ZCU102", "[resources]") {
+  const AccelConfig c = vitsim::sim::find_accel("trio-vit");
+  const ResourceEstimate r = vitsim::arch::estimate_resources(c);
+  // DSPs: 2048 / 2 + (64 + 32 + 4) = 1124.
+  CHECK(r.dsps == 1124);
+  // mat: 8 x 16 = 128 lanes x (123 tree + 32 accumulator) = 15744 + 4096.
+  CHECK(item(r, "mat adder trees").luts == 15744);
+  CHECK(item(r, "mat lane accumulators").luts == 4096);
+  // rmac: 1024 x 32 = 32768 accumulators; 128 assist trees x 123 = 15744.
+  CHECK(item(r, "rmac accumulators").luts == 32768);
+  CHECK(item(r, "rmac pointwise adder trees").luts == 15744);
+  // aux: 128x216 + 128x104 + 128x16 + 64x234 + 16x208 + 128x25 + 64x32 + 1x64
+  //    = 27648 + 13312 + 2048 + 14976 + 3328 + 3200 + 2048 + 64 = 66624.
+  // Total: 15744 + 4096 + 32768 + 15744 + 66624 + 10000 = 144976.
+  CHECK(r.luts == 144976);
+  // BRAM36 (two ports, so 1K x 36 at most): activation 128 banks of 1024 x 64 bits -> 2 x 1 = 2 each = 256;
+  // weight and output 16 banks of 4096 x 64 bits -> 8 each = 128; divisor 2 banks of 2048 x 32 bits -> 2 each
+  // = 4. 256 + 128 + 128 + 4 = 516.
+  CHECK(item(r, "activation buffer").bram36 == 256);
+  CHECK(item(r, "weight buffer").bram36 == 128);
+  CHECK(item(r, "divisor buffer").bram36 == 4);
+  CHECK(r.bram36 == 516);
+
+  const Device zcu102 = vitsim::sim::find_device("zcu102");
+  std::string why = "unset";
+  CHECK(vitsim::arch::fits(r, zcu102, &why));
+  CHECK(why.empty());
+}
+
+TEST_CASE("Resource DSPs equal AccelConfig::dsps(), systolic PEs by dataflow", "[resources]") {
+  for (const char* name : {"trio-vit", "small-test", "small-memory", "systolic-32x32-os"}) {
+    const AccelConfig c = vitsim::sim::find_accel(name);
+    CHECK(vitsim::arch::estimate_resources(c).dsps == c.dsps());
+  }
+  AccelConfig s = vitsim::sim::find_accel("systolic-32x32-os");
+  // os: 1024 PEs x (32-bit adder + 32-bit drain mux).
+  const ResourceEstimate os = vitsim::arch::estimate_resources(s);
+  CHECK(item(os, "sa PE adders").luts == 1024 * 32);
+  CHECK(item(os, "sa PE drain muxes").luts == 1024 * 32);
+  auto ws = std::make_shared<vitsim::arch::SystolicParams>(
+      dynamic_cast<const vitsim::arch::SystolicParams&>(*s.engines[0].params));
+  ws->dataflow = vitsim::arch::Dataflow::WeightStationary;
+  s.engines[0].params = ws;
+  CHECK(vitsim::arch::estimate_resources(s).luts == os.luts - 1024 * 32);  // no drain muxes
+}
+
+TEST_CASE("Resources grow with lanes and buffers", "[resources]") {
+  const AccelConfig base = vitsim::sim::find_accel("trio-vit");
+  const ResourceEstimate r0 = vitsim::arch::estimate_resources(base);
+  for (const char* engine : {"mat", "rmac"}) {
+    AccelConfig more = base;
+    for (auto& e : more.engines)
+      if (e.name == engine) {
+        if (auto* m = dynamic_cast<const vitsim::arch::MatParams*>(e.params.get())) {
+          auto p = std::make_shared<vitsim::arch::MatParams>(*m);
+          p->lanes *= 2;
+          e.params = p;
+        } else {
+          auto p = std::make_shared<vitsim::arch::RmacParams>(
+              dynamic_cast<const vitsim::arch::RmacParams&>(*e.params));
+          p->lanes *= 2;
+          e.params = p;
+        }
+      }
+    const ResourceEstimate r1 = vitsim::arch::estimate_resources(more);
+    INFO(engine);
+    CHECK(r1.dsps > r0.dsps);
+    CHECK(r1.luts > r0.luts);
+    CHECK(r1.bram36 == r0.bram36);
+  }
+  // Doubling a bank's depth, one bank at a time, never needs fewer blocks.
+  for (int ports = 1; ports <= 2; ++ports)
+    for (int word_bytes : {1, 4, 8, 16}) {
+      int64_t previous = 0;
+      for (int64_t capacity = 2 * word_bytes; capacity <= (int64_t{1} << 22); capacity *= 2) {
+        const int64_t blocks = vitsim::arch::buffer_bram36(buffer(capacity, 2, ports, word_bytes));
+        INFO("capacity " << capacity << " ports " << ports << " word_bytes " << word_bytes);
+        CHECK(blocks >= previous);
+        previous = blocks;
+      }
+      CHECK(previous > 0);
+    }
+}
+
+TEST_CASE("Device files: presets, paths and errors", "[resources]") {
+  const Device zcu102 = vitsim::sim::find_device("zcu102");
+  CHECK(zcu102.name == "zcu102");
+  CHECK(zcu102.dsps == 2520);
+  CHECK(zcu102.luts == 274080);
+  CHECK(zcu102.bram36 == 912);
+  const Device zcu104 = vitsim::sim::find_device(vitsim::sim::config_dir() + "/devices/zcu104.json");
+  CHECK(zcu104.dsps == 1728);
+
+  const std::string dir_name = vitsim::sim::config_dir() + "/devices";
+  try {
+    vitsim::sim::find_device("zcu999");
+    FAIL("no error for an unknown device");
+  } catch (const ConfigError& e) {
+    // The list grows with configs/devices/; the bundled presets are on it.
+    CHECK_THAT(e.what(), Catch::StartsWith("zcu999: cannot open the file, and no device of that name in " +
+                                           dir_name + " (known: ") &&
+                             Catch::Contains("zcu102") && Catch::Contains("zcu104"));
+  }
+
+  vitsim::test::TempDir dir("resources", "device");
+  const std::string f = dir.file("dev.json");
+  CHECK(device_error(dir, R"({"name": "d", "dsps": 10, "luts": 10})") ==
+        f + ": /bram36: required key is missing");
+  CHECK(device_error(dir, R"({"name": "d", "dsps": 0, "luts": 10, "bram36": 1})") ==
+        f + ": /dsps: expected an integer in [1, 2147483647], found 0");
+  CHECK_THAT(device_error(dir, R"({"name": "d", "dsps": 1, "luts": 10, "bram36": 1, "uram": 4})"),
+             Catch::StartsWith(f + ": /uram: unknown key"));
+  CHECK(device_error(dir, R"({"name": "", "dsps": 1, "luts": 10, "bram36": 1})") ==
+        f + ": /name: expected a non-empty string");
+  CHECK_THAT(device_error(dir, "{\"name\": "), Catch::StartsWith(f + ": "));
+  CHECK(device_error(dir, R"({"name": "d", "dsps": 1, "luts": 10, "bram36": 1})").empty());
+}
+
+TEST_CASE("fits() names every resource over capacity", "[resources]") {
+  ResourceEstimate r;
+  r.dsps = 2600;
+  r.luts = 1000;
+  r.bram36 = 913;
+  Device d;
+  d.name = "zcu102";
+  d.dsps = 2520;
+  d.luts = 274080;
+  d.bram36 = 912;
+  std::string why;
+  CHECK_FALSE(vitsim::arch::fits(r, d, &why));
+  CHECK(why == "dsps 2600 > 2520, bram36 913 > 912");
+  r.dsps = 2520;  // at capacity still fits
+  r.bram36 = 912;
+  CHECK(vitsim::arch::fits(r, d, &why));
+  CHECK(why.empty());
+  r.luts = 274081;
+  CHECK_FALSE(vitsim::arch::fits(r, d));
+  const nlohmann::json j = vitsim::arch::fit_json(r, d);
+  CHECK(j["fits"] == false);
+  CHECK(j["over"] == "luts 274081 > 274080");
+  CHECK(j["utilization_percent"]["dsps"] == Approx(100.0));
+}
+
+TEST_CASE("vitsim accel prints resources and the fit on a device", "[resources][cli]") {
+  const vitsim::test::Run r = vitsim::test::run_vitsim({"accel", "--config", "trio-vit"});
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("resources (estimate, docs/resource-model.md)") &&
+                        Catch::Contains("zcu102 capacity") && Catch::Contains("144,976") &&
+                        Catch::Contains("utilization on zcu102: DSPs 44.6%, LUTs 52.9%, BRAM36 56.6%: fits"));
+
+  const vitsim::test::Run small = vitsim::test::run_vitsim(
+      {"accel", "--config", "trio-vit", "--device", vitsim::sim::config_dir() + "/devices/zcu104.json"});
+  REQUIRE(small.code == 0);
+  CHECK_THAT(small.out, Catch::Contains("does NOT fit (bram36 516 > 312)"));
+
+  const vitsim::test::Run j = vitsim::test::run_vitsim({"accel", "--config", "small-test", "--json"});
+  REQUIRE(j.code == 0);
+  const auto doc = nlohmann::json::parse(j.out);
+  CHECK(doc["resources"]["luts"] == 12918);
+  CHECK(doc["resources"]["bram36"] == 9);
+  CHECK(doc["resources"]["fit"]["device"]["name"] == "zcu102");
+  CHECK(doc["resources"]["fit"]["fits"] == true);
+
+  const vitsim::test::Run bad =
+      vitsim::test::run_vitsim({"accel", "--config", "trio-vit", "--device", "nope"});
+  CHECK(bad.code == 2);
+  CHECK(bad.out.empty());
+  CHECK_THAT(bad.err,
+             Catch::StartsWith("vitsim: error: nope: cannot open the file, and no device of that name"));
+}

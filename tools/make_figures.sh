@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Regenerates docs/figures/*.png (docs/figures.md): simulates EfficientViT-B1 @224 (trio-w8a8, synthetic
+# weights) on trio-vit and on systolic-32x32-os, then draws each report with tools/plot_report.py.
+#   bash tools/make_figures.sh            uses build/release/vitsim (bash setup.sh builds it)
+#   VITSIM=path/to/vitsim bash tools/make_figures.sh
+# Builds nothing. Needs Debian's python3-matplotlib. Takes about 10 s.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+vitsim="${VITSIM:-$root/build/release/vitsim}"
+out="$root/docs/figures"
+
+if [ ! -x "$vitsim" ]; then
+  echo "make_figures: no vitsim at $vitsim: build it (bash setup.sh) or set VITSIM" >&2
+  exit 2
+fi
+if ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+  echo "make_figures: needs Debian's python3-matplotlib (apt-get install -y python3-matplotlib)" >&2
+  exit 2
+fi
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# Cycles do not depend on the calibration images (docs/simulation.md), so one image is enough; the
+# quantized graph is made once and simulated on both presets.
+echo "make_figures: efficientvit-b1 @224 on trio-vit" >&2
+"$vitsim" run --model efficientvit-b1 --res 224 --recipe trio-w8a8 --calib-count 1 --accel trio-vit \
+  --save-qgraph "$tmp/b1.vqg" --report "$tmp/b1-224-trio-vit.json" >/dev/null
+echo "make_figures: efficientvit-b1 @224 on systolic-32x32-os" >&2
+"$vitsim" simulate --qgraph "$tmp/b1.vqg" --accel systolic-32x32-os \
+  --report "$tmp/b1-224-systolic-32x32-os.json" >/dev/null
+
+for preset in trio-vit systolic-32x32-os; do
+  /usr/bin/python3 "$root/tools/plot_report.py" "$tmp/b1-224-$preset.json" --out "$out" --prefix "b1-224-$preset"
+done
