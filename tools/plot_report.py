@@ -429,15 +429,20 @@ def main(argv=None):
     parser.add_argument("--zoom", help="block of the timeline's zoom panel, e.g. S3/b1 (default: the first "
                                        "block with an attention kernel)")
     args = parser.parse_args(argv)
-    if args.prefix is not None and (not args.prefix or os.sep in args.prefix):
-        print(f"plot_report: --prefix {args.prefix!r}: expected a file name prefix without '{os.sep}'",
-              file=sys.stderr)
+    return draw_and_list("plot_report", args.prefix, lambda: plot_report(args.report, args.out, args.prefix,
+                                                                          args.zoom), ReportError)
+
+
+def draw_and_list(tool, prefix, draw, error_type):
+    """The tools' common ending: check --prefix, draw, print the files written; exit code 2 on bad input."""
+    if prefix is not None and (not prefix or os.sep in prefix):
+        print(f"{tool}: --prefix {prefix!r}: expected a file name prefix without '{os.sep}'", file=sys.stderr)
         return 2
     try:
-        for path in plot_report(args.report, args.out, args.prefix, args.zoom):
+        for path in draw():
             print(path)
-    except ReportError as e:
-        print(f"plot_report: {e}", file=sys.stderr)
+    except error_type as e:
+        print(f"{tool}: {e}", file=sys.stderr)
         return 2
     return 0
 

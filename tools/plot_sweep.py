@@ -29,7 +29,7 @@ import math
 import os
 import sys
 
-from plot_report import DPI, save  # sets the Agg backend before pyplot is imported
+from plot_report import DPI, draw_and_list, save  # sets the Agg backend before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
@@ -340,17 +340,9 @@ def main(argv=None):
     parser.add_argument("--device-dsps", type=positive_int,
                         help="DSP limit line (default: from spec.json next to RESULTS.csv, if any)")
     args = parser.parse_args(argv)  # argparse exits 2 on a bad flag
-    if args.prefix is not None and (not args.prefix or os.sep in args.prefix):
-        print(f"plot_sweep: --prefix {args.prefix!r}: expected a file name prefix without '{os.sep}'",
-              file=sys.stderr)
-        return 2
-    try:
-        for path in plot_sweep(args.results, args.out, args.prefix, args.x_col, args.y_col, args.device_dsps):
-            print(path)
-    except SweepError as e:
-        print(f"plot_sweep: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return draw_and_list("plot_sweep", args.prefix,
+                         lambda: plot_sweep(args.results, args.out, args.prefix, args.x_col, args.y_col,
+                                            args.device_dsps), SweepError)
 
 
 if __name__ == "__main__":
