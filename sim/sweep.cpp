@@ -875,6 +875,8 @@ int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& er
   if (args.backend == "slurm") return run_slurm_sweep(spec, args.spec, points, dir, args.slurm, out, err);
   if (args.backend != "local")
     throw std::invalid_argument("--backend: expected local or slurm, found \"" + args.backend + "\"");
+  if (!slurm_options_unset(args.slurm))
+    throw std::invalid_argument("the --slurm-* options apply to --backend slurm only");
   LocalBackendOptions options;
   options.jobs =
       args.jobs > 0 ? args.jobs : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

@@ -236,6 +236,13 @@ struct QueueCounts {
 
 }  // namespace
 
+bool slurm_options_unset(const SlurmOptions& o) {
+  const SlurmOptions d;
+  return o.partition == d.partition && o.time == d.time && o.mem == d.mem && o.cpus == d.cpus &&
+         o.extra_args == d.extra_args && o.poll_seconds == d.poll_seconds &&
+         o.deadline_seconds == d.deadline_seconds && o.client_timeout_seconds == d.client_timeout_seconds;
+}
+
 void add_slurm_options(CLI::App& sweep_command, SlurmOptions& options) {
   sweep_command.add_option("--slurm-partition", options.partition, "Slurm: partition (sbatch --partition)");
   sweep_command.add_option("--slurm-time", options.time,

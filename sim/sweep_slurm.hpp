@@ -39,6 +39,9 @@ struct SlurmOptions {
   double client_timeout_seconds = 60;   // each sbatch / squeue / scontrol call
 };
 
+/// Whether every option still has its default (none of --slurm-* was given).
+bool slurm_options_unset(const SlurmOptions& options);
+
 /// Registers the --slurm-* options of the `sweep` subcommand into `options`.
 void add_slurm_options(CLI::App& sweep_command, SlurmOptions& options);
 

@@ -5,6 +5,7 @@
 
 #include "sim/run_process.hpp"
 #include "sim/sweep_slurm.hpp"
+#include "test_support.hpp"
 
 using namespace vitsim::sim;
 
@@ -38,4 +39,13 @@ TEST_CASE("run_process captures both streams and the exit code, and times out", 
   const ProcessResult slow = run_process({"sleep", "10"}, 0.2);
   CHECK(slow.timed_out);
   CHECK(slow.exit_code == 128 + 9);  // SIGKILL
+}
+
+TEST_CASE("The local backend refuses the --slurm-* options", "[sweep][slurm]") {
+  vitsim::test::TempDir dir("sweep_slurm", "local");
+  const vitsim::test::Run r =
+      vitsim::test::run_vitsim({"sweep", vitsim::test::config_dir() + "/sweeps/trio-vit-parallelism.json",
+                                "--out", dir.file("out"), "--slurm-partition", "debug"});
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("the --slurm-* options apply to --backend slurm only"));
 }
