@@ -1,7 +1,6 @@
 #include "arch/accel_config.hpp"
 
 #include <cmath>
-#include <filesystem>
 #include <set>
 
 namespace vitsim::arch {
@@ -128,18 +127,10 @@ AccelConfig load_accel_config(const std::string& path) {
 }
 
 AccelConfig find_accel_config(const std::string& name_or_path, const std::string& config_dir) {
-  namespace fs = std::filesystem;
-  if (fs::is_regular_file(name_or_path)) return load_accel_config(name_or_path);
-  const fs::path candidate = fs::path(config_dir) / (name_or_path + ".json");
-  if (fs::is_regular_file(candidate)) return load_accel_config(candidate.string());
-  std::set<std::string> known;
-  if (fs::is_directory(config_dir))
-    for (const auto& entry : fs::directory_iterator(config_dir))
-      if (entry.path().extension() == ".json") known.insert(entry.path().stem().string());
-  std::string list;
-  for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+  const std::string path = quant::find_named_json(name_or_path, config_dir);
+  if (!path.empty()) return load_accel_config(path);
   throw ConfigError(name_or_path + ": cannot open the file, and no accelerator config of that name in " +
-                    config_dir + " (known: " + (list.empty() ? "none" : list) + ")");
+                    config_dir + " (known: " + quant::known_json_names(config_dir) + ")");
 }
 
 const EngineConfig* AccelConfig::engine(const std::string& engine_name) const {

@@ -22,9 +22,8 @@ constexpr int64_t kMinAutoWatchdog = 1000000;
 // An upper bound of a transfer's cycles with the DMA and the DRAM to itself: its setup, then every burst
 // issued only after the previous one's last byte arrived (through the latency and the bus).
 int64_t transfer_cycles_alone(const AccelConfig& config, const DramTiming& dram, int64_t bytes) {
-  const int64_t bursts = (bytes + dram.burst_bytes - 1) / dram.burst_bytes;
-  const int64_t bus = (dram.burst_bytes * 1000 + dram.millibytes_per_cycle - 1) / dram.millibytes_per_cycle;
-  return config.dma.setup_cycles + bursts * (1 + dram.latency_cycles + bus);
+  const int64_t bus = ceil_div(dram.burst_bytes * 1000, dram.millibytes_per_cycle);
+  return config.dma.setup_cycles + ceil_div(bytes, dram.burst_bytes) * (1 + dram.latency_cycles + bus);
 }
 
 void fresh_context() {

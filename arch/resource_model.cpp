@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
-#include <set>
 #include <stdexcept>
 
 #include "arch/engine_types.hpp"
@@ -185,19 +184,11 @@ Device load_device(const std::string& path) {
 }
 
 Device find_device(const std::string& name_or_path, const std::string& config_dir) {
-  namespace fs = std::filesystem;
-  if (fs::is_regular_file(name_or_path)) return load_device(name_or_path);
-  const fs::path dir = fs::path(config_dir) / "devices";
-  const fs::path candidate = dir / (name_or_path + ".json");
-  if (fs::is_regular_file(candidate)) return load_device(candidate.string());
-  std::set<std::string> known;
-  if (fs::is_directory(dir))
-    for (const auto& entry : fs::directory_iterator(dir))
-      if (entry.path().extension() == ".json") known.insert(entry.path().stem().string());
-  std::string list;
-  for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
-  throw quant::ConfigError(name_or_path + ": cannot open the file, and no device of that name in " +
-                           dir.string() + " (known: " + (list.empty() ? "none" : list) + ")");
+  const std::string dir = (std::filesystem::path(config_dir) / "devices").string();
+  const std::string path = quant::find_named_json(name_or_path, dir);
+  if (!path.empty()) return load_device(path);
+  throw quant::ConfigError(name_or_path + ": cannot open the file, and no device of that name in " + dir +
+                           " (known: " + quant::known_json_names(dir) + ")");
 }
 
 bool fits(const ResourceEstimate& estimate, const Device& device, std::string* why) {

@@ -1,6 +1,8 @@
 #include "quant/json_reader.hpp"
 
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace vitsim::quant {
@@ -173,6 +175,24 @@ void JsonReader::reject_unknown_keys() const {
       for (const std::string& k : read_) known += (known.empty() ? "" : ", ") + k;
       fail(it.key(), "unknown key (known keys here: " + known + ")");
     }
+}
+
+std::string find_named_json(const std::string& name_or_path, const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (fs::is_regular_file(name_or_path)) return name_or_path;
+  const fs::path candidate = fs::path(dir) / (name_or_path + ".json");
+  return fs::is_regular_file(candidate) ? candidate.string() : std::string();
+}
+
+std::string known_json_names(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::set<std::string> known;
+  if (fs::is_directory(dir))
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (entry.path().extension() == ".json") known.insert(entry.path().stem().string());
+  std::string list;
+  for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+  return list.empty() ? "none" : list;
 }
 
 }  // namespace vitsim::quant

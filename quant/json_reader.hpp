@@ -19,6 +19,13 @@ class ConfigError : public std::invalid_argument {
 /// Parses a JSON file; throws ConfigError for a missing file or malformed JSON (with line and column).
 nlohmann::json read_json_file(const std::string& path);
 
+/// Where a named config lives: `name_or_path` if it is a file, else `<dir>/<name>.json` if that is one;
+/// "" if neither.
+std::string find_named_json(const std::string& name_or_path, const std::string& dir);
+/// The names of the .json files in `dir`, sorted, ", "-separated ("none" if there are none), for the message
+/// of a name find_named_json did not find.
+std::string known_json_names(const std::string& dir);
+
 /// A view of one JSON object at a path, remembering which keys were read.
 class JsonReader {
  public:

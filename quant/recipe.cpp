@@ -1,7 +1,5 @@
 #include "quant/recipe.hpp"
 
-#include <filesystem>
-
 #include "quant/json_reader.hpp"
 
 namespace vitsim::quant {
@@ -72,17 +70,10 @@ Recipe load_recipe(const std::string& path) {
 }
 
 Recipe find_recipe(const std::string& name_or_path, const std::string& config_dir) {
-  namespace fs = std::filesystem;
-  if (fs::exists(name_or_path)) return load_recipe(name_or_path);
-  const fs::path candidate = fs::path(config_dir) / (name_or_path + ".json");
-  if (fs::exists(candidate)) return load_recipe(candidate.string());
-  std::string known;
-  if (fs::is_directory(config_dir))
-    for (const auto& entry : fs::directory_iterator(config_dir))
-      if (entry.path().extension() == ".json")
-        known += (known.empty() ? "" : ", ") + entry.path().stem().string();
+  const std::string path = find_named_json(name_or_path, config_dir);
+  if (!path.empty()) return load_recipe(path);
   throw ConfigError("unknown recipe '" + name_or_path + "': not a file, and not in " + config_dir +
-                    " (known: " + (known.empty() ? "none" : known) + ")");
+                    " (known: " + known_json_names(config_dir) + ")");
 }
 
 }  // namespace vitsim::quant

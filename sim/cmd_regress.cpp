@@ -16,9 +16,7 @@
 #include "quant/atomic_file.hpp"
 #include "quant/json_reader.hpp"
 #include "quant/ptq.hpp"
-#include "quant/zoo.hpp"
 #include "sim/cmd_accel.hpp"
-#include "sim/cmd_quantize.hpp"
 #include "sim/graph_report.hpp"
 #include "sim/model_quantization.hpp"
 #include "sim/report_files.hpp"
@@ -91,11 +89,11 @@ RegressionMatrix read_matrix(const std::string& path) {
 }
 
 std::string table_id(const std::string& preset, const ModelEntry& e) {
-  return preset + "/" + e.model + "@" + std::to_string(e.resolution);
+  return preset + "/" + e.label();
 }
 
 fs::path table_file(const fs::path& traces, const std::string& preset, const ModelEntry& e) {
-  return traces / preset / (e.model + "@" + std::to_string(e.resolution) + ".csv");
+  return traces / preset / (e.label() + ".csv");
 }
 
 std::optional<std::string> read_text(const fs::path& path) {

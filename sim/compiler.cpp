@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <map>
 #include <set>
 
 #include "arch/engine_types.hpp"
@@ -495,6 +494,13 @@ struct ConvGeometry {
     if (block >= out_w) return input_span_bound(block / out_w, in_h) * input_span_bound(out_w, in_w);
     return std::min(in_h, kernel) * input_span_bound(block, in_w);
   }
+  /// Input pixels per channel that all the blocks of `block` output pixels read together (halos once per
+  /// block).
+  int64_t input_windows(int64_t block) const {
+    int64_t sum = 0;
+    for (const auto& [p0, p1] : pixel_blocks(pixels(), out_w, block)) sum += input_window(p0, p1);
+    return sum;
+  }
 };
 
 ConvGeometry conv_geometry(const Node& n, const quant::Shape& in) {
@@ -592,16 +598,11 @@ void Compiler::emit_conv(int layer) {
   if (!ideal_) {
     // Bytes a blocking moves at least: its activation loads (separable: input channels of the channel blocks
     // times the input windows of the pixel blocks), every weight once, and its stores.
-    std::map<int64_t, int64_t> windows;  // by pixel block
     auto lower_bound = [&](const Blocking& blocking) {
-      int64_t& window = windows[blocking.pixels];
-      if (window == 0)
-        for (const auto& [p0, p1] : pixel_blocks(grid.pixels, grid.row, blocking.pixels))
-          window += g.input_window(p0, p1);
       int64_t channels = 0;
       for (int64_t c0 = 0; c0 < g.out_channels; c0 += blocking.channels)
         channels += g.input_channels(c0, std::min(g.out_channels, c0 + blocking.channels));
-      return channels * window * in_bytes + weight_bytes(g.out_channels) +
+      return channels * g.input_windows(blocking.pixels) * in_bytes + weight_bytes(g.out_channels) +
              (store ? g.out_channels * g.pixels() * out_bytes : 0);
     };
     auto fits_block = [&](int64_t c, int64_t p) { return fits(need(c, p)); };
@@ -688,14 +689,9 @@ bool Compiler::emit_fused(int dw, int pw) {
     const OutputGrid grid{gp.out_channels, 1, pw_lanes, gd.pixels(), gd.out_w};
     // Bytes a blocking moves at least: the depthwise input windows of its pixel blocks, both layers' weights
     // once, the pointwise stores.
-    std::map<int64_t, int64_t> windows;  // by pixel block
     auto lower_bound = [&](const Blocking& blocking) {
-      int64_t& window = windows[blocking.pixels];
-      if (window == 0)
-        for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, blocking.pixels))
-          window += gd.input_window(p0, p1);
-      return window * gd.in_channels * in_bytes + dw_weights + pw_weights(gp.out_channels) +
-             gp.out_channels * gp.pixels() * out_bytes;
+      return gd.input_windows(blocking.pixels) * gd.in_channels * in_bytes + dw_weights +
+             pw_weights(gp.out_channels) + gp.out_channels * gp.pixels() * out_bytes;
     };
     const int64_t fused = least_traffic_blocking(grid, fits_block, 1, lower_bound, emit_blocks, b);
     if (fused < 0) return false;

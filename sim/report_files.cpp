@@ -20,12 +20,10 @@ std::string layers_csv(const SimReport& report) {
   o << kLayersCsvHeader << '\n';
   for (size_t i = 0; i < report.layers.size(); ++i) {
     const LayerStats& l = report.layers[i];
-    std::string units;
-    for (const std::string& u : l.resources) units += (units.empty() ? "" : "+") + u;
     const CycleBreakdown& c = l.cycles;
     o << i << ',' << csv_field(l.name) << ',' << csv_field(l.label) << ',' << csv_field(l.op) << ','
-      << csv_field(units) << ',' << l.start << ',' << l.end << ',' << l.span() << ',' << c.busy << ','
-      << c.stall_port << ',' << c.stall_aux << ',' << c.stall_dram << ',' << c.stall_dependency << ','
+      << csv_field(l.joined_resources()) << ',' << l.start << ',' << l.end << ',' << l.span() << ',' << c.busy
+      << ',' << c.stall_port << ',' << c.stall_aux << ',' << c.stall_dram << ',' << c.stall_dependency << ','
       << l.macs << ',' << l.tiles << ',' << l.transfers << ',' << l.dram_read << ',' << l.dram_written
       << '\n';
   }

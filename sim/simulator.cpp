@@ -10,6 +10,7 @@
 #include "arch/functional.hpp"
 #include "quant/dataset.hpp"
 #include "quant/int_executor.hpp"
+#include "sim/graph_report.hpp"
 
 namespace vitsim::sim {
 
@@ -218,12 +219,13 @@ nlohmann::json SimReport::to_json() const {
   return j;
 }
 
-namespace {
-std::string thousands(int64_t v) {
-  std::string s = std::to_string(v < 0 ? -v : v);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return (v < 0 ? "-" : "") + s;
+std::string LayerStats::joined_resources() const {
+  std::string units;
+  for (const std::string& u : resources) units += (units.empty() ? "" : "+") + u;
+  return units;
 }
+
+namespace {
 std::string percent(double x) {
   std::ostringstream o;
   o << std::fixed << std::setprecision(1) << 100 * x << "%";
@@ -239,12 +241,12 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
   };
   out << r.model << " @" << r.resolution << ", " << r.recipe << " on " << r.accel << " (" << r.timing
       << " timing" << (r.ideal_memory ? ", ideal memory" : "") << ")\n";
-  out << "  cycles          " << thousands(r.cycles) << "  (latency " << fixed(r.latency_ms(), 3) << " ms at "
-      << fixed(r.clock_mhz, 0) << " MHz, " << fixed(r.fps(), 1) << " FPS)\n";
-  out << "  MACs            " << thousands(r.macs) << " on " << thousands(r.multipliers)
+  out << "  cycles          " << with_commas(r.cycles) << "  (latency " << fixed(r.latency_ms(), 3)
+      << " ms at " << fixed(r.clock_mhz, 0) << " MHz, " << fixed(r.fps(), 1) << " FPS)\n";
+  out << "  MACs            " << with_commas(r.macs) << " on " << with_commas(r.multipliers)
       << " multipliers: MAC (DSP) utilization " << percent(r.mac_utilization()) << "\n";
   out << "  throughput      " << fixed(r.gops(), 1) << " GOPS (peak " << fixed(r.peak_gops(), 1) << "), "
-      << thousands(r.dsps) << " DSPs: DSP efficiency " << fixed(r.dsp_efficiency(), 4) << " GOPS/DSP, "
+      << with_commas(r.dsps) << " DSPs: DSP efficiency " << fixed(r.dsp_efficiency(), 4) << " GOPS/DSP, "
       << fixed(r.fps_per_dsp(), 4) << " FPS/DSP\n";
   out << "  DRAM            " << fixed(as_double(r.dram_bytes_read) / 1e6, 2) << " MB read, "
       << fixed(as_double(r.dram_bytes_written) / 1e6, 2) << " MB written ("
@@ -269,17 +271,15 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
   if (order.size() > static_cast<size_t>(top_layers)) order.resize(static_cast<size_t>(top_layers));
   out << "  layers taking the most cycles (span, first to last cycle; pipelined layers overlap):\n";
   for (const LayerStats* l : order) {
-    std::string units;
-    for (const std::string& u : l->resources) units += (units.empty() ? "" : "+") + u;
     out << "    " << std::left << std::setw(36) << l->name << std::setw(10) << l->label << std::right
-        << std::setw(10) << thousands(l->span()) << " cycles " << std::setw(6)
-        << percent(as_double(l->span()) / as_double(r.cycles)) << "  " << units << "\n";
+        << std::setw(10) << with_commas(l->span()) << " cycles " << std::setw(6)
+        << percent(as_double(l->span()) / as_double(r.cycles)) << "  " << l->joined_resources() << "\n";
   }
   if (r.functional)
-    out << "  functional: " << thousands(r.mismatches)
+    out << "  functional: " << with_commas(r.mismatches)
         << " mismatching output elements vs the integer reference executor\n";
-  out << "  simulated in " << fixed(r.wall_seconds, 3) << " s (" << thousands(r.tiles) << " tiles, "
-      << thousands(r.transfers) << " DMA transfers)\n";
+  out << "  simulated in " << fixed(r.wall_seconds, 3) << " s (" << with_commas(r.tiles) << " tiles, "
+      << with_commas(r.transfers) << " DMA transfers)\n";
 }
 
 }  // namespace vitsim::sim

@@ -70,6 +70,9 @@ struct LayerStats {
   CycleBreakdown cycles;
   std::vector<std::string> resources;  // units its tiles ran on
   int64_t mismatches = -1;  // functional: elements differing from the integer executor (-1: not run)
+
+  /// The units it ran on joined by '+' (summary, layers.csv, traces).
+  std::string joined_resources() const;
 };
 
 struct SimReport {

@@ -25,7 +25,6 @@
 #include "quant/atomic_file.hpp"
 #include "quant/qgraph_io.hpp"
 #include "sim/cmd_accel.hpp"
-#include "sim/cmd_quantize.hpp"
 #include "sim/report_files.hpp"
 #include "sim/simulator.hpp"
 
@@ -257,7 +256,7 @@ SweepSpec load_sweep_spec(const std::string& path) {
   max.reject_unknown_keys();
   constraints.reject_unknown_keys();
   if (!s.device.empty()) try {
-      s.fpga = arch::find_device(s.device, config_dir());
+      s.fpga = find_device(s.device);
     } catch (const std::invalid_argument& e) {
       constraints.fail("device", e.what());
     }
@@ -421,7 +420,8 @@ std::string SweepDir::results_csv() const {
   return (fs::path(root) / "results.csv").string();
 }
 
-void init_sweep_dir(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir) {
+std::vector<json> init_sweep_dir(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                                 const SweepDir& dir) {
   const std::string copy = dir.spec_copy();
   if (fs::is_regular_file(copy)) {
     json existing;
@@ -451,6 +451,7 @@ void init_sweep_dir(const SweepSpec& spec, const std::vector<SweepPoint>& points
           dir.result(p.index) + " is for point id " + results[static_cast<size_t>(p.index)].value("id", "?") +
           ", but " + spec.file + " now gives point " + std::to_string(p.index) + " the id " + p.id +
           " (did the base config " + spec.base_file + " change?): use another --out");
+  return results;
 }
 
 std::vector<int> pending_points(const std::vector<SweepPoint>& points, const SweepDir& dir) {
@@ -643,8 +644,7 @@ void collect_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points,
                    std::ostream& out) {
   if (!fs::is_regular_file(dir.spec_copy()))
     throw std::invalid_argument(dir.root + " is not a sweep folder (no spec.json)");
-  init_sweep_dir(spec, points, dir);
-  const std::vector<json> results = read_sweep_results(points, dir);
+  const std::vector<json> results = init_sweep_dir(spec, points, dir);
   quant::write_file_atomic(dir.results_csv(), sweep_results_csv(spec, points, results));
   int ok = 0, failed = 0, filtered = 0, pending = 0;
   // The fastest design per (model, recipe).

@@ -95,7 +95,9 @@ struct SweepDir {
 
 /// Creates DIR and writes DIR/spec.json, or checks that an existing DIR/spec.json holds the same spec (a
 /// std::invalid_argument otherwise), and that each existing result.json belongs to the point of its index.
-void init_sweep_dir(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir);
+/// Returns the result.json files it read (read_sweep_results).
+std::vector<nlohmann::json> init_sweep_dir(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                                           const SweepDir& dir);
 
 /// Indices of the points that run (not filtered) and have no result.json yet.
 std::vector<int> pending_points(const std::vector<SweepPoint>& points, const SweepDir& dir);

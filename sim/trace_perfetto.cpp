@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "arch/tile_timing.hpp"
 #include "sim/trace_timeline.hpp"
 
 namespace vitsim::sim {
@@ -31,12 +32,6 @@ const char* wait_cause_name(arch::StallCause c) {
 std::string aux_chain_text(const std::vector<arch::AuxKind>& chain) {
   std::string s;
   for (const arch::AuxKind k : chain) s += (s.empty() ? "" : ">") + std::string(arch::aux_key(k));
-  return s;
-}
-
-std::string joined_units(const LayerStats& layer) {
-  std::string s;
-  for (const std::string& u : layer.resources) s += (s.empty() ? "" : "+") + u;
   return s;
 }
 
@@ -127,7 +122,7 @@ void dram_events(const SimOutcome& o, int tid, int64_t bin, EventWriter& w) {
                {{"bursts", s.bursts}, {"bytes_read", s.bytes_read}, {"bytes_written", s.bytes_written}});
   }
   const int64_t cycles = o.report.cycles;
-  const size_t bins = static_cast<size_t>((cycles + bin - 1) / bin);
+  const size_t bins = static_cast<size_t>(arch::ceil_div(cycles, bin));
   std::vector<int64_t> read(bins, 0), written(bins, 0);
   for (const arch::DramBurst& b : o.records.bursts)
     (b.write ? written : read)[static_cast<size_t>(std::min(b.arrival, cycles - 1) / bin)] += b.bytes;
@@ -205,7 +200,7 @@ void layer_events(const SimOutcome& o, EventWriter& w) {
                        {"transfers", l.transfers},
                        {"dram_bytes_read", l.dram_read},
                        {"dram_bytes_written", l.dram_written},
-                       {"resources", joined_units(l)}};
+                       {"resources", l.joined_resources()}};
     w.add(event);
   }
 }
@@ -213,7 +208,7 @@ void layer_events(const SimOutcome& o, EventWriter& w) {
 }  // namespace
 
 int64_t dram_counter_bin_cycles(int64_t cycles) {
-  const int64_t wanted = std::max<int64_t>(1, (cycles + kMaxCounterBins - 1) / kMaxCounterBins);
+  const int64_t wanted = std::max<int64_t>(1, arch::ceil_div(cycles, kMaxCounterBins));
   for (int64_t decade = 1;; decade *= 10)
     for (const int64_t step : {1, 2, 5})
       if (step * decade >= wanted) return step * decade;

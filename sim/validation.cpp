@@ -17,6 +17,7 @@
 #include "quant/zoo.hpp"
 #include "sim/cmd_accel.hpp"
 #include "sim/cmd_quantize.hpp"
+#include "sim/graph_report.hpp"
 #include "sim/scalesim_import.hpp"
 #include "sim/simulator.hpp"
 
@@ -32,12 +33,6 @@ const char* const kHand = "Hand-derived closed forms (ideal memory)";
 const char* const kModes = "Fast mode against cycle mode";
 const char* const kBitExact = "Functional simulation against the integer reference executor";
 const char* const kPublished = "Published throughput: the Trio-ViT precursor";
-
-std::string with_commas(int64_t v) {
-  std::string s = std::to_string(v < 0 ? -v : v);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return (v < 0 ? "-" : "") + s;
-}
 
 std::string fixed(double v, int digits) {
   std::ostringstream o;

@@ -199,12 +199,18 @@ def plot_pareto_fps_dsps(axes, rows, name, limit, limit_label):
         xs = [r["dsps"] for r in ok + filtered] + ([limit] if limit is not None else [])
         pad = 0.04 * (max(xs) - min(xs) or 1)
         ax.set_xlim(min(xs) - pad, max(xs) + pad)
-    ax.set_xlabel("DSPs (resource model estimate)")
-    ax.set_ylabel("FPS")
+    return finish_scatter(fig, ax, "DSPs (resource model estimate)", "FPS",
+                          f"{name}: {subject(rows)}: FPS vs DSPs", "upper left")
+
+
+def finish_scatter(fig, ax, xlabel, ylabel, title, legend_at):
+    """The scatter plots' common frame: labels, y from 0, grid, title, legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
     ax.grid(True, lw=0.4, alpha=0.5)
-    ax.set_title(f"{name}: {subject(rows)}: FPS vs DSPs")
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.92)
+    ax.set_title(title)
+    ax.legend(loc=legend_at, fontsize=8, framealpha=0.92)
     fig.tight_layout()
     return fig
 
@@ -239,14 +245,8 @@ def plot_fps_per_dsp_memory(axes, rows, name):
             f"{axis_label(axes, best)}")
     ax.set_ylim(bottom=0)  # FPS/DSP varies by a few x at most, so the lower left is free for the label
     annotate_best(ax, (best["onchip_bytes"] / scale, best["fps_per_dsp"]), text, (0.02, 0.04), "left")
-    ax.set_xlabel(f"on-chip memory (onchip_bytes, {unit})")
-    ax.set_ylabel("FPS per DSP")
-    ax.set_ylim(bottom=0)
-    ax.grid(True, lw=0.4, alpha=0.5)
-    ax.set_title(f"{name}: {subject(rows)}: FPS/DSP vs on-chip memory")
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.92)
-    fig.tight_layout()
-    return fig
+    return finish_scatter(fig, ax, f"on-chip memory (onchip_bytes, {unit})", "FPS per DSP",
+                          f"{name}: {subject(rows)}: FPS/DSP vs on-chip memory", "lower right")
 
 
 def axis_values(rows, column):
