@@ -166,7 +166,8 @@ class Compiler {
   int64_t least_traffic_blocking(const OutputGrid& g, const std::function<bool(int64_t, int64_t)>& fits_block,
                                  int64_t parts, const std::function<int64_t(const Blocking&)>& lower_bound,
                                  const std::function<void(const Blocking&)>& emit_tiles, Blocking& best);
-  int pick_engine(const std::vector<int>& engines, ComputeTile& tile, std::vector<int64_t>& running) const;
+  int pick_engine(const std::vector<int>& engines, ComputeTile& tile, std::vector<int64_t>& running,
+                  int64_t ready = 0) const;
   int emit(ComputeTile tile, const std::vector<Operand>& operands, bool store, int64_t out_bytes);
   void hold(int tile);
   void release(const std::vector<int>& producers, const std::vector<int>& consumers);
@@ -346,14 +347,16 @@ int64_t Compiler::least_traffic_blocking(const OutputGrid& g,
   return best_bytes;
 }
 
-int Compiler::pick_engine(const std::vector<int>& engines, ComputeTile& tile,
-                          std::vector<int64_t>& running) const {
+// The engine of `engines` on which `tile` would finish first: it starts when the engine's estimated running
+// time `running` and the estimated time its operands are ready (`ready`) have both passed.
+int Compiler::pick_engine(const std::vector<int>& engines, ComputeTile& tile, std::vector<int64_t>& running,
+                          int64_t ready) const {
   size_t best = 0;
   int64_t best_finish = 0;
   for (size_t i = 0; i < engines.size(); ++i) {
     tile.resource = engines[i];
     const int64_t finish =
-        running[i] +
+        std::max(running[i], ready) +
         arch::tile_cost(config_, program_.resources[static_cast<size_t>(engines[i])], tile).cycles;
     if (i == 0 || finish < best_finish) best = i, best_finish = finish;
   }
@@ -657,6 +660,38 @@ bool Compiler::emit_fused(int dw, int pw) {
   };
   std::vector<AuxKind> dw_chain = conv_aux_chain(d);
   dw_chain.push_back(AuxKind::ShiftSubtractor);
+  // With ideal memory the depthwise outputs all stay on chip, so the pair runs as the paper describes: the
+  // depthwise engine runs every block, the pointwise tiles of block i start on the other GEMM engines as
+  // soon as block i is done, and once the depthwise conv is finished the depthwise engine (when it runs GEMM
+  // tiles) joins them on the rest. Each pointwise tile goes to the engine that would finish it first.
+  auto emit_joined = [&](const Blocking& b) {
+    std::vector<int> engines = pw_engines;
+    const bool joins = config_.engines[static_cast<size_t>(dw_engine)].params->supports(TileWork::Gemm, 1, 1);
+    if (joins) engines.push_back(dw_engine);
+    const auto blocks = pixel_blocks(gd.pixels(), gd.out_w, b.pixels);
+    std::vector<int> dw_tiles;
+    std::vector<int64_t> dw_done;
+    int64_t dw_time = 0;
+    for (const auto& [p0, p1] : blocks) {
+      ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
+      t.aux_chain = dw_chain;
+      t.resource = dw_engine;
+      dw_time += arch::tile_cost(config_, program_.resources[static_cast<size_t>(dw_engine)], t).cycles;
+      dw_done.push_back(dw_time);
+      dw_tiles.push_back(emit(std::move(t), {}, false, 0));
+    }
+    std::vector<int64_t> running(engines.size(), 0);
+    if (joins) running.back() = dw_time;
+    for (size_t i = 0; i < blocks.size(); ++i)
+      for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
+        const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
+        ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, blocks[i].first, blocks[i].second);
+        pt.aux_chain = conv_aux_chain(p);
+        pt.wait_tiles = {dw_tiles[i]};
+        pick_engine(engines, pt, running, dw_done[i]);
+        emit(std::move(pt), {}, true, 0);
+      }
+  };
   auto emit_blocks = [&](const Blocking& b) {
     std::vector<int64_t> running(pw_engines.size(), 0);
     for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, b.pixels)) {
@@ -683,31 +718,33 @@ bool Compiler::emit_fused(int dw, int pw) {
     }
   };
   Blocking b{gp.out_channels, gd.out_w};  // ideal memory: one output row per block
-  if (!ideal_) {
-    const auto pw_lanes =
-        channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
-    const OutputGrid grid{gp.out_channels, 1, pw_lanes, gd.pixels(), gd.out_w};
-    // Bytes a blocking moves at least: the depthwise input windows of its pixel blocks, both layers' weights
-    // once, the pointwise stores.
-    auto lower_bound = [&](const Blocking& blocking) {
-      return gd.input_windows(blocking.pixels) * gd.in_channels * in_bytes + dw_weights +
-             pw_weights(gp.out_channels) + gp.out_channels * gp.pixels() * out_bytes;
-    };
-    const int64_t fused = least_traffic_blocking(grid, fits_block, 1, lower_bound, emit_blocks, b);
-    if (fused < 0) return false;
-    // Fused only when that moves no more DRAM bytes than the two layers mapped apart: small blocks re-read
-    // the depthwise input's halo, and PW weights in several channel blocks are reloaded for every block.
-    int64_t apart = -1;
-    try {
-      apart = trial_bytes([&] {
-        emit_conv(dw);
-        emit_conv(pw);
-      });
-    } catch (const MappingError&) {
-      // the layers only fit fused
-    }
-    if (apart >= 0 && apart < fused) return false;
+  if (ideal_) {
+    emit_joined(b);
+    return true;
   }
+  const auto pw_lanes =
+      channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
+  const OutputGrid grid{gp.out_channels, 1, pw_lanes, gd.pixels(), gd.out_w};
+  // Bytes a blocking moves at least: the depthwise input windows of its pixel blocks, both layers' weights
+  // once, the pointwise stores.
+  auto lower_bound = [&](const Blocking& blocking) {
+    return gd.input_windows(blocking.pixels) * gd.in_channels * in_bytes + dw_weights +
+           pw_weights(gp.out_channels) + gp.out_channels * gp.pixels() * out_bytes;
+  };
+  const int64_t fused = least_traffic_blocking(grid, fits_block, 1, lower_bound, emit_blocks, b);
+  if (fused < 0) return false;
+  // Fused only when that moves no more DRAM bytes than the two layers mapped apart: small blocks re-read
+  // the depthwise input's halo, and PW weights in several channel blocks are reloaded for every block.
+  int64_t apart = -1;
+  try {
+    apart = trial_bytes([&] {
+      emit_conv(dw);
+      emit_conv(pw);
+    });
+  } catch (const MappingError&) {
+    // the layers only fit fused
+  }
+  if (apart >= 0 && apart < fused) return false;
   emit_blocks(b);
   return true;
 }
