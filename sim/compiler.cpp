@@ -27,6 +27,13 @@ int64_t slot_bytes(const arch::AccelConfig& config, BufferKind buffer) {
 
 namespace {
 
+// Output pixels a depthwise tile computes at once on `engine` (R-MAC: lanes x replicas).
+int64_t depthwise_pixels(const arch::EngineParams& engine) {
+  if (const auto* rmac = dynamic_cast<const arch::RmacParams*>(&engine))
+    return int64_t{rmac->lanes} * rmac->replicas;
+  return 1;
+}
+
 int channel_lanes(const arch::EngineParams& engine, TileWork work) {
   if (const auto* mat = dynamic_cast<const arch::MatParams*>(&engine)) return mat->lanes;
   if (const auto* rmac = dynamic_cast<const arch::RmacParams*>(&engine))
@@ -717,11 +724,18 @@ bool Compiler::emit_fused(int dw, int pw) {
       release({dw_tile}, consumers);
     }
   };
-  Blocking b{gp.out_channels, gd.out_w};  // ideal memory: one output row per block
   if (ideal_) {
-    emit_joined(b);
+    // Blocks of the fewest whole rows that fill the depthwise engine's pixel parallelism, and pointwise
+    // tiles of about a quarter of the output channels (whole lanes), so that the engines can share them.
+    const auto& dw_params = *config_.engines[static_cast<size_t>(dw_engine)].params;
+    const int64_t rows = ceil_div(depthwise_pixels(dw_params), gd.out_w);
+    const int64_t lanes =
+        channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
+    const int64_t piece = std::max(lanes, ceil_div(ceil_div(gp.out_channels, 4), lanes) * lanes);
+    emit_joined({std::min(gp.out_channels, piece), std::min(gd.pixels(), rows * gd.out_w)});
     return true;
   }
+  Blocking b{gp.out_channels, gd.out_w};
   const auto pw_lanes =
       channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
   const OutputGrid grid{gp.out_channels, 1, pw_lanes, gd.pixels(), gd.out_w};

@@ -214,6 +214,11 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
   for (bool ideal : {false, true}) {
     const arch::Program p = sim::compile(q, accel("trio-vit"), {ideal});
     const int rmac = resource_index(p, "rmac"), mat = resource_index(p, "mat");
+    const std::vector<int>& rmac_queue = p.queues[static_cast<size_t>(rmac)];
+    auto rmac_position = [&](int t) {
+      return std::find(rmac_queue.begin(), rmac_queue.end(), t) - rmac_queue.begin();
+    };
+    int64_t joined = 0;  // pointwise tiles R-MAC takes once its depthwise tiles are done (ideal memory)
     for (int dw : dws) {
       INFO(g.nodes[static_cast<size_t>(dw)].name << (ideal ? " (ideal)" : ""));
       const int pw = dw + 1;  // the project conv follows its depthwise conv
@@ -223,7 +228,12 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
       std::set<int> waited;
       for (int t : tiles_of(p, pw)) {
         const arch::ComputeTile& tile = p.tiles[static_cast<size_t>(t)];
-        CHECK(tile.resource == mat);
+        if (ideal && tile.resource == rmac) {
+          ++joined;
+          CHECK(rmac_position(t) > rmac_position(tiles_of(p, dw).back()));
+        } else {
+          CHECK(tile.resource == mat);
+        }
         REQUIRE(tile.wait_tiles.size() >= 1);
         const int producer = tile.wait_tiles.front();
         CHECK(p.tiles[static_cast<size_t>(producer)].layer == dw);
@@ -240,6 +250,7 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
         CHECK(tile.aux_chain.back() == AuxKind::ShiftSubtractor);
       }
     }
+    if (ideal) CHECK(joined > 0);
   }
   const arch::Program s = sim::compile(q, accel("systolic-32x32-os"));
   for (int dw : dws) {
