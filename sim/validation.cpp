@@ -430,15 +430,20 @@ const char* const kGapAnalysis = R"(### Why vitsim's throughput is below the pub
 The ideal-memory rows isolate the compute mapping; the distance between a model's real-memory and
 ideal-memory rows is memory time. Both gaps have known causes in vitsim's model, none of which is tuned:
 
-- **No buffer residency between layers.** Every layer output that is not fused on chip (DW->PW fusion and
-  the attention head pipeline are) is stored to DRAM and loaded again by its consumer, and weights are
-  loaded once per layer, so the 19.2 GB/s DDR4 is on the critical path for most MBConv layers (see the
-  DRAM stall shares in `vitsim run`'s summary and docs/figures.md). The precursor keeps activations on
-  chip wherever they fit; its buffer sizes are not published, and ours are documented assumptions
-  (configs/accel/trio-vit.json).
-- **Layers that do not fill the arrays.** The classifier's Linear layers work on one pixel, so MAT's 16
-  replicas (output pixels) are 1/16 used; channel counts that are not multiples of the lanes and
-  replicas leave multipliers idle in the last group; attention heads are small GEMMs (d = 16 or 32).
+- **No memory plan yet.** The compiler gives every engine two fixed double-buffered slots per buffer
+  (capacity / engines / 2). Every layer output that is not fused on chip (DW->PW fusion and the attention
+  head pipeline are) is stored to DRAM and loaded again by its consumer, weights are loaded once per
+  layer, and R-MAC cannot join MAT on a fused pair's pointwise conv (its two output slots hold the
+  depthwise blocks MAT has not consumed yet). With ideal memory R-MAC does join (docs/engines.md), which
+  is why the ideal rows are much closer to the authors' analytical model (next section). An addressed
+  memory plan with on-chip residency is the next step; the precursor keeps activations on chip wherever
+  they fit, and its buffer sizes are not published (ours are documented assumptions in
+  configs/accel/trio-vit.json).
+- **Layers that do not fill the arrays.** The classifier's Linear layers work on one pixel, so the 16
+  replicas (which take output pixels and share the weights) are 1/16 used: the head is ~12% of B1's
+  ideal-memory cycles and is left out of the authors' model. Attention outputs have d + 1 rows (the
+  divisor row), so MAT's last lane group of 8 holds one row; channel counts that are not multiples of the
+  lanes and replicas leave multipliers idle in the last group. These lanes idle in the hardware too.
 - **The auxiliary output path.** Requantizer, hardswish and log2 quantizer throughputs are assumptions;
   where a tile's outputs leave slower than the array makes them, the engine stalls (`stall_aux`).
 - **What the paper may count differently.** Whether 780.2 GOPS is a peak over the convolution layers or
