@@ -446,6 +446,8 @@ ideal-memory rows is memory time. Both gaps have known causes in vitsim's model,
   lanes and replicas leave multipliers idle in the last group. These lanes idle in the hardware too.
 - **The auxiliary output path.** Requantizer, hardswish and log2 quantizer throughputs are assumptions;
   where a tile's outputs leave slower than the array makes them, the engine stalls (`stall_aux`).
+- **How much each costs** on B1 @224 is measured in docs/figures.md ("Where trio-vit's cycles go"): a
+  waterfall that switches memory, auxiliary units and the head to ideal one at a time.
 - **What the paper may count differently.** Whether 780.2 GOPS is a peak over the convolution layers or
   an average over the whole model, and at which resolution, is not stated in the sources we have.
 )";

@@ -33,3 +33,7 @@ echo "make_figures: efficientvit-b1 @224 on systolic-32x32-os" >&2
 for preset in trio-vit systolic-32x32-os; do
   /usr/bin/python3 "$root/tools/plot_report.py" "$tmp/b1-224-$preset.json" --out "$out" --prefix "b1-224-$preset"
 done
+
+echo "make_figures: where trio-vit's cycles go (gap waterfall)" >&2
+/usr/bin/python3 "$root/tools/gap_waterfall.py" --vitsim "$vitsim" --qgraph "$tmp/b1.vqg" \
+  --config "$root/configs/accel/trio-vit.json" --out "$out/gap-waterfall-b1-224-trio-vit.png"
