@@ -63,6 +63,13 @@ BufferConfig read_buffer(JsonReader& buffers, BufferKind kind) {
     r.fail("capacity_bytes",
            "expected a multiple of banks x word_bytes = " + std::to_string(int64_t{b.banks} * b.word_bytes) +
                ", found " + std::to_string(b.capacity_bytes));
+  if (kind == BufferKind::Activation) {
+    const int64_t row = int64_t{b.banks} * b.word_bytes;
+    b.resident_bytes = r.integer("resident_bytes", 0, 0, static_cast<int>(b.capacity_bytes - row));
+    if (b.resident_bytes % row != 0)
+      r.fail("resident_bytes", "expected a multiple of banks x word_bytes = " + std::to_string(row) +
+                                   ", found " + std::to_string(b.resident_bytes));
+  }
   r.reject_unknown_keys();
   return b;
 }
@@ -181,11 +188,14 @@ nlohmann::json AccelConfig::to_json() const {
   for (const AuxUnitConfig& a : aux_units)
     j["aux_units"][aux_key(a.kind)] = {
         {"throughput", a.throughput}, {"latency", a.latency}, {"dsps", a.dsps}};
-  for (const BufferConfig& b : buffers)
+  for (const BufferConfig& b : buffers) {
     j["buffers"][buffer_key(b.kind)] = {{"capacity_bytes", b.capacity_bytes},
                                         {"banks", b.banks},
                                         {"ports_per_bank", b.ports_per_bank},
                                         {"word_bytes", b.word_bytes}};
+    if (b.kind == BufferKind::Activation)
+      j["buffers"][buffer_key(b.kind)]["resident_bytes"] = b.resident_bytes;
+  }
   j["dma"] = {{"max_outstanding_bursts", dma.max_outstanding_bursts}, {"setup_cycles", dma.setup_cycles}};
   j["dram"] = {{"bandwidth_gbps", dram.bandwidth_gbps},
                {"latency_ns", dram.latency_ns},

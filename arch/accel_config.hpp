@@ -58,6 +58,13 @@ struct BufferConfig {
   int banks = 1;               // independently addressed banks
   int ports_per_bank = 1;      // accesses per bank per cycle (1 or 2 for BRAM)
   int word_bytes = 8;          // bytes per port access (power of two)
+  /// Activation buffer only: bytes at the bottom of the buffer where the compiler's memory plan keeps layer
+  /// outputs on chip for their consumers (resident tensors, docs/engines.md "Memory plan"); the rest holds
+  /// the engines' double-buffered tile slots. 0 (the default): every layer output goes through DRAM. A
+  /// multiple of banks x word_bytes, below the capacity.
+  int64_t resident_bytes = 0;
+  /// Bytes left for the engines' tile slots.
+  int64_t slot_region_bytes() const { return capacity_bytes - resident_bytes; }
   int64_t bank_bytes() const { return capacity_bytes / banks; }
   /// Peak bytes per cycle over all banks and ports.
   int64_t peak_bytes_per_cycle() const { return int64_t{banks} * ports_per_bank * word_bytes; }

@@ -5,6 +5,13 @@
 
 namespace vitsim::arch {
 
+const char* space_name(Allocation::Space s) {
+  return s == Allocation::Space::Activation ? "activation" : "dram";
+}
+const char* tensor_name(Allocation::Tensor t) {
+  return t == Allocation::Tensor::Output ? "output" : "weights";
+}
+
 Resource Resource::for_engine(const AccelConfig& config, size_t engine) {
   Resource r;
   r.name = config.engines.at(engine).name;

@@ -71,6 +71,20 @@ struct Resource {
   static Resource for_engine(const AccelConfig& config, size_t engine);
 };
 
+/// Where one tensor lives: the compiler's memory plan (docs/engines.md, "Memory plan").
+struct Allocation {
+  enum class Space { Activation, Dram };  // the activation buffer's resident region, or DRAM
+  enum class Tensor { Output, Weights };  // the layer's output, or its weights (with the int32 biases)
+  int layer = -1;
+  Tensor tensor = Tensor::Output;
+  Space space = Space::Dram;
+  int64_t offset = 0, bytes = 0;          // byte range in its space (activation ranges are whole bank rows)
+  int first_layer = -1, last_layer = -1;  // lifetime: the layers that write it first and read it last
+                                          // (weights: the layer itself; the input image: from layer 0)
+};
+const char* space_name(Allocation::Space s);
+const char* tensor_name(Allocation::Tensor t);
+
 struct Program {
   std::vector<Resource> resources;
   std::vector<ComputeTile> tiles;
@@ -78,6 +92,7 @@ struct Program {
   std::vector<Transfer> transfers;
   std::vector<int> load_queue, store_queue;  // transfer indices, in DMA issue order
   std::vector<std::string> layer_names;      // per graph node
+  std::vector<Allocation> memory_plan;       // every tensor that lives in DRAM or resides on chip
   /// Structural check: indices in range, every tile in exactly one queue (its resource's), every transfer
   /// in the queue of its direction, and the waits plus the queue orders form an acyclic graph, so the
   /// program cannot deadlock. Throws std::logic_error naming the first violation.

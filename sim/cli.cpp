@@ -203,6 +203,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
                    "Write a Perfetto / Chrome trace-event JSON (open in ui.perfetto.dev) to this file");
     cmd.add_option("--vcd", sim_args.vcd,
                    "Write a VCD of the units' busy/state signals (GTKWave) to this file");
+    cmd.add_option("--memory-plan", sim_args.memory_plan,
+                   "Write the memory plan (JSON, docs/metrics.md): every tensor's space, address range and "
+                   "lifetime");
     cmd.add_option("--top", sim_args.top_layers, "Layers listed in the summary")
         ->capture_default_str()
         ->check(CLI::Range(0, 100000));

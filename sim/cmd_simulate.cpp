@@ -30,17 +30,21 @@ SimOptions options_from(const SimulateArgs& args) {
   return o;
 }
 
-int report_and_summarize(const SimOutcome& outcome, const SimulateArgs& args, std::ostream& out) {
+int report_and_summarize(const SimOutcome& outcome, const arch::AccelConfig& config, const SimulateArgs& args,
+                         std::ostream& out) {
   const SimReport& report = outcome.report;
   if (!args.report.empty()) quant::write_file_atomic(args.report, report.to_json().dump(1) + "\n");
   if (!args.layers_csv.empty()) quant::write_file_atomic(args.layers_csv, layers_csv(report));
   if (!args.trace.empty()) quant::write_file_atomic(args.trace, perfetto_trace(outcome));
   if (!args.vcd.empty()) quant::write_file_atomic(args.vcd, vcd_trace(outcome));
+  if (!args.memory_plan.empty())
+    quant::write_file_atomic(args.memory_plan, memory_plan_json(outcome, config).dump(1) + "\n");
   print_summary(report, out, args.top_layers);
   if (!args.report.empty()) out << "report: " << args.report << '\n';
   if (!args.layers_csv.empty()) out << "layers: " << args.layers_csv << '\n';
   if (!args.trace.empty()) out << "trace: " << args.trace << " (ui.perfetto.dev)\n";
   if (!args.vcd.empty()) out << "vcd: " << args.vcd << " (GTKWave)\n";
+  if (!args.memory_plan.empty()) out << "memory plan: " << args.memory_plan << '\n';
   // A functional mismatch means the accelerator model is wrong: fail loudly, with the report written.
   return report.functional && report.mismatches != 0 ? 1 : 0;
 }
@@ -51,7 +55,7 @@ int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::
   const SimOptions options = options_from(args);
   const arch::AccelConfig config = find_accel(args.accel);
   const quant::QGraph qgraph = quant::load_qgraph(qgraph_path);
-  return report_and_summarize(simulate_detailed(qgraph, config, options), args, out);
+  return report_and_summarize(simulate_detailed(qgraph, config, options), config, args, out);
 }
 
 int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& out, std::ostream& err) {
@@ -77,7 +81,7 @@ int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& 
   const SimOutcome outcome = simulate_detailed(qgraph, config, options);
   out << "model and PTQ: " << std::fixed << std::setprecision(1) << quantize_s << " s"
       << (q.out.empty() ? "" : " (quantized graph: " + q.out + ")") << '\n';
-  return report_and_summarize(outcome, args, out);
+  return report_and_summarize(outcome, config, args, out);
 }
 
 }  // namespace vitsim::sim

@@ -21,6 +21,7 @@ struct SimulateArgs {
   std::string layers_csv;       // layers.csv to write (atomically); none when empty
   std::string trace;            // Perfetto / Chrome trace-event JSON to write (atomically); none when empty
   std::string vcd;              // VCD of the units' signals to write (atomically); none when empty
+  std::string memory_plan;      // the memory plan (JSON) to write (atomically); none when empty
   int top_layers = 8;
 };
 

@@ -22,10 +22,12 @@ int64_t element_bytes(int bits) {
 }
 
 int64_t slot_bytes(const arch::AccelConfig& config, BufferKind buffer) {
-  return config.buffer(buffer).capacity_bytes / static_cast<int64_t>(config.engines.size()) / 2;
+  return config.buffer(buffer).slot_region_bytes() / static_cast<int64_t>(config.engines.size()) / 2;
 }
 
 namespace {
+
+bool is_depthwise(const Node& n);
 
 // Output pixels a depthwise tile computes at once on `engine` (R-MAC: lanes x replicas).
 int64_t depthwise_pixels(const arch::EngineParams& engine) {
@@ -179,6 +181,19 @@ class Compiler {
   void hold(int tile);
   void release(const std::vector<int>& producers, const std::vector<int>& consumers);
 
+  // ----- memory plan: layer outputs resident in the activation buffer (docs/engines.md "Memory plan")
+  void plan_residency();
+  bool resident(int layer) const { return residency_[static_cast<size_t>(layer)].resident; }
+  /// Concat reads its sources where they are: on chip only when all of them are resident.
+  bool on_chip(int source) const;
+  int emitted_with(int layer) const;
+  /// Bytes an operand needs in a tile's activation slot (0 when it is read where it resides).
+  int64_t slot_load(int source, int64_t bytes) const { return ideal_ || on_chip(source) ? 0 : bytes; }
+  /// Bytes a tile's outputs need in its output slot (0 when they are written to their resident range).
+  int64_t slot_out(int layer, int64_t bytes) const { return resident(layer) ? 0 : bytes; }
+
+  void record_memory_plan();
+
   void emit_conv(int layer);
   bool emit_fused(int dw, int pw);
   void emit_attention(int vk, int out, int normalize);
@@ -196,6 +211,16 @@ class Compiler {
   std::vector<std::vector<int>> release_tiles_, release_transfers_;
   std::vector<bool> release_pending_;
   std::vector<WeightKey> last_weights_;  // per resource
+  // Per resource: tiles of other engines that read weights from its weight slot (a fused pair's shared
+  // pointwise weights); its next weight load waits for them.
+  std::vector<std::vector<int>> weight_readers_;
+  struct Residency {
+    bool resident = false;
+    int64_t offset = 0, bytes = 0;  // the range in the activation buffer's resident region
+    int first = 0, last = 0;        // layers: producer and last consumer (program order)
+    std::vector<int> evicts;        // earlier resident layers whose ranges it reuses
+  };
+  std::vector<Residency> residency_;  // per layer
 };
 
 std::string Compiler::describe(int layer) const {
@@ -300,6 +325,7 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles) {
   for (const auto& t : layer_tiles_) layer_tiles.push_back(t.size());
   for (const auto& t : layer_stores_) layer_stores.push_back(t.size());
   const std::vector<WeightKey> last_weights = last_weights_;
+  const std::vector<std::vector<int>> weight_readers = weight_readers_;
   auto roll_back = [&] {
     program_.tiles.resize(tiles);
     program_.transfers.resize(transfers);
@@ -312,6 +338,7 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles) {
     release_transfers_.resize(tiles);
     release_pending_.resize(tiles);
     last_weights_ = last_weights;
+    weight_readers_ = weight_readers;
   };
   try {
     emit_tiles();
@@ -418,6 +445,12 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
       tile.wait_transfers.insert(tile.wait_transfers.end(), rx.begin(), rx.end());
     }
     for (const Operand& op : operands) {
+      if (op.buffer == BufferKind::Activation && on_chip(op.source)) {
+        // Read where it resides: after every tile that wrote it.
+        const auto& t = layer_tiles_[static_cast<size_t>(op.source)];
+        tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
+        continue;
+      }
       if (op.bytes <= 0) continue;
       if (op.buffer == BufferKind::Weight && last_weights_[r] == weights) continue;
       arch::Transfer load;
@@ -431,6 +464,10 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
           load.wait_transfers.insert(load.wait_transfers.end(), s.begin(), s.end());
         }
       if (before2 >= 0) load.wait_tiles.push_back(before2);
+      if (op.buffer == BufferKind::Weight) {
+        load.wait_tiles.insert(load.wait_tiles.end(), weight_readers_[r].begin(), weight_readers_[r].end());
+        weight_readers_[r].clear();
+      }
       const int id = static_cast<int>(program_.transfers.size());
       program_.transfers.push_back(std::move(load));
       program_.load_queue.push_back(id);
@@ -438,6 +475,13 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     }
   }
   last_weights_[r] = weights;
+  if (!ideal_ && resident(tile.layer))
+    // Its range was last used by earlier resident outputs: write it only after all their readers.
+    for (int evicted : residency_[static_cast<size_t>(tile.layer)].evicts)
+      for (int reader : consumers_[static_cast<size_t>(evicted)]) {
+        const auto& t = layer_tiles_[static_cast<size_t>(reader)];
+        tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
+      }
   sort_unique(tile.wait_tiles);
   sort_unique(tile.wait_transfers);
   const int layer = tile.layer;
@@ -447,7 +491,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   release_tiles_.emplace_back();
   release_transfers_.emplace_back();
   release_pending_.push_back(false);
-  if (store && !ideal_) {
+  if (store && !ideal_ && !resident(layer)) {
     arch::Transfer s;
     s.layer = layer;
     s.dir = arch::TransferDir::Store;
@@ -461,6 +505,115 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     release_transfers_.back() = {id};
   }
   return index;
+}
+
+// ----- memory plan ----------------------------------------------------------------------------------
+
+// The first layer of the group `layer` may be emitted with, which runs at the same time: the depthwise conv
+// of a fused pair, the first MatMul of an attention chain; else the layer itself. A resident output's
+// lifetime starts there, so it never shares bytes with what the group still reads.
+int Compiler::emitted_with(int layer) const {
+  const Node& n = node(layer);
+  if (n.inputs.size() != 1) return layer;
+  const int in = n.inputs[0];
+  if (n.op == OpKind::Conv2d && is_depthwise(node(in))) return in;
+  if (n.op == OpKind::AttnNormalize && node(in).op == OpKind::MatMul) {
+    const int first = node(in).inputs[0];
+    return node(first).op == OpKind::MatMul ? first : in;
+  }
+  return layer;
+}
+
+bool Compiler::on_chip(int source) const {
+  for (int s : stored_sources(source))
+    if (!resident(s)) return false;
+  return true;
+}
+
+// Which layer outputs stay in the activation buffer's resident region, and where. In program order, each
+// output that a later layer reads directly (not through Concat), that is not the model's output and that
+// the mapping does not already keep on chip (attention intermediates, the head's int32 LayerNorm row) gets
+// the lowest bank-row-aligned range that no output alive at the same time holds; its lifetime runs from its
+// producer to its last consumer. An output that finds no range goes through DRAM.
+void Compiler::plan_residency() {
+  const size_t layers = graph_.nodes.size();
+  residency_.assign(layers, {});
+  const arch::BufferConfig& act = config_.buffer(BufferKind::Activation);
+  if (ideal_ || act.resident_bytes == 0) return;
+  const int64_t row = int64_t{act.banks} * act.word_bytes;
+  std::vector<int> placed;
+  for (size_t i = 0; i < layers; ++i) {
+    const Node& n = node(static_cast<int>(i));
+    const auto& readers = consumers_[i];
+    const bool kept_on_chip = n.op == OpKind::MatMul || n.op == OpKind::Input || n.op == OpKind::Concat ||
+                              (n.op == OpKind::Linear && qnode(static_cast<int>(i)).float_layernorm);
+    if (readers.empty() || kept_on_chip) continue;
+    if (std::any_of(readers.begin(), readers.end(), [&](int c) { return node(c).op == OpKind::Concat; }))
+      continue;
+    Residency r;
+    r.first = emitted_with(static_cast<int>(i));
+    r.last = *std::max_element(readers.begin(), readers.end());
+    r.bytes = ceil_div(quant::numel(n.out_shape) * out_bytes_per_element(static_cast<int>(i)), row) * row;
+    // The lowest offset clear of every placed output whose lifetime overlaps this one.
+    std::vector<std::pair<int64_t, int64_t>> busy;
+    for (int other : placed) {
+      const Residency& o = residency_[static_cast<size_t>(other)];
+      if (o.last >= r.first) busy.emplace_back(o.offset, o.offset + o.bytes);
+    }
+    std::sort(busy.begin(), busy.end());
+    int64_t offset = 0;
+    for (const auto& [lo, hi] : busy) {
+      if (offset + r.bytes <= lo) break;
+      offset = std::max(offset, hi);
+    }
+    if (offset + r.bytes > act.resident_bytes) continue;
+    r.resident = true;
+    r.offset = offset;
+    for (int other : placed) {
+      const Residency& o = residency_[static_cast<size_t>(other)];
+      if (o.last < r.first && o.offset < offset + r.bytes && offset < o.offset + o.bytes)
+        r.evicts.push_back(other);
+    }
+    residency_[i] = r;
+    placed.push_back(static_cast<int>(i));
+  }
+}
+
+// The program's memory plan: the resident outputs where plan_residency put them; in DRAM, one range per
+// tensor in program order (aligned to the DRAM burst): the input image, every layer's weights (int8 codes,
+// then a 4-byte bias per output channel), and every output that was stored.
+void Compiler::record_memory_plan() {
+  using arch::Allocation;
+  const int64_t align = config_.dram.burst_bytes;
+  int64_t dram = 0;
+  auto last_reader = [&](int layer) {
+    const auto& c = consumers_[static_cast<size_t>(layer)];
+    return c.empty() ? layer : *std::max_element(c.begin(), c.end());
+  };
+  auto add_dram = [&](int layer, Allocation::Tensor tensor, int64_t bytes, int first, int last) {
+    program_.memory_plan.push_back({layer, tensor, Allocation::Space::Dram, dram, bytes, first, last});
+    dram += ceil_div(bytes, align) * align;
+  };
+  for (size_t li = 0; li < graph_.nodes.size(); ++li) {
+    const int i = static_cast<int>(li);
+    const Node& n = node(i);
+    if (n.op == OpKind::Input)
+      add_dram(i, Allocation::Tensor::Output, quant::numel(n.out_shape) * out_bytes_per_element(i), i,
+               last_reader(i));
+    if (n.op == OpKind::Conv2d || n.op == OpKind::Linear) {
+      const int64_t codes = static_cast<int64_t>(qnode(i).weight.size());
+      const int64_t outputs = n.op == OpKind::Conv2d ? n.out_shape[0] : n.out_features;
+      add_dram(i, Allocation::Tensor::Weights, codes * element_bytes(qnode(i).weight_bits) + 4 * outputs, i,
+               i);
+    }
+    int64_t stored = 0;
+    for (int t : layer_stores_[li]) stored += program_.transfers[static_cast<size_t>(t)].bytes;
+    if (stored > 0) add_dram(i, Allocation::Tensor::Output, stored, i, last_reader(i));
+    const Residency& r = residency_[li];
+    if (r.resident)
+      program_.memory_plan.push_back(
+          {i, Allocation::Tensor::Output, Allocation::Space::Activation, r.offset, r.bytes, r.first, r.last});
+  }
 }
 
 // ----- convolutions and Linear ---------------------------------------------------------------------
@@ -575,8 +728,8 @@ void Compiler::emit_conv(int layer) {
   grid.pixels = g.pixels();
   grid.row = g.out_w;
   auto need = [&](int64_t c, int64_t p) {
-    return SlotNeed{g.input_window_bound(p) * g.input_channels(0, c) * in_bytes, weight_bytes(c),
-                    c * p * out_bytes};
+    return SlotNeed{slot_load(input, g.input_window_bound(p) * g.input_channels(0, c) * in_bytes),
+                    weight_bytes(c), slot_out(layer, c * p * out_bytes)};
   };
   // The int32 row stays on chip for the LayerNorm unit when it fits one output slot, else it goes through
   // DRAM (the Gemm tiles store their int32 blocks, the LayerNorm tile loads the row).
@@ -612,8 +765,9 @@ void Compiler::emit_conv(int layer) {
       int64_t channels = 0;
       for (int64_t c0 = 0; c0 < g.out_channels; c0 += blocking.channels)
         channels += g.input_channels(c0, std::min(g.out_channels, c0 + blocking.channels));
-      return channels * g.input_windows(blocking.pixels) * in_bytes + weight_bytes(g.out_channels) +
-             (store ? g.out_channels * g.pixels() * out_bytes : 0);
+      return slot_load(input, channels * g.input_windows(blocking.pixels) * in_bytes) +
+             weight_bytes(g.out_channels) +
+             (store ? slot_out(layer, g.out_channels * g.pixels() * out_bytes) : 0);
     };
     auto fits_block = [&](int64_t c, int64_t p) { return fits(need(c, p)); };
     if (least_traffic_blocking(grid, fits_block, parts, lower_bound, emit_tiles, b) < 0) {
@@ -662,15 +816,16 @@ bool Compiler::emit_fused(int dw, int pw) {
   auto pw_weights = [&](int64_t c) { return c * gp.in_channels * pw_weight_bytes + 4 * c; };
   auto fits_block = [&](int64_t c, int64_t px) {
     const int64_t mid = gd.out_channels * px * mid_bytes;
-    return fits({gd.input_window_bound(px) * gd.in_channels * in_bytes, dw_weights, mid}) &&
-           fits({mid, pw_weights(c), c * px * out_bytes});
+    return fits({slot_load(input, gd.input_window_bound(px) * gd.in_channels * in_bytes), dw_weights, mid}) &&
+           fits({mid, pw_weights(c), slot_out(pw, c * px * out_bytes)});
   };
   std::vector<AuxKind> dw_chain = conv_aux_chain(d);
   dw_chain.push_back(AuxKind::ShiftSubtractor);
-  // With ideal memory the depthwise outputs all stay on chip, so the pair runs as the paper describes: the
-  // depthwise engine runs every block, the pointwise tiles of block i start on the other GEMM engines as
-  // soon as block i is done, and once the depthwise conv is finished the depthwise engine (when it runs GEMM
-  // tiles) joins them on the rest. Each pointwise tile goes to the engine that would finish it first.
+  // When the depthwise output stays on chip whole (ideal memory, or resident in the memory plan), the pair
+  // runs as the paper describes: the depthwise engine runs every block, the pointwise tiles of block i
+  // start on the other GEMM engines as soon as block i is done, and once the depthwise conv is finished the
+  // depthwise engine (when it runs GEMM tiles) joins them on the rest. Each pointwise tile goes to the
+  // engine that would finish it first.
   auto emit_joined = [&](const Blocking& b) {
     std::vector<int> engines = pw_engines;
     const bool joins = config_.engines[static_cast<size_t>(dw_engine)].params->supports(TileWork::Gemm, 1, 1);
@@ -685,18 +840,41 @@ bool Compiler::emit_fused(int dw, int pw) {
       t.resource = dw_engine;
       dw_time += arch::tile_cost(config_, program_.resources[static_cast<size_t>(dw_engine)], t).cycles;
       dw_done.push_back(dw_time);
-      dw_tiles.push_back(emit(std::move(t), {}, false, 0));
+      dw_tiles.push_back(
+          emit(std::move(t),
+               {{BufferKind::Activation, gd.input_window(p0, p1) * gd.in_channels * in_bytes, input, 0, 0},
+                {BufferKind::Weight, dw_weights, dw, 0, gd.out_channels}},
+               false, 0));
     }
     std::vector<int64_t> running(engines.size(), 0);
     if (joins) running.back() = dw_time;
+    // When all pointwise weights fit one weight slot they are loaded once, with the first pointwise tile,
+    // and every engine reads them there; otherwise each tile loads its channels' weights.
+    const bool shared = fits({0, pw_weights(gp.out_channels), 0});
+    int holder = -1, shared_load = -1;
     for (size_t i = 0; i < blocks.size(); ++i)
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
-        ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, blocks[i].first, blocks[i].second);
+        const auto [p0, p1] = blocks[i];
+        ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
         pt.aux_chain = conv_aux_chain(p);
         pt.wait_tiles = {dw_tiles[i]};
-        pick_engine(engines, pt, running, dw_done[i]);
-        emit(std::move(pt), {}, true, 0);
+        const int engine = pick_engine(engines, pt, running, dw_done[i]);
+        const int64_t out = (c1 - c0) * (p1 - p0) * out_bytes;
+        if (!shared || ideal_) {
+          emit(std::move(pt), {{BufferKind::Weight, pw_weights(c1 - c0), pw, c0, c1}}, true, out);
+        } else if (holder < 0) {
+          const size_t transfers = program_.transfers.size();
+          holder = engine;
+          emit(std::move(pt), {{BufferKind::Weight, pw_weights(gp.out_channels), pw, 0, gp.out_channels}},
+               true, out);
+          for (size_t t = transfers; t < program_.transfers.size(); ++t)
+            if (program_.transfers[t].buffer == BufferKind::Weight) shared_load = static_cast<int>(t);
+        } else {
+          if (shared_load >= 0) pt.wait_transfers.push_back(shared_load);
+          const int tile = emit(std::move(pt), {}, true, out);
+          if (engine != holder) weight_readers_[static_cast<size_t>(holder)].push_back(tile);
+        }
       }
   };
   auto emit_blocks = [&](const Blocking& b) {
@@ -724,16 +902,30 @@ bool Compiler::emit_fused(int dw, int pw) {
       release({dw_tile}, consumers);
     }
   };
-  if (ideal_) {
+  // The options, by the DRAM bytes each moves (-1: it does not fit): joined (when the depthwise output stays
+  // on chip whole), fused by blocks, or the two layers apart. The least traffic wins; ties go to joined, then
+  // fused. Each option moves fewer bytes or as many with larger buffers, so the choice does too.
+  Blocking joined_block{0, 0};
+  if (ideal_ || resident(dw)) {
     // Blocks of the fewest whole rows that fill the depthwise engine's pixel parallelism, and pointwise
-    // tiles of about a quarter of the output channels (whole lanes), so that the engines can share them.
+    // tiles of about a quarter of the output channels (whole lanes), so that the engines can share them;
+    // smaller where the slots (depthwise input and weights, pointwise weights and outputs) are too small.
     const auto& dw_params = *config_.engines[static_cast<size_t>(dw_engine)].params;
-    const int64_t rows = ceil_div(depthwise_pixels(dw_params), gd.out_w);
+    const int64_t want_pixels =
+        std::min(gd.pixels(), ceil_div(depthwise_pixels(dw_params), gd.out_w) * gd.out_w);
     const int64_t lanes =
         channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
     const int64_t piece = std::max(lanes, ceil_div(ceil_div(gp.out_channels, 4), lanes) * lanes);
-    emit_joined({std::min(gp.out_channels, piece), std::min(gd.pixels(), rows * gd.out_w)});
-    return true;
+    auto fits_joined = [&](int64_t c, int64_t px) {
+      return fits({slot_load(input, gd.input_window_bound(px) * gd.in_channels * in_bytes), dw_weights, 0}) &&
+             fits({0, pw_weights(c), slot_out(pw, c * px * out_bytes)});
+    };
+    joined_block = [&]() -> Blocking {
+      for (int64_t px : pixel_candidates(gd.pixels(), gd.out_w))
+        for (int64_t c : channel_candidates(gp.out_channels, 1, lanes))
+          if (px <= want_pixels && c <= piece && fits_joined(c, px)) return {c, px};
+      return {0, 0};
+    }();
   }
   Blocking b{gp.out_channels, gd.out_w};
   const auto pw_lanes =
@@ -742,13 +934,17 @@ bool Compiler::emit_fused(int dw, int pw) {
   // Bytes a blocking moves at least: the depthwise input windows of its pixel blocks, both layers' weights
   // once, the pointwise stores.
   auto lower_bound = [&](const Blocking& blocking) {
-    return gd.input_windows(blocking.pixels) * gd.in_channels * in_bytes + dw_weights +
-           pw_weights(gp.out_channels) + gp.out_channels * gp.pixels() * out_bytes;
+    return slot_load(input, gd.input_windows(blocking.pixels) * gd.in_channels * in_bytes) + dw_weights +
+           pw_weights(gp.out_channels) + slot_out(pw, gp.out_channels * gp.pixels() * out_bytes);
   };
+  if (ideal_ && joined_block.channels > 0) {
+    emit_joined(joined_block);
+    return true;
+  }
+  const int64_t joined = joined_block.channels > 0 ? trial_bytes([&] { emit_joined(joined_block); }) : -1;
+  // Fused by blocks, or apart: small blocks re-read the depthwise input's halo, and PW weights in several
+  // channel blocks are reloaded for every block.
   const int64_t fused = least_traffic_blocking(grid, fits_block, 1, lower_bound, emit_blocks, b);
-  if (fused < 0) return false;
-  // Fused only when that moves no more DRAM bytes than the two layers mapped apart: small blocks re-read
-  // the depthwise input's halo, and PW weights in several channel blocks are reloaded for every block.
   int64_t apart = -1;
   try {
     apart = trial_bytes([&] {
@@ -758,9 +954,16 @@ bool Compiler::emit_fused(int dw, int pw) {
   } catch (const MappingError&) {
     // the layers only fit fused
   }
-  if (apart >= 0 && apart < fused) return false;
-  emit_blocks(b);
-  return true;
+  auto beats = [](int64_t a, int64_t other) { return a >= 0 && (other < 0 || a <= other); };
+  if (beats(joined, fused) && beats(joined, apart)) {
+    emit_joined(joined_block);
+    return true;
+  }
+  if (beats(fused, apart)) {
+    emit_blocks(b);
+    return true;
+  }
+  return false;
 }
 
 // ----- matrix multiplies ---------------------------------------------------------------------------
@@ -819,7 +1022,8 @@ void Compiler::emit_attention(int vk, int out, int normalize) {
     const int64_t a_bytes = out_bytes_per_element(n.inputs[0]), b_bytes = out_bytes_per_element(n.inputs[1]);
     const int64_t o_bytes = out_bytes_per_element(layer);
     auto need = [&](int64_t, int64_t cols) {
-      return SlotNeed{(a_stored ? h.rows * h.depth * a_bytes : 0) + (b_stored ? h.depth * cols * b_bytes : 0),
+      return SlotNeed{(a_stored ? slot_load(n.inputs[0], h.rows * h.depth * a_bytes) : 0) +
+                          (b_stored ? slot_load(n.inputs[1], h.depth * cols * b_bytes) : 0),
                       0, h.rows * cols * o_bytes};
     };
     const Blocking b =
@@ -890,7 +1094,9 @@ void Compiler::emit_matmul(int layer) {
   const int64_t a_bytes = out_bytes_per_element(n.inputs[0]), b_bytes = out_bytes_per_element(n.inputs[1]);
   const int64_t o_bytes = out_bytes_per_element(layer);
   auto need = [&](int64_t, int64_t cols) {
-    return SlotNeed{h.rows * h.depth * a_bytes + h.depth * cols * b_bytes, 0, h.rows * cols * o_bytes};
+    return SlotNeed{
+        slot_load(n.inputs[0], h.rows * h.depth * a_bytes) + slot_load(n.inputs[1], h.depth * cols * b_bytes),
+        0, slot_out(layer, h.rows * cols * o_bytes)};
   };
   const Blocking b =
       choose_blocking(layer, {1, 1, 1, h.cols, h.cols}, need, engines[0], "one head's smallest tile");
@@ -944,8 +1150,8 @@ void Compiler::emit_elementwise(int layer) {
   const size_t inputs = n.inputs.size();
   auto need = [&](int64_t c, int64_t p) {
     int64_t act = 0;
-    for (int src : n.inputs) act += c * p * in_per * out_bytes_per_element(src);
-    return SlotNeed{act, 0, c * p * out_per * out_bytes};
+    for (int src : n.inputs) act += slot_load(src, c * p * in_per * out_bytes_per_element(src));
+    return SlotNeed{act, 0, slot_out(layer, c * p * out_per * out_bytes)};
   };
   const Blocking b = choose_blocking(layer, g, need, resource, "the smallest tile");
   for (int64_t c0 = 0; c0 < g.channels; c0 += b.channels) {
@@ -979,6 +1185,7 @@ arch::Program Compiler::run() {
   }
   program_.queues.resize(program_.resources.size());
   last_weights_.resize(program_.resources.size());
+  weight_readers_.resize(program_.resources.size());
   consumers_.resize(layers);
   layer_tiles_.resize(layers);
   layer_stores_.resize(layers);
@@ -991,6 +1198,7 @@ arch::Program Compiler::run() {
     return c.size() == 1 ? c[0] : -1;
   };
 
+  plan_residency();
   std::vector<bool> done(layers, false);
   for (size_t li = 0; li < layers; ++li) {
     if (done[li]) continue;
@@ -1033,6 +1241,7 @@ arch::Program Compiler::run() {
         emit_elementwise(i);
     }
   }
+  if (!ideal_) record_memory_plan();
   return std::move(program_);
 }
 

@@ -1,6 +1,9 @@
 #include "sim/report_files.hpp"
 
+#include <algorithm>
 #include <sstream>
+
+#include "sim/compiler.hpp"
 
 namespace vitsim::sim {
 
@@ -28,6 +31,42 @@ std::string layers_csv(const SimReport& report) {
       << '\n';
   }
   return o.str();
+}
+
+nlohmann::json memory_plan_json(const SimOutcome& outcome, const arch::AccelConfig& config) {
+  const SimReport& r = outcome.report;
+  const arch::Program& p = outcome.program;
+  nlohmann::json j;
+  j["schema"] = "vitsim-memory-plan";
+  j["schema_version"] = 1;
+  j["model"] = r.model;
+  j["accel"] = r.accel;
+  j["ideal_memory"] = r.ideal_memory;
+  const arch::BufferConfig& act = config.buffer(arch::BufferKind::Activation);
+  j["activation_buffer"] = {{"capacity_bytes", act.capacity_bytes},
+                            {"resident_bytes", act.resident_bytes},
+                            {"banks", act.banks},
+                            {"bank_row_bytes", int64_t{act.banks} * act.word_bytes}};
+  for (int k = 0; k < arch::kBufferKinds; ++k) {
+    const auto kind = static_cast<arch::BufferKind>(k);
+    j["slot_bytes"][arch::buffer_key(kind)] = slot_bytes(config, kind);
+  }
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const arch::Allocation& a : p.memory_plan) {
+    const LayerStats& first = r.layers[static_cast<size_t>(a.first_layer)];
+    const LayerStats& last = r.layers[static_cast<size_t>(a.last_layer)];
+    tensors.push_back({{"layer", r.layers[static_cast<size_t>(a.layer)].name},
+                       {"tensor", arch::tensor_name(a.tensor)},
+                       {"space", arch::space_name(a.space)},
+                       {"offset", a.offset},
+                       {"bytes", a.bytes},
+                       {"first_layer", first.name},
+                       {"last_layer", last.name},
+                       {"first_cycle", std::max<int64_t>(0, first.start)},
+                       {"last_cycle", last.end}});
+  }
+  j["tensors"] = tensors;
+  return j;
 }
 
 }  // namespace vitsim::sim

@@ -19,4 +19,8 @@ extern const char* const kLayersCsvHeader;
 /// DRAM bytes). Layers that ran nothing have start = end = -1 and span 0.
 std::string layers_csv(const SimReport& report);
 
+/// The memory plan of a simulated program (docs/metrics.md, "Memory plan"): the buffers' resident region
+/// and slot sizes, then every tensor's space, byte range, lifetime in layers and in cycles.
+nlohmann::json memory_plan_json(const SimOutcome& outcome, const arch::AccelConfig& config);
+
 }  // namespace vitsim::sim

@@ -83,6 +83,11 @@ json random_config(std::mt19937_64& rng, int64_t min_capacity, int64_t max_capac
     // A multiple of banks x word_bytes, as the parser requires.
     const int64_t unit = buffer["banks"].get<int64_t>() * buffer["word_bytes"].get<int64_t>();
     buffer["capacity_bytes"] = std::max<int64_t>(1, pick_log(rng, min_capacity, max_capacity) / unit) * unit;
+    // The memory plan's resident region: none, or up to three quarters of the activation buffer.
+    buffer.erase("resident_bytes");
+    const int64_t units = buffer["capacity_bytes"].get<int64_t>() / unit;
+    if (b.key() == "activation" && units >= 2 && pick(rng, 0, 1))
+      buffer["resident_bytes"] = pick(rng, 1, std::max<int64_t>(1, units * 3 / 4)) * unit;
   }
   j["dma"] = {{"max_outstanding_bursts", pick(rng, 1, 8)}, {"setup_cycles", pick(rng, 0, 10)}};
   j["dram"] = {{"bandwidth_gbps", static_cast<double>(pick_log(rng, 100, 20000)) / 1000.0},
@@ -245,6 +250,8 @@ TEST_CASE("Property: a larger buffer never increases DRAM traffic", "[property][
       // Doubled and more, or a few words more (small steps flip tiling decisions).
       b["capacity_bytes"] =
           pick(rng, 0, 1) ? capacity * pick(rng, 2, 8) : capacity + unit * pick_log(rng, 1, 64);
+      // (A resident region, when the base has one, keeps its size: the memory plan is the same, the slots
+      // grow.)
     }
     sim::SimReport small, large;
     if (!try_simulate(q, parse(base), small)) {
