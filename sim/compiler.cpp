@@ -171,7 +171,7 @@ class Compiler {
   Blocking choose_blocking(int layer, const OutputGrid& g,
                            const std::function<SlotNeed(int64_t, int64_t)>& need, int resource,
                            const std::string& what) const;
-  int64_t trial_bytes(const std::function<void()>& emit_tiles);
+  int64_t trial_bytes(const std::function<void()>& emit_tiles, int64_t* busiest = nullptr);
   int64_t least_traffic_blocking(const OutputGrid& g, const std::function<bool(int64_t, int64_t)>& fits_block,
                                  int64_t parts, const std::function<int64_t(const Blocking&)>& lower_bound,
                                  const std::function<void(const Blocking&)>& emit_tiles, Blocking& best);
@@ -315,9 +315,10 @@ Blocking Compiler::choose_blocking(int layer, const OutputGrid& g,
   throw std::logic_error("compile: no blocking fits but the smallest tile does");  // unreachable
 }
 
-// The DRAM bytes (loads and stores) that `emit_tiles` adds to the program. The tiles are emitted for real and
-// then rolled back, so the count follows every rule of emit (the weight reuse included) by construction.
-int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles) {
+// The DRAM bytes (loads and stores) that `emit_tiles` adds to the program, and in `busiest` (if given) the
+// largest sum of closed-form tile cycles it adds to one resource. The tiles are emitted for real and then
+// rolled back, so the count follows every rule of emit (the weight reuse included) by construction.
+int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* busiest) {
   const size_t tiles = program_.tiles.size(), transfers = program_.transfers.size();
   const size_t loads = program_.load_queue.size(), stores = program_.store_queue.size();
   std::vector<size_t> queues, layer_tiles, layer_stores;
@@ -348,13 +349,23 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles) {
   }
   int64_t bytes = 0;
   for (size_t t = transfers; t < program_.transfers.size(); ++t) bytes += program_.transfers[t].bytes;
+  if (busiest) {
+    std::vector<int64_t> per_resource(program_.resources.size(), 0);
+    for (size_t t = tiles; t < program_.tiles.size(); ++t) {
+      const ComputeTile& tile = program_.tiles[t];
+      const arch::Resource& r = program_.resources[static_cast<size_t>(tile.resource)];
+      per_resource[static_cast<size_t>(tile.resource)] += arch::tile_cost(config_, r, tile).cycles;
+    }
+    *busiest = *std::max_element(per_resource.begin(), per_resource.end());
+  }
   roll_back();
   return bytes;
 }
 
 // Of the blockings whose tiles fit their slots (each channel block of channel_candidates, evened out, with
 // the largest pixel block of pixel_candidates that fits it, then split_into `parts` tiles), the one whose
-// tiles move the fewest DRAM bytes; ties go to the earlier candidate (more channels). A larger buffer only
+// tiles move the fewest DRAM bytes; ties go to the candidate whose busiest resource has the fewest
+// closed-form cycles (the engines share the work most evenly), then to the earlier one. A larger buffer only
 // adds candidates or enlarges their pixel blocks (fewer input halos, fewer weight reloads), so it does not
 // increase the traffic. `lower_bound` (bytes a blocking moves at least) spares most trials. Returns the best
 // blocking's bytes, or -1 when no candidate fits.
@@ -364,7 +375,7 @@ int64_t Compiler::least_traffic_blocking(const OutputGrid& g,
                                          const std::function<int64_t(const Blocking&)>& lower_bound,
                                          const std::function<void(const Blocking&)>& emit_tiles,
                                          Blocking& best) {
-  int64_t best_bytes = -1;
+  int64_t best_bytes = -1, best_busiest = 0;
   std::set<std::pair<int64_t, int64_t>> tried;
   const std::vector<int64_t> pixels = pixel_candidates(g.pixels, g.row);
   for (int64_t c : channel_candidates(g.channels, g.granule, g.lanes)) {
@@ -374,9 +385,11 @@ int64_t Compiler::least_traffic_blocking(const OutputGrid& g,
     if (p == pixels.end()) continue;
     const Blocking b = split_into({even, even_pixels(*p, g)}, g, parts);
     if (!tried.insert({b.channels, b.pixels}).second) continue;
-    if (best_bytes >= 0 && lower_bound(b) >= best_bytes) continue;
-    const int64_t bytes = trial_bytes([&] { emit_tiles(b); });
-    if (best_bytes < 0 || bytes < best_bytes) best = b, best_bytes = bytes;
+    if (best_bytes >= 0 && lower_bound(b) > best_bytes) continue;
+    int64_t busiest = 0;
+    const int64_t bytes = trial_bytes([&] { emit_tiles(b); }, &busiest);
+    if (best_bytes < 0 || bytes < best_bytes || (bytes == best_bytes && busiest < best_busiest))
+      best = b, best_bytes = bytes, best_busiest = busiest;
   }
   return best_bytes;
 }
