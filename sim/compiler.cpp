@@ -187,6 +187,7 @@ class Compiler {
   /// Concat reads its sources where they are: on chip only when all of them are resident.
   bool on_chip(int source) const;
   int emitted_with(int layer) const;
+  std::vector<int> readers_of(int layer) const;
   /// Bytes an operand needs in a tile's activation slot (0 when it is read where it resides).
   int64_t slot_load(int source, int64_t bytes) const { return ideal_ || on_chip(source) ? 0 : bytes; }
   /// Bytes a tile's outputs need in its output slot (0 when they are written to their resident range).
@@ -459,9 +460,11 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     }
     for (const Operand& op : operands) {
       if (op.buffer == BufferKind::Activation && on_chip(op.source)) {
-        // Read where it resides: after every tile that wrote it.
-        const auto& t = layer_tiles_[static_cast<size_t>(op.source)];
-        tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
+        // Read where it resides: after every tile that wrote it (through Concat, its sources').
+        for (int src : stored_sources(op.source)) {
+          const auto& t = layer_tiles_[static_cast<size_t>(src)];
+          tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
+        }
         continue;
       }
       if (op.bytes <= 0) continue;
@@ -491,7 +494,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   if (!ideal_ && resident(tile.layer))
     // Its range was last used by earlier resident outputs: write it only after all their readers.
     for (int evicted : residency_[static_cast<size_t>(tile.layer)].evicts)
-      for (int reader : consumers_[static_cast<size_t>(evicted)]) {
+      for (int reader : readers_of(evicted)) {
         const auto& t = layer_tiles_[static_cast<size_t>(reader)];
         tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
       }
@@ -557,12 +560,10 @@ void Compiler::plan_residency() {
   std::vector<int> placed;
   for (size_t i = 0; i < layers; ++i) {
     const Node& n = node(static_cast<int>(i));
-    const auto& readers = consumers_[i];
+    const std::vector<int> readers = readers_of(static_cast<int>(i));
     const bool kept_on_chip = n.op == OpKind::MatMul || n.op == OpKind::Input || n.op == OpKind::Concat ||
                               (n.op == OpKind::Linear && qnode(static_cast<int>(i)).float_layernorm);
     if (readers.empty() || kept_on_chip) continue;
-    if (std::any_of(readers.begin(), readers.end(), [&](int c) { return node(c).op == OpKind::Concat; }))
-      continue;
     Residency r;
     r.first = emitted_with(static_cast<int>(i));
     r.last = *std::max_element(readers.begin(), readers.end());
@@ -590,6 +591,26 @@ void Compiler::plan_residency() {
     residency_[i] = r;
     placed.push_back(static_cast<int>(i));
   }
+  // A Concat's reader reads all its sources on chip or all from DRAM: a source that found a range goes
+  // through DRAM after all when another source of the same Concat did not (its range just stays unused).
+  for (size_t i = 0; i < layers; ++i)
+    if (node(static_cast<int>(i)).op == OpKind::Concat && !on_chip(static_cast<int>(i)))
+      for (int source : stored_sources(static_cast<int>(i)))
+        residency_[static_cast<size_t>(source)].resident = false;
+}
+
+// The layers that read `layer`'s output, through Concat to the layers that read the Concat.
+std::vector<int> Compiler::readers_of(int layer) const {
+  std::vector<int> readers;
+  for (int c : consumers_[static_cast<size_t>(layer)]) {
+    if (node(c).op != OpKind::Concat) {
+      readers.push_back(c);
+      continue;
+    }
+    const std::vector<int> through = readers_of(c);
+    readers.insert(readers.end(), through.begin(), through.end());
+  }
+  return readers;
 }
 
 // The program's memory plan: the resident outputs where plan_residency put them; in DRAM, one range per
@@ -600,7 +621,7 @@ void Compiler::record_memory_plan() {
   const int64_t align = config_.dram.burst_bytes;
   int64_t dram = 0;
   auto last_reader = [&](int layer) {
-    const auto& c = consumers_[static_cast<size_t>(layer)];
+    const std::vector<int> c = readers_of(layer);
     return c.empty() ? layer : *std::max_element(c.begin(), c.end());
   };
   auto add_dram = [&](int layer, Allocation::Tensor tensor, int64_t bytes, int first, int last) {

@@ -98,8 +98,14 @@ void check_memory_plan(const quant::QGraph& q, const arch::AccelConfig& config, 
            << " and " << q.graph.nodes[static_cast<size_t>(b.layer)].name);
       REQUIRE(a.last_layer < b.first_layer);  // overlapping ranges: one lifetime ends before the other begins
       for (size_t reader = 0; reader < q.graph.nodes.size(); ++reader) {
-        const auto& in = q.graph.nodes[reader].inputs;
-        if (std::find(in.begin(), in.end(), a.layer) == in.end()) continue;
+        // It reads a's output directly, or through a Concat.
+        bool reads = false;
+        for (int in : q.graph.nodes[reader].inputs) {
+          const auto& via = q.graph.nodes[static_cast<size_t>(in)];
+          reads = reads || in == a.layer ||
+                  (via.op == OpKind::Concat && std::count(via.inputs.begin(), via.inputs.end(), a.layer));
+        }
+        if (!reads) continue;
         for (size_t w = 0; w < p.tiles.size(); ++w) {
           if (p.tiles[w].layer != b.layer) continue;
           for (size_t r = 0; r < p.tiles.size(); ++r)
