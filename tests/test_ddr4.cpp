@@ -148,7 +148,7 @@ TEST_CASE("ddr4: closed page precharges after every access", "[ddr4]") {
   CHECK(again.column == 30 + 14 + 12);  // ACT after tRP, RD after tRCD
 }
 
-TEST_CASE("ddr4: FR-FCFS serves row hits first, up to the starvation cap; FCFS in order", "[ddr4]") {
+TEST_CASE("ddr4: FR-FCFS serves row hits first, up to the starvation cap, and FCFS in order", "[ddr4]") {
   const auto order = [](const std::string& scheduler, int cap) {
     const Config c = test_device([&](nlohmann::json& j) {
       j["controller"]["scheduler"] = scheduler;

@@ -49,34 +49,24 @@ const char* cause_name(Cause c) {
   return names[static_cast<int>(c)];
 }
 
-Location decode(const Config& config, uint64_t address) {
-  uint64_t rest = address >> log2_of(config.access_bytes());
-  Location at;
+AddressDecoder::AddressDecoder(const Config& config) {
+  int shift = log2_of(config.access_bytes());
   for (auto f = config.policy.mapping.order.rbegin(); f != config.policy.mapping.order.rend(); ++f) {
     const int64_t count = field_count(config, *f);
-    const int64_t value = static_cast<int64_t>(rest & static_cast<uint64_t>(count - 1));
-    rest >>= log2_of(count);
-    switch (*f) {
-      case Field::Channel:
-        at.channel = static_cast<int>(value);
-        break;
-      case Field::Rank:
-        at.rank = static_cast<int>(value);
-        break;
-      case Field::BankGroup:
-        at.bank_group = static_cast<int>(value);
-        break;
-      case Field::Bank:
-        at.bank = static_cast<int>(value);
-        break;
-      case Field::Row:
-        at.row = value;
-        break;
-      case Field::Column:
-        at.column = value;
-        break;
-    }
+    parts_[static_cast<size_t>(*f)] = {shift, static_cast<uint64_t>(count - 1)};
+    shift += log2_of(count);
   }
+}
+
+Location AddressDecoder::operator()(uint64_t address) const {
+  const auto part = [&](Field f) { return parts_[static_cast<size_t>(f)].of(address); };
+  Location at;
+  at.channel = static_cast<int>(part(Field::Channel));
+  at.rank = static_cast<int>(part(Field::Rank));
+  at.bank_group = static_cast<int>(part(Field::BankGroup));
+  at.bank = static_cast<int>(part(Field::Bank));
+  at.row = part(Field::Row);
+  at.column = part(Field::Column);
   return at;
 }
 
@@ -97,7 +87,8 @@ void Stats::merge(const Stats& o) {
   for (size_t k = 0; k < stall.size(); ++k) stall[k] += o.stall[k];
 }
 
-Channel::Channel(const Config& config) : config_(config) {
+Channel::Channel(const Config& config) : config_(config), decode_(config) {
+  queue_.reserve(static_cast<size_t>(config.policy.queue_depth));
   const auto groups = static_cast<size_t>(config.org.bank_groups);
   Rank rank;
   rank.banks.resize(static_cast<size_t>(config.org.banks()));
@@ -111,14 +102,17 @@ Channel::Channel(const Config& config) : config_(config) {
 }
 
 void Channel::enqueue(const Request& request) {
+  enqueue(request, decode_(request.address));
+}
+
+void Channel::enqueue(const Request& request, const Location& at) {
   if (full()) throw std::logic_error("DDR4 controller queue overflow");
   if (!queue_.empty() && request.arrival < queue_.back().request.arrival)
     throw std::logic_error("DDR4 requests must arrive in time order");
-  Queued q;
+  Queued& q = queue_.emplace_back();
   q.request = request;
-  q.at = decode(config_, request.address);
+  q.at = at;
   q.ready_from = request.arrival;
-  queue_.push_back(q);
 }
 
 Command Channel::next_command(const Queued& q) const {
@@ -331,15 +325,16 @@ void Channel::drain(std::vector<Completion>& done) {
   }
 }
 
-Memory::Memory(const Config& config) : config_(config) {
+Memory::Memory(const Config& config) : config_(config), decode_(config_) {
   channels_.reserve(static_cast<size_t>(config_.org.channels));
   for (int c = 0; c < config_.org.channels; ++c) channels_.emplace_back(config_);
 }
 
 Completion Memory::access(uint64_t address, bool write, int64_t arrival) {
-  Channel& channel = channels_[static_cast<size_t>(decode(config_, address).channel)];
+  const Location at = decode_(address);
+  Channel& channel = channels_[static_cast<size_t>(at.channel)];
   done_.clear();
-  channel.enqueue({address, write, arrival, 0});
+  channel.enqueue({address, write, arrival, 0}, at);
   channel.drain(done_);
   return done_.back();
 }

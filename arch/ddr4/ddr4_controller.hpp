@@ -26,7 +26,6 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "arch/ddr4/ddr4_config.hpp"
@@ -39,8 +38,20 @@ struct Location {
   int64_t row = 0;
   int64_t column = 0;  // column access (burst) index within the row
 };
-/// Splits a byte address by the config's mapping (bits above the row's capacity wrap around).
-Location decode(const Config& config, uint64_t address);
+/// Splits byte addresses by a config's mapping (bits above the capacity wrap around).
+class AddressDecoder {
+ public:
+  explicit AddressDecoder(const Config& config);
+  Location operator()(uint64_t address) const;
+
+ private:
+  struct Part {
+    int shift = 0;      // of the field's lowest bit in the address
+    uint64_t mask = 0;  // count - 1
+    int64_t of(uint64_t address) const { return static_cast<int64_t>((address >> shift) & mask); }
+  };
+  std::array<Part, 6> parts_;  // indexed by Field
+};
 
 enum class Command { Act, Pre, PreAll, Rd, Wr, Ref };
 const char* command_name(Command c);
@@ -97,6 +108,8 @@ class Channel {
   bool empty() const { return queue_.empty(); }
   /// Queues a request (the caller keeps the queue from overflowing: check full() first).
   void enqueue(const Request& request);
+  /// The same, with the request's location already decoded.
+  void enqueue(const Request& request, const Location& at);
   /// Issues the next command, at the earliest cycle the rules and the scheduler allow, and appends the
   /// completion of a request whose column command it was. Returns false (and does nothing) when empty.
   bool step(std::vector<Completion>& done);
@@ -149,7 +162,8 @@ class Channel {
 
   const Config& config_;
   std::vector<Rank> ranks_;
-  std::deque<Queued> queue_;
+  std::vector<Queued> queue_;  // oldest first (at most queue_depth: erasing is cheap)
+  AddressDecoder decode_;
   int64_t last_command_ = -1;
   int64_t data_free_ = 0;  // first cycle the data bus is free
   int data_rank_ = -1;     // rank of the last data burst
@@ -171,6 +185,7 @@ class Memory {
 
  private:
   Config config_;
+  AddressDecoder decode_;
   std::vector<Channel> channels_;
   std::vector<Completion> done_;
 };

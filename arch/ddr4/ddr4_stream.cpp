@@ -37,6 +37,7 @@ StreamResult run_stream(const Config& config, const StreamSpec& spec) {
   std::mt19937_64 rng(spec.seed);
   const auto uniform = [&rng] { return static_cast<double>(rng() >> 11) * 0x1.0p-53; };
 
+  const AddressDecoder decode(config);
   std::vector<Channel> channels;
   channels.reserve(static_cast<size_t>(config.org.channels));
   for (int c = 0; c < config.org.channels; ++c) channels.emplace_back(config);
@@ -59,7 +60,7 @@ StreamResult run_stream(const Config& config, const StreamSpec& spec) {
     if (spec.pattern == Pattern::Random)
       address = (rng() % accesses_in_memory) * static_cast<uint64_t>(access);
     const bool write = uniform() >= spec.read_fraction;
-    Channel& channel = channels[static_cast<size_t>(decode(config, address).channel)];
+    Channel& channel = channels[static_cast<size_t>(decode(address).channel)];
     while (channel.full()) {
       channel.step(done);
       collect();
