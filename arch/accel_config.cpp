@@ -73,6 +73,49 @@ BufferConfig read_buffer(JsonReader& buffers, BufferKind kind) {
   r.reject_unknown_keys();
   return b;
 }
+// The ideal bus's bandwidth and latency, or the DDR4 preset with the config's controller overrides.
+void read_dram(JsonReader& dram, AccelConfig& c) {
+  const std::string model = dram.choice("model", "ideal-bus", {"ideal-bus", "ddr4"});
+  c.dram.burst_bytes = dram.integer("burst_bytes", 64, 1, 65536);
+  if (!power_of_two(c.dram.burst_bytes))
+    dram.fail("burst_bytes", "expected a power of two, found " + std::to_string(c.dram.burst_bytes));
+  if (model == "ideal-bus") {
+    dram.require("bandwidth_gbps");
+    c.dram.bandwidth_gbps = dram.number("bandwidth_gbps", 0, 0.001, 10000);
+    dram.require("latency_ns");
+    c.dram.latency_ns = dram.number("latency_ns", 0, 0, 1e6);
+    return;
+  }
+  c.dram.model = DramModelKind::Ddr4;
+  for (const char* key : {"bandwidth_gbps", "latency_ns"})
+    if (dram.has(key))
+      dram.fail(key, "belongs to the ideal-bus model; the DDR4 preset sets bandwidth and latency");
+  for (const char* key : {"queue_depth", "starvation_cap"})
+    if (dram.has(key))
+      dram.fail(key,
+                "the accelerator's DDR4 target serves bursts in arrival order (FCFS, docs/dram.md): no queue "
+                "to size");
+  dram.require("preset");
+  const std::string preset = dram.string("preset");
+  auto config = std::make_shared<ddr4::Config>();
+  try {
+    *config = ddr4::find_preset(preset, quant::bundled_config_dir());
+  } catch (const ConfigError& e) {
+    dram.fail("preset", e.what());
+  }
+  const bool scheduler_given = dram.has("scheduler");
+  ddr4::read_policy(dram, config->policy);
+  if (scheduler_given && config->policy.scheduler != ddr4::Scheduler::Fcfs)
+    dram.fail("scheduler",
+              "expected fcfs: the accelerator's DDR4 target serves bursts in arrival order (docs/dram.md)");
+  config->policy.scheduler = ddr4::Scheduler::Fcfs;
+  const double khz = c.clock_mhz * 1000;
+  if (std::abs(khz - std::round(khz)) > 1e-6)
+    dram.fail("model", "the DDR4 model converts cycles exactly and needs clock_mhz in whole kHz, found " +
+                           std::to_string(c.clock_mhz));
+  c.dram.bandwidth_gbps = config->peak_gbps();
+  c.dram.ddr4 = config;
+}
 }  // namespace
 
 const char* aux_key(AuxKind kind) {
@@ -116,13 +159,7 @@ AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origi
   dma.reject_unknown_keys();
 
   JsonReader dram = r.required_object("dram");
-  dram.require("bandwidth_gbps");
-  c.dram.bandwidth_gbps = dram.number("bandwidth_gbps", 0, 0.001, 10000);
-  dram.require("latency_ns");
-  c.dram.latency_ns = dram.number("latency_ns", 0, 0, 1e6);
-  c.dram.burst_bytes = dram.integer("burst_bytes", 64, 1, 65536);
-  if (!power_of_two(c.dram.burst_bytes))
-    dram.fail("burst_bytes", "expected a power of two, found " + std::to_string(c.dram.burst_bytes));
+  read_dram(dram, c);
   dram.reject_unknown_keys();
 
   r.reject_unknown_keys();
@@ -197,9 +234,11 @@ nlohmann::json AccelConfig::to_json() const {
       j["buffers"][buffer_key(b.kind)]["resident_bytes"] = b.resident_bytes;
   }
   j["dma"] = {{"max_outstanding_bursts", dma.max_outstanding_bursts}, {"setup_cycles", dma.setup_cycles}};
-  j["dram"] = {{"bandwidth_gbps", dram.bandwidth_gbps},
+  j["dram"] = {{"model", dram.model == DramModelKind::Ddr4 ? "ddr4" : "ideal-bus"},
+               {"bandwidth_gbps", dram.bandwidth_gbps},
                {"latency_ns", dram.latency_ns},
                {"burst_bytes", dram.burst_bytes}};
+  if (dram.ddr4) j["dram"]["ddr4"] = dram.ddr4->to_json();
   j["totals"] = {{"multipliers", multipliers()},
                  {"engine_dsps", engine_dsps()},
                  {"aux_dsps", aux_dsps()},

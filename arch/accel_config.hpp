@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/ddr4/ddr4_config.hpp"
 #include "arch/engine_registry.hpp"
 
 namespace vitsim::arch {
@@ -76,11 +77,21 @@ struct DmaConfig {
   int setup_cycles = 0;            // accelerator cycles to program one transfer (descriptor), >= 0
 };
 
+/// Which timing model serves the DMA's bursts.
+enum class DramModelKind {
+  IdealBus,  // "ideal-bus" (default): one FIFO bus of bandwidth_gbps after a fixed latency_ns
+  Ddr4,      // "ddr4": the command-level DDR4 model of arch/ddr4 (banks, rows, refresh, JEDEC timing)
+};
+
 /// Off-chip DRAM, reached through a TLM-2.0 socket.
 struct DramConfig {
-  double bandwidth_gbps = 0;  // sustained bandwidth, GB/s (1e9 bytes per second)
-  double latency_ns = 0;      // access latency of a burst (request to first data), nanoseconds
+  DramModelKind model = DramModelKind::IdealBus;
+  double bandwidth_gbps = 0;  // ideal bus: sustained bandwidth, GB/s (1e9 B/s); ddr4: the preset's peak
+  double latency_ns = 0;      // ideal bus: access latency of a burst (request to first data), ns; ddr4: 0
   int burst_bytes = 64;       // bytes per burst (power of two)
+  /// ddr4: the preset (dram/preset, a name in configs/dram/ or a file) with the config's controller
+  /// overrides (dram/mapping, dram/page_policy; the scheduler is FCFS, docs/dram.md); null otherwise.
+  std::shared_ptr<const ddr4::Config> ddr4;
 };
 
 struct AccelConfig {

@@ -1,8 +1,10 @@
 #include "arch/accelerator.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
+#include "arch/ddr4/ddr4_dram.hpp"
 #include "arch/dram.hpp"
 #include "arch/sc_time_base.hpp"
 
@@ -20,10 +22,18 @@ namespace {
 constexpr int64_t kMinAutoWatchdog = 1000000;
 
 // An upper bound of a transfer's cycles with the DMA and the DRAM to itself: its setup, then every burst
-// issued only after the previous one's last byte arrived (through the latency and the bus).
-int64_t transfer_cycles_alone(const AccelConfig& config, const DramTiming& dram, int64_t bytes) {
-  const int64_t bus = ceil_div(dram.burst_bytes * 1000, dram.millibytes_per_cycle);
-  return config.dma.setup_cycles + ceil_div(bytes, dram.burst_bytes) * (1 + dram.latency_cycles + bus);
+// issued only after the previous one's last byte arrived.
+int64_t transfer_cycles_alone(const AccelConfig& config, const DramModel& dram, int64_t bytes) {
+  return config.dma.setup_cycles +
+         ceil_div(bytes, config.dram.burst_bytes) * (1 + dram.burst_cycles_bound(config.dram.burst_bytes));
+}
+
+// The timing model the config's dram/model selects; `ddr4` is set when it is the DDR4 model.
+std::unique_ptr<DramModel> make_dram_model(const AccelConfig& config, const ddr4::Ddr4Dram*& ddr4) {
+  if (config.dram.model == DramModelKind::IdealBus) return std::make_unique<DramChannel>(dram_timing(config));
+  auto model = std::make_unique<ddr4::Ddr4Dram>(*config.dram.ddr4, std::llround(config.clock_mhz * 1000));
+  ddr4 = model.get();
+  return model;
 }
 
 void fresh_context() {
@@ -41,7 +51,8 @@ class Accelerator : public sc_core::sc_module {
               const RunOptions& options, RunRecords& records)
       : sc_module(name),
         scoreboard_(program.tiles.size(), program.transfers.size()),
-        dram_("dram", dram_timing(config)),
+        dram_model_(make_dram_model(config, ddr4_)),
+        dram_("dram", *dram_model_),
         dma_("dma", program, config, options.mode, scoreboard_, records.transfers),
         watchdog_cycles_(options.watchdog_cycles > 0 ? options.watchdog_cycles : kMinAutoWatchdog) {
     dma_.socket.bind(dram_.socket);
@@ -58,17 +69,18 @@ class Accelerator : public sc_core::sc_module {
             2 * tile_cost(config, program.resources[r], program.tiles[static_cast<size_t>(t)]).cycles);
     }
     // A long transfer on a slow DRAM completes nothing for as long as it takes, like a long tile.
-    if (options.watchdog_cycles <= 0) {
-      const DramTiming dram = dram_timing(config);
+    if (options.watchdog_cycles <= 0)
       for (const Transfer& t : program.transfers)
-        watchdog_cycles_ = std::max(watchdog_cycles_, 2 * transfer_cycles_alone(config, dram, t.bytes));
-    }
+        watchdog_cycles_ =
+            std::max(watchdog_cycles_, 2 * transfer_cycles_alone(config, *dram_model_, t.bytes));
     SC_METHOD(watchdog);
   }
 
   bool complete() const { return scoreboard_.completed() == scoreboard_.total(); }
   const std::string& stall_message() const { return stall_message_; }
   const DramTarget& dram() const { return dram_; }
+  /// The DDR4 model, when the config selects it (else null).
+  const ddr4::Ddr4Dram* ddr4() const { return ddr4_; }
   int64_t last_cycle() const { return scoreboard_.last_cycle(); }
 
   std::string states() const {
@@ -96,6 +108,8 @@ class Accelerator : public sc_core::sc_module {
   }
 
   Scoreboard scoreboard_;
+  const ddr4::Ddr4Dram* ddr4_ = nullptr;
+  std::unique_ptr<DramModel> dram_model_;
   DramTarget dram_;
   DmaEngine dma_;
   std::vector<std::unique_ptr<ComputeUnit>> units_;
@@ -125,6 +139,7 @@ RunRecords run_program(const Program& program, const AccelConfig& config, const 
   records.dram_bytes_read = top->dram().bytes_read();
   records.dram_bytes_written = top->dram().bytes_written();
   records.dram_bursts = top->dram().bursts();
+  if (top->ddr4()) records.ddr4 = top->ddr4()->stats();
   return records;
 }
 

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "arch/accel_config.hpp"
 #include "arch/compute_unit.hpp"
+#include "arch/ddr4/ddr4_controller.hpp"
 #include "arch/dma.hpp"
 #include "arch/dram.hpp"
 #include "arch/program.hpp"
@@ -38,7 +40,8 @@ struct RunRecords {
   std::vector<TransferRecord> transfers;
   int64_t cycles = 0;  // cycle 0 (first request) to the last item's last cycle, inclusive
   int64_t dram_bytes_read = 0, dram_bytes_written = 0, dram_bursts = 0;
-  std::vector<DramBurst> bursts;  // in request order; only with RunOptions::record_bursts
+  std::vector<DramBurst> bursts;    // in request order; only with RunOptions::record_bursts
+  std::optional<ddr4::Stats> ddr4;  // the DDR4 model's counters, when the config's dram/model is ddr4
 };
 
 RunRecords run_program(const Program& program, const AccelConfig& config, const RunOptions& options);

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "arch/sc_time_base.hpp"
+#include "arch/tile_timing.hpp"
 
 namespace vitsim::arch {
 
@@ -28,8 +29,17 @@ int64_t DramChannel::serve(int64_t request, int64_t bytes) {
   return (bus_free_ + unit - 1) / unit - 1;
 }
 
-DramTarget::DramTarget(sc_core::sc_module_name name, const DramTiming& timing)
-    : sc_module(name), socket("socket"), channel_(timing) {
+BurstTiming DramChannel::serve(int64_t request, uint64_t, int64_t bytes, bool) {
+  const int64_t last = serve(request, bytes);
+  return {last_first_byte(), last};
+}
+
+int64_t DramChannel::burst_cycles_bound(int64_t bytes) const {
+  return timing_.latency_cycles + ceil_div(bytes * 1000, timing_.millibytes_per_cycle);
+}
+
+DramTarget::DramTarget(sc_core::sc_module_name name, DramModel& model)
+    : sc_module(name), socket("socket"), model_(model) {
   socket.register_b_transport(this, &DramTarget::b_transport);
 }
 
@@ -37,9 +47,9 @@ void DramTarget::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time
   const int64_t now = now_cycle();
   const int64_t bytes = payload.get_data_length();
   const int64_t request = now + to_cycles(delay);
-  const int64_t last = channel_.serve(request, bytes);
-  if (burst_log_)
-    burst_log_->push_back({request, channel_.last_first_byte(), last, bytes, payload.is_write()});
+  const BurstTiming served = model_.serve(request, payload.get_address(), bytes, payload.is_write());
+  const int64_t last = served.last_byte;
+  if (burst_log_) burst_log_->push_back({request, served.first_byte, last, bytes, payload.is_write()});
   (payload.is_read() ? bytes_read_ : bytes_written_) += bytes;
   ++bursts_;
   delay = cycles_time(last - now);

@@ -1,10 +1,12 @@
-// Off-chip DRAM: a timing rule in plain C++ (DramChannel) and the SystemC target that serves the DMA's
-// bursts through a TLM-2.0 socket (DramTarget).
+// Off-chip DRAM: the timing models behind it (DramModel: the ideal bus DramChannel here, or the command-level
+// DDR4 model of arch/ddr4/ddr4_dram.hpp, chosen by the config's dram/model) and the SystemC target that
+// serves the DMA's bursts through a TLM-2.0 socket (DramTarget).
 //
-// THE RULE. One shared data bus delivers `bandwidth` bytes per cycle (resolved to 1/1000 byte per cycle);
-// a burst requested at cycle t starts moving data at max(t + latency, the end of the previous burst) and
-// takes bytes / bandwidth cycles; its completion is the cycle in which its last byte arrives. Bursts are
-// served in request order (the DMA issues at most one per cycle, so the order is well defined).
+// THE IDEAL BUS RULE (dram/model "ideal-bus", the default). One shared data bus delivers `bandwidth` bytes
+// per cycle (resolved to 1/1000 byte per cycle); a burst requested at cycle t starts moving data at max(t +
+// latency, the end of the previous burst) and takes bytes / bandwidth cycles; its completion is the cycle in
+// which its last byte arrives. Bursts are served in request order (the DMA issues at most one per cycle, so
+// the order is well defined).
 #pragma once
 
 #include <tlm_utils/simple_target_socket.h>
@@ -25,11 +27,31 @@ struct DramTiming {
 /// Throws std::invalid_argument if the bandwidth rounds to zero bytes per cycle.
 DramTiming dram_timing(const AccelConfig& config);
 
-class DramChannel {
+/// When a burst's data moved, in accelerator cycles.
+struct BurstTiming {
+  int64_t first_byte = 0;  // cycle its data began moving
+  int64_t last_byte = 0;   // cycle its last byte arrived
+};
+
+/// A DRAM timing model: plain C++, served in request order (requests never go back in time).
+class DramModel {
+ public:
+  virtual ~DramModel() = default;
+  /// Serves a burst of `bytes` at byte `address` requested at accelerator cycle `request`.
+  virtual BurstTiming serve(int64_t request, uint64_t address, int64_t bytes, bool write) = 0;
+  /// An upper bound of a burst's cycles, request to last byte, with the memory to itself (the watchdog's
+  /// scale).
+  virtual int64_t burst_cycles_bound(int64_t bytes) const = 0;
+};
+
+class DramChannel : public DramModel {
  public:
   explicit DramChannel(const DramTiming& timing) : timing_(timing) {}
   /// Serves a burst of `bytes` requested at cycle `request`; returns the cycle its last byte arrives.
   int64_t serve(int64_t request, int64_t bytes);
+  /// The same, as a DramModel (the ideal bus ignores addresses).
+  BurstTiming serve(int64_t request, uint64_t address, int64_t bytes, bool write) override;
+  int64_t burst_cycles_bound(int64_t bytes) const override;
   /// The cycle in which the last served burst's first byte moved on the bus.
   int64_t last_first_byte() const { return last_start_ / timing_.millibytes_per_cycle; }
 
@@ -48,14 +70,15 @@ struct DramBurst {
   bool write = false;
 };
 
-/// The DRAM behind a TLM-2.0 target socket. b_transport takes the request time as sc_time_stamp() plus the
-/// annotated delay and returns, in the delay, the time until the burst's last byte arrives. No data are
-/// stored: functional simulation keeps tensors in the functional model, the DRAM models time and traffic.
+/// The DRAM behind a TLM-2.0 target socket (loosely timed: see docs/dram.md for why that is exact here).
+/// b_transport takes the request time as sc_time_stamp() plus the annotated delay and returns, in the delay,
+/// the time until the burst's last byte arrives. No data are stored: functional simulation keeps tensors in
+/// the functional model, the DRAM models time and traffic.
 class DramTarget : public sc_core::sc_module {
  public:
   tlm_utils::simple_target_socket<DramTarget> socket;
 
-  DramTarget(sc_core::sc_module_name name, const DramTiming& timing);
+  DramTarget(sc_core::sc_module_name name, DramModel& model);
 
   int64_t bytes_read() const { return bytes_read_; }
   int64_t bytes_written() const { return bytes_written_; }
@@ -65,7 +88,7 @@ class DramTarget : public sc_core::sc_module {
 
  private:
   void b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
-  DramChannel channel_;
+  DramModel& model_;
   int64_t bytes_read_ = 0, bytes_written_ = 0, bursts_ = 0;
   std::vector<DramBurst>* burst_log_ = nullptr;
 };

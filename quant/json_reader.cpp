@@ -1,5 +1,6 @@
 #include "quant/json_reader.hpp"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -19,6 +20,11 @@ std::string type_of(const nlohmann::json& j) {
   return std::string(j.type_name()) + " (" + j.dump() + ")";
 }
 }  // namespace
+
+std::string bundled_config_dir() {
+  const char* env = std::getenv("VITSIM_CONFIG_DIR");
+  return env && *env ? env : VITSIM_SOURCE_DIR "/configs";
+}
 
 nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path);

@@ -19,6 +19,9 @@ class ConfigError : public std::invalid_argument {
 /// Parses a JSON file; throws ConfigError for a missing file or malformed JSON (with line and column).
 nlohmann::json read_json_file(const std::string& path);
 
+/// Directory of the bundled configs: $VITSIM_CONFIG_DIR if set, else the source tree's configs/.
+std::string bundled_config_dir();
+
 /// Where a named config lives: `name_or_path` if it is a file, else `<dir>/<name>.json` if that is one;
 /// "" if neither.
 std::string find_named_json(const std::string& name_or_path, const std::string& dir);

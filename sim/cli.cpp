@@ -14,6 +14,7 @@
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "sim/cmd_accel.hpp"
+#include "sim/cmd_dram.hpp"
 #include "sim/cmd_quantize.hpp"
 #include "sim/cmd_regress.hpp"
 #include "sim/cmd_scalesim.hpp"
@@ -260,6 +261,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   SweepArgs sweep_args;
   CLI::App* sweep = add_sweep_command(app, sweep_args);
 
+  DramArgs dram_args;
+  CLI::App* dram = add_dram_command(app, dram_args);
+
   ValidateArgs validate_args;
   CLI::App* validate = app.add_subcommand(
       "validate",
@@ -288,6 +292,7 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (*scalesim) return run_scalesim_command(scalesim_args, out);
     if (*regress) return run_regress(regress_args, out, err);
     if (*sweep) return run_sweep_command(sweep_args, out, err);
+    if (*dram) return run_dram_command(dram_args, out);
   } catch (const arch::SimulationStalled& e) {  // a bug in a timing rule or the compiler, not bad input
     err << "vitsim: error: " << e.what() << '\n';
     return kExitSimulationStalled;

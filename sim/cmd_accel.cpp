@@ -34,10 +34,13 @@ void print_accel_summary(const arch::AccelConfig& c, std::ostream& out) {
     out << (i ? ", " : "") << arch::buffer_key(b.kind) << ' ' << with_commas(b.capacity_bytes) << " in "
         << b.banks << " banks";
   }
-  out << ")\n"
-      << std::setprecision(2) << "  DRAM: " << c.dram.bandwidth_gbps << " GB/s (" << c.dram_bytes_per_cycle()
-      << " bytes/cycle), latency " << c.dram.latency_ns << " ns, bursts of " << c.dram.burst_bytes
-      << " bytes\n";
+  out << ")\n" << std::setprecision(2) << "  DRAM: ";
+  if (c.dram.ddr4)
+    out << "DDR4 " << c.dram.ddr4->name << " (" << c.dram.ddr4->policy.mapping.text() << ", "
+        << arch::ddr4::page_policy_name(c.dram.ddr4->policy.page_policy) << " page), peak ";
+  out << c.dram.bandwidth_gbps << " GB/s (" << c.dram_bytes_per_cycle() << " bytes/cycle)";
+  if (!c.dram.ddr4) out << ", latency " << c.dram.latency_ns << " ns";
+  out << ", bursts of " << c.dram.burst_bytes << " bytes" << (c.dram.ddr4 ? "" : " (ideal bus)") << "\n";
 }
 
 arch::Device find_device(const std::string& name_or_path) {

@@ -10,6 +10,7 @@
 
 #include "quant/atomic_file.hpp"
 #include "quant/dataset.hpp"
+#include "quant/json_reader.hpp"
 #include "quant/onnx_import.hpp"
 #include "quant/ptq.hpp"
 #include "quant/qgraph_io.hpp"
@@ -21,8 +22,7 @@ namespace vitsim::sim {
 using namespace vitsim::quant;
 
 std::string config_dir() {
-  const char* env = std::getenv("VITSIM_CONFIG_DIR");
-  return env && *env ? env : VITSIM_SOURCE_DIR "/configs";
+  return bundled_config_dir();
 }
 
 ImageSet load_images(const std::string& source, const std::string& split, int count, const Shape& input,

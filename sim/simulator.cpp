@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iomanip>
+#include <numeric>
 #include <ostream>
 #include <sstream>
 
@@ -50,6 +51,26 @@ void extend(LayerStats& l, int64_t start, int64_t end) {
   l.end = std::max(l.end, end);
 }
 
+}  // namespace
+
+namespace {
+DramReport dram_report(const arch::ddr4::Stats& st, const arch::ddr4::Config& ddr4, const SimReport& rep) {
+  DramReport d;
+  d.preset = ddr4.name;
+  d.accesses = st.requests();
+  d.reads = st.reads, d.writes = st.writes;
+  d.row_hits = st.hits, d.row_misses = st.misses, d.row_conflicts = st.conflicts;
+  d.activates = st.activates, d.precharges = st.precharges, d.refreshes = st.refreshes;
+  d.row_hit_rate = d.accesses > 0 ? as_double(st.hits) / as_double(d.accesses) : 0;
+  const double seconds = as_double(rep.cycles) / (rep.clock_mhz * 1e6);
+  d.achieved_gbps = as_double(rep.dram_bytes_read + rep.dram_bytes_written) / seconds / 1e9;
+  d.peak_gbps = ddr4.peak_gbps();
+  d.bus_utilization = as_double(st.data_cycles) / (seconds * as_double(ddr4.clock_khz()) * 1e3);
+  d.avg_latency_ns =
+      d.accesses > 0 ? as_double(st.latency_cycles) * ddr4.tck_ns() / as_double(d.accesses) : 0;
+  for (size_t k = 0; k < d.stall_ns.size(); ++k) d.stall_ns[k] = as_double(st.stall[k]) * ddr4.tck_ns();
+  return d;
+}
 }  // namespace
 
 SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfig& config,
@@ -147,6 +168,7 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
     rep.mismatches = 0;
     for (size_t i = 0; i < bad.size(); ++i) rep.layers[i].mismatches = bad[i], rep.mismatches += bad[i];
   }
+  if (rec.ddr4) rep.dram = dram_report(*rec.ddr4, *config.dram.ddr4, rep);
   rep.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return outcome;
 }
@@ -216,7 +238,31 @@ nlohmann::json SimReport::to_json() const {
                       {"dma", {{"load", timeline_json(dma_load)}, {"store", timeline_json(dma_store)}}},
                       {"layers", lay}};
   if (functional) j["mismatches"] = mismatches;
+  if (dram) j["dram"] = dram->to_json();
   return j;
+}
+
+nlohmann::json DramReport::to_json() const {
+  nlohmann::json stalls;
+  for (int k = 0; k < arch::ddr4::kCauses; ++k)
+    stalls[arch::ddr4::cause_name(static_cast<arch::ddr4::Cause>(k))] = stall_ns[static_cast<size_t>(k)];
+  return {{"model", "ddr4"},
+          {"preset", preset},
+          {"accesses", accesses},
+          {"reads", reads},
+          {"writes", writes},
+          {"row_hits", row_hits},
+          {"row_misses", row_misses},
+          {"row_conflicts", row_conflicts},
+          {"row_hit_rate", row_hit_rate},
+          {"activates", activates},
+          {"precharges", precharges},
+          {"refreshes", refreshes},
+          {"achieved_gbps", achieved_gbps},
+          {"peak_gbps", peak_gbps},
+          {"bus_utilization", bus_utilization},
+          {"avg_latency_ns", avg_latency_ns},
+          {"stall_ns", stalls}};
 }
 
 std::string LayerStats::joined_resources() const {
@@ -252,6 +298,17 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
       << fixed(as_double(r.dram_bytes_written) / 1e6, 2) << " MB written ("
       << fixed(as_double(r.dram_bytes_read + r.dram_bytes_written) / (r.latency_ms() * 1e6), 2)
       << " GB/s average)\n";
+  if (r.dram) {
+    const DramReport& d = *r.dram;
+    const double stall = std::accumulate(d.stall_ns.begin(), d.stall_ns.end(), 0.0);
+    out << "  DDR4            " << d.preset << ": row hits " << percent(d.row_hit_rate) << ", data bus busy "
+        << percent(d.bus_utilization) << " of peak " << fixed(d.peak_gbps, 1) << " GB/s, access latency "
+        << fixed(d.avg_latency_ns, 1) << " ns; beyond a row hit:";
+    for (int k = 0; k < arch::ddr4::kCauses; ++k)
+      out << (k ? ", " : " ") << arch::ddr4::cause_name(static_cast<arch::ddr4::Cause>(k)) << " "
+          << percent(stall > 0 ? d.stall_ns[static_cast<size_t>(k)] / stall : 0);
+    out << "\n";
+  }
   out << "  engines (share of all cycles: busy / port / aux / DRAM / dependency stalls / idle):\n";
   for (const ResourceStats& s : r.resources) {
     if (!s.is_engine) continue;

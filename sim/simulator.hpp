@@ -4,8 +4,10 @@
 // compares every layer with the integer reference executor.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,9 +77,25 @@ struct LayerStats {
   std::string joined_resources() const;
 };
 
+/// What the DDR4 model saw during the image (report.json "dram"; only when the config's dram/model is ddr4).
+struct DramReport {
+  std::string preset;
+  int64_t accesses = 0, reads = 0, writes = 0;  // column accesses (one per access_bytes of a burst)
+  int64_t row_hits = 0, row_misses = 0, row_conflicts = 0, activates = 0, precharges = 0, refreshes = 0;
+  double row_hit_rate = 0;     // row_hits / accesses
+  double achieved_gbps = 0;    // bytes moved / the image's simulated time
+  double peak_gbps = 0;        // the preset's peak
+  double bus_utilization = 0;  // data-bus cycles with data / DRAM cycles of the image
+  double avg_latency_ns = 0;   // per access: arrival in the controller to the end of its data
+  /// Per cause (bank_conflict, refresh, turnaround, bus): latency beyond a row hit, summed over accesses, ns
+  /// (ddr4_controller.hpp splits it).
+  std::array<double, arch::ddr4::kCauses> stall_ns{};
+  nlohmann::json to_json() const;
+};
+
 struct SimReport {
   /// Version of report.json's layout (docs/report.schema.json); bump it on any change of keys or meaning.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   std::string model, recipe, accel, timing;
   int resolution = 0;
   bool functional = false, ideal_memory = false;
@@ -90,6 +108,7 @@ struct SimReport {
   std::vector<LayerStats> layers;                    // per graph node
   std::vector<TimelineSegment> dma_load, dma_store;  // the DMA queues' timelines
   double wall_seconds = 0;                           // simulation only (compile + SystemC + functional)
+  std::optional<DramReport> dram;                    // with the DDR4 model only
 
   double latency_ms() const { return as_double(cycles) / (clock_mhz * 1e3); }
   double fps() const { return clock_mhz * 1e6 / as_double(cycles); }

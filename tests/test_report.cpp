@@ -105,20 +105,24 @@ void collect_keys(const json& v, std::set<std::string>& keys) {
     for (const json& sub : v) collect_keys(sub, keys);
 }
 
-sim::SimReport b0_report(bool functional) {
+// trio-vit, or trio-vit with the DDR4 model as its DRAM (the report then has its "dram" object).
+sim::SimReport b0_report(bool functional, bool ddr4 = false) {
   static const quant::QGraph q = test::quantize(quant::build_model("efficientvit-b0", 64));
   sim::SimOptions o;
   o.functional = functional;
-  return sim::simulate(q, sim::find_accel("trio-vit"), o);
+  nlohmann::json config = quant::read_json_file(test::config_dir() + "/accel/trio-vit.json");
+  if (ddr4) config["dram"] = {{"model", "ddr4"}, {"preset", "ddr4-2400-x64"}, {"burst_bytes", 256}};
+  return sim::simulate(q, arch::parse_accel_config(config, "trio-vit"), o);
 }
 
 }  // namespace
 
 TEST_CASE("report.json validates against docs/report.schema.json and every key is documented", "[report]") {
-  for (const bool functional : {false, true}) {
-    const json report = b0_report(functional).to_json();
+  for (const auto& [functional, ddr4] : {std::pair{false, false}, {true, false}, {false, true}}) {
+    const json report = b0_report(functional, ddr4).to_json();
     const std::vector<std::string> errors = schema_errors(report);
-    INFO("functional " << functional);
+    INFO("functional " << functional << ", ddr4 " << ddr4);
+    CHECK(report.contains("dram") == ddr4);
     for (const std::string& e : errors) INFO(e);
     CHECK(errors.empty());
     CHECK(report.at("schema_version") == sim::SimReport::kSchemaVersion);
