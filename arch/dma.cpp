@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 
-#include "arch/dram_layout.hpp"
 #include "arch/sc_time_base.hpp"
 #include "arch/tile_timing.hpp"
 
@@ -22,7 +21,6 @@ DmaEngine::DmaEngine(sc_core::sc_module_name name, const Program& program, const
       mode_(mode),
       scoreboard_(scoreboard),
       records_(records),
-      addresses_(provisional_dram_addresses(program)),
       burst_data_(static_cast<size_t>(config.dram.burst_bytes)) {
   queues_[0].name = "load";
   queues_[0].command = tlm::TLM_READ_COMMAND;
@@ -72,7 +70,7 @@ bool DmaEngine::issue_burst(Queue& q, int64_t t) {
   const Transfer& transfer = program_.transfers[static_cast<size_t>(id)];
   const int64_t bytes = std::min<int64_t>(config_.dram.burst_bytes, transfer.bytes - q.bytes_issued);
   payload_.set_command(q.command);
-  payload_.set_address(addresses_[static_cast<size_t>(id)] + static_cast<uint64_t>(q.bytes_issued));
+  payload_.set_address(static_cast<uint64_t>(transfer.dram_address + q.bytes_issued));
   payload_.set_data_ptr(burst_data_.data());
   payload_.set_data_length(static_cast<unsigned>(bytes));
   payload_.set_streaming_width(static_cast<unsigned>(bytes));

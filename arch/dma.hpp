@@ -72,7 +72,6 @@ class DmaEngine : public sc_core::sc_module {
   std::vector<TransferRecord>& records_;
   Queue queues_[2];
   int64_t last_stepped_ = -1;
-  std::vector<uint64_t> addresses_;  // each transfer's first DRAM byte (arch/dram_layout.hpp)
   std::vector<unsigned char> burst_data_;
   tlm::tlm_generic_payload payload_;
 };

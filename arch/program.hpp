@@ -55,6 +55,9 @@ struct Transfer {
   TransferDir dir = TransferDir::Load;
   BufferKind buffer = BufferKind::Activation;
   int64_t bytes = 0;  // > 0
+  /// Its first byte in DRAM: the memory plan's address of the tensor plus the transfer's place in it
+  /// (docs/engines.md, "Memory plan"); the bytes follow consecutively.
+  int64_t dram_address = 0;
   std::vector<int> wait_tiles;
   std::vector<int> wait_transfers;
 };

@@ -143,6 +143,7 @@ class Compiler {
     int64_t bytes = 0;
     int source = -1;
     int64_t c0 = 0, c1 = 0;
+    int64_t offset = 0;  // activations: where the load starts in the source tensor (bytes)
   };
   struct WeightKey {
     int layer = -1;
@@ -187,12 +188,14 @@ class Compiler {
   /// Concat reads its sources where they are: on chip only when all of them are resident.
   bool on_chip(int source) const;
   int emitted_with(int layer) const;
+  int64_t weight_bytes_of(int layer) const;
   std::vector<int> readers_of(int layer) const;
   /// Bytes an operand needs in a tile's activation slot (0 when it is read where it resides).
   int64_t slot_load(int source, int64_t bytes) const { return ideal_ || on_chip(source) ? 0 : bytes; }
   /// Bytes a tile's outputs need in its output slot (0 when they are written to their resident range).
   int64_t slot_out(int layer, int64_t bytes) const { return resident(layer) ? 0 : bytes; }
 
+  void plan_dram();
   void record_memory_plan();
 
   void emit_conv(int layer);
@@ -222,6 +225,8 @@ class Compiler {
     std::vector<int> evicts;        // earlier resident layers whose ranges it reuses
   };
   std::vector<Residency> residency_;  // per layer
+  // Per layer: the DRAM addresses of its output and its weights (-1: none), and the bytes stored so far.
+  std::vector<int64_t> dram_output_, dram_weights_, stored_;
 };
 
 std::string Compiler::describe(int layer) const {
@@ -327,6 +332,7 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
   for (const auto& t : layer_tiles_) layer_tiles.push_back(t.size());
   for (const auto& t : layer_stores_) layer_stores.push_back(t.size());
   const std::vector<WeightKey> last_weights = last_weights_;
+  const std::vector<int64_t> stored = stored_;
   const std::vector<std::vector<int>> weight_readers = weight_readers_;
   auto roll_back = [&] {
     program_.tiles.resize(tiles);
@@ -341,6 +347,7 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
     release_pending_.resize(tiles);
     last_weights_ = last_weights;
     weight_readers_ = weight_readers;
+    stored_ = stored;
   };
   try {
     emit_tiles();
@@ -474,6 +481,11 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
       load.dir = arch::TransferDir::Load;
       load.buffer = op.buffer;
       load.bytes = op.bytes;
+      // Weights by output channel; activations from where the tile's window starts in its (first) source.
+      load.dram_address =
+          op.buffer == BufferKind::Weight
+              ? dram_weights_[static_cast<size_t>(tile.layer)] + op.c0 * (op.bytes / (op.c1 - op.c0))
+              : dram_output_[static_cast<size_t>(stored_sources(op.source).front())] + op.offset;
       if (op.buffer == BufferKind::Activation)
         for (int src : stored_sources(op.source)) {
           const auto& s = layer_stores_[static_cast<size_t>(src)];
@@ -513,6 +525,9 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     s.dir = arch::TransferDir::Store;
     s.buffer = BufferKind::Output;
     s.bytes = out_bytes;
+    // The layer's tiles write their outputs one after the other into its DRAM range.
+    s.dram_address = dram_output_[static_cast<size_t>(layer)] + stored_[static_cast<size_t>(layer)];
+    stored_[static_cast<size_t>(layer)] += out_bytes;
     s.wait_tiles = {index};
     const int id = static_cast<int>(program_.transfers.size());
     program_.transfers.push_back(std::move(s));
@@ -613,36 +628,62 @@ std::vector<int> Compiler::readers_of(int layer) const {
   return readers;
 }
 
-// The program's memory plan: the resident outputs where plan_residency put them; in DRAM, one range per
-// tensor in program order (aligned to the DRAM burst): the input image, every layer's weights (int8 codes,
-// then a 4-byte bias per output channel), and every output that was stored.
+// Bytes of a Conv2d's or Linear's weights in DRAM: int8 (or wider) codes, then a 4-byte bias per output.
+int64_t Compiler::weight_bytes_of(int layer) const {
+  const Node& n = node(layer);
+  const bool conv = n.op == OpKind::Conv2d;
+  const int64_t outputs = conv ? n.out_shape[0] : n.out_features;
+  const int64_t per_output = conv ? n.in_features / n.groups * n.kernel * n.kernel : n.in_features;
+  return outputs * per_output * element_bytes(qnode(layer).weight_bits) + 4 * outputs;
+}
+
+// DRAM addresses, in program order, each range aligned to the DRAM burst: the input image, then per layer
+// its weights and (unless it resides on chip) its output, sized for its elements (an FP32-LayerNorm Linear:
+// its int32 row and its output).
+void Compiler::plan_dram() {
+  const size_t layers = graph_.nodes.size();
+  dram_output_.assign(layers, -1);
+  dram_weights_.assign(layers, -1);
+  stored_.assign(layers, 0);
+  const int64_t align = config_.dram.burst_bytes;
+  int64_t next = 0;
+  auto take = [&](int64_t bytes) {
+    const int64_t at = next;
+    next += ceil_div(std::max<int64_t>(bytes, 1), align) * align;
+    return at;
+  };
+  for (size_t li = 0; li < layers; ++li) {
+    const int i = static_cast<int>(li);
+    const Node& n = node(i);
+    if (n.op == OpKind::Conv2d || n.op == OpKind::Linear) dram_weights_[li] = take(weight_bytes_of(i));
+    if (n.op == OpKind::Concat || resident(i)) continue;
+    const int64_t elements = quant::numel(n.out_shape);
+    const bool layernorm = n.op == OpKind::Linear && qnode(i).float_layernorm;
+    dram_output_[li] = take(elements * (layernorm ? 4 + out_bytes_per_element(i) : out_bytes_per_element(i)));
+  }
+}
+
+// The program's memory plan: the resident outputs where plan_residency put them; in DRAM (plan_dram) the
+// input image, every layer's weights and every output that was stored.
 void Compiler::record_memory_plan() {
   using arch::Allocation;
-  const int64_t align = config_.dram.burst_bytes;
-  int64_t dram = 0;
   auto last_reader = [&](int layer) {
     const std::vector<int> c = readers_of(layer);
     return c.empty() ? layer : *std::max_element(c.begin(), c.end());
-  };
-  auto add_dram = [&](int layer, Allocation::Tensor tensor, int64_t bytes, int first, int last) {
-    program_.memory_plan.push_back({layer, tensor, Allocation::Space::Dram, dram, bytes, first, last});
-    dram += ceil_div(bytes, align) * align;
   };
   for (size_t li = 0; li < graph_.nodes.size(); ++li) {
     const int i = static_cast<int>(li);
     const Node& n = node(i);
     if (n.op == OpKind::Input)
-      add_dram(i, Allocation::Tensor::Output, quant::numel(n.out_shape) * out_bytes_per_element(i), i,
-               last_reader(i));
-    if (n.op == OpKind::Conv2d || n.op == OpKind::Linear) {
-      const int64_t codes = static_cast<int64_t>(qnode(i).weight.size());
-      const int64_t outputs = n.op == OpKind::Conv2d ? n.out_shape[0] : n.out_features;
-      add_dram(i, Allocation::Tensor::Weights, codes * element_bytes(qnode(i).weight_bits) + 4 * outputs, i,
-               i);
-    }
-    int64_t stored = 0;
-    for (int t : layer_stores_[li]) stored += program_.transfers[static_cast<size_t>(t)].bytes;
-    if (stored > 0) add_dram(i, Allocation::Tensor::Output, stored, i, last_reader(i));
+      program_.memory_plan.push_back({i, Allocation::Tensor::Output, Allocation::Space::Dram,
+                                      dram_output_[li], quant::numel(n.out_shape) * out_bytes_per_element(i),
+                                      i, last_reader(i)});
+    if (dram_weights_[li] >= 0)
+      program_.memory_plan.push_back({i, Allocation::Tensor::Weights, Allocation::Space::Dram,
+                                      dram_weights_[li], weight_bytes_of(i), i, i});
+    if (stored_[li] > 0)
+      program_.memory_plan.push_back({i, Allocation::Tensor::Output, Allocation::Space::Dram,
+                                      dram_output_[li], stored_[li], i, last_reader(i)});
     const Residency& r = residency_[li];
     if (r.resident)
       program_.memory_plan.push_back(
@@ -685,6 +726,14 @@ struct ConvGeometry {
     const int64_t r0 = p0 / out_w, r1 = (p1 - 1) / out_w;
     if (r0 == r1) return input_span(r0, r0, in_h) * input_span(p0 % out_w, (p1 - 1) % out_w, in_w);
     return input_span(r0, r1, in_h) * input_span(0, out_w - 1, in_w);
+  }
+  /// Where, in the input tensor as DRAM holds it (channels last: rows, columns, channels of `bytes` each,
+  /// so the rows a tile reads are contiguous), the window of output channels from c0 and output pixels from
+  /// p0 starts: its first input row, at its first input channel.
+  int64_t input_offset(int64_t c0, int64_t p0, int64_t bytes) const {
+    const int64_t first_channel = groups == 1 ? 0 : c0 / out_per_group() * in_per_group();
+    const int64_t first_row = std::max<int64_t>(0, p0 / out_w * stride - pad);
+    return (first_row * in_w * in_channels + first_channel) * bytes;
   }
   /// An upper bound of input_window over the blocks of `block` pixels (for sizing).
   int64_t input_window_bound(int64_t block) const {
@@ -783,7 +832,7 @@ void Compiler::emit_conv(int layer) {
         pick_engine(engines, t, running);
         const std::vector<Operand> operands{
             {BufferKind::Activation, g.input_window(p0, p1) * g.input_channels(c0, c1) * in_bytes, input, 0,
-             0},
+             0, g.input_offset(c0, p0, in_bytes)},
             {BufferKind::Weight, weight_bytes(c1 - c0), layer, c0, c1}};
         tiles.push_back(emit(std::move(t), operands, store, (c1 - c0) * (p1 - p0) * out_bytes));
       }
@@ -874,11 +923,11 @@ bool Compiler::emit_fused(int dw, int pw) {
       t.resource = dw_engine;
       dw_time += arch::tile_cost(config_, program_.resources[static_cast<size_t>(dw_engine)], t).cycles;
       dw_done.push_back(dw_time);
-      dw_tiles.push_back(
-          emit(std::move(t),
-               {{BufferKind::Activation, gd.input_window(p0, p1) * gd.in_channels * in_bytes, input, 0, 0},
-                {BufferKind::Weight, dw_weights, dw, 0, gd.out_channels}},
-               false, 0));
+      dw_tiles.push_back(emit(std::move(t),
+                              {{BufferKind::Activation, gd.input_window(p0, p1) * gd.in_channels * in_bytes,
+                                input, 0, 0, gd.input_offset(0, p0, in_bytes)},
+                               {BufferKind::Weight, dw_weights, dw, 0, gd.out_channels}},
+                              false, 0));
     }
     std::vector<int64_t> running(engines.size(), 0);
     if (joins) running.back() = dw_time;
@@ -917,11 +966,11 @@ bool Compiler::emit_fused(int dw, int pw) {
       ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
       t.aux_chain = dw_chain;
       t.resource = dw_engine;
-      const int dw_tile =
-          emit(std::move(t),
-               {{BufferKind::Activation, gd.input_window(p0, p1) * gd.in_channels * in_bytes, input, 0, 0},
-                {BufferKind::Weight, dw_weights, dw, 0, gd.out_channels}},
-               false, 0);
+      const int dw_tile = emit(std::move(t),
+                               {{BufferKind::Activation, gd.input_window(p0, p1) * gd.in_channels * in_bytes,
+                                 input, 0, 0, gd.input_offset(0, p0, in_bytes)},
+                                {BufferKind::Weight, dw_weights, dw, 0, gd.out_channels}},
+                               false, 0);
       hold(dw_tile);
       std::vector<int> consumers;
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
@@ -1233,6 +1282,7 @@ arch::Program Compiler::run() {
   };
 
   plan_residency();
+  plan_dram();
   std::vector<bool> done(layers, false);
   for (size_t li = 0; li < layers; ++li) {
     if (done[li]) continue;

@@ -1,10 +1,10 @@
 // The DDR4 model as the accelerator's DRAM: the clock conversion and a burst's timing by hand, the config's
 // dram section, and whole simulations (both timing modes agree; the DRAM report adds up).
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "arch/ddr4/ddr4_dram.hpp"
-#include "arch/dram_layout.hpp"
 #include "quant/json_reader.hpp"
 #include "quant/zoo.hpp"
 #include "sim/compiler.hpp"
@@ -94,19 +94,28 @@ TEST_CASE("ddr4 target: the accelerator config's dram section", "[ddr4]") {
   CHECK(bad.code == 2);
 }
 
-TEST_CASE("ddr4 target: provisional addresses walk each stream's region in order", "[ddr4]") {
-  arch::Program p;
-  const auto add = [&p](int layer, arch::TransferDir dir, int64_t bytes) {
-    arch::Transfer t;
-    t.layer = layer, t.dir = dir, t.bytes = bytes;
-    p.transfers.push_back(t);
-  };
-  add(3, arch::TransferDir::Load, 100);
-  add(1, arch::TransferDir::Store, 5000);
-  add(3, arch::TransferDir::Load, 200);
-  // Regions in (layer, direction, buffer) order, 4 KB aligned: layer 1's store [0, 8192), layer 3's load
-  // from 8192; its second transfer follows its first.
-  CHECK(arch::provisional_dram_addresses(p) == std::vector<uint64_t>{8192, 0, 8292});
+TEST_CASE("ddr4 target: every transfer's DRAM bytes lie in its tensor's range of the memory plan", "[ddr4]") {
+  const quant::QGraph q = test::quantize(quant::build_model("efficientvit-b0", 224));
+  const arch::Program p = sim::compile(q, with_dram(kDdr4));
+  REQUIRE(!p.transfers.empty());
+  int64_t checked = 0;
+  for (const arch::Transfer& t : p.transfers) {
+    INFO("transfer of layer " << q.graph.nodes[static_cast<size_t>(t.layer)].name << " at " << t.dram_address
+                              << ", " << t.bytes << " bytes");
+    bool inside = false;
+    for (const arch::Allocation& a : p.memory_plan)
+      inside = inside || (a.space == arch::Allocation::Space::Dram && a.offset <= t.dram_address &&
+                          t.dram_address + t.bytes <= a.offset + a.bytes);
+    CHECK(inside);
+    ++checked;
+  }
+  // No two DRAM tensors share a byte.
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (const arch::Allocation& a : p.memory_plan)
+    if (a.space == arch::Allocation::Space::Dram) ranges.emplace_back(a.offset, a.offset + a.bytes);
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i) CHECK(ranges[i - 1].second <= ranges[i].first);
+  CHECK(checked == static_cast<int64_t>(p.transfers.size()));
 }
 
 TEST_CASE("ddr4 target: both timing modes agree on EfficientViT-B0 and the DRAM report adds up",
