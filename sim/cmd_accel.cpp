@@ -33,6 +33,7 @@ void print_accel_summary(const arch::AccelConfig& c, std::ostream& out) {
     const auto& b = c.buffers[i];
     out << (i ? ", " : "") << arch::buffer_key(b.kind) << ' ' << with_commas(b.capacity_bytes) << " in "
         << b.banks << " banks";
+    if (b.resident_bytes > 0) out << " (" << with_commas(b.resident_bytes) << " resident)";
   }
   out << ")\n" << std::setprecision(2) << "  DRAM: ";
   if (c.dram.ddr4)

@@ -134,7 +134,7 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
     j["engines"][0]["lanes"] = "8";
     CHECK(load_error(dir, j) == f + ": /engines/0/lanes: expected an integer, found string (\"8\")");
     j = trio_json();
-    j["dram"]["bandwidth_gbps"] = "fast";
+    j["dram"] = {{"bandwidth_gbps", "fast"}, {"latency_ns", 100}};  // the ideal bus
     CHECK(load_error(dir, j) == f + ": /dram/bandwidth_gbps: expected a number, found string (\"fast\")");
     j = trio_json();
     j["engines"][1]["kernels"][1] = 5.5;
@@ -219,11 +219,13 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
 TEST_CASE("vitsim accel prints the summary and exits 2 on a bad config", "[accel][cli]") {
   const Run r = run_vitsim({"accel", "--config", "trio-vit"});
   CHECK(r.code == 0);
-  CHECK_THAT(r.out,
-             Catch::Contains("total multipliers: 2,048") &&
-                 Catch::Contains("DSPs: 1,124 = 2,048 / 2 + 100") && Catch::Contains("peak: 819.2 GOPS") &&
-                 Catch::Contains("on-chip buffers: 2,113,536 bytes") && Catch::Contains("DRAM: 19.20 GB/s") &&
-                 Catch::Contains("mat (mat)") && Catch::Contains("rmac (rmac)"));
+  CHECK_THAT(r.out, Catch::Contains("total multipliers: 2,048") &&
+                        Catch::Contains("DSPs: 1,124 = 2,048 / 2 + 100") &&
+                        Catch::Contains("peak: 819.2 GOPS") &&
+                        Catch::Contains("on-chip buffers: 2,113,536 bytes") &&
+                        Catch::Contains("DRAM: DDR4 ddr4-2400-x64") && Catch::Contains("peak 19.20 GB/s") &&
+                        Catch::Contains("(524,288 resident)") && Catch::Contains("mat (mat)") &&
+                        Catch::Contains("rmac (rmac)"));
   CHECK(r.err.empty());
 
   const Run j =
