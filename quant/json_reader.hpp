@@ -16,7 +16,36 @@ class ConfigError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-/// Parses a JSON file; throws ConfigError for a missing file or malformed JSON (with line and column).
+/// Deepest nesting of arrays and objects accepted in any JSON input (the shipped files need fewer than 8
+/// levels; a bound keeps every recursive walk of a value, such as dump(), far from the stack's end).
+constexpr int kMaxJsonDepth = 128;
+/// Largest JSON input file read (configs, recipes, sweep specs and result.json files are kilobytes).
+constexpr uint64_t kMaxJsonFileBytes = uint64_t{64} << 20;
+
+/// At most `max_chars` characters of `text` for an error message: control characters, '\\' and bytes
+/// outside printable ASCII escaped as \xNN (nothing from a file reaches the terminal raw), and
+/// "... (N bytes)" when it was cut.
+std::string excerpt(const std::string& text, size_t max_chars = 64);
+/// A JSON value's type with a bounded excerpt, for "expected X, found Y" messages: "an integer (7)",
+/// "string ("abc")", "array ([1,2,...)".
+std::string describe_json(const nlohmann::json& j);
+std::string describe_json(const nlohmann::ordered_json& j);
+
+/// The content of the regular file `path`, at most `max_bytes` long. Throws ConfigError "<path>: ..." for a
+/// missing file, a file that is not a regular file (a FIFO or a device would block or never end), or one
+/// larger than `max_bytes`.
+std::string read_input_file(const std::string& path, uint64_t max_bytes);
+
+/// Parses JSON text read from `source`. Throws ConfigError "<source>: malformed JSON: ..." for a syntax
+/// error (with its byte offset), nesting deeper than `max_depth`, or a number beyond the double range;
+/// the message quotes at most a bounded excerpt of the input.
+nlohmann::json parse_json_text(const std::string& text, const std::string& source,
+                               int max_depth = kMaxJsonDepth);
+/// The same, keeping the keys in file order.
+nlohmann::ordered_json parse_ordered_json_text(const std::string& text, const std::string& source,
+                                               int max_depth = kMaxJsonDepth);
+
+/// Reads and parses a JSON file (read_input_file, then parse_json_text).
 nlohmann::json read_json_file(const std::string& path);
 
 /// Where a named config lives: `name_or_path` if it is a file, else `<dir>/<name>.json` if that is one;

@@ -56,10 +56,6 @@ const std::vector<std::string> kMetricColumns = {"cycles",
                                                  "dram_bytes_read",
                                                  "dram_bytes_written"};
 
-std::string json_type(const json& j) {
-  return std::string(j.type_name()) + " (" + j.dump() + ")";
-}
-
 // FNV-1a, 64 bits: a stable hash with no dependency (point ids only; not for security).
 uint64_t fnv1a(const std::string& s) {
   uint64_t h = 14695981039346656037ull;
@@ -79,12 +75,12 @@ std::string hex12(uint64_t h) {
 // A JSON pointer's syntax, checked; "" (the whole document) is not a parameter.
 json::json_pointer parse_pointer(const quant::JsonReader& r, const std::string& at, const std::string& text) {
   if (text.empty() || text[0] != '/')
-    r.fail(at,
-           "expected a JSON pointer to a config parameter (\"/engines/0/lanes\"), found \"" + text + "\"");
+    r.fail(at, "expected a JSON pointer to a config parameter (\"/engines/0/lanes\"), found \"" +
+                   quant::excerpt(text) + "\"");
   try {
     return json::json_pointer(text);
   } catch (const json::exception& e) {
-    r.fail(at, "malformed JSON pointer \"" + text + "\": " + e.what());
+    r.fail(at, "malformed JSON pointer \"" + quant::excerpt(text) + "\": " + quant::excerpt(e.what(), 200));
   }
 }
 
@@ -98,16 +94,26 @@ std::vector<json> range_values(quant::JsonReader& range) {
   const json* step = range.value("step");
   range.reject_unknown_keys();
   for (const auto& [key, v] : {std::pair{"from", from}, {"to", to}, {"step", step}})
-    if (!v->is_number()) range.fail(key, "expected a number, found " + json_type(*v));
+    if (!v->is_number()) range.fail(key, "expected a number, found " + quant::describe_json(*v));
   std::vector<json> values;
   if (from->is_number_integer() && to->is_number_integer() && step->is_number_integer()) {
+    if (from->is_number_unsigned() || to->is_number_unsigned() || step->is_number_unsigned())
+      for (const auto& [key, v] : {std::pair{"from", from}, {"to", to}, {"step", step}})
+        if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+          range.fail(key, "expected an integer in the int64 range, found " + quant::describe_json(*v));
     const int64_t a = from->get<int64_t>(), b = to->get<int64_t>(), s = step->get<int64_t>();
-    if (s == 0 || (b - a) / s < 0) range.fail("step", "expected a nonzero step from 'from' towards 'to'");
-    const uint64_t count = static_cast<uint64_t>((b - a) / s) + 1;
-    if (count > kMaxAxisValues)
-      range.fail("step", "the range has " + std::to_string(count) + " values, at most " +
-                             std::to_string(kMaxAxisValues) + " are allowed");
-    for (uint64_t k = 0; k < count; ++k) values.emplace_back(a + static_cast<int64_t>(k) * s);
+    if (s == 0 || (b > a && s < 0) || (b < a && s > 0))
+      range.fail("step", "expected a nonzero step from 'from' towards 'to'");
+    // In uint64, where the span of two int64 values and the values' modular sums cannot overflow.
+    const uint64_t span = b >= a ? static_cast<uint64_t>(b) - static_cast<uint64_t>(a)
+                                 : static_cast<uint64_t>(a) - static_cast<uint64_t>(b);
+    const uint64_t stride = s > 0 ? static_cast<uint64_t>(s) : 0 - static_cast<uint64_t>(s);
+    if (span / stride >= kMaxAxisValues)
+      range.fail("step", "the range has more than " + std::to_string(kMaxAxisValues) +
+                             " values, at most that many are allowed");
+    const uint64_t count = span / stride + 1;
+    for (uint64_t k = 0; k < count; ++k)
+      values.emplace_back(static_cast<int64_t>(static_cast<uint64_t>(a) + k * static_cast<uint64_t>(s)));
   } else {
     const double a = from->get<double>(), b = to->get<double>(), s = step->get<double>();
     const double steps = (b - a) / s;
@@ -139,8 +145,13 @@ SweepAxis read_axis(quant::JsonReader& a, const json& base) {
   for (size_t i = 0; i < axis.pointers.size(); ++i) {
     const std::string key = single ? "pointer" : "pointers/" + std::to_string(i);
     const json::json_pointer p = parse_pointer(a, key, axis.pointers[i]);
-    if (!base.contains(p))
-      a.fail(key, "\"" + axis.pointers[i] +
+    bool exists = false;
+    try {
+      exists = base.contains(p);
+    } catch (const json::exception&) {  // an array index beyond size_t
+    }
+    if (!exists)
+      a.fail(key, "\"" + quant::excerpt(axis.pointers[i]) +
                       "\" does not exist in the base config (an axis can only set a "
                       "parameter the base config has)");
     for (size_t k = 0; k < i; ++k)
@@ -159,7 +170,7 @@ SweepAxis read_axis(quant::JsonReader& a, const json& base) {
   if (listed) {
     const json* values = a.value("values");
     if (!values->is_array() || values->empty())
-      a.fail("values", "expected a non-empty array of values, found " + json_type(*values));
+      a.fail("values", "expected a non-empty array of values, found " + quant::describe_json(*values));
     axis.values.assign(values->begin(), values->end());
   } else {
     quant::JsonReader range = a.object("range");
@@ -168,8 +179,9 @@ SweepAxis read_axis(quant::JsonReader& a, const json& base) {
   for (size_t i = 0; i < axis.values.size(); ++i)
     for (size_t k = 0; k < i; ++k)
       if (axis.values[k] == axis.values[i])
-        a.fail(listed ? "values/" + std::to_string(i) : "range",
-               "duplicate value " + axis.values[i].dump() + " (it would make two identical points)");
+        a.fail(listed ? "values/" + std::to_string(i) : "range", "duplicate value " +
+                                                                     quant::excerpt(axis.values[i].dump()) +
+                                                                     " (it would make two identical points)");
   a.reject_unknown_keys();
   return axis;
 }
@@ -178,7 +190,7 @@ std::optional<int64_t> read_limit(quant::JsonReader& r, const std::string& key) 
   const json* v = r.value(key);
   if (!v) return std::nullopt;
   if (!v->is_number_integer() || v->get<int64_t>() < 0)
-    r.fail(key, "expected a non-negative integer, found " + json_type(*v));
+    r.fail(key, "expected a non-negative integer, found " + quant::describe_json(*v));
   return v->get<int64_t>();
 }
 
@@ -211,7 +223,7 @@ SweepSpec load_sweep_spec(const std::string& path) {
 
   const json* axes = r.value("axes");
   if (axes && !axes->is_array())
-    r.fail("axes", "expected an array of axis objects, found " + json_type(*axes));
+    r.fail("axes", "expected an array of axis objects, found " + quant::describe_json(*axes));
   std::set<std::string> pointers, labels(kLeadingColumns.begin(), kLeadingColumns.end());
   labels.insert(kMetricColumns.begin(), kMetricColumns.end());
   labels.insert({"status", "error"});
