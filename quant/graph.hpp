@@ -20,6 +20,13 @@ namespace vitsim::quant {
 
 using Shape = std::vector<int64_t>;
 
+/// a * b and a + b in int64 for counts (elements, MACs, parameters, bytes, cycles); throw
+/// std::invalid_argument ("... exceeds the int64 range") instead of wrapping to a wrong, even negative,
+/// count.
+int64_t checked_mul(int64_t a, int64_t b);
+int64_t checked_add(int64_t a, int64_t b);
+
+/// Product of the extents (checked_mul).
 int64_t numel(const Shape& shape);
 std::string shape_str(const Shape& shape);  // "16x112x112"
 
@@ -123,7 +130,10 @@ struct Graph {
   const Node& output() const { return nodes.back(); }
   /// Index of the node called `name`, or -1.
   int find(const std::string& name) const;
-  /// Checks structural invariants (input indices, shapes of params); throws std::invalid_argument.
+  /// Checks structural invariants: node 0 is the input, input indices and counts, the geometry (every
+  /// node's out_shape and derived fields are what GraphBuilder infers from its inputs and attributes:
+  /// matmul slices inside their operands, head counts and head dims that
+  /// divide), the shapes of params. Throws std::invalid_argument naming the node.
   void validate() const;
 };
 
@@ -152,6 +162,7 @@ class GraphBuilder {
   int token_select(const std::string& name, int in, int64_t index);
 
   const Shape& shape(int node) const;
+  const Node& node(int index) const;
   Graph finish();
 
  private:

@@ -861,14 +861,14 @@ QTensor eval_node_int(const QGraph& qgraph, int index, const std::vector<const Q
 }
 
 std::vector<QTensor> run_int_all(const QGraph& qgraph, const QTensor& input) {
-  check_qgraph(qgraph);
+  validate(qgraph, QGraphUse::Compute);
   return detail::walk_graph(qgraph.graph, input, true, [&](size_t i, const std::vector<const QTensor*>& ins) {
     return eval_node_int(qgraph, static_cast<int>(i), ins);
   });
 }
 
 QTensor run_int(const QGraph& qgraph, const QTensor& input) {
-  check_qgraph(qgraph);
+  validate(qgraph, QGraphUse::Compute);
   return std::move(
       detail::walk_graph(qgraph.graph, input, false, [&](size_t i, const std::vector<const QTensor*>& ins) {
         return eval_node_int(qgraph, static_cast<int>(i), ins);

@@ -2,15 +2,19 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <iomanip>
+#include <new>
 #include <ostream>
 #include <stdexcept>
+#include <systemc>
 
 #include "arch/accelerator.hpp"
 #include "quant/fp32_executor.hpp"
 #include "quant/int_executor.hpp"
+#include "quant/json_reader.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "sim/cmd_accel.hpp"
@@ -27,6 +31,41 @@ namespace {
 
 constexpr int kExitBadInput = 2;
 constexpr int kExitSimulationStalled = 3;
+constexpr int kExitInternalError = 4;
+
+// CLI11 alone reads "-1" into an unsigned as 2^64-1, saturates values beyond the type, and reads "nan":
+// every numeric option first passes this check of its text (its type's range is then CLI11's check).
+std::string strict_number_error(const std::string& text, const std::string& type) {
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  if (text.empty()) return "expected a number, got an empty value";
+  if (type.rfind("UINT", 0) == 0 || type.rfind("INT", 0) == 0) {
+    const bool is_unsigned = type[0] == 'U';
+    const bool digits = std::all_of(begin + (!is_unsigned && text[0] == '-'), end,
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    uint64_t u = 0;
+    int64_t i = 0;
+    const std::from_chars_result r =
+        is_unsigned ? std::from_chars(begin, end, u) : std::from_chars(begin, end, i);
+    if (!digits || r.ptr != end || r.ec != std::errc())
+      return "expected " + std::string(is_unsigned ? "a non-negative" : "an") +
+             " integer in the 64-bit range, got '" + text + "'";
+  } else if (type.rfind("FLOAT", 0) == 0) {
+    char* stop = nullptr;
+    const double v = std::strtod(begin, &stop);
+    if (stop != end || !std::isfinite(v)) return "expected a finite number, got '" + text + "'";
+  }
+  return "";
+}
+
+void make_numbers_strict(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) make_numbers_strict(*sub);
+  for (CLI::Option* opt : app.get_options()) {
+    const std::string type = opt->get_type_name();
+    if (type.rfind("INT", 0) == 0 || type.rfind("UINT", 0) == 0 || type.rfind("FLOAT", 0) == 0)
+      opt->check(CLI::Validator([type](std::string& text) { return strict_number_error(text, type); }, ""));
+  }
+}
 
 struct ModelArgs {
   std::string model = "efficientvit-b1";
@@ -265,6 +304,7 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   validate->add_option("-o,--out", validate_args.out, "Write the report (docs/validation.md) to this file");
   validate->add_flag("--quick", validate_args.quick, "A subset (seconds): what the test suite runs");
 
+  make_numbers_strict(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -294,6 +334,16 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   } catch (const std::runtime_error& e) {  // unwritable output and other I/O failures
     err << "vitsim: error: " << e.what() << '\n';
     return kExitBadInput;
+  } catch (const std::bad_alloc&) {  // the input checks estimate memory before large allocations
+    err << "vitsim: internal error: out of memory despite the memory estimate; this is a bug\n";
+    return kExitInternalError;
+  } catch (const sc_core::sc_report& e) {  // an exception inside a SystemC process, wrapped by the kernel
+    err << "vitsim: internal error in the simulation: " << quant::excerpt(e.what(), 400)
+        << "; this is a bug\n";
+    return kExitInternalError;
+  } catch (const std::exception& e) {  // std::logic_error and the like: input checks missed something
+    err << "vitsim: internal error: " << quant::excerpt(e.what(), 400) << "; this is a bug\n";
+    return kExitInternalError;
   }
   return kExitBadInput;  // unreachable: require_subcommand(1)
 }

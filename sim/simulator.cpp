@@ -55,6 +55,7 @@ void extend(LayerStats& l, int64_t start, int64_t end) {
 SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfig& config,
                              const SimOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
+  quant::validate(qgraph, options.functional ? quant::QGraphUse::Compute : quant::QGraphUse::Structure);
   SimOutcome outcome;
   outcome.program = compile(qgraph, config, options.compile);
   const arch::Program& program = outcome.program;
@@ -124,8 +125,7 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
     }
     const CycleBreakdown& c = s.cycles;
     s.cycles.idle = rep.cycles - c.busy - c.stall_port - c.stall_aux - c.stall_dram - c.stall_dependency;
-    if (s.multipliers > 0)
-      s.mac_utilization = as_double(s.macs) / (as_double(rep.cycles) * as_double(s.multipliers));
+    s.mac_utilization = ratio(as_double(s.macs), as_double(rep.cycles) * as_double(s.multipliers));
     rep.macs += s.macs;
     rep.resources.push_back(s);
   }
@@ -250,7 +250,7 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
       << fixed(r.fps_per_dsp(), 4) << " FPS/DSP\n";
   out << "  DRAM            " << fixed(as_double(r.dram_bytes_read) / 1e6, 2) << " MB read, "
       << fixed(as_double(r.dram_bytes_written) / 1e6, 2) << " MB written ("
-      << fixed(as_double(r.dram_bytes_read + r.dram_bytes_written) / (r.latency_ms() * 1e6), 2)
+      << fixed(ratio(as_double(r.dram_bytes_read + r.dram_bytes_written), r.latency_ms() * 1e6), 2)
       << " GB/s average)\n";
   out << "  engines (share of all cycles: busy / port / aux / DRAM / dependency stalls / idle):\n";
   for (const ResourceStats& s : r.resources) {
@@ -258,10 +258,11 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
     const double c = static_cast<double>(r.cycles);
     const CycleBreakdown& b = s.cycles;
     out << "    " << std::left << std::setw(10) << s.name << std::right << " MAC utilization " << std::setw(6)
-        << percent(s.mac_utilization) << "  " << percent(as_double(b.busy) / c) << " / "
-        << percent(as_double(b.stall_port) / c) << " / " << percent(as_double(b.stall_aux) / c) << " / "
-        << percent(as_double(b.stall_dram) / c) << " / " << percent(as_double(b.stall_dependency) / c)
-        << " / " << percent(as_double(b.idle) / c) << "\n";
+        << percent(s.mac_utilization) << "  " << percent(ratio(as_double(b.busy), c)) << " / "
+        << percent(ratio(as_double(b.stall_port), c)) << " / " << percent(ratio(as_double(b.stall_aux), c))
+        << " / " << percent(ratio(as_double(b.stall_dram), c)) << " / "
+        << percent(ratio(as_double(b.stall_dependency), c)) << " / " << percent(ratio(as_double(b.idle), c))
+        << "\n";
   }
   std::vector<const LayerStats*> order;
   for (const LayerStats& l : r.layers)
@@ -273,7 +274,7 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
   for (const LayerStats* l : order) {
     out << "    " << std::left << std::setw(36) << l->name << std::setw(10) << l->label << std::right
         << std::setw(10) << with_commas(l->span()) << " cycles " << std::setw(6)
-        << percent(as_double(l->span()) / as_double(r.cycles)) << "  " << l->joined_resources() << "\n";
+        << percent(ratio(as_double(l->span()), as_double(r.cycles))) << "  " << l->joined_resources() << "\n";
   }
   if (r.functional)
     out << "  functional: " << with_commas(r.mismatches)
