@@ -95,6 +95,15 @@ std::string excerpt(const std::string& text, size_t max_chars) {
   return out;
 }
 
+bool printable(const std::string& text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const unsigned char next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if (c < 0x20 || c == 0x7f || (c == 0xc2 && next >= 0x80 && next < 0xa0)) return false;
+  }
+  return true;
+}
+
 std::string describe_json(const nlohmann::json& j) {
   return describe(j);
 }
@@ -169,13 +178,19 @@ const nlohmann::json* JsonReader::find(const std::string& key, nlohmann::json::v
 
 std::string JsonReader::string(const std::string& key, const std::string& fallback) {
   const auto* v = find(key, nlohmann::json::value_t::string, "a string");
-  return v ? v->get<std::string>() : fallback;
+  return v ? printable_string(key, *v) : fallback;
 }
 
 std::string JsonReader::string(const std::string& key) {
   const auto* v = find(key, nlohmann::json::value_t::string, "a string");
   if (!v) fail(key, "required key is missing");
-  return v->get<std::string>();
+  return printable_string(key, *v);
+}
+
+std::string JsonReader::printable_string(const std::string& at, const nlohmann::json& v) const {
+  const std::string& s = v.get_ref<const std::string&>();
+  if (!printable(s)) fail(at, "\"" + excerpt(s) + "\" holds control characters");
+  return s;
 }
 
 bool JsonReader::boolean(const std::string& key, bool fallback) {
@@ -268,12 +283,12 @@ std::vector<std::string> JsonReader::strings(const std::string& key) {
   std::vector<std::string> out;
   auto it = object_.find(key);
   if (it == object_.end()) return out;
-  if (it->is_string()) return {it->get<std::string>()};
+  if (it->is_string()) return {printable_string(key, *it)};
   if (!it->is_array()) fail(key, "expected a string or an array of strings, found " + describe_json(*it));
   for (size_t i = 0; i < it->size(); ++i) {
     const nlohmann::json& e = (*it)[i];
     if (!e.is_string()) fail(key + "/" + std::to_string(i), "expected a string, found " + describe_json(e));
-    out.push_back(e.get<std::string>());
+    out.push_back(printable_string(key + "/" + std::to_string(i), e));
   }
   return out;
 }

@@ -26,6 +26,10 @@ constexpr uint64_t kMaxJsonFileBytes = uint64_t{64} << 20;
 /// outside printable ASCII escaped as \xNN (nothing from a file reaches the terminal raw), and
 /// "... (N bytes)" when it was cut.
 std::string excerpt(const std::string& text, size_t max_chars = 64);
+/// Whether `text` holds no control character (C0, DEL, or C1 in UTF-8): names read from files are printed
+/// as they are, so a name that could drive the terminal is refused where it is read.
+bool printable(const std::string& text);
+
 /// A JSON value's type with a bounded excerpt, for "expected X, found Y" messages: "an integer (7)",
 /// "string ("abc")", "array ([1,2,...)".
 std::string describe_json(const nlohmann::json& j);
@@ -61,6 +65,7 @@ class JsonReader {
   JsonReader(const nlohmann::json& object, std::string file, std::string path = "");
 
   bool has(const std::string& key) const;
+  /// A string without control characters (printable()).
   std::string string(const std::string& key, const std::string& fallback);
   std::string string(const std::string& key);  // required
   bool boolean(const std::string& key, bool fallback);
@@ -77,7 +82,7 @@ class JsonReader {
   std::vector<JsonReader> objects(const std::string& key);
   /// An array of integers, each in [min, max] (`fallback` when absent).
   std::vector<int> integers(const std::string& key, const std::vector<int>& fallback, int min, int max);
-  /// An array of strings, or a single string read as a one-element array (empty when absent).
+  /// An array of printable strings, or a single string read as a one-element array (empty when absent).
   std::vector<std::string> strings(const std::string& key);
   /// The value at `key` as it is, of any type (nullptr when absent), for callers that check it themselves.
   const nlohmann::json* value(const std::string& key);
@@ -91,6 +96,7 @@ class JsonReader {
 
  private:
   const nlohmann::json* find(const std::string& key, nlohmann::json::value_t type, const char* expected);
+  std::string printable_string(const std::string& at, const nlohmann::json& v) const;
 
   const nlohmann::json& object_;
   std::string file_, path_;

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/atomic_file.hpp"
 #include "quant/json_reader.hpp"
 
 namespace vitsim::quant {
@@ -378,18 +379,6 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
   }
 }
 
-/// Whether `s` holds no control character (C0, DEL, or C1 in UTF-8): names reach the terminal as they are.
-bool printable(const std::string& s) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) return false;
-    if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) < 0xa0 &&
-        static_cast<unsigned char>(s[i + 1]) >= 0x80)
-      return false;
-  }
-  return true;
-}
-
 /// The fields the integer semantics of node `i` read must be set (the file format allows them empty).
 void check_computable(const Graph& g, const QNode& q, size_t i) {
   const Node& n = g.nodes[i];
@@ -627,21 +616,6 @@ Json recipe_json_value(const std::string& text) {
   } catch (const ConfigError&) {  // not JSON: stored as a string
   }
   return text;
-}
-
-/// Writes all of `bytes` or returns false with errno set.
-bool write_all(int fd, const void* bytes, size_t n) {
-  const char* p = static_cast<const char*>(bytes);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1128,27 +1102,10 @@ void save_qgraph(const QGraph& qgraph, const std::string& path) {
   head.insert(head.end(), header.begin(), header.end());
   head.resize(static_cast<size_t>(round_up(head.size(), kAlign)), 0);
 
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    const int err = errno;
-    throw std::runtime_error("save_qgraph: cannot write " + path + " (temporary file " + tmp +
-                             "): " + std::strerror(err));
-  }
-  bool ok = write_all(fd, head.data(), head.size()) && write_all(fd, w.data.data(), w.data.size()) &&
-            ::fsync(fd) == 0;
-  int err = ok ? 0 : errno;
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("save_qgraph: cannot write " + path + ": " + std::strerror(err));
+  try {
+    write_file_atomic(path, {ByteRange{head.data(), head.size()}, ByteRange{w.data.data(), w.data.size()}});
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("save_qgraph: ") + e.what());
   }
 }
 

@@ -8,10 +8,12 @@
 #include <iomanip>
 #include <new>
 #include <ostream>
+#include <set>
 #include <stdexcept>
 #include <systemc>
 
 #include "arch/accelerator.hpp"
+#include "quant/atomic_file.hpp"
 #include "quant/fp32_executor.hpp"
 #include "quant/int_executor.hpp"
 #include "quant/json_reader.hpp"
@@ -58,6 +60,20 @@ std::string strict_number_error(const std::string& text, const std::string& type
   return "";
 }
 
+// Every file an option names is an input of this run, except the outputs': no output may replace one
+// (`simulate --qgraph g.vqg --report g.vqg` would destroy the graph).
+void note_input_files(CLI::App& app) {
+  static const std::set<std::string> outputs = {"--out", "--report",      "--layers-csv", "--trace",
+                                                "--vcd", "--save-qgraph", "--csv"};
+  for (CLI::App* sub : app.get_subcommands()) note_input_files(*sub);
+  for (const CLI::Option* opt : app.get_options()) {
+    bool output = false;
+    for (const std::string& name : opt->get_lnames()) output = output || outputs.count("--" + name);
+    if (!output)
+      for (const std::string& value : opt->results()) quant::note_input_file(value);
+  }
+}
+
 void make_numbers_strict(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) make_numbers_strict(*sub);
   for (CLI::Option* opt : app.get_options()) {
@@ -89,6 +105,7 @@ int cmd_models(bool json, std::ostream& out) {
 
 int cmd_graph(const ModelArgs& args, bool json, std::ostream& out) {
   const quant::Graph g = quant::build_model(args.model, args.resolution);
+  g.macs(), g.param_count();  // a count beyond int64 is an error before any line is printed
   if (json)
     out << graph_json(g).dump(2) << '\n';
   else
@@ -309,10 +326,11 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e, out, err);
-    err << "vitsim: error: " << e.what() << "\n(run `vitsim --help` or `vitsim COMMAND --help`)\n";
+    err << "vitsim: error: " << e.what() << " (run `vitsim --help` or `vitsim COMMAND --help`)\n";
     return kExitBadInput;
   }
 
+  note_input_files(app);
   try {
     if (*models) return cmd_models(json, out);
     if (*graph) return cmd_graph(model_args, json, out);
