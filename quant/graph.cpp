@@ -1,5 +1,7 @@
 #include "quant/graph.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
@@ -35,7 +37,52 @@ std::string shape_str(const Shape& shape) {
   return s;
 }
 
-Tensor::Tensor(Shape s, float fill) : shape(std::move(s)), data(static_cast<size_t>(numel(shape)), fill) {}
+void check_memory(int64_t bytes, const std::string& what) {
+  static const int64_t physical =
+      static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+  if (bytes < 0 || (physical > 0 && bytes > physical))
+    throw std::invalid_argument(what + " needs " +
+                                (bytes < 0 ? std::string("more than 2^63 bytes")
+                                           : "at least " + std::to_string(bytes >> 20) + " MiB") +
+                                " of memory, more than this machine's " + std::to_string(physical >> 20) +
+                                " MiB");
+}
+
+// Both return -1 for a count beyond int64, which check_memory refuses as such.
+int64_t working_set_bytes(const Graph& graph) {
+  try {
+    int64_t most = 0;
+    for (const Node& n : graph.nodes) {
+      int64_t elems = numel(n.out_shape);
+      for (int in : n.inputs)
+        elems = checked_add(elems, numel(graph.nodes.at(static_cast<size_t>(in)).out_shape));
+      most = std::max(most, checked_mul(elems, 4));
+    }
+    return most;
+  } catch (const std::invalid_argument&) {
+    return -1;
+  }
+}
+
+int64_t all_outputs_bytes(const Graph& graph) {
+  try {
+    int64_t total = 0;
+    for (const Node& n : graph.nodes) total = checked_add(total, checked_mul(numel(n.out_shape), 4));
+    return total;
+  } catch (const std::invalid_argument&) {
+    return -1;
+  }
+}
+
+namespace {
+size_t checked_elements(const Shape& shape) {
+  const int64_t n = numel(shape);
+  check_memory(n > INT64_MAX / 4 ? -1 : n * 4, "a tensor " + shape_str(shape));
+  return static_cast<size_t>(n);
+}
+}  // namespace
+
+Tensor::Tensor(Shape s, float fill) : shape(std::move(s)), data(checked_elements(shape), fill) {}
 
 const char* op_name(OpKind op) {
   switch (op) {
@@ -168,9 +215,14 @@ int64_t Graph::param_count() const {
 }
 
 int64_t Graph::macs() const {
-  int64_t n = 0;
-  for (const Node& node : nodes) n = checked_add(n, node.macs());
-  return n;
+  try {
+    int64_t n = 0;
+    for (const Node& node : nodes) n = checked_add(n, node.macs());
+    return n;
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("graph '" + model + "' @" + std::to_string(resolution) +
+                                ": its MAC count does not fit in int64 (" + e.what() + ")");
+  }
 }
 
 int Graph::find(const std::string& name) const {

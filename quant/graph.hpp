@@ -30,6 +30,11 @@ int64_t checked_add(int64_t a, int64_t b);
 int64_t numel(const Shape& shape);
 std::string shape_str(const Shape& shape);  // "16x112x112"
 
+/// Refuses (std::invalid_argument naming `what`) a need of more than the machine's physical memory, before
+/// the allocation is attempted: an input too large for the machine is bad input (exit 2), not an
+/// out-of-memory crash or a swap storm. `bytes` < 0 means "beyond int64", also refused.
+void check_memory(int64_t bytes, const std::string& what);
+
 /// A dense FP32 tensor, row-major in the layouts above.
 struct Tensor {
   Shape shape;
@@ -136,6 +141,13 @@ struct Graph {
   /// divide), the shapes of params. Throws std::invalid_argument naming the node.
   void validate() const;
 };
+
+/// Bytes (4 per element) of the largest set of tensors one node reads and writes: a lower bound of the
+/// memory that running `graph` needs, checked before a run starts.
+int64_t working_set_bytes(const Graph& graph);
+/// Bytes (4 per element) of all node outputs together, for executors that keep every output. Both
+/// return -1 when the count exceeds int64.
+int64_t all_outputs_bytes(const Graph& graph);
 
 /// Builds graphs node by node, inferring output shapes and checking every shape as it goes.
 class GraphBuilder {

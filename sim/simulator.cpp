@@ -56,6 +56,11 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
                              const SimOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   quant::validate(qgraph, options.functional ? quant::QGraphUse::Compute : quant::QGraphUse::Structure);
+  if (options.functional) {  // the engines' outputs and the reference executor's, every layer kept
+    const int64_t outputs = quant::all_outputs_bytes(qgraph.graph);
+    quant::check_memory(outputs < 0 || outputs > INT64_MAX / 2 ? -1 : 2 * outputs,
+                        "functional simulation of '" + qgraph.graph.model + "'");
+  }
   SimOutcome outcome;
   outcome.program = compile(qgraph, config, options.compile);
   const arch::Program& program = outcome.program;

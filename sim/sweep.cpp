@@ -1,6 +1,7 @@
 #include "sim/sweep.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -447,7 +448,9 @@ std::vector<json> init_sweep_dir(const SweepSpec& spec, const std::vector<SweepP
                                   " differs from " + spec.file +
                                   "): use another --out, or delete the folder to start over");
   } else {
-    if (fs::exists(dir.root) && !fs::is_empty(dir.root))
+    const auto not_lock = [](const fs::directory_entry& e) { return e.path().filename() != ".lock"; };
+    if (fs::exists(dir.root) &&
+        std::any_of(fs::directory_iterator(dir.root), fs::directory_iterator(), not_lock))
       throw std::invalid_argument(dir.root +
                                   " is not empty and has no spec.json: not a sweep folder (use a new "
                                   "or empty --out)");
@@ -617,12 +620,56 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
   return result;
 }
 
+json read_sweep_result(const SweepPoint& point, const SweepDir& dir) {
+  const std::string path = dir.result(point.index);
+  const json r = quant::read_json_file(path);
+  const auto bad = [&](const std::string& what) {
+    throw std::invalid_argument(path + ": " + what +
+                                " (not a result.json of this sweep: delete it to run the point again)");
+  };
+  if (!r.is_object()) bad("expected an object, found " + quant::describe_json(r));
+  const auto field = [&](const char* key, bool (json::*is)() const noexcept,
+                         const char* type) -> const json& {
+    const auto it = r.find(key);
+    if (it == r.end() || !((*it).*is)())
+      bad(std::string("/") + key + ": expected " + type + ", found " +
+          (it == r.end() ? "nothing" : quant::describe_json(*it)));
+    return *it;
+  };
+  if (field("schema", &json::is_string, "a string") != "vitsim-sweep-result")
+    bad("/schema: expected \"vitsim-sweep-result\"");
+  if (field("schema_version", &json::is_number_integer, "an integer") != kResultSchemaVersion)
+    bad("/schema_version: expected " + std::to_string(kResultSchemaVersion));
+  if (field("index", &json::is_number_integer, "an integer") != point.index)
+    bad("/index: expected " + std::to_string(point.index));
+  field("id", &json::is_string, "a string");  // init_sweep_dir explains an id of another point
+  const json& status = field("status", &json::is_string, "a string");
+  if (status != "ok" && status != "failed") bad("/status: expected \"ok\" or \"failed\"");
+  field("error", &json::is_string, "a string");
+  const json& metrics = field("metrics", &json::is_object, "an object");
+  for (auto it = metrics.begin(); it != metrics.end(); ++it) {
+    const bool known =
+        std::find(kMetricColumns.begin(), kMetricColumns.end(), it.key()) != kMetricColumns.end();
+    const bool valid =
+        it->is_null() ||
+        (it.key() == "fits_device" ? it->is_boolean() : it->is_number() && it->get<double>() >= 0);
+    if (!known || !valid)
+      bad("/metrics/" + quant::excerpt(it.key()) + ": expected " +
+          (known ? "null or a non-negative number" : "a known metric") + ", found " +
+          quant::describe_json(*it));
+  }
+  if (status == "ok")
+    for (const char* key : {"cycles", "fps"})
+      if (!metrics.contains(key) || !metrics[key].is_number())
+        bad(std::string("/metrics/") + key + ": a point with status ok has a number here");
+  return r;
+}
+
 std::vector<json> read_sweep_results(const std::vector<SweepPoint>& points, const SweepDir& dir) {
   std::vector<json> results(points.size());
-  for (const SweepPoint& p : points) {
-    const std::string path = dir.result(p.index);
-    if (fs::is_regular_file(path)) results[static_cast<size_t>(p.index)] = quant::read_json_file(path);
-  }
+  for (const SweepPoint& p : points)
+    if (fs::is_regular_file(dir.result(p.index)))
+      results[static_cast<size_t>(p.index)] = read_sweep_result(p, dir);
   return results;
 }
 
@@ -841,7 +888,7 @@ int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
       record_failed_point(spec, p, dir,
                           "the point process " + exit_text(status) + " without writing result.json; points/" +
                               std::to_string(index) + "/log.txt ends with:\n" + log_tail(dir.log(index)));
-    results[static_cast<size_t>(index)] = quant::read_json_file(dir.result(index));
+    results[static_cast<size_t>(index)] = read_sweep_result(p, dir);
     const json& r = results[static_cast<size_t>(index)];
     const bool ok = r.value("status", "") == "ok";
     ++done, ++finished_here;
@@ -857,6 +904,22 @@ int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
   collect_sweep(spec, points, dir, out);
   return 0;
 }
+
+namespace {
+// Two local sweeps (or --prepare) driving one --out at once would run points twice and interleave
+// results.csv: the driver holds an exclusive lock on DIR/.lock (released by the kernel when the process ends,
+// even on kill -9).
+void lock_sweep_dir(const SweepDir& dir) {
+  fs::create_directories(dir.root);
+  const std::string path = (fs::path(dir.root) / ".lock").string();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) throw std::runtime_error("cannot open the lock file " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
+    throw std::invalid_argument("another vitsim sweep is using " + dir.root + " (it holds " + path +
+                                "): wait for it, or use another --out");
+  // The descriptor stays open on purpose: the lock lives as long as this process.
+}
+}  // namespace
 
 int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& err) {
   const int modes = int{args.dry_run} + int{args.prepare} + int{args.collect} + int{args.point >= 0};
@@ -877,6 +940,7 @@ int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& er
     return 0;
   }
   if (args.prepare) {
+    lock_sweep_dir(dir);
     for (const int i : prepare_sweep(spec, points, dir, err)) out << i << '\n';
     return 0;
   }
@@ -884,11 +948,13 @@ int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& er
     collect_sweep(spec, points, dir, out);
     return 0;
   }
+  // The Slurm backend is not locked: its submitting and waiting invocations share DIR by design.
   if (args.backend == "slurm") return run_slurm_sweep(spec, args.spec, points, dir, args.slurm, out, err);
   if (args.backend != "local")
     throw std::invalid_argument("--backend: expected local or slurm, found \"" + args.backend + "\"");
   if (!slurm_options_unset(args.slurm))
     throw std::invalid_argument("the --slurm-* options apply to --backend slurm only");
+  lock_sweep_dir(dir);  // held until exit; the --point children run under their parent's lock
   LocalBackendOptions options;
   options.jobs =
       args.jobs > 0 ? args.jobs : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
