@@ -231,7 +231,6 @@ int Graph::find(const std::string& name) const {
   return -1;
 }
 
-namespace {
 size_t input_count(OpKind op, size_t have) {
   switch (op) {
     case OpKind::Input:
@@ -246,6 +245,7 @@ size_t input_count(OpKind op, size_t have) {
   }
 }
 
+namespace {
 // Adds `n` to `b` the way a builder call would create it from its inputs and attributes (its shape
 // and derived fields inferred, every geometric rule checked).
 void replay(GraphBuilder& b, const Node& n) {

@@ -11,6 +11,7 @@
 //   head stack   [B, R, N]   attention operands: B heads, R rows, N columns
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -71,6 +72,9 @@ enum class Act { None, ReLU, HSwish, GeluTanh, GeluErf };
 enum class Norm { None, BatchNorm, LayerNorm };
 
 const char* op_name(OpKind op);
+/// Inputs a node of `op` takes (0 for the input, 2 for add and matmul, one or more for concat: `have` if
+/// it is at least 1, else 1; 1 otherwise).
+size_t input_count(OpKind op, size_t have);
 const char* act_name(Act act);
 const char* norm_name(Norm norm);
 

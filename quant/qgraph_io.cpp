@@ -217,20 +217,6 @@ void check_act(const std::string& path, const ActQuant& a, const Shape* shape) {
         fail(at(path + "/zero_point", i), "must be 0 for int32 accumulators (bits 32)");
 }
 
-size_t expected_inputs(OpKind op, size_t have) {
-  switch (op) {
-    case OpKind::Input:
-      return 0;
-    case OpKind::Add:
-    case OpKind::MatMul:
-      return 2;
-    case OpKind::Concat:
-      return have == 0 ? 1 : have;  // one or more
-    default:
-      return 1;
-  }
-}
-
 void check_node(const Graph& g, size_t i) {
   const Node& n = g.nodes[i];
   const std::string p = at("/nodes", i);
@@ -238,12 +224,11 @@ void check_node(const Graph& g, size_t i) {
   for (size_t k = 0; k < n.inputs.size(); ++k)
     if (n.inputs[k] < 0 || static_cast<size_t>(n.inputs[k]) >= i)
       fail(at(p + "/inputs", k), "node index " + std::to_string(n.inputs[k]) + " is not an earlier node");
-  if (n.inputs.size() != expected_inputs(n.op, n.inputs.size()))
-    fail(p + "/inputs",
-         std::string("a ") + op + " node has " +
-             (n.op == OpKind::Concat ? "at least 1 input"
-                                     : std::to_string(expected_inputs(n.op, 0)) + " input(s)") +
-             ", got " + std::to_string(n.inputs.size()));
+  if (n.inputs.size() != input_count(n.op, n.inputs.size()))
+    fail(p + "/inputs", std::string("a ") + op + " node has " +
+                            (n.op == OpKind::Concat ? "at least 1 input"
+                                                    : std::to_string(input_count(n.op, 0)) + " input(s)") +
+                            ", got " + std::to_string(n.inputs.size()));
   if (n.out_shape.empty() || n.out_shape.size() > kMaxRank)
     fail(p + "/out_shape",
          "rank " + std::to_string(n.out_shape.size()) + " (expected 1.." + std::to_string(kMaxRank) + ")");
