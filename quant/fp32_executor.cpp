@@ -539,6 +539,7 @@ void check_graph_input(const Graph& graph, const Tensor& input) {
 
 std::vector<Tensor> run_fp32_all(const Graph& graph, const Tensor& input) {
   check_graph_input(graph, input);
+  check_memory(all_outputs_bytes(graph), "the FP32 forward of '" + graph.model + "' (every output kept)");
   return detail::walk_graph(graph, input, true, [&](size_t i, const std::vector<const Tensor*>& ins) {
     return eval_node_fp32(graph.nodes[i], ins);
   });
@@ -546,6 +547,7 @@ std::vector<Tensor> run_fp32_all(const Graph& graph, const Tensor& input) {
 
 Tensor run_fp32(const Graph& graph, const Tensor& input) {
   check_graph_input(graph, input);
+  check_memory(working_set_bytes(graph), "the FP32 forward of '" + graph.model + "'");
   return std::move(
       detail::walk_graph(graph, input, false, [&](size_t i, const std::vector<const Tensor*>& ins) {
         return eval_node_fp32(graph.nodes[i], ins);

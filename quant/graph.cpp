@@ -1,13 +1,30 @@
 #include "quant/graph.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
 namespace vitsim::quant {
 
+int64_t checked_mul(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r))
+    throw std::invalid_argument(std::to_string(a) + " x " + std::to_string(b) + " exceeds the int64 range");
+  return r;
+}
+
+int64_t checked_add(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r))
+    throw std::invalid_argument(std::to_string(a) + " + " + std::to_string(b) + " exceeds the int64 range");
+  return r;
+}
+
 int64_t numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) n = checked_mul(n, d);
   return n;
 }
 
@@ -20,7 +37,52 @@ std::string shape_str(const Shape& shape) {
   return s;
 }
 
-Tensor::Tensor(Shape s, float fill) : shape(std::move(s)), data(static_cast<size_t>(numel(shape)), fill) {}
+void check_memory(int64_t bytes, const std::string& what) {
+  static const int64_t physical =
+      static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+  if (bytes < 0 || (physical > 0 && bytes > physical))
+    throw std::invalid_argument(what + " needs " +
+                                (bytes < 0 ? std::string("more than 2^63 bytes")
+                                           : "at least " + std::to_string(bytes >> 20) + " MiB") +
+                                " of memory, more than this machine's " + std::to_string(physical >> 20) +
+                                " MiB");
+}
+
+// Both return -1 for a count beyond int64, which check_memory refuses as such.
+int64_t working_set_bytes(const Graph& graph) {
+  try {
+    int64_t most = 0;
+    for (const Node& n : graph.nodes) {
+      int64_t elems = numel(n.out_shape);
+      for (int in : n.inputs)
+        elems = checked_add(elems, numel(graph.nodes.at(static_cast<size_t>(in)).out_shape));
+      most = std::max(most, checked_mul(elems, 4));
+    }
+    return most;
+  } catch (const std::invalid_argument&) {
+    return -1;
+  }
+}
+
+int64_t all_outputs_bytes(const Graph& graph) {
+  try {
+    int64_t total = 0;
+    for (const Node& n : graph.nodes) total = checked_add(total, checked_mul(numel(n.out_shape), 4));
+    return total;
+  } catch (const std::invalid_argument&) {
+    return -1;
+  }
+}
+
+namespace {
+size_t checked_elements(const Shape& shape) {
+  const int64_t n = numel(shape);
+  check_memory(n > INT64_MAX / 4 ? -1 : n * 4, "a tensor " + shape_str(shape));
+  return static_cast<size_t>(n);
+}
+}  // namespace
+
+Tensor::Tensor(Shape s, float fill) : shape(std::move(s)), data(checked_elements(shape), fill) {}
 
 const char* op_name(OpKind op) {
   switch (op) {
@@ -120,17 +182,17 @@ std::map<std::string, Shape> Node::param_shapes() const {
 int64_t Node::param_count() const {
   int64_t n = 0;
   for (const auto& [key, shape] : param_shapes())
-    if (key != "bn.mean" && key != "bn.var") n += numel(shape);
+    if (key != "bn.mean" && key != "bn.var") n = checked_add(n, numel(shape));
   return n;
 }
 
 int64_t Node::macs() const {
   switch (op) {
     case OpKind::Conv2d:
-      return numel(out_shape) * (in_features / groups) * kernel * kernel;
+      return checked_mul(checked_mul(numel(out_shape), in_features / groups), int64_t{kernel} * kernel);
     case OpKind::Linear:
     case OpKind::MatMul:  // in_features is the contraction length K
-      return numel(out_shape) * in_features;
+      return checked_mul(numel(out_shape), in_features);
     default:
       return 0;
   }
@@ -148,14 +210,19 @@ std::string Node::label() const {
 
 int64_t Graph::param_count() const {
   int64_t n = 0;
-  for (const Node& node : nodes) n += node.param_count();
+  for (const Node& node : nodes) n = checked_add(n, node.param_count());
   return n;
 }
 
 int64_t Graph::macs() const {
-  int64_t n = 0;
-  for (const Node& node : nodes) n += node.macs();
-  return n;
+  try {
+    int64_t n = 0;
+    for (const Node& node : nodes) n = checked_add(n, node.macs());
+    return n;
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("graph '" + model + "' @" + std::to_string(resolution) +
+                                ": its MAC count does not fit in int64 (" + e.what() + ")");
+  }
 }
 
 int Graph::find(const std::string& name) const {
@@ -164,26 +231,135 @@ int Graph::find(const std::string& name) const {
   return -1;
 }
 
+size_t input_count(OpKind op, size_t have) {
+  switch (op) {
+    case OpKind::Input:
+      return 0;
+    case OpKind::Add:
+    case OpKind::MatMul:
+      return 2;
+    case OpKind::Concat:
+      return have == 0 ? 1 : have;  // one or more
+    default:
+      return 1;
+  }
+}
+
+namespace {
+// Adds `n` to `b` the way a builder call would create it from its inputs and attributes (its shape
+// and derived fields inferred, every geometric rule checked).
+void replay(GraphBuilder& b, const Node& n) {
+  const int in = n.inputs[0];
+  switch (n.op) {
+    case OpKind::Input:
+      throw std::invalid_argument("only node 0 is the input");
+    case OpKind::Conv2d:
+      b.conv(n.name, in, n.out_features, n.kernel, n.stride, n.groups, n.has_bias, n.norm, n.act, n.pad);
+      break;
+    case OpKind::Linear:
+      b.linear(n.name, in, n.out_features, n.has_bias, n.norm, n.act);
+      break;
+    case OpKind::Add:
+      b.add(n.name, in, n.inputs[1]);
+      break;
+    case OpKind::Concat:
+      b.concat(n.name, n.inputs);
+      break;
+    case OpKind::LayerNorm:
+      b.layer_norm(n.name, in, n.norm_eps);
+      break;
+    case OpKind::GlobalAvgPool:
+      b.global_avg_pool(n.name, in);
+      break;
+    case OpKind::AttnKernel:
+      b.attn_kernel(n.name, in, n.head_dim);
+      break;
+    case OpKind::MatMul:
+      b.matmul(n.name, in, n.a, n.inputs[1], n.b, n.scale);
+      break;
+    case OpKind::AttnNormalize:
+      if (n.out_shape.size() != 3) throw std::invalid_argument("normalize output must be [2h*d,H,W]");
+      b.attn_normalize(n.name, in, n.head_dim, n.out_shape[1], n.out_shape[2]);
+      break;
+    case OpKind::Softmax:
+      b.softmax(n.name, in);
+      break;
+    case OpKind::PatchTokens:
+      b.patch_tokens(n.name, in);
+      break;
+    case OpKind::ClassToken:
+      b.class_token(n.name, in);
+      break;
+    case OpKind::PosEmbed:
+      b.pos_embed(n.name, in);
+      break;
+    case OpKind::HeadSplit:
+      b.head_split(n.name, in, n.heads);
+      break;
+    case OpKind::HeadMerge:
+      b.head_merge(n.name, in);
+      break;
+    case OpKind::TokenSelect:
+      b.token_select(n.name, in, n.token_index);
+      break;
+  }
+}
+
+// The fields a builder derives, equal in `n` and in its replay `r`.
+std::string derived_mismatch(const Node& n, const Node& r) {
+  const auto differs = [](const char* what, int64_t have, int64_t want) {
+    return what + std::string(" ") + std::to_string(have) + ", expected " + std::to_string(want);
+  };
+  if (n.out_shape != r.out_shape)
+    return "out_shape " + shape_str(n.out_shape) + ", expected " + shape_str(r.out_shape);
+  if (n.in_features != r.in_features) return differs("in_features", n.in_features, r.in_features);
+  if (n.out_features != r.out_features) return differs("out_features", n.out_features, r.out_features);
+  if (n.pad != r.pad) return differs("pad", n.pad, r.pad);
+  if (n.a.rows != r.a.rows) return differs("a.rows", n.a.rows, r.a.rows);
+  if (n.b.rows != r.b.rows) return differs("b.rows", n.b.rows, r.b.rows);
+  if (n.heads != r.heads) return differs("heads", n.heads, r.heads);
+  if (n.head_dim != r.head_dim) return differs("head_dim", n.head_dim, r.head_dim);
+  return "";
+}
+}  // namespace
+
 void Graph::validate() const {
+  const auto fail = [&](size_t i, const std::string& what) {
+    throw std::invalid_argument("graph '" + model + "': node " + std::to_string(i) + " '" + nodes[i].name +
+                                "': " + what);
+  };
   if (nodes.empty() || nodes[0].op != OpKind::Input)
     throw std::invalid_argument("graph '" + model + "': node 0 must be the input");
+  const Shape& input = nodes[0].out_shape;
+  if (input.empty() || std::any_of(input.begin(), input.end(), [](int64_t d) { return d < 1; }))
+    fail(0, "input shape " + shape_str(input) + " must have at least one axis, each at least 1");
+  GraphBuilder replayed(model, resolution, input);
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node& n = nodes[i];
     for (int in : n.inputs)
       if (in < 0 || static_cast<size_t>(in) >= i)
-        throw std::invalid_argument("graph '" + model + "': node '" + n.name + "' reads node " +
-                                    std::to_string(in) + ", which is not an earlier node");
+        fail(i, "reads node " + std::to_string(in) + ", which is not an earlier node");
+    if (n.inputs.size() != input_count(n.op, n.inputs.size()))
+      fail(i,
+           std::string("a ") + op_name(n.op) + " node with " + std::to_string(n.inputs.size()) + " inputs");
+    if (i > 0) {
+      try {
+        replay(replayed, n);
+      } catch (const std::invalid_argument& e) {
+        fail(i, e.what());
+      }
+      const std::string mismatch = derived_mismatch(n, replayed.node(static_cast<int>(i)));
+      if (!mismatch.empty()) fail(i, "geometry: " + mismatch + " (from its inputs and attributes)");
+    }
     if (n.params.empty()) continue;
     const auto expected = n.param_shapes();
     if (expected.size() != n.params.size())
-      throw std::invalid_argument("graph '" + model + "': node '" + n.name + "' has " +
-                                  std::to_string(n.params.size()) + " parameter tensors, expected " +
-                                  std::to_string(expected.size()));
+      fail(i, "has " + std::to_string(n.params.size()) + " parameter tensors, expected " +
+                  std::to_string(expected.size()));
     for (const auto& [key, shape] : expected) {
       auto it = n.params.find(key);
       if (it == n.params.end() || it->second.shape != shape || it->second.size() != numel(shape))
-        throw std::invalid_argument("graph '" + model + "': node '" + n.name + "' parameter '" + key +
-                                    "' should have shape " + shape_str(shape));
+        fail(i, "parameter '" + key + "' should have shape " + shape_str(shape));
     }
   }
 }
@@ -211,6 +387,10 @@ const Shape& GraphBuilder::shape(int node) const {
   return graph_.nodes.at(static_cast<size_t>(node)).out_shape;
 }
 
+const Node& GraphBuilder::node(int index) const {
+  return graph_.nodes.at(static_cast<size_t>(index));
+}
+
 int GraphBuilder::push(Node node) {
   for (int in : node.inputs)
     if (in < 0 || static_cast<size_t>(in) >= graph_.nodes.size())
@@ -228,6 +408,8 @@ int GraphBuilder::conv(const std::string& name, int in, int64_t out_channels, in
                        int groups, bool bias, Norm norm, Act act, int pad) {
   const Shape& s = shape(in);
   if (s.size() != 3) shape_error(name, "conv needs a [C,H,W] input, got " + shape_str(s));
+  if (kernel < 1 || stride < 1 || groups < 1 || out_channels < 1)
+    shape_error(name, "kernel, stride, groups and output channels must be at least 1");
   if (s[0] % groups || out_channels % groups)
     shape_error(name, "channels " + std::to_string(s[0]) + " -> " + std::to_string(out_channels) +
                           " are not divisible by groups " + std::to_string(groups));
@@ -253,6 +435,7 @@ int GraphBuilder::conv(const std::string& name, int in, int64_t out_channels, in
 
 int GraphBuilder::linear(const std::string& name, int in, int64_t out_features, bool bias, Norm norm,
                          Act act) {
+  if (out_features < 1) shape_error(name, "a linear layer needs at least one output feature");
   Node n;
   n.name = name;
   n.op = OpKind::Linear;
@@ -319,6 +502,7 @@ int GraphBuilder::global_avg_pool(const std::string& name, int in) {
 
 int GraphBuilder::attn_kernel(const std::string& name, int in, int64_t head_dim) {
   const Shape& s = shape(in);
+  if (head_dim < 1) shape_error(name, "head_dim must be at least 1, got " + std::to_string(head_dim));
   if (s.size() != 3 || s[0] % (3 * head_dim))
     shape_error(name, "attention kernel needs [2h*3d,H,W] with d=" + std::to_string(head_dim) + ", got " +
                           shape_str(s));
@@ -337,7 +521,7 @@ namespace {
 std::pair<int64_t, int64_t> operand_dims(const std::string& name, const Shape& s, const MatOperand& op) {
   if (s.size() != 3) shape_error(name, "matmul operands must be [B,R,N], got " + shape_str(s));
   const int64_t rows = op.rows ? op.rows : s[1] - op.row_offset;
-  if (op.row_offset < 0 || rows <= 0 || op.row_offset + rows > s[1])
+  if (op.row_offset < 0 || op.row_offset >= s[1] || rows <= 0 || rows > s[1] - op.row_offset)
     shape_error(name, "row slice [" + std::to_string(op.row_offset) + ", +" + std::to_string(rows) +
                           ") outside operand " + shape_str(s));
   return op.transpose ? std::make_pair(s[2], rows) : std::make_pair(rows, s[2]);
@@ -369,6 +553,7 @@ int GraphBuilder::matmul(const std::string& name, int a, MatOperand a_op, int b,
 int GraphBuilder::attn_normalize(const std::string& name, int in, int64_t head_dim, int64_t height,
                                  int64_t width) {
   const Shape& s = shape(in);
+  if (head_dim < 1) shape_error(name, "head_dim must be at least 1, got " + std::to_string(head_dim));
   if (s.size() != 3 || s[1] != head_dim + 1 || s[2] != height * width)
     shape_error(name, "normalize needs [2h,d+1,H*W], got " + shape_str(s));
   Node n;
@@ -423,6 +608,7 @@ int GraphBuilder::pos_embed(const std::string& name, int in) {
 
 int GraphBuilder::head_split(const std::string& name, int in, int64_t heads) {
   const Shape& s = shape(in);
+  if (heads < 1) shape_error(name, "heads must be at least 1, got " + std::to_string(heads));
   if (s.size() != 2 || s[1] % (3 * heads))
     shape_error(name,
                 "head split needs [T,3*h*dh] with h=" + std::to_string(heads) + ", got " + shape_str(s));

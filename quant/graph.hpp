@@ -11,6 +11,7 @@
 //   head stack   [B, R, N]   attention operands: B heads, R rows, N columns
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -20,8 +21,20 @@ namespace vitsim::quant {
 
 using Shape = std::vector<int64_t>;
 
+/// a * b and a + b in int64 for counts (elements, MACs, parameters, bytes, cycles); throw
+/// std::invalid_argument ("... exceeds the int64 range") instead of wrapping to a wrong, even negative,
+/// count.
+int64_t checked_mul(int64_t a, int64_t b);
+int64_t checked_add(int64_t a, int64_t b);
+
+/// Product of the extents (checked_mul).
 int64_t numel(const Shape& shape);
 std::string shape_str(const Shape& shape);  // "16x112x112"
+
+/// Refuses (std::invalid_argument naming `what`) a need of more than the machine's physical memory, before
+/// the allocation is attempted: an input too large for the machine is bad input (exit 2), not an
+/// out-of-memory crash or a swap storm. `bytes` < 0 means "beyond int64", also refused.
+void check_memory(int64_t bytes, const std::string& what);
 
 /// A dense FP32 tensor, row-major in the layouts above.
 struct Tensor {
@@ -59,6 +72,9 @@ enum class Act { None, ReLU, HSwish, GeluTanh, GeluErf };
 enum class Norm { None, BatchNorm, LayerNorm };
 
 const char* op_name(OpKind op);
+/// Inputs a node of `op` takes (0 for the input, 2 for add and matmul, one or more for concat: `have` if
+/// it is at least 1, else 1; 1 otherwise).
+size_t input_count(OpKind op, size_t have);
 const char* act_name(Act act);
 const char* norm_name(Norm norm);
 
@@ -123,9 +139,19 @@ struct Graph {
   const Node& output() const { return nodes.back(); }
   /// Index of the node called `name`, or -1.
   int find(const std::string& name) const;
-  /// Checks structural invariants (input indices, shapes of params); throws std::invalid_argument.
+  /// Checks structural invariants: node 0 is the input, input indices and counts, the geometry (every
+  /// node's out_shape and derived fields are what GraphBuilder infers from its inputs and attributes:
+  /// matmul slices inside their operands, head counts and head dims that
+  /// divide), the shapes of params. Throws std::invalid_argument naming the node.
   void validate() const;
 };
+
+/// Bytes (4 per element) of the largest set of tensors one node reads and writes: a lower bound of the
+/// memory that running `graph` needs, checked before a run starts.
+int64_t working_set_bytes(const Graph& graph);
+/// Bytes (4 per element) of all node outputs together, for executors that keep every output. Both
+/// return -1 when the count exceeds int64.
+int64_t all_outputs_bytes(const Graph& graph);
 
 /// Builds graphs node by node, inferring output shapes and checking every shape as it goes.
 class GraphBuilder {
@@ -152,6 +178,7 @@ class GraphBuilder {
   int token_select(const std::string& name, int in, int64_t index);
 
   const Shape& shape(int node) const;
+  const Node& node(int index) const;
   Graph finish();
 
  private:

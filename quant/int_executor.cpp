@@ -861,14 +861,17 @@ QTensor eval_node_int(const QGraph& qgraph, int index, const std::vector<const Q
 }
 
 std::vector<QTensor> run_int_all(const QGraph& qgraph, const QTensor& input) {
-  check_qgraph(qgraph);
+  validate(qgraph, QGraphUse::Compute);
+  check_memory(all_outputs_bytes(qgraph.graph),
+               "the integer forward of '" + qgraph.graph.model + "' (every output kept)");
   return detail::walk_graph(qgraph.graph, input, true, [&](size_t i, const std::vector<const QTensor*>& ins) {
     return eval_node_int(qgraph, static_cast<int>(i), ins);
   });
 }
 
 QTensor run_int(const QGraph& qgraph, const QTensor& input) {
-  check_qgraph(qgraph);
+  validate(qgraph, QGraphUse::Compute);
+  check_memory(working_set_bytes(qgraph.graph), "the integer forward of '" + qgraph.graph.model + "'");
   return std::move(
       detail::walk_graph(qgraph.graph, input, false, [&](size_t i, const std::vector<const QTensor*>& ins) {
         return eval_node_int(qgraph, static_cast<int>(i), ins);

@@ -1,8 +1,15 @@
 #include "quant/json_reader.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -14,10 +21,60 @@ const nlohmann::json& empty_object() {
   return empty;
 }
 
-std::string type_of(const nlohmann::json& j) {
-  if (j.is_number_integer()) return "an integer (" + j.dump() + ")";
-  if (j.is_number()) return "a number (" + j.dump() + ")";
-  return std::string(j.type_name()) + " (" + j.dump() + ")";
+template <class Json>
+std::string describe(const Json& j) {
+  if (j.is_number_integer()) return "an integer (" + excerpt(j.dump()) + ")";
+  if (j.is_number()) return "a number (" + excerpt(j.dump()) + ")";
+  // The parser bounds the depth, so dump() cannot exhaust the stack; only its first characters are shown.
+  return std::string(j.type_name()) + " (" + excerpt(j.dump()) + ")";
+}
+
+/// An integer value; one beyond int64 (a large unsigned) saturates, so a range check reports it instead
+/// of seeing it wrapped to a negative number.
+int64_t saturated_int64(const nlohmann::json& j) {
+  if (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) return INT64_MAX;
+  return j.get<int64_t>();
+}
+
+/// Nesting depth of JSON text (brackets outside strings); stops counting past `limit`.
+int json_depth(const std::string& text, int limit) {
+  int depth = 0, max_depth = 0;
+  bool in_string = false, escape = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escape)
+        escape = false;
+      else if (c == '\\')
+        escape = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      max_depth = std::max(max_depth, ++depth);
+      if (max_depth > limit) return max_depth;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
+template <class Json>
+Json parse_bounded(const std::string& text, const std::string& source, int max_depth) {
+  const std::string prefix = source + ": malformed JSON: ";
+  if (json_depth(text, max_depth) > max_depth)
+    throw ConfigError(prefix + "nested deeper than " + std::to_string(max_depth) + " levels");
+  try {
+    return Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {  // its message quotes the last token read: bounded here
+    throw ConfigError(prefix + excerpt(e.what(), 200));
+  } catch (const nlohmann::json::out_of_range& e) {  // a number beyond the double range
+    const std::string what = e.what();
+    const size_t quote = what.find('\'');
+    const std::string number = quote == std::string::npos ? what : what.substr(quote + 1);
+    throw ConfigError(prefix + "number out of range: " + excerpt(number.substr(0, number.rfind('\''))));
+  }
 }
 }  // namespace
 
@@ -26,25 +83,87 @@ std::string bundled_config_dir() {
   return env && *env ? env : VITSIM_SOURCE_DIR "/configs";
 }
 
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot open the file");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(path + ": malformed JSON: " + e.what());
+std::string excerpt(const std::string& text, size_t max_chars) {
+  std::string out;
+  size_t i = 0;
+  for (; i < text.size() && out.size() < max_chars; ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
   }
+  if (i < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
+bool printable(const std::string& text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const unsigned char next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if (c < 0x20 || c == 0x7f || (c == 0xc2 && next >= 0x80 && next < 0xa0)) return false;
+  }
+  return true;
+}
+
+std::string describe_json(const nlohmann::json& j) {
+  return describe(j);
+}
+std::string describe_json(const nlohmann::ordered_json& j) {
+  return describe(j);
+}
+
+std::string read_input_file(const std::string& path, uint64_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; the fstat below then refuses it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw ConfigError(excerpt(path, 256) + ": cannot open the file: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    throw ConfigError(excerpt(path, 256) + ": not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
+    throw ConfigError(excerpt(path, 256) + ": " + std::to_string(st.st_size) + " bytes, more than the " +
+                      std::to_string(max_bytes) + " accepted");
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw ConfigError(excerpt(path, 256) + ": read error (the file changed while read?)");
+    done += static_cast<size_t>(n);
+  }
+  return text;
+}
+
+nlohmann::json parse_json_text(const std::string& text, const std::string& source, int max_depth) {
+  return parse_bounded<nlohmann::json>(text, source, max_depth);
+}
+
+nlohmann::ordered_json parse_ordered_json_text(const std::string& text, const std::string& source,
+                                               int max_depth) {
+  return parse_bounded<nlohmann::ordered_json>(text, source, max_depth);
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  return parse_json_text(read_input_file(path, kMaxJsonFileBytes), excerpt(path, 256));
 }
 
 JsonReader::JsonReader(const nlohmann::json& object, std::string file, std::string path)
     : object_(object.is_object() ? object : empty_object()), file_(std::move(file)), path_(std::move(path)) {
   if (!object.is_object())
     throw ConfigError(file_ + ": " + (path_.empty() ? "/" : path_) + ": expected an object, found " +
-                      type_of(object));
+                      describe_json(object));
 }
 
 void JsonReader::fail(const std::string& key, const std::string& problem) const {
-  throw ConfigError(file_ + ": " + path_ + "/" + key + ": " + problem);
+  throw ConfigError(file_ + ": " + path_ + "/" + excerpt(key) + ": " + problem);
 }
 
 bool JsonReader::has(const std::string& key) const {
@@ -59,19 +178,25 @@ const nlohmann::json* JsonReader::find(const std::string& key, nlohmann::json::v
   const bool ok = type == nlohmann::json::value_t::number_float     ? it->is_number()
                   : type == nlohmann::json::value_t::number_integer ? it->is_number_integer()
                                                                     : it->type() == type;
-  if (!ok) fail(key, std::string("expected ") + expected + ", found " + type_of(*it));
+  if (!ok) fail(key, std::string("expected ") + expected + ", found " + describe_json(*it));
   return &*it;
 }
 
 std::string JsonReader::string(const std::string& key, const std::string& fallback) {
   const auto* v = find(key, nlohmann::json::value_t::string, "a string");
-  return v ? v->get<std::string>() : fallback;
+  return v ? printable_string(key, *v) : fallback;
 }
 
 std::string JsonReader::string(const std::string& key) {
   const auto* v = find(key, nlohmann::json::value_t::string, "a string");
   if (!v) fail(key, "required key is missing");
-  return v->get<std::string>();
+  return printable_string(key, *v);
+}
+
+std::string JsonReader::printable_string(const std::string& at, const nlohmann::json& v) const {
+  const std::string& s = v.get_ref<const std::string&>();
+  if (!printable(s)) fail(at, "\"" + excerpt(s) + "\" holds control characters");
+  return s;
 }
 
 bool JsonReader::boolean(const std::string& key, bool fallback) {
@@ -82,7 +207,7 @@ bool JsonReader::boolean(const std::string& key, bool fallback) {
 int JsonReader::integer(const std::string& key, int fallback, int min, int max) {
   const auto* v = find(key, nlohmann::json::value_t::number_integer, "an integer");
   if (!v) return fallback;
-  const int64_t x = v->get<int64_t>();
+  const int64_t x = saturated_int64(*v);
   if (x < min || x > max)
     fail(key, "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], found " +
                   std::to_string(x));
@@ -107,7 +232,7 @@ std::string JsonReader::choice(const std::string& key, const std::string& fallba
   if (!allowed.count(value)) {
     std::string list;
     for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    fail(key, "expected one of " + list + ", found \"" + value + "\"");
+    fail(key, "expected one of " + list + ", found \"" + excerpt(value) + "\"");
   }
   return value;
 }
@@ -149,8 +274,8 @@ std::vector<int> JsonReader::integers(const std::string& key, const std::vector<
   for (size_t i = 0; i < v->size(); ++i) {
     const nlohmann::json& e = (*v)[i];
     const std::string at = key + "/" + std::to_string(i);
-    if (!e.is_number_integer()) fail(at, "expected an integer, found " + type_of(e));
-    const int64_t x = e.get<int64_t>();
+    if (!e.is_number_integer()) fail(at, "expected an integer, found " + describe_json(e));
+    const int64_t x = saturated_int64(e);
     if (x < min || x > max)
       fail(at, "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], found " +
                    std::to_string(x));
@@ -164,12 +289,12 @@ std::vector<std::string> JsonReader::strings(const std::string& key) {
   std::vector<std::string> out;
   auto it = object_.find(key);
   if (it == object_.end()) return out;
-  if (it->is_string()) return {it->get<std::string>()};
-  if (!it->is_array()) fail(key, "expected a string or an array of strings, found " + type_of(*it));
+  if (it->is_string()) return {printable_string(key, *it)};
+  if (!it->is_array()) fail(key, "expected a string or an array of strings, found " + describe_json(*it));
   for (size_t i = 0; i < it->size(); ++i) {
     const nlohmann::json& e = (*it)[i];
-    if (!e.is_string()) fail(key + "/" + std::to_string(i), "expected a string, found " + type_of(e));
-    out.push_back(e.get<std::string>());
+    if (!e.is_string()) fail(key + "/" + std::to_string(i), "expected a string, found " + describe_json(e));
+    out.push_back(printable_string(key + "/" + std::to_string(i), e));
   }
   return out;
 }

@@ -16,7 +16,40 @@ class ConfigError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-/// Parses a JSON file; throws ConfigError for a missing file or malformed JSON (with line and column).
+/// Deepest nesting of arrays and objects accepted in any JSON input (the shipped files need fewer than 8
+/// levels; a bound keeps every recursive walk of a value, such as dump(), far from the stack's end).
+constexpr int kMaxJsonDepth = 128;
+/// Largest JSON input file read (configs, recipes, sweep specs and result.json files are kilobytes).
+constexpr uint64_t kMaxJsonFileBytes = uint64_t{64} << 20;
+
+/// At most `max_chars` characters of `text` for an error message: control characters, '\\' and bytes
+/// outside printable ASCII escaped as \xNN (nothing from a file reaches the terminal raw), and
+/// "... (N bytes)" when it was cut.
+std::string excerpt(const std::string& text, size_t max_chars = 64);
+/// Whether `text` holds no control character (C0, DEL, or C1 in UTF-8): names read from files are printed
+/// as they are, so a name that could drive the terminal is refused where it is read.
+bool printable(const std::string& text);
+
+/// A JSON value's type with a bounded excerpt, for "expected X, found Y" messages: "an integer (7)",
+/// "string ("abc")", "array ([1,2,...)".
+std::string describe_json(const nlohmann::json& j);
+std::string describe_json(const nlohmann::ordered_json& j);
+
+/// The content of the regular file `path`, at most `max_bytes` long. Throws ConfigError "<path>: ..." for a
+/// missing file, a file that is not a regular file (a FIFO or a device would block or never end), or one
+/// larger than `max_bytes`.
+std::string read_input_file(const std::string& path, uint64_t max_bytes);
+
+/// Parses JSON text read from `source`. Throws ConfigError "<source>: malformed JSON: ..." for a syntax
+/// error (with its byte offset), nesting deeper than `max_depth`, or a number beyond the double range;
+/// the message quotes at most a bounded excerpt of the input.
+nlohmann::json parse_json_text(const std::string& text, const std::string& source,
+                               int max_depth = kMaxJsonDepth);
+/// The same, keeping the keys in file order.
+nlohmann::ordered_json parse_ordered_json_text(const std::string& text, const std::string& source,
+                                               int max_depth = kMaxJsonDepth);
+
+/// Reads and parses a JSON file (read_input_file, then parse_json_text).
 nlohmann::json read_json_file(const std::string& path);
 
 /// Directory of the bundled configs: $VITSIM_CONFIG_DIR if set, else the source tree's configs/.
@@ -35,6 +68,7 @@ class JsonReader {
   JsonReader(const nlohmann::json& object, std::string file, std::string path = "");
 
   bool has(const std::string& key) const;
+  /// A string without control characters (printable()).
   std::string string(const std::string& key, const std::string& fallback);
   std::string string(const std::string& key);  // required
   bool boolean(const std::string& key, bool fallback);
@@ -51,7 +85,7 @@ class JsonReader {
   std::vector<JsonReader> objects(const std::string& key);
   /// An array of integers, each in [min, max] (`fallback` when absent).
   std::vector<int> integers(const std::string& key, const std::vector<int>& fallback, int min, int max);
-  /// An array of strings, or a single string read as a one-element array (empty when absent).
+  /// An array of printable strings, or a single string read as a one-element array (empty when absent).
   std::vector<std::string> strings(const std::string& key);
   /// The value at `key` as it is, of any type (nullptr when absent), for callers that check it themselves.
   const nlohmann::json* value(const std::string& key);
@@ -65,6 +99,7 @@ class JsonReader {
 
  private:
   const nlohmann::json* find(const std::string& key, nlohmann::json::value_t type, const char* expected);
+  std::string printable_string(const std::string& at, const nlohmann::json& v) const;
 
   const nlohmann::json& object_;
   std::string file_, path_;

@@ -1,5 +1,7 @@
 #include "quant/onnx_import.hpp"
 
+#include "quant/json_reader.hpp"
+
 #include <onnx/onnx_pb.h>
 
 #include <stdexcept>
@@ -1784,10 +1786,13 @@ Graph import_onnx(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) fail("file not found");
   if (std::filesystem::is_directory(path, ec)) fail("is a directory, not an ONNX file");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("cannot open the file");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) fail("cannot read the file");
+  constexpr uint64_t kMaxOnnxBytes = uint64_t{2} << 30;  // protobuf's limit for one message
+  std::string bytes;
+  try {
+    bytes = read_input_file(path, kMaxOnnxBytes);
+  } catch (const ConfigError& e) {  // not a regular file (a FIFO would block, /dev/zero never ends), too big
+    throw std::invalid_argument(std::string("ONNX import: ") + e.what());
+  }
   if (bytes.empty()) fail("the file is empty");
   onnx::ModelProto model;
   if (!model.ParseFromString(bytes))

@@ -120,6 +120,18 @@ struct QGraph {
   std::string recipe_json;  // the full recipe, as read, for provenance
 };
 
+/// What a QGraph is used for: a timing simulation needs its structure only; computing values (the integer
+/// executor, functional simulation) needs every parameter its integer semantics use.
+enum class QGraphUse { Structure, Compute };
+
+/// Checks everything a consumer of a QGraph relies on, so that no reader, executor or engine meets an
+/// inconsistency: the graph (Graph::validate(): indices, geometry, params), one QNode per node with every
+/// vector empty or of the exact size and every field in range (docs/qgraph-format.md), printable node
+/// names; for QGraphUse::Compute also that the fields the node's integer semantics read are set.
+/// Throws std::invalid_argument "<json path of the field>: <problem>". Defined in qgraph_io.cpp, beside
+/// the file reader that applies the same checks.
+void validate(const QGraph& qgraph, QGraphUse use = QGraphUse::Structure);
+
 /// Whether `op` has INTEGER SEMANTICS above (Softmax, standalone LayerNorm and the ViT token ops do not).
 bool has_integer_semantics(OpKind op);
 

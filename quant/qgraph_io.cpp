@@ -29,6 +29,9 @@
 #include <string>
 #include <vector>
 
+#include "quant/atomic_file.hpp"
+#include "quant/json_reader.hpp"
+
 namespace vitsim::quant {
 namespace {
 
@@ -214,20 +217,6 @@ void check_act(const std::string& path, const ActQuant& a, const Shape* shape) {
         fail(at(path + "/zero_point", i), "must be 0 for int32 accumulators (bits 32)");
 }
 
-size_t expected_inputs(OpKind op, size_t have) {
-  switch (op) {
-    case OpKind::Input:
-      return 0;
-    case OpKind::Add:
-    case OpKind::MatMul:
-      return 2;
-    case OpKind::Concat:
-      return have == 0 ? 1 : have;  // one or more
-    default:
-      return 1;
-  }
-}
-
 void check_node(const Graph& g, size_t i) {
   const Node& n = g.nodes[i];
   const std::string p = at("/nodes", i);
@@ -235,12 +224,11 @@ void check_node(const Graph& g, size_t i) {
   for (size_t k = 0; k < n.inputs.size(); ++k)
     if (n.inputs[k] < 0 || static_cast<size_t>(n.inputs[k]) >= i)
       fail(at(p + "/inputs", k), "node index " + std::to_string(n.inputs[k]) + " is not an earlier node");
-  if (n.inputs.size() != expected_inputs(n.op, n.inputs.size()))
-    fail(p + "/inputs",
-         std::string("a ") + op + " node has " +
-             (n.op == OpKind::Concat ? "at least 1 input"
-                                     : std::to_string(expected_inputs(n.op, 0)) + " input(s)") +
-             ", got " + std::to_string(n.inputs.size()));
+  if (n.inputs.size() != input_count(n.op, n.inputs.size()))
+    fail(p + "/inputs", std::string("a ") + op + " node has " +
+                            (n.op == OpKind::Concat ? "at least 1 input"
+                                                    : std::to_string(input_count(n.op, 0)) + " input(s)") +
+                            ", got " + std::to_string(n.inputs.size()));
   if (n.out_shape.empty() || n.out_shape.size() > kMaxRank)
     fail(p + "/out_shape",
          "rank " + std::to_string(n.out_shape.size()) + " (expected 1.." + std::to_string(kMaxRank) + ")");
@@ -376,41 +364,60 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
   }
 }
 
-/// Everything the reader requires of a QGraph beyond the file's syntax. Throws std::invalid_argument.
-void check_qgraph(const QGraph& qg) {
+/// The fields the integer semantics of node `i` read must be set (the file format allows them empty).
+void check_computable(const Graph& g, const QNode& q, size_t i) {
+  const Node& n = g.nodes[i];
+  if (!has_integer_semantics(n.op)) return;  // the executors refuse the node by name
+  const std::string p = at("/nodes", i) + "/q";
+  const auto require = [&](const std::string& field, bool set) {
+    if (!set)
+      fail(p + "/" + field,
+           std::string("is empty, but the integer semantics of a ") + op_name(n.op) + " node need it");
+  };
+  require("out/scale", act_set(q.out));
+  if (is_conv_or_linear(n.op)) {
+    require("weight", !q.weight.empty());
+    if (q.float_layernorm) {  // LayerNorm and the activation in FP32
+      require("weight_scale", !q.weight_scale.empty());
+      return;
+    }
+    require("requant", !q.requant.empty());
+    if (n.act == Act::HSwish || n.act == Act::GeluTanh || n.act == Act::GeluErf)
+      require("pre_act/scale", act_set(q.pre_act));
+    if (n.act == Act::HSwish) require("act_requant", !q.act_requant.empty());
+    if (n.act == Act::GeluTanh || n.act == Act::GeluErf) require("act_lut", !q.act_lut.empty());
+  } else if (n.op == OpKind::Add || n.op == OpKind::GlobalAvgPool ||
+             (n.op == OpKind::MatMul && q.out.bits != 32)) {
+    require("requant", !q.requant.empty());
+  } else if (n.op == OpKind::AttnNormalize) {
+    require("numerator/scale", act_set(q.numerator));
+    require("num_requant", !q.num_requant.empty());
+    require("div_requant", !q.div_requant.empty());
+    require("out_requant", !q.out_requant.empty());
+  }
+}
+
+}  // namespace
+
+void validate(const QGraph& qg, QGraphUse use) {
   const Graph& g = qg.graph;
   check_range("/resolution", g.resolution, 0, std::numeric_limits<int32_t>::max());
+  if (!printable(g.model)) fail("/model", "\"" + excerpt(g.model) + "\" holds control characters");
   if (qg.nodes.size() != g.nodes.size())
     fail("/nodes",
          std::to_string(g.nodes.size()) + " graph nodes but " + std::to_string(qg.nodes.size()) + " QNodes");
-  for (size_t i = 0; i < g.nodes.size(); ++i) check_node(g, i);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!printable(g.nodes[i].name))
+      fail(at("/nodes", i) + "/name", "\"" + excerpt(g.nodes[i].name) + "\" holds control characters");
+    check_node(g, i);
+  }
   for (size_t i = 0; i < g.nodes.size(); ++i) check_qnode(g, qg.nodes[i], i);
   g.validate();
+  if (use == QGraphUse::Compute)
+    for (size_t i = 0; i < g.nodes.size(); ++i) check_computable(g, qg.nodes[i], i);
 }
 
-/// Nesting depth of JSON text (brackets outside strings); stops counting past `limit`.
-int json_depth(const std::string& text, int limit) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false, escape = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escape)
-        escape = false;
-      else if (c == '\\')
-        escape = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      max_depth = std::max(max_depth, ++depth);
-      if (max_depth > limit) return max_depth;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
+namespace {
 
 uint32_t crc32_of(const uint8_t* p, size_t n) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -588,26 +595,12 @@ Json node_json(Writer& w, const Node& n, const QNode& q) {
 
 /// The recipe as a JSON object when the text is one (and not absurdly nested), else the text itself.
 Json recipe_json_value(const std::string& text) {
-  if (json_depth(text, kMaxRecipeDepth) <= kMaxRecipeDepth) {
-    Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  try {
+    Json parsed = parse_ordered_json_text(text, "recipe", kMaxRecipeDepth);
     if (parsed.is_object()) return parsed;
+  } catch (const ConfigError&) {  // not JSON: stored as a string
   }
   return text;
-}
-
-/// Writes all of `bytes` or returns false with errno set.
-bool write_all(int fd, const void* bytes, size_t n) {
-  const char* p = static_cast<const char*>(bytes);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -656,8 +649,7 @@ int64_t int64_at(const Json& j, const std::string& path) {
 }
 uint64_t uint64_at(const Json& j, const std::string& path) {
   if (!j.is_number_integer() || (!j.is_number_unsigned() && j.get<int64_t>() < 0))
-    fail(path,
-         std::string("expected a non-negative integer, got ") + (j.is_number() ? j.dump() : type_name(j)));
+    fail(path, std::string("expected a non-negative integer, got ") + describe_json(j));
   return j.get<uint64_t>();
 }
 
@@ -677,12 +669,12 @@ float float_at(const Json& j, const std::string& path) {
     if (s == "nan") return std::numeric_limits<float>::quiet_NaN();
     if (s == "inf") return std::numeric_limits<float>::infinity();
     if (s == "-inf") return -std::numeric_limits<float>::infinity();
-    fail(path, "expected a number, \"nan\", \"inf\" or \"-inf\", got \"" + s + "\"");
+    fail(path, "expected a number, \"nan\", \"inf\" or \"-inf\", got \"" + excerpt(s) + "\"");
   }
   if (!j.is_number()) fail(path, std::string("expected a number, got ") + type_name(j));
   const double d = j.get<double>();
   if (!std::isfinite(d) || std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max()))
-    fail(path, j.dump() + " is outside the float range");
+    fail(path, excerpt(j.dump()) + " is outside the float range");
   return static_cast<float>(d);
 }
 
@@ -695,7 +687,7 @@ E enum_at(const Json& j, const std::string& path, const E (&all)[N], const char*
     if (s == key(e)) return e;
     known += (known.empty() ? "" : ", ") + std::string(key(e));
   }
-  fail(path, "unknown " + std::string(what) + " '" + s + "' (known: " + known + ")");
+  fail(path, "unknown " + std::string(what) + " '" + excerpt(s) + "' (known: " + known + ")");
 }
 
 struct DataSection {
@@ -822,7 +814,8 @@ std::vector<Requantizer> requants_at(const Json& j, const std::string& path) {
     const Json& e = j[k];
     const std::string p = at(path, k);
     const auto bad = [&] {
-      fail(p, "expected [multiplier, shift] with multiplier > 0 and shift in [0, 62], got " + e.dump());
+      fail(p,
+           "expected [multiplier, shift] with multiplier > 0 and shift in [0, 62], got " + describe_json(e));
     };
     if (!e.is_array() || e.size() != 2 || !e[0].is_number_integer() || !e[1].is_number_integer()) bad();
     Requantizer r;
@@ -868,7 +861,7 @@ int64_t int64_field(const Json& obj, const std::string& path, const char* key) {
   return int64_at(field(obj, path, key), at(path, key));
 }
 
-/// `weight_shape` receives the shape of a weight stored as a tensor (checked after check_qgraph()).
+/// `weight_shape` receives the shape of a weight stored as a tensor (checked after validate()).
 void read_node(const Json& j, const std::string& path, const DataSection& data, Node& n, QNode& q,
                Shape& weight_shape) {
   object_at(j, path);
@@ -976,14 +969,7 @@ QGraph load_impl(const std::string& path) {
   // Header.
   std::string text(static_cast<size_t>(header_len), '\0');
   read_exact(text.data(), header_len, "header");
-  if (json_depth(text, kMaxHeaderDepth) > kMaxHeaderDepth)
-    fail("", "malformed header JSON: nested deeper than " + std::to_string(kMaxHeaderDepth));
-  Json header;
-  try {
-    header = Json::parse(text);
-  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number beyond double
-    fail("", std::string("malformed header JSON: ") + e.what());
-  }
+  const Json header = parse_ordered_json_text(text, "header", kMaxHeaderDepth);
   object_at(header, "(header)");
   const int64_t declared =
       int_at(field(header, "", "format_version"), "/format_version", 0, std::numeric_limits<uint32_t>::max());
@@ -1037,8 +1023,8 @@ QGraph load_impl(const std::string& path) {
   std::vector<Shape> weight_shapes(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i)
     read_node(nodes[i], at("/nodes", i), data, qg.graph.nodes[i], qg.nodes[i], weight_shapes[i]);
-  check_qgraph(qg);
-  // A weight stored as a tensor has the FP32 weight layout (check_qgraph() checked its element count).
+  validate(qg);
+  // A weight stored as a tensor has the FP32 weight layout (validate() checked its element count).
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node& n = qg.graph.nodes[i];
     if (weight_shapes[i].empty() || !is_conv_or_linear(n.op)) continue;
@@ -1071,7 +1057,7 @@ void save_qgraph(const QGraph& qgraph, const std::string& path) {
   Writer w;
   std::string header;
   try {
-    check_qgraph(qgraph);
+    validate(qgraph);
     w.data.reserve(data_bound(qgraph));
     Json j;
     j["format_version"] = kQGraphFormatVersion;
@@ -1101,27 +1087,10 @@ void save_qgraph(const QGraph& qgraph, const std::string& path) {
   head.insert(head.end(), header.begin(), header.end());
   head.resize(static_cast<size_t>(round_up(head.size(), kAlign)), 0);
 
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    const int err = errno;
-    throw std::runtime_error("save_qgraph: cannot write " + path + " (temporary file " + tmp +
-                             "): " + std::strerror(err));
-  }
-  bool ok = write_all(fd, head.data(), head.size()) && write_all(fd, w.data.data(), w.data.size()) &&
-            ::fsync(fd) == 0;
-  int err = ok ? 0 : errno;
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("save_qgraph: cannot write " + path + ": " + std::strerror(err));
+  try {
+    write_file_atomic(path, {ByteRange{head.data(), head.size()}, ByteRange{w.data.data(), w.data.size()}});
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("save_qgraph: ") + e.what());
   }
 }
 

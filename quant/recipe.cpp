@@ -56,13 +56,7 @@ Recipe read_recipe(const nlohmann::json& j, const std::string& origin) {
 }  // namespace
 
 Recipe parse_recipe(const std::string& json_text, const std::string& origin) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(origin + ": malformed JSON: " + e.what());
-  }
-  return read_recipe(j, origin);
+  return read_recipe(parse_json_text(json_text, origin), origin);
 }
 
 Recipe load_recipe(const std::string& path) {

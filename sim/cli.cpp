@@ -2,15 +2,21 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <iomanip>
+#include <new>
 #include <ostream>
+#include <set>
 #include <stdexcept>
+#include <systemc>
 
 #include "arch/accelerator.hpp"
+#include "quant/atomic_file.hpp"
 #include "quant/fp32_executor.hpp"
 #include "quant/int_executor.hpp"
+#include "quant/json_reader.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "sim/cmd_accel.hpp"
@@ -28,6 +34,55 @@ namespace {
 
 constexpr int kExitBadInput = 2;
 constexpr int kExitSimulationStalled = 3;
+constexpr int kExitInternalError = 4;
+
+// CLI11 alone reads "-1" into an unsigned as 2^64-1, saturates values beyond the type, and reads "nan":
+// every numeric option first passes this check of its text (its type's range is then CLI11's check).
+std::string strict_number_error(const std::string& text, const std::string& type) {
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  if (text.empty()) return "expected a number, got an empty value";
+  if (type.rfind("UINT", 0) == 0 || type.rfind("INT", 0) == 0) {
+    const bool is_unsigned = type[0] == 'U';
+    const bool digits = std::all_of(begin + (!is_unsigned && text[0] == '-'), end,
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    uint64_t u = 0;
+    int64_t i = 0;
+    const std::from_chars_result r =
+        is_unsigned ? std::from_chars(begin, end, u) : std::from_chars(begin, end, i);
+    if (!digits || r.ptr != end || r.ec != std::errc())
+      return "expected " + std::string(is_unsigned ? "a non-negative" : "an") +
+             " integer in the 64-bit range, got '" + text + "'";
+  } else if (type.rfind("FLOAT", 0) == 0) {
+    char* stop = nullptr;
+    const double v = std::strtod(begin, &stop);
+    if (stop != end || !std::isfinite(v)) return "expected a finite number, got '" + text + "'";
+  }
+  return "";
+}
+
+// Every file an option names is an input of this run, except the outputs': no output may replace one
+// (`simulate --qgraph g.vqg --report g.vqg` would destroy the graph).
+void note_input_files(CLI::App& app) {
+  static const std::set<std::string> outputs = {"--out", "--report",      "--layers-csv", "--trace",
+                                                "--vcd", "--save-qgraph", "--csv"};
+  for (CLI::App* sub : app.get_subcommands()) note_input_files(*sub);
+  for (const CLI::Option* opt : app.get_options()) {
+    bool output = false;
+    for (const std::string& name : opt->get_lnames()) output = output || outputs.count("--" + name);
+    if (!output)
+      for (const std::string& value : opt->results()) quant::note_input_file(value);
+  }
+}
+
+void make_numbers_strict(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) make_numbers_strict(*sub);
+  for (CLI::Option* opt : app.get_options()) {
+    const std::string type = opt->get_type_name();
+    if (type.rfind("INT", 0) == 0 || type.rfind("UINT", 0) == 0 || type.rfind("FLOAT", 0) == 0)
+      opt->check(CLI::Validator([type](std::string& text) { return strict_number_error(text, type); }, ""));
+  }
+}
 
 struct ModelArgs {
   std::string model = "efficientvit-b1";
@@ -51,6 +106,7 @@ int cmd_models(bool json, std::ostream& out) {
 
 int cmd_graph(const ModelArgs& args, bool json, std::ostream& out) {
   const quant::Graph g = quant::build_model(args.model, args.resolution);
+  g.macs(), g.param_count();  // a count beyond int64 is an error before any line is printed
   if (json)
     out << graph_json(g).dump(2) << '\n';
   else
@@ -272,14 +328,16 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   validate->add_option("-o,--out", validate_args.out, "Write the report (docs/validation.md) to this file");
   validate->add_flag("--quick", validate_args.quick, "A subset (seconds): what the test suite runs");
 
+  make_numbers_strict(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e, out, err);
-    err << "vitsim: error: " << e.what() << "\n(run `vitsim --help` or `vitsim COMMAND --help`)\n";
+    err << "vitsim: error: " << e.what() << " (run `vitsim --help` or `vitsim COMMAND --help`)\n";
     return kExitBadInput;
   }
 
+  note_input_files(app);
   try {
     if (*models) return cmd_models(json, out);
     if (*graph) return cmd_graph(model_args, json, out);
@@ -302,6 +360,16 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   } catch (const std::runtime_error& e) {  // unwritable output and other I/O failures
     err << "vitsim: error: " << e.what() << '\n';
     return kExitBadInput;
+  } catch (const std::bad_alloc&) {  // the input checks estimate memory before large allocations
+    err << "vitsim: internal error: out of memory despite the memory estimate; this is a bug\n";
+    return kExitInternalError;
+  } catch (const sc_core::sc_report& e) {  // an exception inside a SystemC process, wrapped by the kernel
+    err << "vitsim: internal error in the simulation: " << quant::excerpt(e.what(), 400)
+        << "; this is a bug\n";
+    return kExitInternalError;
+  } catch (const std::exception& e) {  // std::logic_error and the like: input checks missed something
+    err << "vitsim: internal error: " << quant::excerpt(e.what(), 400) << "; this is a bug\n";
+    return kExitInternalError;
   }
   return kExitBadInput;  // unreachable: require_subcommand(1)
 }

@@ -9,6 +9,7 @@
 
 #include "arch/accelerator.hpp"
 #include "arch/engine_types.hpp"
+#include "quant/json_reader.hpp"
 #include "sim/cmd_accel.hpp"
 #include "sim/cmd_quantize.hpp"
 
@@ -66,12 +67,19 @@ class RowParser {
     throw std::invalid_argument(origin_ + ":" + std::to_string(line_) + ": " + what);
   }
 
+  // The layer name (field 0), printed as it is in tables: control characters are refused.
+  std::string layer_name(const Row& row) const {
+    std::string name = trim(row.fields[0]);
+    if (!quant::printable(name)) fail("layer name '" + quant::excerpt(name) + "' holds control characters");
+    return name;
+  }
+
   // Field i (0-based) of the row, named `column` in messages: a positive integer up to kMaxField.
   int64_t positive(const Row& row, size_t i, const char* column) const {
     const std::string v = trim(row.fields[i]);
     const std::string where =
         "field " + std::to_string(i + 1) + " (" + column + "): expected a positive integer";
-    if (!all_digits(v)) fail(where + ", found '" + v + "'");
+    if (!all_digits(v)) fail(where + ", found '" + quant::excerpt(v) + "'");
     const int64_t value = v.size() > 10 ? kMaxField + 1 : std::stoll(v);
     if (value > kMaxField) fail(where + " up to " + std::to_string(kMaxField) + ", found " + v);
     if (value == 0) fail(where + ", found 0");
@@ -142,7 +150,7 @@ ScaleSimLayer conv_layer(const Row& row, const RowParser& p, int line) {
   c.ofmap_h = scalesim_ofmap_size(c.ifmap_h, c.filter_h, c.stride_h);
   c.ofmap_w = scalesim_ofmap_size(c.ifmap_w, c.filter_w, c.stride_w);
   ScaleSimLayer l;
-  l.name = trim(row.fields[0]);
+  l.name = p.layer_name(row);
   l.line = line;
   l.m = c.ofmap_h * c.ofmap_w;  // each at most kMaxField
   l.k = p.product(c.filter_h * c.filter_w, c.channels, "K (filter height x width x channels)");
@@ -156,7 +164,7 @@ ScaleSimLayer gemm_layer(const Row& row, const RowParser& p, int line) {
   if (row.fields.size() > kGemmFields) p.reject_sparsity(row, kGemmFields);
   p.expect_fields(row, kGemmFields, 0, kGemmColumns, "a conv topology has 8: use --format conv", kConvFields);
   ScaleSimLayer l;
-  l.name = trim(row.fields[0]);
+  l.name = p.layer_name(row);
   l.line = line;
   l.m = p.positive(row, 1, kGemmColumns[1]);
   l.n = p.positive(row, 2, kGemmColumns[2]);
@@ -239,8 +247,7 @@ ScaleSimWorkload parse_scalesim_topology(std::istream& in, const std::string& or
 }
 
 ScaleSimWorkload load_scalesim_topology(const std::string& path, ScaleSimFormat format) {
-  std::ifstream in(path);
-  if (!in) throw std::invalid_argument(path + ": cannot open the topology file");
+  std::istringstream in(quant::read_input_file(path, quant::kMaxJsonFileBytes));
   return parse_scalesim_topology(in, path, format);
 }
 

@@ -76,6 +76,12 @@ DramReport dram_report(const arch::ddr4::Stats& st, const arch::ddr4::Config& dd
 SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfig& config,
                              const SimOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
+  quant::validate(qgraph, options.functional ? quant::QGraphUse::Compute : quant::QGraphUse::Structure);
+  if (options.functional) {  // the engines' outputs and the reference executor's, every layer kept
+    const int64_t outputs = quant::all_outputs_bytes(qgraph.graph);
+    quant::check_memory(outputs < 0 || outputs > INT64_MAX / 2 ? -1 : 2 * outputs,
+                        "functional simulation of '" + qgraph.graph.model + "'");
+  }
   SimOutcome outcome;
   outcome.program = compile(qgraph, config, options.compile);
   const arch::Program& program = outcome.program;
@@ -145,8 +151,7 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
     }
     const CycleBreakdown& c = s.cycles;
     s.cycles.idle = rep.cycles - c.busy - c.stall_port - c.stall_aux - c.stall_dram - c.stall_dependency;
-    if (s.multipliers > 0)
-      s.mac_utilization = as_double(s.macs) / (as_double(rep.cycles) * as_double(s.multipliers));
+    s.mac_utilization = ratio(as_double(s.macs), as_double(rep.cycles) * as_double(s.multipliers));
     rep.macs += s.macs;
     rep.resources.push_back(s);
   }
@@ -296,7 +301,7 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
       << fixed(r.fps_per_dsp(), 4) << " FPS/DSP\n";
   out << "  DRAM            " << fixed(as_double(r.dram_bytes_read) / 1e6, 2) << " MB read, "
       << fixed(as_double(r.dram_bytes_written) / 1e6, 2) << " MB written ("
-      << fixed(as_double(r.dram_bytes_read + r.dram_bytes_written) / (r.latency_ms() * 1e6), 2)
+      << fixed(ratio(as_double(r.dram_bytes_read + r.dram_bytes_written), r.latency_ms() * 1e6), 2)
       << " GB/s average)\n";
   if (r.dram) {
     const DramReport& d = *r.dram;
@@ -315,10 +320,11 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
     const double c = static_cast<double>(r.cycles);
     const CycleBreakdown& b = s.cycles;
     out << "    " << std::left << std::setw(10) << s.name << std::right << " MAC utilization " << std::setw(6)
-        << percent(s.mac_utilization) << "  " << percent(as_double(b.busy) / c) << " / "
-        << percent(as_double(b.stall_port) / c) << " / " << percent(as_double(b.stall_aux) / c) << " / "
-        << percent(as_double(b.stall_dram) / c) << " / " << percent(as_double(b.stall_dependency) / c)
-        << " / " << percent(as_double(b.idle) / c) << "\n";
+        << percent(s.mac_utilization) << "  " << percent(ratio(as_double(b.busy), c)) << " / "
+        << percent(ratio(as_double(b.stall_port), c)) << " / " << percent(ratio(as_double(b.stall_aux), c))
+        << " / " << percent(ratio(as_double(b.stall_dram), c)) << " / "
+        << percent(ratio(as_double(b.stall_dependency), c)) << " / " << percent(ratio(as_double(b.idle), c))
+        << "\n";
   }
   std::vector<const LayerStats*> order;
   for (const LayerStats& l : r.layers)
@@ -330,7 +336,7 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
   for (const LayerStats* l : order) {
     out << "    " << std::left << std::setw(36) << l->name << std::setw(10) << l->label << std::right
         << std::setw(10) << with_commas(l->span()) << " cycles " << std::setw(6)
-        << percent(as_double(l->span()) / as_double(r.cycles)) << "  " << l->joined_resources() << "\n";
+        << percent(ratio(as_double(l->span()), as_double(r.cycles))) << "  " << l->joined_resources() << "\n";
   }
   if (r.functional)
     out << "  functional: " << with_commas(r.mismatches)

@@ -29,6 +29,11 @@ struct SimOptions {
   bool record_bursts = false;   // keep every DRAM burst in SimOutcome::records (for traces)
 };
 
+/// a / b, or 0 when b is 0.
+inline double ratio(double a, double b) {
+  return b == 0 ? 0.0 : a / b;
+}
+
 inline double as_double(int64_t v) {
   return static_cast<double>(v);
 }
@@ -110,13 +115,17 @@ struct SimReport {
   double wall_seconds = 0;                           // simulation only (compile + SystemC + functional)
   std::optional<DramReport> dram;                    // with the DDR4 model only
 
-  double latency_ms() const { return as_double(cycles) / (clock_mhz * 1e3); }
-  double fps() const { return clock_mhz * 1e6 / as_double(cycles); }
-  double mac_utilization() const { return as_double(macs) / (as_double(cycles) * as_double(multipliers)); }
+  // A ratio whose denominator is 0 (a graph with nothing to run takes 0 cycles) is reported as 0, so
+  // every metric is a finite number (docs/metrics.md).
+  double latency_ms() const { return ratio(as_double(cycles), clock_mhz * 1e3); }
+  double fps() const { return ratio(clock_mhz * 1e6, as_double(cycles)); }
+  double mac_utilization() const {
+    return ratio(as_double(macs), as_double(cycles) * as_double(multipliers));
+  }
   double gops() const { return 2.0 * as_double(macs) * fps() / 1e9; }
   double peak_gops() const { return 2.0 * as_double(multipliers) * clock_mhz / 1e3; }
-  double dsp_efficiency() const { return gops() / as_double(dsps); }
-  double fps_per_dsp() const { return fps() / as_double(dsps); }
+  double dsp_efficiency() const { return ratio(gops(), as_double(dsps)); }
+  double fps_per_dsp() const { return ratio(fps(), as_double(dsps)); }
   nlohmann::json to_json() const;
 };
 

@@ -1,6 +1,7 @@
 #include "sim/sweep.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,10 +57,6 @@ const std::vector<std::string> kMetricColumns = {"cycles",
                                                  "dram_bytes_read",
                                                  "dram_bytes_written"};
 
-std::string json_type(const json& j) {
-  return std::string(j.type_name()) + " (" + j.dump() + ")";
-}
-
 // FNV-1a, 64 bits: a stable hash with no dependency (point ids only; not for security).
 uint64_t fnv1a(const std::string& s) {
   uint64_t h = 14695981039346656037ull;
@@ -79,12 +76,12 @@ std::string hex12(uint64_t h) {
 // A JSON pointer's syntax, checked; "" (the whole document) is not a parameter.
 json::json_pointer parse_pointer(const quant::JsonReader& r, const std::string& at, const std::string& text) {
   if (text.empty() || text[0] != '/')
-    r.fail(at,
-           "expected a JSON pointer to a config parameter (\"/engines/0/lanes\"), found \"" + text + "\"");
+    r.fail(at, "expected a JSON pointer to a config parameter (\"/engines/0/lanes\"), found \"" +
+                   quant::excerpt(text) + "\"");
   try {
     return json::json_pointer(text);
   } catch (const json::exception& e) {
-    r.fail(at, "malformed JSON pointer \"" + text + "\": " + e.what());
+    r.fail(at, "malformed JSON pointer \"" + quant::excerpt(text) + "\": " + quant::excerpt(e.what(), 200));
   }
 }
 
@@ -98,16 +95,26 @@ std::vector<json> range_values(quant::JsonReader& range) {
   const json* step = range.value("step");
   range.reject_unknown_keys();
   for (const auto& [key, v] : {std::pair{"from", from}, {"to", to}, {"step", step}})
-    if (!v->is_number()) range.fail(key, "expected a number, found " + json_type(*v));
+    if (!v->is_number()) range.fail(key, "expected a number, found " + quant::describe_json(*v));
   std::vector<json> values;
   if (from->is_number_integer() && to->is_number_integer() && step->is_number_integer()) {
+    if (from->is_number_unsigned() || to->is_number_unsigned() || step->is_number_unsigned())
+      for (const auto& [key, v] : {std::pair{"from", from}, {"to", to}, {"step", step}})
+        if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+          range.fail(key, "expected an integer in the int64 range, found " + quant::describe_json(*v));
     const int64_t a = from->get<int64_t>(), b = to->get<int64_t>(), s = step->get<int64_t>();
-    if (s == 0 || (b - a) / s < 0) range.fail("step", "expected a nonzero step from 'from' towards 'to'");
-    const uint64_t count = static_cast<uint64_t>((b - a) / s) + 1;
-    if (count > kMaxAxisValues)
-      range.fail("step", "the range has " + std::to_string(count) + " values, at most " +
-                             std::to_string(kMaxAxisValues) + " are allowed");
-    for (uint64_t k = 0; k < count; ++k) values.emplace_back(a + static_cast<int64_t>(k) * s);
+    if (s == 0 || (b > a && s < 0) || (b < a && s > 0))
+      range.fail("step", "expected a nonzero step from 'from' towards 'to'");
+    // In uint64, where the span of two int64 values and the values' modular sums cannot overflow.
+    const uint64_t span = b >= a ? static_cast<uint64_t>(b) - static_cast<uint64_t>(a)
+                                 : static_cast<uint64_t>(a) - static_cast<uint64_t>(b);
+    const uint64_t stride = s > 0 ? static_cast<uint64_t>(s) : 0 - static_cast<uint64_t>(s);
+    if (span / stride >= kMaxAxisValues)
+      range.fail("step", "the range has more than " + std::to_string(kMaxAxisValues) +
+                             " values, at most that many are allowed");
+    const uint64_t count = span / stride + 1;
+    for (uint64_t k = 0; k < count; ++k)
+      values.emplace_back(static_cast<int64_t>(static_cast<uint64_t>(a) + k * static_cast<uint64_t>(s)));
   } else {
     const double a = from->get<double>(), b = to->get<double>(), s = step->get<double>();
     const double steps = (b - a) / s;
@@ -139,8 +146,13 @@ SweepAxis read_axis(quant::JsonReader& a, const json& base) {
   for (size_t i = 0; i < axis.pointers.size(); ++i) {
     const std::string key = single ? "pointer" : "pointers/" + std::to_string(i);
     const json::json_pointer p = parse_pointer(a, key, axis.pointers[i]);
-    if (!base.contains(p))
-      a.fail(key, "\"" + axis.pointers[i] +
+    bool exists = false;
+    try {
+      exists = base.contains(p);
+    } catch (const json::exception&) {  // an array index beyond size_t
+    }
+    if (!exists)
+      a.fail(key, "\"" + quant::excerpt(axis.pointers[i]) +
                       "\" does not exist in the base config (an axis can only set a "
                       "parameter the base config has)");
     for (size_t k = 0; k < i; ++k)
@@ -159,7 +171,7 @@ SweepAxis read_axis(quant::JsonReader& a, const json& base) {
   if (listed) {
     const json* values = a.value("values");
     if (!values->is_array() || values->empty())
-      a.fail("values", "expected a non-empty array of values, found " + json_type(*values));
+      a.fail("values", "expected a non-empty array of values, found " + quant::describe_json(*values));
     axis.values.assign(values->begin(), values->end());
   } else {
     quant::JsonReader range = a.object("range");
@@ -168,8 +180,9 @@ SweepAxis read_axis(quant::JsonReader& a, const json& base) {
   for (size_t i = 0; i < axis.values.size(); ++i)
     for (size_t k = 0; k < i; ++k)
       if (axis.values[k] == axis.values[i])
-        a.fail(listed ? "values/" + std::to_string(i) : "range",
-               "duplicate value " + axis.values[i].dump() + " (it would make two identical points)");
+        a.fail(listed ? "values/" + std::to_string(i) : "range", "duplicate value " +
+                                                                     quant::excerpt(axis.values[i].dump()) +
+                                                                     " (it would make two identical points)");
   a.reject_unknown_keys();
   return axis;
 }
@@ -178,7 +191,7 @@ std::optional<int64_t> read_limit(quant::JsonReader& r, const std::string& key) 
   const json* v = r.value(key);
   if (!v) return std::nullopt;
   if (!v->is_number_integer() || v->get<int64_t>() < 0)
-    r.fail(key, "expected a non-negative integer, found " + json_type(*v));
+    r.fail(key, "expected a non-negative integer, found " + quant::describe_json(*v));
   return v->get<int64_t>();
 }
 
@@ -211,7 +224,7 @@ SweepSpec load_sweep_spec(const std::string& path) {
 
   const json* axes = r.value("axes");
   if (axes && !axes->is_array())
-    r.fail("axes", "expected an array of axis objects, found " + json_type(*axes));
+    r.fail("axes", "expected an array of axis objects, found " + quant::describe_json(*axes));
   std::set<std::string> pointers, labels(kLeadingColumns.begin(), kLeadingColumns.end());
   labels.insert(kMetricColumns.begin(), kMetricColumns.end());
   labels.insert({"status", "error"});
@@ -435,7 +448,9 @@ std::vector<json> init_sweep_dir(const SweepSpec& spec, const std::vector<SweepP
                                   " differs from " + spec.file +
                                   "): use another --out, or delete the folder to start over");
   } else {
-    if (fs::exists(dir.root) && !fs::is_empty(dir.root))
+    const auto not_lock = [](const fs::directory_entry& e) { return e.path().filename() != ".lock"; };
+    if (fs::exists(dir.root) &&
+        std::any_of(fs::directory_iterator(dir.root), fs::directory_iterator(), not_lock))
       throw std::invalid_argument(dir.root +
                                   " is not empty and has no spec.json: not a sweep folder (use a new "
                                   "or empty --out)");
@@ -605,12 +620,56 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
   return result;
 }
 
+json read_sweep_result(const SweepPoint& point, const SweepDir& dir) {
+  const std::string path = dir.result(point.index);
+  const json r = quant::read_json_file(path);
+  const auto bad = [&](const std::string& what) {
+    throw std::invalid_argument(path + ": " + what +
+                                " (not a result.json of this sweep: delete it to run the point again)");
+  };
+  if (!r.is_object()) bad("expected an object, found " + quant::describe_json(r));
+  const auto field = [&](const char* key, bool (json::*is)() const noexcept,
+                         const char* type) -> const json& {
+    const auto it = r.find(key);
+    if (it == r.end() || !((*it).*is)())
+      bad(std::string("/") + key + ": expected " + type + ", found " +
+          (it == r.end() ? "nothing" : quant::describe_json(*it)));
+    return *it;
+  };
+  if (field("schema", &json::is_string, "a string") != "vitsim-sweep-result")
+    bad("/schema: expected \"vitsim-sweep-result\"");
+  if (field("schema_version", &json::is_number_integer, "an integer") != kResultSchemaVersion)
+    bad("/schema_version: expected " + std::to_string(kResultSchemaVersion));
+  if (field("index", &json::is_number_integer, "an integer") != point.index)
+    bad("/index: expected " + std::to_string(point.index));
+  field("id", &json::is_string, "a string");  // init_sweep_dir explains an id of another point
+  const json& status = field("status", &json::is_string, "a string");
+  if (status != "ok" && status != "failed") bad("/status: expected \"ok\" or \"failed\"");
+  field("error", &json::is_string, "a string");
+  const json& metrics = field("metrics", &json::is_object, "an object");
+  for (auto it = metrics.begin(); it != metrics.end(); ++it) {
+    const bool known =
+        std::find(kMetricColumns.begin(), kMetricColumns.end(), it.key()) != kMetricColumns.end();
+    const bool valid =
+        it->is_null() ||
+        (it.key() == "fits_device" ? it->is_boolean() : it->is_number() && it->get<double>() >= 0);
+    if (!known || !valid)
+      bad("/metrics/" + quant::excerpt(it.key()) + ": expected " +
+          (known ? "null or a non-negative number" : "a known metric") + ", found " +
+          quant::describe_json(*it));
+  }
+  if (status == "ok")
+    for (const char* key : {"cycles", "fps"})
+      if (!metrics.contains(key) || !metrics[key].is_number())
+        bad(std::string("/metrics/") + key + ": a point with status ok has a number here");
+  return r;
+}
+
 std::vector<json> read_sweep_results(const std::vector<SweepPoint>& points, const SweepDir& dir) {
   std::vector<json> results(points.size());
-  for (const SweepPoint& p : points) {
-    const std::string path = dir.result(p.index);
-    if (fs::is_regular_file(path)) results[static_cast<size_t>(p.index)] = quant::read_json_file(path);
-  }
+  for (const SweepPoint& p : points)
+    if (fs::is_regular_file(dir.result(p.index)))
+      results[static_cast<size_t>(p.index)] = read_sweep_result(p, dir);
   return results;
 }
 
@@ -829,7 +888,7 @@ int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
       record_failed_point(spec, p, dir,
                           "the point process " + exit_text(status) + " without writing result.json; points/" +
                               std::to_string(index) + "/log.txt ends with:\n" + log_tail(dir.log(index)));
-    results[static_cast<size_t>(index)] = quant::read_json_file(dir.result(index));
+    results[static_cast<size_t>(index)] = read_sweep_result(p, dir);
     const json& r = results[static_cast<size_t>(index)];
     const bool ok = r.value("status", "") == "ok";
     ++done, ++finished_here;
@@ -845,6 +904,22 @@ int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
   collect_sweep(spec, points, dir, out);
   return 0;
 }
+
+namespace {
+// Two local sweeps (or --prepare) driving one --out at once would run points twice and interleave
+// results.csv: the driver holds an exclusive lock on DIR/.lock (released by the kernel when the process ends,
+// even on kill -9).
+void lock_sweep_dir(const SweepDir& dir) {
+  fs::create_directories(dir.root);
+  const std::string path = (fs::path(dir.root) / ".lock").string();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) throw std::runtime_error("cannot open the lock file " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
+    throw std::invalid_argument("another vitsim sweep is using " + dir.root + " (it holds " + path +
+                                "): wait for it, or use another --out");
+  // The descriptor stays open on purpose: the lock lives as long as this process.
+}
+}  // namespace
 
 int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& err) {
   const int modes = int{args.dry_run} + int{args.prepare} + int{args.collect} + int{args.point >= 0};
@@ -865,6 +940,7 @@ int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& er
     return 0;
   }
   if (args.prepare) {
+    lock_sweep_dir(dir);
     for (const int i : prepare_sweep(spec, points, dir, err)) out << i << '\n';
     return 0;
   }
@@ -872,11 +948,13 @@ int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& er
     collect_sweep(spec, points, dir, out);
     return 0;
   }
+  // The Slurm backend is not locked: its submitting and waiting invocations share DIR by design.
   if (args.backend == "slurm") return run_slurm_sweep(spec, args.spec, points, dir, args.slurm, out, err);
   if (args.backend != "local")
     throw std::invalid_argument("--backend: expected local or slurm, found \"" + args.backend + "\"");
   if (!slurm_options_unset(args.slurm))
     throw std::invalid_argument("the --slurm-* options apply to --backend slurm only");
+  lock_sweep_dir(dir);  // held until exit; the --point children run under their parent's lock
   LocalBackendOptions options;
   options.jobs =
       args.jobs > 0 ? args.jobs : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

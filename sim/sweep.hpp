@@ -119,7 +119,12 @@ nlohmann::json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoi
 void record_failed_point(const SweepSpec& spec, const SweepPoint& point, const SweepDir& dir,
                          const std::string& error);
 
-/// The result.json files present, by index (null where a point has none).
+/// One point's result.json, checked to be what run_sweep_point writes (schema, index, types, metrics null
+/// or non-negative numbers): a tampered or foreign file is a std::invalid_argument naming it, before it
+/// reaches results.csv.
+nlohmann::json read_sweep_result(const SweepPoint& point, const SweepDir& dir);
+
+/// The result.json files present, by index (null where a point has none), each read_sweep_result.
 std::vector<nlohmann::json> read_sweep_results(const std::vector<SweepPoint>& points, const SweepDir& dir);
 
 /// results.csv from the points and their results (rows for done and filtered points, in index order).

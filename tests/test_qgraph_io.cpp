@@ -634,7 +634,7 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
     Parts p = parts;
     Bytes b = join(p);
     b[20] = '[';  // {"format_version"... -> ["format_version"...
-    expect(b, "malformed header JSON");
+    expect(b, "header: malformed JSON");
     const std::string text(100000, '[');
     Bytes deep((20 + text.size() + 63) / 64 * 64, 0);
     std::copy(bytes.begin(), bytes.begin() + 12, deep.begin());

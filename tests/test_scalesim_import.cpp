@@ -240,7 +240,7 @@ TEST_CASE("SCALE-Sim topology errors name the file, the line, what was expected 
     CHECK_THAT(parse_error(c.text, c.format), Catch::Contains(c.message));
   }
   CHECK_THROWS_WITH(load_scalesim_topology("/nonexistent/topology.csv", conv),
-                    "/nonexistent/topology.csv: cannot open the topology file");
+                    "/nonexistent/topology.csv: cannot open the file: No such file or directory");
   CHECK_THROWS_WITH(parse_scalesim_format("csv"), Catch::Contains("expected conv or gemm"));
 }
 
