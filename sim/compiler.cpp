@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "arch/engine_types.hpp"
@@ -180,6 +181,7 @@ class Compiler {
                   int64_t ready = 0) const;
   int emit(ComputeTile tile, const std::vector<Operand>& operands, bool store, int64_t out_bytes);
   void hold(int tile);
+  void wait_for_all(std::vector<int>& waits, const std::vector<int>& tiles) const;
   void release(const std::vector<int>& producers, const std::vector<int>& consumers);
 
   // ----- memory plan: layer outputs resident in the activation buffer (docs/engines.md "Memory plan")
@@ -223,6 +225,9 @@ class Compiler {
     int64_t offset = 0, bytes = 0;  // the range in the activation buffer's resident region
     int first = 0, last = 0;        // layers: producer and last consumer (program order)
     std::vector<int> evicts;        // earlier resident layers whose ranges it reuses
+    // The tiles its writers wait for: the last reader tile of the evicted outputs on each resource.
+    std::vector<int> reader_waits;
+    bool reader_waits_ready = false;
   };
   std::vector<Residency> residency_;  // per layer
   // Per layer: the DRAM addresses of its output and its weights (-1: none), and the bytes stored so far.
@@ -420,6 +425,17 @@ int Compiler::pick_engine(const std::vector<int>& engines, ComputeTile& tile, st
   return tile.resource;
 }
 
+// Appends to `waits` the last of `tiles` on each resource: a resource runs its tiles in order, so once that
+// one has finished, all of them have.
+void Compiler::wait_for_all(std::vector<int>& waits, const std::vector<int>& tiles) const {
+  std::map<int, int> last;  // resource -> its last tile of `tiles`
+  for (int t : tiles) {
+    int& l = last.emplace(program_.tiles[static_cast<size_t>(t)].resource, t).first->second;
+    l = std::max(l, t);
+  }
+  for (const auto& [resource, t] : last) waits.push_back(t);
+}
+
 void Compiler::hold(int tile) {
   if (!ideal_) release_pending_[static_cast<size_t>(tile)] = true;
 }
@@ -468,10 +484,8 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     for (const Operand& op : operands) {
       if (op.buffer == BufferKind::Activation && on_chip(op.source)) {
         // Read where it resides: after every tile that wrote it (through Concat, its sources').
-        for (int src : stored_sources(op.source)) {
-          const auto& t = layer_tiles_[static_cast<size_t>(src)];
-          tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
-        }
+        for (int src : stored_sources(op.source))
+          wait_for_all(tile.wait_tiles, layer_tiles_[static_cast<size_t>(src)]);
         continue;
       }
       if (op.bytes <= 0) continue;
@@ -503,13 +517,22 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     }
   }
   last_weights_[r] = weights;
-  if (!ideal_ && resident(tile.layer))
-    // Its range was last used by earlier resident outputs: write it only after all their readers.
-    for (int evicted : residency_[static_cast<size_t>(tile.layer)].evicts)
-      for (int reader : readers_of(evicted)) {
-        const auto& t = layer_tiles_[static_cast<size_t>(reader)];
-        tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
-      }
+  if (!ideal_ && resident(tile.layer)) {
+    // Its range was last used by earlier resident outputs: write it only after all their readers (which
+    // are all emitted by now, so the list is made once per layer).
+    Residency& res = residency_[static_cast<size_t>(tile.layer)];
+    if (!res.reader_waits_ready) {
+      std::vector<int> readers;
+      for (int evicted : res.evicts)
+        for (int reader : readers_of(evicted)) {
+          const auto& t = layer_tiles_[static_cast<size_t>(reader)];
+          readers.insert(readers.end(), t.begin(), t.end());
+        }
+      wait_for_all(res.reader_waits, readers);
+      res.reader_waits_ready = true;
+    }
+    tile.wait_tiles.insert(tile.wait_tiles.end(), res.reader_waits.begin(), res.reader_waits.end());
+  }
   sort_unique(tile.wait_tiles);
   sort_unique(tile.wait_transfers);
   const int layer = tile.layer;
