@@ -27,6 +27,18 @@ void put_bits(Port& port, int offset, int width, uint64_t value) {
   }
 }
 
+/// Byte `index` of a port (the operand buses: whole bytes, written once per wave).
+template <class Port>
+void put_byte(Port& port, size_t index, uint8_t value) {
+  if constexpr (std::is_integral_v<Port>) {
+    put_bits(port, static_cast<int>(8 * index), 8, value);
+  } else {
+    uint32_t& word = port[index / 4];
+    const unsigned shift = 8 * (index % 4);
+    word = (word & ~(uint32_t{0xff} << shift)) | (uint32_t{value} << shift);
+  }
+}
+
 /// The same bits read back, sign-extended from `width`.
 template <class Port>
 int64_t signed_bits(const Port& port, int offset, int width) {
@@ -64,10 +76,31 @@ void reset(Model& m) {
   m.eval();
 }
 
+/// What a co-simulation run compared, and its first divergence ("" if none).
+struct CosimResult {
+  std::string divergence;
+  int64_t tiles = 0, cycles = 0, values = 0;  // tiles run, cycles compared, output values compared
+  std::string summary() const {
+    return std::to_string(tiles) + " tiles, " + std::to_string(cycles) + " cycles, " +
+           std::to_string(values) + " values compared" +
+           (divergence.empty() ? "" : "; first divergence: " + divergence);
+  }
+};
+
 /// Collects the first difference between the RTL and vitsim in a run of tiles.
 class Divergence {
  public:
-  void at(int64_t tile, int64_t cycle) { tile_ = tile, cycle_ = cycle; }
+  /// Starts comparing cycle `cycle` of tile `tile`.
+  void at(int64_t tile, int64_t cycle) {
+    if (tile != tile_ || cycles_ == 0) ++tiles_;
+    tile_ = tile, cycle_ = cycle;
+    ++cycles_;
+  }
+  /// check() for an output value (counted).
+  bool value(const std::string& signal, int64_t rtl, int64_t vitsim) {
+    ++values_;
+    return check(signal, rtl, vitsim);
+  }
   /// Records `signal` if the two values differ and nothing was recorded yet; returns whether they agree.
   bool check(const std::string& signal, int64_t rtl, int64_t vitsim) {
     if (rtl == vitsim || !first_.empty()) return rtl == vitsim;
@@ -82,10 +115,10 @@ class Divergence {
       first_ = "tile " + std::to_string(tile_) + ", cycle " + std::to_string(cycle_) + ": " + what;
   }
   bool found() const { return !first_.empty(); }
-  const std::string& first() const { return first_; }
+  CosimResult result() const { return {first_, tiles_, cycles_, values_}; }
 
  private:
-  int64_t tile_ = 0, cycle_ = 0;
+  int64_t tile_ = 0, cycle_ = 0, tiles_ = 0, cycles_ = 0, values_ = 0;
   std::string first_;
 };
 

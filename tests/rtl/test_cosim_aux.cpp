@@ -49,9 +49,9 @@ struct AuxUnit {
 // Runs `tiles` random tiles (make_tile configures the model's inputs for one and returns the unit's view
 // of it); vitsim's side is elementwise_stepper(elements, unit). Returns the first divergence, or "".
 template <class Model>
-std::string cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, int out_bits, int tiles,
-                           uint64_t seed,
-                           const std::function<AuxUnit<Model>(Model&, std::mt19937_64&)>& make_tile) {
+rtl::CosimResult cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, int out_bits, int tiles,
+                                uint64_t seed,
+                                const std::function<AuxUnit<Model>(Model&, std::mt19937_64&)>& make_tile) {
   auto context = std::make_unique<VerilatedContext>();
   Model m{context.get()};
   std::mt19937_64 rng(seed);
@@ -84,7 +84,7 @@ std::string cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, int o
       const int64_t beat = m.out_valid && m.out_ready ? m.out_count : 0;
       d.check("output beat (results if out_valid && out_ready)", beat, model->beat_results());
       for (int64_t i = 0; i < beat && received + static_cast<size_t>(i) < n; ++i)
-        d.check("out_code lane " + std::to_string(i) + " (result " + std::to_string(received + i) + ")",
+        d.value("out_code lane " + std::to_string(i) + " (result " + std::to_string(received + i) + ")",
                 rtl::signed_bits(m.out_code, static_cast<int>(i) * out_bits, out_bits),
                 tile.expected(received + static_cast<size_t>(i)));
       received += static_cast<size_t>(beat);
@@ -93,7 +93,7 @@ std::string cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, int o
     }
     d.check("results of the tile", static_cast<int64_t>(received), static_cast<int64_t>(n));
   }
-  return d.first();
+  return d.result();
 }
 
 const arch::AccelConfig& config(const std::string& name) {
@@ -133,16 +133,22 @@ TEST_CASE("RTL requantizer (small-test.json's unit) == vitsim on 1,000 random ti
   const arch::AuxUnitConfig& unit = config("small-test").aux(arch::AuxKind::Requantizer);
   REQUIRE(unit.throughput == VREQUANT_LANES);
   REQUIRE(unit.latency == VREQUANT_LATENCY);
-  CHECK(cosimulate_aux<Vrequant>(unit, VREQUANT_LANES, 8, kTiles, 14001, requant_tiles<Vrequant>(false)) ==
-        "");
+  const rtl::CosimResult r =
+      cosimulate_aux<Vrequant>(unit, VREQUANT_LANES, 8, kTiles, 14001, requant_tiles<Vrequant>(false));
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
 }
 
 TEST_CASE("RTL pure-shift requantizer == vitsim on 1,000 random tiles with stalls", "[rtl]") {
   arch::AuxUnitConfig unit;
   unit.throughput = VSHIFT_REQUANT_LANES;
   unit.latency = VSHIFT_REQUANT_LATENCY;
-  CHECK(cosimulate_aux<Vshift_requant>(unit, VSHIFT_REQUANT_LANES, 8, kTiles, 14002,
-                                       requant_tiles<Vshift_requant>(true)) == "");
+  const rtl::CosimResult r = cosimulate_aux<Vshift_requant>(unit, VSHIFT_REQUANT_LANES, 8, kTiles, 14002,
+                                                            requant_tiles<Vshift_requant>(true));
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
 }
 
 namespace {
@@ -200,14 +206,18 @@ TEST_CASE("RTL log2 quantizer + shift divider (trio-vit.json's unit) == vitsim o
   const arch::AuxUnitConfig& unit = config("trio-vit").aux(arch::AuxKind::Log2Quantizer);
   REQUIRE(unit.throughput == VLOG2_LANES);
   REQUIRE(unit.latency == VLOG2_LATENCY);
-  CHECK(cosimulate_aux<Vlog2>(unit, VLOG2_LANES, 8, kTiles, 14003, log2_tiles()) == "");
+  const rtl::CosimResult r = cosimulate_aux<Vlog2>(unit, VLOG2_LANES, 8, kTiles, 14003, log2_tiles());
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
 }
 
 TEST_CASE("A one-cycle change to the elementwise model makes the co-simulation fail", "[rtl]") {
   // The model of the unit with one more cycle of latency than the RTL (and than the config says).
   arch::AuxUnitConfig later = config("trio-vit").aux(arch::AuxKind::Log2Quantizer);
   ++later.latency;
-  const std::string divergence = cosimulate_aux<Vlog2>(later, VLOG2_LANES, 8, 20, 14004, log2_tiles());
+  const std::string divergence =
+      cosimulate_aux<Vlog2>(later, VLOG2_LANES, 8, 20, 14004, log2_tiles()).divergence;
   INFO(divergence);
   CHECK(divergence.find("tile 0, cycle ") == 0);
   CHECK(divergence.find("output beat") != std::string::npos);
