@@ -3,10 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
 #include <type_traits>
+
+#include "arch/accel_config.hpp"
 
 namespace vitsim::rtl {
 
@@ -133,5 +136,15 @@ class Stalls {
   std::mt19937_64& rng_;
   int percent_;
 };
+
+/// A shipped accelerator config (configs/accel/<name>.json), loaded once.
+inline const arch::AccelConfig& config(const std::string& name) {
+  static std::map<std::string, arch::AccelConfig> configs;
+  auto it = configs.find(name);
+  if (it == configs.end())
+    it = configs.emplace(name, arch::load_accel_config(std::string(VITSIM_CONFIG_DIR) + "/" + name + ".json"))
+             .first;
+  return it->second;
+}
 
 }  // namespace vitsim::rtl

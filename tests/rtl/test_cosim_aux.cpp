@@ -96,15 +96,6 @@ rtl::CosimResult cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, 
   return d.result();
 }
 
-const arch::AccelConfig& config(const std::string& name) {
-  static std::map<std::string, arch::AccelConfig> configs;
-  auto it = configs.find(name);
-  if (it == configs.end())
-    it = configs.emplace(name, arch::load_accel_config(std::string(VITSIM_CONFIG_DIR) + "/" + name + ".json"))
-             .first;
-  return it->second;
-}
-
 // The requantizer's tiles: 1 .. 40 accumulators (int32, mostly within 2^20), one requantizer and zero point.
 template <class Model>
 std::function<AuxUnit<Model>(Model&, std::mt19937_64&)> requant_tiles(bool shift_only) {
@@ -130,7 +121,7 @@ std::function<AuxUnit<Model>(Model&, std::mt19937_64&)> requant_tiles(bool shift
 }  // namespace
 
 TEST_CASE("RTL requantizer (small-test.json's unit) == vitsim on 1,000 random tiles with stalls", "[rtl]") {
-  const arch::AuxUnitConfig& unit = config("small-test").aux(arch::AuxKind::Requantizer);
+  const arch::AuxUnitConfig& unit = rtl::config("small-test").aux(arch::AuxKind::Requantizer);
   REQUIRE(unit.throughput == VREQUANT_LANES);
   REQUIRE(unit.latency == VREQUANT_LATENCY);
   const rtl::CosimResult r =
@@ -203,7 +194,7 @@ std::function<AuxUnit<Vlog2>(Vlog2&, std::mt19937_64&)> log2_tiles() {
 
 TEST_CASE("RTL log2 quantizer + shift divider (trio-vit.json's unit) == vitsim on 1,000 random tiles",
           "[rtl]") {
-  const arch::AuxUnitConfig& unit = config("trio-vit").aux(arch::AuxKind::Log2Quantizer);
+  const arch::AuxUnitConfig& unit = rtl::config("trio-vit").aux(arch::AuxKind::Log2Quantizer);
   REQUIRE(unit.throughput == VLOG2_LANES);
   REQUIRE(unit.latency == VLOG2_LATENCY);
   const rtl::CosimResult r = cosimulate_aux<Vlog2>(unit, VLOG2_LANES, 8, kTiles, 14003, log2_tiles());
@@ -214,7 +205,7 @@ TEST_CASE("RTL log2 quantizer + shift divider (trio-vit.json's unit) == vitsim o
 
 TEST_CASE("A one-cycle change to the elementwise model makes the co-simulation fail", "[rtl]") {
   // The model of the unit with one more cycle of latency than the RTL (and than the config says).
-  arch::AuxUnitConfig later = config("trio-vit").aux(arch::AuxKind::Log2Quantizer);
+  arch::AuxUnitConfig later = rtl::config("trio-vit").aux(arch::AuxKind::Log2Quantizer);
   ++later.latency;
   const std::string divergence =
       cosimulate_aux<Vlog2>(later, VLOG2_LANES, 8, 20, 14004, log2_tiles()).divergence;

@@ -6,7 +6,6 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
-#include <map>
 #include <memory>
 #include <vector>
 
@@ -260,19 +259,10 @@ rtl::CosimResult cosimulate_engine(const EngineSetup& setup, bool input_stalls, 
   return d.result();
 }
 
-const arch::AccelConfig& config(const std::string& name) {
-  static std::map<std::string, arch::AccelConfig> configs;
-  auto it = configs.find(name);
-  if (it == configs.end())
-    it = configs.emplace(name, arch::load_accel_config(std::string(VITSIM_CONFIG_DIR) + "/" + name + ".json"))
-             .first;
-  return it->second;
-}
-
 // The RTL's parameters are the named config's engine, port shares and requantizer (if any); an R-MAC
 // setup takes the config's kernels and strides.
 void require_config(EngineSetup& s, const std::string& name, const std::string& engine) {
-  const arch::AccelConfig& c = config(name);
+  const arch::AccelConfig& c = rtl::config(name);
   const arch::EngineParams& params = *c.engine(engine)->params;
   if (s.is_rmac) {
     const auto& rmac = dynamic_cast<const arch::RmacParams&>(params);
