@@ -93,11 +93,15 @@ struct CosimResult {
 /// Collects the first difference between the RTL and vitsim in a run of tiles.
 class Divergence {
  public:
-  /// Starts comparing cycle `cycle` of tile `tile`.
-  void at(int64_t tile, int64_t cycle) {
+  /// Starts comparing cycle `cycle` of tile `tile`; false (and a recorded divergence) past `limit` cycles,
+  /// or once a divergence was found.
+  bool at(int64_t tile, int64_t cycle, int64_t limit) {
+    if (found()) return false;
     if (tile != tile_ || cycles_ == 0) ++tiles_;
     tile_ = tile, cycle_ = cycle;
     ++cycles_;
+    if (cycle > limit) fail("the tile did not end within " + std::to_string(limit) + " cycles");
+    return !found();
   }
   /// check() for an output value (counted).
   bool value(const std::string& signal, int64_t rtl, int64_t vitsim) {

@@ -65,12 +65,7 @@ rtl::CosimResult cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, 
     size_t sent = 0, received = 0;
     const int64_t limit = 8 * static_cast<int64_t>(n) + 64;  // far beyond any stall pattern's end
     bool done = false;
-    for (int64_t cycle = 1; !done && !d.found(); ++cycle) {
-      d.at(t, cycle);
-      if (cycle > limit) {
-        d.fail("the tile did not end within " + std::to_string(limit) + " cycles");
-        break;
-      }
+    for (int64_t cycle = 1; !done && d.at(t, cycle, limit); ++cycle) {
       const bool valid = input.go(), ready = output.go();
       const size_t count = std::min(static_cast<size_t>(rtl_lanes), n - sent);
       m.in_valid = valid && count > 0;

@@ -223,12 +223,7 @@ rtl::CosimResult cosimulate_engine(const EngineSetup& setup, bool input_stalls, 
     size_t received = 0;
     const int64_t limit = 8 * groups * (tile.waves * 8 + g.depth + g.group_outputs) + 64;
     bool done = false;
-    for (int64_t cycle = 1; !done && !d.found(); ++cycle) {
-      d.at(t, cycle);
-      if (cycle > limit) {
-        d.fail("the tile did not end within " + std::to_string(limit) + " cycles");
-        break;
-      }
+    for (int64_t cycle = 1; !done && d.at(t, cycle, limit); ++cycle) {
       const bool valid = !input_stalls || input.go(), ready = chain || output.go();
       if (wave != loaded) {  // the port now delivers the next wave's operands
         std::fill(act.begin(), act.end(), 0);
