@@ -2,7 +2,8 @@
 # Installs vitsim's Debian build dependencies (only those missing) and builds it.
 #   bash setup.sh            -> Release build in build/release
 #   bash setup.sh ci         -> Release build with warnings as errors in build/ci (also installs slurm-wlm
-#                               and munge: its ctest runs the Slurm sweep test for real, docs/slurm.md)
+#                               and munge: its ctest runs the Slurm sweep test for real, docs/slurm.md;
+#                               and verilator and yosys: the RTL co-simulation and synthesis, docs/rtl.md)
 #   bash setup.sh debug|asan -> the other CMake presets
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,6 +15,9 @@ packages=(build-essential cmake ninja-build pkg-config libsystemc-dev libeigen3-
 # CI runs the slurm_sweep test on a real local Slurm (the ci preset sets VITSIM_REQUIRE_SLURM): install the
 # daemons there only; elsewhere that test skips without them.
 if [ "$preset" = ci ]; then packages+=(slurm-wlm munge); fi
+# CI co-simulates the RTL (arch/rtl/) with Verilator and synthesizes a unit with Yosys (the ci preset sets
+# VITSIM_REQUIRE_VERILATOR); elsewhere those tests are not built without them.
+if [ "$preset" = ci ]; then packages+=(verilator yosys); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -35,16 +35,10 @@ bool is_depthwise(const Node& node) {
   return node.op == OpKind::Conv2d && node.groups == node.in_features && node.groups == node.out_features;
 }
 
-// sum_{i < k} product(i), as the PE array computes it: pe-wide partial sums added to the accumulator.
+// sum_{i < k} product(i), as the PE array computes it.
 template <class Product>
 int64_t chunked_dot(int64_t k, const Product& product) {
-  int64_t acc = 0;
-  for (int64_t first = 0; first < k; first += kPeWidth) {
-    int64_t partial = 0;
-    for (int64_t i = first; i < std::min(k, first + kPeWidth); ++i) partial += product(i);
-    acc += partial;
-  }
-  return acc;
+  return pe_chunked_dot(k, kPeWidth, product);
 }
 
 // A tensor's codes minus their zero points, by flat index.

@@ -6,6 +6,7 @@
 // Concat) have no tiles: their outputs are assembled from their inputs when first needed.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -13,6 +14,19 @@
 #include "quant/qgraph.hpp"
 
 namespace vitsim::arch {
+
+/// sum_{i < k} product(i) as a PE lane computes it: `pe`-wide partial sums (one adder tree's output per
+/// wave) added to the accumulator in order. The RTL co-simulation (docs/rtl.md) holds the MAT lanes to it.
+template <class Product>
+int64_t pe_chunked_dot(int64_t k, int64_t pe, const Product& product) {
+  int64_t acc = 0;
+  for (int64_t first = 0; first < k; first += pe) {
+    int64_t partial = 0;
+    for (int64_t i = first; i < std::min(k, first + pe); ++i) partial += product(i);
+    acc += partial;
+  }
+  return acc;
+}
 
 /// The two axes a Region indexes in a layer's output (see Region): c in [0, channels), p in [0, pixels).
 struct RegionSpace {

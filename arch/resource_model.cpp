@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <sstream>
 #include <stdexcept>
 
 #include "arch/engine_types.hpp"
 
 namespace vitsim::arch {
+
+extern const char* const kSynthesizedResourcesCsv;  // synth_table.cpp, generated from the table
 
 namespace {
 // Bit widths of the datapath (docs/resource-model.md, "Widths"): INT8 operands, their full 16-bit
@@ -84,6 +88,53 @@ constexpr Aspect kAspects[] = {{32768, 1}, {16384, 2}, {8192, 4}, {4096, 9},
                                {2048, 18}, {1024, 36}, {512, 72}};
 }  // namespace
 
+const SynthesizedUnit* synthesized_unit(const std::string& top, const std::string& parameters) {
+  // The table: config,unit,top,parameters,luts,ffs,dsp48e2,bram36 (a header line, then one unit a line).
+  static const std::map<std::string, SynthesizedUnit> table = [] {
+    std::map<std::string, SynthesizedUnit> t;
+    std::istringstream csv(kSynthesizedResourcesCsv);
+    std::string line;
+    std::getline(csv, line);
+    while (std::getline(csv, line)) {
+      std::vector<std::string> f;
+      std::istringstream fields(line);
+      for (std::string field; std::getline(fields, field, ',');) f.push_back(field);
+      if (f.size() != 8) throw std::logic_error("configs/synth/resources.csv: bad line '" + line + "'");
+      t[f[2] + " " + f[3]] = {std::stoll(f[4]), std::stoll(f[5]), std::stoll(f[6]), std::stoll(f[7])};
+    }
+    return t;
+  }();
+  const auto it = table.find(top + " " + parameters);
+  return it == table.end() ? nullptr : &it->second;
+}
+
+std::pair<std::string, std::string> engine_rtl(const AccelConfig& config, const EngineConfig& engine) {
+  const EngineParams& p = *engine.params;
+  const PipelineLatency* stages = nullptr;
+  int pe = 0, lanes = 0, replicas = 0;
+  if (const auto* mat = dynamic_cast<const MatParams*>(&p))
+    stages = &mat->pipeline, pe = mat->pe, lanes = mat->lanes, replicas = mat->replicas;
+  else if (const auto* rmac = dynamic_cast<const RmacParams*>(&p))
+    stages = &rmac->pipeline, pe = rmac->pe, lanes = rmac->lanes, replicas = rmac->replicas;
+  else
+    return {"", ""};
+  const PortShare ports = port_share(config);
+  std::ostringstream s;
+  s << "PE=" << pe << " LANES=" << lanes << " REPLICAS=" << replicas << " FETCH=" << stages->fetch
+    << " MULTIPLY=" << stages->multiply << " ACCUMULATE=" << stages->accumulate
+    << " WRITEBACK=" << stages->writeback << " ACT_SHARE=" << ports.act_bytes_per_cycle
+    << " WEIGHT_SHARE=" << ports.weight_bytes_per_cycle << " CHAIN_RATE=0";
+  return {"vitsim_" + p.type() + "_engine", s.str()};
+}
+
+std::pair<std::string, std::string> aux_rtl(const AuxUnitConfig& unit) {
+  const std::string lanes =
+      "LANES=" + std::to_string(unit.throughput) + " LATENCY=" + std::to_string(unit.latency);
+  if (unit.kind == AuxKind::Requantizer) return {"vitsim_requantizer", lanes};
+  if (unit.kind == AuxKind::Log2Quantizer) return {"vitsim_log2_divider", lanes};
+  return {"", ""};
+}
+
 double utilization_percent(int64_t used, int64_t capacity) {
   return 100.0 * static_cast<double>(used) / static_cast<double>(capacity);
 }
@@ -138,11 +189,24 @@ ResourceEstimate estimate_resources(const AccelConfig& config) {
   r.items.push_back({"engine multipliers (" + std::to_string(config.multipliers()) + " / " +
                          std::to_string(config.dsp_packing) + " per DSP)",
                      config.engine_dsps(), 0, 0});
-  for (const EngineConfig& e : config.engines)
+  for (const EngineConfig& e : config.engines) {
+    const auto [top, parameters] = engine_rtl(config, e);
+    if (const SynthesizedUnit* s = synthesized_unit(top, parameters)) {
+      r.items.push_back({e.name + " datapath (synthesized LUTs)", 0, s->luts, s->bram36, true});
+      continue;
+    }
     for (const EngineLuts& part : engine_luts(e))
       r.items.push_back({e.name + " " + part.what, 0, part.luts, 0});
-  for (const AuxUnitConfig& a : config.aux_units)
-    r.items.push_back({aux_key(a.kind), a.dsps, a.throughput * aux_luts_per_element(a.kind), 0});
+  }
+  for (const AuxUnitConfig& a : config.aux_units) {
+    const auto [top, parameters] = aux_rtl(a);
+    const SynthesizedUnit* s = synthesized_unit(top, parameters);
+    if (s)
+      r.items.push_back(
+          {std::string(aux_key(a.kind)) + " (synthesized LUTs)", a.dsps, s->luts, s->bram36, true});
+    else
+      r.items.push_back({aux_key(a.kind), a.dsps, a.throughput * aux_luts_per_element(a.kind), 0});
+  }
   for (const BufferConfig& b : config.buffers)
     r.items.push_back({std::string(buffer_key(b.kind)) + " buffer", 0, 0, buffer_bram36(b)});
   r.items.push_back({"control and DMA", 0, kControlLuts, 0});
@@ -157,7 +221,11 @@ ResourceEstimate estimate_resources(const AccelConfig& config) {
 nlohmann::json ResourceEstimate::to_json() const {
   nlohmann::json list = nlohmann::json::array();
   for (const ResourceItem& i : items)
-    list.push_back({{"component", i.component}, {"dsps", i.dsps}, {"luts", i.luts}, {"bram36", i.bram36}});
+    list.push_back({{"component", i.component},
+                    {"dsps", i.dsps},
+                    {"luts", i.luts},
+                    {"bram36", i.bram36},
+                    {"synthesized", i.synthesized}});
   return {{"dsps", dsps}, {"luts", luts}, {"bram36", bram36}, {"items", list}};
 }
 

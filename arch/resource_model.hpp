@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arch/accel_config.hpp"
@@ -16,6 +17,7 @@ namespace vitsim::arch {
 struct ResourceItem {
   std::string component;  // "mat multipliers", "rmac adder trees", "activation buffer", ...
   int64_t dsps = 0, luts = 0, bram36 = 0;
+  bool synthesized = false;  // luts (and bram36) from Yosys synthesis of the unit's RTL, not a formula
 };
 
 struct ResourceEstimate {
@@ -25,8 +27,21 @@ struct ResourceEstimate {
   nlohmann::json to_json() const;
 };
 
-/// Estimates the config's resources. dsps equals AccelConfig::dsps().
+/// Estimates the config's resources. dsps equals AccelConfig::dsps(). An engine or auxiliary unit whose
+/// RTL was synthesized at exactly its parameters (synthesized_unit) takes its LUTs from synthesis.
 ResourceEstimate estimate_resources(const AccelConfig& config);
+
+/// A unit's resources from Yosys synthesis of its RTL (configs/synth/resources.csv, docs/rtl.md).
+struct SynthesizedUnit {
+  int64_t luts = 0, ffs = 0, dsps = 0, bram36 = 0;
+};
+/// The synthesis of RTL module `top` with `parameters` ("NAME=VALUE ...", as tools/synth_resources.py
+/// writes them), or nullptr if the table has none.
+const SynthesizedUnit* synthesized_unit(const std::string& top, const std::string& parameters);
+/// The RTL module and parameters of an engine of `config` (top "" for an engine type without RTL).
+std::pair<std::string, std::string> engine_rtl(const AccelConfig& config, const EngineConfig& engine);
+/// The RTL module and parameters of an auxiliary unit (top "" for a kind without RTL).
+std::pair<std::string, std::string> aux_rtl(const AuxUnitConfig& unit);
 
 // The formulas, exposed for tests and sweeps (docs/resource-model.md).
 /// LUTs of a pipelined binary adder tree summing `inputs` values of `input_bits` bits: per stage,

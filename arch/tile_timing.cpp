@@ -95,10 +95,14 @@ class GroupPipelineStepper final : public TileStepper {
           "auxiliary chain, group outputs) must be positive");
   }
 
-  bool step() override {
+  bool step(const Handshake& hs) override {
     if (done_) return true;
+    if (!hs.output_ready && (aux_.rate > 0 || g_.depth < 2))
+      throw std::invalid_argument(
+          "group pipeline stepper: an output stall needs a registered output (depth >= 2) and no "
+          "auxiliary chain (its input queue has no back-pressure)");
     ++cycle_;
-    pipeline_.shift();
+    if (!held_) pipeline_.shift();  // a held pipeline keeps every register
     aux_stages_.shift();
 
     // The auxiliary chain takes up to `rate` queued results; they leave its last latency stage `latency`
@@ -107,20 +111,31 @@ class GroupPipelineStepper final : public TileStepper {
     aux_queue_ -= accepted;
     aux_stages_.first() = accepted;
 
-    issue();
-
+    // Without a chain a group's results leave in one beat from the last stage; a downstream that does not
+    // take it holds the whole pipeline.
     const WaveSlot& leaving = pipeline_.last();
-    if (leaving.present) {
+    held_ = leaving.present && leaving.ends_group && !hs.output_ready;
+    issue(hs.input_valid);
+
+    beat_ = 0;
+    if (leaving.present && !held_) {
       --waves_in_flight_;
       if (leaving.ends_group) {
         ++groups_out_;
-        aux_queue_ += aux_.rate > 0 ? g_.group_outputs : 0;  // the chain accepts from the next cycle
+        if (aux_.rate > 0)
+          aux_queue_ += g_.group_outputs;  // the chain accepts from the next cycle
+        else
+          beat_ = g_.group_outputs;
       }
     }
     results_out_ += aux_stages_.last();
+    if (aux_.rate > 0) beat_ = aux_stages_.last();
     done_ = aux_.rate > 0 ? results_out_ == g_.groups * g_.group_outputs : groups_out_ == g_.groups;
     return done_;
   }
+
+  int64_t beat_results() const override { return beat_; }
+  bool took_input() const override { return took_input_; }
 
   TileCost counted() const override {
     TileCost c = cost_;
@@ -142,8 +157,10 @@ class GroupPipelineStepper final : public TileStepper {
 
  private:
   // The issue stage: waits for the write-back bus to be free for a new group, then fetches each wave's
-  // operands at the port shares and sends the wave into pipeline stage 1 in the cycle they are complete.
-  void issue() {
+  // operands at the port shares (in cycles the upstream delivers them) and sends the wave into pipeline
+  // stage 1 in the cycle they are complete, unless the pipeline is held.
+  void issue(bool operands_delivered) {
+    took_input_ = false;
     if (group_ == g_.groups) return;
     if (!group_started_) {
       // The bus carries one group's results per bus_cycles_per_group_ cycles, so group starts are spaced
@@ -155,12 +172,16 @@ class GroupPipelineStepper final : public TileStepper {
       group_started_ = true;
       last_group_start_ = cycle_;
     }
-    act_fetched_ = std::min(g_.act_bytes, act_fetched_ + ports_.act_bytes_per_cycle);
-    weight_fetched_ = std::min(g_.weight_bytes, weight_fetched_ + ports_.weight_bytes_per_cycle);
+    if (operands_delivered && (act_fetched_ < g_.act_bytes || weight_fetched_ < g_.weight_bytes)) {
+      took_input_ = true;
+      act_fetched_ = std::min(g_.act_bytes, act_fetched_ + ports_.act_bytes_per_cycle);
+      weight_fetched_ = std::min(g_.weight_bytes, weight_fetched_ + ports_.weight_bytes_per_cycle);
+    }
     if (act_fetched_ < g_.act_bytes || weight_fetched_ < g_.weight_bytes) {
       ++cost_.stall_port;
       return;
     }
+    if (held_) return;  // complete operands wait for the pipeline to move
     act_fetched_ = weight_fetched_ = 0;
     ++wave_;
     ++waves_in_flight_;
@@ -194,6 +215,10 @@ class GroupPipelineStepper final : public TileStepper {
   int64_t groups_out_ = 0;   // groups whose last wave left the pipeline
   int64_t aux_queue_ = 0;    // results waiting for the chain
   int64_t results_out_ = 0;  // results that left the chain
+  // Handshakes.
+  bool held_ = false;        // the last stage's group was not taken: the pipeline holds
+  bool took_input_ = false;  // this cycle's port beat advanced the fetch counters
+  int64_t beat_ = 0;         // results that left this cycle
 };
 
 // One auxiliary unit streaming `elements` through: `throughput` accepted per cycle, each leaving `latency`
@@ -203,22 +228,31 @@ class ElementwiseStepper final : public TileStepper {
   ElementwiseStepper(int64_t elements, const AuxUnitConfig& unit)
       : elements_(elements),
         throughput_(unit.throughput),
+        latency_(unit.latency),
         stages_(int64_t{unit.latency} + 1),
         queue_(elements) {
     if (elements < 1 || unit.throughput < 1 || unit.latency < 0)
       throw std::invalid_argument("elementwise stepper: elements and throughput must be positive");
   }
 
-  bool step() override {
+  bool step(const Handshake& hs) override {
     if (out_ == elements_) return true;
+    if (!hs.output_ready && latency_ == 0)
+      throw std::invalid_argument("elementwise stepper: an output stall needs a latency of at least 1");
     ++cycle_;
-    stages_.shift();
-    const int64_t accepted = std::min(throughput_, queue_);
+    if (!held_) stages_.shift();  // a held unit keeps every register
+    held_ = stages_.last() > 0 && !hs.output_ready;
+    took_input_ = !held_ && hs.input_valid && queue_ > 0;
+    const int64_t accepted = took_input_ ? std::min(throughput_, queue_) : 0;
     queue_ -= accepted;
     stages_.first() = accepted;
-    out_ += stages_.last();
+    beat_ = held_ ? 0 : stages_.last();
+    out_ += beat_;
     return out_ == elements_;
   }
+
+  int64_t beat_results() const override { return beat_; }
+  bool took_input() const override { return took_input_; }
 
   TileCost counted() const override {
     TileCost c;
@@ -233,9 +267,12 @@ class ElementwiseStepper final : public TileStepper {
   }
 
  private:
-  const int64_t elements_, throughput_;
+  const int64_t elements_, throughput_, latency_;
   ShiftRegister<int64_t> stages_;  // the acceptance register, then the latency stages
   int64_t cycle_ = 0, queue_, out_ = 0;
+  bool held_ = false;        // the last stage's beat was not taken: the unit holds
+  bool took_input_ = false;  // this cycle took an input beat
+  int64_t beat_ = 0;         // results that left this cycle
 };
 
 std::string tile_description(const ComputeTile& tile) {

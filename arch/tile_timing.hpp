@@ -83,12 +83,32 @@ struct TileCost {
   }
 };
 
+/// What a unit's neighbours do in one cycle, for co-simulation against the RTL (docs/rtl.md).
+/// input_valid: the upstream delivers this cycle's input beat (an engine's port share of operand bytes, an
+/// auxiliary unit's next `throughput` elements); when it does not, an engine's fetch counters do not
+/// advance (a port stall). output_ready: the downstream takes this cycle's output beat; when it does not,
+/// the unit holds (a global stall: no pipeline register moves at the end of the cycle and no input is
+/// taken in it). The simulator's neighbours are always ready.
+struct Handshake {
+  bool input_valid = true;
+  bool output_ready = true;
+};
+
 /// Cycle mode: a tile's state machine, advanced one cycle per step().
 class TileStepper {
  public:
   virtual ~TileStepper() = default;
-  /// Advances one cycle; returns true when that cycle was the tile's last.
-  virtual bool step() = 0;
+  /// Advances one cycle with always-ready neighbours; returns true when that cycle was the tile's last.
+  bool step() { return step(Handshake{}); }
+  /// Advances one cycle with the given neighbours. Output stalls need a registered output (a pipeline
+  /// depth or chain latency of at least 1 register) and no auxiliary chain after an engine (the chain's
+  /// input queue has no back-pressure): std::invalid_argument otherwise.
+  virtual bool step(const Handshake& handshake) = 0;
+  /// The last cycle's output beat: results that left the unit (0: no beat, or a held one). An engine
+  /// without a chain sends a group's results in one beat; a chain sends up to its rate per cycle.
+  virtual int64_t beat_results() const = 0;
+  /// Whether the last cycle took an input beat (an engine: its fetch counters took the port share).
+  virtual bool took_input() const = 0;
   /// Counts so far (equal to the closed form once step() has returned true).
   virtual TileCost counted() const = 0;
   /// One line for the watchdog, e.g. "group 3/16 wave 2/4, 5 waves in flight, aux 12/128".

@@ -487,7 +487,9 @@ std::string validation_markdown(const std::vector<ValidationRow>& rows, double w
     << " s on the 2-core development machine). Every figure below was "
     << "measured by that command; nothing is copied in. **" << passed << " of " << exact
     << " exact rows match their anchor.** An exact row must show a difference of 0; the test suite runs "
-    << "`vitsim validate --quick` (a subset) and fails if any exact row does not.\n";
+    << "`vitsim validate --quick` (a subset) and fails if any exact row does not.\n\n"
+    << "The engines' cycles and arithmetic are also held to RTL: Verilator co-simulation of arch/rtl/, cycle "
+    << "for cycle and bit for bit, and Yosys resource counts ([rtl.md](rtl.md)).\n";
   for (const auto& [section, intro] : kSectionIntros) {
     o << "\n## " << section << "\n\n"
       << intro << "\n\n"

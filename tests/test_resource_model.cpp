@@ -36,6 +36,24 @@ BufferConfig buffer(int64_t capacity, int banks, int ports, int word_bytes) {
   return b;
 }
 
+// `c` with every engine's fetch stage and every auxiliary unit's latency changed, so that no unit matches a
+// synthesized row and the formulas of docs/resource-model.md apply (they depend on neither).
+AccelConfig unsynthesized(AccelConfig c) {
+  for (auto& e : c.engines) {
+    if (const auto* m = dynamic_cast<const vitsim::arch::MatParams*>(e.params.get())) {
+      auto p = std::make_shared<vitsim::arch::MatParams>(*m);
+      p->pipeline.fetch += 40;
+      e.params = p;
+    } else if (const auto* r = dynamic_cast<const vitsim::arch::RmacParams*>(e.params.get())) {
+      auto p = std::make_shared<vitsim::arch::RmacParams>(*r);
+      p->pipeline.fetch += 40;
+      e.params = p;
+    }
+  }
+  for (auto& a : c.aux_units) a.latency += 1000;
+  return c;
+}
+
 std::string device_error(const vitsim::test::TempDir& dir, const std::string& text) {
   const std::string path = dir.file("dev.json");
   std::ofstream(path) << text;
@@ -83,8 +101,8 @@ TEST_CASE("Resource formulas: adder trees, BRAM36 aspects, aux units per element
   CHECK(aux_luts_per_element(AuxKind::LayerNorm) == 2 * 32);                          // 64
 }
 
-TEST_CASE("Resources of small-test, by hand", "[resources]") {
-  const AccelConfig c = vitsim::sim::find_accel("small-test");
+TEST_CASE("Resources of small-test, by hand (formulas only)", "[resources]") {
+  const AccelConfig c = unsynthesized(vitsim::sim::find_accel("small-test"));
   const ResourceEstimate r = vitsim::arch::estimate_resources(c);
   // DSPs: (4x4x2 + 4x2x2) = 48 multipliers / 2 = 24, + requantizer 2 + hswish 2 + layernorm 1 = 29.
   CHECK(item(r, "engine multipliers (48 / 2 per DSP)").dsps == 24);
@@ -110,8 +128,8 @@ TEST_CASE("Resources of small-test, by hand", "[resources]") {
   CHECK(r.bram36 == 9);
 }
 
-TEST_CASE("Resources of trio-vit, by hand: it fits the ZCU102", "[resources]") {
-  const AccelConfig c = vitsim::sim::find_accel("trio-vit");
+TEST_CASE("Resources of trio-vit, by hand (formulas only): it fits the ZCU102", "[resources]") {
+  const AccelConfig c = unsynthesized(vitsim::sim::find_accel("trio-vit"));
   const ResourceEstimate r = vitsim::arch::estimate_resources(c);
   // DSPs: 2048 / 2 + (64 + 32 + 4) = 1124.
   CHECK(r.dsps == 1124);
@@ -157,7 +175,7 @@ TEST_CASE("Resource DSPs equal AccelConfig::dsps(), systolic PEs by dataflow", "
 }
 
 TEST_CASE("Resources grow with lanes and buffers", "[resources]") {
-  const AccelConfig base = vitsim::sim::find_accel("trio-vit");
+  const AccelConfig base = unsynthesized(vitsim::sim::find_accel("trio-vit"));
   const ResourceEstimate r0 = vitsim::arch::estimate_resources(base);
   for (const char* engine : {"mat", "rmac"}) {
     AccelConfig more = base;
@@ -192,6 +210,49 @@ TEST_CASE("Resources grow with lanes and buffers", "[resources]") {
       }
       CHECK(previous > 0);
     }
+}
+
+TEST_CASE("Synthesized LUTs replace the formulas where a unit's RTL was synthesized at its parameters",
+          "[resources]") {
+  for (const char* name : {"small-test", "trio-vit", "small-memory"}) {
+    INFO(name);
+    const AccelConfig c = vitsim::sim::find_accel(name);
+    const ResourceEstimate r = vitsim::arch::estimate_resources(c),
+                           formulas = vitsim::arch::estimate_resources(unsynthesized(c));
+    CHECK(r.dsps == formulas.dsps);
+    int64_t synthesized = 0, replaced = 0;
+    for (const auto& e : c.engines) {
+      const auto [top, parameters] = vitsim::arch::engine_rtl(c, e);
+      const vitsim::arch::SynthesizedUnit* s = vitsim::arch::synthesized_unit(top, parameters);
+      if (!s) continue;
+      CHECK(item(r, e.name + " datapath (synthesized LUTs)").luts == s->luts);
+      CHECK(item(r, e.name + " datapath (synthesized LUTs)").synthesized);
+      synthesized += s->luts;
+      for (const auto& i : formulas.items)
+        if (i.component.rfind(e.name + " ", 0) == 0) replaced += i.luts;
+    }
+    for (const auto& a : c.aux_units) {
+      const auto [top, parameters] = vitsim::arch::aux_rtl(a);
+      const vitsim::arch::SynthesizedUnit* s = vitsim::arch::synthesized_unit(top, parameters);
+      if (!s) continue;
+      const std::string key = vitsim::arch::aux_key(a.kind);
+      CHECK(item(r, key + " (synthesized LUTs)").luts == s->luts);
+      synthesized += s->luts;
+      replaced += item(formulas, key).luts;
+    }
+    CHECK(synthesized > 0);
+    CHECK(r.luts == formulas.luts - replaced + synthesized);
+  }
+  // small-test's engines, requantizer and log2 unit were all synthesized; units without RTL were not.
+  const AccelConfig small = vitsim::sim::find_accel("small-test");
+  for (const auto& e : small.engines) {
+    const auto [top, parameters] = vitsim::arch::engine_rtl(small, e);
+    CHECK(vitsim::arch::synthesized_unit(top, parameters) != nullptr);
+  }
+  CHECK(vitsim::arch::synthesized_unit("vitsim_requantizer", "LANES=2 LATENCY=3") != nullptr);
+  CHECK(vitsim::arch::synthesized_unit("vitsim_log2_divider", "LANES=1 LATENCY=2") != nullptr);
+  CHECK(vitsim::arch::aux_rtl(small.aux(AuxKind::Hswish)).first.empty());
+  CHECK(vitsim::arch::synthesized_unit("vitsim_requantizer", "LANES=2 LATENCY=4") == nullptr);
 }
 
 TEST_CASE("Device files: presets, paths and errors", "[resources]") {
@@ -257,8 +318,9 @@ TEST_CASE("vitsim accel prints resources and the fit on a device", "[resources][
   const vitsim::test::Run r = vitsim::test::run_vitsim({"accel", "--config", "trio-vit"});
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("resources (estimate, docs/resource-model.md)") &&
-                        Catch::Contains("zcu102 capacity") && Catch::Contains("144,976") &&
-                        Catch::Contains("utilization on zcu102: DSPs 44.6%, LUTs 52.9%, BRAM36 56.6%: fits"));
+                        Catch::Contains("zcu102 capacity") && Catch::Contains("197,082") &&
+                        Catch::Contains("requantizer (synthesized LUTs)") &&
+                        Catch::Contains("utilization on zcu102: DSPs 44.6%, LUTs 71.9%, BRAM36 56.6%: fits"));
 
   const vitsim::test::Run small = vitsim::test::run_vitsim(
       {"accel", "--config", "trio-vit", "--device", vitsim::sim::config_dir() + "/devices/zcu104.json"});
@@ -268,7 +330,7 @@ TEST_CASE("vitsim accel prints resources and the fit on a device", "[resources][
   const vitsim::test::Run j = vitsim::test::run_vitsim({"accel", "--config", "small-test", "--json"});
   REQUIRE(j.code == 0);
   const auto doc = nlohmann::json::parse(j.out);
-  CHECK(doc["resources"]["luts"] == 12918);
+  CHECK(doc["resources"]["luts"] == 17123);  // 12,918 by the formulas; its four units with RTL synthesized
   CHECK(doc["resources"]["bram36"] == 9);
   CHECK(doc["resources"]["fit"]["device"]["name"] == "zcu102");
   CHECK(doc["resources"]["fit"]["fits"] == true);

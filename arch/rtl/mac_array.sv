@@ -1,0 +1,149 @@
+// The MAC datapath of the MAT and R-MAC engines (docs/engines.md): PE x LANES x REPLICAS multipliers
+// behind the config's pipeline stages. A wave taken in cycle t passes fetch (FETCH cycles, t the first),
+// multiply (MULTIPLY), the adder tree (one cycle per level, ceil(log2 PE) levels; GEMM mode only),
+// accumulate (ACCUMULATE; a group's first wave loads the accumulators, the others add) and write-back
+// (WRITEBACK): depth D stages, D - 1 registers, so the wave is in the last stage in cycle t + D - 1, where
+// out_valid marks a group's last wave with the group's sums. `enable` low holds every register.
+//
+// GEMM mode (MAT; R-MAC's pointwise assist): inside a lane, PE input channels are multiplied and summed by
+// the adder tree; the LANES take output channels and share the broadcast input; the REPLICAS take output
+// pixels and share the weights: in_act is [replica][pe], in_wgt [lane][pe], out_acc [replica][lane].
+// Depthwise mode (R-MAC, DEPTHWISE = 1 and `depthwise` high): a wave is one tap of the window; PE
+// channels per lane, LANES x REPLICAS output pixels, every product accumulated in place (output
+// stationary, no adder tree): in_act is [pixel][channel], in_wgt's first PE bytes the tap's weight per
+// channel, out_acc [pixel][channel].
+module vitsim_mac_array #(
+    parameter int PE = 8,
+    parameter int LANES = 8,
+    parameter int REPLICAS = 16,
+    parameter int FETCH = 1,
+    parameter int MULTIPLY = 2,
+    parameter int ACCUMULATE = 1,
+    parameter int WRITEBACK = 1,
+    parameter int DEPTHWISE = 0,
+    parameter int ACT_BYTES = DEPTHWISE != 0 ? PE * LANES * REPLICAS : PE * REPLICAS,
+    parameter int OUTS = DEPTHWISE != 0 ? PE * LANES * REPLICAS : LANES * REPLICAS
+) (
+    input  logic                    clk,
+    input  logic                    rst,
+    input  logic                    enable,
+    input  logic                    depthwise,  // the tile's mode (ignored unless DEPTHWISE)
+    input  logic                    in_valid,
+    input  logic                    in_first,   // the group's first wave
+    input  logic                    in_last,    // the group's last wave
+    input  logic [ ACT_BYTES*8-1:0] in_act,     // signed 8-bit codes
+    input  logic [PE*LANES*8-1:0]   in_wgt,
+    output logic                    out_valid,
+    output logic [     OUTS*32-1:0] out_acc     // signed 32-bit sums
+);
+  localparam int Tree = $clog2(PE);
+  localparam int Leaves = 1 << Tree;
+  localparam int Lanes = LANES * REPLICAS;  // GEMM-mode outputs
+  // Products and partial sums (16 + ceil(log2 PE) bits) sit in 32-bit slots, sign-extended: word-aligned
+  // fields keep the Verilator model fast (packed 19-bit fields cost it a concatenation per field).
+  localparam int SumW = 32;
+  localparam int Spread = DEPTHWISE != 0 ? PE : 1;  // accumulators per lane
+  logic dw;
+  assign dw = DEPTHWISE != 0 && depthwise;
+
+  // Flags travel with their wave: {valid, first, last}.
+  logic [2:0] flags_in, flags_mul, flags_leaves, flags_tree, flags_acc_in, flags_accumulated, flags_acc,
+      flags_out;
+  assign flags_in = {in_valid, in_first, in_last};
+
+  // Fetch. (Flags and data take separate delay lines: Verilator copies wide concatenations slowly.)
+  logic [ACT_BYTES*8-1:0] act;
+  logic [PE*LANES*8-1:0] wgt;
+  vitsim_delay #(.W(3), .N(FETCH)) fetch_flags (.clk, .enable, .d(flags_in), .q(flags_mul));
+  vitsim_delay #(.W(ACT_BYTES * 8), .N(FETCH)) fetch_act (.clk, .enable, .d(in_act), .q(act));
+  vitsim_delay #(.W(PE * LANES * 8), .N(FETCH)) fetch_wgt (.clk, .enable, .d(in_wgt), .q(wgt));
+
+  // Multiply: multiplier (r, l, p) at leaf (r * LANES + l) * Leaves + p; unused leaves are zero. (A loop
+  // rather than generated assigns: Verilator would chain those into one concatenation per field.)
+  logic [Lanes*Leaves*SumW-1:0] products, leaves;
+  always_comb
+    for (int r = 0; r < REPLICAS; r++)
+      for (int l = 0; l < LANES; l++)
+        for (int p = 0; p < Leaves; p++) begin
+          logic signed [7:0] a, b;
+          a = '0;
+          b = '0;
+          if (p < PE && DEPTHWISE != 0 && dw) begin
+            a = act[((r*LANES+l)*PE+p)*8+:8];
+            b = wgt[p*8+:8];
+          end else if (p < PE) begin
+            a = act[(r*PE+p)*8+:8];
+            b = wgt[(l*PE+p)*8+:8];
+          end
+          products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = SumW'(a * b);
+        end
+  vitsim_delay #(.W(3), .N(MULTIPLY)) multiply_flags (.clk, .enable, .d(flags_mul), .q(flags_leaves));
+  vitsim_delay #(.W(Lanes * Leaves * SumW), .N(MULTIPLY)) multiply (.clk, .enable, .d(products), .q(leaves));
+
+  // Adder tree: level k (1 .. Tree) holds Leaves >> k partial sums per lane, each level one register.
+  logic [Lanes*SumW-1:0] top;  // the tree's root per lane
+  if (Tree == 0) begin : g_no_tree
+    assign top = leaves;
+  end else begin : g_tree
+    // Level k starts at Lanes * (Leaves - 2 * (Leaves >> k)) * SumW.
+    logic [Lanes*(Leaves-1)*SumW-1:0] nodes;
+    for (genvar k = 1; k <= Tree; k++) begin : g_level
+      localparam int Here = Lanes * (Leaves - 2 * (Leaves >> k)) * SumW;
+      localparam int Below = Lanes * (Leaves - 2 * (Leaves >> (k - 1))) * SumW;
+      localparam int Width = Leaves >> k;
+      for (genvar o = 0; o < Lanes; o++) begin : g_out
+        for (genvar i = 0; i < Width; i++) begin : g_node
+          logic [SumW-1:0] a, b;
+          if (k == 1) begin : g_from_leaves
+            assign a = leaves[(o*2*Width+2*i)*SumW+:SumW];
+            assign b = leaves[(o*2*Width+2*i+1)*SumW+:SumW];
+          end else begin : g_from_level
+            assign a = nodes[Below+(o*2*Width+2*i)*SumW+:SumW];
+            assign b = nodes[Below+(o*2*Width+2*i+1)*SumW+:SumW];
+          end
+          always_ff @(posedge clk) if (enable) nodes[Here+(o*Width+i)*SumW+:SumW] <= a + b;
+        end
+      end
+    end
+    assign top = nodes[Lanes*(Leaves-2)*SumW+:Lanes*SumW];
+  end
+  vitsim_delay #(.W(3), .N(Tree)) tree_flags (.clk, .enable, .d(flags_leaves), .q(flags_tree));
+
+  // Accumulate: Spread registers per lane (the recurrence), then ACCUMULATE - 1 delay registers. In GEMM
+  // mode lane o's sum goes to its accumulator o * Spread; in depthwise mode each product to its own, the
+  // wave skipping the tree's registers.
+  assign flags_acc_in = dw ? flags_leaves : flags_tree;
+  logic [Lanes*Spread*32-1:0] acc, acc_delayed;
+  for (genvar o = 0; o < Lanes; o++) begin : g_acc_lane
+    for (genvar p = 0; p < Spread; p++) begin : g_acc
+      logic signed [31:0] sum;
+      if (p == 0) begin : g_tree_sum
+        assign sum = dw ? 32'($signed(leaves[(o*Leaves)*SumW+:SumW])) : 32'($signed(top[o*SumW+:SumW]));
+      end else begin : g_product
+        assign sum = 32'($signed(leaves[(o*Leaves+p)*SumW+:SumW]));
+      end
+      always_ff @(posedge clk)
+        if (enable && flags_acc_in[2])
+          acc[(o*Spread+p)*32+:32] <= flags_acc_in[1] ? sum : $signed(acc[(o*Spread+p)*32+:32]) + sum;
+    end
+  end
+  always_ff @(posedge clk)
+    if (rst) flags_accumulated <= '0;
+    else if (enable) flags_accumulated <= flags_acc_in;
+  vitsim_delay #(.W(3), .N(ACCUMULATE - 1)) accumulate_flags (
+      .clk, .enable, .d(flags_accumulated), .q(flags_acc));
+  vitsim_delay #(.W(Lanes * Spread * 32), .N(ACCUMULATE - 1)) accumulate (
+      .clk, .enable, .d(acc), .q(acc_delayed));
+
+  // Write-back; in GEMM mode lane o's sum is accumulator o * Spread.
+  logic [Lanes*Spread*32-1:0] sums;
+  vitsim_delay #(.W(3), .N(WRITEBACK - 1)) writeback_flags (.clk, .enable, .d(flags_acc), .q(flags_out));
+  vitsim_delay #(.W(Lanes * Spread * 32), .N(WRITEBACK - 1)) writeback (
+      .clk, .enable, .d(acc_delayed), .q(sums));
+  assign out_valid = flags_out[2] && flags_out[0];
+  always_comb
+    for (int i = 0; i < OUTS; i++)
+      if (dw) out_acc[i*32+:32] = sums[i*32+:32];
+      else if (i < Lanes) out_acc[i*32+:32] = sums[i*Spread*32+:32];
+      else out_acc[i*32+:32] = '0;
+endmodule

@@ -1,0 +1,55 @@
+// The MAT engine (docs/engines.md, "MAT"; arch/engine_mat.cpp) running one GEMM tile: the issue stage, the
+// MAC array in GEMM mode (PE multipliers, adder tree and accumulator per lane, LANES x REPLICAS lanes) and
+// the output path (engine_common.sv). The tile (cfg_groups groups of cfg_waves waves) starts in the first
+// cycle after rst; op_act / op_wgt carry the operands of the wave being fetched ([replica][pe],
+// [lane][pe]), wave_taken says they entered the pipeline.
+module vitsim_mat_engine #(
+    parameter int PE = 8,
+    parameter int LANES = 8,
+    parameter int REPLICAS = 16,
+    parameter int FETCH = 1,
+    parameter int MULTIPLY = 2,
+    parameter int ACCUMULATE = 1,
+    parameter int WRITEBACK = 1,
+    parameter int ACT_SHARE = 1024,    // the engine's port shares, bytes per operand beat
+    parameter int WEIGHT_SHARE = 128,
+    parameter int CHAIN_RATE = 0,      // the requantizer chain's lanes (0: no chain, int32 outputs)
+    parameter int CHAIN_LATENCY = 1,
+    parameter int OUTS = LANES * REPLICAS,
+    parameter int COUNT_W = $clog2(OUTS + 1)
+) (
+    input  logic                        clk,
+    input  logic                        rst,
+    input  logic        [         15:0] cfg_groups,
+    input  logic        [         15:0] cfg_waves,
+    input  logic        [         30:0] cfg_multiplier,  // the chain's requantizer
+    input  logic        [          5:0] cfg_shift,
+    input  logic signed [         15:0] cfg_zero_point,
+    input  logic                        op_valid,
+    output logic                        op_ready,
+    input  logic        [REPLICAS*PE*8-1:0] op_act,
+    input  logic        [LANES*PE*8-1:0] op_wgt,
+    output logic                        wave_taken,
+    output logic                        out_valid,
+    input  logic                        out_ready,
+    output logic        [    COUNT_W-1:0] out_count,
+    output logic        [    OUTS*32-1:0] out_data,
+    output logic                        overflow
+);
+  localparam int Beats = CHAIN_RATE == 0 ? 0 : (OUTS + CHAIN_RATE - 1) / CHAIN_RATE;
+  logic enable, first, last, group_out;
+  logic [OUTS*32-1:0] sums;
+  vitsim_issue_stage #(.ACT_SHARE(ACT_SHARE), .WEIGHT_SHARE(WEIGHT_SHARE)) issue (
+      .clk, .rst, .cfg_groups, .cfg_waves, .act_need(32'(PE * REPLICAS)), .weight_need(32'(PE * LANES)),
+      .bus_cycles(16'(Beats)), .enable, .op_valid, .op_ready, .wave_taken, .wave_first(first),
+      .wave_last(last));
+  vitsim_mac_array #(
+      .PE(PE), .LANES(LANES), .REPLICAS(REPLICAS), .FETCH(FETCH), .MULTIPLY(MULTIPLY),
+      .ACCUMULATE(ACCUMULATE), .WRITEBACK(WRITEBACK)
+  ) array (
+      .clk, .rst, .enable, .depthwise(1'b0), .in_valid(wave_taken), .in_first(first), .in_last(last),
+      .in_act(op_act), .in_wgt(op_wgt), .out_valid(group_out), .out_acc(sums));
+  vitsim_group_output #(.OUTS(OUTS), .CHAIN_RATE(CHAIN_RATE), .CHAIN_LATENCY(CHAIN_LATENCY)) out (
+      .clk, .rst, .group_out, .count(COUNT_W'(OUTS)), .sums, .beats(16'(Beats)), .cfg_multiplier, .cfg_shift,
+      .cfg_zero_point, .enable, .out_valid, .out_ready, .out_count, .out_data, .overflow);
+endmodule

@@ -1,0 +1,210 @@
+// Co-simulation of the auxiliary units (docs/rtl.md): the requantizer (multiplier + shift, and pure shift)
+// and the log2 quantizer + shift divider, each against vitsim's elementwise stepper (cycles of every input
+// and output beat) and quant/'s integer functions (every output code), on random tiles with random stalls
+// on both handshakes.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "Vlog2.h"
+#include "Vrequant.h"
+#include "Vshift_requant.h"
+#include "arch/accel_config.hpp"
+#include "arch/tile_timing.hpp"
+#include "cosim.hpp"
+#include "quant/int_ops.hpp"
+
+using namespace vitsim;
+using rtl::Divergence;
+
+namespace {
+
+constexpr int kTiles = 1000;
+
+int32_t random_int32(std::mt19937_64& rng, int bits) {
+  const int64_t half = int64_t{1} << (bits - 1);
+  return static_cast<int32_t>(std::uniform_int_distribution<int64_t>(-half, half - 1)(rng));
+}
+
+// A Requantizer as the PTQ engine makes them (the nearest to a random power-of-two-ish factor) or any
+// legal one (31-bit multiplier, shift 0 .. 62).
+quant::Requantizer random_requantizer(std::mt19937_64& rng, double log2_min, double log2_max) {
+  if (std::uniform_int_distribution<int>(0, 1)(rng))
+    return quant::requantizer_for(std::exp2(std::uniform_real_distribution<double>(log2_min, log2_max)(rng)));
+  return {static_cast<int32_t>(std::uniform_int_distribution<int64_t>(1, (int64_t{1} << 31) - 1)(rng)),
+          std::uniform_int_distribution<int>(0, 62)(rng)};
+}
+
+// What the harness needs from one unit: its tile's element count, loading element i into lane `lane`,
+// and vitsim's output code for element i.
+template <class Model>
+struct AuxUnit {
+  std::function<size_t()> size;
+  std::function<void(Model&, int lane, size_t element)> load;
+  std::function<int64_t(size_t element)> expected;
+};
+
+// Runs `tiles` random tiles (make_tile configures the model's inputs for one and returns the unit's view
+// of it); vitsim's side is elementwise_stepper(elements, unit). Returns the first divergence, or "".
+template <class Model>
+rtl::CosimResult cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, int out_bits, int tiles,
+                                uint64_t seed,
+                                const std::function<AuxUnit<Model>(Model&, std::mt19937_64&)>& make_tile) {
+  auto context = std::make_unique<VerilatedContext>();
+  Model m{context.get()};
+  std::mt19937_64 rng(seed);
+  Divergence d;
+  for (int t = 0; t < tiles && !d.found(); ++t) {
+    rtl::reset(m);
+    const AuxUnit<Model> tile = make_tile(m, rng);
+    const size_t n = tile.size();
+    const auto model = arch::elementwise_stepper(static_cast<int64_t>(n), unit);
+    rtl::Stalls input(rng), output(rng);
+    size_t sent = 0, received = 0;
+    const int64_t limit = 8 * static_cast<int64_t>(n) + 64;  // far beyond any stall pattern's end
+    bool done = false;
+    for (int64_t cycle = 1; !done && d.at(t, cycle, limit); ++cycle) {
+      const bool valid = input.go(), ready = output.go();
+      const size_t count = std::min(static_cast<size_t>(rtl_lanes), n - sent);
+      m.in_valid = valid && count > 0;
+      m.in_count = static_cast<uint8_t>(count);
+      for (size_t lane = 0; lane < count; ++lane) tile.load(m, static_cast<int>(lane), sent + lane);
+      m.out_ready = ready;
+      m.eval();
+      done = model->step({valid, ready});
+      const bool took = m.in_valid && m.in_ready;
+      d.check("input beat taken (in_valid && in_ready)", took, model->took_input());
+      const int64_t beat = m.out_valid && m.out_ready ? m.out_count : 0;
+      d.check("output beat (results if out_valid && out_ready)", beat, model->beat_results());
+      for (int64_t i = 0; i < beat && received + static_cast<size_t>(i) < n; ++i)
+        d.value("out_code lane " + std::to_string(i) + " (result " + std::to_string(received + i) + ")",
+                rtl::signed_bits(m.out_code, static_cast<int>(i) * out_bits, out_bits),
+                tile.expected(received + static_cast<size_t>(i)));
+      received += static_cast<size_t>(beat);
+      if (took) sent += count;
+      rtl::clock(m);
+    }
+    d.check("results of the tile", static_cast<int64_t>(received), static_cast<int64_t>(n));
+  }
+  return d.result();
+}
+
+// The requantizer's tiles: 1 .. 40 accumulators (int32, mostly within 2^20), one requantizer and zero point.
+template <class Model>
+std::function<AuxUnit<Model>(Model&, std::mt19937_64&)> requant_tiles(bool shift_only) {
+  return [shift_only](Model& m, std::mt19937_64& rng) {
+    auto acc = std::make_shared<std::vector<int32_t>>(std::uniform_int_distribution<size_t>(1, 40)(rng));
+    for (int32_t& a : *acc) a = random_int32(rng, std::uniform_int_distribution<int>(0, 3)(rng) ? 20 : 32);
+    const quant::Requantizer rq =
+        shift_only ? quant::shift_requantizer(std::uniform_int_distribution<int>(0, 62)(rng))
+                   : random_requantizer(rng, -24, 0);
+    const int32_t zp = std::uniform_int_distribution<int32_t>(-128, 127)(rng);
+    m.cfg_multiplier = static_cast<uint32_t>(rq.multiplier);
+    m.cfg_shift = static_cast<uint8_t>(rq.shift);
+    m.cfg_zero_point = static_cast<uint16_t>(zp);
+    return AuxUnit<Model>{
+        [acc] { return acc->size(); },
+        [acc](Model& mm, int lane, size_t i) {
+          rtl::put_bits(mm.in_acc, lane * 32, 32, static_cast<uint32_t>((*acc)[i]));
+        },
+        [acc, rq, zp](size_t i) { return int64_t{quant::int_ops::requantize_code((*acc)[i], rq, zp, 8)}; }};
+  };
+}
+
+}  // namespace
+
+TEST_CASE("RTL requantizer (small-test.json's unit) == vitsim on 1,000 random tiles with stalls", "[rtl]") {
+  const arch::AuxUnitConfig& unit = rtl::config("small-test").aux(arch::AuxKind::Requantizer);
+  REQUIRE(unit.throughput == VREQUANT_LANES);
+  REQUIRE(unit.latency == VREQUANT_LATENCY);
+  const rtl::CosimResult r =
+      cosimulate_aux<Vrequant>(unit, VREQUANT_LANES, 8, kTiles, 14001, requant_tiles<Vrequant>(false));
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+TEST_CASE("RTL pure-shift requantizer == vitsim on 1,000 random tiles with stalls", "[rtl]") {
+  arch::AuxUnitConfig unit;
+  unit.throughput = VSHIFT_REQUANT_LANES;
+  unit.latency = VSHIFT_REQUANT_LATENCY;
+  const rtl::CosimResult r = cosimulate_aux<Vshift_requant>(unit, VSHIFT_REQUANT_LANES, 8, kTiles, 14002,
+                                                            requant_tiles<Vshift_requant>(true));
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+namespace {
+
+// The attention normalization's tiles: 1 .. 80 (dividend, divisor) pairs, per-tile requantizers, 1 .. 6
+// exponent code bits, zero point; vitsim's code is NormalizeStage::apply (Log2 mode, hardware rounding).
+std::function<AuxUnit<Vlog2>(Vlog2&, std::mt19937_64&)> log2_tiles() {
+  return [](Vlog2& m, std::mt19937_64& rng) {
+    const size_t n = std::uniform_int_distribution<size_t>(1, 80)(rng);
+    auto dividend = std::make_shared<std::vector<int32_t>>(n),
+         divisor = std::make_shared<std::vector<int32_t>>(n);
+    for (size_t i = 0; i < n; ++i) {
+      (*dividend)[i] = random_int32(rng, std::uniform_int_distribution<int>(0, 3)(rng) ? 20 : 32);
+      const int kind = std::uniform_int_distribution<int>(0, 9)(rng);
+      (*divisor)[i] =
+          kind == 0
+              ? random_int32(rng, 32)  // any value, negative ones included
+              : (kind == 1 ? 0 : std::abs(random_int32(rng, std::uniform_int_distribution<int>(2, 24)(rng))));
+    }
+    quant::QNode qn;
+    qn.divisor_mode = quant::DivisorMode::Log2;
+    qn.log2_rounding = quant::Log2Rounding::Hardware;
+    qn.divisor_code_bits = std::uniform_int_distribution<int>(1, 6)(rng);
+    qn.numerator.bits = 8;
+    qn.out.bits = 8;
+    qn.num_requant = {random_requantizer(rng, -14, 0)};
+    qn.div_requant = {random_requantizer(rng, -12, 2)};
+    qn.out_requant = {random_requantizer(rng, -4, 4)};
+    const int32_t zp = std::uniform_int_distribution<int32_t>(-128, 127)(rng);
+    auto stage = std::make_shared<quant::int_ops::NormalizeStage>(qn, 0);
+    m.cfg_num_multiplier = static_cast<uint32_t>(stage->num_rq.multiplier);
+    m.cfg_num_shift = static_cast<uint8_t>(stage->num_rq.shift);
+    m.cfg_div_multiplier = static_cast<uint32_t>(stage->div_rq.multiplier);
+    m.cfg_div_shift = static_cast<uint8_t>(stage->div_rq.shift);
+    m.cfg_out_multiplier = static_cast<uint32_t>(stage->out_rq.multiplier);
+    m.cfg_out_shift = static_cast<uint8_t>(stage->out_rq.shift);
+    m.cfg_max_exponent = static_cast<uint8_t>(stage->max_exponent);
+    m.cfg_zero_point = static_cast<uint16_t>(zp);
+    return AuxUnit<Vlog2>{[dividend] { return dividend->size(); },
+                          [dividend, divisor](Vlog2& mm, int lane, size_t i) {
+                            rtl::put_bits(mm.in_dividend, lane * 32, 32,
+                                          static_cast<uint32_t>((*dividend)[i]));
+                            rtl::put_bits(mm.in_divisor, lane * 32, 32, static_cast<uint32_t>((*divisor)[i]));
+                          },
+                          [dividend, divisor, stage, zp](size_t i) {
+                            return int64_t{stage->apply((*dividend)[i], (*divisor)[i], zp)};
+                          }};
+  };
+}
+
+}  // namespace
+
+TEST_CASE("RTL log2 quantizer + shift divider (trio-vit.json's unit) == vitsim on 1,000 random tiles",
+          "[rtl]") {
+  const arch::AuxUnitConfig& unit = rtl::config("trio-vit").aux(arch::AuxKind::Log2Quantizer);
+  REQUIRE(unit.throughput == VLOG2_LANES);
+  REQUIRE(unit.latency == VLOG2_LATENCY);
+  const rtl::CosimResult r = cosimulate_aux<Vlog2>(unit, VLOG2_LANES, 8, kTiles, 14003, log2_tiles());
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+TEST_CASE("A one-cycle change to the elementwise model makes the co-simulation fail", "[rtl]") {
+  // The model of the unit with one more cycle of latency than the RTL (and than the config says).
+  arch::AuxUnitConfig later = rtl::config("trio-vit").aux(arch::AuxKind::Log2Quantizer);
+  ++later.latency;
+  const std::string divergence =
+      cosimulate_aux<Vlog2>(later, VLOG2_LANES, 8, 20, 14004, log2_tiles()).divergence;
+  INFO(divergence);
+  CHECK(divergence.find("tile 0, cycle ") == 0);
+  CHECK(divergence.find("output beat") != std::string::npos);
+}

@@ -1,0 +1,348 @@
+// Co-simulation of the MAT and R-MAC engines (docs/rtl.md): random tiles (GEMM shapes, depthwise convs of
+// every supported kernel and stride, int8 data, random stalls on the operand port and the output) into the
+// RTL and into vitsim's model of the engine: the group pipeline stepper of the engine's group_pipeline
+// (the cycle of every operand beat and output beat) and the arithmetic (the PE-chunked dot product of
+// arch/functional.hpp, the depthwise tap-by-tap sums, quant/int_ops.hpp's requantizer) for every value.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "Vmat_bus.h"
+#include "Vmat_small.h"
+#include "Vmat_trio.h"
+#include "Vrmac_small.h"
+#include "Vrmac_trio.h"
+#include "arch/accel_config.hpp"
+#include "arch/engine_types.hpp"
+#include "arch/functional.hpp"
+#include "arch/tile_timing.hpp"
+#include "cosim.hpp"
+#include "quant/int_ops.hpp"
+
+using namespace vitsim;
+using rtl::Divergence;
+
+namespace {
+
+constexpr int kTiles = 1000;
+
+// The engine an RTL model implements, its port shares and its chain (rate 0: none).
+struct EngineSetup {
+  arch::MatParams mat;    // MAT, or the R-MAC's GEMM arrangement
+  arch::RmacParams rmac;  // used when is_rmac
+  bool is_rmac = false;
+  arch::PortShare ports;
+  arch::AuxPath chain;
+  const arch::EngineParams& params() const {
+    return is_rmac ? static_cast<const arch::EngineParams&>(rmac) : mat;
+  }
+};
+
+// An EngineSetup from a model's parameters (the <PREFIX>_<NAME> definitions of tests/rtl/CMakeLists.txt).
+#define VITSIM_ENGINE_SETUP(P, RMAC)                                                                   \
+  [] {                                                                                                 \
+    EngineSetup made;                                                                                  \
+    made.mat.pe = made.rmac.pe = P##_PE;                                                               \
+    made.mat.lanes = made.rmac.lanes = P##_LANES;                                                      \
+    made.mat.replicas = made.rmac.replicas = P##_REPLICAS;                                             \
+    made.mat.adder_tree_stages = arch::ceil_log2(P##_PE);                                              \
+    made.mat.pipeline = made.rmac.pipeline = {P##_FETCH, P##_MULTIPLY, P##_ACCUMULATE, P##_WRITEBACK}; \
+    made.is_rmac = RMAC;                                                                               \
+    made.ports = {P##_ACT_SHARE, P##_WEIGHT_SHARE};                                                    \
+    made.chain = {P##_CHAIN_RATE, P##_CHAIN_RATE > 0 ? P##_CHAIN_LATENCY : 0};                         \
+    return made;                                                                                       \
+  }()
+
+// One random tile: its work for the engine's group_pipeline, the operand bytes of each (group, wave) in
+// the RTL's bus layout, and vitsim's sums in output order (group by group).
+struct EngineTile {
+  arch::ComputeTile work;
+  int64_t waves = 0;
+  std::function<void(int64_t group, int64_t wave, std::vector<int8_t>& act, std::vector<int8_t>& wgt)>
+      operands;
+  std::vector<int64_t> sums;
+  quant::Requantizer rq;
+  int32_t zp = 0;
+};
+
+int8_t random_code(std::mt19937_64& rng) {
+  return static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+}
+
+// A GEMM tile for the GEMM arrangement of `p` (pe, lanes, replicas): m x k activations times k x n weights,
+// zero-padded to whole groups and waves. Groups: channel blocks outer, pixel blocks inner; each group's
+// sums replica-major.
+EngineTile gemm_tile(const arch::MatParams& p, std::mt19937_64& rng) {
+  EngineTile t;
+  const int64_t m = std::uniform_int_distribution<int64_t>(1, 3 * p.replicas)(rng),
+                n = std::uniform_int_distribution<int64_t>(1, 3 * p.lanes)(rng),
+                k = std::uniform_int_distribution<int64_t>(1, 6 * p.pe)(rng);
+  t.work.work = arch::TileWork::Gemm;
+  t.work.m = m, t.work.n = n, t.work.k = k;
+  t.waves = arch::ceil_div(k, p.pe);
+  auto a = std::make_shared<std::vector<int8_t>>(static_cast<size_t>(m * k));
+  auto w = std::make_shared<std::vector<int8_t>>(static_cast<size_t>(k * n));
+  for (int8_t& v : *a) v = random_code(rng);
+  for (int8_t& v : *w) v = random_code(rng);
+  auto act = [a, m, k](int64_t row, int64_t i) -> int64_t {
+    return row < m && i < k ? (*a)[static_cast<size_t>(row * k + i)] : 0;
+  };
+  auto weight = [w, n, k](int64_t i, int64_t col) -> int64_t {
+    return i < k && col < n ? (*w)[static_cast<size_t>(i * n + col)] : 0;
+  };
+  const int64_t pixel_blocks = arch::ceil_div(m, p.replicas),
+                groups = pixel_blocks * arch::ceil_div(n, p.lanes);
+  for (int64_t group = 0; group < groups; ++group)
+    for (int64_t r = 0; r < p.replicas; ++r)
+      for (int64_t l = 0; l < p.lanes; ++l) {
+        const int64_t row = (group % pixel_blocks) * p.replicas + r,
+                      col = (group / pixel_blocks) * p.lanes + l;
+        t.sums.push_back(arch::pe_chunked_dot(t.waves * p.pe, p.pe,
+                                              [&](int64_t i) { return act(row, i) * weight(i, col); }));
+      }
+  t.operands = [p, act, weight, pixel_blocks](int64_t group, int64_t wave, std::vector<int8_t>& ab,
+                                              std::vector<int8_t>& wb) {
+    for (int64_t r = 0; r < p.replicas; ++r)
+      for (int64_t i = 0; i < p.pe; ++i)
+        ab[static_cast<size_t>(r * p.pe + i)] =
+            static_cast<int8_t>(act((group % pixel_blocks) * p.replicas + r, wave * p.pe + i));
+    for (int64_t l = 0; l < p.lanes; ++l)
+      for (int64_t i = 0; i < p.pe; ++i)
+        wb[static_cast<size_t>(l * p.pe + i)] =
+            static_cast<int8_t>(weight(wave * p.pe + i, (group / pixel_blocks) * p.lanes + l));
+  };
+  return t;
+}
+
+// A depthwise conv tile for R-MAC: C channels of an H x W input, a k x k kernel (the engine's kernels),
+// stride s (its strides), padding k / 2. Groups: channel blocks outer, pixel blocks inner; a wave is one
+// tap; each group's sums pixel-major. vitsim's sum of an output is its taps' products added in order, as
+// FunctionalModel::conv_depthwise accumulates them.
+EngineTile depthwise_tile(const arch::RmacParams& p, std::mt19937_64& rng) {
+  EngineTile t;
+  const int kernel = p.kernels[std::uniform_int_distribution<size_t>(0, p.kernels.size() - 1)(rng)];
+  const int stride = p.strides[std::uniform_int_distribution<size_t>(0, p.strides.size() - 1)(rng)];
+  const int64_t pixels_per_group = int64_t{p.lanes} * p.replicas;
+  const int64_t c = std::uniform_int_distribution<int64_t>(1, 3 * p.pe)(rng);
+  const int64_t side = std::max<int64_t>(
+      2, static_cast<int64_t>(std::sqrt(3.0 * static_cast<double>(pixels_per_group))) * stride);
+  const int64_t h = std::uniform_int_distribution<int64_t>(1, side)(rng),
+                w = std::uniform_int_distribution<int64_t>(1, side)(rng);
+  const int64_t pad = kernel / 2, ho = (h + 2 * pad - kernel) / stride + 1,
+                wo = (w + 2 * pad - kernel) / stride + 1;
+  t.work.work = arch::TileWork::Depthwise;
+  t.work.n = c, t.work.m = ho * wo, t.work.k = int64_t{kernel} * kernel;
+  t.work.kernel = kernel, t.work.stride = stride;
+  t.waves = t.work.k;
+  auto x = std::make_shared<std::vector<int8_t>>(static_cast<size_t>(c * h * w));
+  auto wt = std::make_shared<std::vector<int8_t>>(static_cast<size_t>(c * t.waves));
+  for (int8_t& v : *x) v = random_code(rng);
+  for (int8_t& v : *wt) v = random_code(rng);
+  // The input under tap `tap` of output pixel `pixel`, channel `ch` (0 outside the input or the tile).
+  auto input = [=](int64_t ch, int64_t pixel, int64_t tap) -> int64_t {
+    if (ch >= c || pixel >= ho * wo) return 0;
+    const int64_t iy = (pixel / wo) * stride - pad + tap / kernel,
+                  ix = (pixel % wo) * stride - pad + tap % kernel;
+    return iy < 0 || iy >= h || ix < 0 || ix >= w ? 0 : (*x)[static_cast<size_t>((ch * h + iy) * w + ix)];
+  };
+  auto weight = [wt, c, waves = t.waves](int64_t ch, int64_t tap) -> int64_t {
+    return ch < c ? (*wt)[static_cast<size_t>(ch * waves + tap)] : 0;
+  };
+  const int64_t pixel_blocks = arch::ceil_div(ho * wo, pixels_per_group),
+                groups = pixel_blocks * arch::ceil_div(c, p.pe);
+  for (int64_t group = 0; group < groups; ++group)
+    for (int64_t q = 0; q < pixels_per_group; ++q)
+      for (int64_t i = 0; i < p.pe; ++i) {
+        const int64_t ch = (group / pixel_blocks) * p.pe + i,
+                      pixel = (group % pixel_blocks) * pixels_per_group + q;
+        int64_t acc = 0;
+        for (int64_t tap = 0; tap < t.waves; ++tap) acc += weight(ch, tap) * input(ch, pixel, tap);
+        t.sums.push_back(acc);
+      }
+  t.operands = [p, input, weight, pixel_blocks, pixels_per_group](
+                   int64_t group, int64_t tap, std::vector<int8_t>& ab, std::vector<int8_t>& wb) {
+    for (int64_t q = 0; q < pixels_per_group; ++q)
+      for (int64_t i = 0; i < p.pe; ++i)
+        ab[static_cast<size_t>(q * p.pe + i)] = static_cast<int8_t>(
+            input((group / pixel_blocks) * p.pe + i, (group % pixel_blocks) * pixels_per_group + q, tap));
+    for (int64_t i = 0; i < p.pe; ++i)
+      wb[static_cast<size_t>(i)] = static_cast<int8_t>(weight((group / pixel_blocks) * p.pe + i, tap));
+  };
+  return t;
+}
+
+// R-MAC models have a mode input; MAT models do not.
+template <class Model>
+auto set_depthwise(Model& m, bool depthwise, int) -> decltype(m.cfg_depthwise = depthwise, void()) {
+  m.cfg_depthwise = depthwise;
+}
+template <class Model>
+void set_depthwise(Model&, bool, long) {}
+
+// Runs `tiles` random tiles on the RTL model and on vitsim's model of `setup` (whose GroupPipeline
+// `mutate` may alter, to show a changed model is caught): R-MAC tiles are depthwise or GEMM at random.
+// Random operand-port stalls if `input_stalls`, random output stalls if the engine has no chain. Returns
+// the first divergence, or "".
+template <class Model>
+rtl::CosimResult cosimulate_engine(const EngineSetup& setup, bool input_stalls, int tiles, uint64_t seed,
+                                   void (*mutate)(arch::GroupPipeline&) = nullptr) {
+  auto context = std::make_unique<VerilatedContext>();
+  Model m{context.get()};
+  std::mt19937_64 rng(seed);
+  Divergence d;
+  const bool chain = setup.chain.rate > 0;
+  // The operand buses: [pixel][channel] for R-MAC's depthwise mode, else [replica][pe]; [lane][pe].
+  const arch::MatParams& p = setup.mat;
+  std::vector<int8_t> act(static_cast<size_t>(p.pe * p.replicas * (setup.is_rmac ? p.lanes : 1))),
+      wgt(static_cast<size_t>(p.pe * p.lanes));
+  for (int t = 0; t < tiles && !d.found(); ++t) {
+    const bool depthwise = setup.is_rmac && std::uniform_int_distribution<int>(0, 2)(rng) > 0;
+    EngineTile tile = depthwise ? depthwise_tile(setup.rmac, rng) : gemm_tile(setup.mat, rng);
+    tile.rq = quant::requantizer_for(std::exp2(std::uniform_real_distribution<double>(-14, -6)(rng)));
+    tile.zp = random_code(rng);
+    arch::GroupPipeline g = setup.params().group_pipeline(tile.work);
+    const int64_t groups = g.groups;
+    if (mutate) mutate(g);
+    const auto model = arch::group_pipeline_stepper(g, setup.ports, setup.chain);
+    std::vector<int64_t> expected;
+    for (int64_t sum : tile.sums)
+      expected.push_back(chain ? quant::int_ops::requantize_code(sum, tile.rq, tile.zp, 8) : sum);
+
+    rtl::reset(m);
+    set_depthwise(m, depthwise, 0);
+    m.cfg_groups = static_cast<uint16_t>(groups);
+    m.cfg_waves = static_cast<uint16_t>(tile.waves);
+    m.cfg_multiplier = static_cast<uint32_t>(tile.rq.multiplier);
+    m.cfg_shift = static_cast<uint8_t>(tile.rq.shift);
+    m.cfg_zero_point = static_cast<uint16_t>(tile.zp);
+    rtl::Stalls input(rng), output(rng);
+    int64_t wave = 0;  // the wave whose operands the port is delivering (all waves of all groups, in order)
+    int64_t loaded = -1;  // the wave on the operand buses
+    size_t received = 0;
+    const int64_t limit = 8 * groups * (tile.waves * 8 + g.depth + g.group_outputs) + 64;
+    bool done = false;
+    for (int64_t cycle = 1; !done && d.at(t, cycle, limit); ++cycle) {
+      const bool valid = !input_stalls || input.go(), ready = chain || output.go();
+      if (wave != loaded) {  // the port now delivers the next wave's operands
+        std::fill(act.begin(), act.end(), 0);
+        std::fill(wgt.begin(), wgt.end(), 0);
+        if (wave < groups * tile.waves) tile.operands(wave / tile.waves, wave % tile.waves, act, wgt);
+        for (size_t i = 0; i < act.size(); ++i) rtl::put_byte(m.op_act, i, static_cast<uint8_t>(act[i]));
+        for (size_t i = 0; i < wgt.size(); ++i) rtl::put_byte(m.op_wgt, i, static_cast<uint8_t>(wgt[i]));
+        loaded = wave;
+      }
+      m.op_valid = valid;
+      m.out_ready = ready;
+      m.eval();
+      done = model->step({valid, ready});
+      d.check("operand beat taken (op_valid && op_ready)", m.op_valid && m.op_ready, model->took_input());
+      const int64_t beat = m.out_valid && m.out_ready ? m.out_count : 0;
+      d.check("output beat (results if out_valid && out_ready)", beat, model->beat_results());
+      for (int64_t i = 0; i < beat && received + static_cast<size_t>(i) < expected.size(); ++i)
+        d.value("out_data lane " + std::to_string(i) + " (result " + std::to_string(received + i) + ")",
+                rtl::signed_bits(m.out_data, static_cast<int>(i) * 32, 32),
+                expected[received + static_cast<size_t>(i)]);
+      d.check("overflow (a group reached the busy write-back buffer)", m.overflow, 0);
+      received += static_cast<size_t>(beat);
+      if (m.wave_taken) ++wave;
+      rtl::clock(m);
+    }
+    d.check("results of the tile", static_cast<int64_t>(received), static_cast<int64_t>(expected.size()));
+  }
+  return d.result();
+}
+
+// The RTL's parameters are the named config's engine, port shares and requantizer (if any); an R-MAC
+// setup takes the config's kernels and strides.
+void require_config(EngineSetup& s, const std::string& name, const std::string& engine) {
+  const arch::AccelConfig& c = rtl::config(name);
+  const arch::EngineParams& params = *c.engine(engine)->params;
+  if (s.is_rmac) {
+    const auto& rmac = dynamic_cast<const arch::RmacParams&>(params);
+    s.rmac.kernels = rmac.kernels, s.rmac.strides = rmac.strides;
+    REQUIRE(rmac.to_json() == s.rmac.to_json());
+  } else {
+    REQUIRE(params.to_json() == s.mat.to_json());
+  }
+  const arch::PortShare ports = arch::port_share(c);
+  REQUIRE(ports.act_bytes_per_cycle == s.ports.act_bytes_per_cycle);
+  REQUIRE(ports.weight_bytes_per_cycle == s.ports.weight_bytes_per_cycle);
+  if (s.chain.rate > 0) {
+    const arch::AuxPath chain = arch::aux_path(c, {arch::AuxKind::Requantizer});
+    REQUIRE(chain.rate == s.chain.rate);
+    REQUIRE(chain.latency == s.chain.latency);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("RTL MAT (trio-vit.json, requantizer chain) == vitsim on 1,000 random tiles", "[rtl]") {
+  EngineSetup s = VITSIM_ENGINE_SETUP(VMAT_TRIO, false);
+  require_config(s, "trio-vit", "mat");
+  const rtl::CosimResult r = cosimulate_engine<Vmat_trio>(s, true, kTiles, 14101);
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+TEST_CASE("RTL MAT (small-test.json, port stalls, int32 outputs, output stalls) == vitsim on 1,000 tiles",
+          "[rtl]") {
+  EngineSetup s = VITSIM_ENGINE_SETUP(VMAT_SMALL, false);
+  require_config(s, "small-test", "mat");
+  const rtl::CosimResult r = cosimulate_engine<Vmat_small>(s, true, kTiles, 14102);
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+TEST_CASE("RTL MAT with a chain slower than the engine (aux stalls) == vitsim on 1,000 random tiles",
+          "[rtl]") {
+  // No operand-port stalls: vitsim's write-back bus rule spaces group starts, which keeps a slow chain's
+  // input to one group only while every wave's fetch takes the same p cycles (docs/rtl.md, "Findings").
+  const rtl::CosimResult r =
+      cosimulate_engine<Vmat_bus>(VITSIM_ENGINE_SETUP(VMAT_BUS, false), false, kTiles, 14103);
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+TEST_CASE("RTL R-MAC (trio-vit.json: depthwise 3x3/5x5 stride 1/2, pointwise assist) == vitsim, 1,000 tiles",
+          "[rtl]") {
+  EngineSetup s = VITSIM_ENGINE_SETUP(VRMAC_TRIO, true);
+  require_config(s, "trio-vit", "rmac");
+  // Operand-port stalls are safe here: every depthwise group has at least as many waves (9 or 25) as the
+  // chain needs cycles per group (1,024 / 128 = 8), and a GEMM group's results take one chain cycle.
+  const rtl::CosimResult r = cosimulate_engine<Vrmac_trio>(s, true, kTiles, 14106);
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+TEST_CASE("RTL R-MAC (small-test.json, int32 outputs, port and output stalls) == vitsim on 1,000 tiles",
+          "[rtl]") {
+  EngineSetup s = VITSIM_ENGINE_SETUP(VRMAC_SMALL, true);
+  require_config(s, "small-test", "rmac");
+  const rtl::CosimResult r = cosimulate_engine<Vrmac_small>(s, true, kTiles, 14107);
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+TEST_CASE("A one-cycle change to the engine's cycle model makes the engine co-simulation fail", "[rtl]") {
+  // One more pipeline stage in the model than in the RTL: the first group's output beat comes a cycle late.
+  const std::string deeper = cosimulate_engine<Vmat_trio>(VITSIM_ENGINE_SETUP(VMAT_TRIO, false), true, 5,
+                                                          14104, [](arch::GroupPipeline& g) { ++g.depth; })
+                                 .divergence;
+  INFO(deeper);
+  CHECK(deeper.find("tile 0, cycle ") == 0);
+  CHECK(deeper.find("output beat") != std::string::npos);
+  // One more port cycle per wave (a wave's weights needing one byte more than the share delivers).
+  const std::string slower =
+      cosimulate_engine<Vmat_small>(VITSIM_ENGINE_SETUP(VMAT_SMALL, false), true, 5, 14105,
+                                    [](arch::GroupPipeline& g) { ++g.weight_bytes; })
+          .divergence;
+  INFO(slower);
+  CHECK(slower.find("tile 0, cycle ") == 0);
+}
