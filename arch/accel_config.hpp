@@ -118,7 +118,7 @@ struct AccelConfig {
   int64_t engine_dsps() const;
   /// DSP slices of the auxiliary units.
   int64_t aux_dsps() const;
-  /// engine_dsps() + aux_dsps() (DESIGN.md section 4.3).
+  /// engine_dsps() + aux_dsps() (docs/metrics.md).
   int64_t dsps() const { return engine_dsps() + aux_dsps(); }
   /// 2 x multipliers x f_clk, in GOPS.
   double peak_gops() const { return 2.0 * static_cast<double>(multipliers()) * clock_mhz / 1e3; }

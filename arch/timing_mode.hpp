@@ -1,4 +1,4 @@
-// The two timing modes (DESIGN.md section 4.1): the same rules, stepped cycle by cycle or advanced by their
+// The two timing modes (docs/simulation.md): the same rules, stepped cycle by cycle or advanced by their
 // closed forms to the next event. Total and per-layer cycles are identical in both.
 #pragma once
 

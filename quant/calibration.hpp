@@ -1,4 +1,4 @@
-// Activation range calibration (DESIGN.md section 5): an Observer collects the values one tensor takes
+// Activation range calibration (docs/quantization.md): an Observer collects the values one tensor takes
 // over a calibration batch; compute_range turns them into a clipping range with one of four methods;
 // choose_qparams / quantize_value turn a range into a uniform quantizer.
 //

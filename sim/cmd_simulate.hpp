@@ -1,5 +1,5 @@
 // `vitsim simulate` (quantized graph + accelerator config -> report) and `vitsim run` (model -> PTQ ->
-// simulate -> summary, with the defaults of DESIGN.md section 1: EfficientViT-B1 @224, trio-vit, trio-w8a8).
+// simulate -> summary, with the defaults of the README: EfficientViT-B1 @224, trio-vit, trio-w8a8).
 #pragma once
 
 #include <iosfwd>

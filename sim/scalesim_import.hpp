@@ -69,7 +69,7 @@ int64_t scalesim_ofmap_size(int64_t ifmap, int64_t filter, int64_t stride);
 
 /// One layer's result. Conventions (`compat`):
 ///   vitsim (false): cycles = the tile's first to last cycle on the engine, folds x cycles_per_fold;
-///     compute_utilization = macs / (rows x cols x cycles) (DESIGN.md 4.3's mac_utilization).
+///     compute_utilization = macs / (rows x cols x cycles) (docs/metrics.md's mac_utilization).
 ///   SCALE-Sim (true): cycles = folds x cycles_per_fold - 1, what SCALE-Sim prints as a layer's Total Cycles;
 ///     compute_utilization = SCALE-Sim's Compute Util: the mean over folds of used PEs x T / (rows x cols x
 ///     span), its span being cycles_per_fold for os and cycles_per_fold + cols - 1 for ws and is.

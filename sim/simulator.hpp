@@ -1,5 +1,5 @@
 // The simulation top: compiles a quantized graph for an accelerator, runs it in SystemC, and aggregates the
-// records into per-layer and per-resource statistics with the metrics of DESIGN.md section 4.3 (defined in
+// records into per-layer and per-resource statistics with the metrics of docs/metrics.md (defined in
 // docs/metrics.md, the report's layout in docs/report.schema.json). Optionally runs functional simulation and
 // compares every layer with the integer reference executor.
 #pragma once
@@ -38,7 +38,7 @@ inline double as_double(int64_t v) {
   return static_cast<double>(v);
 }
 
-/// Cycles of a unit or a layer, by what the unit did (DESIGN.md section 4.3). For a resource they add up
+/// Cycles of a unit or a layer, by what the unit did (docs/metrics.md). For a resource they add up
 /// to the total cycles; for a layer, busy and stalls are summed over its tiles (on all units).
 struct CycleBreakdown {
   int64_t busy = 0;              // a tile in progress, operands flowing

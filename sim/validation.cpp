@@ -49,7 +49,7 @@ ValidationRow exact_row(const std::string& section, const std::string& check, in
           true,    anchor == vitsim};
 }
 
-// SCALE-Sim's stall-free cycles of one GEMM, written out from DESIGN.md section 9 independently of
+// SCALE-Sim's stall-free cycles of one GEMM, written out from SCALE-Sim v2's published rules independently of
 // arch/systolic_timing (the anchor must not share code with what it checks).
 int64_t scalesim_formula(int64_t m, int64_t k, int64_t n, const arch::SystolicArray& a) {
   const auto up = [](int64_t x, int64_t y) { return (x + y - 1) / y; };
@@ -409,7 +409,7 @@ namespace {
 // What each section compares and where its anchor comes from.
 const std::vector<std::pair<const char*, const char*>> kSectionIntros = {
     {kScaleSim,
-     "Anchor: SCALE-Sim v2's stall-free cycle count (DESIGN.md section 9, its off-by-one included), written "
+     "Anchor: SCALE-Sim v2's stall-free cycle count (its off-by-one included), written "
      "out "
      "independently in `sim/validation.cpp`. vitsim: `vitsim scalesim --compat` (docs/scalesim.md): each "
      "GEMM "
@@ -430,7 +430,8 @@ const std::vector<std::pair<const char*, const char*>> kSectionIntros = {
      "engines, every layer's output compared element by element."},
     {kPublished,
      "Anchor: 780.2 GOPS, the Trio-ViT precursor accelerator with (8x8 + 8x8) x 16 = 2,048 multipliers at "
-     "200 MHz on EfficientViT (DESIGN.md section 9). The paper's model and resolution are not given here: "
+     "200 MHz on EfficientViT, as the precursor paper reports it. The paper's model and resolution are not "
+     "given here: "
      "we show ImageNet EfficientViT B0-B3 at 224, 256 and 288, with synthetic weights and trio-w8a8 (the "
      "cycles do not depend on the weight values), and at 224 the best single layer of each type (its GOPS "
      "over its own span, while other layers may overlap it). Informational rows: no constant is adjusted to "
