@@ -14,10 +14,6 @@ constexpr const char* kAuxKeys[kAuxKinds] = {"requantizer",    "hswish",        
 constexpr const char* kBufferKeys[kBufferKinds] = {"activation", "weight", "output", "divisor"};
 constexpr int kMaxInt = 2147483647;
 
-bool power_of_two(int64_t x) {
-  return x > 0 && (x & (x - 1)) == 0;
-}
-
 EngineConfig read_engine(JsonReader& r, std::set<std::string>& names) {
   EngineConfig e;
   e.name = r.string("name");
@@ -56,9 +52,7 @@ BufferConfig read_buffer(JsonReader& buffers, BufferKind kind) {
   b.capacity_bytes = r.integer("capacity_bytes", 0, 1, kMaxInt);
   b.banks = r.integer("banks", 1, 1, 1024);
   b.ports_per_bank = r.integer("ports_per_bank", 1, 1, 2);
-  b.word_bytes = r.integer("word_bytes", 8, 1, 1024);
-  if (!power_of_two(b.word_bytes))
-    r.fail("word_bytes", "expected a power of two, found " + std::to_string(b.word_bytes));
+  b.word_bytes = r.power_of_two("word_bytes", 8, 1, 1024);
   if (b.capacity_bytes % (int64_t{b.banks} * b.word_bytes) != 0)
     r.fail("capacity_bytes",
            "expected a multiple of banks x word_bytes = " + std::to_string(int64_t{b.banks} * b.word_bytes) +
@@ -76,9 +70,7 @@ BufferConfig read_buffer(JsonReader& buffers, BufferKind kind) {
 // The ideal bus's bandwidth and latency, or the DDR4 preset with the config's controller overrides.
 void read_dram(JsonReader& dram, AccelConfig& c) {
   const std::string model = dram.choice("model", "ideal-bus", {"ideal-bus", "ddr4"});
-  c.dram.burst_bytes = dram.integer("burst_bytes", 64, 1, 65536);
-  if (!power_of_two(c.dram.burst_bytes))
-    dram.fail("burst_bytes", "expected a power of two, found " + std::to_string(c.dram.burst_bytes));
+  c.dram.burst_bytes = dram.power_of_two("burst_bytes", 64, 1, 65536);
   if (model == "ideal-bus") {
     dram.require("bandwidth_gbps");
     c.dram.bandwidth_gbps = dram.number("bandwidth_gbps", 0, 0.001, 10000);

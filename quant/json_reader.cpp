@@ -214,6 +214,12 @@ int JsonReader::integer(const std::string& key, int fallback, int min, int max) 
   return static_cast<int>(x);
 }
 
+int JsonReader::power_of_two(const std::string& key, int fallback, int min, int max) {
+  const int v = integer(key, fallback, min, max);
+  if (v <= 0 || (v & (v - 1)) != 0) fail(key, "expected a power of two, found " + std::to_string(v));
+  return v;
+}
+
 double JsonReader::number(const std::string& key, double fallback, double min, double max) {
   const auto* v = find(key, nlohmann::json::value_t::number_float, "a number");
   if (!v) return fallback;

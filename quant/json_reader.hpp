@@ -73,6 +73,8 @@ class JsonReader {
   std::string string(const std::string& key);  // required
   bool boolean(const std::string& key, bool fallback);
   int integer(const std::string& key, int fallback, int min, int max);
+  /// An integer in [min, max] that is also a power of two.
+  int power_of_two(const std::string& key, int fallback, int min, int max);
   double number(const std::string& key, double fallback, double min, double max);
   /// A string that must be one of `allowed`.
   std::string choice(const std::string& key, const std::string& fallback,

@@ -12,16 +12,6 @@ namespace {
 constexpr const char* kFieldNames[] = {"channel", "rank", "bankgroup", "bank", "row", "column"};
 constexpr int kFields = 6;
 
-bool power_of_two(int64_t x) {
-  return x > 0 && (x & (x - 1)) == 0;
-}
-
-int power_of_two_at(JsonReader& r, const std::string& key, int fallback, int min, int max) {
-  const int v = r.integer(key, fallback, min, max);
-  if (!power_of_two(v)) r.fail(key, "expected a power of two, found " + std::to_string(v));
-  return v;
-}
-
 AddressMapping parse_mapping(JsonReader& r, const std::string& text) {
   AddressMapping m;
   m.order.clear();
@@ -96,17 +86,17 @@ Config parse_preset(const nlohmann::json& j, const std::string& origin) {
 
   JsonReader o = r.required_object("organization");
   Organization& org = c.org;
-  org.channels = power_of_two_at(o, "channels", 1, 1, 64);
-  org.ranks = power_of_two_at(o, "ranks", 1, 1, 8);
+  org.channels = o.power_of_two("channels", 1, 1, 64);
+  org.ranks = o.power_of_two("ranks", 1, 1, 8);
   o.require("bank_groups");
-  org.bank_groups = power_of_two_at(o, "bank_groups", 4, 1, 8);
+  org.bank_groups = o.power_of_two("bank_groups", 4, 1, 8);
   o.require("banks_per_group");
-  org.banks_per_group = power_of_two_at(o, "banks_per_group", 4, 1, 8);
+  org.banks_per_group = o.power_of_two("banks_per_group", 4, 1, 8);
   o.require("rows");
-  org.rows = power_of_two_at(o, "rows", 65536, 1, 1 << 20);
+  org.rows = o.power_of_two("rows", 65536, 1, 1 << 20);
   o.require("columns");
-  org.columns = power_of_two_at(o, "columns", 1024, 8, 1 << 16);
-  org.bus_bits = power_of_two_at(o, "bus_bits", 64, 8, 1024);
+  org.columns = o.power_of_two("columns", 1024, 8, 1 << 16);
+  org.bus_bits = o.power_of_two("bus_bits", 64, 8, 1024);
   o.reject_unknown_keys();
 
   JsonReader t = r.required_object("timing");
