@@ -154,6 +154,11 @@ AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origi
   read_dram(dram, c);
   dram.reject_unknown_keys();
 
+  c.arbitration = r.choice("arbitration", arbitration_name(c.arbitration),
+                           {"round-robin", "fixed-priority"}) == "round-robin"
+                      ? ArbitrationPolicy::RoundRobin
+                      : ArbitrationPolicy::FixedPriority;
+
   r.reject_unknown_keys();
   return c;
 }
@@ -205,6 +210,7 @@ nlohmann::json AccelConfig::to_json() const {
   j["notes"] = notes;
   j["clock_mhz"] = clock_mhz;
   j["dsp_packing"] = dsp_packing;
+  j["arbitration"] = arbitration_name(arbitration);
   nlohmann::json engs = nlohmann::json::array();
   for (const EngineConfig& e : engines) {
     nlohmann::json ej = e.params->to_json();

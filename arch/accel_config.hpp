@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/arbiter.hpp"
 #include "arch/ddr4/ddr4_config.hpp"
 #include "arch/engine_registry.hpp"
 
@@ -106,6 +107,9 @@ struct AccelConfig {
   std::vector<BufferConfig> buffers;     // one per BufferKind, indexed by the kind
   DmaConfig dma;
   DramConfig dram;
+  /// Cycle mode: the order in which units that want the same buffer ports or auxiliary unit in one cycle
+  /// are served (docs/simulation.md, "Cycle mode"); fast mode's closed forms divide the ports statically.
+  ArbitrationPolicy arbitration = ArbitrationPolicy::RoundRobin;
 
   const AuxUnitConfig& aux(AuxKind kind) const { return aux_units[static_cast<size_t>(kind)]; }
   const BufferConfig& buffer(BufferKind kind) const { return buffers[static_cast<size_t>(kind)]; }

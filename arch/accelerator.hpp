@@ -28,8 +28,9 @@ class SimulationStalled : public std::runtime_error {
 struct RunOptions {
   TimingMode mode = TimingMode::Fast;
   /// Stop with SimulationStalled when no item completes for this many cycles. 0: automatic, the larger of
-  /// 1,000,000, twice the longest tile's closed form and twice the longest transfer's duration with the DRAM
-  /// to itself, so a legitimately long tile or transfer never trips it.
+  /// 1,000,000, twice the longest tile's closed form (in cycle mode times 1 + the units with work, which may
+  /// share its resources) and twice the longest transfer's duration with the DRAM to itself, so a
+  /// legitimately long tile or transfer never trips it.
   int64_t watchdog_cycles = 0;
   FunctionalModel* functional = nullptr;  // when set, every tile is executed on it as it starts
   bool record_bursts = false;             // keep every DRAM burst in RunRecords::bursts (traces)

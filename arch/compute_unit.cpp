@@ -7,47 +7,37 @@
 
 namespace vitsim::arch {
 
+void record_start(TileRecord& record, int64_t t, int64_t free_from, const Scoreboard::Ready& ready) {
+  record.start = t;
+  record.wait = t - free_from;
+  if (record.wait > 0)
+    record.wait_cause = ready.binding_transfer >= 0 ? StallCause::Dram : StallCause::Dependency;
+}
+
 ComputeUnit::ComputeUnit(sc_core::sc_module_name name, const Program& program, int resource,
-                         const AccelConfig& config, TimingMode mode, Scoreboard& scoreboard,
-                         std::vector<TileRecord>& records, FunctionalModel* functional)
+                         const AccelConfig& config, Scoreboard& scoreboard, std::vector<TileRecord>& records,
+                         FunctionalModel* functional)
     : sc_module(name),
       program_(program),
       resource_(program.resources[static_cast<size_t>(resource)]),
       queue_(program.queues[static_cast<size_t>(resource)]),
       config_(config),
-      mode_(mode),
       scoreboard_(scoreboard),
       records_(records),
       functional_(functional) {
   SC_METHOD(run);
 }
 
-void ComputeUnit::begin(int tile, int64_t t, const Scoreboard::Ready& ready) {
-  TileRecord& r = records_[static_cast<size_t>(tile)];
-  r.start = t;
-  r.wait = t - free_from_;
-  if (r.wait > 0) r.wait_cause = ready.binding_transfer >= 0 ? StallCause::Dram : StallCause::Dependency;
-  if (functional_) functional_->execute(program_.tiles[static_cast<size_t>(tile)]);
-}
-
-void ComputeUnit::finish(int tile, int64_t last_cycle, const TileCost& cost) {
-  TileRecord& r = records_[static_cast<size_t>(tile)];
-  r.done = last_cycle;
-  r.cost = cost;
-  scoreboard_.finish_tile(tile, last_cycle);
-  free_from_ = last_cycle + 1;
+bool ComputeUnit::runs_at(int64_t t) const {
+  if (last_start_ >= 0 && last_start_ <= t && free_from_ > t) return true;
+  if (next_ >= queue_.size() || free_from_ > t) return false;
+  const ComputeTile& next = program_.tiles[static_cast<size_t>(queue_[next_])];
+  const Scoreboard::Ready ready = scoreboard_.ready(next.wait_tiles, next.wait_transfers);
+  return ready.known && ready.cycle <= t;
 }
 
 void ComputeUnit::run() {
   const int64_t t = now_cycle();
-  if (stepper_) {  // cycle mode, a tile in progress
-    if (stepper_->step()) {
-      finish(current_, t, stepper_->counted());
-      stepper_.reset();
-    }
-    if (!finished()) next_trigger(cycles_time(1));
-    return;
-  }
   if (next_ >= queue_.size()) return;
   const int tile = queue_[next_];
   const ComputeTile& work = program_.tiles[static_cast<size_t>(tile)];
@@ -64,43 +54,38 @@ void ComputeUnit::run() {
   if (start < t)  // every wake-up is scheduled for the start cycle or earlier
     throw std::logic_error(std::string(name()) + ": tile " + std::to_string(tile) + " could start at cycle " +
                            std::to_string(start) + " but the unit woke at " + std::to_string(t));
-  begin(tile, t, ready);
+  TileRecord& record = records_[static_cast<size_t>(tile)];
+  record_start(record, t, free_from_, ready);
+  if (functional_) functional_->execute(work);
   ++next_;
-  if (mode_ == TimingMode::Fast) {
-    const TileCost cost = tile_cost(config_, resource_, work);
-    finish(tile, t + cost.cycles - 1, cost);
-    if (!finished()) next_trigger(cycles_time(free_from_ - t));
-    return;
-  }
-  current_ = tile;
-  stepper_ = tile_stepper(config_, resource_, work);
-  if (stepper_->step()) {
-    finish(tile, t, stepper_->counted());
-    stepper_.reset();
-  }
-  if (!finished()) next_trigger(cycles_time(1));
+  int64_t sharers = 1;
+  for (const ComputeUnit* peer : peers_) sharers += peer->runs_at(t) ? 1 : 0;
+  record.cost = tile_cost(config_, resource_, work, resource_.is_engine ? sharers : 0);
+  record.done = t + record.cost.cycles - 1;
+  last_start_ = t;
+  scoreboard_.finish_tile(tile, record.done);
+  free_from_ = record.done + 1;
+  if (!finished()) next_trigger(cycles_time(free_from_ - t));
+}
+
+std::string awaiting_state(const Program& program, const Scoreboard& scoreboard, const std::string& unit,
+                           int tile, size_t position, size_t queued) {
+  const ComputeTile& w = program.tiles[static_cast<size_t>(tile)];
+  std::string s = unit + ": tile " + std::to_string(tile) + " (" + std::to_string(position) + "/" +
+                  std::to_string(queued) + ") of layer '" +
+                  program.layer_names[static_cast<size_t>(w.layer)] + "' waits for";
+  bool any = false;
+  for (int d : w.wait_tiles)
+    if (scoreboard.tile_done(d) == Scoreboard::kPending) s += " tile " + std::to_string(d), any = true;
+  for (int d : w.wait_transfers)
+    if (scoreboard.transfer_done(d) == Scoreboard::kPending)
+      s += " transfer " + std::to_string(d), any = true;
+  return s + (any ? "" : " nothing (ready)");
 }
 
 std::string ComputeUnit::state() const {
-  const std::string unit = resource_.name + ": ";
-  if (stepper_) {
-    const ComputeTile& w = program_.tiles[static_cast<size_t>(current_)];
-    return unit + "running tile " + std::to_string(current_) + " of layer '" +
-           program_.layer_names[static_cast<size_t>(w.layer)] + "' (" + stepper_->state() + ")";
-  }
-  if (next_ >= queue_.size()) return unit + "done (" + std::to_string(queue_.size()) + " tiles)";
-  const int tile = queue_[next_];
-  const ComputeTile& w = program_.tiles[static_cast<size_t>(tile)];
-  std::string s = unit + "tile " + std::to_string(tile) + " (" + std::to_string(next_) + "/" +
-                  std::to_string(queue_.size()) + ") of layer '" +
-                  program_.layer_names[static_cast<size_t>(w.layer)] + "' waits for";
-  bool any = false;
-  for (int d : w.wait_tiles)
-    if (scoreboard_.tile_done(d) == Scoreboard::kPending) s += " tile " + std::to_string(d), any = true;
-  for (int d : w.wait_transfers)
-    if (scoreboard_.transfer_done(d) == Scoreboard::kPending)
-      s += " transfer " + std::to_string(d), any = true;
-  return s + (any ? "" : " nothing (ready)");
+  if (next_ >= queue_.size()) return resource_.name + ": done (" + std::to_string(queue_.size()) + " tiles)";
+  return awaiting_state(program_, scoreboard_, resource_.name, queue_[next_], next_, queue_.size());
 }
 
 }  // namespace vitsim::arch

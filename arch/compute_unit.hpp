@@ -1,12 +1,15 @@
-// A compute resource (an engine, or an auxiliary unit running standalone layers) as a SystemC module: a
-// thin timed wrapper around the plain-C++ tile timing rules (tile_timing.hpp).
+// Fast mode: a compute resource (an engine, or an auxiliary unit running standalone layers) as a SystemC
+// module, a thin timed wrapper around the closed forms of the tile timing rules (tile_timing.hpp). Cycle
+// mode steps all resources together instead (arch/cycle_scheduler.hpp).
 //
 // It runs its queue of tiles in order. A tile starts at the first cycle t at which the unit is free and
-// every item the tile waits for finished by t - 1. Fast mode prices the tile with its closed form, records
-// its last cycle at once and sleeps until the unit is free again; cycle mode advances the tile's state
-// machine once per cycle until it reports its last cycle. The cycles between the unit becoming free and a
-// tile starting are stalls, charged to the wait that was satisfied last: a DMA transfer (DRAM) or another
-// unit's tile (dependency).
+// every item the tile waits for finished by t - 1; the closed form prices it, its last cycle is recorded
+// at once and the unit sleeps until it is free again. An engine's tile divides the buffer ports with the
+// other engines that run a tile in cycle t (fast mode's estimate of who competes with it for the tile's
+// whole duration). Whether a peer runs in cycle t is known whatever order SystemC runs the units in: it
+// started a tile by t that ends at t or later, or it has not stepped yet and its next tile can start at t.
+// The cycles between the unit becoming free and a tile starting are stalls, charged to the wait that was
+// satisfied last: a DMA transfer (DRAM) or another unit's tile (dependency).
 #pragma once
 
 #include <memory>
@@ -18,7 +21,6 @@
 #include "arch/program.hpp"
 #include "arch/scoreboard.hpp"
 #include "arch/tile_timing.hpp"
-#include "arch/timing_mode.hpp"
 
 namespace vitsim::arch {
 
@@ -34,35 +36,44 @@ struct TileRecord {
   StallCause wait_cause = StallCause::None;
 };
 
+/// Records a tile starting in cycle t on a unit free from `free_from`, whose waits `ready` describes.
+void record_start(TileRecord& record, int64_t t, int64_t free_from, const Scoreboard::Ready& ready);
+
+/// The watchdog's line for a unit whose next tile (at `position` of its queue of `queued`) has not
+/// started: "<unit>: tile 12 (3/40) of layer 'x' waits for tile 9 transfer 4".
+std::string awaiting_state(const Program& program, const Scoreboard& scoreboard, const std::string& unit,
+                           int tile, size_t position, size_t queued);
+
 class ComputeUnit : public sc_core::sc_module {
  public:
   /// `functional` may be null (timing only); otherwise each tile is executed on it when it starts.
   ComputeUnit(sc_core::sc_module_name name, const Program& program, int resource, const AccelConfig& config,
-              TimingMode mode, Scoreboard& scoreboard, std::vector<TileRecord>& records,
-              FunctionalModel* functional);
+              Scoreboard& scoreboard, std::vector<TileRecord>& records, FunctionalModel* functional);
+  /// The other engines' units, which divide the buffer ports with this one's tiles (engines only).
+  void set_port_peers(std::vector<const ComputeUnit*> peers) { peers_ = std::move(peers); }
+  /// Whether the unit runs a tile in cycle t (see above).
+  bool runs_at(int64_t t) const;
 
-  bool finished() const { return next_ >= queue_.size() && !stepper_; }
+  bool finished() const { return next_ >= queue_.size(); }
+  bool is_engine() const { return resource_.is_engine; }
   /// One line for the watchdog: the tile in progress or awaited, and what it waits for.
   std::string state() const;
 
  private:
   SC_HAS_PROCESS(ComputeUnit);
   void run();
-  void begin(int tile, int64_t t, const Scoreboard::Ready& ready);
-  void finish(int tile, int64_t last_cycle, const TileCost& cost);
 
   const Program& program_;
   const Resource& resource_;
   const std::vector<int>& queue_;
   const AccelConfig& config_;
-  TimingMode mode_;
   Scoreboard& scoreboard_;
   std::vector<TileRecord>& records_;
+  std::vector<const ComputeUnit*> peers_;
   FunctionalModel* functional_;
-  size_t next_ = 0;        // position in queue_ of the next tile to start
-  int64_t free_from_ = 0;  // first cycle the unit is free
-  int current_ = -1;       // tile in progress (cycle mode)
-  std::unique_ptr<TileStepper> stepper_;
+  size_t next_ = 0;          // position in queue_ of the next tile to start
+  int64_t free_from_ = 0;    // first cycle the unit is free
+  int64_t last_start_ = -1;  // first cycle of the latest tile (-1: none yet)
 };
 
 }  // namespace vitsim::arch

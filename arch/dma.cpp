@@ -83,6 +83,7 @@ bool DmaEngine::issue_burst(Queue& q, int64_t t) {
     throw std::runtime_error("DRAM rejected a " + std::string(q.name) +
                              " burst: " + payload_.get_response_string());
   const int64_t arrival = t + to_cycles(delay);
+  if (load_burst_ && q.command == tlm::TLM_READ_COMMAND) load_burst_(transfer.buffer, t, arrival, bytes);
   q.in_flight.push_back(arrival);
   q.last_arrival = std::max(q.last_arrival, arrival);
   q.bytes_issued += bytes;

@@ -14,6 +14,7 @@
 
 #include <tlm_utils/simple_initiator_socket.h>
 #include <deque>
+#include <functional>
 #include <string>
 #include <systemc>
 #include <tlm>
@@ -39,6 +40,12 @@ class DmaEngine : public sc_core::sc_module {
 
   DmaEngine(sc_core::sc_module_name name, const Program& program, const AccelConfig& config, TimingMode mode,
             Scoreboard& scoreboard, std::vector<TransferRecord>& records);
+
+  /// Cycle mode: called for every load burst with its buffer, the cycle it is issued, the cycle its last
+  /// byte arrives and its bytes, so the buffer's write ports can be charged (arch/cycle_scheduler.hpp).
+  void on_load_burst(std::function<void(BufferKind, int64_t, int64_t, int64_t)> report) {
+    load_burst_ = std::move(report);
+  }
 
   /// One line per queue for the watchdog.
   std::string state() const;
@@ -73,6 +80,7 @@ class DmaEngine : public sc_core::sc_module {
   Queue queues_[2];
   int64_t last_stepped_ = -1;
   std::vector<unsigned char> burst_data_;
+  std::function<void(BufferKind, int64_t, int64_t, int64_t)> load_burst_;
   tlm::tlm_generic_payload payload_;
 };
 

@@ -7,8 +7,8 @@
 
 namespace vitsim::arch {
 
-PortShare port_share(const AccelConfig& config) {
-  const int64_t engines = static_cast<int64_t>(config.engines.size());
+PortShare port_share(const AccelConfig& config, int64_t sharers) {
+  const int64_t engines = sharers > 0 ? sharers : static_cast<int64_t>(config.engines.size());
   PortShare s;
   s.act_bytes_per_cycle =
       std::max<int64_t>(1, config.buffer(BufferKind::Activation).peak_bytes_per_cycle() / engines);
@@ -95,9 +95,21 @@ class GroupPipelineStepper final : public TileStepper {
           "auxiliary chain, group outputs) must be positive");
   }
 
-  bool step(const Handshake& hs) override {
+  Demand demand() const override {
+    Demand d;
+    if (aux_.rate > 0) d.aux_results = std::min(aux_.rate, aux_queue_);
+    if (group_ == g_.groups) return d;
+    // A group that has not begun waits for the write-back bus first (the cycle being demanded is
+    // cycle_ + 1).
+    if (!group_started_ && group_ > 0 && cycle_ + 1 - last_group_start_ < bus_cycles_per_group_) return d;
+    d.act_bytes = g_.act_bytes - act_fetched_;
+    d.weight_bytes = g_.weight_bytes - weight_fetched_;
+    return d;
+  }
+
+  bool advance(const Grant& grant) override {
     if (done_) return true;
-    if (!hs.output_ready && (aux_.rate > 0 || g_.depth < 2))
+    if (!grant.output_ready && (aux_.rate > 0 || g_.depth < 2))
       throw std::invalid_argument(
           "group pipeline stepper: an output stall needs a registered output (depth >= 2) and no "
           "auxiliary chain (its input queue has no back-pressure)");
@@ -105,17 +117,19 @@ class GroupPipelineStepper final : public TileStepper {
     if (!held_) pipeline_.shift();  // a held pipeline keeps every register
     aux_stages_.shift();
 
-    // The auxiliary chain takes up to `rate` queued results; they leave its last latency stage `latency`
-    // cycles later (the acceptance register is stage 1 of aux_stages_).
-    const int64_t accepted = std::min(aux_.rate, aux_queue_);
+    // The auxiliary chain takes up to `rate` queued results (as many as it was granted); they leave its
+    // last latency stage `latency` cycles later (the acceptance register is stage 1 of aux_stages_).
+    const int64_t accepted = std::min({aux_.rate, aux_queue_, grant.aux_results});
     aux_queue_ -= accepted;
     aux_stages_.first() = accepted;
 
     // Without a chain a group's results leave in one beat from the last stage; a downstream that does not
-    // take it holds the whole pipeline.
+    // take it holds the whole pipeline. With a chain, a group's results enter the chain's input register,
+    // which holds one group: while the chain has not taken all of the previous group (it was granted less
+    // than its rate), the pipeline holds.
     const WaveSlot& leaving = pipeline_.last();
-    held_ = leaving.present && leaving.ends_group && !hs.output_ready;
-    issue(hs.input_valid);
+    held_ = leaving.present && leaving.ends_group && (!grant.output_ready || aux_queue_ > 0);
+    issue(grant);
 
     beat_ = 0;
     if (leaving.present && !held_) {
@@ -156,10 +170,22 @@ class GroupPipelineStepper final : public TileStepper {
   }
 
  private:
+  Grant handshake_grant(const Handshake& hs) const override {
+    const Demand d = demand();
+    Grant g;
+    if (hs.input_valid) {
+      g.act_bytes = std::min(d.act_bytes, ports_.act_bytes_per_cycle);
+      g.weight_bytes = std::min(d.weight_bytes, ports_.weight_bytes_per_cycle);
+    }
+    g.aux_results = d.aux_results;
+    g.output_ready = hs.output_ready;
+    return g;
+  }
+
   // The issue stage: waits for the write-back bus to be free for a new group, then fetches each wave's
-  // operands at the port shares (in cycles the upstream delivers them) and sends the wave into pipeline
-  // stage 1 in the cycle they are complete, unless the pipeline is held.
-  void issue(bool operands_delivered) {
+  // operands with the bytes granted and sends the wave into pipeline stage 1 in the cycle they are
+  // complete, unless the pipeline is held.
+  void issue(const Grant& grant) {
     took_input_ = false;
     if (group_ == g_.groups) return;
     if (!group_started_) {
@@ -172,16 +198,19 @@ class GroupPipelineStepper final : public TileStepper {
       group_started_ = true;
       last_group_start_ = cycle_;
     }
-    if (operands_delivered && (act_fetched_ < g_.act_bytes || weight_fetched_ < g_.weight_bytes)) {
+    if (grant.act_bytes > 0 || grant.weight_bytes > 0) {
       took_input_ = true;
-      act_fetched_ = std::min(g_.act_bytes, act_fetched_ + ports_.act_bytes_per_cycle);
-      weight_fetched_ = std::min(g_.weight_bytes, weight_fetched_ + ports_.weight_bytes_per_cycle);
+      act_fetched_ = std::min(g_.act_bytes, act_fetched_ + grant.act_bytes);
+      weight_fetched_ = std::min(g_.weight_bytes, weight_fetched_ + grant.weight_bytes);
     }
     if (act_fetched_ < g_.act_bytes || weight_fetched_ < g_.weight_bytes) {
       ++cost_.stall_port;
       return;
     }
-    if (held_) return;  // complete operands wait for the pipeline to move
+    if (held_) {                              // complete operands wait for the pipeline to move
+      if (aux_queue_ > 0) ++cost_.stall_aux;  // held by the chain, not by a handshake
+      return;
+    }
     act_fetched_ = weight_fetched_ = 0;
     ++wave_;
     ++waves_in_flight_;
@@ -217,7 +246,7 @@ class GroupPipelineStepper final : public TileStepper {
   int64_t results_out_ = 0;  // results that left the chain
   // Handshakes.
   bool held_ = false;        // the last stage's group was not taken: the pipeline holds
-  bool took_input_ = false;  // this cycle's port beat advanced the fetch counters
+  bool took_input_ = false;  // this cycle's grant advanced the fetch counters
   int64_t beat_ = 0;         // results that left this cycle
 };
 
@@ -235,15 +264,21 @@ class ElementwiseStepper final : public TileStepper {
       throw std::invalid_argument("elementwise stepper: elements and throughput must be positive");
   }
 
-  bool step(const Handshake& hs) override {
+  Demand demand() const override {
+    Demand d;
+    d.aux_results = std::min(throughput_, queue_);
+    return d;
+  }
+
+  bool advance(const Grant& grant) override {
     if (out_ == elements_) return true;
-    if (!hs.output_ready && latency_ == 0)
+    if (!grant.output_ready && latency_ == 0)
       throw std::invalid_argument("elementwise stepper: an output stall needs a latency of at least 1");
     ++cycle_;
     if (!held_) stages_.shift();  // a held unit keeps every register
-    held_ = stages_.last() > 0 && !hs.output_ready;
-    took_input_ = !held_ && hs.input_valid && queue_ > 0;
-    const int64_t accepted = took_input_ ? std::min(throughput_, queue_) : 0;
+    held_ = stages_.last() > 0 && !grant.output_ready;
+    const int64_t accepted = held_ ? 0 : std::min({throughput_, queue_, grant.aux_results});
+    took_input_ = accepted > 0;
     queue_ -= accepted;
     stages_.first() = accepted;
     beat_ = held_ ? 0 : stages_.last();
@@ -264,6 +299,14 @@ class ElementwiseStepper final : public TileStepper {
     return "elementwise: " + std::to_string(queue_) + " queued, " +
            std::to_string(elements_ - queue_ - out_) + " in the pipeline, " + std::to_string(out_) + "/" +
            std::to_string(elements_) + " out";
+  }
+
+ protected:
+  Grant handshake_grant(const Handshake& hs) const override {
+    Grant g;
+    if (hs.input_valid) g.aux_results = demand().aux_results;
+    g.output_ready = hs.output_ready;
+    return g;
   }
 
  private:
@@ -300,8 +343,8 @@ const AuxUnitConfig& aux_unit_for(const AccelConfig& config, const Resource& res
   return config.aux(resource.aux);
 }
 
-TileContext tile_context(const AccelConfig& config, const ComputeTile& tile) {
-  return {port_share(config), aux_path(config, tile.aux_chain)};
+TileContext tile_context(const AccelConfig& config, const ComputeTile& tile, int64_t port_sharers = 0) {
+  return {port_share(config, port_sharers), aux_path(config, tile.aux_chain)};
 }
 
 }  // namespace
@@ -315,9 +358,10 @@ std::unique_ptr<TileStepper> elementwise_stepper(int64_t elements, const AuxUnit
   return std::make_unique<ElementwiseStepper>(elements, unit);
 }
 
-TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile) {
+TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile,
+                   int64_t port_sharers) {
   if (!resource.is_engine) return elementwise_cost(tile.m, aux_unit_for(config, resource, tile));
-  const TileContext ctx = tile_context(config, tile);
+  const TileContext ctx = tile_context(config, tile, port_sharers);
   return group_pipeline_cost(engine_for(config, resource, tile).group_pipeline(tile), ctx.ports, ctx.aux);
 }
 

@@ -40,13 +40,15 @@ inline int ceil_log2(int64_t x) {
   return stages;
 }
 
-/// An engine's share of the on-chip buffer ports: the peak bytes per cycle of the activation and weight
-/// buffers divided equally among the config's engines (at least 1 byte per cycle each).
+/// An engine's share of the on-chip buffer ports (fast mode's closed forms, and the compiler's estimates):
+/// the peak bytes per cycle of the activation and weight buffers divided equally among `sharers` engines
+/// (0: all of the config's engines), at least 1 byte per cycle each. Cycle mode arbitrates the ports per
+/// cycle instead (arch/cycle_scheduler.hpp).
 struct PortShare {
   int64_t act_bytes_per_cycle = 1;
   int64_t weight_bytes_per_cycle = 1;
 };
-PortShare port_share(const AccelConfig& config);
+PortShare port_share(const AccelConfig& config, int64_t sharers = 0);
 
 /// The auxiliary chain a tile's outputs pass through.
 struct AuxPath {
@@ -88,31 +90,55 @@ struct TileCost {
 /// auxiliary unit's next `throughput` elements); when it does not, an engine's fetch counters do not
 /// advance (a port stall). output_ready: the downstream takes this cycle's output beat; when it does not,
 /// the unit holds (a global stall: no pipeline register moves at the end of the cycle and no input is
-/// taken in it). The simulator's neighbours are always ready.
+/// taken in it).
 struct Handshake {
   bool input_valid = true;
   bool output_ready = true;
 };
 
-/// Cycle mode: a tile's state machine, advanced one cycle per step().
+/// Cycle mode (arch/cycle_scheduler.hpp): what a tile asks of the shared resources in the coming cycle,
+/// before the scheduler arbitrates them among the units.
+struct Demand {
+  int64_t act_bytes = 0;     // operand bytes of the current wave still to read from the activation buffer
+  int64_t weight_bytes = 0;  // ... from the weight buffer
+  int64_t aux_results = 0;   // results its auxiliary chain (or, standalone, its aux unit) would take now
+};
+/// What the scheduler granted for the cycle (each at most the demand).
+struct Grant {
+  int64_t act_bytes = 0, weight_bytes = 0, aux_results = 0;
+  bool output_ready = true;  // see Handshake
+};
+
+/// A tile's state machine, advanced one cycle per call. Nothing about the tile's duration is fixed when it
+/// starts: every cycle's progress depends on that cycle's grants.
 class TileStepper {
  public:
   virtual ~TileStepper() = default;
-  /// Advances one cycle with always-ready neighbours; returns true when that cycle was the tile's last.
+  /// What the next cycle would take if everything were granted.
+  virtual Demand demand() const = 0;
+  /// Advances one cycle with `grant` (each field at most demand()'s); returns true when that cycle was the
+  /// tile's last.
+  virtual bool advance(const Grant& grant) = 0;
+  /// Advances one cycle with the given neighbours and the engine's fixed port share (the closed form's
+  /// assumption, and the RTL co-simulation's port): operands at the share when input_valid, the chain at
+  /// its full rate. Output stalls need a registered output (a pipeline depth or chain latency of at least
+  /// 1 register) and no auxiliary chain after an engine: std::invalid_argument otherwise.
+  bool step(const Handshake& handshake) { return advance(handshake_grant(handshake)); }
+  /// step() with always-ready neighbours.
   bool step() { return step(Handshake{}); }
-  /// Advances one cycle with the given neighbours. Output stalls need a registered output (a pipeline
-  /// depth or chain latency of at least 1 register) and no auxiliary chain after an engine (the chain's
-  /// input queue has no back-pressure): std::invalid_argument otherwise.
-  virtual bool step(const Handshake& handshake) = 0;
   /// The last cycle's output beat: results that left the unit (0: no beat, or a held one). An engine
   /// without a chain sends a group's results in one beat; a chain sends up to its rate per cycle.
   virtual int64_t beat_results() const = 0;
-  /// Whether the last cycle took an input beat (an engine: its fetch counters took the port share).
+  /// Whether the last cycle took an input beat (an engine: its fetch counters took operand bytes).
   virtual bool took_input() const = 0;
   /// Counts so far (equal to the closed form once step() has returned true).
   virtual TileCost counted() const = 0;
   /// One line for the watchdog, e.g. "group 3/16 wave 2/4, 5 waves in flight, aux 12/128".
   virtual std::string state() const = 0;
+
+ protected:
+  /// The grant that step(handshake) implies.
+  virtual Grant handshake_grant(const Handshake& handshake) const = 0;
 };
 
 /// Closed form of the output-group pipeline.
@@ -128,7 +154,9 @@ std::unique_ptr<TileStepper> elementwise_stepper(int64_t elements, const AuxUnit
 
 /// The timing of a tile on its resource: an engine's (through EngineParams::group_pipeline) or an
 /// auxiliary unit's. Throws std::invalid_argument if the resource cannot run the tile.
-TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile);
+/// `port_sharers`: the engines that divide the buffer ports (see port_share).
+TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile,
+                   int64_t port_sharers = 0);
 std::unique_ptr<TileStepper> tile_stepper(const AccelConfig& config, const Resource& resource,
                                           const ComputeTile& tile);
 

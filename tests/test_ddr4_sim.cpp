@@ -120,7 +120,7 @@ TEST_CASE("ddr4 target: every transfer's DRAM bytes lie in its tensor's range of
   CHECK(checked == static_cast<int64_t>(p.transfers.size()));
 }
 
-TEST_CASE("ddr4 target: both timing modes agree on EfficientViT-B0 and the DRAM report adds up",
+TEST_CASE("ddr4 target: both timing modes move the same bytes on EfficientViT-B0 and the DRAM report adds up",
           "[ddr4][simulate]") {
   const quant::QGraph q = test::quantize(quant::build_model("efficientvit-b0", 224));
   const arch::AccelConfig config = with_dram(kDdr4);
@@ -128,9 +128,12 @@ TEST_CASE("ddr4 target: both timing modes agree on EfficientViT-B0 and the DRAM 
   const sim::SimOutcome fast = sim::simulate_detailed(q, config, o);
   o.timing = arch::TimingMode::Cycle;
   const sim::SimReport cycle = sim::simulate(q, config, o);
-  nlohmann::json a = fast.report.to_json(), b = cycle.to_json();
-  a.erase("timing"), b.erase("timing");
-  CHECK(a == b);
+  // The same program: the same bursts and DRAM commands, at times that differ where the units contend.
+  REQUIRE(cycle.dram);
+  CHECK(cycle.dram_bytes_read == fast.report.dram_bytes_read);
+  CHECK(cycle.dram_bytes_written == fast.report.dram_bytes_written);
+  CHECK(cycle.dram->reads == fast.report.dram->reads);
+  CHECK(cycle.dram->writes == fast.report.dram->writes);
 
   REQUIRE(fast.report.dram);
   const sim::DramReport& d = *fast.report.dram;
