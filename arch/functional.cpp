@@ -153,9 +153,9 @@ void FunctionalModel::for_each_element(const BufferView& view, const Visit& visi
     for (const StoredPart& part : stored_parts(g, view.layer, box)) {
       const Node& src = g.nodes[uz(part.layer)];
       const int64_t eb = view.accumulators ? 4 : code_bytes(qgraph_.nodes[uz(part.layer)].out.bits);
-      const TensorLayout l = tensor_layout(src.out_shape, src.op, eb);
+      const TensorLayout l = tensor_layout(src.out_shape, src.op, eb, program_.channel_blocks[uz(part.layer)]);
       const TensorLayout lw = tensor_layout(whole.out_shape, whole.op, eb);
-      const Box& b = part.box;
+      for (const Box& b : block_parts(l, part.box)) {
       const int64_t row_bytes = (b.i1 - b.i0) * eb;
       for (int64_t o = b.o0; o < b.o1; ++o)
         for (int64_t m = b.m0; m < b.m1; ++m) {
@@ -183,6 +183,7 @@ void FunctionalModel::for_each_element(const BufferView& view, const Visit& visi
           if (write_back && dram_address >= 0) memory_.dram.write(dram_address, row, row_bytes);
           packed += row_bytes;
         }
+      }
     }
 }
 

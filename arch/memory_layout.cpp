@@ -6,7 +6,8 @@ namespace vitsim::arch {
 
 using quant::OpKind;
 
-TensorLayout tensor_layout(const quant::Shape& shape, OpKind producer, int64_t element_bytes) {
+TensorLayout tensor_layout(const quant::Shape& shape, OpKind producer, int64_t element_bytes,
+                           int64_t channel_block) {
   TensorLayout l;
   l.element_bytes = element_bytes;
   if (shape.size() == 3 && (producer == OpKind::MatMul || producer == OpKind::AttnKernel)) {
@@ -15,6 +16,7 @@ TensorLayout tensor_layout(const quant::Shape& shape, OpKind producer, int64_t e
   } else if (shape.size() == 3) {
     l.outer = shape[1], l.mid = shape[2], l.inner = shape[0];
     l.channels_last = true;
+    l.block = channel_block;
   } else if (shape.size() == 2) {
     l.mid = shape[0], l.inner = shape[1];
     l.axis0 = 1;
@@ -86,9 +88,9 @@ void push(std::vector<RunSet>& runs, RunSet r) {
   }
   runs.push_back(r);
 }
-}  // namespace
 
-void append_runs(const TensorLayout& layout, int64_t base, const Box& box, std::vector<RunSet>& runs) {
+// The runs of `box` of one block (a plain [outer][mid][inner] array at `base`).
+void append_block_runs(const TensorLayout& layout, int64_t base, const Box& box, std::vector<RunSet>& runs) {
   if (box.elements() <= 0) return;
   const int64_t eb = layout.element_bytes, row_bytes = layout.inner * eb, plane_bytes = layout.mid * row_bytes;
   if (box.i0 == 0 && box.i1 == layout.inner) {
@@ -102,6 +104,30 @@ void append_runs(const TensorLayout& layout, int64_t base, const Box& box, std::
   }
   for (int64_t o = box.o0; o < box.o1; ++o)
     push(runs, {base + layout.offset(o, box.m0, box.i0), (box.i1 - box.i0) * eb, row_bytes, box.m1 - box.m0});
+}
+}  // namespace
+
+std::vector<Box> block_parts(const TensorLayout& layout, const Box& box) {
+  std::vector<Box> parts;
+  const int64_t size = layout.block_size();
+  for (int64_t b = box.i0 / size * size; b < box.i1; b += size) {
+    Box part = box;
+    part.i0 = std::max(box.i0, b), part.i1 = std::min(box.i1, b + size);
+    if (part.elements() > 0) parts.push_back(part);
+  }
+  return parts;
+}
+
+void append_runs(const TensorLayout& layout, int64_t base, const Box& whole_box, std::vector<RunSet>& runs) {
+  for (const Box& box : block_parts(layout, whole_box)) {
+    // Within one block the tensor is a plain [outer][mid][width] array.
+    const int64_t b = box.i0 / layout.block_size() * layout.block_size();
+    TensorLayout blk = layout;
+    blk.inner = std::min(layout.block_size(), layout.inner - b), blk.block = 0;
+    Box local = box;
+    local.i0 -= b, local.i1 -= b;
+    append_block_runs(blk, base + layout.offset(0, 0, b), local, runs);
+  }
 }
 
 int64_t run_bytes_total(const std::vector<RunSet>& runs) {

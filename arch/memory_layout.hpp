@@ -2,6 +2,7 @@
 // of what a DMA transfer moves (docs/engines.md, "Memory plan"). Plain C++, no SystemC.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -9,26 +10,35 @@
 
 namespace vitsim::arch {
 
-/// A tensor as bytes: a row-major [outer][mid][inner] array of `element_bytes`-byte elements.
-///   [C,H,W] (convs, Add, AttnNormalize, the input image): channels last, [H][W][C];
+/// A tensor as bytes: a row-major [outer][mid][inner] array of `element_bytes`-byte elements, the inner
+/// dimension cut into blocks of `block` (0: one block), each block a whole [outer][mid][width] array.
+///   [C,H,W] (convs, Add, AttnNormalize, the input image): blocked channels last, [C/block][H][W][block]
+///     (NCHWc): the block is the producer's channel block, so a tile's output is one run and a window of
+///     whole rows is one run per block;
 ///   [T,D] (Linear): [1][T][D]; [D]: [1][1][D] (already channels last);
 ///   [B,R,N] of MatMul and AttnKernel: head-major, [B][R][N], so a head's rows are contiguous.
 struct TensorLayout {
   int64_t outer = 1, mid = 1, inner = 1, element_bytes = 1;
+  int64_t block = 0;           // inner elements per block (0 or >= inner: one block)
   bool channels_last = false;  // [C,H,W] stored as [H][W][C]; otherwise the logical order
   int axis0 = 2;               // which of outer (0), mid (1), inner (2) holds the shape's axis 0
 
   int64_t elements() const { return outer * mid * inner; }
   int64_t bytes() const { return elements() * element_bytes; }
+  int64_t block_size() const { return block > 0 && block < inner ? block : inner; }
   /// Byte offset of element (o, m, i) from the tensor's base.
-  int64_t offset(int64_t o, int64_t m, int64_t i) const { return ((o * mid + m) * inner + i) * element_bytes; }
+  int64_t offset(int64_t o, int64_t m, int64_t i) const {
+    const int64_t b = i / block_size() * block_size(), width = std::min(block_size(), inner - b);
+    return (b * outer * mid + (o * mid + m) * width + (i - b)) * element_bytes;
+  }
   /// The element's flat index in the tensor's logical (row-major shape) order.
   int64_t logical(int64_t o, int64_t m, int64_t i) const {
     return channels_last ? (i * outer + o) * mid + m : (o * mid + m) * inner + i;
   }
 };
 /// The layout of a tensor of `shape` produced by an op of kind `producer` (see TensorLayout).
-TensorLayout tensor_layout(const quant::Shape& shape, quant::OpKind producer, int64_t element_bytes);
+TensorLayout tensor_layout(const quant::Shape& shape, quant::OpKind producer, int64_t element_bytes,
+                           int64_t channel_block = 0);
 
 /// A box of a tensor's [outer][mid][inner] index space: [o0, o1) x [m0, m1) x [i0, i1).
 struct Box {
@@ -48,6 +58,10 @@ struct StoredPart {
   Box box;
   int64_t shift = 0;
 };
+/// The parts of `box` in each inner block, in block order: the order of a box's elements in memory and in a
+/// packed slot (each part row-major, its inner range contiguous).
+std::vector<Box> block_parts(const TensorLayout& layout, const Box& box);
+
 /// Where `box` of `layer`'s output is held: through Concat (which stacks its inputs along axis 0, each stored
 /// where its producer put it) the inputs' parts of it, in input order; otherwise the box itself.
 std::vector<StoredPart> stored_parts(const quant::Graph& graph, int layer, const Box& box);

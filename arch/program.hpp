@@ -131,6 +131,8 @@ struct Program {
   std::vector<int> load_queue, store_queue;  // transfer indices, in DMA issue order
   std::vector<std::string> layer_names;      // per graph node
   std::vector<Allocation> memory_plan;       // every tensor that lives in DRAM or resides on chip
+  /// Per layer: the channel block of its output's blocked channels-last layout (tensor_layout; 0: one).
+  std::vector<int64_t> channel_blocks;
   /// Structural check: indices in range, every tile in exactly one queue (its resource's), every transfer
   /// in the queue of its direction, and the waits plus the queue orders form an acyclic graph, so the
   /// program cannot deadlock. Throws std::logic_error naming the first violation.

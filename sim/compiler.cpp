@@ -620,6 +620,11 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   std::vector<arch::RunSet> store_runs;
   // A float_layernorm Linear's Gemm tiles produce int32 sums, its LayerNorm tile the codes.
   const bool sums = tile.work == TileWork::Gemm && node(layer).op == OpKind::Linear && qnode(layer).float_layernorm;
+  // The layer's channel block is its tiles' (they start at channel 0 and step by it), so that each tile's
+  // output is one run of the blocked channels-last layout.
+  if (tile.region.c0 == 0 && !sums)
+    program_.channel_blocks[static_cast<size_t>(layer)] =
+        (tile.region.c1 - tile.region.c0) * (node(layer).op == OpKind::AttnNormalize ? node(layer).head_dim : 1);
   if (store && !ideal_ && !resident(layer)) {
     for (const arch::Box& box : arch::region_boxes(node(layer), tile.region))
       arch::append_runs(layout_of(layer, sums), dram_base(layer, sums), box, store_runs);
@@ -788,7 +793,8 @@ void Compiler::plan_dram() {
 
 arch::TensorLayout Compiler::layout_of(int layer, bool accumulators) const {
   return arch::tensor_layout(node(layer).out_shape, node(layer).op,
-                             accumulators ? 4 : out_bytes_per_element(layer));
+                             accumulators ? 4 : out_bytes_per_element(layer),
+                             program_.channel_blocks[static_cast<size_t>(layer)]);
 }
 
 void Compiler::append_source_runs(int source, const arch::Box& box, bool accumulators,
@@ -1499,6 +1505,7 @@ arch::Program Compiler::run() {
   consumers_.resize(layers);
   layer_tiles_.resize(layers);
   layer_stores_.resize(layers);
+  program_.channel_blocks.assign(layers, 0);
   for (size_t i = 0; i < layers; ++i) {
     program_.layer_names.push_back(graph_.nodes[i].name);
     for (int in : graph_.nodes[i].inputs) consumers_[static_cast<size_t>(in)].push_back(static_cast<int>(i));
