@@ -75,8 +75,7 @@ class Accelerator : public sc_core::sc_module {
     // A long transfer on a slow DRAM completes nothing for as long as it takes, like a long tile.
     if (options.watchdog_cycles <= 0)
       for (const Transfer& t : program.transfers)
-        watchdog_cycles_ =
-            std::max(watchdog_cycles_, 2 * transfer_cycles_alone(config, *dram_model_, t));
+        watchdog_cycles_ = std::max(watchdog_cycles_, 2 * transfer_cycles_alone(config, *dram_model_, t));
     SC_METHOD(watchdog);
   }
 

@@ -73,8 +73,9 @@ bool DmaEngine::issue_burst(Queue& q, int64_t t) {
   const int64_t bytes = std::min<int64_t>(config_.dram.burst_bytes, runs.run_bytes - q.run_offset);
   payload_.set_command(q.command);
   payload_.set_address(static_cast<uint64_t>(runs.dram_address + q.run * runs.stride + q.run_offset));
-  payload_.set_data_ptr(buffers_ ? buffers_->at(transfer.buffer, transfer.buffer_address + q.bytes_issued, bytes)
-                                 : burst_data_.data());
+  payload_.set_data_ptr(buffers_
+                            ? buffers_->at(transfer.buffer, transfer.buffer_address + q.bytes_issued, bytes)
+                            : burst_data_.data());
   payload_.set_data_length(static_cast<unsigned>(bytes));
   payload_.set_streaming_width(static_cast<unsigned>(bytes));
   payload_.set_byte_enable_ptr(nullptr);

@@ -60,7 +60,7 @@ class DmaEngine : public sc_core::sc_module {
     Phase phase = Phase::Waiting;
     int64_t setup_end = 0;
     int64_t bursts_issued = 0, bursts_total = 0, last_arrival = -1;
-    size_t run_set = 0;                  // the burst cursor: run set, run in it, bytes issued of the run
+    size_t run_set = 0;  // the burst cursor: run set, run in it, bytes issued of the run
     int64_t run = 0, run_offset = 0, bytes_issued = 0;
     std::deque<int64_t> in_flight;  // arrival cycles of issued bursts, ascending
   };

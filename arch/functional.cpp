@@ -72,6 +72,19 @@ struct OperandView {
   }
 };
 
+// pe_chunked_dot with the common adder-tree widths as constants, so the inner loop is unrolled.
+template <class Product>
+int64_t lane_dot(int64_t k, int64_t pe, const Product& product) {
+  switch (pe) {
+    case 8:
+      return pe_chunked_dot(k, 8, product);
+    case 16:
+      return pe_chunked_dot(k, 16, product);
+    default:
+      return pe_chunked_dot(k, pe, product);
+  }
+}
+
 // Shifts a box coordinate triple along the layout dimension that holds axis 0.
 void shift_axis0(int axis0, int64_t shift, int64_t& o, int64_t& m, int64_t& i) {
   (axis0 == 0 ? o : axis0 == 1 ? m : i) += shift;
@@ -111,8 +124,8 @@ std::vector<int64_t> resource_pe(const Program& program, const AccelConfig& conf
   return pe;
 }
 
-FunctionalModel::FunctionalModel(const quant::QGraph& qgraph, const Program& program, const AccelConfig& config,
-                                 MemoryImage& memory)
+FunctionalModel::FunctionalModel(const quant::QGraph& qgraph, const Program& program,
+                                 const AccelConfig& config, MemoryImage& memory)
     : qgraph_(qgraph),
       program_(program),
       memory_(memory),
@@ -133,7 +146,8 @@ FunctionalModel::FunctionalModel(const quant::QGraph& qgraph, const Program& pro
 unsigned char* FunctionalModel::element_bytes_at(const BufferView& view, int layer, int64_t layout_offset,
                                                  int64_t bytes, int64_t packed_offset) {
   if (view.space == BufferView::Space::Slot)
-    return memory_.buffers.at(view.buffer, view.address + (view.in_layout ? layout_offset : packed_offset), bytes);
+    return memory_.buffers.at(view.buffer, view.address + (view.in_layout ? layout_offset : packed_offset),
+                              bytes);
   const int64_t base = resident_base_[uz(layer)];
   if (base < 0)
     throw std::logic_error("functional model: layer '" + qgraph_.graph.nodes[uz(layer)].name +
@@ -153,36 +167,37 @@ void FunctionalModel::for_each_element(const BufferView& view, const Visit& visi
     for (const StoredPart& part : stored_parts(g, view.layer, box)) {
       const Node& src = g.nodes[uz(part.layer)];
       const int64_t eb = view.accumulators ? 4 : code_bytes(qgraph_.nodes[uz(part.layer)].out.bits);
-      const TensorLayout l = tensor_layout(src.out_shape, src.op, eb, program_.channel_blocks[uz(part.layer)]);
+      const TensorLayout l =
+          tensor_layout(src.out_shape, src.op, eb, program_.channel_blocks[uz(part.layer)]);
       const TensorLayout lw = tensor_layout(whole.out_shape, whole.op, eb);
       for (const Box& b : block_parts(l, part.box)) {
-      const int64_t row_bytes = (b.i1 - b.i0) * eb;
-      for (int64_t o = b.o0; o < b.o1; ++o)
-        for (int64_t m = b.m0; m < b.m1; ++m) {
-          unsigned char* row = nullptr;
-          int64_t dram_address = -1;
-          if (view.space == BufferView::Space::Dram) {
-            const int64_t base = dram_base_[uz(part.layer)];
-            if (base < 0)
-              throw std::logic_error("functional model: layer '" + src.name + "' has no DRAM range");
-            // A float_layernorm Linear keeps its int32 sums first, its codes after them.
-            const bool after_sums = !view.accumulators && src.op == OpKind::Linear &&
-                                    qgraph_.nodes[uz(part.layer)].float_layernorm;
-            dram_address = base + (after_sums ? l.elements() * 4 : 0) + l.offset(o, m, b.i0);
-            dram_row.resize(uz(row_bytes));
-            memory_.dram.read(dram_address, dram_row.data(), row_bytes);
-            row = dram_row.data();
-          } else {
-            row = element_bytes_at(view, part.layer, l.offset(o, m, b.i0), row_bytes, packed);
+        const int64_t row_bytes = (b.i1 - b.i0) * eb;
+        for (int64_t o = b.o0; o < b.o1; ++o)
+          for (int64_t m = b.m0; m < b.m1; ++m) {
+            unsigned char* row = nullptr;
+            int64_t dram_address = -1;
+            if (view.space == BufferView::Space::Dram) {
+              const int64_t base = dram_base_[uz(part.layer)];
+              if (base < 0)
+                throw std::logic_error("functional model: layer '" + src.name + "' has no DRAM range");
+              // A float_layernorm Linear keeps its int32 sums first, its codes after them.
+              const bool after_sums = !view.accumulators && src.op == OpKind::Linear &&
+                                      qgraph_.nodes[uz(part.layer)].float_layernorm;
+              dram_address = base + (after_sums ? l.elements() * 4 : 0) + l.offset(o, m, b.i0);
+              dram_row.resize(uz(row_bytes));
+              memory_.dram.read(dram_address, dram_row.data(), row_bytes);
+              row = dram_row.data();
+            } else {
+              row = element_bytes_at(view, part.layer, l.offset(o, m, b.i0), row_bytes, packed);
+            }
+            for (int64_t i = b.i0; i < b.i1; ++i) {
+              int64_t wo = o, wm = m, wi = i;
+              shift_axis0(lw.axis0, part.shift, wo, wm, wi);
+              visit(lw.logical(wo, wm, wi), row + (i - b.i0) * eb, eb);
+            }
+            if (write_back && dram_address >= 0) memory_.dram.write(dram_address, row, row_bytes);
+            packed += row_bytes;
           }
-          for (int64_t i = b.i0; i < b.i1; ++i) {
-            int64_t wo = o, wm = m, wi = i;
-            shift_axis0(lw.axis0, part.shift, wo, wm, wi);
-            visit(lw.logical(wo, wm, wi), row + (i - b.i0) * eb, eb);
-          }
-          if (write_back && dram_address >= 0) memory_.dram.write(dram_address, row, row_bytes);
-          packed += row_bytes;
-        }
       }
     }
 }
@@ -194,7 +209,8 @@ void FunctionalModel::read_operands(const ComputeTile& tile) {
     if (view.accumulators) {
       if (sums_.empty()) sums_.assign(uz(quant::numel(node.out_shape)), kPoison);
       for_each_element(
-          view, [&](int64_t flat, const unsigned char* at, int64_t eb) { sums_[uz(flat)] = get_code(at, eb); },
+          view,
+          [&](int64_t flat, const unsigned char* at, int64_t eb) { sums_[uz(flat)] = get_code(at, eb); },
           false);
       continue;
     }
@@ -263,11 +279,15 @@ void FunctionalModel::write_results(const ComputeTile& tile) {
   for_each_element(
       view,
       [&](int64_t flat, unsigned char* at, int64_t eb) {
-        put_code(at, eb, view.accumulators ? static_cast<int32_t>(staged_sums_[uz(flat)]) : staged_[uz(flat)]);
+        put_code(at, eb,
+                 view.accumulators ? static_cast<int32_t>(staged_sums_[uz(flat)]) : staged_[uz(flat)]);
       },
       true);
-  if (view.accumulators || dram_base_[uz(tile.layer)] >= 0) return;
-  Landed& l = landed_[uz(tile.layer)];
+  if (!view.accumulators && dram_base_[uz(tile.layer)] < 0) land(view);
+}
+
+void FunctionalModel::land(const BufferView& view) {
+  Landed& l = landed_[uz(view.layer)];
   for_each_element(
       view,
       [&](int64_t flat, const unsigned char* at, int64_t eb) {
@@ -278,11 +298,11 @@ void FunctionalModel::write_results(const ComputeTile& tile) {
 }
 
 bool FunctionalModel::requantizes(const ComputeTile& tile) const {
-  return &tile - program_.tiles.data() != skip_requant_tile_;
+  return skip_requant_tile_ < 0 || &tile != &program_.tiles[uz(skip_requant_tile_)];
 }
 
-int32_t FunctionalModel::finish(const ComputeTile& tile, quant::Act act, const ChannelStage& stage, int64_t acc,
-                                int64_t zp_y, int bits) const {
+int32_t FunctionalModel::finish(const ComputeTile& tile, quant::Act act, const ChannelStage& stage,
+                                int64_t acc, int64_t zp_y, int bits) const {
   return requantizes(tile) ? apply_stage(act, stage, acc, zp_y) : quant::saturate(zp_y + acc, bits, true);
 }
 
@@ -367,7 +387,7 @@ void FunctionalModel::conv_gemm(const ComputeTile& tile) {
       }
       const int32_t* weight = weights_.data() + (c - r.c0) * cg * taps;
       const int64_t acc =
-          pe_chunked_dot(cg * taps, pe, [&](int64_t i) { return int64_t{weight[i]} * column[uz(i)]; });
+          lane_dot(cg * taps, pe, [&](int64_t i) { return int64_t{weight[i]} * column[uz(i)]; });
       const int64_t flat = c * (node.out_shape[1] * wo) + p;
       out(flat, finish(tile, node.act, channel_stage(stage, uz(c)), acc + biases_[uz(c - r.c0)],
                        qn.out.zero_point[group_of(qn.out, out_axes, flat)], qn.out.bits));
@@ -400,8 +420,8 @@ void FunctionalModel::conv_depthwise(const ComputeTile& tile) {
     const ChannelStage cs = channel_stage(stage, uz(c));
     for (int64_t p = r.p0; p < r.p1; ++p) {
       const int64_t flat = c * (node.out_shape[1] * wo) + p;
-      out(flat, finish(tile, node.act, cs, acc[uz(p - r.p0)], qn.out.zero_point[group_of(qn.out, out_axes, flat)],
-                       qn.out.bits));
+      out(flat, finish(tile, node.act, cs, acc[uz(p - r.p0)],
+                       qn.out.zero_point[group_of(qn.out, out_axes, flat)], qn.out.bits));
     }
   }
 }
@@ -420,7 +440,7 @@ void FunctionalModel::linear_gemm(const ComputeTile& tile) {
     for (int64_t c = r.c0; c < r.c1; ++c) {
       const int32_t* weight = weights_.data() + (c - r.c0) * in;
       const int64_t acc = biases_[uz(c - r.c0)] +
-                          pe_chunked_dot(in, pe, [&](int64_t i) { return int64_t{weight[i]} * xc(row * in + i); });
+                          lane_dot(in, pe, [&](int64_t i) { return int64_t{weight[i]} * xc(row * in + i); });
       const int64_t flat = row * outf + c;
       if (qn.float_layernorm)
         staged_sums_[uz(flat)] = acc;
@@ -461,7 +481,8 @@ void FunctionalModel::matmul_gemm(const ComputeTile& tile) {
     for (int64_t i = 0; i < m; ++i) {
       const size_t g = qn.out.group(batch, i);
       for (int64_t j = r.p0; j < r.p1; ++j) {
-        const int64_t acc = pe_chunked_dot(k, pe, [&](int64_t kk) { return a.at(batch, i, kk) * b.at(batch, kk, j); });
+        const int64_t acc =
+            lane_dot(k, pe, [&](int64_t kk) { return a.at(batch, i, kk) * b.at(batch, kk, j); });
         out((batch * m + i) * n + j,
             qn.out.bits == 32 ? static_cast<int32_t>(acc)
             : requant         ? requantize_code(acc, qn.requant[g], qn.out.zero_point[g], qn.out.bits)
@@ -495,7 +516,7 @@ void FunctionalModel::elementwise(const ComputeTile& tile) {
         for (int64_t row = 0; row <= 3 * d; ++row)
           for (int64_t j = r.p0; j < r.p1; ++j)
             out((b * (3 * d + 1) + row) * n + j,
-                  attn_kernel_code(row, d, row < 3 * d ? x.data[uz((b * 3 * d + row) * n + j)] : 0));
+                attn_kernel_code(row, d, row < 3 * d ? x.data[uz((b * 3 * d + row) * n + j)] : 0));
       return;
     }
     case OpKind::AttnNormalize: {  // [2h, d + 1, N] accumulators -> [2h*d, H, W]
@@ -506,9 +527,8 @@ void FunctionalModel::elementwise(const ComputeTile& tile) {
         for (int64_t row = 0; row < d; ++row) {
           const int64_t c = b * d + row;
           for (int64_t j = r.p0; j < r.p1; ++j)
-            out(c * n + j,
-                  stage.apply(x.data[uz((b * (d + 1) + row) * n + j)], divisor[j],
-                              qn.out.zero_point[qn.out.group(c, j / width)]));
+            out(c * n + j, stage.apply(x.data[uz((b * (d + 1) + row) * n + j)], divisor[j],
+                                       qn.out.zero_point[qn.out.group(c, j / width)]));
         }
       }
       return;
@@ -536,13 +556,15 @@ std::vector<int64_t> FunctionalModel::mismatches(const std::vector<QTensor>& gol
                                 " layers");
   // Stored outputs (and the input image) are read back from DRAM; a Concat is its inputs, stacked.
   for (size_t l = 0; l < landed_.size(); ++l) {
-    Landed& out = landed_[l];
     if (g.nodes[l].op == OpKind::Concat) {
+      Landed& stacked = landed_[l];
       size_t at = 0;
       for (int in : g.nodes[l].inputs) {
         const Landed& part = landed_[uz(in)];
-        std::copy(part.codes.data.begin(), part.codes.data.end(), out.codes.data.begin() + static_cast<std::ptrdiff_t>(at));
-        std::copy(part.landed.begin(), part.landed.end(), out.landed.begin() + static_cast<std::ptrdiff_t>(at));
+        std::copy(part.codes.data.begin(), part.codes.data.end(),
+                  stacked.codes.data.begin() + static_cast<std::ptrdiff_t>(at));
+        std::copy(part.landed.begin(), part.landed.end(),
+                  stacked.landed.begin() + static_cast<std::ptrdiff_t>(at));
         at += part.codes.data.size();
       }
       continue;
@@ -552,13 +574,7 @@ std::vector<int64_t> FunctionalModel::mismatches(const std::vector<QTensor>& gol
     view.space = BufferView::Space::Dram;
     view.layer = static_cast<int>(l);
     view.boxes = {whole(tensor_layout(g.nodes[l].out_shape, g.nodes[l].op, 1))};
-    for_each_element(
-        view,
-        [&](int64_t flat, const unsigned char* at, int64_t eb) {
-          out.codes.data[uz(flat)] = get_code(at, eb);
-          out.landed[uz(flat)] = true;
-        },
-        false);
+    land(view);
   }
   std::vector<int64_t> counts(landed_.size(), 0);
   first_mismatch_.clear();
@@ -572,10 +588,11 @@ std::vector<int64_t> FunctionalModel::mismatches(const std::vector<QTensor>& gol
       const bool bad = !got.landed[i] || got.codes.data[i] != golden[l].data[i];
       if (bad && first_mismatch_.empty()) {
         const Node& n = g.nodes[l];
-        first_mismatch_ = "layer '" + n.name + "' (" + quant::op_name(n.op) + ", " + quant::shape_str(n.out_shape) +
-                          "), element " + std::to_string(i) + ": " +
-                          (got.landed[i] ? "got " + std::to_string(got.codes.data[i]) : std::string("never written")) +
-                          ", expected " + std::to_string(golden[l].data[i]);
+        first_mismatch_ =
+            "layer '" + n.name + "' (" + quant::op_name(n.op) + ", " + quant::shape_str(n.out_shape) +
+            "), element " + std::to_string(i) + ": " +
+            (got.landed[i] ? "got " + std::to_string(got.codes.data[i]) : std::string("never written")) +
+            ", expected " + std::to_string(golden[l].data[i]);
       }
       counts[l] += bad;
     }

@@ -82,12 +82,14 @@ class FunctionalModel {
   void read_operands(const ComputeTile& tile);
   void read_weights(const ComputeTile& tile);
   void write_results(const ComputeTile& tile);
+  /// Reads `view`'s elements of its layer's output back into landed_.
+  void land(const BufferView& view);
   void poison_operands();
   const quant::QTensor& input(size_t k) const { return inputs_[k]; }
   void out(int64_t flat, int32_t code) { staged_[static_cast<size_t>(flat)] = code; }
   bool requantizes(const ComputeTile& tile) const;
-  int32_t finish(const ComputeTile& tile, quant::Act act, const quant::int_ops::ChannelStage& stage, int64_t acc,
-                 int64_t zp_y, int bits) const;
+  int32_t finish(const ComputeTile& tile, quant::Act act, const quant::int_ops::ChannelStage& stage,
+                 int64_t acc, int64_t zp_y, int bits) const;
 
   void conv_gemm(const ComputeTile& tile);
   void conv_depthwise(const ComputeTile& tile);

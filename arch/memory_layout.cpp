@@ -92,7 +92,8 @@ void push(std::vector<RunSet>& runs, RunSet r) {
 // The runs of `box` of one block (a plain [outer][mid][inner] array at `base`).
 void append_block_runs(const TensorLayout& layout, int64_t base, const Box& box, std::vector<RunSet>& runs) {
   if (box.elements() <= 0) return;
-  const int64_t eb = layout.element_bytes, row_bytes = layout.inner * eb, plane_bytes = layout.mid * row_bytes;
+  const int64_t eb = layout.element_bytes, row_bytes = layout.inner * eb,
+                plane_bytes = layout.mid * row_bytes;
   if (box.i0 == 0 && box.i1 == layout.inner) {
     if (box.m0 == 0 && box.m1 == layout.mid) {
       push(runs, {base + layout.offset(box.o0, 0, 0), (box.o1 - box.o0) * plane_bytes, 0, 1});

@@ -41,8 +41,8 @@ std::vector<Box> region_boxes(const quant::Node& node, const Region& region);
 /// Where a tile finds an operand, or puts its results, in the modeled memories (functional simulation).
 struct BufferView {
   enum class Space {
-    None,      // not modeled (timing-only programs leave views empty)
-    Slot,      // the boxes' elements one after the other from `address` of `buffer` (or at their layout offsets)
+    None,  // not modeled (timing-only programs leave views empty)
+    Slot,  // the boxes' elements one after the other from `address` of `buffer` (or at their layout offsets)
     Resident,  // the tensor's layout at its range of the activation buffer's resident region (memory plan)
     Dram,      // the tensor's layout at its DRAM range (memory plan): ideal memory
   };
@@ -78,7 +78,8 @@ struct ComputeTile {
   // Functional simulation: where its operands, weights and results are.
   std::vector<BufferView> reads;
   WeightView weights;
-  BufferView write;  // its region of its layer's output (int32 sums for a float_layernorm Linear's Gemm tiles)
+  BufferView
+      write;  // its region of its layer's output (int32 sums for a float_layernorm Linear's Gemm tiles)
 };
 
 enum class TransferDir { Load, Store };

@@ -223,8 +223,18 @@ class Compiler {
   /// The layout of `layer`'s output in memory (its int32 sums for `accumulators`).
   arch::TensorLayout layout_of(int layer, bool accumulators = false) const;
   /// Appends the DRAM runs of `box` of `source`'s output (through Concat, of the sources holding it).
-  void append_source_runs(int source, const arch::Box& box, bool accumulators,
-                          std::vector<arch::RunSet>& runs) const;
+  /// Where a transfer's activation bytes are: a box of one stored tensor (its int32 sums for
+  /// `accumulators`).
+  struct Piece {
+    int layer = -1;
+    bool accumulators = false;
+    arch::Box box;
+  };
+  /// Appends the DRAM runs of `pieces` in the layouts of their tensors.
+  void append_piece_runs(const std::vector<Piece>& pieces, std::vector<arch::RunSet>& runs) const;
+  /// Gives each stored activation tensor the channel block whose layout moves its transfers in the fewest
+  /// bursts, then every transfer its runs.
+  void finish_runs();
   /// Where slot `parity` (0/1) of `resource` starts in `buffer`: after the resident region, the engines'
   /// double-buffered slots in config order, then the auxiliary units' (docs/engines.md, "Memory plan").
   int64_t slot_address(BufferKind buffer, int resource, size_t parity) const;
@@ -258,6 +268,7 @@ class Compiler {
     int last_reader[2] = {-1, -1};
   };
   std::vector<WeightSlots> weight_slots_;
+  std::vector<std::vector<Piece>> transfer_pieces_;  // per transfer (empty for weight loads)
   // Per resource: tiles of other engines that read weights from its weight slot (a fused pair's shared
   // pointwise weights); its next weight load waits for them.
   std::vector<std::vector<int>> weight_readers_;
@@ -384,6 +395,7 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
   auto roll_back = [&] {
     program_.tiles.resize(tiles);
     program_.transfers.resize(transfers);
+    transfer_pieces_.resize(transfers);
     program_.load_queue.resize(loads);
     program_.store_queue.resize(stores);
     for (size_t i = 0; i < queues.size(); ++i) program_.queues[i].resize(queues[i]);
@@ -524,7 +536,8 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   if (ideal_) {
     for (const Operand& op : operands) {
       if (op.buffer == BufferKind::Weight)
-        tile.weights = {true, dram_weights_[static_cast<size_t>(tile.layer)] + op.c0 * weight_record(op), op.c0};
+        tile.weights = {true, dram_weights_[static_cast<size_t>(tile.layer)] + op.c0 * weight_record(op),
+                        op.c0};
       if (op.buffer != BufferKind::Activation) continue;
       read_view(op, arch::BufferView::Space::Dram, 0);
       for (int src : stored_sources(op.source)) {
@@ -556,6 +569,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
         continue;
       }
       arch::Transfer load;
+      std::vector<Piece> pieces;  // activations: where the runs come from (finish_runs)
       load.layer = tile.layer;
       load.dir = arch::TransferDir::Load;
       load.buffer = op.buffer;
@@ -569,12 +583,10 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
         load.buffer_address += act_offset;
         act_offset += op.bytes;
         read_view(op, arch::BufferView::Space::Slot, load.buffer_address);
-        for (const arch::Box& box : op.boxes) append_source_runs(op.source, box, op.accumulators, load.runs);
+        for (const arch::Box& box : op.boxes)
+          for (const arch::StoredPart& part : arch::stored_parts(graph_, op.source, box))
+            pieces.push_back({part.layer, op.accumulators, part.box});
       }
-      // The sizes the tiler reasons with and the runs of the layout are computed apart: they must agree.
-      if (arch::run_bytes_total(load.runs) != op.bytes)
-        throw std::logic_error("compile: " + describe(tile.layer) + ": a load of " + std::to_string(op.bytes) +
-                               " bytes has runs of " + std::to_string(arch::run_bytes_total(load.runs)));
       if (op.buffer == BufferKind::Activation)
         for (int src : stored_sources(op.source)) {
           const auto& s = layer_stores_[static_cast<size_t>(src)];
@@ -585,12 +597,14 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
         load.wait_tiles.insert(load.wait_tiles.end(), weight_readers_[r].begin(), weight_readers_[r].end());
         weight_readers_[r].clear();
         // Reused weights are read from the slot that loaded them, maybe by a later tile than before2.
-        if (weight_slots_[r].last_reader[parity] >= 0) load.wait_tiles.push_back(weight_slots_[r].last_reader[parity]);
+        if (weight_slots_[r].last_reader[parity] >= 0)
+          load.wait_tiles.push_back(weight_slots_[r].last_reader[parity]);
         weight_slots_[r].view = tile.weights = {false, load.buffer_address, op.c0};
         weight_slots_[r].parity = parity;
       }
       const int id = static_cast<int>(program_.transfers.size());
       program_.transfers.push_back(std::move(load));
+      transfer_pieces_.push_back(std::move(pieces));
       program_.load_queue.push_back(id);
       tile.wait_transfers.push_back(id);
     }
@@ -617,23 +631,21 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   sort_unique(tile.wait_tiles);
   sort_unique(tile.wait_transfers);
   const int layer = tile.layer;
-  std::vector<arch::RunSet> store_runs;
+  std::vector<Piece> store_pieces;
   // A float_layernorm Linear's Gemm tiles produce int32 sums, its LayerNorm tile the codes.
-  const bool sums = tile.work == TileWork::Gemm && node(layer).op == OpKind::Linear && qnode(layer).float_layernorm;
+  const bool sums =
+      tile.work == TileWork::Gemm && node(layer).op == OpKind::Linear && qnode(layer).float_layernorm;
   // The layer's channel block is its tiles' (they start at channel 0 and step by it), so that each tile's
   // output is one run of the blocked channels-last layout.
   if (tile.region.c0 == 0 && !sums)
     program_.channel_blocks[static_cast<size_t>(layer)] =
-        (tile.region.c1 - tile.region.c0) * (node(layer).op == OpKind::AttnNormalize ? node(layer).head_dim : 1);
-  if (store && !ideal_ && !resident(layer)) {
+        (tile.region.c1 - tile.region.c0) *
+        (node(layer).op == OpKind::AttnNormalize ? node(layer).head_dim : 1);
+  if (store && !ideal_ && !resident(layer))
     for (const arch::Box& box : arch::region_boxes(node(layer), tile.region))
-      arch::append_runs(layout_of(layer, sums), dram_base(layer, sums), box, store_runs);
-    if (arch::run_bytes_total(store_runs) != out_bytes)
-      throw std::logic_error("compile: " + describe(layer) + ": a store of " + std::to_string(out_bytes) +
-                             " bytes has runs of " + std::to_string(arch::run_bytes_total(store_runs)));
-  }
+      store_pieces.push_back({layer, sums, box});  // the tile's region where the layout puts it
   const int64_t out_slot = slot_address(BufferKind::Output, tile.resource, parity);
-  tile.write.space = ideal_             ? arch::BufferView::Space::Dram
+  tile.write.space = ideal_            ? arch::BufferView::Space::Dram
                      : resident(layer) ? arch::BufferView::Space::Resident
                                        : arch::BufferView::Space::Slot;
   tile.write.layer = layer;
@@ -653,12 +665,12 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     s.dir = arch::TransferDir::Store;
     s.buffer = BufferKind::Output;
     s.bytes = out_bytes;
-    s.runs = std::move(store_runs);  // the tile's region where the layout puts it
     s.buffer_address = out_slot;
     stored_[static_cast<size_t>(layer)] += out_bytes;
     s.wait_tiles = {index};
     const int id = static_cast<int>(program_.transfers.size());
     program_.transfers.push_back(std::move(s));
+    transfer_pieces_.push_back(std::move(store_pieces));
     program_.store_queue.push_back(id);
     layer_stores_[static_cast<size_t>(layer)].push_back(id);
     release_transfers_.back() = {id};
@@ -797,16 +809,63 @@ arch::TensorLayout Compiler::layout_of(int layer, bool accumulators) const {
                              program_.channel_blocks[static_cast<size_t>(layer)]);
 }
 
-void Compiler::append_source_runs(int source, const arch::Box& box, bool accumulators,
-                                  std::vector<arch::RunSet>& runs) const {
-  for (const arch::StoredPart& part : arch::stored_parts(graph_, source, box))
-    arch::append_runs(layout_of(part.layer, accumulators), dram_base(part.layer, accumulators), part.box, runs);
+void Compiler::append_piece_runs(const std::vector<Piece>& pieces, std::vector<arch::RunSet>& runs) const {
+  for (const Piece& p : pieces)
+    arch::append_runs(layout_of(p.layer, p.accumulators), dram_base(p.layer, p.accumulators), p.box, runs);
+}
+
+// A tensor's channel block is chosen once all its stores and loads exist: among its producer's channel
+// block, one block (plain channels last) and each channel width its transfers read, the one with the fewest
+// bursts (ties: the earlier). Producer and consumers often cut channels differently (a depthwise conv reads
+// channel slices of a pointwise conv's output), and a block that splits every run hurts whichever side it
+// does not fit.
+void Compiler::finish_runs() {
+  const int64_t burst = config_.dram.burst_bytes;
+  std::vector<std::vector<size_t>> transfers_of(graph_.nodes.size());
+  for (size_t t = 0; t < transfer_pieces_.size(); ++t)
+    for (const Piece& p : transfer_pieces_[t]) {
+      auto& list = transfers_of[static_cast<size_t>(p.layer)];
+      if (list.empty() || list.back() != t) list.push_back(t);
+    }
+  for (size_t l = 0; l < transfers_of.size(); ++l) {
+    if (transfers_of[l].empty() || !layout_of(static_cast<int>(l)).channels_last) continue;
+    int64_t& block = program_.channel_blocks[l];
+    std::vector<int64_t> candidates{block, 0};
+    for (size_t t : transfers_of[l])
+      for (const Piece& p : transfer_pieces_[t])
+        if (static_cast<size_t>(p.layer) == l) candidates.push_back(p.box.i1 - p.box.i0);
+    int64_t best = block, best_bursts = -1;
+    for (int64_t candidate : candidates) {
+      block = candidate;
+      int64_t bursts = 0;
+      for (size_t t : transfers_of[l]) {
+        std::vector<Piece> mine;
+        for (const Piece& p : transfer_pieces_[t])
+          if (static_cast<size_t>(p.layer) == l) mine.push_back(p);
+        std::vector<arch::RunSet> runs;
+        append_piece_runs(mine, runs);
+        bursts += arch::burst_count(runs, burst);
+      }
+      if (best_bursts < 0 || bursts < best_bursts) best = candidate, best_bursts = bursts;
+    }
+    block = best;
+  }
+  for (size_t t = 0; t < transfer_pieces_.size(); ++t) {
+    if (transfer_pieces_[t].empty()) continue;
+    arch::Transfer& x = program_.transfers[t];
+    append_piece_runs(transfer_pieces_[t], x.runs);
+    // The bytes the tiler reasons with and the runs of the layout are computed apart: they must agree.
+    if (arch::run_bytes_total(x.runs) != x.bytes)
+      throw std::logic_error("compile: " + describe(x.layer) + ": a transfer of " + std::to_string(x.bytes) +
+                             " bytes has runs of " + std::to_string(arch::run_bytes_total(x.runs)));
+  }
 }
 
 // Where `layer`'s output starts in DRAM; a float_layernorm Linear keeps its int32 sums first, its codes
 // after them.
 int64_t Compiler::dram_base(int layer, bool accumulators) const {
-  const bool codes_after_sums = !accumulators && node(layer).op == OpKind::Linear && qnode(layer).float_layernorm;
+  const bool codes_after_sums =
+      !accumulators && node(layer).op == OpKind::Linear && qnode(layer).float_layernorm;
   return dram_output_[static_cast<size_t>(layer)] + (codes_after_sums ? layout_of(layer, true).bytes() : 0);
 }
 
@@ -997,14 +1056,15 @@ void Compiler::emit_conv(int layer) {
   // through DRAM (the Gemm tiles store their int32 blocks, the LayerNorm tile loads the row).
   const int64_t layernorm_row = g.out_channels * g.pixels() * 4;
   const bool row_on_chip = ideal_ || layernorm_row <= std::min(slot_bytes(config_, BufferKind::Output),
-                                                                 slot_bytes(config_, BufferKind::Activation));
+                                                               slot_bytes(config_, BufferKind::Activation));
   const bool store = !layernorm || !row_on_chip;
   arch::BufferView row_view;  // where an on-chip row lands: the LayerNorm tile's activation slot
   row_view.space = arch::BufferView::Space::Slot;
   row_view.layer = layer;
   row_view.accumulators = row_view.in_layout = true;
-  row_view.address = slot_address(BufferKind::Activation, aux_resource(AuxKind::LayerNorm),
-                                  program_.queues[static_cast<size_t>(aux_resource(AuxKind::LayerNorm))].size() % 2);
+  row_view.address =
+      slot_address(BufferKind::Activation, aux_resource(AuxKind::LayerNorm),
+                   program_.queues[static_cast<size_t>(aux_resource(AuxKind::LayerNorm))].size() % 2);
 
   auto emit_tiles = [&](const Blocking& b) {
     std::vector<int64_t> running(engines.size(), 0);
@@ -1144,8 +1204,8 @@ bool Compiler::emit_fused(int dw, int pw) {
         } else if (holder < 0) {
           const size_t transfers = program_.transfers.size();
           holder = engine;
-          emit(std::move(pt), {weight_operand(pw_weights(gp.out_channels), pw, 0, gp.out_channels)},
-               true, out);
+          emit(std::move(pt), {weight_operand(pw_weights(gp.out_channels), pw, 0, gp.out_channels)}, true,
+               out);
           for (size_t t = transfers; t < program_.transfers.size(); ++t)
             if (program_.transfers[t].buffer == BufferKind::Weight) shared_load = static_cast<int>(t);
           shared_weights = program_.tiles.back().weights;
@@ -1367,13 +1427,15 @@ void Compiler::emit_attention(int vk, int out, int normalize) {
   if (normalize >= 0 && !out_on_chip) emit_elementwise(normalize);
 }
 
-std::vector<arch::Box> Compiler::matmul_boxes(int layer, size_t k, int64_t head, int64_t p0, int64_t p1) const {
+std::vector<arch::Box> Compiler::matmul_boxes(int layer, size_t k, int64_t head, int64_t p0,
+                                              int64_t p1) const {
   const Node& n = node(layer);
   const int source = n.inputs[k];
   const quant::MatOperand& view = k == 0 ? n.a : n.b;
   const arch::TensorLayout l = layout_of(source);
   if (l.axis0 != 0)
-    throw MappingError(describe(layer) + ": a MatMul input must be a [B,R,N] MatMul or AttnKernel output, got " +
+    throw MappingError(describe(layer) +
+                       ": a MatMul input must be a [B,R,N] MatMul or AttnKernel output, got " +
                        describe(source));
   const int64_t r0 = view.row_offset, r1 = view.rows ? r0 + view.rows : l.mid;
   if (k == 0) return {{head, head + 1, r0, r1, 0, l.inner}};
@@ -1402,8 +1464,8 @@ void Compiler::emit_matmul(int layer) {
       pick_engine(engines, t, running);
       emit(std::move(t),
            {activation_operand(h.rows * h.depth * a_bytes, n.inputs[0], matmul_boxes(layer, 0, head, p0, p1)),
-            activation_operand(h.depth * (p1 - p0) * b_bytes, n.inputs[1], matmul_boxes(layer, 1, head, p0, p1),
-                               1)},
+            activation_operand(h.depth * (p1 - p0) * b_bytes, n.inputs[1],
+                               matmul_boxes(layer, 1, head, p0, p1), 1)},
            true, h.rows * (p1 - p0) * o_bytes);
     }
 }
@@ -1559,6 +1621,7 @@ arch::Program Compiler::run() {
         emit_elementwise(i);
     }
   }
+  finish_runs();
   record_memory_plan();
   return std::move(program_);
 }

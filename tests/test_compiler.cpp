@@ -248,15 +248,18 @@ void for_each_run_byte(const arch::Transfer& t, const F& byte) {
 void check_dram_bytes(const arch::Program& p) {
   size_t end = 0;
   for (const arch::Allocation& a : p.memory_plan)
-    if (a.space == arch::Allocation::Space::Dram) end = std::max(end, static_cast<size_t>(a.offset + a.bytes));
+    if (a.space == arch::Allocation::Space::Dram)
+      end = std::max(end, static_cast<size_t>(a.offset + a.bytes));
   std::vector<uint8_t> writes(end, 0), readable(end, 0);
   for (const arch::Allocation& a : p.memory_plan)
-    if (a.space == arch::Allocation::Space::Dram && (a.tensor == arch::Allocation::Tensor::Weights || a.layer == 0))
+    if (a.space == arch::Allocation::Space::Dram &&
+        (a.tensor == arch::Allocation::Tensor::Weights || a.layer == 0))
       std::fill_n(readable.begin() + a.offset, a.bytes, 1);
   for (const arch::Transfer& t : p.transfers)
     if (t.dir == TransferDir::Store) for_each_run_byte(t, [&](size_t b) { ++writes[b], readable[b] = 1; });
   for (const arch::Allocation& a : p.memory_plan) {
-    if (a.space != arch::Allocation::Space::Dram || a.tensor != arch::Allocation::Tensor::Output || a.layer == 0)
+    if (a.space != arch::Allocation::Space::Dram || a.tensor != arch::Allocation::Tensor::Output ||
+        a.layer == 0)
       continue;
     INFO("layer " << p.layer_names[static_cast<size_t>(a.layer)]);
     CHECK(std::count(writes.begin() + a.offset, writes.begin() + a.offset + a.bytes, 1) == a.bytes);

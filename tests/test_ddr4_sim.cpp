@@ -108,8 +108,8 @@ TEST_CASE("ddr4 target: every transfer's DRAM bytes lie in its tensor's range of
                                 << " to " << end);
       bool inside = false;
       for (const arch::Allocation& a : p.memory_plan)
-        inside = inside || (a.space == arch::Allocation::Space::Dram && a.offset <= first &&
-                            end <= a.offset + a.bytes);
+        inside = inside ||
+                 (a.space == arch::Allocation::Space::Dram && a.offset <= first && end <= a.offset + a.bytes);
       CHECK(inside);
       ++checked;
     }
