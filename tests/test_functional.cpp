@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -146,26 +147,35 @@ TEST_CASE("Real bytes: a dropped DMA load leaves stale bytes in the slot", "[fun
   require_names(run_bytes(q, c, p, quant::synthetic_input(q.graph, 9)), p, layer);
 }
 
-TEST_CASE("Real bytes: a slot released one tile early is overwritten before its tile reads it",
+TEST_CASE("Real bytes: slots released one tile early are overwritten before their tiles read them",
           "[functional][mutation]") {
   const quant::QGraph q = fixture();
   const arch::AccelConfig c = config("small-memory");
   arch::Program p = sim::compile(q, c);
-  const int layer = busiest_loaded_layer(p);
-  // Each load of the layer waits for the tile two positions earlier on its resource (the slot's last
-  // reader); the mutation waits for the tile before that one instead.
-  std::vector<int> previous(p.tiles.size(), -1);
+  // A load into a slot waits for the tile two positions earlier on its resource (the slot's last reader);
+  // the mutation waits for the tile before that one instead, for every load. Where the DMA runs ahead of an
+  // engine, a load then lands while the slot's tile has not read it yet.
+  std::vector<int> previous(p.tiles.size(), -1), position(p.tiles.size(), 0);
   for (const auto& queue : p.queues)
-    for (size_t i = 1; i < queue.size(); ++i) previous[static_cast<size_t>(queue[i])] = queue[i - 1];
-  int mutated = 0;
-  for (int x : reused_slot_loads(p, layer)) {
-    arch::Transfer& load = p.transfers[static_cast<size_t>(x)];
-    for (int& t : load.wait_tiles)
-      if (previous[static_cast<size_t>(t)] >= 0 && p.tiles[static_cast<size_t>(t)].layer == layer)
-        t = previous[static_cast<size_t>(t)], ++mutated;
-  }
-  REQUIRE(mutated > 0);
-  require_names(run_bytes(q, c, p, quant::synthetic_input(q.graph, 9)), p, layer);
+    for (size_t i = 0; i < queue.size(); ++i) {
+      position[static_cast<size_t>(queue[i])] = static_cast<int>(i);
+      if (i > 0) previous[static_cast<size_t>(queue[i])] = queue[i - 1];
+    }
+  std::set<std::string> mutated;
+  for (int x : p.load_queue)
+    for (int& t : p.transfers[static_cast<size_t>(x)].wait_tiles)
+      if (previous[static_cast<size_t>(t)] >= 0) {
+        t = previous[static_cast<size_t>(t)];
+        mutated.insert(p.layer_names[static_cast<size_t>(p.transfers[static_cast<size_t>(x)].layer)]);
+      }
+  REQUIRE(!mutated.empty());
+  const Outcome out = run_bytes(q, c, p, quant::synthetic_input(q.graph, 9));
+  INFO(out.first);
+  REQUIRE(out.total > 0);
+  // The first layer that goes wrong is one whose operands a mutated load overwrote.
+  const std::string name = out.first.substr(7, out.first.find('\'', 7) - 7);
+  CHECK_THAT(out.first, Catch::StartsWith("layer '") && Catch::Contains("element"));
+  CHECK(mutated.count(name) == 1);
 }
 
 TEST_CASE("Real bytes: two slots swapped give each tile the other's operands", "[functional][mutation]") {
