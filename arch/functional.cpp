@@ -180,10 +180,9 @@ void FunctionalModel::for_each_element(const BufferView& view, const Visit& visi
               const int64_t base = dram_base_[uz(part.layer)];
               if (base < 0)
                 throw std::logic_error("functional model: layer '" + src.name + "' has no DRAM range");
-              // A float_layernorm Linear keeps its int32 sums first, its codes after them.
-              const bool after_sums = !view.accumulators && src.op == OpKind::Linear &&
-                                      qgraph_.nodes[uz(part.layer)].float_layernorm;
-              dram_address = base + (after_sums ? l.elements() * 4 : 0) + l.offset(o, m, b.i0);
+              // A float_layernorm Linear keeps its codes first, its int32 sums after them.
+              const int64_t codes = l.elements() * code_bytes(qgraph_.nodes[uz(part.layer)].out.bits);
+              dram_address = base + (view.accumulators ? codes : 0) + l.offset(o, m, b.i0);
               dram_row.resize(uz(row_bytes));
               memory_.dram.read(dram_address, dram_row.data(), row_bytes);
               row = dram_row.data();

@@ -861,12 +861,10 @@ void Compiler::finish_runs() {
   }
 }
 
-// Where `layer`'s output starts in DRAM; a float_layernorm Linear keeps its int32 sums first, its codes
-// after them.
+// Where `layer`'s output starts in DRAM; a float_layernorm Linear keeps its codes first, its int32 sums
+// after them (stored only when its row does not stay on chip).
 int64_t Compiler::dram_base(int layer, bool accumulators) const {
-  const bool codes_after_sums =
-      !accumulators && node(layer).op == OpKind::Linear && qnode(layer).float_layernorm;
-  return dram_output_[static_cast<size_t>(layer)] + (codes_after_sums ? layout_of(layer, true).bytes() : 0);
+  return dram_output_[static_cast<size_t>(layer)] + (accumulators ? layout_of(layer).bytes() : 0);
 }
 
 int64_t Compiler::slot_address(BufferKind buffer, int resource, size_t parity) const {
@@ -894,9 +892,10 @@ void Compiler::record_memory_plan() {
       program_.memory_plan.push_back({i, Allocation::Tensor::Weights, Allocation::Space::Dram,
                                       dram_weights_[li], weight_bytes_of(i), i, i});
     // With ideal memory every output lives in DRAM: the tiles read and write it there.
-    const int64_t dram_bytes = ideal_ && i > 0 && dram_output_[li] >= 0
-                                   ? layout_of(i).bytes() + (dram_base(i, false) - dram_output_[li])
-                                   : stored_[li];
+    const int64_t dram_bytes =
+        ideal_ && i > 0 && dram_output_[li] >= 0
+            ? layout_of(i).bytes() + (qnode(i).float_layernorm ? layout_of(i, true).bytes() : 0)
+            : stored_[li];
     if (dram_bytes > 0)
       program_.memory_plan.push_back({i, Allocation::Tensor::Output, Allocation::Space::Dram,
                                       dram_output_[li], dram_bytes, i, last_reader(i)});

@@ -503,10 +503,14 @@ TEST_CASE("Program::validate rejects bad indices, queue membership and cycles", 
   store.dir = TransferDir::Store;
   store.buffer = BufferKind::Output;
   store.bytes = 16;
+  store.runs = {{0, 8, 32, 2}};  // two runs of 8 bytes
   store.wait_tiles = {0};
   p.transfers = {store};
   p.store_queue = {0};
   CHECK_NOTHROW(p.validate());
+  arch::Program short_runs = p;
+  short_runs.transfers[0].runs[0].count = 1;  // its runs hold 8 of its 16 bytes
+  CHECK_THROWS_WITH(short_runs.validate(), Catch::Contains("transfer 0 moves 16 bytes but its runs hold 8"));
 
   arch::Program cyclic = p;
   cyclic.transfers[0].wait_tiles = {1};  // the store waits for the tile that waits for the store

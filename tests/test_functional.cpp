@@ -214,7 +214,7 @@ TEST_CASE("Real bytes: with ideal memory data still moves, so a tile that writes
   require_names(run_bytes(q, c, p, quant::synthetic_input(q.graph, 9)), p, t.layer);
 }
 
-TEST_CASE("Functional model: mismatches are counted per layer; impossible tiles are rejected",
+TEST_CASE("Functional model: mismatches are counted per layer, and impossible tiles are rejected",
           "[functional]") {
   const quant::QGraph q = fixture();
   const arch::AccelConfig c = config("trio-vit");
