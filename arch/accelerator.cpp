@@ -24,9 +24,9 @@ constexpr int64_t kMinAutoWatchdog = 1000000;
 
 // An upper bound of a transfer's cycles with the DMA and the DRAM to itself: its setup, then every burst
 // issued only after the previous one's last byte arrived.
-int64_t transfer_cycles_alone(const AccelConfig& config, const DramModel& dram, int64_t bytes) {
-  return config.dma.setup_cycles +
-         ceil_div(bytes, config.dram.burst_bytes) * (1 + dram.burst_cycles_bound(config.dram.burst_bytes));
+int64_t transfer_cycles_alone(const AccelConfig& config, const DramModel& dram, const Transfer& transfer) {
+  return config.dma.setup_cycles + burst_count(transfer.runs, config.dram.burst_bytes) *
+                                       (1 + dram.burst_cycles_bound(config.dram.burst_bytes));
 }
 
 // The timing model the config's dram/model selects; `ddr4` is set when it is the DDR4 model.
@@ -58,6 +58,10 @@ class Accelerator : public sc_core::sc_module {
         watchdog_cycles_(options.watchdog_cycles > 0 ? options.watchdog_cycles : kMinAutoWatchdog) {
     dma_.socket.bind(dram_.socket);
     if (options.record_bursts) dram_.record_bursts(&records.bursts);
+    if (options.memory) {
+      dram_.attach_storage(&options.memory->dram);
+      dma_.attach_buffers(&options.memory->buffers);
+    }
     if (options.mode == TimingMode::Cycle) {
       scheduler_ = std::make_unique<CycleScheduler>("units", program, config, scoreboard_, records.tiles,
                                                     options.functional);
@@ -92,8 +96,7 @@ class Accelerator : public sc_core::sc_module {
     // A long transfer on a slow DRAM completes nothing for as long as it takes, like a long tile.
     if (options.watchdog_cycles <= 0)
       for (const Transfer& t : program.transfers)
-        watchdog_cycles_ =
-            std::max(watchdog_cycles_, 2 * transfer_cycles_alone(config, *dram_model_, t.bytes));
+        watchdog_cycles_ = std::max(watchdog_cycles_, 2 * transfer_cycles_alone(config, *dram_model_, t));
     SC_METHOD(watchdog);
   }
 

@@ -34,6 +34,7 @@ struct RunOptions {
   int64_t watchdog_cycles = 0;
   FunctionalModel* functional = nullptr;  // when set, every tile is executed on it as it starts
   bool record_bursts = false;             // keep every DRAM burst in RunRecords::bursts (traces)
+  MemoryImage* memory = nullptr;          // when set, the DRAM and the DMA move real bytes through it
 };
 
 struct RunRecords {

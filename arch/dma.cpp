@@ -49,8 +49,9 @@ bool DmaEngine::step(int64_t t) {
       if (r.known && r.cycle <= t) {
         q.phase = Phase::Setup;
         q.setup_end = t + config_.dma.setup_cycles;
-        q.bursts_total = ceil_div(transfer.bytes, config_.dram.burst_bytes);
-        q.bursts_issued = q.bytes_issued = 0;
+        q.bursts_total = burst_count(transfer.runs, config_.dram.burst_bytes);
+        q.bursts_issued = q.run = q.run_offset = q.bytes_issued = 0;
+        q.run_set = 0;
         q.last_arrival = -1;
         records_[static_cast<size_t>(id)].start = t;
         changed = true;
@@ -68,10 +69,13 @@ bool DmaEngine::step(int64_t t) {
 bool DmaEngine::issue_burst(Queue& q, int64_t t) {
   const int id = (*q.order)[q.head];
   const Transfer& transfer = program_.transfers[static_cast<size_t>(id)];
-  const int64_t bytes = std::min<int64_t>(config_.dram.burst_bytes, transfer.bytes - q.bytes_issued);
+  const RunSet& runs = transfer.runs[q.run_set];
+  const int64_t bytes = std::min<int64_t>(config_.dram.burst_bytes, runs.run_bytes - q.run_offset);
   payload_.set_command(q.command);
-  payload_.set_address(static_cast<uint64_t>(transfer.dram_address + q.bytes_issued));
-  payload_.set_data_ptr(burst_data_.data());
+  payload_.set_address(static_cast<uint64_t>(runs.dram_address + q.run * runs.stride + q.run_offset));
+  payload_.set_data_ptr(buffers_
+                            ? buffers_->at(transfer.buffer, transfer.buffer_address + q.bytes_issued, bytes)
+                            : burst_data_.data());
   payload_.set_data_length(static_cast<unsigned>(bytes));
   payload_.set_streaming_width(static_cast<unsigned>(bytes));
   payload_.set_byte_enable_ptr(nullptr);
@@ -87,6 +91,10 @@ bool DmaEngine::issue_burst(Queue& q, int64_t t) {
   q.in_flight.push_back(arrival);
   q.last_arrival = std::max(q.last_arrival, arrival);
   q.bytes_issued += bytes;
+  if ((q.run_offset += bytes) == runs.run_bytes) {
+    q.run_offset = 0;
+    if (++q.run == runs.count) q.run = 0, ++q.run_set;
+  }
   if (++q.bursts_issued == q.bursts_total) {
     scoreboard_.finish_transfer(id, q.last_arrival);
     records_[static_cast<size_t>(id)].issued = t;

@@ -3,7 +3,8 @@
 //
 // THE RULE, per cycle t. A queue's head transfer becomes active at the first cycle its waits allow (all
 // waited-for items finished by t - 1); it then spends `setup_cycles` programming its descriptor, and from
-// then on issues its bursts (ceil(bytes / burst_bytes), the last one partial). At most one burst is issued
+// then on issues its bursts: each run of its descriptor in bursts of burst_bytes, the run's last one partial
+// (a burst never crosses a run). At most one burst is issued
 // per cycle over both queues (the load queue first), and each direction keeps at most
 // `max_outstanding_bursts` bursts in flight; a burst's slot frees the cycle after its last byte arrives. A
 // transfer is complete when its last burst's last byte has arrived; the next transfer of the queue becomes
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "arch/accel_config.hpp"
+#include "arch/memory_image.hpp"
 #include "arch/program.hpp"
 #include "arch/scoreboard.hpp"
 #include "arch/timing_mode.hpp"
@@ -50,6 +52,9 @@ class DmaEngine : public sc_core::sc_module {
   /// One line per queue for the watchdog.
   std::string state() const;
   bool finished() const;
+  /// Moves real bytes: each burst's payload points into `buffers` at the transfer's buffer address (null:
+  /// a scratch burst, timing only).
+  void attach_buffers(OnChipMemory* buffers) { buffers_ = buffers; }
 
  private:
   SC_HAS_PROCESS(DmaEngine);
@@ -61,7 +66,9 @@ class DmaEngine : public sc_core::sc_module {
     size_t head = 0;
     Phase phase = Phase::Waiting;
     int64_t setup_end = 0;
-    int64_t bursts_issued = 0, bursts_total = 0, bytes_issued = 0, last_arrival = -1;
+    int64_t bursts_issued = 0, bursts_total = 0, last_arrival = -1;
+    size_t run_set = 0;  // the burst cursor: run set, run in it, bytes issued of the run
+    int64_t run = 0, run_offset = 0, bytes_issued = 0;
     std::deque<int64_t> in_flight;  // arrival cycles of issued bursts, ascending
   };
 
@@ -81,6 +88,7 @@ class DmaEngine : public sc_core::sc_module {
   int64_t last_stepped_ = -1;
   std::vector<unsigned char> burst_data_;
   std::function<void(BufferKind, int64_t, int64_t, int64_t)> load_burst_;
+  OnChipMemory* buffers_ = nullptr;
   tlm::tlm_generic_payload payload_;
 };
 

@@ -51,6 +51,13 @@ void DramTarget::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time
   const int64_t last = served.last_byte;
   if (burst_log_) burst_log_->push_back({request, served.first_byte, last, bytes, payload.is_write()});
   (payload.is_read() ? bytes_read_ : bytes_written_) += bytes;
+  if (storage_) {
+    const auto address = static_cast<int64_t>(payload.get_address());
+    if (payload.is_read())
+      storage_->read(address, payload.get_data_ptr(), bytes);
+    else
+      storage_->write(address, payload.get_data_ptr(), bytes);
+  }
   ++bursts_;
   delay = cycles_time(last - now);
   payload.set_response_status(tlm::TLM_OK_RESPONSE);

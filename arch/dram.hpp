@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "arch/accel_config.hpp"
+#include "arch/memory_image.hpp"
 
 namespace vitsim::arch {
 
@@ -72,8 +73,8 @@ struct DramBurst {
 
 /// The DRAM behind a TLM-2.0 target socket (loosely timed: see docs/dram.md for why that is exact here).
 /// b_transport takes the request time as sc_time_stamp() plus the annotated delay and returns, in the delay,
-/// the time until the burst's last byte arrives. No data are stored: functional simulation keeps tensors in
-/// the functional model, the DRAM models time and traffic.
+/// the time until the burst's last byte arrives. With a backing store (functional simulation) it reads and
+/// writes the payload's data there; without one it models time and traffic only.
 class DramTarget : public sc_core::sc_module {
  public:
   tlm_utils::simple_target_socket<DramTarget> socket;
@@ -85,12 +86,15 @@ class DramTarget : public sc_core::sc_module {
   int64_t bursts() const { return bursts_; }
   /// Appends every burst served from now on to `log` (null: stop recording).
   void record_bursts(std::vector<DramBurst>* log) { burst_log_ = log; }
+  /// Serves the bursts' data from `storage` (null: no data, timing only).
+  void attach_storage(SparseMemory* storage) { storage_ = storage; }
 
  private:
   void b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time& delay);
   DramModel& model_;
   int64_t bytes_read_ = 0, bytes_written_ = 0, bursts_ = 0;
   std::vector<DramBurst>* burst_log_ = nullptr;
+  SparseMemory* storage_ = nullptr;
 };
 
 }  // namespace vitsim::arch

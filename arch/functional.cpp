@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "arch/engine_types.hpp"
 #include "quant/int_ops.hpp"
 
 namespace vitsim::arch {
@@ -18,9 +19,9 @@ using namespace quant::int_ops;
 
 namespace {
 
-// Products a PE row reduces per cycle: a GEMM output's reduction is summed in chunks of this width, each
-// chunk in the adder tree, then added to the output's accumulator.
-constexpr int64_t kPeWidth = 8;
+// The code of an operand element the tile did not read from memory: far outside any code range, so a
+// result computed from it differs from the reference.
+constexpr int32_t kPoison = 0x3ffffff;
 
 size_t uz(int64_t v) {
   return static_cast<size_t>(v);
@@ -35,10 +36,8 @@ bool is_depthwise(const Node& node) {
   return node.op == OpKind::Conv2d && node.groups == node.in_features && node.groups == node.out_features;
 }
 
-// sum_{i < k} product(i), as the PE array computes it.
-template <class Product>
-int64_t chunked_dot(int64_t k, const Product& product) {
-  return pe_chunked_dot(k, kPeWidth, product);
+int64_t code_bytes(int bits) {
+  return bits <= 8 ? 1 : bits <= 16 ? 2 : 4;
 }
 
 // A tensor's codes minus their zero points, by flat index.
@@ -73,6 +72,24 @@ struct OperandView {
   }
 };
 
+// pe_chunked_dot with the common adder-tree widths as constants, so the inner loop is unrolled.
+template <class Product>
+int64_t lane_dot(int64_t k, int64_t pe, const Product& product) {
+  switch (pe) {
+    case 8:
+      return pe_chunked_dot(k, 8, product);
+    case 16:
+      return pe_chunked_dot(k, 16, product);
+    default:
+      return pe_chunked_dot(k, pe, product);
+  }
+}
+
+// Shifts a box coordinate triple along the layout dimension that holds axis 0.
+void shift_axis0(int axis0, int64_t shift, int64_t& o, int64_t& m, int64_t& i) {
+  (axis0 == 0 ? o : axis0 == 1 ? m : i) += shift;
+}
+
 }  // namespace
 
 RegionSpace region_space(const Node& node) {
@@ -93,64 +110,203 @@ RegionSpace region_space(const Node& node) {
   }
 }
 
-FunctionalModel::FunctionalModel(const quant::QGraph& qgraph, QTensor input)
-    : qgraph_(qgraph), layers_(qgraph.graph.nodes.size()) {
-  LayerState& s = layers_.at(0);
-  s.written.assign(input.data.size(), true);
-  s.written_count = static_cast<int64_t>(input.data.size());
-  s.codes = std::move(input);
-}
-
-FunctionalModel::LayerState& FunctionalModel::state(int layer) {
-  LayerState& s = layers_.at(uz(layer));
-  if (s.codes.shape.empty() && layer > 0) {
-    const quant::Shape& shape = qgraph_.graph.nodes[uz(layer)].out_shape;
-    s.codes = QTensor{shape, std::vector<int32_t>(uz(quant::numel(shape)))};
-    s.written.assign(s.codes.data.size(), false);
+std::vector<int64_t> resource_pe(const Program& program, const AccelConfig& config) {
+  std::vector<int64_t> pe;
+  for (const Resource& r : program.resources) {
+    const EngineParams* e = r.is_engine ? config.engines.at(uz(r.engine)).params.get() : nullptr;
+    if (const auto* mat = dynamic_cast<const MatParams*>(e))
+      pe.push_back(mat->pe);
+    else if (const auto* rmac = dynamic_cast<const RmacParams*>(e))
+      pe.push_back(rmac->pe);
+    else
+      pe.push_back(1);
   }
-  return s;
+  return pe;
 }
 
-bool FunctionalModel::complete(int layer) {
-  const LayerState& s = state(layer);
-  return s.written_count == static_cast<int64_t>(s.codes.data.size());
-}
-
-void FunctionalModel::write(LayerState& s, int64_t flat, int32_t code) {
-  s.codes.data[uz(flat)] = code;
-  if (!s.written[uz(flat)]) {
-    s.written[uz(flat)] = true;
-    ++s.written_count;
+FunctionalModel::FunctionalModel(const quant::QGraph& qgraph, const Program& program,
+                                 const AccelConfig& config, MemoryImage& memory)
+    : qgraph_(qgraph),
+      program_(program),
+      memory_(memory),
+      pe_(resource_pe(program, config)),
+      dram_base_(qgraph.graph.nodes.size(), -1),
+      resident_base_(qgraph.graph.nodes.size(), -1),
+      landed_(qgraph.graph.nodes.size()) {
+  for (const Allocation& a : program.memory_plan)
+    if (a.tensor == Allocation::Tensor::Output)
+      (a.space == Allocation::Space::Dram ? dram_base_ : resident_base_)[uz(a.layer)] = a.offset;
+  for (size_t l = 0; l < landed_.size(); ++l) {
+    const quant::Shape& shape = qgraph.graph.nodes[l].out_shape;
+    landed_[l].codes = QTensor{shape, std::vector<int32_t>(uz(quant::numel(shape)), kPoison)};
+    landed_[l].landed.assign(landed_[l].codes.data.size(), false);
   }
 }
 
-const QTensor& FunctionalModel::output(int layer) {
-  LayerState& s = state(layer);
-  const Node& node = qgraph_.graph.nodes.at(uz(layer));
-  if (node.op != OpKind::Concat || complete(layer)) return s.codes;
-  // Layout only: the inputs' codes (and what of them is computed) stacked along axis 0.
-  size_t at = 0;
-  s.written_count = 0;
-  for (int in : node.inputs) {
-    const QTensor& part = output(in);
-    const LayerState& from = layers_[uz(in)];
-    std::copy(part.data.begin(), part.data.end(), s.codes.data.begin() + static_cast<std::ptrdiff_t>(at));
-    std::copy(from.written.begin(), from.written.end(), s.written.begin() + static_cast<std::ptrdiff_t>(at));
-    s.written_count += from.written_count;
-    at += part.data.size();
-  }
-  return s.codes;
+unsigned char* FunctionalModel::element_bytes_at(const BufferView& view, int layer, int64_t layout_offset,
+                                                 int64_t bytes, int64_t packed_offset) {
+  if (view.space == BufferView::Space::Slot)
+    return memory_.buffers.at(view.buffer, view.address + (view.in_layout ? layout_offset : packed_offset),
+                              bytes);
+  const int64_t base = resident_base_[uz(layer)];
+  if (base < 0)
+    throw std::logic_error("functional model: layer '" + qgraph_.graph.nodes[uz(layer)].name +
+                           "' is read in the resident region, where the memory plan has no range for it");
+  return memory_.buffers.at(BufferKind::Activation, base + layout_offset, bytes);
 }
 
-// Pipelined tiles (a fused pointwise block, an attention head) start while their input layer is still being
-// computed: only the block or head they read must be there. Reading an element no tile wrote yet gives a
-// wrong output, which mismatches() reports.
-const QTensor& FunctionalModel::input(const ComputeTile& tile, size_t k) {
-  return output(qgraph_.graph.nodes[uz(tile.layer)].inputs.at(k));
+// Visits every element of `view` in its order: visit(flat index in the view's layer, its bytes, their
+// count). DRAM rows are read into a scratch row and, with `write_back`, written back after the visit.
+template <class Visit>
+void FunctionalModel::for_each_element(const BufferView& view, const Visit& visit, bool write_back) {
+  const quant::Graph& g = qgraph_.graph;
+  const Node& whole = g.nodes[uz(view.layer)];
+  int64_t packed = 0;
+  std::vector<unsigned char> dram_row;
+  for (const Box& box : view.boxes)
+    for (const StoredPart& part : stored_parts(g, view.layer, box)) {
+      const Node& src = g.nodes[uz(part.layer)];
+      const int64_t eb = view.accumulators ? 4 : code_bytes(qgraph_.nodes[uz(part.layer)].out.bits);
+      const TensorLayout l =
+          tensor_layout(src.out_shape, src.op, eb, program_.channel_blocks[uz(part.layer)]);
+      const TensorLayout lw = tensor_layout(whole.out_shape, whole.op, eb);
+      for (const Box& b : block_parts(l, part.box)) {
+        const int64_t row_bytes = (b.i1 - b.i0) * eb;
+        for (int64_t o = b.o0; o < b.o1; ++o)
+          for (int64_t m = b.m0; m < b.m1; ++m) {
+            unsigned char* row = nullptr;
+            int64_t dram_address = -1;
+            if (view.space == BufferView::Space::Dram) {
+              const int64_t base = dram_base_[uz(part.layer)];
+              if (base < 0)
+                throw std::logic_error("functional model: layer '" + src.name + "' has no DRAM range");
+              // A float_layernorm Linear keeps its codes first, its int32 sums after them.
+              const int64_t codes = l.elements() * code_bytes(qgraph_.nodes[uz(part.layer)].out.bits);
+              dram_address = base + (view.accumulators ? codes : 0) + l.offset(o, m, b.i0);
+              dram_row.resize(uz(row_bytes));
+              memory_.dram.read(dram_address, dram_row.data(), row_bytes);
+              row = dram_row.data();
+            } else {
+              row = element_bytes_at(view, part.layer, l.offset(o, m, b.i0), row_bytes, packed);
+            }
+            for (int64_t i = b.i0; i < b.i1; ++i) {
+              int64_t wo = o, wm = m, wi = i;
+              shift_axis0(lw.axis0, part.shift, wo, wm, wi);
+              visit(lw.logical(wo, wm, wi), row + (i - b.i0) * eb, eb);
+            }
+            if (write_back && dram_address >= 0) memory_.dram.write(dram_address, row, row_bytes);
+            packed += row_bytes;
+          }
+      }
+    }
+}
+
+void FunctionalModel::read_operands(const ComputeTile& tile) {
+  const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
+  sums_.clear();
+  for (const BufferView& view : tile.reads) {
+    if (view.accumulators) {
+      if (sums_.empty()) sums_.assign(uz(quant::numel(node.out_shape)), kPoison);
+      for_each_element(
+          view,
+          [&](int64_t flat, const unsigned char* at, int64_t eb) { sums_[uz(flat)] = get_code(at, eb); },
+          false);
+      continue;
+    }
+    const size_t k = uz(view.input);
+    const int source = node.inputs.at(k);
+    if (input_layer_[k] != source) {  // a new operand tensor: nothing read yet
+      const quant::Shape& shape = qgraph_.graph.nodes[uz(source)].out_shape;
+      inputs_[k] = QTensor{shape, std::vector<int32_t>(uz(quant::numel(shape)), kPoison)};
+      input_layer_[k] = source;
+      touched_[k].clear();
+    }
+    if (view.layer != source)
+      throw std::logic_error("functional model: a tile of layer '" + node.name + "' reads layer " +
+                             std::to_string(view.layer) + " as its input " + std::to_string(k));
+    for_each_element(
+        view,
+        [&](int64_t flat, const unsigned char* at, int64_t eb) {
+          inputs_[k].data[uz(flat)] = get_code(at, eb);
+          touched_[k].push_back(flat);
+        },
+        false);
+  }
+}
+
+// Back to poison: the next tile sees only what it reads itself.
+void FunctionalModel::poison_operands() {
+  for (size_t k = 0; k < 2; ++k) {
+    for (int64_t flat : touched_[k]) inputs_[k].data[uz(flat)] = kPoison;
+    touched_[k].clear();
+  }
+}
+
+void FunctionalModel::read_weights(const ComputeTile& tile) {
+  const WeightView& w = tile.weights;
+  if (w.address < 0) return;
+  const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
+  const QNode& qn = qgraph_.nodes[uz(tile.layer)];
+  const int64_t outputs = node.op == OpKind::Conv2d ? node.out_shape[0] : node.out_features;
+  const int64_t per_output = static_cast<int64_t>(qn.weight.size()) / outputs;
+  const int64_t wb = code_bytes(qn.weight_bits), record = per_output * wb + 4;
+  const int64_t channels = tile.region.c1 - tile.region.c0;
+  const int64_t first = w.address + (tile.region.c0 - w.first_channel) * record;
+  std::vector<unsigned char> dram_records;
+  const unsigned char* bytes = nullptr;
+  if (w.dram) {
+    dram_records.resize(uz(channels * record));
+    memory_.dram.read(first, dram_records.data(), channels * record);
+    bytes = dram_records.data();
+  } else {
+    bytes = memory_.buffers.at(BufferKind::Weight, first, channels * record);
+  }
+  weights_.resize(uz(channels * per_output));
+  biases_.resize(uz(channels));
+  for (int64_t c = 0; c < channels; ++c) {
+    const unsigned char* r = bytes + c * record;
+    for (int64_t i = 0; i < per_output; ++i) weights_[uz(c * per_output + i)] = get_code(r + i * wb, wb);
+    biases_[uz(c)] = get_code(r + per_output * wb, 4);
+  }
+}
+
+// Writes the staged results where the tile writes them; an output that is not stored to DRAM is read back
+// from there at once (a later tile may reuse the place).
+void FunctionalModel::write_results(const ComputeTile& tile) {
+  const BufferView& view = tile.write;
+  if (view.space == BufferView::Space::None) return;
+  for_each_element(
+      view,
+      [&](int64_t flat, unsigned char* at, int64_t eb) {
+        put_code(at, eb,
+                 view.accumulators ? static_cast<int32_t>(staged_sums_[uz(flat)]) : staged_[uz(flat)]);
+      },
+      true);
+  if (!view.accumulators && dram_base_[uz(tile.layer)] < 0) land(view);
+}
+
+void FunctionalModel::land(const BufferView& view) {
+  Landed& l = landed_[uz(view.layer)];
+  for_each_element(
+      view,
+      [&](int64_t flat, const unsigned char* at, int64_t eb) {
+        l.codes.data[uz(flat)] = get_code(at, eb);
+        l.landed[uz(flat)] = true;
+      },
+      false);
+}
+
+bool FunctionalModel::requantizes(const ComputeTile& tile) const {
+  return skip_requant_tile_ < 0 || &tile != &program_.tiles[uz(skip_requant_tile_)];
+}
+
+int32_t FunctionalModel::finish(const ComputeTile& tile, quant::Act act, const ChannelStage& stage,
+                                int64_t acc, int64_t zp_y, int bits) const {
+  return requantizes(tile) ? apply_stage(act, stage, acc, zp_y) : quant::saturate(zp_y + acc, bits, true);
 }
 
 void FunctionalModel::execute(const ComputeTile& tile) {
-  if (tile.layer <= 0 || uz(tile.layer) >= layers_.size())
+  if (tile.layer <= 0 || uz(tile.layer) >= landed_.size())
     throw std::invalid_argument("functional model: tile of layer " + std::to_string(tile.layer) +
                                 ", which is not a computed layer of the graph");
   const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
@@ -160,39 +316,58 @@ void FunctionalModel::execute(const ComputeTile& tile) {
     fail(node, "region [" + std::to_string(r.c0) + ", " + std::to_string(r.c1) + ") x [" +
                    std::to_string(r.p0) + ", " + std::to_string(r.p1) + ") is outside the output's " +
                    std::to_string(space.channels) + " x " + std::to_string(space.pixels));
-  LayerState& s = state(tile.layer);
   const bool layernorm = node.op == OpKind::Linear && qgraph_.nodes[uz(tile.layer)].float_layernorm;
+  const size_t outputs = uz(quant::numel(node.out_shape));
+  if (staged_.size() < outputs) staged_.resize(outputs);
+  if (layernorm && staged_sums_.size() < outputs) staged_sums_.resize(outputs);
+  read_operands(tile);
+  read_weights(tile);
+  bool ran = true;
   switch (tile.work) {
     case TileWork::Gemm:
-      if (node.op == OpKind::Conv2d) return conv_gemm(tile, s);
-      if (node.op == OpKind::Linear) return linear_gemm(tile, s);
-      if (node.op == OpKind::MatMul) return matmul_gemm(tile, s);
+      if (node.op == OpKind::Conv2d)
+        conv_gemm(tile);
+      else if (node.op == OpKind::Linear)
+        linear_gemm(tile);
+      else if (node.op == OpKind::MatMul)
+        matmul_gemm(tile);
+      else
+        ran = false;
       break;
     case TileWork::Depthwise:
-      if (is_depthwise(node)) return conv_depthwise(tile, s);
+      if (is_depthwise(node))
+        conv_depthwise(tile);
+      else
+        ran = false;
       break;
     case TileWork::Elementwise:
-      if (layernorm) return linear_layernorm(tile, s);
-      if (node.op == OpKind::Add || node.op == OpKind::AttnKernel || node.op == OpKind::AttnNormalize ||
-          node.op == OpKind::GlobalAvgPool)
-        return elementwise(tile, s);
+      if (layernorm)
+        linear_layernorm(tile);
+      else if (node.op == OpKind::Add || node.op == OpKind::AttnKernel || node.op == OpKind::AttnNormalize ||
+               node.op == OpKind::GlobalAvgPool)
+        elementwise(tile);
+      else
+        ran = false;
       break;
   }
-  fail(node, std::string("has no ") + tile_work_name(tile.work) + " tiles");
+  poison_operands();
+  if (!ran) fail(node, std::string("has no ") + tile_work_name(tile.work) + " tiles");
+  write_results(tile);
 }
 
 // Direct convolution (no im2col): output (c, p) reduces its group's input channels x taps, in the order
 // of the weight layout [cout, cin / groups, k, k]. Padded taps contribute 0.
-void FunctionalModel::conv_gemm(const ComputeTile& tile, LayerState& s) {
+void FunctionalModel::conv_gemm(const ComputeTile& tile) {
   const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
   const QNode& qn = qgraph_.nodes[uz(tile.layer)];
-  const QTensor& x = input(tile, 0);
+  const QTensor& x = input(0);
   const Centered xc(x, qgraph_.nodes[uz(node.inputs[0])].out);
   const int64_t h = x.shape[1], w = x.shape[2], wo = node.out_shape[2], k = node.kernel, taps = k * k;
   const int64_t cg = node.in_features / node.groups, cog = node.out_features / node.groups;
   const ActStage stage = activation_stage(node.act, qn);
   const GridAxes out_axes = grid_axes(node.out_shape);
   const Region& r = tile.region;
+  const int64_t pe = pe_[uz(tile.resource)];
   // The operand column of one output pixel and group (the values broadcast to the lanes), gathered once
   // and reused by every output channel of the group.
   std::vector<int64_t> column(uz(cg * taps));
@@ -209,22 +384,21 @@ void FunctionalModel::conv_gemm(const ComputeTile& tile, LayerState& s) {
           column[uz(i)] = padded ? 0 : xc(((first_in + i / taps) * h + iy) * w + ix);
         }
       }
-      const int32_t* weight = qn.weight.data() + c * cg * taps;
-      const int64_t acc = chunked_dot(cg * taps, [&](int64_t i) { return weight[i] * column[uz(i)]; });
+      const int32_t* weight = weights_.data() + (c - r.c0) * cg * taps;
+      const int64_t acc =
+          lane_dot(cg * taps, pe, [&](int64_t i) { return int64_t{weight[i]} * column[uz(i)]; });
       const int64_t flat = c * (node.out_shape[1] * wo) + p;
-      const int64_t bias = qn.bias.empty() ? 0 : qn.bias[uz(c)];
-      write(s, flat,
-            apply_stage(node.act, channel_stage(stage, uz(c)), acc + bias,
-                        qn.out.zero_point[group_of(qn.out, out_axes, flat)]));
+      out(flat, finish(tile, node.act, channel_stage(stage, uz(c)), acc + biases_[uz(c - r.c0)],
+                       qn.out.zero_point[group_of(qn.out, out_axes, flat)], qn.out.bits));
     }
   }
 }
 
 // Output stationary: each PE holds one output pixel's accumulator while the kernel's taps stream in.
-void FunctionalModel::conv_depthwise(const ComputeTile& tile, LayerState& s) {
+void FunctionalModel::conv_depthwise(const ComputeTile& tile) {
   const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
   const QNode& qn = qgraph_.nodes[uz(tile.layer)];
-  const QTensor& x = input(tile, 0);
+  const QTensor& x = input(0);
   const Centered xc(x, qgraph_.nodes[uz(node.inputs[0])].out);
   const int64_t h = x.shape[1], w = x.shape[2], wo = node.out_shape[2], k = node.kernel;
   const ActStage stage = activation_stage(node.act, qn);
@@ -232,10 +406,10 @@ void FunctionalModel::conv_depthwise(const ComputeTile& tile, LayerState& s) {
   const Region& r = tile.region;
   std::vector<int64_t> acc(uz(r.p1 - r.p0));
   for (int64_t c = r.c0; c < r.c1; ++c) {
-    std::fill(acc.begin(), acc.end(), qn.bias.empty() ? 0 : qn.bias[uz(c)]);
+    std::fill(acc.begin(), acc.end(), biases_[uz(c - r.c0)]);
     for (int64_t ky = 0; ky < k; ++ky)
       for (int64_t kx = 0; kx < k; ++kx) {
-        const int64_t weight = qn.weight[uz((c * k + ky) * k + kx)];
+        const int64_t weight = weights_[uz(((c - r.c0) * k + ky) * k + kx)];
         for (int64_t p = r.p0; p < r.p1; ++p) {
           const int64_t iy = (p / wo) * node.stride - node.pad + ky,
                         ix = (p % wo) * node.stride - node.pad + kx;
@@ -245,102 +419,94 @@ void FunctionalModel::conv_depthwise(const ComputeTile& tile, LayerState& s) {
     const ChannelStage cs = channel_stage(stage, uz(c));
     for (int64_t p = r.p0; p < r.p1; ++p) {
       const int64_t flat = c * (node.out_shape[1] * wo) + p;
-      write(
-          s, flat,
-          apply_stage(node.act, cs, acc[uz(p - r.p0)], qn.out.zero_point[group_of(qn.out, out_axes, flat)]));
+      out(flat, finish(tile, node.act, cs, acc[uz(p - r.p0)],
+                       qn.out.zero_point[group_of(qn.out, out_axes, flat)], qn.out.bits));
     }
   }
 }
 
 // Rows [p0, p1) x features [c0, c1). A float_layernorm Linear keeps the sums for its LayerNorm tile.
-void FunctionalModel::linear_gemm(const ComputeTile& tile, LayerState& s) {
+void FunctionalModel::linear_gemm(const ComputeTile& tile) {
   const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
   const QNode& qn = qgraph_.nodes[uz(tile.layer)];
-  const Centered xc(input(tile, 0), qgraph_.nodes[uz(node.inputs[0])].out);
+  const Centered xc(input(0), qgraph_.nodes[uz(node.inputs[0])].out);
   const int64_t in = node.in_features, outf = node.out_features;
   const ActStage stage = qn.float_layernorm ? ActStage{} : activation_stage(node.act, qn);
   const GridAxes out_axes = grid_axes(node.out_shape);
-  if (qn.float_layernorm && s.accumulators.empty()) {
-    s.accumulators.assign(s.codes.data.size(), 0);
-    s.accumulated.assign(s.codes.data.size(), false);
-  }
   const Region& r = tile.region;
+  const int64_t pe = pe_[uz(tile.resource)];
   for (int64_t row = r.p0; row < r.p1; ++row)
     for (int64_t c = r.c0; c < r.c1; ++c) {
-      const int32_t* weight = qn.weight.data() + c * in;
-      const int64_t acc = (qn.bias.empty() ? 0 : qn.bias[uz(c)]) +
-                          chunked_dot(in, [&](int64_t i) { return weight[i] * xc(row * in + i); });
+      const int32_t* weight = weights_.data() + (c - r.c0) * in;
+      const int64_t acc = biases_[uz(c - r.c0)] +
+                          lane_dot(in, pe, [&](int64_t i) { return int64_t{weight[i]} * xc(row * in + i); });
       const int64_t flat = row * outf + c;
-      if (qn.float_layernorm) {
-        s.accumulators[uz(flat)] = acc;
-        s.accumulated[uz(flat)] = true;
-      } else {
-        write(s, flat,
-              apply_stage(node.act, channel_stage(stage, uz(c)), acc,
-                          qn.out.zero_point[group_of(qn.out, out_axes, flat)]));
-      }
+      if (qn.float_layernorm)
+        staged_sums_[uz(flat)] = acc;
+      else
+        out(flat, finish(tile, node.act, channel_stage(stage, uz(c)), acc,
+                         qn.out.zero_point[group_of(qn.out, out_axes, flat)], qn.out.bits));
     }
 }
 
 // The LayerNorm unit: whole rows of the Gemm tiles' sums through FP32 LayerNorm, activation, quantizer.
-void FunctionalModel::linear_layernorm(const ComputeTile& tile, LayerState& s) {
+void FunctionalModel::linear_layernorm(const ComputeTile& tile) {
   const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
   const QNode& qn = qgraph_.nodes[uz(tile.layer)];
   const int64_t outf = node.out_features;
   const Region& r = tile.region;
   if (r.c0 != 0 || r.c1 != outf) fail(node, "a LayerNorm tile must cover whole rows (every feature)");
-  const auto first = s.accumulated.begin() + static_cast<std::ptrdiff_t>(r.p0 * outf);
-  if (s.accumulated.empty() || !std::all_of(first, first + (r.p1 - r.p0) * outf, [](bool b) { return b; }))
-    throw std::logic_error("functional model: the LayerNorm tile of layer '" + node.name +
-                           "' runs before its Gemm tiles computed every sum of its rows");
   std::vector<float> work(uz(outf));
   std::vector<int32_t> codes(uz(outf));
   for (int64_t row = r.p0; row < r.p1; ++row) {
-    if (float_layernorm_row(node, qn, row, s.accumulators.data() + row * outf, work.data(), codes.data()) >=
-        0)
-      fail(node, "float LayerNorm produced NaN at row " + std::to_string(row));
-    for (int64_t c = 0; c < outf; ++c) write(s, row * outf + c, codes[uz(c)]);
+    // A sum the tile could not read is poison: NaN or a wrong row, reported as a mismatch, not an error.
+    if (float_layernorm_row(node, qn, row, sums_.data() + row * outf, work.data(), codes.data()) >= 0)
+      std::fill(codes.begin(), codes.end(), kPoison);
+    for (int64_t c = 0; c < outf; ++c) out(row * outf + c, codes[uz(c)]);
   }
 }
 
 // Heads [c0, c1) x columns [p0, p1), every row: out[b, i, j] = sum_k A(b, i, k) * B(b, k, j).
-void FunctionalModel::matmul_gemm(const ComputeTile& tile, LayerState& s) {
+void FunctionalModel::matmul_gemm(const ComputeTile& tile) {
   const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
   const QNode& qn = qgraph_.nodes[uz(tile.layer)];
-  const OperandView a(input(tile, 0), qgraph_.nodes[uz(node.inputs[0])].out, node.a);
-  const OperandView b(input(tile, 1), qgraph_.nodes[uz(node.inputs[1])].out, node.b);
+  const OperandView a(input(0), qgraph_.nodes[uz(node.inputs[0])].out, node.a);
+  const OperandView b(input(1), qgraph_.nodes[uz(node.inputs[1])].out, node.b);
   const int64_t m = a.mat_rows(), k = a.mat_cols(), n = b.mat_cols();
   const Region& r = tile.region;
+  const int64_t pe = pe_[uz(tile.resource)];
+  const bool requant = requantizes(tile);
   for (int64_t batch = r.c0; batch < r.c1; ++batch)
     for (int64_t i = 0; i < m; ++i) {
       const size_t g = qn.out.group(batch, i);
       for (int64_t j = r.p0; j < r.p1; ++j) {
         const int64_t acc =
-            chunked_dot(k, [&](int64_t kk) { return a.at(batch, i, kk) * b.at(batch, kk, j); });
-        write(s, (batch * m + i) * n + j,
-              qn.out.bits == 32 ? static_cast<int32_t>(acc)
-                                : requantize_code(acc, qn.requant[g], qn.out.zero_point[g], qn.out.bits));
+            lane_dot(k, pe, [&](int64_t kk) { return a.at(batch, i, kk) * b.at(batch, kk, j); });
+        out((batch * m + i) * n + j,
+            qn.out.bits == 32 ? static_cast<int32_t>(acc)
+            : requant         ? requantize_code(acc, qn.requant[g], qn.out.zero_point[g], qn.out.bits)
+                              : quant::saturate(qn.out.zero_point[g] + acc, qn.out.bits, true));
       }
     }
 }
 
 // The auxiliary units: residual add, attention kernel, attention normalize (log2 divisor and shift, or
 // divider), average pool.
-void FunctionalModel::elementwise(const ComputeTile& tile, LayerState& s) {
+void FunctionalModel::elementwise(const ComputeTile& tile) {
   const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
   const QNode& qn = qgraph_.nodes[uz(tile.layer)];
-  const QTensor& x = input(tile, 0);
+  const QTensor& x = input(0);
   const ActQuant& qx = qgraph_.nodes[uz(node.inputs[0])].out;
   const Region& r = tile.region;
   const int64_t d = node.head_dim;
   switch (node.op) {
     case OpKind::Add: {
-      const QTensor& x1 = input(tile, 1);
+      const QTensor& x1 = input(1);
       const AddStage stage(qn, qx, qgraph_.nodes[uz(node.inputs[1])].out);
       const int64_t rest = region_space(node).pixels;
       for (int64_t c = r.c0; c < r.c1; ++c)
         for (int64_t p = r.p0; p < r.p1; ++p)
-          write(s, c * rest + p, stage.apply(x.data[uz(c * rest + p)], x1.data[uz(c * rest + p)]));
+          out(c * rest + p, stage.apply(x.data[uz(c * rest + p)], x1.data[uz(c * rest + p)]));
       return;
     }
     case OpKind::AttnKernel: {  // [2h*3d, H, W] as [2h, 3d, N] -> [2h, 3d + 1, N]
@@ -348,8 +514,8 @@ void FunctionalModel::elementwise(const ComputeTile& tile, LayerState& s) {
       for (int64_t b = r.c0; b < r.c1; ++b)
         for (int64_t row = 0; row <= 3 * d; ++row)
           for (int64_t j = r.p0; j < r.p1; ++j)
-            write(s, (b * (3 * d + 1) + row) * n + j,
-                  attn_kernel_code(row, d, row < 3 * d ? x.data[uz((b * 3 * d + row) * n + j)] : 0));
+            out((b * (3 * d + 1) + row) * n + j,
+                attn_kernel_code(row, d, row < 3 * d ? x.data[uz((b * 3 * d + row) * n + j)] : 0));
       return;
     }
     case OpKind::AttnNormalize: {  // [2h, d + 1, N] accumulators -> [2h*d, H, W]
@@ -360,9 +526,8 @@ void FunctionalModel::elementwise(const ComputeTile& tile, LayerState& s) {
         for (int64_t row = 0; row < d; ++row) {
           const int64_t c = b * d + row;
           for (int64_t j = r.p0; j < r.p1; ++j)
-            write(s, c * n + j,
-                  stage.apply(x.data[uz((b * (d + 1) + row) * n + j)], divisor[j],
-                              qn.out.zero_point[qn.out.group(c, j / width)]));
+            out(c * n + j, stage.apply(x.data[uz((b * (d + 1) + row) * n + j)], divisor[j],
+                                       qn.out.zero_point[qn.out.group(c, j / width)]));
         }
       }
       return;
@@ -373,7 +538,7 @@ void FunctionalModel::elementwise(const ComputeTile& tile, LayerState& s) {
       for (int64_t c = r.c0; c < r.c1; ++c) {
         int64_t sum = 0;
         for (int64_t p = 0; p < plane; ++p) sum += xc(c * plane + p);
-        write(s, c, requantize_code(sum, qn.requant[0], qn.out.zero_point[qn.out.group(c, 0)], qn.out.bits));
+        out(c, requantize_code(sum, qn.requant[0], qn.out.zero_point[qn.out.group(c, 0)], qn.out.bits));
       }
       return;
     }
@@ -383,19 +548,53 @@ void FunctionalModel::elementwise(const ComputeTile& tile, LayerState& s) {
 }
 
 std::vector<int64_t> FunctionalModel::mismatches(const std::vector<QTensor>& golden) {
-  if (golden.size() != layers_.size())
+  const quant::Graph& g = qgraph_.graph;
+  if (golden.size() != landed_.size())
     throw std::invalid_argument("functional model: " + std::to_string(golden.size()) +
-                                " golden tensors for a graph of " + std::to_string(layers_.size()) +
+                                " golden tensors for a graph of " + std::to_string(landed_.size()) +
                                 " layers");
-  std::vector<int64_t> counts(layers_.size(), 0);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const QTensor& got = output(static_cast<int>(l));
-    const std::vector<bool>& written = layers_[l].written;
-    if (got.data.size() != golden[l].data.size())
+  // Stored outputs (and the input image) are read back from DRAM; a Concat is its inputs, stacked.
+  for (size_t l = 0; l < landed_.size(); ++l) {
+    if (g.nodes[l].op == OpKind::Concat) {
+      Landed& stacked = landed_[l];
+      size_t at = 0;
+      for (int in : g.nodes[l].inputs) {
+        const Landed& part = landed_[uz(in)];
+        std::copy(part.codes.data.begin(), part.codes.data.end(),
+                  stacked.codes.data.begin() + static_cast<std::ptrdiff_t>(at));
+        std::copy(part.landed.begin(), part.landed.end(),
+                  stacked.landed.begin() + static_cast<std::ptrdiff_t>(at));
+        at += part.codes.data.size();
+      }
+      continue;
+    }
+    if (dram_base_[l] < 0) continue;
+    BufferView view;
+    view.space = BufferView::Space::Dram;
+    view.layer = static_cast<int>(l);
+    view.boxes = {whole(tensor_layout(g.nodes[l].out_shape, g.nodes[l].op, 1))};
+    land(view);
+  }
+  std::vector<int64_t> counts(landed_.size(), 0);
+  first_mismatch_.clear();
+  for (size_t l = 0; l < landed_.size(); ++l) {
+    const Landed& got = landed_[l];
+    if (got.codes.data.size() != golden[l].data.size())
       throw std::invalid_argument("functional model: golden tensor " + std::to_string(l) + " has " +
                                   std::to_string(golden[l].data.size()) + " codes, the layer " +
-                                  std::to_string(got.data.size()));
-    for (size_t i = 0; i < got.data.size(); ++i) counts[l] += !written[i] || got.data[i] != golden[l].data[i];
+                                  std::to_string(got.codes.data.size()));
+    for (size_t i = 0; i < got.codes.data.size(); ++i) {
+      const bool bad = !got.landed[i] || got.codes.data[i] != golden[l].data[i];
+      if (bad && first_mismatch_.empty()) {
+        const Node& n = g.nodes[l];
+        first_mismatch_ =
+            "layer '" + n.name + "' (" + quant::op_name(n.op) + ", " + quant::shape_str(n.out_shape) +
+            "), element " + std::to_string(i) + ": " +
+            (got.landed[i] ? "got " + std::to_string(got.codes.data[i]) : std::string("never written")) +
+            ", expected " + std::to_string(golden[l].data[i]);
+      }
+      counts[l] += bad;
+    }
   }
   return counts;
 }

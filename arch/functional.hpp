@@ -1,16 +1,23 @@
-// Functional simulation: the engines' integer datapaths, executed tile by tile on real codes. Each compute
-// tile computes its Region of its layer's output the way its resource does (MAT / R-MAC GEMM: products of
-// pe-wide input slices accumulated per output group; R-MAC depthwise: tap-by-tap output-stationary
-// accumulation; auxiliary units: requantizer, activation, residual add, average pool, log2 divisor and shift
-// division, LayerNorm), so a layer's output is complete once all its tiles ran. Layout-only layers (Input,
-// Concat) have no tiles: their outputs are assembled from their inputs when first needed.
+// Functional simulation: the engines' integer datapaths, executed tile by tile on the bytes of the modeled
+// memories. A tile reads its operands from the buffer addresses its loads filled (or the resident region,
+// or the on-chip output of the tile it consumes; with ideal memory, DRAM), decodes its weights from the
+// weight records in its weight slot, computes its Region of its layer's output the way its resource does
+// (MAT / R-MAC GEMM: pe-wide adder-tree partial sums per wave; R-MAC depthwise: tap-by-tap output-stationary
+// accumulation; auxiliary units: requantizer, activation, residual add, average pool, log2 divisor and
+// shift division, LayerNorm) and writes the results to its output slot (the DMA store carries them to
+// DRAM) or to the resident region. Every layer's output is read back from where it landed and compared
+// with the integer reference executor (docs/simulation.md, "Functional simulation").
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "arch/accel_config.hpp"
+#include "arch/memory_image.hpp"
 #include "arch/program.hpp"
+#include "quant/int_ops.hpp"
 #include "quant/qgraph.hpp"
 
 namespace vitsim::arch {
@@ -34,48 +41,82 @@ struct RegionSpace {
 };
 RegionSpace region_space(const quant::Node& node);
 
+/// The adder tree's width of each resource of `program`: the engine's pe (MAT, R-MAC), 1 for a systolic
+/// array (one product per PE and cycle) and the auxiliary units.
+std::vector<int64_t> resource_pe(const Program& program, const AccelConfig& config);
+
 class FunctionalModel {
  public:
-  /// `input`: the quantized image (quant::quantize_input). Keeps a reference to `qgraph`.
-  FunctionalModel(const quant::QGraph& qgraph, quant::QTensor input);
+  /// Runs `program` (compiled for `config`) on `memory`, whose DRAM holds the input image and the weights
+  /// (preload_dram). Keeps references to all four.
+  FunctionalModel(const quant::QGraph& qgraph, const Program& program, const AccelConfig& config,
+                  MemoryImage& memory);
 
-  /// Executes one tile (tiles of a layer in program order; a layer's inputs complete before it starts).
-  /// Throws std::invalid_argument for a tile its layer cannot have (work kind, region outside the output).
-  /// Pipelined tiles legitimately read inputs that are only partly computed, so reading an element no tile
-  /// wrote yet is not detected here: the outputs come out wrong and mismatches() reports them.
+  /// Executes one tile of the program (a reference into program.tiles), when it starts. Throws
+  /// std::invalid_argument for a tile its layer cannot have (work kind, region outside the output).
   void execute(const ComputeTile& tile);
 
-  /// The output codes of `layer` (complete once all its tiles executed; layout-only layers on demand).
-  const quant::QTensor& output(int layer);
+  /// Fault injection for the mutation tests: tile `tile` skips its requantizer (it saturates the raw sum).
+  void skip_requantization(int tile) { skip_requant_tile_ = tile; }
 
-  /// Per layer: elements that differ from `golden` (the integer reference executor's outputs, indexed
-  /// like the graph). Elements no tile computed count as mismatches.
+  /// Per layer: elements of its output, read back from where it landed (DRAM for stored outputs, the
+  /// resident region or the output slot when its tile wrote them), that differ from `golden` (the integer
+  /// reference executor's outputs, indexed like the graph). Elements that never landed count as mismatches.
   std::vector<int64_t> mismatches(const std::vector<quant::QTensor>& golden);
+  /// The first mismatch of the last mismatches() call, in graph order: "layer 'name' (op, shape), element
+  /// i: got x, expected y" (or "... never written"); empty when there is none.
+  const std::string& first_mismatch() const { return first_mismatch_; }
 
  private:
-  // What the tiles produced so far for one layer.
-  struct LayerState {
+  // One layer's output as read back from where it landed.
+  struct Landed {
     quant::QTensor codes;
-    std::vector<bool> written;  // per element of `codes`: computed by a tile (or assembled from such)
-    int64_t written_count = 0;
-    std::vector<int64_t> accumulators;  // float_layernorm Linear: int32 sums (bias included) of the GEMM
-    std::vector<bool> accumulated;      // per accumulator: computed by a Gemm tile
+    std::vector<bool> landed;  // per element (outputs that are not read back from DRAM)
   };
+  // The bytes of a view's elements, by element, in the view's order; `element` gets each one's logical
+  // flat index in the view's layer (or its int32 sums) and its code's address.
+  template <class Visit>
+  void for_each_element(const BufferView& view, const Visit& visit, bool write_back);
+  unsigned char* element_bytes_at(const BufferView& view, int layer, int64_t layout_offset, int64_t bytes,
+                                  int64_t packed_offset);
+  void read_operands(const ComputeTile& tile);
+  void read_weights(const ComputeTile& tile);
+  void write_results(const ComputeTile& tile);
+  /// Reads `view`'s elements of its layer's output back into landed_.
+  void land(const BufferView& view);
+  void poison_operands();
+  const quant::QTensor& input(size_t k) const { return inputs_[k]; }
+  void out(int64_t flat, int32_t code) { staged_[static_cast<size_t>(flat)] = code; }
+  bool requantizes(const ComputeTile& tile) const;
+  int32_t finish(const ComputeTile& tile, quant::Act act, const quant::int_ops::ChannelStage& stage,
+                 int64_t acc, int64_t zp_y, int bits) const;
 
-  LayerState& state(int layer);
-  bool complete(int layer);
-  void write(LayerState& s, int64_t flat, int32_t code);
-  const quant::QTensor& input(const ComputeTile& tile, size_t k);
-
-  void conv_gemm(const ComputeTile& tile, LayerState& s);
-  void conv_depthwise(const ComputeTile& tile, LayerState& s);
-  void linear_gemm(const ComputeTile& tile, LayerState& s);
-  void linear_layernorm(const ComputeTile& tile, LayerState& s);
-  void matmul_gemm(const ComputeTile& tile, LayerState& s);
-  void elementwise(const ComputeTile& tile, LayerState& s);
+  void conv_gemm(const ComputeTile& tile);
+  void conv_depthwise(const ComputeTile& tile);
+  void linear_gemm(const ComputeTile& tile);
+  void linear_layernorm(const ComputeTile& tile);
+  void matmul_gemm(const ComputeTile& tile);
+  void elementwise(const ComputeTile& tile);
 
   const quant::QGraph& qgraph_;
-  std::vector<LayerState> layers_;
+  const Program& program_;
+  MemoryImage& memory_;
+  std::vector<int64_t> pe_;  // per resource
+  // Per layer: base of its output (codes) in DRAM and in the resident region (-1: not there).
+  std::vector<int64_t> dram_base_, resident_base_;
+  std::vector<Landed> landed_;
+  // The tile being executed: its operands (by input, logical order; poison where it read nothing), its
+  // int32 sums (LayerNorm tiles), its weights and biases by output channel from the region's first, and
+  // its results (staged, then written where the tile writes them).
+  quant::QTensor inputs_[2];
+  int input_layer_[2] = {-1, -1};
+  std::vector<int64_t> touched_[2];
+  std::vector<int64_t> sums_;
+  std::vector<int32_t> weights_, biases_;
+  std::vector<int32_t> staged_;
+  std::vector<int64_t> staged_sums_;
+  int skip_requant_tile_ = -1;
+  std::string first_mismatch_;
 };
 
 }  // namespace vitsim::arch

@@ -21,6 +21,15 @@ Resource Resource::for_engine(const AccelConfig& config, size_t engine) {
   return r;
 }
 
+std::vector<Box> region_boxes(const quant::Node& node, const Region& r) {
+  const TensorLayout layout = tensor_layout(node.out_shape, node.op, 1);
+  if (node.op == quant::OpKind::Linear) return {{0, 1, r.p0, r.p1, r.c0, r.c1}};
+  if (node.out_shape.size() == 1) return {{0, 1, 0, 1, r.c0, r.c1}};
+  if (!layout.channels_last) return {{r.c0, r.c1, 0, layout.mid, r.p0, r.p1}};  // heads x columns, all rows
+  const int64_t per = node.op == quant::OpKind::AttnNormalize ? node.head_dim : 1;  // channels per region c
+  return pixel_boxes(layout, r.p0, r.p1, r.c0 * per, r.c1 * per);
+}
+
 const char* tile_work_name(TileWork w) {
   switch (w) {
     case TileWork::Gemm:
@@ -89,6 +98,12 @@ void Program::validate() const {
     if (x.layer < 0 || static_cast<size_t>(x.layer) >= layer_names.size())
       invalid(who + " names layer " + std::to_string(x.layer) + ", out of range");
     if (x.bytes <= 0) invalid(who + " moves " + std::to_string(x.bytes) + " bytes");
+    if (run_bytes_total(x.runs) != x.bytes)
+      invalid(who + " moves " + std::to_string(x.bytes) + " bytes but its runs hold " +
+              std::to_string(run_bytes_total(x.runs)));
+    for (const RunSet& r : x.runs)
+      if (r.run_bytes <= 0 || r.count <= 0 || r.dram_address < 0)
+        invalid(who + " has an empty run or a negative address");
     check_waits(who, x.wait_tiles, x.wait_transfers, n_tiles, n_transfers);
   }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "arch/accel_config.hpp"
+#include "arch/memory_layout.hpp"
 
 namespace vitsim::arch {
 
@@ -34,6 +35,34 @@ const char* tile_work_name(TileWork w);
 struct Region {
   int64_t c0 = 0, c1 = 0, p0 = 0, p1 = 0;
 };
+/// Where a region of `node`'s output lies in the output's layout (tensor_layout of its shape and op).
+std::vector<Box> region_boxes(const quant::Node& node, const Region& region);
+
+/// Where a tile finds an operand, or puts its results, in the modeled memories (functional simulation).
+struct BufferView {
+  enum class Space {
+    None,  // not modeled (timing-only programs leave views empty)
+    Slot,  // the boxes' elements one after the other from `address` of `buffer` (or at their layout offsets)
+    Resident,  // the tensor's layout at its range of the activation buffer's resident region (memory plan)
+    Dram,      // the tensor's layout at its DRAM range (memory plan): ideal memory
+  };
+  Space space = Space::None;
+  int layer = -1;  // whose output (or, with `accumulators`, whose int32 sums) the bytes are
+  int input = 0;   // reads: which input of the tile's layer they serve
+  bool accumulators = false;
+  bool in_layout = false;  // Slot: the elements at the tensor's layout offsets from `address`, not packed
+  BufferKind buffer = BufferKind::Activation;  // Slot
+  int64_t address = 0;                         // Slot
+  std::vector<Box> boxes;                      // the elements, in `layer`'s output layout
+};
+
+/// Where a tile finds its weights: records of one output channel each (codes, then the int32 bias), the
+/// record of channel `first_channel` at `address` of the weight buffer (or, with ideal memory, of DRAM).
+struct WeightView {
+  bool dram = false;
+  int64_t address = -1;  // -1: the tile has no weights
+  int64_t first_channel = 0;
+};
 
 struct ComputeTile {
   int layer = -1;     // graph node index
@@ -46,6 +75,11 @@ struct ComputeTile {
   Region region;
   std::vector<int> wait_tiles;      // compute tiles (indices into Program::tiles) that must finish first
   std::vector<int> wait_transfers;  // transfers (indices into Program::transfers) that must finish first
+  // Functional simulation: where its operands, weights and results are.
+  std::vector<BufferView> reads;
+  WeightView weights;
+  BufferView
+      write;  // its region of its layer's output (int32 sums for a float_layernorm Linear's Gemm tiles)
 };
 
 enum class TransferDir { Load, Store };
@@ -54,10 +88,12 @@ struct Transfer {
   int layer = -1;  // the layer whose tile needs (load) or produced (store) the data
   TransferDir dir = TransferDir::Load;
   BufferKind buffer = BufferKind::Activation;
-  int64_t bytes = 0;  // > 0
-  /// Its first byte in DRAM: the memory plan's address of the tensor plus the transfer's place in it
-  /// (docs/engines.md, "Memory plan"); the bytes follow consecutively.
-  int64_t dram_address = 0;
+  int64_t bytes = 0;  // > 0: the sum of the runs' bytes
+  /// What it moves in DRAM: runs inside the memory plan's ranges, at the places the tensors' layouts give
+  /// the data (docs/engines.md, "Memory plan"). The DMA issues bursts per run.
+  std::vector<RunSet> runs;
+  /// Where the runs' bytes sit, consecutively, in the transfer's on-chip buffer (its tile's slot).
+  int64_t buffer_address = 0;
   std::vector<int> wait_tiles;
   std::vector<int> wait_transfers;
 };
@@ -96,6 +132,8 @@ struct Program {
   std::vector<int> load_queue, store_queue;  // transfer indices, in DMA issue order
   std::vector<std::string> layer_names;      // per graph node
   std::vector<Allocation> memory_plan;       // every tensor that lives in DRAM or resides on chip
+  /// Per layer: the channel block of its output's blocked channels-last layout (tensor_layout; 0: one).
+  std::vector<int64_t> channel_blocks;
   /// Structural check: indices in range, every tile in exactly one queue (its resource's), every transfer
   /// in the queue of its direction, and the waits plus the queue orders form an acyclic graph, so the
   /// program cannot deadlock. Throws std::logic_error naming the first violation.

@@ -144,8 +144,23 @@ class Compiler {
     int64_t bytes = 0;
     int source = -1;
     int64_t c0 = 0, c1 = 0;
-    int64_t offset = 0;  // activations: where the load starts in the source tensor (bytes)
+    std::vector<arch::Box> boxes;  // activations: what the tile reads, in the source's layout
+    bool accumulators = false;     // the int32 sums of the tile's own float_layernorm Linear
+    int input = 0;                 // activations: which input of the tile's layer
   };
+  static Operand weight_operand(int64_t bytes, int layer, int64_t c0, int64_t c1) {
+    Operand op;
+    op.buffer = BufferKind::Weight;
+    op.bytes = bytes, op.source = layer, op.c0 = c0, op.c1 = c1;
+    return op;
+  }
+  static Operand activation_operand(int64_t bytes, int source, std::vector<arch::Box> boxes, int input = 0,
+                                    bool accumulators = false) {
+    Operand op;
+    op.bytes = bytes, op.source = source, op.boxes = std::move(boxes), op.input = input;
+    op.accumulators = accumulators;
+    return op;
+  }
   struct WeightKey {
     int layer = -1;
     int64_t c0 = 0, c1 = 0;
@@ -181,6 +196,12 @@ class Compiler {
                   int64_t ready = 0) const;
   int emit(ComputeTile tile, const std::vector<Operand>& operands, bool store, int64_t out_bytes);
   void hold(int tile);
+  /// Where `tile` wrote its results, as a read of input `input` of a tile that consumes them on chip.
+  arch::BufferView output_view(int tile, int input) const {
+    arch::BufferView v = program_.tiles[static_cast<size_t>(tile)].write;
+    v.input = input;
+    return v;
+  }
   void wait_for_all(std::vector<int>& waits, const std::vector<int>& tiles) const;
   void release(const std::vector<int>& producers, const std::vector<int>& consumers);
 
@@ -199,12 +220,35 @@ class Compiler {
 
   void plan_dram();
   void record_memory_plan();
+  /// The layout of `layer`'s output in memory (its int32 sums for `accumulators`).
+  arch::TensorLayout layout_of(int layer, bool accumulators = false) const;
+  /// Appends the DRAM runs of `box` of `source`'s output (through Concat, of the sources holding it).
+  /// Where a transfer's activation bytes are: a box of one stored tensor (its int32 sums for
+  /// `accumulators`).
+  struct Piece {
+    int layer = -1;
+    bool accumulators = false;
+    arch::Box box;
+  };
+  /// Appends the DRAM runs of `pieces` in the layouts of their tensors.
+  void append_piece_runs(const std::vector<Piece>& pieces, std::vector<arch::RunSet>& runs) const;
+  /// Gives each stored activation tensor the channel block whose layout moves its transfers in the fewest
+  /// bursts, then every transfer its runs.
+  void finish_runs();
+  /// Where slot `parity` (0/1) of `resource` starts in `buffer`: after the resident region, the engines'
+  /// double-buffered slots in config order, then the auxiliary units' (docs/engines.md, "Memory plan").
+  int64_t slot_address(BufferKind buffer, int resource, size_t parity) const;
+  int64_t dram_base(int layer, bool accumulators) const;
 
   void emit_conv(int layer);
   bool emit_fused(int dw, int pw);
   void emit_attention(int vk, int out, int normalize);
   void emit_matmul(int layer);
+  /// What a MatMul tile of head `head`, output columns [p0, p1), reads of its input k (0: A, whole; 1: B,
+  /// the columns' slice), as a box of the head-major source.
+  std::vector<arch::Box> matmul_boxes(int layer, size_t k, int64_t head, int64_t p0, int64_t p1) const;
   void emit_elementwise(int layer);
+  std::vector<arch::Box> elementwise_boxes(int layer, int source, const arch::Region& r) const;
 
   const quant::QGraph& q_;
   const quant::Graph& graph_;
@@ -217,6 +261,14 @@ class Compiler {
   std::vector<std::vector<int>> release_tiles_, release_transfers_;
   std::vector<bool> release_pending_;
   std::vector<WeightKey> last_weights_;  // per resource
+  // Per resource: where its current weights are, which slot that is, and the last tile that read each slot.
+  struct WeightSlots {
+    arch::WeightView view;
+    size_t parity = 0;
+    int last_reader[2] = {-1, -1};
+  };
+  std::vector<WeightSlots> weight_slots_;
+  std::vector<std::vector<Piece>> transfer_pieces_;  // per transfer (empty for weight loads)
   // Per resource: tiles of other engines that read weights from its weight slot (a fused pair's shared
   // pointwise weights); its next weight load waits for them.
   std::vector<std::vector<int>> weight_readers_;
@@ -339,9 +391,11 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
   const std::vector<WeightKey> last_weights = last_weights_;
   const std::vector<int64_t> stored = stored_;
   const std::vector<std::vector<int>> weight_readers = weight_readers_;
+  const std::vector<WeightSlots> weight_slots = weight_slots_;
   auto roll_back = [&] {
     program_.tiles.resize(tiles);
     program_.transfers.resize(transfers);
+    transfer_pieces_.resize(transfers);
     program_.load_queue.resize(loads);
     program_.store_queue.resize(stores);
     for (size_t i = 0; i < queues.size(); ++i) program_.queues[i].resize(queues[i]);
@@ -352,6 +406,7 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
     release_pending_.resize(tiles);
     last_weights_ = last_weights;
     weight_readers_ = weight_readers;
+    weight_slots_ = weight_slots;
     stored_ = stored;
   };
   try {
@@ -461,16 +516,35 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   std::vector<int>& queue = program_.queues[r];
   const int before2 = queue.size() >= 2 ? queue[queue.size() - 2] : -1;
   const int index = static_cast<int>(program_.tiles.size());
+  const size_t parity = queue.size() % 2;  // the double-buffered slot it uses
+  int64_t act_offset = 0;                  // where its next activation load goes in its slot
   WeightKey weights;
   for (const Operand& op : operands)
     if (op.buffer == BufferKind::Weight) weights = {tile.layer, op.c0, op.c1};
+  // Where the tile finds an activation operand (functional simulation).
+  auto read_view = [&](const Operand& op, arch::BufferView::Space space, int64_t address) {
+    arch::BufferView v;
+    v.space = space;
+    v.layer = op.source;
+    v.input = op.input;
+    v.accumulators = op.accumulators;
+    v.address = address;
+    v.boxes = op.boxes;
+    tile.reads.push_back(std::move(v));
+  };
+  auto weight_record = [&](const Operand& op) { return op.bytes / (op.c1 - op.c0); };
   if (ideal_) {
-    for (const Operand& op : operands)
-      if (op.buffer == BufferKind::Activation)
-        for (int src : stored_sources(op.source)) {
-          const auto& t = layer_tiles_[static_cast<size_t>(src)];
-          tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
-        }
+    for (const Operand& op : operands) {
+      if (op.buffer == BufferKind::Weight)
+        tile.weights = {true, dram_weights_[static_cast<size_t>(tile.layer)] + op.c0 * weight_record(op),
+                        op.c0};
+      if (op.buffer != BufferKind::Activation) continue;
+      read_view(op, arch::BufferView::Space::Dram, 0);
+      for (int src : stored_sources(op.source)) {
+        const auto& t = layer_tiles_[static_cast<size_t>(src)];
+        tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
+      }
+    }
   } else {
     if (before2 >= 0) {
       if (release_pending_[static_cast<size_t>(before2)])
@@ -486,20 +560,33 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
         // Read where it resides: after every tile that wrote it (through Concat, its sources').
         for (int src : stored_sources(op.source))
           wait_for_all(tile.wait_tiles, layer_tiles_[static_cast<size_t>(src)]);
+        read_view(op, arch::BufferView::Space::Resident, 0);
         continue;
       }
       if (op.bytes <= 0) continue;
-      if (op.buffer == BufferKind::Weight && last_weights_[r] == weights) continue;
+      if (op.buffer == BufferKind::Weight && last_weights_[r] == weights) {
+        tile.weights = weight_slots_[r].view;  // still in the slot the previous tile read
+        continue;
+      }
       arch::Transfer load;
+      std::vector<Piece> pieces;  // activations: where the runs come from (finish_runs)
       load.layer = tile.layer;
       load.dir = arch::TransferDir::Load;
       load.buffer = op.buffer;
       load.bytes = op.bytes;
-      // Weights by output channel; activations from where the tile's window starts in its (first) source.
-      load.dram_address =
-          op.buffer == BufferKind::Weight
-              ? dram_weights_[static_cast<size_t>(tile.layer)] + op.c0 * (op.bytes / (op.c1 - op.c0))
-              : dram_output_[static_cast<size_t>(stored_sources(op.source).front())] + op.offset;
+      load.buffer_address = slot_address(op.buffer, tile.resource, parity);
+      if (op.buffer == BufferKind::Weight) {
+        // One record per output channel (codes, then the int32 bias): a channel block is one run.
+        load.runs = {{dram_weights_[static_cast<size_t>(tile.layer)] + op.c0 * (op.bytes / (op.c1 - op.c0)),
+                      op.bytes, 0, 1}};
+      } else {
+        load.buffer_address += act_offset;
+        act_offset += op.bytes;
+        read_view(op, arch::BufferView::Space::Slot, load.buffer_address);
+        for (const arch::Box& box : op.boxes)
+          for (const arch::StoredPart& part : arch::stored_parts(graph_, op.source, box))
+            pieces.push_back({part.layer, op.accumulators, part.box});
+      }
       if (op.buffer == BufferKind::Activation)
         for (int src : stored_sources(op.source)) {
           const auto& s = layer_stores_[static_cast<size_t>(src)];
@@ -509,14 +596,22 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
       if (op.buffer == BufferKind::Weight) {
         load.wait_tiles.insert(load.wait_tiles.end(), weight_readers_[r].begin(), weight_readers_[r].end());
         weight_readers_[r].clear();
+        // Reused weights are read from the slot that loaded them, maybe by a later tile than before2.
+        if (weight_slots_[r].last_reader[parity] >= 0)
+          load.wait_tiles.push_back(weight_slots_[r].last_reader[parity]);
+        weight_slots_[r].view = tile.weights = {false, load.buffer_address, op.c0};
+        weight_slots_[r].parity = parity;
       }
       const int id = static_cast<int>(program_.transfers.size());
       program_.transfers.push_back(std::move(load));
+      transfer_pieces_.push_back(std::move(pieces));
       program_.load_queue.push_back(id);
       tile.wait_transfers.push_back(id);
     }
   }
   last_weights_[r] = weights;
+  if (!ideal_ && tile.weights.address >= 0 && tile.weights.address == weight_slots_[r].view.address)
+    weight_slots_[r].last_reader[weight_slots_[r].parity] = index;
   if (!ideal_ && resident(tile.layer)) {
     // Its range was last used by earlier resident outputs: write it only after all their readers (which
     // are all emitted by now, so the list is made once per layer).
@@ -536,6 +631,28 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   sort_unique(tile.wait_tiles);
   sort_unique(tile.wait_transfers);
   const int layer = tile.layer;
+  std::vector<Piece> store_pieces;
+  // A float_layernorm Linear's Gemm tiles produce int32 sums, its LayerNorm tile the codes.
+  const bool sums =
+      tile.work == TileWork::Gemm && node(layer).op == OpKind::Linear && qnode(layer).float_layernorm;
+  // The layer's channel block is its tiles' (they start at channel 0 and step by it), so that each tile's
+  // output is one run of the blocked channels-last layout.
+  if (tile.region.c0 == 0 && !sums)
+    program_.channel_blocks[static_cast<size_t>(layer)] =
+        (tile.region.c1 - tile.region.c0) *
+        (node(layer).op == OpKind::AttnNormalize ? node(layer).head_dim : 1);
+  if (store && !ideal_ && !resident(layer))
+    for (const arch::Box& box : arch::region_boxes(node(layer), tile.region))
+      store_pieces.push_back({layer, sums, box});  // the tile's region where the layout puts it
+  const int64_t out_slot = slot_address(BufferKind::Output, tile.resource, parity);
+  tile.write.space = ideal_            ? arch::BufferView::Space::Dram
+                     : resident(layer) ? arch::BufferView::Space::Resident
+                                       : arch::BufferView::Space::Slot;
+  tile.write.layer = layer;
+  tile.write.accumulators = sums;
+  tile.write.buffer = BufferKind::Output;
+  tile.write.address = out_slot;
+  tile.write.boxes = arch::region_boxes(node(layer), tile.region);
   program_.tiles.push_back(std::move(tile));
   queue.push_back(index);
   layer_tiles_[static_cast<size_t>(layer)].push_back(index);
@@ -548,12 +665,12 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     s.dir = arch::TransferDir::Store;
     s.buffer = BufferKind::Output;
     s.bytes = out_bytes;
-    // The layer's tiles write their outputs one after the other into its DRAM range.
-    s.dram_address = dram_output_[static_cast<size_t>(layer)] + stored_[static_cast<size_t>(layer)];
+    s.buffer_address = out_slot;
     stored_[static_cast<size_t>(layer)] += out_bytes;
     s.wait_tiles = {index};
     const int id = static_cast<int>(program_.transfers.size());
     program_.transfers.push_back(std::move(s));
+    transfer_pieces_.push_back(std::move(store_pieces));
     program_.store_queue.push_back(id);
     layer_stores_[static_cast<size_t>(layer)].push_back(id);
     release_transfers_.back() = {id};
@@ -686,6 +803,76 @@ void Compiler::plan_dram() {
   }
 }
 
+arch::TensorLayout Compiler::layout_of(int layer, bool accumulators) const {
+  return arch::tensor_layout(node(layer).out_shape, node(layer).op,
+                             accumulators ? 4 : out_bytes_per_element(layer),
+                             program_.channel_blocks[static_cast<size_t>(layer)]);
+}
+
+void Compiler::append_piece_runs(const std::vector<Piece>& pieces, std::vector<arch::RunSet>& runs) const {
+  for (const Piece& p : pieces)
+    arch::append_runs(layout_of(p.layer, p.accumulators), dram_base(p.layer, p.accumulators), p.box, runs);
+}
+
+// A tensor's channel block is chosen once all its stores and loads exist: among its producer's channel
+// block, one block (plain channels last) and each channel width its transfers read, the one with the fewest
+// bursts (ties: the earlier). Producer and consumers often cut channels differently (a depthwise conv reads
+// channel slices of a pointwise conv's output), and a block that splits every run hurts whichever side it
+// does not fit.
+void Compiler::finish_runs() {
+  const int64_t burst = config_.dram.burst_bytes;
+  std::vector<std::vector<size_t>> transfers_of(graph_.nodes.size());
+  for (size_t t = 0; t < transfer_pieces_.size(); ++t)
+    for (const Piece& p : transfer_pieces_[t]) {
+      auto& list = transfers_of[static_cast<size_t>(p.layer)];
+      if (list.empty() || list.back() != t) list.push_back(t);
+    }
+  for (size_t l = 0; l < transfers_of.size(); ++l) {
+    if (transfers_of[l].empty() || !layout_of(static_cast<int>(l)).channels_last) continue;
+    int64_t& block = program_.channel_blocks[l];
+    std::vector<int64_t> candidates{block, 0};
+    for (size_t t : transfers_of[l])
+      for (const Piece& p : transfer_pieces_[t])
+        if (static_cast<size_t>(p.layer) == l) candidates.push_back(p.box.i1 - p.box.i0);
+    int64_t best = block, best_bursts = -1;
+    for (int64_t candidate : candidates) {
+      block = candidate;
+      int64_t bursts = 0;
+      for (size_t t : transfers_of[l]) {
+        std::vector<Piece> mine;
+        for (const Piece& p : transfer_pieces_[t])
+          if (static_cast<size_t>(p.layer) == l) mine.push_back(p);
+        std::vector<arch::RunSet> runs;
+        append_piece_runs(mine, runs);
+        bursts += arch::burst_count(runs, burst);
+      }
+      if (best_bursts < 0 || bursts < best_bursts) best = candidate, best_bursts = bursts;
+    }
+    block = best;
+  }
+  for (size_t t = 0; t < transfer_pieces_.size(); ++t) {
+    if (transfer_pieces_[t].empty()) continue;
+    arch::Transfer& x = program_.transfers[t];
+    append_piece_runs(transfer_pieces_[t], x.runs);
+    // The bytes the tiler reasons with and the runs of the layout are computed apart: they must agree.
+    if (arch::run_bytes_total(x.runs) != x.bytes)
+      throw std::logic_error("compile: " + describe(x.layer) + ": a transfer of " + std::to_string(x.bytes) +
+                             " bytes has runs of " + std::to_string(arch::run_bytes_total(x.runs)));
+  }
+}
+
+// Where `layer`'s output starts in DRAM; a float_layernorm Linear keeps its codes first, its int32 sums
+// after them (stored only when its row does not stay on chip).
+int64_t Compiler::dram_base(int layer, bool accumulators) const {
+  return dram_output_[static_cast<size_t>(layer)] + (accumulators ? layout_of(layer).bytes() : 0);
+}
+
+int64_t Compiler::slot_address(BufferKind buffer, int resource, size_t parity) const {
+  const arch::BufferConfig& b = config_.buffer(buffer);
+  return b.capacity_bytes - b.slot_region_bytes() +
+         (2 * int64_t{resource} + static_cast<int64_t>(parity)) * slot_bytes(config_, buffer);
+}
+
 // The program's memory plan: the resident outputs where plan_residency put them; in DRAM (plan_dram) the
 // input image, every layer's weights and every output that was stored.
 void Compiler::record_memory_plan() {
@@ -704,9 +891,14 @@ void Compiler::record_memory_plan() {
     if (dram_weights_[li] >= 0)
       program_.memory_plan.push_back({i, Allocation::Tensor::Weights, Allocation::Space::Dram,
                                       dram_weights_[li], weight_bytes_of(i), i, i});
-    if (stored_[li] > 0)
+    // With ideal memory every output lives in DRAM: the tiles read and write it there.
+    const int64_t dram_bytes =
+        ideal_ && i > 0 && dram_output_[li] >= 0
+            ? layout_of(i).bytes() + (qnode(i).float_layernorm ? layout_of(i, true).bytes() : 0)
+            : stored_[li];
+    if (dram_bytes > 0)
       program_.memory_plan.push_back({i, Allocation::Tensor::Output, Allocation::Space::Dram,
-                                      dram_output_[li], stored_[li], i, last_reader(i)});
+                                      dram_output_[li], dram_bytes, i, last_reader(i)});
     const Residency& r = residency_[li];
     if (r.resident)
       program_.memory_plan.push_back(
@@ -750,13 +942,34 @@ struct ConvGeometry {
     if (r0 == r1) return input_span(r0, r0, in_h) * input_span(p0 % out_w, (p1 - 1) % out_w, in_w);
     return input_span(r0, r1, in_h) * input_span(0, out_w - 1, in_w);
   }
-  /// Where, in the input tensor as DRAM holds it (channels last: rows, columns, channels of `bytes` each,
-  /// so the rows a tile reads are contiguous), the window of output channels from c0 and output pixels from
-  /// p0 starts: its first input row, at its first input channel.
-  int64_t input_offset(int64_t c0, int64_t p0, int64_t bytes) const {
+  /// The input intervals in [0, limit) that outputs first..last read: one when the windows overlap or
+  /// touch (stride <= kernel), else one per output (the rows between windows are not read).
+  std::vector<std::pair<int64_t, int64_t>> input_intervals(int64_t first, int64_t last, int64_t limit) const {
+    std::vector<std::pair<int64_t, int64_t>> spans;
+    auto add = [&](int64_t lo, int64_t hi) {
+      lo = std::max<int64_t>(0, lo), hi = std::min(limit, hi);
+      if (lo < hi) spans.emplace_back(lo, hi);
+    };
+    if (stride <= kernel) {
+      add(first * stride - pad, last * stride - pad + kernel);
+    } else {
+      for (int64_t i = first; i <= last; ++i) add(i * stride - pad, i * stride - pad + kernel);
+    }
+    return spans;
+  }
+  /// The input window of output channels [c0, c1) and output pixels [p0, p1) (within one row, or whole
+  /// rows) as boxes of the input's channels-last layout (rows x columns x channels; a Linear's input is one
+  /// row of `in_w` rows of features). input_window x input_channels elements in all.
+  std::vector<arch::Box> input_boxes(int64_t c0, int64_t c1, int64_t p0, int64_t p1) const {
     const int64_t first_channel = groups == 1 ? 0 : c0 / out_per_group() * in_per_group();
-    const int64_t first_row = std::max<int64_t>(0, p0 / out_w * stride - pad);
-    return (first_row * in_w * in_channels + first_channel) * bytes;
+    const int64_t r0 = p0 / out_w, r1 = (p1 - 1) / out_w;
+    const bool piece = r0 == r1;
+    std::vector<arch::Box> boxes;
+    for (const auto& [y0, y1] : input_intervals(r0, r1, in_h))
+      for (const auto& [x0, x1] :
+           input_intervals(piece ? p0 % out_w : 0, piece ? (p1 - 1) % out_w : out_w - 1, in_w))
+        boxes.push_back({y0, y1, x0, x1, first_channel, first_channel + input_channels(c0, c1)});
+    return boxes;
   }
   /// An upper bound of input_window over the blocks of `block` pixels (for sizing).
   int64_t input_window_bound(int64_t block) const {
@@ -837,11 +1050,20 @@ void Compiler::emit_conv(int layer) {
     return SlotNeed{slot_load(input, g.input_window_bound(p) * g.input_channels(0, c) * in_bytes),
                     weight_bytes(c), slot_out(layer, c * p * out_bytes)};
   };
-  // The int32 row stays on chip for the LayerNorm unit when it fits one output slot, else it goes through
-  // DRAM (the Gemm tiles store their int32 blocks, the LayerNorm tile loads the row).
+  // The int32 row stays on chip for the LayerNorm unit when it fits one output slot (and the LayerNorm
+  // unit's activation slot, where the Gemm tiles write their sums in the row's layout), else it goes
+  // through DRAM (the Gemm tiles store their int32 blocks, the LayerNorm tile loads the row).
   const int64_t layernorm_row = g.out_channels * g.pixels() * 4;
-  const bool row_on_chip = ideal_ || layernorm_row <= slot_bytes(config_, BufferKind::Output);
+  const bool row_on_chip = ideal_ || layernorm_row <= std::min(slot_bytes(config_, BufferKind::Output),
+                                                               slot_bytes(config_, BufferKind::Activation));
   const bool store = !layernorm || !row_on_chip;
+  arch::BufferView row_view;  // where an on-chip row lands: the LayerNorm tile's activation slot
+  row_view.space = arch::BufferView::Space::Slot;
+  row_view.layer = layer;
+  row_view.accumulators = row_view.in_layout = true;
+  row_view.address =
+      slot_address(BufferKind::Activation, aux_resource(AuxKind::LayerNorm),
+                   program_.queues[static_cast<size_t>(aux_resource(AuxKind::LayerNorm))].size() % 2);
 
   auto emit_tiles = [&](const Blocking& b) {
     std::vector<int64_t> running(engines.size(), 0);
@@ -854,10 +1076,14 @@ void Compiler::emit_conv(int layer) {
         if (!layernorm) t.aux_chain = conv_aux_chain(n);
         pick_engine(engines, t, running);
         const std::vector<Operand> operands{
-            {BufferKind::Activation, g.input_window(p0, p1) * g.input_channels(c0, c1) * in_bytes, input, 0,
-             0, g.input_offset(c0, p0, in_bytes)},
-            {BufferKind::Weight, weight_bytes(c1 - c0), layer, c0, c1}};
+            activation_operand(g.input_window(p0, p1) * g.input_channels(c0, c1) * in_bytes, input,
+                               g.input_boxes(c0, c1, p0, p1)),
+            weight_operand(weight_bytes(c1 - c0), layer, c0, c1)};
         tiles.push_back(emit(std::move(t), operands, store, (c1 - c0) * (p1 - p0) * out_bytes));
+        if (layernorm && row_on_chip && !ideal_) {
+          row_view.boxes = program_.tiles.back().write.boxes;
+          program_.tiles.back().write = row_view;
+        }
       }
     }
     return tiles;
@@ -892,10 +1118,13 @@ void Compiler::emit_conv(int layer) {
   norm.m = 2 * g.out_channels * g.pixels();
   norm.region = {0, g.out_channels, 0, g.pixels()};
   norm.wait_tiles = tiles;
+  if (row_on_chip)
+    for (int gemm : tiles) norm.reads.push_back(output_view(gemm, 0));
   const int64_t norm_out = g.out_channels * g.pixels() * out_bytes_per_element(layer);
   check_slots(layer, {row_on_chip ? 0 : layernorm_row, 0, norm_out}, norm.resource, "the LayerNorm tile");
   std::vector<Operand> row;
-  if (!row_on_chip) row.push_back({BufferKind::Activation, layernorm_row, layer, 0, 0});
+  if (!row_on_chip)
+    row.push_back(activation_operand(layernorm_row, layer, {arch::whole(layout_of(layer, true))}, 0, true));
   emit(std::move(norm), row, true, norm_out);
 }
 
@@ -947,9 +1176,9 @@ bool Compiler::emit_fused(int dw, int pw) {
       dw_time += arch::tile_cost(config_, program_.resources[static_cast<size_t>(dw_engine)], t).cycles;
       dw_done.push_back(dw_time);
       dw_tiles.push_back(emit(std::move(t),
-                              {{BufferKind::Activation, gd.input_window(p0, p1) * gd.in_channels * in_bytes,
-                                input, 0, 0, gd.input_offset(0, p0, in_bytes)},
-                               {BufferKind::Weight, dw_weights, dw, 0, gd.out_channels}},
+                              {activation_operand(gd.input_window(p0, p1) * gd.in_channels * in_bytes, input,
+                                                  gd.input_boxes(0, gd.out_channels, p0, p1)),
+                               weight_operand(dw_weights, dw, 0, gd.out_channels)},
                               false, 0));
     }
     std::vector<int64_t> running(engines.size(), 0);
@@ -958,6 +1187,7 @@ bool Compiler::emit_fused(int dw, int pw) {
     // and every engine reads them there; otherwise each tile loads its channels' weights.
     const bool shared = fits({0, pw_weights(gp.out_channels), 0});
     int holder = -1, shared_load = -1;
+    arch::WeightView shared_weights;
     for (size_t i = 0; i < blocks.size(); ++i)
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
@@ -965,19 +1195,22 @@ bool Compiler::emit_fused(int dw, int pw) {
         ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
         pt.aux_chain = conv_aux_chain(p);
         pt.wait_tiles = {dw_tiles[i]};
+        pt.reads = {output_view(dw_tiles[i], 0)};
         const int engine = pick_engine(engines, pt, running, dw_done[i]);
         const int64_t out = (c1 - c0) * (p1 - p0) * out_bytes;
         if (!shared || ideal_) {
-          emit(std::move(pt), {{BufferKind::Weight, pw_weights(c1 - c0), pw, c0, c1}}, true, out);
+          emit(std::move(pt), {weight_operand(pw_weights(c1 - c0), pw, c0, c1)}, true, out);
         } else if (holder < 0) {
           const size_t transfers = program_.transfers.size();
           holder = engine;
-          emit(std::move(pt), {{BufferKind::Weight, pw_weights(gp.out_channels), pw, 0, gp.out_channels}},
-               true, out);
+          emit(std::move(pt), {weight_operand(pw_weights(gp.out_channels), pw, 0, gp.out_channels)}, true,
+               out);
           for (size_t t = transfers; t < program_.transfers.size(); ++t)
             if (program_.transfers[t].buffer == BufferKind::Weight) shared_load = static_cast<int>(t);
+          shared_weights = program_.tiles.back().weights;
         } else {
           if (shared_load >= 0) pt.wait_transfers.push_back(shared_load);
+          pt.weights = shared_weights;
           const int tile = emit(std::move(pt), {}, true, out);
           if (engine != holder) weight_readers_[static_cast<size_t>(holder)].push_back(tile);
         }
@@ -990,9 +1223,9 @@ bool Compiler::emit_fused(int dw, int pw) {
       t.aux_chain = dw_chain;
       t.resource = dw_engine;
       const int dw_tile = emit(std::move(t),
-                               {{BufferKind::Activation, gd.input_window(p0, p1) * gd.in_channels * in_bytes,
-                                 input, 0, 0, gd.input_offset(0, p0, in_bytes)},
-                                {BufferKind::Weight, dw_weights, dw, 0, gd.out_channels}},
+                               {activation_operand(gd.input_window(p0, p1) * gd.in_channels * in_bytes, input,
+                                                   gd.input_boxes(0, gd.out_channels, p0, p1)),
+                                weight_operand(dw_weights, dw, 0, gd.out_channels)},
                                false, 0);
       hold(dw_tile);
       std::vector<int> consumers;
@@ -1001,8 +1234,9 @@ bool Compiler::emit_fused(int dw, int pw) {
         ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
         pt.aux_chain = conv_aux_chain(p);
         pt.wait_tiles = {dw_tile};
+        pt.reads = {output_view(dw_tile, 0)};
         pick_engine(pw_engines, pt, running);
-        consumers.push_back(emit(std::move(pt), {{BufferKind::Weight, pw_weights(c1 - c0), pw, c0, c1}}, true,
+        consumers.push_back(emit(std::move(pt), {weight_operand(pw_weights(c1 - c0), pw, c0, c1)}, true,
                                  (c1 - c0) * (p1 - p0) * out_bytes));
       }
       release({dw_tile}, consumers);
@@ -1150,15 +1384,14 @@ void Compiler::emit_attention(int vk, int out, int normalize) {
       ComputeTile t = matmul_tile(l.layer, l.head, head, p0, p1, qnode(l.layer).out.bits);
       t.resource = resource;
       t.wait_tiles = on_chip;
+      for (int producer : on_chip) t.reads.push_back(output_view(producer, 0));
       std::vector<Operand> operands;
       if (l.a_stored)
-        operands.push_back({BufferKind::Activation,
-                            l.head.rows * l.head.depth * out_bytes_per_element(n.inputs[0]), n.inputs[0], 0,
-                            0});
+        operands.push_back(activation_operand(l.head.rows * l.head.depth * out_bytes_per_element(n.inputs[0]),
+                                              n.inputs[0], matmul_boxes(l.layer, 0, head, p0, p1)));
       if (l.b_stored)
-        operands.push_back({BufferKind::Activation,
-                            l.head.depth * (p1 - p0) * out_bytes_per_element(n.inputs[1]), n.inputs[1], 0,
-                            0});
+        operands.push_back(activation_operand(l.head.depth * (p1 - p0) * out_bytes_per_element(n.inputs[1]),
+                                              n.inputs[1], matmul_boxes(l.layer, 1, head, p0, p1), 1));
       const int index =
           emit(std::move(t), operands, store, l.head.rows * (p1 - p0) * out_bytes_per_element(l.layer));
       if (!store) hold(index);
@@ -1187,9 +1420,26 @@ void Compiler::emit_attention(int vk, int out, int normalize) {
     t.m = node(normalize).head_dim * second.head.cols;
     t.region = {h, h + 1, 0, second.head.cols};
     t.wait_tiles = out_tiles;
+    for (int producer : out_tiles) t.reads.push_back(output_view(producer, 0));
     release(out_tiles, {emit(std::move(t), {}, true, norm_out)});
   }
   if (normalize >= 0 && !out_on_chip) emit_elementwise(normalize);
+}
+
+std::vector<arch::Box> Compiler::matmul_boxes(int layer, size_t k, int64_t head, int64_t p0,
+                                              int64_t p1) const {
+  const Node& n = node(layer);
+  const int source = n.inputs[k];
+  const quant::MatOperand& view = k == 0 ? n.a : n.b;
+  const arch::TensorLayout l = layout_of(source);
+  if (l.axis0 != 0)
+    throw MappingError(describe(layer) +
+                       ": a MatMul input must be a [B,R,N] MatMul or AttnKernel output, got " +
+                       describe(source));
+  const int64_t r0 = view.row_offset, r1 = view.rows ? r0 + view.rows : l.mid;
+  if (k == 0) return {{head, head + 1, r0, r1, 0, l.inner}};
+  if (view.transpose) return {{head, head + 1, r0 + p0, r0 + p1, 0, l.inner}};
+  return {{head, head + 1, r0, r1, p0, p1}};
 }
 
 // A MatMul outside the linear-attention pattern: per head, split across the GEMM engines, stored.
@@ -1212,13 +1462,32 @@ void Compiler::emit_matmul(int layer) {
       ComputeTile t = matmul_tile(layer, h, head, p0, p1, qnode(layer).out.bits);
       pick_engine(engines, t, running);
       emit(std::move(t),
-           {{BufferKind::Activation, h.rows * h.depth * a_bytes, n.inputs[0], 0, 0},
-            {BufferKind::Activation, h.depth * (p1 - p0) * b_bytes, n.inputs[1], 0, 0}},
+           {activation_operand(h.rows * h.depth * a_bytes, n.inputs[0], matmul_boxes(layer, 0, head, p0, p1)),
+            activation_operand(h.depth * (p1 - p0) * b_bytes, n.inputs[1],
+                               matmul_boxes(layer, 1, head, p0, p1), 1)},
            true, h.rows * (p1 - p0) * o_bytes);
     }
 }
 
 // ----- standalone element-wise layers --------------------------------------------------------------
+
+// What an element-wise tile of `layer` covering `r` reads of its input `source`, in the source's layout.
+std::vector<arch::Box> Compiler::elementwise_boxes(int layer, int source, const arch::Region& r) const {
+  const Node& n = node(layer);
+  const arch::TensorLayout in = layout_of(source);
+  switch (n.op) {
+    case OpKind::GlobalAvgPool:  // channels [c0, c1), every pixel
+      return {{0, in.outer, 0, in.mid, r.c0, r.c1}};
+    case OpKind::AttnKernel:  // heads' 3d channels of a channels-last [2h*3d, H, W] tensor, pixels [p0, p1)
+      return arch::pixel_boxes(in, r.p0, r.p1, r.c0 * 3 * n.head_dim, r.c1 * 3 * n.head_dim);
+    case OpKind::AttnNormalize:  // heads x all d + 1 rows x columns [p0, p1) of the head-major products
+      return {{r.c0, r.c1, 0, in.mid, r.p0, r.p1}};
+    default:  // Add: the same region of inputs shaped and laid out like the output
+      if (in.channels_last != layout_of(layer).channels_last)
+        throw MappingError(describe(layer) + ": its input " + describe(source) + " is laid out differently");
+      return arch::region_boxes(n, r);
+  }
+}
 
 void Compiler::emit_elementwise(int layer) {
   const Node& n = node(layer);
@@ -1272,8 +1541,9 @@ void Compiler::emit_elementwise(int layer) {
       t.region = {c0, c1, p0, p1};
       std::vector<Operand> operands;
       for (size_t i = 0; i < inputs; ++i)
-        operands.push_back({BufferKind::Activation, elements * in_per * out_bytes_per_element(n.inputs[i]),
-                            n.inputs[i], 0, 0});
+        operands.push_back(activation_operand(elements * in_per * out_bytes_per_element(n.inputs[i]),
+                                              n.inputs[i], elementwise_boxes(layer, n.inputs[i], t.region),
+                                              static_cast<int>(i)));
       emit(std::move(t), operands, true, elements * out_per * out_bytes);
     }
   }
@@ -1292,9 +1562,11 @@ arch::Program Compiler::run() {
   program_.queues.resize(program_.resources.size());
   last_weights_.resize(program_.resources.size());
   weight_readers_.resize(program_.resources.size());
+  weight_slots_.resize(program_.resources.size());
   consumers_.resize(layers);
   layer_tiles_.resize(layers);
   layer_stores_.resize(layers);
+  program_.channel_blocks.assign(layers, 0);
   for (size_t i = 0; i < layers; ++i) {
     program_.layer_names.push_back(graph_.nodes[i].name);
     for (int in : graph_.nodes[i].inputs) consumers_[static_cast<size_t>(in)].push_back(static_cast<int>(i));
@@ -1348,7 +1620,8 @@ arch::Program Compiler::run() {
         emit_elementwise(i);
     }
   }
-  if (!ideal_) record_memory_plan();
+  finish_runs();
+  record_memory_plan();
   return std::move(program_);
 }
 

@@ -86,18 +86,23 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
   outcome.program = compile(qgraph, config, options.compile);
   const arch::Program& program = outcome.program;
 
+  // Functional: the DRAM starts with the image and the weights; the run moves and computes real bytes.
+  std::unique_ptr<arch::MemoryImage> memory;
   std::unique_ptr<arch::FunctionalModel> functional;
   quant::QTensor input;
   if (options.functional) {
     const quant::ImageSet image =
         quant::synthetic_images(1, qgraph.graph.nodes.at(0).out_shape, options.seed);
     input = quant::quantize_input(qgraph, image.images.at(0));
-    functional = std::make_unique<arch::FunctionalModel>(qgraph, input);
+    memory = std::make_unique<arch::MemoryImage>(config);
+    arch::preload_dram(memory->dram, program, qgraph, input);
+    functional = std::make_unique<arch::FunctionalModel>(qgraph, program, config, *memory);
   }
   arch::RunOptions run;
   run.mode = options.timing;
   run.watchdog_cycles = options.watchdog_cycles;
   run.functional = functional.get();
+  run.memory = memory.get();
   run.record_bursts = options.record_bursts;
   outcome.records = arch::run_program(program, config, run);
   const arch::RunRecords& rec = outcome.records;
@@ -172,6 +177,7 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
     const std::vector<int64_t> bad = functional->mismatches(quant::run_int_all(qgraph, input));
     rep.mismatches = 0;
     for (size_t i = 0; i < bad.size(); ++i) rep.layers[i].mismatches = bad[i], rep.mismatches += bad[i];
+    rep.first_mismatch = functional->first_mismatch();
   }
   if (rec.ddr4) rep.dram = dram_report(*rec.ddr4, *config.dram.ddr4, rep);
   rep.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -341,6 +347,7 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
   if (r.functional)
     out << "  functional: " << with_commas(r.mismatches)
         << " mismatching output elements vs the integer reference executor\n";
+  if (!r.first_mismatch.empty()) out << "  first mismatch: " << r.first_mismatch << "\n";
   out << "  simulated in " << fixed(r.wall_seconds, 3) << " s (" << with_commas(r.tiles) << " tiles, "
       << with_commas(r.transfers) << " DMA transfers)\n";
 }

@@ -108,7 +108,8 @@ struct SimReport {
   double dram_bandwidth_gbps = 0;  // the config's DRAM bandwidth (the roofline's memory roof)
   int64_t cycles = 0, macs = 0, multipliers = 0, dsps = 0;
   int64_t dram_bytes_read = 0, dram_bytes_written = 0, tiles = 0, transfers = 0;
-  int64_t mismatches = -1;  // total over layers (functional only)
+  int64_t mismatches = -1;     // total over layers (functional only)
+  std::string first_mismatch;  // functional: the first mismatching layer and element (empty: none)
   std::vector<ResourceStats> resources;
   std::vector<LayerStats> layers;                    // per graph node
   std::vector<TimelineSegment> dma_load, dma_store;  // the DMA queues' timelines

@@ -167,7 +167,8 @@ void check_program(const quant::QGraph& q, const arch::AccelConfig& config, cons
 
   if (ideal) {
     CHECK(p.transfers.empty());
-    CHECK(p.memory_plan.empty());
+    // Ideal memory keeps every tensor in DRAM (functional simulation reads and writes it there).
+    for (const arch::Allocation& a : p.memory_plan) CHECK(a.space == arch::Allocation::Space::Dram);
     return;
   }
   check_memory_plan(q, config, p);
@@ -234,18 +235,57 @@ arch::AccelConfig small_test_scaled() {
 }
 }  // namespace
 
+// Calls `byte` for every DRAM byte of a transfer's runs.
+template <class F>
+void for_each_run_byte(const arch::Transfer& t, const F& byte) {
+  for (const arch::RunSet& r : t.runs)
+    for (int64_t k = 0; k < r.count; ++k)
+      for (int64_t b = 0; b < r.run_bytes; ++b) byte(static_cast<size_t>(r.dram_address + k * r.stride + b));
+}
+
+// The DRAM layout holds together: the stores of every stored layer write each byte of its range exactly
+// once, and every byte a load reads is the input image, a weight, or a byte a store wrote.
+void check_dram_bytes(const arch::Program& p) {
+  size_t end = 0;
+  for (const arch::Allocation& a : p.memory_plan)
+    if (a.space == arch::Allocation::Space::Dram)
+      end = std::max(end, static_cast<size_t>(a.offset + a.bytes));
+  std::vector<uint8_t> writes(end, 0), readable(end, 0);
+  for (const arch::Allocation& a : p.memory_plan)
+    if (a.space == arch::Allocation::Space::Dram &&
+        (a.tensor == arch::Allocation::Tensor::Weights || a.layer == 0))
+      std::fill_n(readable.begin() + a.offset, a.bytes, 1);
+  for (const arch::Transfer& t : p.transfers)
+    if (t.dir == TransferDir::Store) for_each_run_byte(t, [&](size_t b) { ++writes[b], readable[b] = 1; });
+  for (const arch::Allocation& a : p.memory_plan) {
+    if (a.space != arch::Allocation::Space::Dram || a.tensor != arch::Allocation::Tensor::Output ||
+        a.layer == 0)
+      continue;
+    INFO("layer " << p.layer_names[static_cast<size_t>(a.layer)]);
+    CHECK(std::count(writes.begin() + a.offset, writes.begin() + a.offset + a.bytes, 1) == a.bytes);
+  }
+  int64_t unreadable = 0;
+  for (const arch::Transfer& t : p.transfers)
+    if (t.dir == TransferDir::Load) for_each_run_byte(t, [&](size_t b) { unreadable += readable[b] == 0; });
+  CHECK(unreadable == 0);
+}
+
 TEST_CASE("EfficientViT-B0 at 224 maps onto every shipped config", "[compiler]") {
   const quant::QGraph q = quantized("efficientvit-b0");
   for (const std::string name : {"trio-vit", "systolic-32x32-os"}) {
     INFO(name);
     const arch::AccelConfig config = accel(name);
-    check_program(q, config, sim::compile(q, config), false);
+    const arch::Program p = sim::compile(q, config);
+    check_program(q, config, p, false);
+    check_dram_bytes(p);
     check_program(q, config, sim::compile(q, config, {true}), true);
   }
   const arch::AccelConfig small = accel("small-test");
   check_program(q, small, sim::compile(q, small, {true}), true);
   const arch::AccelConfig scaled = small_test_scaled();
-  check_program(q, scaled, sim::compile(q, scaled), false);
+  const arch::Program p_scaled = sim::compile(q, scaled);
+  check_program(q, scaled, p_scaled, false);
+  check_dram_bytes(p_scaled);
 }
 
 TEST_CASE("EfficientViT-B1 at 224 maps onto every shipped config", "[compiler]") {
@@ -255,6 +295,7 @@ TEST_CASE("EfficientViT-B1 at 224 maps onto every shipped config", "[compiler]")
     const arch::AccelConfig config = accel(name);
     const arch::Program p = sim::compile(q, config);
     check_program(q, config, p, false);
+    check_dram_bytes(p);
     check_program(q, config, sim::compile(q, config, {true}), true);
     WARN(name << ": " << p.tiles.size() << " tiles, " << p.load_queue.size() << " loads, "
               << p.store_queue.size() << " stores");
@@ -262,7 +303,9 @@ TEST_CASE("EfficientViT-B1 at 224 maps onto every shipped config", "[compiler]")
   const arch::AccelConfig small = accel("small-test");
   check_program(q, small, sim::compile(q, small, {true}), true);
   const arch::AccelConfig scaled = small_test_scaled();
-  check_program(q, scaled, sim::compile(q, scaled), false);
+  const arch::Program p_scaled = sim::compile(q, scaled);
+  check_program(q, scaled, p_scaled, false);
+  check_dram_bytes(p_scaled);
 }
 
 TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, not on the systolic array",
@@ -460,10 +503,14 @@ TEST_CASE("Program::validate rejects bad indices, queue membership and cycles", 
   store.dir = TransferDir::Store;
   store.buffer = BufferKind::Output;
   store.bytes = 16;
+  store.runs = {{0, 8, 32, 2}};  // two runs of 8 bytes
   store.wait_tiles = {0};
   p.transfers = {store};
   p.store_queue = {0};
   CHECK_NOTHROW(p.validate());
+  arch::Program short_runs = p;
+  short_runs.transfers[0].runs[0].count = 1;  // its runs hold 8 of its 16 bytes
+  CHECK_THROWS_WITH(short_runs.validate(), Catch::Contains("transfer 0 moves 16 bytes but its runs hold 8"));
 
   arch::Program cyclic = p;
   cyclic.transfers[0].wait_tiles = {1};  // the store waits for the tile that waits for the store

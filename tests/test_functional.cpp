@@ -1,205 +1,253 @@
-// Functional simulation (arch/functional.hpp): every layer cut into random tiles (random channel and pixel
-// splits, the tile kinds the compiler emits), executed in graph order, must reproduce the integer reference
-// executor bit for bit, on the trained Fashion-MNIST fixture and on EfficientViT-B0 with synthetic weights.
+// Functional simulation on real bytes (arch/functional.hpp, arch/memory_image.hpp): compiled programs run
+// with the DRAM's backing store and the on-chip buffers' bytes, and every layer's output, read back from
+// where it landed, equals the integer reference executor's, on the trained Fashion-MNIST fixture and on
+// EfficientViT-B0, with real and with ideal memory. Mutations of the dataflow (a dropped DMA load, a slot
+// released one tile early, two slots swapped, a skipped requantization, an ideal-memory tile that writes
+// nothing) must produce mismatches, and the report must name the first mismatching layer.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
-#include <iterator>
-#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "arch/accelerator.hpp"
 #include "arch/functional.hpp"
 #include "quant/dataset.hpp"
 #include "quant/int_executor.hpp"
 #include "quant/onnx_import.hpp"
-#include "quant/ptq.hpp"
 #include "quant/zoo.hpp"
+#include "sim/compiler.hpp"
+#include "test_support.hpp"
 
 namespace {
 
-using namespace vitsim::quant;
-using vitsim::arch::ComputeTile;
-using vitsim::arch::FunctionalModel;
-using vitsim::arch::Region;
-using vitsim::arch::TileWork;
+using namespace vitsim;
+using arch::BufferKind;
+using arch::TransferDir;
 
 const std::string kDataDir = VITSIM_TEST_DATA_DIR;
-const std::string kRecipeDir = kDataDir + "/../../configs/quant";
 
-// 0 = b0 < b1 < ... < bn = extent: 1 to 4 random pieces (fewer when the extent is smaller).
-std::vector<int64_t> random_cuts(int64_t extent, std::mt19937& rng) {
-  const int64_t pieces = std::min<int64_t>(extent, std::uniform_int_distribution<int64_t>(1, 4)(rng));
-  std::vector<int64_t> inner(static_cast<size_t>(extent - 1));
-  for (size_t i = 0; i < inner.size(); ++i) inner[i] = static_cast<int64_t>(i) + 1;
-  std::shuffle(inner.begin(), inner.end(), rng);
-  std::vector<int64_t> cuts(inner.begin(), inner.begin() + pieces - 1);
-  cuts.push_back(0);
-  cuts.push_back(extent);
-  std::sort(cuts.begin(), cuts.end());
-  return cuts;
+arch::AccelConfig config(const std::string& name) {
+  return arch::load_accel_config(test::config_dir() + "/accel/" + name + ".json");
 }
 
-bool depthwise(const Node& n) {
-  return n.op == OpKind::Conv2d && n.groups == n.in_features && n.groups == n.out_features;
-}
-
-// The work of a tile of `node` over `r`, as the compiler describes it (the functional model reads only the
-// kind and the region; the dimensions are filled for realism).
-ComputeTile make_tile(const QGraph& q, int layer, const Region& r, TileWork work) {
-  const Node& n = q.graph.nodes[static_cast<size_t>(layer)];
-  ComputeTile t;
-  t.layer = layer;
-  t.work = work;
-  t.region = r;
-  const int64_t channels = r.c1 - r.c0, pixels = r.p1 - r.p0;
-  t.m = pixels;
-  t.n = channels;
-  t.kernel = n.kernel;
-  t.stride = n.stride;
-  if (work == TileWork::Elementwise) {
-    t.m = channels * pixels;
-  } else if (n.op == OpKind::Conv2d) {
-    t.k = n.in_features / n.groups * n.kernel * n.kernel;
-    if (depthwise(n) && work == TileWork::Gemm) {
-      t.groups = channels;
-      t.n = 1;
-    }
-  } else if (n.op == OpKind::Linear) {
-    t.k = n.in_features;
-  } else if (n.op == OpKind::MatMul) {
-    t.groups = channels;
-    t.m = n.out_shape[1];
-    t.n = pixels;
-    t.k = n.in_features;
-  }
-  return t;
-}
-
-// Every computed layer in graph order, each cut into random regions (a float_layernorm Linear: Gemm tiles,
-// then its one LayerNorm tile over the whole output). Depthwise convs alternate between the depthwise
-// datapath and GEMM tiles with one group per channel.
-std::vector<ComputeTile> random_tiles(const QGraph& q, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<ComputeTile> tiles;
-  for (size_t l = 1; l < q.graph.nodes.size(); ++l) {
-    const Node& n = q.graph.nodes[l];
-    if (n.op == OpKind::Concat) continue;  // layout only
-    const int layer = static_cast<int>(l);
-    const vitsim::arch::RegionSpace space = vitsim::arch::region_space(n);
-    const bool aux = n.op == OpKind::Add || n.op == OpKind::AttnKernel || n.op == OpKind::AttnNormalize ||
-                     n.op == OpKind::GlobalAvgPool;
-    const TileWork work =
-        aux ? TileWork::Elementwise : (depthwise(n) && l % 2 ? TileWork::Depthwise : TileWork::Gemm);
-    std::vector<ComputeTile> layer_tiles;
-    const std::vector<int64_t> cs = random_cuts(space.channels, rng), ps = random_cuts(space.pixels, rng);
-    for (size_t i = 0; i + 1 < cs.size(); ++i)
-      for (size_t j = 0; j + 1 < ps.size(); ++j)
-        layer_tiles.push_back(make_tile(q, layer, Region{cs[i], cs[i + 1], ps[j], ps[j + 1]}, work));
-    std::shuffle(layer_tiles.begin(), layer_tiles.end(), rng);
-    tiles.insert(tiles.end(), layer_tiles.begin(), layer_tiles.end());
-    if (n.op == OpKind::Linear && q.nodes[l].float_layernorm)
-      tiles.push_back(make_tile(q, layer, Region{0, space.channels, 0, space.pixels}, TileWork::Elementwise));
-  }
-  return tiles;
-}
-
-// Runs the tiles and requires every layer to equal the integer executor; names the first bad layer.
-void require_bit_exact(const QGraph& q, const Tensor& image, uint32_t seed) {
-  const QTensor input = quantize_input(q, image);
-  const std::vector<QTensor> golden = run_int_all(q, input);
-  FunctionalModel model(q, input);
-  const std::vector<ComputeTile> tiles = random_tiles(q, seed);
-  for (const ComputeTile& t : tiles) model.execute(t);
-  const std::vector<int64_t> bad = model.mismatches(golden);
-  const auto first = std::find_if(bad.begin(), bad.end(), [](int64_t c) { return c != 0; });
-  const size_t at = static_cast<size_t>(first - bad.begin());
-  INFO(tiles.size() << " tiles; first mismatching layer: "
-                    << (first == bad.end() ? std::string("none")
-                                           : q.graph.nodes[at].name + " (" + std::to_string(*first) + " of " +
-                                                 std::to_string(golden[at].data.size()) + " codes)"));
-  CHECK(first == bad.end());
-}
-
-// The trained fixture, quantized with `recipe`, calibrated on its first reference image.
-struct Fixture {
-  QGraph q;
-  Tensor image;
+struct Outcome {
+  std::vector<int64_t> mismatches;  // per layer
+  int64_t total = 0;
+  std::string first;  // the model's first-mismatch message
 };
 
-Fixture fashion_fixture(const std::string& recipe) {
-  const Graph g = import_onnx(kDataDir + "/fashion_evit/model.onnx");
-  Tensor image(g.nodes[0].out_shape);
-  std::ifstream in(kDataDir + "/fashion_evit/input.bin", std::ios::binary);
-  in.read(reinterpret_cast<char*>(image.data.data()), static_cast<std::streamsize>(image.data.size() * 4));
-  REQUIRE(in.gcount() == static_cast<std::streamsize>(image.data.size() * 4));
-  return {quantize_graph(g, find_recipe(recipe, kRecipeDir), {image}), image};
+// Runs `program` in fast timing on real bytes: the DRAM preloaded with the image and the weights.
+Outcome run_bytes(const quant::QGraph& q, const arch::AccelConfig& c, const arch::Program& program,
+                  const quant::Tensor& image, int skip_requantization = -1) {
+  const quant::QTensor input = quant::quantize_input(q, image);
+  arch::MemoryImage memory(c);
+  arch::preload_dram(memory.dram, program, q, input);
+  arch::FunctionalModel model(q, program, c, memory);
+  model.skip_requantization(skip_requantization);
+  arch::RunOptions o;
+  o.functional = &model;
+  o.memory = &memory;
+  arch::run_program(program, c, o);
+  Outcome out;
+  out.mismatches = model.mismatches(quant::run_int_all(q, input));
+  for (int64_t m : out.mismatches) out.total += m;
+  out.first = model.first_mismatch();
+  return out;
 }
 
-QGraph efficientvit_b0(const std::string& recipe, int resolution) {
-  Graph g = build_model("efficientvit-b0", resolution);
-  materialize_synthetic_weights(g, 3);
-  const auto calib = synthetic_images(2, g.nodes[0].out_shape, 11).images;
-  return quantize_graph(g, find_recipe(recipe, kRecipeDir), calib);
+quant::QGraph fixture() {
+  return test::quantize(quant::import_onnx(kDataDir + "/fashion_evit/model.onnx"), "trio-w8a8", 4);
+}
+
+quant::QGraph efficientvit_b0(const std::string& recipe, int resolution) {
+  return test::quantize(quant::build_model("efficientvit-b0", resolution), recipe);
+}
+
+// The program without transfer `id`: nothing waits for it any more.
+void drop_transfer(arch::Program& p, int id) {
+  auto fix = [id](std::vector<int>& v) {
+    v.erase(std::remove(v.begin(), v.end(), id), v.end());
+    for (int& x : v)
+      if (x > id) --x;
+  };
+  for (arch::ComputeTile& t : p.tiles) fix(t.wait_transfers);
+  for (arch::Transfer& t : p.transfers) fix(t.wait_transfers);
+  fix(p.load_queue);
+  fix(p.store_queue);
+  p.transfers.erase(p.transfers.begin() + id);
+}
+
+// The activation loads of `layer`'s tiles that are at least the third on their resource (their slot held an
+// earlier tile's operands), in load order.
+std::vector<int> reused_slot_loads(const arch::Program& p, int layer) {
+  std::vector<int> position(p.tiles.size(), 0);
+  for (const auto& queue : p.queues)
+    for (size_t i = 0; i < queue.size(); ++i) position[static_cast<size_t>(queue[i])] = static_cast<int>(i);
+  std::vector<int> loads;
+  for (size_t t = 0; t < p.tiles.size(); ++t)
+    if (p.tiles[t].layer == layer && position[t] >= 2)
+      for (int x : p.tiles[t].wait_transfers) {
+        const arch::Transfer& tr = p.transfers[static_cast<size_t>(x)];
+        if (tr.dir == TransferDir::Load && tr.buffer == BufferKind::Activation && tr.layer == layer)
+          loads.push_back(x);
+      }
+  std::sort(loads.begin(), loads.end());
+  loads.erase(std::unique(loads.begin(), loads.end()), loads.end());
+  return loads;
+}
+
+// The layer with the most activation loads into reused slots (the mutations' target).
+int busiest_loaded_layer(const arch::Program& p) {
+  int best = -1;
+  size_t most = 0;
+  for (size_t l = 0; l < p.layer_names.size(); ++l) {
+    const size_t n = reused_slot_loads(p, static_cast<int>(l)).size();
+    if (n > most) most = n, best = static_cast<int>(l);
+  }
+  REQUIRE(best >= 0);
+  return best;
+}
+
+void require_names(const Outcome& out, const arch::Program& p, int layer) {
+  INFO(out.first);
+  CHECK(out.total > 0);
+  CHECK(out.mismatches[static_cast<size_t>(layer)] > 0);
+  CHECK_THAT(out.first, Catch::StartsWith("layer '" + p.layer_names[static_cast<size_t>(layer)] + "'"));
+  CHECK_THAT(out.first, Catch::Contains("element"));
 }
 
 }  // namespace
 
-TEST_CASE("Functional model: trained fixture, trio-w8a8, random tiles are bit exact", "[functional]") {
-  const Fixture f = fashion_fixture("trio-w8a8");
-  require_bit_exact(f.q, f.image, 1);
+TEST_CASE("Real bytes: compiled programs are bit exact, with real and with ideal memory", "[functional]") {
+  const quant::QGraph fix = fixture();
+  const quant::QGraph b0_96 = efficientvit_b0("trio-w8a8", 96), b0_64 = efficientvit_b0("naive-w8a8", 64);
+  for (const quant::QGraph* q : {&fix, &b0_96, &b0_64})
+    for (const std::string name : {"trio-vit", "small-memory"})
+      for (const bool ideal : {false, true}) {
+        if (q != &fix && name == "small-memory") continue;  // its buffers hold no attention head of B0
+        const arch::AccelConfig c = config(name);
+        const arch::Program p = sim::compile(*q, c, {ideal});
+        const Outcome out = run_bytes(*q, c, p, quant::synthetic_input(q->graph, 9));
+        INFO(q->graph.model << " on " << name << (ideal ? ", ideal memory: " : ": ") << out.first);
+        CHECK(out.total == 0);
+        CHECK(out.first.empty());
+      }
 }
 
-TEST_CASE("Functional model: EfficientViT-B0 at 96, trio-w8a8, random tiles are bit exact", "[functional]") {
-  const QGraph q = efficientvit_b0("trio-w8a8", 96);
-  require_bit_exact(q, synthetic_input(q.graph, 9), 2);
+TEST_CASE("Real bytes: a dropped DMA load leaves stale bytes in the slot", "[functional][mutation]") {
+  const quant::QGraph q = fixture();
+  const arch::AccelConfig c = config("small-memory");
+  arch::Program p = sim::compile(q, c);
+  const int layer = busiest_loaded_layer(p);
+  drop_transfer(p, reused_slot_loads(p, layer).back());
+  require_names(run_bytes(q, c, p, quant::synthetic_input(q.graph, 9)), p, layer);
 }
 
-TEST_CASE("Functional model: EfficientViT-B0 at 64, naive-w8a8, random tiles are bit exact", "[functional]") {
-  const QGraph q = efficientvit_b0("naive-w8a8", 64);
-  require_bit_exact(q, synthetic_input(q.graph, 9), 3);
+TEST_CASE("Real bytes: slots released one tile early are overwritten before their tiles read them",
+          "[functional][mutation]") {
+  const quant::QGraph q = fixture();
+  const arch::AccelConfig c = config("small-memory");
+  arch::Program p = sim::compile(q, c);
+  // A load into a slot waits for the tile two positions earlier on its resource (the slot's last reader);
+  // the mutation waits for the tile before that one instead, for every load. Where the DMA runs ahead of an
+  // engine, a load then lands while the slot's tile has not read it yet.
+  std::vector<int> previous(p.tiles.size(), -1), position(p.tiles.size(), 0);
+  for (const auto& queue : p.queues)
+    for (size_t i = 0; i < queue.size(); ++i) {
+      position[static_cast<size_t>(queue[i])] = static_cast<int>(i);
+      if (i > 0) previous[static_cast<size_t>(queue[i])] = queue[i - 1];
+    }
+  std::set<std::string> mutated;
+  for (int x : p.load_queue)
+    for (int& t : p.transfers[static_cast<size_t>(x)].wait_tiles)
+      if (previous[static_cast<size_t>(t)] >= 0) {
+        t = previous[static_cast<size_t>(t)];
+        mutated.insert(p.layer_names[static_cast<size_t>(p.transfers[static_cast<size_t>(x)].layer)]);
+      }
+  REQUIRE(!mutated.empty());
+  const Outcome out = run_bytes(q, c, p, quant::synthetic_input(q.graph, 9));
+  INFO(out.first);
+  REQUIRE(out.total > 0);
+  // The first layer that goes wrong is one whose operands a mutated load overwrote.
+  const std::string name = out.first.substr(7, out.first.find('\'', 7) - 7);
+  CHECK_THAT(out.first, Catch::StartsWith("layer '") && Catch::Contains("element"));
+  CHECK(mutated.count(name) == 1);
 }
 
-TEST_CASE("Functional model: one wrong code is reported in its layer only: bad tiles are rejected",
+TEST_CASE("Real bytes: two slots swapped give each tile the other's operands", "[functional][mutation]") {
+  const quant::QGraph q = fixture();
+  const arch::AccelConfig c = config("small-memory");
+  arch::Program p = sim::compile(q, c);
+  const int layer = busiest_loaded_layer(p);
+  const std::vector<int> loads = reused_slot_loads(p, layer);
+  REQUIRE(loads.size() >= 2);
+  std::swap(p.transfers[static_cast<size_t>(loads[0])].buffer_address,
+            p.transfers[static_cast<size_t>(loads[1])].buffer_address);
+  require_names(run_bytes(q, c, p, quant::synthetic_input(q.graph, 9)), p, layer);
+}
+
+TEST_CASE("Real bytes: one tile that skips its requantization is found", "[functional][mutation]") {
+  const quant::QGraph q = fixture();
+  const arch::AccelConfig c = config("trio-vit");
+  const arch::Program p = sim::compile(q, c);
+  int tile = -1;
+  for (size_t t = p.tiles.size() / 2; t < p.tiles.size() && tile < 0; ++t)
+    if (!p.tiles[t].aux_chain.empty() && p.tiles[t].aux_chain[0] == arch::AuxKind::Requantizer)
+      tile = static_cast<int>(t);
+  REQUIRE(tile >= 0);
+  require_names(run_bytes(q, c, p, quant::synthetic_input(q.graph, 9), tile), p,
+                p.tiles[static_cast<size_t>(tile)].layer);
+}
+
+TEST_CASE("Real bytes: with ideal memory data still moves, so a tile that writes nothing is found",
+          "[functional][mutation]") {
+  const quant::QGraph q = fixture();
+  const arch::AccelConfig c = config("trio-vit");
+  arch::Program p = sim::compile(q, c, {true});
+  REQUIRE(p.transfers.empty());
+  arch::ComputeTile& t = p.tiles[p.tiles.size() / 2];
+  t.write.space = arch::BufferView::Space::None;
+  require_names(run_bytes(q, c, p, quant::synthetic_input(q.graph, 9)), p, t.layer);
+}
+
+TEST_CASE("Functional model: mismatches are counted per layer, and impossible tiles are rejected",
           "[functional]") {
-  const Fixture f = fashion_fixture("trio-w8a8");
-  const QTensor input = quantize_input(f.q, f.image);
-  std::vector<QTensor> golden = run_int_all(f.q, input);
-  FunctionalModel model(f.q, input);
-  for (const ComputeTile& t : random_tiles(f.q, 4)) model.execute(t);
+  const quant::QGraph q = fixture();
+  const arch::AccelConfig c = config("trio-vit");
+  const arch::Program p = sim::compile(q, c);
+  const quant::QTensor input = quant::quantize_input(q, quant::synthetic_input(q.graph, 9));
+  arch::MemoryImage memory(c);
+  arch::preload_dram(memory.dram, p, q, input);
+  arch::FunctionalModel model(q, p, c, memory);
+  arch::RunOptions o;
+  o.functional = &model;
+  o.memory = &memory;
+  arch::run_program(p, c, o);
 
-  // One code of a middle layer differs: that layer counts 1, every other layer 0.
-  const size_t layer = f.q.graph.nodes.size() / 2;
-  golden[layer].data[golden[layer].data.size() / 3] += 1;
+  // One code of a middle layer differs: that layer counts 1, every other layer 0, and the message names it.
+  std::vector<quant::QTensor> golden = quant::run_int_all(q, input);
+  const size_t layer = q.graph.nodes.size() / 2;
+  const size_t element = golden[layer].data.size() / 3;
+  golden[layer].data[element] += 1;
   const std::vector<int64_t> bad = model.mismatches(golden);
-  INFO("corrupted layer " << f.q.graph.nodes[layer].name);
+  INFO("corrupted layer " << q.graph.nodes[layer].name);
   for (size_t l = 0; l < bad.size(); ++l) CHECK(bad[l] == (l == layer ? 1 : 0));
+  CHECK_THAT(model.first_mismatch(), Catch::StartsWith("layer '" + q.graph.nodes[layer].name + "'") &&
+                                         Catch::Contains("element " + std::to_string(element) + ":"));
 
-  // A tile kind the layer cannot have, a region outside the output, an incomplete input.
-  const int add = [&] {
-    for (size_t l = 0; l < f.q.graph.nodes.size(); ++l)
-      if (f.q.graph.nodes[l].op == OpKind::Add) return static_cast<int>(l);
-    return -1;
-  }();
-  REQUIRE(add > 0);
-  CHECK_THROWS_AS(model.execute(make_tile(f.q, add, Region{0, 1, 0, 1}, TileWork::Gemm)),
-                  std::invalid_argument);
-  CHECK_THROWS_AS(model.execute(make_tile(f.q, add, Region{0, 1, 0, 1 << 20}, TileWork::Elementwise)),
-                  std::invalid_argument);
-  // A tile that runs before its inputs are computed (a scheduling bug) is not caught by execute(): its
-  // outputs come out wrong and mismatches() reports them, in that layer only.
-  FunctionalModel fresh(f.q, input);
-  const vitsim::arch::RegionSpace space =
-      vitsim::arch::region_space(f.q.graph.nodes[static_cast<size_t>(add)]);
-  fresh.execute(make_tile(f.q, add, Region{0, space.channels, 0, space.pixels}, TileWork::Elementwise));
-  const std::vector<int64_t> premature = fresh.mismatches(run_int_all(f.q, input));
-  CHECK(premature[static_cast<size_t>(add)] > 0);
-  for (size_t l = 1; l < premature.size(); ++l) {
-    INFO("layer " << l << " of " << f.q.graph.nodes[l].name);
-    const bool computed = static_cast<int>(l) == add;
-    // Every other layer computed nothing, so each of its elements counts.
-    if (!computed) CHECK(premature[l] == vitsim::quant::numel(f.q.graph.nodes[l].out_shape));
-  }
+  // A tile kind its layer cannot have, a region outside the output.
+  arch::ComputeTile add;
+  for (const arch::ComputeTile& t : p.tiles)
+    if (q.graph.nodes[static_cast<size_t>(t.layer)].op == quant::OpKind::Add) add = t;
+  REQUIRE(add.layer > 0);
+  arch::ComputeTile wrong_kind = add;
+  wrong_kind.work = arch::TileWork::Gemm;
+  CHECK_THROWS_AS(model.execute(wrong_kind), std::invalid_argument);
+  arch::ComputeTile outside = add;
+  outside.region.p1 = 1 << 20;
+  CHECK_THROWS_AS(model.execute(outside), std::invalid_argument);
 }
