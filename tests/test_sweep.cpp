@@ -387,6 +387,10 @@ TEST_CASE("sweep: the local backend runs points in parallel, records failures, r
   for (int i = 0; i < 6; ++i)
     done_at_kill += fs::exists(resumed + "/points/" + std::to_string(i) + "/result.json");
   REQUIRE(done_at_kill < 6);  // the rerun has points to finish
+  // results.csv grows by appended rows in index order: what the kill left is a prefix of the final file.
+  const std::string partial = read_text(resumed + "/results.csv");
+  CHECK(lines_of(partial).size() >= 1);
+  CHECK(csv.compare(0, partial.size(), partial) == 0);
   const auto qgraph_time = fs::last_write_time(resumed + "/qgraphs/efficientvit-b0@64_trio-w8a8.vqg");
 
   // Rerun: the same results.csv as the uninterrupted run, byte for byte (each point exactly once).
