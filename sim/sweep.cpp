@@ -287,26 +287,32 @@ SweepSpec load_sweep_spec(const std::string& path) {
   return s;
 }
 
+json point_config(const SweepSpec& spec, const SweepPoint& point) {
+  json config = spec.base_config;
+  for (size_t k = 0; k < spec.axes.size(); ++k)
+    for (const std::string& ptr : spec.axes[k].pointers) config[json::json_pointer(ptr)] = point.values[k];
+  return config;
+}
+
 std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
   size_t per_pair = 1;
   for (const SweepAxis& a : spec.axes) per_pair *= a.values.size();
-  std::vector<SweepPoint> points;
-  points.reserve(spec.models.size() * spec.recipes.size() * per_pair);
-  // Configs depend on the axis values only: validate each combination once, reuse it for every model/recipe.
-  std::vector<SweepPoint> designs(per_pair);
+  const size_t pairs = spec.models.size() * spec.recipes.size();
+  std::vector<SweepPoint> points(pairs * per_pair);
+  // Configs depend on the axis values only: each combination is built and validated once, for every
+  // model and recipe, and not kept (point_config rebuilds it): a million points fit in memory.
   for (size_t d = 0; d < per_pair; ++d) {
-    SweepPoint& p = designs[d];
-    p.config = spec.base_config;
+    SweepPoint p;
     size_t rest = d;
     p.values.resize(spec.axes.size());
     for (size_t k = spec.axes.size(); k-- > 0;) {  // the last axis varies fastest
       const SweepAxis& axis = spec.axes[k];
       p.values[k] = axis.values[rest % axis.values.size()];
       rest /= axis.values.size();
-      for (const std::string& ptr : axis.pointers) p.config[json::json_pointer(ptr)] = p.values[k];
     }
+    const json config = point_config(spec, p);
     try {
-      const arch::AccelConfig c = arch::parse_accel_config(p.config, "accel.json");
+      const arch::AccelConfig c = arch::parse_accel_config(config, "accel.json");
       const arch::ResourceEstimate estimate = arch::estimate_resources(c);
       p.dsps = estimate.dsps;
       p.luts = estimate.luts;
@@ -330,14 +336,14 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
     } catch (const std::invalid_argument& e) {
       p.config_error = e.what();
     }
-  }
-  for (size_t m = 0; m < spec.models.size(); ++m)
-    for (size_t r = 0; r < spec.recipes.size(); ++r)
-      for (size_t d = 0; d < per_pair; ++d) {
-        SweepPoint p = designs[d];
-        p.index = static_cast<int>(points.size());
-        p.model = m;
-        p.recipe = r;
+    for (size_t m = 0; m < spec.models.size(); ++m)
+      for (size_t r = 0; r < spec.recipes.size(); ++r) {
+        const size_t index = (m * spec.recipes.size() + r) * per_pair + d;
+        SweepPoint& point = points[index];
+        point = p;
+        point.index = static_cast<int>(index);
+        point.model = m;
+        point.recipe = r;
         const json canonical = {{"model", spec.models[m].model},
                                 {"res", spec.models[m].resolution},
                                 {"recipe", spec.recipes[r].name},
@@ -347,10 +353,10 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
                                   {"count", spec.calibration.count}}},
                                 {"weights_seed", spec.weights_seed},
                                 {"timing", spec.timing},
-                                {"accel", p.config}};
-        p.id = hex12(fnv1a(canonical.dump()));
-        points.push_back(std::move(p));
+                                {"accel", config}};
+        point.id = hex12(fnv1a(canonical.dump()));
       }
+  }
   return points;
 }
 
@@ -388,18 +394,19 @@ void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& po
   std::vector<std::string> header = {"index", "id", "model", "recipe"};
   for (const SweepAxis& a : spec.axes) header.push_back(a.label);
   header.push_back("status");
-  std::vector<std::vector<std::string>> rows;
-  for (const SweepPoint& p : points) {
+  // Two passes over the points (column widths, then the rows), so that no table of a million rows is held.
+  const auto row_of = [&](const SweepPoint& p) {
     std::vector<std::string> row = {std::to_string(p.index), p.id, spec.models[p.model].label(),
                                     spec.recipes[p.recipe].name};
     for (const json& v : p.values) row.push_back(cell(v));
     row.push_back(point_status(p));
-    rows.push_back(std::move(row));
-  }
+    return row;
+  };
   std::vector<size_t> width(header.size());
-  for (size_t c = 0; c < header.size(); ++c) {
-    width[c] = header[c].size();
-    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const SweepPoint& p : points) {
+    const std::vector<std::string> row = row_of(p);
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
   }
   const auto print_row = [&](const std::vector<std::string>& row) {
     for (size_t c = 0; c < row.size(); ++c) {
@@ -412,7 +419,7 @@ void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& po
     out << std::right << '\n';
   };
   print_row(header);
-  for (const auto& row : rows) print_row(row);
+  for (const SweepPoint& p : points) print_row(row_of(p));
 }
 
 std::string SweepDir::spec_copy() const {
@@ -578,7 +585,8 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
   for (const auto& e : fs::directory_iterator(folder))
     if (e.path().filename() != "log.txt") fs::remove_all(e.path());
   const std::string accel_file = (folder / "accel.json").string();
-  quant::write_file_atomic(accel_file, p.config.dump(2) + "\n");
+  const json config_json = point_config(spec, p);
+  quant::write_file_atomic(accel_file, config_json.dump(2) + "\n");
 
   log << "point " << index << " (" << p.id << "): " << spec.models[p.model].label() << ", "
       << spec.recipes[p.recipe].name;
@@ -589,7 +597,7 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
   try {
     // Named relative to DIR: the same point gives the same error (and results.csv) in any folder.
     const arch::AccelConfig config =
-        arch::parse_accel_config(p.config, "points/" + std::to_string(index) + "/accel.json");
+        arch::parse_accel_config(config_json, "points/" + std::to_string(index) + "/accel.json");
     const std::string qpath = dir.qgraph(spec, p);
     const quant::QGraph qgraph = loaded ? *loaded
                                  : fs::is_regular_file(qpath)
