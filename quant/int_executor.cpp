@@ -439,12 +439,9 @@ QTensor linear(const Node& node, const QNode& qn, const QTensor& x, const ActQua
                      std::to_string(outf));
     if (!(qn.in_scale > 0.0f) || !std::isfinite(qn.in_scale))
       fail(node, "float_layernorm needs a positive in_scale, got " + std::to_string(qn.in_scale));
-    for (const char* key : {"ln.gamma", "ln.beta"}) {
-      const auto it = node.params.find(key);
-      if (it == node.params.end() || it->second.data.size() != uz(outf))
-        fail(node, std::string("float_layernorm needs FP32 parameter '") + key + "' with " +
-                       std::to_string(outf) + " values in qgraph.graph");
-    }
+    for (const auto& [key, values] : {std::pair{"ln_gamma", &qn.ln_gamma}, std::pair{"ln_beta", &qn.ln_beta}})
+      if (values->size() != uz(outf))
+        fail(node, std::string("float_layernorm needs ") + key + " with " + std::to_string(outf) + " values");
     for (float s : qn.out.scale)
       if (!(s > 0.0f) || !std::isfinite(s))
         fail(node, "output scale must be positive, got " + std::to_string(s));

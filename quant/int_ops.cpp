@@ -124,8 +124,7 @@ int64_t float_layernorm_row(const Node& node, const QNode& qn, int64_t row, cons
   const int64_t outf = node.out_features;
   for (int64_t c = 0; c < outf; ++c)
     work[c] = static_cast<float>(acc[c]) * qn.in_scale * qn.weight_scale[static_cast<size_t>(c)];
-  layer_norm_row(work, work, outf, node.params.at("ln.gamma").data.data(),
-                 node.params.at("ln.beta").data.data(), node.norm_eps);
+  layer_norm_row(work, work, outf, qn.ln_gamma.data(), qn.ln_beta.data(), node.norm_eps);
   apply_activation(node.act, work, outf);
   const GridAxes a = grid_axes(node.out_shape);
   for (int64_t c = 0; c < outf; ++c) {

@@ -503,6 +503,8 @@ class Quantizer {
     if (node.op == OpKind::Linear && node.norm == Norm::LayerNorm) {
       q.float_layernorm = true;
       q.in_scale = in.scale[0];
+      q.ln_gamma = node.params.at("ln.gamma").data;
+      q.ln_beta = node.params.at("ln.beta").data;
       return;
     }
     if (!has_act_stage(node)) {

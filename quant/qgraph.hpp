@@ -25,7 +25,7 @@
 //                GeluTanh /   p = sat8(zp_p + rq[c](acc)); y = act_lut[p - qmin(pre_act)]
 //                GeluErf
 //              float_layernorm (Linear + LayerNorm): v = acc * in_scale * weight_scale[c] in FP32, LayerNorm
-//              and activation in FP32, then quantized like the input image.
+//              (its FP32 ln_gamma, ln_beta) and activation in FP32, then quantized like the input image.
 //   Add        y = sat(zp_y + round((rq[0].multiplier * (a - zp_a) + rq[1].multiplier * (b - zp_b)) /
 //   2^rq[0].shift))
 //              (both requantizers share the shift; per-tensor quantizers)
@@ -100,7 +100,8 @@ struct QNode {
 
   // Linear + LayerNorm kept in FP32 by the recipe.
   bool float_layernorm = false;
-  float in_scale = 0.0f;  // the (per-tensor) scale of the input, for float_layernorm
+  float in_scale = 0.0f;                 // the (per-tensor) scale of the input, for float_layernorm
+  std::vector<float> ln_gamma, ln_beta;  // float_layernorm: the LayerNorm's FP32 affine, per output feature
 
   // AttnNormalize
   DivisorMode divisor_mode = DivisorMode::Log2;

@@ -1,15 +1,18 @@
-// The quantized-graph file (.vqg), format version 1 (docs/qgraph-format.md):
+// The quantized-graph file (.vqg), format version 2 (docs/qgraph-format.md):
 //
 //   offset 0   8 bytes   magic "VITSIMQG"
 //          8   uint32 LE format version (kQGraphFormatVersion)
 //         12   uint64 LE header length H
 //         20   H bytes   UTF-8 JSON header (compact, keys in a fixed order)
 //     20 + H   zero padding to the next multiple of 64
-//          D   the data section: little-endian tensors, each at a multiple of 64 from D, zero padding between
+//          D   the data section (small arrays), then zero padding to the next multiple of 64
+//          W   the weights section (weight codes, FP32 parameters kept), to the end of the file
+// Tensors are little-endian, each at a multiple of 64 from its section's start, zero padding between.
 //
 // The writer is deterministic (no timestamps, fixed key order, fixed tensor order). The reader checks every
-// byte range against the file size before it reads or allocates, checks the data section's crc32, every
-// header field's type and range, the QNode vector sizes against the graph, and runs Graph::validate().
+// byte range against the file size before it reads or allocates, checks each section's crc32 when it reads
+// the section, every header field's type and range, the QNode vector sizes against the graph, and runs
+// Graph::validate(). A structure-only load does not read the weights section.
 #include "quant/qgraph_io.hpp"
 
 #include <fcntl.h>
@@ -302,6 +305,8 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
                        " (one per output channel) or none");
     };
     per_channel(p + "/weight_scale", q.weight_scale.size());
+    per_channel(p + "/ln_gamma", q.ln_gamma.size());
+    per_channel(p + "/ln_beta", q.ln_beta.size());
     per_channel(p + "/bias", q.bias.size());
     check_requants(p + "/requant", q.requant, channels, "one per output channel");
     check_requants(p + "/act_requant", q.act_requant, channels, "one per output channel");
@@ -320,6 +325,8 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
   } else {
     check_empty(p + "/weight", q.weight.size(), op);
     check_empty(p + "/weight_scale", q.weight_scale.size(), op);
+    check_empty(p + "/ln_gamma", q.ln_gamma.size(), op);
+    check_empty(p + "/ln_beta", q.ln_beta.size(), op);
     check_empty(p + "/bias", q.bias.size(), op);
     check_empty(p + "/act_requant", q.act_requant.size(), op);
     check_empty(p + "/act_lut", q.act_lut.size(), op);
@@ -379,6 +386,8 @@ void check_computable(const Graph& g, const QNode& q, size_t i) {
     require("weight", !q.weight.empty());
     if (q.float_layernorm) {  // LayerNorm and the activation in FP32
       require("weight_scale", !q.weight_scale.empty());
+      require("ln_gamma", !q.ln_gamma.empty());
+      require("ln_beta", !q.ln_beta.empty());
       return;
     }
     require("requant", !q.requant.empty());
@@ -453,73 +462,97 @@ Json shape_json(const Shape& s) {
   return j;
 }
 
+/// Where a tensor goes: the data section holds the small arrays every reader needs (scales, zero points,
+/// biases, requantizers, LUTs); the weights section the weight codes and the FP32 parameters kept, which
+/// only computing values needs (QGraphUse::Compute), so a structure-only load skips it.
+enum class Place { Data, Weights };
+
 class Writer {
  public:
-  std::vector<uint8_t> data;
+  std::vector<uint8_t> data, weights;
 
-  Json floats(const std::vector<float>& v, const Shape& shape, bool always_tensor) {
+  /// A float array: inline when short, 1-D and finite, else an f32 tensor in the data section.
+  Json floats(const std::vector<float>& v) {
     const bool finite = std::all_of(v.begin(), v.end(), [](float f) { return std::isfinite(f); });
-    if (!always_tensor && v.size() <= kInlineMax && finite && shape.size() == 1) {
+    if (v.size() <= kInlineMax && finite) {
       Json j = Json::array();
       for (float f : v) j.push_back(float_json(f));
       return j;
     }
-    const uint64_t offset = begin_tensor();
-    data.resize(data.size() + 4 * v.size());
-    uint8_t* out = data.data() + offset;
+    return float_tensor(v, {static_cast<int64_t>(v.size())}, Place::Data);
+  }
+  Json float_tensor(const std::vector<float>& v, const Shape& shape, Place place) {
+    std::vector<uint8_t>& out = section(place);
+    const uint64_t offset = begin_tensor(out);
+    out.resize(out.size() + 4 * v.size());
+    uint8_t* p = out.data() + offset;
     for (float f : v) {
       uint32_t bits = 0;
       std::memcpy(&bits, &f, sizeof bits);
-      store_le(out, bits, 4);
-      out += 4;
+      store_le(p, bits, 4);
+      p += 4;
     }
-    return ref("f32", shape, offset);
+    return ref("f32", shape, out, offset);
   }
-  Json floats(const std::vector<float>& v) { return floats(v, {static_cast<int64_t>(v.size())}, false); }
 
-  /// Integers in the narrowest of i8 / i16 / i32 that holds every value.
-  Json ints(const std::vector<int32_t>& v, const Shape& shape, bool always_tensor) {
-    if (!always_tensor && v.size() <= kInlineMax && shape.size() == 1) {
-      Json j = Json::array();
-      for (int32_t x : v) j.push_back(x);
-      return j;
-    }
+  /// An int array: inline when short and 1-D, else a tensor in the data section.
+  Json ints(const std::vector<int32_t>& v) {
+    if (v.size() <= kInlineMax) return Json(v);
+    return int_tensor(v, {static_cast<int64_t>(v.size())}, Place::Data);
+  }
+  /// Integers in the narrowest of i4 (two codes a byte), i8, i16, i32 that holds every value.
+  Json int_tensor(const std::vector<int32_t>& v, const Shape& shape, Place place) {
     int32_t lo = 0, hi = 0;
     for (int32_t x : v) {
       lo = std::min(lo, x);
       hi = std::max(hi, x);
     }
-    const int width = (lo >= -128 && hi <= 127) ? 1 : (lo >= -32768 && hi <= 32767) ? 2 : 4;
-    const uint64_t offset = begin_tensor();
-    data.resize(data.size() + static_cast<size_t>(width) * v.size());
-    uint8_t* out = data.data() + offset;
-    for (int32_t x : v) {
-      store_le(out, static_cast<uint32_t>(x), width);
-      out += width;
+    std::vector<uint8_t>& out = section(place);
+    const uint64_t offset = begin_tensor(out);
+    if (lo >= -8 && hi <= 7) {
+      out.resize(out.size() + (v.size() + 1) / 2, 0);
+      for (size_t k = 0; k < v.size(); ++k)
+        out[offset + k / 2] = static_cast<uint8_t>(out[offset + k / 2] | (static_cast<uint32_t>(v[k]) & 0xF)
+                                                                             << (k % 2 ? 4 : 0));
+      return ref("i4", shape, out, offset);
     }
-    return ref(width == 1 ? "i8" : width == 2 ? "i16" : "i32", shape, offset);
+    const int width = (lo >= -128 && hi <= 127) ? 1 : (lo >= -32768 && hi <= 32767) ? 2 : 4;
+    out.resize(out.size() + static_cast<size_t>(width) * v.size());
+    uint8_t* p = out.data() + offset;
+    for (int32_t x : v) {
+      store_le(p, static_cast<uint32_t>(x), width);
+      p += width;
+    }
+    return ref(width == 1 ? "i8" : width == 2 ? "i16" : "i32", shape, out, offset);
   }
-  Json ints(const std::vector<int32_t>& v) { return ints(v, {static_cast<int64_t>(v.size())}, false); }
 
  private:
-  uint64_t begin_tensor() {
-    data.resize(static_cast<size_t>(round_up(data.size(), kAlign)), 0);
-    return data.size();
+  std::vector<uint8_t>& section(Place place) { return place == Place::Data ? data : weights; }
+  static uint64_t begin_tensor(std::vector<uint8_t>& out) {
+    out.resize(static_cast<size_t>(round_up(out.size(), kAlign)), 0);
+    return out.size();
   }
-  Json ref(const char* dtype, const Shape& shape, uint64_t offset) {
+  static Json ref(const char* dtype, const Shape& shape, const std::vector<uint8_t>& out, uint64_t offset) {
     Json j;
     j["dtype"] = dtype;
     j["shape"] = shape_json(shape);
     j["offset"] = offset;
-    j["bytes"] = data.size() - offset;
+    j["bytes"] = out.size() - offset;
     return j;
   }
 };
 
-Json requants_json(const std::vector<Requantizer>& rs) {
-  Json j = Json::array();
-  for (const Requantizer& r : rs) j.push_back(Json::array({r.multiplier, r.shift}));
-  return j;
+/// Short lists as JSON [multiplier, shift] pairs, longer ones as an [n, 2] integer tensor.
+Json requants_json(Writer& w, const std::vector<Requantizer>& rs) {
+  if (rs.size() <= kInlineMax / 2) {
+    Json j = Json::array();
+    for (const Requantizer& r : rs) j.push_back(Json::array({r.multiplier, r.shift}));
+    return j;
+  }
+  std::vector<int32_t> flat;
+  flat.reserve(2 * rs.size());
+  for (const Requantizer& r : rs) flat.insert(flat.end(), {r.multiplier, static_cast<int32_t>(r.shift)});
+  return w.int_tensor(flat, {static_cast<int64_t>(rs.size()), 2}, Place::Data);
 }
 
 Json act_json(Writer& w, const ActQuant& a) {
@@ -562,33 +595,35 @@ Json node_json(Writer& w, const Node& n, const QNode& q) {
   j["attn_eps"] = float_json(n.attn_eps);
   j["heads"] = n.heads;
   j["token_index"] = n.token_index;
-  Json params = Json::object();
-  for (const auto& [key, t] : n.params) params[key] = w.floats(t.data, t.shape, true);
-  j["params"] = std::move(params);
+  // No FP32 parameter (Node::params) is stored: the integer semantics read the codes, and the one FP32
+  // stage, float_layernorm, its QNode's ln_gamma and ln_beta (docs/qgraph-format.md).
 
   Json jq;
   jq["out"] = act_json(w, q.out);
   jq["weight_bits"] = q.weight_bits;
-  jq["weight"] = q.weight.empty() ? Json::array() : w.ints(q.weight, n.param_shapes().at("weight"), true);
+  jq["weight"] = q.weight.empty() ? Json::array()
+                                  : w.int_tensor(q.weight, n.param_shapes().at("weight"), Place::Weights);
   jq["weight_scale"] = w.floats(q.weight_scale);
   jq["bias"] = w.ints(q.bias);
-  jq["requant"] = requants_json(q.requant);
+  jq["requant"] = requants_json(w, q.requant);
   jq["pre_act"] = act_json(w, q.pre_act);
   jq["hswish_three"] = q.hswish_three;
   jq["hswish_six"] = q.hswish_six;
-  jq["act_requant"] = requants_json(q.act_requant);
+  jq["act_requant"] = requants_json(w, q.act_requant);
   jq["act_lut"] = w.ints(q.act_lut);
   jq["float_layernorm"] = q.float_layernorm;
   jq["in_scale"] = float_json(q.in_scale);
+  jq["ln_gamma"] = w.floats(q.ln_gamma);
+  jq["ln_beta"] = w.floats(q.ln_beta);
   jq["divisor_mode"] = divisor_key(q.divisor_mode);
   jq["log2_rounding"] = rounding_key(q.log2_rounding);
   jq["divisor_frac_bits"] = q.divisor_frac_bits;
   jq["divisor_code_bits"] = q.divisor_code_bits;
   jq["divisor_bits"] = q.divisor_bits;
   jq["numerator"] = act_json(w, q.numerator);
-  jq["num_requant"] = requants_json(q.num_requant);
-  jq["div_requant"] = requants_json(q.div_requant);
-  jq["out_requant"] = requants_json(q.out_requant);
+  jq["num_requant"] = requants_json(w, q.num_requant);
+  jq["div_requant"] = requants_json(w, q.div_requant);
+  jq["out_requant"] = requants_json(w, q.out_requant);
   j["q"] = std::move(jq);
   return j;
 }
@@ -690,34 +725,61 @@ E enum_at(const Json& j, const std::string& path, const E (&all)[N], const char*
   fail(path, "unknown " + std::string(what) + " '" + excerpt(s) + "' (known: " + known + ")");
 }
 
+/// A section of the file as read; `bytes` is null for a section that was not read (its references are
+/// still range-checked, their values not decoded).
 struct DataSection {
+  const char* name = "data section";
   const uint8_t* bytes = nullptr;
   uint64_t size = 0;
 };
+struct Sections {
+  DataSection data, weights;
+};
 
-size_t dtype_size(const std::string& dtype) {
-  if (dtype == "f32" || dtype == "i32") return 4;
-  if (dtype == "i16") return 2;
-  if (dtype == "i8") return 1;
+enum class DType { F32, I32, I16, I8, I4 };
+
+bool dtype_of(const std::string& name, DType* dtype) {
+  static const std::pair<const char*, DType> kNames[] = {
+      {"f32", DType::F32}, {"i32", DType::I32}, {"i16", DType::I16}, {"i8", DType::I8}, {"i4", DType::I4}};
+  for (const auto& [key, value] : kNames)
+    if (name == key) return *dtype = value, true;
+  return false;
+}
+
+/// Bytes of `count` elements: i4 packs two a byte.
+uint64_t dtype_bytes(DType dtype, uint64_t count) {
+  switch (dtype) {
+    case DType::F32:
+    case DType::I32:
+      return 4 * count;
+    case DType::I16:
+      return 2 * count;
+    case DType::I8:
+      return count;
+    case DType::I4:
+      return count / 2 + count % 2;
+  }
   return 0;
 }
 
 struct TensorRef {
-  std::string dtype;
+  std::string dtype_name;
+  DType dtype = DType::F32;
   Shape shape;
-  const uint8_t* bytes = nullptr;
+  const uint8_t* bytes = nullptr;  // null: the section was not read
   size_t count = 0;
 };
 
-/// A tensor reference of a float (f32) or an integer (i8, i16, i32) array, checked against the data section.
-TensorRef ref_at(const Json& j, const std::string& path, const DataSection& data, bool want_float) {
+/// A tensor reference of a float (f32) or an integer (i4, i8, i16, i32) array, checked against its section.
+TensorRef ref_at(const Json& j, const std::string& path, const DataSection& section, bool want_float) {
   TensorRef t;
-  t.dtype = string_at(field(j, path, "dtype"), path + "/dtype");
-  const size_t width = dtype_size(t.dtype);
-  if (width == 0) fail(path + "/dtype", "unknown dtype '" + t.dtype + "' (known: f32, i32, i16, i8)");
-  if (want_float && t.dtype != "f32") fail(path + "/dtype", "expected f32 for a float array, got " + t.dtype);
-  if (!want_float && t.dtype == "f32")
-    fail(path + "/dtype", "expected an integer dtype (i8, i16, i32), got f32");
+  t.dtype_name = string_at(field(j, path, "dtype"), path + "/dtype");
+  if (!dtype_of(t.dtype_name, &t.dtype))
+    fail(path + "/dtype", "unknown dtype '" + excerpt(t.dtype_name) + "' (known: f32, i32, i16, i8, i4)");
+  if (want_float && t.dtype != DType::F32)
+    fail(path + "/dtype", "expected f32 for a float array, got " + t.dtype_name);
+  if (!want_float && t.dtype == DType::F32)
+    fail(path + "/dtype", "expected an integer dtype (i4, i8, i16, i32), got f32");
   const Json& shape = array_at(field(j, path, "shape"), path + "/shape");
   if (shape.size() > kMaxRank)
     fail(path + "/shape", "rank " + std::to_string(shape.size()) + " > " + std::to_string(kMaxRank));
@@ -725,17 +787,23 @@ TensorRef ref_at(const Json& j, const std::string& path, const DataSection& data
     t.shape.push_back(int_at(shape[k], at(path + "/shape", k), 0, kMaxDim));
   const uint64_t offset = uint64_at(field(j, path, "offset"), path + "/offset");
   const uint64_t bytes = uint64_at(field(j, path, "bytes"), path + "/bytes");
-  if (offset > data.size || bytes > data.size - offset)
-    fail(path, "bytes [" + std::to_string(offset) + ", +" + std::to_string(bytes) +
-                   ") lie outside the data section (" + std::to_string(data.size) + " bytes)");
+  if (offset > section.size || bytes > section.size - offset)
+    fail(path, "bytes [" + std::to_string(offset) + ", +" + std::to_string(bytes) + ") lie outside the " +
+                   section.name + " (" + std::to_string(section.size) + " bytes)");
   int64_t count = 0;
-  if (!checked_numel(t.shape, &count) || static_cast<uint64_t>(count) > bytes ||
-      static_cast<uint64_t>(count) * width != bytes)
-    fail(path + "/bytes", std::to_string(bytes) + " bytes do not hold " + t.dtype + " " + shape_str(t.shape) +
-                              (checked_numel(t.shape, &count)
-                                   ? " (" + std::to_string(static_cast<uint64_t>(count) * width) + " bytes)"
-                                   : ""));
-  t.bytes = data.bytes + offset;
+  const bool counted = checked_numel(t.shape, &count);
+  // count <= 2 * bytes first, so that dtype_bytes cannot overflow.
+  if (!counted || static_cast<uint64_t>(count) / 2 > bytes ||
+      dtype_bytes(t.dtype, static_cast<uint64_t>(count)) != bytes)
+    fail(path + "/bytes",
+         std::to_string(bytes) + " bytes do not hold " + t.dtype_name + " " + shape_str(t.shape) +
+             (counted && static_cast<uint64_t>(count) / 2 <= bytes
+                  ? " (" + std::to_string(dtype_bytes(t.dtype, static_cast<uint64_t>(count))) + " bytes)"
+                  : ""));
+  if (t.dtype == DType::I4 && count % 2 == 1 && section.bytes &&
+      (section.bytes[offset + bytes - 1] >> 4) != 0)
+    fail(path, "the unused high nibble of the last i4 byte is not zero");
+  t.bytes = section.bytes ? section.bytes + offset : nullptr;
   t.count = static_cast<size_t>(count);
   return t;
 }
@@ -745,47 +813,69 @@ uint32_t le32(const uint8_t* p) {
          static_cast<uint32_t>(p[3]) << 24;
 }
 
-/// A float array: inline JSON numbers or an f32 tensor. `shape` receives its shape ([n] inline).
-std::vector<float> floats_at(const Json& j, const std::string& path, const DataSection& data, Shape* shape) {
+/// A float array: inline JSON numbers or an f32 tensor (left empty when its section was not read).
+/// `shape` receives its shape ([n] inline).
+std::vector<float> floats_at(const Json& j, const std::string& path, const DataSection& section,
+                             Shape* shape) {
   std::vector<float> v;
   if (j.is_array()) {
     v.reserve(j.size());
     for (size_t k = 0; k < j.size(); ++k) v.push_back(float_at(j[k], at(path, k)));
     *shape = {static_cast<int64_t>(v.size())};
   } else if (j.is_object()) {
-    const TensorRef t = ref_at(j, path, data, true);
+    const TensorRef t = ref_at(j, path, section, true);
+    *shape = t.shape;
+    if (!t.bytes) return v;
     v.resize(t.count);
     for (size_t k = 0; k < t.count; ++k) {
       const uint32_t bits = le32(t.bytes + 4 * k);
       std::memcpy(&v[k], &bits, sizeof bits);
     }
-    *shape = t.shape;
   } else {
     fail(path, std::string("expected an array or a tensor reference, got ") + type_name(j));
   }
   return v;
 }
 
-/// An int32 array: inline JSON integers or an i8 / i16 / i32 tensor.
-std::vector<int32_t> ints_at(const Json& j, const std::string& path, const DataSection& data, Shape* shape) {
+/// Widens an integer tensor to int32 (one loop per dtype: this runs over every weight).
+std::vector<int32_t> widen(const TensorRef& t) {
+  std::vector<int32_t> v(t.count);
+  const uint8_t* p = t.bytes;
+  switch (t.dtype) {
+    case DType::I4:
+      for (size_t k = 0; k < t.count; ++k) {
+        const int nibble = (p[k / 2] >> (k % 2 ? 4 : 0)) & 0xF;
+        v[k] = nibble >= 8 ? nibble - 16 : nibble;
+      }
+      break;
+    case DType::I8:
+      for (size_t k = 0; k < t.count; ++k) v[k] = static_cast<int8_t>(p[k]);
+      break;
+    case DType::I16:
+      for (size_t k = 0; k < t.count; ++k)
+        v[k] = static_cast<int16_t>(static_cast<uint16_t>(p[2 * k] | p[2 * k + 1] << 8));
+      break;
+    case DType::I32:
+    case DType::F32:  // ref_at refused f32 for an integer array
+      for (size_t k = 0; k < t.count; ++k) v[k] = static_cast<int32_t>(le32(p + 4 * k));
+      break;
+  }
+  return v;
+}
+
+/// An int32 array: inline JSON integers or an i4 / i8 / i16 / i32 tensor (left empty when its section was
+/// not read).
+std::vector<int32_t> ints_at(const Json& j, const std::string& path, const DataSection& section,
+                             Shape* shape) {
   std::vector<int32_t> v;
   if (j.is_array()) {
     v.reserve(j.size());
     for (size_t k = 0; k < j.size(); ++k) v.push_back(int32_at(j[k], at(path, k)));
     *shape = {static_cast<int64_t>(v.size())};
   } else if (j.is_object()) {
-    const TensorRef t = ref_at(j, path, data, false);
-    v.resize(t.count);
-    for (size_t k = 0; k < t.count; ++k) {
-      const uint8_t* p = t.bytes + dtype_size(t.dtype) * k;
-      if (t.dtype == "i8")
-        v[k] = static_cast<int8_t>(p[0]);
-      else if (t.dtype == "i16")
-        v[k] = static_cast<int16_t>(static_cast<uint16_t>(p[0] | p[1] << 8));
-      else
-        v[k] = static_cast<int32_t>(le32(p));
-    }
+    const TensorRef t = ref_at(j, path, section, false);
     *shape = t.shape;
+    if (t.bytes) v = widen(t);
   } else {
     fail(path, std::string("expected an array or a tensor reference, got ") + type_name(j));
   }
@@ -806,27 +896,38 @@ std::vector<int32_t> int_vector_at(const Json& j, const std::string& path, const
   return vector_at<int32_t>(j, path, data, ints_at);
 }
 
-std::vector<Requantizer> requants_at(const Json& j, const std::string& path) {
-  array_at(j, path);
+/// Requantizers: JSON [multiplier, shift] pairs, or an [n, 2] integer tensor in the data section.
+std::vector<Requantizer> requants_at(const Json& j, const std::string& path, const DataSection& data) {
+  const auto bad = [&](const std::string& p, const std::string& got) {
+    fail(p, "expected [multiplier, shift] with multiplier > 0 and shift in [0, 62], got " + got);
+  };
   std::vector<Requantizer> rs;
+  if (j.is_object()) {
+    const TensorRef t = ref_at(j, path, data, false);
+    if (t.shape.size() != 2 || t.shape[1] != 2)
+      fail(path + "/shape", "expected [n, 2] (multiplier, shift), got " + shape_str(t.shape));
+    const std::vector<int32_t> flat = widen(t);
+    rs.resize(flat.size() / 2);
+    for (size_t k = 0; k < rs.size(); ++k) rs[k] = Requantizer{flat[2 * k], flat[2 * k + 1]};
+    return rs;  // validate() checks the ranges, as for the in-memory QGraph
+  }
+  array_at(j, path);
   rs.reserve(j.size());
   for (size_t k = 0; k < j.size(); ++k) {
     const Json& e = j[k];
     const std::string p = at(path, k);
-    const auto bad = [&] {
-      fail(p,
-           "expected [multiplier, shift] with multiplier > 0 and shift in [0, 62], got " + describe_json(e));
-    };
-    if (!e.is_array() || e.size() != 2 || !e[0].is_number_integer() || !e[1].is_number_integer()) bad();
+    if (!e.is_array() || e.size() != 2 || !e[0].is_number_integer() || !e[1].is_number_integer())
+      bad(p, describe_json(e));
     Requantizer r;
     if (e[0].is_number_unsigned()
             ? e[0].get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())
             : (e[0].get<int64_t>() <= 0))
-      bad();
-    if (e[1].is_number_unsigned() ? e[1].get<uint64_t>() > 62 : (e[1].get<int64_t>() < 0)) bad();
+      bad(p, describe_json(e));
+    if (e[1].is_number_unsigned() ? e[1].get<uint64_t>() > 62 : (e[1].get<int64_t>() < 0))
+      bad(p, describe_json(e));
     r.multiplier = static_cast<int32_t>(e[0].get<int64_t>());
     r.shift = static_cast<int>(e[1].get<int64_t>());
-    if (r.multiplier <= 0 || r.shift < 0 || r.shift > 62) bad();
+    if (r.multiplier <= 0 || r.shift < 0 || r.shift > 62) bad(p, describe_json(e));
     rs.push_back(r);
   }
   return rs;
@@ -862,8 +963,9 @@ int64_t int64_field(const Json& obj, const std::string& path, const char* key) {
 }
 
 /// `weight_shape` receives the shape of a weight stored as a tensor (checked after validate()).
-void read_node(const Json& j, const std::string& path, const DataSection& data, Node& n, QNode& q,
+void read_node(const Json& j, const std::string& path, const Sections& sections, Node& n, QNode& q,
                Shape& weight_shape) {
+  const DataSection& data = sections.data;
   object_at(j, path);
   n.name = string_at(field(j, path, "name"), path + "/name");
   n.op = enum_at(field(j, path, "op"), path + "/op", kAllOps, op_name, "op");
@@ -891,33 +993,26 @@ void read_node(const Json& j, const std::string& path, const DataSection& data, 
   n.attn_eps = float_at(field(j, path, "attn_eps"), path + "/attn_eps");
   n.heads = int64_field(j, path, "heads");
   n.token_index = int64_field(j, path, "token_index");
-  const Json& params = object_at(field(j, path, "params"), path + "/params");
-  for (auto it = params.begin(); it != params.end(); ++it) {
-    const std::string p = at(path + "/params", it.key());
-    if (!it.value().is_object())
-      fail(p, std::string("expected an f32 tensor reference, got ") + type_name(it.value()));
-    Tensor t;
-    t.data = floats_at(it.value(), p, data, &t.shape);
-    n.params[it.key()] = std::move(t);
-  }
 
   const std::string qp = path + "/q";
   const Json& jq = object_at(field(j, path, "q"), qp);
   q.out = act_at(field(jq, qp, "out"), qp + "/out", data);
   q.weight_bits = int_field(jq, qp, "weight_bits");
   const Json& jw = field(jq, qp, "weight");
-  q.weight = ints_at(jw, qp + "/weight", data, &weight_shape);
+  q.weight = ints_at(jw, qp + "/weight", sections.weights, &weight_shape);
   if (!jw.is_object()) weight_shape.clear();  // an inline array is flat: check_qnode() counts it
   q.weight_scale = float_vector_at(field(jq, qp, "weight_scale"), qp + "/weight_scale", data);
   q.bias = int_vector_at(field(jq, qp, "bias"), qp + "/bias", data);
-  q.requant = requants_at(field(jq, qp, "requant"), qp + "/requant");
+  q.requant = requants_at(field(jq, qp, "requant"), qp + "/requant", data);
   q.pre_act = act_at(field(jq, qp, "pre_act"), qp + "/pre_act", data);
   q.hswish_three = int_field(jq, qp, "hswish_three");
   q.hswish_six = int_field(jq, qp, "hswish_six");
-  q.act_requant = requants_at(field(jq, qp, "act_requant"), qp + "/act_requant");
+  q.act_requant = requants_at(field(jq, qp, "act_requant"), qp + "/act_requant", data);
   q.act_lut = int_vector_at(field(jq, qp, "act_lut"), qp + "/act_lut", data);
   q.float_layernorm = bool_at(field(jq, qp, "float_layernorm"), qp + "/float_layernorm");
   q.in_scale = float_at(field(jq, qp, "in_scale"), qp + "/in_scale");
+  q.ln_gamma = float_vector_at(field(jq, qp, "ln_gamma"), qp + "/ln_gamma", data);
+  q.ln_beta = float_vector_at(field(jq, qp, "ln_beta"), qp + "/ln_beta", data);
   q.divisor_mode = enum_at(field(jq, qp, "divisor_mode"), qp + "/divisor_mode", kAllDivisorModes, divisor_key,
                            "divisor mode");
   q.log2_rounding = enum_at(field(jq, qp, "log2_rounding"), qp + "/log2_rounding", kAllRoundings,
@@ -926,12 +1021,27 @@ void read_node(const Json& j, const std::string& path, const DataSection& data, 
   q.divisor_code_bits = int_field(jq, qp, "divisor_code_bits");
   q.divisor_bits = int_field(jq, qp, "divisor_bits");
   q.numerator = act_at(field(jq, qp, "numerator"), qp + "/numerator", data);
-  q.num_requant = requants_at(field(jq, qp, "num_requant"), qp + "/num_requant");
-  q.div_requant = requants_at(field(jq, qp, "div_requant"), qp + "/div_requant");
-  q.out_requant = requants_at(field(jq, qp, "out_requant"), qp + "/out_requant");
+  q.num_requant = requants_at(field(jq, qp, "num_requant"), qp + "/num_requant", data);
+  q.div_requant = requants_at(field(jq, qp, "div_requant"), qp + "/div_requant", data);
+  q.out_requant = requants_at(field(jq, qp, "out_requant"), qp + "/out_requant", data);
 }
 
-QGraph load_impl(const std::string& path) {
+/// The `key` object of the header: a section's length and CRC-32.
+struct SectionHeader {
+  uint64_t bytes = 0;
+  uint32_t crc32 = 0;
+};
+SectionHeader section_header(const Json& header, const char* key) {
+  const std::string path = std::string("/") + key;
+  const Json& j = object_at(field(header, "", key), path);
+  SectionHeader s;
+  s.bytes = uint64_at(field(j, path, "bytes"), path + "/bytes");
+  s.crc32 = static_cast<uint32_t>(
+      int_at(field(j, path, "crc32"), path + "/crc32", 0, std::numeric_limits<uint32_t>::max()));
+  return s;
+}
+
+QGraph load_impl(const std::string& path, QGraphUse use) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail("", std::string("cannot open: ") + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail("", "not a regular file");
@@ -941,6 +1051,13 @@ QGraph load_impl(const std::string& path) {
   const auto read_exact = [&](void* dst, uint64_t n, const char* what) {
     in.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
     if (static_cast<uint64_t>(in.gcount()) != n) fail("", std::string("read error in the ") + what);
+  };
+  const auto read_zeros = [&](uint64_t from, uint64_t to, const char* what) {
+    uint8_t pad[kAlign];
+    read_exact(pad, to - from, what);
+    for (uint64_t k = 0; k < to - from; ++k)
+      if (pad[k] != 0)
+        fail("", std::string("non-zero byte in the ") + what + " at offset " + std::to_string(from + k));
   };
 
   // Preamble.
@@ -956,6 +1073,10 @@ QGraph load_impl(const std::string& path) {
                  std::to_string(kPreambleBytes));
   read_exact(pre + sizeof kMagic, kPreambleBytes - sizeof kMagic, "preamble");
   const uint32_t version = le32(pre + 8);
+  if (version == 1)
+    fail("", "format version 1 is no longer read (this build reads version " +
+                 std::to_string(kQGraphFormatVersion) +
+                 ", with compact weights): quantize the model again with vitsim quantize");
   if (version != static_cast<uint32_t>(kQGraphFormatVersion))
     fail("", "unsupported format version " + std::to_string(version) + " (this build reads version " +
                  std::to_string(kQGraphFormatVersion) + ")");
@@ -977,33 +1098,46 @@ QGraph load_impl(const std::string& path) {
     fail("/format_version",
          std::to_string(declared) + " does not match the preamble's version " + std::to_string(version));
   string_at(field(header, "", "producer"), "/producer");
-  const Json& jdata = object_at(field(header, "", "data"), "/data");
-  const uint64_t data_bytes = uint64_at(field(jdata, "/data", "bytes"), "/data/bytes");
-  const int64_t data_crc =
-      int_at(field(jdata, "/data", "crc32"), "/data/crc32", 0, std::numeric_limits<uint32_t>::max());
+  const SectionHeader data_header = section_header(header, "data");
+  const SectionHeader weights_header = section_header(header, "weights");
 
-  // Data section: exactly the rest of the file, after zero padding.
+  // The data section, zero padding, the weights section: exactly the rest of the file.
   const uint64_t data_offset = round_up(kPreambleBytes + header_len, kAlign);
-  if (data_offset > file_size || data_bytes > file_size - data_offset)
-    fail("", "truncated: the header declares a " + std::to_string(data_bytes) +
-                 "-byte data section at offset " + std::to_string(data_offset) + ", the file has " +
-                 std::to_string(file_size) + " bytes");
-  if (data_offset + data_bytes != file_size)
-    fail("", std::to_string(file_size - data_offset - data_bytes) + " unexpected bytes after the " +
-                 std::to_string(data_bytes) + "-byte data section");
-  std::vector<uint8_t> padding(static_cast<size_t>(data_offset - kPreambleBytes - header_len));
-  read_exact(padding.data(), padding.size(), "header padding");
-  for (size_t k = 0; k < padding.size(); ++k)
-    if (padding[k] != 0)
-      fail("", "non-zero byte in the header padding at offset " +
-                   std::to_string(kPreambleBytes + header_len + k));
-  std::vector<uint8_t> bytes(static_cast<size_t>(data_bytes));
-  read_exact(bytes.data(), data_bytes, "data section");
-  const uint32_t crc = crc32_of(bytes.data(), bytes.size());
-  if (crc != static_cast<uint32_t>(data_crc))
-    fail("", "data section checksum mismatch: crc32 " + std::to_string(crc) + ", header says " +
-                 std::to_string(data_crc) + " (corrupt data)");
-  const DataSection data{bytes.data(), bytes.size()};
+  const auto truncated = [&](const char* what, uint64_t offset, uint64_t bytes) {
+    fail("", "truncated: the header declares a " + std::to_string(bytes) + "-byte " + what + " at offset " +
+                 std::to_string(offset) + ", the file has " + std::to_string(file_size) + " bytes");
+  };
+  if (data_offset > file_size || data_header.bytes > file_size - data_offset)
+    truncated("data section", data_offset, data_header.bytes);
+  const uint64_t data_end = data_offset + data_header.bytes;
+  const uint64_t weights_offset = round_up(data_end, kAlign);  // data_end <= file_size: no overflow
+  if (weights_offset > file_size || weights_header.bytes > file_size - weights_offset)
+    truncated("weights section", weights_offset, weights_header.bytes);
+  if (weights_offset + weights_header.bytes != file_size)
+    fail("", std::to_string(file_size - weights_offset - weights_header.bytes) +
+                 " unexpected bytes after the " + std::to_string(weights_header.bytes) +
+                 "-byte weights section");
+  read_zeros(kPreambleBytes + header_len, data_offset, "header padding");
+  std::vector<uint8_t> data_bytes(static_cast<size_t>(data_header.bytes));
+  read_exact(data_bytes.data(), data_bytes.size(), "data section");
+  const auto check_crc = [](const std::vector<uint8_t>& bytes, uint32_t declared_crc, const char* what) {
+    const uint32_t crc = crc32_of(bytes.data(), bytes.size());
+    if (crc != declared_crc)
+      fail("", std::string(what) + " checksum mismatch: crc32 " + std::to_string(crc) + ", header says " +
+                   std::to_string(declared_crc) + " (corrupt data)");
+  };
+  check_crc(data_bytes, data_header.crc32, "data section");
+  Sections sections;
+  sections.data = DataSection{"data section", data_bytes.data(), data_bytes.size()};
+  sections.weights = DataSection{"weights section", nullptr, weights_header.bytes};
+  std::vector<uint8_t> weight_bytes;
+  if (use == QGraphUse::Compute) {  // a structure-only load reads no byte of the weights
+    read_zeros(data_end, weights_offset, "data section padding");
+    weight_bytes.resize(static_cast<size_t>(weights_header.bytes));
+    read_exact(weight_bytes.data(), weight_bytes.size(), "weights section");
+    check_crc(weight_bytes, weights_header.crc32, "weights section");
+    sections.weights.bytes = weight_bytes.data();
+  }
 
   QGraph qg;
   qg.graph.model = string_at(field(header, "", "model"), "/model");
@@ -1022,8 +1156,8 @@ QGraph load_impl(const std::string& path) {
   qg.nodes.resize(nodes.size());
   std::vector<Shape> weight_shapes(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i)
-    read_node(nodes[i], at("/nodes", i), data, qg.graph.nodes[i], qg.nodes[i], weight_shapes[i]);
-  validate(qg);
+    read_node(nodes[i], at("/nodes", i), sections, qg.graph.nodes[i], qg.nodes[i], weight_shapes[i]);
+  validate(qg);  // the executors check QGraphUse::Compute themselves
   // A weight stored as a tensor has the FP32 weight layout (validate() checked its element count).
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node& n = qg.graph.nodes[i];
@@ -1036,19 +1170,19 @@ QGraph load_impl(const std::string& path) {
   return qg;
 }
 
-/// An upper bound of the data section's size (to reserve it once: a 1 GB model would otherwise be copied
-/// on every doubling of the buffer).
-size_t data_bound(const QGraph& qg) {
+/// An upper bound of the weights section's size (to reserve it once: a 1 GB model would otherwise be
+/// copied on every doubling of the buffer).
+size_t weights_bound(const QGraph& qg) {
   size_t n = 0;
-  const auto add = [&](size_t elems) { n += 4 * elems + kAlign; };
-  const auto add_act = [&](const ActQuant& a) { add(a.scale.size()), add(a.zero_point.size()); };
-  for (const Node& node : qg.graph.nodes)
-    for (const auto& kv : node.params) add(kv.second.data.size());
-  for (const QNode& q : qg.nodes) {
-    add(q.weight.size()), add(q.weight_scale.size()), add(q.bias.size()), add(q.act_lut.size());
-    add_act(q.out), add_act(q.pre_act), add_act(q.numerator);
-  }
+  for (const QNode& q : qg.nodes) n += q.weight.size() + kAlign;
   return n;
+}
+
+Json section_json(const std::vector<uint8_t>& bytes) {
+  Json j;
+  j["bytes"] = bytes.size();
+  j["crc32"] = crc32_of(bytes.data(), bytes.size());
+  return j;
 }
 
 }  // namespace
@@ -1058,7 +1192,7 @@ void save_qgraph(const QGraph& qgraph, const std::string& path) {
   std::string header;
   try {
     validate(qgraph);
-    w.data.reserve(data_bound(qgraph));
+    w.weights.reserve(weights_bound(qgraph));
     Json j;
     j["format_version"] = kQGraphFormatVersion;
     j["producer"] = "vitsim";
@@ -1069,10 +1203,8 @@ void save_qgraph(const QGraph& qgraph, const std::string& path) {
     Json nodes = Json::array();
     for (size_t i = 0; i < qgraph.graph.nodes.size(); ++i)
       nodes.push_back(node_json(w, qgraph.graph.nodes[i], qgraph.nodes[i]));
-    Json data;
-    data["bytes"] = w.data.size();
-    data["crc32"] = crc32_of(w.data.data(), w.data.size());
-    j["data"] = std::move(data);
+    j["data"] = section_json(w.data);
+    j["weights"] = section_json(w.weights);
     j["nodes"] = std::move(nodes);
     header = j.dump();  // throws on a string that is not UTF-8
   } catch (const std::invalid_argument& e) {
@@ -1088,15 +1220,18 @@ void save_qgraph(const QGraph& qgraph, const std::string& path) {
   head.resize(static_cast<size_t>(round_up(head.size(), kAlign)), 0);
 
   try {
-    write_file_atomic(path, {ByteRange{head.data(), head.size()}, ByteRange{w.data.data(), w.data.size()}});
+    static const uint8_t kZeros[kAlign] = {};
+    const size_t data_padding = static_cast<size_t>(round_up(w.data.size(), kAlign)) - w.data.size();
+    write_file_atomic(path, {ByteRange{head.data(), head.size()}, ByteRange{w.data.data(), w.data.size()},
+                             ByteRange{kZeros, data_padding}, ByteRange{w.weights.data(), w.weights.size()}});
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string("save_qgraph: ") + e.what());
   }
 }
 
-QGraph load_qgraph(const std::string& path) {
+QGraph load_qgraph(const std::string& path, QGraphUse use) {
   try {
-    return load_impl(path);
+    return load_impl(path, use);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(path + ": " + e.what());
   } catch (const Json::exception& e) {  // a type error the checks above missed: still the file's fault

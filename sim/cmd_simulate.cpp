@@ -54,7 +54,9 @@ int report_and_summarize(const SimOutcome& outcome, const arch::AccelConfig& con
 int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out) {
   const SimOptions options = options_from(args);
   const arch::AccelConfig config = find_accel(args.accel);
-  const quant::QGraph qgraph = quant::load_qgraph(qgraph_path);
+  // A timing-only simulation reads no weight bytes (docs/qgraph-format.md).
+  const quant::QGraph qgraph = quant::load_qgraph(
+      qgraph_path, args.functional ? quant::QGraphUse::Compute : quant::QGraphUse::Structure);
   return report_and_summarize(simulate_detailed(qgraph, config, options), config, args, out);
 }
 

@@ -11,10 +11,13 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
+#include <iostream>
 #include <map>
 #include <ostream>
 #include <set>
@@ -284,26 +287,32 @@ SweepSpec load_sweep_spec(const std::string& path) {
   return s;
 }
 
+json point_config(const SweepSpec& spec, const SweepPoint& point) {
+  json config = spec.base_config;
+  for (size_t k = 0; k < spec.axes.size(); ++k)
+    for (const std::string& ptr : spec.axes[k].pointers) config[json::json_pointer(ptr)] = point.values[k];
+  return config;
+}
+
 std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
   size_t per_pair = 1;
   for (const SweepAxis& a : spec.axes) per_pair *= a.values.size();
-  std::vector<SweepPoint> points;
-  points.reserve(spec.models.size() * spec.recipes.size() * per_pair);
-  // Configs depend on the axis values only: validate each combination once, reuse it for every model/recipe.
-  std::vector<SweepPoint> designs(per_pair);
+  const size_t pairs = spec.models.size() * spec.recipes.size();
+  std::vector<SweepPoint> points(pairs * per_pair);
+  // Configs depend on the axis values only: each combination is built and validated once, for every
+  // model and recipe, and not kept (point_config rebuilds it): a million points fit in memory.
   for (size_t d = 0; d < per_pair; ++d) {
-    SweepPoint& p = designs[d];
-    p.config = spec.base_config;
+    SweepPoint p;
     size_t rest = d;
     p.values.resize(spec.axes.size());
     for (size_t k = spec.axes.size(); k-- > 0;) {  // the last axis varies fastest
       const SweepAxis& axis = spec.axes[k];
       p.values[k] = axis.values[rest % axis.values.size()];
       rest /= axis.values.size();
-      for (const std::string& ptr : axis.pointers) p.config[json::json_pointer(ptr)] = p.values[k];
     }
+    const json config = point_config(spec, p);
     try {
-      const arch::AccelConfig c = arch::parse_accel_config(p.config, "accel.json");
+      const arch::AccelConfig c = arch::parse_accel_config(config, "accel.json");
       const arch::ResourceEstimate estimate = arch::estimate_resources(c);
       p.dsps = estimate.dsps;
       p.luts = estimate.luts;
@@ -327,14 +336,14 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
     } catch (const std::invalid_argument& e) {
       p.config_error = e.what();
     }
-  }
-  for (size_t m = 0; m < spec.models.size(); ++m)
-    for (size_t r = 0; r < spec.recipes.size(); ++r)
-      for (size_t d = 0; d < per_pair; ++d) {
-        SweepPoint p = designs[d];
-        p.index = static_cast<int>(points.size());
-        p.model = m;
-        p.recipe = r;
+    for (size_t m = 0; m < spec.models.size(); ++m)
+      for (size_t r = 0; r < spec.recipes.size(); ++r) {
+        const size_t index = (m * spec.recipes.size() + r) * per_pair + d;
+        SweepPoint& point = points[index];
+        point = p;
+        point.index = static_cast<int>(index);
+        point.model = m;
+        point.recipe = r;
         const json canonical = {{"model", spec.models[m].model},
                                 {"res", spec.models[m].resolution},
                                 {"recipe", spec.recipes[r].name},
@@ -344,10 +353,10 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
                                   {"count", spec.calibration.count}}},
                                 {"weights_seed", spec.weights_seed},
                                 {"timing", spec.timing},
-                                {"accel", p.config}};
-        p.id = hex12(fnv1a(canonical.dump()));
-        points.push_back(std::move(p));
+                                {"accel", config}};
+        point.id = hex12(fnv1a(canonical.dump()));
       }
+  }
   return points;
 }
 
@@ -385,18 +394,19 @@ void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& po
   std::vector<std::string> header = {"index", "id", "model", "recipe"};
   for (const SweepAxis& a : spec.axes) header.push_back(a.label);
   header.push_back("status");
-  std::vector<std::vector<std::string>> rows;
-  for (const SweepPoint& p : points) {
+  // Two passes over the points (column widths, then the rows), so that no table of a million rows is held.
+  const auto row_of = [&](const SweepPoint& p) {
     std::vector<std::string> row = {std::to_string(p.index), p.id, spec.models[p.model].label(),
                                     spec.recipes[p.recipe].name};
     for (const json& v : p.values) row.push_back(cell(v));
     row.push_back(point_status(p));
-    rows.push_back(std::move(row));
-  }
+    return row;
+  };
   std::vector<size_t> width(header.size());
-  for (size_t c = 0; c < header.size(); ++c) {
-    width[c] = header[c].size();
-    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const SweepPoint& p : points) {
+    const std::vector<std::string> row = row_of(p);
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
   }
   const auto print_row = [&](const std::vector<std::string>& row) {
     for (size_t c = 0; c < row.size(); ++c) {
@@ -409,7 +419,7 @@ void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& po
     out << std::right << '\n';
   };
   print_row(header);
-  for (const auto& row : rows) print_row(row);
+  for (const SweepPoint& p : points) print_row(row_of(p));
 }
 
 std::string SweepDir::spec_copy() const {
@@ -564,7 +574,7 @@ std::vector<int> prepare_sweep(const SweepSpec& spec, const std::vector<SweepPoi
 }
 
 json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& points, int index,
-                     const SweepDir& dir, std::ostream& log) {
+                     const SweepDir& dir, std::ostream& log, const quant::QGraph* loaded) {
   const SweepPoint& p = point_at(points, index);
   if (!p.filtered.empty())
     throw std::invalid_argument("--point " + std::to_string(index) + " is filtered by the constraints (" +
@@ -575,7 +585,8 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
   for (const auto& e : fs::directory_iterator(folder))
     if (e.path().filename() != "log.txt") fs::remove_all(e.path());
   const std::string accel_file = (folder / "accel.json").string();
-  quant::write_file_atomic(accel_file, p.config.dump(2) + "\n");
+  const json config_json = point_config(spec, p);
+  quant::write_file_atomic(accel_file, config_json.dump(2) + "\n");
 
   log << "point " << index << " (" << p.id << "): " << spec.models[p.model].label() << ", "
       << spec.recipes[p.recipe].name;
@@ -586,10 +597,12 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
   try {
     // Named relative to DIR: the same point gives the same error (and results.csv) in any folder.
     const arch::AccelConfig config =
-        arch::parse_accel_config(p.config, "points/" + std::to_string(index) + "/accel.json");
+        arch::parse_accel_config(config_json, "points/" + std::to_string(index) + "/accel.json");
     const std::string qpath = dir.qgraph(spec, p);
-    const quant::QGraph qgraph =
-        fs::is_regular_file(qpath) ? quant::load_qgraph(qpath) : make_qgraph(spec, p, qpath);
+    const quant::QGraph qgraph = loaded ? *loaded
+                                 : fs::is_regular_file(qpath)
+                                     ? quant::load_qgraph(qpath, quant::QGraphUse::Structure)  // timing only
+                                     : make_qgraph(spec, p, qpath);
     SimOptions options;
     options.timing = arch::parse_timing_mode(spec.timing);
     const SimReport report = simulate(qgraph, config, options);
@@ -673,8 +686,7 @@ std::vector<json> read_sweep_results(const std::vector<SweepPoint>& points, cons
   return results;
 }
 
-std::string sweep_results_csv(const SweepSpec& spec, const std::vector<SweepPoint>& points,
-                              const std::vector<json>& results) {
+std::string results_csv_header(const SweepSpec& spec) {
   std::ostringstream o;
   std::vector<std::string> columns = kLeadingColumns;
   for (const SweepAxis& a : spec.axes) columns.push_back(a.label);
@@ -683,20 +695,29 @@ std::string sweep_results_csv(const SweepSpec& spec, const std::vector<SweepPoin
   columns.insert(columns.end(), kMetricColumns.begin(), kMetricColumns.end());
   for (size_t c = 0; c < columns.size(); ++c) o << (c ? "," : "") << csv_field(columns[c]);
   o << '\n';
-  for (const SweepPoint& p : points) {
-    const json& r = results[static_cast<size_t>(p.index)];
-    if (r.is_null() && p.filtered.empty()) continue;  // pending
-    o << p.index << ',' << p.id << ',' << csv_field(spec.models[p.model].model) << ','
-      << spec.models[p.model].resolution << ',' << csv_field(spec.recipes[p.recipe].name);
-    for (const json& v : p.values) o << ',' << csv_field(cell(v));
-    const json metrics = r.is_null() ? resource_metrics(p) : r.value("metrics", json::object());
-    std::string error = r.is_null() ? p.filtered : r.value("error", "");
-    error = error.substr(0, error.find('\n'));  // the first line; result.json has all of it
-    o << ',' << (r.is_null() ? "filtered" : csv_field(r.value("status", "?"))) << ',' << csv_field(error);
-    for (const std::string& m : kMetricColumns) o << ',' << csv_field(cell(metrics.value(m, json())));
-    o << '\n';
-  }
   return o.str();
+}
+
+std::string results_csv_row(const SweepSpec& spec, const SweepPoint& p, const json& r) {
+  if (r.is_null() && p.filtered.empty()) return "";  // pending
+  std::ostringstream o;
+  o << p.index << ',' << p.id << ',' << csv_field(spec.models[p.model].model) << ','
+    << spec.models[p.model].resolution << ',' << csv_field(spec.recipes[p.recipe].name);
+  for (const json& v : p.values) o << ',' << csv_field(cell(v));
+  const json metrics = r.is_null() ? resource_metrics(p) : r.value("metrics", json::object());
+  std::string error = r.is_null() ? p.filtered : r.value("error", "");
+  error = error.substr(0, error.find('\n'));  // the first line; result.json has all of it
+  o << ',' << (r.is_null() ? "filtered" : csv_field(r.value("status", "?"))) << ',' << csv_field(error);
+  for (const std::string& m : kMetricColumns) o << ',' << csv_field(cell(metrics.value(m, json())));
+  o << '\n';
+  return o.str();
+}
+
+std::string sweep_results_csv(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                              const std::vector<json>& results) {
+  std::string csv = results_csv_header(spec);
+  for (const SweepPoint& p : points) csv += results_csv_row(spec, p, results[static_cast<size_t>(p.index)]);
+  return csv;
 }
 
 void collect_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir,
@@ -790,6 +811,70 @@ pid_t spawn_logged(const std::vector<std::string>& args, const std::string& log_
   return pid;
 }
 
+/// Forks a child that runs `run` with stdout and stderr on `log_path`, then exits (0, or 4 if `run`
+/// throws). The child shares this process's memory copy-on-write: the fork server's points need no exec
+/// and no file loads. The caller flushes its streams first (a child would repeat their buffered text).
+pid_t fork_logged(const std::function<void()>& run, const std::string& log_path) {
+  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log_fd < 0) throw std::runtime_error("cannot write '" + log_path + "': " + std::strerror(errno));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a killed sweep takes its points with it
+    if (::getppid() != parent) ::_exit(127);
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    int code = 0;
+    try {
+      run();
+    } catch (const std::exception& e) {
+      std::cerr << "vitsim: internal error: " << e.what() << std::endl;
+      code = 4;
+    }
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    ::_exit(code);  // no atexit handlers or static destructors: they belong to the parent
+  }
+  const int fork_errno = errno;
+  ::close(log_fd);
+  if (pid < 0)
+    throw std::runtime_error(std::string("cannot start a point process: ") + std::strerror(fork_errno));
+  return pid;
+}
+
+/// results.csv during a run: rows appended in index order as far as every earlier point has its row,
+/// flushed after each append (a kill leaves a prefix of the final file; the next run starts it again).
+class ResultsCsvAppender {
+ public:
+  ResultsCsvAppender(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir)
+      : spec_(spec), points_(points) {
+    quant::write_file_atomic(dir.results_csv(), results_csv_header(spec));
+    file_.open(dir.results_csv(), std::ios::app | std::ios::binary);
+    if (!file_) throw std::runtime_error("cannot append to " + dir.results_csv());
+  }
+  /// Appends the rows that became ready: results[i] non-null or point i filtered, for i from the first
+  /// point without a row.
+  void advance(const std::vector<json>& results) {
+    std::string rows;
+    for (; next_ < points_.size(); ++next_) {
+      if (results[next_].is_null() && points_[next_].filtered.empty()) break;
+      rows += results_csv_row(spec_, points_[next_], results[next_]);
+    }
+    if (rows.empty()) return;
+    file_ << rows << std::flush;
+    if (!file_) throw std::runtime_error("cannot append to results.csv");
+  }
+
+ private:
+  const SweepSpec& spec_;
+  const std::vector<SweepPoint>& points_;
+  std::ofstream file_;
+  size_t next_ = 0;
+};
+
 std::string duration_text(double seconds) {
   const int64_t s = static_cast<int64_t>(std::llround(seconds));
   std::ostringstream o;
@@ -831,8 +916,21 @@ int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
       << " filtered, " << done << " already done, " << pending.size() << " to run on " << options.jobs
       << " process(es)" << std::endl;
 
-  const std::string exe = options.executable.empty() ? "/proc/self/exe" : options.executable;
   const std::string spec_abs = fs::absolute(spec_path).string(), out_abs = fs::absolute(dir.root).string();
+  // The fork server's quantized graphs, loaded once (a graph that does not load is left to the point,
+  // which records the error as its failure).
+  std::map<std::string, quant::QGraph> graphs;
+  if (options.executable.empty())
+    for (const int i : pending) {
+      const std::string path = dir.qgraph(spec, points[static_cast<size_t>(i)]);
+      if (graphs.count(path) || !fs::is_regular_file(path)) continue;
+      try {
+        graphs.emplace(path, quant::load_qgraph(path, quant::QGraphUse::Structure));
+      } catch (const std::invalid_argument&) {
+      }
+    }
+  ResultsCsvAppender csv(spec, points, dir);
+  csv.advance(results);
   const auto t0 = clock::now();
   size_t finished_here = 0;
   const auto progress = [&](const std::string& line) {
@@ -861,8 +959,18 @@ int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
       const int index = pending[next++];
       fs::remove_all(dir.point_dir(index));  // a point without result.json restarts from scratch
       fs::create_directories(dir.point_dir(index));
-      running[spawn_logged({exe, "sweep", spec_abs, "--out", out_abs, "--point", std::to_string(index)},
-                           dir.log(index))] = index;
+      if (!options.executable.empty()) {
+        running[spawn_logged(
+            {options.executable, "sweep", spec_abs, "--out", out_abs, "--point", std::to_string(index)},
+            dir.log(index))] = index;
+        continue;
+      }
+      const auto graph = graphs.find(dir.qgraph(spec, points[static_cast<size_t>(index)]));
+      const quant::QGraph* loaded = graph == graphs.end() ? nullptr : &graph->second;
+      out.flush(), err.flush(), std::cout.flush(), std::cerr.flush();
+      running[fork_logged(
+          [&, index, loaded] { run_sweep_point(spec, points, index, dir, std::cout, loaded); },
+          dir.log(index))] = index;
     }
     progress("");
     int status = 0;
@@ -893,7 +1001,7 @@ int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
     const bool ok = r.value("status", "") == "ok";
     ++done, ++finished_here;
     failed += ok ? 0 : 1;
-    quant::write_file_atomic(dir.results_csv(), sweep_results_csv(spec, points, results));
+    csv.advance(results);
     std::string error = r.value("error", "");
     progress("point " + std::to_string(index) + " " +
              (ok ? "ok" : "FAILED: " + error.substr(0, error.find('\n'))));

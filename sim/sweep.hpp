@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "arch/resource_model.hpp"
+#include "quant/qgraph.hpp"
 #include "sim/model_quantization.hpp"
 #include "sim/sweep_slurm.hpp"
 
@@ -66,8 +67,7 @@ struct SweepPoint {
   int index = 0;
   std::string id;                      // 12 hex digits of a hash of the point's canonical JSON
   size_t model = 0, recipe = 0;        // into SweepSpec::models, ::recipes
-  std::vector<nlohmann::json> values;  // one per axis
-  nlohmann::json config;               // the base config with the values set
+  std::vector<nlohmann::json> values;  // one per axis (point_config: the config they make)
   std::string config_error;            // parse_accel_config's message when the combination is invalid
   // Resources of a valid config (-1: unknown).
   int64_t dsps = -1, luts = -1, bram36 = -1, onchip_bytes = -1;
@@ -78,6 +78,10 @@ struct SweepPoint {
 /// Every point, in index order: models outermost, then recipes, then the axes in spec order, the last axis
 /// varying fastest. Deterministic: the same spec (and base config) gives the same points and ids.
 std::vector<SweepPoint> expand_sweep(const SweepSpec& spec);
+
+/// The point's accelerator config: the base config with its axis values set (built on demand, not stored
+/// in the point, so that a 10^6-point sweep expands in little memory).
+nlohmann::json point_config(const SweepSpec& spec, const SweepPoint& point);
 
 /// `vitsim sweep --dry-run`: one line per point (index, id, model, recipe, values, runs or filtered).
 void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& points, std::ostream& out);
@@ -111,9 +115,11 @@ std::vector<int> prepare_sweep(const SweepSpec& spec, const std::vector<SweepPoi
 /// quantized graph, simulates, writes accel.json, report.json and then result.json. A failure of the point
 /// itself (invalid config, impossible mapping, stalled simulation) is recorded in result.json with status
 /// "failed", and the call returns normally; a filtered point or an index out of range is a
-/// std::invalid_argument. Returns the result.json content.
+/// std::invalid_argument. `loaded`: the point's quantized graph when the caller has it in memory (a fork
+/// server), else it is read from DIR/qgraphs (structure only: sweeps are timing-only). Returns the
+/// result.json content.
 nlohmann::json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& points, int index,
-                               const SweepDir& dir, std::ostream& log);
+                               const SweepDir& dir, std::ostream& log, const quant::QGraph* loaded = nullptr);
 
 /// Writes a failed result.json for `index` (a crashed child, as seen by a backend).
 void record_failed_point(const SweepSpec& spec, const SweepPoint& point, const SweepDir& dir,
@@ -130,6 +136,9 @@ std::vector<nlohmann::json> read_sweep_results(const std::vector<SweepPoint>& po
 /// results.csv from the points and their results (rows for done and filtered points, in index order).
 std::string sweep_results_csv(const SweepSpec& spec, const std::vector<SweepPoint>& points,
                               const std::vector<nlohmann::json>& results);
+/// Its first line, and the row of one point ("" for a pending point).
+std::string results_csv_header(const SweepSpec& spec);
+std::string results_csv_row(const SweepSpec& spec, const SweepPoint& point, const nlohmann::json& result);
 
 /// Rebuilds DIR/results.csv (atomically) from the result.json files and prints a summary: counts by
 /// status, and the fastest design per model and recipe.
@@ -137,15 +146,19 @@ void collect_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points,
                    std::ostream& out);
 
 struct LocalBackendOptions {
-  int jobs = 1;               // child processes at once
-  std::string executable;     // the vitsim binary the children run ("": this process's own, /proc/self/exe)
+  int jobs = 1;            // child processes at once
+  std::string executable;  // "": fork server (below); else each point runs `EXECUTABLE sweep SPEC --out DIR
+                           // --point I` (a stand-in runner in tests)
   bool progress_bar = false;  // a bar rewritten in place (a terminal), else one line per finished point
 };
 
-/// The local backend: prepares, then runs each pending point as `vitsim sweep SPEC --out DIR --point I` in up
-/// to `jobs` child processes (output to the point's log.txt); a child that crashes or exits without writing
-/// result.json becomes a failed point with the tail of its log. Rewrites results.csv after each point and
-/// prints the summary at the end. Returns 0.
+/// The local backend: prepares, then runs each pending point in its own child process, up to `jobs` at
+/// once (output to the point's log.txt). By default the backend is a fork server: it loads each quantized
+/// graph once (structure only) and forks a child per point that runs run_sweep_point on the graph in
+/// memory, with no exec, spec expansion or file load. A child that crashes or exits without writing
+/// result.json becomes a failed point with the tail of its log. results.csv grows as points finish (rows
+/// appended in index order, as far as every earlier point is done) and is rewritten whole at the end, the
+/// same bytes as collect_sweep's. Prints the summary at the end. Returns 0.
 int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
                     const std::vector<SweepPoint>& points, const SweepDir& dir,
                     const LocalBackendOptions& options, std::ostream& out, std::ostream& err);

@@ -565,6 +565,8 @@ TEST_CASE("Linear + LayerNorm kept in FP32 (float_layernorm), rank-2 input", "[i
   QNode& n = q.nodes[static_cast<size_t>(fc)];
   n.float_layernorm = true;
   n.in_scale = 0.5f;
+  n.ln_gamma = node.params.at("ln.gamma").data;
+  n.ln_beta = node.params.at("ln.beta").data;
   n.weight = {1, 0, 0, 0, 1, 0, 0, 0, 1};
   n.weight_scale = {1.0f, 1.0f, 2.0f};
   n.bias = {1, -1, 0};
@@ -883,6 +885,8 @@ QGraph synthetic_qgraph(Graph graph, uint64_t seed) {
         if (n.op == OpKind::Linear && n.norm == Norm::LayerNorm) {
           qn.float_layernorm = true;
           qn.in_scale = in_q(0).scale[0];
+          qn.ln_gamma = n.params.at("ln.gamma").data;
+          qn.ln_beta = n.params.at("ln.beta").data;
           qn.requant.clear();
         } else if (n.act == Act::HSwish) {
           qn.pre_act = pt(s, 0);

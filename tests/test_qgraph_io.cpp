@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include <zlib.h>
+
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "tests/test_support.hpp"
@@ -53,12 +55,16 @@ void set_le(Bytes& b, size_t at, uint64_t v, int n) {
   for (int i = 0; i < n; ++i) b.at(at + static_cast<size_t>(i)) = static_cast<uint8_t>(v >> (8 * i));
 }
 
-/// A .vqg file taken apart: preamble version, parsed header, data section.
+size_t round_up_64(size_t n) {
+  return (n + 63) / 64 * 64;
+}
+
+/// A .vqg file taken apart: preamble version, parsed header, data section, weights section.
 struct Parts {
   uint32_t version = 0;
   Json header;
-  Bytes data;
-  size_t data_offset = 0;
+  Bytes data, weights;
+  size_t data_offset = 0, weights_offset = 0;
 };
 
 Parts split(const Bytes& file) {
@@ -66,21 +72,46 @@ Parts split(const Bytes& file) {
   p.version = static_cast<uint32_t>(get_le(file, 8, 4));
   const size_t len = static_cast<size_t>(get_le(file, 12, 8));
   p.header = Json::parse(file.begin() + 20, file.begin() + 20 + static_cast<std::ptrdiff_t>(len));
-  p.data_offset = (20 + len + 63) / 64 * 64;
-  p.data.assign(file.begin() + static_cast<std::ptrdiff_t>(p.data_offset), file.end());
+  p.data_offset = round_up_64(20 + len);
+  const size_t data_bytes = p.header["data"]["bytes"].get<size_t>();
+  p.data.assign(file.begin() + static_cast<std::ptrdiff_t>(p.data_offset),
+                file.begin() + static_cast<std::ptrdiff_t>(p.data_offset + data_bytes));
+  p.weights_offset = round_up_64(p.data_offset + data_bytes);
+  p.weights.assign(file.begin() + static_cast<std::ptrdiff_t>(p.weights_offset), file.end());
   return p;
 }
 
 Bytes join(const Parts& p) {
   const std::string text = p.header.dump();
-  const size_t data_offset = (20 + text.size() + 63) / 64 * 64;
-  Bytes b(data_offset + p.data.size(), 0);
+  const size_t data_offset = round_up_64(20 + text.size());
+  const size_t weights_offset = round_up_64(data_offset + p.data.size());
+  Bytes b(weights_offset + p.weights.size(), 0);
   std::memcpy(b.data(), "VITSIMQG", 8);
   set_le(b, 8, p.version, 4);
   set_le(b, 12, text.size(), 8);
   std::memcpy(b.data() + 20, text.data(), text.size());
-  if (!p.data.empty()) std::memcpy(b.data() + data_offset, p.data.data(), p.data.size());
+  std::copy(p.data.begin(), p.data.end(), b.begin() + static_cast<std::ptrdiff_t>(data_offset));
+  std::copy(p.weights.begin(), p.weights.end(), b.begin() + static_cast<std::ptrdiff_t>(weights_offset));
   return b;
+}
+
+/// `bytes` with the section's CRC-32 in the header recomputed (an edit the checksum does not catch).
+void update_crc(Json& header, const char* section, const Bytes& bytes) {
+  header[section]["crc32"] =
+      static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), bytes.data(), static_cast<uInt>(bytes.size())));
+}
+
+/// What a .vqg file keeps of a QGraph: no FP32 parameters (Node::params).
+QGraph as_stored(QGraph qg) {
+  for (Node& n : qg.graph.nodes) n.params.clear();
+  return qg;
+}
+
+/// What a structure-only load gives: no weight codes either.
+QGraph structure_of(QGraph qg) {
+  qg = as_stored(std::move(qg));
+  for (QNode& q : qg.nodes) q.weight.clear();
+  return qg;
 }
 
 /// The message of the std::invalid_argument load_qgraph throws (any other exception fails the test).
@@ -226,6 +257,8 @@ std::string first_difference(const QGraph& x, const QGraph& y) {
     d.vec(q + ".act_lut", qa.act_lut, qb.act_lut);
     d.eq(q + ".float_layernorm", qa.float_layernorm, qb.float_layernorm);
     d.eq(q + ".in_scale", qa.in_scale, qb.in_scale);
+    d.vec(q + ".ln_gamma", qa.ln_gamma, qb.ln_gamma);
+    d.vec(q + ".ln_beta", qa.ln_beta, qb.ln_beta);
     d.eq(q + ".divisor_mode", static_cast<int>(qa.divisor_mode), static_cast<int>(qb.divisor_mode));
     d.eq(q + ".log2_rounding", static_cast<int>(qa.log2_rounding), static_cast<int>(qb.log2_rounding));
     d.eq(q + ".divisor_frac_bits", qa.divisor_frac_bits, qb.divisor_frac_bits);
@@ -278,7 +311,7 @@ struct Gen {
 
 struct TestGraph {
   QGraph qg;
-  int stem, dw, qkv, kernel, vk, out, norm_log2, norm_uniform, sum, cat, scores, pool, head;
+  int stem, dw, qkv, kernel, vk, out, norm_log2, norm_uniform, sum, cat, ln, scores, pool, head;
 };
 
 TestGraph make_test_graph() {
@@ -299,7 +332,8 @@ TestGraph make_test_graph() {
   const int tokens = b.patch_tokens("tokens", t.cat);  // [16,12]
   const int cls = b.class_token("cls", tokens);        // [17,12]
   const int pos = b.pos_embed("pos", cls);
-  const int ln = b.layer_norm("ln", pos, 1e-6f);
+  t.ln = b.layer_norm("ln", pos, 1e-6f);
+  const int ln = t.ln;
   const int qkv2 = b.linear("qkv2", ln, 12, true, Norm::None, Act::None);                 // [17,12]
   const int split = b.head_split("split", qkv2, 2);                                       // [2,6,17]
   t.scores = b.matmul("scores", split, {0, 2, true}, split, {2, 2, false}, 0.70710678f);  // [2,17,17]
@@ -312,13 +346,6 @@ TestGraph make_test_graph() {
   Graph g = b.finish();
   materialize_synthetic_weights(g, 3);
   // Floats that only an exact binary / JSON encoding survives.
-  auto& w = g.nodes[t.stem].params.at("weight").data;
-  w[0] = -0.0f;
-  w[1] = std::numeric_limits<float>::denorm_min();
-  w[2] = std::numeric_limits<float>::quiet_NaN();
-  w[3] = -std::numeric_limits<float>::infinity();
-  w[4] = std::numeric_limits<float>::max();
-  w[5] = 0.1f;
   g.nodes[t.dw].norm_eps = 1e-40f;  // subnormal
   g.nodes[t.head].norm_eps = 1e-6f;
   g.nodes[t.out].attn_eps = std::numeric_limits<float>::quiet_NaN();
@@ -382,6 +409,7 @@ TestGraph make_test_graph() {
   q[t.sum].out = gen.act(8, 1, 1);
   q[t.cat].out = gen.act(8, 12, 1);
   q[static_cast<size_t>(tokens)].out = gen.act(8, 1, 1);
+  q[t.ln].out = gen.act(4, 17, 1);       // 17 zero points in -8..7: an i4 tensor with an odd count
   q[t.scores].out = gen.act(32, 2, 17);  // 34 groups: stored in the data section
   q[t.pool].requant = gen.requants(1);
   q[t.pool].out = gen.act(16, 1, 1);
@@ -391,6 +419,16 @@ TestGraph make_test_graph() {
   q[t.head].bias = gen.ints(10, -50000, 50000);
   q[t.head].float_layernorm = true;
   q[t.head].in_scale = 0.0123f;
+  q[t.head].ln_gamma = g.nodes[t.head].params.at("ln.gamma").data;
+  q[t.head].ln_beta = g.nodes[t.head].params.at("ln.beta").data;
+  // Floats that only an exact binary / JSON encoding survives (not all finite: an f32 tensor).
+  auto& w = q[t.head].ln_gamma;
+  w[0] = -0.0f;
+  w[1] = std::numeric_limits<float>::denorm_min();
+  w[2] = std::numeric_limits<float>::quiet_NaN();
+  w[3] = -std::numeric_limits<float>::infinity();
+  w[4] = std::numeric_limits<float>::max();
+  w[5] = 0.1f;
   q[t.head].out = gen.act(8, 1, 1);
 
   t.qg.graph = std::move(g);
@@ -413,36 +451,47 @@ TEST_CASE("A QGraph round-trips field by field and re-saves to identical bytes",
   const std::string a = dir.file("a.vqg"), b = dir.file("b.vqg");
   save_qgraph(t.qg, a);
   const QGraph loaded = load_qgraph(a);
-  CHECK(first_difference(t.qg, loaded) == "");
+  CHECK(first_difference(as_stored(t.qg), loaded) == "");
   save_qgraph(loaded, b);
   const Bytes bytes = read_bytes(a);
   CHECK(bytes == read_bytes(b));
   save_qgraph(t.qg, b);  // same QGraph, same bytes
   CHECK(bytes == read_bytes(b));
 
-  // Layout: magic, version, header length, JSON, zero padding to 64, data section to the end.
+  // Layout: magic, version, header length, JSON, zero padding to 64, data section, zero padding to 64,
+  // weights section to the end.
   REQUIRE(bytes.size() > 64);
   CHECK(std::string(bytes.begin(), bytes.begin() + 8) == "VITSIMQG");
-  CHECK(get_le(bytes, 8, 4) == 1);
+  CHECK(get_le(bytes, 8, 4) == 2);
   const Parts p = split(bytes);
   CHECK(join(p) == bytes);  // the header re-serializes to the same text
   CHECK(p.data_offset % 64 == 0);
-  CHECK(p.header["format_version"] == 1);
+  CHECK(p.weights_offset % 64 == 0);
+  CHECK(p.header["format_version"] == 2);
   CHECK(p.header["producer"] == "vitsim");
   CHECK(p.header["model"] == "tiny-hybrid");
   CHECK(p.header["recipe"].is_object());
   CHECK(p.header["recipe"]["weights"]["bits"] == 8);
-  CHECK(p.header["data"]["bytes"] == p.data.size());
+  CHECK(p.header["weights"]["bytes"] == p.weights.size());
   CHECK(p.header["nodes"].size() == t.qg.graph.nodes.size());
-  // Compact integer storage: i8 for 8- and 4-bit weights, i16 for 12-bit weights, i32 for wide biases.
+  // Compact integer storage: i8 for 8-bit weights, two 4-bit codes a byte, i16 for 12-bit weights.
   const std::string stem = "/nodes/" + std::to_string(t.stem);
+  const std::string head = "/nodes/" + std::to_string(t.head);
   CHECK(tensor_of(p.header, stem + "/q/weight/dtype") == "i8");
+  CHECK(tensor_of(p.header, stem + "/q/weight/bytes") == 8 * 27);
   CHECK(tensor_of(p.header, stem + "/q/weight/shape") == Json::array({8, 3, 3, 3}));
-  CHECK(tensor_of(p.header, "/nodes/" + std::to_string(t.dw) + "/q/weight/dtype") == "i8");
+  CHECK(tensor_of(p.header, "/nodes/" + std::to_string(t.dw) + "/q/weight/dtype") == "i4");
+  CHECK(tensor_of(p.header, "/nodes/" + std::to_string(t.dw) + "/q/weight/bytes") == 8 * 9 / 2);
   CHECK(tensor_of(p.header, "/nodes/" + std::to_string(t.qkv) + "/q/weight/dtype") == "i16");
   CHECK(tensor_of(p.header, "/nodes/" + std::to_string(t.qkv) + "/q/act_lut/bytes") == 256);
-  CHECK(tensor_of(p.header, stem + "/params/weight/dtype") == "f32");
-  CHECK(tensor_of(p.header, stem + "/params/weight/offset").get<uint64_t>() % 64 == 0);
+  CHECK(tensor_of(p.header, "/nodes/" + std::to_string(t.ln) + "/q/out/zero_point/bytes") == 9);
+  // No FP32 parameters but the float_layernorm node's LayerNorm; requantizer lists longer than 8 as [n, 2]
+  // tensors.
+  CHECK(!p.header["nodes"][t.stem].contains("params"));
+  CHECK(tensor_of(p.header, head + "/q/ln_gamma/dtype") == "f32");
+  CHECK(tensor_of(p.header, head + "/q/ln_gamma/offset").get<uint64_t>() % 64 == 0);
+  CHECK(tensor_of(p.header, head + "/q/ln_beta").size() == 10);
+  CHECK(tensor_of(p.header, "/nodes/" + std::to_string(t.qkv) + "/q/requant/shape") == Json::array({12, 2}));
   CHECK(tensor_of(p.header, stem + "/norm") == "none");
   CHECK(tensor_of(p.header, stem + "/act") == "hswish");
   CHECK(tensor_of(p.header, stem + "/q/requant/0").size() == 2);
@@ -470,7 +519,7 @@ TEST_CASE("Recipes that are not JSON objects and zoo graphs round-trip", "[qgrap
     qg.nodes.resize(qg.graph.nodes.size());
     qg.recipe_name = "none";
     save_qgraph(qg, dir.file("z.vqg"));
-    CHECK(first_difference(qg, load_qgraph(dir.file("z.vqg"))) == "");
+    CHECK(first_difference(as_stored(qg), load_qgraph(dir.file("z.vqg"))) == "");
   }
 }
 
@@ -578,6 +627,7 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
     return join(p);
   };
   const std::string stem = "/nodes/" + std::to_string(t.stem);
+  const std::string scores = "/nodes/" + std::to_string(t.scores);  // its out/scale: an f32 tensor
 
   SECTION("missing file") {
     CHECK_THAT(load_error(dir.file("nope.vqg")), Contains("nope.vqg: cannot open"));
@@ -588,13 +638,15 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
     expect(b, "bad magic");
     expect(Bytes{'V', 'I', 'T'}, "too short");
   }
-  SECTION("future version") {
+  SECTION("old and future versions") {
     Bytes b = bytes;
-    set_le(b, 8, 2, 4);
-    expect(b, "unsupported format version 2");
+    set_le(b, 8, 3, 4);
+    expect(b, "unsupported format version 3");
+    set_le(b, 8, 1, 4);
+    expect(b, "format version 1 is no longer read (this build reads version 2");
     Parts p = parts;
-    p.header["format_version"] = 2;
-    expect(join(p), "/format_version: 2 does not match the preamble's version 1");
+    p.header["format_version"] = 3;
+    expect(join(p), "/format_version: 3 does not match the preamble's version 2");
   }
   SECTION("absurd header length") {
     Bytes b = bytes;
@@ -609,8 +661,16 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
     expect(Bytes(bytes.begin(), bytes.begin() + 20 + static_cast<std::ptrdiff_t>(header_len / 2)),
            "header length");
     expect(Bytes(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(parts.data_offset + 10)),
-           "truncated");
-    expect(Bytes(bytes.begin(), bytes.end() - 1), "truncated");
+           "-byte data section at offset");
+    expect(Bytes(bytes.begin(), bytes.end() - 1), "-byte weights section at offset");
+    // A structure-only load does not read the weights, but checks that the file holds them.
+    write_bytes(bad, Bytes(bytes.begin(), bytes.end() - 1));
+    try {
+      load_qgraph(bad, QGraphUse::Structure);
+      FAIL("a truncated weights section loaded");
+    } catch (const std::invalid_argument& e) {
+      CHECK_THAT(e.what(), Contains("truncated") && Contains("weights section"));
+    }
     Bytes longer = bytes;
     longer.push_back(0);
     expect(longer, "1 unexpected bytes after");
@@ -618,10 +678,45 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
   SECTION("flipped byte in the data section") {
     Bytes b = bytes;
     b[parts.data_offset + parts.data.size() / 2] ^= 0x10;
-    expect(b, "checksum mismatch");
+    expect(b, "data section checksum mismatch");
     Parts p = parts;
     p.header["data"]["crc32"] = p.header["data"]["crc32"].get<uint32_t>() ^ 1u;
-    expect(join(p), "checksum mismatch");
+    expect(join(p), "data section checksum mismatch");
+  }
+  SECTION("flipped byte in the weights section, and its padding") {
+    Bytes b = bytes;
+    b[parts.weights_offset + parts.weights.size() / 2] ^= 0x10;
+    expect(b, "weights section checksum mismatch");
+    // A structure-only load reads no weight byte, so it cannot see the flip.
+    write_bytes(bad, b);
+    CHECK(first_difference(structure_of(t.qg), load_qgraph(bad, QGraphUse::Structure)) == "");
+    Bytes padded = bytes;
+    REQUIRE(parts.data_offset + parts.data.size() < parts.weights_offset);
+    padded[parts.data_offset + parts.data.size()] = 1;
+    expect(padded, "non-zero byte in the data section padding");
+  }
+  SECTION("an i4 tensor's unused high nibble") {
+    Parts p = parts;
+    const Json& ref = tensor_of(p.header, "/nodes/" + std::to_string(t.ln) + "/q/out/zero_point");
+    uint8_t& last = p.data.at(ref["offset"].get<size_t>() + ref["bytes"].get<size_t>() - 1);
+    last = static_cast<uint8_t>(last | 0x10);
+    update_crc(p.header, "data", p.data);
+    expect(join(p), "/q/out/zero_point: the unused high nibble of the last i4 byte is not zero");
+  }
+  SECTION("a requantizer tensor") {
+    const std::string qkv = "/nodes/" + std::to_string(t.qkv);
+    Parts p = parts;
+    const size_t offset = tensor_of(p.header, qkv + "/q/requant/offset").get<size_t>();
+    set_le(p.data, offset + 8 * 3 + 4, 63, 4);  // the shift of requantizer 3
+    update_crc(p.header, "data", p.data);
+    expect(join(p),
+           qkv +
+               "/q/requant/3: expected [multiplier, shift] with multiplier > 0 and shift in [0, 62], "
+               "got [");
+    expect(edited([&](Json& h) {
+             h[Json::json_pointer(qkv + "/q/requant/shape")] = Json::array({8, 3});
+           }),
+           qkv + "/q/requant/shape: expected [n, 2]");
   }
   SECTION("non-zero header padding") {
     Bytes b = bytes;
@@ -650,8 +745,10 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
            "/nodes/3/q/out/zero_point: missing field");
     expect(edited([&](Json& h) { h.erase("model"); }), "/model: missing field");
     expect(edited([&](Json& h) { h["data"].erase("crc32"); }), "/data/crc32: missing field");
-    expect(edited([&](Json& h) { h["nodes"][1]["params"]["weight"].erase("offset"); }),
-           "/nodes/1/params/weight/offset: missing field");
+    expect(edited([&](Json& h) { h["nodes"][1]["q"]["weight"].erase("offset"); }),
+           "/nodes/1/q/weight/offset: missing field");
+    expect(edited([&](Json& h) { h["nodes"][t.head]["q"].erase("ln_beta"); }), "/q/ln_beta: missing field");
+    expect(edited([&](Json& h) { h.erase("weights"); }), "/weights: missing field");
   }
   SECTION("wrong types") {
     expect(edited([&](Json& h) { h["nodes"][1]["kernel"] = "3"; }), "/nodes/1/kernel: expected an integer");
@@ -664,24 +761,27 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
            "/nodes/1/norm_eps: 1e+300 is outside the float range");
     expect(edited([&](Json& h) { h["nodes"][1]["q"]["weight"]["dtype"] = "f32"; }),
            "/nodes/1/q/weight/dtype: expected an integer dtype");
-    expect(edited([&](Json& h) { h["nodes"][1]["params"]["weight"]["dtype"] = "i32"; }),
-           "/nodes/1/params/weight/dtype: expected f32");
+    expect(edited([&](Json& h) { h[Json::json_pointer(scores + "/q/out/scale/dtype")] = "i32"; }),
+           scores + "/q/out/scale/dtype: expected f32");
     expect(edited([&](Json& h) { h["nodes"] = Json::object(); }), "/nodes: expected an array");
     expect(edited([&](Json& h) { h["nodes"][1]["inputs"][0] = 4294967296LL; }),
            "/nodes/1/inputs/0: 4294967296 is out of range");
   }
-  SECTION("tensor references outside the data section or of the wrong size") {
-    const uint64_t size = parts.data.size();
-    expect(edited([&](Json& h) { h["nodes"][1]["params"]["weight"]["offset"] = size; }),
-           "/nodes/1/params/weight: bytes [" + std::to_string(size) + ", +864) lie outside the data section");
-    expect(edited([&](Json& h) { h["nodes"][1]["params"]["weight"]["offset"] = ~uint64_t{0}; }),
-           "lie outside the data section");
-    expect(edited([&](Json& h) { h["nodes"][1]["params"]["weight"]["bytes"] = 860; }),
-           "/nodes/1/params/weight/bytes: 860 bytes do not hold f32 8x3x3x3 (864 bytes)");
-    expect(edited([&](Json& h) {
-             h["nodes"][1]["params"]["weight"]["shape"] = Json::array({8, 27});
-           }),
-           "/nodes/1/params/weight: shape 8x27, expected 8x3x3x3");
+  SECTION("tensor references outside their section or of the wrong size") {
+    const uint64_t size = parts.weights.size();
+    expect(edited([&](Json& h) { h["nodes"][1]["q"]["weight"]["offset"] = size; }),
+           "/nodes/1/q/weight: bytes [" + std::to_string(size) + ", +216) lie outside the weights section");
+    expect(edited([&](Json& h) { h["nodes"][1]["q"]["weight"]["offset"] = ~uint64_t{0}; }),
+           "lie outside the weights section");
+    expect(
+        edited([&](Json& h) { h["nodes"][t.scores]["q"]["out"]["scale"]["offset"] = parts.data.size(); }),
+        "/q/out/scale: bytes [" + std::to_string(parts.data.size()) + ", +136) lie outside the data section");
+    expect(edited([&](Json& h) { h[Json::json_pointer(scores + "/q/out/scale/bytes")] = 132; }),
+           scores + "/q/out/scale/bytes: 132 bytes do not hold f32 34 (136 bytes)");
+    expect(edited([&](Json& h) { h["nodes"][t.dw]["q"]["weight"]["bytes"] = 72; }),
+           "/q/weight/bytes: 72 bytes do not hold i4 8x1x3x3 (36 bytes)");
+    expect(edited([&](Json& h) { h["nodes"][t.head]["q"]["ln_gamma"] = Json::array({1.0}); }),
+           "/q/ln_gamma: 1 entries, expected 10 (one per output channel)");
     expect(edited([&](Json& h) {
              h["nodes"][1]["q"]["weight"]["shape"] = Json::array({8, 27});
            }),
@@ -690,15 +790,15 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
              h["nodes"][1]["q"]["weight"]["shape"] = Json::array({1 << 30, 1 << 30, 1 << 30, 1 << 30});
            }),
            "/nodes/1/q/weight/bytes: 216 bytes do not hold i8");
-    expect(edited([&](Json& h) { h["nodes"][1]["params"]["weight"]["shape"][0] = -8; }),
-           "/nodes/1/params/weight/shape/0: -8 is out of range");
+    expect(edited([&](Json& h) { h["nodes"][1]["q"]["weight"]["shape"][0] = -8; }),
+           "/nodes/1/q/weight/shape/0: -8 is out of range");
   }
   SECTION("unknown enum strings") {
     expect(edited([&](Json& h) { h["nodes"][1]["act"] = "swish"; }), "/nodes/1/act: unknown act 'swish'");
     expect(edited([&](Json& h) { h["nodes"][1]["op"] = "conv3d"; }), "/nodes/1/op: unknown op 'conv3d'");
     expect(edited([&](Json& h) { h["nodes"][2]["norm"] = "BN"; }), "/nodes/2/norm: unknown norm 'BN'");
-    expect(edited([&](Json& h) { h["nodes"][1]["params"]["weight"]["dtype"] = "f16"; }),
-           "/nodes/1/params/weight/dtype: unknown dtype 'f16'");
+    expect(edited([&](Json& h) { h["nodes"][1]["q"]["weight"]["dtype"] = "f16"; }),
+           "/nodes/1/q/weight/dtype: unknown dtype 'f16'");
     expect(edited([&](Json& h) { h["nodes"][7]["q"]["divisor_mode"] = "exact"; }),
            "/nodes/7/q/divisor_mode: unknown divisor mode 'exact'");
   }
@@ -715,7 +815,7 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
     expect(edited([&](Json& h) { h["nodes"][1]["out_shape"] = Json::array(); }),
            "/nodes/1/out_shape: rank 0");
     expect(edited([&](Json& h) { h["nodes"][1]["in_features"] = 4; }),
-           "/nodes/1/params/weight: shape 8x3x3x3, expected 8x4x3x3");
+           "/nodes/1/q/weight: 216 codes, expected 288 (shape 8x4x3x3)");
     // Graph::validate()'s own message, converted.
     expect(edited([&](Json& h) { h["nodes"] = Json::array(); }),
            "graph 'tiny-hybrid': node 0 must be the input");
@@ -769,7 +869,7 @@ TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgra
            "/q/divisor_bits: 0 is out of range [1, 31]");
   }
   // The untouched file still loads.
-  CHECK(first_difference(t.qg, load_qgraph(good)) == "");
+  CHECK(first_difference(as_stored(t.qg), load_qgraph(good)) == "");
 }
 
 TEST_CASE("load_qgraph survives random truncation and byte flips", "[qgraph_io]") {

@@ -119,8 +119,8 @@ TEST_CASE("sweep: points expand in a fixed order with stable ids", "[sweep]") {
     CHECK(p.recipe == i / 6 % 2);
     CHECK(p.values[0] == json(i / 3 % 2 ? 4 : 2));
     CHECK(p.values[1] == json(std::vector<int>{2, 4, 8}[i % 3]));
-    CHECK(p.config["engines"][0]["lanes"] == p.values[0]);
-    CHECK(p.config["engines"][1]["pe"] == p.values[1]);
+    CHECK(sim::point_config(s, p)["engines"][0]["lanes"] == p.values[0]);
+    CHECK(sim::point_config(s, p)["engines"][1]["pe"] == p.values[1]);
     CHECK(p.id.size() == 12);
     CHECK(p.id.find_first_not_of("0123456789abcdef") == std::string::npos);
     ids.insert(p.id);
@@ -192,8 +192,8 @@ TEST_CASE("sweep: a tied axis sets one value into several pointers", "[sweep]") 
   REQUIRE(points.size() == 2);
   CHECK(s.axes[0].label == "replicas");
   for (const sim::SweepPoint& p : points) {
-    CHECK(p.config["engines"][0]["replicas"] == p.values[0]);
-    CHECK(p.config["engines"][1]["replicas"] == p.values[0]);
+    CHECK(sim::point_config(s, p)["engines"][0]["replicas"] == p.values[0]);
+    CHECK(sim::point_config(s, p)["engines"][1]["replicas"] == p.values[0]);
   }
   CHECK(points[1].dsps > points[0].dsps);  // three times the multipliers
 }
@@ -387,6 +387,10 @@ TEST_CASE("sweep: the local backend runs points in parallel, records failures, r
   for (int i = 0; i < 6; ++i)
     done_at_kill += fs::exists(resumed + "/points/" + std::to_string(i) + "/result.json");
   REQUIRE(done_at_kill < 6);  // the rerun has points to finish
+  // results.csv grows by appended rows in index order: what the kill left is a prefix of the final file.
+  const std::string partial = read_text(resumed + "/results.csv");
+  CHECK(lines_of(partial).size() >= 1);
+  CHECK(csv.compare(0, partial.size(), partial) == 0);
   const auto qgraph_time = fs::last_write_time(resumed + "/qgraphs/efficientvit-b0@64_trio-w8a8.vqg");
 
   // Rerun: the same results.csv as the uninterrupted run, byte for byte (each point exactly once).

@@ -16,6 +16,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "bad")
@@ -143,9 +144,11 @@ def sweep_cases():
 
 
 # ---------------------------------------------------------------------------------------------------
-# Quantized graphs: header edits of base/tiny.vqg (the data section and its CRC stay valid).
+# Quantized graphs: header edits of base/tiny.vqg (the sections and their CRCs stay valid), and section-level
+# damage: truncated, bit-flipped and oversized data and weights sections.
 
 def read_vqg(path):
+    """Preamble (magic + version), header, and the rest: data section, padding, weights section."""
     with open(path, "rb") as f:
         b = f.read()
     n = struct.unpack("<Q", b[12:20])[0]
@@ -214,7 +217,7 @@ def vqg_cases():
     edit("vqg_conv_pad_65536.vqg", setn(1, "pad", 65536), 2, "geometry")
     edit("vqg_conv_pad_65537.vqg", setn(1, "pad", 65537), 2, "/nodes/1/pad")
     edit("vqg_conv_stride_0.vqg", setn(1, "stride", 0), 2, "/nodes/1/stride")
-    edit("vqg_linear_in_features_0.vqg", setn(3, "in_features", 0), 2, "/nodes/3")
+    edit("vqg_linear_in_features_0.vqg", setn(3, "in_features", 0), 2, "/nodes/3/q/weight", fun)
     edit("vqg_linear_in_features_0_no_params.vqg",
          lambda j: (j["nodes"][3].__setitem__("in_features", 0), j["nodes"][3].__setitem__("params", {}),
                     j["nodes"][3]["q"].__setitem__("weight", [])), 2, "geometry: in_features 0")
@@ -259,7 +262,39 @@ def vqg_cases():
     case("vqg_bad_magic.vqg", b"VITSIMQX" + vqg(pre, h, data)[8:], 2, "bad magic", sim)
     whole = vqg(pre, h, data)
     case("vqg_truncated.vqg", whole[:100], 2, "truncated", sim)
-    case("vqg_crc_mismatch.vqg", whole[:-1] + bytes([whole[-1] ^ 1]), 2, "checksum mismatch", sim)
+    # The last byte is a weight: a timing-only run never reads it, computing values does.
+    assert h["weights"]["bytes"] > 0
+    flipped_weight = whole[:-1] + bytes([whole[-1] ^ 1])
+    case("vqg_crc_mismatch.vqg", flipped_weight, 2, "weights section checksum mismatch", fun)
+    case("vqg_weights_flip_forward.vqg", flipped_weight, 2, "weights section checksum mismatch",
+         "forward --qgraph {f} --repeat 1")
+    case("vqg_weights_flip_timing_only.vqg", flipped_weight, 0, "(latency ", sim)
+    # tiny's small arrays are all inline: a data section holding node 2's output zero point as an i8 tensor.
+    weights = data[(h["data"]["bytes"] + 63) // 64 * 64:]
+    zero_point = bytes([h["nodes"][2]["q"]["out"]["zero_point"][0] & 0xFF])
+    hd = copy.deepcopy(h)
+    hd["nodes"][2]["q"]["out"]["zero_point"] = {"dtype": "i8", "shape": [1], "offset": 0, "bytes": 1}
+    hd["data"] = {"bytes": 1, "crc32": zlib.crc32(zero_point)}
+    case("vqg_data_section_ok.vqg", vqg(pre, hd, zero_point + bytes(63) + weights), 0, "(latency ", fun)
+    case("vqg_data_crc_mismatch.vqg", vqg(pre, hd, bytes([zero_point[0] ^ 0x40]) + bytes(63) + weights), 2,
+         "data section checksum mismatch", sim)
+    case("vqg_data_padding_nonzero.vqg", vqg(pre, hd, zero_point + b"\1" + bytes(62) + weights), 2,
+         "non-zero byte in the data section padding", fun)
+    case("vqg_weights_truncated.vqg", whole[:-1], 2, "weights section at offset", sim)
+    case("vqg_weights_truncated_functional.vqg", whole[:-1], 2, "weights section at offset", fun)
+    case("vqg_weights_extra_byte.vqg", whole + b"\0", 2, "1 unexpected bytes after", sim)
+    edit("vqg_weights_oversized.vqg", lambda j: j["weights"].__setitem__("bytes", 2**63), 2,
+         "-byte weights section at offset", sim)
+    edit("vqg_data_oversized.vqg", lambda j: j["data"].__setitem__("bytes", 2**64 - 1), 2,
+         "-byte data section at offset", sim)
+    edit("vqg_weight_ref_outside.vqg", lambda j: j["nodes"][1]["q"]["weight"].__setitem__(
+        "offset", h["weights"]["bytes"]), 2, "lie outside the weights section", sim)
+    edit("vqg_weight_ref_huge.vqg", lambda j: j["nodes"][1]["q"]["weight"].__setitem__("shape", [2**31 - 1] * 8),
+         2, "/nodes/1/q/weight/bytes", sim)
+    edit("vqg_weight_dtype_i2.vqg", lambda j: j["nodes"][1]["q"]["weight"].__setitem__("dtype", "i2"), 2,
+         "unknown dtype 'i2'", sim)
+    case("vqg_version_1.vqg", whole[:8] + struct.pack("<I", 1) + whole[12:], 2,
+         "format version 1 is no longer read", sim)
     case("vqg_header_length_huge.vqg", whole[:12] + struct.pack("<Q", 2**63) + whole[20:], 2,
          "header length", sim)
     case("vqg_empty.vqg", b"", 2, "too short", sim)
