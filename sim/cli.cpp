@@ -245,8 +245,8 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     cmd.add_option("-a,--accel", sim_args.accel, "Accelerator config name in configs/accel/ or a config file")
         ->capture_default_str();
     cmd.add_option("--timing", sim_args.timing,
-                   "fast: closed-form tiles, event to event | cycle: every pipeline stepped each cycle "
-                   "(identical cycles)")
+                   "fast: closed-form tiles, event to event (an approximation) | cycle: the reference, every "
+                   "unit stepped each cycle with shared ports and aux units arbitrated")
         ->capture_default_str();
     cmd.add_flag("--functional", sim_args.functional,
                  "Compute real integer outputs on the engines and compare every layer with the integer "

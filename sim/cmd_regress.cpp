@@ -34,8 +34,11 @@ namespace {
 constexpr const char* kTotalName = "(total)";
 
 struct Preset {
-  std::string name;  // as written in the matrix: the tables' folder
+  std::string name;  // as written in the matrix; with the timing mode, the tables' folder
   arch::AccelConfig config;
+  arch::TimingMode timing = arch::TimingMode::Fast;
+  /// traces/<name>/ in fast mode, traces/<name>/cycle/ in cycle mode.
+  std::string folder() const { return timing == arch::TimingMode::Fast ? name : name + "/cycle"; }
 };
 
 // traces/matrix.json, validated (every field is documented in docs/simulation.md).
@@ -43,8 +46,7 @@ struct RegressionMatrix {
   quant::Recipe recipe;
   int weights_seed = 0;
   CalibrationSpec calib;
-  arch::TimingMode timing = arch::TimingMode::Fast;
-  std::vector<Preset> presets;
+  std::vector<Preset> presets;  // every accelerator in every timing mode
   std::vector<ModelEntry> models;
 };
 
@@ -64,7 +66,14 @@ RegressionMatrix read_matrix(const std::string& path) {
   calib.require("count");
   m.calib = read_calibration(calib, CalibrationSpec{});
   r.require("timing");
-  m.timing = arch::parse_timing_mode(r.choice("timing", "fast", {"fast", "cycle"}));
+  std::vector<arch::TimingMode> timings;
+  const std::vector<std::string> modes = r.strings("timing");
+  for (size_t i = 0; i < modes.size(); ++i) {
+    if (modes[i] != "fast" && modes[i] != "cycle")
+      r.fail("timing/" + std::to_string(i), "expected \"fast\" or \"cycle\", found \"" + modes[i] + "\"");
+    timings.push_back(arch::parse_timing_mode(modes[i]));
+  }
+  if (timings.empty()) r.fail("timing", "expected \"fast\", \"cycle\" or both");
 
   r.require("accels");
   const std::vector<std::string> accels = r.strings("accels");
@@ -77,7 +86,8 @@ RegressionMatrix read_matrix(const std::string& path) {
     for (size_t k = 0; k < i; ++k)
       if (accels[k] == accels[i]) r.fail(at, "duplicate preset \"" + accels[i] + "\"");
     try {
-      m.presets.push_back({accels[i], find_accel(accels[i])});
+      const arch::AccelConfig config = find_accel(accels[i]);
+      for (arch::TimingMode timing : timings) m.presets.push_back({accels[i], config, timing});
     } catch (const std::invalid_argument& e) {
       r.fail(at, e.what());
     }
@@ -320,7 +330,7 @@ std::vector<fs::path> stale_tables(const fs::path& traces, const std::set<fs::pa
   std::vector<fs::path> stale;
   for (const auto& folder : fs::directory_iterator(traces)) {
     if (!folder.is_directory()) continue;
-    for (const auto& f : fs::directory_iterator(folder.path()))
+    for (const auto& f : fs::recursive_directory_iterator(folder.path()))
       if (f.is_regular_file() && f.path().extension() == ".csv" && !expected.count(f.path()))
         stale.push_back(f.path());
   }
@@ -347,34 +357,36 @@ int run_regress(const RegressArgs& args, std::ostream& out, std::ostream& err) {
   for (const ModelEntry& e : m.models) {
     std::vector<const Preset*> presets;
     for (const Preset& p : m.presets) {
-      expected.insert(table_file(traces, p.name, e));
-      if (table_id(p.name, e).find(args.only) != std::string::npos) presets.push_back(&p);
+      expected.insert(table_file(traces, p.folder(), e));
+      if (table_id(p.folder(), e).find(args.only) != std::string::npos) presets.push_back(&p);
     }
     selected += presets.size();
     if (!presets.empty()) work.emplace_back(&e, std::move(presets));
   }
   if (selected == 0)
-    throw std::invalid_argument("--only '" + args.only + "' matches none of the " +
-                                std::to_string(m.presets.size() * m.models.size()) + " tables of " +
-                                matrix_file + " (table ids are <accel>/<model>@<res>, e.g. " +
-                                table_id(m.presets[0].name, m.models[0]) + ")");
+    throw std::invalid_argument(
+        "--only '" + args.only + "' matches none of the " +
+        std::to_string(m.presets.size() * m.models.size()) + " tables of " + matrix_file +
+        " (table ids are <accel>/<model>@<res>, <accel>/cycle/<model>@<res> in cycle mode, e.g. " +
+        table_id(m.presets[0].folder(), m.models[0]) + ")");
 
-  SimOptions options;
-  options.timing = m.timing;
   int ok = 0, drifted = 0, missing = 0, updated = 0, created = 0;
   for (size_t w = 0; w < work.size(); ++w) {
     const ModelEntry& e = *work[w].first;
     err << "[" << w + 1 << "/" << work.size() << "] " << e.model << " @" << e.resolution << ": PTQ ("
         << m.recipe.name << ", " << m.calib.count << " " << m.calib.source << " calibration image(s)), then "
-        << arch::timing_mode_name(m.timing) << " simulation on";
-    for (const Preset* p : work[w].second) err << ' ' << p->name;
+        << "simulation on";
+    for (const Preset* p : work[w].second)
+      err << ' ' << p->name << " (" << arch::timing_mode_name(p->timing) << ")";
     err << std::endl;
     const quant::QGraph qgraph =
         quantize_zoo_model(e, static_cast<uint64_t>(m.weights_seed), m.calib, m.recipe);
 
     for (const Preset* p : work[w].second) {
-      const std::string id = table_id(p->name, e);
-      const fs::path path = table_file(traces, p->name, e);
+      const std::string id = table_id(p->folder(), e);
+      const fs::path path = table_file(traces, p->folder(), e);
+      SimOptions options;
+      options.timing = p->timing;
       const std::string now = layer_cycle_table(simulate(qgraph, p->config, options));
       const std::optional<std::string> golden = read_text(path);
       if (args.update) {

@@ -29,7 +29,8 @@ CLI::App* add_scalesim_command(CLI::App& app, ScaleSimArgs& args) {
   cmd->add_option("--dataflow", args.dataflow, "Override the dataflow: os | ws | is");
   cmd->add_flag("--compat", args.compat,
                 "Report SCALE-Sim's convention: per layer folds x cycles_per_fold - 1, total = their sum");
-  cmd->add_option("--timing", args.timing, "fast | cycle (identical cycles)")->capture_default_str();
+  cmd->add_option("--timing", args.timing, "fast | cycle (one engine, ideal memory: identical cycles)")
+      ->capture_default_str();
   cmd->add_option("--csv", args.csv, "Write a COMPUTE_REPORT.csv-style per-layer file");
   return cmd;
 }
