@@ -18,6 +18,10 @@ if [ "$preset" = ci ]; then packages+=(slurm-wlm munge); fi
 # CI co-simulates the RTL (arch/rtl/) with Verilator and synthesizes a unit with Yosys (the ci preset sets
 # VITSIM_REQUIRE_VERILATOR); elsewhere those tests are not built without them.
 if [ "$preset" = ci ]; then packages+=(verilator yosys); fi
+# CI runs the tests that need Python packages instead of skipping them (the ci preset sets
+# VITSIM_REQUIRE_PYTHON_TOOLS): the JSON Schema checks (python3-jsonschema) and the ONNX import test that
+# exports zoo models with PyTorch (python3-torch, python3-onnx).
+if [ "$preset" = ci ]; then packages+=(python3-jsonschema python3-torch python3-onnx); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iomanip>
 #include <map>
 #include <ostream>
@@ -13,6 +12,7 @@
 #include "arch/tile_timing.hpp"
 #include "quant/atomic_file.hpp"
 #include "quant/dataset.hpp"
+#include "quant/json_reader.hpp"
 #include "quant/onnx_import.hpp"
 #include "quant/ptq.hpp"
 #include "quant/zoo.hpp"
@@ -139,8 +139,7 @@ quant::QGraph quantize_synthetic(quant::Graph graph, const std::string& recipe, 
 
 // small-memory.json with a single engine, as the hand derivations assume.
 arch::AccelConfig single_engine(const std::string& engine_json) {
-  std::ifstream in(config_dir() + "/accel/small-memory.json");
-  nlohmann::json j = nlohmann::json::parse(in);
+  nlohmann::json j = quant::read_json_file(config_dir() + "/accel/small-memory.json");
   j["engines"] = nlohmann::json::array({nlohmann::json::parse(engine_json)});
   return arch::parse_accel_config(j, "small-memory, one engine");
 }
