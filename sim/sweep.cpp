@@ -284,55 +284,59 @@ SweepSpec load_sweep_spec(const std::string& path) {
   return s;
 }
 
+json sweep_point_config(const SweepSpec& spec, const SweepPoint& point) {
+  json config = spec.base_config;
+  for (size_t k = 0; k < spec.axes.size(); ++k)
+    for (const std::string& ptr : spec.axes[k].pointers) config[json::json_pointer(ptr)] = point.values[k];
+  return config;
+}
+
 std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
   size_t per_pair = 1;
   for (const SweepAxis& a : spec.axes) per_pair *= a.values.size();
-  std::vector<SweepPoint> points;
-  points.reserve(spec.models.size() * spec.recipes.size() * per_pair);
-  // Configs depend on the axis values only: validate each combination once, reuse it for every model/recipe.
-  std::vector<SweepPoint> designs(per_pair);
+  std::vector<SweepPoint> points(spec.models.size() * spec.recipes.size() * per_pair);
+  // Configs depend on the axis values only: make and validate each combination once, for every model and
+  // recipe, and keep none of them (a config is kilobytes, a point must stay small).
   for (size_t d = 0; d < per_pair; ++d) {
-    SweepPoint& p = designs[d];
-    p.config = spec.base_config;
+    SweepPoint design;
     size_t rest = d;
-    p.values.resize(spec.axes.size());
+    design.values.resize(spec.axes.size());
     for (size_t k = spec.axes.size(); k-- > 0;) {  // the last axis varies fastest
       const SweepAxis& axis = spec.axes[k];
-      p.values[k] = axis.values[rest % axis.values.size()];
+      design.values[k] = axis.values[rest % axis.values.size()];
       rest /= axis.values.size();
-      for (const std::string& ptr : axis.pointers) p.config[json::json_pointer(ptr)] = p.values[k];
     }
+    const json config = sweep_point_config(spec, design);
     try {
-      const arch::AccelConfig c = arch::parse_accel_config(p.config, "accel.json");
+      const arch::AccelConfig c = arch::parse_accel_config(config, "accel.json");
       const arch::ResourceEstimate estimate = arch::estimate_resources(c);
-      p.dsps = estimate.dsps;
-      p.luts = estimate.luts;
-      p.bram36 = estimate.bram36;
-      p.onchip_bytes = c.onchip_bytes();
+      design.dsps = estimate.dsps;
+      design.luts = estimate.luts;
+      design.bram36 = estimate.bram36;
+      design.onchip_bytes = c.onchip_bytes();
       std::vector<std::string> over;
       const auto check = [&over](const char* what, int64_t have, const std::optional<int64_t>& limit) {
         if (limit && have > *limit)
           over.push_back(std::string(what) + " " + std::to_string(have) + " > " + std::to_string(*limit));
       };
-      check("dsps", p.dsps, spec.limits.dsps);
-      check("luts", p.luts, spec.limits.luts);
-      check("bram36", p.bram36, spec.limits.bram36);
-      check("onchip_bytes", p.onchip_bytes, spec.limits.onchip_bytes);
+      check("dsps", design.dsps, spec.limits.dsps);
+      check("luts", design.luts, spec.limits.luts);
+      check("bram36", design.bram36, spec.limits.bram36);
+      check("onchip_bytes", design.onchip_bytes, spec.limits.onchip_bytes);
       std::string why;
       if (spec.fpga) {
-        p.fits_device = arch::fits(estimate, *spec.fpga, &why);
-        if (!*p.fits_device) over.push_back("does not fit " + spec.fpga->name + ": " + why);
+        design.fits_device = arch::fits(estimate, *spec.fpga, &why);
+        if (!*design.fits_device) over.push_back("does not fit " + spec.fpga->name + ": " + why);
       }
-      for (const std::string& o : over) p.filtered += (p.filtered.empty() ? "" : ", ") + o;
+      for (const std::string& o : over) design.filtered += (design.filtered.empty() ? "" : ", ") + o;
     } catch (const std::invalid_argument& e) {
-      p.config_error = e.what();
+      design.config_error = e.what();
     }
-  }
-  for (size_t m = 0; m < spec.models.size(); ++m)
-    for (size_t r = 0; r < spec.recipes.size(); ++r)
-      for (size_t d = 0; d < per_pair; ++d) {
-        SweepPoint p = designs[d];
-        p.index = static_cast<int>(points.size());
+    for (size_t m = 0; m < spec.models.size(); ++m)
+      for (size_t r = 0; r < spec.recipes.size(); ++r) {
+        const size_t index = (m * spec.recipes.size() + r) * per_pair + d;
+        SweepPoint& p = points[index] = design;
+        p.index = static_cast<int>(index);
         p.model = m;
         p.recipe = r;
         const json canonical = {{"model", spec.models[m].model},
@@ -344,10 +348,10 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
                                   {"count", spec.calibration.count}}},
                                 {"weights_seed", spec.weights_seed},
                                 {"timing", spec.timing},
-                                {"accel", p.config}};
+                                {"accel", config}};
         p.id = hex12(fnv1a(canonical.dump()));
-        points.push_back(std::move(p));
       }
+  }
   return points;
 }
 
@@ -385,18 +389,19 @@ void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& po
   std::vector<std::string> header = {"index", "id", "model", "recipe"};
   for (const SweepAxis& a : spec.axes) header.push_back(a.label);
   header.push_back("status");
-  std::vector<std::vector<std::string>> rows;
-  for (const SweepPoint& p : points) {
+  // Rows are made twice (column widths, then printing) rather than kept: a million of them would not fit.
+  const auto row_of = [&spec](const SweepPoint& p) {
     std::vector<std::string> row = {std::to_string(p.index), p.id, spec.models[p.model].label(),
                                     spec.recipes[p.recipe].name};
     for (const json& v : p.values) row.push_back(cell(v));
     row.push_back(point_status(p));
-    rows.push_back(std::move(row));
-  }
+    return row;
+  };
   std::vector<size_t> width(header.size());
-  for (size_t c = 0; c < header.size(); ++c) {
-    width[c] = header[c].size();
-    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const SweepPoint& p : points) {
+    const std::vector<std::string> row = row_of(p);
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
   }
   const auto print_row = [&](const std::vector<std::string>& row) {
     for (size_t c = 0; c < row.size(); ++c) {
@@ -409,7 +414,7 @@ void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& po
     out << std::right << '\n';
   };
   print_row(header);
-  for (const auto& row : rows) print_row(row);
+  for (const SweepPoint& p : points) print_row(row_of(p));
 }
 
 std::string SweepDir::spec_copy() const {
@@ -575,7 +580,8 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
   for (const auto& e : fs::directory_iterator(folder))
     if (e.path().filename() != "log.txt") fs::remove_all(e.path());
   const std::string accel_file = (folder / "accel.json").string();
-  quant::write_file_atomic(accel_file, p.config.dump(2) + "\n");
+  const json point_config = sweep_point_config(spec, p);
+  quant::write_file_atomic(accel_file, point_config.dump(2) + "\n");
 
   log << "point " << index << " (" << p.id << "): " << spec.models[p.model].label() << ", "
       << spec.recipes[p.recipe].name;
@@ -586,7 +592,7 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
   try {
     // Named relative to DIR: the same point gives the same error (and results.csv) in any folder.
     const arch::AccelConfig config =
-        arch::parse_accel_config(p.config, "points/" + std::to_string(index) + "/accel.json");
+        arch::parse_accel_config(point_config, "points/" + std::to_string(index) + "/accel.json");
     const std::string qpath = dir.qgraph(spec, p);
     const quant::QGraph qgraph =
         fs::is_regular_file(qpath) ? quant::load_qgraph(qpath) : make_qgraph(spec, p, qpath);

@@ -61,13 +61,14 @@ struct SweepSpec {
 /// pointer must exist in the base config).
 SweepSpec load_sweep_spec(const std::string& path);
 
-/// A design point: one model, one recipe, one value per axis.
+/// A design point: one model, one recipe, one value per axis. It holds no config (sweep_point_config makes
+/// it when needed), so a point takes a few hundred bytes whatever the config's size: the largest sweep,
+/// a million points, expands and lists (`--dry-run`) in a few hundred MB.
 struct SweepPoint {
   int index = 0;
   std::string id;                      // 12 hex digits of a hash of the point's canonical JSON
   size_t model = 0, recipe = 0;        // into SweepSpec::models, ::recipes
   std::vector<nlohmann::json> values;  // one per axis
-  nlohmann::json config;               // the base config with the values set
   std::string config_error;            // parse_accel_config's message when the combination is invalid
   // Resources of a valid config (-1: unknown).
   int64_t dsps = -1, luts = -1, bram36 = -1, onchip_bytes = -1;
@@ -78,6 +79,8 @@ struct SweepPoint {
 /// Every point, in index order: models outermost, then recipes, then the axes in spec order, the last axis
 /// varying fastest. Deterministic: the same spec (and base config) gives the same points and ids.
 std::vector<SweepPoint> expand_sweep(const SweepSpec& spec);
+/// The point's accelerator config: the base config with the point's axis values set.
+nlohmann::json sweep_point_config(const SweepSpec& spec, const SweepPoint& point);
 
 /// `vitsim sweep --dry-run`: one line per point (index, id, model, recipe, values, runs or filtered).
 void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& points, std::ostream& out);

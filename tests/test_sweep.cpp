@@ -119,8 +119,9 @@ TEST_CASE("sweep: points expand in a fixed order with stable ids", "[sweep]") {
     CHECK(p.recipe == i / 6 % 2);
     CHECK(p.values[0] == json(i / 3 % 2 ? 4 : 2));
     CHECK(p.values[1] == json(std::vector<int>{2, 4, 8}[i % 3]));
-    CHECK(p.config["engines"][0]["lanes"] == p.values[0]);
-    CHECK(p.config["engines"][1]["pe"] == p.values[1]);
+    const json config = sim::sweep_point_config(s, p);
+    CHECK(config["engines"][0]["lanes"] == p.values[0]);
+    CHECK(config["engines"][1]["pe"] == p.values[1]);
     CHECK(p.id.size() == 12);
     CHECK(p.id.find_first_not_of("0123456789abcdef") == std::string::npos);
     ids.insert(p.id);
@@ -192,8 +193,9 @@ TEST_CASE("sweep: a tied axis sets one value into several pointers", "[sweep]") 
   REQUIRE(points.size() == 2);
   CHECK(s.axes[0].label == "replicas");
   for (const sim::SweepPoint& p : points) {
-    CHECK(p.config["engines"][0]["replicas"] == p.values[0]);
-    CHECK(p.config["engines"][1]["replicas"] == p.values[0]);
+    const json config = sim::sweep_point_config(s, p);
+    CHECK(config["engines"][0]["replicas"] == p.values[0]);
+    CHECK(config["engines"][1]["replicas"] == p.values[0]);
   }
   CHECK(points[1].dsps > points[0].dsps);  // three times the multipliers
 }
