@@ -371,6 +371,7 @@ void add_authors_model_rows(std::vector<ValidationRow>& rows, const ValidationOp
                     with_commas(f.model_cycles), with_commas(f.vitsim_cycles),
                     percent_off(f.model_cycles, f.vitsim_cycles), false, true});
     if (model != "efficientvit-b1" || res != 224) continue;
+    const std::string& name = model;  // C++17 lambdas cannot capture a structured binding (clang refuses)
     auto add_sums = [&](const std::string& what, auto&& key_of) {
       std::vector<std::string> keys;
       for (const FidelityPiece& p : f.pieces)
@@ -379,7 +380,7 @@ void add_authors_model_rows(std::vector<ValidationRow>& rows, const ValidationOp
         int64_t m = 0, v = 0;
         for (const FidelityPiece& p : f.pieces)
           if (key_of(p) == key) m += p.model_cycles, v += p.vitsim_cycles;
-        rows.push_back({kAuthors, model + " @224, " + what + " " + key + " (sum of spans)", with_commas(m),
+        rows.push_back({kAuthors, name + " @224, " + what + " " + key + " (sum of spans)", with_commas(m),
                         with_commas(v), percent_off(m, v), false, true});
       }
     };
