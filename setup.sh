@@ -4,7 +4,7 @@
 #   bash setup.sh ci         -> Release build with warnings as errors in build/ci (also installs slurm-wlm
 #                               and munge: its ctest runs the Slurm sweep test for real, docs/slurm.md;
 #                               and verilator and yosys: the RTL co-simulation and synthesis, docs/rtl.md)
-#   bash setup.sh debug|asan -> the other CMake presets
+#   bash setup.sh debug|asan|fuzz -> the other CMake presets (asan, fuzz: clang-14, docs/building.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 preset="${1:-release}"
@@ -18,6 +18,12 @@ if [ "$preset" = ci ]; then packages+=(slurm-wlm munge); fi
 # CI co-simulates the RTL (arch/rtl/) with Verilator and synthesizes a unit with Yosys (the ci preset sets
 # VITSIM_REQUIRE_VERILATOR); elsewhere those tests are not built without them.
 if [ "$preset" = ci ]; then packages+=(verilator yosys); fi
+# CI runs the tests that need Python packages instead of skipping them (the ci preset sets
+# VITSIM_REQUIRE_PYTHON_TOOLS): the JSON Schema checks (python3-jsonschema) and the ONNX import test that
+# exports zoo models with PyTorch (python3-torch, python3-onnx).
+if [ "$preset" = ci ]; then packages+=(python3-jsonschema python3-torch python3-onnx); fi
+# The asan and fuzz presets build with clang-14 and link libFuzzer (tests/fuzz/, docs/building.md "Fuzzing").
+case "$preset" in asan | fuzz) packages+=(clang-14 libclang-rt-14-dev) ;; esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

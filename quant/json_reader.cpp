@@ -152,7 +152,12 @@ nlohmann::ordered_json parse_ordered_json_text(const std::string& text, const st
 }
 
 nlohmann::json read_json_file(const std::string& path) {
-  return parse_json_text(read_input_file(path, kMaxJsonFileBytes), excerpt(path, 256));
+  nlohmann::json j = parse_json_text(read_input_file(path, kMaxJsonFileBytes), excerpt(path, 256));
+  if (j.is_object()) {
+    const auto schema = j.find("$schema");
+    if (schema != j.end() && schema->is_string()) j.erase(schema);
+  }
+  return j;
 }
 
 JsonReader::JsonReader(const nlohmann::json& object, std::string file, std::string path)

@@ -49,7 +49,10 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& sourc
 nlohmann::ordered_json parse_ordered_json_text(const std::string& text, const std::string& source,
                                                int max_depth = kMaxJsonDepth);
 
-/// Reads and parses a JSON file (read_input_file, then parse_json_text).
+/// Reads and parses a JSON file (read_input_file, then parse_json_text). A top-level "$schema" string is
+/// dropped: it only tells editors where the file's JSON Schema is (docs/*.schema.json), so it is neither an
+/// unknown key nor part of what is hashed or copied. A "$schema" of another type, or below the top level,
+/// stays and is refused as an unknown key.
 nlohmann::json read_json_file(const std::string& path);
 
 /// Directory of the bundled configs: $VITSIM_CONFIG_DIR if set, else the source tree's configs/.

@@ -338,19 +338,28 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
 
   note_input_files(app);
+  return run_guarded(
+      [&] {
+        if (*models) return cmd_models(json, out);
+        if (*graph) return cmd_graph(model_args, json, out);
+        if (*forward) return cmd_forward(model_args, qgraph_path, repeat, seed, out);
+        if (*quantize) return run_quantize(q, out, err);
+        if (*accel) return run_accel(accel_config, json, out, accel_device);
+        if (*simulate) return run_simulate(qgraph_path, sim_args, out);
+        if (*run) return run_pipeline(run_q, sim_args, out, err);
+        if (*validate) return run_validate(validate_args, out, err);
+        if (*scalesim) return run_scalesim_command(scalesim_args, out);
+        if (*regress) return run_regress(regress_args, out, err);
+        if (*sweep) return run_sweep_command(sweep_args, out, err);
+        if (*dram) return run_dram_command(dram_args, out);
+        return kExitBadInput;  // unreachable: require_subcommand(1)
+      },
+      err);
+}
+
+int run_guarded(const std::function<int()>& command, std::ostream& err) {
   try {
-    if (*models) return cmd_models(json, out);
-    if (*graph) return cmd_graph(model_args, json, out);
-    if (*forward) return cmd_forward(model_args, qgraph_path, repeat, seed, out);
-    if (*quantize) return run_quantize(q, out, err);
-    if (*accel) return run_accel(accel_config, json, out, accel_device);
-    if (*simulate) return run_simulate(qgraph_path, sim_args, out);
-    if (*run) return run_pipeline(run_q, sim_args, out, err);
-    if (*validate) return run_validate(validate_args, out, err);
-    if (*scalesim) return run_scalesim_command(scalesim_args, out);
-    if (*regress) return run_regress(regress_args, out, err);
-    if (*sweep) return run_sweep_command(sweep_args, out, err);
-    if (*dram) return run_dram_command(dram_args, out);
+    return command();
   } catch (const arch::SimulationStalled& e) {  // a bug in a timing rule or the compiler, not bad input
     err << "vitsim: error: " << e.what() << '\n';
     return kExitSimulationStalled;
@@ -371,7 +380,6 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     err << "vitsim: internal error: " << quant::excerpt(e.what(), 400) << "; this is a bug\n";
     return kExitInternalError;
   }
-  return kExitBadInput;  // unreachable: require_subcommand(1)
 }
 
 }  // namespace vitsim::sim

@@ -50,6 +50,7 @@ Row split_row(const std::string& row) {
   std::istringstream s(row);
   while (std::getline(s, field, ',')) r.fields.push_back(field);
   if (!row.empty() && row.back() == ',') r.fields.emplace_back();  // getline drops a final empty field
+  if (r.fields.empty()) return r;  // an empty row (line 1 may be one): no field, nothing dropped
   r.dropped = trim(r.fields.back());
   r.fields.pop_back();
   return r;

@@ -63,9 +63,10 @@ DramReport dram_report(const arch::ddr4::Stats& st, const arch::ddr4::Config& dd
   d.activates = st.activates, d.precharges = st.precharges, d.refreshes = st.refreshes;
   d.row_hit_rate = d.accesses > 0 ? as_double(st.hits) / as_double(d.accesses) : 0;
   const double seconds = as_double(rep.cycles) / (rep.clock_mhz * 1e6);
-  d.achieved_gbps = as_double(rep.dram_bytes_read + rep.dram_bytes_written) / seconds / 1e9;
+  // ratio(): an image of no cycles (a graph of only its input) has 0, not NaN (null in report.json).
+  d.achieved_gbps = ratio(as_double(rep.dram_bytes_read + rep.dram_bytes_written), seconds * 1e9);
   d.peak_gbps = ddr4.peak_gbps();
-  d.bus_utilization = as_double(st.data_cycles) / (seconds * as_double(ddr4.clock_khz()) * 1e3);
+  d.bus_utilization = ratio(as_double(st.data_cycles), seconds * as_double(ddr4.clock_khz()) * 1e3);
   d.avg_latency_ns =
       d.accesses > 0 ? as_double(st.latency_cycles) * ddr4.tck_ns() / as_double(d.accesses) : 0;
   for (size_t k = 0; k < d.stall_ns.size(); ++k) d.stall_ns[k] = as_double(st.stall[k]) * ddr4.tck_ns();

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iomanip>
 #include <map>
 #include <ostream>
@@ -13,6 +12,7 @@
 #include "arch/tile_timing.hpp"
 #include "quant/atomic_file.hpp"
 #include "quant/dataset.hpp"
+#include "quant/json_reader.hpp"
 #include "quant/onnx_import.hpp"
 #include "quant/ptq.hpp"
 #include "quant/zoo.hpp"
@@ -140,8 +140,7 @@ quant::QGraph quantize_synthetic(quant::Graph graph, const std::string& recipe, 
 
 // small-memory.json with a single engine, as the hand derivations assume.
 arch::AccelConfig single_engine(const std::string& engine_json) {
-  std::ifstream in(config_dir() + "/accel/small-memory.json");
-  nlohmann::json j = nlohmann::json::parse(in);
+  nlohmann::json j = quant::read_json_file(config_dir() + "/accel/small-memory.json");
   j["engines"] = nlohmann::json::array({nlohmann::json::parse(engine_json)});
   return arch::parse_accel_config(j, "small-memory, one engine");
 }
@@ -511,6 +510,7 @@ void add_authors_model_rows(std::vector<ValidationRow>& rows, const ValidationOp
                     with_commas(f.model_cycles), with_commas(f.vitsim_cycles),
                     percent_off(f.model_cycles, f.vitsim_cycles), false, true});
     if (model != "efficientvit-b1" || res != 224) continue;
+    const std::string& name = model;  // C++17 lambdas cannot capture a structured binding (clang refuses)
     auto add_sums = [&](const std::string& what, auto&& key_of) {
       std::vector<std::string> keys;
       for (const FidelityPiece& p : f.pieces)
@@ -519,7 +519,7 @@ void add_authors_model_rows(std::vector<ValidationRow>& rows, const ValidationOp
         int64_t m = 0, v = 0;
         for (const FidelityPiece& p : f.pieces)
           if (key_of(p) == key) m += p.model_cycles, v += p.vitsim_cycles;
-        rows.push_back({kAuthors, model + " @224, " + what + " " + key + " (sum of spans)", with_commas(m),
+        rows.push_back({kAuthors, name + " @224, " + what + " " + key + " (sum of spans)", with_commas(m),
                         with_commas(v), percent_off(m, v), false, true});
       }
     };

@@ -4,12 +4,12 @@
 // with messages that name the layer and what it lacks.
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "quant/dataset.hpp"
+#include "quant/json_reader.hpp"
 #include "quant/ptq.hpp"
 #include "quant/zoo.hpp"
 #include "sim/compiler.hpp"
@@ -36,8 +36,7 @@ arch::AccelConfig accel(const std::string& name) {
 }
 
 nlohmann::json accel_json(const std::string& name) {
-  std::ifstream in(kConfigDir + "/accel/" + name + ".json");
-  return nlohmann::json::parse(in);
+  return quant::read_json_file(kConfigDir + "/accel/" + name + ".json");
 }
 
 // A layer's output as regions index it: axis 0 extent x the extent of the region's pixel axis.

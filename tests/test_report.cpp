@@ -1,7 +1,7 @@
-// The report files: report.json validates against docs/report.schema.json (with a small validator of the
-// schema keywords the file uses; an unknown keyword fails, so the check cannot silently skip a rule), every
-// key is documented in docs/metrics.md, the metrics follow their definitions, timelines agree with the
-// cycle breakdowns, and layers.csv carries the report's per-layer integers.
+// The report files: every key of report.json is documented in docs/metrics.md (its validation against
+// docs/report.schema.json is the json_schemas ctest, tools/check_schemas.py), the metrics follow their
+// definitions, timelines agree with the cycle breakdowns, and layers.csv carries the report's per-layer
+// integers.
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,73 +30,6 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
-bool has_type(const json& v, const std::string& type) {
-  if (type == "object") return v.is_object();
-  if (type == "array") return v.is_array();
-  if (type == "string") return v.is_string();
-  if (type == "boolean") return v.is_boolean();
-  if (type == "integer") return v.is_number_integer();
-  if (type == "number") return v.is_number();
-  FAIL("schema uses unknown type '" << type << "'");
-  return false;
-}
-
-// Validates `v` against `schema`; appends "path: problem" lines to `errors`.
-void validate(const json& v, const json& schema, const json& root, const std::string& path,
-              std::vector<std::string>& errors) {
-  static const std::set<std::string> annotations = {"$schema", "$id", "title", "description", "$defs"};
-  for (const auto& [key, rule] : schema.items()) {
-    if (annotations.count(key)) continue;
-    if (key == "$ref") {
-      const std::string ref = rule.get<std::string>();
-      REQUIRE(ref.rfind("#/$defs/", 0) == 0);
-      validate(v, root.at("$defs").at(ref.substr(8)), root, path, errors);
-    } else if (key == "type") {
-      if (!has_type(v, rule.get<std::string>())) errors.push_back(path + ": not of type " + rule.dump());
-    } else if (key == "const") {
-      if (v != rule) errors.push_back(path + ": expected " + rule.dump() + ", found " + v.dump());
-    } else if (key == "enum") {
-      if (std::find(rule.begin(), rule.end(), v) == rule.end())
-        errors.push_back(path + ": " + v.dump() + " not in " + rule.dump());
-    } else if (key == "minimum") {
-      if (v.is_number() && v.get<double>() < rule.get<double>()) errors.push_back(path + ": below minimum");
-    } else if (key == "maximum") {
-      if (v.is_number() && v.get<double>() > rule.get<double>()) errors.push_back(path + ": above maximum");
-    } else if (key == "required") {
-      for (const json& name : rule)
-        if (v.is_object() && !v.contains(name.get<std::string>()))
-          errors.push_back(path + ": missing " + name.dump());
-    } else if (key == "properties") {
-      if (!v.is_object()) continue;
-      for (const auto& [name, sub] : v.items())
-        if (rule.contains(name)) validate(sub, rule.at(name), root, path + "/" + name, errors);
-    } else if (key == "additionalProperties") {
-      REQUIRE(rule == false);
-      if (!v.is_object()) continue;
-      for (const auto& [name, sub] : v.items())
-        if (!schema.at("properties").contains(name))
-          errors.push_back(path + ": undocumented key '" + name + "'");
-    } else if (key == "items") {
-      if (!v.is_array()) continue;
-      for (size_t i = 0; i < v.size(); ++i)
-        validate(v[i], rule, root, path + "/" + std::to_string(i), errors);
-    } else if (key == "minItems" || key == "maxItems") {
-      const size_t n = rule.get<size_t>();
-      if (v.is_array() && (key == "minItems" ? v.size() < n : v.size() > n))
-        errors.push_back(path + ": " + key + " " + std::to_string(n) + ", found " + std::to_string(v.size()));
-    } else {
-      FAIL("the schema uses keyword '" << key << "' at " << path << ", which this validator does not know");
-    }
-  }
-}
-
-std::vector<std::string> schema_errors(const json& report) {
-  const json schema = json::parse(read_text(kDocsDir + "/report.schema.json"));
-  std::vector<std::string> errors;
-  validate(report, schema, schema, "", errors);
-  return errors;
-}
-
 // Every key used anywhere in the report (object keys, recursively).
 void collect_keys(const json& v, std::set<std::string>& keys) {
   if (v.is_object())
@@ -118,14 +51,11 @@ sim::SimReport b0_report(bool functional, bool ddr4 = false) {
 
 }  // namespace
 
-TEST_CASE("report.json validates against docs/report.schema.json and every key is documented", "[report]") {
+TEST_CASE("report.json: every key is documented, optional objects appear when they apply", "[report]") {
   for (const auto& [functional, ddr4] : {std::pair{false, false}, {true, false}, {false, true}}) {
     const json report = b0_report(functional, ddr4).to_json();
-    const std::vector<std::string> errors = schema_errors(report);
     INFO("functional " << functional << ", ddr4 " << ddr4);
     CHECK(report.contains("dram") == ddr4);
-    for (const std::string& e : errors) INFO(e);
-    CHECK(errors.empty());
     CHECK(report.at("schema_version") == sim::SimReport::kSchemaVersion);
     CHECK(report.contains("mismatches") == functional);
 
@@ -137,21 +67,6 @@ TEST_CASE("report.json validates against docs/report.schema.json and every key i
       CHECK(metrics.find("`" + k + "`") != std::string::npos);
     }
   }
-}
-
-TEST_CASE("The validator catches what the schema forbids", "[report]") {
-  json report = b0_report(false).to_json();
-  report["surprise"] = 1;
-  report["cycles"] = "many";
-  report["layers"][1].erase("macs");
-  report["resources"][0]["timeline"][0] = json::array({1, 2, 3});
-  const std::vector<std::string> errors = schema_errors(report);
-  std::string all;
-  for (const std::string& e : errors) all += e + "\n";
-  CHECK_THAT(all, Catch::Contains(": undocumented key 'surprise'"));
-  CHECK_THAT(all, Catch::Contains("/cycles: not of type \"integer\""));
-  CHECK_THAT(all, Catch::Contains("/layers/1: missing \"macs\""));
-  CHECK_THAT(all, Catch::Contains("/resources/0/timeline/0: minItems 4, found 3"));
 }
 
 TEST_CASE("Metrics follow their definitions and timelines match the cycle breakdowns", "[report]") {
@@ -222,8 +137,7 @@ TEST_CASE("vitsim simulate writes report.json and layers.csv atomically: a bad p
                                          dir.file("report.json"), "--layers-csv", dir.file("layers.csv")});
   REQUIRE(ok.code == 0);
   CHECK_THAT(ok.out, Catch::Contains("layers: " + dir.file("layers.csv")));
-  const json report = json::parse(read_text(dir.file("report.json")));
-  CHECK(schema_errors(report).empty());
+  CHECK(json::parse(read_text(dir.file("report.json"))).at("schema") == "vitsim-report");
   CHECK(read_text(dir.file("layers.csv")).rfind(sim::kLayersCsvHeader, 0) == 0);
   const test::Run bad = test::run_vitsim(
       {"simulate", "--qgraph", dir.file("b0.vqg"), "--layers-csv", dir.file("missing/dir/layers.csv")});

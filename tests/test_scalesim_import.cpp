@@ -150,6 +150,20 @@ TEST_CASE("SCALE-Sim GEMM topology: rows are name, M, N, K", "[scalesim]") {
   CHECK(w.layers[1].k == 2048);
 }
 
+// Found by fuzz_scalesim_csv: an empty line 1 made the row splitter read the last field of no fields
+// (undefined behaviour). SCALE-Sim skips line 1 whatever it holds, an empty one too.
+TEST_CASE("SCALE-Sim topology: an empty first line is the header", "[scalesim]") {
+  for (const ScaleSimFormat format : {ScaleSimFormat::Conv, ScaleSimFormat::Gemm}) {
+    const std::string row =
+        format == ScaleSimFormat::Gemm ? "fc, 1, 1000, 2048," : "c1, 8, 8, 3, 3, 4, 16, 1,";
+    const ScaleSimWorkload w = parse("\n" + row, format);
+    REQUIRE(w.layers.size() == 1);
+    CHECK(w.layers[0].name == (format == ScaleSimFormat::Gemm ? "fc" : "c1"));
+    CHECK(w.layers[0].line == 2);
+  }
+  CHECK_THAT(parse_error("\n", ScaleSimFormat::Conv), Catch::Contains("at least one layer"));
+}
+
 TEST_CASE("SCALE-Sim ofmap rule: ceil((ifmap - filter) / stride) + 1, no padding", "[scalesim]") {
   CHECK(scalesim_ofmap_size(224, 7, 2) == 110);  // ResNet-50 conv1 unpadded (SCALE-Sim's own Eh = 110)
   CHECK(scalesim_ofmap_size(229, 7, 2) == 112);  // pre-padded to the extent the windows cover

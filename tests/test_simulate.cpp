@@ -10,6 +10,7 @@
 #include "arch/accelerator.hpp"
 #include "arch/engine_types.hpp"
 #include "quant/dataset.hpp"
+#include "quant/json_reader.hpp"
 #include "quant/onnx_import.hpp"
 #include "quant/ptq.hpp"
 #include "quant/qgraph_io.hpp"
@@ -31,8 +32,7 @@ using test::random_layer;
 // configs/accel/small-memory.json (MAT + R-MAC like trio-vit, but with small buffers, a slow DRAM and narrow
 // ports, so tiles are small and DRAM, port and output-path stalls all occur), with `engines` if given.
 arch::AccelConfig small_memory_config(const std::string& engines = "") {
-  std::ifstream in(kConfigDir + "/accel/small-memory.json");
-  nlohmann::json j = nlohmann::json::parse(in);
+  nlohmann::json j = quant::read_json_file(kConfigDir + "/accel/small-memory.json");
   if (!engines.empty()) j["engines"] = nlohmann::json::parse(engines);
   return arch::parse_accel_config(j, "small-memory (test)");
 }
