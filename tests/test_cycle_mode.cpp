@@ -2,11 +2,11 @@
 // hand-derived cycle counts of two engines contending for the weight buffer's ports and for one
 // requantizer, under both arbitration policies; a starved unit is named with the resource and its holder.
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "arch/accelerator.hpp"
 #include "arch/arbiter.hpp"
+#include "quant/json_reader.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim;
@@ -17,8 +17,7 @@ namespace {
 // small-memory.json (activation ports 4 x 8 B, weight ports 2 x 8 B per cycle) with two MAT engines "a" and
 // "b" of pe 8 and the given lanes and replicas, default pipeline (depth 4 + adder tree 3 = 7).
 arch::AccelConfig two_engines(int lanes, int replicas, const std::string& policy, int weight_banks = 2) {
-  std::ifstream in(test::config_dir() + "/accel/small-memory.json");
-  nlohmann::json j = nlohmann::json::parse(in);
+  nlohmann::json j = quant::read_json_file(test::config_dir() + "/accel/small-memory.json");
   nlohmann::json mat = {{"type", "mat"}, {"pe", 8}, {"lanes", lanes}, {"replicas", replicas}};
   j["engines"] = nlohmann::json::array({mat, mat});
   j["engines"][0]["name"] = "a";
