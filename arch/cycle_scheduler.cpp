@@ -59,12 +59,12 @@ void CycleScheduler::burst_arrives(BufferKind buffer, int64_t issued, int64_t ar
   landing_[static_cast<size_t>(buffer)]->add(std::max(issued + 1, arrival - streaming + 1), bytes);
 }
 
-bool CycleScheduler::try_start(Unit& u, int64_t t) {
-  if (u.stepper || u.next >= u.queue->size() || u.free_from > t) return false;
+void CycleScheduler::try_start(Unit& u, int64_t t) {
+  if (u.stepper || u.next >= u.queue->size() || u.free_from > t) return;
   const int tile = (*u.queue)[u.next];
   const ComputeTile& work = program_.tiles[static_cast<size_t>(tile)];
   const Scoreboard::Ready ready = scoreboard_.ready(work.wait_tiles, work.wait_transfers);
-  if (!ready.known || ready.cycle > t) return false;
+  if (!ready.known || ready.cycle > t) return;
   record_start(records_[static_cast<size_t>(tile)], t, u.free_from, ready);
   if (functional_) functional_->execute(work);
   const Resource& resource = program_.resources[static_cast<size_t>(u.resource)];
@@ -76,7 +76,6 @@ bool CycleScheduler::try_start(Unit& u, int64_t t) {
   else
     u.aux_shared.push_back(kFirstAux + static_cast<int>(resource.aux));
   ++u.next;
-  return true;
 }
 
 bool CycleScheduler::deny(Unit& u, int unit, int shared, int64_t t) {

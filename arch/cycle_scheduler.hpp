@@ -67,8 +67,8 @@ class CycleScheduler : public sc_core::sc_module {
   };
 
   void run();
-  // Starts the next tile of `u` in cycle t if its waits are satisfied; returns whether it started.
-  bool try_start(Unit& u, int64_t t);
+  // Starts the next tile of `u` in cycle t if the unit is free and the tile's waits are satisfied.
+  void try_start(Unit& u, int64_t t);
   // Arbitrates this cycle's grants and advances every running tile.
   void advance_all(int64_t t);
   // Records that unit `unit` (u) got less of `shared` than it asked because others took it; false when

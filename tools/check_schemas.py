@@ -97,6 +97,8 @@ REFUSED, LEGAL, READER_ONLY = "both refuse", "both accept", "reader only"
 ACCEL_EDITS = [
     ("clock 0", [(("clock_mhz",), 0)], REFUSED),
     ("fractional dsp_packing", [(("dsp_packing",), 2.5)], REFUSED),
+    ("fixed-priority arbitration", [(("arbitration",), "fixed-priority")], LEGAL),
+    ("unknown arbitration", [(("arbitration",), "lottery")], REFUSED),
     ("unknown top-level key", [(("bogus",), 1)], REFUSED),
     ("$schema not a string", [(("$schema",), 5)], REFUSED),
     ("$schema below the top level", [(("dma", "$schema"), "x")], REFUSED),
