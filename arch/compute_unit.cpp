@@ -28,12 +28,13 @@ ComputeUnit::ComputeUnit(sc_core::sc_module_name name, const Program& program, i
   SC_METHOD(run);
 }
 
-bool ComputeUnit::runs_at(int64_t t) const {
-  if (last_start_ >= 0 && last_start_ <= t && free_from_ > t) return true;
-  if (next_ >= queue_.size() || free_from_ > t) return false;
+ComputeUnit::Activity ComputeUnit::activity_at(int64_t t) const {
+  if (last_start_ >= 0 && last_start_ <= t - 1 && free_from_ > t) return Activity::Running;
+  if (last_start_ == t) return Activity::Starting;
+  if (next_ >= queue_.size() || free_from_ > t) return Activity::Idle;
   const ComputeTile& next = program_.tiles[static_cast<size_t>(queue_[next_])];
   const Scoreboard::Ready ready = scoreboard_.ready(next.wait_tiles, next.wait_transfers);
-  return ready.known && ready.cycle <= t;
+  return ready.known && ready.cycle <= t ? Activity::Starting : Activity::Idle;
 }
 
 void ComputeUnit::run() {
@@ -58,9 +59,31 @@ void ComputeUnit::run() {
   record_start(record, t, free_from_, ready);
   if (functional_) functional_->execute(work);
   ++next_;
-  int64_t sharers = 1;
-  for (const ComputeUnit* peer : peers_) sharers += peer->runs_at(t) ? 1 : 0;
-  record.cost = tile_cost(config_, resource_, work, resource_.is_engine ? sharers : 0);
+  if (resource_.is_engine) {
+    PortShare left = port_share(config_, 1);  // the peak
+    int64_t sharers = 1, starting = 0;
+    for (const ComputeUnit* peer : peers_) {
+      const Activity a = peer->activity_at(t);
+      sharers += a != Activity::Idle ? 1 : 0;
+      starting += a == Activity::Starting ? 1 : 0;
+      if (a != Activity::Running) continue;
+      left.act_bytes_per_cycle -= peer->port_use().act_bytes_per_cycle;
+      left.weight_bytes_per_cycle -= peer->port_use().weight_bytes_per_cycle;
+    }
+    const PortShare equal = port_share(config_, sharers);
+    const PortShare share{
+        std::max(left.act_bytes_per_cycle - starting * equal.act_bytes_per_cycle, equal.act_bytes_per_cycle),
+        std::max(left.weight_bytes_per_cycle - starting * equal.weight_bytes_per_cycle,
+                 equal.weight_bytes_per_cycle)};
+    const GroupPipeline g =
+        config_.engines[static_cast<size_t>(resource_.engine)].params->group_pipeline(work);
+    record.cost = tile_cost(config_, resource_, work, share);
+    const int64_t fetched = g.groups * g.waves;
+    use_ = {ceil_div(fetched * g.act_bytes, record.cost.cycles),
+            ceil_div(fetched * g.weight_bytes, record.cost.cycles)};
+  } else {
+    record.cost = tile_cost(config_, resource_, work);
+  }
   record.done = t + record.cost.cycles - 1;
   last_start_ = t;
   scoreboard_.finish_tile(tile, record.done);

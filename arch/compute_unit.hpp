@@ -4,12 +4,12 @@
 //
 // It runs its queue of tiles in order. A tile starts at the first cycle t at which the unit is free and
 // every item the tile waits for finished by t - 1; the closed form prices it, its last cycle is recorded
-// at once and the unit sleeps until it is free again. An engine's tile divides the buffer ports with the
-// other engines that run a tile in cycle t (fast mode's estimate of who competes with it for the tile's
-// whole duration). Whether a peer runs in cycle t is known whatever order SystemC runs the units in: it
-// started a tile by t that ends at t or later, or it has not stepped yet and its next tile can start at t.
-// The cycles between the unit becoming free and a tile starting are stalls, charged to the wait that was
-// satisfied last: a DMA transfer (DRAM) or another unit's tile (dependency).
+// at once and the unit sleeps until it is free again. An engine's tile gets a port share that estimates
+// what the other engines leave it (fast mode's stand-in for cycle mode's arbitration): the buffer's peak
+// minus the average bytes per cycle that the tiles of other engines, started before cycle t and still
+// running, fetch, and minus an equal share for each engine starting a tile in cycle t too; never less than
+// the peak divided equally among them all. Only tiles started before t count with their own use, so the
+// estimate is the same whatever order SystemC runs the units of cycle t in.
 #pragma once
 
 #include <memory>
@@ -51,8 +51,11 @@ class ComputeUnit : public sc_core::sc_module {
               Scoreboard& scoreboard, std::vector<TileRecord>& records, FunctionalModel* functional);
   /// The other engines' units, which divide the buffer ports with this one's tiles (engines only).
   void set_port_peers(std::vector<const ComputeUnit*> peers) { peers_ = std::move(peers); }
-  /// Whether the unit runs a tile in cycle t (see above).
-  bool runs_at(int64_t t) const;
+  /// What a unit does in cycle t, as an engine starting a tile in t sees it (see above).
+  enum class Activity { Idle, Starting, Running };
+  Activity activity_at(int64_t t) const;
+  /// The latest tile's average activation and weight bytes fetched per cycle.
+  const PortShare& port_use() const { return use_; }
 
   bool finished() const { return next_ >= queue_.size(); }
   bool is_engine() const { return resource_.is_engine; }
@@ -74,6 +77,7 @@ class ComputeUnit : public sc_core::sc_module {
   size_t next_ = 0;          // position in queue_ of the next tile to start
   int64_t free_from_ = 0;    // first cycle the unit is free
   int64_t last_start_ = -1;  // first cycle of the latest tile (-1: none yet)
+  PortShare use_{0, 0};      // average buffer bytes per cycle the latest tile fetches
 };
 
 }  // namespace vitsim::arch

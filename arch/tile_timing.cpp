@@ -343,8 +343,8 @@ const AuxUnitConfig& aux_unit_for(const AccelConfig& config, const Resource& res
   return config.aux(resource.aux);
 }
 
-TileContext tile_context(const AccelConfig& config, const ComputeTile& tile, int64_t port_sharers = 0) {
-  return {port_share(config, port_sharers), aux_path(config, tile.aux_chain)};
+TileContext tile_context(const AccelConfig& config, const ComputeTile& tile) {
+  return {port_share(config), aux_path(config, tile.aux_chain)};
 }
 
 }  // namespace
@@ -358,11 +358,15 @@ std::unique_ptr<TileStepper> elementwise_stepper(int64_t elements, const AuxUnit
   return std::make_unique<ElementwiseStepper>(elements, unit);
 }
 
+TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile) {
+  return tile_cost(config, resource, tile, port_share(config));
+}
+
 TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile,
-                   int64_t port_sharers) {
+                   const PortShare& ports) {
   if (!resource.is_engine) return elementwise_cost(tile.m, aux_unit_for(config, resource, tile));
-  const TileContext ctx = tile_context(config, tile, port_sharers);
-  return group_pipeline_cost(engine_for(config, resource, tile).group_pipeline(tile), ctx.ports, ctx.aux);
+  return group_pipeline_cost(engine_for(config, resource, tile).group_pipeline(tile), ports,
+                             aux_path(config, tile.aux_chain));
 }
 
 std::unique_ptr<TileStepper> tile_stepper(const AccelConfig& config, const Resource& resource,

@@ -154,9 +154,10 @@ std::unique_ptr<TileStepper> elementwise_stepper(int64_t elements, const AuxUnit
 
 /// The timing of a tile on its resource: an engine's (through EngineParams::group_pipeline) or an
 /// auxiliary unit's. Throws std::invalid_argument if the resource cannot run the tile.
-/// `port_sharers`: the engines that divide the buffer ports (see port_share).
+TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile);
+/// With the given port share for an engine (fast mode's estimate, arch/compute_unit.hpp).
 TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile,
-                   int64_t port_sharers = 0);
+                   const PortShare& ports);
 std::unique_ptr<TileStepper> tile_stepper(const AccelConfig& config, const Resource& resource,
                                           const ComputeTile& tile);
 
