@@ -34,7 +34,6 @@ class CycleCapacity {
   int64_t take(int64_t wanted);
   /// Units still available this cycle.
   int64_t left() const { return left_accesses_ * granule_; }
-  int64_t accesses_per_cycle() const { return accesses_; }
 
  private:
   int64_t accesses_, granule_, left_accesses_;
