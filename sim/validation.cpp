@@ -633,7 +633,10 @@ std::string validation_markdown(const std::vector<ValidationRow>& rows, double w
     << " exact rows match their anchor.** An exact row must show a difference of 0; the test suite runs "
     << "`vitsim validate --quick` (a subset) and fails if any exact row does not.\n\n"
     << "The engines' cycles and arithmetic are also held to RTL: Verilator co-simulation of arch/rtl/, cycle "
-    << "for cycle and bit for bit, and Yosys resource counts ([rtl.md](rtl.md)).\n";
+    << "for cycle and bit for bit, and Yosys resource counts ([rtl.md](rtl.md)). The systolic engine is also "
+    << "held to 52 real SCALE-Sim v2 runs (112 layers, `tests/data/scalesim/`): `vitsim scalesim --compat` "
+    << "reproduces every layer's Total Cycles and utilizations (tests/test_scalesim_reference.cpp), and the "
+    << "systolic RTL's cycles equal them too (tests/rtl/test_cosim_systolic.cpp).\n";
   for (const auto& [section, intro] : kSectionIntros) {
     o << "\n## " << section << "\n\n"
       << intro << "\n\n"
