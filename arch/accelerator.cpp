@@ -30,7 +30,7 @@ int64_t transfer_cycles_alone(const AccelConfig& config, const DramModel& dram, 
 }
 
 // The timing model the config's dram/model selects; `ddr4` is set when it is the DDR4 model.
-std::unique_ptr<DramModel> make_dram_model(const AccelConfig& config, const ddr4::Ddr4Dram*& ddr4) {
+std::unique_ptr<DramModel> make_dram_model(const AccelConfig& config, ddr4::Ddr4Dram*& ddr4) {
   if (config.dram.model == DramModelKind::IdealBus) return std::make_unique<DramChannel>(dram_timing(config));
   auto model = std::make_unique<ddr4::Ddr4Dram>(*config.dram.ddr4, std::llround(config.clock_mhz * 1000));
   ddr4 = model.get();
@@ -58,6 +58,7 @@ class Accelerator : public sc_core::sc_module {
         watchdog_cycles_(options.watchdog_cycles > 0 ? options.watchdog_cycles : kMinAutoWatchdog) {
     dma_.socket.bind(dram_.socket);
     if (options.record_bursts) dram_.record_bursts(&records.bursts);
+    if (options.record_bursts && ddr4_) ddr4_->record_commands(&records.ddr4_commands);
     if (options.memory) {
       dram_.attach_storage(&options.memory->dram);
       dma_.attach_buffers(&options.memory->buffers);
@@ -134,7 +135,7 @@ class Accelerator : public sc_core::sc_module {
   }
 
   Scoreboard scoreboard_;
-  const ddr4::Ddr4Dram* ddr4_ = nullptr;
+  ddr4::Ddr4Dram* ddr4_ = nullptr;
   std::unique_ptr<DramModel> dram_model_;
   DramTarget dram_;
   DmaEngine dma_;
@@ -166,7 +167,11 @@ RunRecords run_program(const Program& program, const AccelConfig& config, const 
   records.dram_bytes_read = top->dram().bytes_read();
   records.dram_bytes_written = top->dram().bytes_written();
   records.dram_bursts = top->dram().bursts();
-  if (top->ddr4()) records.ddr4 = top->ddr4()->stats();
+  if (top->ddr4()) {
+    records.ddr4 = top->ddr4()->stats();
+    records.ddr4_layers = top->ddr4()->owner_stats();
+    for (ddr4::CommandRecord& c : records.ddr4_commands) c.cycle = top->ddr4()->to_accel_end(c.cycle + 1);
+  }
   return records;
 }
 

@@ -42,8 +42,12 @@ struct RunRecords {
   std::vector<TransferRecord> transfers;
   int64_t cycles = 0;  // cycle 0 (first request) to the last item's last cycle, inclusive
   int64_t dram_bytes_read = 0, dram_bytes_written = 0, dram_bursts = 0;
-  std::vector<DramBurst> bursts;    // in request order; only with RunOptions::record_bursts
-  std::optional<ddr4::Stats> ddr4;  // the DDR4 model's counters, when the config's dram/model is ddr4
+  std::vector<DramBurst> bursts;         // in request order; only with RunOptions::record_bursts
+  std::optional<ddr4::Stats> ddr4;       // the DDR4 model's counters, when the config's dram/model is ddr4
+  std::vector<ddr4::Stats> ddr4_layers;  // ... and its accesses per layer (index: graph node; may be shorter)
+  /// With RunOptions::record_bursts and the DDR4 model: every DRAM command in issue order per channel, its
+  /// cycle converted to the accelerator cycle that holds it (traces).
+  std::vector<ddr4::CommandRecord> ddr4_commands;
 };
 
 RunRecords run_program(const Program& program, const AccelConfig& config, const RunOptions& options);

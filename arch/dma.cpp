@@ -21,7 +21,9 @@ DmaEngine::DmaEngine(sc_core::sc_module_name name, const Program& program, const
       mode_(mode),
       scoreboard_(scoreboard),
       records_(records),
-      burst_data_(static_cast<size_t>(config.dram.burst_bytes)) {
+      burst_data_(static_cast<size_t>(config.dram.burst_bytes)),
+      owner_(new BurstOwner) {
+  payload_.set_extension(owner_);  // the payload owns it (freed with it)
   queues_[0].name = "load";
   queues_[0].command = tlm::TLM_READ_COMMAND;
   queues_[0].order = &program.load_queue;
@@ -81,6 +83,7 @@ bool DmaEngine::issue_burst(Queue& q, int64_t t) {
   payload_.set_byte_enable_ptr(nullptr);
   payload_.set_dmi_allowed(false);
   payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  owner_->layer = transfer.layer;
   sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
   socket->b_transport(payload_, delay);
   if (payload_.is_response_error())

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "arch/accel_config.hpp"
+#include "arch/dram.hpp"
 #include "arch/memory_image.hpp"
 #include "arch/program.hpp"
 #include "arch/scoreboard.hpp"
@@ -89,6 +90,7 @@ class DmaEngine : public sc_core::sc_module {
   std::vector<unsigned char> burst_data_;
   std::function<void(BufferKind, int64_t, int64_t, int64_t)> load_burst_;
   OnChipMemory* buffers_ = nullptr;
+  BurstOwner* owner_;  // the extension on payload_ naming the burst's layer
   tlm::tlm_generic_payload payload_;
 };
 

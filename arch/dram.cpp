@@ -29,7 +29,7 @@ int64_t DramChannel::serve(int64_t request, int64_t bytes) {
   return (bus_free_ + unit - 1) / unit - 1;
 }
 
-BurstTiming DramChannel::serve(int64_t request, uint64_t, int64_t bytes, bool) {
+BurstTiming DramChannel::serve(int64_t request, uint64_t, int64_t bytes, bool, int) {
   const int64_t last = serve(request, bytes);
   return {last_first_byte(), last};
 }
@@ -47,7 +47,9 @@ void DramTarget::b_transport(tlm::tlm_generic_payload& payload, sc_core::sc_time
   const int64_t now = now_cycle();
   const int64_t bytes = payload.get_data_length();
   const int64_t request = now + to_cycles(delay);
-  const BurstTiming served = model_.serve(request, payload.get_address(), bytes, payload.is_write());
+  const auto* owner = payload.get_extension<BurstOwner>();
+  const BurstTiming served =
+      model_.serve(request, payload.get_address(), bytes, payload.is_write(), owner ? owner->layer : -1);
   const int64_t last = served.last_byte;
   if (burst_log_) burst_log_->push_back({request, served.first_byte, last, bytes, payload.is_write()});
   (payload.is_read() ? bytes_read_ : bytes_written_) += bytes;

@@ -34,12 +34,23 @@ struct BurstTiming {
   int64_t last_byte = 0;   // cycle its last byte arrived
 };
 
+/// Which layer a burst moves data for (the layer of its DMA transfer): an ignorable TLM extension the DMA
+/// attaches to its payload, so the DRAM model can count each layer's traffic (report.json layers[].dram).
+struct BurstOwner : tlm::tlm_extension<BurstOwner> {
+  int layer = -1;  // graph node index; -1: no layer
+  tlm::tlm_extension_base* clone() const override { return new BurstOwner(*this); }
+  void copy_from(const tlm::tlm_extension_base& other) override {
+    layer = static_cast<const BurstOwner&>(other).layer;
+  }
+};
+
 /// A DRAM timing model: plain C++, served in request order (requests never go back in time).
 class DramModel {
  public:
   virtual ~DramModel() = default;
-  /// Serves a burst of `bytes` at byte `address` requested at accelerator cycle `request`.
-  virtual BurstTiming serve(int64_t request, uint64_t address, int64_t bytes, bool write) = 0;
+  /// Serves a burst of `bytes` at byte `address` requested at accelerator cycle `request` for layer `owner`
+  /// (-1: none).
+  virtual BurstTiming serve(int64_t request, uint64_t address, int64_t bytes, bool write, int owner) = 0;
   /// An upper bound of a burst's cycles, request to last byte, with the memory to itself (the watchdog's
   /// scale).
   virtual int64_t burst_cycles_bound(int64_t bytes) const = 0;
@@ -50,8 +61,8 @@ class DramChannel : public DramModel {
   explicit DramChannel(const DramTiming& timing) : timing_(timing) {}
   /// Serves a burst of `bytes` requested at cycle `request`; returns the cycle its last byte arrives.
   int64_t serve(int64_t request, int64_t bytes);
-  /// The same, as a DramModel (the ideal bus ignores addresses).
-  BurstTiming serve(int64_t request, uint64_t address, int64_t bytes, bool write) override;
+  /// The same, as a DramModel (the ideal bus ignores addresses and owners).
+  BurstTiming serve(int64_t request, uint64_t address, int64_t bytes, bool write, int owner) override;
   int64_t burst_cycles_bound(int64_t bytes) const override;
   /// The cycle in which the last served burst's first byte moved on the bus.
   int64_t last_first_byte() const { return last_start_ / timing_.millibytes_per_cycle; }

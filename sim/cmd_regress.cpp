@@ -175,7 +175,11 @@ std::string layer_cycle_table(const SimReport& r) {
       {"tiles", std::to_string(r.tiles)},
       {"transfers", std::to_string(r.transfers)},
       {"dram_bytes_read", std::to_string(r.dram_bytes_read)},
-      {"dram_bytes_written", std::to_string(r.dram_bytes_written)}};
+      {"dram_bytes_written", std::to_string(r.dram_bytes_written)},
+      {"dram_accesses", std::to_string(r.dram ? r.dram->accesses : 0)},
+      {"row_hits", std::to_string(r.dram ? r.dram->row_hits : 0)},
+      {"row_misses", std::to_string(r.dram ? r.dram->row_misses : 0)},
+      {"row_conflicts", std::to_string(r.dram ? r.dram->row_conflicts : 0)}};
   const std::vector<std::string> columns = csv_fields(kLayersCsvHeader);
   for (size_t i = 0; i < columns.size(); ++i) {
     const auto it = totals.find(columns[i]);

@@ -9,7 +9,8 @@ namespace vitsim::sim {
 
 const char* const kLayersCsvHeader =
     "index,name,label,op,resources,start,end,span_cycles,busy,stall_port,stall_aux,stall_dram,"
-    "stall_dependency,macs,tiles,transfers,dram_bytes_read,dram_bytes_written";
+    "stall_dependency,macs,tiles,transfers,dram_bytes_read,dram_bytes_written,dram_accesses,row_hits,"
+    "row_misses,row_conflicts";
 
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
@@ -27,8 +28,9 @@ std::string layers_csv(const SimReport& report) {
     o << i << ',' << csv_field(l.name) << ',' << csv_field(l.label) << ',' << csv_field(l.op) << ','
       << csv_field(l.joined_resources()) << ',' << l.start << ',' << l.end << ',' << l.span() << ',' << c.busy
       << ',' << c.stall_port << ',' << c.stall_aux << ',' << c.stall_dram << ',' << c.stall_dependency << ','
-      << l.macs << ',' << l.tiles << ',' << l.transfers << ',' << l.dram_read << ',' << l.dram_written
-      << '\n';
+      << l.macs << ',' << l.tiles << ',' << l.transfers << ',' << l.dram_read << ',' << l.dram_written;
+    const LayerDram d = l.dram.value_or(LayerDram{});
+    o << ',' << d.accesses << ',' << d.row_hits << ',' << d.row_misses << ',' << d.row_conflicts << '\n';
   }
   return o.str();
 }

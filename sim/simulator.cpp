@@ -72,6 +72,19 @@ DramReport dram_report(const arch::ddr4::Stats& st, const arch::ddr4::Config& dd
   for (size_t k = 0; k < d.stall_ns.size(); ++k) d.stall_ns[k] = as_double(st.stall[k]) * ddr4.tck_ns();
   return d;
 }
+
+LayerDram layer_dram(const arch::ddr4::Stats& st, const arch::ddr4::Config& ddr4, const LayerStats& layer,
+                     double clock_mhz) {
+  LayerDram d;
+  d.accesses = st.requests();
+  d.row_hits = st.hits, d.row_misses = st.misses, d.row_conflicts = st.conflicts;
+  d.row_hit_rate = ratio(as_double(st.hits), as_double(d.accesses));
+  const double seconds = as_double(layer.span()) / (clock_mhz * 1e6);
+  d.achieved_gbps = ratio(as_double(layer.dram_read + layer.dram_written), seconds * 1e9);
+  d.avg_latency_ns = ratio(as_double(st.latency_cycles) * ddr4.tck_ns(), as_double(d.accesses));
+  for (size_t k = 0; k < d.stall_ns.size(); ++k) d.stall_ns[k] = as_double(st.stall[k]) * ddr4.tck_ns();
+  return d;
+}
 }  // namespace
 
 SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfig& config,
@@ -180,7 +193,12 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
     for (size_t i = 0; i < bad.size(); ++i) rep.layers[i].mismatches = bad[i], rep.mismatches += bad[i];
     rep.first_mismatch = functional->first_mismatch();
   }
-  if (rec.ddr4) rep.dram = dram_report(*rec.ddr4, *config.dram.ddr4, rep);
+  if (rec.ddr4) {
+    rep.dram = dram_report(*rec.ddr4, *config.dram.ddr4, rep);
+    for (size_t i = 0; i < rep.layers.size(); ++i)
+      rep.layers[i].dram = layer_dram(i < rec.ddr4_layers.size() ? rec.ddr4_layers[i] : arch::ddr4::Stats{},
+                                      *config.dram.ddr4, rep.layers[i], rep.clock_mhz);
+  }
   rep.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return outcome;
 }
@@ -218,6 +236,7 @@ nlohmann::json SimReport::to_json() const {
                         {"resources", l.resources},
                         {"cycles", l.cycles.to_json()}};
     if (l.mismatches >= 0) j["mismatches"] = l.mismatches;
+    if (l.dram) j["dram"] = l.dram->to_json();
     lay.push_back(j);
   }
   nlohmann::json j = {{"schema", "vitsim-report"},
@@ -254,10 +273,28 @@ nlohmann::json SimReport::to_json() const {
   return j;
 }
 
-nlohmann::json DramReport::to_json() const {
+namespace {
+nlohmann::json stall_json(const std::array<double, arch::ddr4::kCauses>& stall_ns) {
   nlohmann::json stalls;
   for (int k = 0; k < arch::ddr4::kCauses; ++k)
     stalls[arch::ddr4::cause_name(static_cast<arch::ddr4::Cause>(k))] = stall_ns[static_cast<size_t>(k)];
+  return stalls;
+}
+}  // namespace
+
+nlohmann::json LayerDram::to_json() const {
+  return {{"accesses", accesses},
+          {"row_hits", row_hits},
+          {"row_misses", row_misses},
+          {"row_conflicts", row_conflicts},
+          {"row_hit_rate", row_hit_rate},
+          {"achieved_gbps", achieved_gbps},
+          {"avg_latency_ns", avg_latency_ns},
+          {"stall_ns", stall_json(stall_ns)}};
+}
+
+nlohmann::json DramReport::to_json() const {
+  const nlohmann::json stalls = stall_json(stall_ns);
   return {{"model", "ddr4"},
           {"preset", preset},
           {"accesses", accesses},

@@ -68,6 +68,17 @@ struct ResourceStats {
   std::vector<TimelineSegment> timeline;
 };
 
+/// A layer's accesses as the DDR4 model served them (report.json layers[].dram; DDR4 only): the column
+/// accesses of the bursts of its DMA transfers.
+struct LayerDram {
+  int64_t accesses = 0, row_hits = 0, row_misses = 0, row_conflicts = 0;
+  double row_hit_rate = 0;    // row_hits / accesses
+  double achieved_gbps = 0;   // the layer's DRAM bytes / its span (first to last cycle)
+  double avg_latency_ns = 0;  // per access: arrival in the controller to the end of its data
+  std::array<double, arch::ddr4::kCauses> stall_ns{};  // latency beyond a row hit, by cause, summed
+  nlohmann::json to_json() const;
+};
+
 struct LayerStats {
   std::string name, label, op;
   int64_t start = -1,
@@ -76,7 +87,8 @@ struct LayerStats {
   int64_t macs = 0, tiles = 0, transfers = 0, dram_read = 0, dram_written = 0;
   CycleBreakdown cycles;
   std::vector<std::string> resources;  // units its tiles ran on
-  int64_t mismatches = -1;  // functional: elements differing from the integer executor (-1: not run)
+  int64_t mismatches = -1;        // functional: elements differing from the integer executor (-1: not run)
+  std::optional<LayerDram> dram;  // with the DDR4 model only
 
   /// The units it ran on joined by '+' (summary, layers.csv, traces).
   std::string joined_resources() const;
@@ -100,7 +112,7 @@ struct DramReport {
 
 struct SimReport {
   /// Version of report.json's layout (docs/report.schema.json); bump it on any change of keys or meaning.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   std::string model, recipe, accel, timing;
   int resolution = 0;
   bool functional = false, ideal_memory = false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "arch/tile_timing.hpp"
@@ -205,6 +206,34 @@ void layer_events(const SimOutcome& o, EventWriter& w) {
   }
 }
 
+// The DDR4 model's commands (recorded with the bursts): one track per rank and bank group, and one per
+// rank for its rank-level commands (PREA, REF); a slice is a stretch of commands without a cycle of rest,
+// named by the kinds it holds, with their counts.
+void ddr4_events(const SimOutcome& o, int first_tid, int first_sort, EventWriter& w) {
+  std::map<std::pair<int, int>, int> tids;
+  for (const CommandStretch& s : ddr4_command_stretches(o.records.ddr4_commands)) {
+    const std::pair<int, int> key{s.rank, s.bank_group};
+    auto it = tids.find(key);
+    if (it == tids.end()) {
+      const int index = static_cast<int>(tids.size());
+      it = tids.emplace(key, first_tid + index).first;
+      w.track_names(it->second,
+                    "DDR4 rank " + std::to_string(s.rank) +
+                        (s.bank_group < 0 ? " refresh" : " bank group " + std::to_string(s.bank_group)),
+                    first_sort + index);
+    }
+    std::string name;
+    Json counts = Json::object();
+    for (size_t k = 0; k < s.commands.size(); ++k) {
+      if (s.commands[k] == 0) continue;
+      const char* command = arch::ddr4::command_name(static_cast<arch::ddr4::Command>(k));
+      name += (name.empty() ? "" : "+") + std::string(command);
+      counts[command] = s.commands[k];
+    }
+    w.complete("ddr4", name, it->second, s.start, s.end, counts);
+  }
+}
+
 }  // namespace
 
 int64_t dram_counter_bin_cycles(int64_t cycles) {
@@ -233,6 +262,7 @@ std::string perfetto_trace(const SimOutcome& o) {
   transfer_events(o, arch::TransferDir::Load, dma_load_tid, w);
   transfer_events(o, arch::TransferDir::Store, dma_store_tid, w);
   if (have_bursts) dram_events(o, dram_tid, bin, w);
+  ddr4_events(o, dram_tid + 1, static_cast<int>(resources) + 3, w);
   layer_events(o, w);
 
   const Json metadata = {{"generator", "vitsim"},
@@ -249,6 +279,7 @@ std::string perfetto_trace(const SimOutcome& o) {
                          {"transfers", rep.transfers},
                          {"dram_bursts_recorded", have_bursts},
                          {"dram_bursts", static_cast<int64_t>(o.records.bursts.size())},
+                         {"ddr4_commands", static_cast<int64_t>(o.records.ddr4_commands.size())},
                          {"dram_counter_bin_cycles", bin}};
   // displayTimeUnit first: Perfetto only honours it near the start of the file. traceEvents before metadata:
   // its importer reads the keys in order.

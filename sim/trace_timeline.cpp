@@ -1,6 +1,7 @@
 #include "sim/trace_timeline.hpp"
 
 #include <algorithm>
+#include <map>
 
 namespace vitsim::sim {
 
@@ -56,6 +57,24 @@ std::vector<BusStretch> dram_bus_stretches(const std::vector<arch::DramBurst>& b
     (b.write ? s.bytes_written : s.bytes_read) += b.bytes;
   }
   return stretches;
+}
+
+std::vector<CommandStretch> ddr4_command_stretches(const std::vector<arch::ddr4::CommandRecord>& commands) {
+  using arch::ddr4::Command;
+  std::map<std::pair<int, int>, std::vector<CommandStretch>> tracks;
+  for (const arch::ddr4::CommandRecord& c : commands) {
+    const bool rank_level = c.command == Command::PreAll || c.command == Command::Ref;
+    const std::pair<int, int> key{c.rank, rank_level ? -1 : c.bank_group};
+    std::vector<CommandStretch>& stretches = tracks[key];
+    if (stretches.empty() || c.cycle > stretches.back().end + 1)
+      stretches.push_back({key.first, key.second, c.cycle, c.cycle, {}});
+    CommandStretch& s = stretches.back();
+    s.end = std::max(s.end, c.cycle);
+    ++s.commands[static_cast<size_t>(c.command)];
+  }
+  std::vector<CommandStretch> all;
+  for (auto& [key, stretches] : tracks) all.insert(all.end(), stretches.begin(), stretches.end());
+  return all;
 }
 
 }  // namespace vitsim::sim

@@ -3,9 +3,11 @@
 // agree. Plain C++, no SystemC.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
+#include "arch/ddr4/ddr4_controller.hpp"
 #include "arch/dram.hpp"
 #include "sim/simulator.hpp"
 
@@ -44,5 +46,15 @@ struct BusStretch {
   int64_t bursts = 0, bytes_read = 0, bytes_written = 0;
 };
 std::vector<BusStretch> dram_bus_stretches(const std::vector<arch::DramBurst>& bursts);
+
+/// A stretch of accelerator cycles in which one DDR4 bank group (or, for refresh, one rank) received
+/// commands without a cycle of rest: its commands merged, counted by kind (arch::ddr4::Command order).
+struct CommandStretch {
+  int rank = 0, bank_group = -1;  // bank_group -1: the rank-level commands (PREA, REF)
+  int64_t start = 0, end = 0;
+  std::array<int64_t, 6> commands{};
+};
+/// The stretches of every bank group and rank, ordered by (rank, bank group, start).
+std::vector<CommandStretch> ddr4_command_stretches(const std::vector<arch::ddr4::CommandRecord>& commands);
 
 }  // namespace vitsim::sim

@@ -48,7 +48,7 @@ TEST_CASE("ddr4 target: a 256-byte burst by hand", "[ddr4]") {
   // issues only the oldest access's commands: ACT bg0 at 0, RD at tRCD = 16; ACT bg1 on the next command
   // cycle 17 (tRRD_S = 7 long past), RD at 17 + 16 = 33; RD bg0 at max(34, 16 + tCCD_L, 33 + tCCD_S) = 37;
   // RD bg1 at max(38, 33 + 6, 37 + 4) = 41; data end 41 + CL + BL/2 = 61.
-  const arch::BurstTiming t = d.serve(0, 0, 256, false);
+  const arch::BurstTiming t = d.serve(0, 0, 256, false, -1);
   CHECK(t.first_byte == (16 + 16) / 6);        // first data at DRAM cycle 32: accelerator cycle 5
   CHECK(t.last_byte == (61 + 6 - 1) / 6 - 1);  // DRAM edge 61 lies in accelerator cycle 10
   const arch::ddr4::Stats s = d.stats();
@@ -151,6 +151,31 @@ TEST_CASE("ddr4 target: both timing modes move the same bytes on EfficientViT-B0
   CHECK(d.refreshes == static_cast<int64_t>(static_cast<double>(fast.report.cycles) * 5.0 / 7800.0));
   CHECK(d.bus_utilization ==
         Approx(static_cast<double>(d.accesses) * 4 / (static_cast<double>(fast.report.cycles) * 6)));
+
+  // Per layer (the DMA tags each burst with its transfer's layer): the accesses of the layer's own bursts,
+  // counted from its transfers' runs (a burst never crosses a run), and the layers add up to the image.
+  std::vector<int64_t> expected(fast.report.layers.size(), 0);
+  for (const arch::Transfer& t : fast.program.transfers)
+    for (const arch::RunSet& r : t.runs)
+      for (int64_t done = 0; done < r.run_bytes; done += 256)
+        expected[static_cast<size_t>(t.layer)] +=
+            r.count * ((std::min<int64_t>(256, r.run_bytes - done) + 63) / 64);
+  int64_t accesses = 0, hits = 0;
+  double stall = 0;
+  for (size_t i = 0; i < fast.report.layers.size(); ++i) {
+    const sim::LayerStats& l = fast.report.layers[i];
+    INFO("layer " << l.name);
+    REQUIRE(l.dram);
+    CHECK(l.dram->accesses == expected[i]);
+    CHECK(l.dram->row_hits + l.dram->row_misses + l.dram->row_conflicts == l.dram->accesses);
+    accesses += l.dram->accesses, hits += l.dram->row_hits;
+    for (const double ns : l.dram->stall_ns) stall += ns;
+  }
+  CHECK(accesses == d.accesses);
+  CHECK(hits == d.row_hits);
+  double image_stall = 0;
+  for (const double ns : d.stall_ns) image_stall += ns;
+  CHECK(stall == Approx(image_stall));
 
   // Same program and traffic as the ideal bus; only the time differs.
   const sim::SimReport ideal =

@@ -103,8 +103,17 @@ TEST_CASE("Metrics follow their definitions and timelines match the cycle breakd
   CHECK(transfers == r.transfers);
 }
 
+namespace {
+// layers.csv's last four columns: the DDR4 model's accesses and row outcomes (zeros without it).
+std::string dram_columns(const std::optional<sim::LayerDram>& d) {
+  if (!d) return "0,0,0,0";
+  return std::to_string(d->accesses) + "," + std::to_string(d->row_hits) + "," +
+         std::to_string(d->row_misses) + "," + std::to_string(d->row_conflicts);
+}
+}  // namespace
+
 TEST_CASE("layers.csv has the header and one row per layer with the report's integers", "[report]") {
-  const sim::SimReport r = b0_report(false);
+  const sim::SimReport r = b0_report(false, true);  // DDR4: its columns are not all zero
   const std::string csv = sim::layers_csv(r);
   std::istringstream in(csv);
   std::string line;
@@ -119,13 +128,13 @@ TEST_CASE("layers.csv has the header and one row per layer with the report's int
     CHECK(line.rfind(std::to_string(rows) + "," + l.name + "," + l.label + "," + l.op + ",", 0) == 0);
     const std::string tail = "," + std::to_string(l.macs) + "," + std::to_string(l.tiles) + "," +
                              std::to_string(l.transfers) + "," + std::to_string(l.dram_read) + "," +
-                             std::to_string(l.dram_written);
+                             std::to_string(l.dram_written) + "," + dram_columns(l.dram);
     CHECK(line.size() >= tail.size());
     CHECK(line.compare(line.size() - tail.size(), tail.size(), tail) == 0);
     ++rows;
   }
   CHECK(rows == r.layers.size());
-  CHECK(csv == sim::layers_csv(b0_report(false)));  // deterministic
+  CHECK(csv == sim::layers_csv(b0_report(false, true)));  // deterministic
 }
 
 TEST_CASE("vitsim simulate writes report.json and layers.csv atomically: a bad path exits 2",

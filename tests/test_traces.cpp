@@ -180,6 +180,19 @@ TEST_CASE(
   std::vector<std::string> expected_tracks;
   for (const arch::Resource& r : o.program.resources) expected_tracks.push_back(r.name);
   for (const char* t : {"DMA load", "DMA store", "DRAM"}) expected_tracks.push_back(t);
+  // trio-vit's DDR4: a track per rank and bank group that received commands, and per rank for refresh.
+  REQUIRE(rep.dram);
+  std::set<std::pair<int, int>> ddr4_tracks;
+  std::map<std::string, int64_t> commands_recorded;
+  for (const arch::ddr4::CommandRecord& c : o.records.ddr4_commands) {
+    const bool rank_level = c.command == arch::ddr4::Command::PreAll || c.command == arch::ddr4::Command::Ref;
+    ddr4_tracks.insert({c.rank, rank_level ? -1 : c.bank_group});
+    ++commands_recorded[arch::ddr4::command_name(c.command)];
+  }
+  CHECK(ddr4_tracks.size() >= 2);
+  for (const auto& [rank, group] : ddr4_tracks)
+    expected_tracks.push_back("DDR4 rank " + std::to_string(rank) +
+                              (group < 0 ? " refresh" : " bank group " + std::to_string(group)));
   std::map<int, std::string> track_name;
   std::map<int, int> sort_index;
   for (const json& e : events)
@@ -302,6 +315,20 @@ TEST_CASE(
   CHECK(last_ts == rep.cycles);
   CHECK(last_gbps == 0);
   CHECK(counted_read * 1e3 / rep.clock_mhz == Approx(static_cast<double>(rep.dram_bytes_read)).epsilon(0.01));
+
+  // The DDR4 tracks hold every recorded command once; their column commands are the report's accesses and
+  // their refreshes its refreshes (the DDR4 model's counters, not the command log).
+  std::map<std::string, int64_t> commands_traced;
+  for (const auto& [tid, slices] : tracks)
+    if (track_name[tid].rfind("DDR4 ", 0) == 0)
+      for (const Slice& s : slices) {
+        REQUIRE(s.event->at("cat") == "ddr4");
+        for (const auto& [command, count] : s.event->at("args").items())
+          commands_traced[command] += count.get<int64_t>();
+      }
+  CHECK(commands_traced == commands_recorded);
+  CHECK(commands_traced["RD"] + commands_traced["WR"] == rep.dram->accesses);
+  CHECK(commands_traced["REF"] == rep.dram->refreshes);
 
   // No track has overlapping slices.
   for (const auto& [tid, slices] : tracks)

@@ -339,6 +339,10 @@ Completion Memory::access(uint64_t address, bool write, int64_t arrival) {
   return done_.back();
 }
 
+void Memory::record_commands(std::vector<CommandRecord>* log) {
+  for (Channel& c : channels_) c.record_commands(log);
+}
+
 Stats Memory::stats() const {
   Stats s;
   for (const Channel& c : channels_) s.merge(c.stats());

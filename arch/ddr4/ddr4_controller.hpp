@@ -181,6 +181,8 @@ class Memory {
   /// Serves one column access arriving at DRAM cycle `arrival` (not below the previous one's).
   Completion access(uint64_t address, bool write, int64_t arrival);
   Stats stats() const;
+  /// Appends every command any channel issues from now on to `log` (null: stop).
+  void record_commands(std::vector<CommandRecord>* log);
   const Config& config() const { return config_; }
 
  private:

@@ -22,15 +22,22 @@ int64_t Ddr4Dram::to_accel_end(int64_t e) const {
   return ceil_div(e * accel_ratio_, dram_ratio_) - 1;
 }
 
-BurstTiming Ddr4Dram::serve(int64_t request, uint64_t address, int64_t bytes, bool write) {
+BurstTiming Ddr4Dram::serve(int64_t request, uint64_t address, int64_t bytes, bool write, int owner) {
   const int64_t arrival = to_dram(request);
   const int64_t access = memory_.config().access_bytes();
   const int data_cycles = memory_.config().timing.data_cycles();
   int64_t first = std::numeric_limits<int64_t>::max(), end = 0;
+  Stats* counted = nullptr;
+  if (owner >= 0) {
+    if (static_cast<size_t>(owner) >= owner_stats_.size())
+      owner_stats_.resize(static_cast<size_t>(owner) + 1);
+    counted = &owner_stats_[static_cast<size_t>(owner)];
+  }
   for (int64_t offset = 0; offset < bytes; offset += access) {
     const Completion c = memory_.access(address + static_cast<uint64_t>(offset), write, arrival);
     first = std::min(first, c.data_end - data_cycles);
     end = std::max(end, c.data_end);
+    if (counted) counted->add(c, data_cycles);
   }
   return {first * accel_ratio_ / dram_ratio_, to_accel_end(end)};
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "arch/ddr4/ddr4_controller.hpp"
 #include "arch/dram.hpp"
@@ -21,18 +22,24 @@ class Ddr4Dram : public DramModel {
   /// `accel_khz`: the accelerator clock in kHz.
   Ddr4Dram(const Config& config, int64_t accel_khz);
 
-  BurstTiming serve(int64_t request, uint64_t address, int64_t bytes, bool write) override;
+  BurstTiming serve(int64_t request, uint64_t address, int64_t bytes, bool write, int owner) override;
   int64_t burst_cycles_bound(int64_t bytes) const override;
 
   /// The first DRAM cycle at or after the start of accelerator cycle `t`.
   int64_t to_dram(int64_t t) const;
   /// The accelerator cycle in which DRAM edge `e` falls just after (the cycle holding time e - 0).
   int64_t to_accel_end(int64_t e) const;
+  /// Appends every DRAM command from now on to `log`, at DRAM cycles (null: stop).
+  void record_commands(std::vector<CommandRecord>* log) { memory_.record_commands(log); }
   Stats stats() const { return memory_.stats(); }
+  /// The accesses of each owner's bursts (index: the owner; the row outcomes, latencies and stall causes of
+  /// its column accesses; activates, precharges and refreshes are not attributed to owners).
+  const std::vector<Stats>& owner_stats() const { return owner_stats_; }
   const Config& config() const { return memory_.config(); }
 
  private:
   Memory memory_;
+  std::vector<Stats> owner_stats_;
   int64_t accel_ratio_, dram_ratio_;  // f_acc : f_dram reduced (A : D)
 };
 
