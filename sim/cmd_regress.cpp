@@ -122,26 +122,6 @@ std::optional<int64_t> parse_int(const std::string& s) {
   return v;
 }
 
-// One CSV line into its fields; a quoted field (RFC 4180, as layers_csv writes names with a comma) may hold
-// commas and doubled quotes.
-std::vector<std::string> csv_fields(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-      fields.back() += '"', ++i;
-    } else if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      fields.emplace_back();
-    } else {
-      fields.back() += c;
-    }
-  }
-  return fields;
-}
-
 }  // namespace
 
 std::string layer_cycle_table(const SimReport& r) {

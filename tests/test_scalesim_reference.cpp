@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "sim/report_files.hpp"
 #include "sim/scalesim_import.hpp"
 #include "test_support.hpp"
 
@@ -16,26 +17,6 @@ using vitsim::arch::SystolicArray;
 using vitsim::arch::TimingMode;
 
 namespace {
-
-// One CSV record: comma-separated, a field in double quotes may hold commas ("" is a quote).
-std::vector<std::string> split_csv_record(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-      fields.back() += '"';
-      ++i;
-    } else if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      fields.emplace_back();
-    } else {
-      fields.back() += c;
-    }
-  }
-  return fields;
-}
 
 struct ReferenceRow {
   std::string layer;
@@ -58,7 +39,7 @@ std::vector<ReferenceRun> load_reference_runs() {
   REQUIRE(in.good());
   std::string line;
   std::getline(in, line);
-  const std::vector<std::string> header = split_csv_record(line);
+  const std::vector<std::string> header = csv_fields(line);
   std::map<std::string, size_t> column;
   for (size_t i = 0; i < header.size(); ++i) column[header[i]] = i;
   for (const char* name : {"case", "layer", "format", "rows", "cols", "dataflow", "total_cycles",
@@ -68,7 +49,7 @@ std::vector<ReferenceRun> load_reference_runs() {
   std::vector<ReferenceRun> runs;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    const std::vector<std::string> f = split_csv_record(line);
+    const std::vector<std::string> f = csv_fields(line);
     REQUIRE(f.size() == header.size());
     const auto at = [&](const char* name) { return f[column.at(name)]; };
     if (runs.empty() || runs.back().name != at("case")) {
