@@ -613,6 +613,9 @@ QTensor add(const Node& node, const QNode& qn, const QTensor& x0, const ActQuant
   if (qn.requant[0].shift != qn.requant[1].shift)
     fail(node, "the two requantizers must share one shift, got " + std::to_string(qn.requant[0].shift) +
                    " and " + std::to_string(qn.requant[1].shift));
+  for (const ActQuant* q : {&q0, &q1})  // PTF factors shift the centered codes: keep them narrow
+    if (!q->per_tensor() && (q->zero_point[0] < code_min(q->bits) || q->zero_point[0] > code_max(q->bits)))
+      fail(node, "a PTF input's zero point must lie in its code range");
   const AddStage stage(qn, q0, q1);
   QTensor out{node.out_shape, std::vector<int32_t>(x0.data.size())};
   const size_t width = uz(x0.shape.back());
@@ -860,6 +863,7 @@ QTensor pos_embed(const Node& node, const QNode& qn, const QTensor& x, const Act
   for (int64_t i = 0; i < static_cast<int64_t>(x.data.size()); ++i) {
     const size_t g = group_of(qn.out, a, i);
     const int64_t acc = int64_t{x.data[uz(i)]} - qx.zero_point[0] + qn.const_codes[uz(i)];
+    check_acc(node, acc, "token, feature", i / x.shape[1], i % x.shape[1]);
     out.data[uz(i)] = requantize_code(acc, qn.requant[g], qn.out.zero_point[g], qn.out.bits);
   }
   return out;
@@ -890,6 +894,9 @@ QTensor layer_norm(const Node& node, const QNode& qn, const QTensor& x, const Ac
   return out;
 }
 
+// |fixed-point score| bound, so that a row's differences stay far inside int64.
+constexpr int64_t kScoreLimit = int64_t{1} << 50;
+
 QTensor softmax(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
   if (x.shape.empty() || x.shape.back() <= 0) fail(node, "needs a non-empty last axis");
   expect_out_shape(node, x.shape);
@@ -914,7 +921,12 @@ QTensor softmax(const Node& node, const QNode& qn, const QTensor& x, const ActQu
   for (int64_t r = 0; r < static_cast<int64_t>(x.data.size()) / n; ++r) {
     const size_t g = group_of(qx, a, r * n);  // a row lies in one group: the grid covers axes 0 and 1 only
     const int64_t zp = qx.bits == 32 ? 0 : qx.zero_point[g];
-    for (int64_t i = 0; i < n; ++i) work[uz(i)] = qn.requant[g].apply(x.data[uz(r * n + i)] - zp);
+    for (int64_t i = 0; i < n; ++i) {
+      work[uz(i)] = qn.requant[g].apply(x.data[uz(r * n + i)] - zp);
+      if (work[uz(i)] < -kScoreLimit || work[uz(i)] > kScoreLimit)
+        overflow(node, "fixed-point score " + std::to_string(work[uz(i)]) + " at row " + std::to_string(r) +
+                           " is beyond +-2^50 (its requantizer is far too large)");
+    }
     softmax_row(work.data(), n, qn.out, qn.out.zero_point[g], out.data.data() + r * n);
   }
   return out;

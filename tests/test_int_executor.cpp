@@ -654,20 +654,19 @@ TEST_CASE("Exact in every accumulation width: float, double and int64 GEMM paths
   }
 }
 
-TEST_CASE("Ops without integer semantics are rejected by name", "[int]") {
+TEST_CASE("Standard-ViT ops without their integer program are rejected by name", "[int]") {
   GraphBuilder b("t", 0, {4, 8});
   const int sm = b.softmax("attn.softmax", 0);
   const int ln = b.layer_norm("pre.ln", 0, 1e-6f);
   QGraph q = make_qgraph(b.finish());
-  q.nodes[0].out = pt(0.1f, 0);
   for (auto& n : q.nodes) n.out = pt(0.1f, 0);
   const QTensor x = qt({4, 8}, std::vector<int32_t>(32, 1));
   CHECK_THROWS_AS(eval_node_int(q, sm, {&x}), std::invalid_argument);
-  CHECK_THROWS_WITH(eval_node_int(q, sm, {&x}),
-                    Catch::Contains("node 'attn.softmax' (softmax) has no integer semantics yet"));
+  CHECK_THROWS_WITH(eval_node_int(q, sm, {&x}), Catch::Contains("node 'attn.softmax' (softmax)") &&
+                                                    Catch::Contains("uniform output codes"));
   CHECK_THROWS_WITH(eval_node_int(q, ln, {&x}),
-                    Catch::Contains("node 'pre.ln' (layernorm) has no integer semantics yet"));
-  CHECK_THROWS_WITH(run_int(q, x), Catch::Contains("'attn.softmax'"));
+                    Catch::Contains("node 'pre.ln' (layernorm)") && Catch::Contains("8 multipliers"));
+  CHECK_THROWS_WITH(run_int(q, x), Catch::Contains("/nodes/1/q/requant") && Catch::Contains("softmax node"));
 }
 
 TEST_CASE("Inconsistent QNodes are rejected with the node's name", "[int]") {

@@ -188,6 +188,7 @@ struct Diff {
     eq(path + ".groups1", a.groups1, b.groups1);
     vec(path + ".scale", a.scale, b.scale);
     vec(path + ".zero_point", a.zero_point, b.zero_point);
+    eq(path + ".log2", a.log2, b.log2);
   }
   void operand(const std::string& path, const MatOperand& a, const MatOperand& b) {
     eq(path + ".row_offset", a.row_offset, b.row_offset);
@@ -268,6 +269,10 @@ std::string first_difference(const QGraph& x, const QGraph& y) {
     d.requants(q + ".num_requant", qa.num_requant, qb.num_requant);
     d.requants(q + ".div_requant", qa.div_requant, qb.div_requant);
     d.requants(q + ".out_requant", qa.out_requant, qb.out_requant);
+    d.vec(q + ".const_codes", qa.const_codes, qb.const_codes);
+    d.vec(q + ".ln_mult", qa.ln_mult, qb.ln_mult);
+    d.eq(q + ".ln_shift", qa.ln_shift, qb.ln_shift);
+    d.eq(q + ".ln_eps", qa.ln_eps, qb.ln_eps);
     if (!d.first.empty()) break;
   }
   return d.first;
@@ -328,7 +333,7 @@ TestGraph make_test_graph() {
   t.norm_uniform = b.attn_normalize("norm_uniform", t.out, 2, 4, 4);
   t.sum = b.add("sum", t.norm_log2, t.norm_uniform);
   t.cat = b.concat("cat", {t.sum, t.dw});  // [12,4,4]
-  // ViT token ops (no integer semantics yet: default QNodes, some with an output quantizer).
+  // ViT token ops: the fields of their integer programs on a few, default QNodes on the others.
   const int tokens = b.patch_tokens("tokens", t.cat);  // [16,12]
   const int cls = b.class_token("cls", tokens);        // [17,12]
   const int pos = b.pos_embed("pos", cls);
@@ -409,7 +414,15 @@ TestGraph make_test_graph() {
   q[t.sum].out = gen.act(8, 1, 1);
   q[t.cat].out = gen.act(8, 12, 1);
   q[static_cast<size_t>(tokens)].out = gen.act(8, 1, 1);
-  q[t.ln].out = gen.act(4, 17, 1);       // 17 zero points in -8..7: an i4 tensor with an odd count
+  q[t.ln].out = gen.act(4, 17, 1);  // 17 zero points in -8..7: an i4 tensor with an odd count
+  q[t.ln].ln_mult = gen.ints(12, -(1 << 30), 1 << 30);
+  q[t.ln].bias = gen.ints(12, -1000, 1000);
+  q[t.ln].ln_shift = 17;
+  q[t.ln].ln_eps = 123456;
+  q[static_cast<size_t>(cls)].const_codes = gen.ints(12, -128, 127);
+  q[static_cast<size_t>(pos)].const_codes = gen.ints(17 * 12, -100000, 100000);
+  q[static_cast<size_t>(sm)].out = gen.act(4, 2, 17, true);
+  q[static_cast<size_t>(sm)].out.log2 = true;
   q[t.scores].out = gen.act(32, 2, 17);  // 34 groups: stored in the data section
   q[t.pool].requant = gen.requants(1);
   q[t.pool].out = gen.act(16, 1, 1);
