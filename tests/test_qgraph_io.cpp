@@ -617,6 +617,32 @@ TEST_CASE("save_qgraph refuses a QGraph the loader would reject", "[qgraph_io]")
   CHECK(dir.entries().empty());
 }
 
+TEST_CASE("validate refuses inconsistent fields of the standard-ViT ops", "[qgraph_io]") {
+  const auto refused = [](const std::function<void(QGraph&)>& edit, const std::string& what) {
+    TestGraph t = make_test_graph();
+    edit(t.qg);
+    CHECK_THROWS_WITH(validate(t.qg), Contains(what));
+  };
+  const auto at = [](QGraph& qg, const char* name) -> QNode& {
+    return qg.nodes[static_cast<size_t>(qg.graph.find(name))];
+  };
+  refused([&](QGraph& qg) { at(qg, "cls").const_codes.pop_back(); },
+          "/q/const_codes: 11 entries, expected 12 (one per feature) or none");
+  refused([&](QGraph& qg) { at(qg, "pos").const_codes.pop_back(); }, "expected 204 (one per element)");
+  refused([&](QGraph& qg) { at(qg, "stem").ln_mult = {1}; }, "/q/ln_mult");
+  refused([&](QGraph& qg) { at(qg, "ln").bias.push_back(1); }, "/q/bias: 13 entries, expected 12");
+  refused([&](QGraph& qg) { at(qg, "ln").ln_shift = 31; }, "/q/ln_shift");
+  refused(
+      [&](QGraph& qg) {
+        at(qg, "sum").out = ActQuant::per_tensor_quant(1.0f, 0, 4);
+        at(qg, "sum").out.log2 = true;
+      },
+      "/q/out/log2: a add node has no log2 output");
+  refused([&](QGraph& qg) { at(qg, "softmax").out.bits = 8; },
+          "/q/out/bits: 8 is out of range for log2 codes");
+  refused([&](QGraph& qg) { at(qg, "softmax").out.zero_point[3] = 1; }, "must be 0 for log2 codes");
+}
+
 TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgraph_io]") {
   TempDir dir("qgraph_io", "corrupt");
   const TestGraph t = make_test_graph();
