@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "qgraph_by_hand.hpp"
 #include "quant/fp32_executor.hpp"
 #include "quant/graph.hpp"
 #include "quant/int_executor.hpp"
@@ -26,31 +27,10 @@ using namespace vitsim::quant;
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
-ActQuant pt(float scale, int32_t zp, int bits = 8) {
-  return ActQuant::per_tensor_quant(scale, zp, bits);
-}
-
-// A grid over axes 0 and 1 (g0 x g1 groups, row-major).
-ActQuant grid(int64_t g0, int64_t g1, std::vector<float> scale, std::vector<int32_t> zp, int bits = 8) {
-  ActQuant q;
-  q.bits = bits;
-  q.groups0 = g0;
-  q.groups1 = g1;
-  q.scale = std::move(scale);
-  q.zero_point = std::move(zp);
-  return q;
-}
-
-QGraph make_qgraph(Graph g) {
-  QGraph q;
-  q.nodes.resize(g.nodes.size());
-  q.graph = std::move(g);
-  return q;
-}
-
-QTensor qt(Shape shape, std::vector<int32_t> data) {
-  return QTensor{std::move(shape), std::move(data)};
-}
+using vitsim::test::grid;
+using vitsim::test::make_qgraph;
+using vitsim::test::pt;
+using vitsim::test::qt;
 
 std::string str(const std::vector<int32_t>& v) {
   std::ostringstream os;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "qgraph_by_hand.hpp"
 #include "quant/dataset.hpp"
 #include "quant/fp32_executor.hpp"
 #include "quant/int_executor.hpp"
@@ -25,28 +26,14 @@ namespace {
 
 using namespace vitsim::quant;
 
-ActQuant pt(float scale, int32_t zp, int bits = 8) {
-  return ActQuant::per_tensor_quant(scale, zp, bits);
-}
+using vitsim::test::make_qgraph;
+using vitsim::test::pt;
+using vitsim::test::qt;
 
-ActQuant row_grid(std::vector<float> scale, std::vector<int32_t> zp, int bits = 8) {
-  ActQuant q;
-  q.bits = bits;
-  q.groups1 = static_cast<int64_t>(scale.size());
-  q.scale = std::move(scale);
-  q.zero_point = std::move(zp);
-  return q;
-}
-
-QGraph make_qgraph(Graph g) {
-  QGraph q;
-  q.nodes.resize(g.nodes.size());
-  q.graph = std::move(g);
-  return q;
-}
-
-QTensor qt(Shape shape, std::vector<int32_t> data) {
-  return QTensor{std::move(shape), std::move(data)};
+// A PTF-style grid over the last axis of [T, D].
+ActQuant row_grid(std::vector<float> scale, std::vector<int32_t> zp) {
+  const auto n = static_cast<int64_t>(scale.size());
+  return vitsim::test::grid(1, n, std::move(scale), std::move(zp));
 }
 
 std::vector<int32_t> eval(const QGraph& q, int node, std::vector<const QTensor*> ins) {
