@@ -69,9 +69,13 @@ void check_quant(const std::string& who, const std::string& what, const ActQuant
     fail(what + " grid " + std::to_string(q.groups0) + "x" + std::to_string(q.groups1) + " needs " +
          std::to_string(count) + " scales and zero points, has " + std::to_string(q.scale.size()) + " and " +
          std::to_string(q.zero_point.size()));
-  if (q.bits == 32)
+  if (q.bits == 32 || q.log2)
     for (int32_t zp : q.zero_point)
-      if (zp != 0) fail(what + " holds raw int32 accumulators, so its zero points must be 0");
+      if (zp != 0)
+        fail(what + (q.log2 ? " holds log2 codes" : " holds raw int32 accumulators") +
+             ", so its zero points must be 0");
+  if (q.log2 && (q.bits < 2 || q.bits > 5))
+    fail(what + " holds log2 codes of " + std::to_string(q.bits) + " bits; they have 2..5");
 }
 
 void check_quant(const Node& node, const std::string& what, const ActQuant& q, const Shape& shape,
@@ -112,7 +116,8 @@ size_t first_outside(const int32_t* p, size_t n, int64_t lo, int64_t hi) {
 void check_codes(const Node& node, const std::string& what, const QTensor& t, const ActQuant& q) {
   if (q.bits == 32 || t.data.empty()) return;
   const auto [mn, mx] = value_range(t.data.data(), t.data.size());
-  const int64_t lo = code_min(q.bits), hi = code_max(q.bits);
+  const int64_t lo = q.log2 ? 0 : code_min(q.bits),
+                hi = q.log2 ? (int64_t{1} << q.bits) - 1 : code_max(q.bits);
   if (mn < lo || mx > hi) {
     const size_t bad = first_outside(t.data.data(), t.data.size(), lo, hi);
     fail(node, what + " holds code " + std::to_string(t.data[bad]) + " at index " + std::to_string(bad) +
@@ -236,6 +241,13 @@ ActStage make_stage(const Node& node, const QNode& qn, int64_t channels) {
   if (node.act == Act::HSwish) {
     check_requant(node, "act_requant", qn.act_requant, uz(channels));
     if (qn.hswish_six < 0) fail(node, "hswish_six is " + std::to_string(qn.hswish_six) + ", must be >= 0");
+  } else if ((node.act == Act::GeluTanh || node.act == Act::GeluErf) && qn.act_lut.empty()) {  // i-GELU
+    check_requant(node, "act_requant", qn.act_requant, uz(channels));
+    const int frac = -std::ilogb(qn.pre_act.scale[0]);
+    if (qn.pre_act.zero_point[0] != 0 || frac < 0 || frac > 20 ||
+        qn.pre_act.scale[0] != std::ldexp(1.0f, -frac))
+      fail(node,
+           "i-GELU needs a pre-activation with zero point 0 and scale 2^-F, F in 0..20 (no act_lut given)");
   } else if (node.act == Act::GeluTanh || node.act == Act::GeluErf) {
     const size_t entries = size_t{1} << qn.pre_act.bits;
     if (qn.act_lut.size() != entries)
@@ -518,7 +530,7 @@ void materialize(const QTensor& t, const ActQuant& q, const Operand& op, int64_t
     const int64_t zp = q.zero_point[q.group(batch, row)];
     const int32_t* src = t.data.data() + (batch * op.r + row) * op.n;
     for (int64_t j = 0; j < op.n; ++j) {
-      const int64_t v = src[j] - zp;
+      const int64_t v = q.log2 ? log2_weight(src[j], q.bits) : src[j] - zp;  // log2: a shift, as a weight
       if (op.transpose)
         dst[j * cols + i] = v;
       else
@@ -538,6 +550,7 @@ QTensor matmul(const Node& node, const QNode& qn, const QTensor& ta, const ActQu
   expect_out_shape(node, {batches, m, nn});
   const bool raw = qn.out.bits == 32;
   if (!raw) check_requant(node, "requant", qn.requant, uz(qn.out.groups0 * qn.out.groups1));
+  if (qb.log2) fail(node, "only the left operand may hold log2 codes");
 
   std::vector<int64_t> am(uz(batches * m * k)), bm(uz(batches * k * nn));
   double bound = 0.0;
@@ -591,16 +604,22 @@ QTensor add(const Node& node, const QNode& qn, const QTensor& x0, const ActQuant
             const ActQuant& q1) {
   if (x0.shape != x1.shape) fail(node, "cannot add " + shape_str(x0.shape) + " and " + shape_str(x1.shape));
   expect_out_shape(node, x0.shape);
-  if (!q0.per_tensor() || !q1.per_tensor() || !qn.out.per_tensor())
-    fail(node, "Add needs per-tensor quantizers on both inputs and the output");
+  for (const auto& [what, q] :
+       {std::pair{"input 0", &q0}, std::pair{"input 1", &q1}, std::pair{"the output", &qn.out}})
+    if (!q->per_tensor() && (x0.shape.size() != 2 || ptf_alphas(*q).empty()))
+      fail(node, std::string("Add needs per-tensor or PTF quantizers (on [T, D]); ") + what + " has neither");
   if (q0.bits == 32 || q1.bits == 32) fail(node, "Add of raw int32 accumulators has no integer semantics");
   check_requant(node, "requant", qn.requant, 2);
   if (qn.requant[0].shift != qn.requant[1].shift)
     fail(node, "the two requantizers must share one shift, got " + std::to_string(qn.requant[0].shift) +
                    " and " + std::to_string(qn.requant[1].shift));
+  for (const ActQuant* q : {&q0, &q1})  // PTF factors shift the centered codes: keep them narrow
+    if (!q->per_tensor() && (q->zero_point[0] < code_min(q->bits) || q->zero_point[0] > code_max(q->bits)))
+      fail(node, "a PTF input's zero point must lie in its code range");
   const AddStage stage(qn, q0, q1);
   QTensor out{node.out_shape, std::vector<int32_t>(x0.data.size())};
-  for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = stage.apply(x0.data[i], x1.data[i]);
+  const size_t width = uz(x0.shape.back());
+  for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = stage.apply(x0.data[i], x1.data[i], i % width);
   return out;
 }
 
@@ -742,6 +761,177 @@ QTensor attn_normalize(const Node& node, const QNode& qn, const QTensor& x, cons
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Standard-ViT ops
+
+// Codes moved without requantization: out[o] = x[source(o)], and each output element's quantizer group
+// must hold its source element's (scale, zero point).
+template <class Source>
+QTensor move_codes(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx, Source source) {
+  const GridAxes ai = grid_axes(x.shape), ao = grid_axes(node.out_shape);
+  if (qx.log2 || qx.bits > qn.out.bits)
+    fail(node, "the output must hold the input's codes (" + std::to_string(qx.bits) + "-bit" +
+                   (qx.log2 ? " log2" : "") + ")");
+  QTensor out{node.out_shape, std::vector<int32_t>(uz(numel(node.out_shape)))};
+  for (int64_t o = 0; o < static_cast<int64_t>(out.data.size()); ++o) {
+    const int64_t i = source(o);
+    const size_t go = group_of(qn.out, ao, o), gi = group_of(qx, ai, i);
+    if (!same_quant(qn.out, go, qx, gi))
+      fail(node, "output element " + std::to_string(o) + " has scale " + std::to_string(qn.out.scale[go]) +
+                     ", zero point " + std::to_string(qn.out.zero_point[go]) + "; its source element " +
+                     std::to_string(i) + " has scale " + std::to_string(qx.scale[gi]) + ", zero point " +
+                     std::to_string(qx.zero_point[gi]));
+    out.data[uz(o)] = x.data[uz(i)];
+  }
+  return out;
+}
+
+QTensor patch_tokens(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 3) fail(node, "expects a [D,H,W] input, got " + shape_str(x.shape));
+  const int64_t d = x.shape[0], t = x.shape[1] * x.shape[2];
+  expect_out_shape(node, {t, d});
+  return move_codes(node, qn, x, qx, [&](int64_t o) { return (o % d) * t + o / d; });
+}
+
+QTensor head_split(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 2 || node.heads <= 0 || x.shape[1] % (3 * node.heads))
+    fail(node, "expects [T, 3*heads*dh], got " + shape_str(x.shape));
+  const int64_t t = x.shape[0], h = node.heads, dh = x.shape[1] / (3 * h);
+  expect_out_shape(node, {h, 3 * dh, t});
+  // out[head, s*dh + e, tok] = in[tok, s*h*dh + head*dh + e]
+  return move_codes(node, qn, x, qx, [&](int64_t o) {
+    const int64_t tok = o % t, row = (o / t) % (3 * dh), head = o / (t * 3 * dh);
+    return tok * 3 * h * dh + (row / dh) * h * dh + head * dh + row % dh;
+  });
+}
+
+QTensor head_merge(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 3) fail(node, "expects [h, T, dh], got " + shape_str(x.shape));
+  const int64_t h = x.shape[0], t = x.shape[1], dh = x.shape[2];
+  expect_out_shape(node, {t, h * dh});
+  return move_codes(node, qn, x, qx, [&](int64_t o) {
+    const int64_t tok = o / (h * dh), head = (o % (h * dh)) / dh, e = o % dh;
+    return (head * t + tok) * dh + e;
+  });
+}
+
+QTensor token_select(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 2 || node.token_index < 0 || node.token_index >= x.shape[0])
+    fail(node,
+         "expects [T, D] with token " + std::to_string(node.token_index) + ", got " + shape_str(x.shape));
+  expect_out_shape(node, {x.shape[1]});
+  return move_codes(node, qn, x, qx, [&](int64_t o) { return node.token_index * x.shape[1] + o; });
+}
+
+void check_per_tensor_input(const Node& node, const ActQuant& qx) {
+  if (!qx.per_tensor() || qx.log2 || qx.bits == 32)
+    fail(node, "needs a per-tensor input quantizer of narrow codes");
+}
+
+QTensor class_token(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 2) fail(node, "expects [T, D], got " + shape_str(x.shape));
+  const int64_t d = x.shape[1];
+  expect_out_shape(node, {x.shape[0] + 1, d});
+  check_per_tensor_input(node, qx);
+  if (!qn.out.per_tensor()) fail(node, "needs a per-tensor output quantizer");
+  check_requant(node, "requant", qn.requant, 1);
+  if (qn.const_codes.size() != uz(d))
+    fail(node,
+         "has " + std::to_string(qn.const_codes.size()) + " token codes, expected " + std::to_string(d));
+  const int64_t zp_y = qn.out.zero_point[0];
+  for (size_t c = 0; c < qn.const_codes.size(); ++c)
+    if (qn.const_codes[c] < code_min(qn.out.bits) || qn.const_codes[c] > code_max(qn.out.bits))
+      fail(node, "token code " + std::to_string(c) + " is outside the output's " +
+                     std::to_string(qn.out.bits) + "-bit range");
+  QTensor out{node.out_shape, qn.const_codes};
+  out.data.resize(uz(numel(node.out_shape)));
+  for (size_t i = 0; i < x.data.size(); ++i)
+    out.data[uz(d) + i] = requantize_code(x.data[i] - qx.zero_point[0], qn.requant[0], zp_y, qn.out.bits);
+  return out;
+}
+
+QTensor pos_embed(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 2) fail(node, "expects [T, D], got " + shape_str(x.shape));
+  expect_out_shape(node, x.shape);
+  check_per_tensor_input(node, qx);
+  check_requant(node, "requant", qn.requant, uz(qn.out.groups0 * qn.out.groups1));
+  if (qn.const_codes.size() != x.data.size())
+    fail(node, "has " + std::to_string(qn.const_codes.size()) + " embedding values, expected " +
+                   std::to_string(x.data.size()));
+  const GridAxes a = grid_axes(x.shape);
+  QTensor out{node.out_shape, std::vector<int32_t>(x.data.size())};
+  for (int64_t i = 0; i < static_cast<int64_t>(x.data.size()); ++i) {
+    const size_t g = group_of(qn.out, a, i);
+    const int64_t acc = int64_t{x.data[uz(i)]} - qx.zero_point[0] + qn.const_codes[uz(i)];
+    check_acc(node, acc, "token, feature", i / x.shape[1], i % x.shape[1]);
+    out.data[uz(i)] = requantize_code(acc, qn.requant[g], qn.out.zero_point[g], qn.out.bits);
+  }
+  return out;
+}
+
+QTensor layer_norm(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.empty()) fail(node, "needs a non-empty last axis");
+  expect_out_shape(node, x.shape);
+  const int64_t d = x.shape.back();
+  if (d <= 0 || d > 65536)
+    fail(node, "normalizes rows of " + std::to_string(d) + " values; 1..65536 are supported");
+  if (ptf_alphas(qx).empty() || qx.bits > 8 || qx.zero_point[0] < code_min(qx.bits) ||
+      qx.zero_point[0] > code_max(qx.bits))
+    fail(node,
+         "needs a per-tensor or PTF input quantizer of at most 8 bits with a zero point in its code range");
+  if (!qn.out.per_tensor()) fail(node, "needs a per-tensor output quantizer");
+  if (qn.ln_mult.size() != uz(d) || qn.bias.size() != uz(d))
+    fail(node, "needs " + std::to_string(d) + " multipliers and biases, has " +
+                   std::to_string(qn.ln_mult.size()) + " and " + std::to_string(qn.bias.size()));
+  if (qn.ln_shift < 0 || qn.ln_shift > 30 || qn.ln_eps < 0)
+    fail(node, "ln_shift " + std::to_string(qn.ln_shift) + " (0..30) or ln_eps " + std::to_string(qn.ln_eps) +
+                   " (>= 0) is out of range");
+  const LayerNormStage stage(qn, qx);
+  QTensor out{node.out_shape, std::vector<int32_t>(x.data.size())};
+  std::vector<int64_t> work(uz(d));
+  for (size_t r = 0; r < x.data.size() / uz(d); ++r)
+    stage.apply_row(x.data.data() + r * uz(d), out.data.data() + r * uz(d), work.data());
+  return out;
+}
+
+// |fixed-point score| bound, so that a row's differences stay far inside int64.
+constexpr int64_t kScoreLimit = int64_t{1} << 50;
+
+QTensor softmax(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.empty() || x.shape.back() <= 0) fail(node, "needs a non-empty last axis");
+  expect_out_shape(node, x.shape);
+  if (qx.log2) fail(node, "its input holds log2 codes");
+  if (qn.out.groups0 != qx.groups0 || qn.out.groups1 != qx.groups1)
+    fail(node, "the output grid must be the input's grid");
+  const int top = (1 << qn.out.bits) - 1;
+  if (qn.out.log2 ? qn.out.bits > 5 : qn.out.bits > 16) fail(node, "output codes are too wide");
+  for (size_t g = 0; g < qn.out.scale.size(); ++g) {
+    const bool ok = qn.out.log2 ? qn.out.scale[g] == 1.0f
+                                : qn.out.scale[g] == std::ldexp(1.0f, -qn.out.bits) &&
+                                      qn.out.zero_point[g] == -(top + 1) / 2;
+    if (!ok)
+      fail(node, qn.out.log2 ? "log2 output codes need scale 1"
+                             : "uniform output codes need scale 2^-bits and zero point -2^(bits-1)");
+  }
+  check_requant(node, "requant", qn.requant, qn.out.scale.size());
+  const GridAxes a = grid_axes(x.shape);
+  const int64_t n = x.shape.back();
+  QTensor out{node.out_shape, std::vector<int32_t>(x.data.size())};
+  std::vector<int64_t> work(uz(n));
+  for (int64_t r = 0; r < static_cast<int64_t>(x.data.size()) / n; ++r) {
+    const size_t g = group_of(qx, a, r * n);  // a row lies in one group: the grid covers axes 0 and 1 only
+    const int64_t zp = qx.bits == 32 ? 0 : qx.zero_point[g];
+    for (int64_t i = 0; i < n; ++i) {
+      work[uz(i)] = qn.requant[g].apply(x.data[uz(r * n + i)] - zp);
+      if (work[uz(i)] < -kScoreLimit || work[uz(i)] > kScoreLimit)
+        overflow(node, "fixed-point score " + std::to_string(work[uz(i)]) + " at row " + std::to_string(r) +
+                           " is beyond +-2^50 (its requantizer is far too large)");
+    }
+    softmax_row(work.data(), n, qn.out, qn.out.zero_point[g], out.data.data() + r * n);
+  }
+  return out;
+}
+
 [[noreturn]] void no_integer_semantics(const Node& node) {
   throw std::invalid_argument("int executor: node '" + node.name + "' (" + op_name(node.op) +
                               ") has no integer semantics yet");
@@ -791,8 +981,13 @@ Tensor dequantize(const QTensor& codes, const ActQuant& quant) {
       const double s = quant.scale[g];
       const int64_t zp = quant.bits == 32 ? 0 : quant.zero_point[g];
       const int64_t base = (i0 * a.n1 + i1) * a.inner;
-      for (int64_t k = 0; k < a.inner; ++k)
-        out.data[uz(base + k)] = static_cast<float>(s * static_cast<double>(codes.data[uz(base + k)] - zp));
+      for (int64_t k = 0; k < a.inner; ++k) {
+        const int32_t c = codes.data[uz(base + k)];
+        out.data[uz(base + k)] =
+            static_cast<float>(quant.log2 ? s * std::ldexp(static_cast<double>(log2_weight(c, quant.bits)),
+                                                           2 - (1 << quant.bits))
+                                          : s * static_cast<double>(c - zp));
+      }
     }
   return out;
 }
@@ -832,6 +1027,7 @@ QTensor eval_node_int(const QGraph& qgraph, int index, const std::vector<const Q
     check_codes(node, what, *t, *quants[k]);
   }
   check_quant(node, "output quantizer", qn.out, node.out_shape, node.op == OpKind::MatMul);
+  if (qn.out.log2 && node.op != OpKind::Softmax) fail(node, "only a Softmax outputs log2 codes");
 
   switch (node.op) {
     case OpKind::Input:
@@ -852,9 +1048,24 @@ QTensor eval_node_int(const QGraph& qgraph, int index, const std::vector<const Q
       return matmul(node, qn, *inputs[0], *quants[0], *inputs[1], *quants[1]);
     case OpKind::AttnNormalize:
       return attn_normalize(node, qn, *inputs[0], *quants[0]);
-    default:
-      no_integer_semantics(node);
+    case OpKind::LayerNorm:
+      return layer_norm(node, qn, *inputs[0], *quants[0]);
+    case OpKind::Softmax:
+      return softmax(node, qn, *inputs[0], *quants[0]);
+    case OpKind::PatchTokens:
+      return patch_tokens(node, qn, *inputs[0], *quants[0]);
+    case OpKind::ClassToken:
+      return class_token(node, qn, *inputs[0], *quants[0]);
+    case OpKind::PosEmbed:
+      return pos_embed(node, qn, *inputs[0], *quants[0]);
+    case OpKind::HeadSplit:
+      return head_split(node, qn, *inputs[0], *quants[0]);
+    case OpKind::HeadMerge:
+      return head_merge(node, qn, *inputs[0], *quants[0]);
+    case OpKind::TokenSelect:
+      return token_select(node, qn, *inputs[0], *quants[0]);
   }
+  no_integer_semantics(node);
 }
 
 std::vector<QTensor> run_int_all(const QGraph& qgraph, const QTensor& input) {

@@ -1,5 +1,6 @@
 #include "quant/int_ops.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "quant/calibration.hpp"
@@ -7,9 +8,6 @@
 
 namespace vitsim::quant::int_ops {
 
-namespace {
-
-// round(num / den) with ties away from zero, den > 0.
 int64_t div_round_half_away(int64_t num, int64_t den) {
   const uint64_t a = num < 0 ? uint64_t{0} - static_cast<uint64_t>(num) : static_cast<uint64_t>(num);
   const uint64_t d = static_cast<uint64_t>(den);
@@ -18,6 +16,16 @@ int64_t div_round_half_away(int64_t num, int64_t den) {
   if (r >= d - r) ++q;  // remainder >= den / 2
   return num < 0 ? -static_cast<int64_t>(q) : static_cast<int64_t>(q);
 }
+
+int64_t isqrt(int64_t v) {
+  if (v <= 0) return 0;
+  auto r = static_cast<int64_t>(std::sqrt(static_cast<double>(v)));  // within 1 of the answer
+  while (r > 0 && r * r > v) --r;
+  while ((r + 1) * (r + 1) <= v) ++r;
+  return r;
+}
+
+namespace {
 
 int bit_length(int64_t v) {
   int n = 0;
@@ -39,6 +47,27 @@ GridAxes grid_axes(const Shape& shape) {
   return a;
 }
 
+GeluConstants gelu_constants(int frac_bits) {
+  const double se = std::ldexp(1.0, -frac_bits) / std::sqrt(2.0);
+  GeluConstants k;
+  k.b = static_cast<int64_t>(std::floor(-1.769 / se));
+  k.c = static_cast<int64_t>(std::floor(1.0 / (-0.2888 * se * se)));
+  k.shift = std::max(0, bit_length(-2 * k.c) - 16);
+  return k;
+}
+
+double gelu_product_scale(int frac_bits) {
+  const double se = std::ldexp(1.0, -frac_bits) / std::sqrt(2.0);
+  return std::ldexp(1.0, -frac_bits) * 0.2888 * se * se * std::ldexp(1.0, gelu_constants(frac_bits).shift) /
+         2;
+}
+
+ExpConstants exp_constants() {
+  const double f = std::ldexp(1.0, kSoftmaxFracBits);
+  return {static_cast<int64_t>(std::floor(std::log(2.0) * f)), static_cast<int64_t>(std::floor(1.353 * f)),
+          static_cast<int64_t>(std::floor(0.344 / 0.3585 * f * f))};
+}
+
 ActStage activation_stage(Act act, const QNode& qn) {
   ActStage s;
   for (const Requantizer& r : qn.requant) s.rq.emplace_back(r);
@@ -52,8 +81,11 @@ ActStage activation_stage(Act act, const QNode& qn) {
     for (const Requantizer& r : qn.act_requant) s.act_rq.emplace_back(r);
     s.three = qn.hswish_three;
     s.six = qn.hswish_six;
-  } else {
+  } else if (!qn.act_lut.empty()) {
     s.lut = qn.act_lut.data();
+  } else {  // i-GELU: the pre-activation's scale is 2^-F
+    for (const Requantizer& r : qn.act_requant) s.act_rq.emplace_back(r);
+    s.gelu = gelu_constants(-std::ilogb(qn.pre_act.scale[0]));
   }
   return s;
 }
@@ -80,7 +112,55 @@ AddStage::AddStage(const QNode& qn, const ActQuant& q0, const ActQuant& q1)
       zp1(q1.zero_point[0]),
       zp_y(qn.out.zero_point[0]),
       shift(qn.requant[0].shift),
-      bits(qn.out.bits) {}
+      bits(qn.out.bits),
+      al0(ptf_alphas(q0)),
+      al1(ptf_alphas(q1)),
+      al_y(ptf_alphas(qn.out)) {}
+
+LayerNormStage::LayerNormStage(const QNode& qn, const ActQuant& in)
+    : alpha(ptf_alphas(in)),
+      mult(qn.ln_mult.begin(), qn.ln_mult.end()),
+      bias(qn.bias.begin(), qn.bias.end()),
+      zp_x(in.zero_point[0]),
+      zp_y(qn.out.zero_point[0]),
+      eps(qn.ln_eps),
+      out_min(code_min(qn.out.bits)),
+      out_max(code_max(qn.out.bits)),
+      shift(qn.ln_shift) {}
+
+void LayerNormStage::apply_row(const int32_t* q, int32_t* y, int64_t* x) const {
+  const auto n = static_cast<int64_t>(mult.size());
+  int64_t s1 = 0, s2 = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    x[c] = (q[c] - zp_x) * (int64_t{1} << alpha[alpha.size() == 1 ? 0 : static_cast<size_t>(c)]);
+    s1 += x[c];
+    s2 += x[c] * x[c];
+  }
+  const int64_t r = std::max<int64_t>(1, isqrt(n * s2 - s1 * s1 + eps));
+  for (int64_t c = 0; c < n; ++c) {
+    const auto k = static_cast<size_t>(c);
+    const int64_t v = div_round_half_away((n * x[c] - s1) * mult[k] + bias[k] * r, r << shift);
+    y[c] = static_cast<int32_t>(clamp_code(zp_y + v, out_min, out_max));
+  }
+}
+
+void softmax_row(int64_t* x, int64_t n, const ActQuant& out, int64_t zp_y, int32_t* y) {
+  static const ExpConstants k = exp_constants();
+  const int64_t mx = *std::max_element(x, x + n);
+  int64_t sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += (x[i] = int_exp(x[i] - mx, k));
+  const int64_t top = (int64_t{1} << out.bits) - 1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (out.log2) {
+      y[i] =
+          static_cast<int32_t>(x[i] == 0 ? top
+                                         : log2_exponent(div_round_half_away(sum, x[i]),
+                                                         Log2Rounding::Hardware, 0, static_cast<int>(top)));
+    } else {
+      y[i] = static_cast<int32_t>(zp_y + std::min(top, div_round_half_away(x[i] << out.bits, sum)));
+    }
+  }
+}
 
 NormalizeStage::NormalizeStage(const QNode& qn, size_t group)
     : num_rq(qn.num_requant[group]),

@@ -73,6 +73,28 @@ struct FastRq {
   int64_t apply(int64_t x) const { return (x * multiplier + round) >> shift; }
 };
 
+/// I-BERT's i-GELU on a pre-activation with F fractional bits (scale 2^-F), F in 0..20: the integer forms
+/// of b = -1.769 and 1 / (a * S_e^2) (a = -0.2888, S_e = 2^-F / sqrt(2): erf is evaluated at x / sqrt(2)),
+/// and the right shift that keeps the factor h below 2^16 so p * h fits the requantizer's input.
+struct GeluConstants {
+  int64_t b = 0, c = 0;  // b = floor(b / S_e) < 0, c = floor(1 / (a * S_e^2)) < 0
+  int shift = 0;
+};
+GeluConstants gelu_constants(int frac_bits);
+
+/// h(p) = round((-(sgn(p) * L(|p|) + c)) / 2^shift) >= 0, L(u) = (min(u, -b) + b)^2 + c: (1 + erf(x /
+/// sqrt(2))) at scale |a| * S_e^2 * 2^shift. GELU(x) = x * (1 + erf(x / sqrt(2))) / 2 is then p * h at scale
+/// 2^-F * |a| * S_e^2 * 2^shift / 2.
+inline int64_t gelu_factor(int64_t p, const GeluConstants& k) {
+  const int64_t u = p < 0 ? -p : p;
+  const int64_t t = (u < -k.b ? u : -k.b) + k.b;  // <= 0
+  const int64_t l = t * t + k.c;                  // sgn-less erf at scale a * S_e^2 (a < 0)
+  return round_shift(-((p < 0 ? -l : l) + k.c), k.shift);
+}
+
+/// The real scale of p * gelu_factor(p) for a pre-activation with F fractional bits.
+double gelu_product_scale(int frac_bits);
+
 /// The activation stage of a whole layer.
 struct ActStage {
   std::vector<FastRq> rq;                 // per output channel
@@ -81,6 +103,7 @@ struct ActStage {
   int64_t out_min = -128, out_max = 127;  // code range of the output
   int64_t pre_min = -128, pre_max = 127;  // code range of the pre-activation
   int64_t zp_p = 0, three = 0, six = 0;
+  GeluConstants gelu;  // GELU without a table: i-GELU
 };
 
 /// The stage of a Conv2d / Linear with activation `act` (qn must outlive it: GELU points into its table).
@@ -91,6 +114,7 @@ struct ChannelStage {
   FastRq rq, act_rq;
   int64_t out_min, out_max, pre_min, pre_max, zp_p, three, six;
   const int32_t* lut;
+  GeluConstants gelu;
 };
 
 inline ChannelStage channel_stage(const ActStage& s, size_t c) {
@@ -98,7 +122,8 @@ inline ChannelStage channel_stage(const ActStage& s, size_t c) {
           s.out_min, s.out_max,
           s.pre_min, s.pre_max,
           s.zp_p,    s.three,
-          s.six,     s.lut};
+          s.six,     s.lut,
+          s.gelu};
 }
 
 /// Output code of accumulator `acc` (bias included) in an output group with zero point zp_y.
@@ -113,8 +138,12 @@ inline int32_t apply_stage(const ChannelStage& s, int64_t acc, int64_t zp_y) {
     const int64_t p = clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.zp_p;
     const int64_t t = clamp_code(p + s.three, 0, s.six);
     return static_cast<int32_t>(clamp_code(zp_y + s.act_rq.apply(p * t), s.out_min, s.out_max));
-  } else {  // GeluTanh / GeluErf: table lookup of the pre-activation code
+  } else if (s.lut) {  // GeluTanh / GeluErf: table lookup of the pre-activation code
     return s.lut[clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.pre_min];
+  } else {  // i-GELU polynomial (zero point 0)
+    const int64_t p = clamp_code(r, s.pre_min, s.pre_max);
+    return static_cast<int32_t>(
+        clamp_code(zp_y + s.act_rq.apply(p * gelu_factor(p, s.gelu)), s.out_min, s.out_max));
   }
 }
 
@@ -124,15 +153,66 @@ int32_t apply_stage(Act act, const ChannelStage& s, int64_t acc, int64_t zp_y);
 // ---------------------------------------------------------------------------------------------------
 // Add, AttnKernel, AttnNormalize
 
-/// The residual add of two per-tensor-quantized inputs: both requantizers share one shift.
+/// The residual add: both requantizers share one shift. Inputs and output are per tensor or PTF
+/// quantizers (qgraph.hpp), whose factors 2^al(c) vary with the channel c of the last axis.
 struct AddStage {
   int64_t m0, m1, zp0, zp1, zp_y;
   int shift, bits;
+  std::vector<int> al0, al1, al_y;  // per channel; one entry for a per-tensor quantizer
   AddStage(const QNode& qn, const ActQuant& q0, const ActQuant& q1);
-  int32_t apply(int32_t x0, int32_t x1) const {
-    return saturate(zp_y + round_shift(m0 * (x0 - zp0) + m1 * (x1 - zp1), shift), bits, true);
+  int32_t apply(int32_t x0, int32_t x1, size_t channel = 0) const {
+    const auto al = [channel](const std::vector<int>& a) { return a.size() == 1 ? a[0] : a[channel]; };
+    const int64_t a = (x0 - zp0) * (int64_t{1} << al(al0)), b = (x1 - zp1) * (int64_t{1} << al(al1));
+    return saturate(zp_y + round_shift(m0 * a + m1 * b, shift + al(al_y)), bits, true);
   }
 };
+
+// ---------------------------------------------------------------------------------------------------
+// LayerNorm and Softmax (standard ViTs)
+
+/// round(num / den) with ties away from zero, den > 0.
+int64_t div_round_half_away(int64_t num, int64_t den);
+
+/// floor(sqrt(v)) for v >= 0, exactly.
+int64_t isqrt(int64_t v);
+
+/// The integer LayerNorm of qgraph.hpp over rows of `width` codes.
+struct LayerNormStage {
+  std::vector<int> alpha;  // PTF factor per channel (one entry: per tensor)
+  std::vector<int64_t> mult, bias;
+  int64_t zp_x, zp_y, eps, out_min, out_max;
+  int shift;
+  LayerNormStage(const QNode& qn, const ActQuant& in);
+  /// One row: `q` holds mult.size() input codes, `y` receives the output codes; `x` is work space.
+  void apply_row(const int32_t* q, int32_t* y, int64_t* x) const;
+};
+
+/// I-BERT's second-order exp on fixed-point scores with kSoftmaxFracBits fractional bits:
+/// exp(p) ~ 0.3585 (p + 1.353)^2 + 0.344 on (-ln 2, 0], integers at scale 0.3585 * 2^(-2 kSoftmaxFracBits).
+constexpr int kSoftmaxFracBits = 10;
+struct ExpConstants {
+  int64_t ln2, b, c;  // floor(ln 2 * 2^F), floor(1.353 * 2^F), floor(0.344 / 0.3585 * 2^(2F))
+};
+ExpConstants exp_constants();
+
+/// E = ((p + b)^2 + c) >> z for d = -z * ln2 + p <= 0, p in (-ln2, 0].
+inline int64_t int_exp(int64_t d, const ExpConstants& k) {
+  const int64_t z = -d / k.ln2;
+  const int64_t p = d + z * k.ln2;
+  const int64_t l = (p + k.b) * (p + k.b) + k.c;
+  return z >= 62 ? 0 : l >> z;
+}
+
+/// One Softmax row: `x` the n fixed-point scores (overwritten by their exps), `y` the n output codes of
+/// the quantizer `out` (log2 or uniform) with zero point zp_y.
+void softmax_row(int64_t* x, int64_t n, const ActQuant& out, int64_t zp_y, int32_t* y);
+
+/// The integer weight 2^(E-1-e) of a log2 code e (E = 2^bits - 1, the top code weighs 0): a log2 operand
+/// of MatMul multiplies by it, i.e. shifts.
+inline int64_t log2_weight(int64_t e, int bits) {
+  const int64_t top = (int64_t{1} << bits) - 1;
+  return e >= top || e < 0 ? 0 : int64_t{1} << (top - 1 - e);
+}
 
 /// Output code of row `row` (of 3d + 1) of one head of the attention kernel, from the input code x of
 /// that row (the ones row ignores x).

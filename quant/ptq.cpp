@@ -8,6 +8,7 @@
 
 #include "quant/fp32_executor.hpp"
 #include "quant/int_executor.hpp"
+#include "quant/int_ops.hpp"
 
 namespace vitsim::quant {
 
@@ -64,6 +65,8 @@ struct Roles {
   std::vector<bool> raw_matmul;    // a MatMul whose int32 result goes to AttnNormalize
   std::vector<bool> migrate;       // output feeds an MBConv depthwise conv: channel-wise migration
   std::vector<bool> shift;         // output of a depthwise conv feeding a projection: filter-wise shift
+  std::vector<bool> ptf;           // [T, D] output feeding a LayerNorm: PTF quantizer (recipe vit.ptf)
+  std::vector<bool> qkv;           // Linear feeding a HeadSplit: q, k, v parts quantized apart, symmetric
 };
 
 Roles analyse(const Graph& g, const Recipe& recipe) {
@@ -76,13 +79,24 @@ Roles analyse(const Graph& g, const Recipe& recipe) {
   r.raw_matmul.assign(n, false);
   r.migrate.assign(n, false);
   r.shift.assign(n, false);
+  r.ptf.assign(n, false);
+  r.qkv.assign(n, false);
   for (size_t i = 0; i < n; ++i)
     for (int in : g.nodes[i].inputs) r.consumers[static_cast<size_t>(in)].push_back(static_cast<int>(i));
+  for (size_t i = 0; i < n; ++i) {
+    const Node& node = g.nodes[i];
+    for (int c : r.consumers[i]) {
+      const OpKind next = g.nodes[static_cast<size_t>(c)].op;
+      if (next == OpKind::LayerNorm && recipe.vit.ptf && node.out_shape.size() == 2 &&
+          (node.op == OpKind::Add || node.op == OpKind::PosEmbed))
+        r.ptf[i] = true;
+      if (next == OpKind::HeadSplit && node.op == OpKind::Linear) r.qkv[i] = true;
+      if (next == OpKind::Softmax && node.op == OpKind::MatMul) r.raw_matmul[i] = true;
+    }
+  }
 
   for (size_t i = 0; i < n; ++i) {
     const Node& node = g.nodes[i];
-    if (!has_integer_semantics(node.op))
-      unsupported(node, "no integer semantics yet (standard-ViT recipes come with P2-ViT)");
     if (node.op == OpKind::Linear && node.norm == Norm::LayerNorm && !recipe.float_layernorm)
       unsupported(node, "LayerNorm needs float_layernorm");
     if (node.op != OpKind::AttnKernel) continue;
@@ -185,6 +199,44 @@ ActQuant act_quant(const Observer& obs, const CalibratorSpec& spec, int bits, bo
   return ActQuant::per_tensor_quant(qp.scale, qp.zero_point - offset, bits);
 }
 
+// FQ-ViT's power-of-two factor: the layer's quantizer (scale s_L, zero point zp) gives the base scale
+// s = s_L / 8; channel c gets s * 2^alpha with the alpha in 0..3 of least squared error on its samples.
+ActQuant ptf_quant(const ActQuant& layer, const std::vector<Observer>& channels) {
+  ActQuant q;
+  q.bits = layer.bits;
+  q.groups1 = static_cast<int64_t>(channels.size());
+  const float base = layer.scale[0] / 8.0f;
+  const int32_t zp = layer.zero_point[0];
+  const double lo = -std::ldexp(1.0, layer.bits - 1), hi = std::ldexp(1.0, layer.bits - 1) - 1;
+  for (const Observer& obs : channels) {
+    int best = 3;
+    double best_err = INFINITY;
+    for (int alpha = 0; alpha <= 3; ++alpha) {
+      const double sc = std::ldexp(static_cast<double>(base), alpha);
+      double err = 0;
+      for (float x : obs.samples()) {
+        const double code = std::clamp(std::nearbyint(x / sc) + zp, lo, hi);
+        err += (x - sc * (code - zp)) * (x - sc * (code - zp));
+      }
+      if (err < best_err) {
+        best_err = err;
+        best = alpha;
+      }
+    }
+    q.scale.push_back(std::ldexp(base, best));
+    q.zero_point.push_back(zp);
+  }
+  return q;
+}
+
+// One quantizer for a tensor whose groups all agree, else none (the op needs it per tensor).
+ActQuant uniform_quant(const Node& n, const ActQuant& a) {
+  for (size_t g = 1; g < a.scale.size(); ++g)
+    if (a.scale[g] != a.scale[0] || a.zero_point[g] != a.zero_point[0])
+      unsupported(n, "its input's quantizer varies over the tensor");
+  return ActQuant::per_tensor_quant(a.scale[0], a.zero_point[0], a.bits);
+}
+
 ActQuant grid_quant(int64_t g0, int64_t g1, int bits) {
   ActQuant q;
   q.bits = bits;
@@ -200,6 +252,9 @@ std::pair<float, int32_t> channel_quant(const ActQuant& q, int64_t c) {
   const size_t g = q.group(c, 0);
   return {q.scale[g], q.zero_point[g]};
 }
+
+// Samples each PTF channel keeps for the alpha search (a uniform reservoir above this).
+constexpr size_t kPtfSamples = 2048;
 
 int32_t round_to_int32(double v) {
   return static_cast<int32_t>(std::nearbyint(v));
@@ -241,6 +296,7 @@ struct Observers {
   std::vector<std::unique_ptr<Observer>> out, pre;  // per node
   std::vector<std::map<int, Observer>> groups;      // per node: grouped (attention) observers
   std::vector<std::map<int, Observer>> divisors;    // AttnNormalize: per branch
+  std::vector<std::vector<Observer>> channels;      // PTF outputs: per channel of the last axis
   Observer& out_of(size_t i) {
     if (!out[i]) out[i] = std::make_unique<Observer>();
     return *out[i];
@@ -323,6 +379,10 @@ class Quantizer {
     obs_.pre.resize(n);
     obs_.groups.resize(n);
     obs_.divisors.resize(n);
+    obs_.channels.resize(n);
+    for (size_t i = 0; i < n; ++i)
+      if (roles_.ptf[i])
+        obs_.channels[i].assign(static_cast<size_t>(g_.nodes[i].out_shape[1]), Observer(kPtfSamples));
     for (size_t k = 0; k < calib_.size(); ++k) {
       const auto outs = run_fp32_all(g_, calib_[k]);
       for (size_t i = 0; i < n; ++i) observe_node(i, outs);
@@ -341,6 +401,11 @@ class Quantizer {
     }
     switch (node.op) {
       case OpKind::AttnKernel:
+      case OpKind::Softmax:  // fixed output quantizers
+      case OpKind::PatchTokens:
+      case OpKind::HeadSplit:
+      case OpKind::HeadMerge:
+      case OpKind::TokenSelect:
         return;  // codes pass through
       case OpKind::Concat:
         // One quantizer for both branches (not per branch): the concat's range covers both.
@@ -348,6 +413,7 @@ class Quantizer {
         return;
       case OpKind::MatMul: {
         if (roles_.raw_matmul[i]) return;
+        if (from_softmax(node)) return obs_.out_of(i).observe(outs[i]);
         const Tensor& t = outs[i];  // [2h, d+1, d]: K^T V rows and the sum-K row
         const int64_t heads2 = t.shape[0], rows = t.shape[1], cols = t.shape[2];
         std::map<int, std::vector<float>> values;
@@ -378,6 +444,33 @@ class Quantizer {
       default:
         if (roles_.branch_input[i] && !recipe_.attention.per_branch) return;  // uses the concat's quantizer
         obs_.out_of(i).observe(transformed(i, outs[i]));
+        if (roles_.qkv[i]) observe_parts(i, outs[i]);
+        if (roles_.ptf[i]) observe_channels(i, outs[i]);
+    }
+  }
+
+  bool from_softmax(const Node& node) const {
+    return g_.nodes[static_cast<size_t>(node.inputs[0])].op == OpKind::Softmax;
+  }
+
+  // q, k and v: columns [s*D, (s+1)*D) of the [T, 3D] qkv output.
+  void observe_parts(size_t i, const Tensor& t) {
+    const int64_t rows = t.shape[0], width = t.shape[1], part = width / 3;
+    std::vector<float> values(static_cast<size_t>(rows * part));
+    for (int s = 0; s < 3; ++s) {
+      for (int64_t r = 0; r < rows; ++r)
+        std::copy_n(t.data.data() + r * width + s * part, part, values.data() + r * part);
+      obs_.groups[i][s].observe(values);
+    }
+  }
+
+  void observe_channels(size_t i, const Tensor& t) {
+    const int64_t rows = t.shape[0], width = t.shape[1];
+    std::vector<float> column(static_cast<size_t>(rows));
+    for (int64_t c = 0; c < width; ++c) {
+      for (int64_t r = 0; r < rows; ++r)
+        column[static_cast<size_t>(r)] = t.data[static_cast<size_t>(r * width + c)];
+      obs_.channels[i][static_cast<size_t>(c)].observe(column);
     }
   }
 
@@ -386,10 +479,20 @@ class Quantizer {
     return *obs_.out[i];
   }
 
-  // The output quantizer of a Conv2d / Linear / Add / GAP / Input node.
+  // The output quantizer of a Conv2d / Linear / Add / GAP / Input / ClassToken / PosEmbed / LayerNorm node.
   ActQuant output_quant(size_t i) const {
     const Node& node = g_.nodes[i];
     const int bits = bits_of(i);
+    if (roles_.ptf[i])
+      return ptf_quant(act_quant(out_observer(i), recipe_.calibrator, bits, false), obs_.channels[i]);
+    if (roles_.qkv[i]) {  // symmetric (the attention matmuls take zero point 0), one scale per part
+      ActQuant q = grid_quant(1, node.out_features, bits);
+      for (int s = 0; s < 3; ++s) {
+        const float scale = act_quant(obs_.groups[i].at(s), recipe_.calibrator, bits, true).scale[0];
+        std::fill_n(q.scale.begin() + s * node.out_features / 3, node.out_features / 3, scale);
+      }
+      return q;
+    }
     if (roles_.branch_input[i]) {
       const size_t src = recipe_.attention.per_branch ? i : static_cast<size_t>(roles_.branch_concat[i]);
       return act_quant(out_observer(src), recipe_.calibrator, bits, true);
@@ -428,12 +531,29 @@ class Quantizer {
         return build_weighted(i, in_quant(0), q);
       case OpKind::Add: {
         const ActQuant &a = in_quant(0), &b = in_quant(1);
-        if (!a.per_tensor() || !b.per_tensor()) unsupported(node, "residual adds need per-tensor inputs");
+        if (ptf_alphas(a).empty() || ptf_alphas(b).empty())
+          unsupported(node, "residual adds need per-tensor or PTF inputs");
         q.out = output_quant(i);
-        q.requant = shared_shift_pair(static_cast<double>(a.scale[0]) / q.out.scale[0],
-                                      static_cast<double>(b.scale[0]) / q.out.scale[0]);
+        const auto base = [](const ActQuant& x) {  // the scale of factor 2^0
+          return static_cast<double>(*std::min_element(x.scale.begin(), x.scale.end()));
+        };
+        q.requant = shared_shift_pair(base(a) / base(q.out), base(b) / base(q.out));
         return;
       }
+      case OpKind::PatchTokens:
+      case OpKind::HeadMerge:
+      case OpKind::TokenSelect:
+        q.out = uniform_quant(node, in_quant(0));
+        return;
+      case OpKind::HeadSplit:
+        return build_head_split(i, in_quant(0), q);
+      case OpKind::ClassToken:
+      case OpKind::PosEmbed:
+        return build_token_constant(i, uniform_quant(node, in_quant(0)), q);
+      case OpKind::LayerNorm:
+        return build_layer_norm(i, in_quant(0), q);
+      case OpKind::Softmax:
+        return build_softmax(in_quant(0), q);
       case OpKind::GlobalAvgPool: {
         const ActQuant& a = in_quant(0);
         if (!a.per_tensor()) unsupported(node, "average pooling needs a per-tensor input");
@@ -479,6 +599,80 @@ class Quantizer {
     }
   }
 
+  // out[head, s*dh + e, t] = in[t, s*h*dh + head*dh + e]: each row takes its source column's quantizer.
+  void build_head_split(size_t i, const ActQuant& in, QNode& q) const {
+    const Node& node = g_.nodes[i];
+    if (in.per_tensor()) {
+      q.out = in;
+      return;
+    }
+    const int64_t h = node.heads, rows = node.out_shape[1], dh = rows / 3;
+    q.out = grid_quant(h, rows, in.bits);
+    for (int64_t head = 0; head < h; ++head)
+      for (int64_t r = 0; r < rows; ++r)
+        std::tie(q.out.scale[q.out.group(head, r)], q.out.zero_point[q.out.group(head, r)]) =
+            std::pair{in.scale[in.group(0, (r / dh) * h * dh + head * dh + r % dh)],
+                      in.zero_point[in.group(0, (r / dh) * h * dh + head * dh + r % dh)]};
+  }
+
+  // ClassToken: the token quantized by the output; PosEmbed: the embedding at the input's scale (int32).
+  void build_token_constant(size_t i, const ActQuant& in, QNode& q) const {
+    const Node& node = g_.nodes[i];
+    q.out = output_quant(i);
+    const double s_in = in.scale[0];
+    if (node.op == OpKind::ClassToken) {
+      q.requant = {requantizer_for(s_in / q.out.scale[0])};
+      const QuantParams out_qp{q.out.scale[0], q.out.zero_point[0], q.out.bits, true};
+      for (float v : node.params.at("token").data) q.const_codes.push_back(quantize_value(v, out_qp));
+      return;
+    }
+    for (size_t g = 0; g < q.out.scale.size(); ++g)
+      q.requant.push_back(requantizer_for(s_in / q.out.scale[g]));
+    for (float v : node.params.at("pos").data) {
+      const double code = std::nearbyint(v / s_in);
+      if (std::abs(code) > 2147483647.0)
+        unsupported(node, "the position embedding overflows int32 at the input's scale");
+      q.const_codes.push_back(static_cast<int32_t>(code));
+    }
+  }
+
+  void build_layer_norm(size_t i, const ActQuant& in, QNode& q) const {
+    const Node& node = g_.nodes[i];
+    if (ptf_alphas(in).empty()) unsupported(node, "its input needs a per-tensor or PTF quantizer");
+    q.out = output_quant(i);
+    const double s = *std::min_element(in.scale.begin(), in.scale.end()), sy = q.out.scale[0];
+    const auto& gamma = node.params.at("ln.gamma").data;
+    const auto& beta = node.params.at("ln.beta").data;
+    double largest = 0;
+    for (size_t c = 0; c < gamma.size(); ++c)
+      largest = std::max({largest, std::abs(gamma[c] / sy), std::abs(beta[c] / sy)});
+    // The largest shift (<= 30) that keeps every multiplier and bias below 2^30.
+    q.ln_shift =
+        largest > 0
+            ? std::clamp(static_cast<int>(std::floor(std::log2(std::ldexp(1.0, 30) / largest))), 0, 30)
+            : 30;
+    for (size_t c = 0; c < gamma.size(); ++c) {
+      q.ln_mult.push_back(round_to_int32(std::ldexp(gamma[c] / sy, q.ln_shift)));
+      q.bias.push_back(round_to_int32(std::ldexp(beta[c] / sy, q.ln_shift)));
+    }
+    const double d = static_cast<double>(node.out_shape.back());
+    q.ln_eps = static_cast<int32_t>(std::min(2147483647.0, std::nearbyint(node.norm_eps * d * d / (s * s))));
+  }
+
+  void build_softmax(const ActQuant& in, QNode& q) const {
+    const VitRecipe& v = recipe_.vit;
+    q.out = grid_quant(in.groups0, in.groups1, v.softmax_bits);
+    q.out.log2 = v.softmax_log2;
+    for (size_t g = 0; g < q.out.scale.size(); ++g) {
+      if (!v.softmax_log2) {
+        q.out.scale[g] = std::ldexp(1.0f, -v.softmax_bits);
+        q.out.zero_point[g] = -(int32_t{1} << (v.softmax_bits - 1));
+      }
+      q.requant.push_back(
+          requantizer_for(std::ldexp(static_cast<double>(in.scale[g]), int_ops::kSoftmaxFracBits)));
+    }
+  }
+
   void build_weighted(size_t i, const ActQuant& in, QNode& q) {
     const Node& node = g_.nodes[i];
     const bool depthwise = is_depthwise(node);
@@ -512,6 +706,17 @@ class Quantizer {
         q.requant.push_back(requantizer_for(acc_scale[static_cast<size_t>(c)] / out_scale(c)));
       return;
     }
+    if (node.act != Act::HSwish && recipe_.vit.gelu_poly) {
+      // i-GELU: 16-bit pre-activation codes at scale 2^-F, F as large as the observed range allows.
+      const double amax = std::max(1e-30f, obs_.pre[i]->abs_max());
+      const int f = std::clamp(static_cast<int>(std::floor(std::log2(32767.0 / amax))), 0, 20);
+      q.pre_act = ActQuant::per_tensor_quant(std::ldexp(1.0f, -f), 0, 16);
+      for (int64_t c = 0; c < channels; ++c) {
+        q.requant.push_back(requantizer_for(std::ldexp(acc_scale[static_cast<size_t>(c)], f)));
+        q.act_requant.push_back(requantizer_for(int_ops::gelu_product_scale(f) / out_scale(c)));
+      }
+      return;
+    }
     q.pre_act = act_quant(*obs_.pre[i], recipe_.calibrator, bits_of(i), false);
     const double sp = q.pre_act.scale[0];
     for (int64_t c = 0; c < channels; ++c)
@@ -537,7 +742,6 @@ class Quantizer {
 
   void build_matmul(size_t i, const ActQuant& a, const ActQuant& b, QNode& q) {
     const Node& node = g_.nodes[i];
-    if (node.a.transpose) unsupported(node, "a transposed left operand has no integer mapping yet");
     const int64_t batches = node.out_shape[0], rows = node.out_shape[1];
     // B's scale must not vary along the contraction or the output columns: one value per batch.
     auto b_scale = [&](int64_t batch) {
@@ -549,15 +753,36 @@ class Quantizer {
       return static_cast<double>(s);
     };
     auto a_scale = [&](int64_t batch, int64_t r) {
-      const size_t g = a.group(batch, node.a.row_offset + r);
-      if (a.zero_point[g] != 0) unsupported(node, "the left operand needs symmetric quantizers");
-      return static_cast<double>(a.scale[g]);
+      if (from_softmax(node)) {  // log2 codes weigh 2^(E-1-e): the scale of weight 1 is s * 2^-(E-1)
+        const size_t g = a.group(batch, node.a.row_offset + r);
+        return a.log2 ? std::ldexp(static_cast<double>(a.scale[g]), 2 - (1 << a.bits))
+                      : static_cast<double>(a.scale[g]);
+      }
+      // A transposed: the contraction runs over A's rows, so one scale per batch, as B.
+      const int64_t first = node.a.transpose ? 0 : r, count = node.a.transpose ? node.a.rows : 1;
+      const size_t g0 = a.group(batch, node.a.row_offset + first);
+      for (int64_t k = first; k < first + count; ++k) {
+        const size_t g = a.group(batch, node.a.row_offset + k);
+        if (a.zero_point[g] != 0 || a.scale[g] != a.scale[g0])
+          unsupported(node, "the left operand needs symmetric quantizers, uniform over the contraction");
+      }
+      return static_cast<double>(a.scale[g0]);
     };
-    if (roles_.raw_matmul[i]) {
+    if (roles_.raw_matmul[i]) {  // the real value includes the node's factor (1/sqrt(dh) in ViTs)
       q.out = grid_quant(batches, rows, 32);
       for (int64_t bt = 0; bt < batches; ++bt)
         for (int64_t r = 0; r < rows; ++r)
-          q.out.scale[q.out.group(bt, r)] = static_cast<float>(a_scale(bt, r) * b_scale(bt));
+          q.out.scale[q.out.group(bt, r)] = static_cast<float>(a_scale(bt, r) * b_scale(bt) * node.scale);
+      return;
+    }
+    if (from_softmax(node)) {  // attention x V: one asymmetric quantizer over the output
+      const ActQuant o = act_quant(out_observer(i), recipe_.calibrator, recipe_.activation_bits, false);
+      q.out = grid_quant(batches, rows, o.bits);
+      std::fill(q.out.scale.begin(), q.out.scale.end(), o.scale[0]);
+      std::fill(q.out.zero_point.begin(), q.out.zero_point.end(), o.zero_point[0]);
+      for (int64_t bt = 0; bt < batches; ++bt)
+        for (int64_t r = 0; r < rows; ++r)
+          q.requant.push_back(requantizer_for(a_scale(bt, r) * b_scale(bt) * node.scale / o.scale[0]));
       return;
     }
     // K^T V rows and the sum-K row, per branch: symmetric quantizers from the grouped observers.

@@ -49,8 +49,40 @@
 //                            2^out_rq[g].shift))); D = 0 saturates y to the largest code of m's sign (0 when
 //                            m = 0)
 //              The 1e-15 epsilon of the FP32 model has no integer counterpart.
-// Ops without integer semantics (Softmax, standalone LayerNorm, the ViT token ops) are rejected by the
-// integer executor with a message naming the node, until a recipe for standard ViTs defines them.
+//   MatMul with a log2 left operand (A's quantizer has log2 set: codes e, value s_A * 2^-e, the top code
+//              E = 2^bits - 1 means 0): acc[b, i, j] = sum_{k: e < E} (B[b, k, j] - zp_B) << (E - 1 - e), at
+//              scale s_A(b, i) * 2^-(E-1) * s_B(b); then requantized as above (attention weights as shifts).
+// Standard-ViT ops (docs/quantization.md has the derivations):
+//   PatchTokens, HeadSplit, HeadMerge, TokenSelect: codes moved as graph.hpp says; every output element's
+//              (scale, zero point) must equal its source element's (no requantization).
+//   ClassToken y[0, c] = const_codes[c] (the token, quantized by out); y[1 + t, c] = sat(zp_y + rq[0](x[t, c]
+//   -
+//              zp_x)). Per-tensor input and output.
+//   PosEmbed   y[t, c] = sat(zp_y(c) + rq[g](x[t, c] - zp_x + const_codes[t*D + c])), g = out's group of (t,
+//   c);
+//              const_codes: the embedding at the input's scale, int32. Per-tensor input.
+//   Add        with PTF quantizers (below) on inputs or output, per channel c of the last axis:
+//              y = sat(zp_y + round((m0 * ((a - zp_a) << al_a(c)) + m1 * ((b - zp_b) << al_b(c))) /
+//              2^(shift + al_y(c)))), the requantizers' factors relating the base scales.
+//   LayerNorm  input: per tensor, or PTF: grid 1xD, one zero point, scale[c] = s * 2^al(c) exactly, al in
+//   0..3
+//              (FQ-ViT's power-of-two factor). Per row of D values: x_c = (q_c - zp) << al(c) (units of s);
+//              S1 = sum x_c, S2 = sum x_c^2, V = D*S2 - S1^2 + ln_eps, r = max(1, isqrt(V)), d_c = D*x_c - S1
+//              (so (x_c - mean) / std = d_c / r); y_c = sat(zp_y + round_half_away((d_c * ln_mult[c] +
+//              bias[c] * r) / (r * 2^ln_shift))) with ln_mult = round(gamma / s_y * 2^ln_shift), bias =
+//              round(beta / s_y * 2^ln_shift). Per-tensor output.
+//   Softmax    per row of N: x_n = rq[g](q_n - zp(g)) (fixed point, kSoftmaxFracBits fractional bits; g = the
+//              row's group; out's grid must equal the input's), d_n = x_n - max_n x_n <= 0, I-BERT's i-exp:
+//              z = floor(-d / ln2_i), p = d + z * ln2_i, E_n = ((p + b_i)^2 + c_i) >> z (int_ops.hpp's
+//              constants); S = sum E_n. Output (out.log2): e_n = 2^bits - 1 if E_n = 0, else
+//              min(2^bits - 1, log2_exponent(round_half_away(S / E_n), Hardware)): value 2^-e, the top
+//              code meaning 0 (FQ-ViT's log-int-softmax). Output (uniform): y_n = zp_y + min(2^bits - 1,
+//              round_half_away(E_n * 2^bits / S)) with scale 2^-bits and zp_y = -2^(bits-1).
+//   GELU (Conv2d / Linear act GeluTanh / GeluErf) as I-BERT's i-GELU when act_lut is empty: the
+//   pre-activation
+//              p (16 bits, zero point 0, scale 2^-F) gives h = round(-(sgn(p) L(|p|) + c_i) / 2^k) >= 0 with
+//              L(u) = (min(u, -b_i) + b_i)^2 + c_i (int_ops.hpp: gelu_constants(F)); y = sat(zp_y(c) +
+//              act_rq[c](p * h)).
 #pragma once
 
 #include <cstdint>
@@ -74,6 +106,9 @@ struct ActQuant {
     return static_cast<size_t>((groups0 == 1 ? 0 : i0) * groups1 + (groups1 == 1 ? 0 : i1));
   }
   bool per_tensor() const { return groups0 == 1 && groups1 == 1; }
+  // Log2 codes (a Softmax output, FQ-ViT's log-int-softmax): unsigned exponents e in 0..2^bits - 1, value
+  // scale * 2^-e, the top code 2^bits - 1 meaning 0; zero points 0, bits 2..8.
+  bool log2 = false;
   static ActQuant per_tensor_quant(float scale, int32_t zero_point, int bits);
 };
 
@@ -102,6 +137,14 @@ struct QNode {
   bool float_layernorm = false;
   float in_scale = 0.0f;                 // the (per-tensor) scale of the input, for float_layernorm
   std::vector<float> ln_gamma, ln_beta;  // float_layernorm: the LayerNorm's FP32 affine, per output feature
+
+  // ClassToken: the token's output codes [D]; PosEmbed: the position embedding at the input's scale, int32,
+  // [T*D]. LayerNorm: ln_mult[c] = round(gamma_c / s_y * 2^ln_shift); its beta is `bias` at the same scale;
+  // ln_eps = round(eps * D^2 / s^2), the epsilon in the units of V.
+  std::vector<int32_t> const_codes;
+  std::vector<int32_t> ln_mult;
+  int ln_shift = 0;  // 0..40
+  int32_t ln_eps = 0;
 
   // AttnNormalize
   DivisorMode divisor_mode = DivisorMode::Log2;
@@ -133,8 +176,13 @@ enum class QGraphUse { Structure, Compute };
 /// the file reader that applies the same checks.
 void validate(const QGraph& qgraph, QGraphUse use = QGraphUse::Structure);
 
-/// Whether `op` has INTEGER SEMANTICS above (Softmax, standalone LayerNorm and the ViT token ops do not).
+/// Whether `op` has INTEGER SEMANTICS above (every op of graph.hpp now has).
 bool has_integer_semantics(OpKind op);
+
+/// The PTF factors al(c) of a LayerNorm-input quantizer (qgraph.hpp, LayerNorm): one entry per channel of
+/// a grid over axis 1, or {0} for a per-tensor quantizer. Empty when `q` is neither: zero points that
+/// differ, a grid over axis 0, or a scale that is not the smallest times 2^0..2^3 exactly.
+std::vector<int> ptf_alphas(const ActQuant& q);
 
 /// Integer codes of a tensor: shape as the FP32 tensor, values as described above.
 struct QTensor {

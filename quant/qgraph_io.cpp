@@ -214,10 +214,13 @@ void check_act(const std::string& path, const ActQuant& a, const Shape* shape) {
       fail(path + "/groups/1", std::to_string(a.groups1) + " groups over an axis of " + std::to_string(d1) +
                                    " (must be 1 or the axis size)");
   }
-  if (a.bits == 32)
+  if (a.bits == 32 || a.log2)
     for (size_t i = 0; i < a.zero_point.size(); ++i)
       if (a.zero_point[i] != 0)
-        fail(at(path + "/zero_point", i), "must be 0 for int32 accumulators (bits 32)");
+        fail(at(path + "/zero_point", i),
+             a.log2 ? "must be 0 for log2 codes" : "must be 0 for int32 accumulators (bits 32)");
+  if (a.log2 && a.bits > 5)
+    fail(path + "/bits", std::to_string(a.bits) + " is out of range for log2 codes (2..5)");
 }
 
 void check_node(const Graph& g, size_t i) {
@@ -271,6 +274,36 @@ void check_node(const Graph& g, size_t i) {
     for (const auto& [key, shape] : expected)
       if (!n.params.count(key)) fail(at(p + "/params", key), "missing (shape " + shape_str(shape) + ")");
   }
+}
+
+/// The fields of the standard-ViT ops (const_codes, ln_mult, bias of a LayerNorm, ln_shift, ln_eps, log2).
+void check_vit_fields(const Node& n, const QNode& q, const std::string& p) {
+  const char* op = op_name(n.op);
+  int64_t elems = 0;
+  checked_numel(n.out_shape, &elems);  // check_node() has bounded it
+  const auto sized = [&](const std::string& path, size_t size, int64_t expected, const char* what) {
+    if (size != 0 && static_cast<int64_t>(size) != expected)
+      fail(path, std::to_string(size) + " entries, expected " + std::to_string(expected) + " (" + what +
+                     ") or none");
+  };
+  const int64_t last = n.out_shape.back();
+  if (n.op == OpKind::ClassToken)
+    sized(p + "/const_codes", q.const_codes.size(), last, "one per feature");
+  else if (n.op == OpKind::PosEmbed)
+    sized(p + "/const_codes", q.const_codes.size(), elems, "one per element");
+  else
+    check_empty(p + "/const_codes", q.const_codes.size(), op);
+  if (n.op == OpKind::LayerNorm) {
+    sized(p + "/ln_mult", q.ln_mult.size(), last, "one per feature");
+    sized(p + "/bias", q.bias.size(), last, "one per feature");
+  } else {
+    check_empty(p + "/ln_mult", q.ln_mult.size(), op);
+  }
+  check_range(p + "/ln_shift", q.ln_shift, 0, 30);
+  check_range(p + "/ln_eps", q.ln_eps, 0, std::numeric_limits<int32_t>::max());
+  if (q.out.log2 && n.op != OpKind::Softmax)
+    fail(p + "/out/log2", std::string("a ") + op + " node has no log2 output");
+  if (q.pre_act.log2 || q.numerator.log2) fail(p, "only an output quantizer may hold log2 codes");
 }
 
 void check_qnode(const Graph& g, const QNode& q, size_t i) {
@@ -327,7 +360,7 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
     check_empty(p + "/weight_scale", q.weight_scale.size(), op);
     check_empty(p + "/ln_gamma", q.ln_gamma.size(), op);
     check_empty(p + "/ln_beta", q.ln_beta.size(), op);
-    check_empty(p + "/bias", q.bias.size(), op);
+    if (n.op != OpKind::LayerNorm) check_empty(p + "/bias", q.bias.size(), op);
     check_empty(p + "/act_requant", q.act_requant.size(), op);
     check_empty(p + "/act_lut", q.act_lut.size(), op);
     check_empty(p + "/pre_act/scale", q.pre_act.scale.size(), op);
@@ -337,8 +370,11 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
                      "one per output group");
     else if (n.op == OpKind::Add)
       check_requants(p + "/requant", q.requant, 2, "one per operand");
-    else if (n.op == OpKind::GlobalAvgPool)
+    else if (n.op == OpKind::GlobalAvgPool || n.op == OpKind::ClassToken)
       check_requants(p + "/requant", q.requant, 1, "one");
+    else if (n.op == OpKind::PosEmbed || n.op == OpKind::Softmax)
+      check_requants(p + "/requant", q.requant, static_cast<size_t>(q.out.groups0 * q.out.groups1),
+                     "one per output group");
     else
       check_empty(p + "/requant", q.requant.size(), op);
     if (n.op == OpKind::Add && q.requant.size() == 2 && q.requant[0].shift != q.requant[1].shift)
@@ -346,6 +382,7 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
                                std::to_string(q.requant[0].shift) +
                                " != " + std::to_string(q.requant[1].shift) + ")");
   }
+  check_vit_fields(n, q, p);
   if (q.float_layernorm && n.op != OpKind::Linear)
     fail(p + "/float_layernorm",
          std::string("only a linear node can keep LayerNorm in FP32, this is a ") + op);
@@ -394,10 +431,17 @@ void check_computable(const Graph& g, const QNode& q, size_t i) {
     if (n.act == Act::HSwish || n.act == Act::GeluTanh || n.act == Act::GeluErf)
       require("pre_act/scale", act_set(q.pre_act));
     if (n.act == Act::HSwish) require("act_requant", !q.act_requant.empty());
-    if (n.act == Act::GeluTanh || n.act == Act::GeluErf) require("act_lut", !q.act_lut.empty());
-  } else if (n.op == OpKind::Add || n.op == OpKind::GlobalAvgPool ||
+    if (n.act == Act::GeluTanh || n.act == Act::GeluErf)
+      require("act_lut (a table) or act_requant (i-GELU)", !q.act_lut.empty() || !q.act_requant.empty());
+  } else if (n.op == OpKind::Add || n.op == OpKind::GlobalAvgPool || n.op == OpKind::Softmax ||
+             n.op == OpKind::ClassToken || n.op == OpKind::PosEmbed ||
              (n.op == OpKind::MatMul && q.out.bits != 32)) {
     require("requant", !q.requant.empty());
+    if (n.op == OpKind::ClassToken || n.op == OpKind::PosEmbed)
+      require("const_codes", !q.const_codes.empty());
+  } else if (n.op == OpKind::LayerNorm) {
+    require("ln_mult", !q.ln_mult.empty());
+    require("bias", !q.bias.empty());
   } else if (n.op == OpKind::AttnNormalize) {
     require("numerator/scale", act_set(q.numerator));
     require("num_requant", !q.num_requant.empty());
@@ -561,6 +605,7 @@ Json act_json(Writer& w, const ActQuant& a) {
   j["groups"] = Json::array({a.groups0, a.groups1});
   j["scale"] = w.floats(a.scale);
   j["zero_point"] = w.ints(a.zero_point);
+  if (a.log2) j["log2"] = true;  // optional key: absent means false
   return j;
 }
 
@@ -624,6 +669,11 @@ Json node_json(Writer& w, const Node& n, const QNode& q) {
   jq["num_requant"] = requants_json(w, q.num_requant);
   jq["div_requant"] = requants_json(w, q.div_requant);
   jq["out_requant"] = requants_json(w, q.out_requant);
+  // Optional keys of the standard-ViT ops, written only when set, so other files keep their bytes.
+  if (!q.const_codes.empty()) jq["const_codes"] = w.ints(q.const_codes);
+  if (!q.ln_mult.empty()) jq["ln_mult"] = w.ints(q.ln_mult);
+  if (q.ln_shift != 0) jq["ln_shift"] = q.ln_shift;
+  if (q.ln_eps != 0) jq["ln_eps"] = q.ln_eps;
   j["q"] = std::move(jq);
   return j;
 }
@@ -943,6 +993,7 @@ ActQuant act_at(const Json& j, const std::string& path, const DataSection& data)
   a.groups1 = int_at(groups[1], path + "/groups/1", 1, kMaxDim);
   a.scale = float_vector_at(field(j, path, "scale"), path + "/scale", data);
   a.zero_point = int_vector_at(field(j, path, "zero_point"), path + "/zero_point", data);
+  if (j.contains("log2")) a.log2 = bool_at(j["log2"], path + "/log2");
   return a;
 }
 
@@ -1024,6 +1075,10 @@ void read_node(const Json& j, const std::string& path, const Sections& sections,
   q.num_requant = requants_at(field(jq, qp, "num_requant"), qp + "/num_requant", data);
   q.div_requant = requants_at(field(jq, qp, "div_requant"), qp + "/div_requant", data);
   q.out_requant = requants_at(field(jq, qp, "out_requant"), qp + "/out_requant", data);
+  if (jq.contains("const_codes")) q.const_codes = int_vector_at(jq["const_codes"], qp + "/const_codes", data);
+  if (jq.contains("ln_mult")) q.ln_mult = int_vector_at(jq["ln_mult"], qp + "/ln_mult", data);
+  if (jq.contains("ln_shift")) q.ln_shift = int_field(jq, qp, "ln_shift");
+  if (jq.contains("ln_eps")) q.ln_eps = int_field(jq, qp, "ln_eps");
 }
 
 /// The `key` object of the header: a section's length and CRC-32.

@@ -47,7 +47,17 @@ Recipe read_recipe(const nlohmann::json& j, const std::string& origin) {
   recipe.float_layernorm = r.boolean("float_layernorm", true);
   if (!recipe.float_layernorm)
     r.fail("float_layernorm",
-           "integer LayerNorm is not available yet: the head's LayerNorm must stay FP32 (true)");
+           "a LayerNorm fused into a Linear has no integer semantics: it must stay FP32 (true)");
+
+  JsonReader sm = r.object("softmax");
+  recipe.vit.softmax_log2 = sm.choice("output", "uniform", {"uniform", "log2"}) == "log2";
+  recipe.vit.softmax_bits =
+      sm.integer("bits", recipe.vit.softmax_log2 ? 4 : 8, 2, recipe.vit.softmax_log2 ? 5 : 16);
+  sm.reject_unknown_keys();
+  JsonReader ln = r.object("layernorm");
+  recipe.vit.ptf = ln.boolean("ptf", false);
+  ln.reject_unknown_keys();
+  recipe.vit.gelu_poly = r.choice("gelu", "table", {"table", "poly"}) == "poly";
   r.reject_unknown_keys();
   recipe.source_json = j.dump();
   return recipe;

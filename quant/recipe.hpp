@@ -26,6 +26,14 @@ struct MigrationRecipe {
   double min_factor = 0.1, max_factor = 64.0;
 };
 
+/// Standard ViTs (docs/quantization.md): Softmax, LayerNorm and GELU on integers.
+struct VitRecipe {
+  bool softmax_log2 = false;  // "softmax.output": "log2" (FQ-ViT's log-int-softmax) or "uniform" (default)
+  int softmax_bits = 8;       // "softmax.bits": log2 2..5 (4 in vit-w8a8), uniform 2..16 (default 8)
+  bool ptf = false;           // "layernorm.ptf": power-of-two factors on LayerNorm inputs (default off)
+  bool gelu_poly = false;     // "gelu": "poly" (I-BERT's i-GELU) or "table" (default: a 2^bits-entry table)
+};
+
 struct Recipe {
   std::string name;  // e.g. "trio-w8a8"
   std::string description;
@@ -35,8 +43,10 @@ struct Recipe {
   AttentionRecipe attention;
   MigrationRecipe migration;
   bool filter_shift = false;    // filter-wise shifting of the inputs of MBConv's projection convs
-  bool float_layernorm = true;  // the classifier head's LayerNorm stays FP32 (no integer LayerNorm yet)
-  std::string source_json;      // the recipe as read
+  bool float_layernorm = true;  // a Linear's fused LayerNorm (EfficientViT's head) stays FP32; standalone
+                                // LayerNorms (ViTs) are integer
+  VitRecipe vit;
+  std::string source_json;  // the recipe as read
 };
 
 /// Reads and validates a recipe file. Throws ConfigError naming the file, the JSON path, what was

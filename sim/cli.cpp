@@ -213,8 +213,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   quantize->add_option("--onnx", q.onnx, "Import this ONNX model instead of a zoo model");
-  quantize->add_option("--recipe", q.recipe, "Recipe name in configs/quant/ or a recipe file")
-      ->capture_default_str();
+  quantize->add_option("--recipe", q.recipe,
+                       "Recipe name in configs/quant/ or a recipe file (default: vit-w8a8 for DeiT / ViT, "
+                       "else trio-w8a8)");
   quantize->add_option("--calib", q.calib, "Calibration images: synthetic | fashion-mnist (train split)")
       ->capture_default_str();
   quantize->add_option("--calib-count", q.calib_count, "Number of calibration images")
@@ -280,6 +281,7 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
 
   QuantizeArgs run_q;
   run_q.calib_count = 8;
+  run_q.recipe = "trio-w8a8";
   CLI::App* run = app.add_subcommand(
       "run", "Model -> PTQ -> simulation -> summary (defaults: efficientvit-b1 @224, trio-w8a8, trio-vit)");
   run->add_option("-m,--model", run_q.model, "Zoo model with synthetic weights (see `vitsim models`)")

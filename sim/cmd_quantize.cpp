@@ -66,10 +66,17 @@ nlohmann::json quality_json(const QualityReport& q) {
 
 }  // namespace
 
+std::string default_recipe(const std::string& model) {
+  const std::string family = zoo_entry(model).family;
+  return family == "deit" || family == "vit" ? "vit-w8a8" : "trio-w8a8";
+}
+
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err) {
   using clock = std::chrono::steady_clock;
   if (args.out.empty()) throw std::invalid_argument("--out is required (the quantized graph file to write)");
-  const Recipe recipe = find_recipe(args.recipe, config_dir() + "/quant");
+  const std::string recipe_name =
+      !args.recipe.empty() ? args.recipe : (args.onnx.empty() ? default_recipe(args.model) : "trio-w8a8");
+  const Recipe recipe = find_recipe(recipe_name, config_dir() + "/quant");
   Graph graph;
   if (!args.onnx.empty()) {
     graph = import_onnx(args.onnx);

@@ -13,9 +13,9 @@ namespace vitsim::sim {
 struct QuantizeArgs {
   std::string model = "efficientvit-b1";  // zoo model (synthetic weights), unless onnx is set
   int resolution = 224;
-  uint64_t seed = 0;  // synthetic weights and images
-  std::string onnx;   // ONNX file to import instead of a zoo model
-  std::string recipe = "trio-w8a8";
+  uint64_t seed = 0;                // synthetic weights and images
+  std::string onnx;                 // ONNX file to import instead of a zoo model
+  std::string recipe;               // empty: default_recipe(model) (an ONNX model gets trio-w8a8)
   std::string calib = "synthetic";  // "synthetic" | "fashion-mnist" (train split)
   int calib_count = 32;
   std::string eval = "synthetic";  // "none" | "synthetic" | "fashion-mnist" (test split)
@@ -23,6 +23,10 @@ struct QuantizeArgs {
   std::string out;     // .vqg file (required)
   std::string report;  // quality JSON; default <out>.quality.json
 };
+
+/// The recipe a zoo model is quantized with when none is named: vit-w8a8 for the standard ViTs (DeiT,
+/// ViT), trio-w8a8 for everything else.
+std::string default_recipe(const std::string& model);
 
 /// Runs the command; returns the exit code (std::invalid_argument from any stage propagates).
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err);

@@ -100,6 +100,21 @@ TEST_CASE("vitsim quantize writes a loadable quantized graph and a quality repor
   std::filesystem::remove(out + ".quality.json");
 }
 
+TEST_CASE("vitsim quantize takes DeiT with vit-w8a8 by default, forward runs it on integers", "[cli][ptq]") {
+  const std::string out = temp_path("deit.vqg");
+  const Run r =
+      run_vitsim({"quantize", "-m", "deit-tiny", "--calib-count", "1", "--eval-count", "1", "--out", out});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("quantized with vit-w8a8") && Catch::Contains("output SQNR"));
+  const Run f = run_vitsim({"forward", "--qgraph", out, "--repeat", "1"});
+  INFO(f.err);
+  CHECK(f.code == 0);
+  CHECK_THAT(f.out, Catch::Contains("deit-tiny integer forward (vit-w8a8"));
+  std::filesystem::remove(out);
+  std::filesystem::remove(out + ".quality.json");
+}
+
 TEST_CASE("vitsim quantize: bad recipes, models, data and paths exit 2 with a clear message", "[cli][ptq]") {
   const std::string out = temp_path("bad.vqg");
   auto quantize = [&](std::vector<std::string> extra) {

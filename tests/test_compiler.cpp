@@ -474,12 +474,12 @@ TEST_CASE("Impossible mappings throw MappingError naming the layer and what it l
                     Catch::Contains("layer 'stem.0'") && Catch::Contains("no engine of config") &&
                         Catch::Contains("runs GEMM tiles"));
 
+  // The ViT ops have integer semantics now (docs/quantization.md) but no engine or unit maps them yet
+  // (issue 15, part 1): compilation stops at the first one, naming it.
   quant::QGraph vit;
   vit.graph = quant::build_model("deit-tiny", 224);
   vit.nodes.resize(vit.graph.nodes.size());
-  CHECK_THROWS_WITH(sim::compile(vit, accel("trio-vit")), Catch::Contains("layer 'patch_embed.tokens'") &&
-                                                              Catch::Contains("patch_tokens") &&
-                                                              Catch::Contains("no integer semantics"));
+  CHECK_THROWS_WITH(sim::compile(vit, accel("trio-vit")), Catch::Contains("layer 'patch_embed.tokens'"));
 }
 
 TEST_CASE("Program::validate rejects bad indices, queue membership and cycles", "[compiler]") {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "qgraph_by_hand.hpp"
 #include "quant/fp32_executor.hpp"
 #include "quant/graph.hpp"
 #include "quant/int_executor.hpp"
@@ -26,31 +27,10 @@ using namespace vitsim::quant;
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
-ActQuant pt(float scale, int32_t zp, int bits = 8) {
-  return ActQuant::per_tensor_quant(scale, zp, bits);
-}
-
-// A grid over axes 0 and 1 (g0 x g1 groups, row-major).
-ActQuant grid(int64_t g0, int64_t g1, std::vector<float> scale, std::vector<int32_t> zp, int bits = 8) {
-  ActQuant q;
-  q.bits = bits;
-  q.groups0 = g0;
-  q.groups1 = g1;
-  q.scale = std::move(scale);
-  q.zero_point = std::move(zp);
-  return q;
-}
-
-QGraph make_qgraph(Graph g) {
-  QGraph q;
-  q.nodes.resize(g.nodes.size());
-  q.graph = std::move(g);
-  return q;
-}
-
-QTensor qt(Shape shape, std::vector<int32_t> data) {
-  return QTensor{std::move(shape), std::move(data)};
-}
+using vitsim::test::grid;
+using vitsim::test::make_qgraph;
+using vitsim::test::pt;
+using vitsim::test::qt;
 
 std::string str(const std::vector<int32_t>& v) {
   std::ostringstream os;
@@ -654,20 +634,19 @@ TEST_CASE("Exact in every accumulation width: float, double and int64 GEMM paths
   }
 }
 
-TEST_CASE("Ops without integer semantics are rejected by name", "[int]") {
+TEST_CASE("Standard-ViT ops without their integer program are rejected by name", "[int]") {
   GraphBuilder b("t", 0, {4, 8});
   const int sm = b.softmax("attn.softmax", 0);
   const int ln = b.layer_norm("pre.ln", 0, 1e-6f);
   QGraph q = make_qgraph(b.finish());
-  q.nodes[0].out = pt(0.1f, 0);
   for (auto& n : q.nodes) n.out = pt(0.1f, 0);
   const QTensor x = qt({4, 8}, std::vector<int32_t>(32, 1));
   CHECK_THROWS_AS(eval_node_int(q, sm, {&x}), std::invalid_argument);
-  CHECK_THROWS_WITH(eval_node_int(q, sm, {&x}),
-                    Catch::Contains("node 'attn.softmax' (softmax) has no integer semantics yet"));
+  CHECK_THROWS_WITH(eval_node_int(q, sm, {&x}), Catch::Contains("node 'attn.softmax' (softmax)") &&
+                                                    Catch::Contains("uniform output codes"));
   CHECK_THROWS_WITH(eval_node_int(q, ln, {&x}),
-                    Catch::Contains("node 'pre.ln' (layernorm) has no integer semantics yet"));
-  CHECK_THROWS_WITH(run_int(q, x), Catch::Contains("'attn.softmax'"));
+                    Catch::Contains("node 'pre.ln' (layernorm)") && Catch::Contains("8 multipliers"));
+  CHECK_THROWS_WITH(run_int(q, x), Catch::Contains("/nodes/1/q/requant") && Catch::Contains("softmax node"));
 }
 
 TEST_CASE("Inconsistent QNodes are rejected with the node's name", "[int]") {

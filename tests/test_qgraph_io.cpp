@@ -188,6 +188,7 @@ struct Diff {
     eq(path + ".groups1", a.groups1, b.groups1);
     vec(path + ".scale", a.scale, b.scale);
     vec(path + ".zero_point", a.zero_point, b.zero_point);
+    eq(path + ".log2", a.log2, b.log2);
   }
   void operand(const std::string& path, const MatOperand& a, const MatOperand& b) {
     eq(path + ".row_offset", a.row_offset, b.row_offset);
@@ -268,6 +269,10 @@ std::string first_difference(const QGraph& x, const QGraph& y) {
     d.requants(q + ".num_requant", qa.num_requant, qb.num_requant);
     d.requants(q + ".div_requant", qa.div_requant, qb.div_requant);
     d.requants(q + ".out_requant", qa.out_requant, qb.out_requant);
+    d.vec(q + ".const_codes", qa.const_codes, qb.const_codes);
+    d.vec(q + ".ln_mult", qa.ln_mult, qb.ln_mult);
+    d.eq(q + ".ln_shift", qa.ln_shift, qb.ln_shift);
+    d.eq(q + ".ln_eps", qa.ln_eps, qb.ln_eps);
     if (!d.first.empty()) break;
   }
   return d.first;
@@ -328,7 +333,7 @@ TestGraph make_test_graph() {
   t.norm_uniform = b.attn_normalize("norm_uniform", t.out, 2, 4, 4);
   t.sum = b.add("sum", t.norm_log2, t.norm_uniform);
   t.cat = b.concat("cat", {t.sum, t.dw});  // [12,4,4]
-  // ViT token ops (no integer semantics yet: default QNodes, some with an output quantizer).
+  // ViT token ops: the fields of their integer programs on a few, default QNodes on the others.
   const int tokens = b.patch_tokens("tokens", t.cat);  // [16,12]
   const int cls = b.class_token("cls", tokens);        // [17,12]
   const int pos = b.pos_embed("pos", cls);
@@ -409,7 +414,15 @@ TestGraph make_test_graph() {
   q[t.sum].out = gen.act(8, 1, 1);
   q[t.cat].out = gen.act(8, 12, 1);
   q[static_cast<size_t>(tokens)].out = gen.act(8, 1, 1);
-  q[t.ln].out = gen.act(4, 17, 1);       // 17 zero points in -8..7: an i4 tensor with an odd count
+  q[t.ln].out = gen.act(4, 17, 1);  // 17 zero points in -8..7: an i4 tensor with an odd count
+  q[t.ln].ln_mult = gen.ints(12, -(1 << 30), 1 << 30);
+  q[t.ln].bias = gen.ints(12, -1000, 1000);
+  q[t.ln].ln_shift = 17;
+  q[t.ln].ln_eps = 123456;
+  q[static_cast<size_t>(cls)].const_codes = gen.ints(12, -128, 127);
+  q[static_cast<size_t>(pos)].const_codes = gen.ints(17 * 12, -100000, 100000);
+  q[static_cast<size_t>(sm)].out = gen.act(4, 2, 17, true);
+  q[static_cast<size_t>(sm)].out.log2 = true;
   q[t.scores].out = gen.act(32, 2, 17);  // 34 groups: stored in the data section
   q[t.pool].requant = gen.requants(1);
   q[t.pool].out = gen.act(16, 1, 1);
@@ -602,6 +615,32 @@ TEST_CASE("save_qgraph refuses a QGraph the loader would reject", "[qgraph_io]")
   }
   CHECK(!fs::exists(path));
   CHECK(dir.entries().empty());
+}
+
+TEST_CASE("validate refuses inconsistent fields of the standard-ViT ops", "[qgraph_io]") {
+  const auto refused = [](const std::function<void(QGraph&)>& edit, const std::string& what) {
+    TestGraph t = make_test_graph();
+    edit(t.qg);
+    CHECK_THROWS_WITH(validate(t.qg), Contains(what));
+  };
+  const auto at = [](QGraph& qg, const char* name) -> QNode& {
+    return qg.nodes[static_cast<size_t>(qg.graph.find(name))];
+  };
+  refused([&](QGraph& qg) { at(qg, "cls").const_codes.pop_back(); },
+          "/q/const_codes: 11 entries, expected 12 (one per feature) or none");
+  refused([&](QGraph& qg) { at(qg, "pos").const_codes.pop_back(); }, "expected 204 (one per element)");
+  refused([&](QGraph& qg) { at(qg, "stem").ln_mult = {1}; }, "/q/ln_mult");
+  refused([&](QGraph& qg) { at(qg, "ln").bias.push_back(1); }, "/q/bias: 13 entries, expected 12");
+  refused([&](QGraph& qg) { at(qg, "ln").ln_shift = 31; }, "/q/ln_shift");
+  refused(
+      [&](QGraph& qg) {
+        at(qg, "sum").out = ActQuant::per_tensor_quant(1.0f, 0, 4);
+        at(qg, "sum").out.log2 = true;
+      },
+      "/q/out/log2: a add node has no log2 output");
+  refused([&](QGraph& qg) { at(qg, "softmax").out.bits = 8; },
+          "/q/out/bits: 8 is out of range for log2 codes");
+  refused([&](QGraph& qg) { at(qg, "softmax").out.zero_point[3] = 1; }, "must be 0 for log2 codes");
 }
 
 TEST_CASE("load_qgraph names the file and the problem of a corrupt file", "[qgraph_io]") {

@@ -147,6 +147,11 @@ RECIPE_EDITS = [
     ("unknown key in filter_shift", [(("filter_shift", "bits"), 4)], REFUSED),
     ("no name", [(("name",), DELETE)], REFUSED),
     ("percentile calibrator", [(("calibrator",), "percentile:0.999")], LEGAL),
+    ("log2 softmax, PTF, i-GELU", [(("softmax",), {"output": "log2", "bits": 4}), (("layernorm",), {"ptf": True}),
+                                   (("gelu",), "poly")], LEGAL),
+    ("unknown softmax output", [(("softmax",), {"output": "exact"})], REFUSED),
+    ("unknown gelu", [(("gelu",), "tanh")], REFUSED),
+    ("log2 softmax of 8 bits", [(("softmax",), {"output": "log2", "bits": 8})], READER_ONLY),
 ]
 SWEEP_EDITS = [
     ("no recipes", [(("recipes",), DELETE)], REFUSED),
