@@ -416,7 +416,7 @@ TEST_CASE("sweep: a crashed point process becomes a failed point with its log ta
   vitsim::quant::write_file_atomic(runner, "#!/bin/sh\necho \"runner for $*\"\nkill -SEGV $$\n");
   fs::permissions(runner, fs::perms::owner_all);
   const sim::SweepSpec s = sim::load_sweep_spec(path);
-  const std::vector<sim::SweepPoint> points = sim::expand_sweep(s);
+  std::vector<sim::SweepPoint> points = sim::expand_sweep(s);
   sim::LocalBackendOptions options;
   options.jobs = 2;
   options.executable = runner;
