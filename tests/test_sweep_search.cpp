@@ -188,7 +188,8 @@ TEST_CASE("sweep search: --hypervolume reads results.csv, maximizing fps and min
   CHECK(sim::print_hypervolume(spec, out, "", text) == 200 * 520 + 100 * 1000);
   CHECK_THAT(text.str(), Catch::Contains("reference point fps 0, dsps 2520"));
   CHECK_THAT(text.str(), Catch::Contains("5 row(s): 1 failed 1 filtered 3 ok; 4 simulated; 2 ok point(s)"));
-  CHECK(sim::print_hypervolume(spec, out, "0,3000", text) == 200 * 1000 + 100 * 1000);  // (50, 2500): dominated
+  CHECK(sim::print_hypervolume(spec, out, "0,3000", text) ==
+        200 * 1000 + 100 * 1000);  // (50, 2500): dominated
   CHECK_THROWS_WITH(sim::print_hypervolume(spec, out, "0", text), Catch::Contains("expected two numbers"));
 }
 
