@@ -1185,7 +1185,7 @@ int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& er
   if (args.backend != "local")
     throw std::invalid_argument("--backend: expected local or slurm, found \"" + args.backend + "\"");
   if (!slurm_options_unset(args.slurm))
-    throw std::invalid_argument("the --slurm-* options apply to --backend slurm only");
+    throw std::invalid_argument("the --slurm-* options apply to --backend slurm only (--batch-size too)");
   lock_sweep_dir(dir);  // held until exit; the --point children run under their parent's lock
   LocalBackendOptions options;
   options.jobs =

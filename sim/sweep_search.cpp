@@ -207,6 +207,22 @@ double hypervolume_2d(std::vector<std::array<double, 2>> points, const std::arra
   return area;
 }
 
+std::vector<Survivor> nsga2_survivors(const std::vector<Evaluation>& designs, size_t size) {
+  std::vector<Survivor> survivors;
+  const std::vector<std::vector<size_t>> fronts = nondominated_fronts(designs);
+  for (size_t rank = 0; rank < fronts.size() && survivors.size() < size; ++rank) {
+    const std::vector<size_t>& front = fronts[rank];
+    const std::vector<double> crowding = crowding_distances(designs, front);
+    std::vector<size_t> order(front.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return crowding[a] > crowding[b]; });
+    for (size_t i = 0; i < order.size() && survivors.size() < size; ++i)
+      survivors.push_back(Survivor{front[order[i]], rank, crowding[order[i]]});
+  }
+  return survivors;
+}
+
 // --- the search over a spec's points -------------------------------------------------------------------
 
 namespace {
@@ -229,6 +245,29 @@ double budget_violation(const SweepSpec& spec, const SweepPoint& p) {
   }
   return violation;
 }
+
+}  // namespace
+
+Evaluation evaluate_point(const SweepSpec& spec, const SweepPoint& p, const json& result) {
+  Evaluation e;
+  if (!p.filtered.empty()) {
+    e.violation = budget_violation(spec, p);
+    return e;
+  }
+  e.violation = kInfinity;  // until the result says otherwise
+  if (!p.config_error.empty() || !result.is_object() || result.value("status", "") != "ok") return e;
+  const json metrics = result.value("metrics", json::object());
+  for (const SearchObjective& o : spec.search.objectives) {
+    const json v = metrics.value(o.metric, json());
+    if (!v.is_number()) return e;
+    e.objectives.push_back(o.maximize ? -v.get<double>() : v.get<double>());
+  }
+  e.feasible = true;
+  e.violation = 0;
+  return e;
+}
+
+namespace {
 
 /// The spec's points as the search sees them: design numbers, axis digits, results.
 class SearchSpace {
@@ -280,23 +319,8 @@ class SearchSpace {
 
   Evaluation evaluation(size_t pair, uint64_t design) const {
     const SweepPoint& p = points_[pair * designs_ + design];
-    Evaluation e;
-    if (!p.filtered.empty()) {
-      e.violation = budget_violation(spec_, p);
-      return e;
-    }
-    e.violation = kInfinity;  // until the result says otherwise
-    if (!p.config_error.empty() || !dir_) return e;
-    const json r = read_sweep_result(p, *dir_);
-    if (r.value("status", "") != "ok") return e;
-    for (const SearchObjective& o : spec_.search.objectives) {
-      const json& v = r["metrics"].value(o.metric, json());
-      if (!v.is_number()) return e;
-      e.objectives.push_back(o.maximize ? -v.get<double>() : v.get<double>());
-    }
-    e.feasible = true;
-    e.violation = 0;
-    return e;
+    const bool has_result = dir_ && p.filtered.empty() && p.config_error.empty();
+    return evaluate_point(spec_, p, has_result ? read_sweep_result(p, *dir_) : json());
   }
 
  private:
@@ -315,27 +339,14 @@ struct Member {
   double crowding = 0;
 };
 
-// NSGA-II's environmental selection: whole fronts while they fit, then the most isolated designs (largest
-// crowding distance; ties: the earlier member) of the front that does not. Ranks and crowding distances are
-// kept for the next generation's tournaments.
-std::vector<Member> select_survivors(std::vector<Member> candidates, size_t size) {
+std::vector<Member> select_survivors(const std::vector<Member>& candidates, size_t size) {
   std::vector<Evaluation> evaluations;
   for (const Member& m : candidates) evaluations.push_back(m.evaluation);
   std::vector<Member> survivors;
-  const std::vector<std::vector<size_t>> fronts = nondominated_fronts(evaluations);
-  for (size_t rank = 0; rank < fronts.size() && survivors.size() < size; ++rank) {
-    const std::vector<size_t>& front = fronts[rank];
-    const std::vector<double> crowding = crowding_distances(evaluations, front);
-    std::vector<size_t> order(front.size());
-    std::iota(order.begin(), order.end(), size_t{0});
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return crowding[a] > crowding[b]; });
-    for (size_t i = 0; i < order.size() && survivors.size() < size; ++i) {
-      Member m = candidates[front[order[i]]];
-      m.rank = rank;
-      m.crowding = crowding[order[i]];
-      survivors.push_back(m);
-    }
+  for (const Survivor& s : nsga2_survivors(evaluations, size)) {
+    survivors.push_back(candidates[s.index]);
+    survivors.back().rank = s.rank;
+    survivors.back().crowding = s.crowding;
   }
   return survivors;
 }

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,23 @@ std::vector<std::vector<size_t>> nondominated_fronts(const std::vector<Evaluatio
 /// divided by the objective's range, summed over the objectives. Infeasible designs get 0.
 std::vector<double> crowding_distances(const std::vector<Evaluation>& designs,
                                        const std::vector<size_t>& front);
+
+/// One design kept by nsga2_survivors: its index, front rank and crowding distance (for the tournaments).
+struct Survivor {
+  size_t index = 0;
+  size_t rank = 0;
+  double crowding = 0;
+};
+
+/// NSGA-II's environmental selection of `size` designs: whole fronts while they fit, then the most isolated
+/// designs of the front that does not (largest crowding distance; ties: the earlier design).
+std::vector<Survivor> nsga2_survivors(const std::vector<Evaluation>& designs, size_t size);
+
+/// How a search sees a point and its result.json (null if none): a filtered point is infeasible with its
+/// violation (the sum of its relative excesses over the bounds of constraints.max and the device), an
+/// invalid config or a point that is not ok infeasible with an infinite violation; an ok point is feasible
+/// with the spec's objectives, minimized (maximized ones negated).
+Evaluation evaluate_point(const SweepSpec& spec, const SweepPoint& point, const nlohmann::json& result);
 
 /// The area that a set of 2-D points dominates up to `reference`, both coordinates minimized: the union of
 /// the rectangles [x, ref_x] x [y, ref_y]. Points not strictly better than the reference in both
