@@ -296,7 +296,7 @@ void add_slurm_options(CLI::App& sweep_command, SlurmOptions& options) {
   sweep_command
       .add_option("--batch-size", options.batch_size,
                   "Slurm: points per array task (default: as few as keep an array within 1000 tasks)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1000000));
 }
 
 std::string slurm_array_list(std::vector<int> indices) {

@@ -102,6 +102,18 @@ done
 [ ! -e "$work/slurm/slurm/${job}_2.log" ] || fail "a third array task ran"
 grep -q "point 1 (" "$work/slurm/slurm/${job}_0.log" || fail "task 0 did not run point 1: $(cat "$work/slurm/slurm/${job}_0.log")"
 
+# An NSGA-II search: one array per generation (each a batch of 2 points), the local backend's results.csv.
+sed 's/"recipes": \["trio-w8a8"\]/"recipes": ["trio-w8a8"], "search": {"strategy": "nsga2", "population": 2, "generations": 2}/' \
+  "$work/spec.json" >"$work/nsga2.json"
+grep -q nsga2 "$work/nsga2.json" || fail "could not write the nsga2 spec"
+"$vitsim" sweep "$work/nsga2.json" --out "$work/nsga2-local" -j 2 >/dev/null 2>&1 || fail "the local nsga2 sweep failed"
+"$vitsim" sweep "$work/nsga2.json" --out "$work/nsga2-slurm" --backend slurm --slurm-poll 0.2 --slurm-deadline 60 \
+  --batch-size 2 >/dev/null 2>"$work/nsga2.err" || fail "the slurm nsga2 sweep failed: $(cat "$work/nsga2.err")"
+diff "$work/nsga2-slurm/results.csv" "$work/nsga2-local/results.csv" >&2 || fail "nsga2: slurm and local results.csv differ"
+[ "$(wc -l <"$work/nsga2-slurm/slurm/jobs.txt")" = 2 ] || fail "nsga2: expected one array per generation"
+grep -q ",nsga2,1$" "$work/nsga2-slurm/results.csv" || fail "nsga2: no generation-1 row"
+echo "slurm nsga2 sweep done after $((SECONDS - t0)) s"
+
 # Resume: nothing is pending, so nothing is submitted and results.csv stays the same.
 slurm_run >/dev/null 2>"$work/rerun.err" || fail "the rerun failed: $(cat "$work/rerun.err")"
 [ "$(wc -l <"$work/slurm/slurm/jobs.txt")" = 1 ] || fail "the rerun submitted a job although nothing was pending"
