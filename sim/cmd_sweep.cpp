@@ -17,6 +17,14 @@ CLI::App* add_sweep_command(CLI::App& app, SweepArgs& args) {
   cmd->add_option("--point", args.point, "Run only this point (the other backends' per-point runner)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--collect", args.collect, "Rebuild DIR/results.csv from the finished points and summarize");
+  cmd->add_option("--points", args.batch,
+                  "Run these points (\"0-3,7\") that have no result.json yet, one after the other (a Slurm "
+                  "array task's batch)");
+  cmd->add_flag("--hypervolume", args.hypervolume,
+                "Print the hypervolume of DIR/results.csv for the spec's two objectives (docs/sweeps.md)");
+  cmd->add_option("--reference", args.reference,
+                  "--hypervolume's reference point X,Y (default: 0 for a maximized objective, the spec's "
+                  "budget for a minimized one)");
   cmd->add_option("--backend", args.backend,
                   "Where the points run: local (child processes) or slurm (a job array; --slurm-* options)")
       ->capture_default_str();

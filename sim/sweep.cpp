@@ -230,7 +230,7 @@ SweepSpec load_sweep_spec(const std::string& path) {
     r.fail("axes", "expected an array of axis objects, found " + quant::describe_json(*axes));
   std::set<std::string> pointers, labels(kLeadingColumns.begin(), kLeadingColumns.end());
   labels.insert(kMetricColumns.begin(), kMetricColumns.end());
-  labels.insert({"status", "error"});
+  labels.insert({"status", "error", "strategy", "generation"});
   for (size_t i = 0; axes && i < axes->size(); ++i) {
     const std::string at = "axes/" + std::to_string(i);
     quant::JsonReader a((*axes)[i], path, "/" + at);
@@ -276,6 +276,10 @@ SweepSpec load_sweep_spec(const std::string& path) {
     } catch (const std::invalid_argument& e) {
       constraints.fail("device", e.what());
     }
+  std::vector<std::string> numeric_metrics = kMetricColumns;
+  numeric_metrics.erase(std::find(numeric_metrics.begin(), numeric_metrics.end(), "fits_device"));
+  quant::JsonReader search = r.object("search");
+  s.search = read_sweep_search(search, numeric_metrics);
   r.reject_unknown_keys();
 
   size_t total = s.models.size() * s.recipes.size();
@@ -342,6 +346,7 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
         SweepPoint& point = points[index];
         point = p;
         point.index = static_cast<int>(index);
+        point.chosen = spec.search.strategy == SearchStrategy::grid;
         point.model = m;
         point.recipe = r;
         const json canonical = {{"model", spec.models[m].model},
@@ -385,12 +390,19 @@ std::string point_status(const SweepPoint& p) {
 }  // namespace
 
 void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& points, std::ostream& out) {
-  const auto filtered =
-      std::count_if(points.begin(), points.end(), [](const SweepPoint& p) { return !p.filtered.empty(); });
+  const auto filtered = std::count_if(points.begin(), points.end(),
+                                      [](const SweepPoint& p) { return p.chosen && !p.filtered.empty(); });
+  const auto chosen =
+      std::count_if(points.begin(), points.end(), [](const SweepPoint& p) { return p.chosen; });
   out << "sweep " << spec.name << " (" << spec.file << "): " << points.size()
       << " point(s) = " << spec.models.size() << " model(s) x " << spec.recipes.size() << " recipe(s)";
   for (const SweepAxis& a : spec.axes) out << " x " << a.values.size() << " (" << a.label << ")";
-  out << "; " << points.size() - static_cast<size_t>(filtered) << " run, " << filtered << " filtered\n";
+  if (spec.search.strategy != SearchStrategy::grid)
+    out << "; " << strategy_name(spec.search.strategy) << " search chooses " << chosen
+        << (spec.search.strategy == SearchStrategy::nsga2
+                ? " in generation 0 (the later generations depend on its results)"
+                : "");
+  out << "; " << chosen - filtered << " run, " << filtered << " filtered\n";
   std::vector<std::string> header = {"index", "id", "model", "recipe"};
   for (const SweepAxis& a : spec.axes) header.push_back(a.label);
   header.push_back("status");
@@ -405,6 +417,7 @@ void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& po
   std::vector<size_t> width(header.size());
   for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
   for (const SweepPoint& p : points) {
+    if (!p.chosen) continue;
     const std::vector<std::string> row = row_of(p);
     for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
   }
@@ -419,7 +432,8 @@ void print_sweep_points(const SweepSpec& spec, const std::vector<SweepPoint>& po
     out << std::right << '\n';
   };
   print_row(header);
-  for (const SweepPoint& p : points) print_row(row_of(p));
+  for (const SweepPoint& p : points)
+    if (p.chosen) print_row(row_of(p));
 }
 
 std::string SweepDir::spec_copy() const {
@@ -482,7 +496,8 @@ std::vector<json> init_sweep_dir(const SweepSpec& spec, const std::vector<SweepP
 std::vector<int> pending_points(const std::vector<SweepPoint>& points, const SweepDir& dir) {
   std::vector<int> pending;
   for (const SweepPoint& p : points)
-    if (p.filtered.empty() && !fs::is_regular_file(dir.result(p.index))) pending.push_back(p.index);
+    if (p.chosen && p.filtered.empty() && !fs::is_regular_file(dir.result(p.index)))
+      pending.push_back(p.index);
   return pending;
 }
 
@@ -541,10 +556,15 @@ void record_failed_point(const SweepSpec& spec, const SweepPoint& point, const S
   write_result(dir, result);
 }
 
-std::vector<int> prepare_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points,
-                               const SweepDir& dir, std::ostream& err) {
+std::vector<int> prepare_sweep(const SweepSpec& spec, std::vector<SweepPoint>& points, const SweepDir& dir,
+                               std::ostream& err) {
   init_sweep_dir(spec, points, dir);
-  std::vector<int> pending = pending_points(points, dir);
+  run_search(spec, points, &dir, nullptr);
+  return prepare_points(spec, points, dir, pending_points(points, dir), err);
+}
+
+std::vector<int> prepare_points(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                                const SweepDir& dir, const std::vector<int>& pending, std::ostream& err) {
   // One PTQ per (model, recipe) that a pending point needs; a failed PTQ fails its points now.
   std::map<std::string, std::string> ptq_error;  // by qgraph path
   for (const int i : pending) {
@@ -693,13 +713,15 @@ std::string results_csv_header(const SweepSpec& spec) {
   columns.push_back("status");
   columns.push_back("error");
   columns.insert(columns.end(), kMetricColumns.begin(), kMetricColumns.end());
+  columns.push_back("strategy");
+  columns.push_back("generation");
   for (size_t c = 0; c < columns.size(); ++c) o << (c ? "," : "") << csv_field(columns[c]);
   o << '\n';
   return o.str();
 }
 
 std::string results_csv_row(const SweepSpec& spec, const SweepPoint& p, const json& r) {
-  if (r.is_null() && p.filtered.empty()) return "";  // pending
+  if (!p.chosen || (r.is_null() && p.filtered.empty())) return "";  // not in the search, or pending
   std::ostringstream o;
   o << p.index << ',' << p.id << ',' << csv_field(spec.models[p.model].model) << ','
     << spec.models[p.model].resolution << ',' << csv_field(spec.recipes[p.recipe].name);
@@ -709,29 +731,49 @@ std::string results_csv_row(const SweepSpec& spec, const SweepPoint& p, const js
   error = error.substr(0, error.find('\n'));  // the first line; result.json has all of it
   o << ',' << (r.is_null() ? "filtered" : csv_field(r.value("status", "?"))) << ',' << csv_field(error);
   for (const std::string& m : kMetricColumns) o << ',' << csv_field(cell(metrics.value(m, json())));
+  o << ',' << strategy_name(spec.search.strategy) << ',';
+  if (p.generation >= 0) o << p.generation;
   o << '\n';
   return o.str();
 }
 
+namespace {
+// The chosen points in results.csv's order: by generation (nsga2's later generations come after the
+// earlier ones, so rows are appended as generations finish), then by index.
+std::vector<int> chosen_in_row_order(const std::vector<SweepPoint>& points) {
+  std::vector<int> order;
+  for (const SweepPoint& p : points)
+    if (p.chosen) order.push_back(p.index);
+  std::stable_sort(order.begin(), order.end(), [&points](int a, int b) {
+    return points[static_cast<size_t>(a)].generation < points[static_cast<size_t>(b)].generation;
+  });
+  return order;
+}
+}  // namespace
+
 std::string sweep_results_csv(const SweepSpec& spec, const std::vector<SweepPoint>& points,
                               const std::vector<json>& results) {
   std::string csv = results_csv_header(spec);
-  for (const SweepPoint& p : points) csv += results_csv_row(spec, p, results[static_cast<size_t>(p.index)]);
+  for (const int i : chosen_in_row_order(points))
+    csv += results_csv_row(spec, points[static_cast<size_t>(i)], results[static_cast<size_t>(i)]);
   return csv;
 }
 
-void collect_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir,
+void collect_sweep(const SweepSpec& spec, std::vector<SweepPoint>& points, const SweepDir& dir,
                    std::ostream& out) {
   if (!fs::is_regular_file(dir.spec_copy()))
     throw std::invalid_argument(dir.root + " is not a sweep folder (no spec.json)");
   const std::vector<json> results = init_sweep_dir(spec, points, dir);
+  run_search(spec, points, &dir, nullptr);  // which points the search chose, re-derived from the results
   quant::write_file_atomic(dir.results_csv(), sweep_results_csv(spec, points, results));
   int ok = 0, failed = 0, filtered = 0, pending = 0;
   // The fastest design per (model, recipe).
   std::map<std::pair<size_t, size_t>, const SweepPoint*> best;
   for (const SweepPoint& p : points) {
     const json& r = results[static_cast<size_t>(p.index)];
-    if (!p.filtered.empty()) {
+    if (!p.chosen) {
+      continue;
+    } else if (!p.filtered.empty()) {
       ++filtered;
     } else if (r.is_null()) {
       ++pending;
@@ -745,8 +787,8 @@ void collect_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points,
       ++failed;
     }
   }
-  out << "sweep " << spec.name << ": " << points.size() << " point(s): " << ok << " ok, " << failed
-      << " failed, " << filtered << " filtered, " << pending << " pending\n";
+  out << "sweep " << spec.name << ": " << ok + failed + filtered + pending << " point(s): " << ok << " ok, "
+      << failed << " failed, " << filtered << " filtered, " << pending << " pending\n";
   for (const auto& [key, p] : best) {
     const json& m = results[static_cast<size_t>(p->index)]["metrics"];
     out << "  fastest " << spec.models[key.first].label() << " " << spec.recipes[key.second].name
@@ -760,7 +802,7 @@ void collect_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points,
   int listed = 0;
   for (const SweepPoint& p : points) {
     const json& r = results[static_cast<size_t>(p.index)];
-    if (r.is_null() || r.value("status", "") == "ok" || ++listed > 5) continue;
+    if (!p.chosen || r.is_null() || r.value("status", "") == "ok" || ++listed > 5) continue;
     const std::string error = r.value("error", "");
     out << "  failed point " << p.index << ": " << error.substr(0, error.find('\n')) << '\n';
   }
@@ -845,8 +887,9 @@ pid_t fork_logged(const std::function<void()>& run, const std::string& log_path)
   return pid;
 }
 
-/// results.csv during a run: rows appended in index order as far as every earlier point has its row,
-/// flushed after each append (a kill leaves a prefix of the final file; the next run starts it again).
+/// results.csv during a run: rows appended in results.csv's order (the search's steps one after the other,
+/// each in index order) as far as every earlier point has its row, flushed after each append (a kill leaves
+/// a prefix of the final file; the next run starts it again).
 class ResultsCsvAppender {
  public:
   ResultsCsvAppender(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir)
@@ -855,13 +898,16 @@ class ResultsCsvAppender {
     file_.open(dir.results_csv(), std::ios::app | std::ios::binary);
     if (!file_) throw std::runtime_error("cannot append to " + dir.results_csv());
   }
+  /// The next step's points (ascending) follow the earlier ones.
+  void extend(const std::vector<int>& step) { order_.insert(order_.end(), step.begin(), step.end()); }
   /// Appends the rows that became ready: results[i] non-null or point i filtered, for i from the first
   /// point without a row.
   void advance(const std::vector<json>& results) {
     std::string rows;
-    for (; next_ < points_.size(); ++next_) {
-      if (results[next_].is_null() && points_[next_].filtered.empty()) break;
-      rows += results_csv_row(spec_, points_[next_], results[next_]);
+    for (; next_ < order_.size(); ++next_) {
+      const size_t i = static_cast<size_t>(order_[next_]);
+      if (results[i].is_null() && points_[i].filtered.empty()) break;
+      rows += results_csv_row(spec_, points_[i], results[i]);
     }
     if (rows.empty()) return;
     file_ << rows << std::flush;
@@ -872,6 +918,7 @@ class ResultsCsvAppender {
   const SweepSpec& spec_;
   const std::vector<SweepPoint>& points_;
   std::ofstream file_;
+  std::vector<int> order_;
   size_t next_ = 0;
 };
 
@@ -898,117 +945,142 @@ std::string exit_text(int status) {
 
 }  // namespace
 
-int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
-                    const std::vector<SweepPoint>& points, const SweepDir& dir,
-                    const LocalBackendOptions& options, std::ostream& out, std::ostream& err) {
+int run_local_sweep(const SweepSpec& spec, const std::string& spec_path, std::vector<SweepPoint>& points,
+                    const SweepDir& dir, const LocalBackendOptions& options, std::ostream& out,
+                    std::ostream& err) {
   using clock = std::chrono::steady_clock;
   if (options.jobs < 1)
     throw std::invalid_argument("-j must be at least 1, got " + std::to_string(options.jobs));
-  const std::vector<int> pending = prepare_sweep(spec, points, dir, err);
-  std::vector<json> results = read_sweep_results(points, dir);
-  const auto runnable =
-      std::count_if(points.begin(), points.end(), [](const SweepPoint& p) { return p.filtered.empty(); });
-  const size_t total = static_cast<size_t>(runnable);
-  size_t done = total - pending.size(), failed = 0;
-  for (const json& r : results)
-    if (!r.is_null() && r.value("status", "") != "ok") ++failed;
-  err << "sweep " << spec.name << ": " << points.size() << " point(s), " << points.size() - total
-      << " filtered, " << done << " already done, " << pending.size() << " to run on " << options.jobs
-      << " process(es)" << std::endl;
-
+  std::vector<json> results = init_sweep_dir(spec, points, dir);
   const std::string spec_abs = fs::absolute(spec_path).string(), out_abs = fs::absolute(dir.root).string();
-  // The fork server's quantized graphs, loaded once (a graph that does not load is left to the point,
-  // which records the error as its failure).
+  // The fork server's quantized graphs, each loaded once (a graph that does not load is left to the
+  // point, which records the error as its failure).
   std::map<std::string, quant::QGraph> graphs;
-  if (options.executable.empty())
-    for (const int i : pending) {
-      const std::string path = dir.qgraph(spec, points[static_cast<size_t>(i)]);
-      if (graphs.count(path) || !fs::is_regular_file(path)) continue;
-      try {
-        graphs.emplace(path, quant::load_qgraph(path, quant::QGraphUse::Structure));
-      } catch (const std::invalid_argument&) {
-      }
-    }
   ResultsCsvAppender csv(spec, points, dir);
-  csv.advance(results);
-  const auto t0 = clock::now();
-  size_t finished_here = 0;
-  const auto progress = [&](const std::string& line) {
-    const double elapsed = std::chrono::duration<double>(clock::now() - t0).count();
-    const size_t left = pending.size() - finished_here;
-    const std::string eta =
-        finished_here
-            ? duration_text(elapsed / static_cast<double>(finished_here) * static_cast<double>(left))
-            : "?";
-    if (options.progress_bar) {
-      constexpr int kWidth = 30;
-      const int filled = total ? static_cast<int>(kWidth * done / total) : kWidth;
-      if (line.find("FAILED") != std::string::npos) err << "\r\033[K" << line << '\n';  // above the bar
-      err << "\r\033[K[" << std::string(static_cast<size_t>(filled), '#')
-          << std::string(static_cast<size_t>(kWidth - filled), '.') << "] " << done << "/" << total << ", "
-          << failed << " failed, elapsed " << duration_text(elapsed) << ", ETA " << eta << std::flush;
-    } else if (!line.empty()) {
-      err << "[" << done << "/" << total << "] " << line << " (ETA " << eta << ")" << std::endl;
-    }
-  };
+  const auto started = clock::now();
+  size_t ran = 0;
 
-  std::map<pid_t, int> running;  // child -> point index
-  size_t next = 0;
-  while (next < pending.size() || !running.empty()) {
-    while (running.size() < static_cast<size_t>(options.jobs) && next < pending.size()) {
-      const int index = pending[next++];
-      fs::remove_all(dir.point_dir(index));  // a point without result.json restarts from scratch
-      fs::create_directories(dir.point_dir(index));
-      if (!options.executable.empty()) {
-        running[spawn_logged(
-            {options.executable, "sweep", spec_abs, "--out", out_abs, "--point", std::to_string(index)},
-            dir.log(index))] = index;
-        continue;
+  // One step of the search: its points that have no result yet, run in children, at most `jobs` at once.
+  const auto run_step = [&](const std::vector<int>& chosen, int generation) {
+    std::vector<int> waiting;
+    size_t filtered = 0, failed = 0;
+    for (const int i : chosen) {
+      const size_t k = static_cast<size_t>(i);
+      if (!points[k].filtered.empty())
+        ++filtered;
+      else if (results[k].is_null())
+        waiting.push_back(i);
+      else if (results[k].value("status", "") != "ok")
+        ++failed;
+    }
+    const std::vector<int> pending = prepare_points(spec, points, dir, waiting, err);
+    for (const int i : waiting)  // a failed PTQ failed its points
+      if (fs::is_regular_file(dir.result(i))) {
+        results[static_cast<size_t>(i)] = read_sweep_result(points[static_cast<size_t>(i)], dir);
+        failed += std::find(pending.begin(), pending.end(), i) == pending.end() ? 1 : 0;
       }
-      const auto graph = graphs.find(dir.qgraph(spec, points[static_cast<size_t>(index)]));
-      const quant::QGraph* loaded = graph == graphs.end() ? nullptr : &graph->second;
-      out.flush(), err.flush(), std::cout.flush(), std::cerr.flush();
-      running[fork_logged(
-          [&, index, loaded] { run_sweep_point(spec, points, index, dir, std::cout, loaded); },
-          dir.log(index))] = index;
-    }
-    progress("");
-    int status = 0;
-    pid_t pid = 0;
-    if (options.progress_bar) {  // poll, so that the elapsed time and ETA tick while points run
-      for (auto redrawn = clock::now(); (pid = ::waitpid(-1, &status, WNOHANG)) == 0;) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (clock::now() - redrawn >= std::chrono::seconds(1)) progress(""), redrawn = clock::now();
-      }
-    } else {
-      pid = ::waitpid(-1, &status, 0);
-    }
-    if (pid < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error(std::string("waiting for point processes: ") + std::strerror(errno));
-    }
-    const auto it = running.find(pid);
-    if (it == running.end()) continue;  // not one of ours
-    const int index = it->second;
-    running.erase(it);
-    const SweepPoint& p = points[static_cast<size_t>(index)];
-    if (!fs::is_regular_file(dir.result(index)))
-      record_failed_point(spec, p, dir,
-                          "the point process " + exit_text(status) + " without writing result.json; points/" +
-                              std::to_string(index) + "/log.txt ends with:\n" + log_tail(dir.log(index)));
-    results[static_cast<size_t>(index)] = read_sweep_result(p, dir);
-    const json& r = results[static_cast<size_t>(index)];
-    const bool ok = r.value("status", "") == "ok";
-    ++done, ++finished_here;
-    failed += ok ? 0 : 1;
+    csv.extend(chosen);
     csv.advance(results);
-    std::string error = r.value("error", "");
-    progress("point " + std::to_string(index) + " " +
-             (ok ? "ok" : "FAILED: " + error.substr(0, error.find('\n'))));
-  }
-  if (options.progress_bar) err << '\n';
-  err << "ran " << finished_here << " point(s) in "
-      << duration_text(std::chrono::duration<double>(clock::now() - t0).count()) << std::endl;
+    const size_t total = chosen.size() - filtered;
+    size_t done = total - pending.size();
+    std::string step_name;
+    if (spec.search.strategy != SearchStrategy::grid)
+      step_name = " (" + strategy_name(spec.search.strategy) +
+                  (generation >= 0 ? ", generation " + std::to_string(generation) : "") + ")";
+    err << "sweep " << spec.name << step_name << ": " << chosen.size() << " point(s), " << filtered
+        << " filtered, " << done << " already done, " << pending.size() << " to run on " << options.jobs
+        << " process(es)" << std::endl;
+    if (options.executable.empty())
+      for (const int i : pending) {
+        const std::string path = dir.qgraph(spec, points[static_cast<size_t>(i)]);
+        if (graphs.count(path) || !fs::is_regular_file(path)) continue;
+        try {
+          graphs.emplace(path, quant::load_qgraph(path, quant::QGraphUse::Structure));
+        } catch (const std::invalid_argument&) {
+        }
+      }
+    const auto t0 = clock::now();
+    size_t finished_here = 0;
+    const auto progress = [&](const std::string& line) {
+      const double elapsed = std::chrono::duration<double>(clock::now() - t0).count();
+      const size_t left = pending.size() - finished_here;
+      const std::string eta =
+          finished_here
+              ? duration_text(elapsed / static_cast<double>(finished_here) * static_cast<double>(left))
+              : "?";
+      if (options.progress_bar) {
+        constexpr int kWidth = 30;
+        const int filled = total ? static_cast<int>(kWidth * done / total) : kWidth;
+        if (line.find("FAILED") != std::string::npos) err << "\r\033[K" << line << '\n';  // above the bar
+        err << "\r\033[K[" << std::string(static_cast<size_t>(filled), '#')
+            << std::string(static_cast<size_t>(kWidth - filled), '.') << "] " << done << "/" << total << ", "
+            << failed << " failed, elapsed " << duration_text(elapsed) << ", ETA " << eta << std::flush;
+      } else if (!line.empty()) {
+        err << "[" << done << "/" << total << "] " << line << " (ETA " << eta << ")" << std::endl;
+      }
+    };
+
+    std::map<pid_t, int> running;  // child -> point index
+    size_t next = 0;
+    while (next < pending.size() || !running.empty()) {
+      while (running.size() < static_cast<size_t>(options.jobs) && next < pending.size()) {
+        const int index = pending[next++];
+        fs::remove_all(dir.point_dir(index));  // a point without result.json restarts from scratch
+        fs::create_directories(dir.point_dir(index));
+        if (!options.executable.empty()) {
+          running[spawn_logged(
+              {options.executable, "sweep", spec_abs, "--out", out_abs, "--point", std::to_string(index)},
+              dir.log(index))] = index;
+          continue;
+        }
+        const auto graph = graphs.find(dir.qgraph(spec, points[static_cast<size_t>(index)]));
+        const quant::QGraph* loaded = graph == graphs.end() ? nullptr : &graph->second;
+        out.flush(), err.flush(), std::cout.flush(), std::cerr.flush();
+        running[fork_logged(
+            [&, index, loaded] { run_sweep_point(spec, points, index, dir, std::cout, loaded); },
+            dir.log(index))] = index;
+      }
+      progress("");
+      int status = 0;
+      pid_t pid = 0;
+      if (options.progress_bar) {  // poll, so that the elapsed time and ETA tick while points run
+        for (auto redrawn = clock::now(); (pid = ::waitpid(-1, &status, WNOHANG)) == 0;) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          if (clock::now() - redrawn >= std::chrono::seconds(1)) progress(""), redrawn = clock::now();
+        }
+      } else {
+        pid = ::waitpid(-1, &status, 0);
+      }
+      if (pid < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error(std::string("waiting for point processes: ") + std::strerror(errno));
+      }
+      const auto it = running.find(pid);
+      if (it == running.end()) continue;  // not one of ours
+      const int index = it->second;
+      running.erase(it);
+      const SweepPoint& p = points[static_cast<size_t>(index)];
+      if (!fs::is_regular_file(dir.result(index)))
+        record_failed_point(spec, p, dir,
+                            "the point process " + exit_text(status) +
+                                " without writing result.json; points/" + std::to_string(index) +
+                                "/log.txt ends with:\n" + log_tail(dir.log(index)));
+      results[static_cast<size_t>(index)] = read_sweep_result(p, dir);
+      const json& r = results[static_cast<size_t>(index)];
+      const bool ok = r.value("status", "") == "ok";
+      ++done, ++finished_here, ++ran;
+      failed += ok ? 0 : 1;
+      csv.advance(results);
+      std::string error = r.value("error", "");
+      progress("point " + std::to_string(index) + " " +
+               (ok ? "ok" : "FAILED: " + error.substr(0, error.find('\n'))));
+    }
+    if (options.progress_bar) err << '\n';
+    return true;
+  };
+  run_search(spec, points, &dir, run_step);
+  err << "ran " << ran << " point(s) in "
+      << duration_text(std::chrono::duration<double>(clock::now() - started).count()) << std::endl;
   collect_sweep(spec, points, dir, out);
   return 0;
 }
@@ -1029,22 +1101,74 @@ void lock_sweep_dir(const SweepDir& dir) {
 }
 }  // namespace
 
+std::vector<int> parse_point_list(const std::string& list) {
+  const auto bad = [&list](const std::string& why) {
+    throw std::invalid_argument("--points \"" + quant::excerpt(list) + "\": " + why +
+                                " (expected point indices and ranges: 0-3,7)");
+  };
+  const auto number = [&bad](const std::string& text) {
+    if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
+      bad("\"" + quant::excerpt(text) + "\" is not an index");
+    return std::stoi(text);
+  };
+  std::vector<int> indices;
+  std::istringstream items(list);
+  for (std::string item; std::getline(items, item, ',');) {
+    const size_t dash = item.find('-');
+    const int first = number(item.substr(0, dash));
+    const int last = dash == std::string::npos ? first : number(item.substr(dash + 1));
+    if (last < first || last - first > 1000000) bad("\"" + item + "\" is not an ascending range");
+    for (int i = first; i <= last; ++i) indices.push_back(i);
+  }
+  if (indices.empty()) bad("no point");
+  return indices;
+}
+
+void run_sweep_batch(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                     const std::vector<int>& indices, const SweepDir& dir, std::ostream& log) {
+  for (const int i : indices) point_at(points, i);
+  std::map<std::string, quant::QGraph> graphs;  // each loaded once, when its first point needs it
+  for (const int i : indices) {
+    if (fs::is_regular_file(dir.result(i))) continue;  // done by an earlier attempt of this batch
+    const SweepPoint& p = points[static_cast<size_t>(i)];
+    const std::string path = dir.qgraph(spec, p);
+    if (!graphs.count(path) && fs::is_regular_file(path))
+      graphs.emplace(path, quant::load_qgraph(path, quant::QGraphUse::Structure));
+    const auto graph = graphs.find(path);
+    run_sweep_point(spec, points, i, dir, log, graph == graphs.end() ? nullptr : &graph->second);
+  }
+}
+
 int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& err) {
-  const int modes = int{args.dry_run} + int{args.prepare} + int{args.collect} + int{args.point >= 0};
+  const int modes = int{args.dry_run} + int{args.prepare} + int{args.collect} + int{args.point >= 0} +
+                    int{!args.batch.empty()} + int{args.hypervolume};
   if (modes > 1)
-    throw std::invalid_argument("--dry-run, --prepare, --collect and --point exclude each other");
+    throw std::invalid_argument(
+        "--dry-run, --prepare, --collect, --point, --points and --hypervolume exclude each other");
+  if (!args.reference.empty() && !args.hypervolume)
+    throw std::invalid_argument("--reference applies to --hypervolume only");
   const SweepSpec spec = load_sweep_spec(args.spec);
-  const std::vector<SweepPoint> points = expand_sweep(spec);
+  std::vector<SweepPoint> points = expand_sweep(spec);
   if (args.dry_run) {
+    run_search(spec, points, nullptr, nullptr);
     print_sweep_points(spec, points, out);
     return 0;
   }
   if (args.out.empty()) throw std::invalid_argument("--out DIR is required (the sweep's output folder)");
   const SweepDir dir{args.out};
-  if (args.point >= 0) {
-    point_at(points, args.point);
+  if (args.hypervolume) {
+    print_hypervolume(spec, dir, args.reference, out);
+    return 0;
+  }
+  if (args.point >= 0 || !args.batch.empty()) {
+    const std::vector<int> batch =
+        args.point >= 0 ? std::vector<int>{args.point} : parse_point_list(args.batch);
+    for (const int i : batch) point_at(points, i);
     init_sweep_dir(spec, {}, dir);  // the spec check only: other points may be running
-    run_sweep_point(spec, points, args.point, dir, out);
+    if (args.point >= 0)
+      run_sweep_point(spec, points, args.point, dir, out);
+    else
+      run_sweep_batch(spec, points, batch, dir, out);
     return 0;
   }
   if (args.prepare) {
@@ -1061,7 +1185,7 @@ int run_sweep_command(const SweepArgs& args, std::ostream& out, std::ostream& er
   if (args.backend != "local")
     throw std::invalid_argument("--backend: expected local or slurm, found \"" + args.backend + "\"");
   if (!slurm_options_unset(args.slurm))
-    throw std::invalid_argument("the --slurm-* options apply to --backend slurm only");
+    throw std::invalid_argument("the --slurm-* options apply to --backend slurm only (--batch-size too)");
   lock_sweep_dir(dir);  // held until exit; the --point children run under their parent's lock
   LocalBackendOptions options;
   options.jobs =

@@ -24,6 +24,7 @@
 #include "arch/resource_model.hpp"
 #include "quant/qgraph.hpp"
 #include "sim/model_quantization.hpp"
+#include "sim/sweep_search.hpp"
 #include "sim/sweep_slurm.hpp"
 
 namespace vitsim::sim {
@@ -56,6 +57,7 @@ struct SweepSpec {
   std::string device;           // constraints.device as written ("" : none)
   std::optional<arch::Device> fpga;  // the device it names
   SweepLimits limits;                // constraints.max
+  SweepSearch search;                // "search": which points are evaluated (default: the grid)
 };
 
 /// Reads and validates a spec; throws quant::ConfigError "<spec file>: <json path>: <problem>" (every axis
@@ -73,6 +75,10 @@ struct SweepPoint {
   int64_t dsps = -1, luts = -1, bram36 = -1, onchip_bytes = -1;
   std::optional<bool> fits_device;  // with a device constraint
   std::string filtered;             // why the constraints reject it ("" : it runs)
+  // Whether the spec's search chose it (run_search; expand_sweep: every point of a grid), and in which
+  // nsga2 generation (-1: none). Points not chosen are neither run nor listed.
+  bool chosen = false;
+  int generation = -1;
 };
 
 /// Every point, in index order: models outermost, then recipes, then the axes in spec order, the last axis
@@ -103,13 +109,19 @@ struct SweepDir {
 std::vector<nlohmann::json> init_sweep_dir(const SweepSpec& spec, const std::vector<SweepPoint>& points,
                                            const SweepDir& dir);
 
-/// Indices of the points that run (not filtered) and have no result.json yet.
+/// Indices of the chosen points that run (not filtered) and have no result.json yet.
 std::vector<int> pending_points(const std::vector<SweepPoint>& points, const SweepDir& dir);
 
-/// init_sweep_dir, then computes the quantized graphs the pending points need (those not in DIR/qgraphs
-/// yet); returns the pending indices. Progress lines go to `err`.
-std::vector<int> prepare_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points,
-                               const SweepDir& dir, std::ostream& err);
+/// Computes the quantized graphs that the points `pending` need (those not in DIR/qgraphs yet); a PTQ that
+/// fails fails its points. Returns the points still to run. Progress lines go to `err`.
+std::vector<int> prepare_points(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                                const SweepDir& dir, const std::vector<int>& pending, std::ostream& err);
+
+/// init_sweep_dir, then the search up to its first step with points left to run (run_search without an
+/// evaluator: for nsga2 the generation the results reach), then prepare_points for that step's pending
+/// points; returns them.
+std::vector<int> prepare_sweep(const SweepSpec& spec, std::vector<SweepPoint>& points, const SweepDir& dir,
+                               std::ostream& err);
 
 /// Runs one point from scratch (its folder emptied first): validates its config, loads (or computes) the
 /// quantized graph, simulates, writes accel.json, report.json and then result.json. A failure of the point
@@ -133,17 +145,27 @@ nlohmann::json read_sweep_result(const SweepPoint& point, const SweepDir& dir);
 /// The result.json files present, by index (null where a point has none), each read_sweep_result.
 std::vector<nlohmann::json> read_sweep_results(const std::vector<SweepPoint>& points, const SweepDir& dir);
 
-/// results.csv from the points and their results (rows for done and filtered points, in index order).
+/// results.csv from the points and their results: rows for the chosen points that are done or filtered,
+/// by generation (nsga2), then by index.
 std::string sweep_results_csv(const SweepSpec& spec, const std::vector<SweepPoint>& points,
                               const std::vector<nlohmann::json>& results);
-/// Its first line, and the row of one point ("" for a pending point).
+/// Its first line, and the row of one point ("" for a pending point or one the search did not choose).
 std::string results_csv_header(const SweepSpec& spec);
 std::string results_csv_row(const SweepSpec& spec, const SweepPoint& point, const nlohmann::json& result);
 
-/// Rebuilds DIR/results.csv (atomically) from the result.json files and prints a summary: counts by
-/// status, and the fastest design per model and recipe.
-void collect_sweep(const SweepSpec& spec, const std::vector<SweepPoint>& points, const SweepDir& dir,
+/// Rebuilds DIR/results.csv (atomically) from the result.json files (re-deriving the search's choices from
+/// them: run_search without an evaluator) and prints a summary: counts by status, and the fastest design
+/// per model and recipe.
+void collect_sweep(const SweepSpec& spec, std::vector<SweepPoint>& points, const SweepDir& dir,
                    std::ostream& out);
+
+/// Runs the points `indices` that have no result.json yet, one after the other in this process, each
+/// quantized graph loaded once (a Slurm array task's batch: `vitsim sweep SPEC --out DIR --points LIST`).
+void run_sweep_batch(const SweepSpec& spec, const std::vector<SweepPoint>& points,
+                     const std::vector<int>& indices, const SweepDir& dir, std::ostream& log);
+
+/// The points of a list such as "0-3,7" (slurm_array_list's form); std::invalid_argument when malformed.
+std::vector<int> parse_point_list(const std::string& list);
 
 struct LocalBackendOptions {
   int jobs = 1;            // child processes at once
@@ -152,16 +174,24 @@ struct LocalBackendOptions {
   bool progress_bar = false;  // a bar rewritten in place (a terminal), else one line per finished point
 };
 
-/// The local backend: prepares, then runs each pending point in its own child process, up to `jobs` at
-/// once (output to the point's log.txt). By default the backend is a fork server: it loads each quantized
+/// The local backend: runs the spec's search (run_search), each step's pending points in their own child
+/// processes, up to `jobs` at once (output to the point's log.txt); a step starts when the previous one is
+/// done. By default the backend is a fork server: it loads each quantized
 /// graph once (structure only) and forks a child per point that runs run_sweep_point on the graph in
 /// memory, with no exec, spec expansion or file load. A child that crashes or exits without writing
 /// result.json becomes a failed point with the tail of its log. results.csv grows as points finish (rows
 /// appended in index order, as far as every earlier point is done) and is rewritten whole at the end, the
 /// same bytes as collect_sweep's. Prints the summary at the end. Returns 0.
-int run_local_sweep(const SweepSpec& spec, const std::string& spec_path,
-                    const std::vector<SweepPoint>& points, const SweepDir& dir,
-                    const LocalBackendOptions& options, std::ostream& out, std::ostream& err);
+int run_local_sweep(const SweepSpec& spec, const std::string& spec_path, std::vector<SweepPoint>& points,
+                    const SweepDir& dir, const LocalBackendOptions& options, std::ostream& out,
+                    std::ostream& err);
+
+/// `vitsim sweep SPEC --out DIR --hypervolume`: the hypervolume of the ok rows of DIR/results.csv for the
+/// spec's two objectives, from `reference` ("X,Y", one value per objective) or, when it is "", from the
+/// spec: 0 for a maximized objective, the spec's budget (constraints.max, else the device's capacity) for
+/// a minimized one. Prints it with the counts of rows, ok points and the Pareto front; returns it.
+double print_hypervolume(const SweepSpec& spec, const SweepDir& dir, const std::string& reference,
+                         std::ostream& out);
 
 /// `vitsim sweep` as parsed by the CLI.
 struct SweepArgs {
@@ -169,7 +199,10 @@ struct SweepArgs {
   std::string out;
   int jobs = 0;  // 0: one per hardware thread
   bool dry_run = false, prepare = false, collect = false;
-  int point = -1;  // --point INDEX (-1: none)
+  int point = -1;     // --point INDEX (-1: none)
+  std::string batch;  // --points LIST: a batch of points run in this process ("": none)
+  bool hypervolume = false;
+  std::string reference;  // --reference X,Y: the hypervolume's reference point ("": from the spec)
   std::string backend = "local";
   SlurmOptions slurm;  // --backend slurm: its --slurm-* options (sim/sweep_slurm.hpp)
 };

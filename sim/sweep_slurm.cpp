@@ -60,15 +60,11 @@ std::optional<int> parse_index(const std::string& text) {
 
 /// A task id list as scontrol prints it for tasks not yet split off the array: "3", "1-3,5", "0-7%2".
 std::vector<int> parse_task_list(const std::string& text) {
-  std::vector<int> tasks;
-  for (const std::string& item : split(text.substr(0, text.find('%')), ',')) {
-    const size_t dash = item.find('-');
-    const std::optional<int> first = parse_index(item.substr(0, dash));
-    const std::optional<int> last = dash == std::string::npos ? first : parse_index(item.substr(dash + 1));
-    if (!first || !last || *last - *first > 1000000) continue;  // not a list of point indices
-    for (int i = *first; i <= *last; ++i) tasks.push_back(i);
+  try {
+    return parse_point_list(text.substr(0, text.find('%')));
+  } catch (const std::invalid_argument&) {
+    return {};  // not a list of task ids
   }
-  return tasks;
 }
 
 /// Runs a Slurm client; a client that cannot be executed or does not answer is an environment problem
@@ -151,20 +147,35 @@ struct SlurmPaths {
   fs::path slurm_dir() const { return root / "slurm"; }
   fs::path task_script() const { return slurm_dir() / "task.sh"; }
   fs::path jobs_file() const { return slurm_dir() / "jobs.txt"; }
-  fs::path task_log(const std::string& job, int index) const {
-    return slurm_dir() / (job + "_" + std::to_string(index) + ".log");
+  fs::path task_log(const std::string& job, int task) const {
+    return slurm_dir() / (job + "_" + std::to_string(task) + ".log");
   }
 };
 
-/// The recorded arrays' tasks that are still queued or running, by point index (the task's job id).
-std::map<int, std::string> tasks_in_flight(const SlurmPaths& paths, const SlurmOptions& options) {
-  std::map<int, std::string> in_flight;
+/// The array task that runs a point.
+struct TaskOf {
+  std::string job;
+  int task = 0;
+};
+
+/// A batch file: line k holds the points of array task k ("0-3,7").
+std::vector<std::vector<int>> read_batches(const fs::path& file) {
+  std::vector<std::vector<int>> batches;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) batches.push_back(parse_task_list(trimmed(line)));
+  return batches;
+}
+
+/// The recorded arrays' tasks that are still queued or running: their points, with the task of each.
+std::map<int, TaskOf> tasks_in_flight(const SlurmPaths& paths, const SlurmOptions& options) {
+  std::map<int, TaskOf> in_flight;
   std::ifstream in(paths.jobs_file());
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream fields(line);
-    std::string job;
-    if (!(fields >> job)) continue;
+    std::string job, batch_file;
+    if (!(fields >> job >> batch_file)) continue;
+    const std::vector<std::vector<int>> batches = read_batches(paths.slurm_dir() / batch_file);
     const ProcessResult result = run_slurm_client({"squeue", "-h", "-r", "-j", job, "-o", "%K|%o"}, options);
     if (job_is_unknown(result)) continue;
     if (result.exit_code != 0) {
@@ -173,10 +184,12 @@ std::map<int, std::string> tasks_in_flight(const SlurmPaths& paths, const SlurmO
                                   "): " + trimmed(result.err));
     }
     // A job id of another cluster (or reused) runs another script: only our task.sh counts.
-    for (const std::string& task : split(result.out, '\n')) {
-      const std::vector<std::string> parts = split(task, '|');
+    for (const std::string& row : split(result.out, '\n')) {
+      const std::vector<std::string> parts = split(row, '|');
       if (parts.size() != 2 || trimmed(parts[1]) != paths.task_script().string()) continue;
-      if (const std::optional<int> index = parse_index(trimmed(parts[0]))) in_flight[*index] = job;
+      const std::optional<int> task = parse_index(trimmed(parts[0]));
+      if (!task || static_cast<size_t>(*task) >= batches.size()) continue;
+      for (const int index : batches[static_cast<size_t>(*task)]) in_flight[index] = TaskOf{job, *task};
     }
   }
   return in_flight;
@@ -184,22 +197,36 @@ std::map<int, std::string> tasks_in_flight(const SlurmPaths& paths, const SlurmO
 
 void write_task_script(const SlurmPaths& paths, const std::string& spec_path) {
   std::ostringstream script;
-  script << "#!/bin/sh\n"
-         << "# Written by `vitsim sweep --backend slurm`: one sweep point per array task (task id = point "
-            "index).\n"
-         << "exec " << shell_quote(current_executable_path()) << " sweep " << shell_quote(spec_path)
-         << " --out " << shell_quote(paths.root.string()) << " --point \"$SLURM_ARRAY_TASK_ID\"\n";
+  script
+      << "#!/bin/sh\n"
+      << "# Written by `vitsim sweep --backend slurm`: array task K runs the batch of sweep points on line\n"
+      << "# K + 1 of the batch file its submission names in VITSIM_SWEEP_BATCHES (DIR/slurm/batches-*.txt).\n"
+      << "points=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" \"$VITSIM_SWEEP_BATCHES\")\n"
+      << "if [ -z \"$points\" ]; then\n"
+      << "  echo \"no batch $SLURM_ARRAY_TASK_ID in '$VITSIM_SWEEP_BATCHES'\" >&2\n"
+      << "  exit 2\n"
+      << "fi\n"
+      << "exec " << shell_quote(current_executable_path()) << " sweep " << shell_quote(spec_path) << " --out "
+      << shell_quote(paths.root.string()) << " --points \"$points\"\n";
   quant::write_file_atomic(paths.task_script().string(), script.str());
   fs::permissions(paths.task_script(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                            fs::perms::others_read | fs::perms::others_exec);
 }
 
-/// Submits the array; returns its job id.
-std::string submit_array(const SlurmPaths& paths, const std::vector<int>& indices,
+/// Submits one array whose task k runs batches[k]; returns its job id.
+std::string submit_array(const SlurmPaths& paths, const std::vector<std::vector<int>>& batches,
                          const SlurmOptions& options) {
+  // The batch file is named by its content: a rerun that submits the same batches rewrites the same bytes.
+  std::string lines;
+  for (const std::vector<int>& batch : batches) lines += slurm_array_list(batch) + "\n";
+  std::ostringstream name;
+  name << "batches-" << std::hex << std::hash<std::string>{}(lines) << ".txt";
+  const fs::path batch_file = paths.slurm_dir() / name.str();
+  quant::write_file_atomic(batch_file.string(), lines);
   std::vector<std::string> argv = {"sbatch",
                                    "--parsable",
-                                   "--array=" + slurm_array_list(indices),
+                                   "--array=0-" + std::to_string(batches.size() - 1),
+                                   "--export=ALL,VITSIM_SWEEP_BATCHES=" + batch_file.string(),
                                    "--job-name=vitsim-sweep",
                                    "--output=" + (paths.slurm_dir() / "%A_%a.log").string(),
                                    "--chdir=" + paths.root.string()};
@@ -218,13 +245,16 @@ std::string submit_array(const SlurmPaths& paths, const std::vector<int>& indice
                           std::to_string(result.exit_code) + ", " + slurm_conf_hint() +
                           "): " + trimmed(result.err);
     if (result.err.find("array") != std::string::npos) {
-      message += " (the array task ids are the point indices; the cluster's MaxArraySize bounds them)";
+      message += " (the array has " + std::to_string(batches.size()) +
+                 " tasks; the cluster's MaxArraySize bounds them: raise --batch-size)";
     }
     throw std::invalid_argument(message);
   }
   std::string jobs;
   if (std::ifstream in{paths.jobs_file()}) jobs.assign(std::istreambuf_iterator<char>(in), {});
-  jobs += job + " " + slurm_array_list(indices) + "\n";
+  std::vector<int> indices;
+  for (const std::vector<int>& batch : batches) indices.insert(indices.end(), batch.begin(), batch.end());
+  jobs += job + " " + name.str() + " " + slurm_array_list(indices) + "\n";
   quant::write_file_atomic(paths.jobs_file().string(), jobs);
   return job;
 }
@@ -242,7 +272,8 @@ bool slurm_options_unset(const SlurmOptions& o) {
   const SlurmOptions d;
   return o.partition == d.partition && o.time == d.time && o.mem == d.mem && o.cpus == d.cpus &&
          o.extra_args == d.extra_args && o.poll_seconds == d.poll_seconds &&
-         o.deadline_seconds == d.deadline_seconds && o.client_timeout_seconds == d.client_timeout_seconds;
+         o.deadline_seconds == d.deadline_seconds && o.client_timeout_seconds == d.client_timeout_seconds &&
+         o.batch_size == d.batch_size;
 }
 
 void add_slurm_options(CLI::App& sweep_command, SlurmOptions& options) {
@@ -262,6 +293,10 @@ void add_slurm_options(CLI::App& sweep_command, SlurmOptions& options) {
       .add_option("--slurm-deadline", options.deadline_seconds,
                   "Slurm: stop waiting after this many seconds (0: until the array ends); rerun to resume")
       ->check(CLI::NonNegativeNumber);
+  sweep_command
+      .add_option("--batch-size", options.batch_size,
+                  "Slurm: points per array task (default: as few as keep an array within 1000 tasks)")
+      ->check(CLI::Range(1, 1000000));
 }
 
 std::string slurm_array_list(std::vector<int> indices) {
@@ -285,131 +320,163 @@ std::string shell_quote(const std::string& text) {
   return quoted + "'";
 }
 
-int run_slurm_sweep(const SweepSpec& spec, const std::string& spec_path,
-                    const std::vector<SweepPoint>& points, const SweepDir& dir, const SlurmOptions& options,
-                    std::ostream& out, std::ostream& err) {
+std::vector<std::vector<int>> slurm_batches(const std::vector<int>& indices, int batch_size) {
+  const size_t size = batch_size > 0
+                          ? static_cast<size_t>(batch_size)
+                          : std::max<size_t>(1, (indices.size() + kMaxArrayTasks - 1) / kMaxArrayTasks);
+  std::vector<std::vector<int>> batches;
+  for (size_t i = 0; i < indices.size(); i += size)
+    batches.emplace_back(indices.begin() + static_cast<std::ptrdiff_t>(i),
+                         indices.begin() + static_cast<std::ptrdiff_t>(std::min(i + size, indices.size())));
+  return batches;
+}
+
+int run_slurm_sweep(const SweepSpec& spec, const std::string& spec_path, std::vector<SweepPoint>& points,
+                    const SweepDir& dir, const SlurmOptions& options, std::ostream& out, std::ostream& err) {
   const Clock::time_point start = Clock::now();
-  // The quantized graphs are computed here, once, so that the tasks only load them.
-  std::vector<int> pending = prepare_sweep(spec, points, dir, err);
+  init_sweep_dir(spec, points, dir);
   SlurmPaths paths{fs::absolute(dir.root).lexically_normal()};
   fs::create_directories(paths.slurm_dir());
+  bool stopped = false;  // the deadline passed, or the controller stayed unreachable
 
-  // Tasks of an earlier submission still queued or running are waited for, not submitted again.
-  // (Only points without result.json can be in flight: with none pending, Slurm is not even asked.)
-  std::map<int, std::string> job_of_point;
-  if (!pending.empty()) job_of_point = tasks_in_flight(paths, options);
-  pending.erase(
-      std::remove_if(pending.begin(), pending.end(), [&](int i) { return job_of_point.count(i) > 0; }),
-      pending.end());
-  if (!job_of_point.empty()) {
-    err << "slurm: " << job_of_point.size() << " points still queued or running from an earlier submission\n";
-  }
-  if (!pending.empty()) {
-    write_task_script(paths, fs::absolute(spec_path).lexically_normal().string());
-    const std::string job = submit_array(paths, pending, options);
-    for (int i : pending) job_of_point[i] = job;
-    err << "slurm: submitted job " << job << " (" << pending.size()
-        << " points: " << slurm_array_list(pending) << "); logs in " << paths.slurm_dir().string() << "\n";
-  }
-  std::set<std::string> jobs;
-  for (const auto& [index, job] : job_of_point) jobs.insert(job);
+  // One step of the search: its pending points as one array of batches, waited for.
+  const auto run_step = [&](const std::vector<int>& chosen, int) {
+    std::vector<int> waiting;
+    for (const int i : chosen)
+      if (points[static_cast<size_t>(i)].filtered.empty() && !fs::is_regular_file(dir.result(i)))
+        waiting.push_back(i);
+    // The quantized graphs are computed here, once, so that the tasks only load them.
+    std::vector<int> pending = prepare_points(spec, points, dir, waiting, err);
+    // Tasks of an earlier submission still queued or running are waited for, not submitted again.
+    // (Only points without result.json can be in flight: with none pending, Slurm is not even asked.)
+    std::map<int, TaskOf> task_of_point;
+    if (!pending.empty()) task_of_point = tasks_in_flight(paths, options);
+    for (auto it = task_of_point.begin(); it != task_of_point.end();)
+      it = std::find(pending.begin(), pending.end(), it->first) == pending.end() ? task_of_point.erase(it)
+                                                                                 : std::next(it);
+    pending.erase(
+        std::remove_if(pending.begin(), pending.end(), [&](int i) { return task_of_point.count(i) > 0; }),
+        pending.end());
+    if (!task_of_point.empty()) {
+      err << "slurm: " << task_of_point.size()
+          << " points still queued or running from an earlier submission\n";
+    }
+    if (!pending.empty()) {
+      write_task_script(paths, fs::absolute(spec_path).lexically_normal().string());
+      const std::vector<std::vector<int>> batches = slurm_batches(pending, options.batch_size);
+      const std::string job = submit_array(paths, batches, options);
+      for (size_t task = 0; task < batches.size(); ++task)
+        for (const int i : batches[task]) task_of_point[i] = TaskOf{job, static_cast<int>(task)};
+      err << "slurm: submitted job " << job << " (" << pending.size() << " points in " << batches.size()
+          << " array task(s): " << slurm_array_list(pending) << "); logs in " << paths.slurm_dir().string()
+          << "\n";
+    }
+    std::set<std::string> jobs;
+    for (const auto& [index, task] : task_of_point) jobs.insert(task.job);
 
-  auto points_done = [&] {
-    int done = 0;
-    for (const auto& [index, job] : job_of_point) done += fs::exists(dir.result(index)) ? 1 : 0;
-    return done;
-  };
-  std::set<std::string> active = jobs;
-  QueueCounts last{-1, -1, -1};
-  std::string last_warning;
-  Clock::time_point failing_since{};
-  while (!active.empty()) {
-    QueueCounts counts;
-    std::set<std::string> still_active;
-    for (const std::string& job : active) {
-      const ProcessResult result =
-          run_process({"squeue", "-h", "-r", "-j", job, "-o", "%T"}, options.client_timeout_seconds);
-      if (result.started && !result.timed_out && (result.exit_code == 0 || job_is_unknown(result))) {
-        failing_since = Clock::time_point{};
-        for (const std::string& state : split(result.out, '\n')) {
-          if (trimmed(state).empty()) continue;
-          int& count = state == "PENDING"   ? counts.pending
-                       : state == "RUNNING" ? counts.running
-                                            : counts.other;
-          ++count;
+    auto points_done = [&] {
+      int done = 0;
+      for (const auto& [index, task] : task_of_point) done += fs::exists(dir.result(index)) ? 1 : 0;
+      return done;
+    };
+    std::set<std::string> active = jobs;
+    QueueCounts last{-1, -1, -1};
+    std::string last_warning;
+    Clock::time_point failing_since{};
+    while (!active.empty()) {
+      QueueCounts counts;
+      std::set<std::string> still_active;
+      for (const std::string& job : active) {
+        const ProcessResult result =
+            run_process({"squeue", "-h", "-r", "-j", job, "-o", "%T"}, options.client_timeout_seconds);
+        if (result.started && !result.timed_out && (result.exit_code == 0 || job_is_unknown(result))) {
+          failing_since = Clock::time_point{};
+          for (const std::string& state : split(result.out, '\n')) {
+            if (trimmed(state).empty()) continue;
+            int& count = state == "PENDING"   ? counts.pending
+                         : state == "RUNNING" ? counts.running
+                                              : counts.other;
+            ++count;
+          }
+          if (!trimmed(result.out).empty()) still_active.insert(job);
+          continue;
         }
-        if (!trimmed(result.out).empty()) still_active.insert(job);
-        continue;
+        // The controller may be briefly unreachable (restart, overload): keep polling, give up after 5 min.
+        still_active.insert(job);
+        const std::string warning =
+            result.timed_out ? "squeue timed out" : trimmed(result.err + result.exec_error);
+        if (warning != last_warning) err << "slurm: warning: " << warning << " (still polling)\n";
+        last_warning = warning;
+        if (failing_since == Clock::time_point{}) failing_since = Clock::now();
+        if (seconds_since(failing_since) > 300) {
+          err << "slurm: squeue has failed for 5 minutes (" << slurm_conf_hint()
+              << "); results.csv holds the points done so far; rerun the same command to resume\n";
+          stopped = true;
+          return false;
+        }
       }
-      // The controller may be briefly unreachable (restart, overload): keep polling, give up after 5 min.
-      still_active.insert(job);
-      const std::string warning =
-          result.timed_out ? "squeue timed out" : trimmed(result.err + result.exec_error);
-      if (warning != last_warning) err << "slurm: warning: " << warning << " (still polling)\n";
-      last_warning = warning;
-      if (failing_since == Clock::time_point{}) failing_since = Clock::now();
-      if (seconds_since(failing_since) > 300) {
-        err << "slurm: squeue has failed for 5 minutes (" << slurm_conf_hint()
-            << "); results.csv holds the points done so far; rerun the same command to resume\n";
-        collect_sweep(spec, points, dir, out);
-        return 1;
+      active = still_active;
+      if (!(counts == last)) {
+        err << "slurm: " << counts.running << " running, " << counts.pending << " pending";
+        if (counts.other > 0) err << ", " << counts.other << " ending";
+        err << "; " << points_done() << " of " << task_of_point.size() << " points done ("
+            << static_cast<int>(seconds_since(start)) << " s)\n";
+        last = counts;
       }
+      if (active.empty()) break;
+      if (options.deadline_seconds > 0 && seconds_since(start) >= options.deadline_seconds) {
+        std::string job_list;
+        for (const std::string& job : active) job_list += (job_list.empty() ? "" : ",") + job;
+        err << "slurm: deadline of " << options.deadline_seconds << " s passed with job " << job_list
+            << " still queued or running; results.csv holds the points done so far; rerun the same command "
+               "to wait for the rest\n";
+        stopped = true;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(options.poll_seconds));
     }
-    active = still_active;
-    if (!(counts == last)) {
-      err << "slurm: " << counts.running << " running, " << counts.pending << " pending";
-      if (counts.other > 0) err << ", " << counts.other << " ending";
-      err << "; " << points_done() << " of " << job_of_point.size() << " points done ("
-          << static_cast<int>(seconds_since(start)) << " s)\n";
-      last = counts;
-    }
-    if (active.empty()) break;
-    if (options.deadline_seconds > 0 && seconds_since(start) >= options.deadline_seconds) {
-      std::string job_list;
-      for (const std::string& job : active) job_list += (job_list.empty() ? "" : ",") + job;
-      err << "slurm: deadline of " << options.deadline_seconds << " s passed with job " << job_list
-          << " still queued or running; results.csv holds the points done so far; rerun the same command to "
-             "wait for the rest\n";
-      collect_sweep(spec, points, dir, out);
-      return 1;
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(options.poll_seconds));
-  }
 
-  // Tasks that ended without a result.json: cancelled, timed out, out of memory, crashed, node failure.
-  std::map<std::string, std::map<int, TaskState>> states;
-  for (const std::string& job : jobs) states[job] = array_task_states(job, options);
-  auto missing = [&] {
-    std::vector<int> indices;
-    for (const auto& [index, job] : job_of_point) {
-      if (!fs::exists(dir.result(index))) indices.push_back(index);
+    // Points whose task ended without their result.json: cancelled, timed out, out of memory, crashed,
+    // node failure (the points of a batch after the one that crashed it, too).
+    std::map<std::string, std::map<int, TaskState>> states;
+    for (const std::string& job : jobs) states[job] = array_task_states(job, options);
+    auto missing = [&] {
+      std::vector<int> indices;
+      for (const auto& [index, task] : task_of_point) {
+        if (!fs::exists(dir.result(index))) indices.push_back(index);
+      }
+      return indices;
+    };
+    const auto state_of = [&](int index) -> const TaskState& {
+      const TaskOf& task = task_of_point[index];
+      return states[task.job][task.task];
+    };
+    // On NFS a file written on a compute node may show up here a little later: give COMPLETED tasks time.
+    const Clock::time_point grace_start = Clock::now();
+    while (seconds_since(grace_start) < 10) {
+      const std::vector<int> late = missing();
+      if (std::none_of(late.begin(), late.end(), [&](int i) { return state_of(i).state == "COMPLETED"; })) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
-    return indices;
+    for (int index : missing()) {
+      const TaskOf& task = task_of_point[index];
+      const TaskState& state = state_of(index);
+      const std::string log = paths.task_log(task.job, task.task).string();
+      std::string error = "slurm task " + task.job + "_" + std::to_string(task.task) + " (point " +
+                          std::to_string(index) + ") ended without result.json: state " + state.state;
+      if (!state.exit_code.empty()) error += ", exit code " + state.exit_code;
+      if (!state.reason.empty()) error += ", reason " + state.reason;
+      error += "; log " + log + ": " + log_tail(log, 10);
+      record_failed_point(spec, points.at(static_cast<size_t>(index)), dir, error);
+      err << "slurm: point " << index << " failed: " << error << "\n";
+    }
+    return true;
   };
-  // On NFS a file written on a compute node may show up here a little later: give COMPLETED tasks time.
-  const Clock::time_point grace_start = Clock::now();
-  while (seconds_since(grace_start) < 10) {
-    const std::vector<int> late = missing();
-    if (std::none_of(late.begin(), late.end(),
-                     [&](int i) { return states[job_of_point[i]][i].state == "COMPLETED"; })) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
-  for (int index : missing()) {
-    const std::string& job = job_of_point[index];
-    const TaskState& state = states[job][index];
-    std::string error = "slurm task " + job + "_" + std::to_string(index) +
-                        " ended without result.json: state " + state.state;
-    if (!state.exit_code.empty()) error += ", exit code " + state.exit_code;
-    if (!state.reason.empty()) error += ", reason " + state.reason;
-    error += "; log " + paths.task_log(job, index).string() + ": " +
-             log_tail(paths.task_log(job, index).string(), 10);
-    record_failed_point(spec, points.at(static_cast<size_t>(index)), dir, error);
-    err << "slurm: point " << index << " failed: " << error << "\n";
-  }
+  run_search(spec, points, &dir, run_step);
   collect_sweep(spec, points, dir, out);
-  return 0;
+  return stopped ? 1 : 0;
 }
 
 }  // namespace vitsim::sim

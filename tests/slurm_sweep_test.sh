@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ctest `slurm_sweep`: `vitsim sweep --backend slurm` on a real single-node Slurm cluster that this script
-# starts on localhost (tools/slurm-local.sh) and always stops. A 4-point sweep (one point fails to map) must
-# give the local backend's results.csv byte for byte; a rerun must submit nothing; a task cancelled before it
-# ran must become a failed point naming its Slurm state; options sbatch rejects must exit 2.
+# starts on localhost (tools/slurm-local.sh) and always stops. A 4-point sweep (one point fails to map) run as
+# batches of 3 and 1 points must give the local backend's results.csv byte for byte; a rerun must submit
+# nothing; a batch task cancelled before it ran must make each of its points a failed point naming its Slurm
+# state; options sbatch rejects must exit 2.
 # Usage: slurm_sweep_test.sh VITSIM SOURCE_DIR. Skips (exit 77) when Slurm is not installed, unless
 # VITSIM_REQUIRE_SLURM is set (CI), where a missing Slurm fails.
 set -euo pipefail
@@ -69,7 +70,7 @@ slurm_run() {
   fail "the local sweep failed"
 }
 echo "local sweep done after $((SECONDS - t0)) s"
-slurm_run >"$work/slurm.out" 2>"$work/slurm.err" || {
+slurm_run --batch-size 3 >"$work/slurm.out" 2>"$work/slurm.err" || {
   cat "$work/slurm.err" "$work/slurm.out" >&2
   fail "the slurm sweep failed"
 }
@@ -90,17 +91,39 @@ same_as_local() {
 }
 same_as_local >&2 || fail "the slurm and local backends' results.csv differ"
 [ "$(wc -l <"$work/slurm/slurm/jobs.txt")" = 1 ] || fail "expected one job in jobs.txt"
-grep -q "0-3$" "$work/slurm/slurm/jobs.txt" || fail "jobs.txt does not record the array 0-3"
+grep -q "0-3$" "$work/slurm/slurm/jobs.txt" || fail "jobs.txt does not record the points 0-3"
+# Two array tasks: points 0-2, then point 3, each task with its own log.
+read -r job batch_file _ <"$work/slurm/slurm/jobs.txt"
+[ "$(cat "$work/slurm/slurm/$batch_file")" = "$(printf '0-2\n3')" ] ||
+  fail "the batch file is not '0-2' then '3': $(cat "$work/slurm/slurm/$batch_file")"
+for task in 0 1; do
+  [ -f "$work/slurm/slurm/${job}_$task.log" ] || fail "no log of array task $task: $(ls "$work/slurm/slurm")"
+done
+[ ! -e "$work/slurm/slurm/${job}_2.log" ] || fail "a third array task ran"
+grep -q "point 1 (" "$work/slurm/slurm/${job}_0.log" || fail "task 0 did not run point 1: $(cat "$work/slurm/slurm/${job}_0.log")"
+
+# An NSGA-II search: one array per generation (each a batch of 2 points), the local backend's results.csv.
+sed 's/"recipes": \["trio-w8a8"\]/"recipes": ["trio-w8a8"], "search": {"strategy": "nsga2", "population": 2, "generations": 2}/' \
+  "$work/spec.json" >"$work/nsga2.json"
+grep -q nsga2 "$work/nsga2.json" || fail "could not write the nsga2 spec"
+"$vitsim" sweep "$work/nsga2.json" --out "$work/nsga2-local" -j 2 >/dev/null 2>&1 || fail "the local nsga2 sweep failed"
+"$vitsim" sweep "$work/nsga2.json" --out "$work/nsga2-slurm" --backend slurm --slurm-poll 0.2 --slurm-deadline 60 \
+  --batch-size 2 >/dev/null 2>"$work/nsga2.err" || fail "the slurm nsga2 sweep failed: $(cat "$work/nsga2.err")"
+diff "$work/nsga2-slurm/results.csv" "$work/nsga2-local/results.csv" >&2 || fail "nsga2: slurm and local results.csv differ"
+[ "$(wc -l <"$work/nsga2-slurm/slurm/jobs.txt")" = 2 ] || fail "nsga2: expected one array per generation"
+grep -q ",nsga2,1$" "$work/nsga2-slurm/results.csv" || fail "nsga2: no generation-1 row"
+echo "slurm nsga2 sweep done after $((SECONDS - t0)) s"
 
 # Resume: nothing is pending, so nothing is submitted and results.csv stays the same.
 slurm_run >/dev/null 2>"$work/rerun.err" || fail "the rerun failed: $(cat "$work/rerun.err")"
 [ "$(wc -l <"$work/slurm/slurm/jobs.txt")" = 1 ] || fail "the rerun submitted a job although nothing was pending"
 same_as_local >&2 || fail "the rerun changed results.csv"
 
-# Interrupted while its array waits (held), a rerun waits for that array instead of submitting again; a task
-# that then ends without result.json (cancelled) becomes a failed point naming its Slurm state.
-rm "$work/slurm/points/1/result.json"
-slurm_run --slurm-arg=--hold >"$work/held.out" 2>"$work/held.err" &
+# Interrupted while its array waits (held), a rerun waits for that array instead of submitting again; a batch
+# task that then ends without result.json (cancelled) makes each of its points a failed point naming its
+# Slurm state.
+rm "$work/slurm/points/1/result.json" "$work/slurm/points/2/result.json"
+slurm_run --slurm-arg=--hold --batch-size 2 >"$work/held.out" 2>"$work/held.err" &
 runner=$!
 wait_for() { # CONDITION-COMMAND WHAT: polls for up to 30 s while the runner lives
   local deadline=$((SECONDS + 30))
@@ -113,7 +136,9 @@ wait_for() { # CONDITION-COMMAND WHAT: polls for up to 30 s while the runner liv
 # shellcheck disable=SC2016 # wait_for evaluates the condition itself
 wait_for '[ "$(wc -l <"$work/slurm/slurm/jobs.txt")" = 2 ]' "submission of the held array"
 held_job=$(tail -n 1 "$work/slurm/slurm/jobs.txt" | cut -d' ' -f1)
-grep -q " 1$" "$work/slurm/slurm/jobs.txt" || fail "the resubmission was not just point 1: $(cat "$work/slurm/slurm/jobs.txt")"
+grep -q " 1-2$" "$work/slurm/slurm/jobs.txt" || fail "the resubmission was not points 1-2: $(cat "$work/slurm/slurm/jobs.txt")"
+held_batches=$(tail -n 1 "$work/slurm/slurm/jobs.txt" | cut -d' ' -f2)
+[ "$(cat "$work/slurm/slurm/$held_batches")" = "1-2" ] || fail "points 1 and 2 are not one batch"
 kill "$runner"
 wait "$runner" 2>/dev/null || true
 slurm_run >"$work/held2.out" 2>"$work/held2.err" &
@@ -122,10 +147,13 @@ runner=$!
 wait_for 'grep -q "still queued or running" "$work/held2.err"' "wait for the held array"
 timeout 10 scancel "$held_job"
 wait "$runner" || fail "the run whose task was cancelled failed: $(cat "$work/held2.err")"
-[ "$(wc -l <"$work/slurm/slurm/jobs.txt")" = 2 ] || fail "the rerun submitted point 1 again instead of waiting"
-grep -q '"status": *"failed"' "$work/slurm/points/1/result.json" || fail "the cancelled point is not failed"
-grep -q "CANCELLED" "$work/slurm/points/1/result.json" || fail "the cancelled point's error does not name CANCELLED"
-[ "$(grep -c '^1,' "$csv")" = 1 ] || fail "point 1 is not in results.csv exactly once"
+[ "$(wc -l <"$work/slurm/slurm/jobs.txt")" = 2 ] || fail "the rerun submitted points 1-2 again instead of waiting"
+for i in 1 2; do
+  grep -q '"status": *"failed"' "$work/slurm/points/$i/result.json" || fail "cancelled point $i is not failed"
+  grep -q "CANCELLED" "$work/slurm/points/$i/result.json" || fail "cancelled point $i's error does not name CANCELLED"
+  grep -q "${held_job}_0 (point $i)" "$work/slurm/points/$i/result.json" || fail "point $i's error does not name its task"
+  [ "$(grep -c "^$i," "$csv")" = 1 ] || fail "point $i is not in results.csv exactly once"
+done
 
 # Options sbatch rejects: exit 2 with Slurm's message.
 rm "$work/slurm/points/1/result.json"

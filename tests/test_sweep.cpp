@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -340,7 +341,7 @@ TEST_CASE("sweep: the local backend runs points in parallel, records failures, r
       rows[0] ==
       "index,id,model,res,recipe,mat_lanes,rmac_lanes,status,error,cycles,latency_ms,fps,gops,"
       "mac_utilization,dsps,luts,bram36,fits_device,dsp_efficiency,fps_per_dsp,onchip_bytes,dram_bytes_read,"
-      "dram_bytes_written");
+      "dram_bytes_written,strategy,generation");
   std::vector<json> results;
   for (int i = 0; i < 6; ++i) {
     results.push_back(vitsim::quant::read_json_file(full + "/points/" + std::to_string(i) + "/result.json"));
@@ -406,6 +407,60 @@ TEST_CASE("sweep: the local backend runs points in parallel, records failures, r
   CHECK(read_text(resumed + "/results.csv") == csv);
 }
 
+TEST_CASE("sweep: an nsga2 sweep gives the same results.csv at -j 1 and -j 2 and resumes after kill -9",
+          "[sweep][search][slow]") {
+  TempDir dir("sweep", "nsga2");
+  // 18 designs (3 x 3 x 2), 3 per generation for 3 generations; the DSP budget filters some of them.
+  json spec = real_spec();
+  spec["axes"] = {{{"name", "mat_lanes"}, {"pointer", "/engines/0/lanes"}, {"values", {4, 8, 16}}},
+                  {{"name", "rmac_lanes"}, {"pointer", "/engines/1/lanes"}, {"values", {4, 8, 16}}},
+                  {{"name", "weight_buffer"},
+                   {"pointer", "/buffers/weight/capacity_bytes"},
+                   {"values", {262144, 524288}}}};
+  spec["constraints"] = {{"max", {{"dsps", 1500}}}};
+  spec["search"] = {{"strategy", "nsga2"}, {"population", 3}, {"generations", 3}, {"seed", 2}};
+  const std::string path = write_spec(dir, spec);
+  const std::string two = dir.file("j2"), one = dir.file("j1"), resumed = dir.file("resumed");
+
+  REQUIRE(run_binary({"sweep", path, "--out", two, "-j", "2"}, dir.file("j2.log")) == 0);
+  const std::string csv = read_text(two + "/results.csv");
+  const std::vector<std::string> rows = lines_of(csv);
+  INFO(read_text(dir.file("j2.log")));
+  REQUIRE(rows.size() == 10);  // 9 designs, each evaluated once
+  CHECK_THAT(rows[0], Catch::EndsWith(",strategy,generation"));
+  for (size_t r = 1; r < rows.size(); ++r)  // by generation, 3 each
+    CHECK_THAT(rows[r], Catch::EndsWith(",nsga2," + std::to_string((r - 1) / 3)));
+  std::set<std::string> ids;
+  for (size_t r = 1; r < rows.size(); ++r)
+    ids.insert(rows[r].substr(0, rows[r].find(',', rows[r].find(',') + 1)));
+  CHECK(ids.size() == 9);
+  REQUIRE(run_binary({"sweep", path, "--out", one, "-j", "1"}, dir.file("j1.log")) == 0);
+  CHECK(read_text(one + "/results.csv") == csv);
+
+  // Killed once a generation-1 row is in results.csv (generation 0 done, generation 1 under way).
+  const pid_t sweep = start_vitsim({"sweep", path, "--out", resumed, "-j", "1"}, dir.file("killed.log"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (read_text(resumed + "/results.csv").find(",nsga2,1\n") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  REQUIRE(::kill(-sweep, SIGKILL) == 0);
+  CHECK(wait_exit_code(sweep) == -1);
+  const std::string partial = read_text(resumed + "/results.csv");
+  INFO(partial);
+  REQUIRE(partial.find(",nsga2,1\n") != std::string::npos);
+  REQUIRE(lines_of(partial).size() < rows.size());  // the rerun has points to finish
+  CHECK(csv.compare(0, partial.size(), partial) == 0);
+  std::map<std::string, fs::file_time_type> done_at_kill;
+  for (const auto& p : fs::directory_iterator(resumed + "/points"))
+    if (fs::exists(p.path() / "result.json"))
+      done_at_kill[p.path().string()] = fs::last_write_time(p.path() / "result.json");
+  // The rerun re-derives generations 0 and 1 from the results and runs only what is missing.
+  REQUIRE(run_binary({"sweep", path, "--out", resumed, "-j", "2"}, dir.file("resumed.log")) == 0);
+  CHECK(read_text(resumed + "/results.csv") == csv);
+  for (const auto& [folder, time] : done_at_kill) CHECK(fs::last_write_time(folder + "/result.json") == time);
+  CHECK_THAT(read_text(dir.file("resumed.log")), Catch::Contains("(nsga2, generation 0): 3 point(s)"));
+}
+
 TEST_CASE("sweep: a crashed point process becomes a failed point with its log tail", "[sweep]") {
   TempDir dir("sweep", "crash");
   // Invalid configs need no quantized graph: the stand-in runner below is all that runs.
@@ -416,7 +471,7 @@ TEST_CASE("sweep: a crashed point process becomes a failed point with its log ta
   vitsim::quant::write_file_atomic(runner, "#!/bin/sh\necho \"runner for $*\"\nkill -SEGV $$\n");
   fs::permissions(runner, fs::perms::owner_all);
   const sim::SweepSpec s = sim::load_sweep_spec(path);
-  const std::vector<sim::SweepPoint> points = sim::expand_sweep(s);
+  std::vector<sim::SweepPoint> points = sim::expand_sweep(s);
   sim::LocalBackendOptions options;
   options.jobs = 2;
   options.executable = runner;

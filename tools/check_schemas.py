@@ -169,6 +169,19 @@ SWEEP_EDITS = [
     ("no constraints, one recipe as a string", [(("constraints",), DELETE), (("recipes",), "trio-w8a8")],
      LEGAL),
     ("pointer to a key the base config lacks", [(("axes", 0, "pointer"), "/dram/width")], READER_ONLY),
+    ("nsga2 search", [(("search",), {"strategy": "nsga2", "population": 4, "generations": 2, "seed": 3,
+                                     "objectives": [{"metric": "fps", "goal": "max"},
+                                                    {"metric": "luts", "goal": "min"}]})], LEGAL),
+    ("latin-hypercube search", [(("search",), {"strategy": "latin-hypercube", "points": 5})], LEGAL),
+    ("random search without points", [(("search",), {"strategy": "random"})], REFUSED),
+    ("nsga2 search with points", [(("search",), {"strategy": "nsga2", "population": 4, "generations": 2,
+                                                 "points": 3})], REFUSED),
+    ("grid search with a seed", [(("search",), {"strategy": "grid", "seed": 2})], REFUSED),
+    ("unknown objective metric", [(("search",), {"objectives": [{"metric": "speed", "goal": "max"}]})],
+     REFUSED),
+    ("the same objective twice", [(("search",), {"objectives": [{"metric": "fps", "goal": "max"},
+                                                               {"metric": "fps", "goal": "min"}]})],
+     READER_ONLY),
 ]
 
 

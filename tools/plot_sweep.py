@@ -2,13 +2,16 @@
 """Draws the figures of one sweep's results.csv (`vitsim sweep`, docs/sweeps.md):
 
     /usr/bin/python3 tools/plot_sweep.py RESULTS.csv --out DIR [--prefix NAME] [--x COL --y COL]
-                                         [--device-dsps N]
+                                         [--device-dsps N] [--compare OTHER.csv]
 
 writes DIR/NAME-pareto-fps-dsps.png, DIR/NAME-fps-per-dsp-memory.png and DIR/NAME-heatmap.png (NAME
 defaults to the name of the folder holding RESULTS.csv):
-  pareto-fps-dsps     FPS vs DSPs of every ok point (grey), the non-dominated front (max FPS, min DSPs)
-                      connected, filtered points (do not fit) as x marks along the bottom at their DSPs,
-                      the DSP limit as a vertical line, the fastest design within the limit annotated.
+  pareto-fps-dsps     FPS vs DSPs of every ok point, marked by the search that found it (results.csv's
+                      strategy column; an nsga2 run's points coloured by generation), the non-dominated
+                      front (max FPS, min DSPs) connected, filtered points (do not fit) as x marks along
+                      the bottom at their DSPs, the DSP limit as a vertical line, the fastest design within
+                      the limit annotated; with --compare, another run's ok points (pale) and its front
+                      (dashed) underneath, e.g. the grid that a search is measured against.
   fps-per-dsp-memory  FPS/DSP vs on-chip memory (onchip_bytes) with its front (max FPS/DSP, min memory).
   heatmap             the best FPS over all other axes for each pair of values of two axis columns
                       (--x, --y; default the first two axes), written in each cell.
@@ -38,6 +41,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUMERIC_COLUMNS = ("fps", "dsps", "luts", "bram36", "fps_per_dsp", "onchip_bytes")
 REQUIRED_COLUMNS = ("index", "model", "res", "recipe", "status") + NUMERIC_COLUMNS
 STATUSES = ("ok", "failed", "filtered")
+STRATEGIES = ("grid", "random", "latin-hypercube", "nsga2")
+COMPARE_COLOR, COMPARE_FRONT_COLOR = "#dcdcdc", "#7f7f7f"
 OK_COLOR, FRONT_COLOR, FILTERED_COLOR, LIMIT_COLOR = "#b0b0b0", "#c44e52", "#4c72b0", "#555555"
 
 
@@ -87,6 +92,16 @@ def load_results(path):
                              f"{', '.join(STATUSES)}")
         for column in NUMERIC_COLUMNS:
             row[column] = number(row[column], path, line, column)
+        # Results of sweeps before searches existed have neither column: a grid.
+        row["strategy"] = row.get("strategy") or "grid"
+        if row["strategy"] not in STRATEGIES:
+            raise SweepError(f"{path}:{line}: column 'strategy' is {row['strategy']!r}, expected one of "
+                             f"{', '.join(STRATEGIES)}")
+        generation = number(row.get("generation", ""), path, line, "generation")
+        if generation is not None and (generation < 0 or generation != int(generation)):
+            raise SweepError(f"{path}:{line}: column 'generation' is {row['generation']!r}, expected a "
+                             f"non-negative integer")
+        row["generation"] = None if generation is None else int(generation)
         if row["status"] == "ok":
             for column in ("fps", "dsps", "fps_per_dsp", "onchip_bytes"):
                 if row[column] is None:
@@ -165,13 +180,41 @@ def within(row, limit):
     return limit is None or row["dsps"] <= limit
 
 
-def plot_pareto_fps_dsps(axes, rows, name, limit, limit_label):
+def strategies(rows):
+    return ", ".join(sorted({r["strategy"] for r in rows}))
+
+
+def scatter_by_origin(ax, ok):
+    """The ok points marked by the search that found them: nsga2 generations in colours from early (light)
+    to late (dark), any other strategy in grey, with the strategy in the legend."""
+    generations = sorted({r["generation"] for r in ok if r["generation"] is not None})
+    plain = [r for r in ok if r["generation"] is None]
+    if plain:
+        ax.scatter([r["dsps"] for r in plain], [r["fps"] for r in plain], s=14, color=OK_COLOR, zorder=2,
+                   label=f"ok points, {strategies(plain)} ({len(plain)})")
+    cmap = plt.get_cmap("viridis_r")
+    for i, g in enumerate(generations):
+        found = [r for r in ok if r["generation"] == g]
+        shade = 0.15 + 0.85 * (i / (len(generations) - 1) if len(generations) > 1 else 1)
+        ax.scatter([r["dsps"] for r in found], [r["fps"] for r in found], s=16, color=cmap(shade), zorder=2,
+                   edgecolors="white", linewidths=0.3,
+                   label=f"ok points, {strategies(found)} generation {g} ({len(found)})")
+
+
+def plot_pareto_fps_dsps(axes, rows, name, limit, limit_label, compare=None):
     ok = [r for r in rows if r["status"] == "ok"]
     counts = status_counts(rows)
     front = pareto_front(ok, lambda r: r["dsps"], lambda r: r["fps"])
     fig, ax = plt.subplots(figsize=(9, 6))
-    ax.scatter([r["dsps"] for r in ok], [r["fps"] for r in ok], s=14, color=OK_COLOR, zorder=2,
-               label=f"ok points ({len(ok)})")
+    if compare is not None:
+        other_name, other_rows = compare
+        other_ok = [r for r in other_rows if r["status"] == "ok"]
+        other_front = pareto_front(other_ok, lambda r: r["dsps"], lambda r: r["fps"])
+        ax.scatter([r["dsps"] for r in other_ok], [r["fps"] for r in other_ok], s=12, color=COMPARE_COLOR,
+                   zorder=1, label=f"{other_name}: ok points, {strategies(other_ok)} ({len(other_ok)})")
+        ax.plot([r["dsps"] for r in other_front], [r["fps"] for r in other_front], "--", color=COMPARE_FRONT_COLOR,
+                lw=1.2, zorder=1, label=f"{other_name}: Pareto front ({len(other_front)})")
+    scatter_by_origin(ax, ok)
     ax.plot([r["dsps"] for r in front], [r["fps"] for r in front], "-o", color=FRONT_COLOR, ms=5, lw=1.4,
             zorder=3, label=f"Pareto front: max FPS, min DSPs ({len(front)})")
     filtered = [r for r in rows if r["status"] == "filtered" and r["dsps"] is not None]
@@ -197,6 +240,8 @@ def plot_pareto_fps_dsps(axes, rows, name, limit, limit_label):
         annotate_best(ax, (best["dsps"], best["fps"]), text, (0.97, 0.1), "right")
     if filtered:  # the rug's transform does not widen the x range by itself
         xs = [r["dsps"] for r in ok + filtered] + ([limit] if limit is not None else [])
+        if compare is not None:
+            xs += [r["dsps"] for r in compare[1] if r["status"] == "ok"]
         pad = 0.04 * (max(xs) - min(xs) or 1)
         ax.set_xlim(min(xs) - pad, max(xs) + pad)
     return finish_scatter(fig, ax, "DSPs (resource model estimate)", "FPS",
@@ -293,9 +338,12 @@ def plot_heatmap(axes, rows, name, x_col, y_col):
     return fig
 
 
-def plot_sweep(results_path, out_dir, prefix=None, x_col=None, y_col=None, device_dsps=None):
+def plot_sweep(results_path, out_dir, prefix=None, x_col=None, y_col=None, device_dsps=None, compare_path=None):
     """Draws the three figures; returns the paths written."""
     axes, rows = load_results(results_path)
+    compare = None
+    if compare_path is not None:
+        compare = (os.path.basename(os.path.dirname(os.path.abspath(compare_path))), load_results(compare_path)[1])
     if len(axes) < 2 and (x_col is None or y_col is None):
         raise SweepError(f"{results_path}: {len(axes)} axis column(s) ({', '.join(axes) or 'none'}): a heatmap "
                          f"needs two")
@@ -314,7 +362,7 @@ def plot_sweep(results_path, out_dir, prefix=None, x_col=None, y_col=None, devic
     name = prefix or os.path.basename(os.path.dirname(os.path.abspath(results_path)))
     os.makedirs(out_dir, exist_ok=True)
     plt.rcParams.update({"font.size": 9, "figure.dpi": DPI, "savefig.dpi": DPI})
-    return [save(plot_pareto_fps_dsps(axes, rows, name, limit, limit_label), out_dir,
+    return [save(plot_pareto_fps_dsps(axes, rows, name, limit, limit_label, compare), out_dir,
                  f"{name}-pareto-fps-dsps.png"),
             save(plot_fps_per_dsp_memory(axes, rows, name), out_dir, f"{name}-fps-per-dsp-memory.png"),
             save(plot_heatmap(axes, rows, name, x_col, y_col), out_dir, f"{name}-heatmap.png")]
@@ -339,10 +387,12 @@ def main(argv=None):
     parser.add_argument("--y", dest="y_col", help="heatmap row axis (default: the second axis column)")
     parser.add_argument("--device-dsps", type=positive_int,
                         help="DSP limit line (default: from spec.json next to RESULTS.csv, if any)")
+    parser.add_argument("--compare", metavar="OTHER.csv",
+                        help="another run's results.csv drawn under the FPS vs DSPs figure (e.g. the grid)")
     args = parser.parse_args(argv)  # argparse exits 2 on a bad flag
     return draw_and_list("plot_sweep", args.prefix,
                          lambda: plot_sweep(args.results, args.out, args.prefix, args.x_col, args.y_col,
-                                            args.device_dsps), SweepError)
+                                            args.device_dsps, args.compare), SweepError)
 
 
 if __name__ == "__main__":
