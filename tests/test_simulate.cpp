@@ -274,11 +274,13 @@ TEST_CASE("vitsim simulate writes a report: bad timing and bad configs exit 2", 
     std::ofstream out(dir.file("no-hswish.json"));
     out << no_hswish.dump();
   }
-  const test::Run unmapped = test::run_vitsim({"simulate", "--qgraph", dir.file("b0.vqg"), "--accel",
-                                               dir.file("no-hswish.json"), "--report", dir.file("none.json")});
+  const test::Run unmapped =
+      test::run_vitsim({"simulate", "--qgraph", dir.file("b0.vqg"), "--accel", dir.file("no-hswish.json"),
+                        "--report", dir.file("none.json")});
   CHECK(unmapped.code == 2);
-  CHECK_THAT(unmapped.err, Catch::Contains("op conv2d needs its hswish step on an auxiliary unit of type hswish, "
-                                           "and config 'trio-vit' has none"));
+  CHECK_THAT(unmapped.err,
+             Catch::Contains("op conv2d needs its hswish step on an auxiliary unit of type hswish, "
+                             "and config 'trio-vit' has none"));
   CHECK(std::count(unmapped.err.begin(), unmapped.err.end(), '\n') == 1);
   CHECK(dir.entries() == std::vector<std::string>{"b0.vqg", "bad.json", "no-hswish.json", "report.json"});
 }
