@@ -97,6 +97,18 @@ TEST_CASE("trio-vit: 2048 multipliers, 1024 + aux DSPs, 819.2 peak GOPS", "[acce
   CHECK(c.engine("nope") == nullptr);
 }
 
+TEST_CASE("vit-gemm: one GEMM engine of trio-vit's 2,048 multipliers with Softmax, LayerNorm and GELU units",
+          "[accel]") {
+  const AccelConfig c = vitsim::sim::find_accel("vit-gemm");
+  REQUIRE(c.engines.size() == 1);
+  CHECK(c.engines[0].type == "mat");
+  CHECK(c.multipliers() == vitsim::sim::find_accel("trio-vit").multipliers());
+  for (const char* type : {"requantizer", "residual_add", "softmax", "layernorm", "gelu"})
+    CHECK(c.aux_index(type) >= 0);
+  CHECK(c.aux_units.size() == 5);
+  CHECK(c.dsps() == 2048 / 2 + 64 + 32 + 64);  // the engine's packed multipliers, then the units' DSPs
+}
+
 TEST_CASE("The unit registry lists the engine and auxiliary unit types", "[accel]") {
   using Role = vitsim::arch::UnitType::Role;
   const auto& registry = vitsim::arch::UnitRegistry::instance();
