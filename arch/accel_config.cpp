@@ -1,7 +1,9 @@
 #include "arch/accel_config.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
+#include <stdexcept>
 
 namespace vitsim::arch {
 
@@ -9,8 +11,6 @@ using quant::ConfigError;
 using quant::JsonReader;
 
 namespace {
-constexpr const char* kAuxKeys[kAuxKinds] = {"requantizer",    "hswish",           "relu",    "residual_add",
-                                             "log2_quantizer", "shift_subtractor", "avgpool", "layernorm"};
 constexpr const char* kBufferKeys[kBufferKinds] = {"activation", "weight", "output", "divisor"};
 constexpr int kMaxInt = 2147483647;
 
@@ -20,28 +20,44 @@ EngineConfig read_engine(JsonReader& r, std::set<std::string>& names) {
   if (e.name.empty()) r.fail("name", "expected a non-empty string");
   if (!names.insert(e.name).second) r.fail("name", "duplicate engine name \"" + e.name + "\"");
   e.type = r.string("type");
-  const EngineRegistry& registry = EngineRegistry::instance();
-  const EngineType* type = registry.find(e.type);
-  if (!type)
-    r.fail("type",
-           "unknown engine type \"" + e.type + "\" (registered types: " + registry.names_list() + ")");
-  e.params = type->parse(r);
+  const UnitRegistry& registry = UnitRegistry::instance();
+  const UnitType* type = registry.find(e.type);
+  if (!type || type->role != UnitType::Role::Engine)
+    r.fail("type", "unknown engine type \"" + e.type +
+                       "\" (registered types: " + registry.names_list(UnitType::Role::Engine) + ")");
+  e.params = type->parse_engine(r);
   r.reject_unknown_keys();
   return e;
 }
 
-AuxUnitConfig read_aux(JsonReader& units, AuxKind kind) {
-  const char* key = aux_key(kind);
-  JsonReader r = units.required_object(key);
-  AuxUnitConfig a;
-  a.kind = kind;
-  r.require("throughput");
-  a.throughput = r.integer("throughput", 1, 1, 4096);
-  r.require("latency");
-  a.latency = r.integer("latency", 1, 0, 4096);
-  a.dsps = r.integer("dsps", 0, 0, 100000);
-  r.reject_unknown_keys();
-  return a;
+// Every key of "aux_units" names a registered auxiliary unit type; the units are kept in registration
+// order, so a config's resources and reports do not depend on the order of its keys.
+std::vector<AuxUnitConfig> read_aux_units(JsonReader& units, const nlohmann::json& object) {
+  const UnitRegistry& registry = UnitRegistry::instance();
+  std::vector<AuxUnitConfig> out;
+  for (const auto& item : object.items()) {
+    const std::string& key = item.key();
+    const UnitType* type = registry.find(key);
+    if (!type || type->role != UnitType::Role::Aux)
+      units.fail(key, "unknown auxiliary unit type (registered types: " +
+                          registry.names_list(UnitType::Role::Aux) + ")");
+    JsonReader r = units.required_object(key);
+    AuxUnitConfig a;
+    a.type = key;
+    a.unit_type = type;
+    r.require("throughput");
+    a.throughput = r.integer("throughput", 1, 1, 4096);
+    r.require("latency");
+    a.latency = r.integer("latency", 1, 0, 4096);
+    a.dsps = r.integer("dsps", 0, 0, 100000);
+    a.params = type->parse_aux(r);
+    r.reject_unknown_keys();
+    out.push_back(std::move(a));
+  }
+  std::sort(out.begin(), out.end(), [](const AuxUnitConfig& x, const AuxUnitConfig& y) {
+    return x.unit_type->order < y.unit_type->order;
+  });
+  return out;
 }
 
 BufferConfig read_buffer(JsonReader& buffers, BufferKind kind) {
@@ -110,9 +126,6 @@ void read_dram(JsonReader& dram, AccelConfig& c) {
 }
 }  // namespace
 
-const char* aux_key(AuxKind kind) {
-  return kAuxKeys[static_cast<int>(kind)];
-}
 const char* buffer_key(BufferKind kind) {
   return kBufferKeys[static_cast<int>(kind)];
 }
@@ -137,8 +150,7 @@ AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origi
   for (JsonReader& e : engines) c.engines.push_back(read_engine(e, names));
 
   JsonReader aux = r.required_object("aux_units");
-  for (int k = 0; k < kAuxKinds; ++k) c.aux_units.push_back(read_aux(aux, static_cast<AuxKind>(k)));
-  aux.reject_unknown_keys();
+  c.aux_units = read_aux_units(aux, j.at("aux_units"));
 
   JsonReader buffers = r.required_object("buffers");
   for (int k = 0; k < kBufferKinds; ++k)
@@ -178,6 +190,24 @@ const EngineConfig* AccelConfig::engine(const std::string& engine_name) const {
   for (const EngineConfig& e : engines)
     if (e.name == engine_name) return &e;
   return nullptr;
+}
+
+int AccelConfig::aux_for(AuxStep step) const {
+  for (size_t i = 0; i < aux_units.size(); ++i)
+    if (aux_units[i].performs(step)) return static_cast<int>(i);
+  return -1;
+}
+
+int AccelConfig::aux_index(const std::string& type) const {
+  for (size_t i = 0; i < aux_units.size(); ++i)
+    if (aux_units[i].type == type) return static_cast<int>(i);
+  return -1;
+}
+
+const AuxUnitConfig& AccelConfig::aux(const std::string& type) const {
+  const int i = aux_index(type);
+  if (i < 0) throw std::out_of_range("accelerator '" + name + "' has no auxiliary unit '" + type + "'");
+  return aux_units[static_cast<size_t>(i)];
 }
 
 int64_t AccelConfig::multipliers() const {
@@ -220,9 +250,14 @@ nlohmann::json AccelConfig::to_json() const {
     engs.push_back(ej);
   }
   j["engines"] = engs;
-  for (const AuxUnitConfig& a : aux_units)
-    j["aux_units"][aux_key(a.kind)] = {
-        {"throughput", a.throughput}, {"latency", a.latency}, {"dsps", a.dsps}};
+  j["aux_units"] = nlohmann::json::object();
+  for (const AuxUnitConfig& a : aux_units) {
+    nlohmann::json& u = j["aux_units"][a.type];
+    u = a.params->to_json();
+    u["throughput"] = a.throughput;
+    u["latency"] = a.latency;
+    u["dsps"] = a.dsps;
+  }
   for (const BufferConfig& b : buffers) {
     j["buffers"][buffer_key(b.kind)] = {{"capacity_bytes", b.capacity_bytes},
                                         {"banks", b.banks},

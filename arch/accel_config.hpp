@@ -1,8 +1,8 @@
 // An accelerator described as data (configs/accel/*.json): clock, DSP packing, engines (created through the
-// engine registry by type name), auxiliary units, on-chip buffers, DMA and DRAM. load_accel_config reads and
-// validates a file ONCE; the resulting AccelConfig is a plain, immutable runtime object. Every error is a
-// quant::ConfigError "<file>: <json path>: <what was expected>, found <value>". Field reference with
-// units, ranges and defaults: docs/config-reference.md.
+// unit registry by type name), auxiliary units (the same registry), on-chip buffers, DMA and DRAM.
+// load_accel_config reads and validates a file ONCE; the resulting AccelConfig is a plain, immutable runtime
+// object. Every error is a quant::ConfigError "<file>: <json path>: <what was expected>, found <value>".
+// Field reference with units, ranges and defaults: docs/config-reference.md.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +13,7 @@
 
 #include "arch/arbiter.hpp"
 #include "arch/ddr4/ddr4_config.hpp"
-#include "arch/engine_registry.hpp"
+#include "arch/unit_registry.hpp"
 
 namespace vitsim::arch {
 
@@ -24,28 +24,15 @@ struct EngineConfig {
   std::shared_ptr<const EngineParams> params;  // validated type-specific parameters (never null)
 };
 
-/// The kinds of auxiliary (non-MAC-array) units; each config lists every one of them.
-enum class AuxKind {
-  Requantizer,      // int32 accumulator -> int8 (multiplier + shift, or power-of-two shift)
-  Hswish,           // Hardswish on int8
-  Relu,             // ReLU
-  ResidualAdd,      // element-wise add of two int8 tensors (with rescale)
-  Log2Quantizer,    // attention divisors -> log2 code (the division becomes a right shift)
-  ShiftSubtractor,  // filter-wise shift subtractor on the DW -> PW path
-  AvgPool,          // global average pool
-  LayerNorm,        // classifier-head LayerNorm (the head's Linear layers run on the MAC engines)
-};
-constexpr int kAuxKinds = 8;
-/// The JSON key of a kind ("requantizer", "hswish", "relu", "residual_add", "log2_quantizer",
-/// "shift_subtractor", "avgpool", "layernorm").
-const char* aux_key(AuxKind kind);
-
-/// A pipelined auxiliary unit.
+/// A pipelined auxiliary unit: one per registered auxiliary type the config lists.
 struct AuxUnitConfig {
-  AuxKind kind = AuxKind::Requantizer;
+  std::string type;    // registered type name, its key in "aux_units" ("requantizer", "gelu", ...)
   int throughput = 1;  // elements accepted (and produced) per cycle, >= 1
   int latency = 1;     // pipeline latency: cycles from an element in to its result out, >= 0
   int dsps = 0;        // DSP slices the unit uses (counted in the config's DSP total), >= 0
+  std::shared_ptr<const AuxUnitParams> params;  // the type's behaviour and its own keys (never null)
+  const UnitType* unit_type = nullptr;          // its registry entry (never null)
+  bool performs(AuxStep step) const { return unit_type->performs(step); }
 };
 
 /// The on-chip buffers (each one logical buffer of `banks` equal banks).
@@ -103,7 +90,7 @@ struct AccelConfig {
   double clock_mhz = 0;                  // accelerator clock, MHz
   int dsp_packing = 1;                   // INT8 multiplies per DSP slice (2 on ZCU102's DSP48E2)
   std::vector<EngineConfig> engines;     // at least one; names unique
-  std::vector<AuxUnitConfig> aux_units;  // one per AuxKind, indexed by the kind
+  std::vector<AuxUnitConfig> aux_units;  // the ones the config lists, in registration order
   std::vector<BufferConfig> buffers;     // one per BufferKind, indexed by the kind
   DmaConfig dma;
   DramConfig dram;
@@ -111,7 +98,12 @@ struct AccelConfig {
   /// are served (docs/simulation.md, "Cycle mode"); fast mode's closed forms divide the ports statically.
   ArbitrationPolicy arbitration = ArbitrationPolicy::RoundRobin;
 
-  const AuxUnitConfig& aux(AuxKind kind) const { return aux_units[static_cast<size_t>(kind)]; }
+  /// The index in aux_units of the first unit that performs `step`, or -1.
+  int aux_for(AuxStep step) const;
+  /// The index in aux_units of the unit of type `type`, or -1.
+  int aux_index(const std::string& type) const;
+  /// The unit of type `type`; throws std::out_of_range if the config has none.
+  const AuxUnitConfig& aux(const std::string& type) const;
   const BufferConfig& buffer(BufferKind kind) const { return buffers[static_cast<size_t>(kind)]; }
   /// The engine named `name`, or nullptr.
   const EngineConfig* engine(const std::string& name) const;

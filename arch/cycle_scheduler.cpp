@@ -38,10 +38,8 @@ CycleScheduler::CycleScheduler(sc_core::sc_module_name name, const Program& prog
     landing_[static_cast<size_t>(kind)] = std::make_unique<LandingWrites>(
         std::clamp<int64_t>(stream_accesses, 1, buffer_accesses(b)), b.word_bytes);
   }
-  for (int k = 0; k < kAuxKinds; ++k) {
-    const AuxUnitConfig& unit = config.aux(static_cast<AuxKind>(k));
-    shared_.push_back({std::string(aux_key(unit.kind)) + " unit", CycleCapacity(unit.throughput, 1), {}});
-  }
+  for (const AuxUnitConfig& unit : config.aux_units)
+    shared_.push_back({unit.type + " unit", CycleCapacity(unit.throughput, 1), {}});
   for (size_t r = 0; r < program.resources.size(); ++r) {
     if (program.queues[r].empty()) continue;
     Unit u;
@@ -72,9 +70,9 @@ void CycleScheduler::try_start(Unit& u, int64_t t) {
   u.stepper = tile_stepper(config_, resource, work);
   u.aux_shared.clear();
   if (resource.is_engine)
-    for (AuxKind kind : work.aux_chain) u.aux_shared.push_back(kFirstAux + static_cast<int>(kind));
+    for (int aux : work.aux_chain) u.aux_shared.push_back(kFirstAux + aux);
   else
-    u.aux_shared.push_back(kFirstAux + static_cast<int>(resource.aux));
+    u.aux_shared.push_back(kFirstAux + resource.aux);
   ++u.next;
 }
 

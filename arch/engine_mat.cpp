@@ -1,5 +1,7 @@
 // Engine type "mat": parameters, parser and registration.
 #include "arch/engine_types.hpp"
+#include "arch/fabric_cost.hpp"
+#include "arch/resource_model.hpp"
 
 namespace vitsim::arch {
 
@@ -45,6 +47,21 @@ GroupPipeline MatParams::group_pipeline(const ComputeTile& t) const {
   g.depth = pipeline.total() + adder_tree_stages;
   g.group_outputs = int64_t{lanes} * replicas;
   return g;
+}
+
+TileGranule MatParams::granule(TileWork) const {
+  return {lanes, replicas};
+}
+
+// A lane's adder tree sums pe 16-bit products; its accumulator adds the tree's sum (docs/resource-model.md).
+std::vector<FabricPart> MatParams::fabric() const {
+  const int64_t all_lanes = int64_t{lanes} * replicas;
+  return {{"adder trees", all_lanes * adder_tree_luts(pe, fabric::kProductBits)},
+          {"lane accumulators", all_lanes * fabric::add_luts(fabric::kAccumulatorBits)}};
+}
+
+RtlInstance MatParams::rtl(const PortShare& ports) const {
+  return mac_array_rtl(type(), pe, lanes, replicas, pipeline, ports);
 }
 
 VITSIM_REGISTER_ENGINE(

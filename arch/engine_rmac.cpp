@@ -2,6 +2,8 @@
 #include <algorithm>
 
 #include "arch/engine_types.hpp"
+#include "arch/fabric_cost.hpp"
+#include "arch/resource_model.hpp"
 
 namespace vitsim::arch {
 
@@ -84,6 +86,26 @@ nlohmann::json RmacParams::to_json() const {
           {"strides", strides},
           {"assist_pointwise", assist_pointwise},
           {"pipeline", pipeline.to_json()}};
+}
+
+// Depthwise: pe channels in a lane, lanes x replicas output pixels; pointwise assist: MAT's arrangement.
+TileGranule RmacParams::granule(TileWork work) const {
+  if (work == TileWork::Depthwise) return {pe, int64_t{lanes} * replicas};
+  return {lanes, replicas};
+}
+
+// Output stationary: one accumulator per multiplier. Pointwise assist adds MAT's per-lane adder trees; its
+// lane sum then goes into one of the lane's accumulators (the 2:1 mode mux fits in the adder's LUTs).
+std::vector<FabricPart> RmacParams::fabric() const {
+  std::vector<FabricPart> parts{{"accumulators", multipliers() * fabric::add_luts(fabric::kAccumulatorBits)}};
+  if (assist_pointwise)
+    parts.push_back(
+        {"pointwise adder trees", int64_t{lanes} * replicas * adder_tree_luts(pe, fabric::kProductBits)});
+  return parts;
+}
+
+RtlInstance RmacParams::rtl(const PortShare& ports) const {
+  return mac_array_rtl(type(), pe, lanes, replicas, pipeline, ports);
 }
 
 VITSIM_REGISTER_ENGINE(

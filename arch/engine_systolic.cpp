@@ -1,5 +1,6 @@
 // Engine type "systolic": parameters, parser and registration.
 #include "arch/engine_types.hpp"
+#include "arch/fabric_cost.hpp"
 
 namespace vitsim::arch {
 
@@ -40,6 +41,20 @@ GroupPipeline SystolicParams::group_pipeline(const ComputeTile& t) const {
   g.depth = 1;
   g.group_outputs = int64_t{rows} * cols;
   return g;
+}
+
+// Output channels along the columns, output rows (pixels, tokens) along the rows.
+TileGranule SystolicParams::granule(TileWork) const {
+  return {cols, rows};
+}
+
+// Every PE adds its product to a partial sum (its own in os, the one from above in ws/is); an
+// output-stationary PE also selects between accumulating and shifting its neighbour's result out.
+std::vector<FabricPart> SystolicParams::fabric() const {
+  std::vector<FabricPart> parts{{"PE adders", multipliers() * fabric::add_luts(fabric::kAccumulatorBits)}};
+  if (dataflow == Dataflow::OutputStationary)
+    parts.push_back({"PE drain muxes", multipliers() * fabric::mux_luts(fabric::kAccumulatorBits)});
+  return parts;
 }
 
 VITSIM_REGISTER_ENGINE(systolic, "systolic",

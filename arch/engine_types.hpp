@@ -4,9 +4,9 @@
 
 #include <vector>
 
-#include "arch/engine_registry.hpp"
 #include "arch/systolic_timing.hpp"
 #include "arch/tile_timing.hpp"
+#include "arch/unit_registry.hpp"
 
 namespace vitsim::arch {
 
@@ -25,6 +25,10 @@ struct MatParams : EngineParams {
   nlohmann::json to_json() const override;
   bool supports(TileWork work, int kernel, int stride) const override;
   GroupPipeline group_pipeline(const ComputeTile& tile) const override;
+  TileGranule granule(TileWork work) const override;
+  int64_t adder_tree_width() const override { return pe; }
+  std::vector<FabricPart> fabric() const override;
+  RtlInstance rtl(const PortShare& ports) const override;
 };
 
 /// "rmac": the Trio-ViT reconfigurable MAC engine. Depthwise convs with channels inside a lane and output
@@ -45,6 +49,10 @@ struct RmacParams : EngineParams {
   nlohmann::json to_json() const override;
   bool supports(TileWork work, int kernel, int stride) const override;
   GroupPipeline group_pipeline(const ComputeTile& tile) const override;
+  TileGranule granule(TileWork work) const override;
+  int64_t adder_tree_width() const override { return pe; }
+  std::vector<FabricPart> fabric() const override;
+  RtlInstance rtl(const PortShare& ports) const override;
 };
 
 /// "systolic": an R x C systolic GEMM array (the SCALE-Sim baseline; timing in systolic_timing.hpp).
@@ -59,6 +67,10 @@ struct SystolicParams : EngineParams {
   nlohmann::json to_json() const override;
   bool supports(TileWork work, int kernel, int stride) const override;
   GroupPipeline group_pipeline(const ComputeTile& tile) const override;
+  TileGranule granule(TileWork work) const override;
+  int64_t adder_tree_width() const override { return 1; }
+  std::vector<FabricPart> fabric() const override;
+  std::optional<SystolicArray> systolic_array() const override { return array(); }
   SystolicArray array() const { return {rows, cols, dataflow}; }
 };
 

@@ -5,7 +5,6 @@
 #include <string>
 #include <utility>
 
-#include "arch/engine_types.hpp"
 #include "quant/int_ops.hpp"
 
 namespace vitsim::arch {
@@ -18,10 +17,6 @@ using quant::QTensor;
 using namespace quant::int_ops;
 
 namespace {
-
-// The code of an operand element the tile did not read from memory: far outside any code range, so a
-// result computed from it differs from the reference.
-constexpr int32_t kPoison = 0x3ffffff;
 
 size_t uz(int64_t v) {
   return static_cast<size_t>(v);
@@ -39,17 +34,6 @@ bool is_depthwise(const Node& node) {
 int64_t code_bytes(int bits) {
   return bits <= 8 ? 1 : bits <= 16 ? 2 : 4;
 }
-
-// A tensor's codes minus their zero points, by flat index.
-struct Centered {
-  const QTensor& t;
-  const ActQuant& q;
-  GridAxes axes;
-  Centered(const QTensor& codes, const ActQuant& quant) : t(codes), q(quant), axes(grid_axes(codes.shape)) {}
-  int64_t operator()(int64_t flat) const {
-    return int64_t{t.data[uz(flat)]} - q.zero_point[group_of(q, axes, flat)];
-  }
-};
 
 // Rows [off, off + rows) of every batch of a [B, R, N] MatMul input, optionally transposed: the matrix
 // view(b) is mat_rows x mat_cols.
@@ -112,15 +96,8 @@ RegionSpace region_space(const Node& node) {
 
 std::vector<int64_t> resource_pe(const Program& program, const AccelConfig& config) {
   std::vector<int64_t> pe;
-  for (const Resource& r : program.resources) {
-    const EngineParams* e = r.is_engine ? config.engines.at(uz(r.engine)).params.get() : nullptr;
-    if (const auto* mat = dynamic_cast<const MatParams*>(e))
-      pe.push_back(mat->pe);
-    else if (const auto* rmac = dynamic_cast<const RmacParams*>(e))
-      pe.push_back(rmac->pe);
-    else
-      pe.push_back(1);
-  }
+  for (const Resource& r : program.resources)
+    pe.push_back(r.is_engine ? config.engines.at(uz(r.engine)).params->adder_tree_width() : 1);
   return pe;
 }
 
@@ -128,6 +105,7 @@ FunctionalModel::FunctionalModel(const quant::QGraph& qgraph, const Program& pro
                                  const AccelConfig& config, MemoryImage& memory)
     : qgraph_(qgraph),
       program_(program),
+      config_(config),
       memory_(memory),
       pe_(resource_pe(program, config)),
       dram_base_(qgraph.graph.nodes.size(), -1),
@@ -341,13 +319,7 @@ void FunctionalModel::execute(const ComputeTile& tile) {
         ran = false;
       break;
     case TileWork::Elementwise:
-      if (layernorm)
-        linear_layernorm(tile);
-      else if (node.op == OpKind::Add || node.op == OpKind::AttnKernel || node.op == OpKind::AttnNormalize ||
-               node.op == OpKind::GlobalAvgPool)
-        elementwise(tile);
-      else
-        ran = false;
+      standalone(tile);
       break;
   }
   poison_operands();
@@ -449,23 +421,6 @@ void FunctionalModel::linear_gemm(const ComputeTile& tile) {
     }
 }
 
-// The LayerNorm unit: whole rows of the Gemm tiles' sums through FP32 LayerNorm, activation, quantizer.
-void FunctionalModel::linear_layernorm(const ComputeTile& tile) {
-  const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
-  const QNode& qn = qgraph_.nodes[uz(tile.layer)];
-  const int64_t outf = node.out_features;
-  const Region& r = tile.region;
-  if (r.c0 != 0 || r.c1 != outf) fail(node, "a LayerNorm tile must cover whole rows (every feature)");
-  std::vector<float> work(uz(outf));
-  std::vector<int32_t> codes(uz(outf));
-  for (int64_t row = r.p0; row < r.p1; ++row) {
-    // A sum the tile could not read is poison: NaN or a wrong row, reported as a mismatch, not an error.
-    if (float_layernorm_row(node, qn, row, sums_.data() + row * outf, work.data(), codes.data()) >= 0)
-      std::fill(codes.begin(), codes.end(), kPoison);
-    for (int64_t c = 0; c < outf; ++c) out(row * outf + c, codes[uz(c)]);
-  }
-}
-
 // Heads [c0, c1) x columns [p0, p1), every row: out[b, i, j] = sum_k A(b, i, k) * B(b, k, j).
 void FunctionalModel::matmul_gemm(const ComputeTile& tile) {
   const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
@@ -490,61 +445,20 @@ void FunctionalModel::matmul_gemm(const ComputeTile& tile) {
     }
 }
 
-// The auxiliary units: residual add, attention kernel, attention normalize (log2 divisor and shift, or
-// divider), average pool.
-void FunctionalModel::elementwise(const ComputeTile& tile) {
-  const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
-  const QNode& qn = qgraph_.nodes[uz(tile.layer)];
-  const QTensor& x = input(0);
-  const ActQuant& qx = qgraph_.nodes[uz(node.inputs[0])].out;
-  const Region& r = tile.region;
-  const int64_t d = node.head_dim;
-  switch (node.op) {
-    case OpKind::Add: {
-      const QTensor& x1 = input(1);
-      const AddStage stage(qn, qx, qgraph_.nodes[uz(node.inputs[1])].out);
-      const int64_t rest = region_space(node).pixels;
-      for (int64_t c = r.c0; c < r.c1; ++c)
-        for (int64_t p = r.p0; p < r.p1; ++p)
-          out(c * rest + p, stage.apply(x.data[uz(c * rest + p)], x1.data[uz(c * rest + p)]));
-      return;
-    }
-    case OpKind::AttnKernel: {  // [2h*3d, H, W] as [2h, 3d, N] -> [2h, 3d + 1, N]
-      const int64_t n = node.out_shape[2];
-      for (int64_t b = r.c0; b < r.c1; ++b)
-        for (int64_t row = 0; row <= 3 * d; ++row)
-          for (int64_t j = r.p0; j < r.p1; ++j)
-            out((b * (3 * d + 1) + row) * n + j,
-                attn_kernel_code(row, d, row < 3 * d ? x.data[uz((b * 3 * d + row) * n + j)] : 0));
-      return;
-    }
-    case OpKind::AttnNormalize: {  // [2h, d + 1, N] accumulators -> [2h*d, H, W]
-      const int64_t n = x.shape[2], width = node.out_shape[2];
-      for (int64_t b = r.c0; b < r.c1; ++b) {
-        const NormalizeStage stage(qn, qn.numerator.group(b, 0));
-        const int32_t* divisor = x.data.data() + (b * (d + 1) + d) * n;
-        for (int64_t row = 0; row < d; ++row) {
-          const int64_t c = b * d + row;
-          for (int64_t j = r.p0; j < r.p1; ++j)
-            out(c * n + j, stage.apply(x.data[uz((b * (d + 1) + row) * n + j)], divisor[j],
-                                       qn.out.zero_point[qn.out.group(c, j / width)]));
-        }
-      }
-      return;
-    }
-    case OpKind::GlobalAvgPool: {
-      const Centered xc(x, qx);
-      const int64_t plane = x.shape[1] * x.shape[2];
-      for (int64_t c = r.c0; c < r.c1; ++c) {
-        int64_t sum = 0;
-        for (int64_t p = 0; p < plane; ++p) sum += xc(c * plane + p);
-        out(c, requantize_code(sum, qn.requant[0], qn.out.zero_point[qn.out.group(c, 0)], qn.out.bits));
-      }
-      return;
-    }
-    default:
-      fail(node, "has no auxiliary-unit datapath");
-  }
+// A standalone tile: its auxiliary unit type's datapath.
+void FunctionalModel::standalone(const ComputeTile& tile) {
+  const Resource& resource = program_.resources.at(uz(tile.resource));
+  if (resource.is_engine)
+    fail(qgraph_.graph.nodes[uz(tile.layer)], "an elementwise tile on engine '" + resource.name + "'");
+  AuxTile t{qgraph_,     tile.layer,
+            tile.region, {&inputs_[0], &inputs_[1]},
+            &sums_,      [this](int64_t flat, int32_t code) { out(flat, code); }};
+  config_.aux_units.at(uz(resource.aux)).params->compute(t);
+}
+
+void AuxTile::fail(const std::string& unit, const std::string& what) const {
+  throw std::invalid_argument("functional model: layer '" + node().name + "' (" + quant::op_name(node().op) +
+                              ") on auxiliary unit '" + unit + "': " + what);
 }
 
 std::vector<int64_t> FunctionalModel::mismatches(const std::vector<QTensor>& golden) {

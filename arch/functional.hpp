@@ -3,14 +3,16 @@
 // or the on-chip output of the tile it consumes; with ideal memory, DRAM), decodes its weights from the
 // weight records in its weight slot, computes its Region of its layer's output the way its resource does
 // (MAT / R-MAC GEMM: pe-wide adder-tree partial sums per wave; R-MAC depthwise: tap-by-tap output-stationary
-// accumulation; auxiliary units: requantizer, activation, residual add, average pool, log2 divisor and
-// shift division, LayerNorm) and writes the results to its output slot (the DMA store carries them to
-// DRAM) or to the resident region. Every layer's output is read back from where it landed and compared
-// with the integer reference executor (docs/simulation.md, "Functional simulation").
+// accumulation, each followed by its auxiliary chain: requantizer, activation, shift subtractor; a
+// standalone tile runs its auxiliary unit type's datapath, AuxUnitParams::compute) and writes the results to
+// its output slot (the DMA store carries them to DRAM) or to the resident region. Every layer's output is
+// read back from where it landed and compared with the integer reference executor (docs/simulation.md,
+// "Functional simulation").
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,14 +37,52 @@ int64_t pe_chunked_dot(int64_t k, int64_t pe, const Product& product) {
   return acc;
 }
 
+/// The code of an operand element a tile did not read from memory: far outside any code range, so a result
+/// computed from it differs from the reference.
+constexpr int32_t kPoison = 0x3ffffff;
+
+/// A tensor's codes minus their zero points, by flat index.
+struct Centered {
+  const quant::QTensor& t;
+  const quant::ActQuant& q;
+  quant::int_ops::GridAxes axes;
+  Centered(const quant::QTensor& codes, const quant::ActQuant& quant)
+      : t(codes), q(quant), axes(quant::int_ops::grid_axes(codes.shape)) {}
+  int64_t operator()(int64_t flat) const {
+    return int64_t{t.data[static_cast<size_t>(flat)]} - q.zero_point[quant::int_ops::group_of(q, axes, flat)];
+  }
+};
+
+/// One standalone tile as its auxiliary unit's functional datapath (AuxUnitParams::compute) sees it.
+struct AuxTile {
+  const quant::QGraph& qgraph;
+  int layer = -1;  // graph node index
+  Region region;   // what it computes of the layer's output (see Region)
+  /// Each input's codes as the tile read them (logical order, kPoison where it read nothing).
+  const quant::QTensor* inputs[2] = {nullptr, nullptr};
+  /// A float_layernorm Linear's int32 sums as the tile read them (by flat index of the output).
+  const std::vector<int64_t>* sums = nullptr;
+  /// Writes the code of one element (flat index) of the layer's output.
+  std::function<void(int64_t, int32_t)> out;
+
+  const quant::Node& node() const { return qgraph.graph.nodes[static_cast<size_t>(layer)]; }
+  const quant::QNode& qnode() const { return qgraph.nodes[static_cast<size_t>(layer)]; }
+  /// The quantization of the layer's input k.
+  const quant::ActQuant& input_quant(size_t k) const {
+    return qgraph.nodes[static_cast<size_t>(node().inputs[k])].out;
+  }
+  /// Throws std::invalid_argument "functional model: layer 'x' (op) on unit 't': what".
+  [[noreturn]] void fail(const std::string& unit, const std::string& what) const;
+};
+
 /// The two axes a Region indexes in a layer's output (see Region): c in [0, channels), p in [0, pixels).
 struct RegionSpace {
   int64_t channels = 0, pixels = 0;
 };
 RegionSpace region_space(const quant::Node& node);
 
-/// The adder tree's width of each resource of `program`: the engine's pe (MAT, R-MAC), 1 for a systolic
-/// array (one product per PE and cycle) and the auxiliary units.
+/// The adder tree's width of each resource of `program` (EngineParams::adder_tree_width; 1 for the
+/// auxiliary units).
 std::vector<int64_t> resource_pe(const Program& program, const AccelConfig& config);
 
 class FunctionalModel {
@@ -94,12 +134,12 @@ class FunctionalModel {
   void conv_gemm(const ComputeTile& tile);
   void conv_depthwise(const ComputeTile& tile);
   void linear_gemm(const ComputeTile& tile);
-  void linear_layernorm(const ComputeTile& tile);
   void matmul_gemm(const ComputeTile& tile);
-  void elementwise(const ComputeTile& tile);
+  void standalone(const ComputeTile& tile);
 
   const quant::QGraph& qgraph_;
   const Program& program_;
+  const AccelConfig& config_;
   MemoryImage& memory_;
   std::vector<int64_t> pe_;  // per resource
   // Per layer: base of its output (codes) in DRAM and in the resident region (-1: not there).

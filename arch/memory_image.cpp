@@ -50,7 +50,8 @@ OnChipMemory::OnChipMemory(const AccelConfig& config) {
     const BufferConfig& b = config.buffer(static_cast<BufferKind>(k));
     // The auxiliary units' slots: one engine's slot size each, two per unit.
     const int64_t slot = b.slot_region_bytes() / static_cast<int64_t>(config.engines.size()) / 2;
-    bytes_[static_cast<size_t>(k)].assign(static_cast<size_t>(b.capacity_bytes + 2 * kAuxKinds * slot), 0);
+    bytes_[static_cast<size_t>(k)].assign(
+        static_cast<size_t>(b.capacity_bytes + 2 * static_cast<int64_t>(config.aux_units.size()) * slot), 0);
   }
 }
 

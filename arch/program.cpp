@@ -21,6 +21,13 @@ Resource Resource::for_engine(const AccelConfig& config, size_t engine) {
   return r;
 }
 
+Resource Resource::for_aux(const AccelConfig& config, size_t aux) {
+  Resource r;
+  r.name = config.aux_units.at(aux).type;
+  r.aux = static_cast<int>(aux);
+  return r;
+}
+
 std::vector<Box> region_boxes(const quant::Node& node, const Region& r) {
   const TensorLayout layout = tensor_layout(node.out_shape, node.op, 1);
   if (node.op == quant::OpKind::Linear) return {{0, 1, r.p0, r.p1, r.c0, r.c1}};

@@ -70,7 +70,7 @@ struct ComputeTile {
   TileWork work = TileWork::Gemm;
   int64_t groups = 1, m = 0, n = 0, k = 0;  // work dimensions (see TileWork); Elementwise uses m only
   int kernel = 1, stride = 1;               // Depthwise: the conv's kernel size and stride (k = kernel^2)
-  std::vector<AuxKind> aux_chain;           // aux units the outputs pass through, in order (may be empty)
+  std::vector<int> aux_chain;               // aux units (AccelConfig::aux_units) the outputs pass through
   int64_t macs = 0;                         // useful multiply-accumulates of this tile
   Region region;
   std::vector<int> wait_tiles;      // compute tiles (indices into Program::tiles) that must finish first
@@ -100,14 +100,16 @@ struct Transfer {
 
 /// A unit that executes compute tiles in order.
 struct Resource {
-  std::string name;  // engine name from the config, or the aux unit's key ("residual_add", ...)
+  std::string name;  // engine name from the config, or the aux unit's type ("residual_add", ...)
   bool is_engine = false;
-  int engine = -1;                     // index into AccelConfig::engines when is_engine
-  AuxKind aux = AuxKind::Requantizer;  // when !is_engine
-  int64_t multipliers = 0;             // 0 for aux units
+  int engine = -1;          // index into AccelConfig::engines when is_engine
+  int aux = -1;             // index into AccelConfig::aux_units when !is_engine
+  int64_t multipliers = 0;  // 0 for aux units
 
   /// The resource of the config's engine `engine`.
   static Resource for_engine(const AccelConfig& config, size_t engine);
+  /// The resource of the config's auxiliary unit `aux`.
+  static Resource for_aux(const AccelConfig& config, size_t aux);
 };
 
 /// Where one tensor lives: the compiler's memory plan (docs/engines.md, "Memory plan").

@@ -7,76 +7,16 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "arch/engine_types.hpp"
+#include "arch/fabric_cost.hpp"
 
 namespace vitsim::arch {
 
 extern const char* const kSynthesizedResourcesCsv;  // synth_table.cpp, generated from the table
 
 namespace {
-// Bit widths of the datapath (docs/resource-model.md, "Widths"): INT8 operands, their full 16-bit
-// product, and the int32 accumulators the requantizer takes.
-constexpr int kCodeBits = 8;
-constexpr int kProductBits = 2 * kCodeBits;
-constexpr int kAccumulatorBits = 32;
 // Control FSMs, the DMA engine with its AXI master and the buffer address generators: an assumption (order of
 // magnitude), not derived from the config.
 constexpr int64_t kControlLuts = 10000;
-
-// Fabric building blocks on a LUT6 + CARRY8 fabric, in LUTs: an adder or comparator uses one LUT per bit
-// (the carry chain does the rest), a 2:1 mux one LUT per bit.
-int64_t add_luts(int bits) {
-  return bits;
-}
-int64_t mux_luts(int bits) {
-  return bits;
-}
-// Clamp to a range: a comparator and a select.
-int64_t clamp_luts(int bits) {
-  return add_luts(bits) + mux_luts(bits);
-}
-// Logarithmic barrel shifter by a variable amount: ceil(log2(bits)) stages of `bits` 2:1 muxes.
-int64_t shifter_luts(int bits) {
-  return int64_t{bits} * ceil_log2(bits);
-}
-// Leading-one detector (priority encoder) giving floor(log2(x)): about one LUT per input bit.
-int64_t leading_one_luts(int bits) {
-  return bits;
-}
-
-struct EngineLuts {
-  std::string what;
-  int64_t luts;
-};
-
-// The LUT-built parts of one engine (its multipliers are DSPs).
-std::vector<EngineLuts> engine_luts(const EngineConfig& e) {
-  const EngineParams& p = *e.params;
-  if (const auto* mat = dynamic_cast<const MatParams*>(&p)) {
-    const int64_t lanes = int64_t{mat->lanes} * mat->replicas;
-    return {{"adder trees", lanes * adder_tree_luts(mat->pe, kProductBits)},
-            {"lane accumulators", lanes * add_luts(kAccumulatorBits)}};
-  }
-  if (const auto* rmac = dynamic_cast<const RmacParams*>(&p)) {
-    // Output stationary: one accumulator per multiplier. Pointwise assist adds MAT's per-lane adder trees;
-    // its lane sum then goes into one of the lane's accumulators (the 2:1 mode mux fits in the adder's LUTs).
-    std::vector<EngineLuts> parts{{"accumulators", rmac->multipliers() * add_luts(kAccumulatorBits)}};
-    if (rmac->assist_pointwise)
-      parts.push_back({"pointwise adder trees",
-                       int64_t{rmac->lanes} * rmac->replicas * adder_tree_luts(rmac->pe, kProductBits)});
-    return parts;
-  }
-  if (const auto* sa = dynamic_cast<const SystolicParams*>(&p)) {
-    // Every PE adds its product to a partial sum (its own in os, the one from above in ws/is); an
-    // output-stationary PE also selects between accumulating and shifting its neighbour's result out.
-    std::vector<EngineLuts> parts{{"PE adders", sa->multipliers() * add_luts(kAccumulatorBits)}};
-    if (sa->dataflow == Dataflow::OutputStationary)
-      parts.push_back({"PE drain muxes", sa->multipliers() * mux_luts(kAccumulatorBits)});
-    return parts;
-  }
-  throw std::logic_error("resource model: no LUT model for engine type \"" + p.type() + "\" (engine \"" +
-                         e.name + "\"); add one in arch/resource_model.cpp");
-}
 
 // BRAM36 port aspects (depth x width), UltraScale+ RAMB36E2. 512 x 72 exists only in simple dual-port
 // mode (one read and one write port), so a bank with two read/write ports stops at 1K x 36.
@@ -108,31 +48,12 @@ const SynthesizedUnit* synthesized_unit(const std::string& top, const std::strin
   return it == table.end() ? nullptr : &it->second;
 }
 
-std::pair<std::string, std::string> engine_rtl(const AccelConfig& config, const EngineConfig& engine) {
-  const EngineParams& p = *engine.params;
-  const PipelineLatency* stages = nullptr;
-  int pe = 0, lanes = 0, replicas = 0;
-  if (const auto* mat = dynamic_cast<const MatParams*>(&p))
-    stages = &mat->pipeline, pe = mat->pe, lanes = mat->lanes, replicas = mat->replicas;
-  else if (const auto* rmac = dynamic_cast<const RmacParams*>(&p))
-    stages = &rmac->pipeline, pe = rmac->pe, lanes = rmac->lanes, replicas = rmac->replicas;
-  else
-    return {"", ""};
-  const PortShare ports = port_share(config);
-  std::ostringstream s;
-  s << "PE=" << pe << " LANES=" << lanes << " REPLICAS=" << replicas << " FETCH=" << stages->fetch
-    << " MULTIPLY=" << stages->multiply << " ACCUMULATE=" << stages->accumulate
-    << " WRITEBACK=" << stages->writeback << " ACT_SHARE=" << ports.act_bytes_per_cycle
-    << " WEIGHT_SHARE=" << ports.weight_bytes_per_cycle << " CHAIN_RATE=0";
-  return {"vitsim_" + p.type() + "_engine", s.str()};
+RtlInstance engine_rtl(const AccelConfig& config, const EngineConfig& engine) {
+  return engine.params->rtl(port_share(config));
 }
 
-std::pair<std::string, std::string> aux_rtl(const AuxUnitConfig& unit) {
-  const std::string lanes =
-      "LANES=" + std::to_string(unit.throughput) + " LATENCY=" + std::to_string(unit.latency);
-  if (unit.kind == AuxKind::Requantizer) return {"vitsim_requantizer", lanes};
-  if (unit.kind == AuxKind::Log2Quantizer) return {"vitsim_log2_divider", lanes};
-  return {"", ""};
+RtlInstance aux_rtl(const AuxUnitConfig& unit) {
+  return unit.params->rtl(unit.throughput, unit.latency);
 }
 
 double utilization_percent(int64_t used, int64_t capacity) {
@@ -144,7 +65,7 @@ int64_t adder_tree_luts(int64_t inputs, int input_bits) {
   int bits = input_bits;
   for (int64_t n = inputs; n > 1; n = (n + 1) / 2) {
     ++bits;  // each stage's sum is one bit wider than its inputs
-    luts += (n / 2) * add_luts(bits);
+    luts += (n / 2) * fabric::add_luts(bits);
   }
   return luts;
 }
@@ -159,30 +80,6 @@ int64_t buffer_bram36(const BufferConfig& b) {
   return int64_t{b.banks} * best;
 }
 
-int64_t aux_luts_per_element(AuxKind kind) {
-  switch (kind) {
-    case AuxKind::Requantizer:  // rounding shift of the int32 product, round add, zero point, clamp to int8
-      return shifter_luts(kAccumulatorBits) + add_luts(kAccumulatorBits) + add_luts(kCodeBits) +
-             clamp_luts(kCodeBits);
-    case AuxKind::Hswish:  // x + 3 clamped to [0, 6], (the product in DSPs), rescaling shift, clamp to int8
-      return add_luts(kCodeBits) + clamp_luts(kCodeBits) + shifter_luts(kProductBits) + clamp_luts(kCodeBits);
-    case AuxKind::Relu:  // max(x, zero point)
-      return clamp_luts(kCodeBits);
-    case AuxKind::ResidualAdd:  // two zero-point subtracts, (the rescales in DSPs), sum, shift, zp, clamp
-      return 2 * add_luts(kCodeBits + 1) + add_luts(kAccumulatorBits) + shifter_luts(kAccumulatorBits) +
-             add_luts(kCodeBits) + clamp_luts(kCodeBits);
-    case AuxKind::Log2Quantizer:  // one division lane: log2 of the divisor, dividend >> log2, clamp to int8
-      return leading_one_luts(kAccumulatorBits) + shifter_luts(kAccumulatorBits) + clamp_luts(kCodeBits);
-    case AuxKind::ShiftSubtractor:  // int8 code minus the channel's shift, clamped to int8
-      return add_luts(kCodeBits + 1) + clamp_luts(kCodeBits);
-    case AuxKind::AvgPool:  // int32 running sum (the division by H x W is a requantization)
-      return add_luts(kAccumulatorBits);
-    case AuxKind::LayerNorm:  // running sum and sum of squares (the squares, rsqrt and scale in DSPs)
-      return 2 * add_luts(kAccumulatorBits);
-  }
-  throw std::logic_error("aux_luts_per_element: unknown kind");
-}
-
 ResourceEstimate estimate_resources(const AccelConfig& config) {
   ResourceEstimate r;
   // Packing is over all engines' multipliers together, as in AccelConfig::engine_dsps().
@@ -190,22 +87,20 @@ ResourceEstimate estimate_resources(const AccelConfig& config) {
                          std::to_string(config.dsp_packing) + " per DSP)",
                      config.engine_dsps(), 0, 0});
   for (const EngineConfig& e : config.engines) {
-    const auto [top, parameters] = engine_rtl(config, e);
-    if (const SynthesizedUnit* s = synthesized_unit(top, parameters)) {
+    const RtlInstance rtl = engine_rtl(config, e);
+    if (const SynthesizedUnit* s = synthesized_unit(rtl.top, rtl.parameters)) {
       r.items.push_back({e.name + " datapath (synthesized LUTs)", 0, s->luts, s->bram36, true});
       continue;
     }
-    for (const EngineLuts& part : engine_luts(e))
+    for (const FabricPart& part : e.params->fabric())
       r.items.push_back({e.name + " " + part.what, 0, part.luts, 0});
   }
   for (const AuxUnitConfig& a : config.aux_units) {
-    const auto [top, parameters] = aux_rtl(a);
-    const SynthesizedUnit* s = synthesized_unit(top, parameters);
-    if (s)
-      r.items.push_back(
-          {std::string(aux_key(a.kind)) + " (synthesized LUTs)", a.dsps, s->luts, s->bram36, true});
+    const RtlInstance rtl = aux_rtl(a);
+    if (const SynthesizedUnit* s = synthesized_unit(rtl.top, rtl.parameters))
+      r.items.push_back({a.type + " (synthesized LUTs)", a.dsps, s->luts, s->bram36, true});
     else
-      r.items.push_back({aux_key(a.kind), a.dsps, a.throughput * aux_luts_per_element(a.kind), 0});
+      r.items.push_back({a.type, a.dsps, a.throughput * a.params->luts_per_element(), 0});
   }
   for (const BufferConfig& b : config.buffers)
     r.items.push_back({std::string(buffer_key(b.kind)) + " buffer", 0, 0, buffer_bram36(b)});

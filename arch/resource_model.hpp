@@ -39,9 +39,9 @@ struct SynthesizedUnit {
 /// writes them), or nullptr if the table has none.
 const SynthesizedUnit* synthesized_unit(const std::string& top, const std::string& parameters);
 /// The RTL module and parameters of an engine of `config` (top "" for an engine type without RTL).
-std::pair<std::string, std::string> engine_rtl(const AccelConfig& config, const EngineConfig& engine);
-/// The RTL module and parameters of an auxiliary unit (top "" for a kind without RTL).
-std::pair<std::string, std::string> aux_rtl(const AuxUnitConfig& unit);
+RtlInstance engine_rtl(const AccelConfig& config, const EngineConfig& engine);
+/// The RTL module and parameters of an auxiliary unit (top "" for a type without RTL).
+RtlInstance aux_rtl(const AuxUnitConfig& unit);
 
 // The formulas, exposed for tests and sweeps (docs/resource-model.md).
 /// LUTs of a pipelined binary adder tree summing `inputs` values of `input_bits` bits: per stage,
@@ -49,9 +49,6 @@ std::pair<std::string, std::string> aux_rtl(const AuxUnitConfig& unit);
 int64_t adder_tree_luts(int64_t inputs, int input_bits);
 /// BRAM36 blocks of one buffer: banks x the fewest blocks any port aspect needs for one bank.
 int64_t buffer_bram36(const BufferConfig& buffer);
-/// LUTs per element of throughput of an auxiliary unit of this kind (adders, shifters, clamps; the
-/// multiplies are in the unit's configured DSPs).
-int64_t aux_luts_per_element(AuxKind kind);
 
 /// An FPGA device's capacity (configs/devices/<name>.json).
 struct Device {

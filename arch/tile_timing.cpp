@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "arch/engine_registry.hpp"
+#include "arch/unit_registry.hpp"
 
 namespace vitsim::arch {
 
@@ -17,10 +17,10 @@ PortShare port_share(const AccelConfig& config, int64_t sharers) {
   return s;
 }
 
-AuxPath aux_path(const AccelConfig& config, const std::vector<AuxKind>& chain) {
+AuxPath aux_path(const AccelConfig& config, const std::vector<int>& chain) {
   AuxPath p;
-  for (AuxKind kind : chain) {
-    const AuxUnitConfig& unit = config.aux(kind);
+  for (int index : chain) {
+    const AuxUnitConfig& unit = config.aux_units.at(static_cast<size_t>(index));
     p.rate = p.rate == 0 ? unit.throughput : std::min<int64_t>(p.rate, unit.throughput);
     p.latency += unit.latency;
   }
@@ -340,7 +340,12 @@ const AuxUnitConfig& aux_unit_for(const AccelConfig& config, const Resource& res
   if (tile.work != TileWork::Elementwise)
     throw std::invalid_argument("auxiliary unit '" + resource.name + "' cannot run a " +
                                 tile_description(tile) + " (only elementwise tiles)");
-  return config.aux(resource.aux);
+  return config.aux_units.at(static_cast<size_t>(resource.aux));
+}
+
+// Elements a standalone tile streams through its unit: the tile's elements, once per pass.
+int64_t streamed(const AuxUnitConfig& unit, const ComputeTile& tile) {
+  return tile.m * unit.params->passes();
 }
 
 TileContext tile_context(const AccelConfig& config, const ComputeTile& tile) {
@@ -364,14 +369,20 @@ TileCost tile_cost(const AccelConfig& config, const Resource& resource, const Co
 
 TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile,
                    const PortShare& ports) {
-  if (!resource.is_engine) return elementwise_cost(tile.m, aux_unit_for(config, resource, tile));
+  if (!resource.is_engine) {
+    const AuxUnitConfig& unit = aux_unit_for(config, resource, tile);
+    return elementwise_cost(streamed(unit, tile), unit);
+  }
   return group_pipeline_cost(engine_for(config, resource, tile).group_pipeline(tile), ports,
                              aux_path(config, tile.aux_chain));
 }
 
 std::unique_ptr<TileStepper> tile_stepper(const AccelConfig& config, const Resource& resource,
                                           const ComputeTile& tile) {
-  if (!resource.is_engine) return elementwise_stepper(tile.m, aux_unit_for(config, resource, tile));
+  if (!resource.is_engine) {
+    const AuxUnitConfig& unit = aux_unit_for(config, resource, tile);
+    return elementwise_stepper(streamed(unit, tile), unit);
+  }
   const TileContext ctx = tile_context(config, tile);
   return group_pipeline_stepper(engine_for(config, resource, tile).group_pipeline(tile), ctx.ports, ctx.aux);
 }

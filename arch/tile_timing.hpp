@@ -16,8 +16,9 @@
 //   stall_aux  = (groups - 1) * (T - waves * p)
 // With no auxiliary chain, a = aux_latency = 0.
 //
-// THE ELEMENTWISE RULE (standalone layers on an auxiliary unit: residual add, average pool, ...):
-//   cycles = ceil(elements / throughput) + latency
+// THE ELEMENTWISE RULE (standalone layers on an auxiliary unit: residual add, average pool, ...), with the
+// unit type's passes (LayerNorm: 2; Softmax: 3) over the tile's elements:
+//   cycles = ceil(passes x elements / throughput) + latency
 #pragma once
 
 #include <cstdint>
@@ -55,7 +56,7 @@ struct AuxPath {
   int64_t rate = 0;     // elements per cycle: the smallest throughput in the chain (0: no chain)
   int64_t latency = 0;  // sum of the chain's pipeline latencies
 };
-AuxPath aux_path(const AccelConfig& config, const std::vector<AuxKind>& chain);
+AuxPath aux_path(const AccelConfig& config, const std::vector<int>& chain);
 
 /// Everything besides the tile that its timing depends on.
 struct TileContext {
@@ -148,7 +149,8 @@ TileCost group_pipeline_cost(const GroupPipeline& g, const PortShare& ports, con
 std::unique_ptr<TileStepper> group_pipeline_stepper(const GroupPipeline& g, const PortShare& ports,
                                                     const AuxPath& aux);
 
-/// Closed form of the elementwise rule on one auxiliary unit.
+/// Closed form of the elementwise rule on one auxiliary unit: `elements` streamed through it (a tile's
+/// elements times the unit's passes).
 TileCost elementwise_cost(int64_t elements, const AuxUnitConfig& unit);
 std::unique_ptr<TileStepper> elementwise_stepper(int64_t elements, const AuxUnitConfig& unit);
 

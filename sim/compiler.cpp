@@ -5,12 +5,11 @@
 #include <map>
 #include <set>
 
-#include "arch/engine_types.hpp"
 #include "arch/tile_timing.hpp"
 
 namespace vitsim::sim {
 
-using arch::AuxKind;
+using arch::AuxStep;
 using arch::BufferKind;
 using arch::ceil_div;
 using arch::ComputeTile;
@@ -30,19 +29,9 @@ namespace {
 
 bool is_depthwise(const Node& n);
 
-// Output pixels a depthwise tile computes at once on `engine` (R-MAC: lanes x replicas).
-int64_t depthwise_pixels(const arch::EngineParams& engine) {
-  if (const auto* rmac = dynamic_cast<const arch::RmacParams*>(&engine))
-    return int64_t{rmac->lanes} * rmac->replicas;
-  return 1;
-}
-
-int channel_lanes(const arch::EngineParams& engine, TileWork work) {
-  if (const auto* mat = dynamic_cast<const arch::MatParams*>(&engine)) return mat->lanes;
-  if (const auto* rmac = dynamic_cast<const arch::RmacParams*>(&engine))
-    return work == TileWork::Depthwise ? rmac->pe : rmac->lanes;
-  if (const auto* systolic = dynamic_cast<const arch::SystolicParams*>(&engine)) return systolic->cols;
-  return 1;
+// Output channels a tile of `work` computes at once on `engine` (the channel granule of its tiling).
+int64_t channel_lanes(const arch::EngineParams& engine, TileWork work) {
+  return engine.granule(work).channels;
 }
 
 std::vector<std::pair<int64_t, int64_t>> pixel_blocks(int64_t pixels, int64_t row, int64_t block) {
@@ -177,13 +166,22 @@ class Compiler {
   bool fits(const SlotNeed& need) const;
 
   std::vector<int> gemm_engines(int layer) const;
-  int depthwise_engine(int kernel, int stride) const;
+  /// The widest operand codes of `layer`'s MAC work: its inputs' and (conv, Linear) its weights' bits.
+  int operand_bits(int layer) const;
+  /// The first engine that runs `layer`'s depthwise tiles (its kernel, stride and operand bits), or -1.
+  int depthwise_engine(int layer) const;
   bool runs_depthwise(size_t engine) const;
-  int aux_resource(AuxKind kind) const {
-    return static_cast<int>(config_.engines.size()) + static_cast<int>(kind);
+  /// The auxiliary unit (index in AccelConfig::aux_units) that performs `step` for `layer`; a
+  /// MappingError naming the layer's op and the unit types that could, if the config lists none.
+  int aux_unit(AuxStep step, int layer) const;
+  /// Its resource (the program lists the auxiliary units after the engines).
+  int aux_resource(AuxStep step, int layer) const {
+    return static_cast<int>(config_.engines.size()) + aux_unit(step, layer);
   }
   std::vector<int> stored_sources(int layer) const;
-  std::vector<AuxKind> conv_aux_chain(const Node& n) const;
+  std::vector<int> conv_aux_chain(int layer) const;
+  /// A MatMul's chain: the requantizer, unless it keeps int32 sums.
+  std::vector<int> matmul_aux_chain(int layer) const;
 
   Blocking choose_blocking(int layer, const OutputGrid& g,
                            const std::function<SlotNeed(int64_t, int64_t)>& need, int resource,
@@ -318,18 +316,35 @@ void Compiler::check_slots(int layer, const SlotNeed& need, int resource, const 
     slot_error(layer, what + "'s outputs", BufferKind::Output, need.out, resource);
 }
 
+int Compiler::operand_bits(int layer) const {
+  const Node& n = node(layer);
+  int bits = n.op == OpKind::MatMul ? 0 : qnode(layer).weight_bits;
+  for (int in : n.inputs) bits = std::max(bits, qnode(in).out.bits);
+  return bits;
+}
+
 std::vector<int> Compiler::gemm_engines(int layer) const {
+  const int bits = operand_bits(layer);
   std::vector<int> engines;
-  for (size_t e = 0; e < config_.engines.size(); ++e)
-    if (config_.engines[e].params->supports(TileWork::Gemm, 1, 1)) engines.push_back(static_cast<int>(e));
+  for (size_t e = 0; e < config_.engines.size(); ++e) {
+    const arch::EngineParams& engine = *config_.engines[e].params;
+    if (engine.supports(TileWork::Gemm, 1, 1) && engine.operand_bits() >= bits)
+      engines.push_back(static_cast<int>(e));
+  }
   if (engines.empty())
-    throw MappingError(describe(layer) + ": no engine of config '" + config_.name + "' runs GEMM tiles");
+    throw MappingError(describe(layer) + ": no engine of config '" + config_.name + "' runs GEMM tiles of " +
+                       std::to_string(bits) + "-bit operands");
   return engines;
 }
 
-int Compiler::depthwise_engine(int kernel, int stride) const {
-  for (size_t e = 0; e < config_.engines.size(); ++e)
-    if (config_.engines[e].params->supports(TileWork::Depthwise, kernel, stride)) return static_cast<int>(e);
+int Compiler::depthwise_engine(int layer) const {
+  const Node& n = node(layer);
+  for (size_t e = 0; e < config_.engines.size(); ++e) {
+    const arch::EngineParams& engine = *config_.engines[e].params;
+    if (engine.supports(TileWork::Depthwise, n.kernel, n.stride) &&
+        engine.operand_bits() >= operand_bits(layer))
+      return static_cast<int>(e);
+  }
   return -1;
 }
 
@@ -352,13 +367,38 @@ std::vector<int> Compiler::stored_sources(int layer) const {
   return sources;
 }
 
-// GELU has no unit of its own: the Hswish unit (a piecewise / table activation stage) stands in for it.
-std::vector<AuxKind> Compiler::conv_aux_chain(const Node& n) const {
-  std::vector<AuxKind> chain{AuxKind::Requantizer};
-  if (n.act == quant::Act::ReLU) chain.push_back(AuxKind::Relu);
-  if (n.act == quant::Act::HSwish || n.act == quant::Act::GeluTanh || n.act == quant::Act::GeluErf)
-    chain.push_back(AuxKind::Hswish);
+int Compiler::aux_unit(AuxStep step, int layer) const {
+  const int unit = config_.aux_for(step);
+  if (unit >= 0) return unit;
+  throw MappingError(describe(layer) + ": op " + quant::op_name(node(layer).op) + " needs its " +
+                     arch::aux_step_name(step) + " step on an auxiliary unit of type " +
+                     arch::UnitRegistry::instance().performers(step) + ", and config '" + config_.name +
+                     "' has none");
+}
+
+// The requantizer, then the activation's unit.
+std::vector<int> Compiler::conv_aux_chain(int layer) const {
+  std::vector<int> chain{aux_unit(AuxStep::Requantize, layer)};
+  switch (node(layer).act) {
+    case quant::Act::ReLU:
+      chain.push_back(aux_unit(AuxStep::Relu, layer));
+      break;
+    case quant::Act::HSwish:
+      chain.push_back(aux_unit(AuxStep::Hswish, layer));
+      break;
+    case quant::Act::GeluTanh:
+    case quant::Act::GeluErf:
+      chain.push_back(aux_unit(AuxStep::Gelu, layer));
+      break;
+    case quant::Act::None:
+      break;
+  }
   return chain;
+}
+
+std::vector<int> Compiler::matmul_aux_chain(int layer) const {
+  if (qnode(layer).out.bits == 32) return {};
+  return {aux_unit(AuxStep::Requantize, layer)};
 }
 
 Blocking Compiler::choose_blocking(int layer, const OutputGrid& g,
@@ -1029,7 +1069,7 @@ void Compiler::emit_conv(int layer) {
   const Node& n = node(layer);
   const int input = n.inputs[0];
   const ConvGeometry g = conv_geometry(n, node(input).out_shape);
-  const int dw_engine = is_depthwise(n) ? depthwise_engine(n.kernel, n.stride) : -1;
+  const int dw_engine = is_depthwise(n) ? depthwise_engine(layer) : -1;
   const TileWork work = dw_engine >= 0 ? TileWork::Depthwise : TileWork::Gemm;
   const std::vector<int> engines = dw_engine >= 0 ? std::vector<int>{dw_engine} : gemm_engines(layer);
   const bool layernorm = n.op == OpKind::Linear && qnode(layer).float_layernorm;
@@ -1062,8 +1102,11 @@ void Compiler::emit_conv(int layer) {
   row_view.layer = layer;
   row_view.accumulators = row_view.in_layout = true;
   row_view.address =
-      slot_address(BufferKind::Activation, aux_resource(AuxKind::LayerNorm),
-                   program_.queues[static_cast<size_t>(aux_resource(AuxKind::LayerNorm))].size() % 2);
+      layernorm
+          ? slot_address(
+                BufferKind::Activation, aux_resource(AuxStep::LayerNorm, layer),
+                program_.queues[static_cast<size_t>(aux_resource(AuxStep::LayerNorm, layer))].size() % 2)
+          : 0;
 
   auto emit_tiles = [&](const Blocking& b) {
     std::vector<int64_t> running(engines.size(), 0);
@@ -1073,7 +1116,7 @@ void Compiler::emit_conv(int layer) {
       const int64_t c1 = std::min(g.out_channels, c0 + b.channels);
       for (const auto& [p0, p1] : pixel_ranges) {
         ComputeTile t = conv_tile(layer, g, work, c0, c1, p0, p1);
-        if (!layernorm) t.aux_chain = conv_aux_chain(n);
+        if (!layernorm) t.aux_chain = conv_aux_chain(layer);
         pick_engine(engines, t, running);
         const std::vector<Operand> operands{
             activation_operand(g.input_window(p0, p1) * g.input_channels(c0, c1) * in_bytes, input,
@@ -1113,9 +1156,9 @@ void Compiler::emit_conv(int layer) {
   // FP32 LayerNorm of the head: a statistics pass and a normalizing pass over the int32 row.
   ComputeTile norm;
   norm.layer = layer;
-  norm.resource = aux_resource(AuxKind::LayerNorm);
+  norm.resource = aux_resource(AuxStep::LayerNorm, layer);
   norm.work = TileWork::Elementwise;
-  norm.m = 2 * g.out_channels * g.pixels();
+  norm.m = g.out_channels * g.pixels();  // the unit streams them twice (statistics, normalize)
   norm.region = {0, g.out_channels, 0, g.pixels()};
   norm.wait_tiles = tiles;
   if (row_on_chip)
@@ -1134,7 +1177,7 @@ void Compiler::emit_conv(int layer) {
 bool Compiler::emit_fused(int dw, int pw) {
   const Node& d = node(dw);
   const Node& p = node(pw);
-  const int dw_engine = depthwise_engine(d.kernel, d.stride);
+  const int dw_engine = depthwise_engine(dw);
   if (dw_engine < 0) return false;
   std::vector<int> pw_engines;
   for (int e : gemm_engines(pw))
@@ -1154,8 +1197,8 @@ bool Compiler::emit_fused(int dw, int pw) {
     return fits({slot_load(input, gd.input_window_bound(px) * gd.in_channels * in_bytes), dw_weights, mid}) &&
            fits({mid, pw_weights(c), slot_out(pw, c * px * out_bytes)});
   };
-  std::vector<AuxKind> dw_chain = conv_aux_chain(d);
-  dw_chain.push_back(AuxKind::ShiftSubtractor);
+  std::vector<int> dw_chain = conv_aux_chain(dw);
+  dw_chain.push_back(aux_unit(AuxStep::ShiftSubtract, dw));
   // When the depthwise output stays on chip whole (ideal memory, or resident in the memory plan), the pair
   // runs as the paper describes: the depthwise engine runs every block, the pointwise tiles of block i
   // start on the other GEMM engines as soon as block i is done, and once the depthwise conv is finished the
@@ -1193,7 +1236,7 @@ bool Compiler::emit_fused(int dw, int pw) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
         const auto [p0, p1] = blocks[i];
         ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
-        pt.aux_chain = conv_aux_chain(p);
+        pt.aux_chain = conv_aux_chain(pw);
         pt.wait_tiles = {dw_tiles[i]};
         pt.reads = {output_view(dw_tiles[i], 0)};
         const int engine = pick_engine(engines, pt, running, dw_done[i]);
@@ -1232,7 +1275,7 @@ bool Compiler::emit_fused(int dw, int pw) {
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
         ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
-        pt.aux_chain = conv_aux_chain(p);
+        pt.aux_chain = conv_aux_chain(pw);
         pt.wait_tiles = {dw_tile};
         pt.reads = {output_view(dw_tile, 0)};
         pick_engine(pw_engines, pt, running);
@@ -1252,7 +1295,7 @@ bool Compiler::emit_fused(int dw, int pw) {
     // smaller where the slots (depthwise input and weights, pointwise weights and outputs) are too small.
     const auto& dw_params = *config_.engines[static_cast<size_t>(dw_engine)].params;
     const int64_t want_pixels =
-        std::min(gd.pixels(), ceil_div(depthwise_pixels(dw_params), gd.out_w) * gd.out_w);
+        std::min(gd.pixels(), ceil_div(dw_params.granule(TileWork::Depthwise).pixels, gd.out_w) * gd.out_w);
     const int64_t lanes =
         channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
     const int64_t piece = std::max(lanes, ceil_div(ceil_div(gp.out_channels, 4), lanes) * lanes);
@@ -1313,7 +1356,8 @@ struct MatmulHead {
   int64_t rows = 0, cols = 0, depth = 0;
 };
 
-ComputeTile matmul_tile(int layer, const MatmulHead& h, int64_t head, int64_t p0, int64_t p1, int out_bits) {
+ComputeTile matmul_tile(int layer, const MatmulHead& h, int64_t head, int64_t p0, int64_t p1,
+                        std::vector<int> aux_chain) {
   ComputeTile t;
   t.layer = layer;
   t.work = TileWork::Gemm;
@@ -1324,7 +1368,7 @@ ComputeTile matmul_tile(int layer, const MatmulHead& h, int64_t head, int64_t p0
   t.n = std::min(cols, h.rows);
   t.k = h.depth;
   t.macs = h.rows * cols * h.depth;
-  if (out_bits != 32) t.aux_chain = {AuxKind::Requantizer};
+  t.aux_chain = std::move(aux_chain);
   return t;
 }
 
@@ -1381,7 +1425,7 @@ void Compiler::emit_attention(int vk, int out, int normalize) {
     const Node& n = node(l.layer);
     std::vector<int> tiles;
     for (const auto& [p0, p1] : pixel_blocks(l.head.cols, l.head.cols, l.block)) {
-      ComputeTile t = matmul_tile(l.layer, l.head, head, p0, p1, qnode(l.layer).out.bits);
+      ComputeTile t = matmul_tile(l.layer, l.head, head, p0, p1, matmul_aux_chain(l.layer));
       t.resource = resource;
       t.wait_tiles = on_chip;
       for (int producer : on_chip) t.reads.push_back(output_view(producer, 0));
@@ -1405,7 +1449,8 @@ void Compiler::emit_attention(int vk, int out, int normalize) {
   int64_t norm_out = 0;
   if (out_on_chip) {
     norm_out = node(normalize).head_dim * second.head.cols * out_bytes_per_element(normalize);
-    check_slots(normalize, {0, 0, norm_out}, aux_resource(AuxKind::Log2Quantizer), "one head's tile");
+    check_slots(normalize, {0, 0, norm_out}, aux_resource(AuxStep::AttnNormalize, normalize),
+                "one head's tile");
   }
   for (int64_t h = 0; h < heads; ++h) {
     const std::vector<int> vk_tiles =
@@ -1415,7 +1460,7 @@ void Compiler::emit_attention(int vk, int out, int normalize) {
     if (!out_on_chip) continue;
     ComputeTile t;
     t.layer = normalize;
-    t.resource = aux_resource(AuxKind::Log2Quantizer);
+    t.resource = aux_resource(AuxStep::AttnNormalize, normalize);
     t.work = TileWork::Elementwise;
     t.m = node(normalize).head_dim * second.head.cols;
     t.region = {h, h + 1, 0, second.head.cols};
@@ -1459,7 +1504,7 @@ void Compiler::emit_matmul(int layer) {
   std::vector<int64_t> running(engines.size(), 0);
   for (int64_t head = 0; head < n.out_shape[0]; ++head)
     for (const auto& [p0, p1] : pixel_blocks(h.cols, h.cols, b.pixels)) {
-      ComputeTile t = matmul_tile(layer, h, head, p0, p1, qnode(layer).out.bits);
+      ComputeTile t = matmul_tile(layer, h, head, p0, p1, matmul_aux_chain(layer));
       pick_engine(engines, t, running);
       emit(std::move(t),
            {activation_operand(h.rows * h.depth * a_bytes, n.inputs[0], matmul_boxes(layer, 0, head, p0, p1)),
@@ -1494,7 +1539,7 @@ void Compiler::emit_elementwise(int layer) {
   const quant::Shape& in = node(n.inputs[0]).out_shape;
   const int64_t out_bytes = out_bytes_per_element(layer);
   OutputGrid g;
-  AuxKind unit = AuxKind::ResidualAdd;
+  AuxStep step = AuxStep::ResidualAdd;
   // Per block of c channels (heads) x p pixels (columns): input elements per input, output elements.
   int64_t in_per = 1, out_per = 1;
   switch (n.op) {
@@ -1502,26 +1547,27 @@ void Compiler::emit_elementwise(int layer) {
       g = {n.out_shape[0], 1, 1, n.out_shape[1] * n.out_shape[2], n.out_shape[2]};
       break;
     case OpKind::GlobalAvgPool:
-      unit = AuxKind::AvgPool;
+      step = AuxStep::AvgPool;
       g = {n.out_shape[0], 1, 1, 1, 1};
       in_per = in[1] * in[2];
       break;
     case OpKind::AttnKernel:
-      unit = AuxKind::Relu;
+      step = AuxStep::AttnKernel;
       g = {n.out_shape[0], 1, 1, n.out_shape[2], in[2]};
       in_per = 3 * n.head_dim;
       out_per = 3 * n.head_dim + 1;
       break;
     case OpKind::AttnNormalize:
-      unit = AuxKind::Log2Quantizer;
+      step = AuxStep::AttnNormalize;
       g = {in[0], 1, 1, in[2], n.out_shape[2]};
       in_per = n.head_dim + 1;
       out_per = n.head_dim;
       break;
-    default:
-      throw std::logic_error("compile: not an element-wise layer: " + describe(layer));
+    default:  // Softmax, LayerNorm and the ViT token ops: integer semantics, but no unit maps them yet
+      throw MappingError(describe(layer) + ": op " + quant::op_name(n.op) +
+                         " is not mapped onto any unit type yet (docs/engines.md, 'Layer by layer')");
   }
-  const int resource = aux_resource(unit);
+  const int resource = aux_resource(step, layer);
   const size_t inputs = n.inputs.size();
   auto need = [&](int64_t c, int64_t p) {
     int64_t act = 0;
@@ -1553,12 +1599,8 @@ arch::Program Compiler::run() {
   const size_t layers = graph_.nodes.size();
   for (size_t e = 0; e < config_.engines.size(); ++e)
     program_.resources.push_back(arch::Resource::for_engine(config_, e));
-  for (int k = 0; k < arch::kAuxKinds; ++k) {
-    arch::Resource r;
-    r.aux = static_cast<AuxKind>(k);
-    r.name = arch::aux_key(r.aux);
-    program_.resources.push_back(r);
-  }
+  for (size_t a = 0; a < config_.aux_units.size(); ++a)
+    program_.resources.push_back(arch::Resource::for_aux(config_, a));
   program_.queues.resize(program_.resources.size());
   last_weights_.resize(program_.resources.size());
   weight_readers_.resize(program_.resources.size());

@@ -4,11 +4,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
 #include "arch/accelerator.hpp"
-#include "arch/engine_types.hpp"
+#include "arch/unit_registry.hpp"
 #include "quant/json_reader.hpp"
 #include "sim/cmd_accel.hpp"
 #include "sim/cmd_quantize.hpp"
@@ -270,21 +271,21 @@ std::string find_scalesim_topology(const std::string& name_or_path) {
 }
 
 arch::SystolicArray systolic_array_of(const arch::AccelConfig& config) {
-  const arch::SystolicParams* found = nullptr;
+  std::optional<arch::SystolicArray> found;
   std::string names;
   for (const auto& e : config.engines)
-    if (const auto* p = dynamic_cast<const arch::SystolicParams*>(e.params.get())) {
+    if (const std::optional<arch::SystolicArray> array = e.params->systolic_array()) {
       names += (names.empty() ? "" : ", ") + e.name;
       if (found)
         throw std::invalid_argument(config.file + ": expected exactly one systolic engine, found several (" +
                                     names + ")");
-      found = p;
+      found = array;
     }
   if (!found)
     throw std::invalid_argument(
         config.file +
         ": expected a systolic engine (type \"systolic\") for a SCALE-Sim workload, found none");
-  return found->array();
+  return *found;
 }
 
 arch::AccelConfig with_systolic_array(const arch::AccelConfig& base, const arch::SystolicArray& array) {
@@ -294,14 +295,14 @@ arch::AccelConfig with_systolic_array(const arch::AccelConfig& base, const arch:
     throw std::invalid_argument("systolic array rows: expected 1..4096, found " + std::to_string(array.rows));
   if (array.cols < 1 || array.cols > 4096)
     throw std::invalid_argument("systolic array cols: expected 1..4096, found " + std::to_string(array.cols));
+  // The engine's type parses the new geometry, as if a config had it.
+  const nlohmann::json geometry = {
+      {"rows", array.rows}, {"cols", array.cols}, {"dataflow", arch::dataflow_name(array.dataflow)}};
   arch::AccelConfig c = base;
   for (auto& e : c.engines)
-    if (dynamic_cast<const arch::SystolicParams*>(e.params.get())) {
-      auto p = std::make_shared<arch::SystolicParams>();
-      p->rows = static_cast<int>(array.rows);
-      p->cols = static_cast<int>(array.cols);
-      p->dataflow = array.dataflow;
-      e.params = p;
+    if (e.params->systolic_array()) {
+      quant::JsonReader r(geometry, "systolic array");
+      e.params = arch::UnitRegistry::instance().find(e.type)->parse_engine(r);
     }
   return c;
 }
@@ -312,7 +313,7 @@ std::vector<ScaleSimLayerResult> run_scalesim(const ScaleSimWorkload& workload,
   const arch::SystolicArray array = systolic_array_of(config);
   arch::Program program;
   for (size_t e = 0; e < config.engines.size(); ++e)
-    if (dynamic_cast<const arch::SystolicParams*>(config.engines[e].params.get()))
+    if (config.engines[e].params->systolic_array())
       program.resources.push_back(arch::Resource::for_engine(config, e));
   program.queues.resize(1);
   std::vector<arch::SystolicFoldTiming> folds;

@@ -30,9 +30,12 @@ const char* wait_cause_name(arch::StallCause c) {
   return "?";
 }
 
-std::string aux_chain_text(const std::vector<arch::AuxKind>& chain) {
+// The auxiliary units' types, "requantizer>hswish".
+std::string aux_chain_text(const arch::Program& program, const std::vector<int>& chain) {
   std::string s;
-  for (const arch::AuxKind k : chain) s += (s.empty() ? "" : ">") + std::string(arch::aux_key(k));
+  for (int unit : chain)
+    for (const arch::Resource& r : program.resources)
+      if (!r.is_engine && r.aux == unit) s += (s.empty() ? "" : ">") + r.name;
   return s;
 }
 
@@ -90,7 +93,7 @@ void tile_events(const SimOutcome& o, size_t resource, int tid, EventWriter& w) 
                  {"kernel", tile.kernel},
                  {"stride", tile.stride},
                  {"macs", tile.macs},
-                 {"aux_chain", aux_chain_text(tile.aux_chain)},
+                 {"aux_chain", aux_chain_text(o.program, tile.aux_chain)},
                  {"busy", r.cost.busy()},
                  {"stall_port", r.cost.stall_port},
                  {"stall_aux", r.cost.stall_aux},

@@ -187,7 +187,7 @@ ValidationRow hand_tile_row(const std::string& check, const arch::AccelConfig& c
   return row;
 }
 
-arch::ComputeTile gemm_tile(int64_t m, int64_t n, int64_t k, std::vector<arch::AuxKind> chain) {
+arch::ComputeTile gemm_tile(int64_t m, int64_t n, int64_t k, std::vector<int> chain) {
   arch::ComputeTile t;
   t.work = arch::TileWork::Gemm;
   t.m = m, t.n = n, t.k = k;
@@ -228,20 +228,20 @@ void add_hand_rows(std::vector<ValidationRow>& rows) {
   // R-MAC in assist mode: groups = ceil(16/8) x ceil(17/16) = 4, waves = ceil(196/8) = 25, p = 1, depth 8,
   // requantizer a = 1, latency 4: cycles = 3 x 25 + 25 + 7 + 1 + 4 = 112.
   rows.push_back(hand_tile_row("attention head d=16, N=196: V'K^T on R-MAC (assist mode), trio-vit", trio,
-                               "rmac", gemm_tile(17, 16, 196, {arch::AuxKind::Requantizer}),
+                               "rmac", gemm_tile(17, 16, 196, {trio.aux_index("requantizer")}),
                                3 * 25 + 25 + 7 + 1 + 4));
   // (V'K^T) q on MAT into the log2 quantizer (16/cycle, latency 2): groups = ceil(17/8) x ceil(196/16) = 39,
   // waves = 2, p = 1, a = 128 / 16 = 8, T = max(2, 8) = 8, depth 8: cycles = 38 x 8 + 2 + 7 + 8 + 2 = 323.
-  rows.push_back(
-      hand_tile_row("attention head d=16, N=196: (V'K^T)q on MAT into the log2 quantizer, trio-vit", trio,
-                    "mat", gemm_tile(196, 17, 16, {arch::AuxKind::Log2Quantizer}), 38 * 8 + 2 + 7 + 8 + 2));
+  rows.push_back(hand_tile_row(
+      "attention head d=16, N=196: (V'K^T)q on MAT into the log2 quantizer, trio-vit", trio, "mat",
+      gemm_tile(196, 17, 16, {trio.aux_index("log2_quantizer")}), 38 * 8 + 2 + 7 + 8 + 2));
   // 196 x 64 by 64 x 128 on the 32x32 output-stationary array, requantized (16/cycle, latency 4): folds =
   // ceil(196/32) x ceil(128/32) = 28 of 32 + 32 + 64 - 2 = 126 cycles; a = 1024 / 16 = 64 < 126:
   // cycles = 27 x 126 + 126 + 0 + 64 + 4 = 3596.
-  rows.push_back(
-      hand_tile_row("GEMM 196x64x128 on the 32x32 os systolic array, requantized, systolic-32x32-os",
-                    find_accel("systolic-32x32-os"), "sa",
-                    gemm_tile(196, 128, 64, {arch::AuxKind::Requantizer}), 27 * 126 + 126 + 64 + 4));
+  const arch::AccelConfig systolic = find_accel("systolic-32x32-os");
+  rows.push_back(hand_tile_row(
+      "GEMM 196x64x128 on the 32x32 os systolic array, requantized, systolic-32x32-os", systolic, "sa",
+      gemm_tile(196, 128, 64, {systolic.aux_index("requantizer")}), 27 * 126 + 126 + 64 + 4));
 }
 
 quant::QGraph zoo_qgraph(const std::string& model, int res) {

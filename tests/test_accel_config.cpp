@@ -7,6 +7,8 @@
 
 #include "arch/accel_config.hpp"
 #include "arch/engine_types.hpp"
+#include "arch/functional.hpp"
+#include "quant/zoo.hpp"
 #include "sim/cli.hpp"
 #include "sim/cmd_accel.hpp"
 #include "sim/cmd_quantize.hpp"
@@ -48,7 +50,7 @@ TEST_CASE("The bundled accelerator configs load and validate", "[accel]") {
     const AccelConfig c = vitsim::sim::find_accel(name);
     CHECK(c.name == name);
     CHECK_FALSE(c.engines.empty());
-    CHECK(c.aux_units.size() == vitsim::arch::kAuxKinds);
+    CHECK(c.aux_units.size() == 8);  // the Trio-ViT units: no gelu, no softmax
     CHECK(c.buffers.size() == vitsim::arch::kBufferKinds);
     CHECK_FALSE(c.notes.empty());
   }
@@ -95,12 +97,67 @@ TEST_CASE("trio-vit: 2048 multipliers, 1024 + aux DSPs, 819.2 peak GOPS", "[acce
   CHECK(c.engine("nope") == nullptr);
 }
 
-TEST_CASE("The engine registry lists mat, rmac and systolic", "[accel]") {
-  const auto& registry = vitsim::arch::EngineRegistry::instance();
-  CHECK(registry.names() == std::vector<std::string>{"mat", "rmac", "systolic"});
+TEST_CASE("vit-gemm: one GEMM engine of trio-vit's 2,048 multipliers with Softmax, LayerNorm and GELU units",
+          "[accel]") {
+  const AccelConfig c = vitsim::sim::find_accel("vit-gemm");
+  REQUIRE(c.engines.size() == 1);
+  CHECK(c.engines[0].type == "mat");
+  CHECK(c.multipliers() == vitsim::sim::find_accel("trio-vit").multipliers());
+  for (const char* type : {"requantizer", "residual_add", "softmax", "layernorm", "gelu"})
+    CHECK(c.aux_index(type) >= 0);
+  CHECK(c.aux_units.size() == 5);
+  CHECK(c.dsps() == 2048 / 2 + 64 + 32 + 64);  // the engine's packed multipliers, then the units' DSPs
+}
+
+TEST_CASE("The unit registry lists the engine and auxiliary unit types", "[accel]") {
+  using Role = vitsim::arch::UnitType::Role;
+  const auto& registry = vitsim::arch::UnitRegistry::instance();
+  CHECK(registry.names(Role::Engine) == std::vector<std::string>{"mat", "rmac", "systolic"});
+  CHECK(registry.names(Role::Aux) == std::vector<std::string>{"avgpool", "gelu", "hswish", "layernorm",
+                                                              "log2_quantizer", "relu", "requantizer",
+                                                              "residual_add", "shift_subtractor", "softmax"});
   REQUIRE(registry.find("mat"));
   CHECK_FALSE(registry.find("mat")->description.empty());
   CHECK(registry.find("tpu") == nullptr);
+  // GELU is its own type, no longer the Hswish unit's.
+  CHECK(registry.performers(vitsim::arch::AuxStep::Gelu) == "gelu");
+  CHECK(registry.performers(vitsim::arch::AuxStep::Hswish) == "hswish");
+  CHECK(registry.performers(vitsim::arch::AuxStep::AttnKernel) == "relu");
+}
+
+TEST_CASE("The unit registry refuses a second type of the same name and a type without its parser",
+          "[accel]") {
+  vitsim::arch::UnitType gelu;
+  gelu.name = "gelu";
+  gelu.role = vitsim::arch::UnitType::Role::Aux;
+  gelu.parse_aux = [](vitsim::quant::JsonReader&) { return std::unique_ptr<vitsim::arch::AuxUnitParams>(); };
+  gelu.steps = {vitsim::arch::AuxStep::Gelu};
+  auto& registry = vitsim::arch::UnitRegistry::instance();
+  CHECK_THROWS_WITH(registry.add(gelu), "unit type 'gelu' registered twice");
+  vitsim::arch::UnitType orphan = gelu;
+  orphan.name = "orphan";
+  orphan.parse_aux = nullptr;
+  CHECK_THROWS_WITH(registry.add(orphan), "unit type 'orphan' needs exactly the parser of its role");
+  CHECK(registry.find("orphan") == nullptr);
+}
+
+TEST_CASE("A config lists only the auxiliary units it has, in registration order", "[accel]") {
+  nlohmann::json j = trio_json();
+  j["aux_units"].erase("hswish");
+  j["aux_units"]["softmax"] = {{"throughput", 8}, {"latency", 6}, {"dsps", 8}};
+  j["aux_units"]["gelu"] = {{"throughput", 16}, {"latency", 3}};
+  const AccelConfig c = vitsim::arch::parse_accel_config(j, "mem");
+  std::vector<std::string> types;
+  for (const auto& a : c.aux_units) types.push_back(a.type);
+  CHECK(types == std::vector<std::string>{"requantizer", "relu", "residual_add", "log2_quantizer",
+                                          "shift_subtractor", "avgpool", "layernorm", "gelu", "softmax"});
+  CHECK(c.aux_for(vitsim::arch::AuxStep::Hswish) == -1);
+  CHECK(c.aux_for(vitsim::arch::AuxStep::Gelu) == c.aux_index("gelu"));
+  CHECK(c.aux("softmax").params->passes() == 3);
+  CHECK(c.aux("layernorm").params->passes() == 2);
+  CHECK(c.aux("gelu").params->passes() == 1);
+  CHECK(c.aux_dsps() == 64 + 0 + 0 + 0 + 0 + 0 + 4 + 0 + 8);  // trio-vit's minus hswish's 32, plus softmax's
+  CHECK_THROWS_AS(c.aux("hswish"), std::out_of_range);
 }
 
 TEST_CASE("mat adder-tree stages are ceil(log2(pe))", "[accel]") {
@@ -126,8 +183,15 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
     j["buffers"]["weight"]["bank"] = 4;
     CHECK_THAT(load_error(dir, j), Catch::StartsWith(f + ": /buffers/weight/bank: unknown key"));
     j = trio_json();
-    j["aux_units"]["gelu"] = {{"throughput", 1}, {"latency", 1}};
-    CHECK_THAT(load_error(dir, j), Catch::StartsWith(f + ": /aux_units/gelu: unknown key"));
+    j["aux_units"]["tanh"] = {{"throughput", 1}, {"latency", 1}};
+    CHECK_THAT(load_error(dir, j),
+               Catch::StartsWith(f + ": /aux_units/tanh: unknown auxiliary unit type "
+                                     "(registered types: avgpool, gelu, hswish, layernorm,"));
+    j = trio_json();
+    j["aux_units"]["gelu"] = {{"throughput", 1}, {"latency", 1}, {"pe", 8}};
+    CHECK_THAT(load_error(dir, j), Catch::StartsWith(f + ": /aux_units/gelu/pe: unknown key"));
+    j["aux_units"]["gelu"] = {{"throughput", 1}, {"latency", 1}, {"method", "spline"}};
+    CHECK_THAT(load_error(dir, j), Catch::StartsWith(f + ": /aux_units/gelu/method: expected one of"));
   }
   SECTION("wrong type") {
     j = trio_json();
@@ -179,8 +243,8 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
     j["engines"][0].erase("pe");
     CHECK(load_error(dir, j) == f + ": /engines/0/pe: required key is missing");
     j = trio_json();
-    j["aux_units"].erase("log2_quantizer");
-    CHECK(load_error(dir, j) == f + ": /aux_units/log2_quantizer: required key is missing");
+    j.erase("aux_units");
+    CHECK(load_error(dir, j) == f + ": /aux_units: required key is missing");
     j = trio_json();
     j["aux_units"]["relu"].erase("latency");
     CHECK(load_error(dir, j) == f + ": /aux_units/relu/latency: required key is missing");
@@ -247,4 +311,46 @@ TEST_CASE("vitsim accel prints the summary and exits 2 on a bad config", "[accel
 
   const Run missing = run_vitsim({"accel"});
   CHECK(missing.code == 2);
+}
+
+TEST_CASE("docs/config-reference.md shows arch/unit_softmax.cpp as it is, but for its comments",
+          "[accel][docs]") {
+  const std::string root = std::string(VITSIM_TEST_DATA_DIR) + "/../..";
+  std::ifstream doc_file(root + "/docs/config-reference.md"), source_file(root + "/arch/unit_softmax.cpp");
+  std::stringstream doc, source;
+  doc << doc_file.rdbuf();
+  std::string uncommented, line;
+  while (std::getline(source_file, line))
+    if (line.find_first_not_of(' ') == std::string::npos ||
+        line.compare(line.find_first_not_of(' '), 2, "//") != 0)
+      uncommented += line + "\n";
+  const std::string text = doc.str(), begin = "```cpp\n";
+  const size_t at = text.find(begin + "#include \"arch/fabric_cost.hpp\"");
+  REQUIRE(at != std::string::npos);
+  const size_t from = at + begin.size();
+  CHECK(text.substr(from, text.find("```", from) - from) == uncommented.substr(uncommented.find("#include")));
+}
+
+TEST_CASE("The softmax and layernorm units' datapaths say clearly what is not there yet", "[accel]") {
+  const AccelConfig all =
+      vitsim::arch::load_accel_config(std::string(VITSIM_TEST_DATA_DIR) + "/accel/all-units.json");
+  vitsim::quant::QGraph vit;
+  vit.graph = vitsim::quant::build_model("deit-tiny", 224);
+  vit.nodes.resize(vit.graph.nodes.size());
+  auto first = [&](vitsim::quant::OpKind op) {
+    for (size_t i = 0; i < vit.graph.nodes.size(); ++i)
+      if (vit.graph.nodes[i].op == op) return static_cast<int>(i);
+    FAIL("no such op in deit-tiny");
+    return -1;
+  };
+  const vitsim::arch::AuxTile softmax{vit, first(vitsim::quant::OpKind::Softmax), {}, {}, nullptr, {}};
+  CHECK_THROWS_WITH(
+      all.aux("softmax").params->compute(softmax),
+      Catch::Contains("on auxiliary unit 'softmax': not yet: Softmax has no integer semantics"));
+  const vitsim::arch::AuxTile layernorm{vit, first(vitsim::quant::OpKind::LayerNorm), {}, {}, nullptr, {}};
+  CHECK_THROWS_WITH(all.aux("layernorm").params->compute(layernorm),
+                    Catch::Contains("on auxiliary unit 'layernorm': not yet: a standalone LayerNorm layer"));
+  // A chain-only unit has no standalone datapath at all.
+  CHECK_THROWS_WITH(all.aux("gelu").params->compute(softmax),
+                    "auxiliary unit type 'gelu' has no functional datapath");
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "arch/tile_timing.hpp"
 #include "quant/dataset.hpp"
 #include "quant/json_reader.hpp"
 #include "quant/ptq.hpp"
@@ -15,7 +16,6 @@
 #include "sim/compiler.hpp"
 
 using namespace vitsim;
-using arch::AuxKind;
 using arch::BufferKind;
 using arch::TileWork;
 using arch::TransferDir;
@@ -211,8 +211,12 @@ std::vector<int> tiles_of(const arch::Program& p, int layer) {
   return tiles;
 }
 
-bool has_shift(const arch::ComputeTile& t) {
-  return std::count(t.aux_chain.begin(), t.aux_chain.end(), AuxKind::ShiftSubtractor) > 0;
+// Whether the tile's output chain passes the shift subtractor.
+bool has_shift(const arch::Program& p, const arch::ComputeTile& t) {
+  for (const arch::Resource& r : p.resources)
+    if (!r.is_engine && r.name == "shift_subtractor")
+      return std::count(t.aux_chain.begin(), t.aux_chain.end(), r.aux) > 0;
+  return false;
 }
 
 // MBConv / DSConv depthwise layers (the aggregation dw of LiteMLA feeds a grouped conv: never fused).
@@ -331,7 +335,8 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
       CHECK_FALSE(has_store(p, dw));
       const std::vector<int> dw_tiles = tiles_of(p, dw);
       std::set<int> waited;
-      const bool pair_apart = !dw_tiles.empty() && !has_shift(p.tiles[static_cast<size_t>(dw_tiles.front())]);
+      const bool pair_apart =
+          !dw_tiles.empty() && !has_shift(p, p.tiles[static_cast<size_t>(dw_tiles.front())]);
       for (int t : tiles_of(p, pw)) {
         const arch::ComputeTile& tile = p.tiles[static_cast<size_t>(t)];
         const bool whole_on_chip = ideal || resident.count(dw);
@@ -366,7 +371,7 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
         const arch::ComputeTile& tile = p.tiles[static_cast<size_t>(t)];
         CHECK(tile.resource == rmac);
         CHECK(tile.work == TileWork::Depthwise);
-        CHECK(has_shift(tile) != pair_apart);  // the filter-wise shift is on the fused DW -> PW path
+        CHECK(has_shift(p, tile) != pair_apart);  // the filter-wise shift is on the fused DW -> PW path
       }
     }
     CHECK(joined > 0);
@@ -380,7 +385,7 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
       CHECK(s.tiles[static_cast<size_t>(t)].work == TileWork::Gemm);
       CHECK(s.tiles[static_cast<size_t>(t)].groups ==
             s.tiles[static_cast<size_t>(t)].region.c1 - s.tiles[static_cast<size_t>(t)].region.c0);
-      CHECK_FALSE(has_shift(s.tiles[static_cast<size_t>(t)]));
+      CHECK_FALSE(has_shift(s, s.tiles[static_cast<size_t>(t)]));
     }
   }
 }
@@ -474,12 +479,65 @@ TEST_CASE("Impossible mappings throw MappingError naming the layer and what it l
                     Catch::Contains("layer 'stem.0'") && Catch::Contains("no engine of config") &&
                         Catch::Contains("runs GEMM tiles"));
 
-  // The ViT ops have integer semantics now (docs/quantization.md) but no engine or unit maps them yet
-  // (issue 15, part 1): compilation stops at the first one, naming it.
+  // The engines multiply INT8 codes: a layer with wider weights has no engine.
+  quant::QGraph wide = q;
+  wide.nodes[static_cast<size_t>(q.graph.find("stem.0"))].weight_bits = 16;
+  CHECK_THROWS_WITH(sim::compile(wide, accel("trio-vit")),
+                    Catch::Contains("layer 'stem.0'") &&
+                        Catch::Contains("no engine of config 'trio-vit' runs GEMM tiles of 16-bit operands"));
+
+  // The ViT ops have integer semantics now (docs/quantization.md) but the compiler maps them onto no unit
+  // yet: compilation stops at the first one with a MappingError naming it.
   quant::QGraph vit;
   vit.graph = quant::build_model("deit-tiny", 224);
   vit.nodes.resize(vit.graph.nodes.size());
-  CHECK_THROWS_WITH(sim::compile(vit, accel("trio-vit")), Catch::Contains("layer 'patch_embed.tokens'"));
+  CHECK_THROWS_AS(sim::compile(vit, accel("trio-vit")), sim::MappingError);
+  CHECK_THROWS_WITH(
+      sim::compile(vit, accel("trio-vit")),
+      Catch::Contains("layer 'patch_embed.tokens'") && Catch::Contains("op patch_tokens is not mapped"));
+}
+
+TEST_CASE("A step no auxiliary unit of the config performs is a MappingError naming the op and the type",
+          "[compiler]") {
+  const quant::QGraph q = quantized("efficientvit-b0");
+  nlohmann::json j = accel_json("trio-vit");
+  j["name"] = "no-hswish";
+  j["aux_units"].erase("hswish");
+  CHECK_THROWS_MATCHES(
+      sim::compile(q, arch::parse_accel_config(j, "no-hswish")), sim::MappingError,
+      Catch::Message("layer 'stem.0' (conv3x3, 8x112x112): op conv2d needs its hswish step on an "
+                     "auxiliary unit of type hswish, and config 'no-hswish' has none"));
+  // The same config with the unit back compiles.
+  j["aux_units"]["hswish"] = accel_json("trio-vit")["aux_units"]["hswish"];
+  CHECK_NOTHROW(sim::compile(q, arch::parse_accel_config(j, "hswish")));
+}
+
+TEST_CASE("GELU runs on the gelu unit, priced and timed as itself", "[compiler]") {
+  quant::GraphBuilder b("gelu", 16, {8, 6, 6});
+  b.conv("pw", 0, 16, 1, 1, 1, true, quant::Norm::None, quant::Act::GeluTanh);
+  quant::Graph g = b.finish();
+  quant::materialize_synthetic_weights(g, 3);
+  const quant::QGraph q = quant::quantize_graph(g, quant::find_recipe("naive-w8a8", kConfigDir + "/quant"),
+                                                quant::synthetic_images(1, g.nodes[0].out_shape, 11).images);
+  nlohmann::json j = accel_json("small-test");
+  CHECK_THROWS_MATCHES(sim::compile(q, arch::parse_accel_config(j, "no-gelu")), sim::MappingError,
+                       Catch::Message("layer 'pw' (pw1x1, 16x6x6): op conv2d needs its gelu step on an "
+                                      "auxiliary unit of type gelu, and config 'small-test' has none"));
+  j["aux_units"]["gelu"] = {{"throughput", 1}, {"latency", 9}, {"dsps", 3}};
+  const arch::AccelConfig c = arch::parse_accel_config(j, "gelu");
+  const arch::Program p = sim::compile(q, c);
+  const int requantizer = c.aux_index("requantizer"), gelu = c.aux_index("gelu");
+  int tiles = 0;
+  for (const arch::ComputeTile& t : p.tiles) {
+    if (t.layer != 1) continue;
+    ++tiles;
+    CHECK(t.aux_chain == std::vector<int>{requantizer, gelu});
+    // The chain takes the gelu unit's 1 result per cycle (the requantizer takes 2) and the latencies 3 + 9.
+    const arch::AuxPath path = arch::aux_path(c, t.aux_chain);
+    CHECK(path.rate == 1);
+    CHECK(path.latency == 3 + 9);
+  }
+  CHECK(tiles > 0);
 }
 
 TEST_CASE("Program::validate rejects bad indices, queue membership and cycles", "[compiler]") {

@@ -29,8 +29,7 @@ arch::AccelConfig two_engines(int lanes, int replicas, const std::string& policy
 }
 
 // One Gemm tile of m x n x k on each engine, both ready at cycle 0, no DRAM traffic.
-arch::Program two_tiles(const arch::AccelConfig& c, int64_t m, int64_t n, int64_t k,
-                        std::vector<arch::AuxKind> chain) {
+arch::Program two_tiles(const arch::AccelConfig& c, int64_t m, int64_t n, int64_t k, std::vector<int> chain) {
   arch::Program p;
   for (size_t e = 0; e < 2; ++e) {
     p.resources.push_back(arch::Resource::for_engine(c, e));
@@ -127,7 +126,7 @@ TEST_CASE("Two engines sharing one requantizer: the starved engine's pipeline ho
     // group waits in the chain's input register, and b's second group, leaving the pipeline in cycle 7,
     // holds it until cycle 19: b runs 12 cycles behind a alone (32 cycles), stalled 12 cycles by the chain.
     const arch::AccelConfig c = two_engines(2, 2, "fixed-priority", 4);
-    const arch::RunRecords r = run_cycle(two_tiles(c, 2 * groups, 2, 8, {arch::AuxKind::Requantizer}), c);
+    const arch::RunRecords r = run_cycle(two_tiles(c, 2 * groups, 2, 8, {c.aux_index("requantizer")}), c);
     CHECK(cycles_of(r.tiles[0]) == groups + 8);
     CHECK(r.tiles[0].cost.stall_aux == 0);
     CHECK(cycles_of(r.tiles[1]) == 2 * groups + 8);
@@ -141,7 +140,7 @@ TEST_CASE("Two engines sharing one requantizer: the starved engine's pipeline ho
     // ..., 15. The chains take the last groups in cycles 30 (a) and 29 (b), out after the latency: a runs
     // 32 cycles, b 31.
     const arch::AccelConfig c = two_engines(2, 2, "round-robin", 4);
-    const arch::RunRecords r = run_cycle(two_tiles(c, 2 * groups, 2, 8, {arch::AuxKind::Requantizer}), c);
+    const arch::RunRecords r = run_cycle(two_tiles(c, 2 * groups, 2, 8, {c.aux_index("requantizer")}), c);
     CHECK(cycles_of(r.tiles[0]) == 32);
     CHECK(r.tiles[0].cost.stall_aux == 5);
     CHECK(cycles_of(r.tiles[1]) == 31);

@@ -196,7 +196,7 @@ TEST_CASE("Real bytes: one tile that skips its requantization is found", "[funct
   const arch::Program p = sim::compile(q, c);
   int tile = -1;
   for (size_t t = p.tiles.size() / 2; t < p.tiles.size() && tile < 0; ++t)
-    if (!p.tiles[t].aux_chain.empty() && p.tiles[t].aux_chain[0] == arch::AuxKind::Requantizer)
+    if (!p.tiles[t].aux_chain.empty() && p.tiles[t].aux_chain[0] == c.aux_index("requantizer"))
       tile = static_cast<int>(t);
   REQUIRE(tile >= 0);
   require_names(run_bytes(q, c, p, quant::synthetic_input(q.graph, 9), tile), p,

@@ -333,14 +333,13 @@ json more_lanes(std::mt19937_64& rng, json j, size_t engine) {
 }
 
 // A random tile the engine runs: depthwise (R-MAC, half the time) or a GEMM, through a random output chain.
-arch::ComputeTile random_tile(std::mt19937_64& rng, const arch::EngineParams& engine) {
-  static const std::vector<std::vector<arch::AuxKind>> chains = {
-      {},
-      {arch::AuxKind::Requantizer},
-      {arch::AuxKind::Requantizer, arch::AuxKind::Hswish},
-      {arch::AuxKind::Log2Quantizer}};
+arch::ComputeTile random_tile(std::mt19937_64& rng, const arch::AccelConfig& config,
+                              const arch::EngineParams& engine) {
+  static const std::vector<std::vector<std::string>> chains = {
+      {}, {"requantizer"}, {"requantizer", "hswish"}, {"log2_quantizer"}};
   arch::ComputeTile t;
-  t.aux_chain = chains[static_cast<size_t>(pick(rng, 0, 3))];
+  for (const std::string& type : chains[static_cast<size_t>(pick(rng, 0, 3))])
+    t.aux_chain.push_back(config.aux_index(type));
   t.m = pick_log(rng, 1, 512);
   t.n = pick_log(rng, 1, 128);
   if (const auto* rmac = dynamic_cast<const arch::RmacParams*>(&engine); rmac && pick(rng, 0, 1)) {
@@ -379,7 +378,7 @@ void check_tile_lanes(
     const json wider = more_lanes(rng, base, engine);
     const arch::AccelConfig a = parse(base), b = parse(wider);
     const arch::EngineParams& params = *a.engines[engine].params;
-    const arch::ComputeTile tile = random_tile(rng, params);
+    const arch::ComputeTile tile = random_tile(rng, a, params);
     if (!engine_type(params.type()) || !params.supports(tile.work, tile.kernel, tile.stride)) continue;
     const arch::GroupPipeline before = params.group_pipeline(tile);
     const arch::GroupPipeline after = b.engines[engine].params->group_pipeline(tile);

@@ -12,7 +12,6 @@
 #include "test_support.hpp"
 
 using vitsim::arch::AccelConfig;
-using vitsim::arch::AuxKind;
 using vitsim::arch::BufferConfig;
 using vitsim::arch::Device;
 using vitsim::arch::ResourceEstimate;
@@ -90,15 +89,28 @@ TEST_CASE("Resource formulas: adder trees, BRAM36 aspects, aux units per element
 
   // Per element: adders/comparators 1 LUT per bit, 2:1 mux 1 LUT per bit, clamp = compare + select,
   // shifter = bits x ceil(log2(bits)), leading-one detector = bits.
-  using vitsim::arch::aux_luts_per_element;
-  CHECK(aux_luts_per_element(AuxKind::Requantizer) == 32 * 5 + 32 + 8 + 16);          // 216
-  CHECK(aux_luts_per_element(AuxKind::Hswish) == 8 + 16 + 16 * 4 + 16);               // 104
-  CHECK(aux_luts_per_element(AuxKind::Relu) == 16);                                   // 8 + 8
-  CHECK(aux_luts_per_element(AuxKind::ResidualAdd) == 2 * 9 + 32 + 32 * 5 + 8 + 16);  // 234
-  CHECK(aux_luts_per_element(AuxKind::Log2Quantizer) == 32 + 32 * 5 + 16);            // 208
-  CHECK(aux_luts_per_element(AuxKind::ShiftSubtractor) == 9 + 16);                    // 25
-  CHECK(aux_luts_per_element(AuxKind::AvgPool) == 32);                                //
-  CHECK(aux_luts_per_element(AuxKind::LayerNorm) == 2 * 32);                          // 64
+  const AccelConfig all =
+      vitsim::arch::load_accel_config(std::string(VITSIM_TEST_DATA_DIR) + "/accel/all-units.json");
+  auto luts_per_element = [&](const char* type) { return all.aux(type).params->luts_per_element(); };
+  CHECK(luts_per_element("requantizer") == 32 * 5 + 32 + 8 + 16);           // 216
+  CHECK(luts_per_element("hswish") == 8 + 16 + 16 * 4 + 16);                // 104
+  CHECK(luts_per_element("relu") == 16);                                    // 8 + 8
+  CHECK(luts_per_element("residual_add") == 2 * 9 + 32 + 32 * 5 + 8 + 16);  // 234
+  CHECK(luts_per_element("log2_quantizer") == 32 + 32 * 5 + 16);            // 208
+  CHECK(luts_per_element("shift_subtractor") == 9 + 16);                    // 25
+  CHECK(luts_per_element("avgpool") == 32);                                 //
+  // Statistics (sum, sum of squares), then normalize (- mean, shift, zero point, clamp).
+  CHECK(luts_per_element("layernorm") == 2 * 32 + 32 + 32 * 5 + 8 + 16);  // 280
+  // A 256 x 8 table in 64 x 1 LUT RAMs (all-units' gelu), or the polynomial: |x|, clip, + b, + c, 1 + erf,
+  // shift, clamp.
+  CHECK(luts_per_element("gelu") == 4 * 8);
+  nlohmann::json j =
+      vitsim::quant::read_json_file(std::string(VITSIM_TEST_DATA_DIR) + "/accel/all-units.json");
+  j["aux_units"]["gelu"]["method"] = "polynomial";
+  CHECK(vitsim::arch::parse_accel_config(j, "polynomial gelu").aux("gelu").params->luts_per_element() ==
+        8 + 16 + 16 + 2 * 32 + 32 * 5 + 16);  // 280
+  // Max (compare, select), x - max, exp's shift, + b, + c, sum, leading one, log2 difference, clamp.
+  CHECK(luts_per_element("softmax") == 16 + 9 + 32 * 5 + 16 + 2 * 32 + 32 + 8 + 16);  // 321
 }
 
 TEST_CASE("Resources of small-test, by hand (formulas only)", "[resources]") {
@@ -114,13 +126,14 @@ TEST_CASE("Resources of small-test, by hand (formulas only)", "[resources]") {
   // rmac: 16 multipliers with a 32-bit accumulator each; pointwise assist: 2 x 2 = 4 lanes of 4-input trees.
   CHECK(item(r, "rmac accumulators").luts == 16 * 32);
   CHECK(item(r, "rmac pointwise adder trees").luts == 4 * 52);
-  // aux: throughput x per element: 2x216 + 2x104 + 2x16 + 2x234 + 1x208 + 2x25 + 2x32 + 1x64
-  //    = 432 + 208 + 32 + 468 + 208 + 50 + 64 + 64 = 1526.
+  // aux: throughput x per element: 2x216 + 2x104 + 2x16 + 2x234 + 1x208 + 2x25 + 2x32 + 1x280
+  //    = 432 + 208 + 32 + 468 + 208 + 50 + 64 + 280 = 1742.
   CHECK(item(r, "log2_quantizer").luts == 208);
   CHECK(item(r, "requantizer").dsps == 2);
   CHECK(item(r, "control and DMA").luts == 10000);
-  // Total: 416 + 256 + 512 + 208 + 1526 + 10000 = 12918.
-  CHECK(r.luts == 12918);
+  // Total: 416 + 256 + 512 + 208 + 1742 + 10000 = 13134.
+  CHECK(item(r, "layernorm").luts == 280);
+  CHECK(r.luts == 13134);
   // BRAM36, all 32-bit words with one port: activation 4 banks of 256 words (1K x 36: one block each) = 4;
   // weight and output 2 banks of 256 words = 2 each; divisor 1 bank of 64 words = 1. 4 + 2 + 2 + 1 = 9.
   CHECK(item(r, "activation buffer").bram36 == 4);
@@ -139,10 +152,10 @@ TEST_CASE("Resources of trio-vit, by hand (formulas only): it fits the ZCU102", 
   // rmac: 1024 x 32 = 32768 accumulators; 128 assist trees x 123 = 15744.
   CHECK(item(r, "rmac accumulators").luts == 32768);
   CHECK(item(r, "rmac pointwise adder trees").luts == 15744);
-  // aux: 128x216 + 128x104 + 128x16 + 64x234 + 16x208 + 128x25 + 64x32 + 1x64
-  //    = 27648 + 13312 + 2048 + 14976 + 3328 + 3200 + 2048 + 64 = 66624.
-  // Total: 15744 + 4096 + 32768 + 15744 + 66624 + 10000 = 144976.
-  CHECK(r.luts == 144976);
+  // aux: 128x216 + 128x104 + 128x16 + 64x234 + 16x208 + 128x25 + 64x32 + 1x280
+  //    = 27648 + 13312 + 2048 + 14976 + 3328 + 3200 + 2048 + 280 = 66840.
+  // Total: 15744 + 4096 + 32768 + 15744 + 66840 + 10000 = 145192.
+  CHECK(r.luts == 145192);
   // BRAM36 (two ports, so 1K x 36 at most): activation 128 banks of 1024 x 64 bits -> 2 x 1 = 2 each = 256;
   // weight and output 16 banks of 4096 x 64 bits -> 8 each = 128; divisor 2 banks of 2048 x 32 bits -> 2 each
   // = 4. 256 + 128 + 128 + 4 = 516.
@@ -222,8 +235,8 @@ TEST_CASE("Synthesized LUTs replace the formulas where a unit's RTL was synthesi
     CHECK(r.dsps == formulas.dsps);
     int64_t synthesized = 0, replaced = 0;
     for (const auto& e : c.engines) {
-      const auto [top, parameters] = vitsim::arch::engine_rtl(c, e);
-      const vitsim::arch::SynthesizedUnit* s = vitsim::arch::synthesized_unit(top, parameters);
+      const vitsim::arch::RtlInstance rtl = vitsim::arch::engine_rtl(c, e);
+      const vitsim::arch::SynthesizedUnit* s = vitsim::arch::synthesized_unit(rtl.top, rtl.parameters);
       if (!s) continue;
       CHECK(item(r, e.name + " datapath (synthesized LUTs)").luts == s->luts);
       CHECK(item(r, e.name + " datapath (synthesized LUTs)").synthesized);
@@ -232,10 +245,10 @@ TEST_CASE("Synthesized LUTs replace the formulas where a unit's RTL was synthesi
         if (i.component.rfind(e.name + " ", 0) == 0) replaced += i.luts;
     }
     for (const auto& a : c.aux_units) {
-      const auto [top, parameters] = vitsim::arch::aux_rtl(a);
-      const vitsim::arch::SynthesizedUnit* s = vitsim::arch::synthesized_unit(top, parameters);
+      const vitsim::arch::RtlInstance rtl = vitsim::arch::aux_rtl(a);
+      const vitsim::arch::SynthesizedUnit* s = vitsim::arch::synthesized_unit(rtl.top, rtl.parameters);
       if (!s) continue;
-      const std::string key = vitsim::arch::aux_key(a.kind);
+      const std::string& key = a.type;
       CHECK(item(r, key + " (synthesized LUTs)").luts == s->luts);
       synthesized += s->luts;
       replaced += item(formulas, key).luts;
@@ -246,12 +259,12 @@ TEST_CASE("Synthesized LUTs replace the formulas where a unit's RTL was synthesi
   // small-test's engines, requantizer and log2 unit were all synthesized; units without RTL were not.
   const AccelConfig small = vitsim::sim::find_accel("small-test");
   for (const auto& e : small.engines) {
-    const auto [top, parameters] = vitsim::arch::engine_rtl(small, e);
-    CHECK(vitsim::arch::synthesized_unit(top, parameters) != nullptr);
+    const vitsim::arch::RtlInstance rtl = vitsim::arch::engine_rtl(small, e);
+    CHECK(vitsim::arch::synthesized_unit(rtl.top, rtl.parameters) != nullptr);
   }
   CHECK(vitsim::arch::synthesized_unit("vitsim_requantizer", "LANES=2 LATENCY=3") != nullptr);
   CHECK(vitsim::arch::synthesized_unit("vitsim_log2_divider", "LANES=1 LATENCY=2") != nullptr);
-  CHECK(vitsim::arch::aux_rtl(small.aux(AuxKind::Hswish)).first.empty());
+  CHECK(vitsim::arch::aux_rtl(small.aux("hswish")).top.empty());
   CHECK(vitsim::arch::synthesized_unit("vitsim_requantizer", "LANES=2 LATENCY=4") == nullptr);
 }
 
@@ -318,9 +331,9 @@ TEST_CASE("vitsim accel prints resources and the fit on a device", "[resources][
   const vitsim::test::Run r = vitsim::test::run_vitsim({"accel", "--config", "trio-vit"});
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("resources (estimate, docs/resource-model.md)") &&
-                        Catch::Contains("zcu102 capacity") && Catch::Contains("197,082") &&
+                        Catch::Contains("zcu102 capacity") && Catch::Contains("197,298") &&
                         Catch::Contains("requantizer (synthesized LUTs)") &&
-                        Catch::Contains("utilization on zcu102: DSPs 44.6%, LUTs 71.9%, BRAM36 56.6%: fits"));
+                        Catch::Contains("utilization on zcu102: DSPs 44.6%, LUTs 72.0%, BRAM36 56.6%: fits"));
 
   const vitsim::test::Run small = vitsim::test::run_vitsim(
       {"accel", "--config", "trio-vit", "--device", vitsim::sim::config_dir() + "/devices/zcu104.json"});
@@ -330,7 +343,7 @@ TEST_CASE("vitsim accel prints resources and the fit on a device", "[resources][
   const vitsim::test::Run j = vitsim::test::run_vitsim({"accel", "--config", "small-test", "--json"});
   REQUIRE(j.code == 0);
   const auto doc = nlohmann::json::parse(j.out);
-  CHECK(doc["resources"]["luts"] == 17123);  // 12,918 by the formulas; its four units with RTL synthesized
+  CHECK(doc["resources"]["luts"] == 17339);  // 13,134 by the formulas; its four units with RTL synthesized
   CHECK(doc["resources"]["bram36"] == 9);
   CHECK(doc["resources"]["fit"]["device"]["name"] == "zcu102");
   CHECK(doc["resources"]["fit"]["fits"] == true);

@@ -2,6 +2,7 @@
 // (one engine), cycle mode's reports are consistent, functional simulation is bit-exact
 // against the integer reference executor, hand-derived closed forms hold with ideal memory, the watchdog
 // names a unit that makes no progress, and the CLI's simulate / run commands.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -266,7 +267,22 @@ TEST_CASE("vitsim simulate writes a report: bad timing and bad configs exit 2", 
       test::run_vitsim({"simulate", "--qgraph", dir.file("b0.vqg"), "--accel", dir.file("bad.json")});
   CHECK(bad_config.code == 2);
   CHECK_THAT(bad_config.err, Catch::Contains("bad.json") && Catch::Contains("clock_mhz"));
-  CHECK(dir.entries() == std::vector<std::string>{"b0.vqg", "bad.json", "report.json"});
+  // A config without the unit a layer's step needs: one message naming the op and the unit type, exit 2.
+  nlohmann::json no_hswish = quant::read_json_file(test::config_dir() + "/accel/trio-vit.json");
+  no_hswish["aux_units"].erase("hswish");
+  {
+    std::ofstream out(dir.file("no-hswish.json"));
+    out << no_hswish.dump();
+  }
+  const test::Run unmapped =
+      test::run_vitsim({"simulate", "--qgraph", dir.file("b0.vqg"), "--accel", dir.file("no-hswish.json"),
+                        "--report", dir.file("none.json")});
+  CHECK(unmapped.code == 2);
+  CHECK_THAT(unmapped.err,
+             Catch::Contains("op conv2d needs its hswish step on an auxiliary unit of type hswish, "
+                             "and config 'trio-vit' has none"));
+  CHECK(std::count(unmapped.err.begin(), unmapped.err.end(), '\n') == 1);
+  CHECK(dir.entries() == std::vector<std::string>{"b0.vqg", "bad.json", "no-hswish.json", "report.json"});
 }
 
 TEST_CASE("vitsim run: model -> PTQ -> simulation -> summary", "[simulate][cli]") {

@@ -27,14 +27,20 @@ Resource engine_resource(const AccelConfig& config, const std::string& name) {
   return {};
 }
 
-Resource aux_resource(AuxKind kind) {
-  Resource r;
-  r.name = aux_key(kind);
-  r.aux = kind;
-  return r;
+Resource aux_resource(const AccelConfig& config, const std::string& type) {
+  const int unit = config.aux_index(type);
+  REQUIRE(unit >= 0);
+  return Resource::for_aux(config, static_cast<size_t>(unit));
 }
 
-ComputeTile gemm(int64_t m, int64_t n, int64_t k, std::vector<AuxKind> chain) {
+// The chain of auxiliary units of these types (indices into config.aux_units).
+std::vector<int> units(const AccelConfig& config, const std::vector<std::string>& types) {
+  std::vector<int> chain;
+  for (const std::string& type : types) chain.push_back(aux_resource(config, type).aux);
+  return chain;
+}
+
+ComputeTile gemm(int64_t m, int64_t n, int64_t k, std::vector<int> chain) {
   ComputeTile t;
   t.work = TileWork::Gemm;
   t.m = m, t.n = n, t.k = k;
@@ -42,7 +48,7 @@ ComputeTile gemm(int64_t m, int64_t n, int64_t k, std::vector<AuxKind> chain) {
   return t;
 }
 
-ComputeTile depthwise(int64_t channels, int64_t pixels, int kernel, int stride, std::vector<AuxKind> chain) {
+ComputeTile depthwise(int64_t channels, int64_t pixels, int kernel, int stride, std::vector<int> chain) {
   ComputeTile t;
   t.work = TileWork::Depthwise;
   t.n = channels, t.m = pixels, t.k = int64_t{kernel} * kernel;
@@ -161,7 +167,7 @@ TEST_CASE("Tile timing: pointwise conv on MAT, weight-port bound (small-test)", 
   // at 4 B) => p = 4; depth = 4 stages + ceil(log2 4) = 2 tree stages = 6
   // a = ceil(8 outputs / 2) = 4; T = max(3 x 4, 4) = 12
   // cycles = 3 x 12 + 12 + 5 + 4 + 3 = 60; stall_port = 4 x 3 x 3 = 36; stall_aux = 3 x (12 - 12) = 0
-  check_tile(c, engine_resource(c, "mat"), gemm(4, 8, 12, {AuxKind::Requantizer}), cost(60, 36, 0));
+  check_tile(c, engine_resource(c, "mat"), gemm(4, 8, 12, units(c, {"requantizer"})), cost(60, 36, 0));
 }
 
 TEST_CASE("Tile timing: pointwise conv on MAT without stalls (trio-vit)", "[tile_timing]") {
@@ -171,7 +177,7 @@ TEST_CASE("Tile timing: pointwise conv on MAT without stalls (trio-vit)", "[tile
   // act 8 x 16 = 128 B <= 1024, weight 8 x 8 = 64 B <= 128 => p = 1; depth = 5 + 3 = 8
   // a = ceil(128 / 128) = 1; T = max(16, 1) = 16
   // cycles = 103 x 16 + 16 + 7 + 1 + 7 = 1679; no stalls
-  check_tile(c, engine_resource(c, "mat"), gemm(196, 64, 128, {AuxKind::Requantizer, AuxKind::Hswish}),
+  check_tile(c, engine_resource(c, "mat"), gemm(196, 64, 128, units(c, {"requantizer", "hswish"})),
              cost(1679, 0, 0));
 }
 
@@ -182,7 +188,7 @@ TEST_CASE("Tile timing: depthwise 3x3 on R-MAC", "[tile_timing]") {
   // act 4 x 2 x 2 = 16 B (2 cycles at 8 B), weight 4 B (1 cycle at 4 B) => p = 2; depth = 4 (no tree)
   // a = ceil(16 / 2) = 8; T = max(9 x 2, 8) = 18
   // cycles = 5 x 18 + 18 + 3 + 8 + 3 = 122; stall_port = 6 x 9 x 1 = 54
-  check_tile(small, engine_resource(small, "rmac"), depthwise(8, 10, 3, 1, {AuxKind::Requantizer}),
+  check_tile(small, engine_resource(small, "rmac"), depthwise(8, 10, 3, 1, units(small, {"requantizer"})),
              cost(122, 54, 0));
 
   const AccelConfig trio = vitsim::sim::find_accel("trio-vit");
@@ -190,7 +196,7 @@ TEST_CASE("Tile timing: depthwise 3x3 on R-MAC", "[tile_timing]") {
   // groups = ceil(64 / 8) * ceil(196 / 128) = 16; waves = 9; act 1024 B <= 1024, weight 8 B => p = 1
   // depth 5; a = ceil(1024 / 128) = 8; T = max(9, 8) = 9
   // cycles = 15 x 9 + 9 + 4 + 8 + 4 = 160; no stalls
-  check_tile(trio, engine_resource(trio, "rmac"), depthwise(64, 196, 3, 2, {AuxKind::Requantizer}),
+  check_tile(trio, engine_resource(trio, "rmac"), depthwise(64, 196, 3, 2, units(trio, {"requantizer"})),
              cost(160, 0, 0));
 }
 
@@ -202,23 +208,25 @@ TEST_CASE("Tile timing: attention head, V'K^T on R-MAC (assist) then (V'K^T)q on
   // act 4 x 2 = 8 B (1 cycle), weight 4 x 2 = 8 B (2 cycles at 4 B) => p = 2; depth = 4 + 2 = 6
   // a = ceil(4 / 2) = 2; T = max(8, 2) = 8
   // cycles = 5 x 8 + 8 + 5 + 2 + 3 = 58; stall_port = 6 x 4 x 1 = 24
-  check_tile(small, engine_resource(small, "rmac"), gemm(5, 4, 16, {AuxKind::Requantizer}), cost(58, 24, 0));
+  check_tile(small, engine_resource(small, "rmac"), gemm(5, 4, 16, units(small, {"requantizer"})),
+             cost(58, 24, 0));
   // o = (V'K^T) q: N = 16 tokens x (d + 1) = 5 outputs reducing d = 4, on MAT, through the requantizer and
   // the log2 quantizer (rate min(2, 1) = 1, latency 3 + 2 = 5): the chain is slower than the array.
   // groups = ceil(5 / 4) * ceil(16 / 2) = 16; waves = 1; weight 16 B at 4 B => p = 4; depth 6
   // a = ceil(8 / 1) = 8; T = max(4, 8) = 8
   // cycles = 15 x 8 + 4 + 5 + 8 + 5 = 142; stall_port = 16 x 1 x 3 = 48; stall_aux = 15 x (8 - 4) = 60
   check_tile(small, engine_resource(small, "mat"),
-             gemm(16, 5, 4, {AuxKind::Requantizer, AuxKind::Log2Quantizer}), cost(142, 48, 60));
+             gemm(16, 5, 4, units(small, {"requantizer", "log2_quantizer"})), cost(142, 48, 60));
 
   const AccelConfig trio = vitsim::sim::find_accel("trio-vit");
   // trio-vit, d = 16, N = 196. V'K^T on R-MAC: groups = ceil(16 / 8) * ceil(17 / 16) = 4,
   // waves = ceil(196 / 8) = 25, p = 1, depth 8, a = 1: cycles = 3 x 25 + 25 + 7 + 1 + 4 = 112
-  check_tile(trio, engine_resource(trio, "rmac"), gemm(17, 16, 196, {AuxKind::Requantizer}), cost(112, 0, 0));
+  check_tile(trio, engine_resource(trio, "rmac"), gemm(17, 16, 196, units(trio, {"requantizer"})),
+             cost(112, 0, 0));
   // (V'K^T) q on MAT into the log2 quantizer (rate 16, latency 2): groups = ceil(17 / 8) * ceil(196 / 16)
   // = 39, waves = 2, p = 1, a = ceil(128 / 16) = 8, T = max(2, 8) = 8
   // cycles = 38 x 8 + 2 + 7 + 8 + 2 = 323; stall_aux = 38 x (8 - 2) = 228
-  check_tile(trio, engine_resource(trio, "mat"), gemm(196, 17, 16, {AuxKind::Log2Quantizer}),
+  check_tile(trio, engine_resource(trio, "mat"), gemm(196, 17, 16, units(trio, {"log2_quantizer"})),
              cost(323, 0, 228));
 }
 
@@ -228,7 +236,7 @@ TEST_CASE("Tile timing: GEMM on the systolic baseline", "[tile_timing]") {
   // 32 + 32 + 64 - 2 = 126 cycles (= waves, p = 1, depth 1). Without a chain: 28 x 126 = 3528.
   check_tile(c, engine_resource(c, "sa"), gemm(196, 128, 64, {}), cost(3528, 0, 0));
   // Requantized (rate 16, latency 4): a = 1024 / 16 = 64 < 126 = T: 27 x 126 + 126 + 0 + 64 + 4 = 3596.
-  check_tile(c, engine_resource(c, "sa"), gemm(196, 128, 64, {AuxKind::Requantizer}), cost(3596, 0, 0));
+  check_tile(c, engine_resource(c, "sa"), gemm(196, 128, 64, units(c, {"requantizer"})), cost(3596, 0, 0));
 }
 
 TEST_CASE("Tile timing: elementwise tile on an auxiliary unit", "[tile_timing]") {
@@ -237,11 +245,24 @@ TEST_CASE("Tile timing: elementwise tile on an auxiliary unit", "[tile_timing]")
   // small-test residual add (throughput 2, latency 2), 7 elements: ceil(7 / 2) + 2 = 6
   const AccelConfig small = vitsim::sim::find_accel("small-test");
   add.m = 7;
-  check_tile(small, aux_resource(AuxKind::ResidualAdd), add, cost(6, 0, 0));
+  check_tile(small, aux_resource(small, "residual_add"), add, cost(6, 0, 0));
   // trio-vit residual add (64 per cycle, latency 2), 64 channels x 196 pixels: 12544 / 64 + 2 = 198
   const AccelConfig trio = vitsim::sim::find_accel("trio-vit");
   add.m = 64 * 196;
-  check_tile(trio, aux_resource(AuxKind::ResidualAdd), add, cost(198, 0, 0));
+  check_tile(trio, aux_resource(trio, "residual_add"), add, cost(198, 0, 0));
+}
+
+TEST_CASE("Tile timing: multi-pass units stream a tile's elements once per pass", "[tile_timing]") {
+  const AccelConfig all = load_accel_config(std::string(VITSIM_TEST_DATA_DIR) + "/accel/all-units.json");
+  ComputeTile rows;
+  rows.work = TileWork::Elementwise;
+  rows.m = 197 * 3;  // three rows of 197 tokens
+  // layernorm (1 per cycle, latency 8): statistics and normalize passes, 2 x 591 + 8 = 1190
+  check_tile(all, aux_resource(all, "layernorm"), rows, cost(2 * 591 + 8, 0, 0));
+  // softmax (1 per cycle, latency 6): max, exp and sum, log2 encode: 3 x 591 + 6 = 1779
+  check_tile(all, aux_resource(all, "softmax"), rows, cost(3 * 591 + 6, 0, 0));
+  // residual_add (2 per cycle, latency 2), one pass: ceil(591 / 2) + 2 = 298
+  check_tile(all, aux_resource(all, "residual_add"), rows, cost(296 + 2, 0, 0));
 }
 
 TEST_CASE("Tile timing: a resource rejects tiles it cannot run, naming both", "[tile_timing]") {
@@ -251,7 +272,7 @@ TEST_CASE("Tile timing: a resource rejects tiles it cannot run, naming both", "[
                     Catch::Contains("'mat'") && Catch::Contains("depthwise"));
   CHECK_THROWS_WITH(tile_stepper(c, engine_resource(c, "rmac"), dw7),
                     Catch::Contains("'rmac'") && Catch::Contains("kernel 7"));
-  CHECK_THROWS_WITH(tile_cost(c, aux_resource(AuxKind::Hswish), gemm(4, 4, 4, {})),
+  CHECK_THROWS_WITH(tile_cost(c, aux_resource(c, "hswish"), gemm(4, 4, 4, {})),
                     Catch::Contains("'hswish'") && Catch::Contains("gemm"));
   ComputeTile add;
   add.work = TileWork::Elementwise;
@@ -382,14 +403,14 @@ TEST_CASE("Tile timing: elementwise stepper == closed form on random tiles", "[t
 TEST_CASE("Tile timing: random tiles through the config dispatchers agree in both modes",
           "[tile_timing][random]") {
   std::mt19937_64 rng(606);
-  const std::vector<AuxKind> chains[] = {
-      {}, {AuxKind::Requantizer}, {AuxKind::Requantizer, AuxKind::Hswish}, {AuxKind::Log2Quantizer}};
+  const std::vector<std::vector<std::string>> chains = {
+      {}, {"requantizer"}, {"requantizer", "hswish"}, {"log2_quantizer"}};
   for (const char* name : {"small-test", "trio-vit", "systolic-32x32-os"}) {
     const AccelConfig c = vitsim::sim::find_accel(name);
     for (int i = 0; i < 100; ++i) {
       const EngineConfig& engine =
           c.engines[static_cast<size_t>(pick(rng, 0, static_cast<int64_t>(c.engines.size()) - 1))];
-      const std::vector<AuxKind>& chain = chains[pick(rng, 0, 3)];
+      const std::vector<int> chain = units(c, chains[static_cast<size_t>(pick(rng, 0, 3))]);
       ComputeTile t = engine.type == "rmac" && pick(rng, 0, 1)
                           ? depthwise(pick(rng, 1, 64), pick(rng, 1, 300), 3, 1, chain)
                           : gemm(pick(rng, 1, 64), pick(rng, 1, 64), pick(rng, 1, 64), chain);

@@ -116,7 +116,7 @@ std::function<AuxUnit<Model>(Model&, std::mt19937_64&)> requant_tiles(bool shift
 }  // namespace
 
 TEST_CASE("RTL requantizer (small-test.json's unit) == vitsim on 1,000 random tiles with stalls", "[rtl]") {
-  const arch::AuxUnitConfig& unit = rtl::config("small-test").aux(arch::AuxKind::Requantizer);
+  const arch::AuxUnitConfig& unit = rtl::config("small-test").aux("requantizer");
   REQUIRE(unit.throughput == VREQUANT_LANES);
   REQUIRE(unit.latency == VREQUANT_LATENCY);
   const rtl::CosimResult r =
@@ -189,7 +189,7 @@ std::function<AuxUnit<Vlog2>(Vlog2&, std::mt19937_64&)> log2_tiles() {
 
 TEST_CASE("RTL log2 quantizer + shift divider (trio-vit.json's unit) == vitsim on 1,000 random tiles",
           "[rtl]") {
-  const arch::AuxUnitConfig& unit = rtl::config("trio-vit").aux(arch::AuxKind::Log2Quantizer);
+  const arch::AuxUnitConfig& unit = rtl::config("trio-vit").aux("log2_quantizer");
   REQUIRE(unit.throughput == VLOG2_LANES);
   REQUIRE(unit.latency == VLOG2_LATENCY);
   const rtl::CosimResult r = cosimulate_aux<Vlog2>(unit, VLOG2_LANES, 8, kTiles, 14003, log2_tiles());
@@ -200,7 +200,7 @@ TEST_CASE("RTL log2 quantizer + shift divider (trio-vit.json's unit) == vitsim o
 
 TEST_CASE("A one-cycle change to the elementwise model makes the co-simulation fail", "[rtl]") {
   // The model of the unit with one more cycle of latency than the RTL (and than the config says).
-  arch::AuxUnitConfig later = rtl::config("trio-vit").aux(arch::AuxKind::Log2Quantizer);
+  arch::AuxUnitConfig later = rtl::config("trio-vit").aux("log2_quantizer");
   ++later.latency;
   const std::string divergence =
       cosimulate_aux<Vlog2>(later, VLOG2_LANES, 8, 20, 14004, log2_tiles()).divergence;

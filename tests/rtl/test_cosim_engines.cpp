@@ -270,7 +270,7 @@ void require_config(EngineSetup& s, const std::string& name, const std::string& 
   REQUIRE(ports.act_bytes_per_cycle == s.ports.act_bytes_per_cycle);
   REQUIRE(ports.weight_bytes_per_cycle == s.ports.weight_bytes_per_cycle);
   if (s.chain.rate > 0) {
-    const arch::AuxPath chain = arch::aux_path(c, {arch::AuxKind::Requantizer});
+    const arch::AuxPath chain = arch::aux_path(c, {c.aux_index("requantizer")});
     REQUIRE(chain.rate == s.chain.rate);
     REQUIRE(chain.latency == s.chain.latency);
   }

@@ -1,0 +1,44 @@
+// Auxiliary unit type "gelu": GELU on codes, a stage of an engine's output chain after the requantizer (the
+// activation of a Linear or conv with act gelu_tanh / gelu_erf). Key "method": "table" (default), a
+// 256-entry lookup of the pre-activation code, as quant/'s integer GELU computes it today; or
+// "polynomial", I-BERT's integer GELU, x / 2 x (1 + erf(x / sqrt 2)) with erf from a clipped second-order
+// polynomial. Timing: a chain stage of the output-group pipeline (docs/engines.md); resources:
+// docs/resource-model.md.
+#include "arch/fabric_cost.hpp"
+#include "arch/unit_registry.hpp"
+
+namespace vitsim::arch {
+
+namespace {
+
+class GeluUnit : public AuxUnitParams {
+ public:
+  bool polynomial = false;  // I-BERT's polynomial instead of the 256-entry table
+
+  std::string type() const override { return "gelu"; }
+  int64_t luts_per_element() const override {
+    using namespace fabric;
+    // Table: 256 x 8 bits in distributed RAM, 4 LUT6 (64 x 1 each) per output bit, one copy per lane.
+    if (!polynomial) return 256 / 64 * kCodeBits;
+    // |x| and its clip to the polynomial's range, + b (16 bits), (the square in DSPs), + c, 1 + erf (32
+    // bits each), (the product with x in DSPs), rounding shift and clamp to int8.
+    return add_luts(kCodeBits) + clamp_luts(kCodeBits) + add_luts(kProductBits) +
+           2 * add_luts(kAccumulatorBits) + shifter_luts(kAccumulatorBits) + clamp_luts(kCodeBits);
+  }
+  std::string summary() const override { return polynomial ? "polynomial" : "table"; }
+  nlohmann::json to_json() const override { return {{"method", summary()}}; }
+};
+
+std::unique_ptr<AuxUnitParams> parse_gelu(quant::JsonReader& r) {
+  auto p = std::make_unique<GeluUnit>();
+  p->polynomial = r.choice("method", "table", {"table", "polynomial"}) == "polynomial";
+  return p;
+}
+
+}  // namespace
+
+VITSIM_REGISTER_AUX_UNIT(gelu, "gelu",
+                         "GELU on codes (a 256-entry table or I-BERT's polynomial), an output-chain stage",
+                         parse_gelu, {AuxStep::Gelu})
+
+}  // namespace vitsim::arch
