@@ -2,6 +2,7 @@
 // and the local backend run through the real vitsim binary, including a resume after kill -9.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -480,4 +481,19 @@ TEST_CASE("sweep: a point beyond the spec's max_cycles fails with the limit's me
   CHECK(vitsim::test::run_vitsim(
             {"sweep", write_spec(dir, small_spec(axes, {{"max_cycles", -1}}), "bad.json"), "--dry-run"})
             .code == 2);
+}
+
+TEST_CASE("sweep: a second sweep on the same --out exits 2 while another holds DIR/.lock", "[sweep]") {
+  TempDir dir("sweep", "lock");
+  const std::string spec = write_spec(dir, small_spec({{{"pointer", "/engines/0/lanes"}, {"values", {4}}}}));
+  const std::string out = dir.file("out");
+  fs::create_directories(out);
+  const int held = ::open((out + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  REQUIRE(::flock(held, LOCK_EX | LOCK_NB) == 0);  // as a running sweep holds it
+  const vitsim::test::Run second = vitsim::test::run_vitsim({"sweep", spec, "--out", out, "--prepare"});
+  CHECK(second.code == 2);
+  CHECK_THAT(second.err, Catch::Contains("another vitsim sweep is using"));
+  CHECK(!fs::exists(out + "/spec.json"));
+  ::close(held);  // the first sweep ends: the lock is free
+  CHECK(vitsim::test::run_vitsim({"sweep", spec, "--out", out, "--prepare"}).code == 0);
 }
