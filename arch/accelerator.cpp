@@ -23,6 +23,8 @@ namespace vitsim::arch {
 namespace {
 
 constexpr int64_t kMinAutoWatchdog = 1000000;
+// The cycle-limit monitor's longest sleep without a progress callback (it also wakes on every completion).
+constexpr int64_t kMonitorHorizon = int64_t{1} << 40;
 
 // An upper bound of a transfer's cycles with the DMA and the DRAM to itself: its setup, then every burst
 // issued only after the previous one's last byte arrived.
@@ -142,21 +144,23 @@ class Accelerator : public sc_core::sc_module {
     next_trigger(cycles_time(watchdog_cycles_));
   }
 
-  // Wakes at every progress point and at the cycle limit, apart from the units' per-cycle work. Stops the
-  // run at cycle max_cycles_ if an item is still to finish then or later: the run needs more cycles.
+  // Wakes at every progress point, at the cycle limit and on every completion, apart from the units'
+  // per-cycle work. Stops the run at cycle max_cycles_ if an item is still to finish then or later (the run
+  // needs more cycles). Once every item is recorded it decides at once (fast mode records an item's end
+  // ahead, which may lie past the limit) and schedules nothing more, so a limit far beyond the run (up to
+  // INT64_MAX) never moves simulated time there.
   void monitor() {
     const int64_t t = now_cycle();
-    if (max_cycles_ > 0 && t >= max_cycles_) {
-      limit_reached_ = !complete() || scoreboard_.last_cycle() >= max_cycles_;
-      if (limit_reached_) sc_core::sc_stop();
+    if (max_cycles_ > 0 && (complete() ? scoreboard_.last_cycle() >= max_cycles_ : t >= max_cycles_)) {
+      limit_reached_ = true;
+      sc_core::sc_stop();
       return;
     }
+    if (complete()) return;
     if (t > 0 && on_progress_) on_progress_(t);
-    // Once every item is recorded, only a fast-mode item recorded ahead may still end past the limit.
-    if (complete() && max_cycles_ == 0) return;
-    int64_t next = on_progress_ && !complete() ? t + RunOptions::kProgressCycles : max_cycles_;
+    int64_t next = t + (on_progress_ ? RunOptions::kProgressCycles : kMonitorHorizon);
     if (max_cycles_ > 0) next = std::min(next, max_cycles_);
-    next_trigger(cycles_time(next - t));
+    next_trigger(cycles_time(next - t), scoreboard_.changed());
   }
 
   Scoreboard scoreboard_;

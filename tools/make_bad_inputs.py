@@ -372,6 +372,10 @@ def other_cases():
                            ("simulate --qgraph {d}/base/tiny.vqg --report {t}/link.json", "symbolic link"),
                            ]:
         case("-", None, 2, fragment, args)
+    # Legal extremes that must end normally: a cycle limit far beyond the run once moved simulated time to it.
+    for mode in ("cycle", "fast"):
+        case("-", None, 0, "(latency",
+             f"simulate --qgraph {{d}}/base/tiny.vqg --timing {mode} --max-cycles 9223372036854775807")
 
 
 def sweep_result_cases():
