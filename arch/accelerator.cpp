@@ -23,7 +23,8 @@ namespace vitsim::arch {
 namespace {
 
 constexpr int64_t kMinAutoWatchdog = 1000000;
-// The cycle-limit monitor's longest sleep without a progress callback (it also wakes on every completion).
+// The cycle-limit monitor's longest sleep without a progress callback: simulated time goes at most this far
+// past the run's end.
 constexpr int64_t kMonitorHorizon = int64_t{1} << 40;
 
 // An upper bound of a transfer's cycles with the DMA and the DRAM to itself: its setup, then every burst
@@ -144,11 +145,11 @@ class Accelerator : public sc_core::sc_module {
     next_trigger(cycles_time(watchdog_cycles_));
   }
 
-  // Wakes at every progress point, at the cycle limit and on every completion, apart from the units'
-  // per-cycle work. Stops the run at cycle max_cycles_ if an item is still to finish then or later (the run
-  // needs more cycles). Once every item is recorded it decides at once (fast mode records an item's end
-  // ahead, which may lie past the limit) and schedules nothing more, so a limit far beyond the run (up to
-  // INT64_MAX) never moves simulated time there.
+  // Wakes at every progress point and at the cycle limit (sleeping at most kMonitorHorizon cycles), apart
+  // from the units' per-cycle work. Stops the run at cycle max_cycles_ if an item is still to finish then
+  // or later (the run needs more cycles). Once every item is recorded it decides at once (fast mode records
+  // an item's end ahead, which may lie past the limit) and schedules nothing more, so a limit far beyond
+  // the run (up to INT64_MAX) never moves simulated time there.
   void monitor() {
     const int64_t t = now_cycle();
     if (max_cycles_ > 0 && (complete() ? scoreboard_.last_cycle() >= max_cycles_ : t >= max_cycles_)) {
@@ -160,7 +161,7 @@ class Accelerator : public sc_core::sc_module {
     if (t > 0 && on_progress_) on_progress_(t);
     int64_t next = t + (on_progress_ ? RunOptions::kProgressCycles : kMonitorHorizon);
     if (max_cycles_ > 0) next = std::min(next, max_cycles_);
-    next_trigger(cycles_time(next - t), scoreboard_.changed());
+    next_trigger(cycles_time(next - t));
   }
 
   Scoreboard scoreboard_;
