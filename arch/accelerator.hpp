@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -25,6 +26,13 @@ class SimulationStalled : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The run needed more cycles than RunOptions::max_cycles allows: it stopped at that cycle. The message
+/// names the limit and the layers running when it was reached.
+class CycleLimitReached : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct RunOptions {
   TimingMode mode = TimingMode::Fast;
   /// Stop with SimulationStalled when no item completes for this many cycles. 0: automatic, the larger of
@@ -35,6 +43,12 @@ struct RunOptions {
   FunctionalModel* functional = nullptr;  // when set, every tile is executed on it as it starts
   bool record_bursts = false;             // keep every DRAM burst in RunRecords::bursts (traces)
   MemoryImage* memory = nullptr;          // when set, the DRAM and the DMA move real bytes through it
+  /// Stop with CycleLimitReached when the run needs more than this many cycles (0: no limit).
+  int64_t max_cycles = 0;
+  /// When set, called with the cycle reached every kProgressCycles simulated cycles (a long cycle-mode
+  /// run's progress line); checked apart from the per-cycle work, so it costs nothing per cycle.
+  std::function<void(int64_t cycle)> on_progress;
+  static constexpr int64_t kProgressCycles = 1 << 16;
 };
 
 struct RunRecords {

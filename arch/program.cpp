@@ -132,9 +132,24 @@ void Program::validate() const {
   for (size_t i = 0; i < n_transfers; ++i)
     if (!transfer_queued[i]) invalid(transfer_str(static_cast<int>(i)) + " is in no queue");
 
+  const std::vector<size_t> order = dependency_order();
+  if (order.size() == n_tiles + n_transfers) return;
+  std::vector<bool> ordered(n_tiles + n_transfers, false);
+  for (size_t item : order) ordered[item] = true;
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    if (ordered[i]) continue;
+    const std::string who =
+        i < n_tiles ? tile_str(static_cast<int>(i)) : transfer_str(static_cast<int>(i - n_tiles));
+    const int layer = i < n_tiles ? tiles[i].layer : transfers[i - n_tiles].layer;
+    invalid("the waits and queue orders form a cycle: " + who + " (layer '" +
+            layer_names[static_cast<size_t>(layer)] + "') can never start");
+  }
+}
+
+std::vector<size_t> Program::dependency_order() const {
   // Kahn's algorithm over tiles (ids 0..T-1) and transfers (ids T..): an item is ready once everything
   // it waits for and its queue predecessor are done. Whatever never gets ready lies on (or behind) a cycle.
-  const size_t n = n_tiles + n_transfers;
+  const size_t n_tiles = tiles.size(), n = n_tiles + transfers.size();
   std::vector<std::vector<size_t>> successors(n);
   std::vector<int> pending(n, 0);
   auto edge = [&](size_t from, size_t to) {
@@ -146,7 +161,7 @@ void Program::validate() const {
     for (int x : wx) edge(n_tiles + static_cast<size_t>(x), item);
   };
   for (size_t i = 0; i < n_tiles; ++i) add_waits(i, tiles[i].wait_tiles, tiles[i].wait_transfers);
-  for (size_t i = 0; i < n_transfers; ++i)
+  for (size_t i = 0; i < transfers.size(); ++i)
     add_waits(n_tiles + i, transfers[i].wait_tiles, transfers[i].wait_transfers);
   for (const auto& q : queues)
     for (size_t j = 1; j < q.size(); ++j) edge(static_cast<size_t>(q[j - 1]), static_cast<size_t>(q[j]));
@@ -154,26 +169,17 @@ void Program::validate() const {
     for (size_t j = 1; j < q->size(); ++j)
       edge(n_tiles + static_cast<size_t>((*q)[j - 1]), n_tiles + static_cast<size_t>((*q)[j]));
 
-  std::vector<size_t> ready;
+  std::vector<size_t> ready, order;
   for (size_t i = 0; i < n; ++i)
     if (!pending[i]) ready.push_back(i);
-  size_t done = 0;
   while (!ready.empty()) {
     const size_t item = ready.back();
     ready.pop_back();
-    ++done;
+    order.push_back(item);
     for (size_t s : successors[item])
       if (--pending[s] == 0) ready.push_back(s);
   }
-  if (done == n) return;
-  for (size_t i = 0; i < n; ++i) {
-    if (!pending[i]) continue;
-    const std::string who =
-        i < n_tiles ? tile_str(static_cast<int>(i)) : transfer_str(static_cast<int>(i - n_tiles));
-    const int layer = i < n_tiles ? tiles[i].layer : transfers[i - n_tiles].layer;
-    invalid("the waits and queue orders form a cycle: " + who + " (layer '" +
-            layer_names[static_cast<size_t>(layer)] + "') can never start");
-  }
+  return order;
 }
 
 }  // namespace vitsim::arch

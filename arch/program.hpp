@@ -140,6 +140,10 @@ struct Program {
   /// in the queue of its direction, and the waits plus the queue orders form an acyclic graph, so the
   /// program cannot deadlock. Throws std::logic_error naming the first violation.
   void validate() const;
+  /// Every item (tiles as 0..T-1, then transfers as T..) in an order that puts each after what it waits
+  /// for and after its queue predecessor; the items on (or behind) a cycle of waits are left out. Indices
+  /// must be in range (validate checks them first).
+  std::vector<size_t> dependency_order() const;
 };
 
 }  // namespace vitsim::arch

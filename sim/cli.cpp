@@ -271,6 +271,10 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
            "--watchdog-cycles", sim_args.watchdog_cycles,
            "Stop with an error when no tile or transfer completes for this many cycles (0: automatic)")
         ->capture_default_str();
+    cmd.add_option("--max-cycles", sim_args.max_cycles,
+                   "Stop with exit code 2, writing nothing, when the run needs more than this many cycles "
+                   "(0: no limit)")
+        ->capture_default_str();
     cmd.add_option("--image-seed", sim_args.seed, "Seed of the synthetic input image (functional simulation)")
         ->capture_default_str();
   };
@@ -347,7 +351,7 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         if (*forward) return cmd_forward(model_args, qgraph_path, repeat, seed, out);
         if (*quantize) return run_quantize(q, out, err);
         if (*accel) return run_accel(accel_config, json, out, accel_device);
-        if (*simulate) return run_simulate(qgraph_path, sim_args, out);
+        if (*simulate) return run_simulate(qgraph_path, sim_args, out, err);
         if (*run) return run_pipeline(run_q, sim_args, out, err);
         if (*validate) return run_validate(validate_args, out, err);
         if (*scalesim) return run_scalesim_command(scalesim_args, out);

@@ -16,17 +16,24 @@ namespace vitsim::sim {
 
 namespace {
 
-SimOptions options_from(const SimulateArgs& args) {
+int64_t non_negative(int64_t value, const char* option, const char* zero_means) {
+  if (value < 0)
+    throw std::invalid_argument(std::string(option) + " must be 0 (" + zero_means + ") or positive, got " +
+                                std::to_string(value));
+  return value;
+}
+
+// `progress` receives a cycle-mode run's estimate and progress lines.
+SimOptions options_from(const SimulateArgs& args, RunProgress& progress) {
   SimOptions o;
   o.timing = arch::parse_timing_mode(args.timing);
   o.functional = args.functional;
   o.compile.ideal_memory = args.ideal_memory;
   o.seed = args.seed;
-  if (args.watchdog_cycles < 0)
-    throw std::invalid_argument("--watchdog-cycles must be 0 (automatic) or positive, got " +
-                                std::to_string(args.watchdog_cycles));
-  o.watchdog_cycles = args.watchdog_cycles;
+  o.watchdog_cycles = non_negative(args.watchdog_cycles, "--watchdog-cycles", "automatic");
+  o.max_cycles = non_negative(args.max_cycles, "--max-cycles", "no limit");
   o.record_bursts = !args.trace.empty() || !args.vcd.empty();  // the traces' DRAM tracks
+  o.progress = &progress;
   return o;
 }
 
@@ -51,8 +58,10 @@ int report_and_summarize(const SimOutcome& outcome, const arch::AccelConfig& con
 
 }  // namespace
 
-int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out) {
-  const SimOptions options = options_from(args);
+int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out,
+                 std::ostream& err) {
+  RunProgress progress(err, is_terminal(err));
+  const SimOptions options = options_from(args, progress);
   const arch::AccelConfig config = find_accel(args.accel);
   // A timing-only simulation reads no weight bytes (docs/qgraph-format.md).
   const quant::QGraph qgraph = quant::load_qgraph(
@@ -62,7 +71,8 @@ int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::
 
 int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& out, std::ostream& err) {
   using clock = std::chrono::steady_clock;
-  const SimOptions options = options_from(args);
+  RunProgress progress(err, is_terminal(err));
+  const SimOptions options = options_from(args, progress);
   const arch::AccelConfig config = find_accel(args.accel);
   const quant::Recipe recipe = quant::find_recipe(q.recipe, config_dir() + "/quant");
 

@@ -17,6 +17,7 @@ struct SimulateArgs {
   bool ideal_memory = false;
   uint64_t seed = 0;            // functional simulation's synthetic input image
   int64_t watchdog_cycles = 0;  // 0: automatic (arch::RunOptions)
+  int64_t max_cycles = 0;       // stop (exit 2, nothing written) beyond this many cycles; 0: no limit
   std::string report;           // report.json to write (atomically); none when empty
   std::string layers_csv;       // layers.csv to write (atomically); none when empty
   std::string trace;            // Perfetto / Chrome trace-event JSON to write (atomically); none when empty
@@ -25,8 +26,9 @@ struct SimulateArgs {
   int top_layers = 8;
 };
 
-/// `vitsim simulate --qgraph FILE`.
-int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out);
+/// `vitsim simulate --qgraph FILE`; a long cycle-mode run's estimate and progress go to `err`.
+int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out,
+                 std::ostream& err);
 
 /// `vitsim run`: quantizes `q` (its `out` may be empty: the quantized graph then stays in memory) and
 /// simulates it.

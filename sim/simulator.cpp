@@ -9,6 +9,7 @@
 
 #include "arch/accelerator.hpp"
 #include "arch/functional.hpp"
+#include "arch/run_estimate.hpp"
 #include "quant/dataset.hpp"
 #include "quant/int_executor.hpp"
 #include "sim/graph_report.hpp"
@@ -118,7 +119,27 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
   run.functional = functional.get();
   run.memory = memory.get();
   run.record_bursts = options.record_bursts;
-  outcome.records = arch::run_program(program, config, run);
+  run.max_cycles = options.max_cycles;
+  const bool show_progress = options.progress && options.timing == arch::TimingMode::Cycle;
+  const int64_t expected =
+      show_progress || options.max_cycles > 0 ? arch::estimate_cycles(program, config) : 0;
+  // Erases a terminal's progress line however the run ends, before any message about it.
+  struct Finish {
+    RunProgress* progress;
+    ~Finish() {
+      if (progress) progress->finish();
+    }
+  } finish{show_progress ? options.progress : nullptr};
+  if (show_progress) {
+    options.progress->start(expected);
+    run.on_progress = [&options](int64_t cycle) { options.progress->at_cycle(cycle); };
+  }
+  try {
+    outcome.records = arch::run_program(program, config, run);
+  } catch (const arch::CycleLimitReached& e) {
+    throw arch::CycleLimitReached(std::string(e.what()) + "; about " + with_commas(expected) +
+                                  " cycles expected in all");
+  }
   const arch::RunRecords& rec = outcome.records;
 
   SimReport& rep = outcome.report;

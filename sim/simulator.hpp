@@ -17,16 +17,19 @@
 #include "arch/timing_mode.hpp"
 #include "quant/qgraph.hpp"
 #include "sim/compiler.hpp"
+#include "sim/run_progress.hpp"
 
 namespace vitsim::sim {
 
 struct SimOptions {
   arch::TimingMode timing = arch::TimingMode::Fast;
-  bool functional = false;      // compute real outputs and compare them with the integer executor
-  CompileOptions compile;       // ideal memory, ...
-  int64_t watchdog_cycles = 0;  // see arch::RunOptions (0: automatic)
-  uint64_t seed = 0;            // the synthetic input image of functional simulation
-  bool record_bursts = false;   // keep every DRAM burst in SimOutcome::records (for traces)
+  bool functional = false;          // compute real outputs and compare them with the integer executor
+  CompileOptions compile;           // ideal memory, ...
+  int64_t watchdog_cycles = 0;      // see arch::RunOptions (0: automatic)
+  uint64_t seed = 0;                // the synthetic input image of functional simulation
+  bool record_bursts = false;       // keep every DRAM burst in SimOutcome::records (for traces)
+  int64_t max_cycles = 0;           // stop with arch::CycleLimitReached beyond this many cycles (0: no limit)
+  RunProgress* progress = nullptr;  // cycle mode: the estimate and progress lines on stderr (may be null)
 };
 
 /// a / b, or 0 when b is 0.
@@ -150,7 +153,8 @@ struct SimOutcome {
   arch::RunRecords records;
 };
 
-/// Compiles and simulates; throws MappingError, arch::SimulationStalled or std::invalid_argument.
+/// Compiles and simulates; throws MappingError, arch::SimulationStalled, arch::CycleLimitReached or
+/// std::invalid_argument.
 SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfig& config,
                              const SimOptions& options);
 inline SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config,

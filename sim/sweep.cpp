@@ -261,6 +261,7 @@ SweepSpec load_sweep_spec(const std::string& path) {
   quant::JsonReader calib = r.object("calibration");
   s.calibration = read_calibration(calib, CalibrationSpec{"synthetic", 1, 1});
   s.timing = r.choice("timing", "fast", {"fast", "cycle"});
+  s.max_cycles = read_limit(r, "max_cycles").value_or(0);
 
   quant::JsonReader constraints = r.object("constraints");
   s.device = constraints.string("device", "");
@@ -625,6 +626,7 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
                                      : make_qgraph(spec, p, qpath);
     SimOptions options;
     options.timing = arch::parse_timing_mode(spec.timing);
+    options.max_cycles = spec.max_cycles;
     const SimReport report = simulate(qgraph, config, options);
     quant::write_file_atomic((folder / "report.json").string(), report.to_json().dump(1) + "\n");
     json metrics = resource_metrics(p);
@@ -921,18 +923,6 @@ class ResultsCsvAppender {
   std::vector<int> order_;
   size_t next_ = 0;
 };
-
-std::string duration_text(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::llround(seconds));
-  std::ostringstream o;
-  if (s >= 3600)
-    o << s / 3600 << "h" << std::setw(2) << std::setfill('0') << s % 3600 / 60 << "m";
-  else if (s >= 60)
-    o << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
-  else
-    o << s << "s";
-  return o.str();
-}
 
 std::string exit_text(int status) {
   if (WIFSIGNALED(status)) {

@@ -54,6 +54,7 @@ struct SweepSpec {
   CalibrationSpec calibration;  // default {synthetic, seed 1, count 1}
   uint64_t weights_seed = 0;    // synthetic weights (not a spec field: fixed, like `vitsim run`'s default)
   std::string timing = "fast";  // fast | cycle
+  int64_t max_cycles = 0;       // a point needing more cycles fails with the limit's message (0: no limit)
   std::string device;           // constraints.device as written ("" : none)
   std::optional<arch::Device> fpga;  // the device it names
   SweepLimits limits;                // constraints.max

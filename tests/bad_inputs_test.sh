@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the bad-input corpus (tests/data/bad/manifest.tsv, written by tools/make_bad_inputs.py) through the
 # real CLI. For every case: the exit code is the expected one; a failure prints exactly one line on stderr,
-# containing the expected fragment, at most 2,000 bytes, with no raw escape character; a success prints the
+# containing the expected fragment, at most 2,000 bytes, with no raw escape character, and nothing on stdout
+# (SystemC's "Simulation stopped by user." once went there); a success prints the
 # fragment on stdout; nothing is left in the case's temporary folder but what the case put there, and no
 # temporary output file (.*.tmp-*) remains; every run ends within 60 s (a hang fails).
 #   bash tests/bad_inputs_test.sh VITSIM_BINARY SOURCE_DIR
@@ -42,6 +43,8 @@ while IFS=$'\t' read -r file rc fragment command; do
     problem="exit code $got, expected $rc"
   elif [[ "$rc" != 0 && "$lines" != 1 ]]; then
     problem="$lines lines on stderr, expected one"
+  elif [[ "$rc" != 0 && -s "$t/.stdout" ]]; then
+    problem="a failure printed on stdout: $(head -c 200 "$t/.stdout")"
   elif [[ "$rc" != 0 ]] && ! grep -qF -- "$fragment" "$t/.stderr"; then
     problem="stderr lacks '$fragment'"
   elif [[ "$rc" == 0 ]] && ! grep -qF -- "$fragment" "$t/.stdout"; then

@@ -179,9 +179,13 @@ int64_t dram_traffic(const sim::SimReport& r) {
 
 // Runs `check_case(seed, workload, model, rng)` on `layers` random layers (seeds 0, 1, ...) and `models`
 // cases of EfficientViT-B0 @64 (seeds 1000000, ...); `rng` is the case's random stream, after the workload.
+// Both counts are test::sample_count's (fewer under the sanitizers), and so must be the callers' minimum
+// numbers of checks.
 void for_each_case(
     int layers, int models,
     const std::function<void(uint64_t, const quant::QGraph&, bool, std::mt19937_64&)>& check_case) {
+  layers = test::sample_count(layers);
+  models = test::sample_count(models);
   for (uint64_t seed = 0; seed < static_cast<uint64_t>(layers); ++seed) {
     std::mt19937_64 rng(seed);
     const quant::QGraph q = random_workload(rng);
@@ -236,9 +240,9 @@ TEST_CASE("Property: more DRAM bandwidth rarely and boundedly increases total cy
   INFO(run.checks << " checks, " << run.violations << " took longer (worst by " << 100 * worst
                   << "%); smallest:\n"
                   << run.counterexample);
-  CHECK(run.checks >= 3900);
+  CHECK(run.checks >= test::sample_count(3900));
   CHECK(run.violations * 40 <= run.checks);
-  bounded.check(3900);
+  bounded.check(test::sample_count(3900));
 }
 
 // ----- (c) buffer capacity -----------------------------------------------------------------------------
@@ -278,7 +282,7 @@ TEST_CASE("Property: a larger buffer never increases DRAM traffic", "[property][
              (mapped ? std::to_string(dram_traffic(large)) : "no mapping");
     });
   });
-  run.check(1450);
+  run.check(test::sample_count(1450));
 }
 
 // ----- (d) the MAC bound -------------------------------------------------------------------------------
@@ -316,7 +320,7 @@ TEST_CASE("Property: cycles are never below MACs / multipliers, per tile, per en
       });
     }
   });
-  run.check(3000);
+  run.check(test::sample_count(3000));
 }
 
 // ----- (b) lanes ---------------------------------------------------------------------------------------
@@ -475,7 +479,7 @@ TEST_CASE("Property: more lanes never increase an engine's issue cycles in a pro
       });
     }
   });
-  run.check(500);
+  run.check(test::sample_count(500));
 }
 
 // Found by property (c): a larger weight buffer made one weight load of EfficientViT-B0 @64's classifier

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <sstream>
@@ -69,6 +70,15 @@ inline Run run_vitsim(std::vector<std::string> args) {
   std::ostringstream out, err;
   const int code = vitsim::sim::run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
   return {code, out.str(), err.str()};
+}
+
+/// How many random cases a slow property test draws: `full`, divided by VITSIM_TEST_SAMPLE_DIVISOR when
+/// that is set (the asan test preset sets 10: the sanitizers slow every simulation down; docs/building.md),
+/// at least 1. The ci preset keeps the full counts.
+inline int sample_count(int full) {
+  const char* divisor = std::getenv("VITSIM_TEST_SAMPLE_DIVISOR");
+  const int d = divisor ? std::atoi(divisor) : 1;
+  return std::max(1, d > 1 ? full / d : full);
 }
 
 /// configs/ of the source tree (accelerator configs in accel/, recipes in quant/).

@@ -2,6 +2,7 @@
 // and the local backend run through the real vitsim binary, including a resume after kill -9.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -507,4 +508,47 @@ TEST_CASE("sweep: the shipped specs are valid", "[sweep]") {
     CHECK(runs > 0);
   }
   CHECK(specs >= 2);
+}
+
+TEST_CASE("sweep: a point beyond the spec's max_cycles fails with the limit's message", "[sweep][limits]") {
+  TempDir dir("sweep", "max_cycles");
+  const json axes = {{{"name", "mhz"}, {"pointer", "/clock_mhz"}, {"values", {150}}}};
+  const json trio = {{"base_accel", "trio-vit"}, {"timing", "cycle"}};
+  json capped_spec = small_spec(axes, trio);
+  capped_spec["max_cycles"] = 100;
+  const std::string capped = write_spec(dir, capped_spec);
+  const vitsim::test::Run r =
+      vitsim::test::run_vitsim({"sweep", capped, "--out", dir.file("capped"), "--point", "0"});
+  REQUIRE(r.code == 0);  // the failure is the point's, recorded in result.json
+  const json failed = vitsim::quant::read_json_file(dir.file("capped/points/0/result.json"));
+  CHECK(failed["status"] == "failed");
+  CHECK_THAT(failed["error"].get<std::string>(),
+             Catch::Contains("the run reached its limit of 100 cycles at cycle 100, running layer"));
+  CHECK(!fs::exists(dir.file("capped/points/0/report.json")));
+
+  // Without the cap the same point (same id: the cap is not part of it) runs to its end.
+  const std::string free = write_spec(dir, small_spec(axes, trio), "free.json");
+  REQUIRE(vitsim::test::run_vitsim({"sweep", free, "--out", dir.file("free"), "--point", "0"}).code == 0);
+  const json ok = vitsim::quant::read_json_file(dir.file("free/points/0/result.json"));
+  CHECK(ok["status"] == "ok");
+  CHECK(ok["metrics"]["cycles"].get<int64_t>() > 100);
+  CHECK(ok["id"] == failed["id"]);
+  CHECK(vitsim::test::run_vitsim(
+            {"sweep", write_spec(dir, small_spec(axes, {{"max_cycles", -1}}), "bad.json"), "--dry-run"})
+            .code == 2);
+}
+
+TEST_CASE("sweep: a second sweep on the same --out exits 2 while another holds DIR/.lock", "[sweep]") {
+  TempDir dir("sweep", "lock");
+  const std::string spec = write_spec(dir, small_spec({{{"pointer", "/engines/0/lanes"}, {"values", {4}}}}));
+  const std::string out = dir.file("out");
+  fs::create_directories(out);
+  const int held = ::open((out + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  REQUIRE(::flock(held, LOCK_EX | LOCK_NB) == 0);  // as a running sweep holds it
+  const vitsim::test::Run second = vitsim::test::run_vitsim({"sweep", spec, "--out", out, "--prepare"});
+  CHECK(second.code == 2);
+  CHECK_THAT(second.err, Catch::Contains("another vitsim sweep is using"));
+  CHECK(!fs::exists(out + "/spec.json"));
+  ::close(held);  // the first sweep ends: the lock is free
+  CHECK(vitsim::test::run_vitsim({"sweep", spec, "--out", out, "--prepare"}).code == 0);
 }

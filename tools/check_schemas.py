@@ -162,6 +162,8 @@ SWEEP_EDITS = [
     ("no models", [(("models",), [])], REFUSED),
     ("resolution 0", [(("models", 0, "res"), 0)], REFUSED),
     ("unknown timing", [(("timing",), "slow")], REFUSED),
+    ("negative cycle limit", [(("max_cycles",), -1)], REFUSED),
+    ("cycle mode with a cycle limit", [(("timing",), "cycle"), (("max_cycles",), 1000000)], LEGAL),
     ("pointer without a slash", [(("axes", 0, "pointer"), "dram/preset")], REFUSED),
     ("axis with values and a range", [(("axes", 0, "range"), {"from": 1, "to": 2, "step": 1})], REFUSED),
     ("axis with no values", [(("axes", 0, "values"), [])], REFUSED),

@@ -348,6 +348,12 @@ def other_cases():
                            ("forward --res 65536", "of memory, more than this machine"),
                            ("simulate --qgraph {d}/base/tiny.vqg --watchdog-cycles -1", "--watchdog-cycles"),
                            ("simulate --qgraph {d}/base/tiny.vqg --image-seed -5", "non-negative"),
+                           ("simulate --qgraph {d}/base/tiny.vqg --max-cycles -1", "--max-cycles"),
+                           ("simulate --qgraph {d}/base/tiny.vqg --max-cycles ''", "empty value"),
+                           ("simulate --qgraph {d}/base/tiny.vqg --timing cycle --max-cycles 40 --report {t}/r.json",
+                            "limit of 40 cycles at cycle 40, running layer 'conv'"),
+                           ("simulate --qgraph {d}/base/tiny.vqg --max-cycles 40 --functional --layers-csv {t}/l.csv",
+                            "limit of 40 cycles at cycle 40, running layer 'conv'"),
                            ("simulate --qgraph {d}/base/tiny.vqg --top nan", "--top"),
                            ("sweep configs/sweeps/trio-vit-memory.json --out {t}/s --backend slurm --slurm-poll nan",
                             "finite number"),
@@ -366,6 +372,10 @@ def other_cases():
                            ("simulate --qgraph {d}/base/tiny.vqg --report {t}/link.json", "symbolic link"),
                            ]:
         case("-", None, 2, fragment, args)
+    # Legal extremes that must end normally: a cycle limit far beyond the run once moved simulated time to it.
+    for mode in ("cycle", "fast"):
+        case("-", None, 0, "(latency",
+             f"simulate --qgraph {{d}}/base/tiny.vqg --timing {mode} --max-cycles 9223372036854775807")
 
 
 def sweep_result_cases():
