@@ -46,8 +46,13 @@ void fresh_context() {
   // sc_stop (the watchdog, the cycle limit) reports "Simulation stopped by user." as an info on stdout, in
   // the middle of a command's output: the stop is explained by the exception that follows it instead.
   sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+  // SystemC 2.3.4 cannot safely delete a context that has run (its processes and events are still
+  // referenced from statics), so each finished one is kept, reachable and never destroyed: a process
+  // simulates a handful of programs at most, and LeakSanitizer then reports only real leaks.
+  static auto* finished = new std::vector<sc_core::sc_simcontext*>();
   static bool used = false;
   if (used) {
+    finished->push_back(sc_core::sc_curr_simcontext);
     sc_core::sc_curr_simcontext = new sc_core::sc_simcontext();
     sc_core::sc_default_global_context = sc_core::sc_curr_simcontext;
   }

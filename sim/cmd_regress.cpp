@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "quant/atomic_file.hpp"
+#include "quant/csv.hpp"
 #include "quant/json_reader.hpp"
 #include "quant/ptq.hpp"
 #include "sim/cmd_accel.hpp"
@@ -160,7 +161,7 @@ std::string layer_cycle_table(const SimReport& r) {
       {"row_hits", std::to_string(r.dram ? r.dram->row_hits : 0)},
       {"row_misses", std::to_string(r.dram ? r.dram->row_misses : 0)},
       {"row_conflicts", std::to_string(r.dram ? r.dram->row_conflicts : 0)}};
-  const std::vector<std::string> columns = csv_fields(kLayersCsvHeader);
+  const std::vector<std::string> columns = quant::csv_fields(kLayersCsvHeader);
   for (size_t i = 0; i < columns.size(); ++i) {
     const auto it = totals.find(columns[i]);
     o << (i ? "," : "") << (it == totals.end() ? "-" : it->second);
@@ -185,7 +186,7 @@ ParsedTable parse_table(const std::string& text) {
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> fields = csv_fields(line);
+    std::vector<std::string> fields = quant::csv_fields(line);
     if (t.columns.empty()) {
       t.columns = std::move(fields);
     } else if (fields.size() != t.columns.size()) {

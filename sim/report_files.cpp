@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "quant/csv.hpp"
 #include "sim/compiler.hpp"
 
 namespace vitsim::sim {
@@ -12,41 +13,17 @@ const char* const kLayersCsvHeader =
     "stall_dependency,macs,tiles,transfers,dram_bytes_read,dram_bytes_written,dram_accesses,row_hits,"
     "row_misses,row_conflicts";
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (const char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
-std::vector<std::string> csv_fields(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-      fields.back() += '"', ++i;
-    } else if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      fields.emplace_back();
-    } else {
-      fields.back() += c;
-    }
-  }
-  return fields;
-}
-
 std::string layers_csv(const SimReport& report) {
   std::ostringstream o;
   o << kLayersCsvHeader << '\n';
   for (size_t i = 0; i < report.layers.size(); ++i) {
     const LayerStats& l = report.layers[i];
     const CycleBreakdown& c = l.cycles;
-    o << i << ',' << csv_field(l.name) << ',' << csv_field(l.label) << ',' << csv_field(l.op) << ','
-      << csv_field(l.joined_resources()) << ',' << l.start << ',' << l.end << ',' << l.span() << ',' << c.busy
-      << ',' << c.stall_port << ',' << c.stall_aux << ',' << c.stall_dram << ',' << c.stall_dependency << ','
-      << l.macs << ',' << l.tiles << ',' << l.transfers << ',' << l.dram_read << ',' << l.dram_written;
+    o << i << ',' << quant::csv_field(l.name) << ',' << quant::csv_field(l.label) << ','
+      << quant::csv_field(l.op) << ',' << quant::csv_field(l.joined_resources()) << ',' << l.start << ','
+      << l.end << ',' << l.span() << ',' << c.busy << ',' << c.stall_port << ',' << c.stall_aux << ','
+      << c.stall_dram << ',' << c.stall_dependency << ',' << l.macs << ',' << l.tiles << ',' << l.transfers
+      << ',' << l.dram_read << ',' << l.dram_written;
     const LayerDram d = l.dram.value_or(LayerDram{});
     o << ',' << d.accesses << ',' << d.row_hits << ',' << d.row_misses << ',' << d.row_conflicts << '\n';
   }

@@ -9,12 +9,6 @@
 
 namespace vitsim::sim {
 
-/// One CSV field (RFC 4180): a field with a comma, a quote or a line break is quoted, its quotes doubled.
-std::string csv_field(const std::string& s);
-/// One CSV line into its fields; a quoted field (RFC 4180, as csv_field writes names with a comma) may hold
-/// commas and doubled quotes.
-std::vector<std::string> csv_fields(const std::string& line);
-
 /// The header of layers.csv, one column name per field, comma-separated.
 extern const char* const kLayersCsvHeader;
 

@@ -55,35 +55,35 @@ void extend(LayerStats& l, int64_t start, int64_t end) {
 }  // namespace
 
 namespace {
+// The statistics an image and each of its layers share: `bytes` moved over `seconds` of simulated time.
+void fill_access_stats(LayerDram& d, const arch::ddr4::Stats& st, const arch::ddr4::Config& ddr4,
+                       int64_t bytes, double seconds) {
+  d.accesses = st.requests();
+  d.row_hits = st.hits, d.row_misses = st.misses, d.row_conflicts = st.conflicts;
+  d.row_hit_rate = ratio(as_double(st.hits), as_double(d.accesses));
+  // ratio(): a span of no cycles (a graph of only its input) gives 0, not NaN (null in report.json).
+  d.achieved_gbps = ratio(as_double(bytes), seconds * 1e9);
+  d.avg_latency_ns = ratio(as_double(st.latency_cycles) * ddr4.tck_ns(), as_double(d.accesses));
+  for (size_t k = 0; k < d.stall_ns.size(); ++k) d.stall_ns[k] = as_double(st.stall[k]) * ddr4.tck_ns();
+}
+
 DramReport dram_report(const arch::ddr4::Stats& st, const arch::ddr4::Config& ddr4, const SimReport& rep) {
   DramReport d;
-  d.preset = ddr4.name;
-  d.accesses = st.requests();
-  d.reads = st.reads, d.writes = st.writes;
-  d.row_hits = st.hits, d.row_misses = st.misses, d.row_conflicts = st.conflicts;
-  d.activates = st.activates, d.precharges = st.precharges, d.refreshes = st.refreshes;
-  d.row_hit_rate = d.accesses > 0 ? as_double(st.hits) / as_double(d.accesses) : 0;
   const double seconds = as_double(rep.cycles) / (rep.clock_mhz * 1e6);
-  // ratio(): an image of no cycles (a graph of only its input) has 0, not NaN (null in report.json).
-  d.achieved_gbps = ratio(as_double(rep.dram_bytes_read + rep.dram_bytes_written), seconds * 1e9);
+  fill_access_stats(d, st, ddr4, rep.dram_bytes_read + rep.dram_bytes_written, seconds);
+  d.preset = ddr4.name;
+  d.reads = st.reads, d.writes = st.writes;
+  d.activates = st.activates, d.precharges = st.precharges, d.refreshes = st.refreshes;
   d.peak_gbps = ddr4.peak_gbps();
   d.bus_utilization = ratio(as_double(st.data_cycles), seconds * as_double(ddr4.clock_khz()) * 1e3);
-  d.avg_latency_ns =
-      d.accesses > 0 ? as_double(st.latency_cycles) * ddr4.tck_ns() / as_double(d.accesses) : 0;
-  for (size_t k = 0; k < d.stall_ns.size(); ++k) d.stall_ns[k] = as_double(st.stall[k]) * ddr4.tck_ns();
   return d;
 }
 
 LayerDram layer_dram(const arch::ddr4::Stats& st, const arch::ddr4::Config& ddr4, const LayerStats& layer,
                      double clock_mhz) {
   LayerDram d;
-  d.accesses = st.requests();
-  d.row_hits = st.hits, d.row_misses = st.misses, d.row_conflicts = st.conflicts;
-  d.row_hit_rate = ratio(as_double(st.hits), as_double(d.accesses));
-  const double seconds = as_double(layer.span()) / (clock_mhz * 1e6);
-  d.achieved_gbps = ratio(as_double(layer.dram_read + layer.dram_written), seconds * 1e9);
-  d.avg_latency_ns = ratio(as_double(st.latency_cycles) * ddr4.tck_ns(), as_double(d.accesses));
-  for (size_t k = 0; k < d.stall_ns.size(); ++k) d.stall_ns[k] = as_double(st.stall[k]) * ddr4.tck_ns();
+  fill_access_stats(d, st, ddr4, layer.dram_read + layer.dram_written,
+                    as_double(layer.span()) / (clock_mhz * 1e6));
   return d;
 }
 }  // namespace
@@ -315,24 +315,15 @@ nlohmann::json LayerDram::to_json() const {
 }
 
 nlohmann::json DramReport::to_json() const {
-  const nlohmann::json stalls = stall_json(stall_ns);
-  return {{"model", "ddr4"},
-          {"preset", preset},
-          {"accesses", accesses},
-          {"reads", reads},
-          {"writes", writes},
-          {"row_hits", row_hits},
-          {"row_misses", row_misses},
-          {"row_conflicts", row_conflicts},
-          {"row_hit_rate", row_hit_rate},
-          {"activates", activates},
-          {"precharges", precharges},
-          {"refreshes", refreshes},
-          {"achieved_gbps", achieved_gbps},
-          {"peak_gbps", peak_gbps},
-          {"bus_utilization", bus_utilization},
-          {"avg_latency_ns", avg_latency_ns},
-          {"stall_ns", stalls}};
+  nlohmann::json j =
+      LayerDram::to_json();  // keys are sorted: the merged object's bytes do not depend on order
+  j["model"] = "ddr4";
+  j["preset"] = preset;
+  j["reads"] = reads, j["writes"] = writes;
+  j["activates"] = activates, j["precharges"] = precharges, j["refreshes"] = refreshes;
+  j["peak_gbps"] = peak_gbps;
+  j["bus_utilization"] = bus_utilization;
+  return j;
 }
 
 std::string LayerStats::joined_resources() const {

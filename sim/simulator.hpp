@@ -78,7 +78,9 @@ struct LayerDram {
   double row_hit_rate = 0;    // row_hits / accesses
   double achieved_gbps = 0;   // the layer's DRAM bytes / its span (first to last cycle)
   double avg_latency_ns = 0;  // per access: arrival in the controller to the end of its data
-  std::array<double, arch::ddr4::kCauses> stall_ns{};  // latency beyond a row hit, by cause, summed
+  /// Per cause (bank_conflict, refresh, turnaround, bus): latency beyond a row hit, summed over accesses, ns
+  /// (arch/ddr4/ddr4_controller.hpp splits it).
+  std::array<double, arch::ddr4::kCauses> stall_ns{};
   nlohmann::json to_json() const;
 };
 
@@ -97,19 +99,15 @@ struct LayerStats {
   std::string joined_resources() const;
 };
 
-/// What the DDR4 model saw during the image (report.json "dram"; only when the config's dram/model is ddr4).
-struct DramReport {
+/// What the DDR4 model saw during the image (report.json "dram"; only when the config's dram/model is ddr4):
+/// the layers' statistics over the whole image (achieved_gbps: bytes moved / the image's simulated time),
+/// and what only the image has.
+struct DramReport : LayerDram {
   std::string preset;
-  int64_t accesses = 0, reads = 0, writes = 0;  // column accesses (one per access_bytes of a burst)
-  int64_t row_hits = 0, row_misses = 0, row_conflicts = 0, activates = 0, precharges = 0, refreshes = 0;
-  double row_hit_rate = 0;     // row_hits / accesses
-  double achieved_gbps = 0;    // bytes moved / the image's simulated time
+  int64_t reads = 0, writes = 0;  // column accesses (one per access_bytes of a burst)
+  int64_t activates = 0, precharges = 0, refreshes = 0;
   double peak_gbps = 0;        // the preset's peak
   double bus_utilization = 0;  // data-bus cycles with data / DRAM cycles of the image
-  double avg_latency_ns = 0;   // per access: arrival in the controller to the end of its data
-  /// Per cause (bank_conflict, refresh, turnaround, bus): latency beyond a row hit, summed over accesses, ns
-  /// (ddr4_controller.hpp splits it).
-  std::array<double, arch::ddr4::kCauses> stall_ns{};
   nlohmann::json to_json() const;
 };
 

@@ -27,6 +27,7 @@
 #include "arch/accel_config.hpp"
 #include "arch/resource_model.hpp"
 #include "quant/atomic_file.hpp"
+#include "quant/csv.hpp"
 #include "quant/qgraph_io.hpp"
 #include "sim/cmd_accel.hpp"
 #include "sim/report_files.hpp"
@@ -717,7 +718,7 @@ std::string results_csv_header(const SweepSpec& spec) {
   columns.insert(columns.end(), kMetricColumns.begin(), kMetricColumns.end());
   columns.push_back("strategy");
   columns.push_back("generation");
-  for (size_t c = 0; c < columns.size(); ++c) o << (c ? "," : "") << csv_field(columns[c]);
+  for (size_t c = 0; c < columns.size(); ++c) o << (c ? "," : "") << quant::csv_field(columns[c]);
   o << '\n';
   return o.str();
 }
@@ -725,14 +726,15 @@ std::string results_csv_header(const SweepSpec& spec) {
 std::string results_csv_row(const SweepSpec& spec, const SweepPoint& p, const json& r) {
   if (!p.chosen || (r.is_null() && p.filtered.empty())) return "";  // not in the search, or pending
   std::ostringstream o;
-  o << p.index << ',' << p.id << ',' << csv_field(spec.models[p.model].model) << ','
-    << spec.models[p.model].resolution << ',' << csv_field(spec.recipes[p.recipe].name);
-  for (const json& v : p.values) o << ',' << csv_field(cell(v));
+  o << p.index << ',' << p.id << ',' << quant::csv_field(spec.models[p.model].model) << ','
+    << spec.models[p.model].resolution << ',' << quant::csv_field(spec.recipes[p.recipe].name);
+  for (const json& v : p.values) o << ',' << quant::csv_field(cell(v));
   const json metrics = r.is_null() ? resource_metrics(p) : r.value("metrics", json::object());
   std::string error = r.is_null() ? p.filtered : r.value("error", "");
   error = error.substr(0, error.find('\n'));  // the first line; result.json has all of it
-  o << ',' << (r.is_null() ? "filtered" : csv_field(r.value("status", "?"))) << ',' << csv_field(error);
-  for (const std::string& m : kMetricColumns) o << ',' << csv_field(cell(metrics.value(m, json())));
+  o << ',' << (r.is_null() ? "filtered" : quant::csv_field(r.value("status", "?"))) << ','
+    << quant::csv_field(error);
+  for (const std::string& m : kMetricColumns) o << ',' << quant::csv_field(cell(metrics.value(m, json())));
   o << ',' << strategy_name(spec.search.strategy) << ',';
   if (p.generation >= 0) o << p.generation;
   o << '\n';

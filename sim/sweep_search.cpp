@@ -13,6 +13,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "quant/csv.hpp"
 #include "quant/json_reader.hpp"
 #include "sim/sweep.hpp"
 
@@ -459,25 +460,6 @@ namespace vitsim::sim {
 
 namespace {
 
-// One line of a CSV file as sim/report_files.cpp's csv_field writes it: fields in double quotes may hold
-// commas and doubled quotes.
-std::vector<std::string> csv_fields(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"')
-      fields.back() += line[++i];
-    else if (c == '"')
-      quoted = !quoted;
-    else if (c == ',' && !quoted)
-      fields.emplace_back();
-    else
-      fields.back() += c;
-  }
-  return fields;
-}
-
 double parse_number(const std::string& text, const std::string& what) {
   size_t used = 0;
   double value = 0;
@@ -518,7 +500,7 @@ double print_hypervolume(const SweepSpec& spec, const SweepDir& dir, const std::
                                 std::to_string(objectives.size()));
   std::array<double, 2> ref{};
   if (!reference.empty()) {
-    const std::vector<std::string> parts = csv_fields(reference);
+    const std::vector<std::string> parts = quant::csv_fields(reference);
     if (parts.size() != 2)
       throw std::invalid_argument("--reference \"" + quant::excerpt(reference) +
                                   "\": expected two numbers, X,Y");
@@ -538,7 +520,7 @@ double print_hypervolume(const SweepSpec& spec, const SweepDir& dir, const std::
   if (!in) throw std::invalid_argument("--hypervolume: cannot read " + path + " (run the sweep first)");
   std::string line;
   std::getline(in, line);
-  const std::vector<std::string> header = csv_fields(line);
+  const std::vector<std::string> header = quant::csv_fields(line);
   const auto column = [&](const std::string& name) {
     const auto it = std::find(header.begin(), header.end(), name);
     if (it == header.end())
@@ -553,7 +535,7 @@ double print_hypervolume(const SweepSpec& spec, const SweepDir& dir, const std::
   std::map<std::string, int> by_status;
   int rows = 0;
   for (int line_number = 2; std::getline(in, line); ++line_number) {
-    const std::vector<std::string> row = csv_fields(line);
+    const std::vector<std::string> row = quant::csv_fields(line);
     if (row.size() != header.size())
       throw std::invalid_argument(path + ": line " + std::to_string(line_number) + " has " +
                                   std::to_string(row.size()) + " fields, the header " +

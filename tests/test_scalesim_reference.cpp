@@ -8,7 +8,7 @@
 #include <map>
 #include <sstream>
 
-#include "sim/report_files.hpp"
+#include "quant/csv.hpp"
 #include "sim/scalesim_import.hpp"
 #include "test_support.hpp"
 
@@ -39,7 +39,7 @@ std::vector<ReferenceRun> load_reference_runs() {
   REQUIRE(in.good());
   std::string line;
   std::getline(in, line);
-  const std::vector<std::string> header = csv_fields(line);
+  const std::vector<std::string> header = vitsim::quant::csv_fields(line);
   std::map<std::string, size_t> column;
   for (size_t i = 0; i < header.size(); ++i) column[header[i]] = i;
   for (const char* name : {"case", "layer", "format", "rows", "cols", "dataflow", "total_cycles",
@@ -49,7 +49,7 @@ std::vector<ReferenceRun> load_reference_runs() {
   std::vector<ReferenceRun> runs;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    const std::vector<std::string> f = csv_fields(line);
+    const std::vector<std::string> f = vitsim::quant::csv_fields(line);
     REQUIRE(f.size() == header.size());
     const auto at = [&](const char* name) { return f[column.at(name)]; };
     if (runs.empty() || runs.back().name != at("case")) {

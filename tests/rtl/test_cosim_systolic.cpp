@@ -21,6 +21,7 @@
 #include "arch/engine_types.hpp"
 #include "arch/tile_timing.hpp"
 #include "cosim.hpp"
+#include "quant/csv.hpp"
 
 using namespace vitsim;
 using arch::Dataflow;
@@ -223,20 +224,6 @@ struct ReferenceLayer {
   int64_t m = 0, k = 0, n = 0, total_cycles = 0;
 };
 
-std::vector<std::string> csv_fields(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (char ch : line) {
-    if (ch == '"')
-      quoted = !quoted;
-    else if (ch == ',' && !quoted)
-      fields.emplace_back();
-    else
-      fields.back() += ch;
-  }
-  return fields;
-}
-
 // The GEMM of each row: gemm rows as written; conv rows by SCALE-Sim's rule (no padding, output
 // ceil((ifmap - filter) / stride) + 1 per axis; M = output pixels, K = filter x channels, N = filters).
 std::vector<ReferenceLayer> reference_layers() {
@@ -245,12 +232,12 @@ std::vector<ReferenceLayer> reference_layers() {
   std::string line;
   std::getline(in, line);
   std::map<std::string, size_t> col;
-  const auto header = csv_fields(line);
+  const auto header = quant::csv_fields(line);
   for (size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
   std::vector<ReferenceLayer> layers;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    const auto f = csv_fields(line);
+    const auto f = quant::csv_fields(line);
     const auto num = [&](const char* name) { return std::stoll(f[col.at(name)]); };
     ReferenceLayer l;
     l.name = f[col.at("case")] + "/" + f[col.at("layer")];
