@@ -210,7 +210,8 @@ void for_each_case(
 //   data rate, so a faster DRAM takes more buffer accesses in the cycles it delivers: an engine whose
 //   operand fetch falls in those cycles stalls longer (cycle mode, docs/simulation.md).
 // Measured when cycle mode became the reference: 74 of 3,959 cases take longer, the worst by 5.8%. The
-// check allows at most 1 case in 40 and 10% of a case's cycles.
+// check allows at most 1 case in 40 (test::within_rate: with a margin for sampling error when the sanitizer
+// presets draw a tenth of the cases) and 10% of a case's cycles.
 TEST_CASE("Property: more DRAM bandwidth rarely and boundedly increases total cycles",
           "[property][bandwidth]") {
   PropertyRun run, bounded;
@@ -241,7 +242,7 @@ TEST_CASE("Property: more DRAM bandwidth rarely and boundedly increases total cy
                   << "%); smallest:\n"
                   << run.counterexample);
   CHECK(run.checks >= test::sample_count(3900));
-  CHECK(run.violations * 40 <= run.checks);
+  CHECK(test::within_rate(run.violations, run.checks, 1.0 / 40));
   bounded.check(test::sample_count(3900));
 }
 

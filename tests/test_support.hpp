@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -72,13 +74,24 @@ inline Run run_vitsim(std::vector<std::string> args) {
   return {code, out.str(), err.str()};
 }
 
-/// How many random cases a slow property test draws: `full`, divided by VITSIM_TEST_SAMPLE_DIVISOR when
-/// that is set (the asan test preset sets 10: the sanitizers slow every simulation down; docs/building.md),
-/// at least 1. The ci preset keeps the full counts.
-inline int sample_count(int full) {
+/// VITSIM_TEST_SAMPLE_DIVISOR, or 1 when unset: the asan test preset sets 10, because the sanitizers slow
+/// every simulation down (docs/building.md); the ci preset keeps the full counts.
+inline int sample_divisor() {
   const char* divisor = std::getenv("VITSIM_TEST_SAMPLE_DIVISOR");
-  const int d = divisor ? std::atoi(divisor) : 1;
-  return std::max(1, d > 1 ? full / d : full);
+  return divisor ? std::max(1, std::atoi(divisor)) : 1;
+}
+/// How many random cases a slow property test draws: `full` / sample_divisor(), at least 1.
+inline int sample_count(int full) {
+  return std::max(1, full / sample_divisor());
+}
+
+/// Whether `violations` of `checks` is at most the fraction `rate` a property test claims for its full
+/// sample. A sample cut by VITSIM_TEST_SAMPLE_DIVISOR (sample_count) estimates that fraction from fewer
+/// cases, so it gets three binomial standard deviations of margin; the full sample (ci) gets none.
+inline bool within_rate(int64_t violations, int64_t checks, double rate) {
+  const double n = static_cast<double>(checks);
+  const double margin = sample_divisor() > 1 ? 3 * std::sqrt(n * rate * (1 - rate)) : 0;
+  return static_cast<double>(violations) <= n * rate + margin;
 }
 
 /// configs/ of the source tree (accelerator configs in accel/, recipes in quant/).
