@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <map>
 #include <set>
 
 #include "arch/tile_timing.hpp"
@@ -252,6 +251,9 @@ class Compiler {
   const quant::Graph& graph_;
   const arch::AccelConfig& config_;
   const bool ideal_;
+  // Inside trial_bytes: the emitted items only count for their bytes and cycles and are rolled back, so
+  // emit leaves out their waits, views and DRAM runs (most of a compile's time would go to them).
+  bool sizing_ = false;
   arch::Program program_;
   std::vector<std::vector<int>> consumers_;
   std::vector<std::vector<int>> layer_tiles_, layer_stores_;
@@ -420,7 +422,9 @@ Blocking Compiler::choose_blocking(int layer, const OutputGrid& g,
 
 // The DRAM bytes (loads and stores) that `emit_tiles` adds to the program, and in `busiest` (if given) the
 // largest sum of closed-form tile cycles it adds to one resource. The tiles are emitted for real and then
-// rolled back, so the count follows every rule of emit (the weight reuse included) by construction.
+// rolled back, so the count follows every rule of emit (the weight reuse included) by construction; only
+// what neither count reads (the items' waits, the tiles' operand views, the transfers' DRAM runs) is left
+// out while sizing.
 int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* busiest) {
   const size_t tiles = program_.tiles.size(), transfers = program_.transfers.size();
   const size_t loads = program_.load_queue.size(), stores = program_.store_queue.size();
@@ -449,12 +453,16 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
     weight_slots_ = weight_slots;
     stored_ = stored;
   };
+  const bool sizing = sizing_;
+  sizing_ = true;
   try {
     emit_tiles();
   } catch (...) {
+    sizing_ = sizing;
     roll_back();
     throw;
   }
+  sizing_ = sizing;
   int64_t bytes = 0;
   for (size_t t = transfers; t < program_.transfers.size(); ++t) bytes += program_.transfers[t].bytes;
   if (busiest) {
@@ -523,12 +531,13 @@ int Compiler::pick_engine(const std::vector<int>& engines, ComputeTile& tile, st
 // Appends to `waits` the last of `tiles` on each resource: a resource runs its tiles in order, so once that
 // one has finished, all of them have.
 void Compiler::wait_for_all(std::vector<int>& waits, const std::vector<int>& tiles) const {
-  std::map<int, int> last;  // resource -> its last tile of `tiles`
+  std::vector<int> last(program_.resources.size(), -1);  // per resource: its last tile of `tiles`
   for (int t : tiles) {
-    int& l = last.emplace(program_.tiles[static_cast<size_t>(t)].resource, t).first->second;
+    int& l = last[static_cast<size_t>(program_.tiles[static_cast<size_t>(t)].resource)];
     l = std::max(l, t);
   }
-  for (const auto& [resource, t] : last) waits.push_back(t);
+  for (int t : last)
+    if (t >= 0) waits.push_back(t);
 }
 
 void Compiler::hold(int tile) {
@@ -563,6 +572,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     if (op.buffer == BufferKind::Weight) weights = {tile.layer, op.c0, op.c1};
   // Where the tile finds an activation operand (functional simulation).
   auto read_view = [&](const Operand& op, arch::BufferView::Space space, int64_t address) {
+    if (sizing_) return;
     arch::BufferView v;
     v.space = space;
     v.layer = op.source;
@@ -580,6 +590,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
                         op.c0};
       if (op.buffer != BufferKind::Activation) continue;
       read_view(op, arch::BufferView::Space::Dram, 0);
+      if (sizing_) continue;
       for (int src : stored_sources(op.source)) {
         const auto& t = layer_tiles_[static_cast<size_t>(src)];
         tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
@@ -590,16 +601,19 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
       if (release_pending_[static_cast<size_t>(before2)])
         throw std::logic_error("compile: tile " + std::to_string(before2) +
                                " holds its slot with no consumer yet");
-      const auto& rt = release_tiles_[static_cast<size_t>(before2)];
-      const auto& rx = release_transfers_[static_cast<size_t>(before2)];
-      tile.wait_tiles.insert(tile.wait_tiles.end(), rt.begin(), rt.end());
-      tile.wait_transfers.insert(tile.wait_transfers.end(), rx.begin(), rx.end());
+      if (!sizing_) {
+        const auto& rt = release_tiles_[static_cast<size_t>(before2)];
+        const auto& rx = release_transfers_[static_cast<size_t>(before2)];
+        tile.wait_tiles.insert(tile.wait_tiles.end(), rt.begin(), rt.end());
+        tile.wait_transfers.insert(tile.wait_transfers.end(), rx.begin(), rx.end());
+      }
     }
     for (const Operand& op : operands) {
       if (op.buffer == BufferKind::Activation && on_chip(op.source)) {
         // Read where it resides: after every tile that wrote it (through Concat, its sources').
-        for (int src : stored_sources(op.source))
-          wait_for_all(tile.wait_tiles, layer_tiles_[static_cast<size_t>(src)]);
+        if (!sizing_)
+          for (int src : stored_sources(op.source))
+            wait_for_all(tile.wait_tiles, layer_tiles_[static_cast<size_t>(src)]);
         read_view(op, arch::BufferView::Space::Resident, 0);
         continue;
       }
@@ -617,27 +631,30 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
       load.buffer_address = slot_address(op.buffer, tile.resource, parity);
       if (op.buffer == BufferKind::Weight) {
         // One record per output channel (codes, then the int32 bias): a channel block is one run.
-        load.runs = {{dram_weights_[static_cast<size_t>(tile.layer)] + op.c0 * (op.bytes / (op.c1 - op.c0)),
-                      op.bytes, 0, 1}};
+        if (!sizing_)
+          load.runs = {{dram_weights_[static_cast<size_t>(tile.layer)] + op.c0 * (op.bytes / (op.c1 - op.c0)),
+                        op.bytes, 0, 1}};
       } else {
         load.buffer_address += act_offset;
         act_offset += op.bytes;
         read_view(op, arch::BufferView::Space::Slot, load.buffer_address);
-        for (const arch::Box& box : op.boxes)
-          for (const arch::StoredPart& part : arch::stored_parts(graph_, op.source, box))
-            pieces.push_back({part.layer, op.accumulators, part.box});
+        if (!sizing_)
+          for (const arch::Box& box : op.boxes)
+            for (const arch::StoredPart& part : arch::stored_parts(graph_, op.source, box))
+              pieces.push_back({part.layer, op.accumulators, part.box});
       }
-      if (op.buffer == BufferKind::Activation)
+      if (op.buffer == BufferKind::Activation && !sizing_)
         for (int src : stored_sources(op.source)) {
           const auto& s = layer_stores_[static_cast<size_t>(src)];
           load.wait_transfers.insert(load.wait_transfers.end(), s.begin(), s.end());
         }
-      if (before2 >= 0) load.wait_tiles.push_back(before2);
+      if (before2 >= 0 && !sizing_) load.wait_tiles.push_back(before2);
       if (op.buffer == BufferKind::Weight) {
-        load.wait_tiles.insert(load.wait_tiles.end(), weight_readers_[r].begin(), weight_readers_[r].end());
+        if (!sizing_)
+          load.wait_tiles.insert(load.wait_tiles.end(), weight_readers_[r].begin(), weight_readers_[r].end());
         weight_readers_[r].clear();
         // Reused weights are read from the slot that loaded them, maybe by a later tile than before2.
-        if (weight_slots_[r].last_reader[parity] >= 0)
+        if (weight_slots_[r].last_reader[parity] >= 0 && !sizing_)
           load.wait_tiles.push_back(weight_slots_[r].last_reader[parity]);
         weight_slots_[r].view = tile.weights = {false, load.buffer_address, op.c0};
         weight_slots_[r].parity = parity;
@@ -652,7 +669,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   last_weights_[r] = weights;
   if (!ideal_ && tile.weights.address >= 0 && tile.weights.address == weight_slots_[r].view.address)
     weight_slots_[r].last_reader[weight_slots_[r].parity] = index;
-  if (!ideal_ && resident(tile.layer)) {
+  if (!ideal_ && !sizing_ && resident(tile.layer)) {
     // Its range was last used by earlier resident outputs: write it only after all their readers (which
     // are all emitted by now, so the list is made once per layer).
     Residency& res = residency_[static_cast<size_t>(tile.layer)];
@@ -681,7 +698,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     program_.channel_blocks[static_cast<size_t>(layer)] =
         (tile.region.c1 - tile.region.c0) *
         (node(layer).op == OpKind::AttnNormalize ? node(layer).head_dim : 1);
-  if (store && !ideal_ && !resident(layer))
+  if (store && !ideal_ && !sizing_ && !resident(layer))
     for (const arch::Box& box : arch::region_boxes(node(layer), tile.region))
       store_pieces.push_back({layer, sums, box});  // the tile's region where the layout puts it
   const int64_t out_slot = slot_address(BufferKind::Output, tile.resource, parity);
@@ -692,7 +709,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   tile.write.accumulators = sums;
   tile.write.buffer = BufferKind::Output;
   tile.write.address = out_slot;
-  tile.write.boxes = arch::region_boxes(node(layer), tile.region);
+  if (!sizing_) tile.write.boxes = arch::region_boxes(node(layer), tile.region);
   program_.tiles.push_back(std::move(tile));
   queue.push_back(index);
   layer_tiles_[static_cast<size_t>(layer)].push_back(index);
@@ -1111,16 +1128,17 @@ void Compiler::emit_conv(int layer) {
   auto emit_tiles = [&](const Blocking& b) {
     std::vector<int64_t> running(engines.size(), 0);
     std::vector<int> tiles;
+    const std::vector<int> aux_chain = layernorm ? std::vector<int>{} : conv_aux_chain(layer);
     const auto pixel_ranges = pixel_blocks(grid.pixels, grid.row, b.pixels);
     for (int64_t c0 = 0; c0 < g.out_channels; c0 += b.channels) {
       const int64_t c1 = std::min(g.out_channels, c0 + b.channels);
       for (const auto& [p0, p1] : pixel_ranges) {
         ComputeTile t = conv_tile(layer, g, work, c0, c1, p0, p1);
-        if (!layernorm) t.aux_chain = conv_aux_chain(layer);
+        t.aux_chain = aux_chain;
         pick_engine(engines, t, running);
         const std::vector<Operand> operands{
             activation_operand(g.input_window(p0, p1) * g.input_channels(c0, c1) * in_bytes, input,
-                               g.input_boxes(c0, c1, p0, p1)),
+                               sizing_ ? std::vector<arch::Box>{} : g.input_boxes(c0, c1, p0, p1)),
             weight_operand(weight_bytes(c1 - c0), layer, c0, c1)};
         tiles.push_back(emit(std::move(t), operands, store, (c1 - c0) * (p1 - p0) * out_bytes));
         if (layernorm && row_on_chip && !ideal_) {
@@ -1220,7 +1238,8 @@ bool Compiler::emit_fused(int dw, int pw) {
       dw_done.push_back(dw_time);
       dw_tiles.push_back(emit(std::move(t),
                               {activation_operand(gd.input_window(p0, p1) * gd.in_channels * in_bytes, input,
-                                                  gd.input_boxes(0, gd.out_channels, p0, p1)),
+                                                  sizing_ ? std::vector<arch::Box>{}
+                                                          : gd.input_boxes(0, gd.out_channels, p0, p1)),
                                weight_operand(dw_weights, dw, 0, gd.out_channels)},
                               false, 0));
     }
@@ -1231,12 +1250,13 @@ bool Compiler::emit_fused(int dw, int pw) {
     const bool shared = fits({0, pw_weights(gp.out_channels), 0});
     int holder = -1, shared_load = -1;
     arch::WeightView shared_weights;
+    const std::vector<int> pw_chain = conv_aux_chain(pw);
     for (size_t i = 0; i < blocks.size(); ++i)
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
         const auto [p0, p1] = blocks[i];
         ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
-        pt.aux_chain = conv_aux_chain(pw);
+        pt.aux_chain = pw_chain;
         pt.wait_tiles = {dw_tiles[i]};
         pt.reads = {output_view(dw_tiles[i], 0)};
         const int engine = pick_engine(engines, pt, running, dw_done[i]);
@@ -1261,13 +1281,15 @@ bool Compiler::emit_fused(int dw, int pw) {
   };
   auto emit_blocks = [&](const Blocking& b) {
     std::vector<int64_t> running(pw_engines.size(), 0);
+    const std::vector<int> pw_chain = conv_aux_chain(pw);
     for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, b.pixels)) {
       ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
       t.aux_chain = dw_chain;
       t.resource = dw_engine;
       const int dw_tile = emit(std::move(t),
                                {activation_operand(gd.input_window(p0, p1) * gd.in_channels * in_bytes, input,
-                                                   gd.input_boxes(0, gd.out_channels, p0, p1)),
+                                                   sizing_ ? std::vector<arch::Box>{}
+                                                           : gd.input_boxes(0, gd.out_channels, p0, p1)),
                                 weight_operand(dw_weights, dw, 0, gd.out_channels)},
                                false, 0);
       hold(dw_tile);
@@ -1275,7 +1297,7 @@ bool Compiler::emit_fused(int dw, int pw) {
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
         ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
-        pt.aux_chain = conv_aux_chain(pw);
+        pt.aux_chain = pw_chain;
         pt.wait_tiles = {dw_tile};
         pt.reads = {output_view(dw_tile, 0)};
         pick_engine(pw_engines, pt, running);
