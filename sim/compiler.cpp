@@ -1,8 +1,8 @@
 #include "sim/compiler.hpp"
 
 #include <algorithm>
+#include <array>
 #include <functional>
-#include <set>
 
 #include "arch/tile_timing.hpp"
 
@@ -42,6 +42,20 @@ std::vector<std::pair<int64_t, int64_t>> pixel_blocks(int64_t pixels, int64_t ro
       for (int64_t p = r; p < r + row; p += block) blocks.emplace_back(p, std::min(r + row, p + block));
   }
   return blocks;
+}
+
+// The sizes of `blocks` (as pixel_blocks gives them), each with how many blocks have it.
+std::vector<std::pair<int64_t, int64_t>> block_sizes(const std::vector<std::pair<int64_t, int64_t>>& blocks) {
+  std::vector<std::pair<int64_t, int64_t>> sizes;
+  for (const auto& [b0, b1] : blocks) {
+    const auto it =
+        std::find_if(sizes.begin(), sizes.end(), [&](const auto& s) { return s.first == b1 - b0; });
+    if (it == sizes.end())
+      sizes.emplace_back(b1 - b0, 1);
+    else
+      ++it->second;
+  }
+  return sizes;
 }
 
 // Candidate block sizes, largest first. Pixels: whole output rows, then pieces of one row.
@@ -120,7 +134,11 @@ Blocking split_into(Blocking b, const OutputGrid& g, int64_t parts) {
 class Compiler {
  public:
   Compiler(const quant::QGraph& q, const arch::AccelConfig& config, const CompileOptions& options)
-      : q_(q), graph_(q.graph), config_(config), ideal_(options.ideal_memory) {}
+      : q_(q),
+        graph_(q.graph),
+        config_(config),
+        ideal_(options.ideal_memory),
+        exhaustive_(options.exhaustive_search) {}
 
   arch::Program run();
 
@@ -186,8 +204,14 @@ class Compiler {
                            const std::function<SlotNeed(int64_t, int64_t)>& need, int resource,
                            const std::string& what) const;
   int64_t trial_bytes(const std::function<void()>& emit_tiles, int64_t* busiest = nullptr);
+  /// A tile shape and how many tiles of a blocking have it.
+  using TileShapes = std::vector<std::pair<ComputeTile, int64_t>>;
+  /// Closed-form cycles that the busiest of `engines` has at least when pick_engine spreads `shapes` over
+  /// them: each tile on its cheapest engine, the sum shared evenly, and no less than the costliest tile.
+  int64_t busiest_bound(const TileShapes& shapes, const std::vector<int>& engines) const;
   int64_t least_traffic_blocking(const OutputGrid& g, const std::function<bool(int64_t, int64_t)>& fits_block,
                                  int64_t parts, const std::function<int64_t(const Blocking&)>& lower_bound,
+                                 const std::function<int64_t(const Blocking&)>& busiest_at_least,
                                  const std::function<void(const Blocking&)>& emit_tiles, Blocking& best);
   int pick_engine(const std::vector<int>& engines, ComputeTile& tile, std::vector<int64_t>& running,
                   int64_t ready = 0) const;
@@ -251,6 +275,7 @@ class Compiler {
   const quant::Graph& graph_;
   const arch::AccelConfig& config_;
   const bool ideal_;
+  const bool exhaustive_;
   // Inside trial_bytes: the emitted items only count for their bytes and cycles and are rolled back, so
   // emit leaves out their waits, views and DRAM runs (most of a compile's time would go to them).
   bool sizing_ = false;
@@ -454,7 +479,7 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
     stored_ = stored;
   };
   const bool sizing = sizing_;
-  sizing_ = true;
+  sizing_ = !exhaustive_;
   try {
     emit_tiles();
   } catch (...) {
@@ -483,16 +508,25 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
 // tiles move the fewest DRAM bytes; ties go to the candidate whose busiest resource has the fewest
 // closed-form cycles (the engines share the work most evenly), then to the earlier one. A larger buffer only
 // adds candidates or enlarges their pixel blocks (fewer input halos, fewer weight reloads), so it does not
-// increase the traffic. `lower_bound` (bytes a blocking moves at least) spares most trials. Returns the best
-// blocking's bytes, or -1 when no candidate fits.
+// increase the traffic. Returns the best blocking's bytes, or -1 when no candidate fits.
+//
+// A trial emits a candidate's tiles, so the candidates are tried best bound first: `lower_bound` (bytes a
+// blocking moves at least) and `busiest_at_least` (its busiest resource's cycles at least) order them, and
+// the search stops at the first candidate whose bounds cannot beat the best trial so far (with the earlier
+// candidate winning ties, as in a scan in candidate order). The bounds are usually exact, so one or two
+// trials decide. CompileOptions::exhaustive_search tries every candidate instead.
 int64_t Compiler::least_traffic_blocking(const OutputGrid& g,
                                          const std::function<bool(int64_t, int64_t)>& fits_block,
                                          int64_t parts,
                                          const std::function<int64_t(const Blocking&)>& lower_bound,
+                                         const std::function<int64_t(const Blocking&)>& busiest_at_least,
                                          const std::function<void(const Blocking&)>& emit_tiles,
                                          Blocking& best) {
-  int64_t best_bytes = -1, best_busiest = 0;
-  std::set<std::pair<int64_t, int64_t>> tried;
+  struct Candidate {
+    Blocking blocking;
+    std::array<int64_t, 3> at_least;  // bytes, busiest cycles, candidate order
+  };
+  std::vector<Candidate> candidates;
   const std::vector<int64_t> pixels = pixel_candidates(g.pixels, g.row);
   for (int64_t c : channel_candidates(g.channels, g.granule, g.lanes)) {
     const int64_t even = even_channels(c, g);
@@ -500,14 +534,41 @@ int64_t Compiler::least_traffic_blocking(const OutputGrid& g,
         std::find_if(pixels.begin(), pixels.end(), [&](int64_t px) { return fits_block(even, px); });
     if (p == pixels.end()) continue;
     const Blocking b = split_into({even, even_pixels(*p, g)}, g, parts);
-    if (!tried.insert({b.channels, b.pixels}).second) continue;
-    if (best_bytes >= 0 && lower_bound(b) > best_bytes) continue;
-    int64_t busiest = 0;
-    const int64_t bytes = trial_bytes([&] { emit_tiles(b); }, &busiest);
-    if (best_bytes < 0 || bytes < best_bytes || (bytes == best_bytes && busiest < best_busiest))
-      best = b, best_bytes = bytes, best_busiest = busiest;
+    if (std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& other) {
+          return other.blocking.channels == b.channels && other.blocking.pixels == b.pixels;
+        }))
+      continue;
+    candidates.push_back({b, {0, 0, static_cast<int64_t>(candidates.size())}});
   }
-  return best_bytes;
+  if (!exhaustive_) {
+    for (Candidate& c : candidates)
+      c.at_least = {lower_bound(c.blocking), busiest_at_least(c.blocking), c.at_least[2]};
+    std::sort(candidates.begin(), candidates.end(),
+              [](const Candidate& a, const Candidate& b) { return a.at_least < b.at_least; });
+  }
+  std::array<int64_t, 3> best_key{-1, 0, 0};  // bytes, busiest cycles, candidate order of the best trial
+  for (const Candidate& c : candidates) {
+    if (best_key[0] >= 0 && !exhaustive_ && c.at_least >= best_key) break;
+    std::array<int64_t, 3> key{0, 0, c.at_least[2]};
+    key[0] = trial_bytes([&] { emit_tiles(c.blocking); }, &key[1]);
+    if (best_key[0] < 0 || key < best_key) best = c.blocking, best_key = key;
+  }
+  return best_key[0];
+}
+
+int64_t Compiler::busiest_bound(const TileShapes& shapes, const std::vector<int>& engines) const {
+  int64_t sum = 0, costliest = 0;
+  for (const auto& [tile, count] : shapes) {
+    int64_t cheapest = -1;
+    for (int e : engines) {
+      const int64_t cycles =
+          arch::tile_cost(config_, program_.resources[static_cast<size_t>(e)], tile).cycles;
+      if (cheapest < 0 || cycles < cheapest) cheapest = cycles;
+    }
+    sum += cheapest * count;
+    costliest = std::max(costliest, cheapest);
+  }
+  return std::max(costliest, ceil_div(sum, static_cast<int64_t>(engines.size())));
 }
 
 // The engine of `engines` on which `tile` would finish first: it starts when the engine's estimated running
@@ -890,16 +951,20 @@ void Compiler::finish_runs() {
     std::vector<int64_t> candidates{block, 0};
     for (size_t t : transfers_of[l])
       for (const Piece& p : transfer_pieces_[t])
-        if (static_cast<size_t>(p.layer) == l) candidates.push_back(p.box.i1 - p.box.i0);
+        if (static_cast<size_t>(p.layer) == l &&
+            std::find(candidates.begin(), candidates.end(), p.box.i1 - p.box.i0) == candidates.end())
+          candidates.push_back(p.box.i1 - p.box.i0);  // a repeated width cannot win: ties go to the first
     int64_t best = block, best_bursts = -1;
+    std::vector<Piece> mine;
+    std::vector<arch::RunSet> runs;
     for (int64_t candidate : candidates) {
       block = candidate;
       int64_t bursts = 0;
       for (size_t t : transfers_of[l]) {
-        std::vector<Piece> mine;
+        mine.clear();
         for (const Piece& p : transfer_pieces_[t])
           if (static_cast<size_t>(p.layer) == l) mine.push_back(p);
-        std::vector<arch::RunSet> runs;
+        runs.clear();
         append_piece_runs(mine, runs);
         bursts += arch::burst_count(runs, burst);
       }
@@ -1162,8 +1227,20 @@ void Compiler::emit_conv(int layer) {
              weight_bytes(g.out_channels) +
              (store ? slot_out(layer, g.out_channels * g.pixels() * out_bytes) : 0);
     };
+    auto busiest_at_least = [&](const Blocking& blocking) {
+      const std::vector<int> aux_chain = layernorm ? std::vector<int>{} : conv_aux_chain(layer);
+      TileShapes shapes;
+      for (const auto& [channels, c_count] :
+           block_sizes(pixel_blocks(g.out_channels, g.out_channels, blocking.channels)))
+        for (const auto& [pixels, p_count] :
+             block_sizes(pixel_blocks(grid.pixels, grid.row, blocking.pixels))) {
+          shapes.emplace_back(conv_tile(layer, g, work, 0, channels, 0, pixels), c_count * p_count);
+          shapes.back().first.aux_chain = aux_chain;
+        }
+      return busiest_bound(shapes, engines);
+    };
     auto fits_block = [&](int64_t c, int64_t p) { return fits(need(c, p)); };
-    if (least_traffic_blocking(grid, fits_block, parts, lower_bound, emit_tiles, b) < 0) {
+    if (least_traffic_blocking(grid, fits_block, parts, lower_bound, busiest_at_least, emit_tiles, b) < 0) {
       check_slots(layer, need(channel_candidates(grid.channels, grid.granule, grid.lanes).back(), 1),
                   engines[0], "the smallest tile");
       throw std::logic_error("compile: no blocking fits but the smallest tile does");  // unreachable
@@ -1342,6 +1419,21 @@ bool Compiler::emit_fused(int dw, int pw) {
     return slot_load(input, gd.input_windows(blocking.pixels) * gd.in_channels * in_bytes) + dw_weights +
            pw_weights(gp.out_channels) + slot_out(pw, gp.out_channels * gp.pixels() * out_bytes);
   };
+  // The depthwise tiles all run on its engine, the pointwise ones are spread over the others.
+  auto busiest_at_least = [&](const Blocking& blocking) {
+    const std::vector<int> pw_chain = conv_aux_chain(pw);
+    TileShapes dw_shapes, pw_shapes;
+    for (const auto& [pixels, p_count] : block_sizes(pixel_blocks(gd.pixels(), gd.out_w, blocking.pixels))) {
+      dw_shapes.emplace_back(conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, 0, pixels), p_count);
+      dw_shapes.back().first.aux_chain = dw_chain;
+      for (const auto& [channels, c_count] :
+           block_sizes(pixel_blocks(gp.out_channels, gp.out_channels, blocking.channels))) {
+        pw_shapes.emplace_back(conv_tile(pw, gp, TileWork::Gemm, 0, channels, 0, pixels), p_count * c_count);
+        pw_shapes.back().first.aux_chain = pw_chain;
+      }
+    }
+    return std::max(busiest_bound(dw_shapes, {dw_engine}), busiest_bound(pw_shapes, pw_engines));
+  };
   if (ideal_ && joined_block.channels > 0) {
     emit_joined(joined_block);
     return true;
@@ -1349,7 +1441,8 @@ bool Compiler::emit_fused(int dw, int pw) {
   const int64_t joined = joined_block.channels > 0 ? trial_bytes([&] { emit_joined(joined_block); }) : -1;
   // Fused by blocks, or apart: small blocks re-read the depthwise input's halo, and PW weights in several
   // channel blocks are reloaded for every block.
-  const int64_t fused = least_traffic_blocking(grid, fits_block, 1, lower_bound, emit_blocks, b);
+  const int64_t fused =
+      least_traffic_blocking(grid, fits_block, 1, lower_bound, busiest_at_least, emit_blocks, b);
   int64_t apart = -1;
   try {
     apart = trial_bytes([&] {
