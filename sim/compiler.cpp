@@ -1,9 +1,8 @@
 #include "sim/compiler.hpp"
 
 #include <algorithm>
+#include <array>
 #include <functional>
-#include <map>
-#include <set>
 
 #include "arch/tile_timing.hpp"
 
@@ -43,6 +42,20 @@ std::vector<std::pair<int64_t, int64_t>> pixel_blocks(int64_t pixels, int64_t ro
       for (int64_t p = r; p < r + row; p += block) blocks.emplace_back(p, std::min(r + row, p + block));
   }
   return blocks;
+}
+
+// The sizes of `blocks` (as pixel_blocks gives them), each with how many blocks have it.
+std::vector<std::pair<int64_t, int64_t>> block_sizes(const std::vector<std::pair<int64_t, int64_t>>& blocks) {
+  std::vector<std::pair<int64_t, int64_t>> sizes;
+  for (const auto& [b0, b1] : blocks) {
+    const auto it =
+        std::find_if(sizes.begin(), sizes.end(), [&](const auto& s) { return s.first == b1 - b0; });
+    if (it == sizes.end())
+      sizes.emplace_back(b1 - b0, 1);
+    else
+      ++it->second;
+  }
+  return sizes;
 }
 
 // Candidate block sizes, largest first. Pixels: whole output rows, then pieces of one row.
@@ -121,7 +134,11 @@ Blocking split_into(Blocking b, const OutputGrid& g, int64_t parts) {
 class Compiler {
  public:
   Compiler(const quant::QGraph& q, const arch::AccelConfig& config, const CompileOptions& options)
-      : q_(q), graph_(q.graph), config_(config), ideal_(options.ideal_memory) {}
+      : q_(q),
+        graph_(q.graph),
+        config_(config),
+        ideal_(options.ideal_memory),
+        exhaustive_(options.exhaustive_search) {}
 
   arch::Program run();
 
@@ -187,8 +204,14 @@ class Compiler {
                            const std::function<SlotNeed(int64_t, int64_t)>& need, int resource,
                            const std::string& what) const;
   int64_t trial_bytes(const std::function<void()>& emit_tiles, int64_t* busiest = nullptr);
+  /// A tile shape and how many tiles of a blocking have it.
+  using TileShapes = std::vector<std::pair<ComputeTile, int64_t>>;
+  /// Closed-form cycles that the busiest of `engines` has at least when pick_engine spreads `shapes` over
+  /// them: each tile on its cheapest engine, the sum shared evenly, and no less than the costliest tile.
+  int64_t busiest_bound(const TileShapes& shapes, const std::vector<int>& engines) const;
   int64_t least_traffic_blocking(const OutputGrid& g, const std::function<bool(int64_t, int64_t)>& fits_block,
                                  int64_t parts, const std::function<int64_t(const Blocking&)>& lower_bound,
+                                 const std::function<int64_t(const Blocking&)>& busiest_at_least,
                                  const std::function<void(const Blocking&)>& emit_tiles, Blocking& best);
   int pick_engine(const std::vector<int>& engines, ComputeTile& tile, std::vector<int64_t>& running,
                   int64_t ready = 0) const;
@@ -252,6 +275,10 @@ class Compiler {
   const quant::Graph& graph_;
   const arch::AccelConfig& config_;
   const bool ideal_;
+  const bool exhaustive_;
+  // Inside trial_bytes: the emitted items only count for their bytes and cycles and are rolled back, so
+  // emit leaves out their waits, views and DRAM runs (most of a compile's time would go to them).
+  bool sizing_ = false;
   arch::Program program_;
   std::vector<std::vector<int>> consumers_;
   std::vector<std::vector<int>> layer_tiles_, layer_stores_;
@@ -420,7 +447,9 @@ Blocking Compiler::choose_blocking(int layer, const OutputGrid& g,
 
 // The DRAM bytes (loads and stores) that `emit_tiles` adds to the program, and in `busiest` (if given) the
 // largest sum of closed-form tile cycles it adds to one resource. The tiles are emitted for real and then
-// rolled back, so the count follows every rule of emit (the weight reuse included) by construction.
+// rolled back, so the count follows every rule of emit (the weight reuse included) by construction; only
+// what neither count reads (the items' waits, the tiles' operand views, the transfers' DRAM runs) is left
+// out while sizing.
 int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* busiest) {
   const size_t tiles = program_.tiles.size(), transfers = program_.transfers.size();
   const size_t loads = program_.load_queue.size(), stores = program_.store_queue.size();
@@ -449,12 +478,16 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
     weight_slots_ = weight_slots;
     stored_ = stored;
   };
+  const bool sizing = sizing_;
+  sizing_ = !exhaustive_;
   try {
     emit_tiles();
   } catch (...) {
+    sizing_ = sizing;
     roll_back();
     throw;
   }
+  sizing_ = sizing;
   int64_t bytes = 0;
   for (size_t t = transfers; t < program_.transfers.size(); ++t) bytes += program_.transfers[t].bytes;
   if (busiest) {
@@ -475,16 +508,25 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
 // tiles move the fewest DRAM bytes; ties go to the candidate whose busiest resource has the fewest
 // closed-form cycles (the engines share the work most evenly), then to the earlier one. A larger buffer only
 // adds candidates or enlarges their pixel blocks (fewer input halos, fewer weight reloads), so it does not
-// increase the traffic. `lower_bound` (bytes a blocking moves at least) spares most trials. Returns the best
-// blocking's bytes, or -1 when no candidate fits.
+// increase the traffic. Returns the best blocking's bytes, or -1 when no candidate fits.
+//
+// A trial emits a candidate's tiles, so the candidates are tried best bound first: `lower_bound` (bytes a
+// blocking moves at least) and `busiest_at_least` (its busiest resource's cycles at least) order them, and
+// the search stops at the first candidate whose bounds cannot beat the best trial so far (with the earlier
+// candidate winning ties, as in a scan in candidate order). The bounds are usually exact, so one or two
+// trials decide. CompileOptions::exhaustive_search tries every candidate instead.
 int64_t Compiler::least_traffic_blocking(const OutputGrid& g,
                                          const std::function<bool(int64_t, int64_t)>& fits_block,
                                          int64_t parts,
                                          const std::function<int64_t(const Blocking&)>& lower_bound,
+                                         const std::function<int64_t(const Blocking&)>& busiest_at_least,
                                          const std::function<void(const Blocking&)>& emit_tiles,
                                          Blocking& best) {
-  int64_t best_bytes = -1, best_busiest = 0;
-  std::set<std::pair<int64_t, int64_t>> tried;
+  struct Candidate {
+    Blocking blocking;
+    std::array<int64_t, 3> at_least;  // bytes, busiest cycles, candidate order
+  };
+  std::vector<Candidate> candidates;
   const std::vector<int64_t> pixels = pixel_candidates(g.pixels, g.row);
   for (int64_t c : channel_candidates(g.channels, g.granule, g.lanes)) {
     const int64_t even = even_channels(c, g);
@@ -492,14 +534,41 @@ int64_t Compiler::least_traffic_blocking(const OutputGrid& g,
         std::find_if(pixels.begin(), pixels.end(), [&](int64_t px) { return fits_block(even, px); });
     if (p == pixels.end()) continue;
     const Blocking b = split_into({even, even_pixels(*p, g)}, g, parts);
-    if (!tried.insert({b.channels, b.pixels}).second) continue;
-    if (best_bytes >= 0 && lower_bound(b) > best_bytes) continue;
-    int64_t busiest = 0;
-    const int64_t bytes = trial_bytes([&] { emit_tiles(b); }, &busiest);
-    if (best_bytes < 0 || bytes < best_bytes || (bytes == best_bytes && busiest < best_busiest))
-      best = b, best_bytes = bytes, best_busiest = busiest;
+    if (std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& other) {
+          return other.blocking.channels == b.channels && other.blocking.pixels == b.pixels;
+        }))
+      continue;
+    candidates.push_back({b, {0, 0, static_cast<int64_t>(candidates.size())}});
   }
-  return best_bytes;
+  if (!exhaustive_) {
+    for (Candidate& c : candidates)
+      c.at_least = {lower_bound(c.blocking), busiest_at_least(c.blocking), c.at_least[2]};
+    std::sort(candidates.begin(), candidates.end(),
+              [](const Candidate& a, const Candidate& b) { return a.at_least < b.at_least; });
+  }
+  std::array<int64_t, 3> best_key{-1, 0, 0};  // bytes, busiest cycles, candidate order of the best trial
+  for (const Candidate& c : candidates) {
+    if (best_key[0] >= 0 && !exhaustive_ && c.at_least >= best_key) break;
+    std::array<int64_t, 3> key{0, 0, c.at_least[2]};
+    key[0] = trial_bytes([&] { emit_tiles(c.blocking); }, &key[1]);
+    if (best_key[0] < 0 || key < best_key) best = c.blocking, best_key = key;
+  }
+  return best_key[0];
+}
+
+int64_t Compiler::busiest_bound(const TileShapes& shapes, const std::vector<int>& engines) const {
+  int64_t sum = 0, costliest = 0;
+  for (const auto& [tile, count] : shapes) {
+    int64_t cheapest = -1;
+    for (int e : engines) {
+      const int64_t cycles =
+          arch::tile_cost(config_, program_.resources[static_cast<size_t>(e)], tile).cycles;
+      if (cheapest < 0 || cycles < cheapest) cheapest = cycles;
+    }
+    sum += cheapest * count;
+    costliest = std::max(costliest, cheapest);
+  }
+  return std::max(costliest, ceil_div(sum, static_cast<int64_t>(engines.size())));
 }
 
 // The engine of `engines` on which `tile` would finish first: it starts when the engine's estimated running
@@ -523,12 +592,13 @@ int Compiler::pick_engine(const std::vector<int>& engines, ComputeTile& tile, st
 // Appends to `waits` the last of `tiles` on each resource: a resource runs its tiles in order, so once that
 // one has finished, all of them have.
 void Compiler::wait_for_all(std::vector<int>& waits, const std::vector<int>& tiles) const {
-  std::map<int, int> last;  // resource -> its last tile of `tiles`
+  std::vector<int> last(program_.resources.size(), -1);  // per resource: its last tile of `tiles`
   for (int t : tiles) {
-    int& l = last.emplace(program_.tiles[static_cast<size_t>(t)].resource, t).first->second;
+    int& l = last[static_cast<size_t>(program_.tiles[static_cast<size_t>(t)].resource)];
     l = std::max(l, t);
   }
-  for (const auto& [resource, t] : last) waits.push_back(t);
+  for (int t : last)
+    if (t >= 0) waits.push_back(t);
 }
 
 void Compiler::hold(int tile) {
@@ -563,6 +633,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     if (op.buffer == BufferKind::Weight) weights = {tile.layer, op.c0, op.c1};
   // Where the tile finds an activation operand (functional simulation).
   auto read_view = [&](const Operand& op, arch::BufferView::Space space, int64_t address) {
+    if (sizing_) return;
     arch::BufferView v;
     v.space = space;
     v.layer = op.source;
@@ -580,6 +651,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
                         op.c0};
       if (op.buffer != BufferKind::Activation) continue;
       read_view(op, arch::BufferView::Space::Dram, 0);
+      if (sizing_) continue;
       for (int src : stored_sources(op.source)) {
         const auto& t = layer_tiles_[static_cast<size_t>(src)];
         tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
@@ -590,16 +662,19 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
       if (release_pending_[static_cast<size_t>(before2)])
         throw std::logic_error("compile: tile " + std::to_string(before2) +
                                " holds its slot with no consumer yet");
-      const auto& rt = release_tiles_[static_cast<size_t>(before2)];
-      const auto& rx = release_transfers_[static_cast<size_t>(before2)];
-      tile.wait_tiles.insert(tile.wait_tiles.end(), rt.begin(), rt.end());
-      tile.wait_transfers.insert(tile.wait_transfers.end(), rx.begin(), rx.end());
+      if (!sizing_) {
+        const auto& rt = release_tiles_[static_cast<size_t>(before2)];
+        const auto& rx = release_transfers_[static_cast<size_t>(before2)];
+        tile.wait_tiles.insert(tile.wait_tiles.end(), rt.begin(), rt.end());
+        tile.wait_transfers.insert(tile.wait_transfers.end(), rx.begin(), rx.end());
+      }
     }
     for (const Operand& op : operands) {
       if (op.buffer == BufferKind::Activation && on_chip(op.source)) {
         // Read where it resides: after every tile that wrote it (through Concat, its sources').
-        for (int src : stored_sources(op.source))
-          wait_for_all(tile.wait_tiles, layer_tiles_[static_cast<size_t>(src)]);
+        if (!sizing_)
+          for (int src : stored_sources(op.source))
+            wait_for_all(tile.wait_tiles, layer_tiles_[static_cast<size_t>(src)]);
         read_view(op, arch::BufferView::Space::Resident, 0);
         continue;
       }
@@ -617,27 +692,30 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
       load.buffer_address = slot_address(op.buffer, tile.resource, parity);
       if (op.buffer == BufferKind::Weight) {
         // One record per output channel (codes, then the int32 bias): a channel block is one run.
-        load.runs = {{dram_weights_[static_cast<size_t>(tile.layer)] + op.c0 * (op.bytes / (op.c1 - op.c0)),
-                      op.bytes, 0, 1}};
+        if (!sizing_)
+          load.runs = {{dram_weights_[static_cast<size_t>(tile.layer)] + op.c0 * (op.bytes / (op.c1 - op.c0)),
+                        op.bytes, 0, 1}};
       } else {
         load.buffer_address += act_offset;
         act_offset += op.bytes;
         read_view(op, arch::BufferView::Space::Slot, load.buffer_address);
-        for (const arch::Box& box : op.boxes)
-          for (const arch::StoredPart& part : arch::stored_parts(graph_, op.source, box))
-            pieces.push_back({part.layer, op.accumulators, part.box});
+        if (!sizing_)
+          for (const arch::Box& box : op.boxes)
+            for (const arch::StoredPart& part : arch::stored_parts(graph_, op.source, box))
+              pieces.push_back({part.layer, op.accumulators, part.box});
       }
-      if (op.buffer == BufferKind::Activation)
+      if (op.buffer == BufferKind::Activation && !sizing_)
         for (int src : stored_sources(op.source)) {
           const auto& s = layer_stores_[static_cast<size_t>(src)];
           load.wait_transfers.insert(load.wait_transfers.end(), s.begin(), s.end());
         }
-      if (before2 >= 0) load.wait_tiles.push_back(before2);
+      if (before2 >= 0 && !sizing_) load.wait_tiles.push_back(before2);
       if (op.buffer == BufferKind::Weight) {
-        load.wait_tiles.insert(load.wait_tiles.end(), weight_readers_[r].begin(), weight_readers_[r].end());
+        if (!sizing_)
+          load.wait_tiles.insert(load.wait_tiles.end(), weight_readers_[r].begin(), weight_readers_[r].end());
         weight_readers_[r].clear();
         // Reused weights are read from the slot that loaded them, maybe by a later tile than before2.
-        if (weight_slots_[r].last_reader[parity] >= 0)
+        if (weight_slots_[r].last_reader[parity] >= 0 && !sizing_)
           load.wait_tiles.push_back(weight_slots_[r].last_reader[parity]);
         weight_slots_[r].view = tile.weights = {false, load.buffer_address, op.c0};
         weight_slots_[r].parity = parity;
@@ -652,7 +730,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   last_weights_[r] = weights;
   if (!ideal_ && tile.weights.address >= 0 && tile.weights.address == weight_slots_[r].view.address)
     weight_slots_[r].last_reader[weight_slots_[r].parity] = index;
-  if (!ideal_ && resident(tile.layer)) {
+  if (!ideal_ && !sizing_ && resident(tile.layer)) {
     // Its range was last used by earlier resident outputs: write it only after all their readers (which
     // are all emitted by now, so the list is made once per layer).
     Residency& res = residency_[static_cast<size_t>(tile.layer)];
@@ -681,7 +759,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     program_.channel_blocks[static_cast<size_t>(layer)] =
         (tile.region.c1 - tile.region.c0) *
         (node(layer).op == OpKind::AttnNormalize ? node(layer).head_dim : 1);
-  if (store && !ideal_ && !resident(layer))
+  if (store && !ideal_ && !sizing_ && !resident(layer))
     for (const arch::Box& box : arch::region_boxes(node(layer), tile.region))
       store_pieces.push_back({layer, sums, box});  // the tile's region where the layout puts it
   const int64_t out_slot = slot_address(BufferKind::Output, tile.resource, parity);
@@ -692,7 +770,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
   tile.write.accumulators = sums;
   tile.write.buffer = BufferKind::Output;
   tile.write.address = out_slot;
-  tile.write.boxes = arch::region_boxes(node(layer), tile.region);
+  if (!sizing_) tile.write.boxes = arch::region_boxes(node(layer), tile.region);
   program_.tiles.push_back(std::move(tile));
   queue.push_back(index);
   layer_tiles_[static_cast<size_t>(layer)].push_back(index);
@@ -873,16 +951,20 @@ void Compiler::finish_runs() {
     std::vector<int64_t> candidates{block, 0};
     for (size_t t : transfers_of[l])
       for (const Piece& p : transfer_pieces_[t])
-        if (static_cast<size_t>(p.layer) == l) candidates.push_back(p.box.i1 - p.box.i0);
+        if (static_cast<size_t>(p.layer) == l &&
+            std::find(candidates.begin(), candidates.end(), p.box.i1 - p.box.i0) == candidates.end())
+          candidates.push_back(p.box.i1 - p.box.i0);  // a repeated width cannot win: ties go to the first
     int64_t best = block, best_bursts = -1;
+    std::vector<Piece> mine;
+    std::vector<arch::RunSet> runs;
     for (int64_t candidate : candidates) {
       block = candidate;
       int64_t bursts = 0;
       for (size_t t : transfers_of[l]) {
-        std::vector<Piece> mine;
+        mine.clear();
         for (const Piece& p : transfer_pieces_[t])
           if (static_cast<size_t>(p.layer) == l) mine.push_back(p);
-        std::vector<arch::RunSet> runs;
+        runs.clear();
         append_piece_runs(mine, runs);
         bursts += arch::burst_count(runs, burst);
       }
@@ -1111,16 +1193,17 @@ void Compiler::emit_conv(int layer) {
   auto emit_tiles = [&](const Blocking& b) {
     std::vector<int64_t> running(engines.size(), 0);
     std::vector<int> tiles;
+    const std::vector<int> aux_chain = layernorm ? std::vector<int>{} : conv_aux_chain(layer);
     const auto pixel_ranges = pixel_blocks(grid.pixels, grid.row, b.pixels);
     for (int64_t c0 = 0; c0 < g.out_channels; c0 += b.channels) {
       const int64_t c1 = std::min(g.out_channels, c0 + b.channels);
       for (const auto& [p0, p1] : pixel_ranges) {
         ComputeTile t = conv_tile(layer, g, work, c0, c1, p0, p1);
-        if (!layernorm) t.aux_chain = conv_aux_chain(layer);
+        t.aux_chain = aux_chain;
         pick_engine(engines, t, running);
         const std::vector<Operand> operands{
             activation_operand(g.input_window(p0, p1) * g.input_channels(c0, c1) * in_bytes, input,
-                               g.input_boxes(c0, c1, p0, p1)),
+                               sizing_ ? std::vector<arch::Box>{} : g.input_boxes(c0, c1, p0, p1)),
             weight_operand(weight_bytes(c1 - c0), layer, c0, c1)};
         tiles.push_back(emit(std::move(t), operands, store, (c1 - c0) * (p1 - p0) * out_bytes));
         if (layernorm && row_on_chip && !ideal_) {
@@ -1144,8 +1227,20 @@ void Compiler::emit_conv(int layer) {
              weight_bytes(g.out_channels) +
              (store ? slot_out(layer, g.out_channels * g.pixels() * out_bytes) : 0);
     };
+    auto busiest_at_least = [&](const Blocking& blocking) {
+      const std::vector<int> aux_chain = layernorm ? std::vector<int>{} : conv_aux_chain(layer);
+      TileShapes shapes;
+      for (const auto& [channels, c_count] :
+           block_sizes(pixel_blocks(g.out_channels, g.out_channels, blocking.channels)))
+        for (const auto& [pixels, p_count] :
+             block_sizes(pixel_blocks(grid.pixels, grid.row, blocking.pixels))) {
+          shapes.emplace_back(conv_tile(layer, g, work, 0, channels, 0, pixels), c_count * p_count);
+          shapes.back().first.aux_chain = aux_chain;
+        }
+      return busiest_bound(shapes, engines);
+    };
     auto fits_block = [&](int64_t c, int64_t p) { return fits(need(c, p)); };
-    if (least_traffic_blocking(grid, fits_block, parts, lower_bound, emit_tiles, b) < 0) {
+    if (least_traffic_blocking(grid, fits_block, parts, lower_bound, busiest_at_least, emit_tiles, b) < 0) {
       check_slots(layer, need(channel_candidates(grid.channels, grid.granule, grid.lanes).back(), 1),
                   engines[0], "the smallest tile");
       throw std::logic_error("compile: no blocking fits but the smallest tile does");  // unreachable
@@ -1220,7 +1315,8 @@ bool Compiler::emit_fused(int dw, int pw) {
       dw_done.push_back(dw_time);
       dw_tiles.push_back(emit(std::move(t),
                               {activation_operand(gd.input_window(p0, p1) * gd.in_channels * in_bytes, input,
-                                                  gd.input_boxes(0, gd.out_channels, p0, p1)),
+                                                  sizing_ ? std::vector<arch::Box>{}
+                                                          : gd.input_boxes(0, gd.out_channels, p0, p1)),
                                weight_operand(dw_weights, dw, 0, gd.out_channels)},
                               false, 0));
     }
@@ -1231,12 +1327,13 @@ bool Compiler::emit_fused(int dw, int pw) {
     const bool shared = fits({0, pw_weights(gp.out_channels), 0});
     int holder = -1, shared_load = -1;
     arch::WeightView shared_weights;
+    const std::vector<int> pw_chain = conv_aux_chain(pw);
     for (size_t i = 0; i < blocks.size(); ++i)
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
         const auto [p0, p1] = blocks[i];
         ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
-        pt.aux_chain = conv_aux_chain(pw);
+        pt.aux_chain = pw_chain;
         pt.wait_tiles = {dw_tiles[i]};
         pt.reads = {output_view(dw_tiles[i], 0)};
         const int engine = pick_engine(engines, pt, running, dw_done[i]);
@@ -1261,13 +1358,15 @@ bool Compiler::emit_fused(int dw, int pw) {
   };
   auto emit_blocks = [&](const Blocking& b) {
     std::vector<int64_t> running(pw_engines.size(), 0);
+    const std::vector<int> pw_chain = conv_aux_chain(pw);
     for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, b.pixels)) {
       ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
       t.aux_chain = dw_chain;
       t.resource = dw_engine;
       const int dw_tile = emit(std::move(t),
                                {activation_operand(gd.input_window(p0, p1) * gd.in_channels * in_bytes, input,
-                                                   gd.input_boxes(0, gd.out_channels, p0, p1)),
+                                                   sizing_ ? std::vector<arch::Box>{}
+                                                           : gd.input_boxes(0, gd.out_channels, p0, p1)),
                                 weight_operand(dw_weights, dw, 0, gd.out_channels)},
                                false, 0);
       hold(dw_tile);
@@ -1275,7 +1374,7 @@ bool Compiler::emit_fused(int dw, int pw) {
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
         ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
-        pt.aux_chain = conv_aux_chain(pw);
+        pt.aux_chain = pw_chain;
         pt.wait_tiles = {dw_tile};
         pt.reads = {output_view(dw_tile, 0)};
         pick_engine(pw_engines, pt, running);
@@ -1320,6 +1419,21 @@ bool Compiler::emit_fused(int dw, int pw) {
     return slot_load(input, gd.input_windows(blocking.pixels) * gd.in_channels * in_bytes) + dw_weights +
            pw_weights(gp.out_channels) + slot_out(pw, gp.out_channels * gp.pixels() * out_bytes);
   };
+  // The depthwise tiles all run on its engine, the pointwise ones are spread over the others.
+  auto busiest_at_least = [&](const Blocking& blocking) {
+    const std::vector<int> pw_chain = conv_aux_chain(pw);
+    TileShapes dw_shapes, pw_shapes;
+    for (const auto& [pixels, p_count] : block_sizes(pixel_blocks(gd.pixels(), gd.out_w, blocking.pixels))) {
+      dw_shapes.emplace_back(conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, 0, pixels), p_count);
+      dw_shapes.back().first.aux_chain = dw_chain;
+      for (const auto& [channels, c_count] :
+           block_sizes(pixel_blocks(gp.out_channels, gp.out_channels, blocking.channels))) {
+        pw_shapes.emplace_back(conv_tile(pw, gp, TileWork::Gemm, 0, channels, 0, pixels), p_count * c_count);
+        pw_shapes.back().first.aux_chain = pw_chain;
+      }
+    }
+    return std::max(busiest_bound(dw_shapes, {dw_engine}), busiest_bound(pw_shapes, pw_engines));
+  };
   if (ideal_ && joined_block.channels > 0) {
     emit_joined(joined_block);
     return true;
@@ -1327,7 +1441,8 @@ bool Compiler::emit_fused(int dw, int pw) {
   const int64_t joined = joined_block.channels > 0 ? trial_bytes([&] { emit_joined(joined_block); }) : -1;
   // Fused by blocks, or apart: small blocks re-read the depthwise input's halo, and PW weights in several
   // channel blocks are reloaded for every block.
-  const int64_t fused = least_traffic_blocking(grid, fits_block, 1, lower_bound, emit_blocks, b);
+  const int64_t fused =
+      least_traffic_blocking(grid, fits_block, 1, lower_bound, busiest_at_least, emit_blocks, b);
   int64_t apart = -1;
   try {
     apart = trial_bytes([&] {

@@ -25,6 +25,9 @@ struct CompileOptions {
   /// limits (one tile per layer, except the cuts that split a layer across GEMM engines, attention heads
   /// and fusion blocks). For hand-checked closed forms and SCALE-Sim compatibility.
   bool ideal_memory = false;
+  /// For tests: the tile-shape search tries every candidate in full (no bound spares a trial, and a trial
+  /// emits everything a tile gets), the reference that the default search must reproduce exactly.
+  bool exhaustive_search = false;
 };
 
 /// A layer that cannot be mapped: names the layer and the resource it lacks.

@@ -1,6 +1,7 @@
 #include "sim/sweep.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -621,10 +622,12 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
     const arch::AccelConfig config =
         arch::parse_accel_config(config_json, "points/" + std::to_string(index) + "/accel.json");
     const std::string qpath = dir.qgraph(spec, p);
-    const quant::QGraph qgraph = loaded ? *loaded
-                                 : fs::is_regular_file(qpath)
-                                     ? quant::load_qgraph(qpath, quant::QGraphUse::Structure)  // timing only
-                                     : make_qgraph(spec, p, qpath);
+    quant::QGraph own;  // unless the caller has it loaded (no copy then)
+    if (!loaded)
+      own = fs::is_regular_file(qpath)
+                ? quant::load_qgraph(qpath, quant::QGraphUse::Structure)  // timing only
+                : make_qgraph(spec, p, qpath);
+    const quant::QGraph& qgraph = loaded ? *loaded : own;
     SimOptions options;
     options.timing = arch::parse_timing_mode(spec.timing);
     options.max_cycles = spec.max_cycles;
@@ -966,6 +969,9 @@ int run_local_sweep(const SweepSpec& spec, const std::string& spec_path, std::ve
         ++failed;
     }
     const std::vector<int> pending = prepare_points(spec, points, dir, waiting, err);
+    // A PTQ of this step left its freed heap in this process, which every fork below would copy the page
+    // tables of: give it back first.
+    ::malloc_trim(0);
     for (const int i : waiting)  // a failed PTQ failed its points
       if (fs::is_regular_file(dir.result(i))) {
         results[static_cast<size_t>(i)] = read_sweep_result(points[static_cast<size_t>(i)], dir);

@@ -14,6 +14,7 @@
 #include "quant/ptq.hpp"
 #include "quant/zoo.hpp"
 #include "sim/compiler.hpp"
+#include "test_support.hpp"
 
 using namespace vitsim;
 using arch::BufferKind;
@@ -309,6 +310,23 @@ TEST_CASE("EfficientViT-B1 at 224 maps onto every shipped config", "[compiler]")
   const arch::Program p_scaled = sim::compile(q, scaled);
   check_program(q, scaled, p_scaled, false);
   check_dram_bytes(p_scaled);
+}
+
+// The tile-shape search tries its candidates best bound first, stops when no bound can beat the best trial,
+// and its trials leave out what they do not count (sim/compiler.cpp, least_traffic_blocking): it must
+// compile, byte for byte, the program of trying every candidate in full. Random configs: test_properties.
+TEST_CASE("EfficientViT-B1 at 224: the bounded tile-shape search compiles the exhaustive search's program",
+          "[compiler][tile_search]") {
+  const quant::QGraph q = quantized("efficientvit-b1");
+  sim::CompileOptions exhaustive;
+  exhaustive.exhaustive_search = true;
+  for (const std::string name : {"trio-vit", "systolic-32x32-os", "trio-vit-authors-model", "small-memory"}) {
+    INFO(name);
+    const arch::AccelConfig config = accel(name);
+    const std::string program = test::program_text(sim::compile(q, config));
+    CHECK(program == test::program_text(sim::compile(q, config, exhaustive)));
+    CHECK(program.size() > 100000);  // a whole program, not an empty one
+  }
 }
 
 TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, not on the systolic array",

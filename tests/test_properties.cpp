@@ -4,6 +4,7 @@
 //       cycles, systolic folds) for the same tiles;
 //   (c) a larger buffer never increases the DRAM traffic (and never makes a mapping fail);
 //   (d) no engine is busy for fewer cycles than its MACs need on its multipliers, and neither is the whole.
+//   (e) the compiler's bounded tile-shape search compiles the program of its exhaustive reference.
 // The configs are the shipped ones (configs/accel/*.json) with every size, rate, latency, buffer geometry,
 // DMA and DRAM parameter redrawn; the workloads are test_simulate's random layers and EfficientViT-B0 @64.
 // Every case has its own seed; a failing property reports how many cases fail and its smallest
@@ -284,6 +285,38 @@ TEST_CASE("Property: a larger buffer never increases DRAM traffic", "[property][
     });
   });
   run.check(test::sample_count(1450));
+}
+
+// ----- (e) the tile-shape search ------------------------------------------------------------------------
+
+// The compiler tries the candidate tile shapes best bound first, stops when no bound can beat the best
+// trial, and its trials leave out what they do not count (sim/compiler.cpp, least_traffic_blocking): the
+// program (or the mapping error) must be the one of trying every candidate in full, field for field.
+TEST_CASE("Property: the bounded tile-shape search compiles the exhaustive search's program",
+          "[property][tile_search]") {
+  sim::CompileOptions exhaustive;
+  exhaustive.exhaustive_search = true;
+  const auto compiled = [](const quant::QGraph& q, const arch::AccelConfig& c, const sim::CompileOptions& o) {
+    try {
+      return test::program_text(sim::compile(q, c, o));
+    } catch (const sim::MappingError& e) {
+      return std::string("MappingError: ") + e.what();
+    }
+  };
+  PropertyRun run;
+  int mapped = 0;
+  for_each_case(1500, 20, [&](uint64_t seed, const quant::QGraph& q, bool model, std::mt19937_64& rng) {
+    const json j = model ? random_model_config(rng) : random_layer_config(rng);
+    const arch::AccelConfig c = parse(j);
+    const std::string program = compiled(q, c, {}), reference = compiled(q, c, exhaustive);
+    mapped += program.rfind("MappingError", 0) != 0;
+    run.add(program == reference, static_cast<int64_t>(reference.size()), [&] {
+      return describe_case(seed, j, j, describe(q)) + "\nprogram " + std::to_string(program.size()) +
+             " bytes of text, exhaustive " + std::to_string(reference.size());
+    });
+  });
+  run.check(test::sample_count(1500) + test::sample_count(20));
+  CHECK(mapped * 2 > run.checks);  // most cases compile: the comparison is of programs, not of errors
 }
 
 // ----- (d) the MAC bound -------------------------------------------------------------------------------

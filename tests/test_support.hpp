@@ -15,6 +15,7 @@
 #include <system_error>
 #include <vector>
 
+#include "arch/program.hpp"
 #include "quant/dataset.hpp"
 #include "quant/graph.hpp"
 #include "quant/ptq.hpp"
@@ -122,6 +123,57 @@ inline quant::Graph random_layer(std::mt19937_64& rng, int kind) {
     if (kind == 2) b.conv("pw", dw, pick(1, 48), 1, 1, 1, true, quant::Norm::None, quant::Act::None);
   }
   return b.finish();
+}
+
+/// Every field of a compiled program as text, one item per line: two programs are the same exactly when
+/// their texts are (the compiler's tests compare a search against its exhaustive reference with it).
+inline std::string program_text(const arch::Program& p) {
+  std::ostringstream s;
+  const auto list = [&s](const char* name, const std::vector<int>& v) {
+    s << ' ' << name;
+    for (int x : v) s << ',' << x;
+  };
+  const auto view = [&s](const arch::BufferView& v) {
+    s << " view " << static_cast<int>(v.space) << ' ' << v.layer << ' ' << v.input << ' ' << v.accumulators
+      << ' ' << v.in_layout << ' ' << static_cast<int>(v.buffer) << ' ' << v.address;
+    for (const arch::Box& b : v.boxes)
+      s << " [" << b.o0 << ',' << b.o1 << ',' << b.m0 << ',' << b.m1 << ',' << b.i0 << ',' << b.i1 << ']';
+  };
+  for (const arch::Resource& r : p.resources)
+    s << "resource " << r.name << ' ' << r.is_engine << ' ' << r.engine << ' ' << r.aux << ' '
+      << r.multipliers << '\n';
+  for (const arch::ComputeTile& t : p.tiles) {
+    s << "tile " << t.layer << ' ' << t.resource << ' ' << static_cast<int>(t.work) << ' ' << t.groups << ' '
+      << t.m << ' ' << t.n << ' ' << t.k << ' ' << t.kernel << ' ' << t.stride << ' ' << t.macs << " region "
+      << t.region.c0 << ',' << t.region.c1 << ',' << t.region.p0 << ',' << t.region.p1;
+    list("aux", t.aux_chain);
+    list("wait_tiles", t.wait_tiles);
+    list("wait_transfers", t.wait_transfers);
+    for (const arch::BufferView& v : t.reads) view(v);
+    s << " weights " << t.weights.dram << ' ' << t.weights.address << ' ' << t.weights.first_channel
+      << " write";
+    view(t.write);
+    s << '\n';
+  }
+  for (const arch::Transfer& t : p.transfers) {
+    s << "transfer " << t.layer << ' ' << static_cast<int>(t.dir) << ' ' << static_cast<int>(t.buffer) << ' '
+      << t.bytes << ' ' << t.buffer_address;
+    for (const arch::RunSet& r : t.runs)
+      s << " run " << r.dram_address << ',' << r.run_bytes << ',' << r.stride << ',' << r.count;
+    list("wait_tiles", t.wait_tiles);
+    list("wait_transfers", t.wait_transfers);
+    s << '\n';
+  }
+  for (const std::vector<int>& q : p.queues) list("queue", q), s << '\n';
+  list("loads", p.load_queue);
+  list("stores", p.store_queue);
+  s << '\n';
+  for (const std::string& name : p.layer_names) s << "layer " << name << '\n';
+  for (const arch::Allocation& a : p.memory_plan)
+    s << "allocation " << a.layer << ' ' << static_cast<int>(a.tensor) << ' ' << static_cast<int>(a.space)
+      << ' ' << a.offset << ' ' << a.bytes << ' ' << a.first_layer << ' ' << a.last_layer << '\n';
+  for (int64_t block : p.channel_blocks) s << "channel_block " << block << '\n';
+  return s.str();
 }
 
 }  // namespace vitsim::test
