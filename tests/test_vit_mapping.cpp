@@ -194,3 +194,25 @@ TEST_CASE("deit-tiny (vit-w8a8) runs bit exact on vit-gemm's real bytes, and a b
   CHECK(out.mismatches[static_cast<size_t>(pos)] > 0);
   CHECK_THAT(out.first, Catch::StartsWith("layer 'pos_embed'"));
 }
+
+TEST_CASE("vitsim run and simulate give a DeiT vit-w8a8 on vit-gemm unless told otherwise", "[cli][vit]") {
+  test::TempDir dir("vit", "defaults");
+  const std::string vqg = dir.file("deit.vqg");
+  const test::Run run =
+      test::run_vitsim({"run", "--model", "deit-tiny", "--calib-count", "1", "--save-qgraph", vqg});
+  INFO(run.err);
+  REQUIRE(run.code == 0);
+  CHECK_THAT(run.out, Catch::Contains("deit-tiny @224, vit-w8a8 on vit-gemm (fast timing)"));
+  const test::Run simulate = test::run_vitsim({"simulate", "--qgraph", vqg});
+  CHECK(simulate.code == 0);
+  CHECK_THAT(simulate.out, Catch::Contains("vit-w8a8 on vit-gemm"));
+  const test::Run systolic = test::run_vitsim({"simulate", "--qgraph", vqg, "--accel", "systolic-32x32-os"});
+  CHECK(systolic.code == 0);
+  CHECK_THAT(systolic.out, Catch::Contains("vit-w8a8 on systolic-32x32-os"));
+  // trio-vit, named, has no unit for the token ops: exit 2 with one line naming the layer and the type.
+  const test::Run trio = test::run_vitsim({"simulate", "--qgraph", vqg, "--accel", "trio-vit"});
+  CHECK(trio.code == 2);
+  CHECK_THAT(trio.err,
+             Catch::Contains("op patch_tokens needs its token-move step on an auxiliary unit of type "
+                             "token_ops, and config 'trio-vit' has none"));
+}
