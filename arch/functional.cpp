@@ -36,7 +36,8 @@ int64_t code_bytes(int bits) {
 }
 
 // Rows [off, off + rows) of every batch of a [B, R, N] MatMul input, optionally transposed: the matrix
-// view(b) is mat_rows x mat_cols.
+// view(b) is mat_rows x mat_cols. A log2 operand (Softmax codes e) enters as the shift 2^(E-1-e) of the
+// other operand (qgraph.hpp), so its element is that power of two.
 struct OperandView {
   Centered x;
   int64_t off, rows, r, n;
@@ -52,7 +53,10 @@ struct OperandView {
   int64_t mat_cols() const { return transpose ? rows : n; }
   int64_t at(int64_t b, int64_t i, int64_t j) const {
     const int64_t row = off + (transpose ? j : i), col = transpose ? i : j;
-    return x((b * r + row) * n + col);
+    const int64_t flat = (b * r + row) * n + col;
+    if (!x.q.log2) return x(flat);
+    const int32_t code = x.t.data[uz(flat)];
+    return code == kPoison ? kPoison : log2_weight(code, x.q.bits);  // an unread code must not weigh 0
   }
 };
 
@@ -79,13 +83,14 @@ void shift_axis0(int axis0, int64_t shift, int64_t& o, int64_t& m, int64_t& i) {
 RegionSpace region_space(const Node& node) {
   const quant::Shape& s = node.out_shape;
   const int64_t size = quant::numel(s);
+  if (s.size() <= 2 && !s.empty()) return {s.back(), size / s.back()};  // features x rows (program.hpp)
   switch (node.op) {
     case OpKind::Conv2d:
       return {s[0], s[1] * s[2]};
-    case OpKind::Linear:
-      return {s.back(), size / s.back()};
     case OpKind::MatMul:
     case OpKind::AttnKernel:
+    case OpKind::HeadSplit:
+    case OpKind::Softmax:
       return {s[0], s[2]};
     case OpKind::AttnNormalize:  // [2h*d, H, W] viewed as [2h, d, H*W]
       return {s[0] / node.head_dim, s[1] * s[2]};
@@ -222,8 +227,10 @@ void FunctionalModel::poison_operands() {
 
 void FunctionalModel::read_weights(const ComputeTile& tile) {
   const WeightView& w = tile.weights;
-  if (w.address < 0) return;
   const Node& node = qgraph_.graph.nodes[uz(tile.layer)];
+  // Weight records are a Conv2d's or Linear's; a token op's constants (ClassToken, PosEmbed) are loaded
+  // for the timing, and their unit's datapath takes them from the quantized graph (docs/engines.md).
+  if (w.address < 0 || (node.op != OpKind::Conv2d && node.op != OpKind::Linear)) return;
   const QNode& qn = qgraph_.nodes[uz(tile.layer)];
   const int64_t outputs = node.op == OpKind::Conv2d ? node.out_shape[0] : node.out_features;
   const int64_t per_output = static_cast<int64_t>(qn.weight.size()) / outputs;

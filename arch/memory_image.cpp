@@ -78,6 +78,12 @@ void preload_dram(SparseMemory& dram, const Program& program, const quant::QGrap
           for (int64_t i = 0; i < l.inner; ++i)
             put_code(bytes.data() + l.offset(o, m, i), l.element_bytes,
                      input.data[static_cast<size_t>(l.logical(o, m, i))]);
+    } else if (node.op == quant::OpKind::ClassToken || node.op == quant::OpKind::PosEmbed) {
+      // A token op's constants: the class token's codes, or the position embedding's int32 values.
+      if (qn.const_codes.empty()) continue;
+      const int64_t code_bytes = a.bytes / static_cast<int64_t>(qn.const_codes.size());
+      for (size_t i = 0; i < qn.const_codes.size(); ++i)
+        put_code(bytes.data() + static_cast<int64_t>(i) * code_bytes, code_bytes, qn.const_codes[i]);
     } else {
       const int64_t outputs = node.op == quant::OpKind::Conv2d ? node.out_shape[0] : node.out_features;
       const int64_t per_output = static_cast<int64_t>(qn.weight.size()) / outputs;

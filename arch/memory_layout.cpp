@@ -10,7 +10,8 @@ TensorLayout tensor_layout(const quant::Shape& shape, OpKind producer, int64_t e
                            int64_t channel_block) {
   TensorLayout l;
   l.element_bytes = element_bytes;
-  if (shape.size() == 3 && (producer == OpKind::MatMul || producer == OpKind::AttnKernel)) {
+  if (shape.size() == 3 && (producer == OpKind::MatMul || producer == OpKind::AttnKernel ||
+                            producer == OpKind::HeadSplit || producer == OpKind::Softmax)) {
     l.outer = shape[0], l.mid = shape[1], l.inner = shape[2];
     l.axis0 = 0;
   } else if (shape.size() == 3) {

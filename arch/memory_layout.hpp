@@ -16,7 +16,8 @@ namespace vitsim::arch {
 ///     (NCHWc): the block is the producer's channel block, so a tile's output is one run and a window of
 ///     whole rows is one run per block;
 ///   [T,D] (Linear): [1][T][D]; [D]: [1][1][D] (already channels last);
-///   [B,R,N] of MatMul and AttnKernel: head-major, [B][R][N], so a head's rows are contiguous.
+///   [B,R,N] of MatMul, AttnKernel, HeadSplit and Softmax: head-major, [B][R][N], so a head's rows are
+///     contiguous.
 struct TensorLayout {
   int64_t outer = 1, mid = 1, inner = 1, element_bytes = 1;
   int64_t block = 0;           // inner elements per block (0 or >= inner: one block)

@@ -30,7 +30,7 @@ Resource Resource::for_aux(const AccelConfig& config, size_t aux) {
 
 std::vector<Box> region_boxes(const quant::Node& node, const Region& r) {
   const TensorLayout layout = tensor_layout(node.out_shape, node.op, 1);
-  if (node.op == quant::OpKind::Linear) return {{0, 1, r.p0, r.p1, r.c0, r.c1}};
+  if (node.out_shape.size() == 2) return {{0, 1, r.p0, r.p1, r.c0, r.c1}};  // rows x features, as Linear
   if (node.out_shape.size() == 1) return {{0, 1, 0, 1, r.c0, r.c1}};
   if (!layout.channels_last) return {{r.c0, r.c1, 0, layout.mid, r.p0, r.p1}};  // heads x columns, all rows
   const int64_t per = node.op == quant::OpKind::AttnNormalize ? node.head_dim : 1;  // channels per region c

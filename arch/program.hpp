@@ -29,8 +29,10 @@ const char* tile_work_name(TileWork w);
 
 /// Which part of its layer's output a tile computes (for functional simulation), in the layer's output:
 ///   Conv2d [C,H,W]: channels [c0,c1) x flattened pixels [p0,p1)
-///   Linear [D] or [T,D]: features [c0,c1) x rows [p0,p1) (a vector has the single row [0,1))
-///   MatMul / AttnKernel / AttnNormalize [B,R,N] (and their views): heads [c0,c1) x columns [p0,p1), all rows
+///   Linear [D] or [T,D], and every other [T,D] or [D] output (the ViT token ops, LayerNorm, Add):
+///     features [c0,c1) x rows [p0,p1) (a vector has the single row [0,1))
+///   MatMul / AttnKernel / AttnNormalize / HeadSplit / Softmax [B,R,N] (and their views): heads [c0,c1) x
+///     columns [p0,p1), all rows
 ///   other ops: axis 0 [c0,c1) x the flattened remaining axes [p0,p1)
 struct Region {
   int64_t c0 = 0, c1 = 0, p0 = 0, p1 = 0;

@@ -84,11 +84,15 @@ class ResidualAdd : public AuxUnitParams {
     const QTensor& x0 = *tile.inputs[0];
     const QTensor& x1 = *tile.inputs[1];
     const AddStage stage(tile.qnode(), tile.input_quant(0), tile.input_quant(1));
-    const int64_t rest = region_space(tile.node()).pixels;
+    const RegionSpace space = region_space(tile.node());
+    // [T, D] tokens: c is the feature, whose PTF factors the stage applies; [C, H, W]: c is the channel.
+    const bool tokens = tile.node().out_shape.size() == 2;
     const Region& r = tile.region;
     for (int64_t c = r.c0; c < r.c1; ++c)
-      for (int64_t p = r.p0; p < r.p1; ++p)
-        tile.out(c * rest + p, stage.apply(x0.data[uz(c * rest + p)], x1.data[uz(c * rest + p)]));
+      for (int64_t p = r.p0; p < r.p1; ++p) {
+        const int64_t flat = tokens ? p * space.channels + c : c * space.pixels + p;
+        tile.out(flat, stage.apply(x0.data[uz(flat)], x1.data[uz(flat)], tokens ? uz(c) : 0));
+      }
   }
 };
 

@@ -1,11 +1,12 @@
 // Auxiliary unit type "gelu": GELU on codes, a stage of an engine's output chain after the requantizer (the
 // activation of a Linear or conv with act gelu_tanh / gelu_erf). Key "method": "table" (default), a
-// 256-entry lookup of the pre-activation code, as quant/'s integer GELU computes it today; or
+// 256-entry lookup of the pre-activation code (a recipe's "gelu": "table"); or
 // "polynomial", I-BERT's integer GELU, x / 2 x (1 + erf(x / sqrt 2)) with erf from a clipped second-order
-// polynomial. Timing: a chain stage of the output-group pipeline (docs/engines.md); resources:
-// docs/resource-model.md.
+// polynomial. A unit runs only layers of its own method (cannot_run: the recipe's "gelu" option). Timing: a
+// chain stage of the output-group pipeline (docs/engines.md); resources: docs/resource-model.md.
 #include "arch/fabric_cost.hpp"
 #include "arch/unit_registry.hpp"
+#include "quant/qgraph.hpp"
 
 namespace vitsim::arch {
 
@@ -24,6 +25,12 @@ class GeluUnit : public AuxUnitParams {
     // bits each), (the product with x in DSPs), rounding shift and clamp to int8.
     return add_luts(kCodeBits) + clamp_luts(kCodeBits) + add_luts(kProductBits) +
            2 * add_luts(kAccumulatorBits) + shifter_luts(kAccumulatorBits) + clamp_luts(kCodeBits);
+  }
+  // The layer's GELU is a table when its quantized node has one (act_lut), else I-BERT's polynomial.
+  std::string cannot_run(const quant::QNode& qnode) const override {
+    if (qnode.act_lut.empty() == polynomial) return "";
+    return polynomial ? "computes I-BERT's polynomial, and the layer's GELU is a 256-entry table"
+                      : "is a 256-entry table, and the layer's GELU is I-BERT's polynomial";
   }
   std::string summary() const override { return polynomial ? "polynomial" : "table"; }
   nlohmann::json to_json() const override { return {{"method", summary()}}; }

@@ -23,7 +23,8 @@ namespace vitsim::arch {
   X(avgpool)                 \
   X(layernorm)               \
   X(gelu)                    \
-  X(softmax)
+  X(softmax)                 \
+  X(token_ops)
 
 #define X(id) void register_unit_##id(UnitRegistry& registry);
 VITSIM_BUILTIN_UNITS
@@ -108,6 +109,12 @@ const char* aux_step_name(AuxStep step) {
       return "layernorm";
     case AuxStep::Softmax:
       return "softmax";
+    case AuxStep::TokenMove:
+      return "token-move";
+    case AuxStep::ClassToken:
+      return "class-token";
+    case AuxStep::PosEmbed:
+      return "position-embedding";
   }
   return "?";
 }

@@ -26,6 +26,10 @@
 #include "arch/systolic_timing.hpp"
 #include "quant/json_reader.hpp"
 
+namespace vitsim::quant {
+struct QNode;
+}
+
 namespace vitsim::arch {
 
 struct ComputeTile;
@@ -101,8 +105,11 @@ enum class AuxStep : int {
   AttnKernel,     // standalone: the ReLU kernel of linear attention and its ones row (AttnKernel)
   AttnNormalize,  // standalone: attention divisors -> log2 code, numerators shifted (AttnNormalize)
   AvgPool,        // standalone: global average pool (GlobalAvgPool)
-  LayerNorm,      // standalone: LayerNorm over rows (the classifier head's LayerNorm after its Linear)
+  LayerNorm,      // standalone: LayerNorm over rows (a LayerNorm layer, or the FP32 one of a Linear)
   Softmax,        // standalone: Softmax over rows
+  TokenMove,      // standalone: ViT codes moved unchanged (PatchTokens, HeadSplit, HeadMerge, TokenSelect)
+  ClassToken,     // standalone: the class token prepended to the requantized tokens (ClassToken)
+  PosEmbed,       // standalone: the position embedding added to the tokens, requantized (PosEmbed)
 };
 /// "requantize", "relu", ..., "softmax".
 const char* aux_step_name(AuxStep step);
@@ -119,6 +126,9 @@ class AuxUnitParams : public UnitParams {
   virtual int64_t luts_per_element() const = 0;
   /// Its RTL module with `throughput` lanes and `latency`, if it has one.
   virtual RtlInstance rtl(int /*throughput*/, int /*latency*/) const { return {}; }
+  /// Why this unit cannot perform its step for a layer quantized as `qnode` (a GELU table unit and a layer
+  /// of I-BERT's polynomial GELU), or "" when it can: the compiler then looks no further (MappingError).
+  virtual std::string cannot_run(const quant::QNode& /*qnode*/) const { return ""; }
   /// The functional datapath of a standalone tile on this unit: writes the tile's region of its layer's
   /// output (arch/functional.cpp calls it). Chain steps are computed inside the engines' datapaths. The
   /// default throws std::invalid_argument: the type has no standalone datapath.

@@ -790,7 +790,7 @@ QTensor patch_tokens(const Node& node, const QNode& qn, const QTensor& x, const 
   if (x.shape.size() != 3) fail(node, "expects a [D,H,W] input, got " + shape_str(x.shape));
   const int64_t d = x.shape[0], t = x.shape[1] * x.shape[2];
   expect_out_shape(node, {t, d});
-  return move_codes(node, qn, x, qx, [&](int64_t o) { return (o % d) * t + o / d; });
+  return move_codes(node, qn, x, qx, [&](int64_t o) { return moved_code_source(node, x.shape, o); });
 }
 
 QTensor head_split(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
@@ -798,21 +798,14 @@ QTensor head_split(const Node& node, const QNode& qn, const QTensor& x, const Ac
     fail(node, "expects [T, 3*heads*dh], got " + shape_str(x.shape));
   const int64_t t = x.shape[0], h = node.heads, dh = x.shape[1] / (3 * h);
   expect_out_shape(node, {h, 3 * dh, t});
-  // out[head, s*dh + e, tok] = in[tok, s*h*dh + head*dh + e]
-  return move_codes(node, qn, x, qx, [&](int64_t o) {
-    const int64_t tok = o % t, row = (o / t) % (3 * dh), head = o / (t * 3 * dh);
-    return tok * 3 * h * dh + (row / dh) * h * dh + head * dh + row % dh;
-  });
+  return move_codes(node, qn, x, qx, [&](int64_t o) { return moved_code_source(node, x.shape, o); });
 }
 
 QTensor head_merge(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
   if (x.shape.size() != 3) fail(node, "expects [h, T, dh], got " + shape_str(x.shape));
   const int64_t h = x.shape[0], t = x.shape[1], dh = x.shape[2];
   expect_out_shape(node, {t, h * dh});
-  return move_codes(node, qn, x, qx, [&](int64_t o) {
-    const int64_t tok = o / (h * dh), head = (o % (h * dh)) / dh, e = o % dh;
-    return (head * t + tok) * dh + e;
-  });
+  return move_codes(node, qn, x, qx, [&](int64_t o) { return moved_code_source(node, x.shape, o); });
 }
 
 QTensor token_select(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
@@ -820,7 +813,7 @@ QTensor token_select(const Node& node, const QNode& qn, const QTensor& x, const 
     fail(node,
          "expects [T, D] with token " + std::to_string(node.token_index) + ", got " + shape_str(x.shape));
   expect_out_shape(node, {x.shape[1]});
-  return move_codes(node, qn, x, qx, [&](int64_t o) { return node.token_index * x.shape[1] + o; });
+  return move_codes(node, qn, x, qx, [&](int64_t o) { return moved_code_source(node, x.shape, o); });
 }
 
 void check_per_tensor_input(const Node& node, const ActQuant& qx) {

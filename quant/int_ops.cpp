@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "quant/calibration.hpp"
 #include "quant/fp32_executor.hpp"
@@ -159,6 +161,29 @@ void softmax_row(int64_t* x, int64_t n, const ActQuant& out, int64_t zp_y, int32
     } else {
       y[i] = static_cast<int32_t>(zp_y + std::min(top, div_round_half_away(x[i] << out.bits, sum)));
     }
+  }
+}
+
+int64_t moved_code_source(const Node& node, const Shape& in, int64_t o) {
+  switch (node.op) {
+    case OpKind::PatchTokens: {  // [D, H, W] -> [H*W, D]
+      const int64_t d = in[0], t = in[1] * in[2];
+      return (o % d) * t + o / d;
+    }
+    case OpKind::HeadSplit: {  // out[head, s*dh + e, tok] = in[tok, s*h*dh + head*dh + e]
+      const int64_t t = in[0], h = node.heads, dh = in[1] / (3 * h);
+      const int64_t tok = o % t, row = (o / t) % (3 * dh), head = o / (t * 3 * dh);
+      return tok * 3 * h * dh + (row / dh) * h * dh + head * dh + row % dh;
+    }
+    case OpKind::HeadMerge: {  // out[tok, head*dh + e] = in[head, tok, e]
+      const int64_t h = in[0], t = in[1], dh = in[2];
+      const int64_t tok = o / (h * dh), head = (o % (h * dh)) / dh, e = o % dh;
+      return (head * t + tok) * dh + e;
+    }
+    case OpKind::TokenSelect:
+      return node.token_index * in[1] + o;
+    default:
+      throw std::logic_error(std::string("moved_code_source: op ") + op_name(node.op) + " moves no codes");
   }
 }
 

@@ -235,6 +235,13 @@ struct NormalizeStage {
 };
 
 // ---------------------------------------------------------------------------------------------------
+// Token ops (standard ViTs)
+
+/// The flat index of the input element whose code output element `o` of a code-moving token op
+/// (PatchTokens, HeadSplit, HeadMerge, TokenSelect; graph.hpp) holds, for an input of shape `in`.
+int64_t moved_code_source(const Node& node, const Shape& in, int64_t o);
+
+// ---------------------------------------------------------------------------------------------------
 // FP32 pieces
 
 /// sat(round_half_even(v / scale) + zp), in FP32, as the input image's quantizer (calibration.hpp's

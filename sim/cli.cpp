@@ -243,8 +243,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
 
   SimulateArgs sim_args;
   const auto add_sim_options = [&sim_args](CLI::App& cmd) {
-    cmd.add_option("-a,--accel", sim_args.accel, "Accelerator config name in configs/accel/ or a config file")
-        ->capture_default_str();
+    cmd.add_option("-a,--accel", sim_args.accel,
+                   "Accelerator config name in configs/accel/ or a config file (default: vit-gemm for DeiT / "
+                   "ViT, else trio-vit)");
     cmd.add_option("--timing", sim_args.timing,
                    "fast: closed-form tiles, event to event (an approximation) | cycle: the reference, every "
                    "unit stepped each cycle with shared ports and aux units arbitrated")
@@ -285,16 +286,18 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
 
   QuantizeArgs run_q;
   run_q.calib_count = 8;
-  run_q.recipe = "trio-w8a8";
   CLI::App* run = app.add_subcommand(
-      "run", "Model -> PTQ -> simulation -> summary (defaults: efficientvit-b1 @224, trio-w8a8, trio-vit)");
+      "run",
+      "Model -> PTQ -> simulation -> summary (defaults: efficientvit-b1 @224, trio-w8a8, trio-vit; a DeiT / "
+      "ViT model: vit-w8a8, vit-gemm)");
   run->add_option("-m,--model", run_q.model, "Zoo model with synthetic weights (see `vitsim models`)")
       ->capture_default_str();
   run->add_option("-r,--res", run_q.resolution, "Input resolution")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  run->add_option("--recipe", run_q.recipe, "Recipe name in configs/quant/ or a recipe file")
-      ->capture_default_str();
+  run->add_option("--recipe", run_q.recipe,
+                  "Recipe name in configs/quant/ or a recipe file (default: vit-w8a8 for DeiT / ViT, else "
+                  "trio-w8a8)");
   run->add_option("--calib", run_q.calib, "Calibration images: synthetic | fashion-mnist")
       ->capture_default_str();
   run->add_option("--calib-count", run_q.calib_count, "Number of calibration images")

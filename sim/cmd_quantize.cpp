@@ -67,8 +67,14 @@ nlohmann::json quality_json(const QualityReport& q) {
 }  // namespace
 
 std::string default_recipe(const std::string& model) {
-  const std::string family = zoo_entry(model).family;
-  return family == "deit" || family == "vit" ? "vit-w8a8" : "trio-w8a8";
+  zoo_entry(model);  // an unknown model is bad input
+  return is_standard_vit(model) ? "vit-w8a8" : "trio-w8a8";
+}
+
+bool is_standard_vit(const std::string& model) {
+  for (const ZooEntry& e : zoo_models())
+    if (e.name == model) return e.family == "deit" || e.family == "vit";
+  return false;
 }
 
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err) {

@@ -27,6 +27,8 @@ struct QuantizeArgs {
 /// The recipe a zoo model is quantized with when none is named: vit-w8a8 for the standard ViTs (DeiT,
 /// ViT), trio-w8a8 for everything else.
 std::string default_recipe(const std::string& model);
+/// Whether `model` is a standard ViT of the zoo (family deit or vit); false for any other name.
+bool is_standard_vit(const std::string& model);
 
 /// Runs the command; returns the exit code (std::invalid_argument from any stage propagates).
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err);

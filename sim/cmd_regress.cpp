@@ -42,22 +42,52 @@ struct Preset {
   std::string folder() const { return timing == arch::TimingMode::Fast ? name : name + "/cycle"; }
 };
 
-// traces/matrix.json, validated (every field is documented in docs/simulation.md).
-struct RegressionMatrix {
+// One set of tables: every model quantized with `recipe` and simulated on every preset.
+struct TableGroup {
   quant::Recipe recipe;
-  int weights_seed = 0;
-  CalibrationSpec calib;
   std::vector<Preset> presets;  // every accelerator in every timing mode
   std::vector<ModelEntry> models;
 };
+
+// traces/matrix.json, validated (every field is documented in docs/simulation.md): its top-level recipe,
+// accels and models, then each of its "groups" (e.g. the standard ViTs with their own recipe and preset).
+struct RegressionMatrix {
+  int weights_seed = 0;
+  CalibrationSpec calib;
+  std::vector<TableGroup> groups;
+};
+
+// The recipe, accels and models of one group, each accel in every timing mode of `timings`.
+TableGroup read_group(quant::JsonReader& r, const std::vector<arch::TimingMode>& timings) {
+  TableGroup g;
+  r.require("recipe");
+  g.recipe = read_recipe(r, "recipe", r.string("recipe"));
+  r.require("accels");
+  const std::vector<std::string> accels = r.strings("accels");
+  if (accels.empty()) r.fail("accels", "expected at least one accelerator preset");
+  for (size_t i = 0; i < accels.size(); ++i) {
+    const std::string at = "accels/" + std::to_string(i);
+    if (!plain_name(accels[i]))
+      r.fail(at, "expected a preset name of configs/accel/ (letters, digits, '-', '_', '.'), found \"" +
+                     accels[i] + "\"");
+    for (size_t k = 0; k < i; ++k)
+      if (accels[k] == accels[i]) r.fail(at, "duplicate preset \"" + accels[i] + "\"");
+    try {
+      const arch::AccelConfig config = find_accel(accels[i]);
+      for (arch::TimingMode timing : timings) g.presets.push_back({accels[i], config, timing});
+    } catch (const std::invalid_argument& e) {
+      r.fail(at, e.what());
+    }
+  }
+  g.models = read_model_entries(r, "models");
+  return g;
+}
 
 RegressionMatrix read_matrix(const std::string& path) {
   const nlohmann::json j = quant::read_json_file(path);
   quant::JsonReader r(j, path);
   RegressionMatrix m;
   r.object("doc");  // free-form field descriptions for the reader of the file
-  r.require("recipe");
-  m.recipe = read_recipe(r, "recipe", r.string("recipe"));
   quant::JsonReader weights = r.required_object("weights");
   weights.require("seed");
   m.weights_seed = weights.integer("seed", 0, 0, kMaxSeed);
@@ -76,25 +106,21 @@ RegressionMatrix read_matrix(const std::string& path) {
   }
   if (timings.empty()) r.fail("timing", "expected \"fast\", \"cycle\" or both");
 
-  r.require("accels");
-  const std::vector<std::string> accels = r.strings("accels");
-  if (accels.empty()) r.fail("accels", "expected at least one accelerator preset");
-  for (size_t i = 0; i < accels.size(); ++i) {
-    const std::string at = "accels/" + std::to_string(i);
-    if (!plain_name(accels[i]))
-      r.fail(at, "expected a preset name of configs/accel/ (letters, digits, '-', '_', '.'), found \"" +
-                     accels[i] + "\"");
-    for (size_t k = 0; k < i; ++k)
-      if (accels[k] == accels[i]) r.fail(at, "duplicate preset \"" + accels[i] + "\"");
-    try {
-      const arch::AccelConfig config = find_accel(accels[i]);
-      for (arch::TimingMode timing : timings) m.presets.push_back({accels[i], config, timing});
-    } catch (const std::invalid_argument& e) {
-      r.fail(at, e.what());
-    }
+  m.groups.push_back(read_group(r, timings));
+  std::vector<quant::JsonReader> groups = r.objects("groups");
+  for (size_t i = 0; i < groups.size(); ++i) {
+    m.groups.push_back(read_group(groups[i], timings));
+    groups[i].reject_unknown_keys();
+    // Each table belongs to one group.
+    for (const ModelEntry& e : m.groups.back().models)
+      for (const Preset& p : m.groups.back().presets)
+        for (size_t k = 0; k + 1 < m.groups.size(); ++k)
+          for (const Preset& q : m.groups[k].presets)
+            for (const ModelEntry& f : m.groups[k].models)
+              if (q.name == p.name && f.model == e.model && f.resolution == e.resolution)
+                r.fail("groups/" + std::to_string(i),
+                       "the table " + p.name + "/" + e.label() + " is already in an earlier group");
   }
-
-  m.models = read_model_entries(r, "models");
   r.reject_unknown_keys();
   return m;
 }
@@ -335,39 +361,46 @@ int run_regress(const RegressArgs& args, std::ostream& out, std::ostream& err) {
   const std::string matrix_file = (traces / "matrix.json").string();
   const RegressionMatrix m = read_matrix(matrix_file);
 
-  // The selected tables, grouped by model: each model is quantized once for all its presets.
-  std::vector<std::pair<const ModelEntry*, std::vector<const Preset*>>> work;
-  std::set<fs::path> expected;
-  size_t selected = 0;
-  for (const ModelEntry& e : m.models) {
+  // The selected tables, by group and model: each model is quantized once for all its group's presets.
+  struct Work {
+    const TableGroup* group;
+    const ModelEntry* model;
     std::vector<const Preset*> presets;
-    for (const Preset& p : m.presets) {
-      expected.insert(table_file(traces, p.folder(), e));
-      if (table_id(p.folder(), e).find(args.only) != std::string::npos) presets.push_back(&p);
+  };
+  std::vector<Work> work;
+  std::set<fs::path> expected;
+  size_t selected = 0, tables = 0;
+  for (const TableGroup& g : m.groups)
+    for (const ModelEntry& e : g.models) {
+      std::vector<const Preset*> presets;
+      for (const Preset& p : g.presets) {
+        expected.insert(table_file(traces, p.folder(), e));
+        if (table_id(p.folder(), e).find(args.only) != std::string::npos) presets.push_back(&p);
+      }
+      tables += g.presets.size();
+      selected += presets.size();
+      if (!presets.empty()) work.push_back({&g, &e, std::move(presets)});
     }
-    selected += presets.size();
-    if (!presets.empty()) work.emplace_back(&e, std::move(presets));
-  }
   if (selected == 0)
     throw std::invalid_argument(
-        "--only '" + args.only + "' matches none of the " +
-        std::to_string(m.presets.size() * m.models.size()) + " tables of " + matrix_file +
+        "--only '" + args.only + "' matches none of the " + std::to_string(tables) + " tables of " +
+        matrix_file +
         " (table ids are <accel>/<model>@<res>, <accel>/cycle/<model>@<res> in cycle mode, e.g. " +
-        table_id(m.presets[0].folder(), m.models[0]) + ")");
+        table_id(m.groups[0].presets[0].folder(), m.groups[0].models[0]) + ")");
 
   int ok = 0, drifted = 0, missing = 0, updated = 0, created = 0;
   for (size_t w = 0; w < work.size(); ++w) {
-    const ModelEntry& e = *work[w].first;
+    const ModelEntry& e = *work[w].model;
     err << "[" << w + 1 << "/" << work.size() << "] " << e.model << " @" << e.resolution << ": PTQ ("
-        << m.recipe.name << ", " << m.calib.count << " " << m.calib.source << " calibration image(s)), then "
-        << "simulation on";
-    for (const Preset* p : work[w].second)
+        << work[w].group->recipe.name << ", " << m.calib.count << " " << m.calib.source
+        << " calibration image(s)), then simulation on";
+    for (const Preset* p : work[w].presets)
       err << ' ' << p->name << " (" << arch::timing_mode_name(p->timing) << ")";
     err << std::endl;
     const quant::QGraph qgraph =
-        quantize_zoo_model(e, static_cast<uint64_t>(m.weights_seed), m.calib, m.recipe);
+        quantize_zoo_model(e, static_cast<uint64_t>(m.weights_seed), m.calib, work[w].group->recipe);
 
-    for (const Preset* p : work[w].second) {
+    for (const Preset* p : work[w].presets) {
       const std::string id = table_id(p->folder(), e);
       const fs::path path = table_file(traces, p->folder(), e);
       SimOptions options;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iomanip>
+#include <optional>
 #include <ostream>
 
 #include "quant/atomic_file.hpp"
@@ -58,14 +59,20 @@ int report_and_summarize(const SimOutcome& outcome, const arch::AccelConfig& con
 
 }  // namespace
 
+std::string default_accel(const std::string& model) {
+  return is_standard_vit(model) ? "vit-gemm" : "trio-vit";
+}
+
 int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out,
                  std::ostream& err) {
   RunProgress progress(err, is_terminal(err));
   const SimOptions options = options_from(args, progress);
-  const arch::AccelConfig config = find_accel(args.accel);
+  std::optional<arch::AccelConfig> named;  // a named config is checked before the graph is read
+  if (!args.accel.empty()) named = find_accel(args.accel);
   // A timing-only simulation reads no weight bytes (docs/qgraph-format.md).
   const quant::QGraph qgraph = quant::load_qgraph(
       qgraph_path, args.functional ? quant::QGraphUse::Compute : quant::QGraphUse::Structure);
+  const arch::AccelConfig config = named ? *named : find_accel(default_accel(qgraph.graph.model));
   return report_and_summarize(simulate_detailed(qgraph, config, options), config, args, out);
 }
 
@@ -73,8 +80,9 @@ int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& 
   using clock = std::chrono::steady_clock;
   RunProgress progress(err, is_terminal(err));
   const SimOptions options = options_from(args, progress);
-  const arch::AccelConfig config = find_accel(args.accel);
-  const quant::Recipe recipe = quant::find_recipe(q.recipe, config_dir() + "/quant");
+  const arch::AccelConfig config = find_accel(args.accel.empty() ? default_accel(q.model) : args.accel);
+  const quant::Recipe recipe =
+      quant::find_recipe(q.recipe.empty() ? default_recipe(q.model) : q.recipe, config_dir() + "/quant");
 
   const auto t0 = clock::now();
   err << "[1/3] " << q.model << " @" << q.resolution << ": building the graph, synthetic weights (seed "

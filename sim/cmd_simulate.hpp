@@ -1,5 +1,6 @@
 // `vitsim simulate` (quantized graph + accelerator config -> report) and `vitsim run` (model -> PTQ ->
-// simulate -> summary, with the defaults of the README: EfficientViT-B1 @224, trio-vit, trio-w8a8).
+// simulate -> summary, with the defaults of the README: EfficientViT-B1 @224, trio-vit, trio-w8a8; a
+// standard ViT gets vit-gemm and vit-w8a8).
 #pragma once
 
 #include <iosfwd>
@@ -11,8 +12,8 @@
 namespace vitsim::sim {
 
 struct SimulateArgs {
-  std::string accel = "trio-vit";  // config name in configs/accel/ or a file
-  std::string timing = "fast";     // fast | cycle
+  std::string accel;            // config name in configs/accel/ or a file; empty: default_accel(model)
+  std::string timing = "fast";  // fast | cycle
   bool functional = false;
   bool ideal_memory = false;
   uint64_t seed = 0;            // functional simulation's synthetic input image
@@ -25,6 +26,10 @@ struct SimulateArgs {
   std::string memory_plan;      // the memory plan (JSON) to write (atomically); none when empty
   int top_layers = 8;
 };
+
+/// The accelerator a model runs on when no --accel is given: vit-gemm for the standard ViTs (DeiT, ViT),
+/// trio-vit for everything else (EfficientViT, imported models).
+std::string default_accel(const std::string& model);
 
 /// `vitsim simulate --qgraph FILE`; a long cycle-mode run's estimate and progress go to `err`.
 int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out,

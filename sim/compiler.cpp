@@ -4,6 +4,7 @@
 #include <array>
 #include <functional>
 
+#include "arch/functional.hpp"
 #include "arch/tile_timing.hpp"
 
 namespace vitsim::sim {
@@ -271,6 +272,12 @@ class Compiler {
   void emit_elementwise(int layer);
   std::vector<arch::Box> elementwise_boxes(int layer, int source, const arch::Region& r) const;
 
+  // ----- standard-ViT layers (docs/engines.md, "Mapping standard ViTs")
+  /// LayerNorm, Softmax, the token ops and the residual Add of [T, D] tokens, on their auxiliary units.
+  void emit_vit_layer(int layer);
+  /// What a tile of a standard-ViT layer covering `r` reads of its input k, as boxes of the input's layout.
+  std::vector<arch::Box> vit_input_boxes(int layer, size_t k, const arch::Region& r) const;
+
   const quant::QGraph& q_;
   const quant::Graph& graph_;
   const arch::AccelConfig& config_;
@@ -396,7 +403,14 @@ std::vector<int> Compiler::stored_sources(int layer) const {
 
 int Compiler::aux_unit(AuxStep step, int layer) const {
   const int unit = config_.aux_for(step);
-  if (unit >= 0) return unit;
+  if (unit >= 0) {
+    const arch::AuxUnitConfig& a = config_.aux_units[static_cast<size_t>(unit)];
+    const std::string why = a.params->cannot_run(qnode(layer));
+    if (why.empty()) return unit;
+    throw MappingError(describe(layer) + ": op " + quant::op_name(node(layer).op) + " needs its " +
+                       arch::aux_step_name(step) + " step, and the " + a.params->type() +
+                       " unit of config '" + config_.name + "' " + why);
+  }
   throw MappingError(describe(layer) + ": op " + quant::op_name(node(layer).op) + " needs its " +
                      arch::aux_step_name(step) + " step on an auxiliary unit of type " +
                      arch::UnitRegistry::instance().performers(step) + ", and config '" + config_.name +
@@ -886,9 +900,12 @@ std::vector<int> Compiler::readers_of(int layer) const {
   return readers;
 }
 
-// Bytes of a Conv2d's or Linear's weights in DRAM: int8 (or wider) codes, then a 4-byte bias per output.
+// Bytes of a Conv2d's or Linear's weights in DRAM: int8 (or wider) codes, then a 4-byte bias per output. A
+// token op's constants: the position embedding (int32 per element), the class token (output codes).
 int64_t Compiler::weight_bytes_of(int layer) const {
   const Node& n = node(layer);
+  if (n.op == OpKind::PosEmbed) return quant::numel(n.out_shape) * 4;
+  if (n.op == OpKind::ClassToken) return n.out_shape[1] * out_bytes_per_element(layer);
   const bool conv = n.op == OpKind::Conv2d;
   const int64_t outputs = conv ? n.out_shape[0] : n.out_features;
   const int64_t per_output = conv ? n.in_features / n.groups * n.kernel * n.kernel : n.in_features;
@@ -913,7 +930,9 @@ void Compiler::plan_dram() {
   for (size_t li = 0; li < layers; ++li) {
     const int i = static_cast<int>(li);
     const Node& n = node(i);
-    if (n.op == OpKind::Conv2d || n.op == OpKind::Linear) dram_weights_[li] = take(weight_bytes_of(i));
+    if (n.op == OpKind::Conv2d || n.op == OpKind::Linear || n.op == OpKind::PosEmbed ||
+        n.op == OpKind::ClassToken)
+      dram_weights_[li] = take(weight_bytes_of(i));
     if (n.op == OpKind::Concat || resident(i)) continue;
     const int64_t elements = quant::numel(n.out_shape);
     const bool layernorm = n.op == OpKind::Linear && qnode(i).float_layernorm;
@@ -1678,9 +1697,8 @@ void Compiler::emit_elementwise(int layer) {
       in_per = n.head_dim + 1;
       out_per = n.head_dim;
       break;
-    default:  // Softmax, LayerNorm and the ViT token ops: integer semantics, but no unit maps them yet
-      throw MappingError(describe(layer) + ": op " + quant::op_name(n.op) +
-                         " is not mapped onto any unit type yet (docs/engines.md, 'Layer by layer')");
+    default:  // the standard-ViT layers are emit_vit_layer's
+      throw std::logic_error("compile: " + describe(layer) + " is not an element-wise layer");
   }
   const int resource = aux_resource(step, layer);
   const size_t inputs = n.inputs.size();
@@ -1707,6 +1725,110 @@ void Compiler::emit_elementwise(int layer) {
                                               static_cast<int>(i)));
       emit(std::move(t), operands, true, elements * out_per * out_bytes);
     }
+  }
+}
+
+// ----- standard-ViT layers ------------------------------------------------------------------------
+
+// The auxiliary step of a standard-ViT layer.
+AuxStep vit_step(OpKind op) {
+  switch (op) {
+    case OpKind::LayerNorm:
+      return AuxStep::LayerNorm;
+    case OpKind::Softmax:
+      return AuxStep::Softmax;
+    case OpKind::Add:
+      return AuxStep::ResidualAdd;
+    case OpKind::ClassToken:
+      return AuxStep::ClassToken;
+    case OpKind::PosEmbed:
+      return AuxStep::PosEmbed;
+    default:  // PatchTokens, HeadSplit, HeadMerge, TokenSelect
+      return AuxStep::TokenMove;
+  }
+}
+
+std::vector<arch::Box> Compiler::vit_input_boxes(int layer, size_t k, const arch::Region& r) const {
+  const Node& n = node(layer);
+  const arch::TensorLayout in = layout_of(n.inputs[k]);
+  switch (n.op) {
+    case OpKind::Softmax:  // heads [c0, c1), whole rows
+      return {{r.c0, r.c1, 0, in.mid, 0, in.inner}};
+    case OpKind::PatchTokens:  // tokens [p0, p1) are pixels of the [D, H, W] input, every channel
+      return arch::pixel_boxes(in, r.p0, r.p1, 0, in.inner);
+    case OpKind::HeadMerge:  // tokens [p0, p1) of every head
+      return {{0, in.outer, r.p0, r.p1, 0, in.inner}};
+    case OpKind::TokenSelect:
+      return {{0, 1, n.token_index, n.token_index + 1, 0, in.inner}};
+    case OpKind::ClassToken: {  // output row t + 1 is input row t; row 0, the token, reads nothing
+      const int64_t first = std::max<int64_t>(r.p0, 1) - 1, last = r.p1 - 1;
+      if (first >= last) return {};
+      return {{0, 1, first, last, 0, in.inner}};
+    }
+    default:  // LayerNorm, PosEmbed, Add, HeadSplit: the same tokens [p0, p1), every feature
+      return {{0, 1, r.p0, r.p1, 0, in.inner}};
+  }
+}
+
+// One tile per block of whole rows (tokens; Softmax: heads, each all its rows), on the unit of the layer's
+// step. The blocks are the largest that fit the activation, weight and output slots, evened out. A tile
+// reads its rows of each input, and loads its constants (PosEmbed: its tokens' embedding, int32; ClassToken:
+// the token's codes, with the first block) into its weight slot.
+void Compiler::emit_vit_layer(int layer) {
+  const Node& n = node(layer);
+  const bool by_heads = n.op == OpKind::Softmax;
+  const arch::RegionSpace space = arch::region_space(n);
+  const int64_t extent = by_heads ? space.channels : space.pixels;  // the axis cut into blocks
+  const int64_t out_per = quant::numel(n.out_shape) / extent;       // output elements per row (head)
+  const int64_t out_bytes = out_bytes_per_element(layer);
+  const int resource = aux_resource(vit_step(n.op), layer);
+  auto region = [&](int64_t b0, int64_t b1) {
+    return by_heads ? arch::Region{b0, b1, 0, space.pixels} : arch::Region{0, space.channels, b0, b1};
+  };
+  auto operands = [&](int64_t b0, int64_t b1) {
+    std::vector<Operand> ops;
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      std::vector<arch::Box> boxes = vit_input_boxes(layer, k, region(b0, b1));
+      int64_t elements = 0;
+      for (const arch::Box& b : boxes) elements += b.elements();
+      if (elements > 0)
+        ops.push_back(activation_operand(elements * out_bytes_per_element(n.inputs[k]), n.inputs[k],
+                                         std::move(boxes), static_cast<int>(k)));
+    }
+    if (n.op == OpKind::PosEmbed)  // one record per token
+      ops.push_back(weight_operand((b1 - b0) * n.out_shape[1] * 4, layer, b0, b1));
+    if (n.op == OpKind::ClassToken && b0 == 0)
+      ops.push_back(weight_operand(weight_bytes_of(layer), layer, 0, 1));
+    return ops;
+  };
+  auto need = [&](int64_t b0, int64_t b1) {
+    SlotNeed s{0, 0, slot_out(layer, (b1 - b0) * out_per * out_bytes)};
+    for (const Operand& op : operands(b0, b1))
+      (op.buffer == BufferKind::Weight ? s.weight : s.act) +=
+          op.buffer == BufferKind::Weight ? op.bytes : slot_load(op.source, op.bytes);
+    return s;
+  };
+  // The first block and a later one differ only for ClassToken (the token instead of an input row).
+  auto block_fits = [&](int64_t b) { return fits(need(0, b)) && fits(need(extent - b, extent)); };
+  int64_t block = extent;
+  while (block > 0 && !block_fits(block)) --block;
+  if (block == 0) {
+    const SlotNeed first = need(0, 1), last = need(extent - 1, extent);
+    check_slots(layer, {std::max(first.act, last.act), std::max(first.weight, last.weight), first.out},
+                resource, "the smallest tile");
+    throw std::logic_error("compile: no blocking fits but the smallest tile does");  // unreachable
+  }
+  block = ceil_div(extent, ceil_div(extent, block));
+  for (int64_t b0 = 0; b0 < extent; b0 += block) {
+    const int64_t b1 = std::min(extent, b0 + block);
+    ComputeTile t;
+    t.layer = layer;
+    t.resource = resource;
+    t.work = TileWork::Elementwise;
+    t.m = (b1 - b0) * out_per;
+    t.region = region(b0, b1);
+    const int64_t bytes = t.m * out_bytes;
+    emit(std::move(t), operands(b0, b1), true, bytes);
   }
 }
 
@@ -1773,8 +1895,19 @@ arch::Program Compiler::run() {
           emit_matmul(i);
         }
         break;
-      default:
+      case OpKind::Add:  // a residual of [T, D] tokens is a standard ViT's
+        if (n.out_shape.size() == 2)
+          emit_vit_layer(i);
+        else
+          emit_elementwise(i);
+        break;
+      case OpKind::GlobalAvgPool:
+      case OpKind::AttnKernel:
+      case OpKind::AttnNormalize:
         emit_elementwise(i);
+        break;
+      default:  // LayerNorm, Softmax and the token ops
+        emit_vit_layer(i);
     }
   }
   finish_runs();

@@ -50,7 +50,8 @@ TEST_CASE("The bundled accelerator configs load and validate", "[accel]") {
     const AccelConfig c = vitsim::sim::find_accel(name);
     CHECK(c.name == name);
     CHECK_FALSE(c.engines.empty());
-    CHECK(c.aux_units.size() == 8);  // the Trio-ViT units: no gelu, no softmax
+    // The Trio-ViT units; the systolic baseline also runs DeiT: gelu, softmax, token_ops.
+    CHECK(c.aux_units.size() == (std::string(name) == "systolic-32x32-os" ? 11u : 8u));
     CHECK(c.buffers.size() == vitsim::arch::kBufferKinds);
     CHECK_FALSE(c.notes.empty());
   }
@@ -97,25 +98,29 @@ TEST_CASE("trio-vit: 2048 multipliers, 1024 + aux DSPs, 819.2 peak GOPS", "[acce
   CHECK(c.engine("nope") == nullptr);
 }
 
-TEST_CASE("vit-gemm: one GEMM engine of trio-vit's 2,048 multipliers with Softmax, LayerNorm and GELU units",
-          "[accel]") {
+TEST_CASE(
+    "vit-gemm: one GEMM engine of trio-vit's 2,048 multipliers with Softmax, LayerNorm, GELU and "
+    "token-op units",
+    "[accel]") {
   const AccelConfig c = vitsim::sim::find_accel("vit-gemm");
   REQUIRE(c.engines.size() == 1);
   CHECK(c.engines[0].type == "mat");
   CHECK(c.multipliers() == vitsim::sim::find_accel("trio-vit").multipliers());
-  for (const char* type : {"requantizer", "residual_add", "softmax", "layernorm", "gelu"})
+  for (const char* type : {"requantizer", "residual_add", "softmax", "layernorm", "gelu", "token_ops"})
     CHECK(c.aux_index(type) >= 0);
-  CHECK(c.aux_units.size() == 5);
-  CHECK(c.dsps() == 2048 / 2 + 64 + 32 + 64);  // the engine's packed multipliers, then the units' DSPs
+  CHECK(c.aux_units.size() == 6);
+  CHECK(c.aux("gelu").params->summary() == "polynomial");  // as vit-w8a8 quantizes GELU
+  // The engine's packed multipliers, then the units' DSPs: requantizer, layernorm, gelu, softmax.
+  CHECK(c.dsps() == 2048 / 2 + 64 + 32 + 256 + 64);
 }
 
 TEST_CASE("The unit registry lists the engine and auxiliary unit types", "[accel]") {
   using Role = vitsim::arch::UnitType::Role;
   const auto& registry = vitsim::arch::UnitRegistry::instance();
   CHECK(registry.names(Role::Engine) == std::vector<std::string>{"mat", "rmac", "systolic"});
-  CHECK(registry.names(Role::Aux) == std::vector<std::string>{"avgpool", "gelu", "hswish", "layernorm",
-                                                              "log2_quantizer", "relu", "requantizer",
-                                                              "residual_add", "shift_subtractor", "softmax"});
+  CHECK(registry.names(Role::Aux) ==
+        std::vector<std::string>{"avgpool", "gelu", "hswish", "layernorm", "log2_quantizer", "relu",
+                                 "requantizer", "residual_add", "shift_subtractor", "softmax", "token_ops"});
   REQUIRE(registry.find("mat"));
   CHECK_FALSE(registry.find("mat")->description.empty());
   CHECK(registry.find("tpu") == nullptr);
@@ -324,14 +329,14 @@ TEST_CASE("docs/config-reference.md shows arch/unit_softmax.cpp as it is, but fo
     if (line.find_first_not_of(' ') == std::string::npos ||
         line.compare(line.find_first_not_of(' '), 2, "//") != 0)
       uncommented += line + "\n";
-  const std::string text = doc.str(), begin = "```cpp\n";
-  const size_t at = text.find(begin + "#include \"arch/fabric_cost.hpp\"");
+  const std::string text = doc.str(), begin = "in full but for its comments:\n\n```cpp\n";
+  const size_t at = text.find(begin);
   REQUIRE(at != std::string::npos);
   const size_t from = at + begin.size();
   CHECK(text.substr(from, text.find("```", from) - from) == uncommented.substr(uncommented.find("#include")));
 }
 
-TEST_CASE("The softmax and layernorm units' datapaths say clearly what is not there yet", "[accel]") {
+TEST_CASE("A unit's datapath runs only the layers of its steps", "[accel]") {
   const AccelConfig all =
       vitsim::arch::load_accel_config(std::string(VITSIM_TEST_DATA_DIR) + "/accel/all-units.json");
   vitsim::quant::QGraph vit;
@@ -344,12 +349,11 @@ TEST_CASE("The softmax and layernorm units' datapaths say clearly what is not th
     return -1;
   };
   const vitsim::arch::AuxTile softmax{vit, first(vitsim::quant::OpKind::Softmax), {}, {}, nullptr, {}};
-  CHECK_THROWS_WITH(
-      all.aux("softmax").params->compute(softmax),
-      Catch::Contains("on auxiliary unit 'softmax': not yet: Softmax has no integer semantics"));
   const vitsim::arch::AuxTile layernorm{vit, first(vitsim::quant::OpKind::LayerNorm), {}, {}, nullptr, {}};
-  CHECK_THROWS_WITH(all.aux("layernorm").params->compute(layernorm),
-                    Catch::Contains("on auxiliary unit 'layernorm': not yet: a standalone LayerNorm layer"));
+  CHECK_THROWS_WITH(all.aux("softmax").params->compute(layernorm),
+                    Catch::Contains("on auxiliary unit 'softmax': this unit runs only Softmax layers"));
+  CHECK_THROWS_WITH(all.aux("token_ops").params->compute(softmax),
+                    Catch::Contains("on auxiliary unit 'token_ops': this unit runs only the ViT token ops"));
   // A chain-only unit has no standalone datapath at all.
   CHECK_THROWS_WITH(all.aux("gelu").params->compute(softmax),
                     "auxiliary unit type 'gelu' has no functional datapath");

@@ -504,15 +504,17 @@ TEST_CASE("Impossible mappings throw MappingError naming the layer and what it l
                     Catch::Contains("layer 'stem.0'") &&
                         Catch::Contains("no engine of config 'trio-vit' runs GEMM tiles of 16-bit operands"));
 
-  // The ViT ops have integer semantics now (docs/quantization.md) but the compiler maps them onto no unit
-  // yet: compilation stops at the first one with a MappingError naming it.
+  // trio-vit has no unit for the ViT token ops: a DeiT stops at the first one with a MappingError naming it
+  // and the unit type it needs (vit-gemm runs it: tests/test_vit_mapping.cpp).
   quant::QGraph vit;
   vit.graph = quant::build_model("deit-tiny", 224);
   vit.nodes.resize(vit.graph.nodes.size());
   CHECK_THROWS_AS(sim::compile(vit, accel("trio-vit")), sim::MappingError);
   CHECK_THROWS_WITH(
       sim::compile(vit, accel("trio-vit")),
-      Catch::Contains("layer 'patch_embed.tokens'") && Catch::Contains("op patch_tokens is not mapped"));
+      Catch::Contains("layer 'patch_embed.tokens'") &&
+          Catch::Contains("op patch_tokens needs its token-move step on an auxiliary unit of type "
+                          "token_ops, and config 'trio-vit' has none"));
 }
 
 TEST_CASE("A step no auxiliary unit of the config performs is a MappingError naming the op and the type",

@@ -15,6 +15,7 @@
 
 #include "arch/accelerator.hpp"
 #include "arch/functional.hpp"
+#include "functional_support.hpp"
 #include "quant/dataset.hpp"
 #include "quant/int_executor.hpp"
 #include "quant/onnx_import.hpp"
@@ -34,30 +35,8 @@ arch::AccelConfig config(const std::string& name) {
   return arch::load_accel_config(test::config_dir() + "/accel/" + name + ".json");
 }
 
-struct Outcome {
-  std::vector<int64_t> mismatches;  // per layer
-  int64_t total = 0;
-  std::string first;  // the model's first-mismatch message
-};
-
-// Runs `program` in fast timing on real bytes: the DRAM preloaded with the image and the weights.
-Outcome run_bytes(const quant::QGraph& q, const arch::AccelConfig& c, const arch::Program& program,
-                  const quant::Tensor& image, int skip_requantization = -1) {
-  const quant::QTensor input = quant::quantize_input(q, image);
-  arch::MemoryImage memory(c);
-  arch::preload_dram(memory.dram, program, q, input);
-  arch::FunctionalModel model(q, program, c, memory);
-  model.skip_requantization(skip_requantization);
-  arch::RunOptions o;
-  o.functional = &model;
-  o.memory = &memory;
-  arch::run_program(program, c, o);
-  Outcome out;
-  out.mismatches = model.mismatches(quant::run_int_all(q, input));
-  for (int64_t m : out.mismatches) out.total += m;
-  out.first = model.first_mismatch();
-  return out;
-}
+using Outcome = test::BytesOutcome;
+using test::run_bytes;
 
 quant::QGraph fixture() {
   return test::quantize(quant::import_onnx(kDataDir + "/fashion_evit/model.onnx"), "trio-w8a8", 4);

@@ -239,3 +239,30 @@ TEST_CASE("vitsim regress: a bad matrix or flag exits 2 naming the file and the 
   CHECK_THAT(none.err, Catch::Contains(matrix + ": cannot open the file"));
   CHECK(dir.entries().empty());  // no table was written by any failed run
 }
+
+TEST_CASE("vitsim regress: a group has its own recipe and presets, and a table belongs to one group",
+          "[regress]") {
+  TempDir dir("regress", "groups");
+  const std::string matrix = dir.file("matrix.json");
+  // The tiny matrix, plus B0 @32 quantized with naive-w8a8 on trio-vit only.
+  std::string text = kTinyMatrix;
+  text.insert(text.rfind('}'), R"(,
+  "groups": [{"recipe": "naive-w8a8", "accels": ["trio-vit"], "models": [{"model": "efficientvit-b0", "res": 32}]}])");
+  write(matrix, text);
+  const Run update = run_vitsim({"regress", "--update", "--traces", dir.path.string()});
+  INFO(update.out << update.err);
+  REQUIRE(update.code == 0);
+  CHECK_THAT(update.out, Catch::Contains("created   trio-vit/efficientvit-b0@32"));
+  CHECK_THAT(update.err, Catch::Contains("@32: PTQ (naive-w8a8"));
+  CHECK_THAT(slurp(dir.file("trio-vit/efficientvit-b0@32.csv")), Catch::Contains("naive-w8a8 on trio-vit"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("systolic-32x32-os/efficientvit-b0@32.csv")));
+  CHECK(run_vitsim({"regress", "--traces", dir.path.string()}).code == 0);
+  // The same table in two groups is a bad matrix.
+  text.replace(text.find("\"res\": 32"), 9, "\"res\": 64");
+  write(matrix, text);
+  const Run twice = run_vitsim({"regress", "--traces", dir.path.string()});
+  CHECK(twice.code == 2);
+  CHECK_THAT(twice.err,
+             Catch::Contains(matrix + ": /groups/0: the table trio-vit/efficientvit-b0@64 is already in "
+                                      "an earlier group"));
+}

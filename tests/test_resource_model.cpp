@@ -111,6 +111,8 @@ TEST_CASE("Resource formulas: adder trees, BRAM36 aspects, aux units per element
         8 + 16 + 16 + 2 * 32 + 32 * 5 + 16);  // 280
   // Max (compare, select), x - max, exp's shift, + b, + c, sum, leading one, log2 difference, clamp.
   CHECK(luts_per_element("softmax") == 16 + 9 + 32 * 5 + 16 + 2 * 32 + 32 + 8 + 16);  // 321
+  // Zero-point subtract, embedding add, rounding shift, zero point, clamp (moves add no per-element LUTs).
+  CHECK(luts_per_element("token_ops") == 9 + 32 + 32 * 5 + 8 + 16);  // 225
 }
 
 TEST_CASE("Resources of small-test, by hand (formulas only)", "[resources]") {
