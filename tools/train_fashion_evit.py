@@ -53,11 +53,11 @@ def load_split(split):
     return torch.from_numpy(x.copy()), torch.from_numpy(y.astype(np.int64))
 
 
-def preprocess(u8):
-    """uint8 [N,28,28] -> float32 [N,3,64,64]: /255, bilinear resize (align_corners=False, no antialias),
+def preprocess(u8, res=RES):
+    """uint8 [N,28,28] -> float32 [N,3,res,res]: /255, bilinear resize (align_corners=False, no antialias),
     normalize with (MEAN, STD), replicate to 3 channels. Exactly what the model sees at test time."""
     x = u8.to(torch.float32).div(255.0).unsqueeze(1)
-    x = F.interpolate(x, size=(RES, RES), mode="bilinear", align_corners=False)
+    x = F.interpolate(x, size=(res, res), mode="bilinear", align_corners=False)
     x = (x - MEAN) / STD
     return x.expand(-1, 3, -1, -1).contiguous()
 
@@ -76,12 +76,12 @@ def augment(u8, gen):
     return out
 
 
-def evaluate(model, x_u8, y, batch=500):
+def evaluate(model, x_u8, y, batch=500, res=RES):
     model.eval()
     correct, logits_all = 0, []
     with torch.no_grad():
         for i in range(0, x_u8.shape[0], batch):
-            logits = model(preprocess(x_u8[i:i + batch]))
+            logits = model(preprocess(x_u8[i:i + batch], res))
             logits_all.append(logits)
             correct += int((logits.argmax(1) == y[i:i + batch]).sum())
     return correct / x_u8.shape[0], torch.cat(logits_all)
@@ -94,14 +94,16 @@ def param_groups(model, wd):
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def train(args):
+def train(args, build_model, res=RES):
+    """Builds a model (after seeding) and trains it with the recipe of docs/fixture.md; train_fashion_vit.py
+    uses it too."""
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     x_train, y_train = load_split("train")
     x_test, y_test = load_split("test")
-    model = evit_torch.build_preset("fashion")
-    print("params: %d" % evit_torch.count_params(model), flush=True)
+    model = build_model()
+    print("params: %d" % sum(p.numel() for p in model.parameters()), flush=True)
     opt = torch.optim.AdamW(param_groups(model, args.wd), lr=args.lr, betas=(0.9, 0.999))
     n = x_train.shape[0]
     steps_per_epoch = n // args.batch  # drop the last partial batch
@@ -124,7 +126,7 @@ def train(args):
         loss_sum, correct = 0.0, 0
         for b in range(steps_per_epoch):
             idx = perm[b * args.batch:(b + 1) * args.batch]
-            x = preprocess(augment(x_train[idx], gen))
+            x = preprocess(augment(x_train[idx], gen), res)
             y = y_train[idx]
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
@@ -146,7 +148,7 @@ def train(args):
         msg = "epoch %d/%d: train loss %.4f, train acc %.4f, %.1fs" % (
             epoch + 1, args.epochs, loss_sum / nb, correct / (nb * args.batch), time.time() - te)
         if args.eval_every and (epoch + 1) % args.eval_every == 0 and epoch + 1 < args.epochs:
-            acc, _ = evaluate(model, x_test, y_test)
+            acc, _ = evaluate(model, x_test, y_test, res=res)
             msg += ", test acc %.4f" % acc
         print(msg, flush=True)
         if args.max_steps and step >= args.max_steps:
@@ -248,9 +250,10 @@ def export(model, meta, args):
     print("wrote %s (%.2f MB)" % (OUT_DIR, total / 1e6), flush=True)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=12)
+def parse_args(doc, epochs, state, add_arguments=None):
+    """The command line of train(), shared with train_fashion_vit.py (which adds its own options)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=epochs)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--wd", type=float, default=0.05)
@@ -259,10 +262,16 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=4, help="test accuracy every N epochs (0: only at the end)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after N steps (timing runs)")
-    ap.add_argument("--state", default="/tmp/fashion_evit.pt", help="where the trained state dict is saved")
+    ap.add_argument("--state", default=state, help="where the trained state dict is saved")
     ap.add_argument("--export-only", action="store_true", help="load --state instead of training")
     ap.add_argument("--no-export", action="store_true")
-    args = ap.parse_args()
+    if add_arguments:
+        add_arguments(ap)
+    return ap.parse_args()
+
+
+def main():
+    args = parse_args(__doc__, epochs=12, state="/tmp/fashion_evit.pt")
 
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
@@ -272,7 +281,7 @@ def main():
         with open(args.state + ".json") as f:
             meta = json.load(f)
     else:
-        model, seconds, steps, epoch_seconds = train(args)
+        model, seconds, steps, epoch_seconds = train(args, lambda: evit_torch.build_preset("fashion"))
         meta = {
             "command": " ".join(["/usr/bin/python3", "tools/train_fashion_evit.py"] + sys.argv[1:]),
             "epochs": args.epochs, "steps": steps, "batch": args.batch, "optimizer": "AdamW",
