@@ -139,16 +139,7 @@ def export(model, meta):
     acc, all_logits = fixture.evaluate(model, x_test, y_test, res=RES)
     print("test accuracy (10,000 images): %.4f" % acc, flush=True)
 
-    n_ref = fixture.N_REF
-    x_ref = fixture.preprocess(x_test[:n_ref], RES)
-    y_ref = y_test[:n_ref].to(torch.int32)
-    with torch.no_grad():
-        logits_ref = torch.cat([model(x_ref[i:i + 1]) for i in range(n_ref)])
-    for fname, t in (("input.bin", x_ref), ("labels.bin", y_ref), ("logits.bin", logits_ref),
-                     ("test_logits.bin", all_logits)):
-        arr = t.detach().numpy()
-        arr = arr.astype("<f4") if arr.dtype == np.float32 else arr.astype("<i4")
-        arr.tofile(os.path.join(OUT_DIR, fname))
+    x_ref = fixture.write_reference_tensors(model, x_test, y_test, all_logits, OUT_DIR, RES)
 
     onnx_path = os.path.join(OUT_DIR, "model.onnx")
     torch.onnx.export(model, x_ref[:1].clone(), onnx_path, opset_version=OPSET, input_names=["input"],
@@ -162,22 +153,10 @@ def export(model, meta):
     ref = {
         "description": "DeiT-style ViT (tools/train_fashion_vit.py) trained on Fashion-MNIST; reference inputs "
                        "and PyTorch outputs for vitsim's ONNX import and quantization tests",
-        "model": dict(CONFIG, input_shape=[1, 3, RES, RES], params=count_params(model), classes=fixture.CLASSES),
+        "model": dict(CONFIG, input_shape=[1, 3, RES, RES], params=count_params(model), class_names=fixture.CLASSES),
         "onnx": {"file": "model.onnx", "opset": OPSET, "input": "input", "output": "logits", "batch": 1,
                  "do_constant_folding": True, "op_types": ops},
-        "files": {
-            "input": {"file": "input.bin", "dtype": "float32", "byte_order": "little",
-                      "shape": [n_ref, 3, RES, RES],
-                      "what": "the first %d test images exactly as fed to the model (NCHW)" % n_ref},
-            "labels": {"file": "labels.bin", "dtype": "int32", "byte_order": "little", "shape": [n_ref],
-                       "what": "their labels"},
-            "logits": {"file": "logits.bin", "dtype": "float32", "byte_order": "little", "shape": [n_ref, classes],
-                       "what": "PyTorch eval-mode logits of input.bin, computed at batch 1"},
-            "test_logits": {"file": "test_logits.bin", "dtype": "float32", "byte_order": "little",
-                            "shape": [int(x_test.shape[0]), classes],
-                            "what": "PyTorch eval-mode logits of all 10,000 test images (batches of 500), "
-                                    "in the order of t10k-images-idx3-ubyte"},
-        },
+        "files": fixture.reference_files([3, RES, RES], int(x_test.shape[0]), classes),
         "preprocessing": {
             "source": fixture.DATA_DIR + "/t10k-images-idx3-ubyte.gz (uint8 28x28, gzip IDX)",
             "steps": ["x = uint8 / 255.0 (float32)", "no resize (28x28)", "x = (x - 0.2860) / 0.3530",
@@ -195,7 +174,7 @@ def export(model, meta):
     with open(os.path.join(OUT_DIR, "reference.json"), "w") as f:
         json.dump(ref, f, indent=2)
         f.write("\n")
-    total = sum(os.path.getsize(os.path.join(OUT_DIR, p)) for p in os.listdir(OUT_DIR))
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(OUT_DIR) for f in files)
     print("wrote %s (%.2f MB)" % (OUT_DIR, total / 1e6), flush=True)
 
 
@@ -237,26 +216,7 @@ def main():
     torch.use_deterministic_algorithms(True)
     if args.export_variant:
         return export_variant(args.out, args.seed)
-    if args.export_only:
-        model = build()
-        model.load_state_dict(torch.load(args.state))
-        with open(args.state + ".json") as f:
-            meta = json.load(f)
-    else:
-        model, seconds, steps, epoch_seconds = fixture.train(args, build, RES)
-        meta = {
-            "command": " ".join(["/usr/bin/python3", "tools/train_fashion_vit.py"] + sys.argv[1:]),
-            "epochs": args.epochs, "steps": steps, "batch": args.batch, "optimizer": "AdamW",
-            "lr": args.lr, "weight_decay": args.wd, "schedule": "linear warmup (1 epoch) + cosine to 0, per step",
-            "label_smoothing": args.label_smoothing, "seed": args.seed, "threads": args.threads,
-            "augmentation": "random crop 28x28 from the 2-pixel zero-padded raw image, horizontal flip p=0.5",
-            "train_images": 60000, "train_seconds": round(seconds, 1), "epoch_seconds": epoch_seconds,
-            "machine": "%d-core CPU (os.cpu_count), shared with other processes" % (os.cpu_count() or 0),
-        }
-        print("training time: %.1f s" % seconds, flush=True)
-        torch.save(model.state_dict(), args.state)
-        with open(args.state + ".json", "w") as f:
-            json.dump(meta, f, indent=2)
+    model, meta = fixture.train_or_load(args, build, RES, "tools/train_fashion_vit.py")
     if not args.no_export:
         export(model, meta)
 
