@@ -144,7 +144,10 @@ struct Epilogue {
 
 class Importer {
  public:
-  Importer(std::string path, const onnx::ModelProto& model) : path_(std::move(path)), g_(model.graph()) {}
+  Importer(std::string path, const onnx::ModelProto& model) : path_(std::move(path)), g_(model.graph()) {
+    for (const onnx::OperatorSetIdProto& o : model.opset_import())
+      if (o.domain().empty() || o.domain() == "ai.onnx") opset_ = o.version();
+  }
 
   Graph run();
 
@@ -155,7 +158,8 @@ class Importer {
   }
   std::string node_desc(const NodeProto& n) const {
     const std::string name = n.name().empty() ? (n.output_size() ? "output " + n.output(0) : "?") : n.name();
-    return "node '" + name + "' (" + (n.domain().empty() ? "" : n.domain() + ".") + n.op_type() + ")";
+    return "node '" + name + "' (" + (n.domain().empty() ? "" : n.domain() + ".") + n.op_type() + ", opset " +
+           std::to_string(opset_) + ")";
   }
   [[noreturn]] void fail_node(const NodeProto& n, const std::string& what) const {
     fail(node_desc(n) + ": " + what);
@@ -228,7 +232,14 @@ class Importer {
   void reduce_mean(int idx);
   void layer_norm(int idx);
   void view(int idx);
+  Shape reshape_target(const NodeProto& n, const Shape& in, Shape target) const;
   void lite_mla(int idx, const Dyn& x, const Shape& target);
+  void vit_attention(int idx, const Dyn& x, const Shape& target);
+  void transpose(int idx);
+  void gather(int idx);
+  void class_token(int idx);
+  void pos_embed(int idx, int const_k);
+  std::string token_op_name(const NodeProto& n, const char* what);
   std::vector<SliceSpec> slice_spec(const NodeProto& n, const Shape& in);
   std::pair<int64_t, int64_t> slice_range(const NodeProto& n, const Shape& in, size_t axis);
   Epilogue conv_epilogue(const std::string& v, int64_t channels);
@@ -244,6 +255,7 @@ class Importer {
 
   std::string path_;
   const onnx::GraphProto& g_;
+  int64_t opset_ = 0;  // the ai.onnx opset the model declares
   std::optional<GraphBuilder> b_;
   std::map<int, NodeExtra> extra_;
   std::map<std::string, ConstPtr> const_;
@@ -429,6 +441,27 @@ const Const* Importer::constant(const std::string& value) {
   return c.get();
 }
 
+// The shape a Reshape of `in` to `target` produces (ONNX semantics: 0 copies the input's dimension unless
+// allowzero, one -1 is inferred); fails on an invalid target.
+Shape Importer::reshape_target(const NodeProto& n, const Shape& in, Shape target) const {
+  const bool allowzero = attr_int(n, "allowzero", 0) != 0;
+  int64_t known = 1, infer = -1;
+  for (size_t k = 0; k < target.size(); ++k) {
+    if (target[k] == 0 && !allowzero) {
+      if (k >= in.size()) fail_node(n, "shape copies a dimension the input does not have");
+      target[k] = in[k];
+    }
+    if (target[k] < -1) fail_node(n, "invalid target shape " + dims_str(target));
+    if (target[k] == -1)
+      infer = static_cast<int64_t>(k);
+    else
+      known *= target[k];
+  }
+  if (infer >= 0) target[uz(infer)] = known ? numel(in) / known : 0;
+  if (numel(target) != numel(in)) fail_node(n, "cannot reshape " + dims_str(in) + " to " + dims_str(target));
+  return target;
+}
+
 // Numpy broadcasting of the given shapes.
 Shape broadcast_shape(const std::vector<const Const*>& ins, bool& ok) {
   size_t rank = 0;
@@ -583,21 +616,7 @@ ConstPtr Importer::fold(const NodeProto& n) {
   if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Expand") {
     Shape out;
     if (op == "Reshape") {
-      out = input(1).ints();
-      const bool allowzero = attr_int(n, "allowzero", 0) != 0;
-      int64_t known = 1, infer = -1;
-      for (size_t k = 0; k < out.size(); ++k) {
-        if (out[k] == 0 && !allowzero) {
-          if (k >= x.dims.size()) fail_node(n, "shape copies a dimension the input does not have");
-          out[k] = x.dims[k];
-        }
-        if (out[k] < -1) fail_node(n, "invalid target shape " + dims_str(out));
-        if (out[k] == -1)
-          infer = static_cast<int64_t>(k);
-        else
-          known *= out[k];
-      }
-      if (infer >= 0) out[uz(infer)] = known ? x.size() / known : 0;
+      out = reshape_target(n, x.dims, input(1).ints());
     } else if (op == "Flatten") {
       int64_t axis = attr_int(n, "axis", 1);
       if (axis < 0) axis += rank;
@@ -1116,39 +1135,41 @@ std::optional<LnMatch> Importer::match_layer_norm(const std::string& x, int64_t 
   m.gamma.assign(uz(features), 1.0f);
   m.beta.assign(uz(features), 0.0f);
 
-  if (u.size() == 1 && op_is(u[0], "LayerNormalization")) {
-    const NodeProto& n = node(u[0]);
+  // x may have other users (a pre-norm ViT's residual reads it too); the caller decides whether a fusion
+  // needs x to feed only the LayerNorm.
+  const auto ln_node = std::find_if(
+      u.begin(), u.end(), [&](int i) { return op_is(i, "LayerNormalization") && node(i).input(0) == x; });
+  if (ln_node != u.end()) {
+    const NodeProto& n = node(*ln_node);
     int64_t axis = attr_int(n, "axis", -1);
     if (axis < 0) axis += rank;
-    if (n.input(0) != x || axis != rank - 1) return std::nullopt;
+    if (axis != rank - 1) return std::nullopt;
     if (!per_feature(n.input(1), m.gamma) || (has_input(n, 2) && !per_feature(n.input(2), m.beta)))
       fail_node(n, "scale and bias must be constants of " + std::to_string(features) + " values");
     check_unused_outputs(n, 1);
     m.eps = attr_float(n, "epsilon", 1e-5f);
-    m.nodes = {u[0]};
+    m.nodes = {*ln_node};
     m.out = n.output(0);
     return m;
   }
   // x -> ReduceMean (mean) -> Sub (d = x - mean) -> Pow 2 -> ReduceMean (var) -> Add eps -> Sqrt -> Div d /
   // std
   //   [-> Mul gamma] [-> Add beta]
-  if (u.size() != 2) return std::nullopt;
-  int r1 = -1, sub = -1;
-  for (int i : u) {
-    if (op_is(i, "ReduceMean"))
-      r1 = i;
-    else if (op_is(i, "Sub"))
-      sub = i;
-  }
-  if (r1 < 0 || sub < 0) return std::nullopt;
   auto last_axis_mean = [&](int i) {
     const NodeProto& n = node(i);
     return axes_of(n, 1, rank, false) == std::vector<int64_t>{rank - 1} && attr_int(n, "keepdims", 1) == 1;
   };
+  int r1 = -1, sub = -1;
+  for (int i : u) {
+    if (!op_is(i, "ReduceMean") || !last_axis_mean(i)) continue;
+    const int s = sole(node(i).output(0), "Sub");
+    if (s >= 0 && node(s).input(0) == x && node(s).input(1) == node(i).output(0)) {
+      r1 = i, sub = s;
+      break;
+    }
+  }
+  if (r1 < 0) return std::nullopt;
   const NodeProto& s = node(sub);
-  if (!last_axis_mean(r1) || s.input(0) != x || s.input(1) != node(r1).output(0) ||
-      sole(node(r1).output(0), "Sub") != sub)
-    return std::nullopt;
   const std::string d = s.output(0);
   const std::vector<int>& du = users(d);
   if (du.size() != 2 || is_output(d)) return std::nullopt;
@@ -1217,7 +1238,13 @@ Epilogue Importer::conv_epilogue(const std::string& v, int64_t channels) {
 Epilogue Importer::linear_epilogue(const std::string& v, int64_t rank, int64_t features) {
   Epilogue e;
   e.out = v;
-  if (std::optional<LnMatch> ln = match_layer_norm(v, rank, features)) {
+  std::optional<LnMatch> ln = match_layer_norm(v, rank, features);
+  // fused only when the Linear feeds nothing but the LayerNorm; otherwise it stays a standalone LayerNorm
+  if (ln && (is_output(v) || std::any_of(users(v).begin(), users(v).end(), [&](int i) {
+               return std::find(ln->nodes.begin(), ln->nodes.end(), i) == ln->nodes.end();
+             })))
+    ln.reset();
+  if (ln) {
     e.norm = Norm::LayerNorm;
     e.eps = ln->eps;
     Tensor gamma({features}), beta({features});
@@ -1364,6 +1391,8 @@ void Importer::matmul(int idx) {
 
 void Importer::add(int idx) {
   const NodeProto& n = node(idx);
+  for (int k = 0; k < 2 && n.input_size() == 2; ++k)
+    if (constant(n.input(k)) && dyn(n.input(1 - k))) return pos_embed(idx, k);
   if (n.input_size() != 2 || !dyn(n.input(0)) || !dyn(n.input(1)))
     fail_node(n,
               "only the sum of two activations (a residual) is supported; an Add of a constant must be a "
@@ -1378,6 +1407,7 @@ void Importer::add(int idx) {
 
 void Importer::concat(int idx) {
   const NodeProto& n = node(idx);
+  if (n.input_size() == 2 && constant(n.input(0)) && dyn(n.input(1))) return class_token(idx);
   const Dyn first = dyn_input(n, 0);
   int64_t axis = attr_int(n, "axis", 1);
   if (axis < 0) axis += static_cast<int64_t>(first.shape.size());
@@ -1402,8 +1432,8 @@ void Importer::reduce_mean(int idx) {
     return;
   }
   if (axes == std::vector<int64_t>{rank - 1}) {  // a standalone LayerNorm decomposition
-    if (std::optional<LnMatch> ln = match_layer_norm(n.input(0), rank, x.shape.back()))
-      return emit_layer_norm(n, *ln, x);
+    std::optional<LnMatch> ln = match_layer_norm(n.input(0), rank, x.shape.back());
+    if (ln && ln->nodes.front() == idx) return emit_layer_norm(n, *ln, x);
   }
   fail_node(n,
             "only a mean over H and W of [1,C,H,W] (global average pooling) or a LayerNorm decomposition is "
@@ -1415,7 +1445,8 @@ void Importer::layer_norm(int idx) {
   const Dyn x = dyn_input(n, 0);
   std::optional<LnMatch> ln =
       match_layer_norm(n.input(0), static_cast<int64_t>(x.shape.size()), x.shape.back());
-  if (!ln) fail_node(n, "only LayerNormalization over the last axis is supported");
+  if (!ln || ln->nodes.front() != idx)
+    fail_node(n, "only LayerNormalization over the last axis is supported");
   emit_layer_norm(n, *ln, x);
 }
 
@@ -1466,27 +1497,11 @@ void Importer::view(int idx) {
     for (int64_t k = 0; k < rank + count; ++k)
       out.push_back(std::find(axes.begin(), axes.end(), k) != axes.end() ? 1 : x.shape[next++]);
   } else {  // Reshape
-    out = const_input(n, 1, "shape").ints();
-    const bool allowzero = attr_int(n, "allowzero", 0) != 0;
-    int64_t known = 1, infer = -1;
-    for (size_t k = 0; k < out.size(); ++k) {
-      if (out[k] == 0 && !allowzero) {
-        if (k >= x.shape.size()) fail_node(n, "shape copies a dimension the input does not have");
-        out[k] = x.shape[k];
-      }
-      if (out[k] < -1) fail_node(n, "invalid target shape " + dims_str(out));
-      if (out[k] == -1)
-        infer = static_cast<int64_t>(k);
-      else
-        known *= out[k];
+    out = reshape_target(n, x.shape, const_input(n, 1, "shape").ints());
+    for (int u : users(n.output(0))) {
+      if (node(u).op_type() == "Slice") return lite_mla(idx, x, out);
+      if (node(u).op_type() == "Transpose" && out.size() == 5) return vit_attention(idx, x, out);
     }
-    if (infer >= 0 && known > 0) out[uz(infer)] = numel(x.shape) / known;
-    for (int u : users(n.output(0)))
-      if (node(u).op_type() == "Slice") {
-        if (numel(out) != numel(x.shape))
-          fail_node(n, "cannot reshape " + dims_str(x.shape) + " to " + dims_str(out));
-        return lite_mla(idx, x, out);
-      }
   }
   if (numel(out) != numel(x.shape))
     fail_node(n, "cannot reshape " + dims_str(x.shape) + " to " + dims_str(out));
@@ -1628,6 +1643,195 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
   bind(node(back).output(0), y, {1, groups * d, h, w});
 }
 
+// A standard multi-head self-attention as timm's DeiT writes it, from the qkv Linear's output to the merged
+// heads:
+//   Reshape [1,T,3*h*dh] -> [1,T,3,h,dh]; Transpose perm (2,0,3,1,4); q, k, v by Split (axis 0) + Squeeze,
+//   or by three Gathers of axis 0; [q Mul scale]; Transpose(k, perm 0,1,3,2); MatMul(q, k^T);
+//   [Mul or Div by a scalar]; Softmax over the last axis; MatMul(attn, v); Transpose perm (0,2,1,3);
+//   Reshape [1,T,h*dh]
+// -> HeadSplit, MatMul q k^T (scaled), Softmax, MatMul attn v, HeadMerge, exactly as quant/zoo.cpp builds
+// DeiT.
+void Importer::vit_attention(int idx, const Dyn& x, const Shape& t) {
+  const NodeProto& r = node(idx);
+  const std::string what = "multi-head attention pattern";
+  auto bad = [&](const NodeProto& at, const std::string& msg) { fail_node(at, what + ": " + msg); };
+  const int in = ir_input(r, 0, 3);
+  if (t.size() != 5 || t[0] != 1 || t[1] != x.shape[1] || t[2] != 3 || 3 * t[3] * t[4] != x.shape[2])
+    bad(r, "expected a reshape of [1,T,3*h*dh] to [1,T,3,h,dh], got " + dims_str(x.shape) + " -> " +
+               dims_str(t));
+  const int64_t tokens = t[1], heads = t[3], dh = t[4];
+  std::vector<int> nodes = {idx};
+  const int tr = only_user(r.output(0), "Transpose", r, what);
+  if (attr_ints(node(tr), "perm") != std::vector<int64_t>{2, 0, 3, 1, 4})
+    bad(node(tr), "expected perm [2, 0, 3, 1, 4]");
+  nodes.push_back(tr);
+
+  // q, k, v: [1, h, T, dh] each
+  std::string qkv[3];
+  const std::string stacked = node(tr).output(0);
+  const std::vector<int>& su = users(stacked);
+  if (is_output(stacked)) bad(node(tr), "its output is the graph output");
+  if (su.size() == 1 && node(su[0]).op_type() == "Split") {
+    const NodeProto& sp = node(su[0]);
+    const std::vector<int64_t> sizes = has_input(sp, 1)
+                                           ? const_input(sp, 1, "split").ints()
+                                           : attr_ints(sp, "split").value_or(std::vector<int64_t>{});
+    if (attr_int(sp, "axis", 0) != 0 || sp.output_size() != 3 ||
+        !(sizes.empty() || sizes == std::vector<int64_t>{1, 1, 1}))
+      bad(sp, "expected a split of axis 0 into q, k and v");
+    nodes.push_back(su[0]);
+    for (int k = 0; k < 3; ++k) {
+      const int sq = only_user(sp.output(k), "Squeeze", sp, what);
+      if (axes_of(node(sq), 1, 5, true) != std::vector<int64_t>{0})
+        bad(node(sq), "expected a squeeze of axis 0");
+      nodes.push_back(sq);
+      qkv[k] = node(sq).output(0);
+    }
+  } else {
+    for (int g : su) {
+      const NodeProto& gn = node(g);
+      const Const* index = gn.op_type() == "Gather" && attr_int(gn, "axis", 0) == 0 && gn.input(0) == stacked
+                               ? constant(gn.input(1))
+                               : nullptr;
+      const int64_t k = index && index->dims.empty() ? index->int_at(0) : -1;
+      if (k < 0 || k > 2 || !qkv[k].empty())
+        bad(gn, "expected q, k and v taken from axis 0 by one Split + Squeezes or by three Gathers");
+      qkv[k] = gn.output(0);
+      nodes.push_back(g);
+    }
+    if (qkv[0].empty() || qkv[1].empty() || qkv[2].empty()) bad(node(tr), "expected q, k and v from axis 0");
+  }
+
+  // A scalar factor: x * c or x / c with c a constant, as the only consumer of x.
+  auto scalar_factor = [&](const std::string& v, double& factor) -> std::string {
+    const std::vector<int>& u = users(v);
+    if (u.size() != 1 || is_output(v)) return v;
+    const NodeProto& m = node(u[0]);
+    if (m.op_type() != "Mul" && m.op_type() != "Div") return v;
+    const bool first = m.input(0) == v;
+    const std::optional<double> c = const_scalar(m.input(first ? 1 : 0));
+    if (!c || (m.op_type() == "Div" && !first)) return v;
+    factor *= m.op_type() == "Mul" ? *c : 1.0 / *c;
+    nodes.push_back(u[0]);
+    return m.output(0);
+  };
+  double scale = 1.0;
+  const std::string q = scalar_factor(qkv[0], scale);
+  const int kt = only_user(qkv[1], "Transpose", node(nodes.back()), what);
+  if (attr_ints(node(kt), "perm") != std::vector<int64_t>{0, 1, 3, 2})
+    bad(node(kt), "expected perm [0, 1, 3, 2]");
+  const int qk = only_user(node(kt).output(0), "MatMul", node(kt), what);
+  if (node(qk).input(0) != q || node(qk).input(1) != node(kt).output(0) || users(q).size() != 1)
+    bad(node(qk), "expected MatMul(q, k^T)");
+  nodes.insert(nodes.end(), {kt, qk});
+  const std::string scores = scalar_factor(node(qk).output(0), scale);
+  const int sm = only_user(scores, "Softmax", node(nodes.back()), what);
+  {
+    int64_t axis = attr_int(node(sm), "axis", opset_ >= 13 ? -1 : 1);
+    if (axis < 0) axis += 4;
+    if (axis != 3) bad(node(sm), "expected a softmax over the last axis (the keys)");
+  }
+  const int av = only_user(node(sm).output(0), "MatMul", node(sm), what);
+  if (node(av).input(0) != node(sm).output(0) || node(av).input(1) != qkv[2] || users(qkv[2]).size() != 1 ||
+      is_output(qkv[2]))
+    bad(node(av), "expected MatMul(softmax, v)");
+  const int tb = only_user(node(av).output(0), "Transpose", node(av), what);
+  if (attr_ints(node(tb), "perm") != std::vector<int64_t>{0, 2, 1, 3})
+    bad(node(tb), "expected perm [0, 2, 1, 3]");
+  const int back = only_user(node(tb).output(0), "Reshape", node(tb), what);
+  const Shape merged = {1, tokens, heads * dh};
+  if (reshape_target(node(back), {1, tokens, heads, dh}, const_input(node(back), 1, "shape").ints()) !=
+      merged)
+    bad(node(back), "expected a reshape of the heads back to " + dims_str(merged));
+  nodes.insert(nodes.end(), {sm, av, tb, back});
+
+  std::string base = module_path(r, false);
+  if (base.empty()) base = r.name().empty() ? "attn" : r.name();
+  const int split = b_->head_split(unique(base + ".split"), in, heads);
+  const int attn = b_->matmul(unique(base + ".matmul_qk"), split, {0, dh, true}, split, {dh, dh, false},
+                              static_cast<float>(scale));
+  const int probs = b_->softmax(unique(base + ".softmax"), attn);
+  const int ctx =
+      b_->matmul(unique(base + ".matmul_av"), probs, {0, 0, false}, split, {2 * dh, dh, true}, 1.0f);
+  const int out = b_->head_merge(unique(base + ".merge"), ctx);
+  for (int i : nodes) done_[uz(i)] = true;
+  bind(node(back).output(0), out, merged);
+}
+
+// The ViT token ops are named after their role, in the module they belong to ("cls_token", "pos_embed").
+std::string Importer::token_op_name(const NodeProto& n, const char* what) {
+  const std::string mod = module_path(n, false);
+  return unique(mod.empty() ? what : mod + "." + what);
+}
+
+// The patch embedding's tokens: the conv's [1, D, H, W] output viewed as [1, D, H*W], transposed to
+// [1, H*W, D] -> PatchTokens.
+void Importer::transpose(int idx) {
+  const NodeProto& n = node(idx);
+  const Dyn x = dyn_input(n, 0);
+  const Shape& irs = b_->shape(x.ir);
+  if (x.shape.size() != 3 || x.shape[0] != 1 || attr_ints(n, "perm") != std::vector<int64_t>{0, 2, 1} ||
+      irs.size() != 3 || irs[0] != x.shape[1] || irs[1] * irs[2] != x.shape[2])
+    fail_node(
+        n,
+        "unsupported Transpose: only the patch embedding's [1, D, H*W] -> [1, H*W, D] (perm [0, 2, 1] of "
+        "a conv output) and the transposes inside a multi-head attention or LiteMLA pattern are supported");
+  const int ir = b_->patch_tokens(token_op_name(n, "patch_tokens"), x.ir);
+  bind(n.output(0), ir, {1, x.shape[2], x.shape[1]});
+}
+
+// The class token: Concat(learned [1, 1, D], tokens [1, T, D]) on axis 1 -> ClassToken.
+void Importer::class_token(int idx) {
+  const NodeProto& n = node(idx);
+  const Dyn x = dyn_input(n, 1);
+  const Const& token = *constant(n.input(0));
+  int64_t axis = attr_int(n, "axis", 1);
+  if (axis < 0) axis += static_cast<int64_t>(x.shape.size());
+  if (x.shape.size() != 3 || axis != 1 || !token.is_float || token.dims != Shape{1, 1, x.shape[2]})
+    fail_node(
+        n, "only a learned class token [1, 1, D] prepended on axis 1 to tokens [1, T, D] is supported, got " +
+               dims_str(token.dims) + " and " + dims_str(x.shape) + " on axis " + std::to_string(axis));
+  const int ir = b_->class_token(token_op_name(n, "cls_token"), ir_input(n, 1, 3));
+  Tensor t({x.shape[2]});
+  t.data = token.f;
+  extra_[ir].params["token"] = std::move(t);
+  bind(n.output(0), ir, {1, x.shape[1] + 1, x.shape[2]});
+}
+
+// The position embedding: tokens [1, T, D] + a learned [1, T, D] -> PosEmbed.
+void Importer::pos_embed(int idx, int const_k) {
+  const NodeProto& n = node(idx);
+  const Dyn x = dyn_input(n, 1 - const_k);
+  const Const& pos = *constant(n.input(const_k));
+  const Shape td(x.shape.begin() + (x.shape.empty() ? 0 : 1), x.shape.end());
+  if (x.shape.size() != 3 || !pos.is_float || (pos.dims != x.shape && pos.dims != td))
+    fail_node(
+        n,
+        "an Add of a constant is supported as a Linear bias, inside a LayerNorm / LiteMLA pattern, or as a "
+        "position embedding of tokens [1, T, D] with a [1, T, D] constant; got " +
+            dims_str(x.shape) + " + " + dims_str(pos.dims));
+  const int ir = b_->pos_embed(token_op_name(n, "pos_embed"), ir_input(n, 1 - const_k, 3));
+  Tensor t(td);
+  t.data = pos.f;
+  extra_[ir].params["pos"] = std::move(t);
+  bind(n.output(0), ir, x.shape);
+}
+
+// The class token's row: Gather of a scalar index on axis 1 of [1, T, D] -> TokenSelect.
+void Importer::gather(int idx) {
+  const NodeProto& n = node(idx);
+  const Dyn x = dyn_input(n, 0);
+  const Const* index = has_input(n, 1) ? constant(n.input(1)) : nullptr;
+  int64_t axis = attr_int(n, "axis", 0);
+  if (axis < 0) axis += static_cast<int64_t>(x.shape.size());
+  if (x.shape.size() != 3 || x.shape[0] != 1 || axis != 1 || !index || !index->dims.empty())
+    fail_node(n, "only the selection of one token (a scalar index on axis 1 of [1, T, D]) is supported");
+  int64_t k = index->int_at(0);
+  if (k < 0) k += x.shape[1];
+  const int ir = b_->token_select(token_op_name(n, "token_select"), ir_input(n, 0, 3), k);
+  bind(n.output(0), ir, {1, x.shape[2]});
+}
+
 void Importer::process(int idx) {
   const NodeProto& n = node(idx);
   const std::string& op = n.op_type();
@@ -1639,6 +1843,11 @@ void Importer::process(int idx) {
   if (op == "MatMul") return matmul(idx);
   if (op == "Add") return add(idx);
   if (op == "Concat") return concat(idx);
+  if (op == "Transpose") return transpose(idx);
+  if (op == "Gather") return gather(idx);
+  if (op == "Softmax" || op == "Split")
+    fail_node(n,
+              "unsupported op " + op + " here: it is only supported inside a multi-head attention pattern");
   if (op == "GlobalAveragePool") {
     const int ir = b_->global_avg_pool(layer_name(n), ir_input(n, 0, 4));
     bind(n.output(0), ir, {1, b_->shape(ir)[0], 1, 1});

@@ -1,5 +1,5 @@
-// ONNX import: turns an ONNX classifier exported from PyTorch (the EfficientViT family) into the graph IR,
-// with every parameter materialized from the initializers, so quant::run_fp32 runs it as is.
+// ONNX import: turns an ONNX classifier exported from PyTorch (the EfficientViT family, DeiT-style ViTs) into
+// the graph IR, with every parameter materialized from the initializers, so quant::run_fp32 runs it as is.
 //
 // The import rebuilds the IR structure the zoo uses (quant/zoo.cpp), one IR node per accelerator layer:
 //   Conv (+ a following BatchNormalization, or the bias it was folded into) (+ activation)  -> Conv2d
@@ -7,7 +7,15 @@
 //   Add of two activations -> Add;  Concat on channels -> Concat
 //   GlobalAveragePool, or ReduceMean over H and W -> GlobalAvgPool
 //   LayerNormalization, or its opset-13 decomposition (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div,
-//     Mul, Add): fused into the Linear it follows (when the Linear feeds only it), else LayerNorm
+//     Mul, Add): fused into the Linear it follows (when the Linear feeds only it), else LayerNorm (its input
+//     may feed other nodes too, as a pre-norm ViT's residual stream does)
+//   ViT tokens: the patch conv's [1,D,H,W] output flattened and Transposed to [1,H*W,D] -> PatchTokens;
+//     Concat(learned [1,1,D], tokens) on axis 1 -> ClassToken; Add of a learned [1,T,D] -> PosEmbed;
+//     Gather of a scalar index on axis 1 -> TokenSelect
+//   timm's multi-head self-attention (Reshape [1,T,3,h,dh], Transpose (2,0,3,1,4), q/k/v by Split+Squeeze
+//     or Gathers, Transpose(k), MatMul(q, k^T), Mul/Div by a scalar, Softmax, MatMul(attn, v),
+//     Transpose (0,2,1,3), Reshape [1,T,h*dh]) -> HeadSplit, MatMul q k^T (scaled), Softmax, MatMul attn v,
+//     HeadMerge, as the zoo's DeiT
 //   LiteMLA's ReLU linear attention (Reshape to [1, heads, 3*dim, H*W], q/k/v Slices, ReLU(q), ReLU(k),
 //     Pad(v) with a ones row, Transpose(k), MatMul(v', k^T), MatMul(v'k^T, q), Slices, Add eps, Div,
 //     Reshape back) -> AttnKernel, MatMul v'k^T, MatMul (v'k^T)q, AttnNormalize
@@ -20,7 +28,10 @@
 // Node names come from the ONNX node names: torch's "/backbone/stages.2/op_list.1/context_module/main/qkv/
 // conv/Conv" becomes "stages.2.op_list.1.context_module.main.qkv" (module path, "backbone." and a trailing
 // ConvLayer/LinearLayer ".conv"/".linear" dropped); other ops get a suffix (".add", ".concat"); LiteMLA's
-// nodes are "<module>.kernel", ".matmul_vk", ".matmul_out", ".normalize". Names are unique.
+// nodes are "<module>.kernel", ".matmul_vk", ".matmul_out", ".normalize"; an attention's "<module>.split",
+// ".matmul_qk", ".softmax", ".matmul_av", ".merge"; the token ops "patch_tokens", "cls_token", "pos_embed",
+// "token_select" (prefixed with their module, if any). Names are unique. Every error names the node, its op
+// type and the model's opset.
 #pragma once
 
 #include <string>
@@ -33,7 +44,8 @@ namespace vitsim::quant {
 /// resolution = the input height). The input must have a fixed shape [1, C, H, W] and the model exactly one
 /// output. Throws std::invalid_argument naming the file and the problem: file missing or unreadable, not a
 /// valid ONNX protobuf (corrupt or truncated), symbolic or non-1 batch dimensions, an unsupported op (names
-/// the node and its op type), or a pattern that deviates from what the IR can express (names the node).
+/// the node, its op type and the opset), or a pattern that deviates from what the IR can express (names the
+/// node).
 Graph import_onnx(const std::string& path);
 
 }  // namespace vitsim::quant

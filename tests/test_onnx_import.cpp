@@ -43,6 +43,7 @@ using vitsim::test::TempDir;
 
 const fs::path kDataDir = VITSIM_TEST_DATA_DIR;
 const fs::path kFixtureDir = kDataDir / "fashion_evit";
+const fs::path kVitFixtureDir = kDataDir / "fashion_vit";
 const fs::path kRepoDir = kDataDir.parent_path().parent_path();
 
 // Outputs must match PyTorch to 1e-4 relative: |a - b| <= 1e-4 * max(1, |b|).
@@ -102,6 +103,31 @@ bool python_with_torch_and_onnx() {
   return std::system("/usr/bin/python3 -c 'import torch, onnx' >/dev/null 2>&1") == 0;
 }
 
+// True when /usr/bin/python3 can export models; otherwise a failure under VITSIM_REQUIRE_PYTHON_TOOLS (the
+// ci preset) or a warning that `what` is skipped.
+bool python_exports_available(const std::string& what) {
+  if (python_with_torch_and_onnx()) return true;
+#ifdef VITSIM_REQUIRE_PYTHON_TOOLS
+  FAIL(
+      "/usr/bin/python3 cannot import torch and onnx, which the ci preset requires "
+      "(VITSIM_REQUIRE_PYTHON_TOOLS"
+      "): apt-get install python3-torch python3-onnx");
+#endif
+  WARN("SKIPPED: /usr/bin/python3 cannot import torch and onnx (python3-torch, python3-onnx), so "
+       << what << " cannot be made");
+  return false;
+}
+
+// Runs `/usr/bin/python3 tools/SCRIPT ARGS --out DIR`; a failed export fails the test with its log.
+void run_export(const std::string& script, const std::string& args, const fs::path& dir) {
+  const fs::path path = kRepoDir / "tools" / script;
+  REQUIRE(fs::exists(path));
+  const fs::path log = dir / "export.log";
+  const std::string cmd = "/usr/bin/python3 '" + path.string() + "' " + args + " --out '" + dir.string() +
+                          "' >'" + log.string() + "' 2>&1";
+  if (std::system(cmd.c_str()) != 0) FAIL("export failed: " << cmd << "\n" << read_file(log));
+}
+
 std::string describe(const Node& n) {
   std::ostringstream s;
   s << n.name << " " << vitsim::quant::op_name(n.op) << " " << shape_str(n.out_shape) << " k" << n.kernel
@@ -113,12 +139,26 @@ std::string describe(const Node& n) {
 
 }  // namespace
 
-TEST_CASE("ONNX import: the trained Fashion-MNIST EfficientViT matches PyTorch's logits", "[onnx]") {
-  const fs::path ref_path = kFixtureDir / "reference.json";
-  if (!fs::exists(ref_path))
-    FAIL("fixture missing: " << ref_path << " (made by tools/train_fashion_evit.py)");
-  const nlohmann::json ref = nlohmann::json::parse(read_file(ref_path));
-  const fs::path model_path = kFixtureDir / ref.at("onnx").at("file").get<std::string>();
+namespace {
+
+nlohmann::json fixture_reference(const fs::path& dir, const char* made_by) {
+  const fs::path ref_path = dir / "reference.json";
+  if (!fs::exists(ref_path)) FAIL("fixture missing: " << ref_path << " (made by " << made_by << ")");
+  return nlohmann::json::parse(read_file(ref_path));
+}
+
+Graph import_fixture(const fs::path& dir, const nlohmann::json& ref) {
+  try {
+    return import_onnx((dir / ref.at("onnx").at("file").get<std::string>()).string());
+  } catch (const std::exception& e) {
+    FAIL("importing the fixture failed: " << e.what());
+  }
+  return {};
+}
+
+// The FP32 executor on the fixture's 16 reference images against PyTorch's stored logits: every logit within
+// kRelTol, every argmax equal.
+void check_fixture_logits(const Graph& g, const fs::path& dir, const nlohmann::json& ref) {
   const nlohmann::json& in_spec = ref.at("files").at("input");
   const nlohmann::json& out_spec = ref.at("files").at("logits");
   REQUIRE(in_spec.at("dtype") == "float32");
@@ -127,38 +167,15 @@ TEST_CASE("ONNX import: the trained Fashion-MNIST EfficientViT matches PyTorch's
   const size_t classes = out_spec.at("shape").at(1).get<size_t>();
   REQUIRE(out_spec.at("shape").at(0).get<size_t>() == n_images);
   REQUIRE(n_images == 16);
-
-  Graph g;
-  try {
-    g = import_onnx(model_path.string());
-  } catch (const std::exception& e) {
-    FAIL("importing the fixture failed: " << e.what());
-  }
-  INFO("imported graph '" << g.model << "': " << g.nodes.size() << " nodes");
-
-  // LiteMLA became the IR's decomposition, as in the zoo: per attention block one kernel, two matmuls and
-  // one normalize; the preset "fashion" has one EfficientViT block in each of stages 3 and 4.
-  CHECK(count_ops(g, OpKind::AttnKernel) == 2);
-  CHECK(count_ops(g, OpKind::MatMul) == 4);
-  CHECK(count_ops(g, OpKind::AttnNormalize) == 2);
-  CHECK(count_ops(g, OpKind::GlobalAvgPool) == 1);
-  for (const Node& n : g.nodes)
-    if (n.op == OpKind::AttnKernel) CHECK(n.head_dim == ref.at("model").at("head_dim").get<int64_t>());
-  const Node* ln_linear = nullptr;
-  for (const Node& n : g.nodes)
-    if (n.op == OpKind::Linear && n.norm == Norm::LayerNorm) ln_linear = &n;
-  REQUIRE(ln_linear);  // head.op_list.2: Linear + LayerNorm + hswish, fused
-  CHECK(ln_linear->act == Act::HSwish);
-  CHECK(ln_linear->norm_eps == Approx(1e-5f));
   CHECK(g.output().out_shape == Shape{static_cast<int64_t>(classes)});
 
   const Shape in_shape = g.nodes[0].out_shape;
   const size_t image = static_cast<size_t>(vitsim::quant::numel(in_shape));
   REQUIRE(count_of(in_spec.at("shape")) == n_images * image);
   const std::vector<float> inputs =
-      read_floats(kFixtureDir / in_spec.at("file").get<std::string>(), n_images * image);
+      read_floats(dir / in_spec.at("file").get<std::string>(), n_images * image);
   const std::vector<float> logits =
-      read_floats(kFixtureDir / out_spec.at("file").get<std::string>(), n_images * classes);
+      read_floats(dir / out_spec.at("file").get<std::string>(), n_images * classes);
 
   double worst = 0.0;
   for (size_t i = 0; i < n_images; ++i) {
@@ -177,30 +194,113 @@ TEST_CASE("ONNX import: the trained Fashion-MNIST EfficientViT matches PyTorch's
   CHECK(worst <= kRelTol);
 }
 
-TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and the zoo graphs", "[onnx]") {
-  if (!python_with_torch_and_onnx()) {
-#ifdef VITSIM_REQUIRE_PYTHON_TOOLS
-    FAIL(
-        "/usr/bin/python3 cannot import torch and onnx, which the ci preset requires "
-        "(VITSIM_REQUIRE_PYTHON_TOOLS"
-        "): apt-get install python3-torch python3-onnx");
-#endif
-    WARN(
-        "SKIPPED: /usr/bin/python3 cannot import torch and onnx (python3-torch, python3-onnx), so the zoo "
-        "exports cannot be made");
-    return;
+}  // namespace
+
+TEST_CASE("ONNX import: the trained Fashion-MNIST EfficientViT matches PyTorch's logits", "[onnx]") {
+  const nlohmann::json ref = fixture_reference(kFixtureDir, "tools/train_fashion_evit.py");
+  const Graph g = import_fixture(kFixtureDir, ref);
+  INFO("imported graph '" << g.model << "': " << g.nodes.size() << " nodes");
+
+  // LiteMLA became the IR's decomposition, as in the zoo: per attention block one kernel, two matmuls and
+  // one normalize; the preset "fashion" has one EfficientViT block in each of stages 3 and 4.
+  CHECK(count_ops(g, OpKind::AttnKernel) == 2);
+  CHECK(count_ops(g, OpKind::MatMul) == 4);
+  CHECK(count_ops(g, OpKind::AttnNormalize) == 2);
+  CHECK(count_ops(g, OpKind::GlobalAvgPool) == 1);
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::AttnKernel) CHECK(n.head_dim == ref.at("model").at("head_dim").get<int64_t>());
+  const Node* ln_linear = nullptr;
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::Linear && n.norm == Norm::LayerNorm) ln_linear = &n;
+  REQUIRE(ln_linear);  // head.op_list.2: Linear + LayerNorm + hswish, fused
+  CHECK(ln_linear->act == Act::HSwish);
+  CHECK(ln_linear->norm_eps == Approx(1e-5f));
+  check_fixture_logits(g, kFixtureDir, ref);
+}
+
+TEST_CASE("ONNX import: the trained Fashion-MNIST ViT is DeiT's graph, counts as by hand, matches PyTorch",
+          "[onnx]") {
+  const nlohmann::json ref = fixture_reference(kVitFixtureDir, "tools/train_fashion_vit.py");
+  const Graph g = import_fixture(kVitFixtureDir, ref);
+  const nlohmann::json& m = ref.at("model");
+  const int64_t dim = m.at("dim"), depth = m.at("depth"), heads = m.at("heads"), patch = m.at("patch");
+  const int64_t hidden = m.at("mlp_ratio").get<int64_t>() * dim, classes = m.at("classes");
+  const int64_t res = m.at("input_shape").at(2), channels = m.at("input_shape").at(1);
+  const int64_t patches = (res / patch) * (res / patch), tokens = patches + 1, dh = dim / heads;
+
+  // The ops of quant/zoo.cpp's DeiT, per block: 2 LayerNorms, qkv / proj / fc1 / fc2 Linears, one
+  // attention (split, two matmuls, softmax, merge), 2 residual adds.
+  CHECK(count_ops(g, OpKind::Conv2d) == 1);
+  CHECK(count_ops(g, OpKind::PatchTokens) == 1);
+  CHECK(count_ops(g, OpKind::ClassToken) == 1);
+  CHECK(count_ops(g, OpKind::PosEmbed) == 1);
+  CHECK(count_ops(g, OpKind::LayerNorm) == 2 * depth + 1);
+  CHECK(count_ops(g, OpKind::Linear) == 4 * depth + 1);
+  CHECK(count_ops(g, OpKind::HeadSplit) == depth);
+  CHECK(count_ops(g, OpKind::MatMul) == 2 * depth);
+  CHECK(count_ops(g, OpKind::Softmax) == depth);
+  CHECK(count_ops(g, OpKind::HeadMerge) == depth);
+  CHECK(count_ops(g, OpKind::Add) == 2 * depth);
+  CHECK(count_ops(g, OpKind::TokenSelect) == 1);
+  CHECK(static_cast<int64_t>(g.nodes.size()) == 1 + 4 + 13 * depth + 3);
+  for (const Node& n : g.nodes) {
+    INFO(describe(n));
+    if (n.op == OpKind::Linear) CHECK(n.act == (n.out_features == hidden ? Act::GeluErf : Act::None));
+    if (n.op == OpKind::LayerNorm) CHECK(n.norm_eps == Approx(m.at("ln_eps").get<float>()));
+    if (n.op == OpKind::HeadSplit) CHECK(n.heads == heads);
+    if (n.op == OpKind::MatMul && n.name.find("matmul_qk") != std::string::npos)
+      CHECK(n.scale == Approx(1.0 / std::sqrt(static_cast<double>(dh))));
   }
-  const fs::path script = kRepoDir / "tools" / "export_zoo_onnx.py";
-  REQUIRE(fs::exists(script));
+  CHECK(g.find("blocks.0.attn.qkv") >= 0);
+  CHECK(g.find("blocks.0.attn.softmax") >= 0);
+
+  // By hand, from the architecture: the patch conv, then per block qkv, q k^T, attn v, proj, fc1, fc2, then
+  // the head (parameters: weights + biases, LayerNorm gamma + beta, class token, position embedding).
+  const int64_t conv_macs = patches * dim * channels * patch * patch;
+  const int64_t block_macs = tokens * dim * 3 * dim + 2 * heads * tokens * dh * tokens + tokens * dim * dim +
+                             2 * tokens * dim * hidden;
+  CHECK(g.macs() == conv_macs + depth * block_macs + dim * classes);
+  const int64_t block_params = 2 * 2 * dim + (dim * 3 * dim + 3 * dim) + (dim * dim + dim) +
+                               (dim * hidden + hidden) + (hidden * dim + dim);
+  const int64_t params = (dim * channels * patch * patch + dim) + dim + tokens * dim + depth * block_params +
+                         2 * dim + (dim * classes + classes);
+  CHECK(g.param_count() == params);
+  CHECK(g.param_count() == m.at("params").get<int64_t>());  // PyTorch's count
+  check_fixture_logits(g, kVitFixtureDir, ref);
+}
+
+TEST_CASE("ONNX import: a ViT exported at opset 17 (LayerNormalization) with tanh GELU matches PyTorch",
+          "[onnx]") {
+  if (!python_exports_available("the ViT variant export")) return;
+  TempDir dir("onnx", "vit17");
+  run_export("train_fashion_vit.py", "--export-variant", dir.path);
+  Graph g;
+  try {
+    g = import_onnx((dir.path / "model.onnx").string());
+  } catch (const std::exception& e) {
+    FAIL("importing the opset-17 ViT failed: " << e.what());
+  }
+  CHECK(count_ops(g, OpKind::LayerNorm) == 9);
+  CHECK(count_ops(g, OpKind::Softmax) == 4);
+  int tanh_gelus = 0;
+  for (const Node& n : g.nodes) tanh_gelus += n.op == OpKind::Linear && n.act == Act::GeluTanh;
+  CHECK(tanh_gelus == 4);
+  Tensor x(g.nodes[0].out_shape);
+  x.data = read_floats(dir.path / "input.bin", x.data.size());
+  const Tensor y = vitsim::quant::run_fp32(g, x);
+  const std::vector<float> ref = read_floats(dir.path / "output.bin", y.data.size());
+  const auto [err, at] = worst_rel_err(y.data, ref.data(), ref.size());
+  INFO("logit " << at << " is " << y.data[at] << ", PyTorch " << ref[at]);
+  CHECK(err <= kRelTol);
+}
+
+TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and the zoo graphs", "[onnx]") {
+  if (!python_exports_available("the zoo exports")) return;
   const int res = 64;
   for (const std::string model : {"efficientvit-b0", "efficientvit-b1"}) {
     SECTION(model) {
       TempDir dir("onnx", "zoo");
-      const fs::path log = dir.path / "export.log";
-      const std::string cmd = "/usr/bin/python3 '" + script.string() + "' --model " + model + " --res " +
-                              std::to_string(res) + " --out '" + dir.path.string() + "' >'" + log.string() +
-                              "' 2>&1";
-      if (std::system(cmd.c_str()) != 0) FAIL("export failed: " << cmd << "\n" << read_file(log));
+      run_export("export_zoo_onnx.py", "--model " + model + " --res " + std::to_string(res), dir.path);
 
       Graph g;
       try {
@@ -467,7 +567,8 @@ TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[o
   SECTION("unsupported op") {
     const std::string p = net.make("MaxPool").save(dir.path / "maxpool.onnx");
     REQUIRE_THROWS_WITH(import_onnx(p), Contains(p) && Contains("/features/pool/MaxPool") &&
-                                            Contains("MaxPool") && Contains("unsupported op"));
+                                            Contains("MaxPool") && Contains("unsupported op") &&
+                                            Contains("opset 13"));
   }
   SECTION("a standalone activation that cannot fuse") {
     const std::string p = net.make("Sigmoid").save(dir.path / "sigmoid.onnx");
@@ -530,5 +631,40 @@ TEST_CASE("ONNX import: a LiteMLA that deviates from the pattern is rejected, na
     write_file(dir.path / "sigmoid.onnx", bytes);
     REQUIRE_THROWS_WITH(import_onnx((dir.path / "sigmoid.onnx").string()),
                         Contains("LiteMLA pattern") && Contains("Relu") && Contains("Slice_1"));
+  }
+}
+
+TEST_CASE("ONNX import: a ViT attention that deviates from the pattern is rejected, naming node and opset",
+          "[onnx]") {
+  const fs::path fixture = kVitFixtureDir / "model.onnx";
+  if (!fs::exists(fixture)) FAIL("fixture missing: " << fixture);
+  onnx::ModelProto m;
+  REQUIRE(m.ParseFromString(read_file(fixture)));
+  TempDir dir("onnx", "vitattn");
+  auto import_changed = [&](const std::string& file) {
+    std::string bytes;
+    REQUIRE(m.SerializeToString(&bytes));
+    write_file(dir.path / file, bytes);
+    return import_onnx((dir.path / file).string());
+  };
+  SECTION("Softmax over the queries instead of the keys") {
+    int changed = 0;
+    for (onnx::NodeProto& n : *m.mutable_graph()->mutable_node())
+      if (n.op_type() == "Softmax" && !changed++)
+        for (onnx::AttributeProto& a : *n.mutable_attribute())
+          if (a.name() == "axis") a.set_i(2);
+    REQUIRE(changed == 4);
+    REQUIRE_THROWS_WITH(import_changed("axis.onnx"), Contains("multi-head attention pattern") &&
+                                                         Contains("/blocks/blocks.0/attn/Softmax") &&
+                                                         Contains("Softmax, opset 13") &&
+                                                         Contains("last axis"));
+  }
+  SECTION("an op the importer does not know") {
+    int changed = 0;
+    for (onnx::NodeProto& n : *m.mutable_graph()->mutable_node())
+      if (n.op_type() == "Gather" && n.name() == "/Gather" && !changed++) n.set_op_type("GatherElements");
+    REQUIRE(changed == 1);
+    REQUIRE_THROWS_WITH(import_changed("gather.onnx"),
+                        Contains("node '/Gather' (GatherElements, opset 13)") && Contains("unsupported op"));
   }
 }

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Regenerates docs/quant-quality.md: top-1 accuracy of every recipe on the trained Fashion-MNIST fixture
-(all 10,000 test images), output SQNR of every recipe on EfficientViT-B1 @224 with synthetic weights, and of
-the standard-ViT recipes and their ablations on DeiT-Tiny @224 with synthetic weights.
+"""Regenerates docs/quant-quality.md: top-1 accuracy of every recipe on the trained Fashion-MNIST EfficientViT
+fixture (all 10,000 test images), output SQNR of every recipe on EfficientViT-B1 @224 with synthetic weights,
+of the standard-ViT recipes and their ablations on DeiT-Tiny @224 with synthetic weights, and top-1 accuracy
+of the standard-ViT recipes and ablations on the trained Fashion-MNIST ViT fixture (all 10,000 test images).
 
-    python3 tools/quant_quality_table.py [--vitsim build/release/vitsim] [--eval-count 10000] [--deit-only]
+    python3 tools/quant_quality_table.py [--vitsim build/release/vitsim] [--eval-count 10000]
+                                         [--deit-only | --vit-fixture-only]
 
-Runs `vitsim quantize` once per (model, recipe) and reads the quality reports it writes. Standard library
-only. Takes about 3 minutes on 2 cores.
+Runs `vitsim quantize` once per (model, recipe) and reads the quality reports it writes. The ViT fixture's
+rows also go to tests/data/fashion_vit/quant_quality.json, where the fixture's ctest reads its bounds.
+Standard library only. Takes about 3 minutes on 2 cores.
 """
 import argparse
 import json
@@ -29,14 +32,18 @@ ABLATIONS = [
 ]
 
 
-# DeiT-Tiny (synthetic weights): the two recipes that define ViT ops, and vit-w8a8 with one option changed.
+# Standard ViTs: the two recipes that define ViT ops, and vit-w8a8 with one option changed (a recipe file each
+# in configs/quant/).
 VIT_RECIPES = ["naive-w8a8", "vit-w8a8"]
 DEIT_HEADING = "## DeiT-Tiny @224, synthetic weights (8 synthetic evaluation images)"
 VIT_ABLATIONS = [
-    ("vit-w8a8", "8-bit uniform Softmax codes instead of 4-bit log2", {"softmax": {"output": "uniform", "bits": 8}}),
-    ("vit-w8a8", "no PTF on LayerNorm inputs", {"layernorm": {"ptf": False}}),
-    ("vit-w8a8", "GELU table instead of i-GELU", {"gelu": "table"}),
+    ("vit-w8a8-softmax-uniform", "8-bit uniform Softmax codes instead of 4-bit log2"),
+    ("vit-w8a8-no-ptf", "no PTF on LayerNorm inputs"),
+    ("vit-w8a8-gelu-table", "GELU table instead of i-GELU"),
 ]
+VIT_FIXTURE_DIR = os.path.join(ROOT, "tests", "data", "fashion_vit")
+VIT_FIXTURE_HEADING = "## Trained DeiT-style ViT on Fashion-MNIST"
+VIT_FIXTURE_CALIB = 256
 
 
 def ablation_recipe(workdir, index, base, change):
@@ -79,7 +86,7 @@ def regenerate(args):
         b1 = {r: quantize(args.vitsim, work, "b1", r, ["--model", "efficientvit-b1", "--res", "224"],
                           ["--calib", "synthetic", "--calib-count", "32"],
                           ["--eval", "synthetic", "--eval-count", "8"]) for r in RECIPES}
-        vit = deit_lines(args.vitsim, work)
+        vit = deit_lines(args.vitsim, work) + vit_fixture_lines(args.vitsim, work, args.eval_count)
 
     first = fx[RECIPES[0]]
     lines = [
@@ -143,8 +150,7 @@ def deit_lines(vitsim, work):
     deit = (["--model", "deit-tiny"], ["--calib", "synthetic", "--calib-count", "32"],
             ["--eval", "synthetic", "--eval-count", "8"])
     runs = [(r, "", quantize(vitsim, work, "deit", r, *deit)) for r in VIT_RECIPES]
-    runs += [(base, what, quantize(vitsim, work, "deit", ablation_recipe(work, 100 + i, base, change), *deit))
-             for i, (base, what, change) in enumerate(VIT_ABLATIONS)]
+    runs += [("vit-w8a8", what, quantize(vitsim, work, "deit", r, *deit)) for r, what in VIT_ABLATIONS]
     lines = [
         "",
         DEIT_HEADING,
@@ -165,20 +171,82 @@ def deit_lines(vitsim, work):
     return lines
 
 
+def vit_fixture_lines(vitsim, work, eval_count):
+    """The trained ViT fixture's section; also writes its rows to tests/data/fashion_vit/quant_quality.json."""
+    fixture = (["--onnx", os.path.join(VIT_FIXTURE_DIR, "model.onnx")],
+               ["--calib", "fashion-mnist", "--calib-count", str(VIT_FIXTURE_CALIB)],
+               ["--eval", "fashion-mnist", "--eval-count", str(eval_count)])
+    runs = [(r, r, "") for r in VIT_RECIPES] + [(r, "vit-w8a8", what) for r, what in VIT_ABLATIONS]
+    reports = {r: quantize(vitsim, work, "vit", r, *fixture) for r, _, _ in runs}
+    first = reports[VIT_RECIPES[0]]
+    fp32 = first["accuracy"]["fp32"]
+    lines = [
+        "",
+        f"{VIT_FIXTURE_HEADING} ({first['accuracy']['labelled']:,} test images)",
+        "",
+        "The ViT fixture of `docs/fixture.md` (ONNX import), calibrated on the first "
+        f"{VIT_FIXTURE_CALIB} training images (min-max).",
+        "FP32 is the imported graph on vitsim's FP32 executor; naive-w8a8 is the naive W8A8 of",
+        "docs/quantization.md (8-bit per-channel weights, 8-bit per-tensor activations, uniform 8-bit Softmax",
+        "codes, no PTF, GELU by table); each ablation changes one option of vit-w8a8 (a recipe file in",
+        "`configs/quant/`). SQNR, cosine and agreement compare the integer logits with FP32.",
+        "",
+        "| recipe | change | top-1 | vs FP32 | agreement with FP32 | logits SQNR (dB) | logits cosine |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        f"| FP32 | | {100 * fp32:.2f}% | | | | |",
+    ]
+    for r, base, what in runs:
+        q = reports[r]
+        acc = q["accuracy"]["int"]
+        lines.append(f"| {base} | {what} | {100 * acc:.2f}% | {100 * (acc - fp32):+.2f} "
+                     f"| {100 * q['top1_agreement']:.2f}% | {q['output_sqnr_db']:.2f} | {q['output_cosine']:.4f} |")
+    table = {
+        "what": "accuracy of vitsim quantize on the fixture, written by tools/quant_quality_table.py",
+        "calibration": {"split": "train", "first_images": VIT_FIXTURE_CALIB},
+        "evaluation": {"split": "test", "first_images": first["accuracy"]["labelled"]},
+        "fp32_accuracy": fp32,
+        "recipes": {r: {"accuracy": reports[r]["accuracy"]["int"], "top1_agreement": reports[r]["top1_agreement"],
+                        "output_sqnr_db": reports[r]["output_sqnr_db"]} for r, _, _ in runs},
+    }
+    path = os.path.join(VIT_FIXTURE_DIR, "quant_quality.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(table, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    return lines
+
+
+def replace_section(path, heading, lines):
+    """Replaces the section that starts with `heading` (up to the next '## ' heading) by `lines`, or appends."""
+    with open(path) as f:
+        text = f.read().rstrip("\n").split("\n")
+    start = next((i for i, l in enumerate(text) if l.startswith(heading)), None)
+    if start is None:
+        return write(path, text + lines)
+    end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), len(text))
+    while start > 0 and not text[start - 1]:
+        start -= 1
+    write(path, text[:start] + lines + ([""] + text[end:] if end < len(text) else []))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vitsim", default=os.path.join(ROOT, "build", "release", "vitsim"))
     ap.add_argument("--eval-count", type=int, default=10000)
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "quant-quality.md"))
-    ap.add_argument("--deit-only", action="store_true",
-                    help="rerun only the DeiT-Tiny section and replace (or append) it in --out")
+    only = ap.add_mutually_exclusive_group()
+    only.add_argument("--deit-only", action="store_true",
+                      help="rerun only the DeiT-Tiny section and replace (or append) it in --out")
+    only.add_argument("--vit-fixture-only", action="store_true",
+                      help="rerun only the trained ViT fixture's section and replace (or append) it in --out")
     args = ap.parse_args()
-    if not args.deit_only:
+    if not (args.deit_only or args.vit_fixture_only):
         return regenerate(args)
-    with open(args.out) as f:
-        kept = f.read().split("\n" + DEIT_HEADING)[0].rstrip("\n").split("\n")
     with tempfile.TemporaryDirectory() as work:
-        write(args.out, kept + deit_lines(args.vitsim, work))
+        if args.deit_only:
+            replace_section(args.out, DEIT_HEADING, deit_lines(args.vitsim, work))
+        else:
+            replace_section(args.out, VIT_FIXTURE_HEADING, vit_fixture_lines(args.vitsim, work, args.eval_count))
 
 
 if __name__ == "__main__":
