@@ -214,8 +214,8 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       ->check(CLI::PositiveNumber);
   quantize->add_option("--onnx", q.onnx, "Import this ONNX model instead of a zoo model");
   quantize->add_option("--recipe", q.recipe,
-                       "Recipe name in configs/quant/ or a recipe file (default: vit-w8a8 for DeiT / ViT, "
-                       "else trio-w8a8)");
+                       "Recipe name in configs/quant/ or a recipe file (default: vit-w8a8 for a DeiT / ViT "
+                       "graph, zoo or ONNX with Softmax attention or token ops; else trio-w8a8)");
   quantize->add_option("--calib", q.calib, "Calibration images: synthetic | fashion-mnist (train split)")
       ->capture_default_str();
   quantize->add_option("--calib-count", q.calib_count, "Number of calibration images")

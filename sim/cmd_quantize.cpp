@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 
 #include "quant/atomic_file.hpp"
@@ -77,12 +79,20 @@ bool is_standard_vit(const std::string& model) {
   return false;
 }
 
+bool is_standard_vit(const Graph& graph) {
+  if (is_standard_vit(graph.model)) return true;
+  return std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const Node& n) {
+    return n.op == OpKind::Softmax || n.op == OpKind::PatchTokens || n.op == OpKind::ClassToken;
+  });
+}
+
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err) {
   using clock = std::chrono::steady_clock;
   if (args.out.empty()) throw std::invalid_argument("--out is required (the quantized graph file to write)");
-  const std::string recipe_name =
-      !args.recipe.empty() ? args.recipe : (args.onnx.empty() ? default_recipe(args.model) : "trio-w8a8");
-  const Recipe recipe = find_recipe(recipe_name, config_dir() + "/quant");
+  const std::string recipe_dir = config_dir() + "/quant";
+  // A named recipe is checked before the (possibly slow) import; the default depends on the graph.
+  std::optional<Recipe> named;
+  if (!args.recipe.empty()) named = find_recipe(args.recipe, recipe_dir);
   Graph graph;
   if (!args.onnx.empty()) {
     graph = import_onnx(args.onnx);
@@ -90,6 +100,8 @@ int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err)
     graph = build_model(args.model, args.resolution);
     materialize_synthetic_weights(graph, args.seed);
   }
+  const Recipe recipe =
+      named ? *named : find_recipe(is_standard_vit(graph) ? "vit-w8a8" : "trio-w8a8", recipe_dir);
   const Shape& input = graph.nodes.at(0).out_shape;
   const ImageSet calib = load_images(args.calib, "train", args.calib_count, input, args.seed + 1);
   const auto t0 = clock::now();

@@ -29,6 +29,9 @@ struct QuantizeArgs {
 std::string default_recipe(const std::string& model);
 /// Whether `model` is a standard ViT of the zoo (family deit or vit); false for any other name.
 bool is_standard_vit(const std::string& model);
+/// Whether a graph is a standard ViT: a zoo DeiT/ViT, or any graph (an ONNX import) with Softmax attention
+/// or the token ops. `quantize --onnx` picks vit-w8a8 for one, `simulate` the vit-gemm preset.
+bool is_standard_vit(const quant::Graph& graph);
 
 /// Runs the command; returns the exit code (std::invalid_argument from any stage propagates).
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err);

@@ -72,7 +72,8 @@ int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::
   // A timing-only simulation reads no weight bytes (docs/qgraph-format.md).
   const quant::QGraph qgraph = quant::load_qgraph(
       qgraph_path, args.functional ? quant::QGraphUse::Compute : quant::QGraphUse::Structure);
-  const arch::AccelConfig config = named ? *named : find_accel(default_accel(qgraph.graph.model));
+  const arch::AccelConfig config =
+      named ? *named : find_accel(is_standard_vit(qgraph.graph) ? "vit-gemm" : "trio-vit");
   return report_and_summarize(simulate_detailed(qgraph, config, options), config, args, out);
 }
 

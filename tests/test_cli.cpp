@@ -115,6 +115,23 @@ TEST_CASE("vitsim quantize takes DeiT with vit-w8a8 by default, forward runs it 
   std::filesystem::remove(out + ".quality.json");
 }
 
+TEST_CASE("An ONNX ViT gets the ViT defaults: vit-w8a8, then vit-gemm, bit exact through the datapath",
+          "[cli][ptq][onnx]") {
+  const std::string out = temp_path("fashion_vit.vqg");
+  const std::string onnx = std::string(VITSIM_TEST_DATA_DIR) + "/fashion_vit/model.onnx";
+  const Run q =
+      run_vitsim({"quantize", "--onnx", onnx, "--calib-count", "2", "--eval", "none", "--out", out});
+  INFO(q.err);
+  REQUIRE(q.code == 0);
+  CHECK_THAT(q.out, Catch::Contains("quantized with vit-w8a8"));
+  const Run s = run_vitsim({"simulate", "--qgraph", out, "--functional"});
+  INFO(s.err);
+  CHECK(s.code == 0);
+  CHECK_THAT(s.out, Catch::Contains("vit-w8a8 on vit-gemm") &&
+                        Catch::Contains("functional: 0 mismatching output elements"));
+  std::filesystem::remove(out);
+}
+
 TEST_CASE("vitsim quantize: bad recipes, models, data and paths exit 2 with a clear message", "[cli][ptq]") {
   const std::string out = temp_path("bad.vqg");
   auto quantize = [&](std::vector<std::string> extra) {
