@@ -97,6 +97,15 @@ bool job_is_unknown(const ProcessResult& result) {
   return result.exit_code != 0 && result.err.find("Invalid job id") != std::string::npos;
 }
 
+// A JobState after which the task runs no more: squeue -j still lists such a task until the controller
+// purges it (MinJobAge), so a rerun must not take it for one still queued or running.
+bool is_final_state(const std::string& state) {
+  static const std::set<std::string> final_states = {"BOOT_FAIL", "CANCELLED",     "COMPLETED",   "DEADLINE",
+                                                     "FAILED",    "NODE_FAIL",     "PREEMPTED",   "REVOKED",
+                                                     "TIMEOUT",   "OUT_OF_MEMORY", "SPECIAL_EXIT"};
+  return final_states.count(state) > 0;
+}
+
 struct TaskState {
   std::string state = "unknown";  // Slurm's JobState
   std::string exit_code;          // "code:signal"
@@ -176,7 +185,8 @@ std::map<int, TaskOf> tasks_in_flight(const SlurmPaths& paths, const SlurmOption
     std::string job, batch_file;
     if (!(fields >> job >> batch_file)) continue;
     const std::vector<std::vector<int>> batches = read_batches(paths.slurm_dir() / batch_file);
-    const ProcessResult result = run_slurm_client({"squeue", "-h", "-r", "-j", job, "-o", "%K|%o"}, options);
+    const ProcessResult result =
+        run_slurm_client({"squeue", "-h", "-r", "-j", job, "-o", "%K|%o|%T"}, options);
     if (job_is_unknown(result)) continue;
     if (result.exit_code != 0) {
       throw std::invalid_argument("vitsim sweep --backend slurm: squeue failed for job " + job +
@@ -186,7 +196,8 @@ std::map<int, TaskOf> tasks_in_flight(const SlurmPaths& paths, const SlurmOption
     // A job id of another cluster (or reused) runs another script: only our task.sh counts.
     for (const std::string& row : split(result.out, '\n')) {
       const std::vector<std::string> parts = split(row, '|');
-      if (parts.size() != 2 || trimmed(parts[1]) != paths.task_script().string()) continue;
+      if (parts.size() != 3 || trimmed(parts[1]) != paths.task_script().string()) continue;
+      if (is_final_state(trimmed(parts[2]))) continue;  // ended: its points without result.json run again
       const std::optional<int> task = parse_index(trimmed(parts[0]));
       if (!task || static_cast<size_t>(*task) >= batches.size()) continue;
       for (const int index : batches[static_cast<size_t>(*task)]) in_flight[index] = TaskOf{job, *task};

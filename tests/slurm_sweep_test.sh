@@ -60,8 +60,9 @@ cat >"$work/spec.json" <<'EOF'
 }
 EOF
 
+slurm_sweep=("$vitsim" sweep "$work/spec.json" --out "$work/slurm" --backend slurm --slurm-poll 0.2 --slurm-deadline 60)
 slurm_run() {
-  "$vitsim" sweep "$work/spec.json" --out "$work/slurm" --backend slurm --slurm-poll 0.2 --slurm-deadline 60 "$@"
+  "${slurm_sweep[@]}" "$@"
 }
 
 # The local run first: it overlaps slurmctld's first scheduling pass, ~3 s after its start.
@@ -123,7 +124,9 @@ same_as_local >&2 || fail "the rerun changed results.csv"
 # task that then ends without result.json (cancelled) makes each of its points a failed point naming its
 # Slurm state.
 rm "$work/slurm/points/1/result.json" "$work/slurm/points/2/result.json"
-slurm_run --slurm-arg=--hold --batch-size 2 >"$work/held.out" 2>"$work/held.err" &
+# Background runs start vitsim itself, so that $! is its PID: a backgrounded function is a subshell, and
+# killing that left vitsim running, to write the cancelled points' results behind the later steps' backs.
+"${slurm_sweep[@]}" --slurm-arg=--hold --batch-size 2 >"$work/held.out" 2>"$work/held.err" &
 runner=$!
 wait_for() { # CONDITION-COMMAND WHAT: polls for up to 30 s while the runner lives
   local deadline=$((SECONDS + 30))
@@ -141,7 +144,7 @@ held_batches=$(tail -n 1 "$work/slurm/slurm/jobs.txt" | cut -d' ' -f2)
 [ "$(cat "$work/slurm/slurm/$held_batches")" = "1-2" ] || fail "points 1 and 2 are not one batch"
 kill "$runner"
 wait "$runner" 2>/dev/null || true
-slurm_run >"$work/held2.out" 2>"$work/held2.err" &
+"${slurm_sweep[@]}" >"$work/held2.out" 2>"$work/held2.err" &
 runner=$!
 # shellcheck disable=SC2016
 wait_for 'grep -q "still queued or running" "$work/held2.err"' "wait for the held array"
