@@ -49,10 +49,10 @@ std::vector<std::pair<int64_t, int64_t>> pixel_blocks(int64_t pixels, int64_t ro
 std::vector<std::pair<int64_t, int64_t>> block_sizes(const std::vector<std::pair<int64_t, int64_t>>& blocks) {
   std::vector<std::pair<int64_t, int64_t>> sizes;
   for (const auto& [b0, b1] : blocks) {
-    const auto it =
-        std::find_if(sizes.begin(), sizes.end(), [&](const auto& s) { return s.first == b1 - b0; });
+    const int64_t size = b1 - b0;  // a plain local: C++17 lambdas cannot capture structured bindings
+    const auto it = std::find_if(sizes.begin(), sizes.end(), [&](const auto& s) { return s.first == size; });
     if (it == sizes.end())
-      sizes.emplace_back(b1 - b0, 1);
+      sizes.emplace_back(size, 1);
     else
       ++it->second;
   }
