@@ -190,6 +190,16 @@ TEST_CASE("SCALE-Sim depthwise convention: a 'DP' layer runs as one single-chann
   CHECK(w.layers[4].name == "Conv2");
 }
 
+TEST_CASE("SCALE-Sim workloads are bounded at 100,000 layers, depthwise expansion included", "[scalesim]") {
+  const std::string full = kConvHeader + "Conv_DP1, 8, 8, 3, 3, 100000, 2, 1,\n";
+  CHECK(parse(full, ScaleSimFormat::Conv).layers.size() == 100000);
+  CHECK_THAT(parse_error(kConvHeader + "Conv_DP1, 8, 8, 3, 3, 100001, 2, 1,\n", ScaleSimFormat::Conv),
+             Catch::Contains(":2: expected at most 100000 layers in all, found the depthwise (\"DP\") layer "
+                             "'Conv_DP1' expanding to 100001 single-channel layers"));
+  CHECK_THAT(parse_error(full + "Conv2,8,8,1,1,4,4,1,\n", ScaleSimFormat::Conv),
+             Catch::Contains(":3: expected at most 100000 layers in all, found more"));
+}
+
 TEST_CASE("SCALE-Sim topology errors name the file, the line, what was expected and what was found",
           "[scalesim]") {
   struct Case {
