@@ -244,8 +244,8 @@ void add_hand_rows(std::vector<ValidationRow>& rows) {
       gemm_tile(196, 128, 64, {systolic.aux_index("requantizer")}), 27 * 126 + 126 + 64 + 4));
 }
 
-quant::QGraph zoo_qgraph(const std::string& model, int res) {
-  return quantize_synthetic(quant::build_model(model, res), "trio-w8a8", 1);
+quant::QGraph zoo_qgraph(const std::string& model, int res, const std::string& recipe = "trio-w8a8") {
+  return quantize_synthetic(quant::build_model(model, res), recipe, 1);
 }
 
 // Fast mode's error against cycle mode (the reference), in percent of cycle mode's cycles.
@@ -364,14 +364,21 @@ void add_mode_rows(std::vector<ValidationRow>& rows, bool quick, const Validatio
     }
   }
   // The shipped accelerators on the zoo: informational, fast mode's error.
-  std::vector<std::pair<std::string, std::vector<std::string>>> models = {
-      {"efficientvit-b0", {"trio-vit", "small-memory", "systolic-32x32-os"}}};
-  if (!quick)
+  struct ModelRows {
+    std::string model, recipe;
+    std::vector<std::string> accels;
+  };
+  std::vector<ModelRows> models = {
+      {"efficientvit-b0", "trio-w8a8", {"trio-vit", "small-memory", "systolic-32x32-os"}}};
+  if (!quick) {
     for (const char* m : {"efficientvit-b1", "efficientvit-b2", "efficientvit-b3"})
-      models.push_back({m, {"trio-vit"}});
-  for (const auto& [model, accels] : models) {
+      models.push_back({m, "trio-w8a8", {"trio-vit"}});
+    for (const char* m : {"deit-tiny", "deit-small", "deit-base"})
+      models.push_back({m, "vit-w8a8", {"vit-gemm", "systolic-32x32-os"}});
+  }
+  for (const auto& [model, recipe, accels] : models) {
     if (options.progress) options.progress("fast vs cycle: " + model + " @224");
-    const quant::QGraph q = zoo_qgraph(model, 224);
+    const quant::QGraph q = zoo_qgraph(model, 224, recipe);
     for (const std::string& accel : accels) {
       const SimReport cycle = simulate_in(q, find_accel(accel), TimingMode::Cycle, false);
       const SimReport fast = simulate_in(q, find_accel(accel), TimingMode::Fast, false);
