@@ -66,16 +66,20 @@ nlohmann::json quality_json(const QualityReport& q) {
   return j;
 }
 
+bool standard_vit_family(const ZooEntry& entry) {
+  return entry.family == "deit" || entry.family == "vit";
+}
+
 }  // namespace
 
 std::string default_recipe(const std::string& model) {
-  zoo_entry(model);  // an unknown model is bad input
-  return is_standard_vit(model) ? "vit-w8a8" : "trio-w8a8";
+  // zoo_entry throws for an unknown model: bad input.
+  return standard_vit_family(zoo_entry(model)) ? "vit-w8a8" : "trio-w8a8";
 }
 
 bool is_standard_vit(const std::string& model) {
   for (const ZooEntry& e : zoo_models())
-    if (e.name == model) return e.family == "deit" || e.family == "vit";
+    if (e.name == model) return standard_vit_family(e);
   return false;
 }
 
