@@ -66,28 +66,16 @@ nlohmann::json quality_json(const QualityReport& q) {
   return j;
 }
 
-bool standard_vit_family(const ZooEntry& entry) {
-  return entry.family == "deit" || entry.family == "vit";
-}
-
 }  // namespace
 
-std::string default_recipe(const std::string& model) {
-  // zoo_entry throws for an unknown model: bad input.
-  return standard_vit_family(zoo_entry(model)) ? "vit-w8a8" : "trio-w8a8";
-}
-
-bool is_standard_vit(const std::string& model) {
-  for (const ZooEntry& e : zoo_models())
-    if (e.name == model) return standard_vit_family(e);
-  return false;
-}
-
 bool is_standard_vit(const Graph& graph) {
-  if (is_standard_vit(graph.model)) return true;
   return std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const Node& n) {
     return n.op == OpKind::Softmax || n.op == OpKind::PatchTokens || n.op == OpKind::ClassToken;
   });
+}
+
+std::string default_recipe(const Graph& graph) {
+  return is_standard_vit(graph) ? "vit-w8a8" : "trio-w8a8";
 }
 
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err) {
@@ -104,8 +92,7 @@ int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err)
     graph = build_model(args.model, args.resolution);
     materialize_synthetic_weights(graph, args.seed);
   }
-  const Recipe recipe =
-      named ? *named : find_recipe(is_standard_vit(graph) ? "vit-w8a8" : "trio-w8a8", recipe_dir);
+  const Recipe recipe = named ? *named : find_recipe(default_recipe(graph), recipe_dir);
   const Shape& input = graph.nodes.at(0).out_shape;
   const ImageSet calib = load_images(args.calib, "train", args.calib_count, input, args.seed + 1);
   const auto t0 = clock::now();

@@ -15,7 +15,7 @@ struct QuantizeArgs {
   int resolution = 224;
   uint64_t seed = 0;                // synthetic weights and images
   std::string onnx;                 // ONNX file to import instead of a zoo model
-  std::string recipe;               // empty: default_recipe(model) (an ONNX model gets trio-w8a8)
+  std::string recipe;               // empty: default_recipe(graph)
   std::string calib = "synthetic";  // "synthetic" | "fashion-mnist" (train split)
   int calib_count = 32;
   std::string eval = "synthetic";  // "none" | "synthetic" | "fashion-mnist" (test split)
@@ -24,14 +24,12 @@ struct QuantizeArgs {
   std::string report;  // quality JSON; default <out>.quality.json
 };
 
-/// The recipe a zoo model is quantized with when none is named: vit-w8a8 for the standard ViTs (DeiT,
-/// ViT), trio-w8a8 for everything else.
-std::string default_recipe(const std::string& model);
-/// Whether `model` is a standard ViT of the zoo (family deit or vit); false for any other name.
-bool is_standard_vit(const std::string& model);
-/// Whether a graph is a standard ViT: a zoo DeiT/ViT, or any graph (an ONNX import) with Softmax attention
-/// or the token ops. `quantize --onnx` picks vit-w8a8 for one, `simulate` the vit-gemm preset.
+/// Whether a graph is a standard ViT: it has Softmax attention or the ViT token ops (every zoo DeiT and ViT,
+/// and an ONNX import of one; no EfficientViT).
 bool is_standard_vit(const quant::Graph& graph);
+/// The recipe a graph is quantized with when none is named: vit-w8a8 for a standard ViT, trio-w8a8 for
+/// everything else (EfficientViT).
+std::string default_recipe(const quant::Graph& graph);
 
 /// Runs the command; returns the exit code (std::invalid_argument from any stage propagates).
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err);

@@ -59,8 +59,8 @@ int report_and_summarize(const SimOutcome& outcome, const arch::AccelConfig& con
 
 }  // namespace
 
-std::string default_accel(const std::string& model) {
-  return is_standard_vit(model) ? "vit-gemm" : "trio-vit";
+std::string default_accel(const quant::Graph& graph) {
+  return is_standard_vit(graph) ? "vit-gemm" : "trio-vit";
 }
 
 int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out,
@@ -72,8 +72,7 @@ int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::
   // A timing-only simulation reads no weight bytes (docs/qgraph-format.md).
   const quant::QGraph qgraph = quant::load_qgraph(
       qgraph_path, args.functional ? quant::QGraphUse::Compute : quant::QGraphUse::Structure);
-  const arch::AccelConfig config =
-      named ? *named : find_accel(is_standard_vit(qgraph.graph) ? "vit-gemm" : "trio-vit");
+  const arch::AccelConfig config = named ? *named : find_accel(default_accel(qgraph.graph));
   return report_and_summarize(simulate_detailed(qgraph, config, options), config, args, out);
 }
 
@@ -81,15 +80,21 @@ int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& 
   using clock = std::chrono::steady_clock;
   RunProgress progress(err, is_terminal(err));
   const SimOptions options = options_from(args, progress);
-  const arch::AccelConfig config = find_accel(args.accel.empty() ? default_accel(q.model) : args.accel);
-  const quant::Recipe recipe =
-      quant::find_recipe(q.recipe.empty() ? default_recipe(q.model) : q.recipe, config_dir() + "/quant");
+  const std::string recipe_dir = config_dir() + "/quant";
+  // Named ones are checked before any work; the defaults depend on the graph.
+  std::optional<arch::AccelConfig> named_config;
+  if (!args.accel.empty()) named_config = find_accel(args.accel);
+  std::optional<quant::Recipe> named_recipe;
+  if (!q.recipe.empty()) named_recipe = quant::find_recipe(q.recipe, recipe_dir);
 
   const auto t0 = clock::now();
   err << "[1/3] " << q.model << " @" << q.resolution << ": building the graph, synthetic weights (seed "
       << q.seed << ")\n";
   quant::Graph graph = quant::build_model(q.model, q.resolution);
   quant::materialize_synthetic_weights(graph, q.seed);
+  const arch::AccelConfig config = named_config ? *named_config : find_accel(default_accel(graph));
+  const quant::Recipe recipe =
+      named_recipe ? *named_recipe : quant::find_recipe(default_recipe(graph), recipe_dir);
   err << "[2/3] quantizing with " << recipe.name << " on " << q.calib_count << " " << q.calib
       << " calibration images\n";
   const quant::ImageSet calib =

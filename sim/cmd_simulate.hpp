@@ -12,7 +12,7 @@
 namespace vitsim::sim {
 
 struct SimulateArgs {
-  std::string accel;            // config name in configs/accel/ or a file; empty: default_accel(model)
+  std::string accel;            // config name in configs/accel/ or a file; empty: default_accel(graph)
   std::string timing = "fast";  // fast | cycle
   bool functional = false;
   bool ideal_memory = false;
@@ -27,9 +27,9 @@ struct SimulateArgs {
   int top_layers = 8;
 };
 
-/// The accelerator a model runs on when no --accel is given: vit-gemm for the standard ViTs (DeiT, ViT),
-/// trio-vit for everything else (EfficientViT, imported models).
-std::string default_accel(const std::string& model);
+/// The accelerator a graph runs on when no --accel is given: vit-gemm for a standard ViT
+/// (is_standard_vit), trio-vit for everything else (EfficientViT).
+std::string default_accel(const quant::Graph& graph);
 
 /// `vitsim simulate --qgraph FILE`; a long cycle-mode run's estimate and progress go to `err`.
 int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out,
