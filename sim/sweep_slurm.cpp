@@ -402,14 +402,19 @@ int run_slurm_sweep(const SweepSpec& spec, const std::string& spec_path, std::ve
             run_process({"squeue", "-h", "-r", "-j", job, "-o", "%T"}, options.client_timeout_seconds);
         if (result.started && !result.timed_out && (result.exit_code == 0 || job_is_unknown(result))) {
           failing_since = Clock::time_point{};
-          for (const std::string& state : split(result.out, '\n')) {
-            if (trimmed(state).empty()) continue;
+          // A task in a final state is over even while squeue still lists it: waiting for the controller
+          // to purge it (MinJobAge) would also outlast the scontrol record its failed points are named from.
+          bool unfinished = false;
+          for (const std::string& line : split(result.out, '\n')) {
+            const std::string state = trimmed(line);
+            if (state.empty() || is_final_state(state)) continue;
             int& count = state == "PENDING"   ? counts.pending
                          : state == "RUNNING" ? counts.running
                                               : counts.other;
             ++count;
+            unfinished = true;
           }
-          if (!trimmed(result.out).empty()) still_active.insert(job);
+          if (unfinished) still_active.insert(job);
           continue;
         }
         // The controller may be briefly unreachable (restart, overload): keep polling, give up after 5 min.
