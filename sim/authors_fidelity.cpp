@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "sim/cmd_accel.hpp"
+#include "sim/inputs.hpp"
 #include "sim/simulator.hpp"
 
 namespace vitsim::sim {

@@ -4,14 +4,10 @@
 #include <iomanip>
 #include <ostream>
 
-#include "sim/cmd_quantize.hpp"
 #include "sim/graph_report.hpp"
+#include "sim/inputs.hpp"
 
 namespace vitsim::sim {
-
-arch::AccelConfig find_accel(const std::string& name_or_path) {
-  return arch::find_accel_config(name_or_path, config_dir() + "/accel");
-}
 
 void print_accel_summary(const arch::AccelConfig& c, std::ostream& out) {
   out << c.name << " (" << c.file << ")\n";
@@ -42,10 +38,6 @@ void print_accel_summary(const arch::AccelConfig& c, std::ostream& out) {
   out << c.dram.bandwidth_gbps << " GB/s (" << c.dram_bytes_per_cycle() << " bytes/cycle)";
   if (!c.dram.ddr4) out << ", latency " << c.dram.latency_ns << " ns";
   out << ", bursts of " << c.dram.burst_bytes << " bytes" << (c.dram.ddr4 ? "" : " (ideal bus)") << "\n";
-}
-
-arch::Device find_device(const std::string& name_or_path) {
-  return arch::find_device(name_or_path, config_dir());
 }
 
 void print_resources(const arch::ResourceEstimate& r, const arch::Device& device, std::ostream& out) {

@@ -11,14 +11,8 @@
 
 namespace vitsim::sim {
 
-/// Loads `name_or_path` (a file, else configs/accel/<name>.json); throws quant::ConfigError.
-arch::AccelConfig find_accel(const std::string& name_or_path);
-
 /// Human-readable summary of a validated config.
 void print_accel_summary(const arch::AccelConfig& c, std::ostream& out);
-
-/// Loads `name_or_path` (a file, else configs/devices/<name>.json); throws quant::ConfigError.
-arch::Device find_device(const std::string& name_or_path);
 
 /// The resource estimate with its breakdown, and the fit and utilization on `device`.
 void print_resources(const arch::ResourceEstimate& r, const arch::Device& device, std::ostream& out);

@@ -12,33 +12,16 @@
 
 #include "quant/atomic_file.hpp"
 #include "quant/dataset.hpp"
-#include "quant/json_reader.hpp"
 #include "quant/onnx_import.hpp"
 #include "quant/ptq.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "sim/graph_report.hpp"
+#include "sim/inputs.hpp"
 
 namespace vitsim::sim {
 
 using namespace vitsim::quant;
-
-std::string config_dir() {
-  return bundled_config_dir();
-}
-
-ImageSet load_images(const std::string& source, const std::string& split, int count, const Shape& input,
-                     uint64_t seed) {
-  if (count < 1) throw std::invalid_argument("image count must be at least 1, got " + std::to_string(count));
-  if (source == "synthetic") return synthetic_images(count, input, seed);
-  if (source == "fashion-mnist") {
-    if (input.size() != 3 || input[1] != input[2])
-      throw std::invalid_argument("fashion-mnist images need a square [C,R,R] model input, got " +
-                                  shape_str(input));
-    return load_fashion_mnist("", split, count, 0, static_cast<int>(input[1]), static_cast<int>(input[0]));
-  }
-  throw std::invalid_argument("unknown image source '" + source + "' (expected synthetic or fashion-mnist)");
-}
 
 ProgressFn progress_line(std::ostream& err) {
   if (!::isatty(STDERR_FILENO)) return {};

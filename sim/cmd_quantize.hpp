@@ -5,7 +5,6 @@
 #include <iosfwd>
 #include <string>
 
-#include "quant/dataset.hpp"
 #include "quant/ptq.hpp"
 
 namespace vitsim::sim {
@@ -34,15 +33,7 @@ std::string default_recipe(const quant::Graph& graph);
 /// Runs the command; returns the exit code (std::invalid_argument from any stage propagates).
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err);
 
-/// `count` images from "synthetic" (seeded) or "fashion-mnist" (`split` "train" | "test") for a model input
-/// of shape `input`; throws std::invalid_argument for an unknown source or an unusable input shape.
-quant::ImageSet load_images(const std::string& source, const std::string& split, int count,
-                            const quant::Shape& input, uint64_t seed);
-
 /// Progress on a terminal: one line rewritten in place; nothing when stderr is not a terminal.
 quant::ProgressFn progress_line(std::ostream& err);
-
-/// Directory of the bundled configs (VITSIM_CONFIG_DIR, else the source tree's configs/).
-std::string config_dir();
 
 }  // namespace vitsim::sim

@@ -17,8 +17,8 @@
 #include "quant/csv.hpp"
 #include "quant/json_reader.hpp"
 #include "quant/ptq.hpp"
-#include "sim/cmd_accel.hpp"
 #include "sim/graph_report.hpp"
+#include "sim/inputs.hpp"
 #include "sim/model_quantization.hpp"
 #include "sim/report_files.hpp"
 

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "quant/atomic_file.hpp"
-#include "sim/cmd_accel.hpp"
 #include "sim/graph_report.hpp"
+#include "sim/inputs.hpp"
 #include "sim/scalesim_import.hpp"
 
 namespace vitsim::sim {

@@ -8,7 +8,7 @@
 #include "quant/atomic_file.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cmd_accel.hpp"
+#include "sim/inputs.hpp"
 #include "sim/report_files.hpp"
 #include "sim/trace_perfetto.hpp"
 #include "sim/trace_vcd.hpp"

@@ -4,7 +4,7 @@
 #include <cctype>
 
 #include "quant/zoo.hpp"
-#include "sim/cmd_quantize.hpp"
+#include "sim/inputs.hpp"
 
 namespace vitsim::sim {
 

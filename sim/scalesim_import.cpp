@@ -11,8 +11,7 @@
 #include "arch/accelerator.hpp"
 #include "arch/unit_registry.hpp"
 #include "quant/json_reader.hpp"
-#include "sim/cmd_accel.hpp"
-#include "sim/cmd_quantize.hpp"
+#include "sim/inputs.hpp"
 
 namespace vitsim::sim {
 

@@ -30,7 +30,7 @@
 #include "quant/atomic_file.hpp"
 #include "quant/csv.hpp"
 #include "quant/qgraph_io.hpp"
-#include "sim/cmd_accel.hpp"
+#include "sim/inputs.hpp"
 #include "sim/report_files.hpp"
 #include "sim/simulator.hpp"
 

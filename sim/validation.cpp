@@ -17,10 +17,9 @@
 #include "quant/ptq.hpp"
 #include "quant/zoo.hpp"
 #include "sim/authors_fidelity.hpp"
-#include "sim/cmd_accel.hpp"
-#include "sim/cmd_quantize.hpp"
 #include "sim/compiler.hpp"
 #include "sim/graph_report.hpp"
+#include "sim/inputs.hpp"
 #include "sim/scalesim_import.hpp"
 #include "sim/simulator.hpp"
 

@@ -10,8 +10,7 @@
 #include "arch/functional.hpp"
 #include "quant/zoo.hpp"
 #include "sim/cli.hpp"
-#include "sim/cmd_accel.hpp"
-#include "sim/cmd_quantize.hpp"
+#include "sim/inputs.hpp"
 #include "test_support.hpp"
 
 using vitsim::arch::AccelConfig;

@@ -8,7 +8,7 @@
 #include "arch/run_estimate.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cmd_accel.hpp"
+#include "sim/inputs.hpp"
 #include "sim/run_progress.hpp"
 #include "sim/simulator.hpp"
 #include "test_support.hpp"

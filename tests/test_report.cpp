@@ -10,7 +10,7 @@
 
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cmd_accel.hpp"
+#include "sim/inputs.hpp"
 #include "sim/report_files.hpp"
 #include "sim/simulator.hpp"
 #include "test_support.hpp"

@@ -6,9 +6,8 @@
 #include <random>
 #include <sstream>
 
-#include "sim/cmd_accel.hpp"
-#include "sim/cmd_quantize.hpp"
 #include "sim/graph_report.hpp"
+#include "sim/inputs.hpp"
 #include "sim/scalesim_import.hpp"
 #include "test_support.hpp"
 

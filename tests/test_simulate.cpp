@@ -16,7 +16,7 @@
 #include "quant/ptq.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cmd_accel.hpp"
+#include "sim/inputs.hpp"
 #include "sim/simulator.hpp"
 #include "test_support.hpp"
 

@@ -11,7 +11,7 @@
 
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cmd_accel.hpp"
+#include "sim/inputs.hpp"
 #include "sim/simulator.hpp"
 #include "sim/trace_perfetto.hpp"
 #include "sim/trace_vcd.hpp"
