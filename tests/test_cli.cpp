@@ -9,8 +9,8 @@
 
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cli.hpp"
-#include "sim/cmd_simulate.hpp"
+#include "sim/cli/cli.hpp"
+#include "sim/cli/cmd_simulate.hpp"
 #include "test_support.hpp"
 
 using vitsim::test::Run;

@@ -6,7 +6,7 @@
 
 #include "arch/engine_types.hpp"
 #include "arch/tile_timing.hpp"
-#include "sim/inputs.hpp"
+#include "sim/compile/inputs.hpp"
 
 using namespace vitsim::arch;
 
