@@ -1,4 +1,4 @@
-// The accelerator's program: what the compiler (sim/compiler.hpp) emits and the simulation (arch/
+// The accelerator's program: what the compiler (sim/compile/compiler.hpp) emits and the simulation (arch/
 // modules) executes. Plain data, no SystemC.
 //
 // A program is a set of ITEMS with dependencies: compute tiles, each bound to one RESOURCE (an engine of the

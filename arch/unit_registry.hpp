@@ -89,7 +89,7 @@ class EngineParams : public UnitParams {
   virtual std::vector<FabricPart> fabric() const = 0;
   /// Its RTL module with the given port share, if it has one.
   virtual RtlInstance rtl(const PortShare&) const { return {}; }
-  /// The SCALE-Sim array it is, if it is a systolic GEMM array (sim/scalesim_import.cpp).
+  /// The SCALE-Sim array it is, if it is a systolic GEMM array (sim/validate/scalesim_import.cpp).
   virtual std::optional<SystolicArray> systolic_array() const { return std::nullopt; }
 };
 

@@ -144,7 +144,12 @@ held_batches=$(tail -n 1 "$work/slurm/slurm/jobs.txt" | cut -d' ' -f2)
 [ "$(cat "$work/slurm/slurm/$held_batches")" = "1-2" ] || fail "points 1 and 2 are not one batch"
 kill "$runner"
 wait "$runner" 2>/dev/null || true
-"${slurm_sweep[@]}" >"$work/held2.out" 2>"$work/held2.err" &
+# This run sees a squeue that lists tasks in every state, as some Slurm versions do with -j until the controller
+# purges an ended task (MinJobAge, 300 s here): the wait must end when every task is in a final state.
+mkdir "$work/all-states"
+printf '#!/bin/sh\nexec "%s" "$@" --states=all\n' "$(command -v squeue)" >"$work/all-states/squeue"
+chmod +x "$work/all-states/squeue"
+PATH="$work/all-states:$PATH" "${slurm_sweep[@]}" >"$work/held2.out" 2>"$work/held2.err" &
 runner=$!
 # shellcheck disable=SC2016
 wait_for 'grep -q "still queued or running" "$work/held2.err"' "wait for the held array"

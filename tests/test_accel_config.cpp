@@ -9,9 +9,8 @@
 #include "arch/engine_types.hpp"
 #include "arch/functional.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cli.hpp"
-#include "sim/cmd_accel.hpp"
-#include "sim/cmd_quantize.hpp"
+#include "sim/cli/cli.hpp"
+#include "sim/compile/inputs.hpp"
 #include "test_support.hpp"
 
 using vitsim::arch::AccelConfig;

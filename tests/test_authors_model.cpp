@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "quant/zoo.hpp"
-#include "sim/authors_fidelity.hpp"
+#include "sim/validate/authors_fidelity.hpp"
 #include "test_support.hpp"
 #include "tools/authors_model/authors_model.hpp"
 

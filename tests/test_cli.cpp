@@ -8,7 +8,9 @@
 #include <sstream>
 
 #include "quant/qgraph_io.hpp"
-#include "sim/cli.hpp"
+#include "quant/zoo.hpp"
+#include "sim/cli/cli.hpp"
+#include "sim/cli/cmd_simulate.hpp"
 #include "test_support.hpp"
 
 using vitsim::test::Run;
@@ -130,6 +132,18 @@ TEST_CASE("An ONNX ViT gets the ViT defaults: vit-w8a8, then vit-gemm, bit exact
   CHECK_THAT(s.out, Catch::Contains("vit-w8a8 on vit-gemm") &&
                         Catch::Contains("functional: 0 mismatching output elements"));
   std::filesystem::remove(out);
+}
+
+TEST_CASE("The ViT defaults follow the graph's ops: every zoo DeiT and ViT gets them, no EfficientViT does",
+          "[cli]") {
+  // The family names the zoo gives its models, against what is_standard_vit reads from the graph's ops.
+  for (const vitsim::quant::ZooEntry& entry : vitsim::quant::zoo_models()) {
+    INFO(entry.name);
+    const bool vit_family = entry.family == "deit" || entry.family == "vit";
+    const vitsim::quant::Graph graph = vitsim::quant::build_model(entry.name, entry.default_resolution);
+    CHECK(vitsim::sim::default_recipe(graph) == (vit_family ? "vit-w8a8" : "trio-w8a8"));
+    CHECK(vitsim::sim::default_accel(graph) == (vit_family ? "vit-gemm" : "trio-vit"));
+  }
 }
 
 TEST_CASE("vitsim quantize: bad recipes, models, data and paths exit 2 with a clear message", "[cli][ptq]") {

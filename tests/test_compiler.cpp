@@ -13,7 +13,7 @@
 #include "quant/json_reader.hpp"
 #include "quant/ptq.hpp"
 #include "quant/zoo.hpp"
-#include "sim/compiler.hpp"
+#include "sim/compile/compiler.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim;
@@ -313,7 +313,7 @@ TEST_CASE("EfficientViT-B1 at 224 maps onto every shipped config", "[compiler]")
 }
 
 // The tile-shape search tries its candidates best bound first, stops when no bound can beat the best trial,
-// and its trials leave out what they do not count (sim/compiler.cpp, least_traffic_blocking): it must
+// and its trials leave out what they do not count (sim/compile/compiler.cpp, least_traffic_blocking): it must
 // compile, byte for byte, the program of trying every candidate in full. Random configs: test_properties.
 TEST_CASE("EfficientViT-B1 at 224: the bounded tile-shape search compiles the exhaustive search's program",
           "[compiler][tile_search]") {

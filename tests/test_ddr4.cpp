@@ -9,7 +9,7 @@
 #include "arch/ddr4/ddr4_controller.hpp"
 #include "arch/ddr4/ddr4_stream.hpp"
 #include "quant/json_reader.hpp"
-#include "sim/cmd_quantize.hpp"
+#include "sim/compile/inputs.hpp"
 
 using namespace vitsim::arch::ddr4;
 

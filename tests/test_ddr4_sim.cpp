@@ -7,8 +7,8 @@
 #include "arch/ddr4/ddr4_dram.hpp"
 #include "quant/json_reader.hpp"
 #include "quant/zoo.hpp"
-#include "sim/compiler.hpp"
-#include "sim/simulator.hpp"
+#include "sim/compile/compiler.hpp"
+#include "sim/run/simulator.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim;

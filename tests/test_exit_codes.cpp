@@ -16,7 +16,7 @@
 #include <systemc>
 
 #include "arch/accelerator.hpp"
-#include "sim/cli.hpp"
+#include "sim/cli/cli.hpp"
 
 using vitsim::sim::run_guarded;
 

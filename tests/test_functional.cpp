@@ -20,7 +20,7 @@
 #include "quant/int_executor.hpp"
 #include "quant/onnx_import.hpp"
 #include "quant/zoo.hpp"
-#include "sim/compiler.hpp"
+#include "sim/compile/compiler.hpp"
 #include "test_support.hpp"
 
 namespace {

@@ -8,9 +8,9 @@
 #include "arch/run_estimate.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cmd_accel.hpp"
-#include "sim/run_progress.hpp"
-#include "sim/simulator.hpp"
+#include "sim/compile/inputs.hpp"
+#include "sim/run/run_progress.hpp"
+#include "sim/run/simulator.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim;

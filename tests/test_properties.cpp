@@ -21,7 +21,7 @@
 #include "arch/engine_types.hpp"
 #include "arch/tile_timing.hpp"
 #include "quant/json_reader.hpp"
-#include "sim/simulator.hpp"
+#include "sim/run/simulator.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim;
@@ -290,8 +290,8 @@ TEST_CASE("Property: a larger buffer never increases DRAM traffic", "[property][
 // ----- (e) the tile-shape search ------------------------------------------------------------------------
 
 // The compiler tries the candidate tile shapes best bound first, stops when no bound can beat the best
-// trial, and its trials leave out what they do not count (sim/compiler.cpp, least_traffic_blocking): the
-// program (or the mapping error) must be the one of trying every candidate in full, field for field.
+// trial, and its trials leave out what they do not count (sim/compile/compiler.cpp, least_traffic_blocking):
+// the program (or the mapping error) must be the one of trying every candidate in full, field for field.
 TEST_CASE("Property: the bounded tile-shape search compiles the exhaustive search's program",
           "[property][tile_search]") {
   sim::CompileOptions exhaustive;

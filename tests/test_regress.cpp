@@ -44,7 +44,7 @@ std::vector<std::string> fields_of(const std::string& line) {
   return fields;
 }
 
-// The position of `name` in a table's column header (layers.csv's columns, sim/report_files.hpp).
+// The position of `name` in a table's column header (layers.csv's columns, sim/run/report_files.hpp).
 size_t column(const std::string& header, const std::string& name) {
   const std::vector<std::string> columns = fields_of(header);
   const size_t at = static_cast<size_t>(std::find(columns.begin(), columns.end(), name) - columns.begin());

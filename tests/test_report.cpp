@@ -10,9 +10,9 @@
 
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cmd_accel.hpp"
-#include "sim/report_files.hpp"
-#include "sim/simulator.hpp"
+#include "sim/compile/inputs.hpp"
+#include "sim/run/report_files.hpp"
+#include "sim/run/simulator.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim;

@@ -7,8 +7,7 @@
 
 #include "arch/engine_types.hpp"
 #include "arch/resource_model.hpp"
-#include "sim/cmd_accel.hpp"
-#include "sim/cmd_quantize.hpp"
+#include "sim/compile/inputs.hpp"
 #include "test_support.hpp"
 
 using vitsim::arch::AccelConfig;

@@ -1,15 +1,14 @@
-// SCALE-Sim workloads (sim/scalesim_import.hpp): the topology CSV rules and their errors, the conv -> GEMM
-// conversion, and the systolic engine's compat cycles against SCALE-Sim's formula, written out here from its
-// compute modules (not by calling arch::systolic_fold_timing).
+// SCALE-Sim workloads (sim/validate/scalesim_import.hpp): the topology CSV rules and their errors, the conv
+// -> GEMM conversion, and the systolic engine's compat cycles against SCALE-Sim's formula, written out here
+// from its compute modules (not by calling arch::systolic_fold_timing).
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <random>
 #include <sstream>
 
-#include "sim/cmd_accel.hpp"
-#include "sim/cmd_quantize.hpp"
-#include "sim/graph_report.hpp"
-#include "sim/scalesim_import.hpp"
+#include "sim/compile/inputs.hpp"
+#include "sim/run/graph_report.hpp"
+#include "sim/validate/scalesim_import.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim::sim;

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "quant/csv.hpp"
-#include "sim/scalesim_import.hpp"
+#include "sim/validate/scalesim_import.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim::sim;

@@ -16,8 +16,8 @@
 #include "quant/ptq.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cmd_accel.hpp"
-#include "sim/simulator.hpp"
+#include "sim/compile/inputs.hpp"
+#include "sim/run/simulator.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim;

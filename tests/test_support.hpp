@@ -20,7 +20,7 @@
 #include "quant/graph.hpp"
 #include "quant/ptq.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cli.hpp"
+#include "sim/cli/cli.hpp"
 
 namespace vitsim::test {
 

@@ -1,5 +1,5 @@
-// Design-space sweeps (sim/sweep.hpp, docs/sweeps.md): spec validation, deterministic expansion, constraints,
-// and the local backend run through the real vitsim binary, including a resume after kill -9.
+// Design-space sweeps (sim/dse/sweep.hpp, docs/sweeps.md): spec validation, deterministic expansion,
+// constraints, and the local backend run through the real vitsim binary, including a resume after kill -9.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -15,7 +15,7 @@
 
 #include "quant/atomic_file.hpp"
 #include "quant/json_reader.hpp"
-#include "sim/sweep.hpp"
+#include "sim/dse/sweep.hpp"
 #include "test_support.hpp"
 
 using nlohmann::json;

@@ -1,4 +1,4 @@
-// Search strategies of sweeps (sim/sweep_search.hpp, docs/sweeps.md "Searches"): NSGA-II's sorting and
+// Search strategies of sweeps (sim/dse/sweep_search.hpp, docs/sweeps.md "Searches"): NSGA-II's sorting and
 // crowding on hand-made fronts, constrained domination, the Latin hypercube's strata, the 2-D hypervolume on
 // hand-computed cases, and the search driver's determinism on synthetic results (no simulation).
 #include <catch2/catch.hpp>
@@ -10,8 +10,8 @@
 
 #include "quant/atomic_file.hpp"
 #include "quant/json_reader.hpp"
-#include "sim/sweep.hpp"
-#include "sim/sweep_search.hpp"
+#include "sim/dse/sweep.hpp"
+#include "sim/dse/sweep_search.hpp"
 #include "test_support.hpp"
 
 using nlohmann::json;

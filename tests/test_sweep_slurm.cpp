@@ -3,8 +3,8 @@
 // tests/slurm_sweep_test.sh.
 #include <catch2/catch.hpp>
 
-#include "sim/run_process.hpp"
-#include "sim/sweep_slurm.hpp"
+#include "sim/dse/run_process.hpp"
+#include "sim/dse/sweep_slurm.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim::sim;

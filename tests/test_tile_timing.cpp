@@ -6,8 +6,7 @@
 
 #include "arch/engine_types.hpp"
 #include "arch/tile_timing.hpp"
-#include "sim/cmd_accel.hpp"
-#include "sim/cmd_quantize.hpp"
+#include "sim/compile/inputs.hpp"
 
 using namespace vitsim::arch;
 

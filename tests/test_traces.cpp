@@ -11,10 +11,10 @@
 
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
-#include "sim/cmd_accel.hpp"
-#include "sim/simulator.hpp"
-#include "sim/trace_perfetto.hpp"
-#include "sim/trace_vcd.hpp"
+#include "sim/compile/inputs.hpp"
+#include "sim/run/simulator.hpp"
+#include "sim/run/trace_perfetto.hpp"
+#include "sim/run/trace_vcd.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim;

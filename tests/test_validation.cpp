@@ -3,7 +3,7 @@
 // and the page shows a missed anchor loudly.
 #include <catch2/catch.hpp>
 
-#include "sim/validation.hpp"
+#include "sim/validate/validation.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim;

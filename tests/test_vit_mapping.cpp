@@ -14,7 +14,7 @@
 #include "functional_support.hpp"
 #include "quant/dataset.hpp"
 #include "quant/zoo.hpp"
-#include "sim/compiler.hpp"
+#include "sim/compile/compiler.hpp"
 #include "test_support.hpp"
 
 namespace {

@@ -3,7 +3,7 @@
 #include <sstream>
 
 #include "fuzz_support.hpp"
-#include "sim/scalesim_import.hpp"
+#include "sim/validate/scalesim_import.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

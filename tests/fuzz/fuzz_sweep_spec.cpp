@@ -1,7 +1,7 @@
 // libFuzzer target: sweep specs (sim::load_sweep_spec), and their expansion into points when there are few
 // (expansion validates every point's config; a million-point spec is legal but not a fuzzing input).
 #include "fuzz_support.hpp"
-#include "sim/sweep.hpp"
+#include "sim/dse/sweep.hpp"
 
 namespace {
 constexpr size_t kMaxExpandedPoints = 64;
