@@ -113,6 +113,7 @@ class Accelerator : public sc_core::sc_module {
     if (options.watchdog_cycles <= 0)
       for (const Transfer& t : program.transfers)
         watchdog_cycles_ = std::max(watchdog_cycles_, 2 * transfer_cycles_alone(config, *dram_model_, t));
+    dma_.watched_every(watchdog_cycles_);
     SC_METHOD(watchdog);
     if (max_cycles_ > 0 || on_progress_) SC_METHOD(monitor);
   }
