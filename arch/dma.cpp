@@ -211,7 +211,8 @@ void DmaEngine::run() {
     next_trigger(cycles_time(1));
     return;
   }
-  const int64_t next = step_ahead(now, last_changed_ ? last_stepped_ + 1 : next_change(last_stepped_));
+  int64_t next = last_changed_ ? last_stepped_ + 1 : next_change(last_stepped_);
+  if (step_ahead_) next = step_ahead(now, next);
   if (finished()) return;
   if (last_changed_ && next == last_stepped_ + 1)
     next_trigger(cycles_time(next - now));

@@ -22,7 +22,7 @@
 //     its queue predecessor and than its own waits);
 //   - it issues no transfer's last burst (the scoreboard records the transfer then, at that cycle, for the
 //     other modules and the watchdog's progress count);
-//   - t lies before the watchdog's next look at the DMA's state (watched_every).
+//   - t lies before the watchdog's next look at the DMA's state (step_ahead_until).
 // Each burst carries its request cycle to the DRAM as the TLM delay past the kernel's time, so the DRAM
 // sees the same requests in the same order: results are the same as stepping cycle by cycle.
 #pragma once
@@ -66,8 +66,12 @@ class DmaEngine : public sc_core::sc_module {
 
   /// One line per queue for the watchdog.
   std::string state() const;
-  /// Fast mode steps ahead only up to the next multiple of `cycles`, where the watchdog reads state().
-  void watched_every(int64_t cycles) { watch_period_ = cycles; }
+  /// Lets fast mode step ahead (off until called), up to the next multiple of `watch_period`, where the
+  /// watchdog reads state() (0: no such limit).
+  void step_ahead_until(int64_t watch_period) {
+    step_ahead_ = true;
+    watch_period_ = watch_period;
+  }
   bool finished() const;
   /// Moves real bytes: each burst's payload points into `buffers` at the transfer's buffer address (null:
   /// a scratch burst, timing only).
@@ -114,7 +118,8 @@ class DmaEngine : public sc_core::sc_module {
   std::vector<TransferRecord>& records_;
   Queue queues_[2];
   int64_t last_stepped_ = -1;
-  bool last_changed_ = false;           // whether the step of last_stepped_ changed state
+  bool last_changed_ = false;  // whether the step of last_stepped_ changed state
+  bool step_ahead_ = false;
   int64_t watch_period_ = 0;            // 0: not watched
   std::vector<int> queue_predecessor_;  // per tile: the tile before it on its resource, or -1
   std::vector<int64_t> bound_;          // per tile: tile_start_bound, valid where bound_at_ == now
