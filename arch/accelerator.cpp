@@ -113,6 +113,7 @@ class Accelerator : public sc_core::sc_module {
     if (options.watchdog_cycles <= 0)
       for (const Transfer& t : program.transfers)
         watchdog_cycles_ = std::max(watchdog_cycles_, 2 * transfer_cycles_alone(config, *dram_model_, t));
+    if (options.dma_step_ahead) dma_.step_ahead_until(watchdog_cycles_);
     SC_METHOD(watchdog);
     if (max_cycles_ > 0 || on_progress_) SC_METHOD(monitor);
   }
@@ -136,19 +137,25 @@ class Accelerator : public sc_core::sc_module {
  private:
   SC_HAS_PROCESS(Accelerator);
 
-  // Wakes every watchdog_cycles_; stops the simulation when nothing completed since the last wake-up.
+  // Looks every watchdog_cycles_ cycles, at the end of cycles W - 1, 2W - 1, ... once no process has
+  // anything left to do in the cycle (so what it sees never depends on the order in which the kernel ran
+  // the processes of that cycle); stops the simulation when nothing completed since its last look.
   void watchdog() {
     if (complete()) return;
+    if (last_completed_ >= 0 && sc_core::sc_pending_activity_at_current_time()) {
+      next_trigger(sc_core::SC_ZERO_TIME);
+      return;
+    }
     const int64_t done = scoreboard_.completed();
-    if (done == last_completed_ && now_cycle() > 0) {
+    if (done == last_completed_) {
       stall_message_ = "no progress for " + std::to_string(watchdog_cycles_) + " cycles at cycle " +
-                       std::to_string(now_cycle()) + " (" + std::to_string(done) + " of " +
+                       std::to_string(now_cycle() + 1) + " (" + std::to_string(done) + " of " +
                        std::to_string(scoreboard_.total()) + " items done):" + states();
       sc_core::sc_stop();
       return;
     }
+    next_trigger(cycles_time(last_completed_ < 0 ? watchdog_cycles_ - 1 : watchdog_cycles_));
     last_completed_ = done;
-    next_trigger(cycles_time(watchdog_cycles_));
   }
 
   // Wakes at every progress point and at the cycle limit (sleeping at most kMonitorHorizon cycles), apart

@@ -49,6 +49,9 @@ struct RunOptions {
   /// run's progress line); checked apart from the per-cycle work, so it costs nothing per cycle.
   std::function<void(int64_t cycle)> on_progress;
   static constexpr int64_t kProgressCycles = 1 << 16;
+  /// Fast mode: the DMA takes the steps nothing else can change or observe ahead of the kernel
+  /// (arch/dma.hpp). Off: every step at its own cycle, the reference a property test compares it with.
+  bool dma_step_ahead = true;
 };
 
 struct RunRecords {

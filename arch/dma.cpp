@@ -10,7 +10,10 @@ namespace vitsim::arch {
 
 namespace {
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
-}
+// How far wait_bound follows unrecorded tiles back (their waits, their queue predecessors) before it
+// settles for the weakest bound, the current cycle.
+constexpr int kMaxBoundDepth = 64;
+}  // namespace
 
 DmaEngine::DmaEngine(sc_core::sc_module_name name, const Program& program, const AccelConfig& config,
                      TimingMode mode, Scoreboard& scoreboard, std::vector<TransferRecord>& records)
@@ -30,6 +33,12 @@ DmaEngine::DmaEngine(sc_core::sc_module_name name, const Program& program, const
   queues_[1].name = "store";
   queues_[1].command = tlm::TLM_WRITE_COMMAND;
   queues_[1].order = &program.store_queue;
+  queue_predecessor_.assign(program.tiles.size(), -1);
+  for (const std::vector<int>& queue : program.queues)
+    for (size_t i = 1; i < queue.size(); ++i)
+      queue_predecessor_[static_cast<size_t>(queue[i])] = queue[i - 1];
+  bound_.assign(program.tiles.size(), 0);
+  bound_at_.assign(program.tiles.size(), -1);
   SC_METHOD(run);
 }
 
@@ -39,7 +48,7 @@ bool DmaEngine::finished() const {
   return true;
 }
 
-bool DmaEngine::step(int64_t t) {
+DmaEngine::Step DmaEngine::step(int64_t t, bool ahead) {
   bool changed = false;
   for (Queue& q : queues_) {
     while (!q.in_flight.empty() && q.in_flight.front() <= t - 1) q.in_flight.pop_front(), changed = true;
@@ -63,12 +72,15 @@ bool DmaEngine::step(int64_t t) {
   }
   for (Queue& q : queues_)  // one burst per cycle, loads first
     if (q.phase == Phase::Issuing &&
-        static_cast<int64_t>(q.in_flight.size()) < config_.dma.max_outstanding_bursts)
-      return issue_burst(q, t);
-  return changed;
+        static_cast<int64_t>(q.in_flight.size()) < config_.dma.max_outstanding_bursts) {
+      if (ahead && q.bursts_issued + 1 == q.bursts_total) return Step::Blocked;
+      issue_burst(q, t);
+      return Step::Changed;
+    }
+  return changed ? Step::Changed : Step::Idle;
 }
 
-bool DmaEngine::issue_burst(Queue& q, int64_t t) {
+void DmaEngine::issue_burst(Queue& q, int64_t t) {
   const int id = (*q.order)[q.head];
   const Transfer& transfer = program_.transfers[static_cast<size_t>(id)];
   const RunSet& runs = transfer.runs[q.run_set];
@@ -84,12 +96,13 @@ bool DmaEngine::issue_burst(Queue& q, int64_t t) {
   payload_.set_dmi_allowed(false);
   payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
   owner_->layer = transfer.layer;
-  sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
+  const int64_t now = now_cycle();
+  sc_core::sc_time delay = cycles_time(t - now);  // the request cycle, past the kernel's time when ahead
   socket->b_transport(payload_, delay);
   if (payload_.is_response_error())
     throw std::runtime_error("DRAM rejected a " + std::string(q.name) +
                              " burst: " + payload_.get_response_string());
-  const int64_t arrival = t + to_cycles(delay);
+  const int64_t arrival = now + to_cycles(delay);
   if (load_burst_ && q.command == tlm::TLM_READ_COMMAND) load_burst_(transfer.buffer, t, arrival, bytes);
   q.in_flight.push_back(arrival);
   q.last_arrival = std::max(q.last_arrival, arrival);
@@ -105,7 +118,6 @@ bool DmaEngine::issue_burst(Queue& q, int64_t t) {
     ++q.head;
     q.phase = Phase::Waiting;
   }
-  return true;
 }
 
 int64_t DmaEngine::next_change(int64_t t) const {
@@ -123,22 +135,91 @@ int64_t DmaEngine::next_change(int64_t t) const {
   return next;
 }
 
+int64_t DmaEngine::tile_start_bound(int tile, int64_t now, int depth) {
+  const auto i = static_cast<size_t>(tile);
+  if (bound_at_[i] == now) return bound_[i];
+  // Unrecorded at `now`: it starts at `now` or later (fast mode records a tile when it starts), after its
+  // queue predecessor started (which ends at its start - 1 or later) and when its waits are satisfied.
+  int64_t bound = now;
+  if (depth < kMaxBoundDepth) {
+    const int before = queue_predecessor_[i];
+    if (before >= 0) {
+      const int64_t done = scoreboard_.tile_done(before);
+      bound =
+          std::max(bound, done == Scoreboard::kPending ? tile_start_bound(before, now, depth + 1) : done + 1);
+    }
+    const ComputeTile& work = program_.tiles[i];
+    bound = std::max(bound, wait_bound(work.wait_tiles, work.wait_transfers, now, depth + 1));
+  }
+  bound_at_[i] = now;
+  bound_[i] = bound;
+  return bound;
+}
+
+int64_t DmaEngine::wait_bound(const std::vector<int>& wait_tiles, const std::vector<int>& wait_transfers,
+                              int64_t now, int depth) {
+  int64_t bound = now;
+  for (int t : wait_transfers) {
+    const int64_t done = scoreboard_.transfer_done(t);
+    if (done == Scoreboard::kPending) return kNever;
+    bound = std::max(bound, done + 1);
+  }
+  for (int t : wait_tiles) {
+    const int64_t done = scoreboard_.tile_done(t);
+    // An unrecorded tile ends at its start - 1 or later.
+    bound = std::max(bound, done == Scoreboard::kPending ? tile_start_bound(t, now, depth) : done + 1);
+  }
+  return bound;
+}
+
+int64_t DmaEngine::step_ahead(int64_t now, int64_t next) {
+  int64_t horizon = kNever;  // the watchdog's next look, then the bounds of the waits not yet recorded
+  if (watch_period_ > 0 && now / watch_period_ < kNever / watch_period_ - 1)
+    horizon = (now / watch_period_ + 1) * watch_period_;
+  for (const Queue& q : queues_) {
+    if (q.head >= q.order->size() || q.phase != Phase::Waiting) continue;
+    const Transfer& transfer = program_.transfers[static_cast<size_t>((*q.order)[q.head])];
+    if (!scoreboard_.ready(transfer.wait_tiles, transfer.wait_transfers).known)
+      horizon = std::min(horizon, wait_bound(transfer.wait_tiles, transfer.wait_transfers, now, 0));
+  }
+  while (next < horizon) {
+    const Step s = step(next, true);
+    if (s == Step::Blocked) {
+      // The cycles before `next` change nothing, and `next` is to be stepped again at its time.
+      last_stepped_ = next - 1;
+      last_changed_ = true;
+      return next;
+    }
+    last_stepped_ = next;
+    last_changed_ = s == Step::Changed;
+    if (finished()) return kNever;
+    next = last_changed_ ? next + 1 : next_change(next);
+  }
+  return next;
+}
+
 void DmaEngine::run() {
-  const int64_t t = now_cycle();
+  const int64_t now = now_cycle();
   // A wake-up by the scoreboard in a cycle already stepped changes nothing: completions recorded now lie
   // in the future (fast mode) or in this cycle, and satisfy waits only from the next cycle on.
-  const bool changed = t != last_stepped_ && step(t);
-  last_stepped_ = t;
+  if (now > last_stepped_) {
+    last_changed_ = step(now, false) == Step::Changed;
+    last_stepped_ = now;
+  }
   if (finished()) return;
-  if (mode_ == TimingMode::Cycle || changed) {
+  if (mode_ == TimingMode::Cycle) {
     next_trigger(cycles_time(1));
     return;
   }
-  const int64_t next = next_change(t);
-  if (next == kNever)
+  int64_t next = last_changed_ ? last_stepped_ + 1 : next_change(last_stepped_);
+  if (step_ahead_) next = step_ahead(now, next);
+  if (finished()) return;
+  if (last_changed_ && next == last_stepped_ + 1)
+    next_trigger(cycles_time(next - now));
+  else if (next == kNever)
     next_trigger(scoreboard_.changed());
   else
-    next_trigger(cycles_time(next - t), scoreboard_.changed());
+    next_trigger(cycles_time(next - now), scoreboard_.changed());
 }
 
 std::string DmaEngine::state() const {

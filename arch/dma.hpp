@@ -11,6 +11,20 @@
 // the head the cycle after its predecessor issued its last burst.
 // Cycle mode steps this every cycle; fast mode evaluates the same step only at the cycles where something
 // can change (a setup ends, a slot frees, a wait is satisfied, a burst can issue) and sleeps in between.
+//
+// FAST MODE STEPS AHEAD of the SystemC kernel, in a plain loop within one activation, through the cycles
+// that nothing else can change or observe, so a run of bursts costs no kernel event per burst. A step of
+// cycle t reads only the DMA's own state and, for a queue head still waiting, the scoreboard; it is taken
+// ahead of time only when
+//   - every waiting head's waits are recorded (recorded completions never change), or cannot be satisfied
+//     by t from what can still be recorded (wait_bound: a wait on an unrecorded transfer cannot be before
+//     the DMA records it, which it never does ahead; an unrecorded tile starts no earlier than now, than
+//     its queue predecessor and than its own waits);
+//   - it issues no transfer's last burst (the scoreboard records the transfer then, at that cycle, for the
+//     other modules and the watchdog's progress count);
+//   - t lies before the watchdog's next look at the DMA's state (step_ahead_until).
+// Each burst carries its request cycle to the DRAM as the TLM delay past the kernel's time, so the DRAM
+// sees the same requests in the same order: results are the same as stepping cycle by cycle.
 #pragma once
 
 #include <tlm_utils/simple_initiator_socket.h>
@@ -52,6 +66,12 @@ class DmaEngine : public sc_core::sc_module {
 
   /// One line per queue for the watchdog.
   std::string state() const;
+  /// Lets fast mode step ahead (off until called), up to the next multiple of `watch_period`, where the
+  /// watchdog reads state() (0: no such limit).
+  void step_ahead_until(int64_t watch_period) {
+    step_ahead_ = true;
+    watch_period_ = watch_period;
+  }
   bool finished() const;
   /// Moves real bytes: each burst's payload points into `buffers` at the transfer's buffer address (null:
   /// a scratch burst, timing only).
@@ -73,12 +93,23 @@ class DmaEngine : public sc_core::sc_module {
     std::deque<int64_t> in_flight;  // arrival cycles of issued bursts, ascending
   };
 
+  enum class Step { Idle, Changed, Blocked };
   void run();
-  // The step of cycle t; returns true if it changed any state.
-  bool step(int64_t t);
-  bool issue_burst(Queue& q, int64_t t);
+  // The step of cycle t: Changed if it changed any state, Idle if not. `ahead` (t past the kernel's time):
+  // Blocked, before issuing, when the burst to issue is a transfer's last (step(t) at cycle t then redoes
+  // the part already done, which changes nothing the second time).
+  Step step(int64_t t, bool ahead);
+  void issue_burst(Queue& q, int64_t t);
   // Fast mode: the next cycle after t at which step() can change state (INT64_MAX: only on an event).
   int64_t next_change(int64_t t) const;
+  // Fast mode: steps ahead from cycle `next` while allowed (see above); returns the first cycle not stepped.
+  int64_t step_ahead(int64_t now, int64_t next);
+  // A cycle before which waits not yet recorded cannot be satisfied (INT64_MAX: not before the DMA records
+  // a transfer), from what the scoreboard holds at cycle `now`; memoized per tile in bound_ for one `now` (a
+  // bound stays valid while the scoreboard fills).
+  int64_t wait_bound(const std::vector<int>& wait_tiles, const std::vector<int>& wait_transfers, int64_t now,
+                     int depth);
+  int64_t tile_start_bound(int tile, int64_t now, int depth);
 
   const Program& program_;
   const AccelConfig& config_;
@@ -87,6 +118,12 @@ class DmaEngine : public sc_core::sc_module {
   std::vector<TransferRecord>& records_;
   Queue queues_[2];
   int64_t last_stepped_ = -1;
+  bool last_changed_ = false;  // whether the step of last_stepped_ changed state
+  bool step_ahead_ = false;
+  int64_t watch_period_ = 0;            // 0: not watched
+  std::vector<int> queue_predecessor_;  // per tile: the tile before it on its resource, or -1
+  std::vector<int64_t> bound_;          // per tile: tile_start_bound, valid where bound_at_ == now
+  std::vector<int64_t> bound_at_;
   std::vector<unsigned char> burst_data_;
   std::function<void(BufferKind, int64_t, int64_t, int64_t)> load_burst_;
   OnChipMemory* buffers_ = nullptr;

@@ -4,7 +4,8 @@
 //       cycles, systolic folds) for the same tiles;
 //   (c) a larger buffer never increases the DRAM traffic (and never makes a mapping fail);
 //   (d) no engine is busy for fewer cycles than its MACs need on its multipliers, and neither is the whole.
-//   (e) the compiler's bounded tile-shape search compiles the program of its exhaustive reference.
+//   (e) the compiler's bounded tile-shape search compiles the program of its exhaustive reference;
+//   (f) fast mode's DMA stepping ahead of the SystemC kernel gives the run of stepping with it.
 // The configs are the shipped ones (configs/accel/*.json) with every size, rate, latency, buffer geometry,
 // DMA and DRAM parameter redrawn; the workloads are test_simulate's random layers and EfficientViT-B0 @64.
 // Every case has its own seed; a failing property reports how many cases fail and its smallest
@@ -528,4 +529,128 @@ TEST_CASE("The automatic watchdog lets a long transfer finish", "[simulate][watc
   j["dram"]["bandwidth_gbps"] = 0.025;               // 0.25 bytes per cycle at 100 MHz
   const sim::SimReport r = sim::simulate(q, parse(j), sim::SimOptions{});
   CHECK(r.cycles > 2000000);
+}
+
+// ----- (f) the DMA stepping ahead of the kernel ----------------------------------------------------------
+
+namespace {
+
+const char* const kDdr4Mappings[] = {
+    "row-rank-bank-column-bankgroup-channel", "row-bank-rank-column-bankgroup-channel",
+    "rank-bankgroup-bank-row-column-channel", "row-column-rank-bank-channel-bankgroup"};
+
+// `j` with its DRAM drawn again: the ideal bus as drawn, or DDR4 (a shipped preset, open or closed page, a
+// mapping, bursts of 16 to 1024 bytes: one partial access to sixteen).
+json with_random_dram(std::mt19937_64& rng, json j) {
+  if (pick(rng, 0, 2) == 0) return j;
+  j["dram"] = {{"model", "ddr4"},
+               {"preset", pick(rng, 0, 1) ? "ddr4-2400-x64" : "ddr4-3200-x64"},
+               {"burst_bytes", int64_t{1} << pick(rng, 4, 10)},
+               {"page_policy", pick(rng, 0, 3) == 0 ? "closed" : "open"},
+               {"mapping", kDdr4Mappings[pick(rng, 0, 3)]}};
+  return j;
+}
+
+std::string stats_text(const arch::ddr4::Stats& s) {
+  std::ostringstream out;
+  out << s.reads << " " << s.writes << " " << s.hits << " " << s.misses << " " << s.conflicts << " "
+      << s.activates << " " << s.precharges << " " << s.refreshes << " " << s.data_cycles << " "
+      << s.last_data_end << " " << s.latency_cycles;
+  for (int64_t stall : s.stall) out << " " << stall;
+  return out.str();
+}
+
+// Everything a fast-mode run records, one item per line (or the watchdog's message that stopped it).
+std::vector<std::string> run_lines(const arch::Program& p, const arch::AccelConfig& c, int64_t watchdog,
+                                   bool step_ahead) {
+  arch::RunOptions o;
+  o.watchdog_cycles = watchdog;
+  o.record_bursts = true;
+  o.dma_step_ahead = step_ahead;
+  std::vector<std::string> lines;
+  const auto line = [&lines](const std::ostringstream& s) { lines.push_back(s.str()); };
+  try {
+    const arch::RunRecords r = arch::run_program(p, c, o);
+    std::ostringstream total;
+    total << "cycles " << r.cycles << " read " << r.dram_bytes_read << " written " << r.dram_bytes_written
+          << " bursts " << r.dram_bursts;
+    line(total);
+    for (size_t i = 0; i < r.tiles.size(); ++i) {
+      const arch::TileRecord& t = r.tiles[i];
+      std::ostringstream s;
+      s << "tile " << i << ": " << t.start << " " << t.done << " " << t.cost.cycles << " "
+        << t.cost.stall_port << " " << t.cost.stall_aux << " " << t.wait << " "
+        << static_cast<int>(t.wait_cause);
+      line(s);
+    }
+    for (size_t i = 0; i < r.transfers.size(); ++i) {
+      std::ostringstream s;
+      s << "transfer " << i << ": " << r.transfers[i].start << " " << r.transfers[i].issued << " "
+        << r.transfers[i].done;
+      line(s);
+    }
+    for (const arch::DramBurst& b : r.bursts) {
+      std::ostringstream s;
+      s << "burst " << b.request << " " << b.first_byte << " " << b.arrival << " " << b.bytes << " "
+        << b.write;
+      line(s);
+    }
+    if (r.ddr4) lines.push_back("ddr4 " + stats_text(*r.ddr4));
+    for (size_t i = 0; i < r.ddr4_layers.size(); ++i)
+      lines.push_back("ddr4 layer " + std::to_string(i) + ": " + stats_text(r.ddr4_layers[i]));
+    for (const arch::ddr4::CommandRecord& k : r.ddr4_commands) {
+      std::ostringstream s;
+      s << arch::ddr4::command_name(k.command) << " " << k.cycle << " " << k.rank << " " << k.bank_group
+        << " " << k.bank << " " << k.row;
+      line(s);
+    }
+  } catch (const arch::SimulationStalled& e) {
+    lines.push_back(std::string("stalled: ") + e.what());
+  }
+  return lines;
+}
+
+// The first line where two runs differ.
+std::string first_difference(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    const std::string x = i < a.size() ? a[i] : "(none)", y = i < b.size() ? b[i] : "(none)";
+    if (x != y) return "line " + std::to_string(i) + ": stepping ahead " + x + "\n  step by step " + y;
+  }
+  return "";
+}
+
+}  // namespace
+
+// Fast mode's DMA takes the steps that nothing else can change or observe ahead of the SystemC kernel, many
+// in one activation (arch/dma.hpp); with RunOptions::dma_step_ahead off it takes every step at its own
+// cycle, as before. Both must give the same run: every tile's and transfer's cycles, every DRAM burst in
+// request order, the DDR4 model's counters (per run and per layer) and commands, or the same watchdog
+// message. The DRAM is the ideal bus or DDR4 with a drawn preset, page policy, mapping and burst size; the
+// watchdog automatic or a period short enough to cut transfers or stop the run.
+TEST_CASE("Property: fast mode's DMA stepping ahead of the kernel changes nothing", "[property][dma]") {
+  PropertyRun run;
+  int stalled = 0;
+  for_each_case(600, 16, [&](uint64_t seed, const quant::QGraph& q, bool model, std::mt19937_64& rng) {
+    const json j = with_random_dram(rng, model ? random_model_config(rng) : random_layer_config(rng));
+    const int64_t watchdog = pick(rng, 0, 1) ? 0 : pick_log(rng, 20, 20000);
+    const arch::AccelConfig c = parse(j);
+    arch::Program p;
+    try {
+      p = sim::compile(q, c);
+    } catch (const sim::MappingError&) {
+      ++run.skipped;
+      return;
+    }
+    const std::vector<std::string> ahead = run_lines(p, c, watchdog, true);
+    const std::vector<std::string> stepwise = run_lines(p, c, watchdog, false);
+    stalled += stepwise.size() == 1 ? 1 : 0;
+    run.add(ahead == stepwise, static_cast<int64_t>(stepwise.size()), [&] {
+      return describe_case(seed, j, j, describe(q)) + "\nwatchdog " + std::to_string(watchdog) + "\n" +
+             first_difference(ahead, stepwise);
+    });
+  });
+  INFO(stalled << " runs stopped by the watchdog");
+  if (test::sample_divisor() == 1) CHECK(stalled > 0);  // the watchdog's message is compared too
+  CHECK(stalled < run.checks);
+  run.check(test::sample_count(600) / 2);
 }

@@ -261,6 +261,45 @@ void Channel::issue(Command c, const Location& at, int64_t cycle) {
   }
 }
 
+bool Channel::refresh_due_by(int64_t cycle) {
+  if (config_.timing.refi == 0) return false;
+  for (int r = 0; r < config_.org.ranks; ++r) {
+    if (ranks_[static_cast<size_t>(r)].refresh_due > cycle) continue;
+    Command step_command = Command::Ref;
+    const Earliest e = refresh_step(r, step_command);
+    refresh(r, step_command, e.cycle);
+    return true;
+  }
+  return false;
+}
+
+bool Channel::advance(Queued& q, Command command, const Earliest& when, Completion& done) {
+  q.stall[static_cast<size_t>(when.cause)] += std::max<int64_t>(0, when.cycle - q.ready_from);
+  issue(command, q.at, when.cycle);
+  const Timing& t = config_.timing;
+  if (command == Command::Pre) {
+    q.precharged = true;
+    q.ready_from = when.cycle + t.rp;
+    q.stall[static_cast<size_t>(Cause::Bank)] += t.rp;
+    return false;
+  }
+  if (command == Command::Act) {
+    q.activated = true;
+    q.ready_from = when.cycle + t.rcd;
+    q.stall[static_cast<size_t>(Cause::Bank)] += t.rcd;
+    return false;
+  }
+  done.id = q.request.id;
+  done.write = q.request.write;
+  done.arrival = q.request.arrival;
+  done.column = when.cycle;
+  done.data_end = when.cycle + (done.write ? t.cwl : t.cl) + t.data_cycles();
+  done.outcome = q.precharged ? RowOutcome::Conflict : q.activated ? RowOutcome::Miss : RowOutcome::Hit;
+  done.stall = q.stall;
+  stats_.add(done, t.data_cycles());
+  return true;
+}
+
 bool Channel::step(std::vector<Completion>& done) {
   if (queue_.empty()) return false;
   // The request command to issue next (index into the queue) and when.
@@ -281,43 +320,27 @@ bool Channel::step(std::vector<Completion>& done) {
       }
     }
   }
-  for (int r = 0; r < config_.org.ranks; ++r) {
-    if (config_.timing.refi == 0 || ranks_[static_cast<size_t>(r)].refresh_due > when.cycle) continue;
-    Command step_command = Command::Ref;
-    const Earliest e = refresh_step(r, step_command);
-    refresh(r, step_command, e.cycle);
-    return true;
-  }
-
-  Queued& q = queue_[pick];
-  q.stall[static_cast<size_t>(when.cause)] += std::max<int64_t>(0, when.cycle - q.ready_from);
-  issue(command, q.at, when.cycle);
-  const Timing& t = config_.timing;
-  if (command == Command::Pre) {
-    q.precharged = true;
-    q.ready_from = when.cycle + t.rp;
-    q.stall[static_cast<size_t>(Cause::Bank)] += t.rp;
-    return true;
-  }
-  if (command == Command::Act) {
-    q.activated = true;
-    q.ready_from = when.cycle + t.rcd;
-    q.stall[static_cast<size_t>(Cause::Bank)] += t.rcd;
-    return true;
-  }
+  if (refresh_due_by(when.cycle)) return true;
   Completion c;
-  c.id = q.request.id;
-  c.write = q.request.write;
-  c.arrival = q.request.arrival;
-  c.column = when.cycle;
-  c.data_end = when.cycle + (c.write ? t.cwl : t.cl) + t.data_cycles();
-  c.outcome = q.precharged ? RowOutcome::Conflict : q.activated ? RowOutcome::Miss : RowOutcome::Hit;
-  c.stall = q.stall;
-  stats_.add(c, t.data_cycles());
+  if (!advance(queue_[pick], command, when, c)) return true;
   if (pick != 0) ++queue_.front().bypassed;
   queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(pick));
   done.push_back(c);
   return true;
+}
+
+Completion Channel::serve(const Request& request, const Location& at) {
+  if (!queue_.empty()) throw std::logic_error("DDR4 serve() with requests queued");
+  Queued q;
+  q.request = request;
+  q.at = at;
+  q.ready_from = request.arrival;
+  Completion done;
+  for (;;) {
+    const Command command = next_command(q);
+    const Earliest when = earliest(command, q.at, q.ready_from);
+    if (!refresh_due_by(when.cycle) && advance(q, command, when, done)) return done;
+  }
 }
 
 void Channel::drain(std::vector<Completion>& done) {
@@ -332,11 +355,7 @@ Memory::Memory(const Config& config) : config_(config), decode_(config_) {
 
 Completion Memory::access(uint64_t address, bool write, int64_t arrival) {
   const Location at = decode_(address);
-  Channel& channel = channels_[static_cast<size_t>(at.channel)];
-  done_.clear();
-  channel.enqueue({address, write, arrival, 0}, at);
-  channel.drain(done_);
-  return done_.back();
+  return channels_[static_cast<size_t>(at.channel)].serve({address, write, arrival, 0}, at);
 }
 
 void Memory::record_commands(std::vector<CommandRecord>* log) {

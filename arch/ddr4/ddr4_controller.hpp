@@ -115,6 +115,9 @@ class Channel {
   bool step(std::vector<Completion>& done);
   /// Steps until the queue is empty.
   void drain(std::vector<Completion>& done);
+  /// Serves one request with the queue empty, command by command, and returns its completion: what
+  /// enqueue() and drain() give (with one request, FR-FCFS has no choice to make), without the queue.
+  Completion serve(const Request& request, const Location& at);
 
   const Stats& stats() const { return stats_; }
   /// Appends every command issued from now on to `log` (null: stop).
@@ -156,6 +159,10 @@ class Channel {
   bool row_wanted(const Location& at, const Queued* except) const;
   // The rank's next refresh step (PREA or REF) and its cycle, if refresh is on.
   Earliest refresh_step(int rank, Command& command) const;
+  // Issues the step of a rank's refresh due at or before `cycle`, if any (refresh goes first).
+  bool refresh_due_by(int64_t cycle);
+  // Issues `command` of `q` at `when`; true when it was q's column command, `done` then its completion.
+  bool advance(Queued& q, Command command, const Earliest& when, Completion& done);
   void issue(Command c, const Location& at, int64_t cycle);
   void refresh(int rank, Command command, int64_t cycle);
   void log(Command c, const Location& at, int64_t cycle, int64_t row = -1);
@@ -189,7 +196,6 @@ class Memory {
   Config config_;
   AddressDecoder decode_;
   std::vector<Channel> channels_;
-  std::vector<Completion> done_;
 };
 
 }  // namespace vitsim::arch::ddr4
