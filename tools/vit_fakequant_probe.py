@@ -19,7 +19,6 @@ Needs Debian's python3-torch and python3-numpy; the state dict comes from train_
 committed; docs/fixture.md).
 """
 import argparse
-import gzip
 import math
 import os
 import sys
@@ -30,20 +29,19 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train_fashion_vit  # noqa: E402
+from train_fashion_vit import fixture  # noqa: E402  (train_fashion_evit.py: IDX reader, preprocessing)
 
 SUBSET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "fashion_vit", "subset")
 GROUPS = ["qkv", "scores", "softmax", "av", "proj", "linear_in", "fc1", "gelu", "fc2", "residual", "layernorm"]
 
 
 def images(name, count):
-    raw = np.frombuffer(gzip.open(os.path.join(SUBSET, name)).read()[16:], dtype=np.uint8)
-    x = torch.tensor(raw.reshape(-1, 28, 28)[:count].copy(), dtype=torch.float32) / 255
-    return ((x - 0.2860) / 0.3530)[:, None].expand(-1, 3, -1, -1)
+    u8 = torch.from_numpy(fixture.read_idx(os.path.join(SUBSET, name))[:count].copy())
+    return fixture.preprocess(u8, res=28)  # the identity resize at 28, as vitsim's loader
 
 
 def labels(name, count):
-    raw = np.frombuffer(gzip.open(os.path.join(SUBSET, name)).read()[8:], dtype=np.uint8)
-    return torch.tensor(raw[:count].astype(np.int64))
+    return torch.from_numpy(fixture.read_idx(os.path.join(SUBSET, name))[:count].astype(np.int64))
 
 
 class FakeQuant:
