@@ -693,7 +693,13 @@ class Quantizer {
       if (node.has_bias) q.bias[k] = round_to_int32(node.params.at("bias").data[k] / acc_scale[k]);
     }
     q.out = output_quant(i);
-    auto out_scale = [&](int64_t c) { return static_cast<double>(channel_quant(q.out, c).first); };
+    // The output scale of feature c, found where the executor looks: a conv's features are axis 0 of
+    // [C, H, W], a Linear's the last axis of [..., C] (a qkv output has one scale per part there).
+    const int_ops::GridAxes axes = int_ops::grid_axes(node.out_shape);
+    const int64_t feature_stride = node.op == OpKind::Linear ? 1 : numel(node.out_shape) / channels;
+    auto out_scale = [&](int64_t c) {
+      return static_cast<double>(q.out.scale[int_ops::group_of(q.out, axes, c * feature_stride)]);
+    };
     if (node.op == OpKind::Linear && node.norm == Norm::LayerNorm) {
       q.float_layernorm = true;
       q.in_scale = in.scale[0];

@@ -482,6 +482,16 @@ TEST_CASE("Every ViT op of a quantized graph tracks FP32 on the same inputs, wit
             qn.out.scale[gidx] * double(int_ops::code_max(qn.out.bits) - qn.out.zero_point[gidx]);
         return want.data[k] >= lo && want.data[k] <= hi;
       };
+      // A Linear's error from its rounded weights and bias at output element k ([rows, features] layout).
+      const auto weight_error = [&](size_t k) {
+        const int64_t features = node.out_features, in = node.in_features;
+        const int64_t row = static_cast<int64_t>(k) / features, c = static_cast<int64_t>(k) % features;
+        const double w_step = qn.weight_scale[static_cast<size_t>(c)];
+        double l1 = 0;
+        for (int64_t j = 0; j < in; ++j) l1 += std::abs(ins[0].data[static_cast<size_t>(row * in + j)]);
+        return 0.5 * w_step * l1 + 0.5 * w_step * q.nodes[static_cast<size_t>(node.inputs[0])].out.scale[0] +
+               1e-5 * std::abs(want.data[k]);
+      };
       for (size_t k = 0; k < got.data.size(); ++k) {
         const double w = want.data[k], d = std::abs(got.data[k] - w);
         double tolerance = -1;  // < 0: not checked here
@@ -503,6 +513,10 @@ TEST_CASE("Every ViT op of a quantized graph tracks FP32 on the same inputs, wit
           case OpKind::PosEmbed:  // the embedding on the input's grid (half an input step), then one rounding
             tolerance =
                 0.5 * q.nodes[static_cast<size_t>(node.inputs[0])].out.scale[0] + 0.5 * step(k) + 1e-6;
+            break;
+          case OpKind::Linear:  // one output rounding after exact sums, plus the 8-bit weights' and the
+                                // bias's roundings (each within half its step), summed over the input row
+            if (node.act == Act::None && !qn.float_layernorm) tolerance = 0.5 * step(k) + weight_error(k);
             break;
           case OpKind::Softmax:  // the exps' 1.2% and the output rounding; log2: 2^-e within [0.617, 1.518]
                                  // of p
