@@ -336,6 +336,8 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       "published throughput); exit 1 if an exact anchor is missed");
   validate->add_option("-o,--out", validate_args.out, "Write the report (docs/validation.md) to this file");
   validate->add_flag("--quick", validate_args.quick, "A subset (seconds): what the test suite runs");
+  validate->add_flag("--verbose", validate_args.verbose,
+                     "Also print each random accelerator's fast and cycle cycles and stall gaps");
 
   make_numbers_strict(app);
   try {

@@ -252,23 +252,39 @@ double mode_error(const SimReport& cycle, const SimReport& fast) {
   return 100.0 * static_cast<double>(fast.cycles - cycle.cycles) / static_cast<double>(cycle.cycles);
 }
 
-// Where the modes part: the stall kind whose total over the units differs most between them.
-std::string mode_gap_cause(const SimReport& cycle, const SimReport& fast) {
-  const std::pair<const char*, int64_t CycleBreakdown::*> kinds[] = {
-      {"port stalls", &CycleBreakdown::stall_port},
-      {"aux-unit stalls", &CycleBreakdown::stall_aux},
-      {"DRAM stalls", &CycleBreakdown::stall_dram},
-      {"dependency stalls", &CycleBreakdown::stall_dependency}};
-  std::string cause = "none";
+const std::pair<const char*, int64_t CycleBreakdown::*> kStallKinds[] = {
+    {"port stalls", &CycleBreakdown::stall_port},
+    {"aux-unit stalls", &CycleBreakdown::stall_aux},
+    {"DRAM stalls", &CycleBreakdown::stall_dram},
+    {"dependency stalls", &CycleBreakdown::stall_dependency}};
+
+// Cycle mode's minus fast mode's stall cycles of one kind, summed over the units.
+int64_t stall_gap(const SimReport& cycle, const SimReport& fast, int64_t CycleBreakdown::*field) {
+  int64_t diff = 0;
+  for (size_t i = 0; i < cycle.resources.size(); ++i)
+    diff += cycle.resources[i].cycles.*field - fast.resources[i].cycles.*field;
+  return diff;
+}
+
+// The stall kind whose total over the units differs most between the modes (index into kStallKinds; -1:
+// none differs).
+int largest_stall_gap(const SimReport& cycle, const SimReport& fast) {
+  int kind = -1;
   int64_t largest = 0;
-  for (const auto& [name, field] : kinds) {
-    int64_t diff = 0;
-    for (size_t i = 0; i < cycle.resources.size(); ++i)
-      diff += cycle.resources[i].cycles.*field - fast.resources[i].cycles.*field;
-    if (std::abs(diff) > std::abs(largest)) largest = diff, cause = name;
+  for (int k = 0; k < 4; ++k) {
+    const int64_t diff = stall_gap(cycle, fast, kStallKinds[k].second);
+    if (std::abs(diff) > std::abs(largest)) largest = diff, kind = k;
   }
-  return largest == 0 ? cause
-                      : cause + " (" + (largest > 0 ? "+" : "") + with_commas(largest) + " in cycle mode)";
+  return kind;
+}
+
+// Where the modes part: the stall kind that differs most, with cycle mode's excess.
+std::string mode_gap_cause(const SimReport& cycle, const SimReport& fast) {
+  const int kind = largest_stall_gap(cycle, fast);
+  if (kind < 0) return "none";
+  const int64_t gap = stall_gap(cycle, fast, kStallKinds[kind].second);
+  return std::string(kStallKinds[kind].first) + " (" + (gap > 0 ? "+" : "") + with_commas(gap) +
+         " in cycle mode)";
 }
 
 SimReport simulate_in(const quant::QGraph& q, const arch::AccelConfig& config, TimingMode mode, bool ideal) {
@@ -334,6 +350,49 @@ double percentile(std::vector<double> v, double q) {
   return v[static_cast<size_t>(std::lround(q * static_cast<double>(v.size() - 1)))];
 }
 
+// One random accelerator's comparison, and the features that sort the errors into classes.
+struct RandomModeCase {
+  double error = 0;      // (fast - cycle) / cycle, percent
+  int largest_gap = -1;  // kStallKinds index
+  bool ddr4 = false, third_engine = false;
+  int64_t act_peak = 0, weight_peak = 0;  // bytes per cycle
+};
+
+// Rows that sort the random accelerators' errors by the features that explain them (docs/simulation.md,
+// "Where fast mode's error comes from").
+void add_mode_class_rows(std::vector<ValidationRow>& rows, const std::string& what,
+                         const std::vector<RandomModeCase>& cases) {
+  auto median_row = [&](const std::string& subset, auto in_subset) {
+    std::vector<double> errors;
+    double signed_sum = 0;
+    for (const RandomModeCase& c : cases)
+      if (in_subset(c)) errors.push_back(std::abs(c.error)), signed_sum += c.error;
+    if (errors.empty()) return;
+    const double mean = signed_sum / static_cast<double>(errors.size());
+    rows.push_back(
+        {kModes, what + ", median on " + subset + " (" + std::to_string(errors.size()) + ")", "0%",
+         fixed(percentile(errors, 0.5), 2) + "%",
+         "mean signed error " + fixed(mean, 2) + "% (" + (mean > 0 ? "fast slower" : "fast faster") + ")",
+         false, true});
+  };
+  median_row("DDR4-2400", [](const RandomModeCase& c) { return c.ddr4; });
+  median_row("an ideal bus", [](const RandomModeCase& c) { return !c.ddr4; });
+  median_row("a weight buffer of <= 64 B/cycle", [](const RandomModeCase& c) { return c.weight_peak <= 64; });
+  median_row("an activation buffer of <= 32 B/cycle",
+             [](const RandomModeCase& c) { return c.act_peak <= 32; });
+  median_row("both buffers wide (activation >= 256, weight >= 128 B/cycle)",
+             [](const RandomModeCase& c) { return c.act_peak >= 256 && c.weight_peak >= 128; });
+  median_row("a third engine (mat2)", [](const RandomModeCase& c) { return c.third_engine; });
+  int by_kind[4] = {0, 0, 0, 0};
+  for (const RandomModeCase& c : cases)
+    if (c.largest_gap >= 0) ++by_kind[c.largest_gap];
+  std::string kinds;
+  for (int k = 0; k < 4; ++k)
+    kinds += (k ? ", " : "") + std::string(kStallKinds[k].first) + " " + std::to_string(by_kind[k]);
+  rows.push_back({kModes, what + ": the stall kind that differs most between the modes, configs per kind", "",
+                  kinds, "", false, true});
+}
+
 void add_mode_rows(std::vector<ValidationRow>& rows, bool quick, const ValidationOptions& options) {
   // Nothing shared is contended with one engine and ideal memory: the modes must agree exactly, although
   // fast mode prices closed forms and cycle mode's counts come from the per-cycle units and arbiters.
@@ -394,6 +453,7 @@ void add_mode_rows(std::vector<ValidationRow>& rows, bool quick, const Validatio
   const quant::QGraph q = zoo_qgraph("efficientvit-b0", 160);
   std::mt19937_64 rng(2026);
   std::vector<double> errors;
+  std::vector<RandomModeCase> cases;
   double worst = -1;
   std::string worst_text;
   int unmappable = 0;
@@ -410,6 +470,18 @@ void add_mode_rows(std::vector<ValidationRow>& rows, bool quick, const Validatio
     }
     const double e = mode_error(cycle, fast);
     errors.push_back(std::abs(e));
+    cases.push_back({e, largest_stall_gap(cycle, fast), j["dram"].contains("preset"), c.engines.size() > 2,
+                     c.buffer(arch::BufferKind::Activation).peak_bytes_per_cycle(),
+                     c.buffer(arch::BufferKind::Weight).peak_bytes_per_cycle()});
+    if (options.detail) {
+      std::string line = "random accelerator " + std::to_string(errors.size() - 1) + " (" +
+                         describe_accel(j) + "): cycle " + with_commas(cycle.cycles) + ", fast " +
+                         with_commas(fast.cycles) + ", error " + fixed(e, 2) + "%; cycle minus fast:";
+      for (const auto& kind : kStallKinds)
+        line += std::string(" ") + kind.first + " " + with_commas(stall_gap(cycle, fast, kind.second)) + ",";
+      line.pop_back();
+      options.detail(line);
+    }
     if (std::abs(e) > worst)
       worst = std::abs(e),
       worst_text = describe_accel(j) + ": " + fixed(e, 2) + "%, " + mode_gap_cause(cycle, fast);
@@ -422,6 +494,7 @@ void add_mode_rows(std::vector<ValidationRow>& rows, bool quick, const Validatio
   rows.push_back(
       {kModes, what + ", 90th percentile", "0%", fixed(percentile(errors, 0.9), 2) + "%", "", false, true});
   rows.push_back({kModes, what + ", worst", "0%", fixed(worst, 2) + "%", worst_text, false, true});
+  add_mode_class_rows(rows, what, cases);
 }
 
 void add_bit_exact_rows(std::vector<ValidationRow>& rows, bool quick, const ValidationOptions& options) {
@@ -569,13 +642,17 @@ const std::vector<std::pair<const char*, const char*>> kSectionIntros = {
      "(a row also fails if the modes differ or, for whole simulations, if an output is not bit-exact)."},
     {kModes,
      "Anchor: cycle mode, the reference (every unit stepped cycle by cycle, buffer ports, auxiliary units "
-     "and the DMA's buffer writes arbitrated per cycle). vitsim: fast mode, closed forms with a fixed port "
-     "share per engine and a private auxiliary chain per tile. With one engine and ideal memory nothing is "
+     "and the DMA's buffer writes arbitrated per cycle). vitsim: fast mode, closed forms with a port share "
+     "fixed when a tile starts (what the other engines' running tiles leave it), a private auxiliary chain "
+     "per tile, and no charge for the DMA's buffer writes. With one engine and ideal memory nothing is "
      "shared, so the modes must agree exactly (exact rows, every layer compared). Elsewhere fast mode is a "
      "measured approximation (informational rows): its error, and the stall kind that differs most between "
      "the modes. small-memory is a tiny config on which DRAM, port and output-path stalls all occur; the "
      "random accelerators vary trio-vit's engine shapes, buffer banks, ports and words, auxiliary "
-     "throughputs, DRAM and arbitration (seeded, `sim/validate/validation.cpp`)."},
+     "throughputs, DRAM and arbitration (seeded, `sim/validate/validation.cpp`; `vitsim validate "
+     "--verbose` prints each one's cycles and stall gaps). The rows after the worst case sort their errors "
+     "by feature; docs/simulation.md (\"Where fast mode's error comes from\") attributes them to the "
+     "mechanisms fast mode lacks."},
     {kBitExact,
      "Anchor: the integer reference executor (0 differing elements). vitsim: functional simulation on the "
      "engines, every layer's output compared element by element."},
@@ -666,6 +743,7 @@ int run_validate(const ValidateArgs& args, std::ostream& out, std::ostream& err)
   ValidationOptions options;
   options.quick = args.quick;
   options.progress = [&err](const std::string& what) { err << "[validate] " << what << '\n'; };
+  if (args.verbose) options.detail = [&out](const std::string& line) { out << "detail   " << line << '\n'; };
   const std::vector<ValidationRow> rows = run_validation(options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int failed = 0;

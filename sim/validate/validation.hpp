@@ -22,6 +22,7 @@ struct ValidationRow {
 struct ValidationOptions {
   bool quick = false;  // fewer random cases, B0 only, no published-throughput rows (for the test suite)
   std::function<void(const std::string&)> progress;  // told what runs next (may be empty)
+  std::function<void(const std::string&)> detail;    // one line per random accelerator of fast vs cycle
 };
 
 std::vector<ValidationRow> run_validation(const ValidationOptions& options);
@@ -32,6 +33,7 @@ std::string validation_markdown(const std::vector<ValidationRow>& rows, double w
 struct ValidateArgs {
   std::string out;  // the markdown file to write (atomically); only printed when empty
   bool quick = false;
+  bool verbose = false;  // also print each random accelerator's fast and cycle cycles and stall gaps
 };
 
 /// Runs the validation, prints one line per row, writes the markdown; exit code 1 if an exact row fails.
