@@ -39,7 +39,8 @@ except ImportError:
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BAD = ROOT / "tests" / "data" / "bad"
-SCHEMA_OF_FOLDER = {"accel": "accel-config", "dram": "dram-preset", "quant": "recipe", "sweeps": "sweep"}
+SCHEMA_OF_FOLDER = {"accel": "accel-config", "dram": "dram-preset", "energy": "energy-model", "quant": "recipe",
+                    "sweeps": "sweep"}
 
 failures = []
 
