@@ -37,35 +37,17 @@ EnergyModel parse_energy_model(const nlohmann::json& j, const std::string& origi
   m.description = r.string("description", "");
 
   JsonReader f = r.required_object("fpga");
-  FpgaEnergy& fe = m.fpga;
-  fe.mac_pj = read_coefficient(f, "mac_pj", 1e3);
-  fe.packed_mac_pj = read_coefficient(f, "packed_mac_pj", 1e3);
-  fe.idle_lane_pj = read_coefficient(f, "idle_lane_pj", 1e3);
-  fe.aux_op_pj = read_coefficient(f, "aux_op_pj", 1e3);
-  fe.bram_read_pj = read_coefficient(f, "bram_read_pj", 1e4);
-  fe.bram_write_pj = read_coefficient(f, "bram_write_pj", 1e4);
-  f.require("bram_access_bits");
-  fe.bram_access_bits = f.integer("bram_access_bits", 64, 1, 4096);
-  fe.clock_pj_per_cycle = read_coefficient(f, "clock_pj_per_cycle", 1e9);
-  fe.static_w = read_coefficient(f, "static_w", 1e3);
-  f.reject_unknown_keys();
-
   JsonReader d = r.required_object("dram");
+  for (const NamedCoefficient& c : m.coefficients())
+    *c.coefficient = read_coefficient(c.section == "fpga" ? f : d, c.key, c.max);
+  f.require("bram_access_bits");
+  m.fpga.bram_access_bits = f.integer("bram_access_bits", 64, 1, 4096);
+  f.reject_unknown_keys();
   DramEnergy& de = m.dram;
   d.require("device_width_bits");
   de.device_width_bits = d.integer("device_width_bits", 16, 4, 16);
   if (de.device_width_bits != 4 && de.device_width_bits != 8 && de.device_width_bits != 16)
     d.fail("device_width_bits", "expected 4, 8 or 16, found " + std::to_string(de.device_width_bits));
-  de.vdd_v = read_coefficient(d, "vdd_v", 5);
-  de.vpp_v = read_coefficient(d, "vpp_v", 5);
-  de.idd0_ma = read_coefficient(d, "idd0_ma", 1e4);
-  de.idd2n_ma = read_coefficient(d, "idd2n_ma", 1e4);
-  de.idd3n_ma = read_coefficient(d, "idd3n_ma", 1e4);
-  de.idd4r_ma = read_coefficient(d, "idd4r_ma", 1e4);
-  de.idd4w_ma = read_coefficient(d, "idd4w_ma", 1e4);
-  de.idd5b_ma = read_coefficient(d, "idd5b_ma", 1e4);
-  de.ipp0_ma = read_coefficient(d, "ipp0_ma", 1e4);
-  de.ipp3n_ma = read_coefficient(d, "ipp3n_ma", 1e4);
   // Each command's energy is its current above the background it replaces: a smaller one is a typo.
   for (const auto& [key, current] :
        {std::pair{"idd0_ma", &de.idd0_ma}, std::pair{"idd4r_ma", &de.idd4r_ma},
@@ -87,27 +69,27 @@ EnergyModel find_energy_model(const std::string& name_or_path, const std::string
   return parse_energy_model(quant::read_json_file(path), path);
 }
 
-std::vector<std::pair<std::string, Coefficient*>> EnergyModel::coefficients() {
+std::vector<NamedCoefficient> EnergyModel::coefficients() {
   FpgaEnergy& f = fpga;
   DramEnergy& d = dram;
-  return {{"fpga/mac_pj", &f.mac_pj},
-          {"fpga/packed_mac_pj", &f.packed_mac_pj},
-          {"fpga/idle_lane_pj", &f.idle_lane_pj},
-          {"fpga/aux_op_pj", &f.aux_op_pj},
-          {"fpga/bram_read_pj", &f.bram_read_pj},
-          {"fpga/bram_write_pj", &f.bram_write_pj},
-          {"fpga/clock_pj_per_cycle", &f.clock_pj_per_cycle},
-          {"fpga/static_w", &f.static_w},
-          {"dram/vdd_v", &d.vdd_v},
-          {"dram/vpp_v", &d.vpp_v},
-          {"dram/idd0_ma", &d.idd0_ma},
-          {"dram/idd2n_ma", &d.idd2n_ma},
-          {"dram/idd3n_ma", &d.idd3n_ma},
-          {"dram/idd4r_ma", &d.idd4r_ma},
-          {"dram/idd4w_ma", &d.idd4w_ma},
-          {"dram/idd5b_ma", &d.idd5b_ma},
-          {"dram/ipp0_ma", &d.ipp0_ma},
-          {"dram/ipp3n_ma", &d.ipp3n_ma}};
+  return {{"fpga", "mac_pj", 1e3, &f.mac_pj},
+          {"fpga", "packed_mac_pj", 1e3, &f.packed_mac_pj},
+          {"fpga", "idle_lane_pj", 1e3, &f.idle_lane_pj},
+          {"fpga", "aux_op_pj", 1e3, &f.aux_op_pj},
+          {"fpga", "bram_read_pj", 1e4, &f.bram_read_pj},
+          {"fpga", "bram_write_pj", 1e4, &f.bram_write_pj},
+          {"fpga", "clock_pj_per_cycle", 1e9, &f.clock_pj_per_cycle},
+          {"fpga", "static_w", 1e3, &f.static_w},
+          {"dram", "vdd_v", 5, &d.vdd_v},
+          {"dram", "vpp_v", 5, &d.vpp_v},
+          {"dram", "idd0_ma", 1e4, &d.idd0_ma},
+          {"dram", "idd2n_ma", 1e4, &d.idd2n_ma},
+          {"dram", "idd3n_ma", 1e4, &d.idd3n_ma},
+          {"dram", "idd4r_ma", 1e4, &d.idd4r_ma},
+          {"dram", "idd4w_ma", 1e4, &d.idd4w_ma},
+          {"dram", "idd5b_ma", 1e4, &d.idd5b_ma},
+          {"dram", "ipp0_ma", 1e4, &d.ipp0_ma},
+          {"dram", "ipp3n_ma", 1e4, &d.ipp3n_ma}};
 }
 
 void Activity::add(const Activity& o) {

@@ -50,12 +50,20 @@ struct DramEnergy {
   Coefficient ipp3n_ma;  // VPP current in standby (active or precharged)
 };
 
+/// Where a coefficient is in the model's file, and its largest plausible value (the reader's bound).
+struct NamedCoefficient {
+  std::string section, key;  // "fpga", "mac_pj"
+  double max = 0;
+  Coefficient* coefficient = nullptr;
+  std::string path() const { return section + "/" + key; }
+};
+
 struct EnergyModel {
   std::string name, file, description;
   FpgaEnergy fpga;
   DramEnergy dram;
-  /// Every coefficient with its JSON path ("fpga/mac_pj", ...), in file order: the sensitivity table.
-  std::vector<std::pair<std::string, Coefficient*>> coefficients();
+  /// Every coefficient, in file order: what the reader reads and the sensitivity table moves.
+  std::vector<NamedCoefficient> coefficients();
 };
 
 /// Validates an energy model document (docs/energy-model.schema.json); `origin` names it in messages.

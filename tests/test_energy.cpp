@@ -62,7 +62,8 @@ TEST_CASE("energy model: the shipped model reads; bad coefficients are refused w
   CHECK(m.name == "zcu102-ddr4");
   CHECK(m.dram.idd4r_ma.value == 243);
   CHECK_THAT(m.dram.idd4r_ma.source, Contains("MT40A512M16"));
-  for (const auto& entry : arch::EnergyModel(m).coefficients()) CHECK_FALSE(entry.second->source.empty());
+  for (const arch::NamedCoefficient& c : arch::EnergyModel(m).coefficients())
+    CHECK_FALSE(c.coefficient->source.empty());
 
   const auto refused = [](const char* pointer, const nlohmann::json& value, const char* message) {
     nlohmann::json j = shipped_model_json();

@@ -23,10 +23,10 @@ std::vector<CoefficientSensitivity> energy_sensitivity(const SimReport& report,
                                                        const arch::AccelConfig& config) {
   arch::EnergyModel moved = model;
   std::vector<CoefficientSensitivity> rows;
-  for (const auto& entry : moved.coefficients()) {
-    arch::Coefficient& c = *entry.second;
+  for (const arch::NamedCoefficient& entry : moved.coefficients()) {
+    arch::Coefficient& c = *entry.coefficient;
     const double value = c.value;
-    CoefficientSensitivity row{entry.first, 0, 0};
+    CoefficientSensitivity row{entry.path(), 0, 0};
     c.value = 0.5 * value;
     row.gops_per_w_low = gops_per_w_at(report, report_energy(report, moved, config).total());
     c.value = 1.5 * value;
