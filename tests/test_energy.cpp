@@ -70,7 +70,7 @@ TEST_CASE("energy model: the shipped model reads; bad coefficients are refused w
     j[nlohmann::json::json_pointer(pointer)] = value;
     CHECK_THROWS_WITH(arch::parse_energy_model(j, "m.json"), Contains(message));
   };
-  refused("/fpga/mac_pj/value", -1, "m.json: fpga/mac_pj/value");
+  refused("/fpga/mac_pj/value", -1, "m.json: /fpga/mac_pj/value: expected a number in [0, 1000]");
   refused("/fpga/mac_pj/source", "", "fpga/mac_pj/source");
   refused("/fpga/static_w", 0.6, "fpga/static_w");
   refused("/dram/idd4r_ma/value", 10, "dram/idd4r_ma: expected at least idd3n_ma");
@@ -146,7 +146,7 @@ TEST_CASE("energy: the worked example of docs/energy.md, one pointwise conv on M
 TEST_CASE("energy: on EfficientViT-B0 @64 on trio-vit every tile moves the same bytes in both modes",
           "[energy][modes]") {
   const quant::QGraph q = test::quantize(quant::build_model("efficientvit-b0", 64));
-  const arch::AccelConfig c = arch::find_accel_config("trio-vit", test::config_dir());
+  const arch::AccelConfig c = arch::find_accel_config("trio-vit", test::config_dir() + "/accel");
   const sim::SimOutcome fast = simulate(q, c, TimingMode::Fast, nullptr, false);
   const sim::SimOutcome cycle = simulate(q, c, TimingMode::Cycle, nullptr, false);
   REQUIRE(fast.records.tiles.size() == cycle.records.tiles.size());
@@ -164,7 +164,7 @@ TEST_CASE("energy: on EfficientViT-B0 @64 on trio-vit every tile moves the same 
 TEST_CASE("energy: on trio-vit with DDR4 the layers add up to the image and the DRAM terms follow the counts",
           "[energy][ddr4]") {
   const quant::QGraph q = test::quantize(quant::build_model("efficientvit-b0", 64));
-  const arch::AccelConfig c = arch::find_accel_config("trio-vit", test::config_dir());
+  const arch::AccelConfig c = arch::find_accel_config("trio-vit", test::config_dir() + "/accel");
   const arch::EnergyModel m = arch::find_energy_model("zcu102-ddr4", test::config_dir());
   const sim::SimReport r = simulate(q, c, TimingMode::Fast, &m, false).report;
   REQUIRE(r.dram);
