@@ -57,7 +57,8 @@ sim::SimOutcome simulate(const quant::QGraph& q, const arch::AccelConfig& c, Tim
 
 }  // namespace
 
-TEST_CASE("energy model: the shipped model reads; bad coefficients are refused with their path", "[energy]") {
+TEST_CASE("energy model: the shipped model reads and bad coefficients are refused with their path",
+          "[energy]") {
   const arch::EnergyModel m = arch::find_energy_model(arch::kDefaultEnergyModel, test::config_dir());
   CHECK(m.name == "zcu102-ddr4");
   CHECK(m.dram.idd4r_ma.value == 243);
