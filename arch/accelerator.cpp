@@ -249,7 +249,7 @@ RunRecords run_program(const Program& program, const AccelConfig& config, const 
   records.dram_bytes_written = top->dram().bytes_written();
   records.dram_bursts = top->dram().bursts();
   if (top->ddr4()) {
-    records.ddr4 = top->ddr4()->stats();
+    records.ddr4 = top->ddr4()->stats_until_accel(records.cycles);
     records.ddr4_layers = top->ddr4()->owner_stats();
     for (ddr4::CommandRecord& c : records.ddr4_commands) c.cycle = top->ddr4()->to_accel_end(c.cycle + 1);
   }

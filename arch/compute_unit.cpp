@@ -84,6 +84,7 @@ void ComputeUnit::run() {
   } else {
     record.cost = tile_cost(config_, resource_, work);
   }
+  record.traffic = tile_traffic(config_, resource_, work);
   record.done = t + record.cost.cycles - 1;
   last_start_ = t;
   scoreboard_.finish_tile(tile, record.done);

@@ -32,7 +32,8 @@ enum class StallCause { None, Dram, Dependency };
 struct TileRecord {
   int64_t start = -1, done = -1;  // first and last cycle
   TileCost cost;
-  int64_t wait = 0;  // stall cycles before the tile, unit free but waits unsatisfied
+  TileTraffic traffic;  // what it moved (cycle mode: counted per cycle; fast mode: its rule's totals)
+  int64_t wait = 0;     // stall cycles before the tile, unit free but waits unsatisfied
   StallCause wait_cause = StallCause::None;
 };
 

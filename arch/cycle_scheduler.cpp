@@ -128,8 +128,13 @@ void CycleScheduler::advance_all(int64_t t) {
       g.aux_results = wanted;
     }
     if (!denied) u.denial = Denial{};
-    if (u.stepper->advance(g)) {
-      TileRecord& r = records_[static_cast<size_t>(u.current)];
+    TileRecord& r = records_[static_cast<size_t>(u.current)];
+    const bool last = u.stepper->advance(g);
+    r.traffic.act_bytes += g.act_bytes;
+    r.traffic.weight_bytes += g.weight_bytes;
+    r.traffic.aux_results += g.aux_results;
+    r.traffic.results += u.stepper->beat_results();
+    if (last) {
       r.done = t;
       r.cost = u.stepper->counted();
       scoreboard_.finish_tile(u.current, t);

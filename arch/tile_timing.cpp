@@ -387,4 +387,14 @@ std::unique_ptr<TileStepper> tile_stepper(const AccelConfig& config, const Resou
   return group_pipeline_stepper(engine_for(config, resource, tile).group_pipeline(tile), ctx.ports, ctx.aux);
 }
 
+TileTraffic tile_traffic(const AccelConfig& config, const Resource& resource, const ComputeTile& tile) {
+  if (!resource.is_engine) {
+    const int64_t elements = streamed(aux_unit_for(config, resource, tile), tile);
+    return {0, 0, elements, elements};
+  }
+  const GroupPipeline g = engine_for(config, resource, tile).group_pipeline(tile);
+  const int64_t waves = g.groups * g.waves, results = g.groups * g.group_outputs;
+  return {waves * g.act_bytes, waves * g.weight_bytes, tile.aux_chain.empty() ? 0 : results, results};
+}
+
 }  // namespace vitsim::arch

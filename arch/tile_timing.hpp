@@ -86,6 +86,18 @@ struct TileCost {
   }
 };
 
+/// What a tile moves over its whole run (the activity counts of the energy estimate, docs/energy.md):
+/// operand bytes read from the activation and weight buffers, results its auxiliary chain accepted (per
+/// unit of the chain; standalone: its unit's, passes included) and results that left the unit. Cycle mode
+/// sums every cycle's grants and output beats; fast mode takes tile_traffic(), the same rule's totals.
+struct TileTraffic {
+  int64_t act_bytes = 0, weight_bytes = 0, aux_results = 0, results = 0;
+  bool operator==(const TileTraffic& o) const {
+    return act_bytes == o.act_bytes && weight_bytes == o.weight_bytes && aux_results == o.aux_results &&
+           results == o.results;
+  }
+};
+
 /// What a unit's neighbours do in one cycle, for co-simulation against the RTL (docs/rtl.md).
 /// input_valid: the upstream delivers this cycle's input beat (an engine's port share of operand bytes, an
 /// auxiliary unit's next `throughput` elements); when it does not, an engine's fetch counters do not
@@ -162,5 +174,8 @@ TileCost tile_cost(const AccelConfig& config, const Resource& resource, const Co
                    const PortShare& ports);
 std::unique_ptr<TileStepper> tile_stepper(const AccelConfig& config, const Resource& resource,
                                           const ComputeTile& tile);
+/// A tile's traffic as its timing rule moves it: every wave fetches its operands once, every group's
+/// outputs pass the chain once; a standalone tile streams its elements once per pass.
+TileTraffic tile_traffic(const AccelConfig& config, const Resource& resource, const ComputeTile& tile);
 
 }  // namespace vitsim::arch

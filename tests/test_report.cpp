@@ -42,8 +42,10 @@ void collect_keys(const json& v, std::set<std::string>& keys) {
 // "dram" object).
 sim::SimReport b0_report(bool functional, bool ddr4 = false) {
   static const quant::QGraph q = test::quantize(quant::build_model("efficientvit-b0", 64));
+  static const arch::EnergyModel energy = arch::find_energy_model("zcu102-ddr4", test::config_dir());
   sim::SimOptions o;
   o.functional = functional;
+  o.energy = &energy;
   nlohmann::json config = quant::read_json_file(test::config_dir() + "/accel/trio-vit.json");
   if (!ddr4) config["dram"] = {{"bandwidth_gbps", 19.2}, {"latency_ns", 100}, {"burst_bytes", 256}};
   return sim::simulate(q, arch::parse_accel_config(config, "trio-vit"), o);
@@ -56,6 +58,7 @@ TEST_CASE("report.json: every key is documented, optional objects appear when th
     const json report = b0_report(functional, ddr4).to_json();
     INFO("functional " << functional << ", ddr4 " << ddr4);
     CHECK(report.contains("dram") == ddr4);
+    CHECK(report.at("energy").at("dram_modeled") == ddr4);
     CHECK(report.at("schema_version") == sim::SimReport::kSchemaVersion);
     CHECK(report.contains("mismatches") == functional);
 

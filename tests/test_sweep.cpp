@@ -342,7 +342,7 @@ TEST_CASE("sweep: the local backend runs points in parallel, records failures, r
       rows[0] ==
       "index,id,model,res,recipe,mat_lanes,rmac_lanes,status,error,cycles,latency_ms,fps,gops,"
       "mac_utilization,dsps,luts,bram36,fits_device,dsp_efficiency,fps_per_dsp,onchip_bytes,dram_bytes_read,"
-      "dram_bytes_written,strategy,generation");
+      "dram_bytes_written,energy_mj,average_power_w,gops_per_w,strategy,generation");
   std::vector<json> results;
   for (int i = 0; i < 6; ++i) {
     results.push_back(vitsim::quant::read_json_file(full + "/points/" + std::to_string(i) + "/result.json"));

@@ -39,7 +39,8 @@ except ImportError:
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BAD = ROOT / "tests" / "data" / "bad"
-SCHEMA_OF_FOLDER = {"accel": "accel-config", "dram": "dram-preset", "quant": "recipe", "sweeps": "sweep"}
+SCHEMA_OF_FOLDER = {"accel": "accel-config", "dram": "dram-preset", "energy": "energy-model", "quant": "recipe",
+                    "sweeps": "sweep"}
 
 failures = []
 
@@ -189,6 +190,16 @@ SWEEP_EDITS = [
                                                                {"metric": "fps", "goal": "min"}]})],
      READER_ONLY),
 ]
+ENERGY_EDITS = [
+    ("negative MAC energy", [(("fpga", "mac_pj", "value"), -1)], REFUSED),
+    ("empty source", [(("fpga", "static_w", "source"), "")], REFUSED),
+    ("coefficient without its source", [(("fpga", "static_w"), 0.6)], REFUSED),
+    ("unknown current", [(("dram", "idd6_ma"), {"value": 30, "source": "assumption: test"})], REFUSED),
+    ("x12 devices", [(("dram", "device_width_bits"), 12)], REFUSED),
+    ("no ipp0", [(("dram", "ipp0_ma"), DELETE)], REFUSED),
+    ("x8 devices, no description", [(("dram", "device_width_bits"), 8), (("description",), DELETE)], LEGAL),
+    ("IDD4R below IDD3N", [(("dram", "idd4r_ma", "value"), 10)], READER_ONLY),
+]
 
 
 def apply_edits(document, edits):
@@ -213,6 +224,8 @@ def check_agreement(vitsim, tmp):
          ["quantize", "--onnx", str(BAD / "base" / "tiny.onnx"), "--recipe", "{f}", "--calib-count", "1",
           "--out", "{t}/out.vqg"]),
         ("sweep", "configs/sweeps/trio-vit-memory.json", SWEEP_EDITS, ["sweep", "{f}", "--dry-run"]),
+        ("energy-model", "configs/energy/zcu102-ddr4.json", ENERGY_EDITS,
+         ["simulate", "--qgraph", str(BAD / "base" / "tiny.vqg"), "--energy", "{f}"]),
     ]
     for schema, base_file, edits, command in groups:
         base = json.loads((ROOT / base_file).read_text())

@@ -13,6 +13,9 @@ writes DIR/NAME-layers.png, DIR/NAME-timeline.png and DIR/NAME-roofline.png (NAM
             the first block with an attention kernel).
   roofline  per layer: x = 2 x MACs / DRAM bytes (ops/byte), y = 2 x MACs / span x f_clk (GOPS), under
             the compute roof (peak_gops) and the memory roof (dram_bandwidth_gbps x x), log-log.
+  energy    (a report with "energy", docs/energy.md) the image's energy stacked by component (compute,
+            clock, on-chip memory, DRAM, static), and per layer its compute, on-chip memory and DRAM
+            read/write energy stacked in graph order; writes DIR/NAME-energy.png.
 
 Needs Debian's python3-matplotlib. Output is deterministic: fixed size and DPI, no software or date in the
 PNG metadata, each file written to a temporary name and renamed into place. Bad input exits 2 with a
@@ -400,6 +403,49 @@ def plot_roofline(report):
     return fig
 
 
+ENERGY_COMPONENTS = [  # (key in energy.components_j / layers[].energy_j, legend name, color)
+    ("compute", "compute (MACs, idle lanes, auxiliary units)", "#1f77b4"),
+    ("clock", "clock tree and registers", "#9467bd"),
+    ("onchip_memory", "on-chip memory (BRAM)", "#2ca02c"),
+    ("dram", "DRAM (DDR4)", "#d62728"),
+    ("static", "static", "#7f7f7f"),
+]
+
+
+def plot_energy(report, path):
+    energy = report["energy"]
+    components = field(energy, "components_j", "energy.", path)
+    layers = [l for l in report["layers"] if "energy_j" in l and ran(l)]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(16, 6.2), gridspec_kw={"width_ratios": [1, 6]})
+    bottom = 0.0
+    for key, name, color in ENERGY_COMPONENTS:
+        value = 1e3 * field(components, key, "energy.components_j.", path)
+        ax.bar([0], [value], bottom=bottom, color=color, label=name, width=0.6, linewidth=0)
+        bottom += value
+    ax.set_xticks([0])
+    ax.set_xticklabels(["image"])
+    ax.set_ylabel("mJ per image")
+    ax.set_title(f"{1e3 * energy['per_image_j']:.3f} mJ, {energy['average_power_w']:.3f} W,\n"
+                 f"{energy['gops_per_w']:.1f} GOPS/W ({energy['model']})", fontsize=9)
+    x = list(range(len(layers)))
+    below = [0.0] * len(layers)
+    for key, _, color in ENERGY_COMPONENTS:
+        if key not in ("compute", "onchip_memory", "dram"):
+            continue
+        values = [1e6 * field(l["energy_j"], key, "layers[].energy_j.", path) for l in layers]
+        ax2.bar(x, values, bottom=below, color=color, width=0.8, linewidth=0)
+        below = [b + v for b, v in zip(below, values)]
+    ax2.set_xlim(-1, len(layers))
+    ax2.set_xlabel(f"layers in graph order ({len(layers)} that ran; clock, static and the DRAM's ACT/PRE, "
+                   "refresh and background are the image's only)")
+    ax2.set_ylabel("uJ per layer")
+    fig.legend(handles=ax.get_legend_handles_labels()[0], loc="upper center", bbox_to_anchor=(0.5, 0.94),
+               fontsize=8, ncol=len(ENERGY_COMPONENTS), frameon=False)
+    fig.suptitle(title(report, "energy by component and per layer"))
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
+
+
 def default_prefix(report):
     return f"{report['model']}-{report['resolution']}-{report['accel']}"
 
@@ -418,6 +464,8 @@ def plot_report(report_path, out_dir, prefix=None, zoom=None):
         print(f"plot_report: {report_path}: no DRAM traffic (ideal memory), no roofline drawn", file=sys.stderr)
     else:
         written.append(save(roofline, out_dir, f"{prefix}-roofline.png"))
+    if "energy" in report:
+        written.append(save(plot_energy(report, report_path), out_dir, f"{prefix}-energy.png"))
     return written
 
 

@@ -82,7 +82,7 @@ void Stats::add(const Completion& c, int data_cycles_per_access) {
 void Stats::merge(const Stats& o) {
   reads += o.reads, writes += o.writes, hits += o.hits, misses += o.misses, conflicts += o.conflicts;
   activates += o.activates, precharges += o.precharges, refreshes += o.refreshes;
-  data_cycles += o.data_cycles, latency_cycles += o.latency_cycles;
+  data_cycles += o.data_cycles, latency_cycles += o.latency_cycles, active_cycles += o.active_cycles;
   last_data_end = std::max(last_data_end, o.last_data_end);
   for (size_t k = 0; k < stall.size(); ++k) stall[k] += o.stall[k];
 }
@@ -192,20 +192,46 @@ void Channel::log(Command c, const Location& at, int64_t cycle, int64_t row) {
   if (log_) log_->push_back({cycle, c, at.rank, at.bank_group, at.bank, row});
 }
 
+int64_t Channel::active_since_accounted(const Rank& rank, int64_t now) const {
+  const int64_t from = rank.accounted;
+  int64_t end = from;
+  const auto cover = [&](int64_t start, int64_t stop) {
+    if (start <= from && stop > from) end = std::max(end, std::min(stop, now));
+  };
+  for (const Bank& b : rank.banks) cover(b.act, b.closes);
+  cover(rank.refresh_start, rank.refresh_end);
+  return std::max<int64_t>(0, end - from);
+}
+
+void Channel::account_background(Rank& rank, int64_t now) {
+  if (now <= rank.accounted) return;
+  stats_.active_cycles += active_since_accounted(rank, now);
+  rank.accounted = now;
+}
+
+Stats Channel::stats_until(int64_t until) const {
+  Stats s = stats_;
+  for (const Rank& rank : ranks_)
+    if (until > rank.accounted) s.active_cycles += active_since_accounted(rank, until);
+  return s;
+}
+
 void Channel::refresh(int rank_index, Command command, int64_t cycle) {
   Rank& rank = ranks_[static_cast<size_t>(rank_index)];
+  account_background(rank, cycle);
   last_command_ = cycle;
   Location at;
   at.rank = rank_index;
   log(command, at, cycle);
   if (command == Command::PreAll) {
     for (Bank& b : rank.banks) {
-      if (b.open_row >= 0) ++stats_.precharges;
+      if (b.open_row >= 0) ++stats_.precharges, b.closes = cycle;
       b.open_row = -1;
       b.next_act = std::max(b.next_act, cycle + config_.timing.rp);
     }
     return;
   }
+  rank.refresh_start = cycle;
   rank.refresh_end = cycle + config_.timing.rfc;
   rank.refresh_due += config_.timing.refi;
   ++stats_.refreshes;
@@ -216,6 +242,7 @@ void Channel::issue(Command c, const Location& at, int64_t cycle) {
   Rank& rank = ranks_[static_cast<size_t>(at.rank)];
   Bank& bank = rank.banks[static_cast<size_t>(at.bank_group * config_.org.banks_per_group + at.bank)];
   const auto bg = static_cast<size_t>(at.bank_group);
+  account_background(rank, cycle);
   last_command_ = cycle;
   log(c, at, cycle, c == Command::Act ? at.row : -1);
   int64_t auto_precharge = kNever;  // closed page: when the RDA / WRA precharges the bank
@@ -223,6 +250,7 @@ void Channel::issue(Command c, const Location& at, int64_t cycle) {
     case Command::Act:
       bank.open_row = at.row;
       bank.act = cycle;
+      bank.closes = kNever;
       bank.next_col = cycle + t.rcd;
       bank.next_pre = std::max(bank.next_pre, cycle + t.ras);
       bank.next_act = std::max(bank.next_act, cycle + t.rc);
@@ -232,6 +260,7 @@ void Channel::issue(Command c, const Location& at, int64_t cycle) {
       return;
     case Command::Pre:
       bank.open_row = -1;
+      bank.closes = cycle;
       bank.next_act = std::max(bank.next_act, cycle + t.rp);
       ++stats_.precharges;
       return;
@@ -256,6 +285,7 @@ void Channel::issue(Command c, const Location& at, int64_t cycle) {
   data_rank_ = at.rank;
   if (config_.policy.page_policy == PagePolicy::Closed) {
     bank.open_row = -1;
+    bank.closes = auto_precharge;
     bank.next_act = std::max(bank.next_act, auto_precharge + t.rp);
     ++stats_.precharges;
   }
@@ -365,6 +395,12 @@ void Memory::record_commands(std::vector<CommandRecord>* log) {
 Stats Memory::stats() const {
   Stats s;
   for (const Channel& c : channels_) s.merge(c.stats());
+  return s;
+}
+
+Stats Memory::stats_until(int64_t until) const {
+  Stats s;
+  for (const Channel& c : channels_) s.merge(c.stats_until(until));
   return s;
 }
 

@@ -93,6 +93,10 @@ struct Stats {
   int64_t data_cycles = 0;     // cycles the data bus carried data
   int64_t last_data_end = 0;   // the latest completion's data_end
   int64_t latency_cycles = 0;  // sum over requests of data_end - arrival
+  /// Rank-cycles in active standby: a bank of the rank open (ACT to its PRE, explicit or automatic) or a
+  /// refresh under way (REF to REF + tRFC); the ranks' other cycles are precharged standby (the two
+  /// background states of the energy estimate, docs/energy.md; the controller never powers down).
+  int64_t active_cycles = 0;
   std::array<int64_t, kCauses> stall{};
   void add(const Completion& c, int data_cycles);
   void merge(const Stats& other);
@@ -120,13 +124,17 @@ class Channel {
   Completion serve(const Request& request, const Location& at);
 
   const Stats& stats() const { return stats_; }
+  /// stats() with active_cycles counted up to DRAM cycle `until` (the end of the run), not only to the last
+  /// command.
+  Stats stats_until(int64_t until) const;
   /// Appends every command issued from now on to `log` (null: stop).
   void record_commands(std::vector<CommandRecord>* log) { log_ = log; }
 
  private:
   struct Bank {
     int64_t open_row = -1;
-    int64_t act = kLongAgo;                            // last ACT
+    int64_t act = kLongAgo;     // last ACT
+    int64_t closes = kLongAgo;  // when the row opened by `act` closes (still open: never)
     int64_t next_act = 0, next_pre = 0, next_col = 0;  // earliest ACT / PRE / RD-WR by same-bank rules
   };
   struct Rank {
@@ -134,7 +142,8 @@ class Channel {
     std::vector<int64_t> act_bg, rd_bg, wr_bg, wr_end_bg;  // per bank group: last ACT, RD, WR, end of WR data
     int64_t act_any = kLongAgo, rd_any = kLongAgo, wr_any = kLongAgo, wr_end_any = kLongAgo;
     std::array<int64_t, 4> faw{};  // the last four ACTs, oldest first
-    int64_t refresh_due = 0, refresh_end = 0;
+    int64_t refresh_due = 0, refresh_start = kLongAgo, refresh_end = 0;
+    int64_t accounted = 0;  // active standby is counted in stats_.active_cycles up to this DRAM cycle
   };
   struct Queued {
     Request request;
@@ -166,6 +175,12 @@ class Channel {
   void issue(Command c, const Location& at, int64_t cycle);
   void refresh(int rank, Command command, int64_t cycle);
   void log(Command c, const Location& at, int64_t cycle, int64_t row = -1);
+  // Active standby cycles of `rank` from its `accounted` cycle up to `now`. Commands issue in cycle order
+  // and open a row or start a refresh only at their own cycle, so every interval that covers part of
+  // [accounted, now) covers `accounted`: their union there is [accounted, the latest end).
+  int64_t active_since_accounted(const Rank& rank, int64_t now) const;
+  // Adds that to stats_ and moves `accounted` to `now` (before every command to the rank).
+  void account_background(Rank& rank, int64_t now);
 
   const Config& config_;
   std::vector<Rank> ranks_;
@@ -188,6 +203,8 @@ class Memory {
   /// Serves one column access arriving at DRAM cycle `arrival` (not below the previous one's).
   Completion access(uint64_t address, bool write, int64_t arrival);
   Stats stats() const;
+  /// stats() with active standby counted up to DRAM cycle `until` (Channel::stats_until).
+  Stats stats_until(int64_t until) const;
   /// Appends every command any channel issues from now on to `log` (null: stop).
   void record_commands(std::vector<CommandRecord>* log);
   const Config& config() const { return config_; }

@@ -32,6 +32,8 @@ class Ddr4Dram : public DramModel {
   /// Appends every DRAM command from now on to `log`, at DRAM cycles (null: stop).
   void record_commands(std::vector<CommandRecord>* log) { memory_.record_commands(log); }
   Stats stats() const { return memory_.stats(); }
+  /// stats() with active standby counted to the start of accelerator cycle `t` (the end of the run).
+  Stats stats_until_accel(int64_t t) const { return memory_.stats_until(to_dram(t)); }
   /// The accesses of each owner's bursts (index: the owner; the row outcomes, latencies and stall causes of
   /// its column accesses; activates, precharges and refreshes are not attributed to owners).
   const std::vector<Stats>& owner_stats() const { return owner_stats_; }

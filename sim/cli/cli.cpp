@@ -278,6 +278,11 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         ->capture_default_str();
     cmd.add_option("--image-seed", sim_args.seed, "Seed of the synthetic input image (functional simulation)")
         ->capture_default_str();
+    cmd.add_option("--energy", sim_args.energy,
+                   "Energy model name in configs/energy/ or a model file (docs/energy.md)")
+        ->capture_default_str();
+    cmd.add_flag("--energy-sensitivity", sim_args.energy_sensitivity,
+                 "Also print how far GOPS/W moves with each energy coefficient at -50% and +50%");
   };
   CLI::App* simulate = app.add_subcommand(
       "simulate", "Simulate a quantized graph (.vqg) on an accelerator config and print the summary");

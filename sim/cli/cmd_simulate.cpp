@@ -9,6 +9,7 @@
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "sim/compile/inputs.hpp"
+#include "sim/run/energy_sensitivity.hpp"
 #include "sim/run/report_files.hpp"
 #include "sim/run/trace_perfetto.hpp"
 #include "sim/run/trace_vcd.hpp"
@@ -24,8 +25,8 @@ int64_t non_negative(int64_t value, const char* option, const char* zero_means) 
   return value;
 }
 
-// `progress` receives a cycle-mode run's estimate and progress lines.
-SimOptions options_from(const SimulateArgs& args, RunProgress& progress) {
+// `progress` receives a cycle-mode run's estimate and progress lines; `energy` prices the activity.
+SimOptions options_from(const SimulateArgs& args, RunProgress& progress, const arch::EnergyModel& energy) {
   SimOptions o;
   o.timing = arch::parse_timing_mode(args.timing);
   o.functional = args.functional;
@@ -35,11 +36,12 @@ SimOptions options_from(const SimulateArgs& args, RunProgress& progress) {
   o.max_cycles = non_negative(args.max_cycles, "--max-cycles", "no limit");
   o.record_bursts = !args.trace.empty() || !args.vcd.empty();  // the traces' DRAM tracks
   o.progress = &progress;
+  o.energy = &energy;
   return o;
 }
 
 int report_and_summarize(const SimOutcome& outcome, const arch::AccelConfig& config, const SimulateArgs& args,
-                         std::ostream& out) {
+                         const arch::EnergyModel& energy, std::ostream& out) {
   const SimReport& report = outcome.report;
   if (!args.report.empty()) quant::write_file_atomic(args.report, report.to_json().dump(1) + "\n");
   if (!args.layers_csv.empty()) quant::write_file_atomic(args.layers_csv, layers_csv(report));
@@ -48,6 +50,7 @@ int report_and_summarize(const SimOutcome& outcome, const arch::AccelConfig& con
   if (!args.memory_plan.empty())
     quant::write_file_atomic(args.memory_plan, memory_plan_json(outcome, config).dump(1) + "\n");
   print_summary(report, out, args.top_layers);
+  if (args.energy_sensitivity) print_energy_sensitivity(report, energy, config, out);
   if (!args.report.empty()) out << "report: " << args.report << '\n';
   if (!args.layers_csv.empty()) out << "layers: " << args.layers_csv << '\n';
   if (!args.trace.empty()) out << "trace: " << args.trace << " (ui.perfetto.dev)\n";
@@ -66,20 +69,22 @@ std::string default_accel(const quant::Graph& graph) {
 int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::ostream& out,
                  std::ostream& err) {
   RunProgress progress(err, is_terminal(err));
-  const SimOptions options = options_from(args, progress);
+  const arch::EnergyModel energy = arch::find_energy_model(args.energy, config_dir());
+  const SimOptions options = options_from(args, progress, energy);
   std::optional<arch::AccelConfig> named;  // a named config is checked before the graph is read
   if (!args.accel.empty()) named = find_accel(args.accel);
   // A timing-only simulation reads no weight bytes (docs/qgraph-format.md).
   const quant::QGraph qgraph = quant::load_qgraph(
       qgraph_path, args.functional ? quant::QGraphUse::Compute : quant::QGraphUse::Structure);
   const arch::AccelConfig config = named ? *named : find_accel(default_accel(qgraph.graph));
-  return report_and_summarize(simulate_detailed(qgraph, config, options), config, args, out);
+  return report_and_summarize(simulate_detailed(qgraph, config, options), config, args, energy, out);
 }
 
 int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& out, std::ostream& err) {
   using clock = std::chrono::steady_clock;
   RunProgress progress(err, is_terminal(err));
-  const SimOptions options = options_from(args, progress);
+  const arch::EnergyModel energy = arch::find_energy_model(args.energy, config_dir());
+  const SimOptions options = options_from(args, progress, energy);
   const std::string recipe_dir = config_dir() + "/quant";
   // Named ones are checked before any work; the defaults depend on the graph.
   std::optional<arch::AccelConfig> named_config;
@@ -107,7 +112,7 @@ int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& 
   const SimOutcome outcome = simulate_detailed(qgraph, config, options);
   out << "model and PTQ: " << std::fixed << std::setprecision(1) << quantize_s << " s"
       << (q.out.empty() ? "" : " (quantized graph: " + q.out + ")") << '\n';
-  return report_and_summarize(outcome, config, args, out);
+  return report_and_summarize(outcome, config, args, energy, out);
 }
 
 }  // namespace vitsim::sim

@@ -25,6 +25,8 @@ struct SimulateArgs {
   std::string vcd;              // VCD of the units' signals to write (atomically); none when empty
   std::string memory_plan;      // the memory plan (JSON) to write (atomically); none when empty
   int top_layers = 8;
+  std::string energy = arch::kDefaultEnergyModel;  // energy model name in configs/energy/ or a file
+  bool energy_sensitivity = false;                 // print the coefficients' +-50% table
 };
 
 /// The accelerator a graph runs on when no --accel is given: vit-gemm for a standard ViT

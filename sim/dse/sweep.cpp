@@ -60,7 +60,10 @@ const std::vector<std::string> kMetricColumns = {"cycles",
                                                  "fps_per_dsp",
                                                  "onchip_bytes",
                                                  "dram_bytes_read",
-                                                 "dram_bytes_written"};
+                                                 "dram_bytes_written",
+                                                 "energy_mj",
+                                                 "average_power_w",
+                                                 "gops_per_w"};
 
 // FNV-1a, 64 bits: a stable hash with no dependency (point ids only; not for security).
 uint64_t fnv1a(const std::string& s) {
@@ -628,9 +631,12 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
                 ? quant::load_qgraph(qpath, quant::QGraphUse::Structure)  // timing only
                 : make_qgraph(spec, p, qpath);
     const quant::QGraph& qgraph = loaded ? *loaded : own;
+    // Every point is priced by the default energy model (docs/energy.md).
+    const arch::EnergyModel energy = arch::find_energy_model(arch::kDefaultEnergyModel, config_dir());
     SimOptions options;
     options.timing = arch::parse_timing_mode(spec.timing);
     options.max_cycles = spec.max_cycles;
+    options.energy = &energy;
     const SimReport report = simulate(qgraph, config, options);
     quant::write_file_atomic((folder / "report.json").string(), report.to_json().dump(1) + "\n");
     json metrics = resource_metrics(p);
@@ -643,7 +649,10 @@ json run_sweep_point(const SweepSpec& spec, const std::vector<SweepPoint>& point
                         {"dsp_efficiency", report.dsp_efficiency()},
                         {"fps_per_dsp", report.fps_per_dsp()},
                         {"dram_bytes_read", report.dram_bytes_read},
-                        {"dram_bytes_written", report.dram_bytes_written}});
+                        {"dram_bytes_written", report.dram_bytes_written},
+                        {"energy_mj", report.energy->energy.total() * 1e3},
+                        {"average_power_w", report.average_power_w()},
+                        {"gops_per_w", report.gops_per_w()}});
     result["status"] = "ok";
     result["error"] = "";
     result["metrics"] = metrics;

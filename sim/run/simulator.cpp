@@ -76,6 +76,9 @@ DramReport dram_report(const arch::ddr4::Stats& st, const arch::ddr4::Config& dd
   d.activates = st.activates, d.precharges = st.precharges, d.refreshes = st.refreshes;
   d.peak_gbps = ddr4.peak_gbps();
   d.bus_utilization = ratio(as_double(st.data_cycles), seconds * as_double(ddr4.clock_khz()) * 1e3);
+  d.active_standby_ns = as_double(st.active_cycles) * ddr4.tck_ns();
+  const double rank_ns = seconds * 1e9 * ddr4.org.ranks * ddr4.org.channels;
+  d.precharged_standby_ns = std::max(0.0, rank_ns - d.active_standby_ns);
   return d;
 }
 
@@ -86,7 +89,50 @@ LayerDram layer_dram(const arch::ddr4::Stats& st, const arch::ddr4::Config& ddr4
                     as_double(layer.span()) / (clock_mhz * 1e6));
   return d;
 }
+// What one tile did on its resource.
+arch::Activity tile_activity(const arch::ComputeTile& tile, const arch::Resource& res,
+                             const arch::TileRecord& r) {
+  arch::Activity a;
+  a.macs = tile.macs;
+  a.lane_cycles = res.is_engine ? res.multipliers * r.cost.busy() : 0;
+  const auto units = res.is_engine ? static_cast<int64_t>(tile.aux_chain.size()) : 1;
+  a.aux_ops = r.traffic.aux_results * units;
+  a.read_bytes[static_cast<size_t>(arch::BufferKind::Activation)] = r.traffic.act_bytes;
+  a.read_bytes[static_cast<size_t>(arch::BufferKind::Weight)] = r.traffic.weight_bytes;
+  a.result_bytes = r.traffic.results;
+  return a;
+}
+
+// Prices every layer's and unit's activity, and the image's (report.energy).
+void add_energy(SimReport& rep, const arch::RunRecords& rec, const arch::EnergyModel& model,
+                const arch::AccelConfig& config) {
+  for (ResourceStats& s : rep.resources) s.energy = arch::onchip_energy(model.fpga, config, s.activity);
+  std::optional<arch::DramCommandEnergy> command;
+  if (config.dram.ddr4) command = arch::dram_command_energy(model.dram, *config.dram.ddr4);
+  for (size_t i = 0; i < rep.layers.size(); ++i) {
+    arch::Energy e = arch::onchip_energy(model.fpga, config, rep.layers[i].activity);
+    if (command && i < rec.ddr4_layers.size()) {
+      e.dram_read = as_double(rec.ddr4_layers[i].reads) * command->read;
+      e.dram_write = as_double(rec.ddr4_layers[i].writes) * command->write;
+    }
+    rep.layers[i].energy = e;
+  }
+  rep.energy = EnergyReport{model.name, report_energy(rep, model, config), rep.dram.has_value()};
+}
 }  // namespace
+
+arch::Energy report_energy(const SimReport& rep, const arch::EnergyModel& model,
+                           const arch::AccelConfig& config) {
+  std::optional<arch::DramActivity> dram;
+  if (rep.dram)
+    dram = arch::DramActivity{rep.dram->activates,
+                              rep.dram->reads,
+                              rep.dram->writes,
+                              rep.dram->refreshes,
+                              rep.dram->active_standby_ns,
+                              rep.dram->precharged_standby_ns};
+  return arch::image_energy(model, config, rep.activity, rep.cycles, dram);
+}
 
 SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfig& config,
                              const SimOptions& options) {
@@ -167,6 +213,7 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
     rep.layers[i].label = node.label();
     rep.layers[i].op = quant::op_name(node.op);
   }
+  for (const arch::AuxUnitConfig& unit : config.aux_units) rep.aux_ops_by_unit.emplace_back(unit.type, 0);
   for (size_t r = 0; r < program.resources.size(); ++r) {
     const arch::Resource& res = program.resources[r];
     ResourceStats s;
@@ -180,7 +227,15 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
       ++s.tiles;
       s.macs += tile.macs;
       add_tile(s.cycles, tr, q > 0);  // the wait before a unit's first tile is idle time
+      const arch::Activity a = tile_activity(tile, res, tr);
+      s.activity.add(a);
+      if (res.is_engine)
+        for (const int aux : tile.aux_chain)
+          rep.aux_ops_by_unit[static_cast<size_t>(aux)].second += tr.traffic.aux_results;
+      else
+        rep.aux_ops_by_unit[static_cast<size_t>(res.aux)].second += tr.traffic.aux_results;
       LayerStats& l = rep.layers[static_cast<size_t>(tile.layer)];
+      l.activity.add(a);
       ++l.tiles;
       l.macs += tile.macs;
       add_tile(l.cycles, tr, q > 0);
@@ -200,6 +255,9 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
     LayerStats& l = rep.layers[static_cast<size_t>(tr.layer)];
     ++l.transfers;
     (tr.dir == arch::TransferDir::Load ? l.dram_read : l.dram_written) += tr.bytes;
+    // A load writes its bytes into its buffer, a store reads them out of it.
+    auto& buffer_bytes = tr.dir == arch::TransferDir::Load ? l.activity.write_bytes : l.activity.read_bytes;
+    buffer_bytes[static_cast<size_t>(tr.buffer)] += tr.bytes;
     extend(l, rec.transfers[t].start, rec.transfers[t].done);
   }
   for (const auto& [queue, timeline] :
@@ -220,6 +278,8 @@ SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfi
       rep.layers[i].dram = layer_dram(i < rec.ddr4_layers.size() ? rec.ddr4_layers[i] : arch::ddr4::Stats{},
                                       *config.dram.ddr4, rep.layers[i], rep.clock_mhz);
   }
+  for (const LayerStats& l : rep.layers) rep.activity.add(l.activity);
+  if (options.energy) add_energy(rep, rec, *options.energy, config);
   rep.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return outcome;
 }
@@ -239,6 +299,9 @@ nlohmann::json SimReport::to_json() const {
                         {"tiles", r.tiles}, {"macs", r.macs},        {"cycles", r.cycles.to_json()}};
     if (r.is_engine) j["mac_utilization"] = r.mac_utilization;
     j["timeline"] = timeline_json(r.timeline);
+    j["activity"] = r.activity.to_json();
+    if (r.energy)
+      j["energy_j"] = {{"compute", r.energy->compute()}, {"onchip_memory", r.energy->onchip_memory()}};
     res.push_back(j);
   }
   nlohmann::json lay = nlohmann::json::array();
@@ -258,6 +321,11 @@ nlohmann::json SimReport::to_json() const {
                         {"cycles", l.cycles.to_json()}};
     if (l.mismatches >= 0) j["mismatches"] = l.mismatches;
     if (l.dram) j["dram"] = l.dram->to_json();
+    j["activity"] = l.activity.to_json();
+    if (l.energy)
+      j["energy_j"] = {{"compute", l.energy->compute()},
+                       {"onchip_memory", l.energy->onchip_memory()},
+                       {"dram", l.energy->dram()}};
     lay.push_back(j);
   }
   nlohmann::json j = {{"schema", "vitsim-report"},
@@ -291,6 +359,22 @@ nlohmann::json SimReport::to_json() const {
                       {"layers", lay}};
   if (functional) j["mismatches"] = mismatches;
   if (dram) j["dram"] = dram->to_json();
+  j["activity"] = activity.to_json();
+  j["activity"]["macs"] = macs;
+  j["activity"]["aux_ops_by_unit"] = nlohmann::json::array();
+  for (const auto& unit : aux_ops_by_unit)
+    j["activity"]["aux_ops_by_unit"].push_back({{"unit", unit.first}, {"ops", unit.second}});
+  if (energy) {
+    const arch::Energy& e = energy->energy;
+    j["energy"] = {{"model", energy->model},
+                   {"dram_modeled", energy->dram_modeled},
+                   {"per_image_j", e.total()},
+                   {"average_power_w", average_power_w()},
+                   {"gops_per_w", gops_per_w()},
+                   {"fps_per_w", fps_per_w()},
+                   {"components_j", e.components_json()},
+                   {"terms_j", e.terms_json()}};
+  }
   return j;
 }
 
@@ -323,6 +407,8 @@ nlohmann::json DramReport::to_json() const {
   j["activates"] = activates, j["precharges"] = precharges, j["refreshes"] = refreshes;
   j["peak_gbps"] = peak_gbps;
   j["bus_utilization"] = bus_utilization;
+  j["active_standby_ns"] = active_standby_ns;
+  j["precharged_standby_ns"] = precharged_standby_ns;
   return j;
 }
 
@@ -359,6 +445,16 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
       << fixed(as_double(r.dram_bytes_written) / 1e6, 2) << " MB written ("
       << fixed(ratio(as_double(r.dram_bytes_read + r.dram_bytes_written), r.latency_ms() * 1e6), 2)
       << " GB/s average)\n";
+  if (r.energy) {
+    const arch::Energy& e = r.energy->energy;
+    const auto mj = [&fixed](double joules) { return fixed(joules * 1e3, 3); };
+    out << "  energy          " << mj(e.total()) << " mJ per image (" << r.energy->model << "): compute "
+        << mj(e.compute()) << ", clock " << mj(e.clock) << ", on-chip memory " << mj(e.onchip_memory())
+        << ", DRAM " << (r.energy->dram_modeled ? mj(e.dram()) : "not modeled (ideal bus)") << ", static "
+        << mj(e.static_leakage) << " mJ\n";
+    out << "  power           " << fixed(r.average_power_w(), 3) << " W average: " << fixed(r.gops_per_w(), 1)
+        << " GOPS/W, " << fixed(r.fps_per_w(), 1) << " FPS/W\n";
+  }
   if (r.dram) {
     const DramReport& d = *r.dram;
     const double stall = std::accumulate(d.stall_ns.begin(), d.stall_ns.end(), 0.0);

@@ -13,6 +13,7 @@
 
 #include "arch/accel_config.hpp"
 #include "arch/accelerator.hpp"
+#include "arch/energy.hpp"
 #include "arch/program.hpp"
 #include "arch/timing_mode.hpp"
 #include "quant/qgraph.hpp"
@@ -30,6 +31,7 @@ struct SimOptions {
   bool record_bursts = false;       // keep every DRAM burst in SimOutcome::records (for traces)
   int64_t max_cycles = 0;           // stop with arch::CycleLimitReached beyond this many cycles (0: no limit)
   RunProgress* progress = nullptr;  // cycle mode: the estimate and progress lines on stderr (may be null)
+  const arch::EnergyModel* energy = nullptr;  // prices the activity counts (docs/energy.md); null: no energy
 };
 
 /// a / b, or 0 when b is 0.
@@ -69,6 +71,8 @@ struct ResourceStats {
   CycleBreakdown cycles;
   double mac_utilization = 0;  // macs / (total cycles x multipliers); engines only
   std::vector<TimelineSegment> timeline;
+  arch::Activity activity;             // its tiles' MAC slots, auxiliary operations, operand reads, results
+  std::optional<arch::Energy> energy;  // the activity priced (compute, on-chip memory); with an energy model
 };
 
 /// A layer's accesses as the DDR4 model served them (report.json layers[].dram; DDR4 only): the column
@@ -94,6 +98,10 @@ struct LayerStats {
   std::vector<std::string> resources;  // units its tiles ran on
   int64_t mismatches = -1;        // functional: elements differing from the integer executor (-1: not run)
   std::optional<LayerDram> dram;  // with the DDR4 model only
+  arch::Activity activity;        // its tiles' and its transfers' activity
+  /// Its activity priced, and the DDR4 reads and writes of its bursts (dram_read, dram_write); the image's
+  /// clock, static, ACT-PRE, refresh and background terms are not split by layer.
+  std::optional<arch::Energy> energy;
 
   /// The units it ran on joined by '+' (summary, layers.csv, traces).
   std::string joined_resources() const;
@@ -108,12 +116,22 @@ struct DramReport : LayerDram {
   int64_t activates = 0, precharges = 0, refreshes = 0;
   double peak_gbps = 0;        // the preset's peak
   double bus_utilization = 0;  // data-bus cycles with data / DRAM cycles of the image
+  double active_standby_ns = 0,
+         precharged_standby_ns = 0;  // rank time with a bank open (or refreshing) / not
   nlohmann::json to_json() const;
+};
+
+/// The energy of the image (report.json "energy", docs/energy.md): the image's activity and DRAM
+/// commands priced by an energy model.
+struct EnergyReport {
+  std::string model;
+  arch::Energy energy;
+  bool dram_modeled = false;  // the DDR4 model ran (with the ideal bus, the DRAM terms are 0)
 };
 
 struct SimReport {
   /// Version of report.json's layout (docs/report.schema.json); bump it on any change of keys or meaning.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   std::string model, recipe, accel, timing;
   int resolution = 0;
   bool functional = false, ideal_memory = false;
@@ -128,6 +146,9 @@ struct SimReport {
   std::vector<TimelineSegment> dma_load, dma_store;  // the DMA queues' timelines
   double wall_seconds = 0;                           // simulation only (compile + SystemC + functional)
   std::optional<DramReport> dram;                    // with the DDR4 model only
+  arch::Activity activity;                           // the image's: the sum of its layers'
+  std::vector<std::pair<std::string, int64_t>> aux_ops_by_unit;  // per auxiliary unit of the config
+  std::optional<EnergyReport> energy;                            // with an energy model only
 
   // A ratio whose denominator is 0 (a graph with nothing to run takes 0 cycles) is reported as 0, so
   // every metric is a finite number (docs/metrics.md).
@@ -140,6 +161,10 @@ struct SimReport {
   double peak_gops() const { return 2.0 * as_double(multipliers) * clock_mhz / 1e3; }
   double dsp_efficiency() const { return ratio(gops(), as_double(dsps)); }
   double fps_per_dsp() const { return ratio(fps(), as_double(dsps)); }
+  /// Energy per image / latency, W (0 without an energy model).
+  double average_power_w() const { return energy ? ratio(energy->energy.total(), latency_ms() / 1e3) : 0.0; }
+  double gops_per_w() const { return ratio(gops(), average_power_w()); }
+  double fps_per_w() const { return ratio(fps(), average_power_w()); }
   nlohmann::json to_json() const;
 };
 
@@ -159,6 +184,11 @@ inline SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& 
                           const SimOptions& options) {
   return simulate_detailed(qgraph, config, options).report;
 }
+
+/// The image's energy from its counts in `report` priced by `model` (what simulate stores in
+/// report.energy; the sensitivity table reprices the same counts with one coefficient moved).
+arch::Energy report_energy(const SimReport& report, const arch::EnergyModel& model,
+                           const arch::AccelConfig& config);
 
 /// The ten-second summary: cycles, latency, FPS, MAC utilization, GOPS, DSP efficiency, per-engine
 /// utilization, DRAM traffic, the layers taking the most cycles, and the functional mismatch count.
