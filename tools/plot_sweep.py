@@ -4,8 +4,9 @@
     /usr/bin/python3 tools/plot_sweep.py RESULTS.csv --out DIR [--prefix NAME] [--x COL --y COL]
                                          [--device-dsps N] [--compare OTHER.csv]
 
-writes DIR/NAME-pareto-fps-dsps.png, DIR/NAME-fps-per-dsp-memory.png and DIR/NAME-heatmap.png (NAME
-defaults to the name of the folder holding RESULTS.csv):
+writes DIR/NAME-pareto-fps-dsps.png, DIR/NAME-fps-per-dsp-memory.png, DIR/NAME-heatmap.png and, when
+results.csv has energy columns, DIR/NAME-pareto-fps-energy.png (NAME defaults to the name of the folder
+holding RESULTS.csv):
   pareto-fps-dsps     FPS vs DSPs of every ok point, marked by the search that found it (results.csv's
                       strategy column; an nsga2 run's points coloured by generation), the non-dominated
                       front (max FPS, min DSPs) connected, filtered points (do not fit) as x marks along
@@ -15,6 +16,8 @@ defaults to the name of the folder holding RESULTS.csv):
   fps-per-dsp-memory  FPS/DSP vs on-chip memory (onchip_bytes) with its front (max FPS/DSP, min memory).
   heatmap             the best FPS over all other axes for each pair of values of two axis columns
                       (--x, --y; default the first two axes), written in each cell.
+  pareto-fps-energy   FPS vs energy per image (energy_mj, the sweep's energy model) with its front (max
+                      FPS, min energy); the design with the most GOPS/W labelled.
 
 Axis columns are the columns between `recipe` and `status`. The DSP limit is --device-dsps, else the
 smaller of the spec's constraints.max.dsps and its device's dsps, read from spec.json next to RESULTS.csv
@@ -40,6 +43,7 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUMERIC_COLUMNS = ("fps", "dsps", "luts", "bram36", "fps_per_dsp", "onchip_bytes")
 REQUIRED_COLUMNS = ("index", "model", "res", "recipe", "status") + NUMERIC_COLUMNS
+ENERGY_COLUMNS = ("energy_mj", "gops_per_w")  # results of sweeps before the energy estimate have neither
 STATUSES = ("ok", "failed", "filtered")
 STRATEGIES = ("grid", "random", "latin-hypercube", "nsga2")
 COMPARE_COLOR, COMPARE_FRONT_COLOR = "#dcdcdc", "#7f7f7f"
@@ -92,6 +96,8 @@ def load_results(path):
                              f"{', '.join(STATUSES)}")
         for column in NUMERIC_COLUMNS:
             row[column] = number(row[column], path, line, column)
+        for column in ENERGY_COLUMNS:
+            row[column] = number(row.get(column, ""), path, line, column)
         # Results of sweeps before searches existed have neither column: a grid.
         row["strategy"] = row.get("strategy") or "grid"
         if row["strategy"] not in STRATEGIES:
@@ -294,6 +300,29 @@ def plot_fps_per_dsp_memory(axes, rows, name):
                           f"{name}: {subject(rows)}: FPS/DSP vs on-chip memory", "lower right")
 
 
+def plot_pareto_fps_energy(axes, rows, name):
+    ok = [r for r in rows if r["status"] == "ok" and r["energy_mj"] is not None and r["gops_per_w"] is not None]
+    front = pareto_front(ok, lambda r: r["energy_mj"], lambda r: r["fps"])
+    fig, ax = plt.subplots(figsize=(9, 6))
+    ax.scatter([r["energy_mj"] for r in ok], [r["fps"] for r in ok], s=14, color=OK_COLOR, zorder=2,
+               label=f"ok points ({len(ok)})")
+    ax.plot([r["energy_mj"] for r in front], [r["fps"] for r in front], "-o", color=FRONT_COLOR, ms=5, lw=1.4,
+            zorder=3, label=f"Pareto front: max FPS, min energy per image ({len(front)})")
+    best = max(ok, key=lambda r: (r["gops_per_w"], -r["energy_mj"], -int(r["index"])))
+    text = (f"most GOPS/W: point {best['index']}\n{best['gops_per_w']:.1f} GOPS/W, {best['energy_mj']:.3f} mJ "
+            f"per image\n{best['fps']:.1f} FPS, {best['dsps']:g} DSPs\n{axis_label(axes, best)}")
+    # Faster designs spend less static and background energy per image, so the points fall to the right
+    # and the upper right is free for the label.
+    annotate_best(ax, (best["energy_mj"], best["fps"]), text, (0.97, 0.5), "right")
+    return finish_scatter(fig, ax, "energy per image (energy_mj, mJ)", "FPS",
+                          f"{name}: {subject(rows)}: FPS vs energy per image", "lower left")
+
+
+def has_energy(rows):
+    return any(r["status"] == "ok" and r["energy_mj"] is not None and r["gops_per_w"] is not None
+               for r in rows)
+
+
 def axis_values(rows, column):
     """The column's values in order of first appearance: spec order, since rows are in index order."""
     seen = []
@@ -339,7 +368,7 @@ def plot_heatmap(axes, rows, name, x_col, y_col):
 
 
 def plot_sweep(results_path, out_dir, prefix=None, x_col=None, y_col=None, device_dsps=None, compare_path=None):
-    """Draws the three figures; returns the paths written."""
+    """Draws the figures (the energy one when results.csv has energy); returns the paths written."""
     axes, rows = load_results(results_path)
     compare = None
     if compare_path is not None:
@@ -362,10 +391,13 @@ def plot_sweep(results_path, out_dir, prefix=None, x_col=None, y_col=None, devic
     name = prefix or os.path.basename(os.path.dirname(os.path.abspath(results_path)))
     os.makedirs(out_dir, exist_ok=True)
     plt.rcParams.update({"font.size": 9, "figure.dpi": DPI, "savefig.dpi": DPI})
-    return [save(plot_pareto_fps_dsps(axes, rows, name, limit, limit_label, compare), out_dir,
-                 f"{name}-pareto-fps-dsps.png"),
-            save(plot_fps_per_dsp_memory(axes, rows, name), out_dir, f"{name}-fps-per-dsp-memory.png"),
-            save(plot_heatmap(axes, rows, name, x_col, y_col), out_dir, f"{name}-heatmap.png")]
+    written = [save(plot_pareto_fps_dsps(axes, rows, name, limit, limit_label, compare), out_dir,
+                    f"{name}-pareto-fps-dsps.png"),
+               save(plot_fps_per_dsp_memory(axes, rows, name), out_dir, f"{name}-fps-per-dsp-memory.png"),
+               save(plot_heatmap(axes, rows, name, x_col, y_col), out_dir, f"{name}-heatmap.png")]
+    if has_energy(rows):
+        written.append(save(plot_pareto_fps_energy(axes, rows, name), out_dir, f"{name}-pareto-fps-energy.png"))
+    return written
 
 
 def positive_int(text):
