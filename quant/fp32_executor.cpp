@@ -177,8 +177,8 @@ Tensor conv2d(const Node& node, const Tensor& x) {
                    std::to_string(node.in_features));
   if (g.cin % g.groups || g.cout % g.groups) fail(node, "channels are not divisible by groups");
   if (node.norm == Norm::LayerNorm) fail(node, "LayerNorm after a Conv2d is not supported");
-  g.ho = (g.h + 2 * g.pad - g.k) / g.stride + 1;
-  g.wo = (g.w + 2 * g.pad - g.k) / g.stride + 1;
+  g.ho = window_outputs(g.h, g.k, g.stride, g.pad);
+  g.wo = window_outputs(g.w, g.k, g.stride, g.pad);
   expect_out_shape(node, {g.cout, g.ho, g.wo});
   check_params(node);
 
@@ -392,8 +392,8 @@ Tensor global_avg_pool(const Node& node, const Tensor& x) {
 Tensor max_pool(const Node& node, const Tensor& x) {
   expect_rank(node, x, 3);
   const int64_t h = x.shape[1], w = x.shape[2];
-  const int64_t ho = (h + 2 * node.pad - node.kernel) / node.stride + 1;
-  const int64_t wo = (w + 2 * node.pad - node.kernel) / node.stride + 1;
+  const int64_t ho = window_outputs(h, node.kernel, node.stride, node.pad);
+  const int64_t wo = window_outputs(w, node.kernel, node.stride, node.pad);
   expect_out_shape(node, {x.shape[0], ho, wo});
   Tensor out(node.out_shape);
   for (int64_t c = 0; c < x.shape[0]; ++c)

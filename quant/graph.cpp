@@ -433,8 +433,8 @@ int GraphBuilder::conv(const std::string& name, int in, int64_t out_channels, in
   n.has_bias = bias;
   n.norm = norm;
   n.act = act;
-  const int64_t ho = (s[1] + 2 * n.pad - kernel) / stride + 1;
-  const int64_t wo = (s[2] + 2 * n.pad - kernel) / stride + 1;
+  const int64_t ho = window_outputs(s[1], kernel, stride, n.pad);
+  const int64_t wo = window_outputs(s[2], kernel, stride, n.pad);
   if (ho <= 0 || wo <= 0) shape_error(name, "input " + shape_str(s) + " is smaller than the kernel");
   n.out_shape = {out_channels, ho, wo};
   return push(std::move(n));
@@ -522,8 +522,8 @@ int GraphBuilder::max_pool(const std::string& name, int in, int kernel, int stri
   n.stride = stride;
   n.pad = pad;
   n.in_features = n.out_features = s[0];
-  const int64_t ho = (s[1] + 2 * int64_t{pad} - kernel) / stride + 1;
-  const int64_t wo = (s[2] + 2 * int64_t{pad} - kernel) / stride + 1;
+  const int64_t ho = window_outputs(s[1], kernel, stride, pad);
+  const int64_t wo = window_outputs(s[2], kernel, stride, pad);
   if (ho <= 0 || wo <= 0) shape_error(name, "input " + shape_str(s) + " is smaller than the kernel");
   n.out_shape = {s[0], ho, wo};
   return push(std::move(n));

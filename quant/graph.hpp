@@ -156,6 +156,12 @@ int64_t working_set_bytes(const Graph& graph);
 /// return -1 when the count exceeds int64.
 int64_t all_outputs_bytes(const Graph& graph);
 
+/// Output positions along one axis of `extent` inputs of a Conv2d or MaxPool window (floor mode, as ONNX
+/// and PyTorch): (extent + 2 pad - kernel) / stride + 1; 0 or less when the window does not fit.
+inline int64_t window_outputs(int64_t extent, int64_t kernel, int64_t stride, int64_t pad) {
+  return (extent + 2 * pad - kernel) / stride + 1;
+}
+
 /// The MaxPool of `node` at output pixel (oy, ox) of one channel plane `x` [H, W]: the largest value among
 /// the window's in-bounds taps (padded taps are skipped; the geometry guarantees at least one). One
 /// definition for the FP32 and integer executors and the accelerator's max-pool unit.

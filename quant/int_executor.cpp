@@ -366,8 +366,8 @@ QTensor conv2d(const Node& node, const QNode& qn, const QTensor& x, const ActQua
                    std::to_string(node.in_features));
   if (g.cin % g.groups || g.cout % g.groups) fail(node, "channels are not divisible by groups");
   if (node.norm == Norm::LayerNorm) fail(node, "LayerNorm after a Conv2d has no integer semantics");
-  g.ho = (g.h + 2 * g.pad - g.k) / g.stride + 1;
-  g.wo = (g.w + 2 * g.pad - g.k) / g.stride + 1;
+  g.ho = window_outputs(g.h, g.k, g.stride, g.pad);
+  g.wo = window_outputs(g.w, g.k, g.stride, g.pad);
   expect_out_shape(node, {g.cout, g.ho, g.wo});
   const int64_t cg = g.cin / g.groups, cog = g.cout / g.groups, taps = cg * g.k * g.k;
   check_weights(node, qn, g.cout * taps, g.cout);
@@ -698,8 +698,8 @@ QTensor global_avg_pool(const Node& node, const QNode& qn, const QTensor& x, con
 QTensor max_pool(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
   if (x.shape.size() != 3) fail(node, "expects a [C,H,W] input, got " + shape_str(x.shape));
   const int64_t c = x.shape[0], h = x.shape[1], w = x.shape[2];
-  const int64_t ho = (h + 2 * node.pad - node.kernel) / node.stride + 1;
-  const int64_t wo = (w + 2 * node.pad - node.kernel) / node.stride + 1;
+  const int64_t ho = window_outputs(h, node.kernel, node.stride, node.pad);
+  const int64_t wo = window_outputs(w, node.kernel, node.stride, node.pad);
   expect_out_shape(node, {c, ho, wo});
   if (!qn.out.same_as(qx) || qx.groups1 != 1)
     fail(node, "the output quantizer must equal the input's, per tensor or per channel");

@@ -1902,9 +1902,9 @@ void Importer::process(int idx) {
   if (elementwise_ops().count(op))
     fail_node(
         n,
-        "unsupported op here: elementwise ops are only supported as an activation (ReLU, HardSwish, GELU) "
-        "fused into the Conv / Gemm / MatMul (+norm) that feeds only it, or inside a LayerNorm or LiteMLA "
-        "pattern");
+        "unsupported op here: elementwise ops are only supported as an activation (ReLU, ReLU6, HardSwish, "
+        "GELU) fused into the Conv / Gemm / MatMul (+norm) that feeds only it (a Relu also into a residual "
+        "Add), or inside a LayerNorm or LiteMLA pattern");
   fail_node(n, "unsupported op " + op);
 }
 

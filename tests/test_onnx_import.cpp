@@ -126,6 +126,29 @@ void run_export(const std::string& script, const std::string& args, const fs::pa
   if (std::system(cmd.c_str()) != 0) FAIL("export failed: " << cmd << "\n" << read_file(log));
 }
 
+// Imports the export in `dir` (model.onnx), failing the test with the importer's message.
+Graph import_export(const fs::path& dir, const std::string& what) {
+  try {
+    return import_onnx((dir / "model.onnx").string());
+  } catch (const std::exception& e) {
+    FAIL("importing " << what << " failed: " << e.what());
+  }
+  return {};
+}
+
+// Runs the export's input.bin through `g` and compares with PyTorch's output.bin: every logit within
+// kRelTol relative to max(1, |PyTorch's|), and (`same_top1`) the same top-1 class.
+void check_export_logits(const Graph& g, const fs::path& dir, const std::string& what, bool same_top1) {
+  Tensor x(g.nodes[0].out_shape);
+  x.data = read_floats(dir / "input.bin", x.data.size());
+  const Tensor y = vitsim::quant::run_fp32(g, x);
+  const std::vector<float> ref = read_floats(dir / "output.bin", y.data.size());
+  const auto [err, at] = worst_rel_err(y.data, ref.data(), ref.size());
+  INFO(what << ": logit " << at << " is " << y.data[at] << ", PyTorch " << ref[at]);
+  CHECK(err <= kRelTol);
+  if (same_top1) CHECK(argmax(y.data.data(), ref.size()) == argmax(ref.data(), ref.size()));
+}
+
 std::string describe(const Node& n) {
   std::ostringstream s;
   s << n.name << " " << vitsim::quant::op_name(n.op) << " " << shape_str(n.out_shape) << " k" << n.kernel
@@ -272,24 +295,13 @@ TEST_CASE("ONNX import: a ViT exported at opset 17 (LayerNormalization) with tan
   if (!python_exports_available("the ViT variant export")) return;
   TempDir dir("onnx", "vit17");
   run_export("train_fashion_vit.py", "--export-variant", dir.path);
-  Graph g;
-  try {
-    g = import_onnx((dir.path / "model.onnx").string());
-  } catch (const std::exception& e) {
-    FAIL("importing the opset-17 ViT failed: " << e.what());
-  }
+  const Graph g = import_export(dir.path, "the opset-17 ViT");
   CHECK(count_ops(g, OpKind::LayerNorm) == 9);
   CHECK(count_ops(g, OpKind::Softmax) == 4);
   int tanh_gelus = 0;
   for (const Node& n : g.nodes) tanh_gelus += n.op == OpKind::Linear && n.act == Act::GeluTanh;
   CHECK(tanh_gelus == 4);
-  Tensor x(g.nodes[0].out_shape);
-  x.data = read_floats(dir.path / "input.bin", x.data.size());
-  const Tensor y = vitsim::quant::run_fp32(g, x);
-  const std::vector<float> ref = read_floats(dir.path / "output.bin", y.data.size());
-  const auto [err, at] = worst_rel_err(y.data, ref.data(), ref.size());
-  INFO("logit " << at << " is " << y.data[at] << ", PyTorch " << ref[at]);
-  CHECK(err <= kRelTol);
+  check_export_logits(g, dir.path, "the opset-17 ViT", false);
 }
 
 TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and the zoo graphs", "[onnx]") {
@@ -300,12 +312,7 @@ TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and 
       TempDir dir("onnx", "zoo");
       run_export("export_zoo_onnx.py", "--model " + model + " --res " + std::to_string(res), dir.path);
 
-      Graph g;
-      try {
-        g = import_onnx((dir.path / "model.onnx").string());
-      } catch (const std::exception& e) {
-        FAIL("importing the " << model << " export failed: " << e.what());
-      }
+      const Graph g = import_export(dir.path, "the " + model + " export");
       const Graph zoo = vitsim::quant::build_model(model, res);
       CHECK(g.macs() == zoo.macs());
 
@@ -330,17 +337,7 @@ TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and 
         }
       }
 
-      const Tensor x = [&] {
-        Tensor t(g.nodes[0].out_shape);
-        t.data = read_floats(dir.path / "input.bin", t.data.size());
-        return t;
-      }();
-      const Tensor y = vitsim::quant::run_fp32(g, x);
-      const std::vector<float> ref = read_floats(dir.path / "output.bin", y.data.size());
-      const auto [err, at] = worst_rel_err(y.data, ref.data(), ref.size());
-      INFO(model << ": logit " << at << " is " << y.data[at] << ", PyTorch " << ref[at]);
-      CHECK(err <= kRelTol);
-      CHECK(argmax(y.data.data(), ref.size()) == argmax(ref.data(), ref.size()));
+      check_export_logits(g, dir.path, model, true);
     }
   }
 }
@@ -361,13 +358,9 @@ TEST_CASE("ONNX import: torchvision MobileNetV2 and ResNet-18 match PyTorch; MAC
       run_export("export_torchvision_onnx.py", "--model " + model + " --res " + std::to_string(res),
                  dir.path);
       const nlohmann::json meta = nlohmann::json::parse(read_file(dir.path / "meta.json"));
-      Graph g;
-      try {
-        g = import_onnx((dir.path / "model.onnx").string());
-      } catch (const std::exception& e) {
-        FAIL("importing the " << model << " export failed: " << e.what());
-      }
+      const Graph g = import_export(dir.path, "the " + model + " export");
       CHECK(g.macs() == meta.at("onnx_macs").get<int64_t>());
+      CHECK(g.param_count() == meta.at("onnx_params").get<int64_t>());  // BatchNorm folded by the exporter
       const auto& ops = meta.at("onnx").at("op_types");
       CHECK(count_ops(g, OpKind::Conv2d) == ops.at("Conv").get<int>());
       CHECK(count_ops(g, OpKind::Add) == ops.at("Add").get<int>());
@@ -390,14 +383,7 @@ TEST_CASE("ONNX import: torchvision MobileNetV2 and ResNet-18 match PyTorch; MAC
         CHECK(add_relus == 8);
       }
 
-      Tensor x(g.nodes[0].out_shape);
-      x.data = read_floats(dir.path / "input.bin", x.data.size());
-      const Tensor y = vitsim::quant::run_fp32(g, x);
-      const std::vector<float> ref = read_floats(dir.path / "output.bin", y.data.size());
-      const auto [err, at] = worst_rel_err(y.data, ref.data(), ref.size());
-      INFO(model << ": logit " << at << " is " << y.data[at] << ", PyTorch " << ref[at]);
-      CHECK(err <= kRelTol);
-      CHECK(argmax(y.data.data(), ref.size()) == argmax(ref.data(), ref.size()));
+      check_export_logits(g, dir.path, model, true);
     }
   }
 }

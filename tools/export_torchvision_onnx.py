@@ -8,7 +8,8 @@ Writes to --out:
     model.onnx     opset 13, eval mode, input "input" [1,3,R,R], output "logits" [1,1000], constant folding on
     input.bin      float32 little-endian [1,3,R,R], N(0,1) from torch.manual_seed(seed + 1)
     output.bin     float32 little-endian [1,1000], PyTorch eval-mode logits of input.bin
-    meta.json      torch's parameter count, the ONNX file's MACs and op types, shapes, versions
+    meta.json      torch's parameter count, the ONNX file's MACs, initializer elements and op types, shapes,
+                   versions
 
 Weights as tools/export_zoo_onnx.py makes them (torch's default initialization under manual_seed(seed),
 random BatchNorm affines and running statistics), so BatchNorm folding is exercised on non-trivial values.
@@ -93,6 +94,8 @@ def main():
         "model": args.model, "resolution": args.res, "seed": args.seed,
         "params": sum(p.numel() for p in model.parameters()),
         "onnx_macs": onnx_macs(m),
+        # BatchNorm folded into conv biases: torch's count less one value per normalized channel
+        "onnx_params": sum(int(np.prod(t.dims)) for t in m.graph.initializer),
         "onnx": {"file": "model.onnx", "opset": 13, "input": "input", "output": "logits", "op_types": ops},
         "input": {"file": "input.bin", "shape": list(x.shape)},
         "output": {"file": "output.bin", "shape": list(y.shape)},
