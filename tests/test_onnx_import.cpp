@@ -346,7 +346,7 @@ TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and 
 // made non-trivial), at 64x64 to keep the test short: every layer type and the whole structure are those of
 // the 224 models, only the feature maps are smaller. MACs against the count tools/export_torchvision_onnx.py
 // takes from the ONNX file with ONNX's own shape inference (not the importer's).
-TEST_CASE("ONNX import: torchvision MobileNetV2 and ResNet-18 match PyTorch; MACs as counted in the file",
+TEST_CASE("ONNX import: torchvision MobileNetV2 and ResNet-18 match PyTorch, MACs as counted in the file",
           "[onnx]") {
   if (!python_exports_available("the torchvision exports", "torch, onnx, torchvision",
                                 "python3-torch python3-onnx python3-torchvision"))
