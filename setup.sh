@@ -19,9 +19,10 @@ if [ "$preset" = ci ]; then packages+=(slurm-wlm munge); fi
 # VITSIM_REQUIRE_VERILATOR); elsewhere those tests are not built without them.
 if [ "$preset" = ci ]; then packages+=(verilator yosys); fi
 # CI runs the tests that need Python packages instead of skipping them (the ci preset sets
-# VITSIM_REQUIRE_PYTHON_TOOLS): the JSON Schema checks (python3-jsonschema) and the ONNX import test that
-# exports zoo models with PyTorch (python3-torch, python3-onnx).
-if [ "$preset" = ci ]; then packages+=(python3-jsonschema python3-torch python3-onnx); fi
+# VITSIM_REQUIRE_PYTHON_TOOLS): the JSON Schema checks (python3-jsonschema) and the ONNX import tests that
+# export zoo models with PyTorch (python3-torch, python3-onnx) and torchvision's MobileNetV2 and ResNet-18
+# (python3-torchvision).
+if [ "$preset" = ci ]; then packages+=(python3-jsonschema python3-torch python3-onnx python3-torchvision); fi
 # The asan and fuzz presets build with clang-14 and link libFuzzer (tests/fuzz/, docs/building.md "Fuzzing").
 case "$preset" in asan | fuzz) packages+=(clang-14 libclang-rt-14-dev) ;; esac
 missing=()

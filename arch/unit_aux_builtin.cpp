@@ -83,7 +83,7 @@ class ResidualAdd : public AuxUnitParams {
     expect_op(tile, type(), OpKind::Add);
     const QTensor& x0 = *tile.inputs[0];
     const QTensor& x1 = *tile.inputs[1];
-    const AddStage stage(tile.qnode(), tile.input_quant(0), tile.input_quant(1));
+    const AddStage stage(tile.qnode(), tile.input_quant(0), tile.input_quant(1), tile.node().act);
     const RegionSpace space = region_space(tile.node());
     // [T, D] tokens: c is the feature, whose PTF factors the stage applies; [C, H, W]: c is the channel.
     const bool tokens = tile.node().out_shape.size() == 2;

@@ -24,7 +24,8 @@ namespace vitsim::arch {
   X(layernorm)               \
   X(gelu)                    \
   X(softmax)                 \
-  X(token_ops)
+  X(token_ops)               \
+  X(maxpool)
 
 #define X(id) void register_unit_##id(UnitRegistry& registry);
 VITSIM_BUILTIN_UNITS
@@ -115,6 +116,8 @@ const char* aux_step_name(AuxStep step) {
       return "class-token";
     case AuxStep::PosEmbed:
       return "position-embedding";
+    case AuxStep::MaxPool:
+      return "max-pool";
   }
   return "?";
 }

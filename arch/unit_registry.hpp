@@ -110,6 +110,7 @@ enum class AuxStep : int {
   TokenMove,      // standalone: ViT codes moved unchanged (PatchTokens, HeadSplit, HeadMerge, TokenSelect)
   ClassToken,     // standalone: the class token prepended to the requantized tokens (ClassToken)
   PosEmbed,       // standalone: the position embedding added to the tokens, requantized (PosEmbed)
+  MaxPool,        // standalone: the max of each window's codes (MaxPool)
 };
 /// "requantize", "relu", ..., "softmax".
 const char* aux_step_name(AuxStep step);

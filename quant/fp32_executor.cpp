@@ -74,6 +74,7 @@ inline float activate(float x) {
   if constexpr (A == Act::GeluTanh)
     return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
   if constexpr (A == Act::GeluErf) return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2));
+  if constexpr (A == Act::ReLU6) return std::min(std::max(x, 0.0f), 6.0f);
   return x;
 }
 
@@ -135,6 +136,8 @@ void channel_epilogue(float* data, int64_t channels, int64_t plane, const Channe
       return channel_epilogue_impl<Act::GeluTanh>(data, channels, plane, f);
     case Act::GeluErf:
       return channel_epilogue_impl<Act::GeluErf>(data, channels, plane, f);
+    case Act::ReLU6:
+      return channel_epilogue_impl<Act::ReLU6>(data, channels, plane, f);
   }
 }
 
@@ -155,6 +158,8 @@ void activate_all(float* v, int64_t n, Act act) {
       return activate_all_impl<Act::GeluTanh>(v, n);
     case Act::GeluErf:
       return activate_all_impl<Act::GeluErf>(v, n);
+    case Act::ReLU6:
+      return activate_all_impl<Act::ReLU6>(v, n);
   }
 }
 
@@ -172,8 +177,8 @@ Tensor conv2d(const Node& node, const Tensor& x) {
                    std::to_string(node.in_features));
   if (g.cin % g.groups || g.cout % g.groups) fail(node, "channels are not divisible by groups");
   if (node.norm == Norm::LayerNorm) fail(node, "LayerNorm after a Conv2d is not supported");
-  g.ho = (g.h + 2 * g.pad - g.k) / g.stride + 1;
-  g.wo = (g.w + 2 * g.pad - g.k) / g.stride + 1;
+  g.ho = window_outputs(g.h, g.k, g.stride, g.pad);
+  g.wo = window_outputs(g.w, g.k, g.stride, g.pad);
   expect_out_shape(node, {g.cout, g.ho, g.wo});
   check_params(node);
 
@@ -384,6 +389,20 @@ Tensor global_avg_pool(const Node& node, const Tensor& x) {
   return out;
 }
 
+Tensor max_pool(const Node& node, const Tensor& x) {
+  expect_rank(node, x, 3);
+  const int64_t h = x.shape[1], w = x.shape[2];
+  const int64_t ho = window_outputs(h, node.kernel, node.stride, node.pad);
+  const int64_t wo = window_outputs(w, node.kernel, node.stride, node.pad);
+  expect_out_shape(node, {x.shape[0], ho, wo});
+  Tensor out(node.out_shape);
+  for (int64_t c = 0; c < x.shape[0]; ++c)
+    for (int64_t oy = 0; oy < ho; ++oy)
+      for (int64_t ox = 0; ox < wo; ++ox)
+        out.data[uz((c * ho + oy) * wo + ox)] = max_pool_at(node, x.data.data() + c * h * w, h, w, oy, ox);
+  return out;
+}
+
 Tensor patch_tokens(const Node& node, const Tensor& x) {
   expect_rank(node, x, 3);
   const int64_t d = x.shape[0], t = x.shape[1] * x.shape[2];
@@ -456,6 +475,7 @@ Tensor add(const Node& node, const Tensor& lhs, const Tensor& rhs) {
   expect_out_shape(node, lhs.shape);
   Tensor out(node.out_shape);
   for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = lhs.data[i] + rhs.data[i];
+  activate_all(out.data.data(), out.size(), node.act);
   return out;
 }
 
@@ -521,6 +541,9 @@ Tensor eval_node_fp32(const Node& node, const std::vector<const Tensor*>& inputs
     case OpKind::TokenSelect:
       expect_inputs(node, inputs, 1);
       return token_select(node, *inputs[0]);
+    case OpKind::MaxPool:
+      expect_inputs(node, inputs, 1);
+      return max_pool(node, *inputs[0]);
   }
   fail(node, "unknown op");
 }

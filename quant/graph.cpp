@@ -120,6 +120,8 @@ const char* op_name(OpKind op) {
       return "head_merge";
     case OpKind::TokenSelect:
       return "token_select";
+    case OpKind::MaxPool:
+      return "maxpool";
   }
   return "?";
 }
@@ -136,6 +138,8 @@ const char* act_name(Act act) {
       return "gelu_tanh";
     case Act::GeluErf:
       return "gelu";
+    case Act::ReLU6:
+      return "relu6";
   }
   return "?";
 }
@@ -260,7 +264,7 @@ void replay(GraphBuilder& b, const Node& n) {
       b.linear(n.name, in, n.out_features, n.has_bias, n.norm, n.act);
       break;
     case OpKind::Add:
-      b.add(n.name, in, n.inputs[1]);
+      b.add(n.name, in, n.inputs[1], n.act);
       break;
     case OpKind::Concat:
       b.concat(n.name, n.inputs);
@@ -270,6 +274,9 @@ void replay(GraphBuilder& b, const Node& n) {
       break;
     case OpKind::GlobalAvgPool:
       b.global_avg_pool(n.name, in);
+      break;
+    case OpKind::MaxPool:
+      b.max_pool(n.name, in, n.kernel, n.stride, n.pad);
       break;
     case OpKind::AttnKernel:
       b.attn_kernel(n.name, in, n.head_dim);
@@ -426,8 +433,8 @@ int GraphBuilder::conv(const std::string& name, int in, int64_t out_channels, in
   n.has_bias = bias;
   n.norm = norm;
   n.act = act;
-  const int64_t ho = (s[1] + 2 * n.pad - kernel) / stride + 1;
-  const int64_t wo = (s[2] + 2 * n.pad - kernel) / stride + 1;
+  const int64_t ho = window_outputs(s[1], kernel, stride, n.pad);
+  const int64_t wo = window_outputs(s[2], kernel, stride, n.pad);
   if (ho <= 0 || wo <= 0) shape_error(name, "input " + shape_str(s) + " is smaller than the kernel");
   n.out_shape = {out_channels, ho, wo};
   return push(std::move(n));
@@ -450,12 +457,14 @@ int GraphBuilder::linear(const std::string& name, int in, int64_t out_features, 
   return push(std::move(n));
 }
 
-int GraphBuilder::add(const std::string& name, int lhs, int rhs) {
+int GraphBuilder::add(const std::string& name, int lhs, int rhs, Act act) {
   if (shape(lhs) != shape(rhs))
     shape_error(name, "add of " + shape_str(shape(lhs)) + " and " + shape_str(shape(rhs)));
+  if (act != Act::None && act != Act::ReLU) shape_error(name, "an add's activation is none or relu");
   Node n;
   n.name = name;
   n.op = OpKind::Add;
+  n.act = act;
   n.inputs = {lhs, rhs};
   n.out_shape = shape(lhs);
   return push(std::move(n));
@@ -497,6 +506,26 @@ int GraphBuilder::global_avg_pool(const std::string& name, int in) {
   n.op = OpKind::GlobalAvgPool;
   n.inputs = {in};
   n.out_shape = {s[0]};
+  return push(std::move(n));
+}
+
+int GraphBuilder::max_pool(const std::string& name, int in, int kernel, int stride, int pad) {
+  const Shape& s = shape(in);
+  if (s.size() != 3) shape_error(name, "maxpool needs a [C,H,W] input, got " + shape_str(s));
+  if (kernel < 1 || stride < 1 || pad < 0 || pad >= kernel)
+    shape_error(name, "maxpool needs kernel and stride >= 1 and padding in [0, kernel)");
+  Node n;
+  n.name = name;
+  n.op = OpKind::MaxPool;
+  n.inputs = {in};
+  n.kernel = kernel;
+  n.stride = stride;
+  n.pad = pad;
+  n.in_features = n.out_features = s[0];
+  const int64_t ho = window_outputs(s[1], kernel, stride, pad);
+  const int64_t wo = window_outputs(s[2], kernel, stride, pad);
+  if (ho <= 0 || wo <= 0) shape_error(name, "input " + shape_str(s) + " is smaller than the kernel");
+  n.out_shape = {s[0], ho, wo};
   return push(std::move(n));
 }
 

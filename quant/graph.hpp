@@ -11,6 +11,7 @@
 //   head stack   [B, R, N]   attention operands: B heads, R rows, N columns
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -66,9 +67,11 @@ enum class OpKind {
                   //   out[head, s*dh + e, t] = in[t, s*h*dh + head*dh + e]
   HeadMerge,      // [h, T, dh] -> [T, h*dh]: out[t, head*dh + e] = in[head, t, e]
   TokenSelect,    // [T, D] -> [D], row `token_index`
+  MaxPool,        // [C, H, W] -> [C, Ho, Wo]: max over a kernel x kernel window (stride, padding: padded taps
+                  //   are ignored, as ONNX / PyTorch do), geometry as Conv2d's
 };
 
-enum class Act { None, ReLU, HSwish, GeluTanh, GeluErf };
+enum class Act { None, ReLU, HSwish, GeluTanh, GeluErf, ReLU6 };  // ReLU6: min(max(x, 0), 6)
 enum class Norm { None, BatchNorm, LayerNorm };
 
 const char* op_name(OpKind op);
@@ -92,14 +95,14 @@ struct Node {
   std::vector<int> inputs;  // indices of earlier nodes
   Shape out_shape;
 
-  // Conv2d: kernel k x k, stride, zero padding on every side, groups.
+  // Conv2d / MaxPool: kernel k x k, stride, zero padding on every side; Conv2d: groups.
   int kernel = 1, stride = 1, pad = 0, groups = 1;
   // Conv2d / Linear: channels / features in and out. MatMul: in_features is the contraction length K.
   int64_t in_features = 0, out_features = 0;
   bool has_bias = false;
   Norm norm = Norm::None;  // BatchNorm after a Conv2d, LayerNorm after a Linear (or the LayerNorm op)
   float norm_eps = 1e-5f;
-  Act act = Act::None;  // applied after norm
+  Act act = Act::None;  // applied after norm (Conv2d, Linear); Add: None or ReLU (a residual add + ReLU)
 
   // MatMul
   MatOperand a, b;
@@ -153,6 +156,25 @@ int64_t working_set_bytes(const Graph& graph);
 /// return -1 when the count exceeds int64.
 int64_t all_outputs_bytes(const Graph& graph);
 
+/// Output positions along one axis of `extent` inputs of a Conv2d or MaxPool window (floor mode, as ONNX
+/// and PyTorch): (extent + 2 pad - kernel) / stride + 1; 0 or less when the window does not fit.
+inline int64_t window_outputs(int64_t extent, int64_t kernel, int64_t stride, int64_t pad) {
+  return (extent + 2 * pad - kernel) / stride + 1;
+}
+
+/// The MaxPool of `node` at output pixel (oy, ox) of one channel plane `x` [H, W]: the largest value among
+/// the window's in-bounds taps (padded taps are skipped; the geometry guarantees at least one). One
+/// definition for the FP32 and integer executors and the accelerator's max-pool unit.
+template <class T>
+T max_pool_at(const Node& node, const T* x, int64_t h, int64_t w, int64_t oy, int64_t ox) {
+  const int64_t y0 = oy * node.stride - node.pad, x0 = ox * node.stride - node.pad;
+  const int64_t y1 = std::min<int64_t>(y0 + node.kernel, h), x1 = std::min<int64_t>(x0 + node.kernel, w);
+  T best = x[std::max<int64_t>(y0, 0) * w + std::max<int64_t>(x0, 0)];
+  for (int64_t y = std::max<int64_t>(y0, 0); y < y1; ++y)
+    for (int64_t xx = std::max<int64_t>(x0, 0); xx < x1; ++xx) best = std::max(best, x[y * w + xx]);
+  return best;
+}
+
 /// Builds graphs node by node, inferring output shapes and checking every shape as it goes.
 class GraphBuilder {
  public:
@@ -162,10 +184,11 @@ class GraphBuilder {
   int conv(const std::string& name, int in, int64_t out_channels, int kernel, int stride, int groups,
            bool bias, Norm norm, Act act, int pad = -1);
   int linear(const std::string& name, int in, int64_t out_features, bool bias, Norm norm, Act act);
-  int add(const std::string& name, int lhs, int rhs);
+  int add(const std::string& name, int lhs, int rhs, Act act = Act::None);
   int concat(const std::string& name, const std::vector<int>& ins);
   int layer_norm(const std::string& name, int in, float eps);
   int global_avg_pool(const std::string& name, int in);
+  int max_pool(const std::string& name, int in, int kernel, int stride, int pad);
   int attn_kernel(const std::string& name, int in, int64_t head_dim);
   int matmul(const std::string& name, int a, MatOperand a_op, int b, MatOperand b_op, float scale);
   int attn_normalize(const std::string& name, int in, int64_t head_dim, int64_t height, int64_t width);

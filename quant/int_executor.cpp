@@ -196,6 +196,9 @@ void with_act(Act act, F&& f) {
     case Act::GeluErf:
       f(std::integral_constant<Act, Act::GeluErf>{});
       return;
+    case Act::ReLU6:
+      f(std::integral_constant<Act, Act::ReLU6>{});
+      return;
   }
 }
 
@@ -238,7 +241,13 @@ ActStage make_stage(const Node& node, const QNode& qn, int64_t channels) {
   check_requant(node, "requant", qn.requant, uz(channels));
   if (node.act == Act::HSwish || node.act == Act::GeluTanh || node.act == Act::GeluErf)
     check_quant(node, "pre-activation quantizer", qn.pre_act, Shape{}, false);  // per tensor
-  if (node.act == Act::HSwish) {
+  if (node.act == Act::ReLU6) {
+    if (qn.relu6_six.size() != uz(channels))
+      fail(node, "has " + std::to_string(qn.relu6_six.size()) + " relu6_six entries, expected " +
+                     std::to_string(channels));
+    for (int32_t six : qn.relu6_six)
+      if (six < 0) fail(node, "a relu6_six entry is " + std::to_string(six) + ", must be >= 0");
+  } else if (node.act == Act::HSwish) {
     check_requant(node, "act_requant", qn.act_requant, uz(channels));
     if (qn.hswish_six < 0) fail(node, "hswish_six is " + std::to_string(qn.hswish_six) + ", must be >= 0");
   } else if ((node.act == Act::GeluTanh || node.act == Act::GeluErf) && qn.act_lut.empty()) {  // i-GELU
@@ -357,8 +366,8 @@ QTensor conv2d(const Node& node, const QNode& qn, const QTensor& x, const ActQua
                    std::to_string(node.in_features));
   if (g.cin % g.groups || g.cout % g.groups) fail(node, "channels are not divisible by groups");
   if (node.norm == Norm::LayerNorm) fail(node, "LayerNorm after a Conv2d has no integer semantics");
-  g.ho = (g.h + 2 * g.pad - g.k) / g.stride + 1;
-  g.wo = (g.w + 2 * g.pad - g.k) / g.stride + 1;
+  g.ho = window_outputs(g.h, g.k, g.stride, g.pad);
+  g.wo = window_outputs(g.w, g.k, g.stride, g.pad);
   expect_out_shape(node, {g.cout, g.ho, g.wo});
   const int64_t cg = g.cin / g.groups, cog = g.cout / g.groups, taps = cg * g.k * g.k;
   check_weights(node, qn, g.cout * taps, g.cout);
@@ -616,7 +625,7 @@ QTensor add(const Node& node, const QNode& qn, const QTensor& x0, const ActQuant
   for (const ActQuant* q : {&q0, &q1})  // PTF factors shift the centered codes: keep them narrow
     if (!q->per_tensor() && (q->zero_point[0] < code_min(q->bits) || q->zero_point[0] > code_max(q->bits)))
       fail(node, "a PTF input's zero point must lie in its code range");
-  const AddStage stage(qn, q0, q1);
+  const AddStage stage(qn, q0, q1, node.act);
   QTensor out{node.out_shape, std::vector<int32_t>(x0.data.size())};
   const size_t width = uz(x0.shape.back());
   for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = stage.apply(x0.data[i], x1.data[i], i % width);
@@ -683,6 +692,22 @@ QTensor global_avg_pool(const Node& node, const QNode& qn, const QTensor& x, con
     out.data[uz(ch)] =
         requantize_code(sum, qn.requant[0], qn.out.zero_point[qn.out.group(ch, 0)], qn.out.bits);
   }
+  return out;
+}
+
+QTensor max_pool(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx) {
+  if (x.shape.size() != 3) fail(node, "expects a [C,H,W] input, got " + shape_str(x.shape));
+  const int64_t c = x.shape[0], h = x.shape[1], w = x.shape[2];
+  const int64_t ho = window_outputs(h, node.kernel, node.stride, node.pad);
+  const int64_t wo = window_outputs(w, node.kernel, node.stride, node.pad);
+  expect_out_shape(node, {c, ho, wo});
+  if (!qn.out.same_as(qx) || qx.groups1 != 1)
+    fail(node, "the output quantizer must equal the input's, per tensor or per channel");
+  QTensor out{node.out_shape, std::vector<int32_t>(uz(c * ho * wo))};
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t oy = 0; oy < ho; ++oy)
+      for (int64_t ox = 0; ox < wo; ++ox)
+        out.data[uz((ch * ho + oy) * wo + ox)] = max_pool_at(node, x.data.data() + ch * h * w, h, w, oy, ox);
   return out;
 }
 
@@ -1057,6 +1082,8 @@ QTensor eval_node_int(const QGraph& qgraph, int index, const std::vector<const Q
       return head_merge(node, qn, *inputs[0], *quants[0]);
     case OpKind::TokenSelect:
       return token_select(node, qn, *inputs[0], *quants[0]);
+    case OpKind::MaxPool:
+      return max_pool(node, qn, *inputs[0], *quants[0]);
   }
   no_integer_semantics(node);
 }

@@ -75,7 +75,8 @@ ActStage activation_stage(Act act, const QNode& qn) {
   for (const Requantizer& r : qn.requant) s.rq.emplace_back(r);
   s.out_min = code_min(qn.out.bits);
   s.out_max = code_max(qn.out.bits);
-  if (act == Act::None || act == Act::ReLU) return s;
+  if (act == Act::ReLU6) s.relu6_six.assign(qn.relu6_six.begin(), qn.relu6_six.end());
+  if (act == Act::None || act == Act::ReLU || act == Act::ReLU6) return s;
   s.pre_min = code_min(qn.pre_act.bits);
   s.pre_max = code_max(qn.pre_act.bits);
   s.zp_p = qn.pre_act.zero_point[0];
@@ -98,6 +99,8 @@ int32_t apply_stage(Act act, const ChannelStage& s, int64_t acc, int64_t zp_y) {
       return apply_stage<Act::None>(s, acc, zp_y);
     case Act::ReLU:
       return apply_stage<Act::ReLU>(s, acc, zp_y);
+    case Act::ReLU6:
+      return apply_stage<Act::ReLU6>(s, acc, zp_y);
     case Act::HSwish:
       return apply_stage<Act::HSwish>(s, acc, zp_y);
     case Act::GeluTanh:
@@ -107,7 +110,7 @@ int32_t apply_stage(Act act, const ChannelStage& s, int64_t acc, int64_t zp_y) {
   return 0;  // unreachable: every Act is handled above
 }
 
-AddStage::AddStage(const QNode& qn, const ActQuant& q0, const ActQuant& q1)
+AddStage::AddStage(const QNode& qn, const ActQuant& q0, const ActQuant& q1, Act act)
     : m0(qn.requant[0].multiplier),
       m1(qn.requant[1].multiplier),
       zp0(q0.zero_point[0]),
@@ -115,6 +118,7 @@ AddStage::AddStage(const QNode& qn, const ActQuant& q0, const ActQuant& q1)
       zp_y(qn.out.zero_point[0]),
       shift(qn.requant[0].shift),
       bits(qn.out.bits),
+      relu(act == Act::ReLU),
       al0(ptf_alphas(q0)),
       al1(ptf_alphas(q1)),
       al_y(ptf_alphas(qn.out)) {}

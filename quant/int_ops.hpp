@@ -102,8 +102,9 @@ struct ActStage {
   const int32_t* lut = nullptr;           // GELU
   int64_t out_min = -128, out_max = 127;  // code range of the output
   int64_t pre_min = -128, pre_max = 127;  // code range of the pre-activation
-  int64_t zp_p = 0, three = 0, six = 0;
-  GeluConstants gelu;  // GELU without a table: i-GELU
+  int64_t zp_p = 0, three = 0, six = 0;   // HSwish, in pre-activation codes
+  std::vector<int64_t> relu6_six;         // ReLU6: per output channel, in output codes
+  GeluConstants gelu;                     // GELU without a table: i-GELU
 };
 
 /// The stage of a Conv2d / Linear with activation `act` (qn must outlive it: GELU points into its table).
@@ -118,11 +119,16 @@ struct ChannelStage {
 };
 
 inline ChannelStage channel_stage(const ActStage& s, size_t c) {
-  return {s.rq[c],   s.act_rq.empty() ? FastRq{} : s.act_rq[c],
-          s.out_min, s.out_max,
-          s.pre_min, s.pre_max,
-          s.zp_p,    s.three,
-          s.six,     s.lut,
+  return {s.rq[c],
+          s.act_rq.empty() ? FastRq{} : s.act_rq[c],
+          s.out_min,
+          s.out_max,
+          s.pre_min,
+          s.pre_max,
+          s.zp_p,
+          s.three,
+          s.relu6_six.empty() ? s.six : s.relu6_six[c],
+          s.lut,
           s.gelu};
 }
 
@@ -134,6 +140,9 @@ inline int32_t apply_stage(const ChannelStage& s, int64_t acc, int64_t zp_y) {
     return static_cast<int32_t>(clamp_code(zp_y + r, s.out_min, s.out_max));
   } else if constexpr (A == Act::ReLU) {
     return static_cast<int32_t>(std::max<int64_t>(clamp_code(zp_y + r, s.out_min, s.out_max), zp_y));
+  } else if constexpr (A == Act::ReLU6) {  // six: this channel's relu6_six
+    const int64_t y = std::max<int64_t>(clamp_code(zp_y + r, s.out_min, s.out_max), zp_y);
+    return static_cast<int32_t>(std::min<int64_t>(y, zp_y + s.six));
   } else if constexpr (A == Act::HSwish) {
     const int64_t p = clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.zp_p;
     const int64_t t = clamp_code(p + s.three, 0, s.six);
@@ -154,16 +163,19 @@ int32_t apply_stage(Act act, const ChannelStage& s, int64_t acc, int64_t zp_y);
 // Add, AttnKernel, AttnNormalize
 
 /// The residual add: both requantizers share one shift. Inputs and output are per tensor or PTF
-/// quantizers (qgraph.hpp), whose factors 2^al(c) vary with the channel c of the last axis.
+/// quantizers (qgraph.hpp), whose factors 2^al(c) vary with the channel c of the last axis. `act` is the
+/// Add node's: ReLU keeps the codes at or above zp_y (a ResNet block's add + ReLU).
 struct AddStage {
   int64_t m0, m1, zp0, zp1, zp_y;
   int shift, bits;
+  bool relu;
   std::vector<int> al0, al1, al_y;  // per channel; one entry for a per-tensor quantizer
-  AddStage(const QNode& qn, const ActQuant& q0, const ActQuant& q1);
+  AddStage(const QNode& qn, const ActQuant& q0, const ActQuant& q1, Act act);
   int32_t apply(int32_t x0, int32_t x1, size_t channel = 0) const {
     const auto al = [channel](const std::vector<int>& a) { return a.size() == 1 ? a[0] : a[channel]; };
     const int64_t a = (x0 - zp0) * (int64_t{1} << al(al0)), b = (x1 - zp1) * (int64_t{1} << al(al1));
-    return saturate(zp_y + round_shift(m0 * a + m1 * b, shift + al(al_y)), bits, true);
+    const int32_t y = saturate(zp_y + round_shift(m0 * a + m1 * b, shift + al(al_y)), bits, true);
+    return relu ? std::max(y, static_cast<int32_t>(zp_y)) : y;
   }
 };
 

@@ -99,6 +99,8 @@ double ref_act(Act a, double x) {
       return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
     case Act::GeluErf:
       return 0.5 * x * (1.0 + std::erf(x * 0.7071067811865476));
+    case Act::ReLU6:
+      return std::min(std::max(x, 0.0), 6.0);
   }
   return x;
 }
@@ -228,6 +230,7 @@ class Importer {
   void gemm(int idx);
   void matmul(int idx);
   void add(int idx);
+  void max_pool(int idx);
   void concat(int idx);
   void reduce_mean(int idx);
   void layer_norm(int idx);
@@ -245,7 +248,10 @@ class Importer {
   Epilogue conv_epilogue(const std::string& v, int64_t channels);
   Epilogue linear_epilogue(const std::string& v, int64_t rank, int64_t features);
   std::optional<LnMatch> match_layer_norm(const std::string& x, int64_t rank, int64_t features);
-  std::optional<std::pair<Act, std::string>> match_activation(const std::string& x);
+  std::optional<std::pair<Act, std::string>> match_activation(const std::string& x,
+                                                              const std::vector<Act>& candidates = {
+                                                                  Act::ReLU, Act::ReLU6, Act::HSwish,
+                                                                  Act::GeluErf, Act::GeluTanh});
   std::optional<std::vector<double>> probe(const std::string& x, const std::vector<int>& nodes,
                                            const std::string& y);
   void finish_linear(const std::string& name, int in, const Shape& in_shape, std::vector<float> weight,
@@ -953,7 +959,7 @@ std::string Importer::module_path(const NodeProto& n, bool layer) const {
 
 std::string Importer::layer_name(const NodeProto& n) {
   static const std::set<std::string> layers = {
-      "Conv", "Gemm", "MatMul", "GlobalAveragePool", "ReduceMean", "LayerNormalization"};
+      "Conv", "Gemm", "MatMul", "GlobalAveragePool", "MaxPool", "ReduceMean", "LayerNormalization"};
   std::string leaf = n.name();
   const size_t slash = leaf.find_last_of('/');
   if (slash != std::string::npos) leaf = leaf.substr(slash + 1);
@@ -990,7 +996,8 @@ std::string Importer::unique(std::string name) {
 // read only x, values computed from x and scalar constants are collected in order; whenever x and the
 // intermediate values are used only inside the collected nodes except for one value y, the chain x -> y is
 // evaluated on a grid and compared with the IR's activations.
-std::optional<std::pair<Act, std::string>> Importer::match_activation(const std::string& x) {
+std::optional<std::pair<Act, std::string>> Importer::match_activation(const std::string& x,
+                                                                      const std::vector<Act>& candidates) {
   if (is_output(x) || users(x).empty()) return std::nullopt;
   std::set<std::string> live = {x};
   std::vector<int> chain;
@@ -1022,7 +1029,7 @@ std::optional<std::pair<Act, std::string>> Importer::match_activation(const std:
     if (escaping.size() != 1 || escaping[0] == x) continue;
     const std::optional<std::vector<double>> y = probe(x, chain, escaping[0]);
     if (!y) return std::nullopt;
-    for (Act a : {Act::ReLU, Act::HSwish, Act::GeluErf, Act::GeluTanh}) {
+    for (Act a : candidates) {
       bool match = true;
       for (size_t k = 0; k < y->size() && match; ++k) {
         const double xv = -10.0 + 0.025 * static_cast<double>(k), r = ref_act(a, xv);
@@ -1402,7 +1409,38 @@ void Importer::add(int idx) {
     fail_node(n,
               "broadcasting add of " + dims_str(a.shape) + " and " + dims_str(b.shape) + " is not supported");
   const int ia = ir_input(n, 0, 0), ib = ir_input(n, 1, 0);
-  bind(n.output(0), b_->add(layer_name(n), ia, ib), a.shape);
+  const std::string name = layer_name(n);
+  // A ReLU after the sum (a ResNet block's) fuses into the add; other activations stay unsupported there.
+  const auto act = match_activation(n.output(0), {Act::ReLU});
+  bind(act ? act->second : n.output(0), b_->add(name, ia, ib, act ? act->first : Act::None), a.shape);
+}
+
+void Importer::max_pool(int idx) {
+  const NodeProto& n = node(idx);
+  const int in = ir_input(n, 0, 4);
+  check_unused_outputs(n, 1);  // the optional Indices output
+  const std::vector<int64_t> ks = attr_ints(n, "kernel_shape").value_or(std::vector<int64_t>{});
+  const std::vector<int64_t> strides = attr_ints(n, "strides").value_or(std::vector<int64_t>{1, 1});
+  const std::vector<int64_t> dil = attr_ints(n, "dilations").value_or(std::vector<int64_t>{1, 1});
+  const std::vector<int64_t> pads = attr_ints(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
+  const std::string auto_pad = attr_string(n, "auto_pad", "NOTSET");
+  if (ks.size() != 2 || ks[0] != ks[1] || ks[0] < 1 || ks[0] > 64)
+    fail_node(n, "only square kernels of 1..64 are supported, kernel_shape " + dims_str(ks));
+  if (strides.size() != 2 || strides[0] != strides[1] || strides[0] < 1 || strides[0] > 64)
+    fail_node(n, "only equal strides of 1..64 are supported");
+  if (dil != std::vector<int64_t>{1, 1}) fail_node(n, "dilated max pooling is not supported");
+  if (attr_int(n, "ceil_mode", 0) != 0) fail_node(n, "ceil_mode 1 is not supported");
+  if (auto_pad != "NOTSET" && auto_pad != "VALID" && !auto_pad.empty())
+    fail_node(n, "auto_pad " + auto_pad + " is not supported (export with explicit pads)");
+  if (pads.size() != 4 || std::any_of(pads.begin(), pads.end(), [&](int64_t p) { return p != pads[0]; }))
+    fail_node(n, "asymmetric padding is not supported");
+  const int64_t pad = auto_pad == "VALID" ? 0 : pads[0];
+  if (pad < 0 || pad >= ks[0]) fail_node(n, "padding must lie in [0, kernel)");
+  const int ir = b_->max_pool(layer_name(n), in, static_cast<int>(ks[0]), static_cast<int>(strides[0]),
+                              static_cast<int>(pad));
+  Shape out = {1};
+  for (int64_t d : b_->shape(ir)) out.push_back(d);
+  bind(n.output(0), ir, out);
 }
 
 void Importer::concat(int idx) {
@@ -1842,6 +1880,7 @@ void Importer::process(int idx) {
   if (op == "Gemm") return gemm(idx);
   if (op == "MatMul") return matmul(idx);
   if (op == "Add") return add(idx);
+  if (op == "MaxPool") return max_pool(idx);
   if (op == "Concat") return concat(idx);
   if (op == "Transpose") return transpose(idx);
   if (op == "Gather") return gather(idx);
@@ -1863,9 +1902,9 @@ void Importer::process(int idx) {
   if (elementwise_ops().count(op))
     fail_node(
         n,
-        "unsupported op here: elementwise ops are only supported as an activation (ReLU, HardSwish, GELU) "
-        "fused into the Conv / Gemm / MatMul (+norm) that feeds only it, or inside a LayerNorm or LiteMLA "
-        "pattern");
+        "unsupported op here: elementwise ops are only supported as an activation (ReLU, ReLU6, HardSwish, "
+        "GELU) fused into the Conv / Gemm / MatMul (+norm) that feeds only it (a Relu also into a residual "
+        "Add), or inside a LayerNorm or LiteMLA pattern");
   fail_node(n, "unsupported op " + op);
 }
 

@@ -1,10 +1,12 @@
-// ONNX import: turns an ONNX classifier exported from PyTorch (the EfficientViT family, DeiT-style ViTs) into
+// ONNX import: turns an ONNX classifier exported from PyTorch (the EfficientViT family, DeiT-style ViTs,
+// torchvision's MobileNetV2 and ResNet-18) into
 // the graph IR, with every parameter materialized from the initializers, so quant::run_fp32 runs it as is.
 //
 // The import rebuilds the IR structure the zoo uses (quant/zoo.cpp), one IR node per accelerator layer:
 //   Conv (+ a following BatchNormalization, or the bias it was folded into) (+ activation)  -> Conv2d
 //   Gemm, or MatMul by a constant (+ Add of a constant bias)  (+ LayerNorm) (+ activation)  -> Linear
-//   Add of two activations -> Add;  Concat on channels -> Concat
+//   Add of two activations (+ a Relu, as a ResNet block ends) -> Add;  Concat on channels -> Concat
+//   MaxPool (square kernel, equal strides, symmetric pads, no dilation, ceil_mode 0) -> MaxPool
 //   GlobalAveragePool, or ReduceMean over H and W -> GlobalAvgPool
 //   LayerNormalization, or its opset-13 decomposition (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div,
 //     Mul, Add): fused into the Linear it follows (when the Linear feeds only it), else LayerNorm (its input
@@ -20,8 +22,10 @@
 //     Pad(v) with a ones row, Transpose(k), MatMul(v', k^T), MatMul(v'k^T, q), Slices, Add eps, Div,
 //     Reshape back) -> AttnKernel, MatMul v'k^T, MatMul (v'k^T)q, AttnNormalize
 // Activations fuse into the Conv / Linear (or its LayerNorm) they follow when that is their only consumer:
-// Relu, HardSwish, and any chain of scalar elementwise ops that computes ReLU, hswish or GELU (erf or tanh),
-// such as torch's opset-13 HardSigmoid + Mul or its GELU decompositions (identified by evaluation).
+// Relu, HardSwish, and any chain of scalar elementwise ops that computes ReLU, ReLU6 (Clip(0, 6), as
+// MobileNetV2's), hswish or GELU (erf or tanh), such as torch's opset-13 HardSigmoid + Mul or its GELU
+// decompositions (identified by evaluation). Convs need square kernels, equal strides, symmetric pads and no
+// dilation (the IR's Conv2d); anything else is refused naming the node.
 // Reshape / Flatten / Squeeze / Unsqueeze / Identity / Dropout / Cast-to-float relabel a tensor without
 // moving data; shape arithmetic (Shape, Gather, Constant, ...) is folded. Unused nodes are ignored.
 //

@@ -406,6 +406,7 @@ class Quantizer {
       case OpKind::HeadSplit:
       case OpKind::HeadMerge:
       case OpKind::TokenSelect:
+      case OpKind::MaxPool:
         return;  // codes pass through
       case OpKind::Concat:
         // One quantizer for both branches (not per branch): the concat's range covers both.
@@ -547,6 +548,11 @@ class Quantizer {
         return;
       case OpKind::HeadSplit:
         return build_head_split(i, in_quant(0), q);
+      case OpKind::MaxPool:  // the max of codes is the code of the max: the input's quantizer
+        if (in_quant(0).groups1 != 1)
+          unsupported(node, "max pooling needs a per-tensor or per-channel input");
+        q.out = in_quant(0);
+        return;
       case OpKind::ClassToken:
       case OpKind::PosEmbed:
         return build_token_constant(i, uniform_quant(node, in_quant(0)), q);
@@ -710,6 +716,8 @@ class Quantizer {
     if (!has_act_stage(node)) {
       for (int64_t c = 0; c < channels; ++c)
         q.requant.push_back(requantizer_for(acc_scale[static_cast<size_t>(c)] / out_scale(c)));
+      if (node.act == Act::ReLU6)
+        for (int64_t c = 0; c < channels; ++c) q.relu6_six.push_back(round_to_int32(6.0 / out_scale(c)));
       return;
     }
     if (node.act != Act::HSwish && recipe_.vit.gelu_poly) {

@@ -34,6 +34,7 @@ bool has_integer_semantics(OpKind op) {
     case OpKind::HeadSplit:
     case OpKind::HeadMerge:
     case OpKind::TokenSelect:
+    case OpKind::MaxPool:
       return true;
   }
   return false;

@@ -18,6 +18,8 @@
 //              except for a depthwise conv, whose input may have one scale per channel.
 //              Then the activation stage of `act`:
 //                None / ReLU  y = sat(zp_y(c) + rq[c](acc)); ReLU: y = max(y, zp_y(c))
+//                ReLU6        y = min(max(sat(zp_y(c) + rq[c](acc)), zp_y(c)), zp_y(c) + relu6_six[c])
+//                             (relu6_six[c] = round(6 / s_y(c)): the clamp at 6 inside the requantizer)
 //                HSwish       p = sat8(zp_p + rq[c](acc)) - zp_p   (pre-activation, per-tensor quantizer)
 //                             t = clamp(p + hswish_three, 0, hswish_six)    (three = round(3/s_p), six =
 //                             round(6/s_p)) y = sat(zp_y(c) + act_rq[c](p * t))           (p*t has scale
@@ -28,7 +30,10 @@
 //              (its FP32 ln_gamma, ln_beta) and activation in FP32, then quantized like the input image.
 //   Add        y = sat(zp_y + round((rq[0].multiplier * (a - zp_a) + rq[1].multiplier * (b - zp_b)) /
 //   2^rq[0].shift))
-//              (both requantizers share the shift; per-tensor quantizers)
+//              (both requantizers share the shift; per-tensor quantizers); act ReLU: y = max(y, zp_y)
+//   MaxPool    y[c, p] = max over the window's in-bounds taps of x[c, tap] (padded taps are skipped); the
+//              output quantizer equals the input's, per tensor or per channel (max commutes with a monotone
+//              quantizer: no requantization)
 //   Concat     codes copied; the output grid is the inputs' grids stacked along axis 0 (no requantization)
 //   GlobalAvgPool  y[c] = sat(zp_y + rq[0](sum_p (x[c, p] - zp_x)))     (rq = s_x / (H*W*s_y))
 //   AttnKernel input zero points must be 0. Rows 0..2d-1 (q, k): max(x, 0); rows 2d..3d-1 (v): x; row 3d: 1.
@@ -110,6 +115,11 @@ struct ActQuant {
   // scale * 2^-e, the top code 2^bits - 1 meaning 0; zero points 0, bits 2..8.
   bool log2 = false;
   static ActQuant per_tensor_quant(float scale, int32_t zero_point, int bits);
+  /// The same grid, bits, scales and zero points: codes of one mean the same values in the other.
+  bool same_as(const ActQuant& o) const {
+    return bits == o.bits && groups0 == o.groups0 && groups1 == o.groups1 && log2 == o.log2 &&
+           scale == o.scale && zero_point == o.zero_point;
+  }
 };
 
 enum class DivisorMode { Log2, Uniform };
@@ -132,6 +142,7 @@ struct QNode {
   int32_t hswish_three = 0, hswish_six = 0;
   std::vector<Requantizer> act_requant;  // HSwish: per output channel, p * t -> output
   std::vector<int32_t> act_lut;          // GELU: 2^pre_act.bits entries, indexed by p - qmin
+  std::vector<int32_t> relu6_six;        // ReLU6: per output channel, round(6 / s_y(c)) (codes above zp_y(c))
 
   // Linear + LayerNorm kept in FP32 by the recipe.
   bool float_layernorm = false;

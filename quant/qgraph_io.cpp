@@ -96,14 +96,14 @@ constexpr OpKind kAllOps[] = {
     OpKind::Input,     OpKind::Conv2d,        OpKind::Linear,     OpKind::Add,      OpKind::Concat,
     OpKind::LayerNorm, OpKind::GlobalAvgPool, OpKind::AttnKernel, OpKind::MatMul,   OpKind::AttnNormalize,
     OpKind::Softmax,   OpKind::PatchTokens,   OpKind::ClassToken, OpKind::PosEmbed, OpKind::HeadSplit,
-    OpKind::HeadMerge, OpKind::TokenSelect};
-constexpr Act kAllActs[] = {Act::None, Act::ReLU, Act::HSwish, Act::GeluTanh, Act::GeluErf};
+    OpKind::HeadMerge, OpKind::TokenSelect,   OpKind::MaxPool};
+constexpr Act kAllActs[] = {Act::None, Act::ReLU, Act::HSwish, Act::GeluTanh, Act::GeluErf, Act::ReLU6};
 constexpr Norm kAllNorms[] = {Norm::None, Norm::BatchNorm, Norm::LayerNorm};
 constexpr DivisorMode kAllDivisorModes[] = {DivisorMode::Log2, DivisorMode::Uniform};
 constexpr Log2Rounding kAllRoundings[] = {Log2Rounding::Hardware, Log2Rounding::Sqrt2};
 
-// Op names are graph.hpp's op_name(); kAllOps must list every OpKind (TokenSelect is the last one).
-static_assert(std::size(kAllOps) == static_cast<size_t>(OpKind::TokenSelect) + 1,
+// Op names are graph.hpp's op_name(); kAllOps must list every OpKind (MaxPool is the last one).
+static_assert(std::size(kAllOps) == static_cast<size_t>(OpKind::MaxPool) + 1,
               "kAllOps must list every OpKind");
 // The switches have no default, so -Wswitch flags a new enumerator here (add it to kAll* as well).
 const char* act_key(Act act) {
@@ -118,6 +118,8 @@ const char* act_key(Act act) {
       return "gelu_tanh";
     case Act::GeluErf:
       return "gelu_erf";
+    case Act::ReLU6:
+      return "relu6";
   }
   return "?";
 }
@@ -341,6 +343,12 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
     per_channel(p + "/ln_gamma", q.ln_gamma.size());
     per_channel(p + "/ln_beta", q.ln_beta.size());
     per_channel(p + "/bias", q.bias.size());
+    per_channel(p + "/relu6_six", q.relu6_six.size());
+    for (size_t k = 0; k < q.relu6_six.size(); ++k)
+      if (q.relu6_six[k] < 0) fail(at(p + "/relu6_six", k), std::to_string(q.relu6_six[k]) + " is negative");
+    if (!q.relu6_six.empty() && n.act != Act::ReLU6)
+      fail(p + "/relu6_six",
+           std::string("only a ReLU6 layer has a clamp at 6, this one's act is ") + act_key(n.act));
     check_requants(p + "/requant", q.requant, channels, "one per output channel");
     check_requants(p + "/act_requant", q.act_requant, channels, "one per output channel");
     check_act(p + "/pre_act", q.pre_act, nullptr);
@@ -363,6 +371,7 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
     if (n.op != OpKind::LayerNorm) check_empty(p + "/bias", q.bias.size(), op);
     check_empty(p + "/act_requant", q.act_requant.size(), op);
     check_empty(p + "/act_lut", q.act_lut.size(), op);
+    check_empty(p + "/relu6_six", q.relu6_six.size(), op);
     check_empty(p + "/pre_act/scale", q.pre_act.scale.size(), op);
     check_act(p + "/pre_act", q.pre_act, nullptr);
     if (n.op == OpKind::MatMul)
@@ -431,6 +440,7 @@ void check_computable(const Graph& g, const QNode& q, size_t i) {
     if (n.act == Act::HSwish || n.act == Act::GeluTanh || n.act == Act::GeluErf)
       require("pre_act/scale", act_set(q.pre_act));
     if (n.act == Act::HSwish) require("act_requant", !q.act_requant.empty());
+    if (n.act == Act::ReLU6) require("relu6_six", !q.relu6_six.empty());
     if (n.act == Act::GeluTanh || n.act == Act::GeluErf)
       require("act_lut (a table) or act_requant (i-GELU)", !q.act_lut.empty() || !q.act_requant.empty());
   } else if (n.op == OpKind::Add || n.op == OpKind::GlobalAvgPool || n.op == OpKind::Softmax ||
@@ -467,7 +477,15 @@ void validate(const QGraph& qg, QGraphUse use) {
   for (size_t i = 0; i < g.nodes.size(); ++i) check_qnode(g, qg.nodes[i], i);
   g.validate();
   if (use == QGraphUse::Compute)
-    for (size_t i = 0; i < g.nodes.size(); ++i) check_computable(g, qg.nodes[i], i);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      check_computable(g, qg.nodes[i], i);
+      // A max pool moves codes: its output must be quantized exactly as its input (qgraph.hpp, MaxPool).
+      if (g.nodes[i].op == OpKind::MaxPool &&
+          (qg.nodes[i].out.groups1 != 1 ||
+           !qg.nodes[i].out.same_as(qg.nodes[static_cast<size_t>(g.nodes[i].inputs[0])].out)))
+        fail(at("/nodes", i) + "/q/out",
+             "a maxpool's output quantizer must equal its input's, per tensor or per channel");
+    }
 }
 
 namespace {
@@ -671,6 +689,7 @@ Json node_json(Writer& w, const Node& n, const QNode& q) {
   jq["out_requant"] = requants_json(w, q.out_requant);
   // Optional keys of the standard-ViT ops, written only when set, so other files keep their bytes.
   if (!q.const_codes.empty()) jq["const_codes"] = w.ints(q.const_codes);
+  if (!q.relu6_six.empty()) jq["relu6_six"] = w.ints(q.relu6_six);
   if (!q.ln_mult.empty()) jq["ln_mult"] = w.ints(q.ln_mult);
   if (q.ln_shift != 0) jq["ln_shift"] = q.ln_shift;
   if (q.ln_eps != 0) jq["ln_eps"] = q.ln_eps;
@@ -1076,6 +1095,7 @@ void read_node(const Json& j, const std::string& path, const Sections& sections,
   q.div_requant = requants_at(field(jq, qp, "div_requant"), qp + "/div_requant", data);
   q.out_requant = requants_at(field(jq, qp, "out_requant"), qp + "/out_requant", data);
   if (jq.contains("const_codes")) q.const_codes = int_vector_at(jq["const_codes"], qp + "/const_codes", data);
+  if (jq.contains("relu6_six")) q.relu6_six = int_vector_at(jq["relu6_six"], qp + "/relu6_six", data);
   if (jq.contains("ln_mult")) q.ln_mult = int_vector_at(jq["ln_mult"], qp + "/ln_mult", data);
   if (jq.contains("ln_shift")) q.ln_shift = int_field(jq, qp, "ln_shift");
   if (jq.contains("ln_eps")) q.ln_eps = int_field(jq, qp, "ln_eps");

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -82,6 +83,8 @@ double activate(Act act, double x) {
       return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / pi) * (x + 0.044715 * x * x * x)));
     case Act::GeluErf:
       return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    case Act::ReLU6:
+      return x < 0.0 ? 0.0 : x > 6.0 ? 6.0 : x;
   }
   throw std::invalid_argument("naive_eval: unknown activation");
 }
@@ -228,7 +231,7 @@ Result eval_add(const Node& node, const std::vector<const Tensor*>& inputs) {
   if (a.shape != b.shape)
     fail(node, "adding " + quant::shape_str(a.shape) + " and " + quant::shape_str(b.shape));
   Result out(a.shape);
-  for (int64_t i = 0; i < a.size(); ++i) out[i] = at(a, i) + at(b, i);
+  for (int64_t i = 0; i < a.size(); ++i) out[i] = activate(node.act, at(a, i) + at(b, i));
   return out;
 }
 
@@ -280,6 +283,29 @@ Result eval_global_avg_pool(const Node& node, const std::vector<const Tensor*>& 
     for (int64_t i = 0; i < hw; ++i) sum += at(x, ch * hw + i);
     out[ch] = sum / static_cast<double>(hw);
   }
+  return out;
+}
+
+// Padded taps are -infinity (PyTorch's MaxPool2d), so they never win.
+Result eval_max_pool(const Node& node, const std::vector<const Tensor*>& inputs) {
+  expect_input_count(node, inputs, 1);
+  const Tensor& x = input(node, inputs, 0);
+  expect_rank(node, x, 3, "maxpool input");
+  const int64_t c = x.shape[0], h = x.shape[1], w = x.shape[2], k = node.kernel, s = node.stride,
+                p = node.pad;
+  const int64_t ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1;
+  Result out({c, ho, wo});
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t oy = 0; oy < ho; ++oy)
+      for (int64_t ox = 0; ox < wo; ++ox) {
+        double best = -std::numeric_limits<double>::infinity();
+        for (int64_t ky = 0; ky < k; ++ky)
+          for (int64_t kx = 0; kx < k; ++kx) {
+            const int64_t iy = oy * s - p + ky, ix = ox * s - p + kx;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < w) best = std::max(best, at(x, (ch * h + iy) * w + ix));
+          }
+        out[(ch * ho + oy) * wo + ox] = best;
+      }
   return out;
 }
 
@@ -501,6 +527,8 @@ Tensor naive_eval(const Node& node, const std::vector<const Tensor*>& inputs) {
       return to_tensor(node, eval_head_merge(node, inputs));
     case OpKind::TokenSelect:
       return to_tensor(node, eval_token_select(node, inputs));
+    case OpKind::MaxPool:
+      return to_tensor(node, eval_max_pool(node, inputs));
   }
   fail(node, "unknown op");
 }

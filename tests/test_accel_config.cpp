@@ -49,8 +49,10 @@ TEST_CASE("The bundled accelerator configs load and validate", "[accel]") {
     const AccelConfig c = vitsim::sim::find_accel(name);
     CHECK(c.name == name);
     CHECK_FALSE(c.engines.empty());
-    // The Trio-ViT units; the systolic baseline also runs DeiT: gelu, softmax, token_ops.
-    CHECK(c.aux_units.size() == (std::string(name) == "systolic-32x32-os" ? 11u : 8u));
+    // The Trio-ViT units (trio-vit with the max pool of CNNs); the systolic baseline also runs DeiT (gelu,
+    // softmax, token_ops) and CNNs (maxpool).
+    const std::string n = name;
+    CHECK(c.aux_units.size() == (n == "systolic-32x32-os" ? 12u : n == "trio-vit" ? 9u : 8u));
     CHECK(c.buffers.size() == vitsim::arch::kBufferKinds);
     CHECK_FALSE(c.notes.empty());
   }
@@ -117,9 +119,10 @@ TEST_CASE("The unit registry lists the engine and auxiliary unit types", "[accel
   using Role = vitsim::arch::UnitType::Role;
   const auto& registry = vitsim::arch::UnitRegistry::instance();
   CHECK(registry.names(Role::Engine) == std::vector<std::string>{"mat", "rmac", "systolic"});
-  CHECK(registry.names(Role::Aux) ==
-        std::vector<std::string>{"avgpool", "gelu", "hswish", "layernorm", "log2_quantizer", "relu",
-                                 "requantizer", "residual_add", "shift_subtractor", "softmax", "token_ops"});
+  CHECK(registry.names(Role::Aux) == std::vector<std::string>{"avgpool", "gelu", "hswish", "layernorm",
+                                                              "log2_quantizer", "maxpool", "relu",
+                                                              "requantizer", "residual_add",
+                                                              "shift_subtractor", "softmax", "token_ops"});
   REQUIRE(registry.find("mat"));
   CHECK_FALSE(registry.find("mat")->description.empty());
   CHECK(registry.find("tpu") == nullptr);
@@ -154,7 +157,8 @@ TEST_CASE("A config lists only the auxiliary units it has, in registration order
   std::vector<std::string> types;
   for (const auto& a : c.aux_units) types.push_back(a.type);
   CHECK(types == std::vector<std::string>{"requantizer", "relu", "residual_add", "log2_quantizer",
-                                          "shift_subtractor", "avgpool", "layernorm", "gelu", "softmax"});
+                                          "shift_subtractor", "avgpool", "layernorm", "gelu", "softmax",
+                                          "maxpool"});
   CHECK(c.aux_for(vitsim::arch::AuxStep::Hswish) == -1);
   CHECK(c.aux_for(vitsim::arch::AuxStep::Gelu) == c.aux_index("gelu"));
   CHECK(c.aux("softmax").params->passes() == 3);

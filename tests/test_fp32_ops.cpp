@@ -33,7 +33,8 @@ using vitsim::quant::Tensor;
 // The executor computes in FP32, the reference in double: allow FP32 rounding, relative to max(1, |ref|).
 constexpr double kRelTol = 1e-5;
 
-const std::vector<Act> kAllActs = {Act::None, Act::ReLU, Act::HSwish, Act::GeluTanh, Act::GeluErf};
+const std::vector<Act> kAllActs = {Act::None,     Act::ReLU,    Act::HSwish,
+                                   Act::GeluTanh, Act::GeluErf, Act::ReLU6};
 
 std::string act_str(Act act) {
   const std::string s = vitsim::quant::act_name(act);
@@ -229,7 +230,7 @@ TEST_CASE("conv2d matches the naive reference", "[fp32][conv2d]") {
                        groups,
                        pick(rng) % 2 == 0,
                        pick(rng) % 2 ? Norm::BatchNorm : Norm::None,
-                       kAllActs[static_cast<size_t>(pick(rng) % 5)]};
+                       kAllActs[static_cast<size_t>(pick(rng) % kAllActs.size())]};
       check_conv(c, rng);
     }
   }
@@ -274,7 +275,7 @@ TEST_CASE("linear matches the naive reference", "[fp32][linear]") {
     for (int i = 0; i < 8; ++i) {
       const Shape in = pick(rng) % 3 == 0 ? Shape{dim(rng)} : Shape{dim(rng), dim(rng)};
       check_linear(in, dim(rng), pick(rng) % 2 == 0, pick(rng) % 2 ? Norm::LayerNorm : Norm::None,
-                   kAllActs[static_cast<size_t>(pick(rng) % 5)], rng);
+                   kAllActs[static_cast<size_t>(pick(rng) % kAllActs.size())], rng);
     }
   }
 }
@@ -289,6 +290,14 @@ TEST_CASE("add matches the naive reference", "[fp32][add]") {
     GraphBuilder gb("add-test", 0, {5, 7, 3});
     const int other = gb.conv("conv", 0, 5, 1, 1, 1, false, Norm::None, Act::None);
     const int node = gb.add("add", 0, other);
+    Graph g = gb.finish();
+    check_node(g, node, rng);
+  }
+  {
+    INFO("add + ReLU (a ResNet block's end) of two feature maps 4x5x6");
+    GraphBuilder gb("add-test", 0, {4, 5, 6});
+    const int other = gb.conv("conv", 0, 4, 1, 1, 1, false, Norm::None, Act::None);
+    const int node = gb.add("add", 0, other, Act::ReLU);
     Graph g = gb.finish();
     check_node(g, node, rng);
   }
@@ -364,6 +373,37 @@ TEST_CASE("layer norm matches the naive reference", "[fp32][layernorm]") {
     Graph g = gb.finish();
     Tensor x = random_tensor(c.shape, rng);
     for (float& v : x.data) v += c.offset;
+    check_node(g, node, rng, {x});
+  }
+}
+
+TEST_CASE("ReLU6 clamps at both ends: a depthwise conv on inputs large enough to pass 6", "[fp32][conv2d]") {
+  std::mt19937 rng(1011);
+  GraphBuilder gb("relu6-test", 0, {6, 7, 7});
+  const int node = gb.conv("dw", 0, 6, 3, 1, 6, false, Norm::BatchNorm, Act::ReLU6);
+  Graph g = gb.finish();
+  Tensor x = random_tensor({6, 7, 7}, rng);
+  for (float& v : x.data) v *= 20.0f;
+  check_node(g, node, rng, {x});
+}
+
+TEST_CASE("max pooling matches the naive reference", "[fp32][maxpool]") {
+  std::mt19937 rng(1012);
+  struct Case {
+    Shape in;
+    int kernel, stride, pad;
+  };
+  for (const Case& c : std::vector<Case>{{{4, 9, 9}, 3, 2, 1},     // ResNet's stem pool, odd size
+                                         {{3, 8, 6}, 2, 2, 0},     // 2x2 stride 2, H != W
+                                         {{2, 5, 5}, 3, 1, 1},     // stride 1, every border window padded
+                                         {{5, 2, 3}, 3, 2, 2},     // padding almost the kernel
+                                         {{1, 7, 7}, 1, 3, 0}}) {  // stride larger than the kernel
+    INFO("maxpool k" << c.kernel << " s" << c.stride << " p" << c.pad << " of " << shape_str(c.in));
+    GraphBuilder gb("pool-test", 0, c.in);
+    const int node = gb.max_pool("pool", 0, c.kernel, c.stride, c.pad);
+    Graph g = gb.finish();
+    Tensor x = random_tensor(c.in, rng);
+    for (float& v : x.data) v -= 5.0f;  // all negative: a padded zero would win if padding were zeros
     check_node(g, node, rng, {x});
   }
 }

@@ -117,6 +117,38 @@ TEST_CASE("Real bytes: compiled programs are bit exact, with real and with ideal
       }
 }
 
+// The layer types torchvision's MobileNetV2 and ResNet-18 add (docs/models.md): a ResNet stem (conv, max
+// pool), an inverted residual with ReLU6 (expand, depthwise, project), a residual add + ReLU, the head.
+quant::Graph small_cnn() {
+  using quant::Act;
+  using quant::Norm;
+  quant::GraphBuilder b("small-cnn", 32, {3, 32, 32});
+  const int stem = b.conv("stem", 0, 16, 3, 2, 1, false, Norm::BatchNorm, Act::ReLU);
+  const int pool = b.max_pool("maxpool", stem, 3, 2, 1);
+  const int expand = b.conv("expand", pool, 48, 1, 1, 1, false, Norm::BatchNorm, Act::ReLU6);
+  const int dw = b.conv("dw", expand, 48, 3, 1, 48, false, Norm::BatchNorm, Act::ReLU6);
+  const int project = b.conv("project", dw, 16, 1, 1, 1, false, Norm::BatchNorm, Act::None);
+  const int add = b.add("add", pool, project, Act::ReLU);
+  const int gap = b.global_avg_pool("gap", add);
+  b.linear("fc", gap, 10, true, Norm::None, Act::None);
+  return b.finish();
+}
+
+TEST_CASE("Real bytes: a CNN with max pool, ReLU6 and add + ReLU is bit exact on trio-vit and systolic",
+          "[functional]") {
+  for (const std::string recipe : {"trio-w8a8", "naive-w8a8"}) {
+    const quant::QGraph q = test::quantize(small_cnn(), recipe, 2);
+    for (const std::string name : {"trio-vit", "systolic-32x32-os"}) {
+      const arch::AccelConfig c = config(name);
+      const arch::Program p = sim::compile(q, c, {});
+      const Outcome out = run_bytes(q, c, p, quant::synthetic_input(q.graph, 9));
+      INFO(recipe << " on " << name << ": " << out.first);
+      CHECK(out.total == 0);
+      CHECK(out.first.empty());
+    }
+  }
+}
+
 TEST_CASE("Real bytes: a dropped DMA load leaves stale bytes in the slot", "[functional][mutation]") {
   const quant::QGraph q = fixture();
   const arch::AccelConfig c = config("small-memory");

@@ -75,7 +75,7 @@ int64_t rq_apply(const Requantizer& r, int64_t x) {
   return t >= 0 ? t / den : -((-t + den - 1) / den);
 }
 
-// Activation stage of a Conv2d / Linear (None, ReLU, HSwish, GELU).
+// Activation stage of a Conv2d / Linear (None, ReLU, ReLU6, HSwish, GELU).
 int64_t ref_stage(const Node& node, const QNode& qn, int64_t acc, size_t c, int64_t zp_y) {
   const int64_t r = rq_apply(qn.requant[c], acc);
   switch (node.act) {
@@ -83,6 +83,8 @@ int64_t ref_stage(const Node& node, const QNode& qn, int64_t acc, size_t c, int6
       return sat(zp_y + r, qn.out.bits);
     case Act::ReLU:
       return std::max(sat(zp_y + r, qn.out.bits), zp_y);
+    case Act::ReLU6:
+      return std::min(std::max(sat(zp_y + r, qn.out.bits), zp_y), zp_y + qn.relu6_six[c]);
     case Act::HSwish: {
       const int64_t zp_p = qn.pre_act.zero_point[0];
       const int64_t p = sat(zp_p + r, qn.pre_act.bits) - zp_p;
@@ -200,7 +202,11 @@ void random_stage(std::mt19937_64& rng, const Node& n, QNode& q, int64_t channel
   std::uniform_real_distribution<double> f(0.3, 3.0);
   q.requant.clear();
   for (int64_t c = 0; c < channels; ++c) q.requant.push_back(requantizer_for(f(rng) * 40.0 / typical));
-  if (n.act == Act::None || n.act == Act::ReLU) return;
+  if (n.act == Act::ReLU6) {
+    q.relu6_six.clear();
+    for (int64_t c = 0; c < channels; ++c) q.relu6_six.push_back(rand_int(rng, 0, 60));
+  }
+  if (n.act == Act::None || n.act == Act::ReLU || n.act == Act::ReLU6) return;
   q.pre_act = pt(0.05f, rand_int(rng, -20, 20), 8);
   if (n.act == Act::HSwish) {
     q.hswish_three = 60;
@@ -333,6 +339,38 @@ TEST_CASE("Add with different input scales: shared shift, saturation", "[int]") 
   n.requant[1].shift = 3;
   CHECK_THROWS_WITH(eval_node_int(q, add, {&a, &bb}),
                     Catch::Contains("'add'") && Catch::Contains("share one shift"));
+}
+
+TEST_CASE("Add + ReLU (a ResNet block's): the sum's codes kept at or above the output zero point", "[int]") {
+  GraphBuilder b("t", 0, {1, 1, 4});
+  const int other = b.conv("other", 0, 1, 1, 1, 1, false, Norm::None, Act::None);
+  const int add = b.add("add", 0, other, Act::ReLU);
+  QGraph q = make_qgraph(b.finish());
+  q.nodes[0].out = pt(0.5f, 0);
+  q.nodes[static_cast<size_t>(other)].out = pt(0.5f, 0);
+  QNode& n = q.nodes[static_cast<size_t>(add)];
+  n.requant = {Requantizer{1, 0}, Requantizer{1, 0}};  // y = sat(zp_y + a + b), then max(y, zp_y)
+  n.out = pt(1.0f, -3);
+  const QTensor a = qt({1, 1, 4}, {5, -9, 2, 126}), bb = qt({1, 1, 4}, {1, 2, -2, 100});
+  // sums 6, -7, 0, 226 -> 3, -10, -3, 223 -> sat 127 -> ReLU: 3, -3, -3, 127
+  check_same(eval_node_int(q, add, {&a, &bb}), {3, -3, -3, 127}, "add + relu");
+}
+
+TEST_CASE("MaxPool 3x3 stride 2 pad 1 on codes: padded taps skipped, the input's quantizer kept", "[int]") {
+  GraphBuilder b("t", 0, {2, 3, 3});
+  const int pool = b.max_pool("pool", 0, 3, 2, 1);
+  QGraph q = make_qgraph(b.finish());
+  q.nodes[0].out = grid(2, 1, {0.5f, 0.25f}, {-100, 7});  // per channel: codes below zp are negative values
+  QNode& n = q.nodes[static_cast<size_t>(pool)];
+  n.out = q.nodes[0].out;
+  // channel 0: all codes below the zero point (negative values): a padded zero must not win.
+  const QTensor x = qt({2, 3, 3}, {-128, -127, -126, -125, -124, -123, -122, -121, -120,  //
+                                   9, 1, 2, 3, 4, 5, 6, 7, 8});
+  // output 2x2: windows rows/cols {0,1} / {1,2} (centre 1) clipped at the borders
+  check_same(eval_node_int(q, pool, {&x}), {-124, -123, -121, -120, 9, 5, 7, 8}, "maxpool");
+  n.out.zero_point[1] = 0;  // a different quantizer would need requantization
+  CHECK_THROWS_WITH(eval_node_int(q, pool, {&x}),
+                    Catch::Contains("'pool'") && Catch::Contains("must equal the input's"));
 }
 
 TEST_CASE("Concat of two different grids copies codes: the output grid must be the stack", "[int]") {
@@ -712,7 +750,7 @@ TEST_CASE("Inconsistent QNodes are rejected with the node's name", "[int]") {
 
 TEST_CASE("Property: random convs equal the naive int64 reference", "[int]") {
   std::mt19937_64 rng(42);
-  const Act acts[] = {Act::None, Act::ReLU, Act::HSwish, Act::GeluTanh};
+  const Act acts[] = {Act::None, Act::ReLU, Act::HSwish, Act::GeluTanh, Act::ReLU6};
   for (int iter = 0; iter < 120; ++iter) {
     const int kind = iter % 4;  // full, depthwise, grouped, pointwise
     const int k = kind == 3 ? 1 : std::vector<int>{1, 3, 5}[static_cast<size_t>(rand_int(rng, 0, 2))];
@@ -722,7 +760,7 @@ TEST_CASE("Property: random convs equal the naive int64 reference", "[int]") {
     const int64_t cout = kind == 1 ? cin : (kind == 2 ? 2 * rand_int(rng, 1, 3) : rand_int(rng, 1, 7));
     const int64_t h = rand_int(rng, k, 9), w = rand_int(rng, k, 9);
     const int bits = std::vector<int>{4, 8, 12}[static_cast<size_t>(rand_int(rng, 0, 2))];
-    const Act act = acts[rand_int(rng, 0, 3)];
+    const Act act = acts[rand_int(rng, 0, 4)];
     GraphBuilder b("t", 0, {cin, h, w});
     const int g = groups == 0 ? static_cast<int>(cin) : groups;
     const int conv = b.conv("conv", 0, cout, k, stride, g, true, Norm::None, act, pad);

@@ -99,22 +99,20 @@ int count_ops(const Graph& g, OpKind op) {
       std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; }));
 }
 
-bool python_with_torch_and_onnx() {
-  return std::system("/usr/bin/python3 -c 'import torch, onnx' >/dev/null 2>&1") == 0;
-}
-
-// True when /usr/bin/python3 can export models; otherwise a failure under VITSIM_REQUIRE_PYTHON_TOOLS (the
-// ci preset) or a warning that `what` is skipped.
-bool python_exports_available(const std::string& what) {
-  if (python_with_torch_and_onnx()) return true;
+// True when /usr/bin/python3 can import `modules` ("torch, onnx") and so export models; otherwise a failure
+// under VITSIM_REQUIRE_PYTHON_TOOLS (the ci preset) or a warning that `what` is skipped. `packages` are the
+// Debian packages that provide the modules.
+bool python_exports_available(const std::string& what, const std::string& modules = "torch, onnx",
+                              const std::string& packages = "python3-torch python3-onnx") {
+  if (std::system(("/usr/bin/python3 -c 'import " + modules + "' >/dev/null 2>&1").c_str()) == 0) return true;
 #ifdef VITSIM_REQUIRE_PYTHON_TOOLS
-  FAIL(
-      "/usr/bin/python3 cannot import torch and onnx, which the ci preset requires "
-      "(VITSIM_REQUIRE_PYTHON_TOOLS"
-      "): apt-get install python3-torch python3-onnx");
+  FAIL("/usr/bin/python3 cannot import " << modules
+                                         << ", which the ci preset requires (VITSIM_REQUIRE_PYTHON_TOOLS): "
+                                            "apt-get install "
+                                         << packages);
 #endif
-  WARN("SKIPPED: /usr/bin/python3 cannot import torch and onnx (python3-torch, python3-onnx), so "
-       << what << " cannot be made");
+  WARN("SKIPPED: /usr/bin/python3 cannot import " << modules << " (" << packages << "), so " << what
+                                                  << " cannot be made");
   return false;
 }
 
@@ -126,6 +124,29 @@ void run_export(const std::string& script, const std::string& args, const fs::pa
   const std::string cmd = "/usr/bin/python3 '" + path.string() + "' " + args + " --out '" + dir.string() +
                           "' >'" + log.string() + "' 2>&1";
   if (std::system(cmd.c_str()) != 0) FAIL("export failed: " << cmd << "\n" << read_file(log));
+}
+
+// Imports the export in `dir` (model.onnx), failing the test with the importer's message.
+Graph import_export(const fs::path& dir, const std::string& what) {
+  try {
+    return import_onnx((dir / "model.onnx").string());
+  } catch (const std::exception& e) {
+    FAIL("importing " << what << " failed: " << e.what());
+  }
+  return {};
+}
+
+// Runs the export's input.bin through `g` and compares with PyTorch's output.bin: every logit within
+// kRelTol relative to max(1, |PyTorch's|), and (`same_top1`) the same top-1 class.
+void check_export_logits(const Graph& g, const fs::path& dir, const std::string& what, bool same_top1) {
+  Tensor x(g.nodes[0].out_shape);
+  x.data = read_floats(dir / "input.bin", x.data.size());
+  const Tensor y = vitsim::quant::run_fp32(g, x);
+  const std::vector<float> ref = read_floats(dir / "output.bin", y.data.size());
+  const auto [err, at] = worst_rel_err(y.data, ref.data(), ref.size());
+  INFO(what << ": logit " << at << " is " << y.data[at] << ", PyTorch " << ref[at]);
+  CHECK(err <= kRelTol);
+  if (same_top1) CHECK(argmax(y.data.data(), ref.size()) == argmax(ref.data(), ref.size()));
 }
 
 std::string describe(const Node& n) {
@@ -274,24 +295,13 @@ TEST_CASE("ONNX import: a ViT exported at opset 17 (LayerNormalization) with tan
   if (!python_exports_available("the ViT variant export")) return;
   TempDir dir("onnx", "vit17");
   run_export("train_fashion_vit.py", "--export-variant", dir.path);
-  Graph g;
-  try {
-    g = import_onnx((dir.path / "model.onnx").string());
-  } catch (const std::exception& e) {
-    FAIL("importing the opset-17 ViT failed: " << e.what());
-  }
+  const Graph g = import_export(dir.path, "the opset-17 ViT");
   CHECK(count_ops(g, OpKind::LayerNorm) == 9);
   CHECK(count_ops(g, OpKind::Softmax) == 4);
   int tanh_gelus = 0;
   for (const Node& n : g.nodes) tanh_gelus += n.op == OpKind::Linear && n.act == Act::GeluTanh;
   CHECK(tanh_gelus == 4);
-  Tensor x(g.nodes[0].out_shape);
-  x.data = read_floats(dir.path / "input.bin", x.data.size());
-  const Tensor y = vitsim::quant::run_fp32(g, x);
-  const std::vector<float> ref = read_floats(dir.path / "output.bin", y.data.size());
-  const auto [err, at] = worst_rel_err(y.data, ref.data(), ref.size());
-  INFO("logit " << at << " is " << y.data[at] << ", PyTorch " << ref[at]);
-  CHECK(err <= kRelTol);
+  check_export_logits(g, dir.path, "the opset-17 ViT", false);
 }
 
 TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and the zoo graphs", "[onnx]") {
@@ -302,12 +312,7 @@ TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and 
       TempDir dir("onnx", "zoo");
       run_export("export_zoo_onnx.py", "--model " + model + " --res " + std::to_string(res), dir.path);
 
-      Graph g;
-      try {
-        g = import_onnx((dir.path / "model.onnx").string());
-      } catch (const std::exception& e) {
-        FAIL("importing the " << model << " export failed: " << e.what());
-      }
+      const Graph g = import_export(dir.path, "the " + model + " export");
       const Graph zoo = vitsim::quant::build_model(model, res);
       CHECK(g.macs() == zoo.macs());
 
@@ -332,17 +337,53 @@ TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and 
         }
       }
 
-      const Tensor x = [&] {
-        Tensor t(g.nodes[0].out_shape);
-        t.data = read_floats(dir.path / "input.bin", t.data.size());
-        return t;
-      }();
-      const Tensor y = vitsim::quant::run_fp32(g, x);
-      const std::vector<float> ref = read_floats(dir.path / "output.bin", y.data.size());
-      const auto [err, at] = worst_rel_err(y.data, ref.data(), ref.size());
-      INFO(model << ": logit " << at << " is " << y.data[at] << ", PyTorch " << ref[at]);
-      CHECK(err <= kRelTol);
-      CHECK(argmax(y.data.data(), ref.size()) == argmax(ref.data(), ref.size()));
+      check_export_logits(g, dir.path, model, true);
+    }
+  }
+}
+
+// MobileNetV2 and ResNet-18 as Debian's torchvision 0.14 builds them (random weights, BatchNorm statistics
+// made non-trivial), at 64x64 to keep the test short: every layer type and the whole structure are those of
+// the 224 models, only the feature maps are smaller. MACs against the count tools/export_torchvision_onnx.py
+// takes from the ONNX file with ONNX's own shape inference (not the importer's).
+TEST_CASE("ONNX import: torchvision MobileNetV2 and ResNet-18 match PyTorch, MACs as counted in the file",
+          "[onnx]") {
+  if (!python_exports_available("the torchvision exports", "torch, onnx, torchvision",
+                                "python3-torch python3-onnx python3-torchvision"))
+    return;
+  const int res = 64;
+  for (const std::string model : {"mobilenet_v2", "resnet18"}) {
+    SECTION(model) {
+      TempDir dir("onnx", "torchvision");
+      run_export("export_torchvision_onnx.py", "--model " + model + " --res " + std::to_string(res),
+                 dir.path);
+      const nlohmann::json meta = nlohmann::json::parse(read_file(dir.path / "meta.json"));
+      const Graph g = import_export(dir.path, "the " + model + " export");
+      CHECK(g.macs() == meta.at("onnx_macs").get<int64_t>());
+      CHECK(g.param_count() == meta.at("onnx_params").get<int64_t>());  // BatchNorm folded by the exporter
+      const auto& ops = meta.at("onnx").at("op_types");
+      CHECK(count_ops(g, OpKind::Conv2d) == ops.at("Conv").get<int>());
+      CHECK(count_ops(g, OpKind::Add) == ops.at("Add").get<int>());
+      CHECK(count_ops(g, OpKind::Linear) == ops.at("Gemm").get<int>());
+      CHECK(count_ops(g, OpKind::GlobalAvgPool) == 1);
+      const auto acts = [&](Act a) {
+        return static_cast<int>(
+            std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.act == a; }));
+      };
+      if (model == "mobilenet_v2") {
+        CHECK(acts(Act::ReLU6) == ops.at("Clip").get<int>());  // every ReLU6 fused into its conv
+        int depthwise = 0;
+        for (const Node& n : g.nodes) depthwise += n.label().rfind("dw", 0) == 0;
+        CHECK(depthwise == 17);
+      } else {
+        CHECK(count_ops(g, OpKind::MaxPool) == 1);
+        CHECK(acts(Act::ReLU) == ops.at("Relu").get<int>());  // 9 into convs, 8 into the residual adds
+        int add_relus = 0;
+        for (const Node& n : g.nodes) add_relus += n.op == OpKind::Add && n.act == Act::ReLU;
+        CHECK(add_relus == 8);
+      }
+
+      check_export_logits(g, dir.path, model, true);
     }
   }
 }
@@ -565,10 +606,17 @@ TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[o
     REQUIRE_THROWS_WITH(import_onnx(p.string()), Contains(p.string()) && Contains("not a valid ONNX model"));
   }
   SECTION("unsupported op") {
-    const std::string p = net.make("MaxPool").save(dir.path / "maxpool.onnx");
-    REQUIRE_THROWS_WITH(import_onnx(p), Contains(p) && Contains("/features/pool/MaxPool") &&
-                                            Contains("MaxPool") && Contains("unsupported op") &&
-                                            Contains("opset 13"));
+    const std::string p = net.make("LRN").save(dir.path / "lrn.onnx");
+    REQUIRE_THROWS_WITH(import_onnx(p), Contains(p) && Contains("/features/pool/LRN") && Contains("LRN") &&
+                                            Contains("unsupported op") && Contains("opset 13"));
+  }
+  SECTION("a max pool with ceil_mode") {
+    ModelMaker mk = net.make("MaxPool");
+    for (auto& n : *mk.g->mutable_node())
+      if (n.op_type() == "MaxPool") ModelMaker::attr(&n, "ceil_mode", 1);
+    const std::string p = mk.save(dir.path / "ceil.onnx");
+    REQUIRE_THROWS_WITH(import_onnx(p), Contains("/features/pool/MaxPool") && Contains("MaxPool, opset 13") &&
+                                            Contains("ceil_mode"));
   }
   SECTION("a standalone activation that cannot fuse") {
     const std::string p = net.make("Sigmoid").save(dir.path / "sigmoid.onnx");

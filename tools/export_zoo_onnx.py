@@ -33,7 +33,12 @@ import evit_torch  # noqa: E402
 
 def seeded_model(name, res, seed, calib_batches, calib_batch_size):
     torch.manual_seed(seed)
-    model = evit_torch.build_preset(name)
+    return randomize_norms(evit_torch.build_preset(name), res, calib_batches, calib_batch_size)
+
+
+def randomize_norms(model, res, calib_batches, calib_batch_size):
+    """Non-trivial BatchNorm / LayerNorm affines and BatchNorm running statistics (see the module text);
+    returns the model in eval mode."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):

@@ -310,6 +310,8 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       ->check(CLI::Range(1, 100000));
   run->add_option("--seed", run_q.seed, "Seed of the synthetic weights and calibration images")
       ->capture_default_str();
+  run->add_option("--onnx", run_q.onnx,
+                  "Import this ONNX model instead of a zoo model (--model, --res unused)");
   run->add_option("--save-qgraph", run_q.out, "Also write the quantized graph (.vqg) here");
   add_sim_options(*run);
 

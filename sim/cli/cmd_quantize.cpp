@@ -61,6 +61,13 @@ std::string default_recipe(const Graph& graph) {
   return is_standard_vit(graph) ? "vit-w8a8" : "trio-w8a8";
 }
 
+Graph model_graph(const QuantizeArgs& args) {
+  if (!args.onnx.empty()) return import_onnx(args.onnx);
+  Graph graph = build_model(args.model, args.resolution);
+  materialize_synthetic_weights(graph, args.seed);
+  return graph;
+}
+
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err) {
   using clock = std::chrono::steady_clock;
   if (args.out.empty()) throw std::invalid_argument("--out is required (the quantized graph file to write)");
@@ -68,13 +75,7 @@ int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err)
   // A named recipe is checked before the (possibly slow) import; the default depends on the graph.
   std::optional<Recipe> named;
   if (!args.recipe.empty()) named = find_recipe(args.recipe, recipe_dir);
-  Graph graph;
-  if (!args.onnx.empty()) {
-    graph = import_onnx(args.onnx);
-  } else {
-    graph = build_model(args.model, args.resolution);
-    materialize_synthetic_weights(graph, args.seed);
-  }
+  const Graph graph = model_graph(args);
   const Recipe recipe = named ? *named : find_recipe(default_recipe(graph), recipe_dir);
   const Shape& input = graph.nodes.at(0).out_shape;
   const ImageSet calib = load_images(args.calib, "train", args.calib_count, input, args.seed + 1);

@@ -30,6 +30,10 @@ bool is_standard_vit(const quant::Graph& graph);
 /// everything else (EfficientViT).
 std::string default_recipe(const quant::Graph& graph);
 
+/// The graph `args` name, parameters materialized: the imported ONNX file (`onnx`), else the zoo model with
+/// synthetic weights (`model`, `resolution`, `seed`).
+quant::Graph model_graph(const QuantizeArgs& args);
+
 /// Runs the command; returns the exit code (std::invalid_argument from any stage propagates).
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err);
 

@@ -7,7 +7,6 @@
 
 #include "quant/atomic_file.hpp"
 #include "quant/qgraph_io.hpp"
-#include "quant/zoo.hpp"
 #include "sim/compile/inputs.hpp"
 #include "sim/run/energy_sensitivity.hpp"
 #include "sim/run/report_files.hpp"
@@ -93,10 +92,12 @@ int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& 
   if (!q.recipe.empty()) named_recipe = quant::find_recipe(q.recipe, recipe_dir);
 
   const auto t0 = clock::now();
-  err << "[1/3] " << q.model << " @" << q.resolution << ": building the graph, synthetic weights (seed "
-      << q.seed << ")\n";
-  quant::Graph graph = quant::build_model(q.model, q.resolution);
-  quant::materialize_synthetic_weights(graph, q.seed);
+  if (q.onnx.empty())
+    err << "[1/3] " << q.model << " @" << q.resolution << ": building the graph, synthetic weights (seed "
+        << q.seed << ")\n";
+  else
+    err << "[1/3] importing " << q.onnx << '\n';
+  const quant::Graph graph = model_graph(q);
   const arch::AccelConfig config = named_config ? *named_config : find_accel(default_accel(graph));
   const quant::Recipe recipe =
       named_recipe ? *named_recipe : quant::find_recipe(default_recipe(graph), recipe_dir);

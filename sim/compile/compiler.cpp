@@ -422,6 +422,7 @@ std::vector<int> Compiler::conv_aux_chain(int layer) const {
   std::vector<int> chain{aux_unit(AuxStep::Requantize, layer)};
   switch (node(layer).act) {
     case quant::Act::ReLU:
+    case quant::Act::ReLU6:  // the ReLU unit's clamp, with the top at 6 (quant/qgraph.hpp)
       chain.push_back(aux_unit(AuxStep::Relu, layer));
       break;
     case quant::Act::HSwish:
@@ -1049,7 +1050,8 @@ void Compiler::record_memory_plan() {
 
 // ----- convolutions and Linear ---------------------------------------------------------------------
 
-/// A Conv2d or Linear as a convolution: Linear is a 1x1 conv over its rows (a vector is one pixel).
+/// A Conv2d or Linear as a convolution: Linear is a 1x1 conv over its rows (a vector is one pixel); a
+/// MaxPool reads the windows of a depthwise conv.
 struct ConvGeometry {
   int64_t in_channels = 0, in_h = 1, in_w = 1, out_channels = 0, out_h = 1, out_w = 1;
   int64_t kernel = 1, stride = 1, pad = 0, groups = 1;
@@ -1128,10 +1130,11 @@ struct ConvGeometry {
 
 ConvGeometry conv_geometry(const Node& n, const quant::Shape& in) {
   ConvGeometry g;
-  if (n.op == OpKind::Conv2d) {
+  if (n.op == OpKind::Conv2d || n.op == OpKind::MaxPool) {
     g.in_channels = in[0], g.in_h = in[1], g.in_w = in[2];
     g.out_channels = n.out_shape[0], g.out_h = n.out_shape[1], g.out_w = n.out_shape[2];
-    g.kernel = n.kernel, g.stride = n.stride, g.pad = n.pad, g.groups = n.groups;
+    g.kernel = n.kernel, g.stride = n.stride, g.pad = n.pad;
+    g.groups = n.op == OpKind::MaxPool ? in[0] : n.groups;
   } else {
     const int64_t rows = in.size() == 1 ? 1 : in[0];
     g.in_channels = n.in_features, g.out_channels = n.out_features;
@@ -1661,6 +1664,10 @@ std::vector<arch::Box> Compiler::elementwise_boxes(int layer, int source, const 
       return arch::pixel_boxes(in, r.p0, r.p1, r.c0 * 3 * n.head_dim, r.c1 * 3 * n.head_dim);
     case OpKind::AttnNormalize:  // heads x all d + 1 rows x columns [p0, p1) of the head-major products
       return {{r.c0, r.c1, 0, in.mid, r.p0, r.p1}};
+    case OpKind::MaxPool:  // the windows of output pixels [p0, p1), channels [c0, c1)
+      if (!in.channels_last)
+        throw MappingError(describe(layer) + ": its input " + describe(source) + " is not a feature map");
+      return conv_geometry(n, node(source).out_shape).input_boxes(r.c0, r.c1, r.p0, r.p1);
     default:  // Add: the same region of inputs shaped and laid out like the output
       if (in.channels_last != layout_of(layer).channels_last)
         throw MappingError(describe(layer) + ": its input " + describe(source) + " is laid out differently");
@@ -1685,6 +1692,11 @@ void Compiler::emit_elementwise(int layer) {
       g = {n.out_shape[0], 1, 1, 1, 1};
       in_per = in[1] * in[2];
       break;
+    case OpKind::MaxPool:  // in_per: the taps compared per output (its reads are the windows, below)
+      step = AuxStep::MaxPool;
+      g = {n.out_shape[0], 1, 1, n.out_shape[1] * n.out_shape[2], n.out_shape[2]};
+      in_per = int64_t{n.kernel} * n.kernel;
+      break;
     case OpKind::AttnKernel:
       step = AuxStep::AttnKernel;
       g = {n.out_shape[0], 1, 1, n.out_shape[2], in[2]};
@@ -1702,9 +1714,13 @@ void Compiler::emit_elementwise(int layer) {
   }
   const int resource = aux_resource(step, layer);
   const size_t inputs = n.inputs.size();
+  // Input elements per channel that a block of output pixels reads: a max pool's windows, else in_per each.
+  const bool windows = n.op == OpKind::MaxPool;
+  const ConvGeometry window = conv_geometry(n, in);
   auto need = [&](int64_t c, int64_t p) {
     int64_t act = 0;
-    for (int src : n.inputs) act += slot_load(src, c * p * in_per * out_bytes_per_element(src));
+    const int64_t per_channel = windows ? window.input_window_bound(p) : p * in_per;
+    for (int src : n.inputs) act += slot_load(src, c * per_channel * out_bytes_per_element(src));
     return SlotNeed{act, 0, slot_out(layer, c * p * out_per * out_bytes)};
   };
   const Blocking b = choose_blocking(layer, g, need, resource, "the smallest tile");
@@ -1716,12 +1732,13 @@ void Compiler::emit_elementwise(int layer) {
       t.layer = layer;
       t.resource = resource;
       t.work = TileWork::Elementwise;
-      t.m = elements * (n.op == OpKind::GlobalAvgPool ? in_per : out_per);
+      t.m = elements * (n.op == OpKind::GlobalAvgPool || windows ? in_per : out_per);
       t.region = {c0, c1, p0, p1};
+      const int64_t in_elements = windows ? (c1 - c0) * window.input_window(p0, p1) : elements * in_per;
       std::vector<Operand> operands;
       for (size_t i = 0; i < inputs; ++i)
-        operands.push_back(activation_operand(elements * in_per * out_bytes_per_element(n.inputs[i]),
-                                              n.inputs[i], elementwise_boxes(layer, n.inputs[i], t.region),
+        operands.push_back(activation_operand(in_elements * out_bytes_per_element(n.inputs[i]), n.inputs[i],
+                                              elementwise_boxes(layer, n.inputs[i], t.region),
                                               static_cast<int>(i)));
       emit(std::move(t), operands, true, elements * out_per * out_bytes);
     }
@@ -1904,6 +1921,9 @@ arch::Program Compiler::run() {
       case OpKind::GlobalAvgPool:
       case OpKind::AttnKernel:
       case OpKind::AttnNormalize:
+        emit_elementwise(i);
+        break;
+      case OpKind::MaxPool:
         emit_elementwise(i);
         break;
       default:  // LayerNorm, Softmax and the token ops
