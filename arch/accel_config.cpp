@@ -180,10 +180,7 @@ AccelConfig load_accel_config(const std::string& path) {
 }
 
 AccelConfig find_accel_config(const std::string& name_or_path, const std::string& config_dir) {
-  const std::string path = quant::find_named_json(name_or_path, config_dir);
-  if (!path.empty()) return load_accel_config(path);
-  throw ConfigError(name_or_path + ": cannot open the file, and no accelerator config of that name in " +
-                    config_dir + " (known: " + quant::known_json_names(config_dir) + ")");
+  return load_accel_config(quant::require_named_json(name_or_path, config_dir, "accelerator config"));
 }
 
 const EngineConfig* AccelConfig::engine(const std::string& engine_name) const {

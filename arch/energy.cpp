@@ -62,14 +62,11 @@ EnergyModel parse_energy_model(const nlohmann::json& j, const std::string& origi
 
 EnergyModel find_energy_model(const std::string& name_or_path, const std::string& config_dir) {
   const std::string dir = (std::filesystem::path(config_dir) / "energy").string();
-  const std::string path = quant::find_named_json(name_or_path, dir);
-  if (path.empty())
-    throw ConfigError(name_or_path + ": cannot open the file, and no energy model of that name in " + dir +
-                      " (known: " + quant::known_json_names(dir) + ")");
+  const std::string path = quant::require_named_json(name_or_path, dir, "energy model");
   return parse_energy_model(quant::read_json_file(path), path);
 }
 
-std::vector<NamedCoefficient> EnergyModel::coefficients() {
+std::vector<NamedCoefficient> EnergyModel::coefficients() & {
   FpgaEnergy& f = fpga;
   DramEnergy& d = dram;
   return {{"fpga", "mac_pj", 1e3, &f.mac_pj},

@@ -62,8 +62,9 @@ struct EnergyModel {
   std::string name, file, description;
   FpgaEnergy fpga;
   DramEnergy dram;
-  /// Every coefficient, in file order: what the reader reads and the sensitivity table moves.
-  std::vector<NamedCoefficient> coefficients();
+  /// Every coefficient, in file order: what the reader reads and the sensitivity table moves. The entries
+  /// point into this model, so a temporary cannot be asked (the & qualifier).
+  std::vector<NamedCoefficient> coefficients() &;
 };
 
 /// Validates an energy model document (docs/energy-model.schema.json); `origin` names it in messages.

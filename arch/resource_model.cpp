@@ -148,10 +148,7 @@ Device load_device(const std::string& path) {
 
 Device find_device(const std::string& name_or_path, const std::string& config_dir) {
   const std::string dir = (std::filesystem::path(config_dir) / "devices").string();
-  const std::string path = quant::find_named_json(name_or_path, dir);
-  if (!path.empty()) return load_device(path);
-  throw quant::ConfigError(name_or_path + ": cannot open the file, and no device of that name in " + dir +
-                           " (known: " + quant::known_json_names(dir) + ")");
+  return load_device(quant::require_named_json(name_or_path, dir, "device"));
 }
 
 bool fits(const ResourceEstimate& estimate, const Device& device, std::string* why) {

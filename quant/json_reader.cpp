@@ -326,6 +326,15 @@ std::string find_named_json(const std::string& name_or_path, const std::string& 
   return fs::is_regular_file(candidate) ? candidate.string() : std::string();
 }
 
+std::string require_named_json(const std::string& name_or_path, const std::string& dir,
+                               const std::string& kind) {
+  std::string path = find_named_json(name_or_path, dir);
+  if (path.empty())
+    throw ConfigError(name_or_path + ": cannot open the file, and no " + kind + " of that name in " + dir +
+                      " (known: " + known_json_names(dir) + ")");
+  return path;
+}
+
 std::string known_json_names(const std::string& dir) {
   namespace fs = std::filesystem;
   std::set<std::string> known;

@@ -64,6 +64,10 @@ std::string find_named_json(const std::string& name_or_path, const std::string& 
 /// The names of the .json files in `dir`, sorted, ", "-separated ("none" if there are none), for the message
 /// of a name find_named_json did not find.
 std::string known_json_names(const std::string& dir);
+/// find_named_json, or a ConfigError "<name>: cannot open the file, and no <kind> of that name in <dir>
+/// (known: ...)" when it finds nothing: the one message every named config kind gives.
+std::string require_named_json(const std::string& name_or_path, const std::string& dir,
+                               const std::string& kind);
 
 /// A view of one JSON object at a path, remembering which keys were read.
 class JsonReader {

@@ -144,10 +144,7 @@ Config parse_preset(const nlohmann::json& j, const std::string& origin) {
 
 Config find_preset(const std::string& name_or_path, const std::string& config_dir) {
   const std::string dir = (std::filesystem::path(config_dir) / "dram").string();
-  const std::string path = quant::find_named_json(name_or_path, dir);
-  if (path.empty())
-    throw ConfigError(name_or_path + ": cannot open the file, and no DRAM preset of that name in " + dir +
-                      " (known: " + quant::known_json_names(dir) + ")");
+  const std::string path = quant::require_named_json(name_or_path, dir, "DRAM preset");
   return parse_preset(quant::read_json_file(path), path);
 }
 

@@ -336,12 +336,16 @@ std::string describe_accel(const nlohmann::json& j) {
     s += e["name"].get<std::string>() + " " + std::to_string(e["pe"].get<int>()) + "x" +
          std::to_string(e["lanes"].get<int>()) + "x" + std::to_string(e["replicas"].get<int>()) + ", ";
   const nlohmann::json& b = j["buffers"];
-  for (const char* k : {"activation", "weight"})
+  for (const char* k : {"activation", "weight", "output"})
     s += std::string(k) + " " +
          std::to_string(b[k]["banks"].get<int>() * b[k]["ports_per_bank"].get<int>() *
                         b[k]["word_bytes"].get<int>()) +
          " B/cycle, ";
-  s += "requantizer " + std::to_string(j["aux_units"]["requantizer"]["throughput"].get<int>()) + "/cycle, ";
+  if (b["activation"]["resident_bytes"].get<int64_t>() > 0)
+    s += "resident " + std::to_string(b["activation"]["resident_bytes"].get<int64_t>()) + " B, ";
+  // Every aux unit random_accel draws, so the worst case can be re-created from its description.
+  for (const char* u : {"requantizer", "hswish", "relu", "shift_subtractor", "residual_add"})
+    s += std::string(u) + " " + std::to_string(j["aux_units"][u]["throughput"].get<int>()) + "/cycle, ";
   s += j["dram"].contains("preset") ? "DDR4-2400"
                                     : std::to_string(j["dram"]["bandwidth_gbps"].get<int>()) + " GB/s";
   return s + ", " + j["arbitration"].get<std::string>();
@@ -733,15 +737,12 @@ const char* const kGapAnalysis = R"(### Why vitsim's throughput is below the pub
 The ideal-memory rows isolate the compute mapping; the distance between a model's real-memory and
 ideal-memory rows is memory time. Both gaps have known causes in vitsim's model, none of which is tuned:
 
-- **No memory plan yet.** The compiler gives every engine two fixed double-buffered slots per buffer
-  (capacity / engines / 2). Every layer output that is not fused on chip (DW->PW fusion and the attention
-  head pipeline are) is stored to DRAM and loaded again by its consumer, weights are loaded once per
-  layer, and R-MAC cannot join MAT on a fused pair's pointwise conv (its two output slots hold the
-  depthwise blocks MAT has not consumed yet). With ideal memory R-MAC does join (docs/engines.md), which
-  is why the ideal rows are much closer to the authors' analytical model (next section). An addressed
-  memory plan with on-chip residency is the next step; the precursor keeps activations on chip wherever
-  they fit, and its buffer sizes are not published (ours are documented assumptions in
-  configs/accel/trio-vit.json).
+- **Memory.** The compiler's memory plan keeps layer outputs in the activation buffer's resident region
+  (trio-vit reserves 512 KiB of its 1 MiB) while their readers need them, and R-MAC joins MAT on a fused
+  pair's pointwise conv (docs/engines.md, "Memory plan"). What still crosses the DRAM: the input image,
+  every layer's weights (into double-buffered slots, so a load overlaps the tiles before it), and the
+  outputs that find no resident range. The precursor's buffer sizes and its
+  DRAM traffic are not published; ours are documented assumptions in configs/accel/trio-vit.json.
 - **Layers that do not fill the arrays.** The classifier's Linear layers work on one pixel, so the 16
   replicas (which take output pixels and share the weights) are 1/16 used: the head is ~12% of B1's
   ideal-memory cycles and is left out of the authors' model. Attention outputs have d + 1 rows (the
