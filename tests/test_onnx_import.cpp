@@ -117,13 +117,49 @@ bool python_exports_available(const std::string& what, const std::string& module
 }
 
 // Runs `/usr/bin/python3 tools/SCRIPT ARGS --out DIR`; a failed export fails the test with its log.
+// Where an export with these arguments is kept: build/export-cache/<script>-<hash>, the hash (FNV-1a) over
+// the arguments and every tools/*.py (the exporters import each other). The exports are seeded, so the same
+// key gives the same files; keeping them lets the asan preset and reruns skip PyTorch (~30 s per export).
+fs::path export_cache_dir(const std::string& script, const std::string& args) {
+  std::vector<fs::path> sources;
+  for (const auto& e : fs::directory_iterator(kRepoDir / "tools"))
+    if (e.path().extension() == ".py") sources.push_back(e.path());
+  std::sort(sources.begin(), sources.end());
+  uint64_t hash = 1469598103934665603ull;
+  const auto mix = [&hash](const std::string& bytes) {
+    for (const unsigned char c : bytes) hash = (hash ^ c) * 1099511628211ull;
+  };
+  mix(args);
+  for (const fs::path& source : sources) mix(source.filename().string() + "\n" + read_file(source));
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return kRepoDir / "build" / "export-cache" / (fs::path(script).stem().string() + "-" + hex);
+}
+
+// Runs tools/<script> with `args` into `dir` (from the export cache when it holds this export).
 void run_export(const std::string& script, const std::string& args, const fs::path& dir) {
   const fs::path path = kRepoDir / "tools" / script;
   REQUIRE(fs::exists(path));
-  const fs::path log = dir / "export.log";
-  const std::string cmd = "/usr/bin/python3 '" + path.string() + "' " + args + " --out '" + dir.string() +
-                          "' >'" + log.string() + "' 2>&1";
-  if (std::system(cmd.c_str()) != 0) FAIL("export failed: " << cmd << "\n" << read_file(log));
+  const fs::path cached = export_cache_dir(script, args);
+  if (!fs::exists(cached / "complete")) {
+    // Written beside the cache entry and renamed into place, so an interrupted export leaves no entry.
+    const fs::path partial = cached.string() + ".partial-" + std::to_string(::getpid());
+    fs::remove_all(partial);
+    fs::create_directories(partial);
+    const fs::path log = partial / "export.log";
+    const std::string cmd = "/usr/bin/python3 '" + path.string() + "' " + args + " --out '" +
+                            partial.string() + "' >'" + log.string() + "' 2>&1";
+    if (std::system(cmd.c_str()) != 0) FAIL("export failed: " << cmd << "\n" << read_file(log));
+    std::ofstream(partial / "complete") << cmd << "\n";
+    std::error_code ec;
+    fs::remove_all(cached, ec);
+    fs::rename(partial, cached, ec);
+    if (ec && !fs::exists(cached / "complete"))
+      FAIL("cannot keep the export in " << cached << ": " << ec.message());
+    fs::remove_all(partial, ec);
+  }
+  for (const auto& e : fs::directory_iterator(cached))
+    fs::copy_file(e.path(), dir / e.path().filename(), fs::copy_options::overwrite_existing);
 }
 
 // Imports the export in `dir` (model.onnx), failing the test with the importer's message.
