@@ -28,10 +28,6 @@ constexpr size_t kMaxLayers = 100000;
 // 2^50.
 constexpr int64_t kMaxSimulatedCycles = int64_t{1} << 50;
 
-constexpr const char* kConvColumns[] = {"Layer name",    "IFMAP Height", "IFMAP Width",
-                                        "Filter Height", "Filter Width", "Channels",
-                                        "Num Filter",    "Strides",      "Stride width"};
-constexpr size_t kConvFields = 8;  // a 9th, optional field is the stride width
 constexpr const char* kGemmColumns[] = {"Layer name", "M", "N", "K"};
 constexpr size_t kGemmFields = 4;
 
@@ -130,19 +126,20 @@ class RowParser {
 };
 
 ScaleSimLayer conv_layer(const Row& row, const RowParser& p, int line) {
-  p.expect_fields(row, kConvFields, 1, kConvColumns, "a GEMM topology has 4: use --format gemm", kGemmFields);
+  p.expect_fields(row, kScaleSimConvFields, 1, kScaleSimConvColumns,
+                  "a GEMM topology has 4: use --format gemm", kGemmFields);
   ScaleSimConv c;
-  c.ifmap_h = p.positive(row, 1, kConvColumns[1]);
-  c.ifmap_w = p.positive(row, 2, kConvColumns[2]);
-  c.filter_h = p.positive(row, 3, kConvColumns[3]);
-  c.filter_w = p.positive(row, 4, kConvColumns[4]);
-  c.channels = p.positive(row, 5, kConvColumns[5]);
-  c.filters = p.positive(row, 6, kConvColumns[6]);
-  c.stride_h = p.positive(row, 7, kConvColumns[7]);
+  c.ifmap_h = p.positive(row, 1, kScaleSimConvColumns[1]);
+  c.ifmap_w = p.positive(row, 2, kScaleSimConvColumns[2]);
+  c.filter_h = p.positive(row, 3, kScaleSimConvColumns[3]);
+  c.filter_w = p.positive(row, 4, kScaleSimConvColumns[4]);
+  c.channels = p.positive(row, 5, kScaleSimConvColumns[5]);
+  c.filters = p.positive(row, 6, kScaleSimConvColumns[6]);
+  c.stride_h = p.positive(row, 7, kScaleSimConvColumns[7]);
   c.stride_w = c.stride_h;  // one Strides column serves both axes
-  if (row.fields.size() > kConvFields) {
-    p.reject_sparsity(row, kConvFields);
-    c.stride_w = p.positive(row, kConvFields, kConvColumns[kConvFields]);
+  if (row.fields.size() > kScaleSimConvFields) {
+    p.reject_sparsity(row, kScaleSimConvFields);
+    c.stride_w = p.positive(row, kScaleSimConvFields, kScaleSimConvColumns[kScaleSimConvFields]);
   }
   // SCALE-Sim asserts these (its "ISSUE #9" fix).
   if (c.filter_h > c.ifmap_h)
@@ -166,7 +163,8 @@ ScaleSimLayer conv_layer(const Row& row, const RowParser& p, int line) {
 
 ScaleSimLayer gemm_layer(const Row& row, const RowParser& p, int line) {
   if (row.fields.size() > kGemmFields) p.reject_sparsity(row, kGemmFields);
-  p.expect_fields(row, kGemmFields, 0, kGemmColumns, "a conv topology has 8: use --format conv", kConvFields);
+  p.expect_fields(row, kGemmFields, 0, kGemmColumns, "a conv topology has 8: use --format conv",
+                  kScaleSimConvFields);
   ScaleSimLayer l;
   l.name = p.layer_name(row);
   l.line = line;
@@ -181,7 +179,7 @@ ScaleSimLayer gemm_layer(const Row& row, const RowParser& p, int line) {
 // SCALE-Sim would silently lose that layer.
 void reject_layer_as_header(const std::string& line1, const std::string& origin, ScaleSimFormat format) {
   const Row row = split_row(line1);
-  const size_t numbers = format == ScaleSimFormat::Conv ? kConvFields : kGemmFields;
+  const size_t numbers = format == ScaleSimFormat::Conv ? kScaleSimConvFields : kGemmFields;
   if (row.fields.size() < numbers) return;
   for (size_t i = 1; i < numbers; ++i)
     if (!all_digits(trim(row.fields[i]))) return;

@@ -36,6 +36,13 @@ enum class ScaleSimFormat { Conv, Gemm };
 ScaleSimFormat parse_scalesim_format(const std::string& name);
 const char* scalesim_format_name(ScaleSimFormat format);
 
+/// SCALE-Sim's conv topology columns: the first 8 are a row's fields; a 9th, optional one is the stride
+/// width.
+inline constexpr const char* kScaleSimConvColumns[] = {"Layer name",    "IFMAP Height", "IFMAP Width",
+                                                       "Filter Height", "Filter Width", "Channels",
+                                                       "Num Filter",    "Strides",      "Stride width"};
+inline constexpr size_t kScaleSimConvFields = 8;
+
 /// A conv row as written (strides already defaulted), and its output size by SCALE-Sim's rule.
 struct ScaleSimConv {
   int64_t ifmap_h = 0, ifmap_w = 0, filter_h = 0, filter_w = 0, channels = 0, filters = 0;
