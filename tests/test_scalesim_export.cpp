@@ -210,4 +210,14 @@ TEST_CASE("vitsim graph --scalesim-topology: bad input exits 2 with one message 
   CHECK(j.at("macs") == j.at("model_macs"));
   CHECK(j.at("file") == dir.file("b0.csv"));
   CHECK(dir.entries() == std::vector<std::string>{"b0.csv"});
+
+  // EfficientViT-L3's depthwise rows split into more layers than `vitsim scalesim` reads: said, still
+  // written.
+  const Run l3 = run_vitsim({"graph", "-m", "efficientvit-l3", "--scalesim-topology", dir.file("l3.csv")});
+  REQUIRE(l3.code == 0);
+  CHECK_THAT(l3.out,
+             Catch::Contains("108,358 layers in all\n  note: more layers than `vitsim scalesim` reads "
+                             "(100,000); SCALE-Sim itself takes the file"));
+  const Run b3 = run_vitsim({"graph", "-m", "efficientvit-b3", "--scalesim-topology", dir.file("b3.csv")});
+  CHECK_THAT(b3.out, Catch::Contains("49,721 layers in all\n  MACs: "));
 }

@@ -4,7 +4,6 @@
 #include <ostream>
 #include <set>
 #include <sstream>
-#include <stdexcept>
 #include <utility>
 
 #include "sim/run/graph_report.hpp"
@@ -35,10 +34,9 @@ class RowWriter {
 
   // A k x k conv of `channels` x `filters` whose SCALE-Sim ofmap is ofmap_h x ofmap_w: the ifmap is the
   // padded extent its windows cover.
-  void conv(int node, const std::string& name, int64_t ofmap_h, int64_t ofmap_w, int64_t kernel,
-            int64_t stride, int64_t channels, int64_t filters, bool depthwise = false) {
+  void conv(const std::string& name, int64_t ofmap_h, int64_t ofmap_w, int64_t kernel, int64_t stride,
+            int64_t channels, int64_t filters, bool depthwise = false) {
     ScaleSimTopologyRow r;
-    r.node = node;
     r.depthwise = depthwise;
     ScaleSimConv& c = r.conv;
     c.ifmap_h = (ofmap_h - 1) * stride + kernel;
@@ -55,9 +53,7 @@ class RowWriter {
   }
 
   // The GEMM rows x k times k x n: a 1x1 conv over a rows x 1 ifmap.
-  void gemm(int node, const std::string& name, int64_t rows, int64_t k, int64_t n) {
-    conv(node, name, rows, 1, 1, 1, k, n);
-  }
+  void gemm(const std::string& name, int64_t rows, int64_t k, int64_t n) { conv(name, rows, 1, 1, 1, k, n); }
 
  private:
   std::vector<ScaleSimTopologyRow>& rows_;
@@ -92,8 +88,6 @@ std::string ScaleSimTopology::csv() const {
   s << ",\n";
   for (const ScaleSimTopologyRow& r : rows) {
     const ScaleSimConv& c = r.conv;
-    if (c.stride_w != c.stride_h)
-      throw std::logic_error("SCALE-Sim export: row '" + r.name + "' has two strides");
     s << r.name << ',' << c.ifmap_h << ',' << c.ifmap_w << ',' << c.filter_h << ',' << c.filter_w << ','
       << c.channels << ',' << c.filters << ',' << c.stride_h << ",\n";
   }
@@ -105,31 +99,30 @@ ScaleSimTopology scalesim_topology(const Graph& graph) {
   RowWriter writer(t.rows);
   for (size_t i = 1; i < graph.nodes.size(); ++i) {
     const Node& n = graph.nodes[i];
-    const int node = static_cast<int>(i);
     const std::string name = safe_name(n.name);
     const quant::Shape& out = n.out_shape;
     switch (n.op) {
       case OpKind::Conv2d: {
         const int64_t in_per_group = n.in_features / n.groups, out_per_group = n.out_features / n.groups;
         if (n.groups == 1)
-          writer.conv(node, name, out[1], out[2], n.kernel, n.stride, n.in_features, n.out_features);
+          writer.conv(name, out[1], out[2], n.kernel, n.stride, n.in_features, n.out_features);
         else if (in_per_group == 1)
-          writer.conv(node, name + ".DP", out[1], out[2], n.kernel, n.stride, n.groups, out_per_group, true);
+          writer.conv(name + ".DP", out[1], out[2], n.kernel, n.stride, n.groups, out_per_group, true);
         else
           for (int g = 0; g < n.groups; ++g)
-            writer.conv(node, name + ".g" + std::to_string(g), out[1], out[2], n.kernel, n.stride,
-                        in_per_group, out_per_group);
+            writer.conv(name + ".g" + std::to_string(g), out[1], out[2], n.kernel, n.stride, in_per_group,
+                        out_per_group);
         break;
       }
       case OpKind::Linear:
-        writer.gemm(node, name, quant::numel(out) / n.out_features, n.in_features, n.out_features);
+        writer.gemm(name, quant::numel(out) / n.out_features, n.in_features, n.out_features);
         break;
       case OpKind::MatMul:
         if (out[0] == 1)
-          writer.gemm(node, name, out[1], n.in_features, out[2]);
+          writer.gemm(name, out[1], n.in_features, out[2]);
         else
           for (int64_t b = 0; b < out[0]; ++b)
-            writer.gemm(node, name + ".b" + std::to_string(b), out[1], n.in_features, out[2]);
+            writer.gemm(name + ".b" + std::to_string(b), out[1], n.in_features, out[2]);
         break;
       default:
         ++t.left_out[quant::op_name(n.op)];
@@ -151,6 +144,9 @@ void print_scalesim_topology_summary(const ScaleSimTopology& topology, const Gra
     out << "; SCALE-Sim splits its " << depthwise
         << " depthwise (\"DP\") rows per channel: " << with_commas(topology.scalesim_layers())
         << " layers in all";
+  if (topology.scalesim_layers() > static_cast<int64_t>(kScaleSimMaxLayers))
+    out << "\n  note: more layers than `vitsim scalesim` reads (" << with_commas(kScaleSimMaxLayers)
+        << "); SCALE-Sim itself takes the file";
   out << "\n  MACs: " << with_commas(macs) << " of the model's " << with_commas(model_macs) << " ("
       << std::fixed << std::setprecision(2)
       << (model_macs > 0 ? 100.0 * static_cast<double>(macs) / static_cast<double>(model_macs) : 100.0)

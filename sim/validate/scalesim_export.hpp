@@ -33,7 +33,6 @@ namespace vitsim::sim {
 
 struct ScaleSimTopologyRow {
   std::string name;
-  int node = 0;            // the graph node it comes from
   ScaleSimConv conv;       // stride_w == stride_h (8-column rows); ofmap by SCALE-Sim's rule
   bool depthwise = false;  // a "DP" row: SCALE-Sim runs conv.channels single-channel convs
   /// SCALE-Sim's count: ofmap_h x ofmap_w x filter_h x filter_w x channels x filters.

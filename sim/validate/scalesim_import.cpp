@@ -19,11 +19,6 @@ namespace {
 
 // Far beyond any real layer; keeps every product below checked 64-bit arithmetic.
 constexpr int64_t kMaxField = 1000000000;
-// A depthwise ("DP") row becomes one layer per channel, so a short file can ask for very many layers.
-// Each layer costs about 1.3 KB through the simulation and the report (a 302,113-layer expansion of a
-// 158-byte file took 390 MB and 1.1 s): the bound keeps a workload under about 130 MB, 20x the layers of
-// SCALE-Sim's largest depthwise topologies (MobileNet: about 5,000 single-channel layers).
-constexpr size_t kMaxLayers = 100000;
 // SystemC time counts cycles in nanoseconds held exactly in a double (arch/sc_time_base.hpp): stay below
 // 2^50.
 constexpr int64_t kMaxSimulatedCycles = int64_t{1} << 50;
@@ -220,8 +215,8 @@ ScaleSimWorkload parse_scalesim_topology(std::istream& in, const std::string& or
     if (row.empty()) continue;
     const RowParser p(origin, line);
     const Row fields = split_row(row);
-    if (w.layers.size() >= kMaxLayers)
-      p.fail("expected at most " + std::to_string(kMaxLayers) + " layers in all, found more");
+    if (w.layers.size() >= kScaleSimMaxLayers)
+      p.fail("expected at most " + std::to_string(kScaleSimMaxLayers) + " layers in all, found more");
     if (format == ScaleSimFormat::Gemm) {
       w.layers.push_back(gemm_layer(fields, p, line));
       continue;
@@ -232,8 +227,8 @@ ScaleSimWorkload parse_scalesim_topology(std::istream& in, const std::string& or
       w.layers.push_back(std::move(l));
       continue;
     }
-    if (w.layers.size() + static_cast<size_t>(l.conv->channels) > kMaxLayers)
-      p.fail("expected at most " + std::to_string(kMaxLayers) +
+    if (w.layers.size() + static_cast<size_t>(l.conv->channels) > kScaleSimMaxLayers)
+      p.fail("expected at most " + std::to_string(kScaleSimMaxLayers) +
              " layers in all, found the depthwise (\"DP\") layer '" + l.name + "' expanding to " +
              std::to_string(l.conv->channels) + " single-channel layers");
     for (int64_t ch = 0; ch < l.conv->channels; ++ch) {
