@@ -1,7 +1,8 @@
-// vitsim's SCALE-Sim convention against real SCALE-Sim v2 runs (tests/data/scalesim/: 52 runs, 112 layer
-// rows copied from SCALE-Sim's COMPUTE_REPORT.csv files; README.md there says how they were made). Nothing
-// on the reference side is a formula: each row's topology line is fed to vitsim's own reader, run on the
-// row's array and dataflow, and every reported number must match SCALE-Sim's.
+// vitsim's SCALE-Sim convention against real SCALE-Sim v2 runs (tests/data/scalesim/: runs.csv, 52 runs, 112
+// layer rows, and networks.csv, 2 whole networks, 74 rows, copied from SCALE-Sim's COMPUTE_REPORT.csv
+// files; README.md there says how they were made). Nothing on the reference side is a formula: each row's
+// topology line is fed to vitsim's own reader, run on the row's array and dataflow, and every reported number
+// must match SCALE-Sim's.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
@@ -33,8 +34,9 @@ struct ReferenceRun {
   std::vector<ReferenceRow> rows;
 };
 
-std::vector<ReferenceRun> load_reference_runs() {
-  const std::string path = std::string(VITSIM_TEST_DATA_DIR) + "/scalesim/runs.csv";
+// tests/data/scalesim/`file`, in runs.csv's columns.
+std::vector<ReferenceRun> load_reference_runs(const std::string& file) {
+  const std::string path = std::string(VITSIM_TEST_DATA_DIR) + "/scalesim/" + file;
   std::ifstream in(path);
   REQUIRE(in.good());
   std::string line;
@@ -82,8 +84,9 @@ bool same_percentage(double vitsim_fraction, double scalesim_pct) {
   return std::abs(vitsim_fraction * 100.0 - scalesim_pct) <= 1e-9 * std::max(1.0, std::abs(scalesim_pct));
 }
 
-void check_against_reference(TimingMode mode) {
-  const std::vector<ReferenceRun> runs = load_reference_runs();
+void check_against_reference(TimingMode mode, const std::string& file, size_t expected_runs,
+                             size_t expected_layers) {
+  const std::vector<ReferenceRun> runs = load_reference_runs(file);
   size_t layers = 0;
   for (const ReferenceRun& run : runs) {
     const auto results = run_scalesim(topology_of(run), run.array, mode, true);
@@ -106,18 +109,27 @@ void check_against_reference(TimingMode mode) {
       ++layers;
     }
   }
-  CHECK(runs.size() == 52);
-  CHECK(layers == 112);
+  CHECK(runs.size() == expected_runs);
+  CHECK(layers == expected_layers);
 }
 
 }  // namespace
 
 TEST_CASE("SCALE-Sim convention reproduces 52 real SCALE-Sim v2 runs (112 layers), fast timing",
           "[scalesim][reference]") {
-  check_against_reference(TimingMode::Fast);
+  check_against_reference(TimingMode::Fast, "runs.csv", 52, 112);
 }
 
 TEST_CASE("SCALE-Sim convention reproduces 52 real SCALE-Sim v2 runs (112 layers), cycle timing",
           "[scalesim][reference]") {
-  check_against_reference(TimingMode::Cycle);
+  check_against_reference(TimingMode::Cycle, "runs.csv", 52, 112);
+}
+
+// Whole networks: torchvision's ResNet-18 and MobileNetV2 at 224 as `vitsim graph --scalesim-topology` wrote
+// them, run by SCALE-Sim on 32x32 os (MobileNetV2's depthwise rows cut to their channel 0; README.md there).
+TEST_CASE(
+    "SCALE-Sim convention reproduces real SCALE-Sim v2 runs of exported ResNet-18 and MobileNetV2 (74 "
+    "layers)",
+    "[scalesim][reference]") {
+  check_against_reference(TimingMode::Fast, "networks.csv", 2, 74);
 }

@@ -370,6 +370,11 @@ def other_cases():
                            ("simulate --qgraph {t}/g.vqg --report {t}/g.vqg", "one of this run's input files"),
                            ("quantize --onnx {t}/m.onnx --out {t}/m.onnx", "one of this run's input files"),
                            ("simulate --qgraph {d}/base/tiny.vqg --report {t}/link.json", "symbolic link"),
+                           ("graph --onnx {t}/m.onnx --scalesim-topology {t}/m.onnx",
+                            "one of this run's input files"),
+                           ("graph --scalesim-topology {t}/link.json", "symbolic link"),
+                           ("graph --onnx {fifo} --scalesim-topology {t}/o.csv", "not a regular file"),
+                           ("graph --scalesim-topology {t}/missing/o.csv", "o.csv"),
                            ]:
         case("-", None, 2, fragment, args)
     # Legal extremes that must end normally: a cycle limit far beyond the run once moved simulated time to it.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <iomanip>
 #include <new>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <stdexcept>
@@ -17,6 +18,7 @@
 #include "quant/fp32_executor.hpp"
 #include "quant/int_executor.hpp"
 #include "quant/json_reader.hpp"
+#include "quant/onnx_import.hpp"
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "sim/cli/cmd_accel.hpp"
@@ -27,6 +29,7 @@
 #include "sim/cli/cmd_simulate.hpp"
 #include "sim/cli/cmd_sweep.hpp"
 #include "sim/run/graph_report.hpp"
+#include "sim/validate/scalesim_export.hpp"
 #include "sim/validate/validation.hpp"
 
 namespace vitsim::sim {
@@ -64,8 +67,9 @@ std::string strict_number_error(const std::string& text, const std::string& type
 // Every file an option names is an input of this run, except the outputs': no output may replace one
 // (`simulate --qgraph g.vqg --report g.vqg` would destroy the graph).
 void note_input_files(CLI::App& app) {
-  static const std::set<std::string> outputs = {"--out", "--report",      "--layers-csv", "--trace",
-                                                "--vcd", "--save-qgraph", "--csv"};
+  static const std::set<std::string> outputs = {
+      "--out", "--report",      "--layers-csv", "--trace",
+      "--vcd", "--save-qgraph", "--csv",        "--scalesim-topology"};
   for (CLI::App* sub : app.get_subcommands()) note_input_files(*sub);
   for (const CLI::Option* opt : app.get_options()) {
     bool output = false;
@@ -104,13 +108,26 @@ int cmd_models(bool json, std::ostream& out) {
   return 0;
 }
 
-int cmd_graph(const ModelArgs& args, bool json, std::ostream& out) {
-  const quant::Graph g = quant::build_model(args.model, args.resolution);
+// The layer table of a zoo model or an ONNX file; with `topology`, its conv and GEMM layers are also written
+// there as a SCALE-Sim topology (before anything is printed: a failed write prints nothing).
+int cmd_graph(const ModelArgs& args, const std::string& onnx, const std::string& topology, bool json,
+              std::ostream& out) {
+  const quant::Graph g =
+      onnx.empty() ? quant::build_model(args.model, args.resolution) : quant::import_onnx(onnx);
   g.macs(), g.param_count();  // a count beyond int64 is an error before any line is printed
-  if (json)
-    out << graph_json(g).dump(2) << '\n';
-  else
+  std::optional<ScaleSimTopology> scalesim;
+  if (!topology.empty()) {
+    scalesim = scalesim_topology(g);
+    quant::write_file_atomic(topology, scalesim->csv());
+  }
+  if (json) {
+    nlohmann::json j = graph_json(g);
+    if (scalesim) j["scalesim_topology"] = scalesim_topology_json(*scalesim, g, topology);
+    out << j.dump(2) << '\n';
+  } else {
     print_graph_table(g, out);
+    if (scalesim) print_scalesim_topology_summary(*scalesim, g, topology, out);
+  }
   return 0;
 }
 
@@ -187,6 +204,12 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
 
   CLI::App* graph = app.add_subcommand("graph", "Print a model's per-layer table (shapes, params, MACs)");
   model_args.add_to(*graph);
+  std::string graph_onnx, scalesim_topology_out;
+  graph->add_option("--onnx", graph_onnx,
+                    "Import this ONNX model instead of a zoo model (--model, --res unused)");
+  graph->add_option("--scalesim-topology", scalesim_topology_out,
+                    "Also write the conv and GEMM layers to this file as a SCALE-Sim v2 conv topology "
+                    "(docs/scalesim.md)");
   graph->add_flag("--json", json, "Print JSON instead of a table");
 
   int repeat = 3;
@@ -359,7 +382,7 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   return run_guarded(
       [&] {
         if (*models) return cmd_models(json, out);
-        if (*graph) return cmd_graph(model_args, json, out);
+        if (*graph) return cmd_graph(model_args, graph_onnx, scalesim_topology_out, json, out);
         if (*forward) return cmd_forward(model_args, qgraph_path, repeat, seed, out);
         if (*quantize) return run_quantize(q, out, err);
         if (*accel) return run_accel(accel_config, json, out, accel_device);

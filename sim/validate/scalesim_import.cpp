@@ -19,19 +19,10 @@ namespace {
 
 // Far beyond any real layer; keeps every product below checked 64-bit arithmetic.
 constexpr int64_t kMaxField = 1000000000;
-// A depthwise ("DP") row becomes one layer per channel, so a short file can ask for very many layers.
-// Each layer costs about 1.3 KB through the simulation and the report (a 302,113-layer expansion of a
-// 158-byte file took 390 MB and 1.1 s): the bound keeps a workload under about 130 MB, 20x the layers of
-// SCALE-Sim's largest depthwise topologies (MobileNet: about 5,000 single-channel layers).
-constexpr size_t kMaxLayers = 100000;
 // SystemC time counts cycles in nanoseconds held exactly in a double (arch/sc_time_base.hpp): stay below
 // 2^50.
 constexpr int64_t kMaxSimulatedCycles = int64_t{1} << 50;
 
-constexpr const char* kConvColumns[] = {"Layer name",    "IFMAP Height", "IFMAP Width",
-                                        "Filter Height", "Filter Width", "Channels",
-                                        "Num Filter",    "Strides",      "Stride width"};
-constexpr size_t kConvFields = 8;  // a 9th, optional field is the stride width
 constexpr const char* kGemmColumns[] = {"Layer name", "M", "N", "K"};
 constexpr size_t kGemmFields = 4;
 
@@ -130,19 +121,20 @@ class RowParser {
 };
 
 ScaleSimLayer conv_layer(const Row& row, const RowParser& p, int line) {
-  p.expect_fields(row, kConvFields, 1, kConvColumns, "a GEMM topology has 4: use --format gemm", kGemmFields);
+  p.expect_fields(row, kScaleSimConvFields, 1, kScaleSimConvColumns,
+                  "a GEMM topology has 4: use --format gemm", kGemmFields);
   ScaleSimConv c;
-  c.ifmap_h = p.positive(row, 1, kConvColumns[1]);
-  c.ifmap_w = p.positive(row, 2, kConvColumns[2]);
-  c.filter_h = p.positive(row, 3, kConvColumns[3]);
-  c.filter_w = p.positive(row, 4, kConvColumns[4]);
-  c.channels = p.positive(row, 5, kConvColumns[5]);
-  c.filters = p.positive(row, 6, kConvColumns[6]);
-  c.stride_h = p.positive(row, 7, kConvColumns[7]);
+  c.ifmap_h = p.positive(row, 1, kScaleSimConvColumns[1]);
+  c.ifmap_w = p.positive(row, 2, kScaleSimConvColumns[2]);
+  c.filter_h = p.positive(row, 3, kScaleSimConvColumns[3]);
+  c.filter_w = p.positive(row, 4, kScaleSimConvColumns[4]);
+  c.channels = p.positive(row, 5, kScaleSimConvColumns[5]);
+  c.filters = p.positive(row, 6, kScaleSimConvColumns[6]);
+  c.stride_h = p.positive(row, 7, kScaleSimConvColumns[7]);
   c.stride_w = c.stride_h;  // one Strides column serves both axes
-  if (row.fields.size() > kConvFields) {
-    p.reject_sparsity(row, kConvFields);
-    c.stride_w = p.positive(row, kConvFields, kConvColumns[kConvFields]);
+  if (row.fields.size() > kScaleSimConvFields) {
+    p.reject_sparsity(row, kScaleSimConvFields);
+    c.stride_w = p.positive(row, kScaleSimConvFields, kScaleSimConvColumns[kScaleSimConvFields]);
   }
   // SCALE-Sim asserts these (its "ISSUE #9" fix).
   if (c.filter_h > c.ifmap_h)
@@ -166,7 +158,8 @@ ScaleSimLayer conv_layer(const Row& row, const RowParser& p, int line) {
 
 ScaleSimLayer gemm_layer(const Row& row, const RowParser& p, int line) {
   if (row.fields.size() > kGemmFields) p.reject_sparsity(row, kGemmFields);
-  p.expect_fields(row, kGemmFields, 0, kGemmColumns, "a conv topology has 8: use --format conv", kConvFields);
+  p.expect_fields(row, kGemmFields, 0, kGemmColumns, "a conv topology has 8: use --format conv",
+                  kScaleSimConvFields);
   ScaleSimLayer l;
   l.name = p.layer_name(row);
   l.line = line;
@@ -181,7 +174,7 @@ ScaleSimLayer gemm_layer(const Row& row, const RowParser& p, int line) {
 // SCALE-Sim would silently lose that layer.
 void reject_layer_as_header(const std::string& line1, const std::string& origin, ScaleSimFormat format) {
   const Row row = split_row(line1);
-  const size_t numbers = format == ScaleSimFormat::Conv ? kConvFields : kGemmFields;
+  const size_t numbers = format == ScaleSimFormat::Conv ? kScaleSimConvFields : kGemmFields;
   if (row.fields.size() < numbers) return;
   for (size_t i = 1; i < numbers; ++i)
     if (!all_digits(trim(row.fields[i]))) return;
@@ -222,8 +215,8 @@ ScaleSimWorkload parse_scalesim_topology(std::istream& in, const std::string& or
     if (row.empty()) continue;
     const RowParser p(origin, line);
     const Row fields = split_row(row);
-    if (w.layers.size() >= kMaxLayers)
-      p.fail("expected at most " + std::to_string(kMaxLayers) + " layers in all, found more");
+    if (w.layers.size() >= kScaleSimMaxLayers)
+      p.fail("expected at most " + std::to_string(kScaleSimMaxLayers) + " layers in all, found more");
     if (format == ScaleSimFormat::Gemm) {
       w.layers.push_back(gemm_layer(fields, p, line));
       continue;
@@ -234,8 +227,8 @@ ScaleSimWorkload parse_scalesim_topology(std::istream& in, const std::string& or
       w.layers.push_back(std::move(l));
       continue;
     }
-    if (w.layers.size() + static_cast<size_t>(l.conv->channels) > kMaxLayers)
-      p.fail("expected at most " + std::to_string(kMaxLayers) +
+    if (w.layers.size() + static_cast<size_t>(l.conv->channels) > kScaleSimMaxLayers)
+      p.fail("expected at most " + std::to_string(kScaleSimMaxLayers) +
              " layers in all, found the depthwise (\"DP\") layer '" + l.name + "' expanding to " +
              std::to_string(l.conv->channels) + " single-channel layers");
     for (int64_t ch = 0; ch < l.conv->channels; ++ch) {

@@ -36,6 +36,20 @@ enum class ScaleSimFormat { Conv, Gemm };
 ScaleSimFormat parse_scalesim_format(const std::string& name);
 const char* scalesim_format_name(ScaleSimFormat format);
 
+/// SCALE-Sim's conv topology columns: the first 8 are a row's fields; a 9th, optional one is the stride
+/// width.
+inline constexpr const char* kScaleSimConvColumns[] = {"Layer name",    "IFMAP Height", "IFMAP Width",
+                                                       "Filter Height", "Filter Width", "Channels",
+                                                       "Num Filter",    "Strides",      "Stride width"};
+inline constexpr size_t kScaleSimConvFields = 8;
+
+/// The most layers a workload may have, depthwise expansion included. A depthwise ("DP") row becomes one
+/// layer per channel, so a short file can ask for very many layers. Each layer costs about 1.3 KB through the
+/// simulation and the report (a 302,113-layer expansion of a 158-byte file took 390 MB and 1.1 s): the bound
+/// keeps a workload under about 130 MB, 20x the layers of SCALE-Sim's largest depthwise topologies
+/// (MobileNet: about 5,000 single-channel layers).
+inline constexpr size_t kScaleSimMaxLayers = 100000;
+
 /// A conv row as written (strides already defaulted), and its output size by SCALE-Sim's rule.
 struct ScaleSimConv {
   int64_t ifmap_h = 0, ifmap_w = 0, filter_h = 0, filter_w = 0, channels = 0, filters = 0;
