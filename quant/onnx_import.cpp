@@ -1798,7 +1798,7 @@ void Importer::mha_attention(int idx) {
   const std::string qkv = first.input(0);
   const Dyn x = dyn_input(first, 0);
   const std::vector<int> sl = data_users(qkv);
-  if (b_->node(x.ir).op != OpKind::Linear || sl.size() != 3 || is_output(qkv))
+  if (b_->node(x.ir).op != OpKind::Linear || x.shape.empty() || sl.size() != 3 || is_output(qkv))
     fail_node(first,
               "unsupported op Slice here: a Slice of an activation is only supported inside a multi-head "
               "attention (q, k and v sliced from a Linear's output) or LiteMLA pattern");
