@@ -687,6 +687,42 @@ TEST_CASE("ONNX import: a small model built with the protobuf API imports and ru
   for (size_t i = 0; i < 2; ++i) CHECK(y.data[i] == Approx(ref[i]).epsilon(1e-5).margin(1e-6));
 }
 
+// torch wraps nn.MultiheadAttention in Transposes of [1, T, D] <-> [T, 1, D]: moving only axes of size 1
+// keeps the row-major order, so the importer relabels; a Transpose that moves data, or a Slice, outside a
+// pattern the importer knows is refused, naming the node and the opset.
+TEST_CASE("ONNX import: a Transpose of unit axes relabels, stray Transposes and Slices are refused",
+          "[onnx]") {
+  TempDir dir("onnx", "transpose");
+  const TinyNet net;
+  {  // pooled [1,4,1,1] -> Transpose (2,0,3,1) -> [1,1,1,4] -> Flatten -> Gemm: TinyNet's function
+    ModelMaker mk = net.make();
+    auto& nodes = *mk.g->mutable_node();
+    auto* t = mk.node("Transpose", "/pool/Transpose", {"p"}, "pt");
+    ModelMaker::ints(t, "perm", {2, 0, 3, 1});
+    const int flatten =
+        static_cast<int>(std::find_if(nodes.begin(), nodes.end(),
+                                      [](const onnx::NodeProto& n) { return n.op_type() == "Flatten"; }) -
+                         nodes.begin());
+    for (int k = nodes.size() - 1; k > flatten; --k) nodes.SwapElements(k, k - 1);  // topological order
+    nodes.Mutable(flatten + 1)->set_input(0, "pt");
+    const Graph g = import_onnx(mk.save(dir.path / "unit.onnx"));
+    REQUIRE(g.nodes.size() == 4);  // no node for the Transpose
+    Tensor x({3, 8, 8});
+    x.data = values(x.data.size(), 2.0f, 0.0f, 11);
+    const Tensor y = vitsim::quant::run_fp32(g, x);
+    const std::vector<double> ref = net.reference(x);
+    REQUIRE(y.data.size() == 2);
+    for (size_t i = 0; i < 2; ++i) CHECK(y.data[i] == Approx(ref[i]).epsilon(1e-5).margin(1e-6));
+  }
+  // The conv output [1,4,4,4] reversed (no perm: [3,2,1,0]) moves data.
+  REQUIRE_THROWS_WITH(
+      import_onnx(net.make("Transpose").save(dir.path / "moves.onnx")),
+      Contains("node '/features/pool/Transpose' (Transpose, opset 13)") && Contains("unsupported Transpose"));
+  REQUIRE_THROWS_WITH(
+      import_onnx(net.make("Slice").save(dir.path / "slice.onnx")),
+      Contains("node '/features/pool/Slice' (Slice, opset 13)") && Contains("unsupported op Slice here"));
+}
+
 TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[onnx]") {
   TempDir dir("onnx", "bad");
   const TinyNet net;
