@@ -136,6 +136,13 @@ struct LnMatch {
   std::vector<float> gamma, beta;
 };
 
+// The q, k and v of a multi-head self-attention's heads (Importer::attention_heads).
+struct AttnHeads {
+  std::string q, k, v;        // ONNX values: [1, h, T, dh] each (rank 4) or [h, T, dh] (rank 3)
+  bool k_transposed = false;  // k is already k^T, [.., h, dh, T]
+  int64_t rank = 4, tokens = 0, heads = 0, dh = 0;
+};
+
 struct Epilogue {
   std::string out;  // the ONNX value the fused layer produces
   Norm norm = Norm::None;
@@ -209,11 +216,19 @@ class Importer {
   }
   const Dyn& dyn_input(const NodeProto& n, int k);
   int ir_input(const NodeProto& n, int k, size_t rank);
+  int ir_rows_input(const NodeProto& n, int k);
   void bind(const std::string& v, int ir, Shape shape) { dyn_[v] = Dyn{ir, std::move(shape)}; }
   const std::vector<int>& users(const std::string& v) const {
     static const std::vector<int> none;
     auto it = users_.find(v);
     return it == users_.end() ? none : it->second;
+  }
+  // The users that read v's values: a Shape reads only its shape (and is folded).
+  std::vector<int> data_users(const std::string& v) const {
+    std::vector<int> u;
+    for (int i : users(v))
+      if (node(i).op_type() != "Shape") u.push_back(i);
+    return u;
   }
   bool is_output(const std::string& v) const { return outputs_.count(v) > 0; }
   int only_user(const std::string& v, const char* op, const NodeProto& ctx, const std::string& what);
@@ -227,8 +242,8 @@ class Importer {
   // -- ops
   void process(int idx);
   void conv(int idx);
-  void gemm(int idx);
-  void matmul(int idx);
+  void gemm(int idx, const std::string& name = "");
+  void matmul(int idx, const std::string& name = "");
   void add(int idx);
   void max_pool(int idx);
   void concat(int idx);
@@ -238,13 +253,17 @@ class Importer {
   Shape reshape_target(const NodeProto& n, const Shape& in, Shape target) const;
   void lite_mla(int idx, const Dyn& x, const Shape& target);
   void vit_attention(int idx, const Dyn& x, const Shape& target);
+  void mha_attention(int idx);
+  std::string attention_heads(int in, std::vector<int> nodes, const AttnHeads& a, const std::string& base,
+                              const std::string& what);
   void transpose(int idx);
   void gather(int idx);
   void class_token(int idx);
   void pos_embed(int idx, int const_k);
   std::string token_op_name(const NodeProto& n, const char* what);
   std::vector<SliceSpec> slice_spec(const NodeProto& n, const Shape& in);
-  std::pair<int64_t, int64_t> slice_range(const NodeProto& n, const Shape& in, size_t axis);
+  std::pair<int64_t, int64_t> slice_range(const NodeProto& n, const Shape& in, size_t axis,
+                                          const std::string& what);
   Epilogue conv_epilogue(const std::string& v, int64_t channels);
   Epilogue linear_epilogue(const std::string& v, int64_t rank, int64_t features);
   std::optional<LnMatch> match_layer_norm(const std::string& x, int64_t rank, int64_t features);
@@ -867,14 +886,16 @@ std::vector<SliceSpec> Importer::slice_spec(const NodeProto& n, const Shape& in)
   return spec;
 }
 
-// The [start, end) a Slice takes along `axis`; every other axis must be kept whole, with step 1.
-std::pair<int64_t, int64_t> Importer::slice_range(const NodeProto& n, const Shape& in, size_t axis) {
+// The [start, end) a Slice takes along `axis`; every other axis must be kept whole, with step 1 (else fails,
+// naming the pattern `what`).
+std::pair<int64_t, int64_t> Importer::slice_range(const NodeProto& n, const Shape& in, size_t axis,
+                                                  const std::string& what) {
   const std::vector<SliceSpec> spec = slice_spec(n, in);
   for (size_t a = 0; a < spec.size(); ++a) {
     const bool whole = spec[a].start == 0 && spec[a].end == in[a] && spec[a].step == 1;
     if (a != axis && !whole)
-      fail_node(n, "LiteMLA pattern: expected a slice along axis " + std::to_string(axis) + " only");
-    if (a == axis && spec[a].step != 1) fail_node(n, "LiteMLA pattern: expected a slice with step 1");
+      fail_node(n, what + ": expected a slice along axis " + std::to_string(axis) + " only");
+    if (a == axis && spec[a].step != 1) fail_node(n, what + ": expected a slice with step 1");
   }
   return {spec[axis].start, std::max(spec[axis].start, spec[axis].end)};
 }
@@ -909,6 +930,17 @@ int Importer::ir_input(const NodeProto& n, int k, size_t rank) {
                      " but its data is laid out as " + dims_str(irs) +
                      " by the layer that computes it (reshapes between layers are not supported)");
   return d.ir;
+}
+
+// The IR node holding input k of a Linear, which works on the last axis: the ONNX shape may differ from the
+// IR node's in the leading axes when the last axis and the element count agree. Every relabel keeps the
+// row-major order, so the rows are the same (torch's sequence-first [T, 1, D] view of [T, D] tokens).
+int Importer::ir_rows_input(const NodeProto& n, int k) {
+  const Dyn& d = dyn_input(n, k);
+  const Shape& irs = b_->shape(d.ir);
+  if (!d.shape.empty() && !irs.empty() && d.shape.back() == irs.back() && numel(d.shape) == numel(irs))
+    return d.ir;
+  return ir_input(n, k, 0);  // fails, naming both shapes
 }
 
 int Importer::only_user(const std::string& v, const char* op, const NodeProto& ctx, const std::string& what) {
@@ -1340,7 +1372,7 @@ void Importer::finish_linear(const std::string& name, int in, const Shape& in_sh
   bind(e.out, ir, s);
 }
 
-void Importer::gemm(int idx) {
+void Importer::gemm(int idx, const std::string& name) {
   const NodeProto& n = node(idx);
   const int in = ir_input(n, 0, 2);
   const Shape xs = dyn_input(n, 0).shape;
@@ -1363,15 +1395,16 @@ void Importer::gemm(int idx) {
     bias.emplace(uz(out_f));
     for (int64_t o = 0; o < out_f; ++o) (*bias)[uz(o)] = beta * c.f[uz(c.size() == 1 ? 0 : o)];
   }
-  finish_linear(layer_name(n), in, xs, std::move(weight), out_f, in_f, std::move(bias), n.output(0));
+  finish_linear(name.empty() ? layer_name(n) : name, in, xs, std::move(weight), out_f, in_f, std::move(bias),
+                n.output(0));
 }
 
-void Importer::matmul(int idx) {
+void Importer::matmul(int idx, const std::string& name) {
   const NodeProto& n = node(idx);
   const Const* w = has_input(n, 1) ? constant(n.input(1)) : nullptr;
   if (!w || constant(n.input(0)))
     fail_node(n, "MatMul of two activations outside a recognised LiteMLA attention pattern is not supported");
-  const int in = ir_input(n, 0, 0);
+  const int in = ir_rows_input(n, 0);
   const Shape xs = dyn_input(n, 0).shape;
   if (!w->is_float || w->dims.size() != 2 || xs.empty() || w->dims[0] != xs.back())
     fail_node(n, "weight " + dims_str(w->dims) + " does not fit input " + dims_str(xs));
@@ -1393,7 +1426,15 @@ void Importer::matmul(int idx) {
       out = a.output(0);
     }
   }
-  finish_linear(layer_name(n), in, xs, std::move(weight), out_f, in_f, std::move(bias), out);
+  std::string layer = name;
+  if (layer.empty()) {  // torch's nn.MultiheadAttention: the packed in_proj feeds the q, k, v Slices
+    const std::vector<int> qkv = data_users(out);
+    const bool in_proj = qkv.size() == 3 && std::all_of(qkv.begin(), qkv.end(),
+                                                        [&](int i) { return node(i).op_type() == "Slice"; });
+    const std::string mod = module_path(n, false);
+    layer = in_proj ? unique(mod.empty() ? "in_proj" : mod + ".in_proj") : layer_name(n);
+  }
+  finish_linear(layer, in, xs, std::move(weight), out_f, in_f, std::move(bias), out);
 }
 
 void Importer::add(int idx) {
@@ -1570,7 +1611,7 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
   for (int s : sl) {
     const NodeProto& sn = node(s);
     if (sn.op_type() != "Slice" || sn.input(0) != qkv) bad(sn, "expected a Slice of '" + qkv + "'");
-    const auto [a, b] = slice_range(sn, t, 2);
+    const auto [a, b] = slice_range(sn, t, 2, what);
     if (a == 0 && b == d)
       qs = s;
     else if (a == d && b == 2 * d)
@@ -1627,7 +1668,7 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
   for (int s : osl) {
     const NodeProto& sn = node(s);
     if (sn.op_type() != "Slice" || sn.input(0) != o) bad(sn, "expected a Slice of '" + o + "'");
-    const auto [a, b] = slice_range(sn, os, 2);
+    const auto [a, b] = slice_range(sn, os, 2, what);
     if (a == 0 && b == d)
       num = s;
     else if (a == d && b == d + 1)
@@ -1684,11 +1725,7 @@ void Importer::lite_mla(int idx, const Dyn& x, const Shape& t) {
 // A standard multi-head self-attention as timm's DeiT writes it, from the qkv Linear's output to the merged
 // heads:
 //   Reshape [1,T,3*h*dh] -> [1,T,3,h,dh]; Transpose perm (2,0,3,1,4); q, k, v by Split (axis 0) + Squeeze,
-//   or by three Gathers of axis 0; [q Mul scale]; Transpose(k, perm 0,1,3,2); MatMul(q, k^T);
-//   [Mul or Div by a scalar]; Softmax over the last axis; MatMul(attn, v); Transpose perm (0,2,1,3);
-//   Reshape [1,T,h*dh]
-// -> HeadSplit, MatMul q k^T (scaled), Softmax, MatMul attn v, HeadMerge, exactly as quant/zoo.cpp builds
-// DeiT.
+//   or by three Gathers of axis 0; then the heads as attention_heads() matches them.
 void Importer::vit_attention(int idx, const Dyn& x, const Shape& t) {
   const NodeProto& r = node(idx);
   const std::string what = "multi-head attention pattern";
@@ -1697,7 +1734,8 @@ void Importer::vit_attention(int idx, const Dyn& x, const Shape& t) {
   if (t.size() != 5 || t[0] != 1 || t[1] != x.shape[1] || t[2] != 3 || 3 * t[3] * t[4] != x.shape[2])
     bad(r, "expected a reshape of [1,T,3*h*dh] to [1,T,3,h,dh], got " + dims_str(x.shape) + " -> " +
                dims_str(t));
-  const int64_t tokens = t[1], heads = t[3], dh = t[4];
+  AttnHeads a;
+  a.rank = 4, a.tokens = t[1], a.heads = t[3], a.dh = t[4];
   std::vector<int> nodes = {idx};
   const int tr = only_user(r.output(0), "Transpose", r, what);
   if (attr_ints(node(tr), "perm") != std::vector<int64_t>{2, 0, 3, 1, 4})
@@ -1739,6 +1777,102 @@ void Importer::vit_attention(int idx, const Dyn& x, const Shape& t) {
     }
     if (qkv[0].empty() || qkv[1].empty() || qkv[2].empty()) bad(node(tr), "expected q, k and v from axis 0");
   }
+  a.q = qkv[0], a.k = qkv[1], a.v = qkv[2];
+  std::string base = module_path(r, false);
+  if (base.empty()) base = r.name().empty() ? "attn" : r.name();
+  attention_heads(in, std::move(nodes), a, base, what);
+}
+
+// torch's nn.MultiheadAttention (self-attention, packed in_proj, as torchvision's ViT encoder layers use it)
+// exported at opset 13 by torch 1.13, from the in_proj's output [T,1,3*h*dh] (sequence-first tokens) to the
+// out_proj:
+//   three Slices of the last axis (q [0, D), k [D, 2D), v [2D, 3D), D = h*dh); each Reshape [T,h,dh];
+//   q and v Transpose perm (1,0,2) -> [h,T,dh]; k Transpose perm (1,2,0) -> k^T [h,dh,T] (or (1,0,2), then
+//   k^T below); the heads as attention_heads() matches them; then the out_proj Linear (Gemm, or MatMul by a
+//   constant) that reads the merged heads is named "<module>.out_proj". The three Slices follow a Linear
+//   (the in_proj), whose output bears the same layout as timm's qkv: q, k, v, each h heads of dh.
+void Importer::mha_attention(int idx) {
+  const NodeProto& first = node(idx);
+  const std::string what = "multi-head attention pattern";
+  auto bad = [&](const NodeProto& at, const std::string& msg) { fail_node(at, what + ": " + msg); };
+  const std::string qkv = first.input(0);
+  const Dyn x = dyn_input(first, 0);
+  const std::vector<int> sl = data_users(qkv);
+  if (b_->node(x.ir).op != OpKind::Linear || x.shape.empty() || sl.size() != 3 || is_output(qkv))
+    fail_node(first,
+              "unsupported op Slice here: a Slice of an activation is only supported inside a multi-head "
+              "attention (q, k and v sliced from a Linear's output) or LiteMLA pattern");
+  const int in = ir_rows_input(first, 0);
+  const int64_t rank = static_cast<int64_t>(x.shape.size()), width = x.shape.back();
+  const int64_t tokens = numel(x.shape) / width, d = width / 3;
+  if (width % 3) bad(first, "expected a Linear's output [T, 3*h*dh], got " + dims_str(x.shape));
+  std::vector<int> nodes;
+  AttnHeads a;
+  a.rank = 3, a.tokens = tokens;
+  std::string* parts[3] = {&a.q, &a.k, &a.v};
+  for (int s : sl) {
+    const NodeProto& sn = node(s);
+    if (sn.op_type() != "Slice" || sn.input(0) != qkv) bad(sn, "expected a Slice of '" + qkv + "'");
+    const auto [lo, hi] = slice_range(sn, x.shape, uz(rank - 1), what);
+    const int64_t which = lo / d;  // d >= 1: width is a positive multiple of 3
+    if (lo % d || hi != lo + d || !parts[which]->empty())
+      bad(sn, "slice [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                  ") of the last axis is not q [0, " + std::to_string(d) + "), k or v");
+    const int rs = only_user(sn.output(0), "Reshape", sn, what);
+    Shape rx = x.shape;
+    rx.back() = d;
+    const Shape heads = reshape_target(node(rs), rx, const_input(node(rs), 1, "shape").ints());
+    if (heads.size() != 3 || heads[0] != tokens || heads[1] * heads[2] != d ||
+        (a.heads && heads[1] != a.heads))
+      bad(node(rs), "expected a reshape to [T, h, dh] = [" + std::to_string(tokens) + ", h, " +
+                        std::to_string(d) + " / h], the same h for q, k and v; got " + dims_str(heads));
+    a.heads = heads[1], a.dh = heads[2];
+    const int tr = only_user(node(rs).output(0), "Transpose", node(rs), what);
+    const std::optional<std::vector<int64_t>> perm = attr_ints(node(tr), "perm");
+    const bool kt = which == 1 && perm == std::vector<int64_t>{1, 2, 0};
+    if (!kt && perm != std::vector<int64_t>{1, 0, 2})
+      bad(node(tr), std::string("expected perm [1, 0, 2]") + (which == 1 ? " or [1, 2, 0]" : ""));
+    if (which == 1) a.k_transposed = kt;
+    *parts[which] = node(tr).output(0);
+    nodes.insert(nodes.end(), {s, rs, tr});
+  }
+  std::string base = module_path(first, false);
+  if (base.empty()) base = first.name().empty() ? "attn" : first.name();
+  const std::string merged = attention_heads(in, std::move(nodes), a, base, what);
+
+  const std::vector<int>& u = users(merged);
+  if (u.size() == 1 && !is_output(merged) && node(u[0]).input(0) == merged) {
+    const int proj = u[0];
+    if (node(proj).op_type() == "Gemm" || node(proj).op_type() == "MatMul") {
+      done_[uz(proj)] = true;
+      const std::string name = unique(base + ".out_proj");
+      node(proj).op_type() == "Gemm" ? gemm(proj, name) : matmul(proj, name);
+    }
+  }
+}
+
+// The heads of a multi-head self-attention, from q, k (or k^T, `k_transposed`) and v, [1,h,T,dh] each with
+// timm's batch axis (`rank` 4) or [h,T,dh] without it (3, torch's nn.MultiheadAttention), to the merged
+// heads:
+//   [q Mul or Div by a scalar]; [Transpose(k) of the last two axes]; MatMul(q, k^T); [Mul or Div by a
+//   scalar]; Softmax over the last axis; MatMul(attn, v); Transpose of the heads and tokens axes
+//   ((0,2,1,3) or (1,0,2)); Reshape to [T, h*dh] (with any unit axes)
+// -> HeadSplit of `in` (the qkv Linear: q, k, v, each h heads of dh), MatMul q k^T (scaled), Softmax, MatMul
+// attn v, HeadMerge, exactly as quant/zoo.cpp builds DeiT. Marks `nodes` (the caller's part of the
+// pattern) and its own done; returns the merged heads' ONNX value.
+std::string Importer::attention_heads(int in, std::vector<int> nodes, const AttnHeads& a,
+                                      const std::string& base, const std::string& what) {
+  auto bad = [&](const NodeProto& at, const std::string& msg) { fail_node(at, what + ": " + msg); };
+  const int64_t tokens = a.tokens, heads = a.heads, dh = a.dh;
+  const std::vector<int64_t> swap_last =
+      a.rank == 4 ? std::vector<int64_t>{0, 1, 3, 2} : std::vector<int64_t>{0, 2, 1};
+  const std::vector<int64_t> merge_perm =
+      a.rank == 4 ? std::vector<int64_t>{0, 2, 1, 3} : std::vector<int64_t>{1, 0, 2};
+  auto perm_str = [](const std::vector<int64_t>& p) {
+    std::string s;
+    for (int64_t v : p) s += (s.empty() ? "" : ", ") + std::to_string(v);
+    return "[" + s + "]";
+  };
 
   // A scalar factor: x * c or x / c with c a constant, as the only consumer of x.
   auto scalar_factor = [&](const std::string& v, double& factor) -> std::string {
@@ -1754,37 +1888,40 @@ void Importer::vit_attention(int idx, const Dyn& x, const Shape& t) {
     return m.output(0);
   };
   double scale = 1.0;
-  const std::string q = scalar_factor(qkv[0], scale);
-  const int kt = only_user(qkv[1], "Transpose", node(nodes.back()), what);
-  if (attr_ints(node(kt), "perm") != std::vector<int64_t>{0, 1, 3, 2})
-    bad(node(kt), "expected perm [0, 1, 3, 2]");
-  const int qk = only_user(node(kt).output(0), "MatMul", node(kt), what);
-  if (node(qk).input(0) != q || node(qk).input(1) != node(kt).output(0) || users(q).size() != 1)
+  const std::string q = scalar_factor(a.q, scale);
+  std::string kt = a.k;
+  if (!a.k_transposed) {
+    const int t = only_user(a.k, "Transpose", node(producer_.at(a.k)), what);
+    if (attr_ints(node(t), "perm") != swap_last) bad(node(t), "expected perm " + perm_str(swap_last));
+    nodes.push_back(t);
+    kt = node(t).output(0);
+  }
+  const int qk = only_user(kt, "MatMul", node(producer_.at(kt)), what);
+  if (node(qk).input(0) != q || node(qk).input(1) != kt || users(q).size() != 1)
     bad(node(qk), "expected MatMul(q, k^T)");
-  nodes.insert(nodes.end(), {kt, qk});
+  nodes.push_back(qk);
   const std::string scores = scalar_factor(node(qk).output(0), scale);
   const int sm = only_user(scores, "Softmax", node(nodes.back()), what);
   {
     int64_t axis = attr_int(node(sm), "axis", opset_ >= 13 ? -1 : 1);
-    if (axis < 0) axis += 4;
-    if (axis != 3) bad(node(sm), "expected a softmax over the last axis (the keys)");
+    if (axis < 0) axis += a.rank;
+    if (axis != a.rank - 1) bad(node(sm), "expected a softmax over the last axis (the keys)");
   }
   const int av = only_user(node(sm).output(0), "MatMul", node(sm), what);
-  if (node(av).input(0) != node(sm).output(0) || node(av).input(1) != qkv[2] || users(qkv[2]).size() != 1 ||
-      is_output(qkv[2]))
+  if (node(av).input(0) != node(sm).output(0) || node(av).input(1) != a.v || users(a.v).size() != 1 ||
+      is_output(a.v))
     bad(node(av), "expected MatMul(softmax, v)");
   const int tb = only_user(node(av).output(0), "Transpose", node(av), what);
-  if (attr_ints(node(tb), "perm") != std::vector<int64_t>{0, 2, 1, 3})
-    bad(node(tb), "expected perm [0, 2, 1, 3]");
+  if (attr_ints(node(tb), "perm") != merge_perm) bad(node(tb), "expected perm " + perm_str(merge_perm));
   const int back = only_user(node(tb).output(0), "Reshape", node(tb), what);
-  const Shape merged = {1, tokens, heads * dh};
-  if (reshape_target(node(back), {1, tokens, heads, dh}, const_input(node(back), 1, "shape").ints()) !=
-      merged)
-    bad(node(back), "expected a reshape of the heads back to " + dims_str(merged));
+  Shape heads_shape = {tokens, heads, dh};
+  if (a.rank == 4) heads_shape.insert(heads_shape.begin(), 1);
+  const Shape merged = reshape_target(node(back), heads_shape, const_input(node(back), 1, "shape").ints());
+  if (merged.back() != heads * dh)  // the rows are the tokens, however the leading axes are labelled
+    bad(node(back), "expected a reshape of the heads back to the tokens [" + std::to_string(tokens) + ", " +
+                        std::to_string(heads * dh) + "], got " + dims_str(merged));
   nodes.insert(nodes.end(), {sm, av, tb, back});
 
-  std::string base = module_path(r, false);
-  if (base.empty()) base = r.name().empty() ? "attn" : r.name();
   const int split = b_->head_split(unique(base + ".split"), in, heads);
   const int attn = b_->matmul(unique(base + ".matmul_qk"), split, {0, dh, true}, split, {dh, dh, false},
                               static_cast<float>(scale));
@@ -1794,6 +1931,7 @@ void Importer::vit_attention(int idx, const Dyn& x, const Shape& t) {
   const int out = b_->head_merge(unique(base + ".merge"), ctx);
   for (int i : nodes) done_[uz(i)] = true;
   bind(node(back).output(0), out, merged);
+  return node(back).output(0);
 }
 
 // The ViT token ops are named after their role, in the module they belong to ("cls_token", "pos_embed").
@@ -1803,17 +1941,36 @@ std::string Importer::token_op_name(const NodeProto& n, const char* what) {
 }
 
 // The patch embedding's tokens: the conv's [1, D, H, W] output viewed as [1, D, H*W], transposed to
-// [1, H*W, D] -> PatchTokens.
+// [1, H*W, D] -> PatchTokens. A transpose that moves only axes of size 1 keeps the row-major order: it
+// relabels the tensor, as a Reshape does (torch's [1, T, D] <-> [T, 1, D] around nn.MultiheadAttention).
 void Importer::transpose(int idx) {
   const NodeProto& n = node(idx);
   const Dyn x = dyn_input(n, 0);
   const Shape& irs = b_->shape(x.ir);
+  {
+    const size_t rank = x.shape.size();
+    std::vector<int64_t> perm = attr_ints(n, "perm").value_or(std::vector<int64_t>{});
+    if (perm.empty())
+      for (size_t k = rank; k-- > 0;) perm.push_back(static_cast<int64_t>(k));
+    std::vector<int64_t> sorted = perm, moved;  // moved: the axes of size > 1, in output order
+    std::sort(sorted.begin(), sorted.end());
+    Shape out;
+    bool is_perm = perm.size() == rank;
+    for (size_t k = 0; k < sorted.size() && is_perm; ++k) is_perm = sorted[k] == static_cast<int64_t>(k);
+    for (size_t k = 0; k < perm.size() && is_perm; ++k) {
+      out.push_back(x.shape[uz(perm[k])]);
+      if (out.back() != 1) moved.push_back(perm[k]);
+    }
+    if (!is_perm) fail_node(n, "perm is not a permutation of the input's " + std::to_string(rank) + " axes");
+    if (std::is_sorted(moved.begin(), moved.end())) return bind(n.output(0), x.ir, out);
+  }
   if (x.shape.size() != 3 || x.shape[0] != 1 || attr_ints(n, "perm") != std::vector<int64_t>{0, 2, 1} ||
       irs.size() != 3 || irs[0] != x.shape[1] || irs[1] * irs[2] != x.shape[2])
     fail_node(
         n,
         "unsupported Transpose: only the patch embedding's [1, D, H*W] -> [1, H*W, D] (perm [0, 2, 1] of "
-        "a conv output) and the transposes inside a multi-head attention or LiteMLA pattern are supported");
+        "a conv output), a transpose that moves only axes of size 1 and the transposes inside a multi-head "
+        "attention or LiteMLA pattern are supported");
   const int ir = b_->patch_tokens(token_op_name(n, "patch_tokens"), x.ir);
   bind(n.output(0), ir, {1, x.shape[2], x.shape[1]});
 }
@@ -1884,6 +2041,7 @@ void Importer::process(int idx) {
   if (op == "Concat") return concat(idx);
   if (op == "Transpose") return transpose(idx);
   if (op == "Gather") return gather(idx);
+  if (op == "Slice") return mha_attention(idx);
   if (op == "Softmax" || op == "Split")
     fail_node(n,
               "unsupported op " + op + " here: it is only supported inside a multi-head attention pattern");

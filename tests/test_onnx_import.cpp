@@ -21,7 +21,12 @@
 #include "quant/fp32_executor.hpp"
 #include "quant/graph.hpp"
 #include "quant/onnx_import.hpp"
+#include "quant/ptq.hpp"
+#include "quant/recipe.hpp"
 #include "quant/zoo.hpp"
+#include "sim/cli/cmd_quantize.hpp"
+#include "sim/compile/compiler.hpp"
+#include "tests/functional_support.hpp"
 #include "tests/test_support.hpp"
 
 #include <onnx/onnx_pb.h>
@@ -424,6 +429,122 @@ TEST_CASE("ONNX import: torchvision MobileNetV2 and ResNet-18 match PyTorch, MAC
   }
 }
 
+// torchvision's VisionTransformer (ViT-B/16's class: nn.MultiheadAttention, the class token by Expand +
+// Concat, x[:, 0]), as a small model (tools/export_torchvision_onnx.py --model vit_test: patch 8 at 32x32,
+// 2 layers, 2 heads, width 64) to keep the test short. It must become the zoo's DeiT structure, count the
+// MACs the file does, match PyTorch, and run bit exact on vit-gemm and systolic-32x32-os after PTQ
+// (vit-w8a8, the recipe the CLI picks for it). A deviating attention is refused naming node and opset.
+TEST_CASE(
+    "ONNX import: a torchvision ViT is DeiT's graph, MACs as counted in the file, matches PyTorch, "
+    "bit exact after PTQ",
+    "[onnx]") {
+  if (!python_exports_available("the torchvision ViT export", "torch, onnx, torchvision",
+                                "python3-torch python3-onnx python3-torchvision"))
+    return;
+  TempDir dir("onnx", "tvvit");
+  run_export("export_torchvision_onnx.py", "--model vit_test --res 32", dir.path);
+  const nlohmann::json meta = nlohmann::json::parse(read_file(dir.path / "meta.json"));
+  const Graph g = import_export(dir.path, "the torchvision ViT export");
+  const nlohmann::json& v = meta.at("vit");
+  const int64_t depth = v.at("layers"), heads = v.at("heads"), dim = v.at("hidden"), hidden = v.at("mlp");
+  const int64_t dh = dim / heads;
+
+  CHECK(g.macs() == meta.at("onnx_macs").get<int64_t>());
+  CHECK(g.param_count() == meta.at("onnx_params").get<int64_t>());
+  CHECK(g.param_count() == meta.at("params").get<int64_t>());  // no BatchNorm: torch's count as it is
+  // The ops of quant/zoo.cpp's DeiT (as the Fashion-MNIST ViT above).
+  CHECK(count_ops(g, OpKind::Conv2d) == 1);
+  CHECK(count_ops(g, OpKind::PatchTokens) == 1);
+  CHECK(count_ops(g, OpKind::ClassToken) == 1);
+  CHECK(count_ops(g, OpKind::PosEmbed) == 1);
+  CHECK(count_ops(g, OpKind::LayerNorm) == 2 * depth + 1);
+  CHECK(count_ops(g, OpKind::Linear) == 4 * depth + 1);
+  CHECK(count_ops(g, OpKind::HeadSplit) == depth);
+  CHECK(count_ops(g, OpKind::MatMul) == 2 * depth);
+  CHECK(count_ops(g, OpKind::Softmax) == depth);
+  CHECK(count_ops(g, OpKind::HeadMerge) == depth);
+  CHECK(count_ops(g, OpKind::Add) == 2 * depth);
+  CHECK(count_ops(g, OpKind::TokenSelect) == 1);
+  CHECK(static_cast<int64_t>(g.nodes.size()) == 1 + 4 + 13 * depth + 3);
+  for (const Node& n : g.nodes) {
+    INFO(describe(n));
+    if (n.op == OpKind::Linear) CHECK(n.act == (n.out_features == hidden ? Act::GeluErf : Act::None));
+    if (n.op == OpKind::LayerNorm) CHECK(n.norm_eps == Approx(v.at("ln_eps").get<float>()));
+    if (n.op == OpKind::HeadSplit) CHECK(n.heads == heads);
+    if (n.op == OpKind::MatMul && n.name.find("matmul_qk") != std::string::npos)
+      CHECK(n.scale == Approx(1.0 / std::sqrt(static_cast<double>(dh))));
+  }
+  CHECK(g.find("encoder.layers.encoder_layer_0.self_attention.in_proj") >= 0);
+  CHECK(g.find("encoder.layers.encoder_layer_0.self_attention.out_proj") >= 0);
+  check_export_logits(g, dir.path, "the torchvision ViT", true);
+
+  // PTQ with the recipe the CLI picks for a ViT graph, on the imported weights; then the compiled programs
+  // on real bytes against the integer executor, on the shipped accelerators that have the ViT units
+  // (trio-vit has no token_ops, layernorm or gelu unit: a ViT is a MappingError there, docs/engines.md).
+  REQUIRE(vitsim::sim::default_recipe(g) == "vit-w8a8");
+  const auto calib = vitsim::quant::synthetic_images(2, g.nodes[0].out_shape, 9).images;
+  const vitsim::quant::QGraph q = vitsim::quant::quantize_graph(
+      g, vitsim::quant::find_recipe("vit-w8a8", vitsim::test::config_dir() + "/quant"), calib);
+  for (const std::string accel : {"vit-gemm", "systolic-32x32-os"}) {
+    const vitsim::arch::AccelConfig c =
+        vitsim::arch::load_accel_config(vitsim::test::config_dir() + "/accel/" + accel + ".json");
+    const vitsim::arch::Program p = vitsim::sim::compile(q, c, {});
+    const vitsim::test::BytesOutcome out =
+        vitsim::test::run_bytes(q, c, p, vitsim::quant::synthetic_input(q.graph, 9));
+    INFO("torchvision ViT on " << accel << ": " << out.first);
+    CHECK(out.total == 0);
+    CHECK(out.first.empty());
+  }
+
+  // Deviations from the attention pattern are refused, naming the node and the opset.
+  onnx::ModelProto m;
+  REQUIRE(m.ParseFromString(read_file(dir.path / "model.onnx")));
+  auto import_changed = [&](const onnx::ModelProto& changed, const std::string& file) {
+    std::string bytes;
+    REQUIRE(changed.SerializeToString(&bytes));
+    write_file(dir.path / file, bytes);
+    return import_onnx((dir.path / file).string());
+  };
+  const std::string attn = "/encoder/layers/encoder_layer_0/self_attention/";
+  auto node_named = [](onnx::ModelProto& model, const std::string& name) -> onnx::NodeProto& {
+    for (onnx::NodeProto& n : *model.mutable_graph()->mutable_node())
+      if (n.name() == name) return n;
+    FAIL("no node " << name);
+    throw std::logic_error("unreachable");
+  };
+  auto set_ints = [](onnx::NodeProto& n, const char* name, const std::vector<int64_t>& values) {
+    for (onnx::AttributeProto& a : *n.mutable_attribute())
+      if (a.name() == name) {
+        a.clear_ints();
+        for (int64_t x : values) a.add_ints(x);
+        return;
+      }
+    FAIL(n.name() << " has no attribute " << name);
+  };
+  {  // v's heads not moved in front of the tokens
+    onnx::ModelProto changed = m;
+    set_ints(node_named(changed, attn + "Transpose_2"), "perm", {0, 1, 2});
+    REQUIRE_THROWS_WITH(import_changed(changed, "v_perm.onnx"),
+                        Contains("multi-head attention pattern") && Contains(attn + "Transpose_2") &&
+                            Contains("Transpose, opset 13") && Contains("expected perm [1, 0, 2]"));
+  }
+  {  // the softmax over the queries
+    onnx::ModelProto changed = m;
+    onnx::NodeProto& softmax = node_named(changed, attn + "Softmax");
+    REQUIRE((softmax.attribute_size() == 1 && softmax.attribute(0).name() == "axis"));
+    softmax.mutable_attribute(0)->set_i(1);
+    REQUIRE_THROWS_WITH(import_changed(changed, "softmax.onnx"),
+                        Contains(attn + "Softmax") && Contains("Softmax, opset 13") && Contains("last axis"));
+  }
+  {  // a transpose that moves data outside any pattern: [1, T, D] -> [1, D, T] instead of [T, 1, D]
+    onnx::ModelProto changed = m;
+    set_ints(node_named(changed, attn + "Transpose"), "perm", {0, 2, 1});
+    REQUIRE_THROWS_WITH(
+        import_changed(changed, "tokens.onnx"),
+        Contains("node '" + attn + "Transpose' (Transpose, opset 13)") && Contains("unsupported Transpose"));
+  }
+}
+
 namespace {
 
 // Small ONNX models built with the protobuf classes, so these tests run without Python.
@@ -600,6 +721,42 @@ TEST_CASE("ONNX import: a small model built with the protobuf API imports and ru
   const std::vector<double> ref = net.reference(x);
   REQUIRE(y.data.size() == 2);
   for (size_t i = 0; i < 2; ++i) CHECK(y.data[i] == Approx(ref[i]).epsilon(1e-5).margin(1e-6));
+}
+
+// torch wraps nn.MultiheadAttention in Transposes of [1, T, D] <-> [T, 1, D]: moving only axes of size 1
+// keeps the row-major order, so the importer relabels; a Transpose that moves data, or a Slice, outside a
+// pattern the importer knows is refused, naming the node and the opset.
+TEST_CASE("ONNX import: a Transpose of unit axes relabels, stray Transposes and Slices are refused",
+          "[onnx]") {
+  TempDir dir("onnx", "transpose");
+  const TinyNet net;
+  {  // pooled [1,4,1,1] -> Transpose (2,0,3,1) -> [1,1,1,4] -> Flatten -> Gemm: TinyNet's function
+    ModelMaker mk = net.make();
+    auto& nodes = *mk.g->mutable_node();
+    auto* t = mk.node("Transpose", "/pool/Transpose", {"p"}, "pt");
+    ModelMaker::ints(t, "perm", {2, 0, 3, 1});
+    const int flatten =
+        static_cast<int>(std::find_if(nodes.begin(), nodes.end(),
+                                      [](const onnx::NodeProto& n) { return n.op_type() == "Flatten"; }) -
+                         nodes.begin());
+    for (int k = nodes.size() - 1; k > flatten; --k) nodes.SwapElements(k, k - 1);  // topological order
+    nodes.Mutable(flatten + 1)->set_input(0, "pt");
+    const Graph g = import_onnx(mk.save(dir.path / "unit.onnx"));
+    REQUIRE(g.nodes.size() == 4);  // no node for the Transpose
+    Tensor x({3, 8, 8});
+    x.data = values(x.data.size(), 2.0f, 0.0f, 11);
+    const Tensor y = vitsim::quant::run_fp32(g, x);
+    const std::vector<double> ref = net.reference(x);
+    REQUIRE(y.data.size() == 2);
+    for (size_t i = 0; i < 2; ++i) CHECK(y.data[i] == Approx(ref[i]).epsilon(1e-5).margin(1e-6));
+  }
+  // The conv output [1,4,4,4] reversed (no perm: [3,2,1,0]) moves data.
+  REQUIRE_THROWS_WITH(
+      import_onnx(net.make("Transpose").save(dir.path / "moves.onnx")),
+      Contains("node '/features/pool/Transpose' (Transpose, opset 13)") && Contains("unsupported Transpose"));
+  REQUIRE_THROWS_WITH(
+      import_onnx(net.make("Slice").save(dir.path / "slice.onnx")),
+      Contains("node '/features/pool/Slice' (Slice, opset 13)") && Contains("unsupported op Slice here"));
 }
 
 TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[onnx]") {
