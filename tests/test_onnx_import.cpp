@@ -280,18 +280,11 @@ TEST_CASE("ONNX import: the trained Fashion-MNIST EfficientViT matches PyTorch's
   check_fixture_logits(g, kFixtureDir, ref);
 }
 
-TEST_CASE("ONNX import: the trained Fashion-MNIST ViT is DeiT's graph, counts as by hand, matches PyTorch",
-          "[onnx]") {
-  const nlohmann::json ref = fixture_reference(kVitFixtureDir, "tools/train_fashion_vit.py");
-  const Graph g = import_fixture(kVitFixtureDir, ref);
-  const nlohmann::json& m = ref.at("model");
-  const int64_t dim = m.at("dim"), depth = m.at("depth"), heads = m.at("heads"), patch = m.at("patch");
-  const int64_t hidden = m.at("mlp_ratio").get<int64_t>() * dim, classes = m.at("classes");
-  const int64_t res = m.at("input_shape").at(2), channels = m.at("input_shape").at(1);
-  const int64_t patches = (res / patch) * (res / patch), tokens = patches + 1, dh = dim / heads;
-
-  // The ops of quant/zoo.cpp's DeiT, per block: 2 LayerNorms, qkv / proj / fc1 / fc2 Linears, one
-  // attention (split, two matmuls, softmax, merge), 2 residual adds.
+// `g` has the ops of quant/zoo.cpp's DeiT, per block: 2 LayerNorms, qkv / proj / fc1 / fc2 Linears, one
+// attention (split, two matmuls, softmax, merge), 2 residual adds; GELU on fc1, the head count, the
+// LayerNorms' eps and the 1/sqrt(dh) scale on q k^T.
+void check_deit_graph(const Graph& g, int64_t depth, int64_t heads, int64_t dh, int64_t hidden,
+                      float ln_eps) {
   CHECK(count_ops(g, OpKind::Conv2d) == 1);
   CHECK(count_ops(g, OpKind::PatchTokens) == 1);
   CHECK(count_ops(g, OpKind::ClassToken) == 1);
@@ -308,11 +301,24 @@ TEST_CASE("ONNX import: the trained Fashion-MNIST ViT is DeiT's graph, counts as
   for (const Node& n : g.nodes) {
     INFO(describe(n));
     if (n.op == OpKind::Linear) CHECK(n.act == (n.out_features == hidden ? Act::GeluErf : Act::None));
-    if (n.op == OpKind::LayerNorm) CHECK(n.norm_eps == Approx(m.at("ln_eps").get<float>()));
+    if (n.op == OpKind::LayerNorm) CHECK(n.norm_eps == Approx(ln_eps));
     if (n.op == OpKind::HeadSplit) CHECK(n.heads == heads);
     if (n.op == OpKind::MatMul && n.name.find("matmul_qk") != std::string::npos)
       CHECK(n.scale == Approx(1.0 / std::sqrt(static_cast<double>(dh))));
   }
+}
+
+TEST_CASE("ONNX import: the trained Fashion-MNIST ViT is DeiT's graph, counts as by hand, matches PyTorch",
+          "[onnx]") {
+  const nlohmann::json ref = fixture_reference(kVitFixtureDir, "tools/train_fashion_vit.py");
+  const Graph g = import_fixture(kVitFixtureDir, ref);
+  const nlohmann::json& m = ref.at("model");
+  const int64_t dim = m.at("dim"), depth = m.at("depth"), heads = m.at("heads"), patch = m.at("patch");
+  const int64_t hidden = m.at("mlp_ratio").get<int64_t>() * dim, classes = m.at("classes");
+  const int64_t res = m.at("input_shape").at(2), channels = m.at("input_shape").at(1);
+  const int64_t patches = (res / patch) * (res / patch), tokens = patches + 1, dh = dim / heads;
+
+  check_deit_graph(g, depth, heads, dh, hidden, m.at("ln_eps").get<float>());
   CHECK(g.find("blocks.0.attn.qkv") >= 0);
   CHECK(g.find("blocks.0.attn.softmax") >= 0);
 
@@ -452,28 +458,7 @@ TEST_CASE(
   CHECK(g.macs() == meta.at("onnx_macs").get<int64_t>());
   CHECK(g.param_count() == meta.at("onnx_params").get<int64_t>());
   CHECK(g.param_count() == meta.at("params").get<int64_t>());  // no BatchNorm: torch's count as it is
-  // The ops of quant/zoo.cpp's DeiT (as the Fashion-MNIST ViT above).
-  CHECK(count_ops(g, OpKind::Conv2d) == 1);
-  CHECK(count_ops(g, OpKind::PatchTokens) == 1);
-  CHECK(count_ops(g, OpKind::ClassToken) == 1);
-  CHECK(count_ops(g, OpKind::PosEmbed) == 1);
-  CHECK(count_ops(g, OpKind::LayerNorm) == 2 * depth + 1);
-  CHECK(count_ops(g, OpKind::Linear) == 4 * depth + 1);
-  CHECK(count_ops(g, OpKind::HeadSplit) == depth);
-  CHECK(count_ops(g, OpKind::MatMul) == 2 * depth);
-  CHECK(count_ops(g, OpKind::Softmax) == depth);
-  CHECK(count_ops(g, OpKind::HeadMerge) == depth);
-  CHECK(count_ops(g, OpKind::Add) == 2 * depth);
-  CHECK(count_ops(g, OpKind::TokenSelect) == 1);
-  CHECK(static_cast<int64_t>(g.nodes.size()) == 1 + 4 + 13 * depth + 3);
-  for (const Node& n : g.nodes) {
-    INFO(describe(n));
-    if (n.op == OpKind::Linear) CHECK(n.act == (n.out_features == hidden ? Act::GeluErf : Act::None));
-    if (n.op == OpKind::LayerNorm) CHECK(n.norm_eps == Approx(v.at("ln_eps").get<float>()));
-    if (n.op == OpKind::HeadSplit) CHECK(n.heads == heads);
-    if (n.op == OpKind::MatMul && n.name.find("matmul_qk") != std::string::npos)
-      CHECK(n.scale == Approx(1.0 / std::sqrt(static_cast<double>(dh))));
-  }
+  check_deit_graph(g, depth, heads, dh, hidden, v.at("ln_eps").get<float>());
   CHECK(g.find("encoder.layers.encoder_layer_0.self_attention.in_proj") >= 0);
   CHECK(g.find("encoder.layers.encoder_layer_0.self_attention.out_proj") >= 0);
   check_export_logits(g, dir.path, "the torchvision ViT", true);
