@@ -101,6 +101,12 @@ double ref_act(Act a, double x) {
       return 0.5 * x * (1.0 + std::erf(x * 0.7071067811865476));
     case Act::ReLU6:
       return std::min(std::max(x, 0.0), 6.0);
+    case Act::Sigmoid:
+      return 1.0 / (1.0 + std::exp(-x));
+    case Act::HSigmoid:
+      return std::min(std::max(x + 3.0, 0.0), 6.0) / 6.0;
+    case Act::SiLU:
+      return x / (1.0 + std::exp(-x));
   }
   return x;
 }
@@ -227,6 +233,9 @@ class Importer {
   // -- ops
   void process(int idx);
   void conv(int idx);
+  void se_conv(int idx);
+  void channel_mul(int idx);
+  int vector_input(const NodeProto& n, int k);
   void gemm(int idx);
   void matmul(int idx);
   void add(int idx);
@@ -251,7 +260,8 @@ class Importer {
   std::optional<std::pair<Act, std::string>> match_activation(const std::string& x,
                                                               const std::vector<Act>& candidates = {
                                                                   Act::ReLU, Act::ReLU6, Act::HSwish,
-                                                                  Act::GeluErf, Act::GeluTanh});
+                                                                  Act::GeluErf, Act::GeluTanh, Act::Sigmoid,
+                                                                  Act::HSigmoid, Act::SiLU});
   std::optional<std::vector<double>> probe(const std::string& x, const std::vector<int>& nodes,
                                            const std::string& y);
   void finish_linear(const std::string& name, int in, const Shape& in_shape, std::vector<float> weight,
@@ -1271,6 +1281,7 @@ Epilogue Importer::linear_epilogue(const std::string& v, int64_t rank, int64_t f
 
 void Importer::conv(int idx) {
   const NodeProto& n = node(idx);
+  if (b_->shape(dyn_input(n, 0).ir).size() == 1) return se_conv(idx);
   const int in = ir_input(n, 0, 4);
   const Shape xs = dyn_input(n, 0).shape;
   const Const& w = const_input(n, 1, "weight");
@@ -1317,6 +1328,63 @@ void Importer::conv(int idx) {
   Shape out = {1};
   for (int64_t d : b_->shape(ir)) out.push_back(d);
   bind(e.out, ir, out);
+}
+
+// The IR node holding input k, a vector [C] (a global average pool's output or a Linear's) that ONNX sees as
+// [1, C, 1, 1] or [1, C].
+int Importer::vector_input(const NodeProto& n, int k) {
+  const Dyn& d = dyn_input(n, k);
+  const Shape& irs = b_->shape(d.ir);
+  if (irs.size() != 1 || d.shape.size() < 2 || d.shape[0] != 1 || d.shape[1] != irs[0] ||
+      numel(d.shape) != irs[0])
+    fail_node(n, "input '" + n.input(k) + "' has ONNX shape " + dims_str(d.shape) +
+                     " but its data is laid out as " + dims_str(irs) + " by the layer that computes it");
+  return d.ir;
+}
+
+// A 1x1 Conv on a pooled [1, C, 1, 1] vector (squeeze-excite's fc1 / fc2): a Linear on the IR's [C], with the
+// same MACs (Cout x Cin) and its activation fused.
+void Importer::se_conv(int idx) {
+  const NodeProto& n = node(idx);
+  const int in = vector_input(n, 0);
+  const int64_t cin = b_->shape(in)[0];
+  const Const& w = const_input(n, 1, "weight");
+  const std::vector<int64_t> pads = attr_ints(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
+  if (!w.is_float || w.dims.size() != 4 || w.dims[1] != cin || w.dims[2] != 1 || w.dims[3] != 1 ||
+      attr_int(n, "group", 1) != 1 || std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; }))
+    fail_node(n,
+              "a Conv on a pooled [1, C, 1, 1] vector must be a 1x1 conv without groups or padding (weight "
+              "[Cout, " +
+                  std::to_string(cin) + ", 1, 1]), got weight " + dims_str(w.dims));
+  const int64_t cout = w.dims[0];
+  const Const* bias = has_input(n, 2) ? &const_input(n, 2, "bias") : nullptr;
+  if (bias && (!bias->is_float || bias->size() != cout))
+    fail_node(n, "bias must hold " + std::to_string(cout) + " floats");
+  const std::string name = layer_name(n);
+  Epilogue e = conv_epilogue(n.output(0), cout);
+  if (e.norm != Norm::None)
+    fail_node(n, "a BatchNormalization after a Conv on a pooled vector is not supported");
+  const int ir = b_->linear(name, in, cout, bias != nullptr, Norm::None, e.act);
+  NodeExtra& x = extra_[ir];
+  Tensor wt({cout, cin});
+  wt.data = w.f;
+  x.params["weight"] = std::move(wt);
+  if (bias) {
+    Tensor bt({cout});
+    bt.data = bias->f;
+    x.params["bias"] = std::move(bt);
+  }
+  bind(e.out, ir, {1, cout, 1, 1});
+}
+
+// Squeeze-excite's gate: Mul of a feature map [1, C, H, W] and a pooled vector [1, C, 1, 1] (either order)
+// -> ChannelMul.
+void Importer::channel_mul(int idx) {
+  const NodeProto& n = node(idx);
+  const int gate_k = b_->shape(dyn_input(n, 1).ir).size() == 1 ? 1 : 0;
+  const int x = ir_input(n, 1 - gate_k, 4);
+  const int ir = b_->channel_mul(layer_name(n), x, vector_input(n, gate_k));
+  bind(n.output(0), ir, dyn_input(n, 1 - gate_k).shape);
 }
 
 void Importer::finish_linear(const std::string& name, int in, const Shape& in_shape,
@@ -1899,12 +1967,19 @@ void Importer::process(int idx) {
     return view(idx);
   if (op == "BatchNormalization")
     fail_node(n, "a BatchNormalization is only supported right after a Conv that feeds nothing else");
+  if (op == "Mul" && n.input_size() == 2 && dyn(n.input(0)) && dyn(n.input(1))) {
+    const Dyn &a = dyn_input(n, 0), &b = dyn_input(n, 1);
+    const bool gate = a.shape.size() == 4 && b.shape.size() == 4 && a.shape[1] == b.shape[1] &&
+                      ((a.shape[2] == 1 && a.shape[3] == 1) != (b.shape[2] == 1 && b.shape[3] == 1));
+    if (gate) return channel_mul(idx);
+  }
   if (elementwise_ops().count(op))
     fail_node(
         n,
         "unsupported op here: elementwise ops are only supported as an activation (ReLU, ReLU6, HardSwish, "
-        "GELU) fused into the Conv / Gemm / MatMul (+norm) that feeds only it (a Relu also into a residual "
-        "Add), or inside a LayerNorm or LiteMLA pattern");
+        "GELU, Sigmoid, HardSigmoid, SiLU) fused into the Conv / Gemm / MatMul (+norm) that feeds only it (a "
+        "Relu also into a residual Add), as a squeeze-excite gate (Mul of [1, C, H, W] and [1, C, 1, 1]), or "
+        "inside a LayerNorm or LiteMLA pattern");
   fail_node(n, "unsupported op " + op);
 }
 

@@ -1,5 +1,6 @@
 """Export a torchvision classifier (random weights, nothing downloaded) to ONNX plus a reference input, the
-PyTorch output and a MAC count read from the ONNX file alone, for the ONNX importer's tests and docs/models.md.
+PyTorch output and a MAC count read from the ONNX file alone, for the ONNX importer's tests and docs/models.md
+(models: mobilenet_v2, resnet18, mobilenet_v3_small, efficientnet_b0).
 Needs Debian's python3-torchvision, python3-torch and python3-onnx. The outputs are not committed.
 
     /usr/bin/python3 tools/export_torchvision_onnx.py --model mobilenet_v2 --res 64 --out /tmp/tv/mnv2
@@ -33,7 +34,12 @@ import torchvision
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_zoo_onnx import randomize_norms, save_bin  # noqa: E402
 
-MODELS = {"mobilenet_v2": torchvision.models.mobilenet_v2, "resnet18": torchvision.models.resnet18}
+MODELS = {
+    "mobilenet_v2": torchvision.models.mobilenet_v2,
+    "resnet18": torchvision.models.resnet18,
+    "mobilenet_v3_small": torchvision.models.mobilenet_v3_small,
+    "efficientnet_b0": torchvision.models.efficientnet_b0,
+}
 
 
 def onnx_macs(model):
@@ -56,6 +62,14 @@ def onnx_macs(model):
         elif node.op_type == "MatMul":
             total += int(np.prod(shapes[node.output[0]])) * shapes[node.input[0]][-1]
     return total
+
+
+def onnx_params(model):
+    """Elements of the initializers each layer reads: the exporter stores equal tensors once (torchvision
+    zero-initializes the squeeze-excite biases) and gives the other layers an Identity of it, which counts again."""
+    sizes = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
+    shared = sum(sizes[n.input[0]] for n in model.graph.node if n.op_type == "Identity" and n.input[0] in sizes)
+    return sum(sizes.values()) + shared
 
 
 def main():
@@ -95,7 +109,7 @@ def main():
         "params": sum(p.numel() for p in model.parameters()),
         "onnx_macs": onnx_macs(m),
         # BatchNorm folded into conv biases: torch's count less one value per normalized channel
-        "onnx_params": sum(int(np.prod(t.dims)) for t in m.graph.initializer),
+        "onnx_params": onnx_params(m),
         "onnx": {"file": "model.onnx", "opset": 13, "input": "input", "output": "logits", "op_types": ops},
         "input": {"file": "input.bin", "shape": list(x.shape)},
         "output": {"file": "output.bin", "shape": list(y.shape)},
