@@ -618,6 +618,74 @@ TEST_CASE("ONNX import: a small model built with the protobuf API imports and ru
   for (size_t i = 0; i < 2; ++i) CHECK(y.data[i] == Approx(ref[i]).epsilon(1e-5).margin(1e-6));
 }
 
+namespace {
+
+// A squeeze-excite block built with the protobuf API: GlobalAveragePool, 1x1 Conv + Relu, 1x1 Conv +
+// Sigmoid, Mul of the input and the gate. `bn_after_fc1` puts a BatchNormalization after the first conv,
+// `square` multiplies the input by itself instead of by the gate: both are refused naming the node.
+ModelMaker squeeze_excite(bool bn_after_fc1 = false, bool square = false) {
+  ModelMaker mm({1, 4, 3, 3});
+  mm.init("w1", {2, 4, 1, 1}, values(8, 0.8f, 0.0f, 21));
+  mm.init("b1", {2}, {0.1f, -0.2f});
+  mm.init("w2", {4, 2, 1, 1}, values(8, 0.8f, 0.0f, 22));
+  mm.init("b2", {4}, {0.0f, 0.3f, -0.3f, 0.5f});
+  mm.node("GlobalAveragePool", "/se/avgpool/GlobalAveragePool", {"input"}, "pooled");
+  mm.node("Conv", "/se/fc1/Conv", {"pooled", "w1", "b1"}, "fc1");
+  std::string act_in = "fc1";
+  if (bn_after_fc1) {
+    for (const char* t : {"g", "b", "m", "v"}) mm.init(t, {2}, {1.0f, 1.0f});
+    mm.node("BatchNormalization", "/se/bn/BatchNormalization", {"fc1", "g", "b", "m", "v"}, "bn");
+    act_in = "bn";
+  }
+  mm.node("Relu", "/se/act/Relu", {act_in}, "r1");
+  mm.node("Conv", "/se/fc2/Conv", {"r1", "w2", "b2"}, "fc2");
+  mm.node("Sigmoid", "/se/gate/Sigmoid", {"fc2"}, "gate");
+  mm.node("Mul", "/se/Mul", {"input", square ? "input" : "gate"}, "out");
+  mm.output("out");
+  return mm;
+}
+
+}  // namespace
+
+TEST_CASE("ONNX import: a squeeze-excite block becomes average pool, two Linears and ChannelMul, exactly",
+          "[onnx]") {
+  TempDir dir("onnx", "se");
+  const Graph g = import_onnx(squeeze_excite().save(dir.path / "se.onnx"));
+  REQUIRE(g.nodes.size() == 5);
+  CHECK(g.nodes[1].op == OpKind::GlobalAvgPool);
+  CHECK((g.nodes[2].op == OpKind::Linear && g.nodes[2].act == Act::ReLU && g.nodes[2].name == "se.fc1"));
+  CHECK((g.nodes[3].op == OpKind::Linear && g.nodes[3].act == Act::Sigmoid && g.nodes[3].out_features == 4));
+  CHECK((g.nodes[4].op == OpKind::ChannelMul && g.nodes[4].inputs == std::vector<int>{0, 3}));
+  CHECK(g.macs() == 2 * 4 + 4 * 2);  // the two 1x1 convs, Cout x Cin each
+
+  // The block by hand, in double, from the initializers' values.
+  Tensor x({4, 3, 3});
+  x.data = values(x.data.size(), 2.0f, 0.0f, 23);
+  const std::vector<float> w1 = values(8, 0.8f, 0.0f, 21), w2 = values(8, 0.8f, 0.0f, 22);
+  const double b1[] = {0.1, -0.2}, b2[] = {0.0, 0.3, -0.3, 0.5};
+  double pooled[4] = {}, hidden[2], gate[4];
+  for (size_t i = 0; i < x.data.size(); ++i) pooled[i / 9] += x.data[i] / 9.0;
+  for (int o = 0; o < 2; ++o) {
+    hidden[o] = b1[o];
+    for (int c = 0; c < 4; ++c) hidden[o] += w1[static_cast<size_t>(o * 4 + c)] * pooled[c];
+    hidden[o] = std::max(hidden[o], 0.0);
+  }
+  for (int o = 0; o < 4; ++o) {
+    double v = b2[o];
+    for (int c = 0; c < 2; ++c) v += w2[static_cast<size_t>(o * 2 + c)] * hidden[c];
+    gate[o] = 1.0 / (1.0 + std::exp(-v));
+  }
+  const Tensor y = vitsim::quant::run_fp32(g, x);
+  for (size_t i = 0; i < y.data.size(); ++i)
+    CHECK(y.data[i] == Approx(x.data[i] * gate[i / 9]).epsilon(1e-5).margin(1e-6));
+
+  CHECK_THROWS_WITH(import_onnx(squeeze_excite(true).save(dir.path / "se_bn.onnx")),
+                    Contains("/se/fc1/Conv") && Contains("opset 13") &&
+                        Contains("BatchNormalization after a Conv on a pooled vector"));
+  CHECK_THROWS_WITH(import_onnx(squeeze_excite(false, true).save(dir.path / "se_square.onnx")),
+                    Contains("/se/Mul") && Contains("opset 13") && Contains("squeeze-excite gate"));
+}
+
 TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[onnx]") {
   TempDir dir("onnx", "bad");
   const TinyNet net;
