@@ -234,6 +234,7 @@ class Importer {
   void process(int idx);
   void conv(int idx);
   void se_conv(int idx);
+  void pad(int idx);
   void channel_mul(int idx);
   int vector_input(const NodeProto& n, int k);
   void gemm(int idx);
@@ -281,6 +282,8 @@ class Importer {
   std::set<std::string> outputs_;
   std::vector<bool> done_;
   std::set<std::string> names_;
+  // Pad outputs folded into the Conv that reads them: the (top, left, bottom, right) zeros they add.
+  std::map<std::string, std::vector<int64_t>> folded_pads_;
   int current_ = 0;
 };
 
@@ -1293,14 +1296,23 @@ void Importer::conv(int idx) {
     fail_node(n, "kernel_shape does not match the weight " + dims_str(w.dims));
   const std::vector<int64_t> strides = attr_ints(n, "strides").value_or(std::vector<int64_t>{1, 1});
   const std::vector<int64_t> dil = attr_ints(n, "dilations").value_or(std::vector<int64_t>{1, 1});
-  const std::vector<int64_t> pads = attr_ints(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
   const std::string auto_pad = attr_string(n, "auto_pad", "NOTSET");
+  std::vector<int64_t> pads = auto_pad == "VALID"
+                                  ? std::vector<int64_t>{0, 0, 0, 0}
+                                  : attr_ints(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
   if (strides.size() != 2 || strides[0] != strides[1]) fail_node(n, "unequal strides are not supported");
   if (dil != std::vector<int64_t>{1, 1}) fail_node(n, "dilated convolutions are not supported");
   if (auto_pad != "NOTSET" && auto_pad != "VALID" && !auto_pad.empty())
     fail_node(n, "auto_pad " + auto_pad + " is not supported (export with explicit pads)");
+  std::string folded;
+  if (auto it = folded_pads_.find(n.input(0)); it != folded_pads_.end() && pads.size() == 4) {
+    for (size_t side = 0; side < 4; ++side) pads[side] += it->second[side];
+    folded = " (with the zeros of the Pad before it: top " + std::to_string(it->second[0]) + ", left " +
+             std::to_string(it->second[1]) + ", bottom " + std::to_string(it->second[2]) + ", right " +
+             std::to_string(it->second[3]) + ")";
+  }
   if (pads.size() != 4 || std::any_of(pads.begin(), pads.end(), [&](int64_t p) { return p != pads[0]; }))
-    fail_node(n, "asymmetric padding is not supported");
+    fail_node(n, "asymmetric padding is not supported, pads " + dims_str(pads) + folded);
   const int64_t groups = attr_int(n, "group", 1);
   if (groups <= 0 || xs[1] != w.dims[1] * groups)
     fail_node(n, "weight " + dims_str(w.dims) + " with groups " + std::to_string(groups) +
@@ -1313,7 +1325,7 @@ void Importer::conv(int idx) {
   Epilogue e = conv_epilogue(n.output(0), cout);
   const int ir =
       b_->conv(name, in, cout, static_cast<int>(k), static_cast<int>(strides[0]), static_cast<int>(groups),
-               bias != nullptr, e.norm, e.act, static_cast<int>(auto_pad == "VALID" ? 0 : pads[0]));
+               bias != nullptr, e.norm, e.act, static_cast<int>(pads[0]));
   NodeExtra& x = extra_[ir];
   x.params = std::move(e.norm_params);
   Tensor wt(w.dims);
@@ -1328,6 +1340,34 @@ void Importer::conv(int idx) {
   Shape out = {1};
   for (int64_t d : b_->shape(ir)) out.push_back(d);
   bind(e.out, ir, out);
+}
+
+// A Pad of zeros on H and W whose only consumer is a Conv: its zeros are the conv's padding, so the Pad
+// moves no data and the conv adds them to its pads (which must then be symmetric, as the IR's Conv2d).
+void Importer::pad(int idx) {
+  const NodeProto& n = node(idx);
+  const Dyn x = dyn_input(n, 0);
+  const std::vector<int> users_of = users(n.output(0));
+  if (x.shape.size() != 4 || users_of.size() != 1 || is_output(n.output(0)) ||
+      node(users_of[0]).op_type() != "Conv" || node(users_of[0]).input(0) != n.output(0))
+    fail_node(
+        n,
+        "a Pad is only supported as zeros on H and W of [1, C, H, W] feeding one Conv, whose padding it "
+        "becomes");
+  if (attr_string(n, "mode", "constant") != "constant")
+    fail_node(n, "only a Pad of constant zeros is supported, mode is " + attr_string(n, "mode", "constant"));
+  if (has_input(n, 3)) fail_node(n, "a Pad with axes is not supported");
+  const std::vector<int64_t> p =
+      opset_ >= 11 ? const_input(n, 1, "pads").ints() : attr_ints(n, "pads").value_or(std::vector<int64_t>{});
+  const std::optional<double> value =
+      opset_ >= 11 ? (has_input(n, 2) ? const_scalar(n.input(2)) : std::optional<double>(0.0))
+                   : std::optional<double>(attr_float(n, "value", 0.0f));
+  if (!value || *value != 0.0) fail_node(n, "only a Pad of constant zeros is supported");
+  if (p.size() != 8 || p[0] || p[1] || p[4] || p[5] ||
+      std::any_of(p.begin(), p.end(), [](int64_t v) { return v < 0; }))
+    fail_node(n, "only non-negative pads of H and W are supported, pads " + dims_str(p));
+  folded_pads_[n.output(0)] = {p[2], p[3], p[6], p[7]};
+  bind(n.output(0), x.ir, x.shape);  // the conv reads the unpadded input and pads it itself
 }
 
 // The IR node holding input k, a vector [C] (a global average pool's output or a Linear's) that ONNX sees as
@@ -1347,6 +1387,7 @@ int Importer::vector_input(const NodeProto& n, int k) {
 void Importer::se_conv(int idx) {
   const NodeProto& n = node(idx);
   const int in = vector_input(n, 0);
+  if (folded_pads_.count(n.input(0))) fail_node(n, "a Pad before a Conv on a pooled vector is not supported");
   const int64_t cin = b_->shape(in)[0];
   const Const& w = const_input(n, 1, "weight");
   const std::vector<int64_t> pads = attr_ints(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
@@ -1945,6 +1986,7 @@ void Importer::process(int idx) {
     fail_node(n, "ops of domain '" + n.domain() + "' are not supported");
   if (n.output_size() == 0) fail_node(n, "has no output");
   if (op == "Conv") return conv(idx);
+  if (op == "Pad") return pad(idx);
   if (op == "Gemm") return gemm(idx);
   if (op == "MatMul") return matmul(idx);
   if (op == "Add") return add(idx);

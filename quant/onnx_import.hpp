@@ -28,7 +28,8 @@
 // MobileNetV2's), hswish, GELU (erf or tanh), sigmoid, hard sigmoid (HardSigmoid with alpha 1/6, torch's
 // Hardsigmoid) or SiLU (x * Sigmoid(x)), such as torch's opset-13 HardSigmoid + Mul or its GELU
 // decompositions (identified by evaluation). Convs need square kernels, equal strides, symmetric pads and no
-// dilation (the IR's Conv2d); anything else is refused naming the node.
+// dilation (the IR's Conv2d); a Pad of constant zeros on H and W whose only consumer is a Conv folds into
+// the conv's pads (so the sum must be symmetric); anything else is refused naming the node.
 // Reshape / Flatten / Squeeze / Unsqueeze / Identity / Dropout / Cast-to-float relabel a tensor without
 // moving data; shape arithmetic (Shape, Gather, Constant, ...) is folded. Unused nodes are ignored.
 //

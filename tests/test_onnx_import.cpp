@@ -686,6 +686,69 @@ TEST_CASE("ONNX import: a squeeze-excite block becomes average pool, two Linears
                     Contains("/se/Mul") && Contains("opset 13") && Contains("squeeze-excite gate"));
 }
 
+namespace {
+
+// input [1, 2, 6, 6] -> Pad of zeros (pads: ONNX order, N C H W begins then ends; empty: no Pad) -> Conv 3x3
+// with `conv_pads` and `stride`.
+ModelMaker padded_conv(const std::vector<int64_t>& pads, const std::vector<int64_t>& conv_pads,
+                       int64_t stride, const std::string& mode = "constant") {
+  ModelMaker mm({1, 2, 6, 6});
+  mm.init("w", {3, 2, 3, 3}, values(54, 0.5f, 0.0f, 31));
+  std::string x = "input";
+  if (!pads.empty()) {
+    auto* t = mm.g->add_initializer();
+    t->set_name("pads");
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(static_cast<int64_t>(pads.size()));
+    for (int64_t v : pads) t->add_int64_data(v);
+    auto* p = mm.node("Pad", "/pad/Pad", {"input", "pads"}, "padded");
+    auto* a = p->add_attribute();
+    a->set_name("mode");
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(mode);
+    x = "padded";
+  }
+  auto* c = mm.node("Conv", "/conv/Conv", {x, "w"}, "out");
+  ModelMaker::ints(c, "kernel_shape", {3, 3});
+  ModelMaker::ints(c, "pads", conv_pads);
+  ModelMaker::ints(c, "strides", {stride, stride});
+  mm.output("out");
+  return mm;
+}
+
+}  // namespace
+
+TEST_CASE("ONNX import: a Pad of zeros folds into the Conv after it; asymmetric pads are refused", "[onnx]") {
+  TempDir dir("onnx", "pad");
+  // Pad 1 on every side + an unpadded conv is the conv with pads 1: the same graph, the same outputs.
+  const Graph folded =
+      import_onnx(padded_conv({0, 0, 1, 1, 0, 0, 1, 1}, {0, 0, 0, 0}, 1).save(dir.path / "a.onnx"));
+  const Graph direct = import_onnx(padded_conv({}, {1, 1, 1, 1}, 1).save(dir.path / "b.onnx"));
+  REQUIRE(folded.nodes.size() == 2);
+  CHECK(folded.nodes[1].op == OpKind::Conv2d);
+  CHECK(folded.nodes[1].pad == 1);
+  CHECK(folded.nodes[1].out_shape == Shape{3, 6, 6});
+  Tensor x({2, 6, 6});
+  x.data = values(x.data.size(), 2.0f, 0.0f, 32);
+  CHECK(vitsim::quant::run_fp32(folded, x).data == vitsim::quant::run_fp32(direct, x).data);
+  // Pad 1 on top and left + the conv's own 0 / 1: symmetric again.
+  CHECK(import_onnx(padded_conv({0, 0, 1, 1, 0, 0, 0, 0}, {0, 0, 1, 1}, 2).save(dir.path / "c.onnx"))
+            .nodes[1]
+            .pad == 1);
+  // A Pad((0, 1, 0, 1)) before a stride-2 conv (TensorFlow's "same" padding) pads only bottom and right.
+  CHECK_THROWS_WITH(
+      import_onnx(padded_conv({0, 0, 0, 0, 0, 0, 1, 1}, {0, 0, 0, 0}, 2).save(dir.path / "d.onnx")),
+      Contains("/conv/Conv") && Contains("opset 13") && Contains("asymmetric padding") &&
+          Contains("bottom 1, right 1"));
+  CHECK_THROWS_WITH(
+      import_onnx(
+          padded_conv({0, 0, 1, 1, 0, 0, 1, 1}, {0, 0, 0, 0}, 1, "reflect").save(dir.path / "e.onnx")),
+      Contains("/pad/Pad") && Contains("only a Pad of constant zeros"));
+  CHECK_THROWS_WITH(
+      import_onnx(padded_conv({0, 1, 1, 1, 0, 0, 1, 1}, {0, 0, 0, 0}, 1).save(dir.path / "f.onnx")),
+      Contains("/pad/Pad") && Contains("pads of H and W"));
+}
+
 TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[onnx]") {
   TempDir dir("onnx", "bad");
   const TinyNet net;
