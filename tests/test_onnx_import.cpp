@@ -718,7 +718,7 @@ ModelMaker padded_conv(const std::vector<int64_t>& pads, const std::vector<int64
 
 }  // namespace
 
-TEST_CASE("ONNX import: a Pad of zeros folds into the Conv after it; asymmetric pads are refused", "[onnx]") {
+TEST_CASE("ONNX import: a Pad of zeros folds into the Conv after it, asymmetric pads are refused", "[onnx]") {
   TempDir dir("onnx", "pad");
   // Pad 1 on every side + an unpadded conv is the conv with pads 1: the same graph, the same outputs.
   const Graph folded =
