@@ -33,5 +33,10 @@ inline int64_t shifter_luts(int bits) {
 inline int64_t leading_one_luts(int bits) {
   return bits;
 }
+/// A lookup table of `entries` words of `bits` in distributed RAM: a LUT6 holds 64 x 1 bit, so
+/// ceil(entries / 64) LUTs per output bit (one copy per lane).
+inline int64_t table_luts(int64_t entries, int bits) {
+  return (entries + 63) / 64 * bits;
+}
 
 }  // namespace vitsim::arch::fabric

@@ -20,7 +20,7 @@ class GeluUnit : public AuxUnitParams {
   int64_t luts_per_element() const override {
     using namespace fabric;
     // Table: 256 x 8 bits in distributed RAM, 4 LUT6 (64 x 1 each) per output bit, one copy per lane.
-    if (!polynomial) return 256 / 64 * kCodeBits;
+    if (!polynomial) return table_luts(256, kCodeBits);
     // |x| and its clip to the polynomial's range, + b (16 bits), (the square in DSPs), + c, 1 + erf (32
     // bits each), (the product with x in DSPs), rounding shift and clamp to int8.
     return add_luts(kCodeBits) + clamp_luts(kCodeBits) + add_luts(kProductBits) +

@@ -25,7 +25,9 @@ namespace vitsim::arch {
   X(gelu)                    \
   X(softmax)                 \
   X(token_ops)               \
-  X(maxpool)
+  X(maxpool)                 \
+  X(act_table)               \
+  X(channel_mul)
 
 #define X(id) void register_unit_##id(UnitRegistry& registry);
 VITSIM_BUILTIN_UNITS
@@ -118,6 +120,10 @@ const char* aux_step_name(AuxStep step) {
       return "position-embedding";
     case AuxStep::MaxPool:
       return "max-pool";
+    case AuxStep::ActTable:
+      return "table-activation";
+    case AuxStep::ChannelMul:
+      return "channel-multiply";
   }
   return "?";
 }

@@ -111,6 +111,8 @@ enum class AuxStep : int {
   ClassToken,     // standalone: the class token prepended to the requantized tokens (ClassToken)
   PosEmbed,       // standalone: the position embedding added to the tokens, requantized (PosEmbed)
   MaxPool,        // standalone: the max of each window's codes (MaxPool)
+  ActTable,       // chain: a 256-entry activation table on codes (Sigmoid, HSigmoid, SiLU)
+  ChannelMul,     // standalone: codes times their channel's gate, requantized (ChannelMul)
 };
 /// "requantize", "relu", ..., "softmax".
 const char* aux_step_name(AuxStep step);

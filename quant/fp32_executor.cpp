@@ -75,6 +75,9 @@ inline float activate(float x) {
     return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
   if constexpr (A == Act::GeluErf) return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2));
   if constexpr (A == Act::ReLU6) return std::min(std::max(x, 0.0f), 6.0f);
+  if constexpr (A == Act::Sigmoid) return 1.0f / (1.0f + std::exp(-x));
+  if constexpr (A == Act::HSigmoid) return std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+  if constexpr (A == Act::SiLU) return x / (1.0f + std::exp(-x));
   return x;
 }
 
@@ -138,6 +141,12 @@ void channel_epilogue(float* data, int64_t channels, int64_t plane, const Channe
       return channel_epilogue_impl<Act::GeluErf>(data, channels, plane, f);
     case Act::ReLU6:
       return channel_epilogue_impl<Act::ReLU6>(data, channels, plane, f);
+    case Act::Sigmoid:
+      return channel_epilogue_impl<Act::Sigmoid>(data, channels, plane, f);
+    case Act::HSigmoid:
+      return channel_epilogue_impl<Act::HSigmoid>(data, channels, plane, f);
+    case Act::SiLU:
+      return channel_epilogue_impl<Act::SiLU>(data, channels, plane, f);
   }
 }
 
@@ -160,6 +169,12 @@ void activate_all(float* v, int64_t n, Act act) {
       return activate_all_impl<Act::GeluErf>(v, n);
     case Act::ReLU6:
       return activate_all_impl<Act::ReLU6>(v, n);
+    case Act::Sigmoid:
+      return activate_all_impl<Act::Sigmoid>(v, n);
+    case Act::HSigmoid:
+      return activate_all_impl<Act::HSigmoid>(v, n);
+    case Act::SiLU:
+      return activate_all_impl<Act::SiLU>(v, n);
   }
 }
 
@@ -308,6 +323,19 @@ Tensor concat(const Node& node, const std::vector<const Tensor*>& inputs) {
   Tensor out(node.out_shape);
   auto it = out.data.begin();
   for (const Tensor* t : inputs) it = std::copy(t->data.begin(), t->data.end(), it);
+  return out;
+}
+
+Tensor channel_mul(const Node& node, const Tensor& x, const Tensor& gate) {
+  expect_rank(node, x, 3);
+  if (gate.shape != Shape{x.shape[0]})
+    fail(node, "gate " + shape_str(gate.shape) + " does not fit input " + shape_str(x.shape));
+  expect_out_shape(node, x.shape);
+  Tensor out(node.out_shape);
+  const int64_t plane = x.shape[1] * x.shape[2];
+  for (int64_t c = 0; c < x.shape[0]; ++c)
+    for (int64_t p = 0; p < plane; ++p)
+      out.data[uz(c * plane + p)] = x.data[uz(c * plane + p)] * gate.data[uz(c)];
   return out;
 }
 
@@ -544,6 +572,9 @@ Tensor eval_node_fp32(const Node& node, const std::vector<const Tensor*>& inputs
     case OpKind::MaxPool:
       expect_inputs(node, inputs, 1);
       return max_pool(node, *inputs[0]);
+    case OpKind::ChannelMul:
+      expect_inputs(node, inputs, 2);
+      return channel_mul(node, *inputs[0], *inputs[1]);
   }
   fail(node, "unknown op");
 }

@@ -7,7 +7,8 @@
 //   Linear   y[..., o] = bias[o] + sum_i x[..., i] W[o, i], then LayerNorm over the last axis
 //            (biased variance, eps), then the activation.
 //   Activations: ReLU; HSwish x*min(max(x+3,0),6)/6; GeluTanh 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3)));
-//            GeluErf 0.5x(1+erf(x/sqrt(2))); ReLU6 min(max(x,0),6). An Add may carry ReLU.
+//            GeluErf 0.5x(1+erf(x/sqrt(2))); ReLU6 min(max(x,0),6); Sigmoid 1/(1+e^-x); HSigmoid
+//            min(max(x+3,0),6)/6; SiLU x/(1+e^-x). An Add may carry ReLU.
 //   AttnNormalize divides in fp32 with eps = 1e-15, as the official LiteMLA.
 //   The other ops are as documented on OpKind in graph.hpp.
 #pragma once

@@ -122,6 +122,8 @@ const char* op_name(OpKind op) {
       return "token_select";
     case OpKind::MaxPool:
       return "maxpool";
+    case OpKind::ChannelMul:
+      return "channel_mul";
   }
   return "?";
 }
@@ -140,6 +142,12 @@ const char* act_name(Act act) {
       return "gelu";
     case Act::ReLU6:
       return "relu6";
+    case Act::Sigmoid:
+      return "sigmoid";
+    case Act::HSigmoid:
+      return "hsigmoid";
+    case Act::SiLU:
+      return "silu";
   }
   return "?";
 }
@@ -241,6 +249,7 @@ size_t input_count(OpKind op, size_t have) {
       return 0;
     case OpKind::Add:
     case OpKind::MatMul:
+    case OpKind::ChannelMul:
       return 2;
     case OpKind::Concat:
       return have == 0 ? 1 : have;  // one or more
@@ -277,6 +286,9 @@ void replay(GraphBuilder& b, const Node& n) {
       break;
     case OpKind::MaxPool:
       b.max_pool(n.name, in, n.kernel, n.stride, n.pad);
+      break;
+    case OpKind::ChannelMul:
+      b.channel_mul(n.name, in, n.inputs[1]);
       break;
     case OpKind::AttnKernel:
       b.attn_kernel(n.name, in, n.head_dim);
@@ -526,6 +538,19 @@ int GraphBuilder::max_pool(const std::string& name, int in, int kernel, int stri
   const int64_t wo = window_outputs(s[2], kernel, stride, pad);
   if (ho <= 0 || wo <= 0) shape_error(name, "input " + shape_str(s) + " is smaller than the kernel");
   n.out_shape = {s[0], ho, wo};
+  return push(std::move(n));
+}
+
+int GraphBuilder::channel_mul(const std::string& name, int x, int gate) {
+  const Shape& s = shape(x);
+  if (s.size() != 3 || shape(gate) != Shape{s[0]})
+    shape_error(name, "channel_mul needs a [C,H,W] input and a [C] gate, got " + shape_str(s) + " and " +
+                          shape_str(shape(gate)));
+  Node n;
+  n.name = name;
+  n.op = OpKind::ChannelMul;
+  n.inputs = {x, gate};
+  n.out_shape = s;
   return push(std::move(n));
 }
 

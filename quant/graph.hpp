@@ -69,16 +69,24 @@ enum class OpKind {
   TokenSelect,    // [T, D] -> [D], row `token_index`
   MaxPool,        // [C, H, W] -> [C, Ho, Wo]: max over a kernel x kernel window (stride, padding: padded taps
                   //   are ignored, as ONNX / PyTorch do), geometry as Conv2d's
+  ChannelMul,     // [C, H, W] x [C] -> [C, H, W]: out[c, p] = x[c, p] * g[c] (squeeze-excite's channel gate)
 };
 
-enum class Act { None, ReLU, HSwish, GeluTanh, GeluErf, ReLU6 };  // ReLU6: min(max(x, 0), 6)
+// ReLU6: min(max(x, 0), 6); Sigmoid: 1 / (1 + e^-x); HSigmoid: min(max(x + 3, 0), 6) / 6 (PyTorch's
+// Hardsigmoid); SiLU: x * sigmoid(x).
+enum class Act { None, ReLU, HSwish, GeluTanh, GeluErf, ReLU6, Sigmoid, HSigmoid, SiLU };
 enum class Norm { None, BatchNorm, LayerNorm };
 
 const char* op_name(OpKind op);
-/// Inputs a node of `op` takes (0 for the input, 2 for add and matmul, one or more for concat: `have` if
-/// it is at least 1, else 1; 1 otherwise).
+/// Inputs a node of `op` takes (0 for the input, 2 for add, matmul and channel_mul, one or more for concat:
+/// `have` if it is at least 1, else 1; 1 otherwise).
 size_t input_count(OpKind op, size_t have);
 const char* act_name(Act act);
+/// Whether the integer datapath computes `act` only by a lookup table of its pre-activation codes (Sigmoid,
+/// HSigmoid, SiLU; GELU has a table or I-BERT's polynomial, chosen by the recipe).
+constexpr bool act_is_table_only(Act act) {
+  return act == Act::Sigmoid || act == Act::HSigmoid || act == Act::SiLU;
+}
 const char* norm_name(Norm norm);
 
 /// One operand of a MatMul: rows [row_offset, row_offset + rows) of every batch of an input
@@ -189,6 +197,8 @@ class GraphBuilder {
   int layer_norm(const std::string& name, int in, float eps);
   int global_avg_pool(const std::string& name, int in);
   int max_pool(const std::string& name, int in, int kernel, int stride, int pad);
+  /// x [C, H, W] times the gate g [C], channel by channel.
+  int channel_mul(const std::string& name, int x, int gate);
   int attn_kernel(const std::string& name, int in, int64_t head_dim);
   int matmul(const std::string& name, int a, MatOperand a_op, int b, MatOperand b_op, float scale);
   int attn_normalize(const std::string& name, int in, int64_t head_dim, int64_t height, int64_t width);

@@ -199,6 +199,11 @@ void with_act(Act act, F&& f) {
     case Act::ReLU6:
       f(std::integral_constant<Act, Act::ReLU6>{});
       return;
+    case Act::Sigmoid:
+    case Act::HSigmoid:
+    case Act::SiLU:  // the same table lookup as a GELU table (int_ops.hpp, apply_stage)
+      f(std::integral_constant<Act, Act::Sigmoid>{});
+      return;
   }
 }
 
@@ -239,7 +244,8 @@ inline void check_acc(const Node& node, int64_t acc, const char* what, int64_t i
 // Validates the activation stage of a Conv2d / Linear with `channels` outputs and builds it.
 ActStage make_stage(const Node& node, const QNode& qn, int64_t channels) {
   check_requant(node, "requant", qn.requant, uz(channels));
-  if (node.act == Act::HSwish || node.act == Act::GeluTanh || node.act == Act::GeluErf)
+  const bool gelu = node.act == Act::GeluTanh || node.act == Act::GeluErf;
+  if (node.act == Act::HSwish || gelu || act_is_table_only(node.act))
     check_quant(node, "pre-activation quantizer", qn.pre_act, Shape{}, false);  // per tensor
   if (node.act == Act::ReLU6) {
     if (qn.relu6_six.size() != uz(channels))
@@ -250,21 +256,22 @@ ActStage make_stage(const Node& node, const QNode& qn, int64_t channels) {
   } else if (node.act == Act::HSwish) {
     check_requant(node, "act_requant", qn.act_requant, uz(channels));
     if (qn.hswish_six < 0) fail(node, "hswish_six is " + std::to_string(qn.hswish_six) + ", must be >= 0");
-  } else if ((node.act == Act::GeluTanh || node.act == Act::GeluErf) && qn.act_lut.empty()) {  // i-GELU
+  } else if (gelu && qn.act_lut.empty()) {  // i-GELU
     check_requant(node, "act_requant", qn.act_requant, uz(channels));
     const int frac = -std::ilogb(qn.pre_act.scale[0]);
     if (qn.pre_act.zero_point[0] != 0 || frac < 0 || frac > 20 ||
         qn.pre_act.scale[0] != std::ldexp(1.0f, -frac))
       fail(node,
            "i-GELU needs a pre-activation with zero point 0 and scale 2^-F, F in 0..20 (no act_lut given)");
-  } else if (node.act == Act::GeluTanh || node.act == Act::GeluErf) {
+  } else if (gelu || act_is_table_only(node.act)) {
+    const std::string what = gelu ? "GELU" : act_name(node.act);
     const size_t entries = size_t{1} << qn.pre_act.bits;
     if (qn.act_lut.size() != entries)
-      fail(node, "GELU table has " + std::to_string(qn.act_lut.size()) + " entries, expected 2^" +
+      fail(node, what + " table has " + std::to_string(qn.act_lut.size()) + " entries, expected 2^" +
                      std::to_string(qn.pre_act.bits) + " = " + std::to_string(entries));
     for (size_t i = 0; i < entries; ++i)
       if (qn.act_lut[i] < code_min(qn.out.bits) || qn.act_lut[i] > code_max(qn.out.bits))
-        fail(node, "GELU table entry " + std::to_string(i) + " = " + std::to_string(qn.act_lut[i]) +
+        fail(node, what + " table entry " + std::to_string(i) + " = " + std::to_string(qn.act_lut[i]) +
                        " is outside the output's " + std::to_string(qn.out.bits) + "-bit range");
   }
   return activation_stage(node.act, qn);
@@ -841,6 +848,28 @@ QTensor token_select(const Node& node, const QNode& qn, const QTensor& x, const 
   return move_codes(node, qn, x, qx, [&](int64_t o) { return moved_code_source(node, x.shape, o); });
 }
 
+QTensor channel_mul(const Node& node, const QNode& qn, const QTensor& x, const ActQuant& qx, const QTensor& g,
+                    const ActQuant& qg) {
+  if (x.shape.size() != 3 || g.shape != Shape{x.shape[0]})
+    fail(node, "expects [C, H, W] and a [C] gate, got " + shape_str(x.shape) + " and " + shape_str(g.shape));
+  expect_out_shape(node, x.shape);
+  if (qx.groups1 != 1 || qx.log2 || qx.bits == 32 || !qg.per_tensor() || qg.log2 || qg.bits == 32)
+    fail(node, "needs a per-tensor or per-channel input and a per-tensor gate quantizer of narrow codes");
+  if (!qn.out.per_tensor()) fail(node, "needs a per-tensor output quantizer");
+  const int64_t channels = x.shape[0], plane = x.shape[1] * x.shape[2];
+  check_requant(node, "requant", qn.requant, uz(channels));
+  QTensor out{node.out_shape, std::vector<int32_t>(x.data.size())};
+  for (int64_t c = 0; c < channels; ++c) {
+    const int64_t zp_x = qx.zero_point[qx.group(c, 0)], gc = g.data[uz(c)] - int64_t{qg.zero_point[0]};
+    for (int64_t p = 0; p < plane; ++p) {
+      const size_t i = uz(c * plane + p);
+      out.data[i] =
+          channel_mul_code(x.data[i] - zp_x, gc, qn.requant[uz(c)], qn.out.zero_point[0], qn.out.bits);
+    }
+  }
+  return out;
+}
+
 void check_per_tensor_input(const Node& node, const ActQuant& qx) {
   if (!qx.per_tensor() || qx.log2 || qx.bits == 32)
     fail(node, "needs a per-tensor input quantizer of narrow codes");
@@ -1084,6 +1113,8 @@ QTensor eval_node_int(const QGraph& qgraph, int index, const std::vector<const Q
       return token_select(node, qn, *inputs[0], *quants[0]);
     case OpKind::MaxPool:
       return max_pool(node, qn, *inputs[0], *quants[0]);
+    case OpKind::ChannelMul:
+      return channel_mul(node, qn, *inputs[0], *quants[0], *inputs[1], *quants[1]);
   }
   no_integer_semantics(node);
 }

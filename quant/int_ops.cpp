@@ -105,7 +105,10 @@ int32_t apply_stage(Act act, const ChannelStage& s, int64_t acc, int64_t zp_y) {
       return apply_stage<Act::HSwish>(s, acc, zp_y);
     case Act::GeluTanh:
     case Act::GeluErf:
-      return apply_stage<Act::GeluTanh>(s, acc, zp_y);  // both are the table lookup
+    case Act::Sigmoid:
+    case Act::HSigmoid:
+    case Act::SiLU:
+      return apply_stage<Act::GeluTanh>(s, acc, zp_y);  // the table lookup (or GELU's polynomial)
   }
   return 0;  // unreachable: every Act is handled above
 }

@@ -99,7 +99,7 @@ double gelu_product_scale(int frac_bits);
 struct ActStage {
   std::vector<FastRq> rq;                 // per output channel
   std::vector<FastRq> act_rq;             // HSwish: per output channel
-  const int32_t* lut = nullptr;           // GELU
+  const int32_t* lut = nullptr;           // a table: GELU's, Sigmoid, HSigmoid, SiLU
   int64_t out_min = -128, out_max = 127;  // code range of the output
   int64_t pre_min = -128, pre_max = 127;  // code range of the pre-activation
   int64_t zp_p = 0, three = 0, six = 0;   // HSwish, in pre-activation codes
@@ -147,7 +147,7 @@ inline int32_t apply_stage(const ChannelStage& s, int64_t acc, int64_t zp_y) {
     const int64_t p = clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.zp_p;
     const int64_t t = clamp_code(p + s.three, 0, s.six);
     return static_cast<int32_t>(clamp_code(zp_y + s.act_rq.apply(p * t), s.out_min, s.out_max));
-  } else if (s.lut) {  // GeluTanh / GeluErf: table lookup of the pre-activation code
+  } else if (s.lut) {  // a table (GELU's, Sigmoid, HSigmoid, SiLU): lookup of the pre-activation code
     return s.lut[clamp_code(s.zp_p + r, s.pre_min, s.pre_max) - s.pre_min];
   } else {  // i-GELU polynomial (zero point 0)
     const int64_t p = clamp_code(r, s.pre_min, s.pre_max);
@@ -178,6 +178,12 @@ struct AddStage {
     return relu ? std::max(y, static_cast<int32_t>(zp_y)) : y;
   }
 };
+
+/// Squeeze-excite's channel gate (ChannelMul) on centered codes: y = sat(zp_y + rq(xc * gc)), xc = x -
+/// zp_x(c), gc = g[c] - zp_g, rq the channel's requantizer (s_x(c) * s_g / s_y).
+inline int32_t channel_mul_code(int64_t xc, int64_t gc, const Requantizer& rq, int64_t zp_y, int bits) {
+  return requantize_code(xc * gc, rq, zp_y, bits);
+}
 
 // ---------------------------------------------------------------------------------------------------
 // LayerNorm and Softmax (standard ViTs)

@@ -101,6 +101,12 @@ double ref_act(Act a, double x) {
       return 0.5 * x * (1.0 + std::erf(x * 0.7071067811865476));
     case Act::ReLU6:
       return std::min(std::max(x, 0.0), 6.0);
+    case Act::Sigmoid:
+      return 1.0 / (1.0 + std::exp(-x));
+    case Act::HSigmoid:
+      return std::min(std::max(x + 3.0, 0.0), 6.0) / 6.0;
+    case Act::SiLU:
+      return x / (1.0 + std::exp(-x));
   }
   return x;
 }
@@ -242,6 +248,10 @@ class Importer {
   // -- ops
   void process(int idx);
   void conv(int idx);
+  void se_conv(int idx);
+  void pad(int idx);
+  void channel_mul(int idx);
+  int vector_input(const NodeProto& n, int k);
   void gemm(int idx, const std::string& name = "");
   void matmul(int idx, const std::string& name = "");
   void add(int idx);
@@ -270,7 +280,8 @@ class Importer {
   std::optional<std::pair<Act, std::string>> match_activation(const std::string& x,
                                                               const std::vector<Act>& candidates = {
                                                                   Act::ReLU, Act::ReLU6, Act::HSwish,
-                                                                  Act::GeluErf, Act::GeluTanh});
+                                                                  Act::GeluErf, Act::GeluTanh, Act::Sigmoid,
+                                                                  Act::HSigmoid, Act::SiLU});
   std::optional<std::vector<double>> probe(const std::string& x, const std::vector<int>& nodes,
                                            const std::string& y);
   void finish_linear(const std::string& name, int in, const Shape& in_shape, std::vector<float> weight,
@@ -290,6 +301,8 @@ class Importer {
   std::set<std::string> outputs_;
   std::vector<bool> done_;
   std::set<std::string> names_;
+  // Pad outputs folded into the Conv that reads them: the (top, left, bottom, right) zeros they add.
+  std::map<std::string, std::vector<int64_t>> folded_pads_;
   int current_ = 0;
 };
 
@@ -1303,6 +1316,7 @@ Epilogue Importer::linear_epilogue(const std::string& v, int64_t rank, int64_t f
 
 void Importer::conv(int idx) {
   const NodeProto& n = node(idx);
+  if (b_->shape(dyn_input(n, 0).ir).size() == 1) return se_conv(idx);
   const int in = ir_input(n, 0, 4);
   const Shape xs = dyn_input(n, 0).shape;
   const Const& w = const_input(n, 1, "weight");
@@ -1314,14 +1328,23 @@ void Importer::conv(int idx) {
     fail_node(n, "kernel_shape does not match the weight " + dims_str(w.dims));
   const std::vector<int64_t> strides = attr_ints(n, "strides").value_or(std::vector<int64_t>{1, 1});
   const std::vector<int64_t> dil = attr_ints(n, "dilations").value_or(std::vector<int64_t>{1, 1});
-  const std::vector<int64_t> pads = attr_ints(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
   const std::string auto_pad = attr_string(n, "auto_pad", "NOTSET");
+  std::vector<int64_t> pads = auto_pad == "VALID"
+                                  ? std::vector<int64_t>{0, 0, 0, 0}
+                                  : attr_ints(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
   if (strides.size() != 2 || strides[0] != strides[1]) fail_node(n, "unequal strides are not supported");
   if (dil != std::vector<int64_t>{1, 1}) fail_node(n, "dilated convolutions are not supported");
   if (auto_pad != "NOTSET" && auto_pad != "VALID" && !auto_pad.empty())
     fail_node(n, "auto_pad " + auto_pad + " is not supported (export with explicit pads)");
+  std::string folded;
+  if (auto it = folded_pads_.find(n.input(0)); it != folded_pads_.end() && pads.size() == 4) {
+    for (size_t side = 0; side < 4; ++side) pads[side] += it->second[side];
+    folded = " (with the zeros of the Pad before it: top " + std::to_string(it->second[0]) + ", left " +
+             std::to_string(it->second[1]) + ", bottom " + std::to_string(it->second[2]) + ", right " +
+             std::to_string(it->second[3]) + ")";
+  }
   if (pads.size() != 4 || std::any_of(pads.begin(), pads.end(), [&](int64_t p) { return p != pads[0]; }))
-    fail_node(n, "asymmetric padding is not supported");
+    fail_node(n, "asymmetric padding is not supported, pads " + dims_str(pads) + folded);
   const int64_t groups = attr_int(n, "group", 1);
   if (groups <= 0 || xs[1] != w.dims[1] * groups)
     fail_node(n, "weight " + dims_str(w.dims) + " with groups " + std::to_string(groups) +
@@ -1334,7 +1357,7 @@ void Importer::conv(int idx) {
   Epilogue e = conv_epilogue(n.output(0), cout);
   const int ir =
       b_->conv(name, in, cout, static_cast<int>(k), static_cast<int>(strides[0]), static_cast<int>(groups),
-               bias != nullptr, e.norm, e.act, static_cast<int>(auto_pad == "VALID" ? 0 : pads[0]));
+               bias != nullptr, e.norm, e.act, static_cast<int>(pads[0]));
   NodeExtra& x = extra_[ir];
   x.params = std::move(e.norm_params);
   Tensor wt(w.dims);
@@ -1349,6 +1372,92 @@ void Importer::conv(int idx) {
   Shape out = {1};
   for (int64_t d : b_->shape(ir)) out.push_back(d);
   bind(e.out, ir, out);
+}
+
+// A Pad of zeros on H and W whose only consumer is a Conv: its zeros are the conv's padding, so the Pad
+// moves no data and the conv adds them to its pads (which must then be symmetric, as the IR's Conv2d).
+void Importer::pad(int idx) {
+  const NodeProto& n = node(idx);
+  const Dyn x = dyn_input(n, 0);
+  const std::vector<int> users_of = users(n.output(0));
+  if (x.shape.size() != 4 || users_of.size() != 1 || is_output(n.output(0)) ||
+      node(users_of[0]).op_type() != "Conv" || node(users_of[0]).input(0) != n.output(0))
+    fail_node(
+        n,
+        "a Pad is only supported as zeros on H and W of [1, C, H, W] feeding one Conv, whose padding it "
+        "becomes");
+  if (attr_string(n, "mode", "constant") != "constant")
+    fail_node(n, "only a Pad of constant zeros is supported, mode is " + attr_string(n, "mode", "constant"));
+  if (has_input(n, 3)) fail_node(n, "a Pad with axes is not supported");
+  const std::vector<int64_t> p =
+      opset_ >= 11 ? const_input(n, 1, "pads").ints() : attr_ints(n, "pads").value_or(std::vector<int64_t>{});
+  const std::optional<double> value =
+      opset_ >= 11 ? (has_input(n, 2) ? const_scalar(n.input(2)) : std::optional<double>(0.0))
+                   : std::optional<double>(attr_float(n, "value", 0.0f));
+  if (!value || *value != 0.0) fail_node(n, "only a Pad of constant zeros is supported");
+  if (p.size() != 8 || p[0] || p[1] || p[4] || p[5] ||
+      std::any_of(p.begin(), p.end(), [](int64_t v) { return v < 0; }))
+    fail_node(n, "only non-negative pads of H and W are supported, pads " + dims_str(p));
+  folded_pads_[n.output(0)] = {p[2], p[3], p[6], p[7]};
+  bind(n.output(0), x.ir, x.shape);  // the conv reads the unpadded input and pads it itself
+}
+
+// The IR node holding input k, a vector [C] (a global average pool's output or a Linear's) that ONNX sees as
+// [1, C, 1, 1] or [1, C].
+int Importer::vector_input(const NodeProto& n, int k) {
+  const Dyn& d = dyn_input(n, k);
+  const Shape& irs = b_->shape(d.ir);
+  if (irs.size() != 1 || d.shape.size() < 2 || d.shape[0] != 1 || d.shape[1] != irs[0] ||
+      numel(d.shape) != irs[0])
+    fail_node(n, "input '" + n.input(k) + "' has ONNX shape " + dims_str(d.shape) +
+                     " but its data is laid out as " + dims_str(irs) + " by the layer that computes it");
+  return d.ir;
+}
+
+// A 1x1 Conv on a pooled [1, C, 1, 1] vector (squeeze-excite's fc1 / fc2): a Linear on the IR's [C], with the
+// same MACs (Cout x Cin) and its activation fused.
+void Importer::se_conv(int idx) {
+  const NodeProto& n = node(idx);
+  const int in = vector_input(n, 0);
+  if (folded_pads_.count(n.input(0))) fail_node(n, "a Pad before a Conv on a pooled vector is not supported");
+  const int64_t cin = b_->shape(in)[0];
+  const Const& w = const_input(n, 1, "weight");
+  const std::vector<int64_t> pads = attr_ints(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
+  if (!w.is_float || w.dims.size() != 4 || w.dims[1] != cin || w.dims[2] != 1 || w.dims[3] != 1 ||
+      attr_int(n, "group", 1) != 1 || std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; }))
+    fail_node(n,
+              "a Conv on a pooled [1, C, 1, 1] vector must be a 1x1 conv without groups or padding (weight "
+              "[Cout, " +
+                  std::to_string(cin) + ", 1, 1]), got weight " + dims_str(w.dims));
+  const int64_t cout = w.dims[0];
+  const Const* bias = has_input(n, 2) ? &const_input(n, 2, "bias") : nullptr;
+  if (bias && (!bias->is_float || bias->size() != cout))
+    fail_node(n, "bias must hold " + std::to_string(cout) + " floats");
+  const std::string name = layer_name(n);
+  Epilogue e = conv_epilogue(n.output(0), cout);
+  if (e.norm != Norm::None)
+    fail_node(n, "a BatchNormalization after a Conv on a pooled vector is not supported");
+  const int ir = b_->linear(name, in, cout, bias != nullptr, Norm::None, e.act);
+  NodeExtra& x = extra_[ir];
+  Tensor wt({cout, cin});
+  wt.data = w.f;
+  x.params["weight"] = std::move(wt);
+  if (bias) {
+    Tensor bt({cout});
+    bt.data = bias->f;
+    x.params["bias"] = std::move(bt);
+  }
+  bind(e.out, ir, {1, cout, 1, 1});
+}
+
+// Squeeze-excite's gate: Mul of a feature map [1, C, H, W] and a pooled vector [1, C, 1, 1] (either order)
+// -> ChannelMul.
+void Importer::channel_mul(int idx) {
+  const NodeProto& n = node(idx);
+  const int gate_k = b_->shape(dyn_input(n, 1).ir).size() == 1 ? 1 : 0;
+  const int x = ir_input(n, 1 - gate_k, 4);
+  const int ir = b_->channel_mul(layer_name(n), x, vector_input(n, gate_k));
+  bind(n.output(0), ir, dyn_input(n, 1 - gate_k).shape);
 }
 
 void Importer::finish_linear(const std::string& name, int in, const Shape& in_shape,
@@ -2034,6 +2143,7 @@ void Importer::process(int idx) {
     fail_node(n, "ops of domain '" + n.domain() + "' are not supported");
   if (n.output_size() == 0) fail_node(n, "has no output");
   if (op == "Conv") return conv(idx);
+  if (op == "Pad") return pad(idx);
   if (op == "Gemm") return gemm(idx);
   if (op == "MatMul") return matmul(idx);
   if (op == "Add") return add(idx);
@@ -2057,12 +2167,19 @@ void Importer::process(int idx) {
     return view(idx);
   if (op == "BatchNormalization")
     fail_node(n, "a BatchNormalization is only supported right after a Conv that feeds nothing else");
+  if (op == "Mul" && n.input_size() == 2 && dyn(n.input(0)) && dyn(n.input(1))) {
+    const Dyn &a = dyn_input(n, 0), &b = dyn_input(n, 1);
+    const bool gate = a.shape.size() == 4 && b.shape.size() == 4 && a.shape[1] == b.shape[1] &&
+                      ((a.shape[2] == 1 && a.shape[3] == 1) != (b.shape[2] == 1 && b.shape[3] == 1));
+    if (gate) return channel_mul(idx);
+  }
   if (elementwise_ops().count(op))
     fail_node(
         n,
         "unsupported op here: elementwise ops are only supported as an activation (ReLU, ReLU6, HardSwish, "
-        "GELU) fused into the Conv / Gemm / MatMul (+norm) that feeds only it (a Relu also into a residual "
-        "Add), or inside a LayerNorm or LiteMLA pattern");
+        "GELU, Sigmoid, HardSigmoid, SiLU) fused into the Conv / Gemm / MatMul (+norm) that feeds only it (a "
+        "Relu also into a residual Add), as a squeeze-excite gate (Mul of [1, C, H, W] and [1, C, 1, 1]), or "
+        "inside a LayerNorm or LiteMLA pattern");
   fail_node(n, "unsupported op " + op);
 }
 

@@ -1,5 +1,5 @@
 // ONNX import: turns an ONNX classifier exported from PyTorch (the EfficientViT family, DeiT-style ViTs,
-// torchvision's MobileNetV2, ResNet-18 and ViT-B/16) into
+// torchvision's MobileNetV2, ResNet-18, MobileNetV3, EfficientNet and ViT-B/16) into
 // the graph IR, with every parameter materialized from the initializers, so quant::run_fp32 runs it as is.
 //
 // The import rebuilds the IR structure the zoo uses (quant/zoo.cpp), one IR node per accelerator layer:
@@ -9,6 +9,8 @@
 //   Add of two activations (+ a Relu, as a ResNet block ends) -> Add;  Concat on channels -> Concat
 //   MaxPool (square kernel, equal strides, symmetric pads, no dilation, ceil_mode 0) -> MaxPool
 //   GlobalAveragePool, or ReduceMean over H and W -> GlobalAvgPool
+//   squeeze-excite: a 1x1 Conv on the pooled [1, C, 1, 1] vector (+ activation) -> Linear on the IR's [C]
+//     (same MACs); Mul of a [1, C, H, W] map and a [1, C, 1, 1] gate (either order) -> ChannelMul
 //   LayerNormalization, or its opset-13 decomposition (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div,
 //     Mul, Add): fused into the Linear it follows (when the Linear feeds only it), else LayerNorm (its input
 //     may feed other nodes too, as a pre-norm ViT's residual stream does)
@@ -28,9 +30,11 @@
 //     Reshape back) -> AttnKernel, MatMul v'k^T, MatMul (v'k^T)q, AttnNormalize
 // Activations fuse into the Conv / Linear (or its LayerNorm) they follow when that is their only consumer:
 // Relu, HardSwish, and any chain of scalar elementwise ops that computes ReLU, ReLU6 (Clip(0, 6), as
-// MobileNetV2's), hswish or GELU (erf or tanh), such as torch's opset-13 HardSigmoid + Mul or its GELU
+// MobileNetV2's), hswish, GELU (erf or tanh), sigmoid, hard sigmoid (HardSigmoid with alpha 1/6, torch's
+// Hardsigmoid) or SiLU (x * Sigmoid(x)), such as torch's opset-13 HardSigmoid + Mul or its GELU
 // decompositions (identified by evaluation). Convs need square kernels, equal strides, symmetric pads and no
-// dilation (the IR's Conv2d); anything else is refused naming the node.
+// dilation (the IR's Conv2d); a Pad of constant zeros on H and W whose only consumer is a Conv folds into
+// the conv's pads (so the sum must be symmetric); anything else is refused naming the node.
 // Reshape / Flatten / Squeeze / Unsqueeze / Identity / Dropout / Cast-to-float, and a Transpose that moves
 // only axes of size 1 (torch's [1,T,D] <-> [T,1,D] around nn.MultiheadAttention), relabel a tensor without
 // moving data; shape arithmetic (Shape, Gather, Constant, Expand of a constant as torchvision's class token,

@@ -53,7 +53,8 @@ bool is_pointwise(const Node& n) {
 }
 bool has_act_stage(const Node& n) {
   return (n.op == OpKind::Conv2d || n.op == OpKind::Linear) && n.norm != Norm::LayerNorm &&
-         (n.act == Act::HSwish || n.act == Act::GeluTanh || n.act == Act::GeluErf);
+         (n.act == Act::HSwish || n.act == Act::GeluTanh || n.act == Act::GeluErf ||
+          act_is_table_only(n.act));
 }
 
 // What each node is, for the recipe: which tensors are attention tensors, which get migrated or shifted.
@@ -127,9 +128,11 @@ Roles analyse(const Graph& g, const Recipe& recipe) {
       }
     }
   }
+  // Migration and filter-wise shifting give a layer per-channel output quantizers, which a table activation
+  // (one table from pre-activation codes to output codes) cannot produce: such layers keep theirs per tensor.
   for (size_t i = 0; i < n; ++i) {
     const Node& node = g.nodes[i];
-    if (r.consumers[i].size() != 1 || r.attention[i]) continue;
+    if (r.consumers[i].size() != 1 || r.attention[i] || act_is_table_only(node.act)) continue;
     const Node& next = g.nodes[static_cast<size_t>(r.consumers[i][0])];
     if (recipe.migration.enabled && node.op == OpKind::Conv2d && is_depthwise(next) &&
         !r.attention[static_cast<size_t>(r.consumers[i][0])])
@@ -560,6 +563,17 @@ class Quantizer {
         return build_layer_norm(i, in_quant(0), q);
       case OpKind::Softmax:
         return build_softmax(in_quant(0), q);
+      case OpKind::ChannelMul: {  // one requantizer per channel: s_x(c) * s_g / s_y
+        const ActQuant &x = in_quant(0), &gate = in_quant(1);
+        if (x.groups1 != 1 || !gate.per_tensor())
+          unsupported(node,
+                      "a channel multiply needs a per-tensor or per-channel input and a per-tensor gate");
+        q.out = output_quant(i);
+        for (int64_t c = 0; c < node.out_shape[0]; ++c)
+          q.requant.push_back(requantizer_for(static_cast<double>(channel_quant(x, c).first) * gate.scale[0] /
+                                              q.out.scale[0]));
+        return;
+      }
       case OpKind::GlobalAvgPool: {
         const ActQuant& a = in_quant(0);
         if (!a.per_tensor()) unsupported(node, "average pooling needs a per-tensor input");
@@ -720,7 +734,7 @@ class Quantizer {
         for (int64_t c = 0; c < channels; ++c) q.relu6_six.push_back(round_to_int32(6.0 / out_scale(c)));
       return;
     }
-    if (node.act != Act::HSwish && recipe_.vit.gelu_poly) {
+    if ((node.act == Act::GeluTanh || node.act == Act::GeluErf) && recipe_.vit.gelu_poly) {
       // i-GELU: 16-bit pre-activation codes at scale 2^-F, F as large as the observed range allows.
       const double amax = std::max(1e-30f, obs_.pre[i]->abs_max());
       const int f = std::clamp(static_cast<int>(std::floor(std::log2(32767.0 / amax))), 0, 20);
@@ -742,8 +756,10 @@ class Quantizer {
         q.act_requant.push_back(requantizer_for(sp * sp / 6.0 / out_scale(c)));
       return;
     }
-    // GELU: a lookup table from pre-activation codes to output codes.
-    if (!q.out.per_tensor()) unsupported(node, "a GELU lookup table needs a per-tensor output quantizer");
+    // GELU, Sigmoid, HSigmoid, SiLU: a lookup table from pre-activation codes to output codes.
+    if (!q.out.per_tensor())
+      unsupported(
+          node, std::string("a ") + act_name(node.act) + " lookup table needs a per-tensor output quantizer");
     const int32_t qmin = -(int32_t{1} << (q.pre_act.bits - 1));
     const int32_t size = int32_t{1} << q.pre_act.bits;
     std::vector<float> real(static_cast<size_t>(size));

@@ -35,6 +35,7 @@ bool has_integer_semantics(OpKind op) {
     case OpKind::HeadMerge:
     case OpKind::TokenSelect:
     case OpKind::MaxPool:
+    case OpKind::ChannelMul:
       return true;
   }
   return false;

@@ -25,7 +25,10 @@
 //                             round(6/s_p)) y = sat(zp_y(c) + act_rq[c](p * t))           (p*t has scale
 //                             s_p^2 / 6)
 //                GeluTanh /   p = sat8(zp_p + rq[c](acc)); y = act_lut[p - qmin(pre_act)]
-//                GeluErf
+//                GeluErf,     (the table: each pre-activation code's value through the function, quantized by
+//                Sigmoid,     the per-tensor output quantizer; Sigmoid, HSigmoid, SiLU: only the table)
+//                HSigmoid,
+//                SiLU
 //              float_layernorm (Linear + LayerNorm): v = acc * in_scale * weight_scale[c] in FP32, LayerNorm
 //              (its FP32 ln_gamma, ln_beta) and activation in FP32, then quantized like the input image.
 //   Add        y = sat(zp_y + round((rq[0].multiplier * (a - zp_a) + rq[1].multiplier * (b - zp_b)) /
@@ -35,6 +38,8 @@
 //              output quantizer equals the input's, per tensor or per channel (max commutes with a monotone
 //              quantizer: no requantization)
 //   Concat     codes copied; the output grid is the inputs' grids stacked along axis 0 (no requantization)
+//   ChannelMul y[c, p] = sat(zp_y + rq[c]((x[c, p] - zp_x(c)) * (g[c] - zp_g)))   (squeeze-excite's gate;
+//              x per tensor or per channel, g and y per tensor; rq[c] = s_x(c) * s_g / s_y)
 //   GlobalAvgPool  y[c] = sat(zp_y + rq[0](sum_p (x[c, p] - zp_x)))     (rq = s_x / (H*W*s_y))
 //   AttnKernel input zero points must be 0. Rows 0..2d-1 (q, k): max(x, 0); rows 2d..3d-1 (v): x; row 3d: 1.
 //              The output grid is [2h, 3d+1] with each row's scale from its input channel; row 3d has

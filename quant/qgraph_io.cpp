@@ -93,17 +93,18 @@ bool checked_numel(const Shape& shape, int64_t* out) {
 // Stable names of the enums (the file's vocabulary; never change a spelling within a major version).
 
 constexpr OpKind kAllOps[] = {
-    OpKind::Input,     OpKind::Conv2d,        OpKind::Linear,     OpKind::Add,      OpKind::Concat,
-    OpKind::LayerNorm, OpKind::GlobalAvgPool, OpKind::AttnKernel, OpKind::MatMul,   OpKind::AttnNormalize,
-    OpKind::Softmax,   OpKind::PatchTokens,   OpKind::ClassToken, OpKind::PosEmbed, OpKind::HeadSplit,
-    OpKind::HeadMerge, OpKind::TokenSelect,   OpKind::MaxPool};
-constexpr Act kAllActs[] = {Act::None, Act::ReLU, Act::HSwish, Act::GeluTanh, Act::GeluErf, Act::ReLU6};
+    OpKind::Input,     OpKind::Conv2d,        OpKind::Linear,     OpKind::Add,       OpKind::Concat,
+    OpKind::LayerNorm, OpKind::GlobalAvgPool, OpKind::AttnKernel, OpKind::MatMul,    OpKind::AttnNormalize,
+    OpKind::Softmax,   OpKind::PatchTokens,   OpKind::ClassToken, OpKind::PosEmbed,  OpKind::HeadSplit,
+    OpKind::HeadMerge, OpKind::TokenSelect,   OpKind::MaxPool,    OpKind::ChannelMul};
+constexpr Act kAllActs[] = {Act::None,  Act::ReLU,    Act::HSwish,   Act::GeluTanh, Act::GeluErf,
+                            Act::ReLU6, Act::Sigmoid, Act::HSigmoid, Act::SiLU};
 constexpr Norm kAllNorms[] = {Norm::None, Norm::BatchNorm, Norm::LayerNorm};
 constexpr DivisorMode kAllDivisorModes[] = {DivisorMode::Log2, DivisorMode::Uniform};
 constexpr Log2Rounding kAllRoundings[] = {Log2Rounding::Hardware, Log2Rounding::Sqrt2};
 
-// Op names are graph.hpp's op_name(); kAllOps must list every OpKind (MaxPool is the last one).
-static_assert(std::size(kAllOps) == static_cast<size_t>(OpKind::MaxPool) + 1,
+// Op names are graph.hpp's op_name(); kAllOps must list every OpKind (ChannelMul is the last one).
+static_assert(std::size(kAllOps) == static_cast<size_t>(OpKind::ChannelMul) + 1,
               "kAllOps must list every OpKind");
 // The switches have no default, so -Wswitch flags a new enumerator here (add it to kAll* as well).
 const char* act_key(Act act) {
@@ -120,6 +121,12 @@ const char* act_key(Act act) {
       return "gelu_erf";
     case Act::ReLU6:
       return "relu6";
+    case Act::Sigmoid:
+      return "sigmoid";
+    case Act::HSigmoid:
+      return "hsigmoid";
+    case Act::SiLU:
+      return "silu";
   }
   return "?";
 }
@@ -384,6 +391,9 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
     else if (n.op == OpKind::PosEmbed || n.op == OpKind::Softmax)
       check_requants(p + "/requant", q.requant, static_cast<size_t>(q.out.groups0 * q.out.groups1),
                      "one per output group");
+    else if (n.op == OpKind::ChannelMul)
+      check_requants(p + "/requant", q.requant, static_cast<size_t>(n.out_shape.empty() ? 0 : n.out_shape[0]),
+                     "one per channel");
     else
       check_empty(p + "/requant", q.requant.size(), op);
     if (n.op == OpKind::Add && q.requant.size() == 2 && q.requant[0].shift != q.requant[1].shift)
@@ -437,14 +447,15 @@ void check_computable(const Graph& g, const QNode& q, size_t i) {
       return;
     }
     require("requant", !q.requant.empty());
-    if (n.act == Act::HSwish || n.act == Act::GeluTanh || n.act == Act::GeluErf)
+    if (n.act == Act::HSwish || n.act == Act::GeluTanh || n.act == Act::GeluErf || act_is_table_only(n.act))
       require("pre_act/scale", act_set(q.pre_act));
+    if (act_is_table_only(n.act)) require("act_lut", !q.act_lut.empty());
     if (n.act == Act::HSwish) require("act_requant", !q.act_requant.empty());
     if (n.act == Act::ReLU6) require("relu6_six", !q.relu6_six.empty());
     if (n.act == Act::GeluTanh || n.act == Act::GeluErf)
       require("act_lut (a table) or act_requant (i-GELU)", !q.act_lut.empty() || !q.act_requant.empty());
   } else if (n.op == OpKind::Add || n.op == OpKind::GlobalAvgPool || n.op == OpKind::Softmax ||
-             n.op == OpKind::ClassToken || n.op == OpKind::PosEmbed ||
+             n.op == OpKind::ClassToken || n.op == OpKind::PosEmbed || n.op == OpKind::ChannelMul ||
              (n.op == OpKind::MatMul && q.out.bits != 32)) {
     require("requant", !q.requant.empty());
     if (n.op == OpKind::ClassToken || n.op == OpKind::PosEmbed)

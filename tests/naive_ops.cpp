@@ -85,6 +85,12 @@ double activate(Act act, double x) {
       return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
     case Act::ReLU6:
       return x < 0.0 ? 0.0 : x > 6.0 ? 6.0 : x;
+    case Act::Sigmoid:
+      return 1.0 / (1.0 + std::exp(-x));
+    case Act::HSigmoid:
+      return (x < -3.0 ? 0.0 : x > 3.0 ? 6.0 : x + 3.0) / 6.0;
+    case Act::SiLU:
+      return x / (1.0 + std::exp(-x));
   }
   throw std::invalid_argument("naive_eval: unknown activation");
 }
@@ -283,6 +289,19 @@ Result eval_global_avg_pool(const Node& node, const std::vector<const Tensor*>& 
     for (int64_t i = 0; i < hw; ++i) sum += at(x, ch * hw + i);
     out[ch] = sum / static_cast<double>(hw);
   }
+  return out;
+}
+
+Result eval_channel_mul(const Node& node, const std::vector<const Tensor*>& inputs) {
+  expect_input_count(node, inputs, 2);
+  const Tensor& x = input(node, inputs, 0);
+  const Tensor& g = input(node, inputs, 1);
+  expect_rank(node, x, 3, "channel_mul input");
+  if (g.shape != Shape{x.shape[0]})
+    fail(node, "gate " + quant::shape_str(g.shape) + " does not fit the input");
+  Result out(x.shape);
+  const int64_t plane = x.shape[1] * x.shape[2];
+  for (int64_t i = 0; i < x.size(); ++i) out[i] = at(x, i) * at(g, i / plane);
   return out;
 }
 
@@ -529,6 +548,8 @@ Tensor naive_eval(const Node& node, const std::vector<const Tensor*>& inputs) {
       return to_tensor(node, eval_token_select(node, inputs));
     case OpKind::MaxPool:
       return to_tensor(node, eval_max_pool(node, inputs));
+    case OpKind::ChannelMul:
+      return to_tensor(node, eval_channel_mul(node, inputs));
   }
   fail(node, "unknown op");
 }

@@ -49,10 +49,10 @@ TEST_CASE("The bundled accelerator configs load and validate", "[accel]") {
     const AccelConfig c = vitsim::sim::find_accel(name);
     CHECK(c.name == name);
     CHECK_FALSE(c.engines.empty());
-    // The Trio-ViT units (trio-vit with the max pool of CNNs); the systolic baseline also runs DeiT (gelu,
-    // softmax, token_ops) and CNNs (maxpool).
+    // The Trio-ViT units (trio-vit with the max pool, activation table and channel multiply of CNNs); the
+    // systolic baseline also runs DeiT (gelu, softmax, token_ops) and CNNs (maxpool, act_table, channel_mul).
     const std::string n = name;
-    CHECK(c.aux_units.size() == (n == "systolic-32x32-os" ? 12u : n == "trio-vit" ? 9u : 8u));
+    CHECK(c.aux_units.size() == (n == "systolic-32x32-os" ? 14u : n == "trio-vit" ? 11u : 8u));
     CHECK(c.buffers.size() == vitsim::arch::kBufferKinds);
     CHECK_FALSE(c.notes.empty());
   }
@@ -72,7 +72,7 @@ TEST_CASE("trio-vit: 2048 multipliers, 1024 + aux DSPs, 819.2 peak GOPS", "[acce
   CHECK(c.dsp_packing == 2);
   CHECK(c.multipliers() == 2048);
   CHECK(c.engine_dsps() == 1024);
-  CHECK(c.aux_dsps() == 100);
+  CHECK(c.aux_dsps() == 64 + 32 + 4 + 64);  // requantizer, hswish, layernorm, channel_mul
   CHECK(c.dsps() == 1024 + c.aux_dsps());
   CHECK(c.dsps() <= 2520);  // fits the ZCU102
   CHECK(c.peak_gops() == Approx(819.2).epsilon(1e-12));
@@ -119,10 +119,10 @@ TEST_CASE("The unit registry lists the engine and auxiliary unit types", "[accel
   using Role = vitsim::arch::UnitType::Role;
   const auto& registry = vitsim::arch::UnitRegistry::instance();
   CHECK(registry.names(Role::Engine) == std::vector<std::string>{"mat", "rmac", "systolic"});
-  CHECK(registry.names(Role::Aux) == std::vector<std::string>{"avgpool", "gelu", "hswish", "layernorm",
-                                                              "log2_quantizer", "maxpool", "relu",
-                                                              "requantizer", "residual_add",
-                                                              "shift_subtractor", "softmax", "token_ops"});
+  CHECK(registry.names(Role::Aux) ==
+        std::vector<std::string>{"act_table", "avgpool", "channel_mul", "gelu", "hswish", "layernorm",
+                                 "log2_quantizer", "maxpool", "relu", "requantizer", "residual_add",
+                                 "shift_subtractor", "softmax", "token_ops"});
   REQUIRE(registry.find("mat"));
   CHECK_FALSE(registry.find("mat")->description.empty());
   CHECK(registry.find("tpu") == nullptr);
@@ -158,13 +158,14 @@ TEST_CASE("A config lists only the auxiliary units it has, in registration order
   for (const auto& a : c.aux_units) types.push_back(a.type);
   CHECK(types == std::vector<std::string>{"requantizer", "relu", "residual_add", "log2_quantizer",
                                           "shift_subtractor", "avgpool", "layernorm", "gelu", "softmax",
-                                          "maxpool"});
+                                          "maxpool", "act_table", "channel_mul"});
   CHECK(c.aux_for(vitsim::arch::AuxStep::Hswish) == -1);
   CHECK(c.aux_for(vitsim::arch::AuxStep::Gelu) == c.aux_index("gelu"));
   CHECK(c.aux("softmax").params->passes() == 3);
   CHECK(c.aux("layernorm").params->passes() == 2);
   CHECK(c.aux("gelu").params->passes() == 1);
-  CHECK(c.aux_dsps() == 64 + 0 + 0 + 0 + 0 + 0 + 4 + 0 + 8);  // trio-vit's minus hswish's 32, plus softmax's
+  // trio-vit's minus hswish's 32, plus softmax's 8 (channel_mul's 64 last)
+  CHECK(c.aux_dsps() == 64 + 0 + 0 + 0 + 0 + 0 + 4 + 0 + 8 + 0 + 0 + 64);
   CHECK_THROWS_AS(c.aux("hswish"), std::out_of_range);
 }
 
@@ -194,7 +195,7 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
     j["aux_units"]["tanh"] = {{"throughput", 1}, {"latency", 1}};
     CHECK_THAT(load_error(dir, j),
                Catch::StartsWith(f + ": /aux_units/tanh: unknown auxiliary unit type "
-                                     "(registered types: avgpool, gelu, hswish, layernorm,"));
+                                     "(registered types: act_table, avgpool, channel_mul, gelu, hswish,"));
     j = trio_json();
     j["aux_units"]["gelu"] = {{"throughput", 1}, {"latency", 1}, {"pe", 8}};
     CHECK_THAT(load_error(dir, j), Catch::StartsWith(f + ": /aux_units/gelu/pe: unknown key"));
@@ -292,7 +293,7 @@ TEST_CASE("vitsim accel prints the summary and exits 2 on a bad config", "[accel
   const Run r = run_vitsim({"accel", "--config", "trio-vit"});
   CHECK(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("total multipliers: 2,048") &&
-                        Catch::Contains("DSPs: 1,124 = 2,048 / 2 + 100") &&
+                        Catch::Contains("DSPs: 1,188 = 2,048 / 2 + 164") &&
                         Catch::Contains("peak: 819.2 GOPS") &&
                         Catch::Contains("on-chip buffers: 2,113,536 bytes") &&
                         Catch::Contains("DRAM: DDR4 ddr4-2400-x64") && Catch::Contains("peak 19.20 GB/s") &&

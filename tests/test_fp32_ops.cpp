@@ -33,8 +33,8 @@ using vitsim::quant::Tensor;
 // The executor computes in FP32, the reference in double: allow FP32 rounding, relative to max(1, |ref|).
 constexpr double kRelTol = 1e-5;
 
-const std::vector<Act> kAllActs = {Act::None,     Act::ReLU,    Act::HSwish,
-                                   Act::GeluTanh, Act::GeluErf, Act::ReLU6};
+const std::vector<Act> kAllActs = {Act::None,  Act::ReLU,    Act::HSwish,   Act::GeluTanh, Act::GeluErf,
+                                   Act::ReLU6, Act::Sigmoid, Act::HSigmoid, Act::SiLU};
 
 std::string act_str(Act act) {
   const std::string s = vitsim::quant::act_name(act);
@@ -405,6 +405,17 @@ TEST_CASE("max pooling matches the naive reference", "[fp32][maxpool]") {
     Tensor x = random_tensor(c.in, rng);
     for (float& v : x.data) v -= 5.0f;  // all negative: a padded zero would win if padding were zeros
     check_node(g, node, rng, {x});
+  }
+}
+
+TEST_CASE("channel multiply (squeeze-excite's gate) matches the naive reference", "[fp32][channel_mul]") {
+  std::mt19937 rng(1013);
+  for (const Shape& s : std::vector<Shape>{{5, 7, 3}, {1, 1, 1}, {16, 2, 2}}) {
+    INFO("channel_mul of " << shape_str(s));
+    GraphBuilder gb("mul-test", 0, s);
+    const int node = gb.channel_mul("mul", 0, gb.global_avg_pool("gate", 0));
+    Graph g = gb.finish();
+    check_node(g, node, rng);  // random map and gate
   }
 }
 

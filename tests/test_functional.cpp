@@ -149,6 +149,43 @@ TEST_CASE("Real bytes: a CNN with max pool, ReLU6 and add + ReLU is bit exact on
   }
 }
 
+// The layer types torchvision's MobileNetV3 and EfficientNet add (docs/models.md): hard swish and SiLU
+// convs, squeeze-excite blocks (average pool, two Linears with ReLU / SiLU then hard sigmoid / sigmoid, the
+// channel multiply).
+quant::Graph se_cnn() {
+  using quant::Act;
+  using quant::Norm;
+  quant::GraphBuilder b("se-cnn", 32, {3, 32, 32});
+  const int stem = b.conv("stem", 0, 16, 3, 2, 1, false, Norm::BatchNorm, Act::HSwish);
+  const int dw = b.conv("dw", stem, 16, 3, 1, 16, false, Norm::BatchNorm, Act::SiLU);
+  int gate = b.linear("se1.fc1", b.global_avg_pool("se1.pool", dw), 8, true, Norm::None, Act::ReLU);
+  gate = b.linear("se1.fc2", gate, 16, true, Norm::None, Act::HSigmoid);
+  const int scaled = b.channel_mul("se1.mul", dw, gate);
+  const int expand = b.conv("expand", scaled, 48, 1, 1, 1, false, Norm::BatchNorm, Act::SiLU);
+  gate = b.linear("se2.fc1", b.global_avg_pool("se2.pool", expand), 12, true, Norm::None, Act::SiLU);
+  gate = b.linear("se2.fc2", gate, 48, true, Norm::None, Act::Sigmoid);
+  const int project = b.conv("project", b.channel_mul("se2.mul", expand, gate), 16, 1, 1, 1, false,
+                             Norm::BatchNorm, Act::None);
+  const int gap = b.global_avg_pool("gap", b.add("add", stem, project));
+  b.linear("fc", gap, 10, true, Norm::None, Act::None);
+  return b.finish();
+}
+
+TEST_CASE("Real bytes: a CNN with squeeze-excite, sigmoid, hard sigmoid and SiLU is bit exact",
+          "[functional]") {
+  for (const std::string recipe : {"trio-w8a8", "naive-w8a8"}) {
+    const quant::QGraph q = test::quantize(se_cnn(), recipe, 2);
+    for (const std::string name : {"trio-vit", "systolic-32x32-os"}) {
+      const arch::AccelConfig c = config(name);
+      const arch::Program p = sim::compile(q, c, {});
+      const Outcome out = run_bytes(q, c, p, quant::synthetic_input(q.graph, 9));
+      INFO(recipe << " on " << name << ": " << out.first);
+      CHECK(out.total == 0);
+      CHECK(out.first.empty());
+    }
+  }
+}
+
 TEST_CASE("Real bytes: a dropped DMA load leaves stale bytes in the slot", "[functional][mutation]") {
   const quant::QGraph q = fixture();
   const arch::AccelConfig c = config("small-memory");

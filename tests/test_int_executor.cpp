@@ -19,6 +19,7 @@
 #include "quant/qgraph.hpp"
 #include "quant/requant.hpp"
 #include "quant/zoo.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -318,6 +319,57 @@ TEST_CASE("GELU lookup-table stage", "[int]") {
   c.act_lut.pop_back();
   CHECK_THROWS_WITH(eval_node_int(ic.q, ic.conv, {&x}),
                     Catch::Contains("'c'") && Catch::Contains("GELU table"));
+}
+
+TEST_CASE("ChannelMul: codes times their channel's gate, one requantizer per channel", "[int]") {
+  GraphBuilder b("t", 0, {2, 1, 3});
+  const int gate = b.global_avg_pool("gate", 0);
+  const int mul = b.channel_mul("mul", 0, gate);
+  QGraph q = make_qgraph(b.finish());
+  q.nodes[0].out = grid(2, 1, {0.5f, 0.25f}, {1, -2});  // x per channel: zp 1, zp -2
+  q.nodes[static_cast<size_t>(gate)].out = pt(0.1f, -3);
+  QNode& n = q.nodes[static_cast<size_t>(mul)];
+  n.requant = {Requantizer{3, 2}, Requantizer{5, 1}};  // channel 0: * 3 / 4, channel 1: * 5 / 2
+  n.out = pt(0.2f, 4);
+  const QTensor x = qt({2, 1, 3}, {3, 1, 0, -2, 5, 127}), g = qt({2}, {1, -5});
+  // centered x {2, 0, -1 | 0, 7, 129}, gates 4 and -2: products {8, 0, -4 | 0, -14, -258}
+  // channel 0: * 3 / 4 = {6, 0, -3};  channel 1: * 5 / 2 = {0, -35, -645};  + 4, saturated to 8 bits
+  check_same(eval_node_int(q, mul, {&x, &g}), {10, 4, 1, 4, -31, -128}, "channel_mul");
+  q.nodes[static_cast<size_t>(gate)].out = grid(2, 1, {0.1f, 0.1f}, {-3, -3});
+  CHECK_THROWS_WITH(eval_node_int(q, mul, {&x, &g}),
+                    Catch::Contains("'mul'") && Catch::Contains("per-tensor gate"));
+}
+
+// The tables of the activations that only a table computes, as the PTQ engine builds them: each entry, the
+// function of its pre-activation code's value, must lie within half an output step of the exact function
+// (computed here independently, in double), clamped to the output's range.
+TEST_CASE("Sigmoid, hard sigmoid and SiLU tables are within half an output step of the function",
+          "[int][ptq]") {
+  const std::vector<std::pair<Act, double (*)(double)>> acts = {
+      {Act::Sigmoid, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
+      {Act::HSigmoid, [](double v) { return std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; }},
+      {Act::SiLU, [](double v) { return v / (1.0 + std::exp(-v)); }}};
+  for (const auto& [act, f] : acts) {
+    INFO(act_name(act));
+    GraphBuilder b("t", 8, {4, 8, 8});
+    const int conv = b.conv("c", 0, 6, 3, 1, 1, true, Norm::None, act, 1);
+    const QGraph q = vitsim::test::quantize(b.finish(), "trio-w8a8", 2);
+    const QNode& qn = q.nodes[static_cast<size_t>(conv)];
+    REQUIRE(qn.act_lut.size() == 256);
+    const double sp = qn.pre_act.scale[0], sy = qn.out.scale[0];
+    const double zp_p = qn.pre_act.zero_point[0], zp_y = qn.out.zero_point[0];
+    int64_t distinct = 0;
+    for (size_t i = 0; i < 256; ++i) {
+      const double want =
+          std::clamp(f(sp * (static_cast<double>(i) - 128 - zp_p)), sy * (-128 - zp_y), sy * (127 - zp_y));
+      const double got = sy * (qn.act_lut[i] - zp_y);
+      INFO("pre-activation code " << static_cast<int64_t>(i) - 128 << ": table " << got << ", function "
+                                  << want);
+      CHECK(std::abs(got - want) <= 0.5 * sy * (1 + 1e-6));
+      distinct += i > 0 && qn.act_lut[i] != qn.act_lut[i - 1];
+    }
+    CHECK(distinct > 32);  // the table resolves the function, not a few levels of it
+  }
 }
 
 TEST_CASE("Add with different input scales: shared shift, saturation", "[int]") {

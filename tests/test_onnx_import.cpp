@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "arch/accel_config.hpp"
+#include "quant/dataset.hpp"
 #include "quant/fp32_executor.hpp"
 #include "quant/graph.hpp"
 #include "quant/onnx_import.hpp"
@@ -530,6 +532,54 @@ TEST_CASE(
   }
 }
 
+// MobileNetV3-Small as Debian's torchvision 0.14 builds it, at 64x64: hard swish (HardSigmoid + Mul) and ReLU
+// convs, nine squeeze-excite blocks (GlobalAveragePool, 1x1 Conv + Relu, 1x1 Conv + HardSigmoid, Mul), the
+// Linear + hard swish head. Imported, checked against PyTorch and the file's MACs, then quantized and run
+// on both accelerators with real bytes: every layer equal to the integer reference executor.
+// (EfficientNet-B0, SiLU and sigmoid gates, takes 45 s to export here, so it is measured in docs/models.md.)
+TEST_CASE(
+    "ONNX import: torchvision MobileNetV3-Small with squeeze-excite matches PyTorch and simulates exactly",
+    "[onnx]") {
+  if (!python_exports_available("the torchvision exports", "torch, onnx, torchvision",
+                                "python3-torch python3-onnx python3-torchvision"))
+    return;
+  TempDir dir("onnx", "mobilenet_v3_small");
+  run_export("export_torchvision_onnx.py", "--model mobilenet_v3_small --res 64", dir.path);
+  const nlohmann::json meta = nlohmann::json::parse(read_file(dir.path / "meta.json"));
+  const Graph g = import_export(dir.path, "the mobilenet_v3_small export");
+  CHECK(g.macs() == meta.at("onnx_macs").get<int64_t>());
+  CHECK(g.param_count() == meta.at("onnx_params").get<int64_t>());
+  const auto& ops = meta.at("onnx").at("op_types");
+  const int se = count_ops(g, OpKind::ChannelMul);
+  CHECK(se == 9);
+  CHECK(count_ops(g, OpKind::GlobalAvgPool) == ops.at("GlobalAveragePool").get<int>());
+  // each block's two 1x1 convs on the pooled vector become Linears
+  CHECK(count_ops(g, OpKind::Conv2d) == ops.at("Conv").get<int>() - 2 * se);
+  CHECK(count_ops(g, OpKind::Linear) == ops.at("Gemm").get<int>() + 2 * se);
+  const auto acts = [&](Act a) {
+    return static_cast<int>(
+        std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.act == a; }));
+  };
+  CHECK(acts(Act::HSigmoid) == se);  // the gates; every other HardSigmoid is half of a hard swish
+  CHECK(acts(Act::HSwish) == ops.at("HardSigmoid").get<int>() - se);
+  CHECK(acts(Act::ReLU) == ops.at("Relu").get<int>());
+  check_export_logits(g, dir.path, "mobilenet_v3_small", true);
+
+  // the imported weights, 2 synthetic calibration images (vitsim::test::quantize would replace the weights)
+  const vitsim::quant::QGraph q = vitsim::quant::quantize_graph(
+      g, vitsim::quant::find_recipe("trio-w8a8", vitsim::test::config_dir() + "/quant"),
+      vitsim::quant::synthetic_images(2, g.nodes[0].out_shape, 9).images);
+  for (const std::string name : {"trio-vit", "systolic-32x32-os"}) {
+    const vitsim::arch::AccelConfig c =
+        vitsim::arch::load_accel_config(vitsim::test::config_dir() + "/accel/" + name + ".json");
+    const vitsim::arch::Program p = vitsim::sim::compile(q, c, {});
+    const vitsim::test::BytesOutcome out =
+        vitsim::test::run_bytes(q, c, p, vitsim::quant::synthetic_input(q.graph, 3));
+    INFO("mobilenet_v3_small on " << name << ": " << out.first);
+    CHECK(out.total == 0);
+  }
+}
+
 namespace {
 
 // Small ONNX models built with the protobuf classes, so these tests run without Python.
@@ -742,6 +792,137 @@ TEST_CASE("ONNX import: a Transpose of unit axes relabels, stray Transposes and 
   REQUIRE_THROWS_WITH(
       import_onnx(net.make("Slice").save(dir.path / "slice.onnx")),
       Contains("node '/features/pool/Slice' (Slice, opset 13)") && Contains("unsupported op Slice here"));
+}
+
+namespace {
+
+// A squeeze-excite block built with the protobuf API: GlobalAveragePool, 1x1 Conv + Relu, 1x1 Conv +
+// Sigmoid, Mul of the input and the gate. `bn_after_fc1` puts a BatchNormalization after the first conv,
+// `square` multiplies the input by itself instead of by the gate: both are refused naming the node.
+ModelMaker squeeze_excite(bool bn_after_fc1 = false, bool square = false) {
+  ModelMaker mm({1, 4, 3, 3});
+  mm.init("w1", {2, 4, 1, 1}, values(8, 0.8f, 0.0f, 21));
+  mm.init("b1", {2}, {0.1f, -0.2f});
+  mm.init("w2", {4, 2, 1, 1}, values(8, 0.8f, 0.0f, 22));
+  mm.init("b2", {4}, {0.0f, 0.3f, -0.3f, 0.5f});
+  mm.node("GlobalAveragePool", "/se/avgpool/GlobalAveragePool", {"input"}, "pooled");
+  mm.node("Conv", "/se/fc1/Conv", {"pooled", "w1", "b1"}, "fc1");
+  std::string act_in = "fc1";
+  if (bn_after_fc1) {
+    for (const char* t : {"g", "b", "m", "v"}) mm.init(t, {2}, {1.0f, 1.0f});
+    mm.node("BatchNormalization", "/se/bn/BatchNormalization", {"fc1", "g", "b", "m", "v"}, "bn");
+    act_in = "bn";
+  }
+  mm.node("Relu", "/se/act/Relu", {act_in}, "r1");
+  mm.node("Conv", "/se/fc2/Conv", {"r1", "w2", "b2"}, "fc2");
+  mm.node("Sigmoid", "/se/gate/Sigmoid", {"fc2"}, "gate");
+  mm.node("Mul", "/se/Mul", {"input", square ? "input" : "gate"}, "out");
+  mm.output("out");
+  return mm;
+}
+
+}  // namespace
+
+TEST_CASE("ONNX import: a squeeze-excite block becomes average pool, two Linears and ChannelMul, exactly",
+          "[onnx]") {
+  TempDir dir("onnx", "se");
+  const Graph g = import_onnx(squeeze_excite().save(dir.path / "se.onnx"));
+  REQUIRE(g.nodes.size() == 5);
+  CHECK(g.nodes[1].op == OpKind::GlobalAvgPool);
+  CHECK((g.nodes[2].op == OpKind::Linear && g.nodes[2].act == Act::ReLU && g.nodes[2].name == "se.fc1"));
+  CHECK((g.nodes[3].op == OpKind::Linear && g.nodes[3].act == Act::Sigmoid && g.nodes[3].out_features == 4));
+  CHECK((g.nodes[4].op == OpKind::ChannelMul && g.nodes[4].inputs == std::vector<int>{0, 3}));
+  CHECK(g.macs() == 2 * 4 + 4 * 2);  // the two 1x1 convs, Cout x Cin each
+
+  // The block by hand, in double, from the initializers' values.
+  Tensor x({4, 3, 3});
+  x.data = values(x.data.size(), 2.0f, 0.0f, 23);
+  const std::vector<float> w1 = values(8, 0.8f, 0.0f, 21), w2 = values(8, 0.8f, 0.0f, 22);
+  const double b1[] = {0.1, -0.2}, b2[] = {0.0, 0.3, -0.3, 0.5};
+  double pooled[4] = {}, hidden[2], gate[4];
+  for (size_t i = 0; i < x.data.size(); ++i) pooled[i / 9] += x.data[i] / 9.0;
+  for (int o = 0; o < 2; ++o) {
+    hidden[o] = b1[o];
+    for (int c = 0; c < 4; ++c) hidden[o] += w1[static_cast<size_t>(o * 4 + c)] * pooled[c];
+    hidden[o] = std::max(hidden[o], 0.0);
+  }
+  for (int o = 0; o < 4; ++o) {
+    double v = b2[o];
+    for (int c = 0; c < 2; ++c) v += w2[static_cast<size_t>(o * 2 + c)] * hidden[c];
+    gate[o] = 1.0 / (1.0 + std::exp(-v));
+  }
+  const Tensor y = vitsim::quant::run_fp32(g, x);
+  for (size_t i = 0; i < y.data.size(); ++i)
+    CHECK(y.data[i] == Approx(x.data[i] * gate[i / 9]).epsilon(1e-5).margin(1e-6));
+
+  CHECK_THROWS_WITH(import_onnx(squeeze_excite(true).save(dir.path / "se_bn.onnx")),
+                    Contains("/se/fc1/Conv") && Contains("opset 13") &&
+                        Contains("BatchNormalization after a Conv on a pooled vector"));
+  CHECK_THROWS_WITH(import_onnx(squeeze_excite(false, true).save(dir.path / "se_square.onnx")),
+                    Contains("/se/Mul") && Contains("opset 13") && Contains("squeeze-excite gate"));
+}
+
+namespace {
+
+// input [1, 2, 6, 6] -> Pad of zeros (pads: ONNX order, N C H W begins then ends; empty: no Pad) -> Conv 3x3
+// with `conv_pads` and `stride`.
+ModelMaker padded_conv(const std::vector<int64_t>& pads, const std::vector<int64_t>& conv_pads,
+                       int64_t stride, const std::string& mode = "constant") {
+  ModelMaker mm({1, 2, 6, 6});
+  mm.init("w", {3, 2, 3, 3}, values(54, 0.5f, 0.0f, 31));
+  std::string x = "input";
+  if (!pads.empty()) {
+    auto* t = mm.g->add_initializer();
+    t->set_name("pads");
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(static_cast<int64_t>(pads.size()));
+    for (int64_t v : pads) t->add_int64_data(v);
+    auto* p = mm.node("Pad", "/pad/Pad", {"input", "pads"}, "padded");
+    auto* a = p->add_attribute();
+    a->set_name("mode");
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(mode);
+    x = "padded";
+  }
+  auto* c = mm.node("Conv", "/conv/Conv", {x, "w"}, "out");
+  ModelMaker::ints(c, "kernel_shape", {3, 3});
+  ModelMaker::ints(c, "pads", conv_pads);
+  ModelMaker::ints(c, "strides", {stride, stride});
+  mm.output("out");
+  return mm;
+}
+
+}  // namespace
+
+TEST_CASE("ONNX import: a Pad of zeros folds into the Conv after it, asymmetric pads are refused", "[onnx]") {
+  TempDir dir("onnx", "pad");
+  // Pad 1 on every side + an unpadded conv is the conv with pads 1: the same graph, the same outputs.
+  const Graph folded =
+      import_onnx(padded_conv({0, 0, 1, 1, 0, 0, 1, 1}, {0, 0, 0, 0}, 1).save(dir.path / "a.onnx"));
+  const Graph direct = import_onnx(padded_conv({}, {1, 1, 1, 1}, 1).save(dir.path / "b.onnx"));
+  REQUIRE(folded.nodes.size() == 2);
+  CHECK(folded.nodes[1].op == OpKind::Conv2d);
+  CHECK(folded.nodes[1].pad == 1);
+  CHECK(folded.nodes[1].out_shape == Shape{3, 6, 6});
+  Tensor x({2, 6, 6});
+  x.data = values(x.data.size(), 2.0f, 0.0f, 32);
+  CHECK(vitsim::quant::run_fp32(folded, x).data == vitsim::quant::run_fp32(direct, x).data);
+  // Pad 1 on top and left + the conv's own 0 / 1: symmetric again.
+  CHECK(import_onnx(padded_conv({0, 0, 1, 1, 0, 0, 0, 0}, {0, 0, 1, 1}, 2).save(dir.path / "c.onnx"))
+            .nodes[1]
+            .pad == 1);
+  // A Pad((0, 1, 0, 1)) before a stride-2 conv (TensorFlow's "same" padding) pads only bottom and right.
+  CHECK_THROWS_WITH(
+      import_onnx(padded_conv({0, 0, 0, 0, 0, 0, 1, 1}, {0, 0, 0, 0}, 2).save(dir.path / "d.onnx")),
+      Contains("/conv/Conv") && Contains("opset 13") && Contains("asymmetric padding") &&
+          Contains("bottom 1, right 1"));
+  CHECK_THROWS_WITH(
+      import_onnx(
+          padded_conv({0, 0, 1, 1, 0, 0, 1, 1}, {0, 0, 0, 0}, 1, "reflect").save(dir.path / "e.onnx")),
+      Contains("/pad/Pad") && Contains("only a Pad of constant zeros"));
+  CHECK_THROWS_WITH(
+      import_onnx(padded_conv({0, 1, 1, 1, 0, 0, 1, 1}, {0, 0, 0, 0}, 1).save(dir.path / "f.onnx")),
+      Contains("/pad/Pad") && Contains("pads of H and W"));
 }
 
 TEST_CASE("ONNX import: bad files fail with messages that name the problem", "[onnx]") {

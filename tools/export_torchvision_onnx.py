@@ -1,11 +1,12 @@
 """Export a torchvision classifier (random weights, nothing downloaded) to ONNX plus a reference input, the
-PyTorch output and a MAC count read from the ONNX file alone, for the ONNX importer's tests and docs/models.md.
+PyTorch output and a MAC count read from the ONNX file alone, for the ONNX importer's tests and docs/models.md
+(models below).
 Needs Debian's python3-torchvision, python3-torch and python3-onnx. The outputs are not committed.
 
     /usr/bin/python3 tools/export_torchvision_onnx.py --model mobilenet_v2 --res 64 --out /tmp/tv/mnv2
 
-Models: mobilenet_v2, resnet18, vit_b_16 (torchvision's ViT-B/16; its image size is --res, a multiple of 16)
-and vit_test, a small model of the same class (torchvision.models.vision_transformer.VisionTransformer: patch
+Models: mobilenet_v2, resnet18, mobilenet_v3_small, efficientnet_b0, vit_b_16 (torchvision's ViT-B/16; its
+image size is --res, a multiple of 16) and vit_test, a small model of the same class (torchvision.models.vision_transformer.VisionTransformer: patch
 8, 2 layers, 2 heads, width 64, MLP 128, 10 classes) that keeps the importer's test short.
 
 Writes to --out:
@@ -44,6 +45,8 @@ from export_zoo_onnx import randomize_norms, save_bin  # noqa: E402
 MODELS = {
     "mobilenet_v2": lambda res: torchvision.models.mobilenet_v2(weights=None),
     "resnet18": lambda res: torchvision.models.resnet18(weights=None),
+    "mobilenet_v3_small": lambda res: torchvision.models.mobilenet_v3_small(weights=None),
+    "efficientnet_b0": lambda res: torchvision.models.efficientnet_b0(weights=None),
     "vit_b_16": lambda res: torchvision.models.vit_b_16(weights=None, image_size=res),
     "vit_test": lambda res: VisionTransformer(image_size=res, patch_size=8, num_layers=2, num_heads=2,
                                               hidden_dim=64, mlp_dim=128, num_classes=10),
@@ -92,6 +95,14 @@ def onnx_macs(model):
     return total
 
 
+def onnx_params(model):
+    """Elements of the initializers each layer reads: the exporter stores equal tensors once (torchvision
+    zero-initializes the squeeze-excite biases) and gives the other layers an Identity of it, which counts again."""
+    sizes = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
+    shared = sum(sizes[n.input[0]] for n in model.graph.node if n.op_type == "Identity" and n.input[0] in sizes)
+    return sum(sizes.values()) + shared
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, choices=sorted(MODELS))
@@ -134,7 +145,7 @@ def main():
         "params": sum(p.numel() for p in model.parameters()),
         "onnx_macs": onnx_macs(m),
         # BatchNorm folded into conv biases: torch's count less one value per normalized channel
-        "onnx_params": sum(int(np.prod(t.dims)) for t in m.graph.initializer),
+        "onnx_params": onnx_params(m),
         "onnx": {"file": "model.onnx", "opset": 13, "input": "input", "output": "logits", "op_types": ops},
         "input": {"file": "input.bin", "shape": list(x.shape)},
         "output": {"file": "output.bin", "shape": list(y.shape)},

@@ -432,6 +432,11 @@ std::vector<int> Compiler::conv_aux_chain(int layer) const {
     case quant::Act::GeluErf:
       chain.push_back(aux_unit(AuxStep::Gelu, layer));
       break;
+    case quant::Act::Sigmoid:
+    case quant::Act::HSigmoid:
+    case quant::Act::SiLU:
+      chain.push_back(aux_unit(AuxStep::ActTable, layer));
+      break;
     case quant::Act::None:
       break;
   }
@@ -1668,6 +1673,9 @@ std::vector<arch::Box> Compiler::elementwise_boxes(int layer, int source, const 
       if (!in.channels_last)
         throw MappingError(describe(layer) + ": its input " + describe(source) + " is not a feature map");
       return conv_geometry(n, node(source).out_shape).input_boxes(r.c0, r.c1, r.p0, r.p1);
+    case OpKind::ChannelMul:  // x: as Add's inputs; the gate [C]: channels [c0, c1)
+      if (source == n.inputs[1]) return {{0, 1, 0, 1, r.c0, r.c1}};
+      [[fallthrough]];
     default:  // Add: the same region of inputs shaped and laid out like the output
       if (in.channels_last != layout_of(layer).channels_last)
         throw MappingError(describe(layer) + ": its input " + describe(source) + " is laid out differently");
@@ -1685,6 +1693,10 @@ void Compiler::emit_elementwise(int layer) {
   int64_t in_per = 1, out_per = 1;
   switch (n.op) {
     case OpKind::Add:
+      g = {n.out_shape[0], 1, 1, n.out_shape[1] * n.out_shape[2], n.out_shape[2]};
+      break;
+    case OpKind::ChannelMul:  // the gate input reads one element per channel (gate_of, below)
+      step = AuxStep::ChannelMul;
       g = {n.out_shape[0], 1, 1, n.out_shape[1] * n.out_shape[2], n.out_shape[2]};
       break;
     case OpKind::GlobalAvgPool:
@@ -1717,10 +1729,13 @@ void Compiler::emit_elementwise(int layer) {
   // Input elements per channel that a block of output pixels reads: a max pool's windows, else in_per each.
   const bool windows = n.op == OpKind::MaxPool;
   const ConvGeometry window = conv_geometry(n, in);
+  // A channel multiply's gate: one element per channel, whatever the pixels.
+  const auto gate_of = [&](size_t k) { return n.op == OpKind::ChannelMul && k == 1; };
   auto need = [&](int64_t c, int64_t p) {
     int64_t act = 0;
     const int64_t per_channel = windows ? window.input_window_bound(p) : p * in_per;
-    for (int src : n.inputs) act += slot_load(src, c * per_channel * out_bytes_per_element(src));
+    for (size_t k = 0; k < inputs; ++k)
+      act += slot_load(n.inputs[k], c * (gate_of(k) ? 1 : per_channel) * out_bytes_per_element(n.inputs[k]));
     return SlotNeed{act, 0, slot_out(layer, c * p * out_per * out_bytes)};
   };
   const Blocking b = choose_blocking(layer, g, need, resource, "the smallest tile");
@@ -1737,9 +1752,9 @@ void Compiler::emit_elementwise(int layer) {
       const int64_t in_elements = windows ? (c1 - c0) * window.input_window(p0, p1) : elements * in_per;
       std::vector<Operand> operands;
       for (size_t i = 0; i < inputs; ++i)
-        operands.push_back(activation_operand(in_elements * out_bytes_per_element(n.inputs[i]), n.inputs[i],
-                                              elementwise_boxes(layer, n.inputs[i], t.region),
-                                              static_cast<int>(i)));
+        operands.push_back(activation_operand(
+            (gate_of(i) ? c1 - c0 : in_elements) * out_bytes_per_element(n.inputs[i]), n.inputs[i],
+            elementwise_boxes(layer, n.inputs[i], t.region), static_cast<int>(i)));
       emit(std::move(t), operands, true, elements * out_per * out_bytes);
     }
   }
@@ -1924,6 +1939,7 @@ arch::Program Compiler::run() {
         emit_elementwise(i);
         break;
       case OpKind::MaxPool:
+      case OpKind::ChannelMul:
         emit_elementwise(i);
         break;
       default:  // LayerNorm, Softmax and the token ops
