@@ -49,10 +49,10 @@ TEST_CASE("The bundled accelerator configs load and validate", "[accel]") {
     const AccelConfig c = vitsim::sim::find_accel(name);
     CHECK(c.name == name);
     CHECK_FALSE(c.engines.empty());
-    // The Trio-ViT units (trio-vit with the max pool, activation table and channel multiply of CNNs); the
-    // systolic baseline also runs DeiT (gelu, softmax, token_ops) and CNNs (maxpool, act_table, channel_mul).
+    // The Trio-ViT units (trio-vit with the max pool of CNNs); the systolic baseline also runs DeiT (gelu,
+    // softmax, token_ops) and CNNs (maxpool, act_table, channel_mul).
     const std::string n = name;
-    CHECK(c.aux_units.size() == (n == "systolic-32x32-os" ? 14u : n == "trio-vit" ? 11u : 8u));
+    CHECK(c.aux_units.size() == (n == "systolic-32x32-os" ? 14u : n == "trio-vit" ? 9u : 8u));
     CHECK(c.buffers.size() == vitsim::arch::kBufferKinds);
     CHECK_FALSE(c.notes.empty());
   }
@@ -72,7 +72,7 @@ TEST_CASE("trio-vit: 2048 multipliers, 1024 + aux DSPs, 819.2 peak GOPS", "[acce
   CHECK(c.dsp_packing == 2);
   CHECK(c.multipliers() == 2048);
   CHECK(c.engine_dsps() == 1024);
-  CHECK(c.aux_dsps() == 64 + 32 + 4 + 64);  // requantizer, hswish, layernorm, channel_mul
+  CHECK(c.aux_dsps() == 64 + 32 + 4);  // requantizer, hswish, layernorm
   CHECK(c.dsps() == 1024 + c.aux_dsps());
   CHECK(c.dsps() <= 2520);  // fits the ZCU102
   CHECK(c.peak_gops() == Approx(819.2).epsilon(1e-12));
@@ -158,14 +158,13 @@ TEST_CASE("A config lists only the auxiliary units it has, in registration order
   for (const auto& a : c.aux_units) types.push_back(a.type);
   CHECK(types == std::vector<std::string>{"requantizer", "relu", "residual_add", "log2_quantizer",
                                           "shift_subtractor", "avgpool", "layernorm", "gelu", "softmax",
-                                          "maxpool", "act_table", "channel_mul"});
+                                          "maxpool"});
   CHECK(c.aux_for(vitsim::arch::AuxStep::Hswish) == -1);
   CHECK(c.aux_for(vitsim::arch::AuxStep::Gelu) == c.aux_index("gelu"));
   CHECK(c.aux("softmax").params->passes() == 3);
   CHECK(c.aux("layernorm").params->passes() == 2);
   CHECK(c.aux("gelu").params->passes() == 1);
-  // trio-vit's minus hswish's 32, plus softmax's 8 (channel_mul's 64 last)
-  CHECK(c.aux_dsps() == 64 + 0 + 0 + 0 + 0 + 0 + 4 + 0 + 8 + 0 + 0 + 64);
+  CHECK(c.aux_dsps() == 64 + 0 + 0 + 0 + 0 + 0 + 4 + 0 + 8);  // trio-vit's minus hswish's 32, plus softmax's
   CHECK_THROWS_AS(c.aux("hswish"), std::out_of_range);
 }
 
@@ -293,7 +292,7 @@ TEST_CASE("vitsim accel prints the summary and exits 2 on a bad config", "[accel
   const Run r = run_vitsim({"accel", "--config", "trio-vit"});
   CHECK(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("total multipliers: 2,048") &&
-                        Catch::Contains("DSPs: 1,188 = 2,048 / 2 + 164") &&
+                        Catch::Contains("DSPs: 1,124 = 2,048 / 2 + 100") &&
                         Catch::Contains("peak: 819.2 GOPS") &&
                         Catch::Contains("on-chip buffers: 2,113,536 bytes") &&
                         Catch::Contains("DRAM: DDR4 ddr4-2400-x64") && Catch::Contains("peak 19.20 GB/s") &&

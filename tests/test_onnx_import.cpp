@@ -569,13 +569,13 @@ TEST_CASE(
   const vitsim::quant::QGraph q = vitsim::quant::quantize_graph(
       g, vitsim::quant::find_recipe("trio-w8a8", vitsim::test::config_dir() + "/quant"),
       vitsim::quant::synthetic_images(2, g.nodes[0].out_shape, 9).images);
-  for (const std::string name : {"trio-vit", "systolic-32x32-os"}) {
-    const vitsim::arch::AccelConfig c =
-        vitsim::arch::load_accel_config(vitsim::test::config_dir() + "/accel/" + name + ".json");
+  for (const vitsim::arch::AccelConfig& c :
+       {vitsim::test::trio_vit_with_cnn_units(),
+        vitsim::arch::load_accel_config(vitsim::test::config_dir() + "/accel/systolic-32x32-os.json")}) {
     const vitsim::arch::Program p = vitsim::sim::compile(q, c, {});
     const vitsim::test::BytesOutcome out =
         vitsim::test::run_bytes(q, c, p, vitsim::quant::synthetic_input(q.graph, 3));
-    INFO("mobilenet_v3_small on " << name << ": " << out.first);
+    INFO("mobilenet_v3_small on " << c.name << ": " << out.first);
     CHECK(out.total == 0);
   }
 }
