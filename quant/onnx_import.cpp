@@ -129,6 +129,17 @@ struct Dyn {
 struct NodeExtra {
   std::map<std::string, Tensor> params;
   std::optional<float> norm_eps;
+
+  // A layer's "weight" (dims as the IR's layout) and, if any, its "bias" (one per output channel).
+  void set_weights(Shape dims, std::vector<float> weight, const std::optional<std::vector<float>>& bias) {
+    Tensor w(dims);
+    w.data = std::move(weight);
+    params["weight"] = std::move(w);
+    if (!bias) return;
+    Tensor b({dims[0]});
+    b.data = *bias;
+    params["bias"] = std::move(b);
+  }
 };
 
 struct SliceSpec {
@@ -1360,14 +1371,7 @@ void Importer::conv(int idx) {
                bias != nullptr, e.norm, e.act, static_cast<int>(pads[0]));
   NodeExtra& x = extra_[ir];
   x.params = std::move(e.norm_params);
-  Tensor wt(w.dims);
-  wt.data = w.f;
-  x.params["weight"] = std::move(wt);
-  if (bias) {
-    Tensor bt({cout});
-    bt.data = bias->f;
-    x.params["bias"] = std::move(bt);
-  }
+  x.set_weights(w.dims, w.f, bias ? std::optional(bias->f) : std::nullopt);
   if (e.norm != Norm::None) x.norm_eps = e.eps;
   Shape out = {1};
   for (int64_t d : b_->shape(ir)) out.push_back(d);
@@ -1438,15 +1442,7 @@ void Importer::se_conv(int idx) {
   if (e.norm != Norm::None)
     fail_node(n, "a BatchNormalization after a Conv on a pooled vector is not supported");
   const int ir = b_->linear(name, in, cout, bias != nullptr, Norm::None, e.act);
-  NodeExtra& x = extra_[ir];
-  Tensor wt({cout, cin});
-  wt.data = w.f;
-  x.params["weight"] = std::move(wt);
-  if (bias) {
-    Tensor bt({cout});
-    bt.data = bias->f;
-    x.params["bias"] = std::move(bt);
-  }
+  extra_[ir].set_weights({cout, cin}, w.f, bias ? std::optional(bias->f) : std::nullopt);
   bind(e.out, ir, {1, cout, 1, 1});
 }
 
@@ -1467,14 +1463,7 @@ void Importer::finish_linear(const std::string& name, int in, const Shape& in_sh
   const int ir = b_->linear(name, in, out_f, bias.has_value(), e.norm, e.act);
   NodeExtra& x = extra_[ir];
   x.params = std::move(e.norm_params);
-  Tensor wt({out_f, in_f});
-  wt.data = std::move(weight);
-  x.params["weight"] = std::move(wt);
-  if (bias) {
-    Tensor bt({out_f});
-    bt.data = std::move(*bias);
-    x.params["bias"] = std::move(bt);
-  }
+  x.set_weights({out_f, in_f}, std::move(weight), bias);
   if (e.norm != Norm::None) x.norm_eps = e.eps;
   Shape s = in_shape;
   s.back() = out_f;
