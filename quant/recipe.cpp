@@ -58,6 +58,14 @@ Recipe read_recipe(const nlohmann::json& j, const std::string& origin) {
   recipe.vit.ptf = ln.boolean("ptf", false);
   ln.reject_unknown_keys();
   recipe.vit.gelu_poly = r.choice("gelu", "table", {"table", "poly"}) == "poly";
+  recipe.scales = r.choice("scales", "float", {"float", "power-of-two"}) == "float" ? ScaleKind::Float
+                                                                                    : ScaleKind::PowerOfTwo;
+  recipe.pot_rounding = r.choice("pot_rounding", "nearest", {"nearest", "adaptive"}) == "nearest"
+                            ? PotRounding::Nearest
+                            : PotRounding::Adaptive;
+  if (recipe.pot_rounding == PotRounding::Adaptive && recipe.scales != ScaleKind::PowerOfTwo)
+    r.fail("pot_rounding",
+           "adaptive rounding picks power-of-two exponents: it needs \"scales\": \"power-of-two\"");
   r.reject_unknown_keys();
   recipe.source_json = j.dump();
   return recipe;
