@@ -399,6 +399,7 @@ class Quantizer {
         roles_(analyse(g_, recipe)) {}
 
   QGraph run() {
+    if (recipe_.smoothing.enabled) smooth_layer_norm_outputs();
     collect_channel_stats();
     observe();
     QGraph qg;
@@ -421,6 +422,55 @@ class Quantizer {
 
   void report(const std::string& stage, int done) const {
     if (progress_) progress_(stage, done, static_cast<int>(calib_.size()));
+  }
+
+  // P²-ViT's power-of-two SmoothQuant: a LayerNorm whose every consumer is a Linear gets its output
+  // channel j divided by s_j = 2^round(log2(max|X_j|^a / max|W_j|^(1-a))) (max|X_j| over the calibration
+  // images, max|W_j| over the consumers' input column j), folded into gamma_j and beta_j; the consumers'
+  // column j is multiplied by s_j. Powers of two scale FP32 values exactly: the graph computes the same
+  // function, bit for bit, and the stored graph (the quality reference) is the smoothed one.
+  void smooth_layer_norm_outputs() {
+    std::vector<size_t> targets;
+    for (size_t i = 0; i < g_.nodes.size(); ++i)
+      if (g_.nodes[i].op == OpKind::LayerNorm && !roles_.consumers[i].empty() &&
+          std::all_of(roles_.consumers[i].begin(), roles_.consumers[i].end(),
+                      [&](int c) { return g_.nodes[static_cast<size_t>(c)].op == OpKind::Linear; }))
+        targets.push_back(i);
+    if (targets.empty()) return;
+    std::vector<std::vector<float>> amax(g_.nodes.size());
+    for (size_t k = 0; k < calib_.size(); ++k) {
+      const auto outs = run_fp32_all(g_, calib_[k]);
+      for (size_t i : targets) {
+        const size_t width = static_cast<size_t>(g_.nodes[i].out_shape.back());
+        amax[i].resize(width, 0.0f);
+        for (size_t e = 0; e < outs[i].data.size(); ++e)
+          amax[i][e % width] = std::max(amax[i][e % width], std::abs(outs[i].data[e]));
+      }
+      report("smoothing statistics", static_cast<int>(k + 1));
+    }
+    const double a = recipe_.smoothing.alpha;
+    for (size_t i : targets) {
+      const size_t width = amax[i].size();
+      std::vector<float> wmax(width, 0.0f);
+      for (int c : roles_.consumers[i]) {
+        const auto& w = g_.nodes[static_cast<size_t>(c)].params.at("weight").data;  // [out, width]
+        for (size_t e = 0; e < w.size(); ++e) wmax[e % width] = std::max(wmax[e % width], std::abs(w[e]));
+      }
+      std::vector<float> factor(width, 1.0f);
+      for (size_t j = 0; j < width; ++j)
+        if (amax[i][j] > 0 && wmax[j] > 0)
+          factor[j] = std::exp2f(
+              static_cast<float>(std::round(a * std::log2(amax[i][j]) - (1 - a) * std::log2(wmax[j]))));
+      Node& ln = g_.nodes[i];
+      for (size_t j = 0; j < width; ++j) {
+        ln.params.at("ln.gamma").data[j] /= factor[j];
+        ln.params.at("ln.beta").data[j] /= factor[j];
+      }
+      for (int c : roles_.consumers[i]) {
+        auto& w = g_.nodes[static_cast<size_t>(c)].params.at("weight").data;
+        for (size_t e = 0; e < w.size(); ++e) w[e] *= factor[e % width];
+      }
+    }
   }
 
   void collect_channel_stats() {

@@ -34,6 +34,15 @@ struct VitRecipe {
   bool gelu_poly = false;     // "gelu": "poly" (I-BERT's i-GELU) or "table" (default: a 2^bits-entry table)
 };
 
+/// P²-ViT's power-of-two SmoothQuant (docs/quantization.md): the output channel j of a LayerNorm whose
+/// every consumer is a Linear (a ViT's norm1 -> qkv, norm2 -> fc1) is divided by s_j (folded into the
+/// LayerNorm's gamma_j and beta_j) and the consumers' input column j multiplied by it.
+struct SmoothingRecipe {
+  bool enabled = false;  // "smoothing.enabled" (default false)
+  double alpha =
+      0.5;  // "smoothing.alpha" in [0, 1]: s_j = 2^round(log2(max|X_j|^alpha / max|W_j|^(1-alpha)))
+};
+
 /// P²-ViT's power-of-two scales (docs/quantization.md).
 enum class ScaleKind {
   Float,       // "scales": "float" (default): each scale is what the calibrator gives
@@ -61,7 +70,8 @@ struct Recipe {
   VitRecipe vit;
   ScaleKind scales = ScaleKind::Float;
   PotRounding pot_rounding = PotRounding::Nearest;  // only with power-of-two scales
-  std::string source_json;                          // the recipe as read
+  SmoothingRecipe smoothing;
+  std::string source_json;  // the recipe as read
 };
 
 /// Reads and validates a recipe file. Throws ConfigError naming the file, the JSON path, what was

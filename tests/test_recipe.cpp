@@ -70,6 +70,10 @@ TEST_CASE("Recipe errors name the origin, the JSON path, the expectation and the
   CHECK_THAT(error_of(R"({"name": "x", "pot_rounding": "adaptive"})"),
              Catch::Contains("/pot_rounding: adaptive rounding picks power-of-two exponents"));
   CHECK(error_of(R"({"name": "x", "scales": "power-of-two", "pot_rounding": "adaptive"})") == "no error");
+  CHECK_THAT(error_of(R"({"name": "x", "smoothing": {"enabled": true, "alpha": 1.5}})"),
+             Catch::Contains("/smoothing/alpha: expected a number in [0, 1], found 1.5"));
+  CHECK_THAT(error_of(R"({"name": "x", "smoothing": {"alpha": 0.5, "beta": 1}})"),
+             Catch::Contains("/smoothing/beta: unknown key"));
   CHECK_THROWS_WITH(find_recipe("no-such-recipe", kRecipeDir),
                     Catch::Contains("known: ") && Catch::Contains("trio-w8a8"));
 }

@@ -566,3 +566,45 @@ TEST_CASE("Every ViT op of a quantized graph tracks FP32 on the same inputs, wit
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("PoT smoothing: power-of-two factors folded into LayerNorm and the next Linear, FP32 unchanged",
+          "[vit-int][ptq][p2vit]") {
+  const Graph g = tiny_vit();
+  const auto calib = synthetic_images(4, g.nodes[0].out_shape, 11).images;
+  Recipe recipe = find_recipe("p2vit-w8a8", kRecipeDir);
+  recipe.smoothing.enabled = true;
+  const QGraph q = quantize_graph(g, recipe, calib);
+  // Powers of two scale FP32 values exactly: the smoothed graph computes the same logits, bit for bit.
+  for (const Tensor& img : synthetic_images(2, g.nodes[0].out_shape, 12).images)
+    CHECK(run_fp32(q.graph, img).data == run_fp32(g, img).data);
+  const auto params = [](const Graph& graph, const std::string& name) -> const auto& {
+    return graph.nodes[static_cast<size_t>(graph.find(name))].params;
+  };
+  int moved = 0;
+  for (const auto& [norm, linear] :
+       {std::pair{"blocks.0.norm1", "blocks.0.attn.qkv"}, std::pair{"blocks.1.norm2", "blocks.1.mlp.fc1"}}) {
+    const auto& gamma0 = params(g, norm).at("ln.gamma").data;
+    const auto& gamma1 = params(q.graph, norm).at("ln.gamma").data;
+    const auto& beta0 = params(g, norm).at("ln.beta").data;
+    const auto& beta1 = params(q.graph, norm).at("ln.beta").data;
+    const auto& w0 = params(g, linear).at("weight").data;
+    const auto& w1 = params(q.graph, linear).at("weight").data;
+    const size_t width = gamma0.size();
+    for (size_t j = 0; j < width; ++j) {
+      const float f = gamma0[j] / gamma1[j];  // s_j: X_j / s_j
+      int e = 0;
+      INFO(norm << " channel " << j << ": factor " << f);
+      REQUIRE(std::frexp(f, &e) == 0.5f);
+      CHECK(beta1[j] * f == beta0[j]);
+      for (size_t o = 0; o < w0.size() / width; ++o) CHECK(w1[o * width + j] == w0[o * width + j] * f);
+      moved += f != 1.0f;
+    }
+  }
+  CHECK(moved > 0);
+  // The final LayerNorm feeds the class-token select, not a Linear: untouched.
+  CHECK(params(q.graph, "norm").at("ln.gamma").data == params(g, "norm").at("ln.gamma").data);
+}
+
+}  // namespace
