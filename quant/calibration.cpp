@@ -344,19 +344,24 @@ QuantParams choose_qparams(Range range, int bits, bool symmetric) {
   quant_limits(bits, symmetric, qmin, qmax);
   const double lo = std::min(static_cast<double>(range.lo), 0.0);
   const double hi = std::max(static_cast<double>(range.hi), 0.0);
+  const float s = static_cast<float>(symmetric ? std::max(-lo, hi) / static_cast<double>(qmax)
+                                               : (hi - lo) / static_cast<double>(qmax - qmin));
+  const bool usable = std::isfinite(s) && s >= std::numeric_limits<float>::min();
+  return qparams_with_scale(range, bits, symmetric, usable ? s : 1.0f);
+}
 
+QuantParams qparams_with_scale(Range range, int bits, bool symmetric, float scale) {
+  if (!(scale > 0.0f) || !std::isfinite(scale))
+    bad("qparams_with_scale: scale " + std::to_string(scale) + " must be positive and finite");
+  int64_t qmin = 0, qmax = 0;
+  quant_limits(bits, symmetric, qmin, qmax);
   QuantParams qp;
   qp.bits = bits;
   qp.is_signed = symmetric;
-  auto usable = [](float s) { return std::isfinite(s) && s >= std::numeric_limits<float>::min(); };
-  if (symmetric) {
-    const float s = static_cast<float>(std::max(-lo, hi) / static_cast<double>(qmax));
-    qp.scale = usable(s) ? s : 1.0f;
-    qp.zero_point = 0;
-  } else {
-    const float s = static_cast<float>((hi - lo) / static_cast<double>(qmax - qmin));
-    qp.scale = usable(s) ? s : 1.0f;
-    double zp = static_cast<double>(qmin) - std::nearbyint(lo / static_cast<double>(qp.scale));
+  qp.scale = scale;
+  if (!symmetric) {
+    const double lo = std::min(static_cast<double>(range.lo), 0.0);
+    double zp = static_cast<double>(qmin) - std::nearbyint(lo / static_cast<double>(scale));
     zp = std::min(std::max(zp, static_cast<double>(qmin)), static_cast<double>(qmax));
     qp.zero_point = static_cast<int32_t>(zp);
   }

@@ -134,6 +134,11 @@ void quant_limits(int bits, bool is_signed, int64_t& qmin, int64_t& qmax);
 /// Throws std::invalid_argument on a non-finite range or lo > hi.
 QuantParams choose_qparams(Range range, int bits, bool symmetric);
 
+/// The quantizer of choose_qparams for `range` with a given scale (> 0, finite): zero point 0
+/// (symmetric), or the one that maps the range's low end (extended to contain 0) to qmin, clamped.
+/// Used for power-of-two scales.
+QuantParams qparams_with_scale(Range range, int bits, bool symmetric, float scale);
+
 /// q = clamp(nearbyint(x / scale) + zero_point, qmin, qmax) with the division in float and
 /// round-half-to-even (the default rounding mode), saturating; NaN maps to zero_point.
 /// The integer range comes from `bits` and qp.is_signed.

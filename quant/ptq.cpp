@@ -1,7 +1,9 @@
 #include "quant/ptq.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -193,11 +195,71 @@ std::vector<float> migration_factors(const ChannelStats& st, const MigrationReci
   return s;
 }
 
-// Signed codes for a calibrated range: symmetric (zero point 0) or asymmetric (any zero point).
-ActQuant act_quant(const Observer& obs, const CalibratorSpec& spec, int bits, bool symmetric) {
+// Power-of-two scales (recipe "scales": "power-of-two"). Plain rounding takes e = round(log2 s); adaptive
+// rounding tries e = floor(log2 s) + d, d in kPotOffsets, and keeps the least error (ties keep plain
+// rounding, then the smaller e).
+constexpr int kPotOffsets[] = {-1, 0, 1, 2};
+
+int nearest_exponent(double s) {
+  return static_cast<int>(std::lround(std::log2(s)));
+}
+int floor_exponent(double s) {
+  int e = 0;
+  std::frexp(s, &e);  // s = m 2^e, m in [0.5, 1)
+  return e - 1;
+}
+
+// The exponents adaptive rounding tries for scale s, plain rounding's first.
+std::vector<int> pot_candidates(double s) {
+  std::vector<int> c{nearest_exponent(s)};
+  for (int d : kPotOffsets)
+    if (floor_exponent(s) + d != c[0]) c.push_back(floor_exponent(s) + d);
+  return c;
+}
+
+// The candidate of least error(e); the first one on ties.
+template <typename ErrorFn>
+int least_error_exponent(const std::vector<int>& candidates, ErrorFn error) {
+  int best = candidates[0];
+  double best_err = INFINITY;
+  for (int e : candidates) {
+    const double err = error(e);
+    if (err < best_err) {
+      best_err = err;
+      best = e;
+    }
+  }
+  return best;
+}
+
+// Sum of squared errors of fake-quantizing every retained sample of `obs` with `qp`.
+double quantization_error(const Observer& obs, const QuantParams& qp) {
+  double err = 0;
+  for (float x : obs.samples()) {
+    const double d = x - dequantize_value(quantize_value(x, qp), qp);
+    err += d * d;
+  }
+  return err;
+}
+
+// Signed codes for a calibrated range: symmetric (zero point 0) or asymmetric (any zero point). With
+// power-of-two scales the calibrator's scale s becomes 2^e (the zero point follows from the range); the
+// adaptive e is the one whose quantizer loses least on the calibration values this tensor took.
+ActQuant act_quant(const Observer& obs, const Recipe& recipe, int bits, bool symmetric) {
   if (obs.empty()) throw std::invalid_argument("a quantizer saw no values during calibration");
-  const Range range = compute_range(obs, spec, bits, symmetric);
-  const QuantParams qp = choose_qparams(range, bits, symmetric);
+  const Range range = compute_range(obs, recipe.calibrator, bits, symmetric);
+  QuantParams qp = choose_qparams(range, bits, symmetric);
+  if (recipe.scales == ScaleKind::PowerOfTwo) {
+    const auto with_exponent = [&](int e) {
+      return qparams_with_scale(range, bits, symmetric, std::ldexp(1.0f, e));
+    };
+    const std::vector<int> candidates = pot_candidates(qp.scale);
+    qp = with_exponent(recipe.pot_rounding == PotRounding::Nearest
+                           ? candidates[0]
+                           : least_error_exponent(candidates, [&](int e) {
+                               return quantization_error(obs, with_exponent(e));
+                             }));
+  }
   const int32_t offset = qp.is_signed ? 0 : (int32_t{1} << (bits - 1));  // unsigned codes -> signed codes
   return ActQuant::per_tensor_quant(qp.scale, qp.zero_point - offset, bits);
 }
@@ -259,27 +321,42 @@ std::pair<float, int32_t> channel_quant(const ActQuant& q, int64_t c) {
 // Samples each PTF channel keeps for the alpha search (a uniform reservoir above this).
 constexpr size_t kPtfSamples = 2048;
 
+// Calibration images whose layer inputs score the adaptive PoT rounding of weights (the first ones).
+constexpr size_t kWeightRoundingImages = 8;
+
 int32_t round_to_int32(double v) {
   return static_cast<int32_t>(std::nearbyint(v));
 }
 
-// Symmetric per-output-channel weight quantization; returns codes and scales.
-void quantize_weights(const Node& n, int bits, QNode& q) {
-  const auto& w = n.params.at("weight").data;
-  const int64_t channels = n.out_features;
-  const size_t per = w.size() / static_cast<size_t>(channels);
+// Symmetric weights: the code of w at `scale`, in [-2^(bits-1), 2^(bits-1) - 1].
+int32_t weight_code(float w, float scale, int bits) {
   const int32_t qmax = (int32_t{1} << (bits - 1)) - 1;
-  q.weight_bits = bits;
-  q.weight.resize(w.size());
-  q.weight_scale.resize(static_cast<size_t>(channels));
-  for (size_t c = 0; c < static_cast<size_t>(channels); ++c) {
+  return std::clamp(round_to_int32(w / scale), -qmax - 1, qmax);
+}
+
+// Per output channel: max|w| / (2^(bits-1) - 1), or 1 for an all-zero channel.
+std::vector<float> weight_scales_float(const Node& n, int bits) {
+  const auto& w = n.params.at("weight").data;
+  const size_t channels = static_cast<size_t>(n.out_features), per = w.size() / channels;
+  const float qmax = static_cast<float>((int32_t{1} << (bits - 1)) - 1);
+  std::vector<float> scales(channels);
+  for (size_t c = 0; c < channels; ++c) {
     float amax = 0;
     for (size_t i = 0; i < per; ++i) amax = std::max(amax, std::abs(w[c * per + i]));
-    const float scale = amax > 0 ? amax / static_cast<float>(qmax) : 1.0f;
-    q.weight_scale[c] = scale;
-    for (size_t i = 0; i < per; ++i)
-      q.weight[c * per + i] = std::clamp(round_to_int32(w[c * per + i] / scale), -qmax - 1, qmax);
+    scales[c] = amax > 0 ? amax / qmax : 1.0f;
   }
+  return scales;
+}
+
+// Symmetric per-output-channel weight quantization at the given scales; returns codes and scales.
+void quantize_weights(const Node& n, int bits, const std::vector<float>& scales, QNode& q) {
+  const auto& w = n.params.at("weight").data;
+  const size_t per = w.size() / scales.size();
+  q.weight_bits = bits;
+  q.weight.resize(w.size());
+  q.weight_scale = scales;
+  for (size_t c = 0; c < scales.size(); ++c)
+    for (size_t i = 0; i < per; ++i) q.weight[c * per + i] = weight_code(w[c * per + i], scales[c], bits);
 }
 
 // Two requantizers with one shared shift, for an Add: y = (ma * a + mb * b) / 2^shift.
@@ -291,7 +368,11 @@ std::vector<Requantizer> shared_shift_pair(double fa, double fb) {
   auto mult = [&](double f) {
     return static_cast<int32_t>(std::max<int64_t>(1, std::llround(std::ldexp(f, shift))));
   };
-  return {{mult(fa), shift}, {mult(fb), shift}};
+  const Requantizer a{mult(fa), shift}, b{mult(fb), shift};
+  // Lowest terms for the pair: only the shift bits both multipliers can give up (power-of-two factors
+  // come out as shifts: the smaller multiplier 1, the other 2^k).
+  const int drop = std::min(shift - lowest_terms(a).shift, shift - lowest_terms(b).shift);
+  return {{a.multiplier >> drop, shift - drop}, {b.multiplier >> drop, shift - drop}};
 }
 
 // The observers of the second calibration pass.
@@ -321,6 +402,7 @@ class Quantizer {
         roles_(analyse(g_, recipe)) {}
 
   QGraph run() {
+    if (recipe_.smoothing.enabled) smooth_layer_norm_outputs();
     collect_channel_stats();
     observe();
     QGraph qg;
@@ -343,6 +425,55 @@ class Quantizer {
 
   void report(const std::string& stage, int done) const {
     if (progress_) progress_(stage, done, static_cast<int>(calib_.size()));
+  }
+
+  // P²-ViT's power-of-two SmoothQuant: a LayerNorm whose every consumer is a Linear gets its output
+  // channel j divided by s_j = 2^round(log2(max|X_j|^a / max|W_j|^(1-a))) (max|X_j| over the calibration
+  // images, max|W_j| over the consumers' input column j), folded into gamma_j and beta_j; the consumers'
+  // column j is multiplied by s_j. Powers of two scale FP32 values exactly: the graph computes the same
+  // function, bit for bit, and the stored graph (the quality reference) is the smoothed one.
+  void smooth_layer_norm_outputs() {
+    std::vector<size_t> targets;
+    for (size_t i = 0; i < g_.nodes.size(); ++i)
+      if (g_.nodes[i].op == OpKind::LayerNorm && !roles_.consumers[i].empty() &&
+          std::all_of(roles_.consumers[i].begin(), roles_.consumers[i].end(),
+                      [&](int c) { return g_.nodes[static_cast<size_t>(c)].op == OpKind::Linear; }))
+        targets.push_back(i);
+    if (targets.empty()) return;
+    std::vector<std::vector<float>> amax(g_.nodes.size());
+    for (size_t k = 0; k < calib_.size(); ++k) {
+      const auto outs = run_fp32_all(g_, calib_[k]);
+      for (size_t i : targets) {
+        const size_t width = static_cast<size_t>(g_.nodes[i].out_shape.back());
+        amax[i].resize(width, 0.0f);
+        for (size_t e = 0; e < outs[i].data.size(); ++e)
+          amax[i][e % width] = std::max(amax[i][e % width], std::abs(outs[i].data[e]));
+      }
+      report("smoothing statistics", static_cast<int>(k + 1));
+    }
+    const double a = recipe_.smoothing.alpha;
+    for (size_t i : targets) {
+      const size_t width = amax[i].size();
+      std::vector<float> wmax(width, 0.0f);
+      for (int c : roles_.consumers[i]) {
+        const auto& w = g_.nodes[static_cast<size_t>(c)].params.at("weight").data;  // [out, width]
+        for (size_t e = 0; e < w.size(); ++e) wmax[e % width] = std::max(wmax[e % width], std::abs(w[e]));
+      }
+      std::vector<float> factor(width, 1.0f);
+      for (size_t j = 0; j < width; ++j)
+        if (amax[i][j] > 0 && wmax[j] > 0)
+          factor[j] = std::exp2f(
+              static_cast<float>(std::round(a * std::log2(amax[i][j]) - (1 - a) * std::log2(wmax[j]))));
+      Node& ln = g_.nodes[i];
+      for (size_t j = 0; j < width; ++j) {
+        ln.params.at("ln.gamma").data[j] /= factor[j];
+        ln.params.at("ln.beta").data[j] /= factor[j];
+      }
+      for (int c : roles_.consumers[i]) {
+        auto& w = g_.nodes[static_cast<size_t>(c)].params.at("weight").data;
+        for (size_t e = 0; e < w.size(); ++e) w[e] *= factor[e % width];
+      }
+    }
   }
 
   void collect_channel_stats() {
@@ -386,11 +517,75 @@ class Quantizer {
     for (size_t i = 0; i < n; ++i)
       if (roles_.ptf[i])
         obs_.channels[i].assign(static_cast<size_t>(g_.nodes[i].out_shape[1]), Observer(kPtfSamples));
+    const bool adaptive_weights =
+        recipe_.scales == ScaleKind::PowerOfTwo && recipe_.pot_rounding == PotRounding::Adaptive;
+    if (adaptive_weights) weight_rounding_.resize(n);
     for (size_t k = 0; k < calib_.size(); ++k) {
       const auto outs = run_fp32_all(g_, calib_[k]);
-      for (size_t i = 0; i < n; ++i) observe_node(i, outs);
+      for (size_t i = 0; i < n; ++i) {
+        observe_node(i, outs);
+        if (adaptive_weights && k < kWeightRoundingImages && has_weights(g_.nodes[i]))
+          observe_weight_rounding(i, outs);
+      }
       report("calibration", static_cast<int>(k + 1));
     }
+  }
+
+  static bool has_weights(const Node& n) { return n.op == OpKind::Conv2d || n.op == OpKind::Linear; }
+
+  // Adaptive PoT rounding of node i's weights: for every candidate offset d, the weight error
+  // W - 2^(floor(log2 s_c) + d) * codes run as a bias-free layer on this image's FP32 input gives the
+  // error of every output (before norm and activation); its squares are summed per output channel.
+  void observe_weight_rounding(size_t i, const std::vector<Tensor>& outs) {
+    const Node& node = g_.nodes[i];
+    const int bits = recipe_.weight_bits;
+    WeightRounding& wr = weight_rounding_[i];
+    const std::vector<float> scales = weight_scales_float(node, bits);
+    const size_t channels = scales.size();
+    if (wr.floor_exp.empty()) {
+      for (float sc : scales) wr.floor_exp.push_back(floor_exponent(sc));
+      for (auto& e : wr.error) e.assign(channels, 0.0);
+    }
+    Node diff = node;
+    diff.has_bias = false;
+    diff.params.erase("bias");
+    diff.norm = Norm::None;
+    diff.act = Act::None;
+    const auto& w = node.params.at("weight").data;
+    auto& dw = diff.params.at("weight").data;
+    const size_t per = w.size() / channels;
+    const std::vector<const Tensor*> ins{&outs[static_cast<size_t>(node.inputs[0])]};
+    for (size_t d = 0; d < std::size(kPotOffsets); ++d) {
+      for (size_t c = 0; c < channels; ++c) {
+        const float sc = std::ldexp(1.0f, wr.floor_exp[c] + kPotOffsets[d]);
+        for (size_t k = c * per; k < (c + 1) * per; ++k)
+          dw[k] = w[k] - sc * static_cast<float>(weight_code(w[k], sc, bits));
+      }
+      const Tensor err = eval_node_fp32(diff, ins);
+      // Output channel of element k: axis 0 of a conv's [C, H, W], the last axis of a Linear's [..., C].
+      const size_t plane = err.data.size() / channels;
+      for (size_t k = 0; k < err.data.size(); ++k) {
+        const size_t c = node.op == OpKind::Linear ? k % channels : k / plane;
+        wr.error[d][c] += static_cast<double>(err.data[k]) * err.data[k];
+      }
+    }
+  }
+
+  // Per output channel: the weight scale max|w| / qmax, or with power-of-two scales 2^e, e by plain or
+  // adaptive rounding (each channel's own output error; an all-zero channel keeps scale 1).
+  std::vector<float> weight_scales(size_t i) const {
+    std::vector<float> scales = weight_scales_float(g_.nodes[i], recipe_.weight_bits);
+    if (recipe_.scales != ScaleKind::PowerOfTwo) return scales;
+    const bool adaptive = recipe_.pot_rounding == PotRounding::Adaptive;
+    for (size_t c = 0; c < scales.size(); ++c) {
+      const std::vector<int> candidates = pot_candidates(scales[c]);
+      const int e = !adaptive ? candidates[0] : least_error_exponent(candidates, [&](int x) {
+        const WeightRounding& wr = weight_rounding_.at(i);
+        return wr.error[static_cast<size_t>(x - wr.floor_exp[c] - kPotOffsets[0])][c];
+      });
+      scales[c] = std::ldexp(1.0f, e);
+    }
+    return scales;
   }
 
   void observe_node(size_t i, const std::vector<Tensor>& outs) {
@@ -487,23 +682,22 @@ class Quantizer {
   ActQuant output_quant(size_t i) const {
     const Node& node = g_.nodes[i];
     const int bits = bits_of(i);
-    if (roles_.ptf[i])
-      return ptf_quant(act_quant(out_observer(i), recipe_.calibrator, bits, false), obs_.channels[i]);
+    if (roles_.ptf[i]) return ptf_quant(act_quant(out_observer(i), recipe_, bits, false), obs_.channels[i]);
     if (roles_.qkv[i]) {  // symmetric (the attention matmuls take zero point 0), one scale per part
       ActQuant q = grid_quant(1, node.out_features, bits);
       for (int s = 0; s < 3; ++s) {
-        const float scale = act_quant(obs_.groups[i].at(s), recipe_.calibrator, bits, true).scale[0];
+        const float scale = act_quant(obs_.groups[i].at(s), recipe_, bits, true).scale[0];
         std::fill_n(q.scale.begin() + s * node.out_features / 3, node.out_features / 3, scale);
       }
       return q;
     }
     if (roles_.branch_input[i]) {
       const size_t src = recipe_.attention.per_branch ? i : static_cast<size_t>(roles_.branch_concat[i]);
-      return act_quant(out_observer(src), recipe_.calibrator, bits, true);
+      return act_quant(out_observer(src), recipe_, bits, true);
     }
     if (roles_.shift[i]) {
       // Symmetric codes of A - c_c: zero point -round(c_c / s) per channel (the shift subtractor's input).
-      const ActQuant base = act_quant(out_observer(i), recipe_.calibrator, bits, true);
+      const ActQuant base = act_quant(out_observer(i), recipe_, bits, true);
       ActQuant q = grid_quant(node.out_features, 1, bits);
       for (size_t c = 0; c < q.scale.size(); ++c) {
         q.scale[c] = base.scale[0];
@@ -511,7 +705,7 @@ class Quantizer {
       }
       return q;
     }
-    const ActQuant base = act_quant(out_observer(i), recipe_.calibrator, bits, false);
+    const ActQuant base = act_quant(out_observer(i), recipe_, bits, false);
     if (!roles_.migrate[i]) return base;
     // X' = X / s_c is quantized per tensor: X itself has scale delta * s_c on channel c.
     ActQuant q = grid_quant(node.out_features, 1, bits);
@@ -528,7 +722,7 @@ class Quantizer {
     auto in_quant = [&](size_t k) -> const ActQuant& { return qn[static_cast<size_t>(node.inputs[k])].out; };
     switch (node.op) {
       case OpKind::Input:
-        q.out = act_quant(out_observer(i), recipe_.calibrator, recipe_.activation_bits, false);
+        q.out = act_quant(out_observer(i), recipe_, recipe_.activation_bits, false);
         return;
       case OpKind::Conv2d:
       case OpKind::Linear:
@@ -704,7 +898,7 @@ class Quantizer {
       for (float s : in.scale)
         if (s != in.scale[0])
           unsupported(node, "its input has per-channel scales (only depthwise convs allow them)");
-    quantize_weights(node, recipe_.weight_bits, q);
+    quantize_weights(node, recipe_.weight_bits, weight_scales(i), q);
     q.bias.assign(static_cast<size_t>(channels), 0);
     std::vector<double> acc_scale(static_cast<size_t>(channels));
     for (int64_t c = 0; c < channels; ++c) {
@@ -745,7 +939,7 @@ class Quantizer {
       }
       return;
     }
-    q.pre_act = act_quant(*obs_.pre[i], recipe_.calibrator, bits_of(i), false);
+    q.pre_act = act_quant(*obs_.pre[i], recipe_, bits_of(i), false);
     const double sp = q.pre_act.scale[0];
     for (int64_t c = 0; c < channels; ++c)
       q.requant.push_back(requantizer_for(acc_scale[static_cast<size_t>(c)] / sp));
@@ -806,7 +1000,7 @@ class Quantizer {
       return;
     }
     if (from_softmax(node)) {  // attention x V: one asymmetric quantizer over the output
-      const ActQuant o = act_quant(out_observer(i), recipe_.calibrator, recipe_.activation_bits, false);
+      const ActQuant o = act_quant(out_observer(i), recipe_, recipe_.activation_bits, false);
       q.out = grid_quant(batches, rows, o.bits);
       std::fill(q.out.scale.begin(), q.out.scale.end(), o.scale[0]);
       std::fill(q.out.zero_point.begin(), q.out.zero_point.end(), o.zero_point[0]);
@@ -818,7 +1012,7 @@ class Quantizer {
     // K^T V rows and the sum-K row, per branch: symmetric quantizers from the grouped observers.
     std::map<int, ActQuant> by_key;
     for (const auto& [key, o] : obs_.groups[i])
-      by_key[key] = act_quant(o, recipe_.calibrator, recipe_.attention.bits, true);
+      by_key[key] = act_quant(o, recipe_, recipe_.attention.bits, true);
     q.out = grid_quant(batches, rows, recipe_.attention.bits);
     for (int64_t bt = 0; bt < batches; ++bt)
       for (int64_t r = 0; r < rows; ++r) {
@@ -836,12 +1030,12 @@ class Quantizer {
     q.divisor_mode = att.divisor;
     q.log2_rounding = att.log2_rounding;
     q.divisor_bits = att.divisor_bits;
-    q.out = act_quant(out_observer(i), recipe_.calibrator, att.bits, false);
+    q.out = act_quant(out_observer(i), recipe_, att.bits, false);
     q.numerator = grid_quant(heads2, 1, att.bits);
     const double sy = q.out.scale[0];
     for (int64_t b = 0; b < heads2; ++b) {
       const int key = branch_of_head(b, heads2);
-      const double s_num = act_quant(obs_.groups[i].at(key), recipe_.calibrator, att.bits, true).scale[0];
+      const double s_num = act_quant(obs_.groups[i].at(key), recipe_, att.bits, true).scale[0];
       const double s_dividend = in.scale[in.group(b, 0)], s_divisor = in.scale[in.group(b, d)];
       q.numerator.scale[static_cast<size_t>(b)] = static_cast<float>(s_num);
       q.num_requant.push_back(requantizer_for(s_dividend / s_num));
@@ -867,6 +1061,13 @@ class Quantizer {
   std::vector<ChannelStats> stats_;
   std::vector<std::vector<float>> factors_;
   Observers obs_;
+  // Adaptive PoT rounding of weights, per weighted node: floor(log2 s_c) and, per offset of
+  // kPotOffsets, each output channel's summed squared output error.
+  struct WeightRounding {
+    std::vector<int> floor_exp;
+    std::array<std::vector<double>, std::size(kPotOffsets)> error;
+  };
+  std::vector<WeightRounding> weight_rounding_;
 };
 
 }  // namespace

@@ -58,6 +58,18 @@ Recipe read_recipe(const nlohmann::json& j, const std::string& origin) {
   recipe.vit.ptf = ln.boolean("ptf", false);
   ln.reject_unknown_keys();
   recipe.vit.gelu_poly = r.choice("gelu", "table", {"table", "poly"}) == "poly";
+  recipe.scales = r.choice("scales", "float", {"float", "power-of-two"}) == "float" ? ScaleKind::Float
+                                                                                    : ScaleKind::PowerOfTwo;
+  recipe.pot_rounding = r.choice("pot_rounding", "nearest", {"nearest", "adaptive"}) == "nearest"
+                            ? PotRounding::Nearest
+                            : PotRounding::Adaptive;
+  JsonReader smooth = r.object("smoothing");
+  recipe.smoothing.enabled = smooth.boolean("enabled", false);
+  recipe.smoothing.alpha = smooth.number("alpha", 0.5, 0.0, 1.0);
+  smooth.reject_unknown_keys();
+  if (recipe.pot_rounding == PotRounding::Adaptive && recipe.scales != ScaleKind::PowerOfTwo)
+    r.fail("pot_rounding",
+           "adaptive rounding picks power-of-two exponents: it needs \"scales\": \"power-of-two\"");
   r.reject_unknown_keys();
   recipe.source_json = j.dump();
   return recipe;

@@ -34,6 +34,28 @@ struct VitRecipe {
   bool gelu_poly = false;     // "gelu": "poly" (I-BERT's i-GELU) or "table" (default: a 2^bits-entry table)
 };
 
+/// P²-ViT's power-of-two SmoothQuant (docs/quantization.md): the output channel j of a LayerNorm whose
+/// every consumer is a Linear (a ViT's norm1 -> qkv, norm2 -> fc1) is divided by s_j (folded into the
+/// LayerNorm's gamma_j and beta_j) and the consumers' input column j multiplied by it.
+struct SmoothingRecipe {
+  bool enabled = false;  // "smoothing.enabled" (default false)
+  double alpha =
+      0.5;  // "smoothing.alpha" in [0, 1]: s_j = 2^round(log2(max|X_j|^alpha / max|W_j|^(1-alpha)))
+};
+
+/// P²-ViT's power-of-two scales (docs/quantization.md).
+enum class ScaleKind {
+  Float,       // "scales": "float" (default): each scale is what the calibrator gives
+  PowerOfTwo,  // "power-of-two": every activation and weight scale is 2^e, so every requantization of a
+               // linear layer, matmul, residual add and token op is a shift by e_x + e_w - e_y
+};
+enum class PotRounding {
+  Nearest,   // "pot_rounding": "nearest" (default): e = round(log2 s), s the calibrator's scale
+  Adaptive,  // "adaptive": e in floor(log2 s) - 1 .. + 2 with the least layer-output error on the
+             // calibration data (activations per tensor; weights per output channel at <= 4 bits, one
+             // offset per layer above)
+};
+
 struct Recipe {
   std::string name;  // e.g. "trio-w8a8"
   std::string description;
@@ -46,6 +68,9 @@ struct Recipe {
   bool float_layernorm = true;  // a Linear's fused LayerNorm (EfficientViT's head) stays FP32; standalone
                                 // LayerNorms (ViTs) are integer
   VitRecipe vit;
+  ScaleKind scales = ScaleKind::Float;
+  PotRounding pot_rounding = PotRounding::Nearest;  // only with power-of-two scales
+  SmoothingRecipe smoothing;
   std::string source_json;  // the recipe as read
 };
 

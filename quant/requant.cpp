@@ -43,7 +43,20 @@ Requantizer requantizer_for(double real) {
     shift = kMaxShift;
     if (multiplier == 0) multiplier = 1;
   }
-  return {static_cast<int32_t>(multiplier), shift};
+  return lowest_terms({static_cast<int32_t>(multiplier), shift});
+}
+
+Requantizer lowest_terms(Requantizer r) {
+  // (x m 2^d + 2^(s+d-1)) >> (s+d) == (x m + 2^(s-1)) >> s for s >= 1, and == x m for s = 0.
+  while (r.shift > 0 && r.multiplier % 2 == 0) {
+    r.multiplier /= 2;
+    --r.shift;
+  }
+  return r;
+}
+
+bool is_pure_shift(const Requantizer& r) {
+  return r.multiplier > 0 && (r.multiplier & (r.multiplier - 1)) == 0;
 }
 
 Requantizer shift_requantizer(int shift) {

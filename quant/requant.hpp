@@ -18,10 +18,19 @@ struct Requantizer {
 };
 
 /// The Requantizer nearest to the real factor `real` (> 0): a 31-bit multiplier in [2^30, 2^31) and the
-/// matching shift (Jacob et al. 2018, eq. 5), so the relative error is below 2^-31. Factors so small
-/// that the shift would exceed 62 saturate to the largest shift (the result then rounds to 0 for any
-/// int32 input). Throws std::invalid_argument for real <= 0, NaN or infinity.
+/// matching shift (Jacob et al. 2018, eq. 5), so the relative error is below 2^-31, returned in lowest
+/// terms: a power-of-two factor 2^-k is the pure shift {1, k} (2^m > 1: {2^m, 0}), not {2^30, 30 + k}.
+/// Factors so small that the shift would exceed 62 saturate to the largest shift (the result then rounds
+/// to 0 for any int32 input). Throws std::invalid_argument for real <= 0, NaN or infinity.
 Requantizer requantizer_for(double real);
+
+/// The same requantizer with the smallest shift: trailing zero bits of the multiplier traded for shift
+/// bits (multiplier odd, or shift 0). apply() gives the same result for every input.
+Requantizer lowest_terms(Requantizer r);
+
+/// True when no multiplier is needed: the multiplier is a power of two (1, or a left shift), so the
+/// requantizer is shifts and the rounding adder only.
+bool is_pure_shift(const Requantizer& r);
 
 /// A pure shift by `shift` bits (power-of-two scales): multiplier 1.
 Requantizer shift_requantizer(int shift);

@@ -31,6 +31,16 @@ TEST_CASE("Every bundled recipe loads and says what it is", "[recipe]") {
   CHECK(naive.attention.divisor == DivisorMode::Uniform);
   CHECK(find_recipe("trio-w4a8", kRecipeDir).weight_bits == 4);
   CHECK(find_recipe("trio-w8a4", kRecipeDir).activation_bits == 4);
+  CHECK(trio.scales == ScaleKind::Float);
+  for (const char* name : {"p2vit-w8a8", "p2vit-w4a8"}) {
+    const Recipe p2 = find_recipe(name, kRecipeDir);
+    CHECK(p2.scales == ScaleKind::PowerOfTwo);
+    CHECK(p2.pot_rounding == PotRounding::Adaptive);
+    CHECK_FALSE(p2.vit.gelu_poly);  // i-GELU's output factor is no power of two: a table instead
+    CHECK(p2.vit.softmax_log2);
+    CHECK(p2.vit.ptf);
+  }
+  CHECK(find_recipe("p2vit-w4a8", kRecipeDir).weight_bits == 4);
 }
 
 TEST_CASE("Recipe errors name the origin, the JSON path, the expectation and the value", "[recipe]") {
@@ -55,6 +65,15 @@ TEST_CASE("Recipe errors name the origin, the JSON path, the expectation and the
   CHECK_THAT(error_of(R"({"name": "x", "activation_bits": 1})"), Catch::Contains("/activation_bits"));
   CHECK_THAT(error_of(R"({"name": "x",)"), Catch::Contains("r.json: malformed JSON"));
   CHECK_THAT(error_of(R"([1, 2])"), Catch::Contains("expected an object"));
+  CHECK_THAT(error_of(R"({"name": "x", "scales": "log"})"),
+             Catch::Contains("/scales: expected one of float, power-of-two, found \"log\""));
+  CHECK_THAT(error_of(R"({"name": "x", "pot_rounding": "adaptive"})"),
+             Catch::Contains("/pot_rounding: adaptive rounding picks power-of-two exponents"));
+  CHECK(error_of(R"({"name": "x", "scales": "power-of-two", "pot_rounding": "adaptive"})") == "no error");
+  CHECK_THAT(error_of(R"({"name": "x", "smoothing": {"enabled": true, "alpha": 1.5}})"),
+             Catch::Contains("/smoothing/alpha: expected a number in [0, 1], found 1.5"));
+  CHECK_THAT(error_of(R"({"name": "x", "smoothing": {"alpha": 0.5, "beta": 1}})"),
+             Catch::Contains("/smoothing/beta: unknown key"));
   CHECK_THROWS_WITH(find_recipe("no-such-recipe", kRecipeDir),
                     Catch::Contains("known: ") && Catch::Contains("trio-w8a8"));
 }

@@ -1,4 +1,5 @@
 // Integer requantization and log2 division: hand-checked values of the rules in quant/requant.hpp.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
@@ -14,12 +15,51 @@ TEST_CASE("requantizer_for is within 2^-31 relative of the real factor", "[requa
     const double real = std::exp2(log_factor(rng));
     const Requantizer r = requantizer_for(real);
     INFO("factor " << real << " -> multiplier " << r.multiplier << ", shift " << r.shift);
-    CHECK(r.multiplier >= (1 << 30));
+    CHECK(r.multiplier < (int64_t{1} << 31));
+    CHECK((r.multiplier % 2 == 1 || r.shift == 0));  // lowest terms
     CHECK(std::abs(requantizer_value(r) - real) <= real * std::ldexp(1.0, -31));
   }
-  const Requantizer half = requantizer_for(0.5);
-  CHECK(half.multiplier == (1 << 30));
-  CHECK(half.shift == 31);
+}
+
+TEST_CASE("A power-of-two factor is a pure shift, bit-identical to its 31-bit multiplier form", "[requant]") {
+  std::mt19937_64 rng(2);
+  std::uniform_int_distribution<int64_t> acc(-(int64_t{1} << 31), (int64_t{1} << 31) - 1);
+  for (int k = -30; k <= 70; ++k) {  // factor 2^-k
+    const Requantizer r = requantizer_for(std::ldexp(1.0, -k));
+    INFO("factor 2^" << -k << " -> multiplier " << r.multiplier << ", shift " << r.shift);
+    CHECK(is_pure_shift(r));
+    CHECK(r.multiplier == (k >= 0 ? 1 : int32_t{1} << -k));
+    CHECK(r.shift == std::clamp(k, 0, 62));
+    // The form Jacob et al.'s rule gives (multiplier 2^30, shift 30 + k; at most 62) rounds the same.
+    const int long_shift = std::min(30 + k, 62);
+    const Requantizer jacob{30 + k > 62 ? std::max(1, 1 << std::max(0, 62 - k)) : 1 << 30, long_shift};
+    for (int i = 0; i < 200; ++i) {
+      const int64_t x = acc(rng);
+      CHECK(r.apply(x) == jacob.apply(x));
+    }
+  }
+  CHECK(!is_pure_shift(requantizer_for(0.75)));
+  CHECK(is_pure_shift(Requantizer{4, 3}));
+}
+
+TEST_CASE("lowest_terms keeps every result and leaves an odd multiplier or no shift", "[requant]") {
+  std::mt19937_64 rng(3);
+  std::uniform_int_distribution<int32_t> mult(1, (int32_t{1} << 30));
+  std::uniform_int_distribution<int> shift(0, 62), zeros(0, 20);
+  std::uniform_int_distribution<int64_t> acc(-(int64_t{1} << 31), (int64_t{1} << 31) - 1);
+  for (int i = 0; i < 2000; ++i) {
+    const int z = zeros(rng);
+    const Requantizer r{std::max(1, mult(rng) >> z) << z, shift(rng)};  // z trailing zeros or more
+    const Requantizer low = lowest_terms(r);
+    INFO("multiplier " << r.multiplier << " shift " << r.shift << " -> " << low.multiplier << ", "
+                       << low.shift);
+    CHECK((low.multiplier % 2 == 1 || low.shift == 0));
+    CHECK(requantizer_value(low) == requantizer_value(r));
+    for (int j = 0; j < 20; ++j) {
+      const int64_t x = acc(rng);
+      CHECK(low.apply(x) == r.apply(x));
+    }
+  }
 }
 
 TEST_CASE("Requantizer::apply rounds half towards +infinity", "[requant]") {
@@ -28,7 +68,9 @@ TEST_CASE("Requantizer::apply rounds half towards +infinity", "[requant]") {
   CHECK(half.apply(-5) == -2);                    // -2.5 -> -2
   CHECK(half.apply(4) == 2);
   CHECK(shift_requantizer(0).apply(-7) == -7);
-  const Requantizer r = requantizer_for(0.375);  // exactly 3/8: multiplier 3 * 2^29, shift 32
+  const Requantizer r = requantizer_for(0.375);  // exactly 3/8: multiplier 3, shift 3 (lowest terms)
+  CHECK(r.multiplier == 3);
+  CHECK(r.shift == 3);
   CHECK(r.apply(1000) == 375);
   CHECK(r.apply(4) == 2);    // 1.5 -> 2
   CHECK(r.apply(-4) == -1);  // -1.5 -> -1

@@ -32,21 +32,29 @@ ABLATIONS = [
 ]
 
 
-# Standard ViTs: the two recipes that define ViT ops, and vit-w8a8 with one option changed (a recipe file each
-# in configs/quant/).
-VIT_RECIPES = ["naive-w8a8", "vit-w8a8"]
+# Standard ViTs: the recipes that define ViT ops, then one option of one of them changed: (base, change, name,
+# None) for a recipe file `name` in configs/quant/, (base, change, name, {key: value}) for the base with the
+# keys replaced, written as recipe `name` (P2-ViT's counterparts with the calibrator's float scales and with
+# plain power-of-two rounding).
+VIT_RECIPES = ["naive-w8a8", "vit-w8a8", "p2vit-w8a8", "p2vit-w4a8"]
 DEIT_HEADING = "## DeiT-Tiny @224, synthetic weights (8 synthetic evaluation images)"
+FLOAT_SCALES = {"scales": "float", "pot_rounding": "nearest"}
+PLAIN_POT = {"pot_rounding": "nearest"}
 VIT_ABLATIONS = [
-    ("vit-w8a8-softmax-uniform", "8-bit uniform Softmax codes instead of 4-bit log2"),
-    ("vit-w8a8-no-ptf", "no PTF on LayerNorm inputs"),
-    ("vit-w8a8-gelu-table", "GELU table instead of i-GELU"),
+    ("vit-w8a8", "8-bit uniform Softmax codes instead of 4-bit log2", "vit-w8a8-softmax-uniform", None),
+    ("vit-w8a8", "no PTF on LayerNorm inputs", "vit-w8a8-no-ptf", None),
+    ("vit-w8a8", "GELU table instead of i-GELU", "vit-w8a8-gelu-table", None),
+    ("p2vit-w8a8", "float scales instead of powers of two", "p2vit-w8a8-float-scales", FLOAT_SCALES),
+    ("p2vit-w8a8", "plain power-of-two rounding instead of adaptive", "p2vit-w8a8-plain-pot", PLAIN_POT),
+    ("p2vit-w4a8", "float scales instead of powers of two", "p2vit-w4a8-float-scales", FLOAT_SCALES),
+    ("p2vit-w4a8", "plain power-of-two rounding instead of adaptive", "p2vit-w4a8-plain-pot", PLAIN_POT),
 ]
 VIT_FIXTURE_DIR = os.path.join(ROOT, "tests", "data", "fashion_vit")
 VIT_FIXTURE_HEADING = "## Trained DeiT-style ViT on Fashion-MNIST"
 VIT_FIXTURE_CALIB = 256
 
 
-def ablation_recipe(workdir, index, base, change):
+def ablation_recipe(workdir, index, base, change, name=None):
     with open(os.path.join(ROOT, "configs", "quant", base + ".json")) as f:
         recipe = json.load(f)
     for key, value in change.items():
@@ -56,7 +64,7 @@ def ablation_recipe(workdir, index, base, change):
             recipe[key] = value
     if recipe.get("attention", {}).get("divisor") == "log2":
         recipe["attention"].pop("divisor_bits", None)
-    recipe["name"] = f"{base}-ablation-{index}"
+    recipe["name"] = name or f"{base}-ablation-{index}"
     path = os.path.join(workdir, recipe["name"] + ".json")
     with open(path, "w") as f:
         json.dump(recipe, f)
@@ -149,8 +157,7 @@ def deit_lines(vitsim, work):
     """The DeiT-Tiny section: the standard-ViT recipes and vit-w8a8's ablations."""
     deit = (["--model", "deit-tiny"], ["--calib", "synthetic", "--calib-count", "32"],
             ["--eval", "synthetic", "--eval-count", "8"])
-    runs = [(r, "", quantize(vitsim, work, "deit", r, *deit)) for r in VIT_RECIPES]
-    runs += [("vit-w8a8", what, quantize(vitsim, work, "deit", r, *deit)) for r, what in VIT_ABLATIONS]
+    runs = [(base, what, quantize(vitsim, work, "deit", recipe, *deit)) for _, base, what, recipe in vit_runs(work)]
     lines = [
         "",
         DEIT_HEADING,
@@ -171,13 +178,21 @@ def deit_lines(vitsim, work):
     return lines
 
 
+def vit_runs(work):
+    """(name, base, change, recipe argument) of every standard-ViT row: the recipes, then the ablations."""
+    runs = [(r, r, "", r) for r in VIT_RECIPES]
+    for base, what, name, change in VIT_ABLATIONS:
+        runs.append((name, base, what, name if change is None else ablation_recipe(work, 0, base, change, name)))
+    return runs
+
+
 def vit_fixture_lines(vitsim, work, eval_count):
     """The trained ViT fixture's section; also writes its rows to tests/data/fashion_vit/quant_quality.json."""
     fixture = (["--onnx", os.path.join(VIT_FIXTURE_DIR, "model.onnx")],
                ["--calib", "fashion-mnist", "--calib-count", str(VIT_FIXTURE_CALIB)],
                ["--eval", "fashion-mnist", "--eval-count", str(eval_count)])
-    runs = [(r, r, "") for r in VIT_RECIPES] + [(r, "vit-w8a8", what) for r, what in VIT_ABLATIONS]
-    reports = {r: quantize(vitsim, work, "vit", r, *fixture) for r, _, _ in runs}
+    runs = vit_runs(work)
+    reports = {r: quantize(vitsim, work, "vit", recipe, *fixture) for r, _, _, recipe in runs}
     first = reports[VIT_RECIPES[0]]
     fp32 = first["accuracy"]["fp32"]
     lines = [
@@ -188,14 +203,15 @@ def vit_fixture_lines(vitsim, work, eval_count):
         f"{VIT_FIXTURE_CALIB} training images (min-max).",
         "FP32 is the imported graph on vitsim's FP32 executor; naive-w8a8 is the naive W8A8 of",
         "docs/quantization.md (8-bit per-channel weights, 8-bit per-tensor activations, uniform 8-bit Softmax",
-        "codes, no PTF, GELU by table); each ablation changes one option of vit-w8a8 (a recipe file in",
-        "`configs/quant/`). SQNR, cosine and agreement compare the integer logits with FP32.",
+        "codes, no PTF, GELU by table); each ablation changes one option of the recipe in its first column (a",
+        "recipe file in `configs/quant/`, or written by the script). SQNR, cosine and agreement compare the",
+        "integer logits with FP32.",
         "",
         "| recipe | change | top-1 | vs FP32 | agreement with FP32 | logits SQNR (dB) | logits cosine |",
         "|---|---|---:|---:|---:|---:|---:|",
         f"| FP32 | | {100 * fp32:.2f}% | | | | |",
     ]
-    for r, base, what in runs:
+    for r, base, what, _ in runs:
         q = reports[r]
         acc = q["accuracy"]["int"]
         lines.append(f"| {base} | {what} | {100 * acc:.2f}% | {100 * (acc - fp32):+.2f} "
@@ -206,7 +222,7 @@ def vit_fixture_lines(vitsim, work, eval_count):
         "evaluation": {"split": "test", "first_images": first["accuracy"]["labelled"]},
         "fp32_accuracy": fp32,
         "recipes": {r: {"accuracy": reports[r]["accuracy"]["int"], "top1_agreement": reports[r]["top1_agreement"],
-                        "output_sqnr_db": reports[r]["output_sqnr_db"]} for r, _, _ in runs},
+                        "output_sqnr_db": reports[r]["output_sqnr_db"]} for r, _, _, _ in runs},
     }
     path = os.path.join(VIT_FIXTURE_DIR, "quant_quality.json")
     with open(path + ".tmp", "w") as f:
