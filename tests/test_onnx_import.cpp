@@ -179,6 +179,24 @@ Graph import_export(const fs::path& dir, const std::string& what) {
   return {};
 }
 
+// Whether tools/export_torchvision_onnx.py can run (torch, onnx and torchvision).
+bool torchvision_available(const std::string& what) {
+  return python_exports_available(what, "torch, onnx, torchvision",
+                                  "python3-torch python3-onnx python3-torchvision");
+}
+
+struct TorchvisionExport {
+  nlohmann::json meta;  // the exporter's meta.json: its own MAC and parameter counts, op types
+  Graph graph;
+};
+
+// tools/export_torchvision_onnx.py --model `model` --res `res` into `dir`, and its import.
+TorchvisionExport torchvision_export(const std::string& model, int res, const TempDir& dir) {
+  run_export("export_torchvision_onnx.py", "--model " + model + " --res " + std::to_string(res), dir.path);
+  return {nlohmann::json::parse(read_file(dir.path / "meta.json")),
+          import_export(dir.path, "the " + model + " export")};
+}
+
 // Runs the export's input.bin through `g` and compares with PyTorch's output.bin: every logit within
 // kRelTol relative to max(1, |PyTorch's|), and (`same_top1`) the same top-1 class.
 void check_export_logits(const Graph& g, const fs::path& dir, const std::string& what, bool same_top1) {
@@ -397,17 +415,15 @@ TEST_CASE("ONNX import: PyTorch exports of EfficientViT B0/B1 match PyTorch and 
 // takes from the ONNX file with ONNX's own shape inference (not the importer's).
 TEST_CASE("ONNX import: torchvision MobileNetV2 and ResNet-18 match PyTorch, MACs as counted in the file",
           "[onnx]") {
-  if (!python_exports_available("the torchvision exports", "torch, onnx, torchvision",
-                                "python3-torch python3-onnx python3-torchvision"))
-    return;
+  if (!torchvision_available("the torchvision exports")) return;
   const int res = 64;
   for (const std::string model : {"mobilenet_v2", "resnet18"}) {
     SECTION(model) {
       TempDir dir("onnx", "torchvision");
-      run_export("export_torchvision_onnx.py", "--model " + model + " --res " + std::to_string(res),
-                 dir.path);
-      const nlohmann::json meta = nlohmann::json::parse(read_file(dir.path / "meta.json"));
-      const Graph g = import_export(dir.path, "the " + model + " export");
+      const TorchvisionExport exported = torchvision_export(model, res, dir);
+      // references, not structured bindings: clang-14 lambdas cannot capture those
+      const nlohmann::json& meta = exported.meta;
+      const Graph& g = exported.graph;
       CHECK(g.macs() == meta.at("onnx_macs").get<int64_t>());
       CHECK(g.param_count() == meta.at("onnx_params").get<int64_t>());  // BatchNorm folded by the exporter
       const auto& ops = meta.at("onnx").at("op_types");
@@ -446,13 +462,12 @@ TEST_CASE(
     "ONNX import: a torchvision ViT is DeiT's graph, MACs as counted in the file, matches PyTorch, "
     "bit exact after PTQ",
     "[onnx]") {
-  if (!python_exports_available("the torchvision ViT export", "torch, onnx, torchvision",
-                                "python3-torch python3-onnx python3-torchvision"))
-    return;
+  if (!torchvision_available("the torchvision ViT export")) return;
   TempDir dir("onnx", "tvvit");
-  run_export("export_torchvision_onnx.py", "--model vit_test --res 32", dir.path);
-  const nlohmann::json meta = nlohmann::json::parse(read_file(dir.path / "meta.json"));
-  const Graph g = import_export(dir.path, "the torchvision ViT export");
+  const TorchvisionExport exported = torchvision_export("vit_test", 32, dir);
+  // references, not structured bindings: clang-14 lambdas cannot capture those
+  const nlohmann::json& meta = exported.meta;
+  const Graph& g = exported.graph;
   const nlohmann::json& v = meta.at("vit");
   const int64_t depth = v.at("layers"), heads = v.at("heads"), dim = v.at("hidden"), hidden = v.at("mlp");
   const int64_t dh = dim / heads;
@@ -540,13 +555,12 @@ TEST_CASE(
 TEST_CASE(
     "ONNX import: torchvision MobileNetV3-Small with squeeze-excite matches PyTorch and simulates exactly",
     "[onnx]") {
-  if (!python_exports_available("the torchvision exports", "torch, onnx, torchvision",
-                                "python3-torch python3-onnx python3-torchvision"))
-    return;
+  if (!torchvision_available("the torchvision exports")) return;
   TempDir dir("onnx", "mobilenet_v3_small");
-  run_export("export_torchvision_onnx.py", "--model mobilenet_v3_small --res 64", dir.path);
-  const nlohmann::json meta = nlohmann::json::parse(read_file(dir.path / "meta.json"));
-  const Graph g = import_export(dir.path, "the mobilenet_v3_small export");
+  const TorchvisionExport exported = torchvision_export("mobilenet_v3_small", 64, dir);
+  // references, not structured bindings: clang-14 lambdas cannot capture those
+  const nlohmann::json& meta = exported.meta;
+  const Graph& g = exported.graph;
   CHECK(g.macs() == meta.at("onnx_macs").get<int64_t>());
   CHECK(g.param_count() == meta.at("onnx_params").get<int64_t>());
   const auto& ops = meta.at("onnx").at("op_types");
