@@ -236,17 +236,17 @@ int64_t fan_in(const Node& n) {
 
 const std::vector<ZooEntry>& zoo_models() {
   static const std::vector<ZooEntry> models = {
-      {"efficientvit-b0", "efficientvit-b", "EfficientViT-B0, ReLU linear attention, hswish", 224, true},
-      {"efficientvit-b1", "efficientvit-b", "EfficientViT-B1, ReLU linear attention, hswish", 224, true},
-      {"efficientvit-b2", "efficientvit-b", "EfficientViT-B2, ReLU linear attention, hswish", 224, true},
-      {"efficientvit-b3", "efficientvit-b", "EfficientViT-B3, ReLU linear attention, hswish", 224, true},
-      {"efficientvit-l1", "efficientvit-l", "EfficientViT-L1, fused MBConv stages, GELU(tanh)", 224, true},
-      {"efficientvit-l2", "efficientvit-l", "EfficientViT-L2, fused MBConv stages, GELU(tanh)", 224, true},
-      {"efficientvit-l3", "efficientvit-l", "EfficientViT-L3, fused MBConv stages, GELU(tanh)", 224, true},
-      {"deit-tiny", "deit", "DeiT-T/16: 12 layers, dim 192, 3 heads, softmax attention", 224, false},
-      {"deit-small", "deit", "DeiT-S/16: 12 layers, dim 384, 6 heads, softmax attention", 224, false},
-      {"deit-base", "deit", "DeiT-B/16: 12 layers, dim 768, 12 heads, softmax attention", 224, false},
-      {"vit-base-16", "vit", "ViT-B/16 (same graph as DeiT-B/16)", 224, false},
+      {"efficientvit-b0", "efficientvit-b", "EfficientViT-B0, ReLU linear attention, hswish", 224, 32},
+      {"efficientvit-b1", "efficientvit-b", "EfficientViT-B1, ReLU linear attention, hswish", 224, 32},
+      {"efficientvit-b2", "efficientvit-b", "EfficientViT-B2, ReLU linear attention, hswish", 224, 32},
+      {"efficientvit-b3", "efficientvit-b", "EfficientViT-B3, ReLU linear attention, hswish", 224, 32},
+      {"efficientvit-l1", "efficientvit-l", "EfficientViT-L1, fused MBConv stages, GELU(tanh)", 224, 32},
+      {"efficientvit-l2", "efficientvit-l", "EfficientViT-L2, fused MBConv stages, GELU(tanh)", 224, 32},
+      {"efficientvit-l3", "efficientvit-l", "EfficientViT-L3, fused MBConv stages, GELU(tanh)", 224, 32},
+      {"deit-tiny", "deit", "DeiT-T/16: 12 layers, dim 192, 3 heads, softmax attention", 224, 16},
+      {"deit-small", "deit", "DeiT-S/16: 12 layers, dim 384, 6 heads, softmax attention", 224, 16},
+      {"deit-base", "deit", "DeiT-B/16: 12 layers, dim 768, 12 heads, softmax attention", 224, 16},
+      {"vit-base-16", "vit", "ViT-B/16 (same graph as DeiT-B/16)", 224, 16},
   };
   return models;
 }
@@ -261,17 +261,11 @@ const ZooEntry& zoo_entry(const std::string& name) {
 
 Graph build_model(const std::string& name, int resolution) {
   const ZooEntry& e = zoo_entry(name);
-  if (e.any_resolution) {
-    if (resolution < 32 || resolution % 32 != 0)
-      throw std::invalid_argument("model '" + name +
-                                  "' needs a resolution that is a positive multiple of 32, got " +
-                                  std::to_string(resolution));
+  if (resolution < e.resolution_step || resolution % e.resolution_step != 0)
+    throw std::invalid_argument("model '" + name + "' needs a resolution that is a positive multiple of " +
+                                std::to_string(e.resolution_step) + ", got " + std::to_string(resolution));
+  if (e.family == "efficientvit-b" || e.family == "efficientvit-l")
     return EfficientVitBuilder(name, resolution, efficientvit_spec(name)).build();
-  }
-  if (resolution != e.default_resolution)
-    throw std::invalid_argument("model '" + name + "' is defined at resolution " +
-                                std::to_string(e.default_resolution) + " only, got " +
-                                std::to_string(resolution));
   return build_vit(name, resolution);
 }
 

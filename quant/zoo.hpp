@@ -1,5 +1,6 @@
 // The model zoo: EfficientViT B0-B3 and L1-L3 at any resolution that is a multiple of 32, and DeiT-T/S/B and
-// ViT-B/16 at 224, built as graph IR with the official layer structure and names.
+// ViT-B/16 at any multiple of 16 (224 by default), built as graph IR with the official layer structure and
+// names.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,8 @@ struct ZooEntry {
   std::string family;       // "efficientvit-b", "efficientvit-l", "deit", "vit"
   std::string description;  // one line for `vitsim models`
   int default_resolution;   // 224 for every model here
-  bool any_resolution;      // true: any multiple of 32 (>= 32); false: only default_resolution
+  int resolution_step;      // any positive multiple of this builds: 32 for EfficientViT (five stride-2
+                            // stages), 16 for DeiT / ViT (16 x 16 patches)
 };
 
 /// Every model of the zoo, in a fixed order.

@@ -26,6 +26,8 @@ TEST_CASE("vitsim models lists the zoo with params and MACs", "[cli]") {
   const auto models = nlohmann::json::parse(j.out);
   CHECK(models.size() == 11);
   CHECK(models[1]["macs_at_default_resolution"] == 519214592);
+  CHECK(models[1]["resolution_multiple_of"] == 32);
+  CHECK(models[8]["resolution_multiple_of"] == 16);  // deit-small: 16 x 16 patches
 }
 
 TEST_CASE("vitsim graph prints the per-layer table and totals", "[cli]") {

@@ -170,7 +170,7 @@ TEST_CASE("A DeiT step no unit of the config performs is a MappingError naming t
 
 TEST_CASE("deit-tiny (vit-w8a8) runs bit exact on vit-gemm's real bytes, and a broken datapath is found",
           "[functional][vit]") {
-  const quant::QGraph q = test::quantize(quant::build_model("deit-tiny", 224), "vit-w8a8", 2);
+  const quant::QGraph q = test::quantize(quant::build_model("deit-tiny", 112), "vit-w8a8", 2);
   const arch::AccelConfig c = accel("vit-gemm");
   const quant::Tensor image = quant::synthetic_input(q.graph, 5);
   for (const bool ideal : {false, true}) {

@@ -168,7 +168,20 @@ TEST_CASE("Unknown models and unsupported resolutions are rejected with a useful
   CHECK_THROWS_WITH(build_model("efficientvit-b9", 224), Catch::Contains("known: efficientvit-b0"));
   CHECK_THROWS_WITH(build_model("efficientvit-b1", 200), Catch::Contains("multiple of 32"));
   CHECK_THROWS_WITH(build_model("efficientvit-b1", 0), Catch::Contains("multiple of 32"));
-  CHECK_THROWS_WITH(build_model("deit-small", 256), Catch::Contains("224 only"));
+  CHECK_THROWS_WITH(build_model("deit-small", 200), Catch::Contains("positive multiple of 16, got 200"));
+  CHECK_THROWS_WITH(build_model("deit-tiny", 0), Catch::Contains("positive multiple of 16"));
+}
+
+TEST_CASE("DeiT builds at every multiple of 16: tokens follow the patch grid, weights do not change",
+          "[zoo]") {
+  const Graph g224 = build_model("deit-base", 224);
+  const Graph g384 = build_model("deit-base", 384);
+  // 384 / 16 = 24: 576 patches + the class token; only the position embedding grows with the grid.
+  CHECK(g384.nodes[g384.find("pos_embed")].out_shape == Shape{577, 768});
+  CHECK(g384.param_count() - g224.param_count() == (577 - 197) * 768);
+  // timm's deit_base_patch16_384 card: 55.5 GMACs (224: 17.6); ours counts the same GEMMs.
+  CHECK(std::round(static_cast<double>(g384.macs()) / 1e8) / 10 == Approx(55.5));
+  CHECK(build_model("deit-tiny", 16).nodes[g224.find("pos_embed")].out_shape == Shape{2, 192});
 }
 
 TEST_CASE("Synthetic weights are deterministic, per-tensor and shaped like the params", "[zoo]") {

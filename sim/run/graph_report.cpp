@@ -90,21 +90,16 @@ nlohmann::json graph_json(const Graph& g) {
           {"params", g.param_count()}, {"macs", g.macs()},           {"layers", std::move(layers)}};
 }
 
-namespace {
-std::string resolutions(const quant::ZooEntry& e) {
-  return e.any_resolution ? "any multiple of 32" : std::to_string(e.default_resolution) + " only";
-}
-}  // namespace
-
 void print_model_list(std::ostream& out) {
   out << std::left << std::setw(17) << "model" << std::setw(20) << "resolutions" << std::right
       << std::setw(13) << "params" << std::setw(18) << "MACs @224"
       << "  description\n";
   for (const quant::ZooEntry& e : quant::zoo_models()) {
     const Graph g = quant::build_model(e.name, e.default_resolution);
-    out << std::left << std::setw(17) << e.name << std::setw(20) << resolutions(e) << std::right
-        << std::setw(13) << with_commas(g.param_count()) << std::setw(18) << with_commas(g.macs()) << "  "
-        << e.description << '\n';
+    out << std::left << std::setw(17) << e.name << std::setw(20)
+        << "any multiple of " + std::to_string(e.resolution_step) << std::right << std::setw(13)
+        << with_commas(g.param_count()) << std::setw(18) << with_commas(g.macs()) << "  " << e.description
+        << '\n';
   }
 }
 
@@ -116,7 +111,7 @@ nlohmann::json model_list_json() {
                       {"family", e.family},
                       {"description", e.description},
                       {"default_resolution", e.default_resolution},
-                      {"any_resolution_multiple_of_32", e.any_resolution},
+                      {"resolution_multiple_of", e.resolution_step},
                       {"params", g.param_count()},
                       {"macs_at_default_resolution", g.macs()}});
   }
