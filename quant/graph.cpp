@@ -390,6 +390,25 @@ namespace {
 [[noreturn]] void shape_error(const std::string& node, const std::string& what) {
   throw std::invalid_argument("cannot build node '" + node + "': " + what);
 }
+
+// A sliding-window node (conv, max pool) over the [C,H,W] input `s`: its geometry and its output shape.
+Node window_node(const std::string& name, OpKind op, int in, const Shape& s, int kernel, int stride, int pad,
+                 int64_t out_channels) {
+  Node n;
+  n.name = name;
+  n.op = op;
+  n.inputs = {in};
+  n.kernel = kernel;
+  n.stride = stride;
+  n.pad = pad;
+  n.in_features = s[0];
+  n.out_features = out_channels;
+  const int64_t ho = window_outputs(s[1], kernel, stride, pad);
+  const int64_t wo = window_outputs(s[2], kernel, stride, pad);
+  if (ho <= 0 || wo <= 0) shape_error(name, "input " + shape_str(s) + " is smaller than the kernel");
+  n.out_shape = {out_channels, ho, wo};
+  return n;
+}
 }  // namespace
 
 GraphBuilder::GraphBuilder(std::string model, int resolution, Shape input_shape) {
@@ -432,23 +451,11 @@ int GraphBuilder::conv(const std::string& name, int in, int64_t out_channels, in
   if (s[0] % groups || out_channels % groups)
     shape_error(name, "channels " + std::to_string(s[0]) + " -> " + std::to_string(out_channels) +
                           " are not divisible by groups " + std::to_string(groups));
-  Node n;
-  n.name = name;
-  n.op = OpKind::Conv2d;
-  n.inputs = {in};
-  n.kernel = kernel;
-  n.stride = stride;
-  n.pad = pad < 0 ? kernel / 2 : pad;
+  Node n = window_node(name, OpKind::Conv2d, in, s, kernel, stride, pad < 0 ? kernel / 2 : pad, out_channels);
   n.groups = groups;
-  n.in_features = s[0];
-  n.out_features = out_channels;
   n.has_bias = bias;
   n.norm = norm;
   n.act = act;
-  const int64_t ho = window_outputs(s[1], kernel, stride, n.pad);
-  const int64_t wo = window_outputs(s[2], kernel, stride, n.pad);
-  if (ho <= 0 || wo <= 0) shape_error(name, "input " + shape_str(s) + " is smaller than the kernel");
-  n.out_shape = {out_channels, ho, wo};
   return push(std::move(n));
 }
 
@@ -526,19 +533,7 @@ int GraphBuilder::max_pool(const std::string& name, int in, int kernel, int stri
   if (s.size() != 3) shape_error(name, "maxpool needs a [C,H,W] input, got " + shape_str(s));
   if (kernel < 1 || stride < 1 || pad < 0 || pad >= kernel)
     shape_error(name, "maxpool needs kernel and stride >= 1 and padding in [0, kernel)");
-  Node n;
-  n.name = name;
-  n.op = OpKind::MaxPool;
-  n.inputs = {in};
-  n.kernel = kernel;
-  n.stride = stride;
-  n.pad = pad;
-  n.in_features = n.out_features = s[0];
-  const int64_t ho = window_outputs(s[1], kernel, stride, pad);
-  const int64_t wo = window_outputs(s[2], kernel, stride, pad);
-  if (ho <= 0 || wo <= 0) shape_error(name, "input " + shape_str(s) + " is smaller than the kernel");
-  n.out_shape = {s[0], ho, wo};
-  return push(std::move(n));
+  return push(window_node(name, OpKind::MaxPool, in, s, kernel, stride, pad, s[0]));
 }
 
 int GraphBuilder::channel_mul(const std::string& name, int x, int gate) {

@@ -106,30 +106,14 @@ constexpr Log2Rounding kAllRoundings[] = {Log2Rounding::Hardware, Log2Rounding::
 // Op names are graph.hpp's op_name(); kAllOps must list every OpKind (ChannelMul is the last one).
 static_assert(std::size(kAllOps) == static_cast<size_t>(OpKind::ChannelMul) + 1,
               "kAllOps must list every OpKind");
-// The switches have no default, so -Wswitch flags a new enumerator here (add it to kAll* as well).
+static_assert(std::size(kAllActs) == static_cast<size_t>(Act::SiLU) + 1, "kAllActs must list every Act");
+// The file's act keys are graph.hpp's display names (act_name), but for the two that display differently.
 const char* act_key(Act act) {
-  switch (act) {
-    case Act::None:
-      return "none";
-    case Act::ReLU:
-      return "relu";
-    case Act::HSwish:
-      return "hswish";
-    case Act::GeluTanh:
-      return "gelu_tanh";
-    case Act::GeluErf:
-      return "gelu_erf";
-    case Act::ReLU6:
-      return "relu6";
-    case Act::Sigmoid:
-      return "sigmoid";
-    case Act::HSigmoid:
-      return "hsigmoid";
-    case Act::SiLU:
-      return "silu";
-  }
-  return "?";
+  if (act == Act::None) return "none";
+  if (act == Act::GeluErf) return "gelu_erf";
+  return act_name(act);
 }
+// The switches have no default, so -Wswitch flags a new enumerator here (add it to kAll* as well).
 const char* norm_key(Norm norm) {
   switch (norm) {
     case Norm::None:

@@ -293,3 +293,21 @@ TEST_CASE("vitsim run: model -> PTQ -> simulation -> summary", "[simulate][cli]"
   CHECK_THAT(r.out, Catch::Contains("efficientvit-b0 @64, trio-w8a8 on trio-vit (fast timing)") &&
                         Catch::Contains("FPS") && Catch::Contains("layers taking the most cycles"));
 }
+
+TEST_CASE("The summary's layer column widens for long layer names (imported models)", "[simulate]") {
+  sim::SimReport r;
+  r.cycles = 1000;
+  for (const std::string& name : {std::string("stem.0"), std::string(50, 'n')}) {
+    sim::LayerStats l;
+    l.name = name;
+    l.label = "conv3x3";
+    l.start = 0;
+    l.end = 99;
+    r.layers.push_back(l);
+  }
+  std::ostringstream out;
+  sim::print_summary(r, out);
+  // Both rows put the op column one space after the longest name.
+  CHECK_THAT(out.str(), Catch::Contains("    " + std::string(50, 'n') + " conv3x3") &&
+                            Catch::Contains("    stem.0" + std::string(45, ' ') + "conv3x3"));
+}
