@@ -1,6 +1,5 @@
 #include "sim/dse/sweep_slurm.hpp"
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -285,29 +284,6 @@ bool slurm_options_unset(const SlurmOptions& o) {
          o.extra_args == d.extra_args && o.poll_seconds == d.poll_seconds &&
          o.deadline_seconds == d.deadline_seconds && o.client_timeout_seconds == d.client_timeout_seconds &&
          o.batch_size == d.batch_size;
-}
-
-void add_slurm_options(CLI::App& sweep_command, SlurmOptions& options) {
-  sweep_command.add_option("--slurm-partition", options.partition, "Slurm: partition (sbatch --partition)");
-  sweep_command.add_option("--slurm-time", options.time,
-                           "Slurm: time limit per point (sbatch --time), e.g. 0:30:00");
-  sweep_command.add_option("--slurm-mem", options.mem, "Slurm: memory per point (sbatch --mem), e.g. 4G");
-  sweep_command.add_option("--slurm-cpus", options.cpus, "Slurm: CPUs per point (sbatch --cpus-per-task)")
-      ->check(CLI::PositiveNumber);
-  sweep_command
-      .add_option("--slurm-arg", options.extra_args,
-                  "Slurm: one more sbatch argument, repeatable (write --slurm-arg=--account=myproj)")
-      ->allow_extra_args(false);
-  sweep_command.add_option("--slurm-poll", options.poll_seconds, "Slurm: seconds between two squeue calls")
-      ->check(CLI::PositiveNumber);
-  sweep_command
-      .add_option("--slurm-deadline", options.deadline_seconds,
-                  "Slurm: stop waiting after this many seconds (0: until the array ends); rerun to resume")
-      ->check(CLI::NonNegativeNumber);
-  sweep_command
-      .add_option("--batch-size", options.batch_size,
-                  "Slurm: points per array task (default: as few as keep an array within 1000 tasks)")
-      ->check(CLI::Range(1, 1000000));
 }
 
 std::string slurm_array_list(std::vector<int> indices) {

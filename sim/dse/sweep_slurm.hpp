@@ -18,10 +18,6 @@
 #include <string>
 #include <vector>
 
-namespace CLI {
-class App;
-}
-
 namespace vitsim::sim {
 
 struct SweepSpec;
@@ -50,9 +46,6 @@ std::vector<std::vector<int>> slurm_batches(const std::vector<int>& indices, int
 
 /// Whether every option still has its default (none of --slurm-* was given).
 bool slurm_options_unset(const SlurmOptions& options);
-
-/// Registers the --slurm-* options of the `sweep` subcommand into `options`.
-void add_slurm_options(CLI::App& sweep_command, SlurmOptions& options);
 
 /// "0-3,5,7-9": sorted distinct indices as a Slurm --array list.
 std::string slurm_array_list(std::vector<int> indices);
