@@ -49,7 +49,11 @@ const SynthesizedUnit* synthesized_unit(const std::string& top, const std::strin
 }
 
 RtlInstance engine_rtl(const AccelConfig& config, const EngineConfig& engine) {
-  return engine.params->rtl(port_share(config));
+  RtlInstance rtl = engine.params->rtl(port_share(config));
+  // The engines' RTL packs one or two INT8 products per DSP48E2 (docs/rtl.md); beyond that it has none.
+  if (rtl.top.empty() || config.dsp_packing > 2) return {};
+  rtl.parameters += " DSP_PACKING=" + std::to_string(config.dsp_packing);
+  return rtl;
 }
 
 RtlInstance aux_rtl(const AuxUnitConfig& unit) {

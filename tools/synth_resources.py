@@ -8,7 +8,7 @@ Debian's Yosys (`synth_xilinx -family xcup -flatten`, UltraScale+). arch/resourc
 
 The table is rewritten after each synthesis, smallest units first, and a run resumes from the rows
 already there (same module and parameters) unless --fresh. Units with RTL: the engines of type mat and rmac (named as in the config; with the config's port shares
-and no requantizer chain) and the requantizer and log2 quantizer + shift divider (auxiliary units). Standard library only. A bad
+and DSP packing, and no requantizer chain) and the requantizer and log2 quantizer + shift divider (auxiliary units). Standard library only. A bad
 argument or a failing synthesis prints one message on stderr and exits 2.
 """
 import argparse
@@ -24,8 +24,15 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RTL = os.path.join(ROOT, "arch", "rtl")
-SOURCES = ["stall_pipe.sv", "requantizer.sv", "log2_divider.sv", "engine_common.sv", "mac_array.sv",
-           "mat_engine.sv", "rmac_engine.sv"]
+# Each top module's files, dependencies first. A unit is synthesized from the files it needs only: Yosys's
+# counts depend on everything it has read (editing mac_array.sv once moved a requantizer by one LUT).
+COMMON = ["stall_pipe.sv", "requantizer.sv"]
+SOURCES = {
+    "vitsim_requantizer": COMMON,
+    "vitsim_log2_divider": COMMON + ["log2_divider.sv"],
+    "vitsim_mat_engine": COMMON + ["engine_common.sv", "mac_array.sv", "mat_engine.sv"],
+    "vitsim_rmac_engine": COMMON + ["engine_common.sv", "mac_array.sv", "rmac_engine.sv"],
+}
 COLUMNS = ["config", "unit", "top", "parameters", "luts", "ffs", "dsp48e2", "bram36"]
 
 
@@ -42,7 +49,8 @@ def units(config):
     """(unit, top module, parameters) of every unit of `config` that has RTL, in config order."""
     out = []
     for e in config["engines"]:
-        if e["type"] not in ("mat", "rmac"):
+        # The RTL packs one or two INT8 products per DSP48E2 (docs/rtl.md).
+        if e["type"] not in ("mat", "rmac") or config.get("dsp_packing", 1) > 2:
             continue
         stages = e.get("pipeline", {})
         out.append((e["name"], f"vitsim_{e['type']}_engine", {
@@ -50,7 +58,7 @@ def units(config):
             "FETCH": stages.get("fetch", 1), "MULTIPLY": stages.get("multiply", 1),
             "ACCUMULATE": stages.get("accumulate", 1), "WRITEBACK": stages.get("writeback", 1),
             "ACT_SHARE": port_share(config, "activation"), "WEIGHT_SHARE": port_share(config, "weight"),
-            "CHAIN_RATE": 0}))
+            "CHAIN_RATE": 0, "DSP_PACKING": config.get("dsp_packing", 1)}))
     aux = config["aux_units"]
     if "requantizer" in aux:
         u = aux["requantizer"]
@@ -66,7 +74,7 @@ def synthesize(yosys, top, params):
     chparams = " ".join(f"-chparam {k} {v}" for k, v in params.items())
     with tempfile.TemporaryDirectory() as tmp:
         stat = os.path.join(tmp, "stat.txt")
-        script = (f"read_verilog -sv {' '.join(os.path.join(RTL, s) for s in SOURCES)}; "
+        script = (f"read_verilog -sv {' '.join(os.path.join(RTL, s) for s in SOURCES[top])}; "
                   f"hierarchy -top {top} {chparams}; synth_xilinx -family xcup -flatten; tee -q -o {stat} stat")
         run = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True)
         if run.returncode != 0 or not os.path.exists(stat):

@@ -12,6 +12,12 @@
 // channels per lane, LANES x REPLICAS output pixels, every product accumulated in place (output
 // stationary, no adder tree): in_act is [pixel][channel], in_wgt's first PE bytes the tap's weight per
 // channel, out_acc [pixel][channel].
+//
+// DSP_PACKING = 2 (the config's dsp_packing): lanes 2i and 2i + 1 share one multiplier (a DSP48E2) for the
+// two products they have with one common operand (the broadcast activation in GEMM mode, the tap's weight in
+// depthwise mode), by the standard INT8 packing: (x0 2^18 + x1) s = x0 s 2^18 + x1 s in one 27 x 18
+// multiply, x1 s read from the low 18 bits and x0 s from the high bits plus the low part's borrow. The
+// products are exact, so values and timing are those of DSP_PACKING = 1; only the DSP count halves.
 module vitsim_mac_array #(
     parameter int PE = 8,
     parameter int LANES = 8,
@@ -21,6 +27,7 @@ module vitsim_mac_array #(
     parameter int ACCUMULATE = 1,
     parameter int WRITEBACK = 1,
     parameter int DEPTHWISE = 0,
+    parameter int DSP_PACKING = 1,  // 1 or 2 products per multiplier
     parameter int ACT_BYTES = DEPTHWISE != 0 ? PE * LANES * REPLICAS : PE * REPLICAS,
     parameter int OUTS = DEPTHWISE != 0 ? PE * LANES * REPLICAS : LANES * REPLICAS
 ) (
@@ -58,24 +65,54 @@ module vitsim_mac_array #(
   vitsim_delay #(.W(ACT_BYTES * 8), .N(FETCH)) fetch_act (.clk, .enable, .d(in_act), .q(act));
   vitsim_delay #(.W(PE * LANES * 8), .N(FETCH)) fetch_wgt (.clk, .enable, .d(in_wgt), .q(wgt));
 
+  // x0 * s and x1 * s (signed 8-bit) from one 27 x 18 multiply: {x0 s, x1 s} as two 32-bit slots.
+  function automatic logic [2*SumW-1:0] packed_products(input logic signed [7:0] x0,
+                                                        input logic signed [7:0] x1,
+                                                        input logic signed [7:0] s);
+    logic signed [26:0] pair;
+    logic signed [44:0] p;
+    logic signed [31:0] low, high;
+    pair = (27'(x0) <<< 18) + 27'(x1);
+    p = pair * s;
+    low = 32'(p[17:0]) - (p[17] ? 32'h40000 : 32'h0);  // |x1 s| <= 2^14: the low 18 bits, sign-extended
+    high = 32'(p[44:18]) + 32'(p[17]);                  // the high bits, plus the borrow of a negative low
+    high = 32'($signed(high[26:0]));
+    packed_products = {high, low};
+  endfunction
+
   // Multiply: multiplier (r, l, p) at leaf (r * LANES + l) * Leaves + p; unused leaves are zero. (A loop
   // rather than generated assigns: Verilator would chain those into one concatenation per field.)
   logic [Lanes*Leaves*SumW-1:0] products, leaves;
   always_comb
     for (int r = 0; r < REPLICAS; r++)
-      for (int l = 0; l < LANES; l++)
+      for (int l = 0; l < LANES; l += DSP_PACKING)
         for (int p = 0; p < Leaves; p++) begin
-          logic signed [7:0] a, b;
-          a = '0;
-          b = '0;
+          logic signed [7:0] a0, b0, a1, b1;  // lane l's operands, and lane l + 1's when packing
+          a0 = '0;
+          b0 = '0;
+          a1 = '0;
+          b1 = '0;
           if (p < PE && DEPTHWISE != 0 && dw) begin
-            a = act[((r*LANES+l)*PE+p)*8+:8];
-            b = wgt[p*8+:8];
+            a0 = act[((r*LANES+l)*PE+p)*8+:8];
+            b0 = wgt[p*8+:8];
+            if (l + 1 < LANES) a1 = act[((r*LANES+l+1)*PE+p)*8+:8];
+            b1 = b0;
           end else if (p < PE) begin
-            a = act[(r*PE+p)*8+:8];
-            b = wgt[(l*PE+p)*8+:8];
+            a0 = act[(r*PE+p)*8+:8];
+            b0 = wgt[(l*PE+p)*8+:8];
+            a1 = a0;
+            if (l + 1 < LANES) b1 = wgt[((l+1)*PE+p)*8+:8];
           end
-          products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = SumW'(a * b);
+          if (DSP_PACKING == 2) begin
+            logic [2*SumW-1:0] pair;
+            // The common operand is the tap's weight (depthwise) or the broadcast activation (GEMM): the
+            // mode selects the operands of the one multiply (a mux after two multiplies would cost two).
+            pair = packed_products(dw ? a1 : b1, dw ? a0 : b0, dw ? b0 : a0);
+            products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = pair[SumW-1:0];
+            if (l + 1 < LANES) products[((r*LANES+l+1)*Leaves+p)*SumW+:SumW] = pair[2*SumW-1:SumW];
+          end else begin
+            products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = SumW'(a0 * b0);
+          end
         end
   vitsim_delay #(.W(3), .N(MULTIPLY)) multiply_flags (.clk, .enable, .d(flags_mul), .q(flags_leaves));
   vitsim_delay #(.W(Lanes * Leaves * SumW), .N(MULTIPLY)) multiply (.clk, .enable, .d(products), .q(leaves));

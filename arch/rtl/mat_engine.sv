@@ -15,6 +15,7 @@ module vitsim_mat_engine #(
     parameter int WEIGHT_SHARE = 128,
     parameter int CHAIN_RATE = 0,      // the requantizer chain's lanes (0: no chain, int32 outputs)
     parameter int CHAIN_LATENCY = 1,
+    parameter int DSP_PACKING = 1,     // products per multiplier (the config's dsp_packing: 1 or 2)
     parameter int OUTS = LANES * REPLICAS,
     parameter int COUNT_W = $clog2(OUTS + 1)
 ) (
@@ -45,7 +46,7 @@ module vitsim_mat_engine #(
       .wave_last(last));
   vitsim_mac_array #(
       .PE(PE), .LANES(LANES), .REPLICAS(REPLICAS), .FETCH(FETCH), .MULTIPLY(MULTIPLY),
-      .ACCUMULATE(ACCUMULATE), .WRITEBACK(WRITEBACK)
+      .ACCUMULATE(ACCUMULATE), .WRITEBACK(WRITEBACK), .DSP_PACKING(DSP_PACKING)
   ) array (
       .clk, .rst, .enable, .depthwise(1'b0), .in_valid(wave_taken), .in_first(first), .in_last(last),
       .in_act(op_act), .in_wgt(op_wgt), .out_valid(group_out), .out_acc(sums));

@@ -17,6 +17,7 @@ module vitsim_rmac_engine #(
     parameter int WEIGHT_SHARE = 128,
     parameter int CHAIN_RATE = 0,
     parameter int CHAIN_LATENCY = 1,
+    parameter int DSP_PACKING = 1,     // products per multiplier (the config's dsp_packing: 1 or 2)
     parameter int OUTS = PE * LANES * REPLICAS,
     parameter int COUNT_W = $clog2(OUTS + 1)
 ) (
@@ -53,7 +54,7 @@ module vitsim_rmac_engine #(
       .op_ready, .wave_taken, .wave_first(first), .wave_last(last));
   vitsim_mac_array #(
       .PE(PE), .LANES(LANES), .REPLICAS(REPLICAS), .FETCH(FETCH), .MULTIPLY(MULTIPLY),
-      .ACCUMULATE(ACCUMULATE), .WRITEBACK(WRITEBACK), .DEPTHWISE(1)
+      .ACCUMULATE(ACCUMULATE), .WRITEBACK(WRITEBACK), .DSP_PACKING(DSP_PACKING), .DEPTHWISE(1)
   ) array (
       .clk, .rst, .enable, .depthwise(cfg_depthwise), .in_valid(wave_taken), .in_first(first),
       .in_last(last), .in_act(op_act), .in_wgt(op_wgt), .out_valid(group_out), .out_acc(sums));

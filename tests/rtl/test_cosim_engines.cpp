@@ -35,6 +35,7 @@ struct EngineSetup {
   bool is_rmac = false;
   arch::PortShare ports;
   arch::AuxPath chain;
+  int dsp_packing = 1;  // the RTL's products per multiplier (the config's dsp_packing)
   const arch::EngineParams& params() const {
     return is_rmac ? static_cast<const arch::EngineParams&>(rmac) : mat;
   }
@@ -52,6 +53,7 @@ struct EngineSetup {
     made.is_rmac = RMAC;                                                                               \
     made.ports = {P##_ACT_SHARE, P##_WEIGHT_SHARE};                                                    \
     made.chain = {P##_CHAIN_RATE, P##_CHAIN_RATE > 0 ? P##_CHAIN_LATENCY : 0};                         \
+    made.dsp_packing = P##_DSP_PACKING;                                                                \
     return made;                                                                                       \
   }()
 
@@ -266,6 +268,7 @@ void require_config(EngineSetup& s, const std::string& name, const std::string& 
   } else {
     REQUIRE(params.to_json() == s.mat.to_json());
   }
+  REQUIRE(c.dsp_packing == s.dsp_packing);
   const arch::PortShare ports = arch::port_share(c);
   REQUIRE(ports.act_bytes_per_cycle == s.ports.act_bytes_per_cycle);
   REQUIRE(ports.weight_bytes_per_cycle == s.ports.weight_bytes_per_cycle);
