@@ -20,6 +20,8 @@
 #include "quant/ptq.hpp"
 #include "quant/zoo.hpp"
 #include "sim/compile/compiler.hpp"
+#include "sim/dse/autotune.hpp"
+#include "sim/run/simulator.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -217,4 +219,52 @@ TEST_CASE("A mixed engine whose shifters are narrower than the recipe's power-of
   const arch::AccelConfig narrow = arch::parse_accel_config(j, "narrow");
   CHECK_THROWS_AS(sim::compile(q, narrow), sim::MappingError);
   CHECK_THROWS_WITH(sim::compile(q, narrow), Catch::Contains("with 4-bit power-of-two weight rows"));
+}
+
+TEST_CASE(
+    "autotune on the ViT fixture: the smallest fitting design that reaches the target, both lane kinds "
+    "balanced",
+    "[mixed][autotune]") {
+  const quant::Graph g = quant::import_onnx(kVitFixture + "/model.onnx");
+  const quant::Shape& input = g.nodes.at(0).out_shape;
+  sim::AutotuneSpec spec;
+  spec.graph = g;
+  spec.calibration = quant::load_fashion_mnist(kVitFixture + "/subset", "train", 2, 0,
+                                               static_cast<int>(input.at(1)), static_cast<int>(input.at(0)))
+                         .images;
+  spec.device = arch::load_device(test::config_dir() + "/devices/zcu102.json");
+  spec.recipe = quant::find_recipe("autovitacc-mixed", test::config_dir() + "/quant");
+  spec.base = quant::read_json_file(test::config_dir() + "/accel/auto-vit-acc.json");
+  spec.base_name = "auto-vit-acc";
+  spec.replicas = {4, 8};
+  spec.dsp_lanes = {2, 4, 8};
+  // Any target is met by the smallest candidate; then a target above it needs a larger one.
+  spec.fps = 1;
+  const sim::AutotuneResult first = sim::autotune(spec);
+  REQUIRE(first.chosen == 0);
+  spec.fps = first.candidates[0].fps * 1.5;
+  const sim::AutotuneResult r = sim::autotune(spec);
+  REQUIRE(r.chosen > 0);
+  const sim::AutotuneCandidate& c = r.candidates[static_cast<size_t>(r.chosen)];
+  for (int i = 0; i < r.chosen; ++i) CHECK(r.candidates[static_cast<size_t>(i)].fps < spec.fps);
+  // The chosen config fits the device, and one more LUT lane would not (the most that fit).
+  const auto fits = [&](const nlohmann::json& j) {
+    return arch::fits(arch::estimate_resources(arch::parse_accel_config(j, "chosen")), spec.device);
+  };
+  CHECK(fits(c.config));
+  nlohmann::json wider = c.config;
+  wider["engines"][0]["lut_lanes"] = c.lut_lanes + 1;
+  CHECK_FALSE(fits(wider));
+  // Its frame rate, simulated again from the fixture quantized at its ratio, reaches the target.
+  quant::Recipe recipe = spec.recipe;
+  recipe.mixed_scheme.pot_ratio = c.ratio;
+  const quant::QGraph q = quant::quantize_graph(g, recipe, spec.calibration);
+  CHECK(sim::simulate(q, arch::parse_accel_config(c.config, "chosen"), sim::SimOptions{}).fps() >= spec.fps);
+  // Bad input: a recipe without mixed_scheme, a base without a mixed engine.
+  sim::AutotuneSpec bad = spec;
+  bad.recipe = quant::find_recipe("vit-w8a8", test::config_dir() + "/quant");
+  CHECK_THROWS_WITH(sim::autotune(bad), Catch::Contains("has no mixed_scheme"));
+  bad = spec;
+  bad.base = quant::read_json_file(test::config_dir() + "/accel/vit-gemm.json");
+  CHECK_THROWS_WITH(sim::autotune(bad), Catch::Contains("of type \"mixed\""));
 }
