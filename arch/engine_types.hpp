@@ -55,6 +55,36 @@ struct RmacParams : EngineParams {
   RtlInstance rtl(const PortShare& ports) const override;
 };
 
+/// "mixed": Auto-ViT-Acc's mixed-scheme GEMM engine. Two kinds of lane share the broadcast input: DSP
+/// lanes (pe multipliers each, fixed-point weight rows) and shift-add lanes built from LUTs (pe shifters
+/// each, power-of-two weight rows, ComputeTile::pot_n); each kind reduces its pe products in its own adder
+/// tree, and a merge stage aligns the two kinds' results into one output group. Multipliers (DSPs) =
+/// pe x dsp_lanes x replicas; the shifters are fabric (docs/resource-model.md).
+struct MixedParams : EngineParams {
+  int pe = 0;                 // N: input channels reduced inside one lane per cycle
+  int dsp_lanes = 0;          // fixed-point output channels computed in parallel (multiplier lanes)
+  int lut_lanes = 0;          // power-of-two output channels computed in parallel (shift-add lanes)
+  int replicas = 1;           // L: copies of both lane sets along output pixels
+  int pot_bits = 4;           // power-of-two codes the shifters take: 0 or +-2^k, k <= 2^(pot_bits-1) - 2
+  int merge_latency = 1;      // cycles of the stage that aligns and merges the two kinds' results
+  int adder_tree_stages = 0;  // derived: ceil(log2(pe))
+  PipelineLatency pipeline;   // per-stage latencies, cycles
+
+  std::string type() const override { return "mixed"; }
+  int64_t multipliers() const override { return int64_t{pe} * dsp_lanes * replicas; }
+  int shift_lane_bits() const override { return pot_bits; }
+  std::string summary() const override;
+  nlohmann::json to_json() const override;
+  bool supports(TileWork work, int kernel, int stride) const override;
+  GroupPipeline group_pipeline(const ComputeTile& tile) const override;
+  TileGranule granule(TileWork work) const override;
+  int64_t adder_tree_width() const override { return pe; }
+  std::vector<FabricPart> fabric() const override;
+  /// LUTs of one shift-add multiplier: a barrel shifter of the 8-bit code by 0..kmax
+  /// (docs/resource-model.md).
+  int64_t shifter_luts() const;
+};
+
 /// "systolic": an R x C systolic GEMM array (the SCALE-Sim baseline; timing in systolic_timing.hpp).
 struct SystolicParams : EngineParams {
   int rows = 0;                                    // R: processing elements per column

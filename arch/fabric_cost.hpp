@@ -29,6 +29,11 @@ inline int64_t clamp_luts(int bits) {
 inline int64_t shifter_luts(int bits) {
   return int64_t{bits} * ceil_log2(bits);
 }
+/// Barrel shifter of a `bits`-wide output by 0..max_shift: ceil(log2(max_shift + 1)) stages of `bits` 2:1
+/// muxes.
+inline int64_t shifter_bits_luts(int bits, int max_shift) {
+  return int64_t{bits} * ceil_log2(int64_t{max_shift} + 1);
+}
 /// Leading-one detector (priority encoder) giving floor(log2(x)): about one LUT per input bit.
 inline int64_t leading_one_luts(int bits) {
   return bits;

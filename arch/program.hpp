@@ -74,6 +74,7 @@ struct ComputeTile {
   int kernel = 1, stride = 1;               // Depthwise: the conv's kernel size and stride (k = kernel^2)
   std::vector<int> aux_chain;               // aux units (AccelConfig::aux_units) the outputs pass through
   int64_t macs = 0;                         // useful multiply-accumulates of this tile
+  int64_t pot_n = 0;  // Gemm: output channels of n whose weights are power-of-two codes (recipe mixed_scheme)
   Region region;
   std::vector<int> wait_tiles;      // compute tiles (indices into Program::tiles) that must finish first
   std::vector<int> wait_transfers;  // transfers (indices into Program::transfers) that must finish first

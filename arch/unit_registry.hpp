@@ -75,6 +75,9 @@ class EngineParams : public UnitParams {
   virtual int64_t multipliers() const = 0;
   /// The widest operand codes its multipliers take, bits (every built-in engine: INT8 x INT8).
   virtual int operand_bits() const { return 8; }
+  /// Power-of-two weight codes its shift-add lanes take (bits, quant/mixed_scheme.hpp), or 0: no such lanes,
+  /// the multipliers take power-of-two rows like any other (ComputeTile::pot_n is then ignored).
+  virtual int shift_lane_bits() const { return 0; }
   /// Whether the engine runs tiles of this work kind (Depthwise: with this kernel size and stride).
   virtual bool supports(TileWork work, int kernel, int stride) const = 0;
   /// The output-group pipeline (arch/tile_timing.hpp) of a tile this engine supports: how the engine's

@@ -11,6 +11,7 @@
 #include "quant/fp32_executor.hpp"
 #include "quant/int_executor.hpp"
 #include "quant/int_ops.hpp"
+#include "quant/mixed_scheme.hpp"
 
 namespace vitsim::quant {
 
@@ -899,6 +900,7 @@ class Quantizer {
         if (s != in.scale[0])
           unsupported(node, "its input has per-channel scales (only depthwise convs allow them)");
     quantize_weights(node, recipe_.weight_bits, weight_scales(i), q);
+    if (recipe_.mixed_scheme.enabled && node.groups == 1) mix_schemes(i, q);
     q.bias.assign(static_cast<size_t>(channels), 0);
     std::vector<double> acc_scale(static_cast<size_t>(channels));
     for (int64_t c = 0; c < channels; ++c) {
@@ -962,6 +964,46 @@ class Quantizer {
     apply_activation(node.act, real.data(), size);
     const QuantParams out_qp{q.out.scale[0], q.out.zero_point[0], q.out.bits, true};
     for (float v : real) q.act_lut.push_back(quantize_value(v, out_qp));
+  }
+
+  // Auto-ViT-Acc's mixed scheme (quant/mixed_scheme.hpp): per row group (a qkv layer's head blocks of its
+  // HeadSplit's head_dim rows, else the whole layer), the rows of least extra squared weight error (the
+  // power-of-two row's error minus the fixed-point row's) get power-of-two codes and scale.
+  void mix_schemes(size_t i, QNode& q) const {
+    const Node& node = g_.nodes[i];
+    const MixedSchemeRecipe& mix = recipe_.mixed_scheme;
+    const auto& w = node.params.at("weight").data;
+    const size_t channels = static_cast<size_t>(node.out_features), per = w.size() / channels;
+    size_t group = channels;
+    for (int c : roles_.consumers[i])
+      if (roles_.qkv[i] && g_.nodes[static_cast<size_t>(c)].op == OpKind::HeadSplit)
+        group = channels / static_cast<size_t>(3 * g_.nodes[static_cast<size_t>(c)].heads);
+    std::vector<PotRow> pot(channels);
+    std::vector<double> pot_error(channels), fixed_error(channels, 0.0);
+    for (size_t c = 0; c < channels; ++c) {
+      pot[c] = quantize_pot_row(&w[c * per], per, mix.pot_bits);
+      pot_error[c] = pot[c].error;
+      for (size_t k = c * per; k < (c + 1) * per; ++k) {
+        const double d = w[k] - static_cast<double>(q.weight_scale[c]) * q.weight[k];
+        fixed_error[c] += d * d;
+      }
+    }
+    q.weight_pot_bits.assign(channels, 0);
+    const int64_t count = pot_rows_in_group(static_cast<int64_t>(group), mix.pot_ratio);
+    for (size_t g0 = 0; g0 < channels; g0 += group) {
+      const auto first = static_cast<std::ptrdiff_t>(g0), last = static_cast<std::ptrdiff_t>(g0 + group);
+      const std::vector<uint8_t> chosen =
+          choose_pot_rows({pot_error.begin() + first, pot_error.begin() + last},
+                          {fixed_error.begin() + first, fixed_error.begin() + last}, count);
+      for (size_t r = 0; r < group; ++r) {
+        if (!chosen[r]) continue;
+        const size_t c = g0 + r;
+        q.weight_pot_bits[c] = mix.pot_bits;
+        q.weight_scale[c] = pot[c].scale;
+        std::copy(pot[c].codes.begin(), pot[c].codes.end(),
+                  q.weight.begin() + static_cast<std::ptrdiff_t>(c * per));
+      }
+    }
   }
 
   void build_matmul(size_t i, const ActQuant& a, const ActQuant& b, QNode& q) {

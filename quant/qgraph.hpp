@@ -138,6 +138,9 @@ struct QNode {
   std::vector<int32_t> weight;
   std::vector<float> weight_scale;  // per output channel
   std::vector<int32_t> bias;        // per output channel, at scale in_scale * weight_scale[c]
+  // Mixed-scheme weights (quant/mixed_scheme.hpp): per output channel, 0 for fixed-point codes or b (2..5)
+  // for power-of-two codes of b bits (each 0 or +-2^k, k <= 2^(b-1) - 2); empty: every row fixed point.
+  std::vector<int32_t> weight_pot_bits;
   // Conv2d / Linear: per output channel (acc -> output or pre-activation); MatMul: per output group;
   // Add: two entries sharing one shift; GlobalAvgPool: one entry.
   std::vector<Requantizer> requant;

@@ -34,6 +34,7 @@
 
 #include "quant/atomic_file.hpp"
 #include "quant/json_reader.hpp"
+#include "quant/mixed_scheme.hpp"
 
 namespace vitsim::quant {
 namespace {
@@ -335,6 +336,18 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
     per_channel(p + "/ln_beta", q.ln_beta.size());
     per_channel(p + "/bias", q.bias.size());
     per_channel(p + "/relu6_six", q.relu6_six.size());
+    per_channel(p + "/weight_pot_bits", q.weight_pot_bits.size());
+    const size_t per_row = q.weight_pot_bits.empty() ? 0 : q.weight.size() / channels;
+    for (size_t c = 0; c < q.weight_pot_bits.size(); ++c) {
+      const int32_t b = q.weight_pot_bits[c];
+      if (b != 0 && (b < 2 || b > 5))
+        fail(at(p + "/weight_pot_bits", c), std::to_string(b) + " is neither 0 (fixed point) nor 2..5");
+      for (size_t k = c * per_row; b != 0 && k < (c + 1) * per_row; ++k)
+        if (!is_pot_code(q.weight[k], b))
+          fail(p + "/weight", "code " + std::to_string(q.weight[k]) + " at element " + std::to_string(k) +
+                                  " of power-of-two row " + std::to_string(c) +
+                                  " is not 0 or +-2^k, k <= " + std::to_string(pot_max_exponent(b)));
+    }
     for (size_t k = 0; k < q.relu6_six.size(); ++k)
       if (q.relu6_six[k] < 0) fail(at(p + "/relu6_six", k), std::to_string(q.relu6_six[k]) + " is negative");
     if (!q.relu6_six.empty() && n.act != Act::ReLU6)
@@ -363,6 +376,7 @@ void check_qnode(const Graph& g, const QNode& q, size_t i) {
     check_empty(p + "/act_requant", q.act_requant.size(), op);
     check_empty(p + "/act_lut", q.act_lut.size(), op);
     check_empty(p + "/relu6_six", q.relu6_six.size(), op);
+    check_empty(p + "/weight_pot_bits", q.weight_pot_bits.size(), op);
     check_empty(p + "/pre_act/scale", q.pre_act.scale.size(), op);
     check_act(p + "/pre_act", q.pre_act, nullptr);
     if (n.op == OpKind::MatMul)
@@ -685,6 +699,7 @@ Json node_json(Writer& w, const Node& n, const QNode& q) {
   // Optional keys of the standard-ViT ops, written only when set, so other files keep their bytes.
   if (!q.const_codes.empty()) jq["const_codes"] = w.ints(q.const_codes);
   if (!q.relu6_six.empty()) jq["relu6_six"] = w.ints(q.relu6_six);
+  if (!q.weight_pot_bits.empty()) jq["weight_pot_bits"] = w.ints(q.weight_pot_bits);
   if (!q.ln_mult.empty()) jq["ln_mult"] = w.ints(q.ln_mult);
   if (q.ln_shift != 0) jq["ln_shift"] = q.ln_shift;
   if (q.ln_eps != 0) jq["ln_eps"] = q.ln_eps;
@@ -1091,6 +1106,8 @@ void read_node(const Json& j, const std::string& path, const Sections& sections,
   q.out_requant = requants_at(field(jq, qp, "out_requant"), qp + "/out_requant", data);
   if (jq.contains("const_codes")) q.const_codes = int_vector_at(jq["const_codes"], qp + "/const_codes", data);
   if (jq.contains("relu6_six")) q.relu6_six = int_vector_at(jq["relu6_six"], qp + "/relu6_six", data);
+  if (jq.contains("weight_pot_bits"))
+    q.weight_pot_bits = int_vector_at(jq["weight_pot_bits"], qp + "/weight_pot_bits", data);
   if (jq.contains("ln_mult")) q.ln_mult = int_vector_at(jq["ln_mult"], qp + "/ln_mult", data);
   if (jq.contains("ln_shift")) q.ln_shift = int_field(jq, qp, "ln_shift");
   if (jq.contains("ln_eps")) q.ln_eps = int_field(jq, qp, "ln_eps");

@@ -1,6 +1,7 @@
 #include "quant/recipe.hpp"
 
 #include "quant/json_reader.hpp"
+#include "quant/mixed_scheme.hpp"
 
 namespace vitsim::quant {
 
@@ -67,6 +68,19 @@ Recipe read_recipe(const nlohmann::json& j, const std::string& origin) {
   recipe.smoothing.enabled = smooth.boolean("enabled", false);
   recipe.smoothing.alpha = smooth.number("alpha", 0.5, 0.0, 1.0);
   smooth.reject_unknown_keys();
+  JsonReader mixed = r.object("mixed_scheme");
+  recipe.mixed_scheme.enabled = mixed.boolean("enabled", false);
+  recipe.mixed_scheme.pot_ratio = mixed.number("pot_ratio", 0.5, 0.0, 1.0);
+  recipe.mixed_scheme.pot_bits = mixed.integer("pot_bits", 4, 2, 5);
+  if (recipe.mixed_scheme.enabled && pot_max_exponent(recipe.mixed_scheme.pot_bits) > recipe.weight_bits - 2)
+    mixed.fail("pot_bits", "its largest code 2^" +
+                               std::to_string(pot_max_exponent(recipe.mixed_scheme.pot_bits)) +
+                               " does not fit weight_bits " + std::to_string(recipe.weight_bits));
+  if (recipe.mixed_scheme.enabled && recipe.scales == ScaleKind::PowerOfTwo)
+    mixed.fail("enabled",
+               "a power-of-two row's scale is max|w| / 2^kmax, not a power of two: mixed-scheme "
+               "weights need \"scales\": \"float\"");
+  mixed.reject_unknown_keys();
   if (recipe.pot_rounding == PotRounding::Adaptive && recipe.scales != ScaleKind::PowerOfTwo)
     r.fail("pot_rounding",
            "adaptive rounding picks power-of-two exponents: it needs \"scales\": \"power-of-two\"");

@@ -56,6 +56,16 @@ enum class PotRounding {
              // offset per layer above)
 };
 
+/// Auto-ViT-Acc's mixed-scheme weights (docs/quantization.md, quant/mixed_scheme.hpp): in every Linear and
+/// one-group Conv2d, the share `pot_ratio` of each row group's output channels (a qkv layer's groups are
+/// its heads' row blocks, every other layer is one group) gets power-of-two codes of `pot_bits`, the rows of
+/// least extra weight error; the rest keep weight_bits fixed point.
+struct MixedSchemeRecipe {
+  bool enabled = false;    // "mixed_scheme.enabled" (default false)
+  double pot_ratio = 0.5;  // "mixed_scheme.pot_ratio" in [0, 1]: power-of-two rows / rows, per group
+  int pot_bits = 4;  // "mixed_scheme.pot_bits" 2..5: sign + exponent; 2^(pot_bits-1) - 2 <= weight_bits - 2
+};
+
 struct Recipe {
   std::string name;  // e.g. "trio-w8a8"
   std::string description;
@@ -71,6 +81,7 @@ struct Recipe {
   ScaleKind scales = ScaleKind::Float;
   PotRounding pot_rounding = PotRounding::Nearest;  // only with power-of-two scales
   SmoothingRecipe smoothing;
+  MixedSchemeRecipe mixed_scheme;
   std::string source_json;  // the recipe as read
 };
 

@@ -35,15 +35,18 @@ struct BytesOutcome {
 /// Runs `program` on real bytes for the quantized graph `q`: the DRAM preloaded with the image and the
 /// weights, tile `skip_requantization` (if >= 0) without its requantizer. The outputs are compared with
 /// the integer executor's on `golden` (default: `q` itself; a different graph models a broken datapath).
+/// `mode`: the timing mode that schedules the tiles.
 inline BytesOutcome run_bytes(const quant::QGraph& q, const arch::AccelConfig& c,
                               const arch::Program& program, const quant::Tensor& image,
-                              int skip_requantization = -1, const quant::QGraph* golden = nullptr) {
+                              int skip_requantization = -1, const quant::QGraph* golden = nullptr,
+                              arch::TimingMode mode = arch::TimingMode::Fast) {
   const quant::QTensor input = quant::quantize_input(q, image);
   arch::MemoryImage memory(c);
   arch::preload_dram(memory.dram, program, q, input);
   arch::FunctionalModel model(q, program, c, memory);
   model.skip_requantization(skip_requantization);
   arch::RunOptions o;
+  o.mode = mode;
   o.functional = &model;
   o.memory = &memory;
   arch::run_program(program, c, o);

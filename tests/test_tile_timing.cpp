@@ -442,3 +442,61 @@ TEST_CASE("Tile timing: a systolic tile without a chain is SCALE-Sim's total + 1
     CHECK(tile.stall_port + tile.stall_aux == 0);
   }
 }
+
+namespace {
+// The example of docs/engines.md, "Mixed": pe 4, dsp_lanes 2, lut_lanes 1, replicas 2, unit stages, merge 1.
+MixedParams small_mixed() {
+  MixedParams p;
+  p.pe = 4, p.dsp_lanes = 2, p.lut_lanes = 1, p.replicas = 2, p.merge_latency = 1;
+  p.adder_tree_stages = ceil_log2(p.pe);
+  return p;
+}
+// Output groups by dealing rows one pass at a time (each pass: up to dsp_lanes fixed rows and lut_lanes
+// power-of-two rows), times the replicas' pixel blocks: the count the closed form must give.
+int64_t dealt_groups(const MixedParams& p, int64_t n, int64_t pot_n, int64_t m) {
+  int64_t fixed = n - pot_n, pot = pot_n, passes = 0;
+  while (fixed > 0 || pot > 0) {
+    fixed -= p.dsp_lanes, pot -= p.lut_lanes;
+    ++passes;
+  }
+  int64_t pixel_blocks = 0;
+  for (int64_t done = 0; done < m; done += p.replicas) ++pixel_blocks;
+  return passes * pixel_blocks;
+}
+}  // namespace
+
+TEST_CASE("Tile timing: the mixed engine deals fixed and power-of-two rows to its two lane kinds",
+          "[tile_timing][mixed]") {
+  const MixedParams p = small_mixed();
+  const PortShare wide{1 << 20, 1 << 20};
+  ComputeTile t = gemm(4, 6, 8, {});
+  t.pot_n = 2;
+  // groups = max(ceil(4 / 2), ceil(2 / 1)) x ceil(4 / 2) = 4; waves = ceil(8 / 4) = 2; depth = 4 + 2 + 1 = 7
+  // act 4 x 2 = 8 B, weight 4 x (2 + 1) = 12 B; cycles = (4 - 1) x 2 + 2 + 6 = 14
+  GroupPipeline g = p.group_pipeline(t);
+  CHECK(g.groups == 4);
+  CHECK(g.waves == 2);
+  CHECK(g.depth == 7);
+  CHECK(g.act_bytes == 8);
+  CHECK(g.weight_bytes == 12);
+  CHECK(g.group_outputs == 6);
+  CHECK(group_pipeline_cost(g, wide, {}) == cost(14, 0, 0));
+  // Four power-of-two rows: the one shift-add lane needs 4 passes, the DSP lanes 1: 8 groups, 22 cycles.
+  t.pot_n = 4;
+  CHECK(group_pipeline_cost(p.group_pipeline(t), wide, {}) == cost(22, 0, 0));
+  // No power-of-two rows (a MatMul): the DSP lanes alone, ceil(6 / 2) = 3 passes: 6 groups, 18 cycles.
+  t.pot_n = 0;
+  CHECK(group_pipeline_cost(p.group_pipeline(t), wide, {}) == cost(18, 0, 0));
+  // Any shape: the closed form's groups are the rows dealt pass by pass.
+  std::mt19937_64 rng(77);
+  for (int i = 0; i < 200; ++i) {
+    MixedParams r = p;
+    r.dsp_lanes = static_cast<int>(pick(rng, 1, 9));
+    r.lut_lanes = static_cast<int>(pick(rng, 1, 9));
+    r.replicas = static_cast<int>(pick(rng, 1, 5));
+    ComputeTile x = gemm(pick(rng, 1, 30), pick(rng, 1, 40), pick(rng, 1, 20), {});
+    x.pot_n = pick(rng, 0, x.n);
+    CAPTURE(i, r.summary(), x.m, x.n, x.pot_n);
+    CHECK(r.group_pipeline(x).groups == dealt_groups(r, x.n, x.pot_n, x.m));
+  }
+}

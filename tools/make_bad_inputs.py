@@ -375,6 +375,10 @@ def other_cases():
                            ("graph --scalesim-topology {t}/link.json", "symbolic link"),
                            ("graph --onnx {fifo} --scalesim-topology {t}/o.csv", "not a regular file"),
                            ("graph --scalesim-topology {t}/missing/o.csv", "o.csv"),
+                           ("autotune --model deit-tiny --fps 0", "the target --fps must be positive"),
+                           ("autotune --fps nan", "finite number"),
+                           ("autotune --model deit-tiny --fps 10 --recipe vit-w8a8", "has no mixed_scheme"),
+                           ("autotune --model deit-tiny --fps 10 --base vit-gemm", "exactly one engine"),
                            ]:
         case("-", None, 2, fragment, args)
     # Legal extremes that must end normally: a cycle limit far beyond the run once moved simulated time to it.

@@ -36,7 +36,7 @@ ABLATIONS = [
 # None) for a recipe file `name` in configs/quant/, (base, change, name, {key: value}) for the base with the
 # keys replaced, written as recipe `name` (P2-ViT's counterparts with the calibrator's float scales and with
 # plain power-of-two rounding).
-VIT_RECIPES = ["naive-w8a8", "vit-w8a8", "p2vit-w8a8", "p2vit-w4a8"]
+VIT_RECIPES = ["naive-w8a8", "vit-w8a8", "p2vit-w8a8", "p2vit-w4a8", "autovitacc-mixed"]
 DEIT_HEADING = "## DeiT-Tiny @224, synthetic weights (8 synthetic evaluation images)"
 FLOAT_SCALES = {"scales": "float", "pot_rounding": "nearest"}
 PLAIN_POT = {"pot_rounding": "nearest"}

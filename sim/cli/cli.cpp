@@ -22,6 +22,7 @@
 #include "quant/qgraph_io.hpp"
 #include "quant/zoo.hpp"
 #include "sim/cli/cmd_accel.hpp"
+#include "sim/cli/cmd_autotune.hpp"
 #include "sim/cli/cmd_dram.hpp"
 #include "sim/cli/cmd_quantize.hpp"
 #include "sim/cli/cmd_regress.hpp"
@@ -356,6 +357,9 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   SweepArgs sweep_args;
   CLI::App* sweep = add_sweep_command(app, sweep_args);
 
+  AutotuneArgs autotune_args;
+  CLI::App* autotune = add_autotune_command(app, autotune_args);
+
   DramArgs dram_args;
   CLI::App* dram = add_dram_command(app, dram_args);
 
@@ -392,6 +396,7 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         if (*scalesim) return run_scalesim_command(scalesim_args, out);
         if (*regress) return run_regress(regress_args, out, err);
         if (*sweep) return run_sweep_command(sweep_args, out, err);
+        if (*autotune) return run_autotune(autotune_args, out, err);
         if (*dram) return run_dram_command(dram_args, out);
         return kExitBadInput;  // unreachable: require_subcommand(1)
       },

@@ -359,15 +359,22 @@ int Compiler::operand_bits(int layer) const {
 
 std::vector<int> Compiler::gemm_engines(int layer) const {
   const int bits = operand_bits(layer);
+  // Power-of-two rows: an engine with shift-add lanes must shift as far as their codes reach; one without
+  // multiplies their codes like any other (a power-of-two code is an integer).
+  const auto& row_bits = qnode(layer).weight_pot_bits;
+  const int pot_bits = row_bits.empty() ? 0 : *std::max_element(row_bits.begin(), row_bits.end());
   std::vector<int> engines;
   for (size_t e = 0; e < config_.engines.size(); ++e) {
     const arch::EngineParams& engine = *config_.engines[e].params;
-    if (engine.supports(TileWork::Gemm, 1, 1) && engine.operand_bits() >= bits)
+    if (engine.supports(TileWork::Gemm, 1, 1) && engine.operand_bits() >= bits &&
+        (engine.shift_lane_bits() == 0 || engine.shift_lane_bits() >= pot_bits))
       engines.push_back(static_cast<int>(e));
   }
   if (engines.empty())
-    throw MappingError(describe(layer) + ": no engine of config '" + config_.name + "' runs GEMM tiles of " +
-                       std::to_string(bits) + "-bit operands");
+    throw MappingError(
+        describe(layer) + ": no engine of config '" + config_.name + "' runs GEMM tiles of " +
+        std::to_string(bits) + "-bit operands" +
+        (pot_bits > 0 ? " with " + std::to_string(pot_bits) + "-bit power-of-two weight rows" : ""));
   return engines;
 }
 
@@ -1152,8 +1159,8 @@ bool is_depthwise(const Node& n) {
   return n.op == OpKind::Conv2d && n.groups > 1 && n.groups == n.in_features && n.groups == n.out_features;
 }
 
-ComputeTile conv_tile(int layer, const ConvGeometry& g, TileWork work, int64_t c0, int64_t c1, int64_t p0,
-                      int64_t p1) {
+ComputeTile conv_tile(int layer, const quant::QNode& q, const ConvGeometry& g, TileWork work, int64_t c0,
+                      int64_t c1, int64_t p0, int64_t p1) {
   ComputeTile t;
   t.layer = layer;
   t.work = work;
@@ -1169,6 +1176,8 @@ ComputeTile conv_tile(int layer, const ConvGeometry& g, TileWork work, int64_t c
     t.groups = g.groups == 1 ? 1 : (c1 - c0) / g.out_per_group();
     t.n = g.groups == 1 ? c1 - c0 : g.out_per_group();
     t.k = g.in_per_group() * taps;
+    for (int64_t c = c0; c < c1 && !q.weight_pot_bits.empty(); ++c)
+      t.pot_n += q.weight_pot_bits[static_cast<size_t>(c)] > 0;
   }
   t.macs = t.groups * t.m * t.n * t.k;
   return t;
@@ -1225,7 +1234,7 @@ void Compiler::emit_conv(int layer) {
     for (int64_t c0 = 0; c0 < g.out_channels; c0 += b.channels) {
       const int64_t c1 = std::min(g.out_channels, c0 + b.channels);
       for (const auto& [p0, p1] : pixel_ranges) {
-        ComputeTile t = conv_tile(layer, g, work, c0, c1, p0, p1);
+        ComputeTile t = conv_tile(layer, qnode(layer), g, work, c0, c1, p0, p1);
         t.aux_chain = aux_chain;
         pick_engine(engines, t, running);
         const std::vector<Operand> operands{
@@ -1261,7 +1270,8 @@ void Compiler::emit_conv(int layer) {
            block_sizes(pixel_blocks(g.out_channels, g.out_channels, blocking.channels)))
         for (const auto& [pixels, p_count] :
              block_sizes(pixel_blocks(grid.pixels, grid.row, blocking.pixels))) {
-          shapes.emplace_back(conv_tile(layer, g, work, 0, channels, 0, pixels), c_count * p_count);
+          shapes.emplace_back(conv_tile(layer, qnode(layer), g, work, 0, channels, 0, pixels),
+                              c_count * p_count);
           shapes.back().first.aux_chain = aux_chain;
         }
       return busiest_bound(shapes, engines);
@@ -1335,7 +1345,7 @@ bool Compiler::emit_fused(int dw, int pw) {
     std::vector<int64_t> dw_done;
     int64_t dw_time = 0;
     for (const auto& [p0, p1] : blocks) {
-      ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
+      ComputeTile t = conv_tile(dw, qnode(dw), gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
       t.aux_chain = dw_chain;
       t.resource = dw_engine;
       dw_time += arch::tile_cost(config_, program_.resources[static_cast<size_t>(dw_engine)], t).cycles;
@@ -1359,7 +1369,7 @@ bool Compiler::emit_fused(int dw, int pw) {
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
         const auto [p0, p1] = blocks[i];
-        ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
+        ComputeTile pt = conv_tile(pw, qnode(pw), gp, TileWork::Gemm, c0, c1, p0, p1);
         pt.aux_chain = pw_chain;
         pt.wait_tiles = {dw_tiles[i]};
         pt.reads = {output_view(dw_tiles[i], 0)};
@@ -1387,7 +1397,7 @@ bool Compiler::emit_fused(int dw, int pw) {
     std::vector<int64_t> running(pw_engines.size(), 0);
     const std::vector<int> pw_chain = conv_aux_chain(pw);
     for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, b.pixels)) {
-      ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
+      ComputeTile t = conv_tile(dw, qnode(dw), gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
       t.aux_chain = dw_chain;
       t.resource = dw_engine;
       const int dw_tile = emit(std::move(t),
@@ -1400,7 +1410,7 @@ bool Compiler::emit_fused(int dw, int pw) {
       std::vector<int> consumers;
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
-        ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
+        ComputeTile pt = conv_tile(pw, qnode(pw), gp, TileWork::Gemm, c0, c1, p0, p1);
         pt.aux_chain = pw_chain;
         pt.wait_tiles = {dw_tile};
         pt.reads = {output_view(dw_tile, 0)};
@@ -1451,11 +1461,13 @@ bool Compiler::emit_fused(int dw, int pw) {
     const std::vector<int> pw_chain = conv_aux_chain(pw);
     TileShapes dw_shapes, pw_shapes;
     for (const auto& [pixels, p_count] : block_sizes(pixel_blocks(gd.pixels(), gd.out_w, blocking.pixels))) {
-      dw_shapes.emplace_back(conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, 0, pixels), p_count);
+      dw_shapes.emplace_back(conv_tile(dw, qnode(dw), gd, TileWork::Depthwise, 0, gd.out_channels, 0, pixels),
+                             p_count);
       dw_shapes.back().first.aux_chain = dw_chain;
       for (const auto& [channels, c_count] :
            block_sizes(pixel_blocks(gp.out_channels, gp.out_channels, blocking.channels))) {
-        pw_shapes.emplace_back(conv_tile(pw, gp, TileWork::Gemm, 0, channels, 0, pixels), p_count * c_count);
+        pw_shapes.emplace_back(conv_tile(pw, qnode(pw), gp, TileWork::Gemm, 0, channels, 0, pixels),
+                               p_count * c_count);
         pw_shapes.back().first.aux_chain = pw_chain;
       }
     }
