@@ -213,8 +213,14 @@ int64_t AccelConfig::multipliers() const {
   return total;
 }
 
+int64_t AccelConfig::dsp_multipliers() const {
+  int64_t total = 0;
+  for (const EngineConfig& e : engines) total += e.params->dsp_multipliers();
+  return total;
+}
+
 int64_t AccelConfig::engine_dsps() const {
-  return (multipliers() + dsp_packing - 1) / dsp_packing;
+  return (dsp_multipliers() + dsp_packing - 1) / dsp_packing;
 }
 
 int64_t AccelConfig::aux_dsps() const {
@@ -244,6 +250,7 @@ nlohmann::json AccelConfig::to_json() const {
     ej["name"] = e.name;
     ej["type"] = e.type;
     ej["multipliers"] = e.params->multipliers();
+    ej["dsp_multipliers"] = e.params->dsp_multipliers();
     engs.push_back(ej);
   }
   j["engines"] = engs;
@@ -270,6 +277,7 @@ nlohmann::json AccelConfig::to_json() const {
                {"burst_bytes", dram.burst_bytes}};
   if (dram.ddr4) j["dram"]["ddr4"] = dram.ddr4->to_json();
   j["totals"] = {{"multipliers", multipliers()},
+                 {"dsp_multipliers", dsp_multipliers()},
                  {"engine_dsps", engine_dsps()},
                  {"aux_dsps", aux_dsps()},
                  {"dsps", dsps()},

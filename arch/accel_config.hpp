@@ -108,9 +108,11 @@ struct AccelConfig {
   /// The engine named `name`, or nullptr.
   const EngineConfig* engine(const std::string& name) const;
 
-  /// Sum of the engines' multipliers.
+  /// Sum of the engines' product units (EngineParams::multipliers).
   int64_t multipliers() const;
-  /// DSP slices of the engines: ceil(multipliers / dsp_packing).
+  /// Sum of the engines' DSP multipliers (EngineParams::dsp_multipliers: all but shift-add lanes).
+  int64_t dsp_multipliers() const;
+  /// DSP slices of the engines: ceil(dsp_multipliers / dsp_packing).
   int64_t engine_dsps() const;
   /// DSP slices of the auxiliary units.
   int64_t aux_dsps() const;

@@ -58,8 +58,9 @@ struct RmacParams : EngineParams {
 /// "mixed": Auto-ViT-Acc's mixed-scheme GEMM engine. Two kinds of lane share the broadcast input: DSP
 /// lanes (pe multipliers each, fixed-point weight rows) and shift-add lanes built from LUTs (pe shifters
 /// each, power-of-two weight rows, ComputeTile::pot_n); each kind reduces its pe products in its own adder
-/// tree, and a merge stage aligns the two kinds' results into one output group. Multipliers (DSPs) =
-/// pe x dsp_lanes x replicas; the shifters are fabric (docs/resource-model.md).
+/// tree, and a merge stage aligns the two kinds' results into one output group. Product units =
+/// pe x (dsp_lanes + lut_lanes) x replicas, of which DSP multipliers pe x dsp_lanes x replicas; the shifters
+/// are fabric (docs/resource-model.md).
 struct MixedParams : EngineParams {
   int pe = 0;                 // N: input channels reduced inside one lane per cycle
   int dsp_lanes = 0;          // fixed-point output channels computed in parallel (multiplier lanes)
@@ -71,7 +72,8 @@ struct MixedParams : EngineParams {
   PipelineLatency pipeline;   // per-stage latencies, cycles
 
   std::string type() const override { return "mixed"; }
-  int64_t multipliers() const override { return int64_t{pe} * dsp_lanes * replicas; }
+  int64_t multipliers() const override { return int64_t{pe} * (dsp_lanes + lut_lanes) * replicas; }
+  int64_t dsp_multipliers() const override { return int64_t{pe} * dsp_lanes * replicas; }
   int shift_lane_bits() const override { return pot_bits; }
   std::string summary() const override;
   nlohmann::json to_json() const override;

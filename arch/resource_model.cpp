@@ -87,7 +87,7 @@ int64_t buffer_bram36(const BufferConfig& b) {
 ResourceEstimate estimate_resources(const AccelConfig& config) {
   ResourceEstimate r;
   // Packing is over all engines' multipliers together, as in AccelConfig::engine_dsps().
-  r.items.push_back({"engine multipliers (" + std::to_string(config.multipliers()) + " / " +
+  r.items.push_back({"engine multipliers (" + std::to_string(config.dsp_multipliers()) + " / " +
                          std::to_string(config.dsp_packing) + " per DSP)",
                      config.engine_dsps(), 0, 0});
   for (const EngineConfig& e : config.engines) {

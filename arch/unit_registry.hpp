@@ -71,8 +71,11 @@ struct TileGranule {
 /// The validated, type-specific parameters of one compute engine.
 class EngineParams : public UnitParams {
  public:
-  /// Number of hardware multipliers the engine instantiates.
+  /// Number of product units (multipliers, or shift-add lanes' shifters) the engine instantiates: the
+  /// products it can form per cycle, which peak GOPS and MAC utilization count.
   virtual int64_t multipliers() const = 0;
+  /// Of those, the multipliers built from DSP slices (dsp_packing per DSP); the rest are fabric.
+  virtual int64_t dsp_multipliers() const { return multipliers(); }
   /// The widest operand codes its multipliers take, bits (every built-in engine: INT8 x INT8).
   virtual int operand_bits() const { return 8; }
   /// Power-of-two weight codes its shift-add lanes take (bits, quant/mixed_scheme.hpp), or 0: no such lanes,

@@ -197,6 +197,12 @@ TEST_CASE("The mixed engine's DSPs count its DSP lanes only, its shift-add lanes
   const arch::ResourceEstimate r = arch::estimate_resources(c);
   // pe 16 x 6 DSP lanes x 16 replicas = 1,536 multipliers, 2 per DSP, and the auxiliary units' 416 DSPs.
   CHECK(r.dsps == 1536 / 2 + 64 + 32 + 256 + 64);
+  // Both lane kinds form products: 16 x (6 + 6) x 16 = 3,072 per cycle, which the peak and the MAC
+  // utilization count (so the utilization cannot pass 100%); only the DSP lanes' 1,536 take DSPs.
+  CHECK(c.multipliers() == 3072);
+  CHECK(c.dsp_multipliers() == 1536);
+  CHECK(c.engine_dsps() == 768);
+  CHECK(c.peak_gops() == Approx(2.0 * 3072 * 0.2));
   // 16 x 6 x 16 shifters of a 14-bit output (an 8-bit code shifted by up to 2^6) in 3 stages of 2:1 muxes;
   // 12 x 16 lanes of both kinds with a 16-input adder tree of 16-bit products (8 x 17 + 4 x 18 + 2 x 19 +
   // 20 = 266 LUTs) and a 32-bit accumulator.

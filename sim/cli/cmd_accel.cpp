@@ -21,7 +21,7 @@ void print_accel_summary(const arch::AccelConfig& c, std::ostream& out) {
         << std::right << std::setw(8) << with_commas(e.params->multipliers()) << " multipliers  "
         << e.params->summary() << '\n';
   out << "  total multipliers: " << with_commas(c.multipliers()) << '\n'
-      << "  DSPs: " << with_commas(c.dsps()) << " = " << with_commas(c.multipliers()) << " / "
+      << "  DSPs: " << with_commas(c.dsps()) << " = " << with_commas(c.dsp_multipliers()) << " / "
       << c.dsp_packing << " + " << with_commas(c.aux_dsps()) << " auxiliary\n"
       << "  peak: " << c.peak_gops() << " GOPS (2 x multipliers x f_clk)\n"
       << "  on-chip buffers: " << with_commas(c.onchip_bytes()) << " bytes (";
