@@ -67,6 +67,23 @@ Recipe read_recipe(const nlohmann::json& j, const std::string& origin) {
   recipe.smoothing.enabled = smooth.boolean("enabled", false);
   recipe.smoothing.alpha = smooth.number("alpha", 0.5, 0.0, 1.0);
   smooth.reject_unknown_keys();
+  JsonReader mixed = r.object("mixed_precision");
+  recipe.mixed.enabled = mixed.boolean("enabled", false);
+  recipe.mixed.high_bits = mixed.integer("high_bits", 8, 2, 8);
+  recipe.mixed.budget = mixed.number("budget", 1.1, 1.0, 16.0);
+  recipe.mixed.holdout = mixed.number("holdout", 0.25, 0.05, 0.95);
+  recipe.mixed.population = mixed.integer("population", 8, 2, 256);
+  recipe.mixed.generations = mixed.integer("generations", 6, 0, 1000);
+  recipe.mixed.seed = mixed.integer("seed", 0, 0, 2147483647);
+  if (recipe.mixed.enabled && recipe.mixed.high_bits <= recipe.weight_bits)
+    mixed.fail("high_bits", "the promoted width must exceed weight_bits (" +
+                                std::to_string(recipe.weight_bits) + "), found " +
+                                std::to_string(recipe.mixed.high_bits));
+  mixed.reject_unknown_keys();
+  if (recipe.mixed.enabled && recipe.scales != ScaleKind::PowerOfTwo)
+    r.fail("mixed_precision",
+           "mixed precision ranks layers by the power-of-two weight search's errors: it needs \"scales\": "
+           "\"power-of-two\"");
   if (recipe.pot_rounding == PotRounding::Adaptive && recipe.scales != ScaleKind::PowerOfTwo)
     r.fail("pot_rounding",
            "adaptive rounding picks power-of-two exponents: it needs \"scales\": \"power-of-two\"");
