@@ -87,10 +87,12 @@ TEST_CASE("Mixed precision: the search never exceeds the budget and is determini
     params.population = 6;
     params.generations = 5;
     int over = 0, calls = 0;
+    std::vector<BitChoice> seen;  // every choice scored, in order
     // A score whose optimum lies outside the budget (every layer high): only repair keeps choices in it.
     const auto score = [&](const BitChoice& c) {
       ++calls;
       over += !budget.fits(c);
+      seen.push_back(c);
       double s = 0;
       for (size_t l = 0; l < layers; ++l) s += c[l] ? 0.0 : 1.0 + 0.1 * static_cast<double>(l % 3);
       return s;
@@ -107,7 +109,11 @@ TEST_CASE("Mixed precision: the search never exceeds the budget and is determini
       CHECK(calls > 1);
     CHECK(budget.fits(a.best));
     CHECK(a.best_score <= a.start_score);
+    // Same seed: the same choices scored in the same order, the same result.
+    const std::vector<BitChoice> first_run = seen;
+    seen.clear();
     const SearchResult b = evolve(start, sensitivity, budget, params, score);
+    CHECK(seen == first_run);
     CHECK(a.best == b.best);
     CHECK(a.best_score == b.best_score);
   }
@@ -121,7 +127,8 @@ TEST_CASE("Mixed precision: the search never exceeds the budget and is determini
   CHECK(small.fits(all));
 }
 
-TEST_CASE("Mixed precision on a quantized model: same seed, same bits; the budget holds", "[ptq][mixed]") {
+TEST_CASE("Mixed precision on a quantized model: same seed, same bits, and the budget holds",
+          "[ptq][mixed]") {
   const Graph g = two_convs(true);
   const auto images = synthetic_images(6, g.nodes[0].out_shape, 11).images;
   Recipe recipe = mixed_recipe();
