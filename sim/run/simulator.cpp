@@ -488,8 +488,8 @@ void print_summary(const SimReport& r, std::ostream& out, int top_layers) {
   size_t name_width = 35;  // widened so that a long (e.g. imported) layer name keeps the columns apart
   for (const LayerStats* l : order) name_width = std::max(name_width, l->name.size());
   for (const LayerStats* l : order) {
-    out << "    " << std::left << std::setw(static_cast<int>(name_width) + 1) << l->name << std::setw(10) << l->label << std::right
-        << std::setw(10) << with_commas(l->span()) << " cycles " << std::setw(6)
+    out << "    " << std::left << std::setw(static_cast<int>(name_width) + 1) << l->name << std::setw(10)
+        << l->label << std::right << std::setw(10) << with_commas(l->span()) << " cycles " << std::setw(6)
         << percent(ratio(as_double(l->span()), as_double(r.cycles))) << "  " << l->joined_resources() << "\n";
   }
   if (r.functional)
