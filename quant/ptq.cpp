@@ -11,6 +11,7 @@
 #include "quant/fp32_executor.hpp"
 #include "quant/int_executor.hpp"
 #include "quant/int_ops.hpp"
+#include "quant/mixed_precision.hpp"
 #include "quant/mixed_scheme.hpp"
 
 namespace vitsim::quant {
@@ -400,22 +401,56 @@ class Quantizer {
         recipe_(recipe),
         calib_(calib),
         progress_(progress),
-        roles_(analyse(g_, recipe)) {}
+        roles_(analyse(g_, recipe)),
+        weight_bits_(g_.nodes.size(), recipe.weight_bits) {}
 
-  QGraph run() {
+  // The calibration passes: smoothing, channel statistics, observers (and the weight rounding's errors).
+  void calibrate() {
     if (recipe_.smoothing.enabled) smooth_layer_norm_outputs();
     collect_channel_stats();
     observe();
+  }
+
+  // The integer program with every weighted layer's weights at `weight_bits` (a width the recipe
+  // calibrated: weight_bits, or mixed_precision.high_bits).
+  QGraph build_graph(int weight_bits) {
+    std::fill(weight_bits_.begin(), weight_bits_.end(), weight_bits);
     QGraph qg;
     qg.recipe_name = recipe_.name;
     qg.recipe_json = recipe_.source_json;
     qg.nodes.resize(g_.nodes.size());
     for (size_t i = 0; i < g_.nodes.size(); ++i) build(i, qg.nodes);
-    qg.graph = std::move(g_);
+    qg.graph = g_;
     return qg;
   }
 
+  // Mixed precision's sensitivity proxy of weighted node i (docs/quantization.md): the increase of the
+  // layer's relative output error, sum (X (W - W_hat))^2 / sum (X W)^2 on the weight search's images,
+  // from high-width to low-width weights, each width at the exponents the recipe chose.
+  double sensitivity(size_t i) {
+    const auto error = [&](int bits) {
+      const WeightRounding& wr = weight_rounding_.at(bits).at(i);
+      const std::vector<float> scales = weight_scales(i, bits);
+      double sum = 0;
+      for (size_t c = 0; c < scales.size(); ++c) {
+        int e = 0;
+        std::frexp(scales[c], &e);  // 2^(e-1)
+        sum += wr.error[static_cast<size_t>(e - 1 - wr.floor_exp[c] - kPotOffsets[0])][c];
+      }
+      return sum;
+    };
+    const double signal = layer_signal_.at(i);
+    return signal > 0 ? (error(recipe_.weight_bits) - error(recipe_.mixed.high_bits)) / signal : 0.0;
+  }
+
  private:
+  // Adaptive PoT rounding of weights, per weighted node: floor(log2 s_c) and, per offset of
+  // kPotOffsets, each output channel's summed squared output error.
+  struct WeightRounding {
+    std::vector<int> floor_exp;
+    std::array<std::vector<double>, std::size(kPotOffsets)> error;
+  };
+
   int branch_of_head(int64_t b, int64_t heads2) const {
     return recipe_.attention.per_branch && b >= heads2 / 2 ? 1 : 0;
   }
@@ -518,9 +553,12 @@ class Quantizer {
     for (size_t i = 0; i < n; ++i)
       if (roles_.ptf[i])
         obs_.channels[i].assign(static_cast<size_t>(g_.nodes[i].out_shape[1]), Observer(kPtfSamples));
-    const bool adaptive_weights =
-        recipe_.scales == ScaleKind::PowerOfTwo && recipe_.pot_rounding == PotRounding::Adaptive;
-    if (adaptive_weights) weight_rounding_.resize(n);
+    const bool adaptive_weights = recipe_.scales == ScaleKind::PowerOfTwo &&
+                                  (recipe_.pot_rounding == PotRounding::Adaptive || recipe_.mixed.enabled);
+    if (adaptive_weights) {
+      for (int bits : weight_widths()) weight_rounding_[bits].resize(n);
+      layer_signal_.assign(n, 0.0);
+    }
     for (size_t k = 0; k < calib_.size(); ++k) {
       const auto outs = run_fp32_all(g_, calib_[k]);
       for (size_t i = 0; i < n; ++i) {
@@ -534,28 +572,40 @@ class Quantizer {
 
   static bool has_weights(const Node& n) { return n.op == OpKind::Conv2d || n.op == OpKind::Linear; }
 
-  // Adaptive PoT rounding of node i's weights: for every candidate offset d, the weight error
+  // The weight widths the recipe calibrates: weight_bits, and mixed precision's high_bits.
+  std::vector<int> weight_widths() const {
+    if (!recipe_.mixed.enabled) return {recipe_.weight_bits};
+    return {recipe_.weight_bits, recipe_.mixed.high_bits};
+  }
+
+  // Adaptive PoT rounding of node i's weights: for every width and candidate offset d, the weight error
   // W - 2^(floor(log2 s_c) + d) * codes run as a bias-free layer on this image's FP32 input gives the
-  // error of every output (before norm and activation); its squares are summed per output channel.
+  // error of every output (before norm and activation); its squares are summed per output channel. With
+  // mixed precision also the layer's signal, the squares of the bias-free layer's own output.
   void observe_weight_rounding(size_t i, const std::vector<Tensor>& outs) {
     const Node& node = g_.nodes[i];
-    const int bits = recipe_.weight_bits;
-    WeightRounding& wr = weight_rounding_[i];
+    Node diff = node;
+    diff.has_bias = false;
+    diff.params.erase("bias");
+    diff.norm = Norm::None;
+    diff.act = Act::None;
+    const std::vector<const Tensor*> ins{&outs[static_cast<size_t>(node.inputs[0])]};
+    if (recipe_.mixed.enabled)
+      for (float v : eval_node_fp32(diff, ins).data) layer_signal_[i] += static_cast<double>(v) * v;
+    for (int bits : weight_widths()) observe_weight_error(node, bits, ins, diff, weight_rounding_[bits][i]);
+  }
+
+  static void observe_weight_error(const Node& node, int bits, const std::vector<const Tensor*>& ins,
+                                   Node& diff, WeightRounding& wr) {
     const std::vector<float> scales = weight_scales_float(node, bits);
     const size_t channels = scales.size();
     if (wr.floor_exp.empty()) {
       for (float sc : scales) wr.floor_exp.push_back(floor_exponent(sc));
       for (auto& e : wr.error) e.assign(channels, 0.0);
     }
-    Node diff = node;
-    diff.has_bias = false;
-    diff.params.erase("bias");
-    diff.norm = Norm::None;
-    diff.act = Act::None;
     const auto& w = node.params.at("weight").data;
     auto& dw = diff.params.at("weight").data;
     const size_t per = w.size() / channels;
-    const std::vector<const Tensor*> ins{&outs[static_cast<size_t>(node.inputs[0])]};
     for (size_t d = 0; d < std::size(kPotOffsets); ++d) {
       for (size_t c = 0; c < channels; ++c) {
         const float sc = std::ldexp(1.0f, wr.floor_exp[c] + kPotOffsets[d]);
@@ -572,16 +622,16 @@ class Quantizer {
     }
   }
 
-  // Per output channel: the weight scale max|w| / qmax, or with power-of-two scales 2^e, e by plain or
-  // adaptive rounding (each channel's own output error; an all-zero channel keeps scale 1).
-  std::vector<float> weight_scales(size_t i) const {
-    std::vector<float> scales = weight_scales_float(g_.nodes[i], recipe_.weight_bits);
+  // Per output channel at `bits`: the weight scale max|w| / qmax, or with power-of-two scales 2^e, e by
+  // plain or adaptive rounding (each channel's own output error; an all-zero channel keeps scale 1).
+  std::vector<float> weight_scales(size_t i, int bits) const {
+    std::vector<float> scales = weight_scales_float(g_.nodes[i], bits);
     if (recipe_.scales != ScaleKind::PowerOfTwo) return scales;
     const bool adaptive = recipe_.pot_rounding == PotRounding::Adaptive;
     for (size_t c = 0; c < scales.size(); ++c) {
       const std::vector<int> candidates = pot_candidates(scales[c]);
       const int e = !adaptive ? candidates[0] : least_error_exponent(candidates, [&](int x) {
-        const WeightRounding& wr = weight_rounding_.at(i);
+        const WeightRounding& wr = weight_rounding_.at(bits).at(i);
         return wr.error[static_cast<size_t>(x - wr.floor_exp[c] - kPotOffsets[0])][c];
       });
       scales[c] = std::ldexp(1.0f, e);
@@ -899,7 +949,7 @@ class Quantizer {
       for (float s : in.scale)
         if (s != in.scale[0])
           unsupported(node, "its input has per-channel scales (only depthwise convs allow them)");
-    quantize_weights(node, recipe_.weight_bits, weight_scales(i), q);
+    quantize_weights(node, weight_bits_[i], weight_scales(i, weight_bits_[i]), q);
     if (recipe_.mixed_scheme.enabled && node.groups == 1) mix_schemes(i, q);
     q.bias.assign(static_cast<size_t>(channels), 0);
     std::vector<double> acc_scale(static_cast<size_t>(channels));
@@ -1103,19 +1153,115 @@ class Quantizer {
   std::vector<ChannelStats> stats_;
   std::vector<std::vector<float>> factors_;
   Observers obs_;
-  // Adaptive PoT rounding of weights, per weighted node: floor(log2 s_c) and, per offset of
-  // kPotOffsets, each output channel's summed squared output error.
-  struct WeightRounding {
-    std::vector<int> floor_exp;
-    std::array<std::vector<double>, std::size(kPotOffsets)> error;
-  };
-  std::vector<WeightRounding> weight_rounding_;
+  std::map<int, std::vector<WeightRounding>> weight_rounding_;  // by weight width
+  std::vector<double> layer_signal_;  // mixed precision: per weighted node, sum (X W)^2 (bias-free)
+  std::vector<int> weight_bits_;      // per node: the width build_weighted quantizes at
 };
+
+// P²-ViT's coarse-to-fine mixed precision (docs/quantization.md): calibrate on all but the held-out
+// images (both weight widths), build the all-low and all-high programs once, rank the layers by the
+// sensitivity proxy, promote greedily within the BOPs budget, then evolve; each choice is scored by the
+// relative squared error of its integer logits against FP32 on the held-out images.
+QGraph quantize_mixed(const Graph& graph, const Recipe& recipe, const std::vector<Tensor>& images,
+                      const ProgressFn& progress, MixedPrecisionReport* report) {
+  const size_t held = holdout_count(images.size(), recipe.mixed.holdout);
+  const std::vector<Tensor> calib(images.begin(), images.end() - static_cast<std::ptrdiff_t>(held));
+  const std::vector<Tensor> holdout(images.end() - static_cast<std::ptrdiff_t>(held), images.end());
+  Quantizer quantizer(graph, recipe, calib, progress);
+  quantizer.calibrate();
+  const QGraph high = quantizer.build_graph(recipe.mixed.high_bits);
+  QGraph q = quantizer.build_graph(recipe.weight_bits);
+  const std::vector<QNode> low_nodes = q.nodes;
+
+  const std::vector<int> layers = weighted_layers(q.graph);
+  std::vector<double> sensitivity;
+  BopsBudget budget;
+  for (int i : layers) {
+    const Node& node = q.graph.nodes[static_cast<size_t>(i)];
+    const int act_bits = q.nodes[static_cast<size_t>(node.inputs[0])].out.bits;
+    sensitivity.push_back(quantizer.sensitivity(static_cast<size_t>(i)));
+    budget.low.push_back(layer_bops(node.macs(), recipe.weight_bits, act_bits));
+    budget.high.push_back(layer_bops(node.macs(), recipe.mixed.high_bits, act_bits));
+  }
+  const int64_t bops_low = budget.bops(BitChoice(layers.size(), false));
+  budget.limit = static_cast<int64_t>(std::floor(recipe.mixed.budget * static_cast<double>(bops_low)));
+
+  std::vector<Tensor> reference;
+  for (const Tensor& img : holdout) reference.push_back(run_fp32(q.graph, img));
+  const auto apply = [&](const BitChoice& choice) {
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const size_t i = static_cast<size_t>(layers[l]);
+      q.nodes[i] = choice[l] ? high.nodes[i] : low_nodes[i];
+    }
+  };
+  // Every layer's program depends on its own width only, so the integer outputs of the first choice scored
+  // (the greedy start) hold for any other choice up to the first layer whose width differs: a choice runs
+  // from there on. Each node's inputs come before it (graph order).
+  validate(high, QGraphUse::Compute);
+  BitChoice base;
+  std::vector<std::vector<QTensor>> base_outputs;  // per held-out image, every node
+  const size_t n = q.nodes.size();
+  const auto logits_of = [&](const BitChoice& choice, size_t k) {
+    size_t first = n;
+    for (size_t l = 0; l < layers.size() && first == n; ++l)
+      if (choice[l] != base[l]) first = static_cast<size_t>(layers[l]);
+    if (first == n) return dequantize(base_outputs[k].back(), q.nodes.back().out);
+    std::vector<QTensor> fresh(n - first);
+    for (size_t i = first; i < n; ++i) {
+      std::vector<const QTensor*> ins;
+      for (int in : q.graph.nodes[i].inputs) {
+        const size_t j = static_cast<size_t>(in);
+        ins.push_back(j < first ? &base_outputs[k][j] : &fresh[j - first]);
+      }
+      fresh[i - first] = eval_node_int(q, static_cast<int>(i), ins);
+    }
+    return dequantize(fresh.back(), q.nodes.back().out);
+  };
+  const auto score = [&](const BitChoice& choice) {
+    apply(choice);
+    if (base_outputs.empty()) {
+      base = choice;
+      for (const Tensor& img : holdout) base_outputs.push_back(run_int_all(q, quantize_input(q, img)));
+    }
+    double noise = 0, signal = 0;
+    for (size_t k = 0; k < holdout.size(); ++k) {
+      const Tensor logits = logits_of(choice, k);
+      for (size_t e = 0; e < logits.data.size(); ++e) {
+        const double want = reference[k].data[e], d = logits.data[e] - want;
+        noise += d * d;
+        signal += want * want;
+      }
+    }
+    return signal > 0 ? noise / signal : noise;
+  };
+  const BitChoice start = greedy_choice(sensitivity, budget);
+  const SearchResult found = evolve(start, sensitivity, budget, recipe.mixed, score, progress);
+  apply(found.best);
+  if (report) {
+    MixedPrecisionReport& r = *report;
+    r = {};
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const Node& node = q.graph.nodes[static_cast<size_t>(layers[l])];
+      r.layers.push_back({node.name, node.macs(), sensitivity[l],
+                          found.best[l] ? recipe.mixed.high_bits : recipe.weight_bits});
+    }
+    r.bops = budget.bops(found.best);
+    r.bops_low = bops_low;
+    r.budget = recipe.mixed.budget;
+    r.calibration_images = static_cast<int>(calib.size());
+    r.holdout_images = static_cast<int>(holdout.size());
+    r.greedy_score = found.start_score;
+    r.best_score = found.best_score;
+    r.scored = found.scored;
+    r.greedy_high = static_cast<int>(std::count(start.begin(), start.end(), true));
+  }
+  return q;
+}
 
 }  // namespace
 
 QGraph quantize_graph(const Graph& graph, const Recipe& recipe, const std::vector<Tensor>& calibration,
-                      const ProgressFn& progress) {
+                      const ProgressFn& progress, MixedPrecisionReport* mixed) {
   if (calibration.empty())
     throw std::invalid_argument("calibration data is empty: at least one image is needed");
   for (size_t k = 0; k < calibration.size(); ++k)
@@ -1123,7 +1269,12 @@ QGraph quantize_graph(const Graph& graph, const Recipe& recipe, const std::vecto
       throw std::invalid_argument("calibration image " + std::to_string(k) + " has shape " +
                                   shape_str(calibration[k].shape) + ", the model's input is " +
                                   shape_str(graph.nodes[0].out_shape));
-  return Quantizer(graph, recipe, calibration, progress).run();
+  if (!recipe.mixed.enabled) {
+    Quantizer quantizer(graph, recipe, calibration, progress);
+    quantizer.calibrate();
+    return quantizer.build_graph(recipe.weight_bits);
+  }
+  return quantize_mixed(graph, recipe, calibration, progress, mixed);
 }
 
 QualityReport evaluate_quality(const QGraph& qgraph, const std::vector<Tensor>& images,

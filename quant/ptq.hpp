@@ -23,11 +23,30 @@ Graph fold_batchnorm(const Graph& graph);
 /// Called as calibration proceeds: stage name, images done, images in the stage.
 using ProgressFn = std::function<void(const std::string& stage, int done, int total)>;
 
+/// What the mixed-precision search (recipe "mixed_precision") found, for the reports.
+struct MixedPrecisionLayer {
+  std::string name;
+  int64_t macs = 0;
+  double sensitivity = 0;  // the coarse step's proxy (docs/quantization.md)
+  int weight_bits = 0;     // chosen
+};
+struct MixedPrecisionReport {
+  std::vector<MixedPrecisionLayer> layers;  // the weighted layers, graph order
+  int64_t bops = 0, bops_low = 0;           // chosen; every layer at weight_bits
+  double budget = 0;                        // the recipe's limit, a factor of bops_low
+  int calibration_images = 0, holdout_images = 0;
+  double greedy_score = 0, best_score = 0;  // relative logit MSE vs FP32 on the held-out images
+  int scored = 0;                           // distinct choices scored
+  int greedy_high = 0;                      // layers at the high width in the greedy start
+};
+
 /// Quantizes `graph` (params materialized) by `recipe`, calibrated on `calibration` (non-empty, each
 /// shaped like the graph input). Throws std::invalid_argument for empty or mis-shaped calibration data
-/// and for graphs the recipe cannot quantize (naming the node).
+/// and for graphs the recipe cannot quantize (naming the node). With mixed precision the last
+/// holdout_count() images score the search and are not calibration data; `mixed`, when given, receives
+/// what the search found.
 QGraph quantize_graph(const Graph& graph, const Recipe& recipe, const std::vector<Tensor>& calibration,
-                      const ProgressFn& progress = {});
+                      const ProgressFn& progress = {}, MixedPrecisionReport* mixed = nullptr);
 
 /// Per-layer and end-to-end quality of a QGraph against the FP32 graph it came from.
 struct LayerQuality {

@@ -68,19 +68,36 @@ Recipe read_recipe(const nlohmann::json& j, const std::string& origin) {
   recipe.smoothing.enabled = smooth.boolean("enabled", false);
   recipe.smoothing.alpha = smooth.number("alpha", 0.5, 0.0, 1.0);
   smooth.reject_unknown_keys();
-  JsonReader mixed = r.object("mixed_scheme");
-  recipe.mixed_scheme.enabled = mixed.boolean("enabled", false);
-  recipe.mixed_scheme.pot_ratio = mixed.number("pot_ratio", 0.5, 0.0, 1.0);
-  recipe.mixed_scheme.pot_bits = mixed.integer("pot_bits", 4, 2, 5);
+  JsonReader scheme = r.object("mixed_scheme");
+  recipe.mixed_scheme.enabled = scheme.boolean("enabled", false);
+  recipe.mixed_scheme.pot_ratio = scheme.number("pot_ratio", 0.5, 0.0, 1.0);
+  recipe.mixed_scheme.pot_bits = scheme.integer("pot_bits", 4, 2, 5);
   if (recipe.mixed_scheme.enabled && pot_max_exponent(recipe.mixed_scheme.pot_bits) > recipe.weight_bits - 2)
-    mixed.fail("pot_bits", "its largest code 2^" +
-                               std::to_string(pot_max_exponent(recipe.mixed_scheme.pot_bits)) +
-                               " does not fit weight_bits " + std::to_string(recipe.weight_bits));
+    scheme.fail("pot_bits", "its largest code 2^" +
+                                std::to_string(pot_max_exponent(recipe.mixed_scheme.pot_bits)) +
+                                " does not fit weight_bits " + std::to_string(recipe.weight_bits));
   if (recipe.mixed_scheme.enabled && recipe.scales == ScaleKind::PowerOfTwo)
-    mixed.fail("enabled",
-               "a power-of-two row's scale is max|w| / 2^kmax, not a power of two: mixed-scheme "
-               "weights need \"scales\": \"float\"");
+    scheme.fail("enabled",
+                "a power-of-two row's scale is max|w| / 2^kmax, not a power of two: mixed-scheme "
+                "weights need \"scales\": \"float\"");
+  scheme.reject_unknown_keys();
+  JsonReader mixed = r.object("mixed_precision");
+  recipe.mixed.enabled = mixed.boolean("enabled", false);
+  recipe.mixed.high_bits = mixed.integer("high_bits", 8, 2, 8);
+  recipe.mixed.budget = mixed.number("budget", 1.1, 1.0, 16.0);
+  recipe.mixed.holdout = mixed.number("holdout", 0.25, 0.05, 0.95);
+  recipe.mixed.population = mixed.integer("population", 8, 2, 256);
+  recipe.mixed.generations = mixed.integer("generations", 6, 0, 1000);
+  recipe.mixed.seed = mixed.integer("seed", 0, 0, 2147483647);
+  if (recipe.mixed.enabled && recipe.mixed.high_bits <= recipe.weight_bits)
+    mixed.fail("high_bits", "the promoted width must exceed weight_bits (" +
+                                std::to_string(recipe.weight_bits) + "), found " +
+                                std::to_string(recipe.mixed.high_bits));
   mixed.reject_unknown_keys();
+  if (recipe.mixed.enabled && recipe.scales != ScaleKind::PowerOfTwo)
+    r.fail("mixed_precision",
+           "mixed precision ranks layers by the power-of-two weight search's errors: it needs \"scales\": "
+           "\"power-of-two\"");
   if (recipe.pot_rounding == PotRounding::Adaptive && recipe.scales != ScaleKind::PowerOfTwo)
     r.fail("pot_rounding",
            "adaptive rounding picks power-of-two exponents: it needs \"scales\": \"power-of-two\"");

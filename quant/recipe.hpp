@@ -66,6 +66,22 @@ struct MixedSchemeRecipe {
   int pot_bits = 4;  // "mixed_scheme.pot_bits" 2..5: sign + exponent; 2^(pot_bits-1) - 2 <= weight_bits - 2
 };
 
+/// P²-ViT's coarse-to-fine mixed precision (docs/quantization.md, quant/mixed_precision.hpp): each Conv2d /
+/// Linear keeps its weights at the recipe's weight_bits or is promoted to high_bits, under a budget of bit
+/// operations (BOPs = MACs x weight bits x input activation bits, summed over those layers). Coarse: layers
+/// ranked by a sensitivity proxy, the most sensitive promoted greedily; fine: an evolutionary search scored
+/// on a held-out split of the calibration images.
+struct MixedPrecisionRecipe {
+  bool enabled = false;   // "mixed_precision.enabled" (default false)
+  int high_bits = 8;      // "high_bits": the promoted width, weight_bits + 1 .. 8 (default 8)
+  double budget = 1.1;    // "budget": BOPs at most this times the all-weight_bits model's (1 .. 16; 1.1)
+  double holdout = 0.25;  // "holdout": fraction of the calibration images held out to score the search, the
+                          // last round(holdout * n) of them (at least 1, at most n - 1); 0.05 .. 0.95
+  int population = 8;     // "population": candidates per generation (2 .. 256; default 8)
+  int generations = 6;    // "generations": evolution steps after the greedy start (0 .. 1000; default 6)
+  int seed = 0;           // "seed": the search's random generator (0 .. 2^31 - 1; default 0)
+};
+
 struct Recipe {
   std::string name;  // e.g. "trio-w8a8"
   std::string description;
@@ -81,8 +97,9 @@ struct Recipe {
   ScaleKind scales = ScaleKind::Float;
   PotRounding pot_rounding = PotRounding::Nearest;  // only with power-of-two scales
   SmoothingRecipe smoothing;
-  MixedSchemeRecipe mixed_scheme;
-  std::string source_json;  // the recipe as read
+  MixedSchemeRecipe mixed_scheme;  // "mixed_scheme"
+  MixedPrecisionRecipe mixed;      // "mixed_precision"
+  std::string source_json;         // the recipe as read
 };
 
 /// Reads and validates a recipe file. Throws ConfigError naming the file, the JSON path, what was

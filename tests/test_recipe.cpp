@@ -41,6 +41,12 @@ TEST_CASE("Every bundled recipe loads and says what it is", "[recipe]") {
     CHECK(p2.vit.ptf);
   }
   CHECK(find_recipe("p2vit-w4a8", kRecipeDir).weight_bits == 4);
+  const Recipe mixed = find_recipe("p2vit-mixed", kRecipeDir);
+  CHECK(mixed.mixed.enabled);
+  CHECK(mixed.weight_bits == 4);
+  CHECK(mixed.mixed.high_bits == 8);
+  CHECK(mixed.mixed.budget == 1.1);
+  CHECK_FALSE(find_recipe("p2vit-w4a8", kRecipeDir).mixed.enabled);
 }
 
 TEST_CASE("Recipe errors name the origin, the JSON path, the expectation and the value", "[recipe]") {
@@ -74,6 +80,19 @@ TEST_CASE("Recipe errors name the origin, the JSON path, the expectation and the
              Catch::Contains("/smoothing/alpha: expected a number in [0, 1], found 1.5"));
   CHECK_THAT(error_of(R"({"name": "x", "smoothing": {"alpha": 0.5, "beta": 1}})"),
              Catch::Contains("/smoothing/beta: unknown key"));
+  const std::string pot = R"("name": "x", "scales": "power-of-two", "weight_bits": 4, )";
+  CHECK_THAT(error_of(R"({"name": "x", "weight_bits": 4, "mixed_precision": {"enabled": true}})"),
+             Catch::Contains("/mixed_precision: mixed precision ranks layers by the power-of-two"));
+  CHECK_THAT(error_of("{" + pot + R"("mixed_precision": {"enabled": true, "high_bits": 4}})"),
+             Catch::Contains("/mixed_precision/high_bits: the promoted width must exceed weight_bits (4), "
+                             "found 4"));
+  CHECK_THAT(error_of("{" + pot + R"("mixed_precision": {"budget": 0.9}})"),
+             Catch::Contains("/mixed_precision/budget: expected a number in [1, 16], found 0.9"));
+  CHECK_THAT(error_of("{" + pot + R"("mixed_precision": {"population": 1}})"),
+             Catch::Contains("/mixed_precision/population: expected an integer in [2, 256], found 1"));
+  CHECK_THAT(error_of("{" + pot + R"("mixed_precision": {"generation": 3}})"),
+             Catch::Contains("/mixed_precision/generation: unknown key"));
+  CHECK(error_of("{" + pot + R"("mixed_precision": {"enabled": true}})") == "no error");
   CHECK_THROWS_WITH(find_recipe("no-such-recipe", kRecipeDir),
                     Catch::Contains("known: ") && Catch::Contains("trio-w8a8"));
 }

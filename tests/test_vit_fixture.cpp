@@ -1,6 +1,6 @@
 // The trained Fashion-MNIST ViT fixture (tests/data/fashion_vit/, docs/fixture.md) quantized with vit-w8a8,
-// p2vit-w8a8 and p2vit-w4a8 on its committed image subset: accuracy against bounds derived from the accuracy
-// table of docs/quant-quality.md, and the integer forward pass.
+// p2vit-w8a8, p2vit-w4a8 and p2vit-mixed on its committed image subset: accuracy against bounds derived from
+// the accuracy table of docs/quant-quality.md, and the integer forward pass.
 //
 // The table (tools/quant_quality_table.py, also written to fashion_vit/quant_quality.json) is measured on
 // the whole 10,000-image test set after calibrating on the first 256 training images; subset/ holds those
@@ -61,7 +61,7 @@ TEST_CASE(
       load_fashion_mnist(subset.string(), "test", vitsim::test::sample_count(1000), 0, res, channels);
   const size_t n = eval.images.size();
   REQUIRE(n == static_cast<size_t>(vitsim::test::sample_count(1000)));
-  for (const char* recipe : {"vit-w8a8", "p2vit-w8a8", "p2vit-w4a8"}) {
+  for (const char* recipe : {"vit-w8a8", "p2vit-w8a8", "p2vit-w4a8", "p2vit-mixed"}) {
     const nlohmann::json& row = table.at("recipes").at(recipe);
     const QGraph qg = quantize_graph(graph, find_recipe(recipe, kRecipeDir), calib.images);
     const QualityReport q = evaluate_quality(qg, eval.images, eval.labels);

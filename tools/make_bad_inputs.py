@@ -98,6 +98,9 @@ def recipe_cases():
     with open(os.path.join(ROOT, "configs", "quant", "naive-w8a8.json")) as f:
         base = json.load(f)
     json_family("recipe", base, "weight_bits", "quantize --onnx {d}/base/tiny.onnx --recipe {f} --out {t}/o.vqg")
+    # Mixed precision holds calibration images out to score its search: one image leaves none to calibrate.
+    case("-", None, 2, "at least 2 calibration images",
+         "quantize --onnx {d}/base/tiny.onnx --recipe p2vit-mixed --calib-count 1 --out {t}/o.vqg")
 
 
 def sweep_cases():

@@ -49,7 +49,40 @@ nlohmann::json quality_json(const QualityReport& q) {
   return j;
 }
 
+nlohmann::json mixed_json(const MixedPrecisionReport& m) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const MixedPrecisionLayer& l : m.layers)
+    layers.push_back(
+        {{"name", l.name}, {"macs", l.macs}, {"sensitivity", l.sensitivity}, {"weight_bits", l.weight_bits}});
+  return {{"bops", m.bops},
+          {"bops_all_low", m.bops_low},
+          {"bops_ratio", static_cast<double>(m.bops) / static_cast<double>(m.bops_low)},
+          {"budget", m.budget},
+          {"calibration_images", m.calibration_images},
+          {"holdout_images", m.holdout_images},
+          {"greedy_high_layers", m.greedy_high},
+          {"greedy_score", m.greedy_score},
+          {"best_score", m.best_score},
+          {"scored", m.scored},
+          {"layers", layers}};
+}
+
 }  // namespace
+
+void print_mixed_precision(const MixedPrecisionReport& m, std::ostream& out) {
+  if (m.layers.empty()) return;
+  int low_bits = m.layers[0].weight_bits, high = 0;
+  for (const MixedPrecisionLayer& l : m.layers) low_bits = std::min(low_bits, l.weight_bits);
+  for (const MixedPrecisionLayer& l : m.layers) high += l.weight_bits != low_bits;
+  const auto flags = out.flags();
+  out << "mixed precision: " << high << " of " << m.layers.size() << " layers at higher-width weights, BOPs "
+      << std::fixed << std::setprecision(3) << static_cast<double>(m.bops) / static_cast<double>(m.bops_low)
+      << "x the all-" << low_bits << "-bit model (budget " << m.budget << "x); held-out logit error "
+      << std::scientific << std::setprecision(3) << m.best_score << " (greedy start, " << m.greedy_high
+      << " layers: " << m.greedy_score << "; " << m.scored << " choices scored on " << m.holdout_images
+      << " held-out images, " << m.calibration_images << " calibrated on)\n";
+  out.flags(flags);
+}
 
 bool is_standard_vit(const Graph& graph) {
   return std::any_of(graph.nodes.begin(), graph.nodes.end(), [](const Node& n) {
@@ -80,13 +113,15 @@ int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err)
   const Shape& input = graph.nodes.at(0).out_shape;
   const ImageSet calib = load_images(args.calib, "train", args.calib_count, input, args.seed + 1);
   const auto t0 = clock::now();
-  QGraph qg = quantize_graph(graph, recipe, calib.images, progress_line(err));
+  MixedPrecisionReport mixed;
+  QGraph qg = quantize_graph(graph, recipe, calib.images, progress_line(err), &mixed);
   const double quantize_s = std::chrono::duration<double>(clock::now() - t0).count();
   save_qgraph(qg, args.out);
 
   out << graph.model << " quantized with " << recipe.name << " on " << calib.images.size() << " "
       << args.calib << " calibration images in " << std::fixed << std::setprecision(2) << quantize_s
       << " s -> " << args.out << '\n';
+  print_mixed_precision(mixed, out);
   if (args.eval == "none") return 0;
   const ImageSet eval = load_images(args.eval, "test", args.eval_count, input, args.seed + 2);
   const QualityReport q = evaluate_quality(qg, eval.images, eval.labels, progress_line(err));
@@ -96,6 +131,7 @@ int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err)
   report["recipe"] = recipe.name;
   report["calibration"] = {{"source", args.calib}, {"images", calib.images.size()}};
   report["evaluation_source"] = args.eval;
+  if (!mixed.layers.empty()) report["mixed_precision"] = mixed_json(mixed);
   write_file_atomic(report_path, report.dump(2) + "\n");
 
   out << std::setprecision(2) << "quality on " << q.images << " " << args.eval << " images: output SQNR "

@@ -37,6 +37,10 @@ quant::Graph model_graph(const QuantizeArgs& args);
 /// Runs the command; returns the exit code (std::invalid_argument from any stage propagates).
 int run_quantize(const QuantizeArgs& args, std::ostream& out, std::ostream& err);
 
+/// One line on what mixed precision chose ("weights: 7 of 50 layers at 8 bits ..., BOPs 1.098x ...");
+/// nothing for a recipe without mixed precision (an empty report).
+void print_mixed_precision(const quant::MixedPrecisionReport& mixed, std::ostream& out);
+
 /// Progress on a terminal: one line rewritten in place; nothing when stderr is not a terminal.
 quant::ProgressFn progress_line(std::ostream& err);
 

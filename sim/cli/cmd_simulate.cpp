@@ -105,7 +105,8 @@ int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& 
       << " calibration images\n";
   const quant::ImageSet calib =
       load_images(q.calib, "train", q.calib_count, graph.nodes.at(0).out_shape, q.seed + 1);
-  const quant::QGraph qgraph = quant::quantize_graph(graph, recipe, calib.images, progress_line(err));
+  quant::MixedPrecisionReport mixed;
+  const quant::QGraph qgraph = quant::quantize_graph(graph, recipe, calib.images, progress_line(err), &mixed);
   if (!q.out.empty()) quant::save_qgraph(qgraph, q.out);
   const double quantize_s = std::chrono::duration<double>(clock::now() - t0).count();
   err << "[3/3] simulating on " << config.name << " (" << args.timing << " timing"
@@ -113,6 +114,7 @@ int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& 
   const SimOutcome outcome = simulate_detailed(qgraph, config, options);
   out << "model and PTQ: " << std::fixed << std::setprecision(1) << quantize_s << " s"
       << (q.out.empty() ? "" : " (quantized graph: " + q.out + ")") << '\n';
+  print_mixed_precision(mixed, out);
   return report_and_summarize(outcome, config, args, energy, out);
 }
 
