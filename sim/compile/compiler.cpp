@@ -1508,25 +1508,16 @@ struct MatmulHead {
   int64_t rows = 0, cols = 0, depth = 0;
 };
 
-// `granule`: the engine's output channels (n) and pixels (m) per output group when the orientation is
-// chosen for it (a linear-attention head), else none: the larger output dimension is m.
 ComputeTile matmul_tile(int layer, const MatmulHead& h, int64_t head, int64_t p0, int64_t p1,
-                        std::vector<int> aux_chain, const arch::TileGranule* granule = nullptr) {
+                        std::vector<int> aux_chain) {
   ComputeTile t;
   t.layer = layer;
   t.work = TileWork::Gemm;
   t.region = {head, head + 1, p0, p1};
-  // The larger output dimension is m, the pixel axis the engines replicate along (sharing the other
-  // operand), unless the other orientation needs fewer output groups on the engine: V'K^T's (d + 1) x d
-  // output takes ceil(d / 8) x ceil((d + 1) / 16) = 4 groups of trio-vit's 8 lanes x 16 replicas for
-  // d = 16, but ceil((d + 1) / 8) x ceil(d / 16) = 3 with the d + 1 rows on the lanes.
+  // The larger output dimension is m, the pixel axis the engines replicate along.
   const int64_t cols = p1 - p0;
   t.m = std::max(cols, h.rows);
   t.n = std::min(cols, h.rows);
-  auto groups = [&](int64_t m, int64_t n) {
-    return ceil_div(n, granule->channels) * ceil_div(m, granule->pixels);
-  };
-  if (granule && groups(t.n, t.m) < groups(t.m, t.n)) std::swap(t.m, t.n);
   t.k = h.depth;
   t.macs = h.rows * cols * h.depth;
   t.aux_chain = std::move(aux_chain);
@@ -1586,10 +1577,17 @@ void Compiler::emit_attention(int vk, int out, int normalize) {
     const Node& n = node(l.layer);
     std::vector<int> tiles;
     for (const auto& [p0, p1] : pixel_blocks(l.head.cols, l.head.cols, l.block)) {
-      const arch::TileGranule granule =
-          config_.engines[static_cast<size_t>(resource)].params->granule(TileWork::Gemm);
-      ComputeTile t = matmul_tile(l.layer, l.head, head, p0, p1, matmul_aux_chain(l.layer), &granule);
+      ComputeTile t = matmul_tile(l.layer, l.head, head, p0, p1, matmul_aux_chain(l.layer));
       t.resource = resource;
+      // Both operands are activations, so either output dimension may go on the engine's pixel axis: the
+      // other orientation when its closed-form cycles are fewer (V'K^T's 17 x 16 output for d = 16 on
+      // trio-vit: its 17 rows on R-MAC's 8 lanes, 3 output groups, 87 cycles at N = 196, instead of on the
+      // 16 replicas, 4 groups, 112 cycles).
+      ComputeTile swapped = t;
+      std::swap(swapped.m, swapped.n);
+      const arch::Resource& engine = program_.resources[static_cast<size_t>(resource)];
+      if (arch::tile_cost(config_, engine, swapped).cycles < arch::tile_cost(config_, engine, t).cycles)
+        t = std::move(swapped);
       t.wait_tiles = on_chip;
       for (int producer : on_chip) t.reads.push_back(output_view(producer, 0));
       std::vector<Operand> operands;
