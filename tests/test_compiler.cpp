@@ -385,6 +385,19 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
       }
       CHECK(waited.size() == dw_tiles.size());
       apart += pair_apart;
+      if (ideal) {
+        // R-MAC joins MAT (docs/engines.md): the depthwise blocks are exactly R-MAC's lanes x replicas = 128
+        // output pixels, across row boundaries, or one whole row when a row is longer, the last one short.
+        const quant::Node& n = g.nodes[static_cast<size_t>(dw)];
+        const int64_t pixels = n.out_shape[1] * n.out_shape[2];
+        const int64_t block = std::min(pixels, std::max<int64_t>(128, n.out_shape[2]));
+        REQUIRE(static_cast<int64_t>(dw_tiles.size()) == (pixels + block - 1) / block);
+        for (size_t i = 0; i < dw_tiles.size(); ++i) {
+          const arch::Region& r = p.tiles[static_cast<size_t>(dw_tiles[i])].region;
+          CHECK(r.p0 == static_cast<int64_t>(i) * block);
+          CHECK(r.p1 == std::min(pixels, static_cast<int64_t>(i + 1) * block));
+        }
+      }
       for (int t : dw_tiles) {
         const arch::ComputeTile& tile = p.tiles[static_cast<size_t>(t)];
         CHECK(tile.resource == rmac);
@@ -394,6 +407,19 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
     }
     CHECK(joined > 0);
     CHECK(apart * 4 < static_cast<int64_t>(dws.size()));  // most pairs run fused
+    if (!ideal) continue;
+    // S3/b1.mb.dw, 256 channels on 14 x 14 pixels, in blocks of 128 and 68 pixels: each block is
+    // ceil(256 / 8) = 32 channel groups x 1 pixel group of R-MAC's 128, 9 waves (taps) of 1,024 activation
+    // bytes (the port share: p = 1), depth 5, through requantizer, hswish and shift subtractor (rate 128,
+    // latency 4 + 3 + 1 = 8, a = 1,024 / 128 = 8, T = max(9, 8) = 9): 31 x 9 + 9 + 4 + 8 + 8 = 308 cycles.
+    // (Blocks of whole rows, 140 + 56 pixels, took 2 + 1 pixel groups: 596 + 308 cycles.)
+    const std::vector<int> s3 = tiles_of(p, g.find("S3/b1.mb.dw"));
+    REQUIRE(s3.size() == 2);
+    for (int t : s3) {
+      const arch::ComputeTile& tile = p.tiles[static_cast<size_t>(t)];
+      CHECK(tile.n == 256);
+      CHECK(arch::tile_cost(accel("trio-vit"), p.resources[static_cast<size_t>(rmac)], tile).cycles == 308);
+    }
   }
   const arch::Program s = sim::compile(q, accel("systolic-32x32-os"));
   for (int dw : dws) {
@@ -411,7 +437,8 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
 TEST_CASE("Linear attention pipelines heads: V'K^T on R-MAC, its product with Q on MAT", "[compiler]") {
   const quant::QGraph q = quantized("efficientvit-b0");
   const quant::Graph& g = q.graph;
-  const arch::Program p = sim::compile(q, accel("trio-vit"));
+  const arch::AccelConfig config = accel("trio-vit");
+  const arch::Program p = sim::compile(q, config);
   const int rmac = resource_index(p, "rmac"), mat = resource_index(p, "mat");
   const int log2 = resource_index(p, "log2_quantizer");
   int blocks = 0;
@@ -441,7 +468,15 @@ TEST_CASE("Linear attention pipelines heads: V'K^T on R-MAC, its product with Q 
       CHECK(a.region.c0 == h);
       CHECK(b.region.c0 == h);
       CHECK(c.region.c0 == h);
-      CHECK((a.m == d + 1 && a.n == d && a.k == n));
+      // V'K^T's (d + 1) x d output puts its d + 1 rows on R-MAC's 8 lanes and its d columns on the 16
+      // replicas: ceil(17 / 8) x ceil(16 / 16) = 3 output groups (the other way round, 2 x 2 = 4), each
+      // ceil(N / 8) waves, depth 5 + 3, through the requantizer (rate 128, latency 4, a = 128 / 128 = 1)
+      // unless int32: 2 x waves + waves + 7 (+ 1 + 4) cycles, 87 for N = 196 (stage 3), 33 for N = 49.
+      REQUIRE(d == 16);
+      CHECK((a.m == d && a.n == d + 1 && a.k == n));
+      CHECK(arch::tile_cost(config, p.resources[static_cast<size_t>(rmac)], a).cycles ==
+            3 * ((n + 7) / 8) + 7 + (a.aux_chain.empty() ? 0 : 5));
+      // (V'K^T)Q keeps its N columns on the replicas: 3 x 13 groups for N = 196 (25 x 2 the other way).
       CHECK((b.m == n && b.n == d + 1 && b.k == d));
       // int32 results skip the requantizer.
       CHECK(a.aux_chain.empty() == (q.nodes[vk].out.bits == 32));

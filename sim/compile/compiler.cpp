@@ -1126,9 +1126,13 @@ struct ConvGeometry {
         boxes.push_back({y0, y1, x0, x1, first_channel, first_channel + input_channels(c0, c1)});
     return boxes;
   }
-  /// An upper bound of input_window over the blocks of `block` pixels (for sizing).
+  /// An upper bound of input_window over the blocks of `block` pixels (for sizing). A block of whole rows
+  /// covers block / out_w rows; any other block of at least a row may start anywhere in a row and then
+  /// covers (reads the whole of) up to ceil((block - 1) / out_w) + 1 rows.
   int64_t input_window_bound(int64_t block) const {
-    if (block >= out_w) return input_span_bound(block / out_w, in_h) * input_span_bound(out_w, in_w);
+    if (block >= out_w)
+      return input_span_bound(block % out_w == 0 ? block / out_w : ceil_div(block - 1, out_w) + 1, in_h) *
+             input_span_bound(out_w, in_w);
     return std::min(in_h, kernel) * input_span_bound(block, in_w);
   }
   /// Input pixels per channel that all the blocks of `block` output pixels read together (halos once per
@@ -1426,12 +1430,16 @@ bool Compiler::emit_fused(int dw, int pw) {
   // fused. Each option moves fewer bytes or as many with larger buffers, so the choice does too.
   Blocking joined_block{0, 0};
   if (ideal_ || resident(dw)) {
-    // Blocks of the fewest whole rows that fill the depthwise engine's pixel parallelism, and pointwise
-    // tiles of about a quarter of the output channels (whole lanes), so that the engines can share them;
-    // smaller where the slots (depthwise input and weights, pointwise weights and outputs) are too small.
+    // Blocks of exactly the depthwise engine's pixel parallelism (R-MAC: lanes x replicas output pixels),
+    // crossing row boundaries, so that every depthwise output group but the layer's last fills the engine's
+    // pixels (blocks of whole rows left lanes idle in each block's last group: 14 x 14 pixels in blocks of
+    // 10 rows took 3 groups of 128 instead of 2); at least one whole row (a smaller parallelism keeps blocks
+    // of one row). Pointwise tiles of about a quarter of the output channels (whole lanes), so that the
+    // engines can share them; smaller where the slots (depthwise input and weights, pointwise weights and
+    // outputs) are too small.
     const auto& dw_params = *config_.engines[static_cast<size_t>(dw_engine)].params;
     const int64_t want_pixels =
-        std::min(gd.pixels(), ceil_div(dw_params.granule(TileWork::Depthwise).pixels, gd.out_w) * gd.out_w);
+        std::min(gd.pixels(), std::max(dw_params.granule(TileWork::Depthwise).pixels, gd.out_w));
     const int64_t lanes =
         channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
     const int64_t piece = std::max(lanes, ceil_div(ceil_div(gp.out_channels, 4), lanes) * lanes);
@@ -1440,7 +1448,9 @@ bool Compiler::emit_fused(int dw, int pw) {
              fits({0, pw_weights(c), slot_out(pw, c * px * out_bytes)});
     };
     joined_block = [&]() -> Blocking {
-      for (int64_t px : pixel_candidates(gd.pixels(), gd.out_w))
+      std::vector<int64_t> pixels = pixel_candidates(gd.pixels(), gd.out_w);
+      if (want_pixels % gd.out_w != 0) pixels.insert(pixels.begin(), want_pixels);  // rows and a piece
+      for (int64_t px : pixels)
         for (int64_t c : channel_candidates(gp.out_channels, 1, lanes))
           if (px <= want_pixels && c <= piece && fits_joined(c, px)) return {c, px};
       return {0, 0};
@@ -1581,6 +1591,15 @@ void Compiler::emit_attention(int vk, int out, int normalize) {
     for (const auto& [p0, p1] : pixel_blocks(l.head.cols, l.head.cols, l.block)) {
       ComputeTile t = matmul_tile(l.layer, l.head, head, p0, p1, matmul_aux_chain(l.layer));
       t.resource = resource;
+      // Both operands are activations, so either output dimension may go on the engine's pixel axis: the
+      // other orientation when its closed-form cycles are fewer (V'K^T's 17 x 16 output for d = 16 on
+      // trio-vit: its 17 rows on R-MAC's 8 lanes, 3 output groups, 87 cycles at N = 196, instead of on the
+      // 16 replicas, 4 groups, 112 cycles).
+      ComputeTile swapped = t;
+      std::swap(swapped.m, swapped.n);
+      const arch::Resource& engine = program_.resources[static_cast<size_t>(resource)];
+      if (arch::tile_cost(config_, engine, swapped).cycles < arch::tile_cost(config_, engine, t).cycles)
+        t = std::move(swapped);
       t.wait_tiles = on_chip;
       for (int producer : on_chip) t.reads.push_back(output_view(producer, 0));
       std::vector<Operand> operands;
