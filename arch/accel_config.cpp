@@ -171,6 +171,11 @@ AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origi
                       ? ArbitrationPolicy::RoundRobin
                       : ArbitrationPolicy::FixedPriority;
 
+  JsonReader pipelining = r.object("pipelining");
+  c.pipelining.inter_layer = pipelining.boolean("inter_layer", false);
+  c.pipelining.intra_layer = pipelining.boolean("intra_layer", true);
+  pipelining.reject_unknown_keys();
+
   r.reject_unknown_keys();
   return c;
 }
@@ -244,6 +249,7 @@ nlohmann::json AccelConfig::to_json() const {
   j["clock_mhz"] = clock_mhz;
   j["dsp_packing"] = dsp_packing;
   j["arbitration"] = arbitration_name(arbitration);
+  j["pipelining"] = {{"inter_layer", pipelining.inter_layer}, {"intra_layer", pipelining.intra_layer}};
   nlohmann::json engs = nlohmann::json::array();
   for (const EngineConfig& e : engines) {
     nlohmann::json ej = e.params->to_json();

@@ -82,6 +82,18 @@ struct DramConfig {
   std::shared_ptr<const ddr4::Config> ddr4;
 };
 
+/// How the compiler overlaps layers and tiles (docs/engines.md, "Pipelining switches").
+struct PipeliningConfig {
+  /// The layers of a chain (attention: Q·Kᵀ with its requantizer -> Softmax -> A·V; MLP: FC1 with its
+  /// GELU -> FC2) stream block by block: the attention chain is emitted head by head, and a consumer's
+  /// tile waits only for the producer tiles whose output it reads, not for the whole producer layer.
+  bool inter_layer = false;
+  /// Double buffering inside a layer: a tile's loads and its output slot wait for the tile two positions
+  /// earlier on its resource (the next tile's loads overlap this one's compute and the previous one's
+  /// store); false: single buffering, they wait for the previous tile.
+  bool intra_layer = true;
+};
+
 struct AccelConfig {
   std::string file;                      // where it was loaded from (for messages)
   std::string name;                      // short identifier, e.g. "trio-vit"
@@ -97,6 +109,7 @@ struct AccelConfig {
   /// Cycle mode: the order in which units that want the same buffer ports or auxiliary unit in one cycle
   /// are served (docs/simulation.md, "Cycle mode"); fast mode's closed forms divide the ports statically.
   ArbitrationPolicy arbitration = ArbitrationPolicy::RoundRobin;
+  PipeliningConfig pipelining;
 
   /// The index in aux_units of the first unit that performs `step`, or -1.
   int aux_for(AuxStep step) const;

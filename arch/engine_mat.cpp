@@ -5,19 +5,15 @@
 
 namespace vitsim::arch {
 
-namespace {
-std::unique_ptr<EngineParams> parse_mat(quant::JsonReader& r) {
-  auto p = std::make_unique<MatParams>();
+void read_mat_array(quant::JsonReader& r, MatParams& p) {
   r.require("pe");
-  p->pe = r.integer("pe", 0, 1, 4096);
+  p.pe = r.integer("pe", 0, 1, 4096);
   r.require("lanes");
-  p->lanes = r.integer("lanes", 0, 1, 4096);
-  p->replicas = r.integer("replicas", 1, 1, 4096);
-  p->adder_tree_stages = ceil_log2(p->pe);
-  p->pipeline = read_pipeline(r);
-  return p;
+  p.lanes = r.integer("lanes", 0, 1, 4096);
+  p.replicas = r.integer("replicas", 1, 1, 4096);
+  p.adder_tree_stages = ceil_log2(p.pe);
+  p.pipeline = read_pipeline(r);
 }
-}  // namespace
 
 std::string MatParams::summary() const {
   return "pe(N) " + std::to_string(pe) + " x lanes(M) " + std::to_string(lanes) + " x replicas(L) " +
@@ -68,6 +64,6 @@ VITSIM_REGISTER_ENGINE(
     mat, "mat",
     "MAT: multipliers + adder trees, input broadcast (pe input channels per lane, lanes output "
     "channels, replicas output pixels); generic/pointwise convs and matmuls",
-    parse_mat)
+    parse_mat_array<MatParams>)
 
 }  // namespace vitsim::arch

@@ -31,6 +31,44 @@ struct MatParams : EngineParams {
   RtlInstance rtl(const PortShare& ports) const override;
 };
 
+/// Reads MAT's keys ("pe", "lanes", "replicas", "pipeline") into `p`, and derives its adder tree: the array
+/// shape that "ps_mac" and "shift_array" share with "mat".
+void read_mat_array(quant::JsonReader& r, MatParams& p);
+/// The parser of an engine type with MAT's keys and parameter class P.
+template <class P>
+std::unique_ptr<EngineParams> parse_mat_array(quant::JsonReader& r) {
+  auto p = std::make_unique<P>();
+  read_mat_array(r, *p);
+  return p;
+}
+
+/// "ps_mac": P²-ViT's precision-scalable MAC array, MAT's dataflow (pe input channels per lane, lanes output
+/// channels, replicas output pixels) whose multipliers each take one INT8 x INT8 product, or two INT8 x INT4
+/// products of two output channels at once when the tile's weights have <= 4 bits: a lane then computes two
+/// output channels (docs/engines.md, "P²-ViT's sub-processors"). Multipliers = pe x lanes x replicas (INT8 x
+/// INT8); its LUTs are MAT's (the two products of a multiplier share the lane's adder tree, split at the
+/// carry).
+struct PsMacParams : MatParams {
+  std::string type() const override { return "ps_mac"; }
+  std::string summary() const override;
+  GroupPipeline group_pipeline(const ComputeTile& tile) const override;
+  RtlInstance rtl(const PortShare&) const override { return {}; }
+};
+
+/// "shift_array": P²-ViT's shifter array for A·V on 4-bit log2 attention codes: MAT's dataflow with a
+/// barrel shifter in place of each multiplier (the code e shifts the V operand by E-1-e), so it has no
+/// DSPs and runs only the Gemm tiles whose first operand is log2 codes (shifts_only). Shifters = pe x lanes
+/// x replicas: its product units (multipliers(), counted by peak GOPS and MAC utilization), none in DSPs.
+struct ShiftArrayParams : MatParams {
+  std::string type() const override { return "shift_array"; }
+  int64_t dsp_multipliers() const override { return 0; }
+  bool shifts_only() const override { return true; }
+  std::string summary() const override;
+  nlohmann::json to_json() const override;
+  std::vector<FabricPart> fabric() const override;
+  RtlInstance rtl(const PortShare&) const override { return {}; }
+};
+
 /// "rmac": the Trio-ViT reconfigurable MAC engine. Depthwise convs with channels inside a lane and output
 /// pixels across lanes, output-stationary over the k x k taps; optionally assists MAT on pointwise convs and
 /// matmuls (input channels in a lane, output channels across lanes). Multipliers = pe x lanes x replicas.

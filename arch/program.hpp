@@ -72,8 +72,9 @@ struct ComputeTile {
   TileWork work = TileWork::Gemm;
   int64_t groups = 1, m = 0, n = 0, k = 0;  // work dimensions (see TileWork); Elementwise uses m only
   int kernel = 1, stride = 1;               // Depthwise: the conv's kernel size and stride (k = kernel^2)
-  std::vector<int> aux_chain;               // aux units (AccelConfig::aux_units) the outputs pass through
-  int64_t macs = 0;                         // useful multiply-accumulates of this tile
+  int weight_bits = 8;  // Gemm of a Conv2d / Linear: its weight codes' bits (ps_mac packs two <= 4-bit ones)
+  std::vector<int> aux_chain;  // aux units (AccelConfig::aux_units) the outputs pass through
+  int64_t macs = 0;            // useful multiply-accumulates of this tile
   int64_t pot_n = 0;  // Gemm: output channels of n whose weights are power-of-two codes (recipe mixed_scheme)
   Region region;
   std::vector<int> wait_tiles;      // compute tiles (indices into Program::tiles) that must finish first

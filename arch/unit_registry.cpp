@@ -15,6 +15,8 @@ namespace vitsim::arch {
   X(mixed)                   \
   X(rmac)                    \
   X(systolic)                \
+  X(ps_mac)                  \
+  X(shift_array)             \
   X(requantizer)             \
   X(hswish)                  \
   X(relu)                    \
@@ -28,7 +30,8 @@ namespace vitsim::arch {
   X(token_ops)               \
   X(maxpool)                 \
   X(act_table)               \
-  X(channel_mul)
+  X(channel_mul)             \
+  X(requant_shifter)
 
 #define X(id) void register_unit_##id(UnitRegistry& registry);
 VITSIM_BUILTIN_UNITS

@@ -81,6 +81,10 @@ class EngineParams : public UnitParams {
   /// Power-of-two weight codes its shift-add lanes take (bits, quant/mixed_scheme.hpp), or 0: no such lanes,
   /// the multipliers take power-of-two rows like any other (ComputeTile::pot_n is then ignored).
   virtual int shift_lane_bits() const { return 0; }
+  /// Whether it multiplies by shifting only (a shifter array, no multipliers): it then runs just the Gemm
+  /// tiles whose first operand is log2 codes (A·V on log2 Softmax codes), and the compiler gives those
+  /// tiles only to such engines when the config has one (docs/engines.md, "Resources").
+  virtual bool shifts_only() const { return false; }
   /// Whether the engine runs tiles of this work kind (Depthwise: with this kernel size and stride).
   virtual bool supports(TileWork work, int kernel, int stride) const = 0;
   /// The output-group pipeline (arch/tile_timing.hpp) of a tile this engine supports: how the engine's

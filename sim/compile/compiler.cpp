@@ -132,6 +132,18 @@ Blocking split_into(Blocking b, const OutputGrid& g, int64_t parts) {
   return b;
 }
 
+/// The tiles of one MatMul head: column blocks of the output [R, N] (all rows), each reducing K.
+struct MatmulHead {
+  int64_t rows = 0, cols = 0, depth = 0;
+};
+
+bool boxes_meet(const std::vector<arch::Box>& a, const std::vector<arch::Box>& b) {
+  for (const arch::Box& x : a)
+    for (const arch::Box& y : b)
+      if (x.o0 < y.o1 && y.o0 < x.o1 && x.m0 < y.m1 && y.m0 < x.m1 && x.i0 < y.i1 && y.i0 < x.i1) return true;
+  return false;
+}
+
 class Compiler {
  public:
   Compiler(const quant::QGraph& q, const arch::AccelConfig& config, const CompileOptions& options)
@@ -266,6 +278,28 @@ class Compiler {
   bool emit_fused(int dw, int pw);
   void emit_attention(int vk, int out, int normalize);
   void emit_matmul(int layer);
+  /// A MatMul's tiling: the GEMM engines it goes to, a head's shape, output columns per tile, and the
+  /// engines' running estimates (pick_engine).
+  struct MatmulPlan {
+    int layer = -1;
+    std::vector<int> engines;
+    MatmulHead head;
+    int64_t block = 0;
+    std::vector<int64_t> running;
+  };
+  MatmulPlan plan_matmul(int layer) const;
+  /// Emits head `head` of a planned MatMul: its column blocks, each on the engine that finishes it first.
+  void emit_matmul_head(MatmulPlan& plan, int64_t head);
+  /// Inter-layer pipelining of softmax attention (docs/engines.md, "Pipelining switches"): Q·Kᵀ, Softmax
+  /// and A·V emitted head by head (skewed by a head per stage), each head's tiles waiting only for that
+  /// head's producer tiles.
+  void emit_softmax_attention(int qk, int softmax, int av);
+  /// Whether `layer`'s tiles wait only for the tiles of `source` whose output they read (inter-layer
+  /// pipelining of a chain: Q·Kᵀ -> Softmax -> A·V, FC1 with GELU -> FC2).
+  bool streams(int source, int layer) const;
+  /// The tiles of `op`'s source that a tile of `layer` waits for: all of its stored sources' tiles, or,
+  /// when the chain streams, those whose output regions meet the operand's boxes.
+  std::vector<int> producer_tiles(const Operand& op, int layer) const;
   /// What a MatMul tile of head `head`, output columns [p0, p1), reads of its input k (0: A, whole; 1: B,
   /// the columns' slice), as a box of the head-major source.
   std::vector<arch::Box> matmul_boxes(int layer, size_t k, int64_t head, int64_t p0, int64_t p1) const;
@@ -275,6 +309,13 @@ class Compiler {
   // ----- standard-ViT layers (docs/engines.md, "Mapping standard ViTs")
   /// LayerNorm, Softmax, the token ops and the residual Add of [T, D] tokens, on their auxiliary units.
   void emit_vit_layer(int layer);
+  /// Blocks of a standard-ViT layer: the axis it is cut along (tokens; Softmax: heads), a block's region
+  /// and operands, the largest block that fits the slots (or a MappingError), and one block's tile.
+  int64_t vit_extent(int layer) const;
+  arch::Region vit_region(int layer, int64_t b0, int64_t b1) const;
+  std::vector<Operand> vit_operands(int layer, int64_t b0, int64_t b1) const;
+  int64_t vit_block(int layer) const;
+  void emit_vit_block(int layer, int64_t b0, int64_t b1);
   /// What a tile of a standard-ViT layer covering `r` reads of its input k, as boxes of the input's layout.
   std::vector<arch::Box> vit_input_boxes(int layer, size_t k, const arch::Region& r) const;
 
@@ -314,6 +355,9 @@ class Compiler {
     bool reader_waits_ready = false;
   };
   std::vector<Residency> residency_;  // per layer
+  // Per layer: the Q·Kᵀ MatMul of the softmax-attention chain that inter-layer pipelining emits it with (its
+  // Softmax and A·V), or -1.
+  std::vector<int> attention_chain_;
   // Per layer: the DRAM addresses of its output and its weights (-1: none), and the bytes stored so far.
   std::vector<int64_t> dram_output_, dram_weights_, stored_;
 };
@@ -357,19 +401,24 @@ int Compiler::operand_bits(int layer) const {
   return bits;
 }
 
+// Shifter arrays (shifts_only) take the MatMuls whose first operand is log2 codes, and only those; such a
+// MatMul goes to the multiplier engines when the config has no shifter array.
 std::vector<int> Compiler::gemm_engines(int layer) const {
   const int bits = operand_bits(layer);
   // Power-of-two rows: an engine with shift-add lanes must shift as far as their codes reach; one without
   // multiplies their codes like any other (a power-of-two code is an integer).
   const auto& row_bits = qnode(layer).weight_pot_bits;
   const int pot_bits = row_bits.empty() ? 0 : *std::max_element(row_bits.begin(), row_bits.end());
-  std::vector<int> engines;
+  const Node& n = node(layer);
+  const bool log2_a = n.op == OpKind::MatMul && qnode(n.inputs[0]).out.log2;
+  std::vector<int> engines, shifters;
   for (size_t e = 0; e < config_.engines.size(); ++e) {
     const arch::EngineParams& engine = *config_.engines[e].params;
     if (engine.supports(TileWork::Gemm, 1, 1) && engine.operand_bits() >= bits &&
         (engine.shift_lane_bits() == 0 || engine.shift_lane_bits() >= pot_bits))
-      engines.push_back(static_cast<int>(e));
+      (engine.shifts_only() ? shifters : engines).push_back(static_cast<int>(e));
   }
+  if (log2_a && !shifters.empty()) return shifters;
   if (engines.empty())
     throw MappingError(
         describe(layer) + ": no engine of config '" + config_.name + "' runs GEMM tiles of " +
@@ -651,7 +700,10 @@ void sort_unique(std::vector<int>& v) {
 int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool store, int64_t out_bytes) {
   const size_t r = static_cast<size_t>(tile.resource);
   std::vector<int>& queue = program_.queues[r];
-  const int before2 = queue.size() >= 2 ? queue[queue.size() - 2] : -1;
+  // The tile whose buffer slots this one reuses: two positions earlier with double buffering (intra-layer
+  // pipelining), else the previous one.
+  const size_t reuse_distance = config_.pipelining.intra_layer ? 2 : 1;
+  const int before2 = queue.size() >= reuse_distance ? queue[queue.size() - reuse_distance] : -1;
   const int index = static_cast<int>(program_.tiles.size());
   const size_t parity = queue.size() % 2;  // the double-buffered slot it uses
   int64_t act_offset = 0;                  // where its next activation load goes in its slot
@@ -679,13 +731,16 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
       if (op.buffer != BufferKind::Activation) continue;
       read_view(op, arch::BufferView::Space::Dram, 0);
       if (sizing_) continue;
-      for (int src : stored_sources(op.source)) {
-        const auto& t = layer_tiles_[static_cast<size_t>(src)];
-        tile.wait_tiles.insert(tile.wait_tiles.end(), t.begin(), t.end());
-      }
+      const std::vector<int> producers = producer_tiles(op, tile.layer);
+      tile.wait_tiles.insert(tile.wait_tiles.end(), producers.begin(), producers.end());
     }
   } else {
     if (before2 >= 0) {
+      if (release_pending_[static_cast<size_t>(before2)] && reuse_distance == 1)
+        throw MappingError(
+            describe(tile.layer) + ": config '" + config_.name +
+            "' has intra_layer pipelining off (single buffering), and the previous tile on its "
+            "resource keeps its output slot for a consumer that comes later");
       if (release_pending_[static_cast<size_t>(before2)])
         throw std::logic_error("compile: tile " + std::to_string(before2) +
                                " holds its slot with no consumer yet");
@@ -699,9 +754,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
     for (const Operand& op : operands) {
       if (op.buffer == BufferKind::Activation && on_chip(op.source)) {
         // Read where it resides: after every tile that wrote it (through Concat, its sources').
-        if (!sizing_)
-          for (int src : stored_sources(op.source))
-            wait_for_all(tile.wait_tiles, layer_tiles_[static_cast<size_t>(src)]);
+        if (!sizing_) wait_for_all(tile.wait_tiles, producer_tiles(op, tile.layer));
         read_view(op, arch::BufferView::Space::Resident, 0);
         continue;
       }
@@ -731,11 +784,17 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
             for (const arch::StoredPart& part : arch::stored_parts(graph_, op.source, box))
               pieces.push_back({part.layer, op.accumulators, part.box});
       }
-      if (op.buffer == BufferKind::Activation && !sizing_)
+      if (op.buffer == BufferKind::Activation && !sizing_ && streams(op.source, tile.layer)) {
+        for (int producer : producer_tiles(op, tile.layer)) {
+          const auto& s = release_transfers_[static_cast<size_t>(producer)];
+          load.wait_transfers.insert(load.wait_transfers.end(), s.begin(), s.end());
+        }
+      } else if (op.buffer == BufferKind::Activation && !sizing_) {
         for (int src : stored_sources(op.source)) {
           const auto& s = layer_stores_[static_cast<size_t>(src)];
           load.wait_transfers.insert(load.wait_transfers.end(), s.begin(), s.end());
         }
+      }
       if (before2 >= 0 && !sizing_) load.wait_tiles.push_back(before2);
       if (op.buffer == BufferKind::Weight) {
         if (!sizing_)
@@ -830,6 +889,7 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
 // lifetime starts there, so it never shares bytes with what the group still reads.
 int Compiler::emitted_with(int layer) const {
   const Node& n = node(layer);
+  if (attention_chain_[static_cast<size_t>(layer)] >= 0) return attention_chain_[static_cast<size_t>(layer)];
   if (n.inputs.size() != 1) return layer;
   const int in = n.inputs[0];
   if (n.op == OpKind::Conv2d && is_depthwise(node(in))) return in;
@@ -1067,6 +1127,7 @@ void Compiler::record_memory_plan() {
 struct ConvGeometry {
   int64_t in_channels = 0, in_h = 1, in_w = 1, out_channels = 0, out_h = 1, out_w = 1;
   int64_t kernel = 1, stride = 1, pad = 0, groups = 1;
+  int weight_bits = 8;  // the layer's weight codes (ComputeTile::weight_bits)
 
   int64_t out_per_group() const { return out_channels / groups; }
   int64_t in_per_group() const { return in_channels / groups; }
@@ -1144,8 +1205,9 @@ struct ConvGeometry {
   }
 };
 
-ConvGeometry conv_geometry(const Node& n, const quant::Shape& in) {
+ConvGeometry conv_geometry(const Node& n, const quant::Shape& in, int weight_bits = 8) {
   ConvGeometry g;
+  g.weight_bits = weight_bits;
   if (n.op == OpKind::Conv2d || n.op == OpKind::MaxPool) {
     g.in_channels = in[0], g.in_h = in[1], g.in_w = in[2];
     g.out_channels = n.out_shape[0], g.out_h = n.out_shape[1], g.out_w = n.out_shape[2];
@@ -1184,13 +1246,14 @@ ComputeTile conv_tile(int layer, const quant::QNode& q, const ConvGeometry& g, T
       t.pot_n += q.weight_pot_bits[static_cast<size_t>(c)] > 0;
   }
   t.macs = t.groups * t.m * t.n * t.k;
+  t.weight_bits = g.weight_bits;
   return t;
 }
 
 void Compiler::emit_conv(int layer) {
   const Node& n = node(layer);
   const int input = n.inputs[0];
-  const ConvGeometry g = conv_geometry(n, node(input).out_shape);
+  const ConvGeometry g = conv_geometry(n, node(input).out_shape, qnode(layer).weight_bits);
   const int dw_engine = is_depthwise(n) ? depthwise_engine(layer) : -1;
   const TileWork work = dw_engine >= 0 ? TileWork::Depthwise : TileWork::Gemm;
   const std::vector<int> engines = dw_engine >= 0 ? std::vector<int>{dw_engine} : gemm_engines(layer);
@@ -1321,7 +1384,8 @@ bool Compiler::emit_fused(int dw, int pw) {
   if (pw_engines.empty()) return false;
 
   const int input = d.inputs[0];
-  const ConvGeometry gd = conv_geometry(d, node(input).out_shape), gp = conv_geometry(p, d.out_shape);
+  const ConvGeometry gd = conv_geometry(d, node(input).out_shape, qnode(dw).weight_bits),
+                     gp = conv_geometry(p, d.out_shape, qnode(pw).weight_bits);
   const int64_t in_bytes = out_bytes_per_element(input), mid_bytes = out_bytes_per_element(dw);
   const int64_t out_bytes = out_bytes_per_element(pw);
   const int64_t dw_weights =
@@ -1515,11 +1579,6 @@ bool Compiler::emit_fused(int dw, int pw) {
 
 // ----- matrix multiplies ---------------------------------------------------------------------------
 
-/// The tiles of one MatMul head: column blocks of the output [R, N] (all rows), each reducing K.
-struct MatmulHead {
-  int64_t rows = 0, cols = 0, depth = 0;
-};
-
 ComputeTile matmul_tile(int layer, const MatmulHead& h, int64_t head, int64_t p0, int64_t p1,
                         std::vector<int> aux_chain) {
   ComputeTile t;
@@ -1661,10 +1720,13 @@ std::vector<arch::Box> Compiler::matmul_boxes(int layer, size_t k, int64_t head,
 }
 
 // A MatMul outside the linear-attention pattern: per head, split across the GEMM engines, stored.
-void Compiler::emit_matmul(int layer) {
+Compiler::MatmulPlan Compiler::plan_matmul(int layer) const {
   const Node& n = node(layer);
-  const std::vector<int> engines = gemm_engines(layer);
-  const MatmulHead h{n.out_shape[1], n.out_shape[2], n.in_features};
+  MatmulPlan p;
+  p.layer = layer;
+  p.engines = gemm_engines(layer);
+  p.head = {n.out_shape[1], n.out_shape[2], n.in_features};
+  const MatmulHead& h = p.head;
   const int64_t a_bytes = out_bytes_per_element(n.inputs[0]), b_bytes = out_bytes_per_element(n.inputs[1]);
   const int64_t o_bytes = out_bytes_per_element(layer);
   auto need = [&](int64_t, int64_t cols) {
@@ -1672,19 +1734,69 @@ void Compiler::emit_matmul(int layer) {
         slot_load(n.inputs[0], h.rows * h.depth * a_bytes) + slot_load(n.inputs[1], h.depth * cols * b_bytes),
         0, slot_out(layer, h.rows * cols * o_bytes)};
   };
-  const Blocking b =
-      choose_blocking(layer, {1, 1, 1, h.cols, h.cols}, need, engines[0], "one head's smallest tile");
-  std::vector<int64_t> running(engines.size(), 0);
-  for (int64_t head = 0; head < n.out_shape[0]; ++head)
-    for (const auto& [p0, p1] : pixel_blocks(h.cols, h.cols, b.pixels)) {
-      ComputeTile t = matmul_tile(layer, h, head, p0, p1, matmul_aux_chain(layer));
-      pick_engine(engines, t, running);
-      emit(std::move(t),
-           {activation_operand(h.rows * h.depth * a_bytes, n.inputs[0], matmul_boxes(layer, 0, head, p0, p1)),
-            activation_operand(h.depth * (p1 - p0) * b_bytes, n.inputs[1],
-                               matmul_boxes(layer, 1, head, p0, p1), 1)},
-           true, h.rows * (p1 - p0) * o_bytes);
-    }
+  p.block = choose_blocking(layer, {1, 1, 1, h.cols, h.cols}, need, p.engines[0], "one head's smallest tile")
+                .pixels;
+  p.running.assign(p.engines.size(), 0);
+  return p;
+}
+
+void Compiler::emit_matmul_head(MatmulPlan& p, int64_t head) {
+  const int layer = p.layer;
+  const Node& n = node(layer);
+  const MatmulHead& h = p.head;
+  const int64_t a_bytes = out_bytes_per_element(n.inputs[0]), b_bytes = out_bytes_per_element(n.inputs[1]);
+  const int64_t o_bytes = out_bytes_per_element(layer);
+  for (const auto& [p0, p1] : pixel_blocks(h.cols, h.cols, p.block)) {
+    ComputeTile t = matmul_tile(layer, h, head, p0, p1, matmul_aux_chain(layer));
+    pick_engine(p.engines, t, p.running);
+    emit(std::move(t),
+         {activation_operand(h.rows * h.depth * a_bytes, n.inputs[0], matmul_boxes(layer, 0, head, p0, p1)),
+          activation_operand(h.depth * (p1 - p0) * b_bytes, n.inputs[1], matmul_boxes(layer, 1, head, p0, p1),
+                             1)},
+         true, h.rows * (p1 - p0) * o_bytes);
+  }
+}
+
+void Compiler::emit_matmul(int layer) {
+  MatmulPlan p = plan_matmul(layer);
+  for (int64_t head = 0; head < node(layer).out_shape[0]; ++head) emit_matmul_head(p, head);
+}
+
+void Compiler::emit_softmax_attention(int qk, int softmax, int av) {
+  MatmulPlan scores = plan_matmul(qk), values = plan_matmul(av);
+  vit_block(softmax);  // a MappingError if one head does not fit the Softmax unit's slots
+  // Skewed by one head per stage (Q·Kᵀ of head s, Softmax of s - 1, A·V of s - 2): the DMA runs its queues in
+  // order, so a load of A·V head h placed before Q·Kᵀ head h + 1's would hold that load back until Softmax
+  // head h is done, and the PS-MAC would wait for the Softmax unit.
+  const int64_t heads = node(qk).out_shape[0];
+  for (int64_t step = 0; step < heads + 2; ++step) {
+    if (step < heads) emit_matmul_head(scores, step);
+    if (step >= 1 && step <= heads) emit_vit_block(softmax, step - 1, step);
+    if (step >= 2) emit_matmul_head(values, step - 2);
+  }
+}
+
+bool Compiler::streams(int source, int layer) const {
+  if (!config_.pipelining.inter_layer) return false;
+  const OpKind from = node(source).op, to = node(layer).op;
+  const bool gelu = node(source).act == quant::Act::GeluTanh || node(source).act == quant::Act::GeluErf;
+  return (from == OpKind::MatMul && to == OpKind::Softmax) ||
+         (from == OpKind::Softmax && to == OpKind::MatMul) ||
+         (from == OpKind::Linear && gelu && to == OpKind::Linear);
+}
+
+std::vector<int> Compiler::producer_tiles(const Operand& op, int layer) const {
+  std::vector<int> tiles;
+  if (streams(op.source, layer)) {
+    for (int t : layer_tiles_[static_cast<size_t>(op.source)])
+      if (boxes_meet(program_.tiles[static_cast<size_t>(t)].write.boxes, op.boxes)) tiles.push_back(t);
+    return tiles;
+  }
+  for (int src : stored_sources(op.source)) {
+    const auto& t = layer_tiles_[static_cast<size_t>(src)];
+    tiles.insert(tiles.end(), t.begin(), t.end());
+  }
+  return tiles;
 }
 
 // ----- standalone element-wise layers --------------------------------------------------------------
@@ -1833,40 +1945,45 @@ std::vector<arch::Box> Compiler::vit_input_boxes(int layer, size_t k, const arch
   }
 }
 
-// One tile per block of whole rows (tokens; Softmax: heads, each all its rows), on the unit of the layer's
-// step. The blocks are the largest that fit the activation, weight and output slots, evened out. A tile
-// reads its rows of each input, and loads its constants (PosEmbed: its tokens' embedding, int32; ClassToken:
-// the token's codes, with the first block) into its weight slot.
-void Compiler::emit_vit_layer(int layer) {
+int64_t Compiler::vit_extent(int layer) const {
+  const arch::RegionSpace space = arch::region_space(node(layer));
+  return node(layer).op == OpKind::Softmax ? space.channels : space.pixels;
+}
+
+arch::Region Compiler::vit_region(int layer, int64_t b0, int64_t b1) const {
+  const arch::RegionSpace space = arch::region_space(node(layer));
+  return node(layer).op == OpKind::Softmax ? arch::Region{b0, b1, 0, space.pixels}
+                                           : arch::Region{0, space.channels, b0, b1};
+}
+
+// A tile reads its rows of each input, and loads its constants (PosEmbed: its tokens' embedding, int32;
+// ClassToken: the token's codes, with the first block) into its weight slot.
+std::vector<Compiler::Operand> Compiler::vit_operands(int layer, int64_t b0, int64_t b1) const {
   const Node& n = node(layer);
-  const bool by_heads = n.op == OpKind::Softmax;
-  const arch::RegionSpace space = arch::region_space(n);
-  const int64_t extent = by_heads ? space.channels : space.pixels;  // the axis cut into blocks
-  const int64_t out_per = quant::numel(n.out_shape) / extent;       // output elements per row (head)
-  const int64_t out_bytes = out_bytes_per_element(layer);
-  const int resource = aux_resource(vit_step(n.op), layer);
-  auto region = [&](int64_t b0, int64_t b1) {
-    return by_heads ? arch::Region{b0, b1, 0, space.pixels} : arch::Region{0, space.channels, b0, b1};
-  };
-  auto operands = [&](int64_t b0, int64_t b1) {
-    std::vector<Operand> ops;
-    for (size_t k = 0; k < n.inputs.size(); ++k) {
-      std::vector<arch::Box> boxes = vit_input_boxes(layer, k, region(b0, b1));
-      int64_t elements = 0;
-      for (const arch::Box& b : boxes) elements += b.elements();
-      if (elements > 0)
-        ops.push_back(activation_operand(elements * out_bytes_per_element(n.inputs[k]), n.inputs[k],
-                                         std::move(boxes), static_cast<int>(k)));
-    }
-    if (n.op == OpKind::PosEmbed)  // one record per token
-      ops.push_back(weight_operand((b1 - b0) * n.out_shape[1] * 4, layer, b0, b1));
-    if (n.op == OpKind::ClassToken && b0 == 0)
-      ops.push_back(weight_operand(weight_bytes_of(layer), layer, 0, 1));
-    return ops;
-  };
+  std::vector<Operand> ops;
+  for (size_t k = 0; k < n.inputs.size(); ++k) {
+    std::vector<arch::Box> boxes = vit_input_boxes(layer, k, vit_region(layer, b0, b1));
+    int64_t elements = 0;
+    for (const arch::Box& b : boxes) elements += b.elements();
+    if (elements > 0)
+      ops.push_back(activation_operand(elements * out_bytes_per_element(n.inputs[k]), n.inputs[k],
+                                       std::move(boxes), static_cast<int>(k)));
+  }
+  if (n.op == OpKind::PosEmbed)  // one record per token
+    ops.push_back(weight_operand((b1 - b0) * n.out_shape[1] * 4, layer, b0, b1));
+  if (n.op == OpKind::ClassToken && b0 == 0)
+    ops.push_back(weight_operand(weight_bytes_of(layer), layer, 0, 1));
+  return ops;
+}
+
+// The largest block of whole rows (tokens; Softmax: heads, each all its rows) whose tile fits the
+// activation, weight and output slots of the layer's unit.
+int64_t Compiler::vit_block(int layer) const {
+  const int64_t extent = vit_extent(layer);
+  const int64_t out_per = quant::numel(node(layer).out_shape) / extent;  // output elements per row (head)
   auto need = [&](int64_t b0, int64_t b1) {
-    SlotNeed s{0, 0, slot_out(layer, (b1 - b0) * out_per * out_bytes)};
-    for (const Operand& op : operands(b0, b1))
+    SlotNeed s{0, 0, slot_out(layer, (b1 - b0) * out_per * out_bytes_per_element(layer))};
+    for (const Operand& op : vit_operands(layer, b0, b1))
       (op.buffer == BufferKind::Weight ? s.weight : s.act) +=
           op.buffer == BufferKind::Weight ? op.bytes : slot_load(op.source, op.bytes);
     return s;
@@ -1878,21 +1995,29 @@ void Compiler::emit_vit_layer(int layer) {
   if (block == 0) {
     const SlotNeed first = need(0, 1), last = need(extent - 1, extent);
     check_slots(layer, {std::max(first.act, last.act), std::max(first.weight, last.weight), first.out},
-                resource, "the smallest tile");
+                aux_resource(vit_step(node(layer).op), layer), "the smallest tile");
     throw std::logic_error("compile: no blocking fits but the smallest tile does");  // unreachable
   }
-  block = ceil_div(extent, ceil_div(extent, block));
-  for (int64_t b0 = 0; b0 < extent; b0 += block) {
-    const int64_t b1 = std::min(extent, b0 + block);
-    ComputeTile t;
-    t.layer = layer;
-    t.resource = resource;
-    t.work = TileWork::Elementwise;
-    t.m = (b1 - b0) * out_per;
-    t.region = region(b0, b1);
-    const int64_t bytes = t.m * out_bytes;
-    emit(std::move(t), operands(b0, b1), true, bytes);
-  }
+  return block;
+}
+
+void Compiler::emit_vit_block(int layer, int64_t b0, int64_t b1) {
+  ComputeTile t;
+  t.layer = layer;
+  t.resource = aux_resource(vit_step(node(layer).op), layer);
+  t.work = TileWork::Elementwise;
+  t.m = (b1 - b0) * (quant::numel(node(layer).out_shape) / vit_extent(layer));
+  t.region = vit_region(layer, b0, b1);
+  const int64_t bytes = t.m * out_bytes_per_element(layer);
+  emit(std::move(t), vit_operands(layer, b0, b1), true, bytes);
+}
+
+// One tile per block of whole rows (tokens; Softmax: heads, each all its rows), on the unit of the layer's
+// step: the largest blocks that fit the unit's slots, evened out.
+void Compiler::emit_vit_layer(int layer) {
+  const int64_t extent = vit_extent(layer);
+  const int64_t block = ceil_div(extent, ceil_div(extent, vit_block(layer)));
+  for (int64_t b0 = 0; b0 < extent; b0 += block) emit_vit_block(layer, b0, std::min(extent, b0 + block));
 }
 
 arch::Program Compiler::run() {
@@ -1918,6 +2043,13 @@ arch::Program Compiler::run() {
     return c.size() == 1 ? c[0] : -1;
   };
 
+  attention_chain_.assign(layers, -1);
+  for (size_t li = 0; li < layers && config_.pipelining.inter_layer; ++li) {
+    const int qk = static_cast<int>(li), softmax = only_consumer(qk);
+    const int av = softmax >= 0 && node(softmax).op == OpKind::Softmax ? only_consumer(softmax) : -1;
+    if (node(qk).op == OpKind::MatMul && av >= 0 && node(av).op == OpKind::MatMul)
+      attention_chain_[static_cast<size_t>(softmax)] = attention_chain_[static_cast<size_t>(av)] = qk;
+  }
   plan_residency();
   plan_dram();
   std::vector<bool> done(layers, false);
@@ -1954,6 +2086,10 @@ arch::Program Compiler::run() {
           emit_attention(i, next, normalize);
           done[static_cast<size_t>(next)] = true;
           if (normalize >= 0) done[static_cast<size_t>(normalize)] = true;
+        } else if (next >= 0 && attention_chain_[static_cast<size_t>(next)] == i) {
+          const int av = only_consumer(next);
+          emit_softmax_attention(i, next, av);
+          done[static_cast<size_t>(next)] = done[static_cast<size_t>(av)] = true;
         } else {
           emit_matmul(i);
         }
