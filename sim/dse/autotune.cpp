@@ -12,13 +12,12 @@ namespace vitsim::sim {
 
 namespace {
 
-// The index of the base's one engine, which must be of type "mixed".
-size_t mixed_engine(const nlohmann::json& base, const std::string& name) {
+// The candidates vary the base's one engine, which must be of type "mixed".
+void require_one_mixed_engine(const nlohmann::json& base, const std::string& name) {
   const nlohmann::json& engines = base.at("engines");
   if (engines.size() != 1 || engines[0].value("type", "") != "mixed")
     throw std::invalid_argument("autotune: the base config '" + name +
                                 "' must have exactly one engine, of type \"mixed\" (e.g. auto-vit-acc)");
-  return 0;
 }
 
 bool fits_device(const nlohmann::json& config, const arch::Device& device) {
@@ -29,7 +28,8 @@ bool fits_device(const nlohmann::json& config, const arch::Device& device) {
 
 nlohmann::json candidate_config(const nlohmann::json& base, int replicas, int dsp_lanes, int lut_lanes) {
   nlohmann::json c = base;
-  nlohmann::json& e = c["engines"][mixed_engine(base, "base")];
+  require_one_mixed_engine(base, "base");
+  nlohmann::json& e = c["engines"][0];
   e["replicas"] = replicas;
   e["dsp_lanes"] = dsp_lanes;
   e["lut_lanes"] = lut_lanes;
@@ -56,7 +56,7 @@ AutotuneResult autotune(const AutotuneSpec& spec, const AutotuneProgress& progre
     throw std::invalid_argument(
         "autotune: recipe '" + spec.recipe.name +
         "' has no mixed_scheme: nothing to deal to the LUT lanes (e.g. autovitacc-mixed)");
-  mixed_engine(spec.base, spec.base_name);
+  require_one_mixed_engine(spec.base, spec.base_name);
   AutotuneResult result;
   for (int r : spec.replicas)
     for (int d : spec.dsp_lanes) {
@@ -66,10 +66,9 @@ AutotuneResult autotune(const AutotuneSpec& spec, const AutotuneProgress& progre
       c.replicas = r, c.dsp_lanes = d, c.lut_lanes = l;
       c.ratio = static_cast<double>(l) / (d + l);
       c.config = candidate_config(spec.base, r, d, l);
-      const arch::AccelConfig config = arch::parse_accel_config(c.config, "autotune candidate");
-      c.resources = arch::estimate_resources(config);
-      const int pe = c.config["engines"][0].value("pe", 1);
-      c.multipliers = int64_t{pe} * (d + l) * r;
+      c.accel = arch::parse_accel_config(c.config, "autotune candidate");
+      c.resources = arch::estimate_resources(c.accel);
+      c.multipliers = c.accel.multipliers();
       result.candidates.push_back(std::move(c));
     }
   std::stable_sort(result.candidates.begin(), result.candidates.end(),
@@ -86,8 +85,7 @@ AutotuneResult autotune(const AutotuneSpec& spec, const AutotuneProgress& progre
       recipe.mixed_scheme.pot_ratio = c.ratio;
       it = by_ratio.emplace(c.ratio, quant::quantize_graph(spec.graph, recipe, spec.calibration)).first;
     }
-    c.fps =
-        simulate(it->second, arch::parse_accel_config(c.config, "autotune candidate"), SimOptions{}).fps();
+    c.fps = simulate(it->second, c.accel, SimOptions{}).fps();
     c.simulated = true;
     if (progress) progress(i, result.candidates.size(), c);
     if (c.fps >= spec.fps) {

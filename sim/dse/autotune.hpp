@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/accel_config.hpp"
 #include "arch/resource_model.hpp"
 #include "quant/graph.hpp"
 #include "quant/recipe.hpp"
@@ -38,8 +39,9 @@ struct AutotuneCandidate {
   int64_t multipliers = 0;  // DSP-lane multipliers + shifters: peak products per cycle
   arch::ResourceEstimate resources;
   bool simulated = false;
-  double fps = 0;         // fast mode, when simulated
-  nlohmann::json config;  // the accelerator config
+  double fps = 0;           // fast mode, when simulated
+  nlohmann::json config;    // the accelerator config
+  arch::AccelConfig accel;  // `config`, parsed and validated once
 };
 
 struct AutotuneResult {
