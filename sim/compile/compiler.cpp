@@ -1430,6 +1430,7 @@ bool Compiler::emit_fused(int dw, int pw) {
     if (engine != shared.holder) weight_readers_[static_cast<size_t>(shared.holder)].push_back(tile);
     return tile;
   };
+  const bool share_fits = fits({0, pw_weights(gp.out_channels), 0});  // all pointwise weights in one slot
   // When the depthwise output stays on chip whole (ideal memory, or resident in the memory plan), the pair
   // runs as the paper describes: the depthwise engine runs every block, the pointwise tiles of block i
   // start on the other GEMM engines as soon as block i is done, and once the depthwise conv is finished the
@@ -1459,7 +1460,6 @@ bool Compiler::emit_fused(int dw, int pw) {
     if (assists) running.back() = dw_time;
     // When all pointwise weights fit one weight slot they are loaded once, with the first pointwise tile,
     // and every engine reads them there; otherwise each tile loads its channels' weights.
-    const bool share = fits({0, pw_weights(gp.out_channels), 0});
     SharedWeights shared;
     for (size_t i = 0; i < blocks.size(); ++i)
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
@@ -1471,7 +1471,7 @@ bool Compiler::emit_fused(int dw, int pw) {
         pt.reads = {output_view(dw_tiles[i], 0)};
         pick_engine(engines, pt, running, dw_done[i]);
         const int64_t out = (c1 - c0) * (p1 - p0) * out_bytes;
-        if (!share || ideal_)
+        if (!share_fits || ideal_)
           emit(std::move(pt), {weight_operand(pw_weights(c1 - c0), pw, c0, c1)}, true, out);
         else
           emit_shared(shared, std::move(pt), out);
@@ -1505,7 +1505,6 @@ bool Compiler::emit_fused(int dw, int pw) {
     if (join > 0) ranges.emplace_back(end, gp.out_channels);
     return ranges;
   };
-  const bool share_fits = fits({0, pw_weights(gp.out_channels), 0});
   auto join_step = [&](const Blocking& b) -> int64_t {
     // Half the channels when such a piece fits the weight (unless shared) and output slots.
     const int64_t step =
