@@ -14,6 +14,7 @@
 #include "quant/ptq.hpp"
 #include "quant/zoo.hpp"
 #include "sim/compile/compiler.hpp"
+#include "sim/run/simulator.hpp"
 #include "test_support.hpp"
 
 using namespace vitsim;
@@ -344,7 +345,7 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
     };
     // Pointwise tiles R-MAC takes once its depthwise tiles are done: with ideal memory, or where the memory
     // plan keeps the depthwise output on chip whole (trio-vit's resident region).
-    int64_t joined = 0, apart = 0;
+    int64_t joined = 0, joined_blocks = 0, apart = 0;
     const std::set<int> resident = resident_layers(p);
     for (int dw : dws) {
       INFO(g.nodes[static_cast<size_t>(dw)].name << (ideal ? " (ideal)" : ""));
@@ -361,6 +362,12 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
         if (whole_on_chip && tile.resource == rmac) {
           ++joined;
           CHECK(rmac_position(t) > rmac_position(tiles_of(p, dw).back()));
+        } else if (tile.resource == rmac) {
+          // Joined by blocks: the block's last channels, right after the block's depthwise tile.
+          ++joined_blocks;
+          CHECK(tile.region.c1 == g.nodes[static_cast<size_t>(pw)].out_shape[0]);
+          REQUIRE(rmac_position(t) > 0);
+          CHECK(tile.wait_tiles == std::vector<int>{rmac_queue[static_cast<size_t>(rmac_position(t) - 1)]});
         } else {
           CHECK(tile.resource == mat);
         }
@@ -406,6 +413,7 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
       }
     }
     CHECK(joined > 0);
+    if (ideal) CHECK(joined_blocks == 0);  // (B0's non-resident pairs are not estimated faster joined)
     CHECK(apart * 4 < static_cast<int64_t>(dws.size()));  // most pairs run fused
     if (!ideal) continue;
     // S3/b1.mb.dw, 256 channels on 14 x 14 pixels, in blocks of 128 and 68 pixels: each block is
@@ -432,6 +440,68 @@ TEST_CASE("MBConv depthwise convs fuse into their pointwise conv on trio-vit, no
       CHECK_FALSE(has_shift(s, s.tiles[static_cast<size_t>(t)]));
     }
   }
+}
+
+// R-MAC joins MAT by blocks on a fused pair whose depthwise output is not resident (docs/engines.md): a 3x3
+// depthwise conv on 64 channels of 16 x 16 pixels into a 64 -> 64 pointwise conv, on trio-vit without its
+// resident region and with a 16 KiB output buffer (4 KiB slots: depthwise blocks of 64 channels x 64 pixels,
+// four rows). R-MAC runs each block's depthwise tile, then the block's second half of the output channels
+// (32 of 64: half, whole lanes of 8), reading the pointwise weights where MAT loaded them; MAT runs the
+// first half. Each weight set is loaded once: the depthwise weights stay in R-MAC's slot between its
+// pointwise tiles.
+TEST_CASE("R-MAC joins MAT by blocks on a fused pair whose depthwise output is not resident",
+          "[compiler][join]") {
+  quant::GraphBuilder b("pair", 16, {64, 16, 16});
+  const int dw = b.conv("dw", 0, 64, 3, 1, 64, true, quant::Norm::None, quant::Act::None);
+  const int pw = b.conv("pw", dw, 64, 1, 1, 1, true, quant::Norm::None, quant::Act::None);
+  const quant::QGraph q = test::quantize(b.finish(), "naive-w8a8");
+  nlohmann::json j = accel_json("trio-vit");
+  j["buffers"]["activation"].erase("resident_bytes");
+  j["buffers"]["output"]["capacity_bytes"] = 16384;
+  const arch::AccelConfig config = arch::parse_accel_config(j, "trio-vit, 16 KiB output");
+  for (auto& e : j["engines"])
+    if (e["name"] == "rmac") e["assist_pointwise"] = false;
+  const arch::AccelConfig alone = arch::parse_accel_config(j, "trio-vit, 16 KiB output, no assist");
+  const arch::Program p = sim::compile(q, config);
+  const int rmac = resource_index(p, "rmac"), mat = resource_index(p, "mat");
+  const std::vector<int> dw_tiles = tiles_of(p, dw);
+  REQUIRE(dw_tiles.size() == 4);
+  const std::vector<int>& rmac_queue = p.queues[static_cast<size_t>(rmac)];
+  const std::vector<int>& mat_queue = p.queues[static_cast<size_t>(mat)];
+  REQUIRE(rmac_queue.size() == 8);
+  REQUIRE(mat_queue.size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    INFO("block " << i);
+    const int64_t p0 = static_cast<int64_t>(i) * 64, p1 = p0 + 64;
+    CHECK(rmac_queue[2 * i] == dw_tiles[i]);
+    const arch::ComputeTile& dt = p.tiles[static_cast<size_t>(dw_tiles[i])];
+    CHECK((dt.region.p0 == p0 && dt.region.p1 == p1));
+    for (const auto& [tile, c0] : {std::pair{rmac_queue[2 * i + 1], 32}, std::pair{mat_queue[i], 0}}) {
+      const arch::ComputeTile& t = p.tiles[static_cast<size_t>(tile)];
+      CHECK(t.layer == pw);
+      CHECK((t.region.c0 == c0 && t.region.c1 == c0 + 32 && t.region.p0 == p0 && t.region.p1 == p1));
+      CHECK(t.macs == 32 * 64 * 64);
+      CHECK(std::count(t.wait_tiles.begin(), t.wait_tiles.end(), dw_tiles[i]) == 1);
+      // Both read the pointwise weights where MAT loaded them.
+      CHECK(t.weights.address == p.tiles[static_cast<size_t>(mat_queue[0])].weights.address);
+    }
+  }
+  // Weights: the depthwise (64 x 9 codes + 64 int32 biases) and the pointwise (64 x 64 + 64 x 4) once each.
+  std::vector<int64_t> weight_loads;
+  int64_t bytes = 0;
+  for (const arch::Transfer& t : p.transfers) {
+    bytes += t.bytes;
+    if (t.buffer == BufferKind::Weight) weight_loads.push_back(t.bytes);
+  }
+  CHECK(weight_loads == std::vector<int64_t>{64 * 9 + 64 * 4, 64 * 64 + 64 * 4});
+  // Input rows with the halo (5 + 6 + 6 + 5 of 16 x 64 bytes), both weights, the stored output.
+  CHECK(bytes == 22 * 16 * 64 + 832 + 4352 + 64 * 256);
+  int64_t bytes_alone = 0;
+  for (const arch::Transfer& t : sim::compile(q, alone).transfers) bytes_alone += t.bytes;
+  CHECK(bytes_alone == bytes);
+  // And the joined pair is faster than MAT alone on the pointwise conv.
+  sim::SimOptions o;
+  CHECK(sim::simulate(q, config, o).cycles < sim::simulate(q, alone, o).cycles);
 }
 
 TEST_CASE("Linear attention pipelines heads: V'K^T on R-MAC, its product with Q on MAT", "[compiler]") {

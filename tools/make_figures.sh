@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates docs/figures/*.png (docs/figures.md): simulates EfficientViT-B1 @224 (trio-w8a8, synthetic
-# weights) on trio-vit and on systolic-32x32-os, then draws each report with tools/plot_report.py.
+# weights) on trio-vit and on systolic-32x32-os, then draws each report with tools/plot_report.py; the gap
+# waterfall of trio-vit on B1 @224 and on B3 @224 (the best of B0-B3 at 224).
 #   bash tools/make_figures.sh            uses build/release/vitsim (bash setup.sh builds it)
 #   VITSIM=path/to/vitsim bash tools/make_figures.sh
-# Builds nothing. Needs Debian's python3-matplotlib. Takes about 10 s.
+# Builds nothing. Needs Debian's python3-matplotlib. Takes about 30 s.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 vitsim="${VITSIM:-$root/build/release/vitsim}"
@@ -37,3 +38,8 @@ done
 echo "make_figures: where trio-vit's cycles go (gap waterfall)" >&2
 /usr/bin/python3 "$root/tools/gap_waterfall.py" --vitsim "$vitsim" --qgraph "$tmp/b1.vqg" \
   --config "$root/configs/accel/trio-vit.json" --out "$out/gap-waterfall-b1-224-trio-vit.png"
+echo "make_figures: where trio-vit's cycles go on efficientvit-b3 @224 (gap waterfall)" >&2
+"$vitsim" run --model efficientvit-b3 --res 224 --recipe trio-w8a8 --calib-count 1 --accel trio-vit \
+  --save-qgraph "$tmp/b3.vqg" >/dev/null
+/usr/bin/python3 "$root/tools/gap_waterfall.py" --vitsim "$vitsim" --qgraph "$tmp/b3.vqg" \
+  --config "$root/configs/accel/trio-vit.json" --out "$out/gap-waterfall-b3-224-trio-vit.png"

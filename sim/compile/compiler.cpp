@@ -333,11 +333,11 @@ class Compiler {
   // What frees a tile's output slot: its store, or the on-chip consumers of its output.
   std::vector<std::vector<int>> release_tiles_, release_transfers_;
   std::vector<bool> release_pending_;
-  std::vector<WeightKey> last_weights_;  // per resource
-  // Per resource: where its current weights are, which slot that is, and the last tile that read each slot.
+  // Per resource, for each of its two (double-buffered) weight slots: whose weights it holds, where, and the
+  // last tile that read them.
   struct WeightSlots {
-    arch::WeightView view;
-    size_t parity = 0;
+    WeightKey key[2];
+    arch::WeightView view[2];
     int last_reader[2] = {-1, -1};
   };
   std::vector<WeightSlots> weight_slots_;
@@ -533,7 +533,6 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
   for (const auto& q : program_.queues) queues.push_back(q.size());
   for (const auto& t : layer_tiles_) layer_tiles.push_back(t.size());
   for (const auto& t : layer_stores_) layer_stores.push_back(t.size());
-  const std::vector<WeightKey> last_weights = last_weights_;
   const std::vector<int64_t> stored = stored_;
   const std::vector<std::vector<int>> weight_readers = weight_readers_;
   const std::vector<WeightSlots> weight_slots = weight_slots_;
@@ -549,7 +548,6 @@ int64_t Compiler::trial_bytes(const std::function<void()>& emit_tiles, int64_t* 
     release_tiles_.resize(tiles);
     release_transfers_.resize(tiles);
     release_pending_.resize(tiles);
-    last_weights_ = last_weights;
     weight_readers_ = weight_readers;
     weight_slots_ = weight_slots;
     stored_ = stored;
@@ -759,9 +757,13 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
         continue;
       }
       if (op.bytes <= 0) continue;
-      if (op.buffer == BufferKind::Weight && last_weights_[r] == weights) {
-        tile.weights = weight_slots_[r].view;  // still in the slot the previous tile read
-        continue;
+      if (op.buffer == BufferKind::Weight) {
+        const WeightSlots& held = weight_slots_[r];
+        const auto slot = std::find(std::begin(held.key), std::end(held.key), weights) - std::begin(held.key);
+        if (slot < 2) {
+          tile.weights = held.view[slot];  // still in one of its resource's two weight slots
+          continue;
+        }
       }
       arch::Transfer load;
       std::vector<Piece> pieces;  // activations: where the runs come from (finish_runs)
@@ -803,8 +805,8 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
         // Reused weights are read from the slot that loaded them, maybe by a later tile than before2.
         if (weight_slots_[r].last_reader[parity] >= 0 && !sizing_)
           load.wait_tiles.push_back(weight_slots_[r].last_reader[parity]);
-        weight_slots_[r].view = tile.weights = {false, load.buffer_address, op.c0};
-        weight_slots_[r].parity = parity;
+        weight_slots_[r].view[parity] = tile.weights = {false, load.buffer_address, op.c0};
+        weight_slots_[r].key[parity] = weights;
       }
       const int id = static_cast<int>(program_.transfers.size());
       program_.transfers.push_back(std::move(load));
@@ -813,9 +815,11 @@ int Compiler::emit(ComputeTile tile, const std::vector<Operand>& operands, bool 
       tile.wait_transfers.push_back(id);
     }
   }
-  last_weights_[r] = weights;
-  if (!ideal_ && tile.weights.address >= 0 && tile.weights.address == weight_slots_[r].view.address)
-    weight_slots_[r].last_reader[weight_slots_[r].parity] = index;
+  // (A tile that reads weights another engine loaded, shared pointwise weights, reads none of its own
+  // resource's slots: what they hold stays there for its next tiles.)
+  for (size_t slot = 0; slot < 2 && !ideal_; ++slot)
+    if (weight_slots_[r].key[slot].layer >= 0 && tile.weights.address == weight_slots_[r].view[slot].address)
+      weight_slots_[r].last_reader[slot] = index;
   if (!ideal_ && !sizing_ && resident(tile.layer)) {
     // Its range was last used by earlier resident outputs: write it only after all their readers (which
     // are all emitted by now, so the list is made once per layer).
@@ -1399,6 +1403,34 @@ bool Compiler::emit_fused(int dw, int pw) {
   };
   std::vector<int> dw_chain = conv_aux_chain(dw);
   dw_chain.push_back(aux_unit(AuxStep::ShiftSubtract, dw));
+  const std::vector<int> pw_chain = conv_aux_chain(pw);
+  const bool assists = config_.engines[static_cast<size_t>(dw_engine)].params->supports(TileWork::Gemm, 1, 1);
+  // Pointwise tiles that share one load of all the pointwise weights (they fit one weight slot): the first
+  // tile loads them into its engine's weight slot (the holder), the others read them there, and the holder
+  // loads nothing new into that slot until the other engines' readers are done.
+  struct SharedWeights {
+    int holder = -1, load = -1;
+    arch::WeightView view;
+  };
+  auto emit_shared = [&](SharedWeights& shared, ComputeTile pt, int64_t out) {
+    const int engine = pt.resource;
+    if (shared.holder < 0) {
+      const size_t transfers = program_.transfers.size();
+      shared.holder = engine;
+      const int tile = emit(std::move(pt),
+                            {weight_operand(pw_weights(gp.out_channels), pw, 0, gp.out_channels)}, true, out);
+      for (size_t t = transfers; t < program_.transfers.size(); ++t)
+        if (program_.transfers[t].buffer == BufferKind::Weight) shared.load = static_cast<int>(t);
+      shared.view = program_.tiles.back().weights;
+      return tile;
+    }
+    if (shared.load >= 0) pt.wait_transfers.push_back(shared.load);
+    pt.weights = shared.view;
+    const int tile = emit(std::move(pt), {}, true, out);
+    if (engine != shared.holder) weight_readers_[static_cast<size_t>(shared.holder)].push_back(tile);
+    return tile;
+  };
+  const bool share_fits = fits({0, pw_weights(gp.out_channels), 0});  // all pointwise weights in one slot
   // When the depthwise output stays on chip whole (ideal memory, or resident in the memory plan), the pair
   // runs as the paper describes: the depthwise engine runs every block, the pointwise tiles of block i
   // start on the other GEMM engines as soon as block i is done, and once the depthwise conv is finished the
@@ -1406,8 +1438,7 @@ bool Compiler::emit_fused(int dw, int pw) {
   // engine that would finish it first.
   auto emit_joined = [&](const Blocking& b) {
     std::vector<int> engines = pw_engines;
-    const bool joins = config_.engines[static_cast<size_t>(dw_engine)].params->supports(TileWork::Gemm, 1, 1);
-    if (joins) engines.push_back(dw_engine);
+    if (assists) engines.push_back(dw_engine);
     const auto blocks = pixel_blocks(gd.pixels(), gd.out_w, b.pixels);
     std::vector<int> dw_tiles;
     std::vector<int64_t> dw_done;
@@ -1426,13 +1457,10 @@ bool Compiler::emit_fused(int dw, int pw) {
                               false, 0));
     }
     std::vector<int64_t> running(engines.size(), 0);
-    if (joins) running.back() = dw_time;
+    if (assists) running.back() = dw_time;
     // When all pointwise weights fit one weight slot they are loaded once, with the first pointwise tile,
     // and every engine reads them there; otherwise each tile loads its channels' weights.
-    const bool shared = fits({0, pw_weights(gp.out_channels), 0});
-    int holder = -1, shared_load = -1;
-    arch::WeightView shared_weights;
-    const std::vector<int> pw_chain = conv_aux_chain(pw);
+    SharedWeights shared;
     for (size_t i = 0; i < blocks.size(); ++i)
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
@@ -1441,29 +1469,75 @@ bool Compiler::emit_fused(int dw, int pw) {
         pt.aux_chain = pw_chain;
         pt.wait_tiles = {dw_tiles[i]};
         pt.reads = {output_view(dw_tiles[i], 0)};
-        const int engine = pick_engine(engines, pt, running, dw_done[i]);
+        pick_engine(engines, pt, running, dw_done[i]);
         const int64_t out = (c1 - c0) * (p1 - p0) * out_bytes;
-        if (!shared || ideal_) {
+        if (!share_fits || ideal_)
           emit(std::move(pt), {weight_operand(pw_weights(c1 - c0), pw, c0, c1)}, true, out);
-        } else if (holder < 0) {
-          const size_t transfers = program_.transfers.size();
-          holder = engine;
-          emit(std::move(pt), {weight_operand(pw_weights(gp.out_channels), pw, 0, gp.out_channels)}, true,
-               out);
-          for (size_t t = transfers; t < program_.transfers.size(); ++t)
-            if (program_.transfers[t].buffer == BufferKind::Weight) shared_load = static_cast<int>(t);
-          shared_weights = program_.tiles.back().weights;
-        } else {
-          if (shared_load >= 0) pt.wait_transfers.push_back(shared_load);
-          pt.weights = shared_weights;
-          const int tile = emit(std::move(pt), {}, true, out);
-          if (engine != holder) weight_readers_[static_cast<size_t>(holder)].push_back(tile);
-        }
+        else
+          emit_shared(shared, std::move(pt), out);
       }
   };
+  const int64_t pw_lanes =
+      channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
+  auto cycles_on = [&](int engine, ComputeTile t) {
+    t.resource = engine;
+    return arch::tile_cost(config_, program_.resources[static_cast<size_t>(engine)], t).cycles;
+  };
+  // R-MAC joins MAT by blocks (the depthwise output not resident whole, real memory): each block's pointwise
+  // conv is cut into pieces of about half the output channels (whole lanes; the blocking's channel block
+  // when such a piece does not fit the slots) and the depthwise engine runs the block's last piece right
+  // after the block's depthwise tile. When all pointwise weights fit one weight slot they are loaded once, on
+  // MAT, and R-MAC reads them there; else each piece loads its channels' weights, and R-MAC's piece, always
+  // in its other weight slot (its queue alternates depthwise tile and piece), stays there from block to
+  // block. Either way the depthwise weights stay in R-MAC's slot, so joining moves no byte more than the
+  // blocks without it. Its next depthwise tile reuses the output slot holding this block's depthwise output,
+  // so it waits for all of the block's pointwise pieces: a block then takes its depthwise tile plus the
+  // longer of the engines' pieces instead of the longer of its depthwise tile and its whole pointwise conv.
+  // The pair joins when that estimate, from the closed-form costs of the first block's tiles, is shorter.
+  // Returns the pieces' channels, 0 when not joining.
+  const int64_t half = ceil_div(ceil_div(gp.out_channels, 2), pw_lanes) * pw_lanes;
+  // A block's pointwise channel ranges: pieces of `channels`; when joining (`join` > 0), MAT's pieces cover
+  // all but the last `join` channels, which are R-MAC's piece.
+  auto pieces = [&](int64_t channels, int64_t join) {
+    const int64_t end = gp.out_channels - join;
+    std::vector<std::pair<int64_t, int64_t>> ranges;
+    for (int64_t c0 = 0; c0 < end; c0 += channels) ranges.emplace_back(c0, std::min(end, c0 + channels));
+    if (join > 0) ranges.emplace_back(end, gp.out_channels);
+    return ranges;
+  };
+  auto join_step = [&](const Blocking& b) -> int64_t {
+    // Half the channels when such a piece fits the weight (unless shared) and output slots.
+    const int64_t step =
+        fits({0, share_fits ? 0 : pw_weights(half), slot_out(pw, half * b.pixels * out_bytes)})
+            ? half
+            : std::min(b.channels, half);
+    if (!assists || ideal_ || step >= gp.out_channels) return 0;
+    const std::pair<int64_t, int64_t> first = pixel_blocks(gd.pixels(), gd.out_w, b.pixels).front();
+    const int64_t p0 = first.first, p1 = first.second;  // plain locals: the lambda below captures them
+    ComputeTile t = conv_tile(dw, qnode(dw), gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
+    t.aux_chain = dw_chain;
+    const int64_t depthwise = cycles_on(dw_engine, t);
+    auto pointwise = [&](int64_t c0, int64_t c1, int engine) {
+      ComputeTile pt = conv_tile(pw, qnode(pw), gp, TileWork::Gemm, c0, c1, p0, p1);
+      pt.aux_chain = pw_chain;
+      return cycles_on(engine, pt);
+    };
+    const int64_t engines = static_cast<int64_t>(pw_engines.size());
+    int64_t alone = 0, with_rmac = 0;
+    for (const auto& [c0, c1] : pieces(b.channels, 0)) alone += pointwise(c0, c1, pw_engines[0]);
+    const auto joined_pieces = pieces(step, step);
+    for (size_t i = 0; i + 1 < joined_pieces.size(); ++i)
+      with_rmac += pointwise(joined_pieces[i].first, joined_pieces[i].second, pw_engines[0]);
+    const int64_t joined =
+        depthwise + std::max(ceil_div(with_rmac, engines),
+                             pointwise(joined_pieces.back().first, gp.out_channels, dw_engine));
+    return joined < std::max(depthwise, ceil_div(alone, engines)) ? step : 0;
+  };
   auto emit_blocks = [&](const Blocking& b) {
+    const int64_t join = join_step(b);
+    const bool share = join > 0 && share_fits;
     std::vector<int64_t> running(pw_engines.size(), 0);
-    const std::vector<int> pw_chain = conv_aux_chain(pw);
+    SharedWeights shared;
     for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, b.pixels)) {
       ComputeTile t = conv_tile(dw, qnode(dw), gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
       t.aux_chain = dw_chain;
@@ -1476,15 +1550,19 @@ bool Compiler::emit_fused(int dw, int pw) {
                                false, 0);
       hold(dw_tile);
       std::vector<int> consumers;
-      for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
-        const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
+      for (const auto& [c0, c1] : pieces(join > 0 ? join : b.channels, join)) {
         ComputeTile pt = conv_tile(pw, qnode(pw), gp, TileWork::Gemm, c0, c1, p0, p1);
         pt.aux_chain = pw_chain;
         pt.wait_tiles = {dw_tile};
         pt.reads = {output_view(dw_tile, 0)};
-        pick_engine(pw_engines, pt, running);
-        consumers.push_back(emit(std::move(pt), {weight_operand(pw_weights(c1 - c0), pw, c0, c1)}, true,
-                                 (c1 - c0) * (p1 - p0) * out_bytes));
+        const int64_t out = (c1 - c0) * (p1 - p0) * out_bytes;
+        if (join > 0 && c1 == gp.out_channels)
+          pt.resource = dw_engine;  // the block's last piece
+        else
+          pick_engine(pw_engines, pt, running);
+        consumers.push_back(
+            share ? emit_shared(shared, std::move(pt), out)
+                  : emit(std::move(pt), {weight_operand(pw_weights(c1 - c0), pw, c0, c1)}, true, out));
       }
       release({dw_tile}, consumers);
     }
@@ -1504,9 +1582,7 @@ bool Compiler::emit_fused(int dw, int pw) {
     const auto& dw_params = *config_.engines[static_cast<size_t>(dw_engine)].params;
     const int64_t want_pixels =
         std::min(gd.pixels(), std::max(dw_params.granule(TileWork::Depthwise).pixels, gd.out_w));
-    const int64_t lanes =
-        channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
-    const int64_t piece = std::max(lanes, ceil_div(ceil_div(gp.out_channels, 4), lanes) * lanes);
+    const int64_t piece = std::max(pw_lanes, ceil_div(ceil_div(gp.out_channels, 4), pw_lanes) * pw_lanes);
     auto fits_joined = [&](int64_t c, int64_t px) {
       return fits({slot_load(input, gd.input_window_bound(px) * gd.in_channels * in_bytes), dw_weights, 0}) &&
              fits({0, pw_weights(c), slot_out(pw, c * px * out_bytes)});
@@ -1515,14 +1591,12 @@ bool Compiler::emit_fused(int dw, int pw) {
       std::vector<int64_t> pixels = pixel_candidates(gd.pixels(), gd.out_w);
       if (want_pixels % gd.out_w != 0) pixels.insert(pixels.begin(), want_pixels);  // rows and a piece
       for (int64_t px : pixels)
-        for (int64_t c : channel_candidates(gp.out_channels, 1, lanes))
+        for (int64_t c : channel_candidates(gp.out_channels, 1, pw_lanes))
           if (px <= want_pixels && c <= piece && fits_joined(c, px)) return {c, px};
       return {0, 0};
     }();
   }
   Blocking b{gp.out_channels, gd.out_w};
-  const auto pw_lanes =
-      channel_lanes(*config_.engines[static_cast<size_t>(pw_engines[0])].params, TileWork::Gemm);
   const OutputGrid grid{gp.out_channels, 1, pw_lanes, gd.pixels(), gd.out_w};
   // Bytes a blocking moves at least: the depthwise input windows of its pixel blocks, both layers' weights
   // once, the pointwise stores.
@@ -1530,22 +1604,24 @@ bool Compiler::emit_fused(int dw, int pw) {
     return slot_load(input, gd.input_windows(blocking.pixels) * gd.in_channels * in_bytes) + dw_weights +
            pw_weights(gp.out_channels) + slot_out(pw, gp.out_channels * gp.pixels() * out_bytes);
   };
-  // The depthwise tiles all run on its engine, the pointwise ones are spread over the others.
+  // The depthwise tiles all run on its engine, the pointwise ones are spread over the others (and the
+  // depthwise engine when it joins).
   auto busiest_at_least = [&](const Blocking& blocking) {
-    const std::vector<int> pw_chain = conv_aux_chain(pw);
+    const int64_t join = join_step(blocking);
+    std::vector<int> engines = pw_engines;
+    if (join > 0) engines.push_back(dw_engine);
     TileShapes dw_shapes, pw_shapes;
     for (const auto& [pixels, p_count] : block_sizes(pixel_blocks(gd.pixels(), gd.out_w, blocking.pixels))) {
       dw_shapes.emplace_back(conv_tile(dw, qnode(dw), gd, TileWork::Depthwise, 0, gd.out_channels, 0, pixels),
                              p_count);
       dw_shapes.back().first.aux_chain = dw_chain;
-      for (const auto& [channels, c_count] :
-           block_sizes(pixel_blocks(gp.out_channels, gp.out_channels, blocking.channels))) {
+      for (const auto& [channels, c_count] : block_sizes(pieces(join > 0 ? join : blocking.channels, join))) {
         pw_shapes.emplace_back(conv_tile(pw, qnode(pw), gp, TileWork::Gemm, 0, channels, 0, pixels),
                                p_count * c_count);
         pw_shapes.back().first.aux_chain = pw_chain;
       }
     }
-    return std::max(busiest_bound(dw_shapes, {dw_engine}), busiest_bound(pw_shapes, pw_engines));
+    return std::max(busiest_bound(dw_shapes, {dw_engine}), busiest_bound(pw_shapes, engines));
   };
   if (ideal_ && joined_block.channels > 0) {
     emit_joined(joined_block);
@@ -2027,7 +2103,6 @@ arch::Program Compiler::run() {
   for (size_t a = 0; a < config_.aux_units.size(); ++a)
     program_.resources.push_back(arch::Resource::for_aux(config_, a));
   program_.queues.resize(program_.resources.size());
-  last_weights_.resize(program_.resources.size());
   weight_readers_.resize(program_.resources.size());
   weight_slots_.resize(program_.resources.size());
   consumers_.resize(layers);
