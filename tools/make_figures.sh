@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates docs/figures/*.png (docs/figures.md): simulates EfficientViT-B1 @224 (trio-w8a8, synthetic
-# weights) on trio-vit and on systolic-32x32-os, then draws each report with tools/plot_report.py.
+# weights) on trio-vit and on systolic-32x32-os, then draws each report with tools/plot_report.py; then the
+# seed papers' comparison (tools/seed_comparison.py: its tables in docs/figures.md and seed-comparison.png).
 #   bash tools/make_figures.sh            uses build/release/vitsim (bash setup.sh builds it)
 #   VITSIM=path/to/vitsim bash tools/make_figures.sh
-# Builds nothing. Needs Debian's python3-matplotlib. Takes about 10 s.
+# Builds nothing. Needs Debian's python3-matplotlib. Takes about 4 minutes of CPU (docs/figures.md).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 vitsim="${VITSIM:-$root/build/release/vitsim}"
@@ -37,3 +38,7 @@ done
 echo "make_figures: where trio-vit's cycles go (gap waterfall)" >&2
 /usr/bin/python3 "$root/tools/gap_waterfall.py" --vitsim "$vitsim" --qgraph "$tmp/b1.vqg" \
   --config "$root/configs/accel/trio-vit.json" --out "$out/gap-waterfall-b1-224-trio-vit.png"
+
+echo "make_figures: the seed papers' comparison (tools/seed_comparison.py)" >&2
+/usr/bin/python3 "$root/tools/seed_comparison.py" --vitsim "$vitsim" --doc "$root/docs/figures.md" \
+  --png "$out/seed-comparison.png"
