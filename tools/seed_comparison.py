@@ -182,6 +182,7 @@ def draw(measured, path):
         ax.set_ylabel(title)
         if log:
             ax.set_yscale("log")
+        ax.margins(y=0.3)  # room for the legend above the tallest bar
         ax.grid(axis="y", alpha=0.3)
         ax.legend(loc="upper right", fontsize=8)
     axes[-1].set_xticks(list(x))
