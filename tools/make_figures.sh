@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates docs/figures/*.png (docs/figures.md): simulates EfficientViT-B1 @224 (trio-w8a8, synthetic
 # weights) on trio-vit and on systolic-32x32-os, then draws each report with tools/plot_report.py; the gap
-# waterfall of trio-vit on B1 @224 and on B3 @224 (the best of B0-B3 at 224).
+# waterfall of trio-vit on B1 @224 and on B3 @224 (the best of B0-B3 at 224); then the seed papers'
+# comparison (tools/seed_comparison.py: its tables in docs/figures.md and seed-comparison.png).
 #   bash tools/make_figures.sh            uses build/release/vitsim (bash setup.sh builds it)
 #   VITSIM=path/to/vitsim bash tools/make_figures.sh
-# Builds nothing. Needs Debian's python3-matplotlib. Takes about 30 s.
+# Builds nothing. Needs Debian's python3-matplotlib. Takes about 4 minutes of CPU (docs/figures.md).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 vitsim="${VITSIM:-$root/build/release/vitsim}"
@@ -43,3 +44,7 @@ echo "make_figures: where trio-vit's cycles go on efficientvit-b3 @224 (gap wate
   --save-qgraph "$tmp/b3.vqg" >/dev/null
 /usr/bin/python3 "$root/tools/gap_waterfall.py" --vitsim "$vitsim" --qgraph "$tmp/b3.vqg" \
   --config "$root/configs/accel/trio-vit.json" --out "$out/gap-waterfall-b3-224-trio-vit.png"
+
+echo "make_figures: the seed papers' comparison (tools/seed_comparison.py)" >&2
+/usr/bin/python3 "$root/tools/seed_comparison.py" --vitsim "$vitsim" --doc "$root/docs/figures.md" \
+  --png "$out/seed-comparison.png"
