@@ -9,15 +9,23 @@ namespace vitsim::arch {
 namespace {
 constexpr int64_t kFp32Bytes = 4;
 
+// The multiply-add's keys, each required, with its range.
+struct Fp32Key {
+  const char* name;
+  int Fp32MatParams::*field;
+  int min, max;
+};
+constexpr Fp32Key kFp32Keys[] = {{"dsps_per_mac", &Fp32MatParams::dsps_per_mac, 0, 64},
+                                 {"luts_per_mac", &Fp32MatParams::luts_per_mac, 0, 100000},
+                                 {"add_latency", &Fp32MatParams::add_latency, 1, 64}};
+
 std::unique_ptr<EngineParams> parse_fp32_mat(quant::JsonReader& r) {
   auto p = std::make_unique<Fp32MatParams>();
   read_mat_array(r, *p);
-  r.require("dsps_per_mac");
-  p->dsps_per_mac = r.integer("dsps_per_mac", 0, 0, 64);
-  r.require("luts_per_mac");
-  p->luts_per_mac = r.integer("luts_per_mac", 0, 0, 100000);
-  r.require("add_latency");
-  p->add_latency = r.integer("add_latency", 1, 1, 64);
+  for (const Fp32Key& key : kFp32Keys) {
+    r.require(key.name);
+    (*p).*key.field = r.integer(key.name, key.min, key.min, key.max);
+  }
   return p;
 }
 }  // namespace

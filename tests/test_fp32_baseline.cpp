@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "arch/engine_types.hpp"
 #include "arch/resource_model.hpp"
@@ -26,13 +27,6 @@ arch::Fp32MatParams small_fp32() {
   p.pe = 4, p.lanes = 2, p.replicas = 2, p.add_latency = 4, p.dsps_per_mac = 5, p.luts_per_mac = 711;
   p.adder_tree_stages = arch::ceil_log2(p.pe);
   return p;
-}
-
-arch::TileCost cost(int64_t cycles, int64_t stall_port) {
-  arch::TileCost c;
-  c.cycles = cycles;
-  c.stall_port = stall_port;
-  return c;
 }
 
 // Steps the tile's state machine to its end at the fixed port share.
@@ -65,19 +59,16 @@ TEST_CASE("FP32 MAT: 4-byte operands and FP32 adders in the output-group pipelin
   // groups ceil(4/2) x ceil(4/2) = 4, waves ceil(8/4) = 2; a wave fetches 4 x 2 FP32 activations and 4 x 2
   // FP32 weights = 32 bytes each; depth = 4 unit stages + (2 tree stages + ceil(log2 4) fold stages) x 4.
   const arch::GroupPipeline g = p.group_pipeline(t);
-  CHECK(g.groups == 4);
-  CHECK(g.waves == 2);
-  CHECK(g.act_bytes == 32);
-  CHECK(g.weight_bytes == 32);
-  CHECK(g.depth == 20);
-  CHECK(g.group_outputs == 4);
+  // {groups, waves, act_bytes, weight_bytes, depth, group_outputs}
+  CHECK(std::vector<int64_t>{g.groups, g.waves, g.act_bytes, g.weight_bytes, g.depth, g.group_outputs} ==
+        std::vector<int64_t>{4, 2, 32, 32, 20, 4});
   // Ports of 32 bytes a cycle: one fetch cycle a wave, (4 - 1) x 2 + 2 + 19 = 27 cycles.
   const arch::PortShare wide{32, 32}, narrow{16, 16};
-  CHECK(arch::group_pipeline_cost(g, wide, {}) == cost(27, 0));
-  CHECK(stepped(g, wide) == cost(27, 0));
+  CHECK(arch::group_pipeline_cost(g, wide, {}) == arch::TileCost{27, 0, 0});
+  CHECK(stepped(g, wide) == arch::TileCost{27, 0, 0});
   // 16 bytes a cycle: two fetch cycles a wave, (4 - 1) x 4 + 4 + 19 = 35 cycles, 4 x 2 x 1 = 8 port stalls.
-  CHECK(arch::group_pipeline_cost(g, narrow, {}) == cost(35, 8));
-  CHECK(stepped(g, narrow) == cost(35, 8));
+  CHECK(arch::group_pipeline_cost(g, narrow, {}) == arch::TileCost{35, 8, 0});
+  CHECK(stepped(g, narrow) == arch::TileCost{35, 8, 0});
   // An adder of latency 1 has nothing to fold: MAT's depth, 4 + 2.
   arch::Fp32MatParams one = p;
   one.add_latency = 1;
