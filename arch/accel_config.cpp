@@ -126,6 +126,10 @@ void read_dram(JsonReader& dram, AccelConfig& c) {
 }
 }  // namespace
 
+const char* number_format_name(NumberFormat format) {
+  return format == NumberFormat::Fp32 ? "fp32" : "int";
+}
+
 const char* buffer_key(BufferKind kind) {
   return kBufferKeys[static_cast<int>(kind)];
 }
@@ -142,12 +146,21 @@ AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origi
   c.clock_mhz = r.number("clock_mhz", 0, 1, 10000);
   r.require("dsp_packing");
   c.dsp_packing = r.integer("dsp_packing", 1, 1, 8);
+  c.number_format =
+      r.choice("number_format", "int", {"int", "fp32"}) == "fp32" ? NumberFormat::Fp32 : NumberFormat::Int;
 
   r.require("engines");
   std::vector<JsonReader> engines = r.objects("engines");
   if (engines.empty()) r.fail("engines", "expected at least one engine, found an empty array");
   std::set<std::string> names;
-  for (JsonReader& e : engines) c.engines.push_back(read_engine(e, names));
+  for (JsonReader& e : engines) {
+    c.engines.push_back(read_engine(e, names));
+    const bool fp32 = c.number_format == NumberFormat::Fp32;
+    if (c.engines.back().params->fp32_datapath() != fp32)
+      e.fail("type", std::string("engine type \"") + c.engines.back().type + "\" " +
+                         (fp32 ? "is not an FP32 datapath, and number_format is \"fp32\""
+                               : "is an FP32 datapath: it needs \"number_format\": \"fp32\""));
+  }
 
   JsonReader aux = r.required_object("aux_units");
   c.aux_units = read_aux_units(aux, j.at("aux_units"));
@@ -225,7 +238,14 @@ int64_t AccelConfig::dsp_multipliers() const {
 }
 
 int64_t AccelConfig::engine_dsps() const {
-  return (dsp_multipliers() + dsp_packing - 1) / dsp_packing;
+  int64_t fp32 = 0;
+  for (const EngineConfig& e : engines) fp32 += e.params->fp32_dsps();
+  return (dsp_multipliers() + dsp_packing - 1) / dsp_packing + fp32;
+}
+
+int64_t AccelConfig::element_bytes(int bits) const {
+  if (number_format == NumberFormat::Fp32) return 4;
+  return bits <= 8 ? 1 : bits <= 16 ? 2 : 4;
 }
 
 int64_t AccelConfig::aux_dsps() const {
@@ -248,6 +268,7 @@ nlohmann::json AccelConfig::to_json() const {
   j["notes"] = notes;
   j["clock_mhz"] = clock_mhz;
   j["dsp_packing"] = dsp_packing;
+  j["number_format"] = number_format_name(number_format);
   j["arbitration"] = arbitration_name(arbitration);
   j["pipelining"] = {{"inter_layer", pipelining.inter_layer}, {"intra_layer", pipelining.intra_layer}};
   nlohmann::json engs = nlohmann::json::array();

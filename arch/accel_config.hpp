@@ -94,13 +94,23 @@ struct PipeliningConfig {
   bool intra_layer = true;
 };
 
+/// What the datapath computes on (docs/config-reference.md, "number_format").
+enum class NumberFormat {
+  Int,   // "int" (default): the quantized graph's integer codes, 1, 2 or 4 bytes each by their bits
+  Fp32,  // "fp32": IEEE single precision; every tensor element is 4 bytes, nothing is requantized
+};
+/// "int", "fp32".
+const char* number_format_name(NumberFormat format);
+
 struct AccelConfig {
-  std::string file;                      // where it was loaded from (for messages)
-  std::string name;                      // short identifier, e.g. "trio-vit"
-  std::string description;               // one line
-  std::vector<std::string> notes;        // provenance: which values come from papers, which are assumptions
-  double clock_mhz = 0;                  // accelerator clock, MHz
-  int dsp_packing = 1;                   // INT8 multiplies per DSP slice (2 on ZCU102's DSP48E2)
+  std::string file;                // where it was loaded from (for messages)
+  std::string name;                // short identifier, e.g. "trio-vit"
+  std::string description;         // one line
+  std::vector<std::string> notes;  // provenance: which values come from papers, which are assumptions
+  double clock_mhz = 0;            // accelerator clock, MHz
+  int dsp_packing = 1;             // INT8 multiplies per DSP slice (2 on ZCU102's DSP48E2)
+  /// The datapath's number format: "fp32" needs every engine to be an FP32 one (fp32_mat), "int" none.
+  NumberFormat number_format = NumberFormat::Int;
   std::vector<EngineConfig> engines;     // at least one; names unique
   std::vector<AuxUnitConfig> aux_units;  // the ones the config lists, in registration order
   std::vector<BufferConfig> buffers;     // one per BufferKind, indexed by the kind
@@ -125,8 +135,10 @@ struct AccelConfig {
   int64_t multipliers() const;
   /// Sum of the engines' DSP multipliers (EngineParams::dsp_multipliers: all but shift-add lanes).
   int64_t dsp_multipliers() const;
-  /// DSP slices of the engines: ceil(dsp_multipliers / dsp_packing).
+  /// DSP slices of the engines: ceil(dsp_multipliers / dsp_packing) + the FP32 engines' fp32_dsps.
   int64_t engine_dsps() const;
+  /// Bytes of one tensor element whose integer codes have `bits` bits: 4 in FP32 format, else 1, 2 or 4.
+  int64_t element_bytes(int bits) const;
   /// DSP slices of the auxiliary units.
   int64_t aux_dsps() const;
   /// engine_dsps() + aux_dsps() (docs/metrics.md).

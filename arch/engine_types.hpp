@@ -69,6 +69,33 @@ struct ShiftArrayParams : MatParams {
   RtlInstance rtl(const PortShare&) const override { return {}; }
 };
 
+/// "fp32_mat": MAT's array and dataflow (pe input channels per lane, lanes output channels, replicas output
+/// pixels) in IEEE single precision, for FP32 baselines (AccelConfig::number_format "fp32"). Each product
+/// unit is an FP32 multiply-add: a multiplier and one adder of the lane's adder tree (pe - 1 adders) or its
+/// accumulator, costing dsps_per_mac DSP48E2 and luts_per_mac LUTs; every operand is 4 bytes. Timing: MAT's
+/// output-group pipeline with 4-byte operands, every adder-tree stage taking add_latency cycles, and the
+/// accumulator's add_latency interleaved partial sums folded by ceil(log2(add_latency)) more adder stages
+/// (docs/engines.md, "FP32 datapath").
+struct Fp32MatParams : MatParams {
+  int dsps_per_mac = 0;  // DSP48E2 slices of one FP32 multiply-add (multiplier + adder)
+  int luts_per_mac = 0;  // LUTs of one FP32 multiply-add
+  int add_latency = 1;   // pipeline latency of the FP32 adder, cycles
+
+  std::string type() const override { return "fp32_mat"; }
+  int64_t dsp_multipliers() const override { return 0; }
+  bool fp32_datapath() const override { return true; }
+  int64_t fp32_dsps() const override { return multipliers() * dsps_per_mac; }
+  int operand_bits() const override { return 32; }
+  std::string summary() const override;
+  nlohmann::json to_json() const override;
+  GroupPipeline group_pipeline(const ComputeTile& tile) const override;
+  std::vector<FabricPart> fabric() const override;
+  RtlInstance rtl(const PortShare&) const override { return {}; }
+  /// Pipeline stages a wave passes: pipeline.total() + (adder_tree_stages + ceil(log2(add_latency))) x
+  /// add_latency.
+  int64_t depth() const;
+};
+
 /// "rmac": the Trio-ViT reconfigurable MAC engine. Depthwise convs with channels inside a lane and output
 /// pixels across lanes, output-stationary over the k x k taps; optionally assists MAT on pointwise convs and
 /// matmuls (input channels in a lane, output channels across lanes). Multipliers = pe x lanes x replicas.

@@ -86,11 +86,16 @@ int64_t buffer_bram36(const BufferConfig& b) {
 
 ResourceEstimate estimate_resources(const AccelConfig& config) {
   ResourceEstimate r;
-  // Packing is over all engines' multipliers together, as in AccelConfig::engine_dsps().
-  r.items.push_back({"engine multipliers (" + std::to_string(config.dsp_multipliers()) + " / " +
-                         std::to_string(config.dsp_packing) + " per DSP)",
-                     config.engine_dsps(), 0, 0});
+  // Packing is over all engines' INT8 multipliers together, as in AccelConfig::engine_dsps(); FP32
+  // multiply-adds are not packed.
+  if (config.dsp_multipliers() > 0)
+    r.items.push_back({"engine multipliers (" + std::to_string(config.dsp_multipliers()) + " / " +
+                           std::to_string(config.dsp_packing) + " per DSP)",
+                       ceil_div(config.dsp_multipliers(), config.dsp_packing), 0, 0});
   for (const EngineConfig& e : config.engines) {
+    if (e.params->fp32_dsps() > 0)
+      r.items.push_back({e.name + " FP32 multiply-add DSPs (" + std::to_string(e.params->multipliers()) + ")",
+                         e.params->fp32_dsps(), 0, 0});
     const RtlInstance rtl = engine_rtl(config, e);
     if (const SynthesizedUnit* s = synthesized_unit(rtl.top, rtl.parameters)) {
       r.items.push_back({e.name + " datapath (synthesized LUTs)", 0, s->luts, s->bram36, true});

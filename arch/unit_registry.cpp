@@ -12,6 +12,7 @@ namespace vitsim::arch {
 // type: write its .cpp in arch/ (arch/CMakeLists.txt compiles every engine_*.cpp and unit_*.cpp), add X(id).
 #define VITSIM_BUILTIN_UNITS \
   X(mat)                     \
+  X(fp32_mat)                \
   X(mixed)                   \
   X(rmac)                    \
   X(systolic)                \

@@ -74,9 +74,16 @@ class EngineParams : public UnitParams {
   /// Number of product units (multipliers, or shift-add lanes' shifters) the engine instantiates: the
   /// products it can form per cycle, which peak GOPS and MAC utilization count.
   virtual int64_t multipliers() const = 0;
-  /// Of those, the multipliers built from DSP slices (dsp_packing per DSP); the rest are fabric.
+  /// Of those, the INT8 multipliers built from DSP slices (dsp_packing per DSP); the rest are fabric or
+  /// floating-point units (fp32_dsps).
   virtual int64_t dsp_multipliers() const { return multipliers(); }
-  /// The widest operand codes its multipliers take, bits (every built-in engine: INT8 x INT8).
+  /// Whether its product units are FP32 multiply-adds (AccelConfig::number_format "fp32" needs every
+  /// engine to be one, and "int" none).
+  virtual bool fp32_datapath() const { return false; }
+  /// DSP slices of its FP32 multiply-adds (not packed: dsp_packing counts INT8 multiplies); 0 for an
+  /// integer engine.
+  virtual int64_t fp32_dsps() const { return 0; }
+  /// The widest operand codes its multipliers take, bits (every built-in integer engine: INT8 x INT8).
   virtual int operand_bits() const { return 8; }
   /// Power-of-two weight codes its shift-add lanes take (bits, quant/mixed_scheme.hpp), or 0: no such lanes,
   /// the multipliers take power-of-two rows like any other (ComputeTile::pot_n is then ignored).

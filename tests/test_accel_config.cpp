@@ -119,7 +119,7 @@ TEST_CASE("The unit registry lists the engine and auxiliary unit types", "[accel
   using Role = vitsim::arch::UnitType::Role;
   const auto& registry = vitsim::arch::UnitRegistry::instance();
   CHECK(registry.names(Role::Engine) ==
-        std::vector<std::string>{"mat", "mixed", "ps_mac", "rmac", "shift_array", "systolic"});
+        std::vector<std::string>{"fp32_mat", "mat", "mixed", "ps_mac", "rmac", "shift_array", "systolic"});
   CHECK(registry.names(Role::Aux) ==
         std::vector<std::string>{"act_table", "avgpool", "channel_mul", "gelu", "hswish", "layernorm",
                                  "log2_quantizer", "maxpool", "relu", "requant_shifter", "requantizer",
@@ -239,7 +239,7 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
     j = trio_json();
     j["engines"][1]["type"] = "tensor-core";
     CHECK(load_error(dir, j) == f + ": /engines/1/type: unknown engine type \"tensor-core\" (registered "
-                                    "types: mat, mixed, ps_mac, rmac, shift_array, systolic)");
+                                    "types: fp32_mat, mat, mixed, ps_mac, rmac, shift_array, systolic)");
   }
   SECTION("duplicate engine names") {
     j = trio_json();
@@ -281,9 +281,11 @@ TEST_CASE("Accelerator config errors name the file and the JSON path", "[accel]"
       vitsim::sim::find_accel("no-such-accel");
       FAIL("no error");
     } catch (const ConfigError& e) {
-      CHECK_THAT(e.what(), Catch::StartsWith("no-such-accel: cannot open the file") &&
-                               Catch::Contains("known: auto-vit-acc, p2-vit, small-memory, small-test, "
-                                               "systolic-32x32-os, trio-vit"));
+      CHECK_THAT(e.what(),
+                 Catch::StartsWith("no-such-accel: cannot open the file") &&
+                     Catch::Contains("known: auto-vit-acc, autovitacc-fp32-baseline, p2-vit, small-memory, "
+                                     "small-test, "
+                                     "systolic-32x32-os, trio-vit"));
     }
   }
 }

@@ -195,7 +195,7 @@ void check_program(const quant::QGraph& q, const arch::AccelConfig& config, cons
       const int64_t per_channel = n.in_features / n.groups * n.kernel * n.kernel;
       CHECK(channels * per_channel + 4 * channels <= weight_slot);
       if (!resident_layers(p).count(t.layer))  // a resident output is written to its range, not a slot
-        CHECK(channels * px * (qn.float_layernorm ? 4 : sim::element_bytes(qn.out.bits)) <= out_slot);
+        CHECK(channels * px * (qn.float_layernorm ? 4 : config.element_bytes(qn.out.bits)) <= out_slot);
     }
   }
 }

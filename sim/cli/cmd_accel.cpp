@@ -20,9 +20,12 @@ void print_accel_summary(const arch::AccelConfig& c, std::ostream& out) {
     out << "    " << std::left << std::setw(static_cast<int>(width)) << (e.name + " (" + e.type + ")")
         << std::right << std::setw(8) << with_commas(e.params->multipliers()) << " multipliers  "
         << e.params->summary() << '\n';
+  int64_t fp32_dsps = 0;
+  for (const auto& e : c.engines) fp32_dsps += e.params->fp32_dsps();
   out << "  total multipliers: " << with_commas(c.multipliers()) << '\n'
       << "  DSPs: " << with_commas(c.dsps()) << " = " << with_commas(c.dsp_multipliers()) << " / "
-      << c.dsp_packing << " + " << with_commas(c.aux_dsps()) << " auxiliary\n"
+      << c.dsp_packing << (fp32_dsps > 0 ? " + " + with_commas(fp32_dsps) + " FP32" : "") << " + "
+      << with_commas(c.aux_dsps()) << " auxiliary\n"
       << "  peak: " << c.peak_gops() << " GOPS (2 x multipliers x f_clk)\n"
       << "  on-chip buffers: " << with_commas(c.onchip_bytes()) << " bytes (";
   for (size_t i = 0; i < c.buffers.size(); ++i) {

@@ -72,6 +72,7 @@ int run_simulate(const std::string& qgraph_path, const SimulateArgs& args, std::
   const SimOptions options = options_from(args, progress, energy);
   std::optional<arch::AccelConfig> named;  // a named config is checked before the graph is read
   if (!args.accel.empty()) named = find_accel(args.accel);
+  if (named) check_functional(*named, args.functional);
   // A timing-only simulation reads no weight bytes (docs/qgraph-format.md).
   const quant::QGraph qgraph = quant::load_qgraph(
       qgraph_path, args.functional ? quant::QGraphUse::Compute : quant::QGraphUse::Structure);
@@ -88,6 +89,7 @@ int run_pipeline(const QuantizeArgs& q, const SimulateArgs& args, std::ostream& 
   // Named ones are checked before any work; the defaults depend on the graph.
   std::optional<arch::AccelConfig> named_config;
   if (!args.accel.empty()) named_config = find_accel(args.accel);
+  if (named_config) check_functional(*named_config, args.functional);
   std::optional<quant::Recipe> named_recipe;
   if (!q.recipe.empty()) named_recipe = quant::find_recipe(q.recipe, recipe_dir);
 

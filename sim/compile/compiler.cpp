@@ -17,10 +17,6 @@ using arch::TileWork;
 using quant::Node;
 using quant::OpKind;
 
-int64_t element_bytes(int bits) {
-  return bits <= 8 ? 1 : bits <= 16 ? 2 : 4;
-}
-
 int64_t slot_bytes(const arch::AccelConfig& config, BufferKind buffer) {
   return config.buffer(buffer).slot_region_bytes() / static_cast<int64_t>(config.engines.size()) / 2;
 }
@@ -188,7 +184,7 @@ class Compiler {
 
   const Node& node(int i) const { return graph_.nodes[static_cast<size_t>(i)]; }
   const quant::QNode& qnode(int i) const { return q_.nodes[static_cast<size_t>(i)]; }
-  int64_t out_bytes_per_element(int i) const { return element_bytes(qnode(i).out.bits); }
+  int64_t out_bytes_per_element(int i) const { return config_.element_bytes(qnode(i).out.bits); }
   std::string describe(int layer) const;
   [[noreturn]] void slot_error(int layer, const std::string& what, BufferKind buffer, int64_t need,
                                int resource) const;
@@ -473,9 +469,10 @@ int Compiler::aux_unit(AuxStep step, int layer) const {
                      "' has none");
 }
 
-// The requantizer, then the activation's unit.
+// The requantizer (none in FP32 format: results stay FP32), then the activation's unit.
 std::vector<int> Compiler::conv_aux_chain(int layer) const {
-  std::vector<int> chain{aux_unit(AuxStep::Requantize, layer)};
+  std::vector<int> chain;
+  if (config_.number_format == arch::NumberFormat::Int) chain.push_back(aux_unit(AuxStep::Requantize, layer));
   switch (node(layer).act) {
     case quant::Act::ReLU:
     case quant::Act::ReLU6:  // the ReLU unit's clamp, with the top at 6 (quant/qgraph.hpp)
@@ -500,7 +497,7 @@ std::vector<int> Compiler::conv_aux_chain(int layer) const {
 }
 
 std::vector<int> Compiler::matmul_aux_chain(int layer) const {
-  if (qnode(layer).out.bits == 32) return {};
+  if (qnode(layer).out.bits == 32 || config_.number_format == arch::NumberFormat::Fp32) return {};
   return {aux_unit(AuxStep::Requantize, layer)};
 }
 
@@ -986,7 +983,7 @@ int64_t Compiler::weight_bytes_of(int layer) const {
   const bool conv = n.op == OpKind::Conv2d;
   const int64_t outputs = conv ? n.out_shape[0] : n.out_features;
   const int64_t per_output = conv ? n.in_features / n.groups * n.kernel * n.kernel : n.in_features;
-  return outputs * per_output * element_bytes(qnode(layer).weight_bits) + 4 * outputs;
+  return outputs * per_output * config_.element_bytes(qnode(layer).weight_bits) + 4 * outputs;
 }
 
 // DRAM addresses, in program order, each range aligned to the DRAM burst: the input image, then per layer
@@ -1262,7 +1259,8 @@ void Compiler::emit_conv(int layer) {
   const TileWork work = dw_engine >= 0 ? TileWork::Depthwise : TileWork::Gemm;
   const std::vector<int> engines = dw_engine >= 0 ? std::vector<int>{dw_engine} : gemm_engines(layer);
   const bool layernorm = n.op == OpKind::Linear && qnode(layer).float_layernorm;
-  const int64_t in_bytes = out_bytes_per_element(input), w_bytes = element_bytes(qnode(layer).weight_bits);
+  const int64_t in_bytes = out_bytes_per_element(input),
+                w_bytes = config_.element_bytes(qnode(layer).weight_bits);
   const int64_t out_bytes = layernorm ? 4 : out_bytes_per_element(layer);  // LayerNorm input: int32
   const int64_t taps = g.kernel * g.kernel;
   auto weight_bytes = [&](int64_t channels) {
@@ -1393,8 +1391,9 @@ bool Compiler::emit_fused(int dw, int pw) {
   const int64_t in_bytes = out_bytes_per_element(input), mid_bytes = out_bytes_per_element(dw);
   const int64_t out_bytes = out_bytes_per_element(pw);
   const int64_t dw_weights =
-      gd.out_channels * gd.kernel * gd.kernel * element_bytes(qnode(dw).weight_bits) + 4 * gd.out_channels;
-  const int64_t pw_weight_bytes = element_bytes(qnode(pw).weight_bits);
+      gd.out_channels * gd.kernel * gd.kernel * config_.element_bytes(qnode(dw).weight_bits) +
+      4 * gd.out_channels;
+  const int64_t pw_weight_bytes = config_.element_bytes(qnode(pw).weight_bits);
   auto pw_weights = [&](int64_t c) { return c * gp.in_channels * pw_weight_bytes + 4 * c; };
   auto fits_block = [&](int64_t c, int64_t px) {
     const int64_t mid = gd.out_channels * px * mid_bytes;

@@ -36,8 +36,6 @@ class MappingError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-/// Bytes of one element of an activation tensor of `bits`: 1 up to 8 bits, 2 up to 16, else 4.
-int64_t element_bytes(int bits);
 /// One engine's double-buffered slot of a buffer: capacity / engines / 2.
 int64_t slot_bytes(const arch::AccelConfig& config, arch::BufferKind buffer);
 

@@ -134,8 +134,17 @@ arch::Energy report_energy(const SimReport& rep, const arch::EnergyModel& model,
   return arch::image_energy(model, config, rep.activity, rep.cycles, dram);
 }
 
+void check_functional(const arch::AccelConfig& config, bool functional) {
+  if (functional && config.number_format == arch::NumberFormat::Fp32)
+    throw std::invalid_argument("--functional: config '" + config.name +
+                                "' has an FP32 datapath (number_format \"fp32\"), and functional "
+                                "simulation checks integer datapaths against the integer reference executor; "
+                                "run it for timing only");
+}
+
 SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfig& config,
                              const SimOptions& options) {
+  check_functional(config, options.functional);
   const auto t0 = std::chrono::steady_clock::now();
   quant::validate(qgraph, options.functional ? quant::QGraphUse::Compute : quant::QGraphUse::Structure);
   if (options.functional) {  // the engines' outputs and the reference executor's, every layer kept

@@ -176,8 +176,13 @@ struct SimOutcome {
   arch::RunRecords records;
 };
 
+/// Throws std::invalid_argument if `functional` is asked of a config whose datapath the functional model
+/// cannot check: an FP32 one (number_format "fp32") has no integer datapath to compare with the integer
+/// reference executor.
+void check_functional(const arch::AccelConfig& config, bool functional);
+
 /// Compiles and simulates; throws MappingError, arch::SimulationStalled, arch::CycleLimitReached or
-/// std::invalid_argument.
+/// std::invalid_argument (check_functional first).
 SimOutcome simulate_detailed(const quant::QGraph& qgraph, const arch::AccelConfig& config,
                              const SimOptions& options);
 inline SimReport simulate(const quant::QGraph& qgraph, const arch::AccelConfig& config,
