@@ -74,13 +74,16 @@ int64_t MixedParams::shifter_luts() const {
   return fabric::shifter_bits_luts(fabric::kCodeBits + kmax, kmax);
 }
 
-// Every lane's adder tree sums pe 16-bit products (a code shifted by up to 2^6 fits) and its accumulator
-// adds the tree's sum, as MAT's; a shift-add lane's "multipliers" are shifters, the weight's sign taken by
-// the tree's first adders (add or subtract: one more input of the LUT before the carry chain); the merge
-// stage is a pipeline register (flip-flops, not estimated). docs/resource-model.md.
+// A shift-add lane's "multipliers" are power-of-two product units: the synthesized unit's LUTs (shifter and
+// sign, shift_product.sv) where configs/synth/resources.csv has the row, else shifter_luts(), the weight's
+// sign then taken by the tree's first adders (add or subtract: one more input of the LUT before the carry
+// chain). Every lane's adder tree sums pe 16-bit products (a code shifted by up to 2^6 fits) and its
+// accumulator adds the tree's sum, as MAT's; the merge stage is a pipeline register (flip-flops, not
+// estimated). docs/resource-model.md.
 std::vector<FabricPart> MixedParams::fabric() const {
   const int64_t all_lanes = int64_t{dsp_lanes + lut_lanes} * replicas;
-  return {{"shift-add shifters", int64_t{pe} * lut_lanes * replicas * shifter_luts()},
+  return {shift_products("shift-add shifters", int64_t{pe} * lut_lanes * replicas, false, pot_bits,
+                         shifter_luts()),
           {"adder trees", all_lanes * adder_tree_luts(pe, fabric::kProductBits)},
           {"lane accumulators", all_lanes * fabric::add_luts(fabric::kAccumulatorBits)}};
 }

@@ -7,6 +7,10 @@
 
 namespace vitsim::arch {
 
+namespace {
+constexpr int kLog2CodeBits = 4;  // P²-ViT's log2 attention codes (the config does not carry the width)
+}  // namespace
+
 std::string ShiftArrayParams::summary() const {
   return MatParams::summary() + "; barrel shifters, no multipliers";
 }
@@ -17,11 +21,13 @@ nlohmann::json ShiftArrayParams::to_json() const {
   return j;
 }
 
-// A shifter per multiplier's place: the INT8 V code shifted by up to 15 bits into a 16-bit term, then MAT's
-// adder trees and accumulators (docs/resource-model.md).
+// A shifter per multiplier's place, then MAT's adder trees and accumulators (docs/resource-model.md). The
+// shifter's LUTs are the synthesized product unit's (a 4-bit log2 code shifting the INT8 V code by 0..14,
+// shift_product.sv) where configs/synth/resources.csv has it, else a barrel shifter of a 16-bit term. (The
+// whole engine, MAT's RTL with shift lanes, has no synthesis row: rtl() stays empty.)
 std::vector<FabricPart> ShiftArrayParams::fabric() const {
-  std::vector<FabricPart> parts{
-      {"barrel shifters", int64_t{pe} * lanes * replicas * fabric::shifter_luts(fabric::kProductBits)}};
+  std::vector<FabricPart> parts{shift_products("barrel shifters", int64_t{pe} * lanes * replicas, true,
+                                               kLog2CodeBits, fabric::shifter_luts(fabric::kProductBits))};
   for (const FabricPart& p : MatParams::fabric()) parts.push_back(p);
   return parts;
 }

@@ -48,6 +48,19 @@ const SynthesizedUnit* synthesized_unit(const std::string& top, const std::strin
   return it == table.end() ? nullptr : &it->second;
 }
 
+RtlInstance shift_product_rtl(bool log2_code, int code_bits) {
+  return {"vitsim_shift_product",
+          "LOG2_CODE=" + std::to_string(log2_code ? 1 : 0) + " CODE_BITS=" + std::to_string(code_bits)};
+}
+
+FabricPart shift_products(const std::string& what, int64_t count, bool log2_code, int code_bits,
+                          int64_t formula_luts) {
+  const RtlInstance rtl = shift_product_rtl(log2_code, code_bits);
+  if (const SynthesizedUnit* s = synthesized_unit(rtl.top, rtl.parameters))
+    return {what + " (synthesized, " + std::to_string(s->luts) + " LUTs each)", count * s->luts};
+  return {what, count * formula_luts};
+}
+
 RtlInstance engine_rtl(const AccelConfig& config, const EngineConfig& engine) {
   RtlInstance rtl = engine.params->rtl(port_share(config));
   // The engines' RTL packs one or two INT8 products per DSP48E2 (docs/rtl.md); beyond that it has none.

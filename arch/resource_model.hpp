@@ -38,6 +38,13 @@ struct SynthesizedUnit {
 /// The synthesis of RTL module `top` with `parameters` ("NAME=VALUE ...", as tools/synth_resources.py
 /// writes them), or nullptr if the table has none.
 const SynthesizedUnit* synthesized_unit(const std::string& top, const std::string& parameters);
+/// One shift lane's product unit (vitsim_shift_product, docs/rtl.md): its module and parameters, for a
+/// log2 (`log2_code`) or sign + exponent power-of-two code of `code_bits` bits.
+RtlInstance shift_product_rtl(bool log2_code, int code_bits);
+/// The fabric part of `count` such product units: the synthesized LUTs per unit where the table has the
+/// row ("<what> (synthesized, N LUTs each)"), else `formula_luts` per unit.
+FabricPart shift_products(const std::string& what, int64_t count, bool log2_code, int code_bits,
+                          int64_t formula_luts);
 /// The RTL module and parameters of an engine of `config` (top "" for an engine type without RTL).
 RtlInstance engine_rtl(const AccelConfig& config, const EngineConfig& engine);
 /// The RTL module and parameters of an auxiliary unit (top "" for a type without RTL).

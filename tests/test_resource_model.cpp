@@ -7,6 +7,7 @@
 
 #include "arch/engine_types.hpp"
 #include "arch/resource_model.hpp"
+#include "quant/json_reader.hpp"
 #include "sim/compile/inputs.hpp"
 #include "test_support.hpp"
 
@@ -274,6 +275,36 @@ TEST_CASE("Synthesized LUTs replace the formulas where a unit's RTL was synthesi
   CHECK(vitsim::arch::synthesized_unit("vitsim_log2_divider", "LANES=1 LATENCY=2") != nullptr);
   CHECK(vitsim::arch::aux_rtl(small.aux("hswish")).top.empty());
   CHECK(vitsim::arch::synthesized_unit("vitsim_requantizer", "LANES=2 LATENCY=4") == nullptr);
+}
+
+TEST_CASE("Synthesized power-of-two product units replace the formula's shifters of the shift lanes",
+          "[resources]") {
+  // p2-vit's shift_array: 16 x 8 x 4 = 512 shifters of a 4-bit log2 code; auto-vit-acc's mixed engine:
+  // 16 x 6 x 16 = 1,536 shift-add units of a 4-bit sign + exponent code. Each line counts the units times
+  // the synthesized unit's LUTs, which has no flip-flops and no DSPs.
+  struct Case {
+    const char *config, *line, *parameters;
+    int64_t units;
+  };
+  for (const Case& k : {Case{"p2-vit", "shifters barrel shifters", "LOG2_CODE=1 CODE_BITS=4", 512},
+                        Case{"auto-vit-acc", "gemm shift-add shifters", "LOG2_CODE=0 CODE_BITS=4", 1536}}) {
+    INFO(k.config);
+    const vitsim::arch::SynthesizedUnit* s =
+        vitsim::arch::synthesized_unit("vitsim_shift_product", k.parameters);
+    REQUIRE(s != nullptr);
+    CHECK(s->ffs == 0);
+    CHECK(s->dsps == 0);
+    const ResourceEstimate r = vitsim::arch::estimate_resources(vitsim::sim::find_accel(k.config));
+    CHECK(item(r, std::string(k.line) + " (synthesized, " + std::to_string(s->luts) + " LUTs each)").luts ==
+          k.units * s->luts);
+  }
+  // A code width without a row keeps the formula: 3-bit codes shift by 0..2 into 10 bits, 2 stages of
+  // 2:1 muxes, 20 LUTs per unit.
+  nlohmann::json j = vitsim::quant::read_json_file(vitsim::sim::config_dir() + "/accel/auto-vit-acc.json");
+  j["engines"][0]["pot_bits"] = 3;
+  const ResourceEstimate narrow =
+      vitsim::arch::estimate_resources(vitsim::arch::parse_accel_config(j, "narrow"));
+  CHECK(item(narrow, "gemm shift-add shifters").luts == 1536 * 20);
 }
 
 TEST_CASE("Device files: presets, paths and errors", "[resources]") {

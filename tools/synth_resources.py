@@ -8,7 +8,9 @@ Debian's Yosys (`synth_xilinx -family xcup -flatten`, UltraScale+). arch/resourc
 
 The table is rewritten after each synthesis, smallest units first, and a run resumes from the rows
 already there (same module and parameters) unless --fresh. Units with RTL: the engines of type mat and rmac (named as in the config; with the config's port shares
-and DSP packing, and no requantizer chain) and the requantizer and log2 quantizer + shift divider (auxiliary units). Standard library only. A bad
+and DSP packing, and no requantizer chain), the power-of-two product unit of the shift_array and mixed
+engines' shift lanes ("<engine> shift product": one barrel shifter, vitsim_shift_product) and the
+requantizer and log2 quantizer + shift divider (auxiliary units). Standard library only. A bad
 argument or a failing synthesis prints one message on stderr and exits 2.
 """
 import argparse
@@ -30,7 +32,8 @@ COMMON = ["stall_pipe.sv", "requantizer.sv"]
 SOURCES = {
     "vitsim_requantizer": COMMON,
     "vitsim_log2_divider": COMMON + ["log2_divider.sv"],
-    "vitsim_mat_engine": COMMON + ["engine_common.sv", "mac_array.sv", "mat_engine.sv"],
+    "vitsim_shift_product": ["shift_product.sv"],
+    "vitsim_mat_engine": COMMON + ["engine_common.sv", "shift_product.sv", "mac_array.sv", "mat_engine.sv"],
     "vitsim_rmac_engine": COMMON + ["engine_common.sv", "mac_array.sv", "rmac_engine.sv"],
 }
 COLUMNS = ["config", "unit", "top", "parameters", "luts", "ffs", "dsp48e2", "bram36"]
@@ -49,6 +52,13 @@ def units(config):
     """(unit, top module, parameters) of every unit of `config` that has RTL, in config order."""
     out = []
     for e in config["engines"]:
+        # A shift lane's product unit: shift_array's 4-bit log2 attention codes (P²-ViT's; the config does
+        # not carry the width), mixed's pot_bits-wide power-of-two weight codes.
+        if e["type"] == "shift_array":
+            out.append((e["name"] + " shift product", "vitsim_shift_product", {"LOG2_CODE": 1, "CODE_BITS": 4}))
+        if e["type"] == "mixed":
+            out.append((e["name"] + " shift product", "vitsim_shift_product",
+                        {"LOG2_CODE": 0, "CODE_BITS": e.get("pot_bits", 4)}))
         # The RTL packs one or two INT8 products per DSP48E2 (docs/rtl.md).
         if e["type"] not in ("mat", "rmac") or config.get("dsp_packing", 1) > 2:
             continue

@@ -18,6 +18,13 @@
 // depthwise mode), by the standard INT8 packing: (x0 2^18 + x1) s = x0 s 2^18 + x1 s in one 27 x 18
 // multiply, x1 s read from the low 18 bits and x0 s from the high bits plus the low part's borrow. The
 // products are exact, so values and timing are those of DSP_PACKING = 1; only the DSP count halves.
+//
+// Shift lanes (GEMM mode): the last SHIFT_LANES lanes of every replica multiply by a power-of-two code
+// with a barrel shifter (vitsim_shift_product, shift_product.sv) instead of a multiplier. The `shift_array`
+// engine is all shift lanes with the activation operand a log2 code (LOG2_CODE = 1: A·V, A the attention
+// codes); the `mixed` engine's LUT lanes are shift lanes with the weight operand a sign + exponent code
+// (LOG2_CODE = 0), beside its multiplier (DSP) lanes. MERGE registers after the adder tree are the mixed
+// engine's merge stage, where both kinds' sums are aligned.
 module vitsim_mac_array #(
     parameter int PE = 8,
     parameter int LANES = 8,
@@ -28,6 +35,10 @@ module vitsim_mac_array #(
     parameter int WRITEBACK = 1,
     parameter int DEPTHWISE = 0,
     parameter int DSP_PACKING = 1,  // 1 or 2 products per multiplier
+    parameter int SHIFT_LANES = 0,  // the last SHIFT_LANES lanes shift (GEMM mode only)
+    parameter int LOG2_CODE = 1,    // shift lanes' code: 1 the activation, log2; 0 the weight, sign + exponent
+    parameter int CODE_BITS = 4,    // the code's width
+    parameter int MERGE = 0,        // merge-stage registers after the adder tree
     parameter int ACT_BYTES = DEPTHWISE != 0 ? PE * LANES * REPLICAS : PE * REPLICAS,
     parameter int OUTS = DEPTHWISE != 0 ? PE * LANES * REPLICAS : LANES * REPLICAS
 ) (
@@ -80,14 +91,39 @@ module vitsim_mac_array #(
     packed_products = {high, low};
   endfunction
 
+  // The shift lanes' products (lanes MulLanes .. LANES - 1; the code is the activation with LOG2_CODE).
+  localparam int MulLanes = LANES - SHIFT_LANES;
+  localparam int ShiftLanes = SHIFT_LANES > 0 ? SHIFT_LANES : 1;
+  logic [REPLICAS*ShiftLanes*PE*32-1:0] shifted;
+  for (genvar r = 0; r < REPLICAS; r++) begin : g_shift_replica
+    for (genvar l = MulLanes; l < LANES; l++) begin : g_shift_lane
+      for (genvar p = 0; p < PE; p++) begin : g_shifter
+        logic [7:0] a, w;
+        assign a = act[(r*PE+p)*8+:8];
+        assign w = wgt[(l*PE+p)*8+:8];
+        vitsim_shift_product #(.LOG2_CODE(LOG2_CODE), .CODE_BITS(CODE_BITS)) shifter (
+            .x(LOG2_CODE != 0 ? w : a), .code(LOG2_CODE != 0 ? a : w),
+            .product(shifted[((r*ShiftLanes+l-MulLanes)*PE+p)*32+:32]));
+      end
+    end
+  end
+
+  // Shift lane l's product at leaf p (zero beyond PE).
+  function automatic logic [SumW-1:0] shift_leaf(input int r, input int l, input int p);
+    shift_leaf = p < PE ? shifted[((r*ShiftLanes+l-MulLanes)*PE+p)*32+:32] : '0;
+  endfunction
+
   // Multiply: multiplier (r, l, p) at leaf (r * LANES + l) * Leaves + p; unused leaves are zero. (A loop
-  // rather than generated assigns: Verilator would chain those into one concatenation per field.)
+  // rather than generated assigns: Verilator would chain those into one concatenation per field.) A shift
+  // lane's leaf takes its shifter's product; a packed pair whose second lane shifts packs a zero for it.
   logic [Lanes*Leaves*SumW-1:0] products, leaves;
   always_comb
     for (int r = 0; r < REPLICAS; r++)
       for (int l = 0; l < LANES; l += DSP_PACKING)
         for (int p = 0; p < Leaves; p++) begin
           logic signed [7:0] a0, b0, a1, b1;  // lane l's operands, and lane l + 1's when packing
+          logic [2*SumW-1:0] pair;            // their products when packing
+          pair = '0;
           a0 = '0;
           b0 = '0;
           a1 = '0;
@@ -101,15 +137,20 @@ module vitsim_mac_array #(
             a0 = act[(r*PE+p)*8+:8];
             b0 = wgt[(l*PE+p)*8+:8];
             a1 = a0;
-            if (l + 1 < LANES) b1 = wgt[((l+1)*PE+p)*8+:8];
+            if (l + 1 < MulLanes) b1 = wgt[((l+1)*PE+p)*8+:8];
           end
-          if (DSP_PACKING == 2) begin
-            logic [2*SumW-1:0] pair;
+          if (l >= MulLanes) begin  // lane l shifts, and so does lane l + 1
+            products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = shift_leaf(r, l, p);
+            if (DSP_PACKING == 2 && l + 1 < LANES)
+              products[((r*LANES+l+1)*Leaves+p)*SumW+:SumW] = shift_leaf(r, l + 1, p);
+          end else if (DSP_PACKING == 2) begin
             // The common operand is the tap's weight (depthwise) or the broadcast activation (GEMM): the
             // mode selects the operands of the one multiply (a mux after two multiplies would cost two).
             pair = packed_products(dw ? a1 : b1, dw ? a0 : b0, dw ? b0 : a0);
             products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = pair[SumW-1:0];
-            if (l + 1 < LANES) products[((r*LANES+l+1)*Leaves+p)*SumW+:SumW] = pair[2*SumW-1:SumW];
+            if (l + 1 < LANES)
+              products[((r*LANES+l+1)*Leaves+p)*SumW+:SumW] =
+                  l + 1 < MulLanes ? pair[2*SumW-1:SumW] : shift_leaf(r, l + 1, p);
           end else begin
             products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = SumW'(a0 * b0);
           end
@@ -118,9 +159,9 @@ module vitsim_mac_array #(
   vitsim_delay #(.W(Lanes * Leaves * SumW), .N(MULTIPLY)) multiply (.clk, .enable, .d(products), .q(leaves));
 
   // Adder tree: level k (1 .. Tree) holds Leaves >> k partial sums per lane, each level one register.
-  logic [Lanes*SumW-1:0] top;  // the tree's root per lane
+  logic [Lanes*SumW-1:0] root, top;  // the tree's root per lane, and after the merge stage
   if (Tree == 0) begin : g_no_tree
-    assign top = leaves;
+    assign root = leaves;
   end else begin : g_tree
     // Level k starts at Lanes * (Leaves - 2 * (Leaves >> k)) * SumW.
     logic [Lanes*(Leaves-1)*SumW-1:0] nodes;
@@ -142,9 +183,13 @@ module vitsim_mac_array #(
         end
       end
     end
-    assign top = nodes[Lanes*(Leaves-2)*SumW+:Lanes*SumW];
+    assign root = nodes[Lanes*(Leaves-2)*SumW+:Lanes*SumW];
   end
-  vitsim_delay #(.W(3), .N(Tree)) tree_flags (.clk, .enable, .d(flags_leaves), .q(flags_tree));
+  logic [2:0] flags_root;
+  vitsim_delay #(.W(3), .N(Tree)) tree_flags (.clk, .enable, .d(flags_leaves), .q(flags_root));
+  // Merge: MERGE registers (GEMM mode).
+  vitsim_delay #(.W(3), .N(MERGE)) merge_flags (.clk, .enable, .d(flags_root), .q(flags_tree));
+  vitsim_delay #(.W(Lanes * SumW), .N(MERGE)) merge (.clk, .enable, .d(root), .q(top));
 
   // Accumulate: Spread registers per lane (the recurrence), then ACCUMULATE - 1 delay registers. In GEMM
   // mode lane o's sum goes to its accumulator o * Spread; in depthwise mode each product to its own, the

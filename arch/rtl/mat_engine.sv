@@ -2,7 +2,10 @@
 // MAC array in GEMM mode (PE multipliers, adder tree and accumulator per lane, LANES x REPLICAS lanes) and
 // the output path (engine_common.sv). The tile (cfg_groups groups of cfg_waves waves) starts in the first
 // cycle after rst; op_act / op_wgt carry the operands of the wave being fetched ([replica][pe],
-// [lane][pe]), wave_taken says they entered the pipeline.
+// [lane][pe]), wave_taken says they entered the pipeline. With SHIFT_LANES (mac_array.sv) the same module
+// is the `shift_array` engine (every lane shifts; the activations are log2 codes) and the `mixed` engine
+// (LANES = dsp_lanes + lut_lanes, the last lut_lanes shift by the weights' power-of-two codes, MERGE its
+// merge stage).
 module vitsim_mat_engine #(
     parameter int PE = 8,
     parameter int LANES = 8,
@@ -16,6 +19,10 @@ module vitsim_mat_engine #(
     parameter int CHAIN_RATE = 0,      // the requantizer chain's lanes (0: no chain, int32 outputs)
     parameter int CHAIN_LATENCY = 1,
     parameter int DSP_PACKING = 1,     // products per multiplier (the config's dsp_packing: 1 or 2)
+    parameter int SHIFT_LANES = 0,     // shift lanes, their code and the merge stage (mac_array.sv)
+    parameter int LOG2_CODE = 1,
+    parameter int CODE_BITS = 4,
+    parameter int MERGE = 0,
     parameter int OUTS = LANES * REPLICAS,
     parameter int COUNT_W = $clog2(OUTS + 1)
 ) (
@@ -46,7 +53,8 @@ module vitsim_mat_engine #(
       .wave_last(last));
   vitsim_mac_array #(
       .PE(PE), .LANES(LANES), .REPLICAS(REPLICAS), .FETCH(FETCH), .MULTIPLY(MULTIPLY),
-      .ACCUMULATE(ACCUMULATE), .WRITEBACK(WRITEBACK), .DSP_PACKING(DSP_PACKING)
+      .ACCUMULATE(ACCUMULATE), .WRITEBACK(WRITEBACK), .DSP_PACKING(DSP_PACKING), .SHIFT_LANES(SHIFT_LANES),
+      .LOG2_CODE(LOG2_CODE), .CODE_BITS(CODE_BITS), .MERGE(MERGE)
   ) array (
       .clk, .rst, .enable, .depthwise(1'b0), .in_valid(wave_taken), .in_first(first), .in_last(last),
       .in_act(op_act), .in_wgt(op_wgt), .out_valid(group_out), .out_acc(sums));

@@ -1,6 +1,7 @@
-// Co-simulation of the MAT and R-MAC engines (docs/rtl.md): random tiles (GEMM shapes, depthwise convs of
-// every supported kernel and stride, int8 data, random stalls on the operand port and the output) into the
-// RTL and into vitsim's model of the engine: the group pipeline stepper of the engine's group_pipeline
+// Co-simulation of the MAT, R-MAC, shift_array and mixed engines (docs/rtl.md): random tiles (GEMM shapes,
+// depthwise convs of every supported kernel and stride, int8 data, log2 attention codes and power-of-two
+// weight codes for the shift lanes, random stalls on the operand port and the output) into the RTL and into
+// vitsim's model of the engine: the group pipeline stepper of the engine's group_pipeline
 // (the cycle of every operand beat and output beat) and the arithmetic (the PE-chunked dot product of
 // arch/functional.hpp, the depthwise tap-by-tap sums, quant/int_ops.hpp's requantizer) for every value.
 #include <catch2/catch.hpp>
@@ -12,14 +13,17 @@
 #include "Vmat_bus.h"
 #include "Vmat_small.h"
 #include "Vmat_trio.h"
+#include "Vmixed_avacc.h"
 #include "Vrmac_small.h"
 #include "Vrmac_trio.h"
+#include "Vshift_p2.h"
 #include "arch/accel_config.hpp"
 #include "arch/engine_types.hpp"
 #include "arch/functional.hpp"
 #include "arch/tile_timing.hpp"
 #include "cosim.hpp"
 #include "quant/int_ops.hpp"
+#include "quant/mixed_scheme.hpp"
 
 using namespace vitsim;
 using rtl::Divergence;
@@ -28,16 +32,31 @@ namespace {
 
 constexpr int kTiles = 1000;
 
+// The shift lanes of a GEMM arrangement (mac_array.sv's SHIFT_LANES): `pot_lanes` lanes whose weights are
+// power-of-two codes (sign + exponent, the mixed engine's LUT lanes), or activations that are log2 codes
+// (`log2_act`, the shift_array engine: every lane shifts the weight by the activation's code).
+struct ShiftLanes {
+  int pot_lanes = 0;
+  bool log2_act = false;
+  int code_bits = 4;
+};
+
 // The engine an RTL model implements, its port shares and its chain (rate 0: none).
 struct EngineSetup {
-  arch::MatParams mat;    // MAT, or the R-MAC's GEMM arrangement
+  arch::MatParams mat;    // MAT, or the GEMM arrangement of R-MAC, shift_array and mixed (lanes: all lanes)
   arch::RmacParams rmac;  // used when is_rmac
   bool is_rmac = false;
+  arch::ShiftArrayParams shift;  // used when shifts.log2_act
+  arch::MixedParams mixed;       // used when shifts.pot_lanes > 0
+  ShiftLanes shifts;
   arch::PortShare ports;
   arch::AuxPath chain;
   int dsp_packing = 1;  // the RTL's products per multiplier (the config's dsp_packing)
   const arch::EngineParams& params() const {
-    return is_rmac ? static_cast<const arch::EngineParams&>(rmac) : mat;
+    if (is_rmac) return rmac;
+    if (shifts.log2_act) return shift;
+    if (shifts.pot_lanes > 0) return mixed;
+    return mat;
   }
 };
 
@@ -57,6 +76,28 @@ struct EngineSetup {
     return made;                                                                                       \
   }()
 
+// The setup of a model with shift lanes: every lane (shift_array, log2 activation codes) or the last
+// SHIFT_LANES (mixed, power-of-two weight codes, MERGE its merge stage).
+EngineSetup with_shift_lanes(EngineSetup s, int shift_lanes, bool log2_code, int code_bits, int merge) {
+  s.shifts.code_bits = code_bits;
+  if (log2_code) {
+    REQUIRE(shift_lanes == s.mat.lanes);
+    REQUIRE(merge == 0);
+    s.shifts.log2_act = true;
+    static_cast<arch::MatParams&>(s.shift) = s.mat;
+  } else {
+    s.shifts.pot_lanes = shift_lanes;
+    arch::MixedParams& m = s.mixed;
+    m.pe = s.mat.pe, m.dsp_lanes = s.mat.lanes - shift_lanes, m.lut_lanes = shift_lanes;
+    m.replicas = s.mat.replicas, m.pot_bits = code_bits, m.merge_latency = merge;
+    m.adder_tree_stages = s.mat.adder_tree_stages, m.pipeline = s.mat.pipeline;
+  }
+  return s;
+}
+#define VITSIM_SHIFT_ENGINE_SETUP(P)                                                                  \
+  with_shift_lanes(VITSIM_ENGINE_SETUP(P, false), P##_SHIFT_LANES, P##_LOG2_CODE != 0, P##_CODE_BITS, \
+                   P##_MERGE)
+
 // One random tile: its work for the engine's group_pipeline, the operand bytes of each (group, wave) in
 // the RTL's bus layout, and vitsim's sums in output order (group by group).
 struct EngineTile {
@@ -73,47 +114,92 @@ int8_t random_code(std::mt19937_64& rng) {
   return static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
 }
 
-// A GEMM tile for the GEMM arrangement of `p` (pe, lanes, replicas): m x k activations times k x n weights,
-// zero-padded to whole groups and waves. Groups: channel blocks outer, pixel blocks inner; each group's
-// sums replica-major.
-EngineTile gemm_tile(const arch::MatParams& p, std::mt19937_64& rng) {
+// The weight memory's form of a power-of-two code value (0 or +-2^k, quant/mixed_scheme.hpp): a sign bit
+// and an exponent field whose top value means 0 (shift_product.sv).
+uint8_t pot_field(int64_t value, int bits) {
+  if (value == 0) return static_cast<uint8_t>(quant::pot_max_exponent(bits) + 1);
+  int k = 0;
+  while ((int64_t{1} << (k + 1)) <= std::abs(value)) ++k;
+  return static_cast<uint8_t>((value < 0 ? 1 << (bits - 1) : 0) | k);
+}
+
+// A GEMM tile for the GEMM arrangement of `p` (pe, lanes, replicas) with shift lanes `sl`: m x k activations
+// times k x n weights, zero-padded to whole groups and waves. Groups: channel blocks outer, pixel blocks
+// inner; each group's sums replica-major. With pot lanes, the n - pot_n fixed-point columns go to the first
+// lanes and the pot_n power-of-two columns to the pot lanes, a group covering a block of each (as
+// MixedParams::group_pipeline counts them). With log2 activations, each activation is a log2 code whose
+// value is its power of two (log2_weight), padding the zero code.
+EngineTile gemm_tile(const arch::MatParams& p, const ShiftLanes& sl, std::mt19937_64& rng) {
   EngineTile t;
+  const int64_t fixed_lanes = p.lanes - sl.pot_lanes;
   const int64_t m = std::uniform_int_distribution<int64_t>(1, 3 * p.replicas)(rng),
-                n = std::uniform_int_distribution<int64_t>(1, 3 * p.lanes)(rng),
+                n_fixed =
+                    std::uniform_int_distribution<int64_t>(sl.pot_lanes > 0 ? 0 : 1, 3 * fixed_lanes)(rng),
+                n_pot = sl.pot_lanes > 0 ? std::uniform_int_distribution<int64_t>(n_fixed > 0 ? 0 : 1,
+                                                                                  3 * sl.pot_lanes)(rng)
+                                         : 0,
                 k = std::uniform_int_distribution<int64_t>(1, 6 * p.pe)(rng);
   t.work.work = arch::TileWork::Gemm;
-  t.work.m = m, t.work.n = n, t.work.k = k;
+  t.work.m = m, t.work.n = n_fixed + n_pot, t.work.k = k, t.work.pot_n = n_pot;
   t.waves = arch::ceil_div(k, p.pe);
+  const int bits = sl.code_bits, log2_zero = (1 << bits) - 1, kmax = quant::pot_max_exponent(bits);
   auto a = std::make_shared<std::vector<int8_t>>(static_cast<size_t>(m * k));
-  auto w = std::make_shared<std::vector<int8_t>>(static_cast<size_t>(k * n));
-  for (int8_t& v : *a) v = random_code(rng);
-  for (int8_t& v : *w) v = random_code(rng);
-  auto act = [a, m, k](int64_t row, int64_t i) -> int64_t {
-    return row < m && i < k ? (*a)[static_cast<size_t>(row * k + i)] : 0;
+  auto w = std::make_shared<std::vector<int8_t>>(static_cast<size_t>(k * t.work.n));
+  for (int8_t& v : *a)
+    v = sl.log2_act ? static_cast<int8_t>(std::uniform_int_distribution<int>(0, log2_zero)(rng))
+                    : random_code(rng);
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t col = 0; col < t.work.n; ++col) {
+      int8_t& v = (*w)[static_cast<size_t>(i * t.work.n + col)];
+      if (col < n_fixed) {
+        v = random_code(rng);
+      } else {  // 0 or +-2^e, e <= kmax
+        const int e = std::uniform_int_distribution<int>(-1, kmax)(rng);
+        const int sign = std::uniform_int_distribution<int>(0, 1)(rng) ? -1 : 1;
+        v = static_cast<int8_t>(e < 0 ? 0 : sign * (1 << e));
+      }
+    }
+  // The activation's bus byte (a log2 code, or the centred code) and its value.
+  auto act_code = [a, m, k, sl, log2_zero](int64_t row, int64_t i) -> int64_t {
+    return row < m && i < k ? (*a)[static_cast<size_t>(row * k + i)] : sl.log2_act ? log2_zero : 0;
   };
-  auto weight = [w, n, k](int64_t i, int64_t col) -> int64_t {
+  auto act = [act_code, sl](int64_t row, int64_t i) -> int64_t {
+    const int64_t c = act_code(row, i);
+    return sl.log2_act ? quant::int_ops::log2_weight(c, sl.code_bits) : c;
+  };
+  auto weight = [w, n = t.work.n, k](int64_t i, int64_t col) -> int64_t {
     return i < k && col < n ? (*w)[static_cast<size_t>(i * n + col)] : 0;
   };
-  const int64_t pixel_blocks = arch::ceil_div(m, p.replicas),
-                groups = pixel_blocks * arch::ceil_div(n, p.lanes);
+  // The output column of lane l in row pass `pass` (n: none).
+  auto column = [fixed_lanes, n_fixed, n_pot, n = t.work.n](int64_t pass, int64_t l,
+                                                            int64_t lanes) -> int64_t {
+    if (l < fixed_lanes) return pass * fixed_lanes + l < n_fixed ? pass * fixed_lanes + l : n;
+    const int64_t j = pass * (lanes - fixed_lanes) + l - fixed_lanes;
+    return j < n_pot ? n_fixed + j : n;
+  };
+  const int64_t passes = std::max(arch::ceil_div(n_fixed, fixed_lanes),
+                                  sl.pot_lanes > 0 ? arch::ceil_div(n_pot, sl.pot_lanes) : 0);
+  const int64_t pixel_blocks = arch::ceil_div(m, p.replicas), groups = pixel_blocks * passes;
   for (int64_t group = 0; group < groups; ++group)
     for (int64_t r = 0; r < p.replicas; ++r)
       for (int64_t l = 0; l < p.lanes; ++l) {
         const int64_t row = (group % pixel_blocks) * p.replicas + r,
-                      col = (group / pixel_blocks) * p.lanes + l;
+                      col = column(group / pixel_blocks, l, p.lanes);
         t.sums.push_back(arch::pe_chunked_dot(t.waves * p.pe, p.pe,
                                               [&](int64_t i) { return act(row, i) * weight(i, col); }));
       }
-  t.operands = [p, act, weight, pixel_blocks](int64_t group, int64_t wave, std::vector<int8_t>& ab,
-                                              std::vector<int8_t>& wb) {
+  t.operands = [p, act_code, weight, column, pixel_blocks, fixed_lanes, bits](
+                   int64_t group, int64_t wave, std::vector<int8_t>& ab, std::vector<int8_t>& wb) {
     for (int64_t r = 0; r < p.replicas; ++r)
       for (int64_t i = 0; i < p.pe; ++i)
         ab[static_cast<size_t>(r * p.pe + i)] =
-            static_cast<int8_t>(act((group % pixel_blocks) * p.replicas + r, wave * p.pe + i));
+            static_cast<int8_t>(act_code((group % pixel_blocks) * p.replicas + r, wave * p.pe + i));
     for (int64_t l = 0; l < p.lanes; ++l)
-      for (int64_t i = 0; i < p.pe; ++i)
+      for (int64_t i = 0; i < p.pe; ++i) {
+        const int64_t v = weight(wave * p.pe + i, column(group / pixel_blocks, l, p.lanes));
         wb[static_cast<size_t>(l * p.pe + i)] =
-            static_cast<int8_t>(weight(wave * p.pe + i, (group / pixel_blocks) * p.lanes + l));
+            static_cast<int8_t>(l < fixed_lanes ? v : static_cast<int64_t>(pot_field(v, bits)));
+      }
   };
   return t;
 }
@@ -201,7 +287,7 @@ rtl::CosimResult cosimulate_engine(const EngineSetup& setup, bool input_stalls, 
       wgt(static_cast<size_t>(p.pe * p.lanes));
   for (int t = 0; t < tiles && !d.found(); ++t) {
     const bool depthwise = setup.is_rmac && std::uniform_int_distribution<int>(0, 2)(rng) > 0;
-    EngineTile tile = depthwise ? depthwise_tile(setup.rmac, rng) : gemm_tile(setup.mat, rng);
+    EngineTile tile = depthwise ? depthwise_tile(setup.rmac, rng) : gemm_tile(setup.mat, setup.shifts, rng);
     tile.rq = quant::requantizer_for(std::exp2(std::uniform_real_distribution<double>(-14, -6)(rng)));
     tile.zp = random_code(rng);
     arch::GroupPipeline g = setup.params().group_pipeline(tile.work);
@@ -256,9 +342,9 @@ rtl::CosimResult cosimulate_engine(const EngineSetup& setup, bool input_stalls, 
   return d.result();
 }
 
-// The RTL's parameters are the named config's engine, port shares and requantizer (if any); an R-MAC
-// setup takes the config's kernels and strides.
-void require_config(EngineSetup& s, const std::string& name, const std::string& engine) {
+// The RTL's parameters are the named config's engine (with `replicas` of its replicas, if given), port
+// shares and requantizer (if any); an R-MAC setup takes the config's kernels and strides.
+void require_config(EngineSetup& s, const std::string& name, const std::string& engine, int replicas = 0) {
   const arch::AccelConfig& c = rtl::config(name);
   const arch::EngineParams& params = *c.engine(engine)->params;
   if (s.is_rmac) {
@@ -266,7 +352,9 @@ void require_config(EngineSetup& s, const std::string& name, const std::string& 
     s.rmac.kernels = rmac.kernels, s.rmac.strides = rmac.strides;
     REQUIRE(rmac.to_json() == s.rmac.to_json());
   } else {
-    REQUIRE(params.to_json() == s.mat.to_json());
+    nlohmann::json expected = params.to_json();
+    if (replicas > 0) expected["replicas"] = replicas;
+    REQUIRE(expected == s.params().to_json());
   }
   REQUIRE(c.dsp_packing == s.dsp_packing);
   const arch::PortShare ports = arch::port_share(c);
@@ -333,6 +421,33 @@ TEST_CASE("RTL R-MAC (small-test.json, int32 outputs, port and output stalls) ==
   CHECK(r.tiles == kTiles);
 }
 
+// kTiles random tiles with operand-port and output stalls: every cycle and every value equal.
+template <class Model>
+void check_stalled_tiles(const EngineSetup& s, uint64_t seed) {
+  const rtl::CosimResult r = cosimulate_engine<Model>(s, true, kTiles, seed);
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+TEST_CASE(
+    "RTL shift_array (p2-vit.json: log2 attention codes, int32 out, port and output stalls) == vitsim "
+    "on 1,000 tiles",
+    "[rtl]") {
+  EngineSetup s = VITSIM_SHIFT_ENGINE_SETUP(VSHIFT_P2);
+  require_config(s, "p2-vit", "shifters");
+  check_stalled_tiles<Vshift_p2>(s, 14108);
+}
+
+TEST_CASE(
+    "RTL mixed (auto-vit-acc.json, 2 replicas: DSP and power-of-two shift lanes, int32 out, port and "
+    "output stalls) == vitsim on 1,000 tiles",
+    "[rtl]") {
+  EngineSetup s = VITSIM_SHIFT_ENGINE_SETUP(VMIXED_AVACC);
+  require_config(s, "auto-vit-acc", "gemm", 2);  // 2 of its 16 replicas (tests/rtl/CMakeLists.txt)
+  check_stalled_tiles<Vmixed_avacc>(s, 14109);
+}
+
 TEST_CASE("A one-cycle change to the engine's cycle model makes the engine co-simulation fail", "[rtl]") {
   // One more pipeline stage in the model than in the RTL: the first group's output beat comes a cycle late.
   const std::string deeper = cosimulate_engine<Vmat_trio>(VITSIM_ENGINE_SETUP(VMAT_TRIO, false), true, 5,
@@ -348,4 +463,12 @@ TEST_CASE("A one-cycle change to the engine's cycle model makes the engine co-si
           .divergence;
   INFO(slower);
   CHECK(slower.find("tile 0, cycle ") == 0);
+  // The mixed engine's model without its merge stage: the output beat comes a cycle early.
+  const std::string unmerged =
+      cosimulate_engine<Vmixed_avacc>(VITSIM_SHIFT_ENGINE_SETUP(VMIXED_AVACC), true, 5, 14110,
+                                      [](arch::GroupPipeline& g) { --g.depth; })
+          .divergence;
+  INFO(unmerged);
+  CHECK(unmerged.find("tile 0, cycle ") == 0);
+  CHECK(unmerged.find("output beat") != std::string::npos);
 }
