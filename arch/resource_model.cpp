@@ -1,6 +1,7 @@
 #include "arch/resource_model.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -28,8 +29,10 @@ constexpr Aspect kAspects[] = {{32768, 1}, {16384, 2}, {8192, 4}, {4096, 9},
                                {2048, 18}, {1024, 36}, {512, 72}};
 }  // namespace
 
-const SynthesizedUnit* synthesized_unit(const std::string& top, const std::string& parameters) {
-  // The table: config,unit,top,parameters,luts,ffs,dsp48e2,bram36 (a header line, then one unit a line).
+namespace {
+// The table: config,unit,top,parameters,luts,ffs,dsp48e2,bram36 (a header line, then one unit a line),
+// keyed by "top parameters".
+const std::map<std::string, SynthesizedUnit>& synth_table() {
   static const std::map<std::string, SynthesizedUnit> table = [] {
     std::map<std::string, SynthesizedUnit> t;
     std::istringstream csv(kSynthesizedResourcesCsv);
@@ -44,8 +47,46 @@ const SynthesizedUnit* synthesized_unit(const std::string& top, const std::strin
     }
     return t;
   }();
-  const auto it = table.find(top + " " + parameters);
-  return it == table.end() ? nullptr : &it->second;
+  return table;
+}
+}  // namespace
+
+const SynthesizedUnit* synthesized_unit(const std::string& top, const std::string& parameters) {
+  const auto it = synth_table().find(top + " " + parameters);
+  return it == synth_table().end() ? nullptr : &it->second;
+}
+
+std::optional<ExtrapolatedUnit> replica_extrapolation(const std::string& top, const std::string& parameters) {
+  const std::string key = " REPLICAS=";
+  const std::string padded = " " + parameters + " ";
+  const size_t at = padded.find(key);
+  if (at == std::string::npos) return std::nullopt;
+  const size_t value = at + key.size(), end = padded.find(' ', value);
+  const int64_t replicas = std::stoll(padded.substr(value, end - value));
+  const auto with_replicas = [&](int64_t r) {
+    return padded.substr(1, value - 1) + std::to_string(r) + padded.substr(end, padded.size() - end - 1);
+  };
+  // The two ladder rows with the most replicas below `replicas`: b, then a.
+  ExtrapolatedUnit x;
+  x.replicas = replicas;
+  const SynthesizedUnit *a = nullptr, *b = nullptr;
+  for (int64_t r = replicas - 1; r >= 1 && !a; --r)
+    if (const SynthesizedUnit* s = synthesized_unit(top, with_replicas(r))) {
+      if (b) {
+        a = s, x.from_a = r;
+      } else {
+        b = s, x.from_b = r;
+      }
+    }
+  if (!a) return std::nullopt;
+  const auto line = [&](int64_t SynthesizedUnit::*field) {
+    const double slope =
+        static_cast<double>(b->*field - a->*field) / static_cast<double>(x.from_b - x.from_a);
+    return b->*field + std::llround(slope * static_cast<double>(replicas - x.from_b));
+  };
+  x.unit = {line(&SynthesizedUnit::luts), line(&SynthesizedUnit::ffs), line(&SynthesizedUnit::dsps),
+            line(&SynthesizedUnit::bram36)};
+  return x;
 }
 
 RtlInstance shift_product_rtl(bool log2_code, int code_bits) {

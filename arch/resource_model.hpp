@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +46,18 @@ RtlInstance shift_product_rtl(bool log2_code, int code_bits);
 /// row ("<what> (synthesized, N LUTs each)"), else `formula_luts` per unit.
 FabricPart shift_products(const std::string& what, int64_t count, bool log2_code, int code_bits,
                           int64_t formula_luts);
+/// An engine too large to synthesize, from its replica ladder (tools/synth_resources.py synthesizes the
+/// same engine at 1, 2, 4 ... replicas): the straight line through the two rows with the most replicas
+/// below the asked REPLICAS, the other parameters equal (docs/resource-model.md measures how close it
+/// comes where the whole engine was synthesized too). Informational: `vitsim accel` prints it beside the
+/// formulas, which the estimate keeps (docs/resource-model.md says why).
+struct ExtrapolatedUnit {
+  SynthesizedUnit unit;            // at `replicas`
+  int64_t replicas = 0;            // the asked REPLICAS
+  int64_t from_a = 0, from_b = 0;  // the ladder rows' replicas, from_a < from_b
+};
+/// nullopt when `parameters` has no REPLICAS or fewer than two ladder rows exist below it.
+std::optional<ExtrapolatedUnit> replica_extrapolation(const std::string& top, const std::string& parameters);
 /// The RTL module and parameters of an engine of `config` (top "" for an engine type without RTL).
 RtlInstance engine_rtl(const AccelConfig& config, const EngineConfig& engine);
 /// The RTL module and parameters of an auxiliary unit (top "" for a type without RTL).

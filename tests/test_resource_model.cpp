@@ -1,9 +1,11 @@
 // The FPGA resource model (arch/resource_model.hpp, docs/resource-model.md): each formula against hand
 // arithmetic, totals of small-test and trio-vit, monotonicity, device files and their errors, fits().
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "arch/engine_types.hpp"
 #include "arch/resource_model.hpp"
@@ -273,6 +275,8 @@ TEST_CASE("Synthesized LUTs replace the formulas where a unit's RTL was synthesi
   }
   CHECK(vitsim::arch::synthesized_unit("vitsim_requantizer", "LANES=2 LATENCY=3") != nullptr);
   CHECK(vitsim::arch::synthesized_unit("vitsim_log2_divider", "LANES=1 LATENCY=2") != nullptr);
+  CHECK(vitsim::arch::aux_rtl(small.aux("relu")).top.empty());
+  // hswish and residual_add have RTL and table rows, but the model keeps their formulas (docs/rtl.md).
   CHECK(vitsim::arch::aux_rtl(small.aux("hswish")).top.empty());
   CHECK(vitsim::arch::synthesized_unit("vitsim_requantizer", "LANES=2 LATENCY=4") == nullptr);
 }
@@ -305,6 +309,30 @@ TEST_CASE("Synthesized power-of-two product units replace the formula's shifters
   const ResourceEstimate narrow =
       vitsim::arch::estimate_resources(vitsim::arch::parse_accel_config(j, "narrow"));
   CHECK(item(narrow, "gemm shift-add shifters").luts == 1536 * 20);
+}
+
+TEST_CASE("The replica ladder extrapolates an engine's synthesis close to the whole engine's",
+          "[resources]") {
+  // small-memory's MAT (8 x 4 x 4) was synthesized whole and at 1 and 2 replicas: the line through the
+  // ladder must land near the whole engine (docs/resource-model.md).
+  const AccelConfig c = vitsim::sim::find_accel("small-memory");
+  const vitsim::arch::RtlInstance rtl = vitsim::arch::engine_rtl(c, c.engines[0]);
+  const vitsim::arch::SynthesizedUnit* whole = vitsim::arch::synthesized_unit(rtl.top, rtl.parameters);
+  const std::optional<vitsim::arch::ExtrapolatedUnit> x =
+      vitsim::arch::replica_extrapolation(rtl.top, rtl.parameters);
+  REQUIRE(whole);
+  REQUIRE(x);
+  CHECK(x->from_a == 1);
+  CHECK(x->from_b == 2);
+  CHECK(x->unit.dsps == whole->dsps);  // multiplies grow exactly with the replicas
+  // Measured: the FFs grow exactly linearly (2,179, 3,987, 7,603); the LUTs a little faster (1,450, 2,355,
+  // 4,448: the line says 4,165, 6.4% low), so an extrapolated engine's LUTs are a lower bound.
+  CHECK(std::abs(x->unit.ffs - whole->ffs) <= whole->ffs / 100);
+  CHECK(x->unit.luts <= whole->luts);
+  CHECK(whole->luts - x->unit.luts <= whole->luts / 10);
+  // Nothing to extrapolate from: one replica, or no REPLICAS parameter.
+  CHECK_FALSE(vitsim::arch::replica_extrapolation(rtl.top, "PE=8 LANES=4 REPLICAS=1"));
+  CHECK_FALSE(vitsim::arch::replica_extrapolation("vitsim_requantizer", "LANES=2 LATENCY=3"));
 }
 
 TEST_CASE("Device files: presets, paths and errors", "[resources]") {
@@ -369,10 +397,14 @@ TEST_CASE("fits() names every resource over capacity", "[resources]") {
 TEST_CASE("vitsim accel prints resources and the fit on a device", "[resources][cli]") {
   const vitsim::test::Run r = vitsim::test::run_vitsim({"accel", "--config", "trio-vit"});
   REQUIRE(r.code == 0);
-  CHECK_THAT(r.out, Catch::Contains("resources (estimate, docs/resource-model.md)") &&
-                        Catch::Contains("zcu102 capacity") && Catch::Contains("198,285") &&
-                        Catch::Contains("requantizer (synthesized LUTs)") &&
-                        Catch::Contains("utilization on zcu102: DSPs 44.6%, LUTs 72.3%, BRAM36 56.6%: fits"));
+  CHECK_THAT(r.out,
+             Catch::Contains("resources (estimate, docs/resource-model.md)") &&
+                 Catch::Contains("zcu102 capacity") && Catch::Contains("198,285") &&
+                 Catch::Contains("requantizer (synthesized LUTs)") &&
+                 Catch::Contains("utilization on zcu102: DSPs 44.6%, LUTs 72.3%, BRAM36 56.6%: fits") &&
+                 Catch::Contains("rmac: its RTL, synthesized at 1 and 2 replicas, extrapolates to "
+                                 "133,683 LUTs at 16 (the formulas above: 48,512, which the estimate "
+                                 "keeps)"));
 
   const vitsim::test::Run small = vitsim::test::run_vitsim(
       {"accel", "--config", "trio-vit", "--device", vitsim::sim::config_dir() + "/devices/zcu104.json"});

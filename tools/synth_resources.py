@@ -8,9 +8,11 @@ Debian's Yosys (`synth_xilinx -family xcup -flatten`, UltraScale+). arch/resourc
 
 The table is rewritten after each synthesis, smallest units first, and a run resumes from the rows
 already there (same module and parameters) unless --fresh. Units with RTL: the engines of type mat and rmac (named as in the config; with the config's port shares
-and DSP packing, and no requantizer chain), the power-of-two product unit of the shift_array and mixed
-engines' shift lanes ("<engine> shift product": one barrel shifter, vitsim_shift_product) and the
-requantizer and log2 quantizer + shift divider (auxiliary units). Standard library only. A bad
+and DSP packing, and no requantizer chain; engines of 4 or more replicas also at 1, 2, 4 ... replicas up
+to 256 multipliers, the replica ladder, and engines above 256 multipliers only so), the power-of-two
+product unit of the shift_array and mixed engines' shift lanes ("<engine> shift product": one barrel
+shifter, vitsim_shift_product) and the requantizer, log2 quantizer + shift divider, hswish and residual
+add (auxiliary units). Standard library only. A bad
 argument or a failing synthesis prints one message on stderr and exits 2.
 """
 import argparse
@@ -32,10 +34,18 @@ COMMON = ["stall_pipe.sv", "requantizer.sv"]
 SOURCES = {
     "vitsim_requantizer": COMMON,
     "vitsim_log2_divider": COMMON + ["log2_divider.sv"],
+    "vitsim_hswish": COMMON + ["hswish.sv"],
+    "vitsim_residual_add": COMMON + ["residual_add.sv"],
     "vitsim_shift_product": ["shift_product.sv"],
     "vitsim_mat_engine": COMMON + ["engine_common.sv", "shift_product.sv", "mac_array.sv", "mat_engine.sv"],
     "vitsim_rmac_engine": COMMON + ["engine_common.sv", "mac_array.sv", "rmac_engine.sv"],
 }
+# The auxiliary unit types with RTL (config key -> top module), as AuxUnitParams::rtl says.
+AUX_TOPS = {"requantizer": "vitsim_requantizer", "log2_quantizer": "vitsim_log2_divider",
+            "hswish": "vitsim_hswish", "residual_add": "vitsim_residual_add"}
+# Engines above this many multipliers are not synthesized whole (Yosys 0.23 ran more than 7 CPU-minutes on
+# trio-vit's 1,024-multiplier MAT without finishing): only their replica ladder is.
+LADDER_MULTIPLIERS = 256
 COLUMNS = ["config", "unit", "top", "parameters", "luts", "ffs", "dsp48e2", "bram36"]
 
 
@@ -63,19 +73,26 @@ def units(config):
         if e["type"] not in ("mat", "rmac") or config.get("dsp_packing", 1) > 2:
             continue
         stages = e.get("pipeline", {})
-        out.append((e["name"], f"vitsim_{e['type']}_engine", {
-            "PE": e["pe"], "LANES": e["lanes"], "REPLICAS": e.get("replicas", 1),
+        replicas = e.get("replicas", 1)
+        params = lambda r: {
+            "PE": e["pe"], "LANES": e["lanes"], "REPLICAS": r,
             "FETCH": stages.get("fetch", 1), "MULTIPLY": stages.get("multiply", 1),
             "ACCUMULATE": stages.get("accumulate", 1), "WRITEBACK": stages.get("writeback", 1),
             "ACT_SHARE": port_share(config, "activation"), "WEIGHT_SHARE": port_share(config, "weight"),
-            "CHAIN_RATE": 0, "DSP_PACKING": config.get("dsp_packing", 1)}))
-    aux = config["aux_units"]
-    if "requantizer" in aux:
-        u = aux["requantizer"]
-        out.append(("requantizer", "vitsim_requantizer", {"LANES": u["throughput"], "LATENCY": u["latency"]}))
-    if "log2_quantizer" in aux:
-        u = aux["log2_quantizer"]
-        out.append(("log2_quantizer", "vitsim_log2_divider", {"LANES": u["throughput"], "LATENCY": u["latency"]}))
+            "CHAIN_RATE": 0, "DSP_PACKING": config.get("dsp_packing", 1)}
+        # The replica ladder (engines of 4 or more replicas): the same engine at 1, 2, 4 ... replicas, up to
+        # LADDER_MULTIPLIERS multipliers, from which the resource model extrapolates engines too large to
+        # synthesize (and which measures that extrapolation where the whole engine was synthesized too).
+        if replicas >= 4:
+            r = 1
+            while r < replicas and e["pe"] * e["lanes"] * r <= LADDER_MULTIPLIERS:
+                out.append((f"{e['name']} ({r} of {replicas} replicas)", f"vitsim_{e['type']}_engine", params(r)))
+                r *= 2
+        if e["pe"] * e["lanes"] * replicas <= LADDER_MULTIPLIERS or replicas < 4:
+            out.append((e["name"], f"vitsim_{e['type']}_engine", params(replicas)))
+    for unit, u in config["aux_units"].items():
+        if unit in AUX_TOPS:
+            out.append((unit, AUX_TOPS[unit], {"LANES": u["throughput"], "LATENCY": u["latency"]}))
     return out
 
 
@@ -122,8 +139,9 @@ def rows(yosys, only=None, done=None, save=None):
     smaller units are synthesized first, and `save` is called with the rows so far after each synthesis."""
     done = dict(done or {})
     todo = plan(only)
-    # Multiplies per unit: engines PE x LANES x REPLICAS, a requantizer lane 1, a log2 divider lane 3.
-    per_lane = {"vitsim_requantizer": 1, "vitsim_log2_divider": 3}
+    # Multiplies per unit: engines PE x LANES x REPLICAS, a requantizer lane 1, a log2 divider lane 3,
+    # an hswish or residual-add lane 2.
+    per_lane = {"vitsim_requantizer": 1, "vitsim_log2_divider": 3, "vitsim_hswish": 2, "vitsim_residual_add": 2}
     cost = lambda r: per_lane.get(r[2], 1) * math.prod(r[4].get(k, 1) for k in ("PE", "LANES", "REPLICAS"))
     for config, unit, top, text, params in sorted(todo, key=cost):
         if (top, text) not in done:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iomanip>
+#include <optional>
 #include <ostream>
 
 #include "sim/compile/inputs.hpp"
@@ -43,6 +44,23 @@ void print_accel_summary(const arch::AccelConfig& c, std::ostream& out) {
   out << ", bursts of " << c.dram.burst_bytes << " bytes" << (c.dram.ddr4 ? "" : " (ideal bus)") << "\n";
 }
 
+// Engines that the estimate prices by formula but whose replica ladder was synthesized: what the RTL
+// extrapolates to, for comparison (docs/resource-model.md).
+void print_extrapolations(const arch::AccelConfig& c, const arch::ResourceEstimate& r, std::ostream& out) {
+  for (const arch::EngineConfig& e : c.engines) {
+    const arch::RtlInstance rtl = arch::engine_rtl(c, e);
+    if (rtl.top.empty() || arch::synthesized_unit(rtl.top, rtl.parameters)) continue;
+    const std::optional<arch::ExtrapolatedUnit> x = arch::replica_extrapolation(rtl.top, rtl.parameters);
+    if (!x) continue;
+    int64_t formula = 0;
+    for (const arch::ResourceItem& item : r.items)
+      if (item.component.rfind(e.name + " ", 0) == 0) formula += item.luts;
+    out << "  " << e.name << ": its RTL, synthesized at " << x->from_a << " and " << x->from_b
+        << " replicas, extrapolates to " << with_commas(x->unit.luts) << " LUTs at " << x->replicas
+        << " (the formulas above: " << with_commas(formula) << ", which the estimate keeps)\n";
+  }
+}
+
 void print_resources(const arch::ResourceEstimate& r, const arch::Device& device, std::ostream& out) {
   size_t width = 0;
   for (const auto& item : r.items) width = std::max(width, item.component.size());
@@ -78,6 +96,7 @@ int run_accel(const std::string& config, bool json, std::ostream& out, const std
   } else {
     print_accel_summary(c, out);
     print_resources(r, d, out);
+    print_extrapolations(c, r, out);
   }
   return 0;
 }

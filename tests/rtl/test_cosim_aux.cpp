@@ -1,20 +1,23 @@
-// Co-simulation of the auxiliary units (docs/rtl.md): the requantizer (multiplier + shift, and pure shift)
-// and the log2 quantizer + shift divider, each against vitsim's elementwise stepper (cycles of every input
-// and output beat) and quant/'s integer functions (every output code), on random tiles with random stalls
-// on both handshakes.
+// Co-simulation of the auxiliary units (docs/rtl.md): the requantizer (multiplier + shift, and pure shift),
+// the log2 quantizer + shift divider, the hswish and the residual-add units, each against vitsim's
+// elementwise stepper (cycles of every input and output beat) and quant/'s integer functions (every output
+// code), on random tiles with random stalls on both handshakes.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
 #include <memory>
 #include <vector>
 
+#include "Vhswish.h"
 #include "Vlog2.h"
 #include "Vrequant.h"
+#include "Vresidual_add.h"
 #include "Vshift_requant.h"
 #include "arch/accel_config.hpp"
 #include "arch/tile_timing.hpp"
 #include "cosim.hpp"
 #include "quant/int_ops.hpp"
+#include "quant/qgraph.hpp"
 
 using namespace vitsim;
 using rtl::Divergence;
@@ -193,6 +196,124 @@ TEST_CASE("RTL log2 quantizer + shift divider (trio-vit.json's unit) == vitsim o
   REQUIRE(unit.throughput == VLOG2_LANES);
   REQUIRE(unit.latency == VLOG2_LATENCY);
   const rtl::CosimResult r = cosimulate_aux<Vlog2>(unit, VLOG2_LANES, 8, kTiles, 14003, log2_tiles());
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+namespace {
+
+int32_t random_code(std::mt19937_64& rng) {
+  return std::uniform_int_distribution<int32_t>(-128, 127)(rng);
+}
+
+// The hswish unit's tiles: 1 .. 40 pre-activation codes (the requantizer's outputs), the layer's zero
+// point, three and six (3 and 6 in pre-activation steps: pre-activation scales from 6 / 2^15 to 3) and
+// activation requantizer; vitsim's code is apply_stage<HSwish> of the pre-activation itself (an identity
+// requantizer before it).
+std::function<AuxUnit<Vhswish>(Vhswish&, std::mt19937_64&)> hswish_tiles() {
+  return [](Vhswish& m, std::mt19937_64& rng) {
+    auto pre = std::make_shared<std::vector<int32_t>>(std::uniform_int_distribution<size_t>(1, 40)(rng));
+    for (int32_t& c : *pre) c = random_code(rng);
+    quant::int_ops::ChannelStage s{};
+    s.act_rq = quant::int_ops::FastRq(random_requantizer(rng, -24, 0));
+    s.out_min = s.pre_min = -128;
+    s.out_max = s.pre_max = 127;
+    s.zp_p = random_code(rng);
+    s.three = std::lround(std::exp2(std::uniform_real_distribution<double>(0, 14)(rng)));
+    s.six = 2 * s.three + std::uniform_int_distribution<int>(-1, 1)(rng);
+    const int32_t zp = random_code(rng);
+    m.cfg_zero_point_pre = static_cast<uint8_t>(s.zp_p);
+    m.cfg_three = static_cast<uint16_t>(s.three);
+    m.cfg_six = static_cast<uint16_t>(s.six);
+    m.cfg_multiplier = static_cast<uint32_t>(s.act_rq.multiplier);
+    m.cfg_shift = static_cast<uint8_t>(s.act_rq.shift);
+    m.cfg_zero_point_y = static_cast<uint16_t>(zp);
+    return AuxUnit<Vhswish>{
+        [pre] { return pre->size(); },
+        [pre](Vhswish& mm, int lane, size_t i) {
+          rtl::put_bits(mm.in_pre, lane * 8, 8, static_cast<uint32_t>((*pre)[i]));
+        },
+        [pre, s, zp](size_t i) {
+          return int64_t{quant::int_ops::apply_stage<quant::Act::HSwish>(s, (*pre)[i] - s.zp_p, zp)};
+        }};
+  };
+}
+
+// A per-tensor (channels 1) or PTF quantizer over `channels` features with random factors 2^0 .. 2^3.
+quant::ActQuant random_ptf(std::mt19937_64& rng, int64_t channels, int32_t zero_point) {
+  quant::ActQuant q;
+  q.groups1 = channels;
+  const float base = std::uniform_real_distribution<float>(0.01f, 0.1f)(rng);
+  for (int64_t c = 0; c < channels; ++c) {
+    q.scale.push_back(std::ldexp(base, channels == 1 ? 0 : std::uniform_int_distribution<int>(0, 3)(rng)));
+    q.zero_point.push_back(zero_point);
+  }
+  return q;
+}
+
+// The residual add's tiles: 1 .. 40 token features of a [T, C] Add (C 1 .. 8: per tensor or PTF inputs and
+// output), two requantizers sharing one shift, zero points, ReLU or not; vitsim's code is AddStage::apply.
+std::function<AuxUnit<Vresidual_add>(Vresidual_add&, std::mt19937_64&)> residual_add_tiles() {
+  return [](Vresidual_add& m, std::mt19937_64& rng) {
+    const size_t n = std::uniform_int_distribution<size_t>(1, 40)(rng);
+    const int64_t channels = std::uniform_int_distribution<int64_t>(1, 8)(rng);
+    auto x0 = std::make_shared<std::vector<int32_t>>(n), x1 = std::make_shared<std::vector<int32_t>>(n);
+    for (size_t i = 0; i < n; ++i) (*x0)[i] = random_code(rng), (*x1)[i] = random_code(rng);
+    quant::QNode qn;
+    const quant::Requantizer rq0 = random_requantizer(rng, -8, 2);
+    const quant::Requantizer rq1 = {
+        static_cast<int32_t>(std::uniform_int_distribution<int64_t>(1, (int64_t{1} << 31) - 1)(rng)),
+        rq0.shift};
+    qn.requant = {rq0, rq1};
+    qn.out = random_ptf(rng, channels, random_code(rng));
+    const quant::ActQuant q0 = random_ptf(rng, channels, random_code(rng)),
+                          q1 = random_ptf(rng, channels, random_code(rng));
+    const bool relu = std::uniform_int_distribution<int>(0, 1)(rng);
+    auto stage =
+        std::make_shared<quant::int_ops::AddStage>(qn, q0, q1, relu ? quant::Act::ReLU : quant::Act::None);
+    m.cfg_multiplier0 = static_cast<uint32_t>(stage->m0);
+    m.cfg_multiplier1 = static_cast<uint32_t>(stage->m1);
+    m.cfg_shift = static_cast<uint8_t>(stage->shift);
+    m.cfg_zero_point0 = static_cast<uint16_t>(stage->zp0);
+    m.cfg_zero_point1 = static_cast<uint16_t>(stage->zp1);
+    m.cfg_zero_point_y = static_cast<uint16_t>(stage->zp_y);
+    m.cfg_relu = relu;
+    // Element i is feature i % channels (a PTF quantizer's channel is the last axis).
+    const auto channel = [channels](size_t i) { return i % static_cast<size_t>(channels); };
+    const auto alpha = [](const std::vector<int>& a, size_t c) { return a.size() == 1 ? a[0] : a[c]; };
+    return AuxUnit<Vresidual_add>{
+        [x0] { return x0->size(); },
+        [x0, x1, stage, channel, alpha](Vresidual_add& mm, int lane, size_t i) {
+          const size_t c = channel(i);
+          rtl::put_bits(mm.in_x0, lane * 8, 8, static_cast<uint32_t>((*x0)[i]));
+          rtl::put_bits(mm.in_x1, lane * 8, 8, static_cast<uint32_t>((*x1)[i]));
+          rtl::put_bits(mm.in_al, lane * 9, 9,
+                        static_cast<uint32_t>(alpha(stage->al0, c) | alpha(stage->al1, c) << 3 |
+                                              alpha(stage->al_y, c) << 6));
+        },
+        [x0, x1, stage, channel](size_t i) { return int64_t{stage->apply((*x0)[i], (*x1)[i], channel(i))}; }};
+  };
+}
+
+}  // namespace
+
+TEST_CASE("RTL hswish unit (small-test.json's) == vitsim on 1,000 random tiles with stalls", "[rtl]") {
+  const arch::AuxUnitConfig& unit = rtl::config("small-test").aux("hswish");
+  REQUIRE(unit.throughput == VHSWISH_LANES);
+  REQUIRE(unit.latency == VHSWISH_LATENCY);
+  const rtl::CosimResult r = cosimulate_aux<Vhswish>(unit, VHSWISH_LANES, 8, kTiles, 14005, hswish_tiles());
+  INFO(r.summary());
+  CHECK(r.divergence == "");
+  CHECK(r.tiles == kTiles);
+}
+
+TEST_CASE("RTL residual-add unit (small-test.json's) == vitsim on 1,000 random tiles with stalls", "[rtl]") {
+  const arch::AuxUnitConfig& unit = rtl::config("small-test").aux("residual_add");
+  REQUIRE(unit.throughput == VRESIDUAL_ADD_LANES);
+  REQUIRE(unit.latency == VRESIDUAL_ADD_LATENCY);
+  const rtl::CosimResult r =
+      cosimulate_aux<Vresidual_add>(unit, VRESIDUAL_ADD_LANES, 8, kTiles, 14006, residual_add_tiles());
   INFO(r.summary());
   CHECK(r.divergence == "");
   CHECK(r.tiles == kTiles);
