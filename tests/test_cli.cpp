@@ -64,6 +64,16 @@ TEST_CASE("Bad input exits with code 2 and one clear message", "[cli]") {
   const Run no_command = run_vitsim({});
   CHECK(no_command.code == 2);
   CHECK_THAT(no_command.err, Catch::Contains("subcommand"));
+
+  // validate --only names a section it can run alone, and a partial run never writes docs/validation.md.
+  const Run unknown_section = run_vitsim({"validate", "--only", "published"});
+  CHECK(unknown_section.code == 2);
+  CHECK_THAT(unknown_section.err, Catch::Contains("--only") && Catch::Contains("random"));
+  const std::string out = std::filesystem::temp_directory_path() / "vitsim_only_random.md";
+  const Run partial_out = run_vitsim({"validate", "--only", "random", "--out", out});
+  CHECK(partial_out.code == 2);
+  CHECK_THAT(partial_out.err, Catch::Contains("--only"));
+  CHECK_FALSE(std::filesystem::exists(out));
 }
 
 TEST_CASE("Help and version exit 0", "[cli]") {

@@ -372,6 +372,11 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   validate->add_flag("--quick", validate_args.quick, "A subset (seconds): what the test suite runs");
   validate->add_flag("--verbose", validate_args.verbose,
                      "Also print each random accelerator's fast and cycle cycles and stall gaps");
+  validate
+      ->add_option("--only", validate_args.only,
+                   "random: only fast vs cycle mode on the random accelerators (their error distribution)")
+      ->check(CLI::IsMember({"random"}))
+      ->excludes(validate->get_option("--out"));
 
   make_numbers_strict(app);
   try {

@@ -405,6 +405,8 @@ void add_mode_class_rows(std::vector<ValidationRow>& rows, const std::string& wh
                   kinds, "", false, true});
 }
 
+void add_random_mode_rows(std::vector<ValidationRow>& rows, bool quick, const ValidationOptions& options);
+
 void add_mode_rows(std::vector<ValidationRow>& rows, bool quick, const ValidationOptions& options) {
   // Nothing shared is contended with one engine and ideal memory: the modes must agree exactly, although
   // fast mode prices closed forms and cycle mode's counts come from the per-cycle units and arbiters.
@@ -458,7 +460,11 @@ void add_mode_rows(std::vector<ValidationRow>& rows, bool quick, const Validatio
                       true});
     }
   }
-  // Random accelerators.
+  add_random_mode_rows(rows, quick, options);
+}
+
+// Fast mode against cycle mode on random accelerators around trio-vit (10 with `quick`, else 200).
+void add_random_mode_rows(std::vector<ValidationRow>& rows, bool quick, const ValidationOptions& options) {
   const int configs = quick ? 10 : 200;
   if (options.progress)
     options.progress("fast vs cycle: " + std::to_string(configs) + " random accelerators");
@@ -839,6 +845,10 @@ void add_autovitacc_rows(std::vector<ValidationRow>& rows, const ValidationOptio
 
 std::vector<ValidationRow> run_validation(const ValidationOptions& options) {
   std::vector<ValidationRow> rows;
+  if (options.random_only) {
+    add_random_mode_rows(rows, options.quick, options);
+    return rows;
+  }
   if (options.progress) options.progress("SCALE-Sim formulas");
   add_scalesim_rows(rows, options.quick);
   if (options.progress) options.progress("hand-derived closed forms");
@@ -1092,6 +1102,7 @@ int run_validate(const ValidateArgs& args, std::ostream& out, std::ostream& err)
   const auto t0 = std::chrono::steady_clock::now();
   ValidationOptions options;
   options.quick = args.quick;
+  options.random_only = args.only == "random";
   options.progress = [&err](const std::string& what) { err << "[validate] " << what << '\n'; };
   if (args.verbose) options.detail = [&out](const std::string& line) { out << "detail   " << line << '\n'; };
   const std::vector<ValidationRow> rows = run_validation(options);

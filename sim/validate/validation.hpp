@@ -20,7 +20,8 @@ struct ValidationRow {
 };
 
 struct ValidationOptions {
-  bool quick = false;  // fewer random cases, B0 only, no published-throughput rows (for the test suite)
+  bool quick = false;        // fewer random cases, B0 only, no published-throughput rows (for the test suite)
+  bool random_only = false;  // only fast vs cycle on the random accelerators (`--only random`)
   std::function<void(const std::string&)> progress;  // told what runs next (may be empty)
   std::function<void(const std::string&)> detail;    // one line per random accelerator of fast vs cycle
 };
@@ -34,6 +35,7 @@ struct ValidateArgs {
   std::string out;  // the markdown file to write (atomically); only printed when empty
   bool quick = false;
   bool verbose = false;  // also print each random accelerator's fast and cycle cycles and stall gaps
+  std::string only;      // "random": only fast vs cycle on the random accelerators (no --out); empty: all
 };
 
 /// Runs the validation, prints one line per row, writes the markdown; exit code 1 if an exact row fails.
