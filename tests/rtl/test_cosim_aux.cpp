@@ -91,7 +91,7 @@ rtl::CosimResult cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, 
     }
     d.check("results of the tile", static_cast<int64_t>(received), static_cast<int64_t>(n));
   }
-  return d.result();
+  return rtl::recorded(d.result());
 }
 
 // The requantizer's tiles: 1 .. 40 accumulators (int32, mostly within 2^20), one requantizer and zero point.
