@@ -71,6 +71,7 @@ std::vector<NamedCoefficient> EnergyModel::coefficients() & {
   DramEnergy& d = dram;
   return {{"fpga", "mac_pj", 1e3, &f.mac_pj},
           {"fpga", "packed_mac_pj", 1e3, &f.packed_mac_pj},
+          {"fpga", "fp32_mac_pj", 1e3, &f.fp32_mac_pj},
           {"fpga", "idle_lane_pj", 1e3, &f.idle_lane_pj},
           {"fpga", "aux_op_pj", 1e3, &f.aux_op_pj},
           {"fpga", "bram_read_pj", 1e4, &f.bram_read_pj},
@@ -156,7 +157,9 @@ DramCommandEnergy dram_command_energy(const DramEnergy& m, const ddr4::Config& p
 
 Energy onchip_energy(const FpgaEnergy& m, const AccelConfig& config, const Activity& a) {
   Energy e;
-  const double mac_pj = config.dsp_packing >= 2 ? m.packed_mac_pj.value : m.mac_pj.value;
+  const double mac_pj = config.number_format == NumberFormat::Fp32 ? m.fp32_mac_pj.value
+                        : config.dsp_packing >= 2                  ? m.packed_mac_pj.value
+                                                                   : m.mac_pj.value;
   e.mac = static_cast<double>(a.macs) * mac_pj * kPico;
   e.idle_lanes = static_cast<double>(a.idle_lane_cycles()) * m.idle_lane_pj.value * kPico;
   e.aux = static_cast<double>(a.aux_ops) * m.aux_op_pj.value * kPico;

@@ -27,6 +27,7 @@ struct Coefficient {
 struct FpgaEnergy {
   Coefficient mac_pj;              // one 8-bit MAC on a DSP slice that does one multiply per cycle, pJ
   Coefficient packed_mac_pj;       // one 8-bit MAC when two share a DSP slice (dsp_packing 2), pJ
+  Coefficient fp32_mac_pj;         // one FP32 multiply-add (an FP32 config's, "number_format": "fp32"), pJ
   Coefficient idle_lane_pj;        // a multiplier lane clocked in a busy cycle without a useful MAC, pJ
   Coefficient aux_op_pj;           // one element through one auxiliary unit (LUT shift-adds, compares), pJ
   Coefficient bram_read_pj;        // one read of bram_access_bits from a block RAM, pJ

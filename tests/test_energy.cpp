@@ -144,6 +144,23 @@ TEST_CASE("energy: the worked example of docs/energy.md, one pointwise conv on M
   }
 }
 
+TEST_CASE("energy: a MAC is priced by the config's number format and packing", "[energy][closed]") {
+  const arch::EnergyModel m = round_model();  // mac_pj 1, packed_mac_pj 0.5, and fp32_mac_pj 23 as shipped
+  REQUIRE(m.fpga.fp32_mac_pj.value == 23.0);
+  arch::Activity a;
+  a.macs = 1000;
+  nlohmann::json fp32 = quant::read_json_file(test::config_dir() + "/accel/autovitacc-fp32-baseline.json");
+  nlohmann::json packed_json = quant::read_json_file(test::config_dir() + "/accel/small-memory.json");
+  const arch::AccelConfig packed = arch::parse_accel_config(packed_json, "packed");
+  nlohmann::json single = quant::read_json_file(test::config_dir() + "/accel/small-memory.json");
+  single["dsp_packing"] = 1;
+  CHECK(arch::onchip_energy(m.fpga, packed, a).mac == Approx(1000 * 0.5e-12));
+  CHECK(arch::onchip_energy(m.fpga, arch::parse_accel_config(single, "single"), a).mac ==
+        Approx(1000 * 1e-12));
+  // The FP32 baseline packs nothing into its DSPs, whatever its dsp_packing says for integer engines.
+  CHECK(arch::onchip_energy(m.fpga, arch::parse_accel_config(fp32, "fp32"), a).mac == Approx(1000 * 23e-12));
+}
+
 TEST_CASE("energy: on EfficientViT-B0 @64 on trio-vit every tile moves the same bytes in both modes",
           "[energy][modes]") {
   const quant::QGraph q = test::quantize(quant::build_model("efficientvit-b0", 64));
