@@ -69,9 +69,11 @@ endmodule
 
 // A group's results leaving the datapath (group_out, with `count` results in `sums`):
 // - CHAIN_RATE = 0: in one output beat; a beat not taken holds the engine (enable low);
-// - otherwise a write-back buffer sends them CHAIN_RATE per cycle (`beats` beats) into the requantizer
-//   from the next cycle on; the issue stage's group spacing keeps the buffer free for the next group
-//   (`overflow` flags one that arrived while it was still needed).
+// - otherwise a write-back buffer of one group sends them CHAIN_RATE per cycle (`beats` beats) into the
+//   requantizer from the next cycle on; the issue stage spaces group starts by `beats` cycles, and a group
+//   that reaches the end of the pipeline while the buffer still holds results it will not send in this
+//   cycle holds the engine (enable low) until it does: with operand fetches of varying length two groups
+//   can arrive closer than their starts were.
 module vitsim_group_output #(
     parameter int OUTS = 128,
     parameter int CHAIN_RATE = 0,
@@ -91,35 +93,32 @@ module vitsim_group_output #(
     output logic                      out_valid,
     input  logic                      out_ready,
     output logic        [COUNT_W-1:0] out_count,
-    output logic        [  OUTS*32-1:0] out_data,  // sums, or (with a chain) codes sign-extended
-    output logic                      overflow
+    output logic        [  OUTS*32-1:0] out_data  // sums, or (with a chain) codes sign-extended
 );
   if (CHAIN_RATE == 0) begin : g_no_chain
     assign enable = !(group_out && !out_ready);
     assign out_valid = group_out;
     assign out_count = count;
     assign out_data = sums;
-    assign overflow = 1'b0;
   end else begin : g_chain
     localparam int MaxBeats = (OUTS + CHAIN_RATE - 1) / CHAIN_RATE;
     localparam int RateW = $clog2(CHAIN_RATE + 1);
     logic [MaxBeats*CHAIN_RATE*32-1:0] buffer;
     logic [15:0] beats_left, beat;
     logic [COUNT_W-1:0] remaining;  // results not yet sent
-    logic rq_ready;
+    logic rq_ready, busy;
     logic [RateW-1:0] rq_count, rq_out_count;
     logic [CHAIN_RATE*8-1:0] codes;
-    assign enable = 1'b1;
+    // The buffer is free if empty or sending its last beat in this cycle.
+    assign busy = beats_left > 1 || (beats_left == 1 && !rq_ready);
+    assign enable = !(group_out && busy);
     assign rq_count = 32'(remaining) < CHAIN_RATE ? RateW'(remaining) : RateW'(CHAIN_RATE);
     always_ff @(posedge clk)
       if (rst) begin
         beats_left <= '0;
         beat <= '0;
         remaining <= '0;
-        overflow <= 1'b0;
-      end else if (group_out) begin
-        // The buffer is free if empty or sending its last beat in this cycle.
-        if (beats_left > 1 || (beats_left == 1 && !rq_ready)) overflow <= 1'b1;
+      end else if (group_out && !busy) begin
         buffer <= (MaxBeats * CHAIN_RATE * 32)'(sums);
         beats_left <= beats;
         beat <= '0;

@@ -37,8 +37,7 @@ module vitsim_rmac_engine #(
     output logic                        out_valid,
     input  logic                        out_ready,
     output logic        [    COUNT_W-1:0] out_count,
-    output logic        [    OUTS*32-1:0] out_data,
-    output logic                        overflow
+    output logic        [    OUTS*32-1:0] out_data
 );
   localparam int GemmOuts = LANES * REPLICAS;
   localparam int DwBeats = CHAIN_RATE == 0 ? 0 : (OUTS + CHAIN_RATE - 1) / CHAIN_RATE;
@@ -60,6 +59,5 @@ module vitsim_rmac_engine #(
       .in_last(last), .in_act(op_act), .in_wgt(op_wgt), .out_valid(group_out), .out_acc(sums));
   vitsim_group_output #(.OUTS(OUTS), .CHAIN_RATE(CHAIN_RATE), .CHAIN_LATENCY(CHAIN_LATENCY)) out (
       .clk, .rst, .group_out, .count(cfg_depthwise ? COUNT_W'(OUTS) : COUNT_W'(GemmOuts)), .sums, .beats,
-      .cfg_multiplier, .cfg_shift, .cfg_zero_point, .enable, .out_valid, .out_ready, .out_count, .out_data,
-      .overflow);
+      .cfg_multiplier, .cfg_shift, .cfg_zero_point, .enable, .out_valid, .out_ready, .out_count, .out_data);
 endmodule

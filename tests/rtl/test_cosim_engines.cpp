@@ -332,7 +332,6 @@ rtl::CosimResult cosimulate_engine(const EngineSetup& setup, bool input_stalls, 
         d.value("out_data lane " + std::to_string(i) + " (result " + std::to_string(received + i) + ")",
                 rtl::signed_bits(m.out_data, static_cast<int>(i) * 32, 32),
                 expected[received + static_cast<size_t>(i)]);
-      d.check("overflow (a group reached the busy write-back buffer)", m.overflow, 0);
       received += static_cast<size_t>(beat);
       if (m.wave_taken) ++wave;
       rtl::clock(m);
@@ -388,12 +387,13 @@ TEST_CASE("RTL MAT (small-test.json, port stalls, int32 outputs, output stalls) 
   CHECK(r.tiles == kTiles);
 }
 
-TEST_CASE("RTL MAT with a chain slower than the engine (aux stalls) == vitsim on 1,000 random tiles",
-          "[rtl]") {
-  // No operand-port stalls: vitsim's write-back bus rule spaces group starts, which keeps a slow chain's
-  // input to one group only while every wave's fetch takes the same p cycles (docs/rtl.md, "Findings").
+TEST_CASE(
+    "RTL MAT with a chain slower than the engine (aux stalls, port stalls) == vitsim on 1,000 random tiles",
+    "[rtl]") {
+  // Operand-port stalls let two groups reach the write-back buffer closer than their starts were; the
+  // later one holds the engine until the buffer is free (docs/rtl.md, "Findings").
   const rtl::CosimResult r =
-      cosimulate_engine<Vmat_bus>(VITSIM_ENGINE_SETUP(VMAT_BUS, false), false, kTiles, 14103);
+      cosimulate_engine<Vmat_bus>(VITSIM_ENGINE_SETUP(VMAT_BUS, false), true, kTiles, 14103);
   INFO(r.summary());
   CHECK(r.divergence == "");
   CHECK(r.tiles == kTiles);
