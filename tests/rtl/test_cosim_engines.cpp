@@ -472,31 +472,36 @@ void check_stalled_tiles(const EngineSetup& s, uint64_t seed) {
   CHECK(r.tiles == kTiles);
 }
 
+// The same for a model of the named config's engine (with `replicas` of its replicas, if given).
+template <class Model>
+void check_config_engine(EngineSetup s, const std::string& config, const std::string& engine, int replicas,
+                         uint64_t seed) {
+  require_config(s, config, engine, replicas);
+  check_stalled_tiles<Model>(s, seed);
+}
+
 TEST_CASE(
     "RTL shift_array (p2-vit.json: log2 attention codes, int32 out, port and output stalls) == vitsim "
     "on 1,000 tiles",
     "[rtl]") {
-  EngineSetup s = VITSIM_SHIFT_ENGINE_SETUP(VSHIFT_P2);
-  require_config(s, "p2-vit", "shifters");
-  check_stalled_tiles<Vshift_p2>(s, 14108);
+  check_config_engine<Vshift_p2>(VITSIM_SHIFT_ENGINE_SETUP(VSHIFT_P2), "p2-vit", "shifters", 0, 14108);
 }
 
 TEST_CASE(
     "RTL mixed (auto-vit-acc.json, 2 replicas: DSP and power-of-two shift lanes, int32 out, port and "
     "output stalls) == vitsim on 1,000 tiles",
     "[rtl]") {
-  EngineSetup s = VITSIM_SHIFT_ENGINE_SETUP(VMIXED_AVACC);
-  require_config(s, "auto-vit-acc", "gemm", 2);  // 2 of its 16 replicas (tests/rtl/CMakeLists.txt)
-  check_stalled_tiles<Vmixed_avacc>(s, 14109);
+  // 2 of its 16 replicas (tests/rtl/CMakeLists.txt).
+  check_config_engine<Vmixed_avacc>(VITSIM_SHIFT_ENGINE_SETUP(VMIXED_AVACC), "auto-vit-acc", "gemm", 2,
+                                    14109);
 }
 
 TEST_CASE(
     "RTL ps_mac (p2-vit.json, 2 replicas: 8-bit and <= 4-bit weights, int32 out, port and output stalls) == "
     "vitsim on 1,000 tiles",
     "[rtl]") {
-  EngineSetup s = VITSIM_PSMAC_SETUP(VPSMAC_P2);
-  require_config(s, "p2-vit", "ps_mac", 2);  // 2 of its 16 replicas (tests/rtl/CMakeLists.txt)
-  check_stalled_tiles<Vpsmac_p2>(s, 14111);
+  // 2 of its 16 replicas (tests/rtl/CMakeLists.txt).
+  check_config_engine<Vpsmac_p2>(VITSIM_PSMAC_SETUP(VPSMAC_P2), "p2-vit", "ps_mac", 2, 14111);
 }
 
 TEST_CASE(
