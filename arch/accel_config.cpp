@@ -153,9 +153,9 @@ AccelConfig parse_accel_config(const nlohmann::json& j, const std::string& origi
   std::vector<JsonReader> engines = r.objects("engines");
   if (engines.empty()) r.fail("engines", "expected at least one engine, found an empty array");
   std::set<std::string> names;
+  const bool fp32 = c.number_format == NumberFormat::Fp32;
   for (JsonReader& e : engines) {
     c.engines.push_back(read_engine(e, names));
-    const bool fp32 = c.number_format == NumberFormat::Fp32;
     if (c.engines.back().params->fp32_datapath() != fp32)
       e.fail("type", std::string("engine type \"") + c.engines.back().type + "\" " +
                          (fp32 ? "is not an FP32 datapath, and number_format is \"fp32\""
@@ -237,10 +237,14 @@ int64_t AccelConfig::dsp_multipliers() const {
   return total;
 }
 
+int64_t AccelConfig::fp32_dsps() const {
+  int64_t total = 0;
+  for (const EngineConfig& e : engines) total += e.params->fp32_dsps();
+  return total;
+}
+
 int64_t AccelConfig::engine_dsps() const {
-  int64_t fp32 = 0;
-  for (const EngineConfig& e : engines) fp32 += e.params->fp32_dsps();
-  return (dsp_multipliers() + dsp_packing - 1) / dsp_packing + fp32;
+  return (dsp_multipliers() + dsp_packing - 1) / dsp_packing + fp32_dsps();
 }
 
 int64_t AccelConfig::element_bytes(int bits) const {

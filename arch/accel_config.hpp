@@ -135,7 +135,9 @@ struct AccelConfig {
   int64_t multipliers() const;
   /// Sum of the engines' DSP multipliers (EngineParams::dsp_multipliers: all but shift-add lanes).
   int64_t dsp_multipliers() const;
-  /// DSP slices of the engines: ceil(dsp_multipliers / dsp_packing) + the FP32 engines' fp32_dsps.
+  /// DSP slices of the FP32 engines' multiply-adds (EngineParams::fp32_dsps; 0 in integer configs).
+  int64_t fp32_dsps() const;
+  /// DSP slices of the engines: ceil(dsp_multipliers / dsp_packing) + fp32_dsps().
   int64_t engine_dsps() const;
   /// Bytes of one tensor element whose integer codes have `bits` bits: 4 in FP32 format, else 1, 2 or 4.
   int64_t element_bytes(int bits) const;

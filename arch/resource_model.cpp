@@ -149,14 +149,14 @@ ResourceEstimate estimate_resources(const AccelConfig& config) {
   for (const EngineConfig& e : config.engines) {
     if (e.params->fp32_dsps() > 0)
       r.items.push_back({e.name + " FP32 multiply-add DSPs (" + std::to_string(e.params->multipliers()) + ")",
-                         e.params->fp32_dsps(), 0, 0});
+                         e.params->fp32_dsps(), 0, 0, false, e.name});
     const RtlInstance rtl = engine_rtl(config, e);
     if (const SynthesizedUnit* s = synthesized_unit(rtl.top, rtl.parameters)) {
-      r.items.push_back({e.name + " datapath (synthesized LUTs)", 0, s->luts, s->bram36, true});
+      r.items.push_back({e.name + " datapath (synthesized LUTs)", 0, s->luts, s->bram36, true, e.name});
       continue;
     }
     for (const FabricPart& part : e.params->fabric())
-      r.items.push_back({e.name + " " + part.what, 0, part.luts, 0});
+      r.items.push_back({e.name + " " + part.what, 0, part.luts, 0, false, e.name});
   }
   for (const AuxUnitConfig& a : config.aux_units) {
     const RtlInstance rtl = aux_rtl(a);
@@ -174,6 +174,13 @@ ResourceEstimate estimate_resources(const AccelConfig& config) {
     r.bram36 += item.bram36;
   }
   return r;
+}
+
+int64_t ResourceEstimate::engine_luts(const std::string& engine) const {
+  int64_t total = 0;
+  for (const ResourceItem& i : items)
+    if (i.engine == engine) total += i.luts;
+  return total;
 }
 
 nlohmann::json ResourceEstimate::to_json() const {

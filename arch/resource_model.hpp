@@ -19,11 +19,14 @@ struct ResourceItem {
   std::string component;  // "mat multipliers", "rmac adder trees", "activation buffer", ...
   int64_t dsps = 0, luts = 0, bram36 = 0;
   bool synthesized = false;  // luts (and bram36) from Yosys synthesis of the unit's RTL, not a formula
+  std::string engine = {};   // the engine whose part it is, or empty
 };
 
 struct ResourceEstimate {
   int64_t dsps = 0, luts = 0, bram36 = 0;  // totals
   std::vector<ResourceItem> items;         // the breakdown, in config order
+  /// LUTs of the items of the engine named `engine`.
+  int64_t engine_luts(const std::string& engine) const;
   /// {"dsps", "luts", "bram36", "items": [{"component", "dsps", "luts", "bram36"}, ...]}.
   nlohmann::json to_json() const;
 };

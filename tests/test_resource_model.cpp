@@ -252,8 +252,7 @@ TEST_CASE("Synthesized LUTs replace the formulas where a unit's RTL was synthesi
       CHECK(item(r, e.name + " datapath (synthesized LUTs)").luts == s->luts);
       CHECK(item(r, e.name + " datapath (synthesized LUTs)").synthesized);
       synthesized += s->luts;
-      for (const auto& i : formulas.items)
-        if (i.component.rfind(e.name + " ", 0) == 0) replaced += i.luts;
+      replaced += formulas.engine_luts(e.name);
     }
     for (const auto& a : c.aux_units) {
       const vitsim::arch::RtlInstance rtl = vitsim::arch::aux_rtl(a);

@@ -76,3 +76,16 @@ TEST_CASE("vitsim validate writes the page atomically and rejects an unwritable 
   CHECK(bad.code == 2);
   CHECK(dir.entries().empty());
 }
+
+TEST_CASE("vitsim validate --out keeps the RTL co-simulation table tools/rtl_validation.py wrote",
+          "[validation]") {
+  const std::string begin = sim::kRtlSectionBegin, end = sim::kRtlSectionEnd;
+  const std::string generated =
+      "# Validation\nnew rows\n## RTL\n" + begin + "\nplaceholder\n" + end + "\ntail\n";
+  const std::string previous = "# Validation\nold rows\n## RTL\n" + begin + "\n| rtl table |\n" + end + "\n";
+  CHECK(sim::keep_rtl_section(generated, previous) ==
+        "# Validation\nnew rows\n## RTL\n" + begin + "\n| rtl table |\n" + end + "\ntail\n");
+  // Nothing to keep (a new file, or one without the markers): the generated page as it is.
+  CHECK(sim::keep_rtl_section(generated, "") == generated);
+  CHECK(sim::keep_rtl_section(generated, "# Validation\n" + begin + "\nno end marker\n") == generated);
+}

@@ -21,8 +21,7 @@ void print_accel_summary(const arch::AccelConfig& c, std::ostream& out) {
     out << "    " << std::left << std::setw(static_cast<int>(width)) << (e.name + " (" + e.type + ")")
         << std::right << std::setw(8) << with_commas(e.params->multipliers()) << " multipliers  "
         << e.params->summary() << '\n';
-  int64_t fp32_dsps = 0;
-  for (const auto& e : c.engines) fp32_dsps += e.params->fp32_dsps();
+  const int64_t fp32_dsps = c.fp32_dsps();
   out << "  total multipliers: " << with_commas(c.multipliers()) << '\n'
       << "  DSPs: " << with_commas(c.dsps()) << " = " << with_commas(c.dsp_multipliers()) << " / "
       << c.dsp_packing << (fp32_dsps > 0 ? " + " + with_commas(fp32_dsps) + " FP32" : "") << " + "
@@ -52,9 +51,7 @@ void print_extrapolations(const arch::AccelConfig& c, const arch::ResourceEstima
     if (rtl.top.empty() || arch::synthesized_unit(rtl.top, rtl.parameters)) continue;
     const std::optional<arch::ExtrapolatedUnit> x = arch::replica_extrapolation(rtl.top, rtl.parameters);
     if (!x) continue;
-    int64_t formula = 0;
-    for (const arch::ResourceItem& item : r.items)
-      if (item.component.rfind(e.name + " ", 0) == 0) formula += item.luts;
+    const int64_t formula = r.engine_luts(e.name);
     out << "  " << e.name << ": its RTL, synthesized at " << x->from_a << " and " << x->from_b
         << " replicas, extrapolates to " << with_commas(x->unit.luts) << " LUTs at " << x->replicas
         << " (the formulas above: " << with_commas(formula) << ", which the estimate keeps)\n";

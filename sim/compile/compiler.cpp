@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <functional>
+#include <map>
 
 #include "arch/functional.hpp"
 #include "arch/tile_timing.hpp"
@@ -140,6 +141,8 @@ bool boxes_meet(const std::vector<arch::Box>& a, const std::vector<arch::Box>& b
   return false;
 }
 
+struct ConvGeometry;
+
 class Compiler {
  public:
   Compiler(const quant::QGraph& q, const arch::AccelConfig& config, const CompileOptions& options)
@@ -271,6 +274,9 @@ class Compiler {
   int64_t dram_base(int layer, bool accumulators) const;
 
   void emit_conv(int layer);
+  /// The tile of conv `layer` computing output channels [c0, c1) of output pixels [p0, p1).
+  ComputeTile conv_tile(int layer, const ConvGeometry& g, TileWork work, int64_t c0, int64_t c1, int64_t p0,
+                        int64_t p1) const;
   bool emit_fused(int dw, int pw);
   void emit_attention(int vk, int out, int normalize);
   void emit_matmul(int layer);
@@ -1226,8 +1232,9 @@ bool is_depthwise(const Node& n) {
   return n.op == OpKind::Conv2d && n.groups > 1 && n.groups == n.in_features && n.groups == n.out_features;
 }
 
-ComputeTile conv_tile(int layer, const quant::QNode& q, const ConvGeometry& g, TileWork work, int64_t c0,
-                      int64_t c1, int64_t p0, int64_t p1) {
+ComputeTile Compiler::conv_tile(int layer, const ConvGeometry& g, TileWork work, int64_t c0, int64_t c1,
+                                int64_t p0, int64_t p1) const {
+  const quant::QNode& q = qnode(layer);
   ComputeTile t;
   t.layer = layer;
   t.work = work;
@@ -1303,7 +1310,7 @@ void Compiler::emit_conv(int layer) {
     for (int64_t c0 = 0; c0 < g.out_channels; c0 += b.channels) {
       const int64_t c1 = std::min(g.out_channels, c0 + b.channels);
       for (const auto& [p0, p1] : pixel_ranges) {
-        ComputeTile t = conv_tile(layer, qnode(layer), g, work, c0, c1, p0, p1);
+        ComputeTile t = conv_tile(layer, g, work, c0, c1, p0, p1);
         t.aux_chain = aux_chain;
         pick_engine(engines, t, running);
         const std::vector<Operand> operands{
@@ -1339,8 +1346,7 @@ void Compiler::emit_conv(int layer) {
            block_sizes(pixel_blocks(g.out_channels, g.out_channels, blocking.channels)))
         for (const auto& [pixels, p_count] :
              block_sizes(pixel_blocks(grid.pixels, grid.row, blocking.pixels))) {
-          shapes.emplace_back(conv_tile(layer, qnode(layer), g, work, 0, channels, 0, pixels),
-                              c_count * p_count);
+          shapes.emplace_back(conv_tile(layer, g, work, 0, channels, 0, pixels), c_count * p_count);
           shapes.back().first.aux_chain = aux_chain;
         }
       return busiest_bound(shapes, engines);
@@ -1443,7 +1449,7 @@ bool Compiler::emit_fused(int dw, int pw) {
     std::vector<int64_t> dw_done;
     int64_t dw_time = 0;
     for (const auto& [p0, p1] : blocks) {
-      ComputeTile t = conv_tile(dw, qnode(dw), gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
+      ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
       t.aux_chain = dw_chain;
       t.resource = dw_engine;
       dw_time += arch::tile_cost(config_, program_.resources[static_cast<size_t>(dw_engine)], t).cycles;
@@ -1464,7 +1470,7 @@ bool Compiler::emit_fused(int dw, int pw) {
       for (int64_t c0 = 0; c0 < gp.out_channels; c0 += b.channels) {
         const int64_t c1 = std::min(gp.out_channels, c0 + b.channels);
         const auto [p0, p1] = blocks[i];
-        ComputeTile pt = conv_tile(pw, qnode(pw), gp, TileWork::Gemm, c0, c1, p0, p1);
+        ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
         pt.aux_chain = pw_chain;
         pt.wait_tiles = {dw_tiles[i]};
         pt.reads = {output_view(dw_tiles[i], 0)};
@@ -1504,7 +1510,8 @@ bool Compiler::emit_fused(int dw, int pw) {
     if (join > 0) ranges.emplace_back(end, gp.out_channels);
     return ranges;
   };
-  auto join_step = [&](const Blocking& b) -> int64_t {
+  std::map<std::pair<int64_t, int64_t>, int64_t> join_steps;  // by blocking: the bound and the trial ask
+  auto decide_join_step = [&](const Blocking& b) -> int64_t {
     // Half the channels when such a piece fits the weight (unless shared) and output slots.
     const int64_t step =
         fits({0, share_fits ? 0 : pw_weights(half), slot_out(pw, half * b.pixels * out_bytes)})
@@ -1513,11 +1520,11 @@ bool Compiler::emit_fused(int dw, int pw) {
     if (!assists || ideal_ || step >= gp.out_channels) return 0;
     const std::pair<int64_t, int64_t> first = pixel_blocks(gd.pixels(), gd.out_w, b.pixels).front();
     const int64_t p0 = first.first, p1 = first.second;  // plain locals: the lambda below captures them
-    ComputeTile t = conv_tile(dw, qnode(dw), gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
+    ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
     t.aux_chain = dw_chain;
     const int64_t depthwise = cycles_on(dw_engine, t);
     auto pointwise = [&](int64_t c0, int64_t c1, int engine) {
-      ComputeTile pt = conv_tile(pw, qnode(pw), gp, TileWork::Gemm, c0, c1, p0, p1);
+      ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
       pt.aux_chain = pw_chain;
       return cycles_on(engine, pt);
     };
@@ -1532,13 +1539,18 @@ bool Compiler::emit_fused(int dw, int pw) {
                              pointwise(joined_pieces.back().first, gp.out_channels, dw_engine));
     return joined < std::max(depthwise, ceil_div(alone, engines)) ? step : 0;
   };
+  auto join_step = [&](const Blocking& b) {
+    const auto [it, inserted] = join_steps.try_emplace({b.channels, b.pixels}, 0);
+    if (inserted) it->second = decide_join_step(b);
+    return it->second;
+  };
   auto emit_blocks = [&](const Blocking& b) {
     const int64_t join = join_step(b);
     const bool share = join > 0 && share_fits;
     std::vector<int64_t> running(pw_engines.size(), 0);
     SharedWeights shared;
     for (const auto& [p0, p1] : pixel_blocks(gd.pixels(), gd.out_w, b.pixels)) {
-      ComputeTile t = conv_tile(dw, qnode(dw), gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
+      ComputeTile t = conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, p0, p1);
       t.aux_chain = dw_chain;
       t.resource = dw_engine;
       const int dw_tile = emit(std::move(t),
@@ -1550,7 +1562,7 @@ bool Compiler::emit_fused(int dw, int pw) {
       hold(dw_tile);
       std::vector<int> consumers;
       for (const auto& [c0, c1] : pieces(join > 0 ? join : b.channels, join)) {
-        ComputeTile pt = conv_tile(pw, qnode(pw), gp, TileWork::Gemm, c0, c1, p0, p1);
+        ComputeTile pt = conv_tile(pw, gp, TileWork::Gemm, c0, c1, p0, p1);
         pt.aux_chain = pw_chain;
         pt.wait_tiles = {dw_tile};
         pt.reads = {output_view(dw_tile, 0)};
@@ -1611,12 +1623,10 @@ bool Compiler::emit_fused(int dw, int pw) {
     if (join > 0) engines.push_back(dw_engine);
     TileShapes dw_shapes, pw_shapes;
     for (const auto& [pixels, p_count] : block_sizes(pixel_blocks(gd.pixels(), gd.out_w, blocking.pixels))) {
-      dw_shapes.emplace_back(conv_tile(dw, qnode(dw), gd, TileWork::Depthwise, 0, gd.out_channels, 0, pixels),
-                             p_count);
+      dw_shapes.emplace_back(conv_tile(dw, gd, TileWork::Depthwise, 0, gd.out_channels, 0, pixels), p_count);
       dw_shapes.back().first.aux_chain = dw_chain;
       for (const auto& [channels, c_count] : block_sizes(pieces(join > 0 ? join : blocking.channels, join))) {
-        pw_shapes.emplace_back(conv_tile(pw, qnode(pw), gp, TileWork::Gemm, 0, channels, 0, pixels),
-                               p_count * c_count);
+        pw_shapes.emplace_back(conv_tile(pw, gp, TileWork::Gemm, 0, channels, 0, pixels), p_count * c_count);
         pw_shapes.back().first.aux_chain = pw_chain;
       }
     }

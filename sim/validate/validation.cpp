@@ -3,7 +3,9 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <map>
 #include <ostream>
 #include <random>
@@ -1067,9 +1069,8 @@ std::string validation_markdown(const std::vector<ValidationRow>& rows, double w
     << " exact rows match their anchor.** An exact row must show a difference of 0; the test suite runs "
     << "`vitsim validate --quick` (a subset) and fails if any exact row does not.\n\n"
     << "The engines' cycles and arithmetic are also held to RTL: Verilator co-simulation of arch/rtl/, "
-       "cycle "
-    << "for cycle and bit for bit, and Yosys resource counts ([rtl.md](rtl.md)). The systolic engine is "
-       "also "
+       "cycle for cycle and bit for bit (the last section, \"RTL co-simulation\"), and Yosys resource "
+       "counts ([rtl.md](rtl.md)). The systolic engine is also "
     << "held to 52 real SCALE-Sim v2 runs (112 layers, `tests/data/scalesim/`): `vitsim scalesim --compat` "
     << "reproduces every layer's Total Cycles and utilizations (tests/test_scalesim_reference.cpp), and "
        "the "
@@ -1095,7 +1096,28 @@ std::string validation_markdown(const std::vector<ValidationRow>& rows, double w
     if (std::string(section) == kP2vitPipelining) o << '\n' << kP2vitPipeliningGap;
     if (std::string(section) == kAutovitacc) o << '\n' << kAutovitaccGap;
   }
+  o << "\n## RTL co-simulation\n\n"
+    << "Each engine and auxiliary unit with RTL in arch/rtl/ runs random tiles (with random stalls on its "
+       "handshakes, where it has them) in its Verilator model and in vitsim's cycle-mode model of the same "
+       "unit; every input "
+       "beat, output beat and output value must be equal in every cycle ([rtl.md](rtl.md) says how). The "
+       "table is a run of `vitsim_rtl_tests`, written by `tools/rtl_validation.py` (this command does not "
+       "build Verilator models, and keeps the table when it rewrites the page).\n\n"
+    << kRtlSectionBegin << "\n(not generated yet: run `/usr/bin/python3 tools/rtl_validation.py`)\n"
+    << kRtlSectionEnd << '\n';
   return o.str();
+}
+
+std::string keep_rtl_section(const std::string& generated, const std::string& previous) {
+  const auto block = [](const std::string& text) -> std::pair<size_t, size_t> {
+    const size_t begin = text.find(kRtlSectionBegin);
+    const size_t end = begin == std::string::npos ? begin : text.find(kRtlSectionEnd, begin);
+    return {begin, end};
+  };
+  const auto [g0, g1] = block(generated);
+  const auto [p0, p1] = block(previous);
+  if (g1 == std::string::npos || p1 == std::string::npos) return generated;
+  return generated.substr(0, g0) + previous.substr(p0, p1 - p0) + generated.substr(g1);
 }
 
 int run_validate(const ValidateArgs& args, std::ostream& out, std::ostream& err) {
@@ -1115,7 +1137,9 @@ int run_validate(const ValidateArgs& args, std::ostream& out, std::ostream& err)
     failed += r.exact && !r.pass;
   }
   if (!args.out.empty()) {
-    quant::write_file_atomic(args.out, validation_markdown(rows, seconds));
+    std::ifstream previous(args.out, std::ios::binary);
+    const std::string kept((std::istreambuf_iterator<char>(previous)), std::istreambuf_iterator<char>());
+    quant::write_file_atomic(args.out, keep_rtl_section(validation_markdown(rows, seconds), kept));
     out << "written: " << args.out << '\n';
   }
   out << (failed ? std::to_string(failed) + " exact row(s) do not match their anchor"

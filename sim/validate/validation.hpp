@@ -31,6 +31,16 @@ std::vector<ValidationRow> run_validation(const ValidationOptions& options);
 /// docs/validation.md: an introduction per section, the rows as tables, and the gap analysis.
 std::string validation_markdown(const std::vector<ValidationRow>& rows, double wall_seconds);
 
+/// The RTL co-simulation section's markers in docs/validation.md: tools/rtl_validation.py writes what lies
+/// between them (from a run of vitsim_rtl_tests), and `vitsim validate --out` keeps it.
+inline constexpr const char* kRtlSectionBegin =
+    "<!-- rtl-cosim begin: written by tools/rtl_validation.py; vitsim validate --out keeps it -->";
+inline constexpr const char* kRtlSectionEnd = "<!-- rtl-cosim end -->";
+
+/// `generated` with the text between the RTL section's markers taken from `previous` (the file it
+/// replaces), when both have the markers; otherwise `generated` unchanged.
+std::string keep_rtl_section(const std::string& generated, const std::string& previous);
+
 struct ValidateArgs {
   std::string out;  // the markdown file to write (atomically); only printed when empty
   bool quick = false;

@@ -2,8 +2,12 @@
 // model of the same unit, and the report of the first divergence.
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
@@ -89,6 +93,21 @@ struct CosimResult {
            (divergence.empty() ? "" : "; first divergence: " + divergence);
   }
 };
+
+/// Appends `fields` and the running test's name as one JSON line to the file that VITSIM_RTL_SUMMARY names,
+/// if set (tools/rtl_validation.py turns the lines into docs/validation.md's RTL section).
+inline void record(nlohmann::json fields) {
+  const char* path = std::getenv("VITSIM_RTL_SUMMARY");
+  if (!path || !*path) return;
+  fields["test"] = Catch::getResultCapture().getCurrentTestName();
+  std::ofstream(path, std::ios::app) << fields.dump() << '\n';
+}
+
+/// `r`, recorded: every co-simulation run (random tiles, or a mutated model's few) reports through this.
+inline CosimResult recorded(const CosimResult& r) {
+  record({{"tiles", r.tiles}, {"cycles", r.cycles}, {"values", r.values}, {"divergence", r.divergence}});
+  return r;
+}
 
 /// Collects the first difference between the RTL and vitsim in a run of tiles.
 class Divergence {

@@ -100,7 +100,7 @@ rtl::CosimResult cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, 
       d.check("channel results of the tile", static_cast<int64_t>(results),
               static_cast<int64_t>(tile.results));
   }
-  return d.result();
+  return rtl::recorded(d.result());
 }
 
 // The requantizer's tiles: 1 .. 40 accumulators (int32, mostly within 2^20), one requantizer and zero point.

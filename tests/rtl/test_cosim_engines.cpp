@@ -379,7 +379,7 @@ rtl::CosimResult cosimulate_engine(const EngineSetup& setup, bool input_stalls, 
     }
     d.check("results of the tile", static_cast<int64_t>(received), static_cast<int64_t>(expected.size()));
   }
-  return d.result();
+  return rtl::recorded(d.result());
 }
 
 // The RTL's parameters are the named config's engine (with `replicas` of its replicas, if given), port

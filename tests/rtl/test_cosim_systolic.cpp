@@ -214,7 +214,7 @@ rtl::CosimResult cosim_random(Array<Model>& array, int tiles, uint64_t seed,
                     std::to_string(i % static_cast<size_t>(g.n)) + "] (" + arch::dataflow_name(df) + ")",
                 run.sums[i], expected[i]);
   }
-  return div.result();
+  return rtl::recorded(div.result());
 }
 
 // One row of the SCALE-Sim reference runs.
@@ -280,6 +280,7 @@ int check_reference(Array<Model>& array) {
     CHECK(wrong.first == run.sums.end());
     ++checked;
   }
+  rtl::record({{"scalesim_layers", checked}});
   return checked;
 }
 
