@@ -80,9 +80,9 @@ def table(runs, seconds):
         "|---|---:|---:|---:|---|",
         *rows,
         "",
-        "**Mutations caught.** A vitsim model changed on purpose (one more pipeline stage, one more port "
-        "cycle per wave, one more cycle of latency, one wave more per fold, the merge stage left out) "
-        "must diverge from the RTL; the first divergence each reported:",
+        "**Mutations caught.** Each of these tests changes vitsim's model of a unit on purpose (its "
+        "comments say how: a stage, a cycle of latency, a port cycle or a wave more, a stage or a lane's "
+        "results fewer) and requires a divergence from the RTL; the first divergence each reported:",
         "",
     ]
     for name, divergences in mutations:

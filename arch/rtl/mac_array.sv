@@ -25,6 +25,18 @@
 // codes); the `mixed` engine's LUT lanes are shift lanes with the weight operand a sign + exponent code
 // (LOG2_CODE = 0), beside its multiplier (DSP) lanes. MERGE registers after the adder tree are the mixed
 // engine's merge stage, where both kinds' sums are aligned.
+//
+// PS_MAC = 1 (GEMM mode; the `ps_mac` engine): precision-scalable multipliers. Each multiplier forms its
+// product as two partial products of the INT8 activation a by 5-bit signed weight fields, a * hi and
+// a * lo, both from one 27 x 18 multiply (hi 2^18 + lo) a (the packing above). With `narrow` low (8-bit
+// weights, in_wgt [lane][pe]) lo is the weight's low nibble zero-extended and hi its high nibble
+// sign-extended, and the lane's product is a w = 16 (a hi) + a lo. With `narrow` high (weights of at most
+// 4 bits, in_wgt [channel][pe] with 2 LANES channels) lane l's fields are the sign-extended INT4 weights of
+// channels 2l (lo) and 2l + 1 (hi), whose products are kept apart. The adder tree is split into two trees
+// per lane, one per partial product (each exact for its own sums); in 8-bit mode the two roots are joined
+// as 16 hi + lo before the accumulator (the shifted sum of a multiply, moved after the tree), in 4-bit mode
+// each root goes to its own accumulator, and out_acc is [replica][2 lane + part]. The multiplier's DSP
+// holds its own two partial products, so PS_MAC takes no DSP_PACKING (lane pairs are not packed).
 module vitsim_mac_array #(
     parameter int PE = 8,
     parameter int LANES = 8,
@@ -39,30 +51,39 @@ module vitsim_mac_array #(
     parameter int LOG2_CODE = 1,    // shift lanes' code: 1 the activation, log2; 0 the weight, sign + exponent
     parameter int CODE_BITS = 4,    // the code's width
     parameter int MERGE = 0,        // merge-stage registers after the adder tree
+    parameter int PS_MAC = 0,       // precision-scalable multipliers: two INT8 x INT4 products when narrow
     parameter int ACT_BYTES = DEPTHWISE != 0 ? PE * LANES * REPLICAS : PE * REPLICAS,
-    parameter int OUTS = DEPTHWISE != 0 ? PE * LANES * REPLICAS : LANES * REPLICAS
+    parameter int WGT_BYTES = PS_MAC != 0 ? 2 * PE * LANES : PE * LANES,
+    parameter int OUTS = DEPTHWISE != 0 ? PE * LANES * REPLICAS : (PS_MAC != 0 ? 2 : 1) * LANES * REPLICAS
 ) (
     input  logic                    clk,
     input  logic                    rst,
     input  logic                    enable,
     input  logic                    depthwise,  // the tile's mode (ignored unless DEPTHWISE)
+    input  logic                    narrow,     // the tile's weights have <= 4 bits (ignored unless PS_MAC)
     input  logic                    in_valid,
     input  logic                    in_first,   // the group's first wave
     input  logic                    in_last,    // the group's last wave
     input  logic [ ACT_BYTES*8-1:0] in_act,     // signed 8-bit codes
-    input  logic [PE*LANES*8-1:0]   in_wgt,
+    input  logic [ WGT_BYTES*8-1:0] in_wgt,
     output logic                    out_valid,
     output logic [     OUTS*32-1:0] out_acc     // signed 32-bit sums
 );
   localparam int Tree = $clog2(PE);
   localparam int Leaves = 1 << Tree;
-  localparam int Lanes = LANES * REPLICAS;  // GEMM-mode outputs
+  localparam int Lanes = LANES * REPLICAS;  // GEMM-mode lanes
+  localparam int Parts = PS_MAC != 0 ? 2 : 1;  // adder trees per lane: one per partial product
+  localparam int Trees = Lanes * Parts;
   // Products and partial sums (16 + ceil(log2 PE) bits) sit in 32-bit slots, sign-extended: word-aligned
   // fields keep the Verilator model fast (packed 19-bit fields cost it a concatenation per field).
   localparam int SumW = 32;
-  localparam int Spread = DEPTHWISE != 0 ? PE : 1;  // accumulators per lane
-  logic dw;
+  localparam int Spread = DEPTHWISE != 0 ? PE : Parts;  // accumulators per lane
+  logic dw, ps4;
   assign dw = DEPTHWISE != 0 && depthwise;
+  assign ps4 = PS_MAC != 0 && narrow;
+  if (PS_MAC != 0 && (DSP_PACKING != 1 || DEPTHWISE != 0 || SHIFT_LANES != 0)) begin : g_bad_ps_mac
+    $error("PS_MAC takes no DSP_PACKING, depthwise mode or shift lanes");
+  end
 
   // Flags travel with their wave: {valid, first, last}.
   logic [2:0] flags_in, flags_mul, flags_leaves, flags_tree, flags_acc_in, flags_accumulated, flags_acc,
@@ -71,10 +92,10 @@ module vitsim_mac_array #(
 
   // Fetch. (Flags and data take separate delay lines: Verilator copies wide concatenations slowly.)
   logic [ACT_BYTES*8-1:0] act;
-  logic [PE*LANES*8-1:0] wgt;
+  logic [WGT_BYTES*8-1:0] wgt;
   vitsim_delay #(.W(3), .N(FETCH)) fetch_flags (.clk, .enable, .d(flags_in), .q(flags_mul));
   vitsim_delay #(.W(ACT_BYTES * 8), .N(FETCH)) fetch_act (.clk, .enable, .d(in_act), .q(act));
-  vitsim_delay #(.W(PE * LANES * 8), .N(FETCH)) fetch_wgt (.clk, .enable, .d(in_wgt), .q(wgt));
+  vitsim_delay #(.W(WGT_BYTES * 8), .N(FETCH)) fetch_wgt (.clk, .enable, .d(in_wgt), .q(wgt));
 
   // x0 * s and x1 * s (signed 8-bit) from one 27 x 18 multiply: {x0 s, x1 s} as two 32-bit slots.
   function automatic logic [2*SumW-1:0] packed_products(input logic signed [7:0] x0,
@@ -116,60 +137,86 @@ module vitsim_mac_array #(
   // Multiply: multiplier (r, l, p) at leaf (r * LANES + l) * Leaves + p; unused leaves are zero. (A loop
   // rather than generated assigns: Verilator would chain those into one concatenation per field.) A shift
   // lane's leaf takes its shifter's product; a packed pair whose second lane shifts packs a zero for it.
-  logic [Lanes*Leaves*SumW-1:0] products, leaves;
-  always_comb
-    for (int r = 0; r < REPLICAS; r++)
-      for (int l = 0; l < LANES; l += DSP_PACKING)
-        for (int p = 0; p < Leaves; p++) begin
-          logic signed [7:0] a0, b0, a1, b1;  // lane l's operands, and lane l + 1's when packing
-          logic [2*SumW-1:0] pair;            // their products when packing
-          pair = '0;
-          a0 = '0;
-          b0 = '0;
-          a1 = '0;
-          b1 = '0;
-          if (p < PE && DEPTHWISE != 0 && dw) begin
-            a0 = act[((r*LANES+l)*PE+p)*8+:8];
-            b0 = wgt[p*8+:8];
-            if (l + 1 < LANES) a1 = act[((r*LANES+l+1)*PE+p)*8+:8];
-            b1 = b0;
-          end else if (p < PE) begin
-            a0 = act[(r*PE+p)*8+:8];
-            b0 = wgt[(l*PE+p)*8+:8];
-            a1 = a0;
-            if (l + 1 < MulLanes) b1 = wgt[((l+1)*PE+p)*8+:8];
+  logic [Trees*Leaves*SumW-1:0] products, leaves;
+  if (PS_MAC != 0) begin : g_ps_multiply
+    // Multiplier (r, l, p): partial product j (0: lo, 1: hi) at leaf ((r * LANES + l) * 2 + j) * Leaves + p.
+    always_comb
+      for (int r = 0; r < REPLICAS; r++)
+        for (int l = 0; l < LANES; l++)
+          for (int p = 0; p < Leaves; p++) begin
+            logic signed [7:0] a, lo, hi;  // the activation and the two weight fields (5 bits signed)
+            logic [7:0] w0, w1;
+            logic [2*SumW-1:0] pair;
+            a = '0;
+            w0 = '0;
+            w1 = '0;
+            if (p < PE) begin
+              a = act[(r*PE+p)*8+:8];
+              w0 = ps4 ? wgt[(2*l*PE+p)*8+:8] : wgt[(l*PE+p)*8+:8];
+              w1 = ps4 ? wgt[((2*l+1)*PE+p)*8+:8] : w0;
+            end
+            lo = ps4 ? 8'($signed(w0[3:0])) : {4'b0, w0[3:0]};
+            hi = ps4 ? 8'($signed(w1[3:0])) : 8'($signed(w0[7:4]));
+            pair = packed_products(hi, lo, a);
+            products[((r*LANES+l)*2*Leaves+p)*SumW+:SumW] = pair[SumW-1:0];
+            products[(((r*LANES+l)*2+1)*Leaves+p)*SumW+:SumW] = pair[2*SumW-1:SumW];
           end
-          if (l >= MulLanes) begin  // lane l shifts, and so does lane l + 1
-            products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = shift_leaf(r, l, p);
-            if (DSP_PACKING == 2 && l + 1 < LANES)
-              products[((r*LANES+l+1)*Leaves+p)*SumW+:SumW] = shift_leaf(r, l + 1, p);
-          end else if (DSP_PACKING == 2) begin
-            // The common operand is the tap's weight (depthwise) or the broadcast activation (GEMM): the
-            // mode selects the operands of the one multiply (a mux after two multiplies would cost two).
-            pair = packed_products(dw ? a1 : b1, dw ? a0 : b0, dw ? b0 : a0);
-            products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = pair[SumW-1:0];
-            if (l + 1 < LANES)
-              products[((r*LANES+l+1)*Leaves+p)*SumW+:SumW] =
-                  l + 1 < MulLanes ? pair[2*SumW-1:SumW] : shift_leaf(r, l + 1, p);
-          end else begin
-            products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = SumW'(a0 * b0);
+  end else begin : g_multiply
+    always_comb
+      for (int r = 0; r < REPLICAS; r++)
+        for (int l = 0; l < LANES; l += DSP_PACKING)
+          for (int p = 0; p < Leaves; p++) begin
+            logic signed [7:0] a0, b0, a1, b1;  // lane l's operands, and lane l + 1's when packing
+            logic [2*SumW-1:0] pair;            // their products when packing
+            pair = '0;
+            a0 = '0;
+            b0 = '0;
+            a1 = '0;
+            b1 = '0;
+            if (p < PE && DEPTHWISE != 0 && dw) begin
+              a0 = act[((r*LANES+l)*PE+p)*8+:8];
+              b0 = wgt[p*8+:8];
+              if (l + 1 < LANES) a1 = act[((r*LANES+l+1)*PE+p)*8+:8];
+              b1 = b0;
+            end else if (p < PE) begin
+              a0 = act[(r*PE+p)*8+:8];
+              b0 = wgt[(l*PE+p)*8+:8];
+              a1 = a0;
+              if (l + 1 < MulLanes) b1 = wgt[((l+1)*PE+p)*8+:8];
+            end
+            if (l >= MulLanes) begin  // lane l shifts, and so does lane l + 1
+              products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = shift_leaf(r, l, p);
+              if (DSP_PACKING == 2 && l + 1 < LANES)
+                products[((r*LANES+l+1)*Leaves+p)*SumW+:SumW] = shift_leaf(r, l + 1, p);
+            end else if (DSP_PACKING == 2) begin
+              // The common operand is the tap's weight (depthwise) or the broadcast activation (GEMM): the
+              // mode selects the operands of the one multiply (a mux after two multiplies would cost two).
+              pair = packed_products(dw ? a1 : b1, dw ? a0 : b0, dw ? b0 : a0);
+              products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = pair[SumW-1:0];
+              if (l + 1 < LANES)
+                products[((r*LANES+l+1)*Leaves+p)*SumW+:SumW] =
+                    l + 1 < MulLanes ? pair[2*SumW-1:SumW] : shift_leaf(r, l + 1, p);
+            end else begin
+              products[((r*LANES+l)*Leaves+p)*SumW+:SumW] = SumW'(a0 * b0);
+            end
           end
-        end
+  end
   vitsim_delay #(.W(3), .N(MULTIPLY)) multiply_flags (.clk, .enable, .d(flags_mul), .q(flags_leaves));
-  vitsim_delay #(.W(Lanes * Leaves * SumW), .N(MULTIPLY)) multiply (.clk, .enable, .d(products), .q(leaves));
+  vitsim_delay #(.W(Trees * Leaves * SumW), .N(MULTIPLY)) multiply (.clk, .enable, .d(products), .q(leaves));
 
-  // Adder tree: level k (1 .. Tree) holds Leaves >> k partial sums per lane, each level one register.
-  logic [Lanes*SumW-1:0] root, top;  // the tree's root per lane, and after the merge stage
+  // Adder trees (one per lane, or per partial product with PS_MAC): level k (1 .. Tree) holds Leaves >> k
+  // partial sums per tree, each level one register.
+  logic [Trees*SumW-1:0] root, top;  // the trees' roots, and after the merge stage
   if (Tree == 0) begin : g_no_tree
     assign root = leaves;
   end else begin : g_tree
-    // Level k starts at Lanes * (Leaves - 2 * (Leaves >> k)) * SumW.
-    logic [Lanes*(Leaves-1)*SumW-1:0] nodes;
+    // Level k starts at Trees * (Leaves - 2 * (Leaves >> k)) * SumW.
+    logic [Trees*(Leaves-1)*SumW-1:0] nodes;
     for (genvar k = 1; k <= Tree; k++) begin : g_level
-      localparam int Here = Lanes * (Leaves - 2 * (Leaves >> k)) * SumW;
-      localparam int Below = Lanes * (Leaves - 2 * (Leaves >> (k - 1))) * SumW;
+      localparam int Here = Trees * (Leaves - 2 * (Leaves >> k)) * SumW;
+      localparam int Below = Trees * (Leaves - 2 * (Leaves >> (k - 1))) * SumW;
       localparam int Width = Leaves >> k;
-      for (genvar o = 0; o < Lanes; o++) begin : g_out
+      for (genvar o = 0; o < Trees; o++) begin : g_out
         for (genvar i = 0; i < Width; i++) begin : g_node
           logic [SumW-1:0] a, b;
           if (k == 1) begin : g_from_leaves
@@ -183,23 +230,33 @@ module vitsim_mac_array #(
         end
       end
     end
-    assign root = nodes[Lanes*(Leaves-2)*SumW+:Lanes*SumW];
+    assign root = nodes[Trees*(Leaves-2)*SumW+:Trees*SumW];
   end
   logic [2:0] flags_root;
   vitsim_delay #(.W(3), .N(Tree)) tree_flags (.clk, .enable, .d(flags_leaves), .q(flags_root));
   // Merge: MERGE registers (GEMM mode).
   vitsim_delay #(.W(3), .N(MERGE)) merge_flags (.clk, .enable, .d(flags_root), .q(flags_tree));
-  vitsim_delay #(.W(Lanes * SumW), .N(MERGE)) merge (.clk, .enable, .d(root), .q(top));
+  vitsim_delay #(.W(Trees * SumW), .N(MERGE)) merge (.clk, .enable, .d(root), .q(top));
 
   // Accumulate: Spread registers per lane (the recurrence), then ACCUMULATE - 1 delay registers. In GEMM
-  // mode lane o's sum goes to its accumulator o * Spread; in depthwise mode each product to its own, the
-  // wave skipping the tree's registers.
+  // mode lane o's sum goes to its accumulator o * Spread (PS_MAC: 16 hi + lo, or in 4-bit mode each part's
+  // sum to accumulator o * 2 + part); in depthwise mode each product to its own, the wave skipping the
+  // tree's registers.
   assign flags_acc_in = dw ? flags_leaves : flags_tree;
   logic [Lanes*Spread*32-1:0] acc, acc_delayed;
   for (genvar o = 0; o < Lanes; o++) begin : g_acc_lane
     for (genvar p = 0; p < Spread; p++) begin : g_acc
       logic signed [31:0] sum;
-      if (p == 0) begin : g_tree_sum
+      if (PS_MAC != 0) begin : g_part_sum
+        logic signed [31:0] lo, hi;
+        assign lo = 32'($signed(top[(o*2)*SumW+:SumW]));
+        assign hi = 32'($signed(top[(o*2+1)*SumW+:SumW]));
+        if (p == 0) begin : g_lo
+          assign sum = ps4 ? lo : (hi <<< 4) + lo;
+        end else begin : g_hi
+          assign sum = hi;
+        end
+      end else if (p == 0) begin : g_tree_sum
         assign sum = dw ? 32'($signed(leaves[(o*Leaves)*SumW+:SumW])) : 32'($signed(top[o*SumW+:SumW]));
       end else begin : g_product
         assign sum = 32'($signed(leaves[(o*Leaves+p)*SumW+:SumW]));
@@ -225,7 +282,7 @@ module vitsim_mac_array #(
   assign out_valid = flags_out[2] && flags_out[0];
   always_comb
     for (int i = 0; i < OUTS; i++)
-      if (dw) out_acc[i*32+:32] = sums[i*32+:32];
+      if (dw || (ps4 && i < Trees)) out_acc[i*32+:32] = sums[i*32+:32];
       else if (i < Lanes) out_acc[i*32+:32] = sums[i*Spread*32+:32];
       else out_acc[i*32+:32] = '0;
 endmodule

@@ -55,8 +55,9 @@ module vitsim_rmac_engine #(
       .PE(PE), .LANES(LANES), .REPLICAS(REPLICAS), .FETCH(FETCH), .MULTIPLY(MULTIPLY),
       .ACCUMULATE(ACCUMULATE), .WRITEBACK(WRITEBACK), .DSP_PACKING(DSP_PACKING), .DEPTHWISE(1)
   ) array (
-      .clk, .rst, .enable, .depthwise(cfg_depthwise), .in_valid(wave_taken), .in_first(first),
-      .in_last(last), .in_act(op_act), .in_wgt(op_wgt), .out_valid(group_out), .out_acc(sums));
+      .clk, .rst, .enable, .depthwise(cfg_depthwise), .narrow(1'b0), .in_valid(wave_taken),
+      .in_first(first), .in_last(last), .in_act(op_act), .in_wgt(op_wgt), .out_valid(group_out),
+      .out_acc(sums));
   vitsim_group_output #(.OUTS(OUTS), .CHAIN_RATE(CHAIN_RATE), .CHAIN_LATENCY(CHAIN_LATENCY)) out (
       .clk, .rst, .group_out, .count(cfg_depthwise ? COUNT_W'(OUTS) : COUNT_W'(GemmOuts)), .sums, .beats,
       .cfg_multiplier, .cfg_shift, .cfg_zero_point, .enable, .out_valid, .out_ready, .out_count, .out_data);

@@ -1,5 +1,5 @@
 // Co-simulation of the auxiliary units (docs/rtl.md): the requantizer (multiplier + shift, and pure shift),
-// the log2 quantizer + shift divider, the hswish and the residual-add units, each against vitsim's
+// the log2 quantizer + shift divider, the hswish, residual-add and average-pool units, each against vitsim's
 // elementwise stepper (cycles of every input and output beat) and quant/'s integer functions (every output
 // code), on random tiles with random stalls on both handshakes.
 #include <catch2/catch.hpp>
@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "Vavgpool.h"
 #include "Vhswish.h"
 #include "Vlog2.h"
 #include "Vrequant.h"
@@ -41,12 +42,15 @@ quant::Requantizer random_requantizer(std::mt19937_64& rng, double log2_min, dou
 }
 
 // What the harness needs from one unit: its tile's element count, loading element i into lane `lane`,
-// and vitsim's output code for element i.
+// and vitsim's output code for result i. Every element is a result, unless `ends` is given: then only the
+// output lanes it marks are (the average pool's channel ends), `results` of them in the tile.
 template <class Model>
 struct AuxUnit {
   std::function<size_t()> size;
   std::function<void(Model&, int lane, size_t element)> load;
-  std::function<int64_t(size_t element)> expected;
+  std::function<int64_t(size_t result)> expected;
+  std::function<bool(const Model&, int lane)> ends = nullptr;
+  size_t results = 0;
 };
 
 // Runs `tiles` random tiles (make_tile configures the model's inputs for one and returns the unit's view
@@ -65,7 +69,7 @@ rtl::CosimResult cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, 
     const size_t n = tile.size();
     const auto model = arch::elementwise_stepper(static_cast<int64_t>(n), unit);
     rtl::Stalls input(rng), output(rng);
-    size_t sent = 0, received = 0;
+    size_t sent = 0, received = 0, results = 0;
     const int64_t limit = 8 * static_cast<int64_t>(n) + 64;  // far beyond any stall pattern's end
     bool done = false;
     for (int64_t cycle = 1; !done && d.at(t, cycle, limit); ++cycle) {
@@ -81,15 +85,20 @@ rtl::CosimResult cosimulate_aux(const arch::AuxUnitConfig& unit, int rtl_lanes, 
       d.check("input beat taken (in_valid && in_ready)", took, model->took_input());
       const int64_t beat = m.out_valid && m.out_ready ? m.out_count : 0;
       d.check("output beat (results if out_valid && out_ready)", beat, model->beat_results());
-      for (int64_t i = 0; i < beat && received + static_cast<size_t>(i) < n; ++i)
-        d.value("out_code lane " + std::to_string(i) + " (result " + std::to_string(received + i) + ")",
-                rtl::signed_bits(m.out_code, static_cast<int>(i) * out_bits, out_bits),
-                tile.expected(received + static_cast<size_t>(i)));
+      for (int i = 0; i < beat && received + static_cast<size_t>(i) < n; ++i) {
+        if (tile.ends && !tile.ends(m, i)) continue;
+        d.value("out_code lane " + std::to_string(i) + " (result " + std::to_string(results) + ")",
+                rtl::signed_bits(m.out_code, i * out_bits, out_bits), tile.expected(results));
+        ++results;
+      }
       received += static_cast<size_t>(beat);
       if (took) sent += count;
       rtl::clock(m);
     }
     d.check("results of the tile", static_cast<int64_t>(received), static_cast<int64_t>(n));
+    if (tile.ends)
+      d.check("channel results of the tile", static_cast<int64_t>(results),
+              static_cast<int64_t>(tile.results));
   }
   return rtl::recorded(d.result());
 }
@@ -298,34 +307,86 @@ std::function<AuxUnit<Vresidual_add>(Vresidual_add&, std::mt19937_64&)> residual
 
 }  // namespace
 
-TEST_CASE("RTL hswish unit (small-test.json's) == vitsim on 1,000 random tiles with stalls", "[rtl]") {
-  const arch::AuxUnitConfig& unit = rtl::config("small-test").aux("hswish");
-  REQUIRE(unit.throughput == VHSWISH_LANES);
-  REQUIRE(unit.latency == VHSWISH_LATENCY);
-  const rtl::CosimResult r = cosimulate_aux<Vhswish>(unit, VHSWISH_LANES, 8, kTiles, 14005, hswish_tiles());
+namespace {
+
+// The average pool's tiles: 1 .. 6 channels of 1 .. 3 x 8 + 4 codes each (planes shorter and longer than a
+// beat, ending anywhere in one), one input and one output zero point, one requantizer; vitsim's result for
+// channel c is AvgPool::compute's: requantize_code of the sum of the centred codes.
+std::function<AuxUnit<Vavgpool>(Vavgpool&, std::mt19937_64&)> avgpool_tiles() {
+  return [](Vavgpool& m, std::mt19937_64& rng) {
+    const int64_t channels = std::uniform_int_distribution<int64_t>(1, 6)(rng),
+                  plane = std::uniform_int_distribution<int64_t>(1, 28)(rng);
+    auto x = std::make_shared<std::vector<int8_t>>(static_cast<size_t>(channels * plane));
+    for (int8_t& v : *x) v = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+    const int32_t zp_x = std::uniform_int_distribution<int32_t>(-128, 127)(rng),
+                  zp_y = std::uniform_int_distribution<int32_t>(-128, 127)(rng);
+    const quant::Requantizer rq = random_requantizer(rng, -16, 0);
+    m.cfg_plane = static_cast<uint32_t>(plane);
+    m.cfg_zero_point_x = static_cast<uint16_t>(zp_x);
+    m.cfg_multiplier = static_cast<uint32_t>(rq.multiplier);
+    m.cfg_shift = static_cast<uint8_t>(rq.shift);
+    m.cfg_zero_point_y = static_cast<uint16_t>(zp_y);
+    return AuxUnit<Vavgpool>{[x] { return x->size(); },
+                             [x](Vavgpool& mm, int lane, size_t i) {
+                               rtl::put_bits(mm.in_code, lane * 8, 8, static_cast<uint8_t>((*x)[i]));
+                             },
+                             [x, plane, zp_x, zp_y, rq](size_t c) {
+                               int64_t sum = 0;
+                               for (int64_t p = 0; p < plane; ++p)
+                                 sum += (*x)[c * static_cast<size_t>(plane) + static_cast<size_t>(p)] - zp_x;
+                               return int64_t{quant::int_ops::requantize_code(sum, rq, zp_y, 8)};
+                             },
+                             [](const Vavgpool& mm, int lane) { return ((mm.out_last >> lane) & 1) != 0; },
+                             static_cast<size_t>(channels)};
+  };
+}
+
+// kTiles random tiles of the named config's unit, whose lanes and latency the RTL model must have: every
+// beat and every result equal.
+template <class Model>
+void check_unit_tiles(const std::string& config, const std::string& type, int lanes, int latency,
+                      uint64_t seed, const std::function<AuxUnit<Model>(Model&, std::mt19937_64&)>& tiles) {
+  const arch::AuxUnitConfig& unit = rtl::config(config).aux(type);
+  REQUIRE(unit.throughput == lanes);
+  REQUIRE(unit.latency == latency);
+  const rtl::CosimResult r = cosimulate_aux<Model>(unit, lanes, 8, kTiles, seed, tiles);
   INFO(r.summary());
   CHECK(r.divergence == "");
   CHECK(r.tiles == kTiles);
 }
 
-TEST_CASE("RTL residual-add unit (small-test.json's) == vitsim on 1,000 random tiles with stalls", "[rtl]") {
-  const arch::AuxUnitConfig& unit = rtl::config("small-test").aux("residual_add");
-  REQUIRE(unit.throughput == VRESIDUAL_ADD_LANES);
-  REQUIRE(unit.latency == VRESIDUAL_ADD_LATENCY);
-  const rtl::CosimResult r =
-      cosimulate_aux<Vresidual_add>(unit, VRESIDUAL_ADD_LANES, 8, kTiles, 14006, residual_add_tiles());
-  INFO(r.summary());
-  CHECK(r.divergence == "");
-  CHECK(r.tiles == kTiles);
-}
-
-TEST_CASE("A one-cycle change to the elementwise model makes the co-simulation fail", "[rtl]") {
-  // The model of the unit with one more cycle of latency than the RTL (and than the config says).
-  arch::AuxUnitConfig later = rtl::config("trio-vit").aux("log2_quantizer");
+// 20 tiles against the model of the named config's unit with one more cycle of latency than the RTL (and
+// than the config says): the first output beat must diverge in the first tile.
+template <class Model>
+void check_later_model_fails(const std::string& config, const std::string& type, int lanes, uint64_t seed,
+                             const std::function<AuxUnit<Model>(Model&, std::mt19937_64&)>& tiles) {
+  arch::AuxUnitConfig later = rtl::config(config).aux(type);
   ++later.latency;
-  const std::string divergence =
-      cosimulate_aux<Vlog2>(later, VLOG2_LANES, 8, 20, 14004, log2_tiles()).divergence;
+  const std::string divergence = cosimulate_aux<Model>(later, lanes, 8, 20, seed, tiles).divergence;
   INFO(divergence);
   CHECK(divergence.find("tile 0, cycle ") == 0);
   CHECK(divergence.find("output beat") != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("RTL average-pool unit (small-memory.json's) == vitsim on 1,000 random tiles with stalls",
+          "[rtl]") {
+  check_unit_tiles<Vavgpool>("small-memory", "avgpool", VAVGPOOL_LANES, VAVGPOOL_LATENCY, 14007,
+                             avgpool_tiles());
+}
+
+TEST_CASE("RTL hswish unit (small-test.json's) == vitsim on 1,000 random tiles with stalls", "[rtl]") {
+  check_unit_tiles<Vhswish>("small-test", "hswish", VHSWISH_LANES, VHSWISH_LATENCY, 14005, hswish_tiles());
+}
+
+TEST_CASE("RTL residual-add unit (small-test.json's) == vitsim on 1,000 random tiles with stalls", "[rtl]") {
+  check_unit_tiles<Vresidual_add>("small-test", "residual_add", VRESIDUAL_ADD_LANES, VRESIDUAL_ADD_LATENCY,
+                                  14006, residual_add_tiles());
+}
+
+TEST_CASE("A one-cycle change to the elementwise model makes the co-simulation fail", "[rtl]") {
+  check_later_model_fails<Vlog2>("trio-vit", "log2_quantizer", VLOG2_LANES, 14004, log2_tiles());
+  // The same for the average pool, whose output beats count the stream's elements.
+  check_later_model_fails<Vavgpool>("small-memory", "avgpool", VAVGPOOL_LANES, 14008, avgpool_tiles());
 }

@@ -1,9 +1,10 @@
-// Co-simulation of the MAT, R-MAC, shift_array and mixed engines (docs/rtl.md): random tiles (GEMM shapes,
-// depthwise convs of every supported kernel and stride, int8 data, log2 attention codes and power-of-two
-// weight codes for the shift lanes, random stalls on the operand port and the output) into the RTL and into
-// vitsim's model of the engine: the group pipeline stepper of the engine's group_pipeline
-// (the cycle of every operand beat and output beat) and the arithmetic (the PE-chunked dot product of
-// arch/functional.hpp, the depthwise tap-by-tap sums, quant/int_ops.hpp's requantizer) for every value.
+// Co-simulation of the MAT, R-MAC, shift_array, mixed and ps_mac engines (docs/rtl.md): random tiles (GEMM
+// shapes, depthwise convs of every supported kernel and stride, int8 data, log2 attention codes and
+// power-of-two weight codes for the shift lanes, 2- to 8-bit weights for ps_mac, random stalls on the operand
+// port and the output) into the RTL and into vitsim's model of the engine: the group pipeline stepper of the
+// engine's group_pipeline (the cycle of every operand beat and output beat) and the arithmetic (the
+// PE-chunked dot product of arch/functional.hpp, the depthwise tap-by-tap sums, quant/int_ops.hpp's
+// requantizer) for every value.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
@@ -14,6 +15,8 @@
 #include "Vmat_small.h"
 #include "Vmat_trio.h"
 #include "Vmixed_avacc.h"
+#include "Vpsmac_p2.h"
+#include "Vpsmac_small.h"
 #include "Vrmac_small.h"
 #include "Vrmac_trio.h"
 #include "Vshift_p2.h"
@@ -48,12 +51,15 @@ struct EngineSetup {
   bool is_rmac = false;
   arch::ShiftArrayParams shift;  // used when shifts.log2_act
   arch::MixedParams mixed;       // used when shifts.pot_lanes > 0
+  arch::PsMacParams psmac;       // used when is_psmac
+  bool is_psmac = false;
   ShiftLanes shifts;
   arch::PortShare ports;
   arch::AuxPath chain;
   int dsp_packing = 1;  // the RTL's products per multiplier (the config's dsp_packing)
   const arch::EngineParams& params() const {
     if (is_rmac) return rmac;
+    if (is_psmac) return psmac;
     if (shifts.log2_act) return shift;
     if (shifts.pot_lanes > 0) return mixed;
     return mat;
@@ -98,6 +104,16 @@ EngineSetup with_shift_lanes(EngineSetup s, int shift_lanes, bool log2_code, int
   with_shift_lanes(VITSIM_ENGINE_SETUP(P, false), P##_SHIFT_LANES, P##_LOG2_CODE != 0, P##_CODE_BITS, \
                    P##_MERGE)
 
+// The setup of a ps_mac model (PS_MAC = 1): MAT's arrangement, two products per multiplier at <= 4 bits.
+EngineSetup with_ps_mac(EngineSetup s, int ps_mac) {
+  REQUIRE(ps_mac == 1);
+  REQUIRE(s.dsp_packing == 1);  // mac_array.sv: PS_MAC packs no lane pairs
+  s.is_psmac = true;
+  static_cast<arch::MatParams&>(s.psmac) = s.mat;
+  return s;
+}
+#define VITSIM_PSMAC_SETUP(P) with_ps_mac(VITSIM_ENGINE_SETUP(P, false), P##_PS_MAC)
+
 // One random tile: its work for the engine's group_pipeline, the operand bytes of each (group, wave) in
 // the RTL's bus layout, and vitsim's sums in output order (group by group).
 struct EngineTile {
@@ -128,8 +144,10 @@ uint8_t pot_field(int64_t value, int bits) {
 // inner; each group's sums replica-major. With pot lanes, the n - pot_n fixed-point columns go to the first
 // lanes and the pot_n power-of-two columns to the pot lanes, a group covering a block of each (as
 // MixedParams::group_pipeline counts them). With log2 activations, each activation is a log2 code whose
-// value is its power of two (log2_weight), padding the zero code.
-EngineTile gemm_tile(const arch::MatParams& p, const ShiftLanes& sl, std::mt19937_64& rng) {
+// value is its power of two (log2_weight), padding the zero code. Fixed-point weights have `weight_bits`
+// bits (the codes of a <= 4-bit ps_mac tile sign-extended in their bytes, as the weight buffer holds them).
+EngineTile gemm_tile(const arch::MatParams& p, const ShiftLanes& sl, std::mt19937_64& rng,
+                     int weight_bits = 8) {
   EngineTile t;
   const int64_t fixed_lanes = p.lanes - sl.pot_lanes;
   const int64_t m = std::uniform_int_distribution<int64_t>(1, 3 * p.replicas)(rng),
@@ -152,7 +170,9 @@ EngineTile gemm_tile(const arch::MatParams& p, const ShiftLanes& sl, std::mt1993
     for (int64_t col = 0; col < t.work.n; ++col) {
       int8_t& v = (*w)[static_cast<size_t>(i * t.work.n + col)];
       if (col < n_fixed) {
-        v = random_code(rng);
+        v = weight_bits >= 8 ? random_code(rng)
+                             : static_cast<int8_t>(std::uniform_int_distribution<int>(
+                                   -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1)(rng));
       } else {  // 0 or +-2^e, e <= kmax
         const int e = std::uniform_int_distribution<int>(-1, kmax)(rng);
         const int sign = std::uniform_int_distribution<int>(0, 1)(rng) ? -1 : 1;
@@ -268,9 +288,17 @@ auto set_depthwise(Model& m, bool depthwise, int) -> decltype(m.cfg_depthwise = 
 }
 template <class Model>
 void set_depthwise(Model&, bool, long) {}
+// MAT models have a weight-bits input (which only PS_MAC reads); R-MAC models do not.
+template <class Model>
+auto set_weight_bits(Model& m, int bits, int) -> decltype(m.cfg_weight_bits = 0, void()) {
+  m.cfg_weight_bits = static_cast<uint8_t>(bits);
+}
+template <class Model>
+void set_weight_bits(Model&, int, long) {}
 
 // Runs `tiles` random tiles on the RTL model and on vitsim's model of `setup` (whose GroupPipeline
-// `mutate` may alter, to show a changed model is caught): R-MAC tiles are depthwise or GEMM at random.
+// `mutate` may alter, to show a changed model is caught): R-MAC tiles are depthwise or GEMM at random;
+// ps_mac tiles have 2- to 4-bit weights (two output channels per lane) or 5- to 8-bit ones, at random.
 // Random operand-port stalls if `input_stalls`, random output stalls if the engine has no chain. Returns
 // the first divergence, or "".
 template <class Model>
@@ -281,13 +309,24 @@ rtl::CosimResult cosimulate_engine(const EngineSetup& setup, bool input_stalls, 
   std::mt19937_64 rng(seed);
   Divergence d;
   const bool chain = setup.chain.rate > 0;
-  // The operand buses: [pixel][channel] for R-MAC's depthwise mode, else [replica][pe]; [lane][pe].
+  // The operand buses: [pixel][channel] for R-MAC's depthwise mode, else [replica][pe]; [lane][pe]
+  // (ps_mac: [channel][pe], 2 lanes channels at <= 4-bit weights).
   const arch::MatParams& p = setup.mat;
   std::vector<int8_t> act(static_cast<size_t>(p.pe * p.replicas * (setup.is_rmac ? p.lanes : 1))),
-      wgt(static_cast<size_t>(p.pe * p.lanes));
+      wgt(static_cast<size_t>(p.pe * p.lanes * (setup.is_psmac ? 2 : 1)));
   for (int t = 0; t < tiles && !d.found(); ++t) {
     const bool depthwise = setup.is_rmac && std::uniform_int_distribution<int>(0, 2)(rng) > 0;
-    EngineTile tile = depthwise ? depthwise_tile(setup.rmac, rng) : gemm_tile(setup.mat, setup.shifts, rng);
+    int weight_bits = 8;
+    arch::MatParams arrangement = setup.mat;  // a ps_mac tile of <= 4-bit weights: 2 channels per lane
+    if (setup.is_psmac) {
+      weight_bits = std::uniform_int_distribution<int>(0, 1)(rng)
+                        ? std::uniform_int_distribution<int>(2, 4)(rng)
+                        : std::uniform_int_distribution<int>(5, 8)(rng);
+      if (weight_bits <= 4) arrangement.lanes *= 2;
+    }
+    EngineTile tile =
+        depthwise ? depthwise_tile(setup.rmac, rng) : gemm_tile(arrangement, setup.shifts, rng, weight_bits);
+    tile.work.weight_bits = weight_bits;
     tile.rq = quant::requantizer_for(std::exp2(std::uniform_real_distribution<double>(-14, -6)(rng)));
     tile.zp = random_code(rng);
     arch::GroupPipeline g = setup.params().group_pipeline(tile.work);
@@ -300,6 +339,7 @@ rtl::CosimResult cosimulate_engine(const EngineSetup& setup, bool input_stalls, 
 
     rtl::reset(m);
     set_depthwise(m, depthwise, 0);
+    set_weight_bits(m, weight_bits, 0);
     m.cfg_groups = static_cast<uint16_t>(groups);
     m.cfg_waves = static_cast<uint16_t>(tile.waves);
     m.cfg_multiplier = static_cast<uint32_t>(tile.rq.multiplier);
@@ -355,7 +395,9 @@ void require_config(EngineSetup& s, const std::string& name, const std::string& 
     if (replicas > 0) expected["replicas"] = replicas;
     REQUIRE(expected == s.params().to_json());
   }
-  REQUIRE(c.dsp_packing == s.dsp_packing);
+  // A ps_mac multiplier's DSP holds its own two partial products, so its RTL packs no lane pairs whatever
+  // the config's dsp_packing (docs/rtl.md, "PS-MAC").
+  if (!s.is_psmac) REQUIRE(c.dsp_packing == s.dsp_packing);
   const arch::PortShare ports = arch::port_share(c);
   REQUIRE(ports.act_bytes_per_cycle == s.ports.act_bytes_per_cycle);
   REQUIRE(ports.weight_bytes_per_cycle == s.ports.weight_bytes_per_cycle);
@@ -430,22 +472,57 @@ void check_stalled_tiles(const EngineSetup& s, uint64_t seed) {
   CHECK(r.tiles == kTiles);
 }
 
+// The same for a model of the named config's engine (with `replicas` of its replicas, if given).
+template <class Model>
+void check_config_engine(EngineSetup s, const std::string& config, const std::string& engine, int replicas,
+                         uint64_t seed) {
+  require_config(s, config, engine, replicas);
+  check_stalled_tiles<Model>(s, seed);
+}
+
 TEST_CASE(
     "RTL shift_array (p2-vit.json: log2 attention codes, int32 out, port and output stalls) == vitsim "
     "on 1,000 tiles",
     "[rtl]") {
-  EngineSetup s = VITSIM_SHIFT_ENGINE_SETUP(VSHIFT_P2);
-  require_config(s, "p2-vit", "shifters");
-  check_stalled_tiles<Vshift_p2>(s, 14108);
+  check_config_engine<Vshift_p2>(VITSIM_SHIFT_ENGINE_SETUP(VSHIFT_P2), "p2-vit", "shifters", 0, 14108);
 }
 
 TEST_CASE(
     "RTL mixed (auto-vit-acc.json, 2 replicas: DSP and power-of-two shift lanes, int32 out, port and "
     "output stalls) == vitsim on 1,000 tiles",
     "[rtl]") {
-  EngineSetup s = VITSIM_SHIFT_ENGINE_SETUP(VMIXED_AVACC);
-  require_config(s, "auto-vit-acc", "gemm", 2);  // 2 of its 16 replicas (tests/rtl/CMakeLists.txt)
-  check_stalled_tiles<Vmixed_avacc>(s, 14109);
+  // 2 of its 16 replicas (tests/rtl/CMakeLists.txt).
+  check_config_engine<Vmixed_avacc>(VITSIM_SHIFT_ENGINE_SETUP(VMIXED_AVACC), "auto-vit-acc", "gemm", 2,
+                                    14109);
+}
+
+TEST_CASE(
+    "RTL ps_mac (p2-vit.json, 2 replicas: 8-bit and <= 4-bit weights, int32 out, port and output stalls) == "
+    "vitsim on 1,000 tiles",
+    "[rtl]") {
+  // 2 of its 16 replicas (tests/rtl/CMakeLists.txt).
+  check_config_engine<Vpsmac_p2>(VITSIM_PSMAC_SETUP(VPSMAC_P2), "p2-vit", "ps_mac", 2, 14111);
+}
+
+TEST_CASE(
+    "RTL ps_mac (4 x 4 x 2, two weight-port beats per 4-bit wave, int32 out, port and output stalls) == "
+    "vitsim on 1,000 tiles",
+    "[rtl]") {
+  check_stalled_tiles<Vpsmac_small>(VITSIM_PSMAC_SETUP(VPSMAC_SMALL), 14113);
+}
+
+constexpr int64_t kPsMacLanesTimesReplicas = int64_t{VPSMAC_P2_LANES} * VPSMAC_P2_REPLICAS;
+
+TEST_CASE("The ps_mac co-simulation fails if vitsim's 4-bit-weight group hands MAT's results", "[rtl]") {
+  // A group of lanes x replicas results (MAT's) instead of 2 lanes x replicas: only <= 4-bit tiles change.
+  const std::string one_lane =
+      cosimulate_engine<Vpsmac_p2>(VITSIM_PSMAC_SETUP(VPSMAC_P2), true, 5, 14112, [](arch::GroupPipeline& g) {
+        g.group_outputs = std::min<int64_t>(g.group_outputs, kPsMacLanesTimesReplicas);
+      }).divergence;
+  INFO(one_lane);
+  CHECK(one_lane.find("output beat (results if out_valid && out_ready): RTL " +
+                      std::to_string(2 * kPsMacLanesTimesReplicas) + ", vitsim " +
+                      std::to_string(kPsMacLanesTimesReplicas)) != std::string::npos);
 }
 
 TEST_CASE("A one-cycle change to the engine's cycle model makes the engine co-simulation fail", "[rtl]") {
