@@ -463,9 +463,10 @@ void add_mode_rows(std::vector<ValidationRow>& rows, bool quick, const Validatio
   add_random_mode_rows(rows, quick, options);
 }
 
-// Fast mode against cycle mode on random accelerators around trio-vit (10 with `quick`, else 200).
+// Fast mode against cycle mode on random accelerators around trio-vit (10 with `quick`, else 200; the first
+// options.random_count of the same draws when that is set).
 void add_random_mode_rows(std::vector<ValidationRow>& rows, bool quick, const ValidationOptions& options) {
-  const int configs = quick ? 10 : 200;
+  const int configs = options.random_count > 0 ? options.random_count : quick ? 10 : 200;
   if (options.progress)
     options.progress("fast vs cycle: " + std::to_string(configs) + " random accelerators");
   const quant::QGraph q = zoo_qgraph("efficientvit-b0", 160);
@@ -1103,6 +1104,7 @@ int run_validate(const ValidateArgs& args, std::ostream& out, std::ostream& err)
   ValidationOptions options;
   options.quick = args.quick;
   options.random_only = args.only == "random";
+  options.random_count = args.count;
   options.progress = [&err](const std::string& what) { err << "[validate] " << what << '\n'; };
   if (args.verbose) options.detail = [&out](const std::string& line) { out << "detail   " << line << '\n'; };
   const std::vector<ValidationRow> rows = run_validation(options);
