@@ -79,19 +79,15 @@ class Accelerator : public sc_core::sc_module {
       dram_.attach_storage(&options.memory->dram);
       dma_.attach_buffers(&options.memory->buffers);
     }
-    if (options.mode == TimingMode::Cycle) {
-      scheduler_ = std::make_unique<CycleScheduler>("units", program, config, scoreboard_, records.tiles,
-                                                    options.functional);
-      dma_.on_load_burst([this](BufferKind buffer, int64_t issued, int64_t arrival, int64_t bytes) {
-        scheduler_->burst_arrives(buffer, issued, arrival, bytes);
-      });
-    } else {
-      fast_ = std::make_unique<FastScheduler>("units", program, config, scoreboard_, records.tiles,
-                                              options.functional);
-      dma_.on_load_burst([this](BufferKind buffer, int64_t issued, int64_t arrival, int64_t bytes) {
-        fast_->burst_arrives(buffer, issued, arrival, bytes);
-      });
-    }
+    if (options.mode == TimingMode::Cycle)
+      units_ = std::make_unique<CycleScheduler>("units", program, config, scoreboard_, records.tiles,
+                                                options.functional);
+    else
+      units_ = std::make_unique<FastScheduler>("units", program, config, scoreboard_, records.tiles,
+                                               options.functional);
+    dma_.on_load_burst([this](BufferKind buffer, int64_t issued, int64_t arrival, int64_t bytes) {
+      units_->burst_arrives(buffer, issued, arrival, bytes);
+    });
     // A tile shares ports and auxiliary units with every other unit, so it may take up to that many times
     // its closed form.
     int64_t sharing = 1;
@@ -121,7 +117,7 @@ class Accelerator : public sc_core::sc_module {
 
   std::string states() const {
     std::string s;
-    for (const std::string& line : scheduler_ ? scheduler_->states() : fast_->states()) s += "\n  " + line;
+    for (const std::string& line : units_->states()) s += "\n  " + line;
     return s + "\n  dma: " + dma_.state();
   }
 
@@ -173,8 +169,7 @@ class Accelerator : public sc_core::sc_module {
   std::unique_ptr<DramModel> dram_model_;
   DramTarget dram_;
   DmaEngine dma_;
-  std::unique_ptr<FastScheduler> fast_;        // fast mode
-  std::unique_ptr<CycleScheduler> scheduler_;  // cycle mode
+  std::unique_ptr<UnitScheduler> units_;  // FastScheduler or CycleScheduler
   int64_t watchdog_cycles_;
   int64_t last_completed_ = -1;
   std::string stall_message_;

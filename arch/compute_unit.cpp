@@ -1,5 +1,10 @@
 #include "arch/compute_unit.hpp"
 
+#include <algorithm>
+#include <limits>
+
+#include "arch/unit_scheduler.hpp"
+
 namespace vitsim::arch {
 
 void record_start(TileRecord& record, int64_t t, int64_t free_from, const Scoreboard::Ready& ready) {
@@ -22,6 +27,14 @@ std::string awaiting_state(const Program& program, const Scoreboard& scoreboard,
     if (scoreboard.transfer_done(d) == Scoreboard::kPending)
       s += " transfer " + std::to_string(d), any = true;
   return s + (any ? "" : " nothing (ready)");
+}
+
+int64_t earliest_start(const Program& program, const Scoreboard& scoreboard, const std::vector<int>& queue,
+                       size_t position, int64_t free_from, int64_t t) {
+  if (position >= queue.size()) return std::numeric_limits<int64_t>::max();
+  const ComputeTile& work = program.tiles[static_cast<size_t>(queue[position])];
+  const Scoreboard::Ready ready = scoreboard.ready(work.wait_tiles, work.wait_transfers);
+  return ready.known ? std::max({ready.cycle, free_from, t + 1}) : std::numeric_limits<int64_t>::max();
 }
 
 }  // namespace vitsim::arch

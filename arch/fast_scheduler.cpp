@@ -16,7 +16,7 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 FastScheduler::FastScheduler(sc_core::sc_module_name name, const Program& program, const AccelConfig& config,
                              Scoreboard& scoreboard, std::vector<TileRecord>& records,
                              FunctionalModel* functional)
-    : sc_module(name),
+    : UnitScheduler(name),
       program_(program),
       config_(config),
       scoreboard_(scoreboard),
@@ -73,12 +73,9 @@ void FastScheduler::try_start(size_t unit, int64_t t) {
 
 int64_t FastScheduler::next_start(int64_t t) const {
   int64_t next = kNever;
-  for (const Unit& u : units_) {
-    if (u.current >= 0 || u.next >= u.queue->size()) continue;
-    const ComputeTile& work = program_.tiles[static_cast<size_t>((*u.queue)[u.next])];
-    const Scoreboard::Ready ready = scoreboard_.ready(work.wait_tiles, work.wait_transfers);
-    if (ready.known) next = std::min(next, std::max({ready.cycle, u.free_from, t + 1}));
-  }
+  for (const Unit& u : units_)
+    if (u.current < 0)
+      next = std::min(next, earliest_start(program_, scoreboard_, *u.queue, u.next, u.free_from, t));
   return next;
 }
 

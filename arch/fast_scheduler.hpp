@@ -21,23 +21,23 @@
 #include "arch/port_fluid.hpp"
 #include "arch/program.hpp"
 #include "arch/scoreboard.hpp"
+#include "arch/unit_scheduler.hpp"
 
 namespace vitsim::arch {
 
 class FunctionalModel;
 
-class FastScheduler : public sc_core::sc_module {
+class FastScheduler : public UnitScheduler {
  public:
   /// Runs every resource of `program` that has tiles. `functional` may be null (timing only); otherwise
   /// each tile is executed on it when it starts.
   FastScheduler(sc_core::sc_module_name name, const Program& program, const AccelConfig& config,
                 Scoreboard& scoreboard, std::vector<TileRecord>& records, FunctionalModel* functional);
 
-  /// The DMA reports each load burst here when it issues it (see PortFluid::burst); a burst that lands
-  /// before the method's next activation and moves a tile's end earlier wakes it sooner.
-  void burst_arrives(BufferKind buffer, int64_t issued, int64_t arrival, int64_t bytes);
-  /// One line per unit for the watchdog: the tile it runs or awaits.
-  std::vector<std::string> states() const;
+  /// The burst's writes join the port fluid (PortFluid::burst); one that lands before the method's next
+  /// activation and moves a tile's end earlier wakes it sooner.
+  void burst_arrives(BufferKind buffer, int64_t issued, int64_t arrival, int64_t bytes) override;
+  std::vector<std::string> states() const override;
 
  private:
   SC_HAS_PROCESS(FastScheduler);
