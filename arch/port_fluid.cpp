@@ -44,7 +44,7 @@ int PortFluid::start(int64_t t, const GroupPipeline& g, const AuxPath& aux) {
                      price_at(tile, capacity(0, 0), capacity(1, 0), true);
   now_.active.push_back(tile);
   price(now_);
-  ahead_.clear();  // every later piece changes
+  ahead_begin_ = ahead_end_ = 0;  // every later piece changes
   predicted_ = kUnknown;
   return tile.handle;
 }
@@ -60,12 +60,17 @@ int64_t PortFluid::burst(BufferKind buffer, int64_t issued, int64_t arrival, int
                            ", in time the port fluid has passed (" + std::to_string(now_.applied) + ")");
   port.drained =
       first + static_cast<double>(ceil_div(bytes, port.word)) / static_cast<double>(port.write_accesses);
-  for (const auto& [at, change] : {std::pair{first, 1}, std::pair{port.drained, -1}})
-    if ((port.edges[at] += change) == 0) port.edges.erase(at);  // a burst written on from its predecessor
+  // Edges come in time order: a burst's writes begin where the port's earlier ones have drained or later.
+  if (!port.edges.empty() && port.edges.back().first == first)
+    port.edges.pop_back();  // written on from its predecessor: the write rate does not change
+  else
+    port.edges.emplace_back(first, 1);
+  port.edges.emplace_back(port.drained, -1);
   // The predicted pieces from `first` on did not know these writes: keep the checkpoints up to `first`
   // that have not applied the edges at `first` yet.
-  while (!ahead_.empty() && (ahead_.back().time > first || ahead_.back().applied >= first)) {
-    ahead_.pop_back();
+  while (ahead_end_ > ahead_begin_ &&
+         (ahead_[ahead_end_ - 1].time > first || ahead_[ahead_end_ - 1].applied >= first)) {
+    --ahead_end_;
     predicted_ = kUnknown;
   }
   return static_cast<int64_t>(std::floor(first));
@@ -74,10 +79,11 @@ int64_t PortFluid::burst(BufferKind buffer, int64_t issued, int64_t arrival, int
 std::vector<PortFluid::Finished> PortFluid::advance(int64_t t) {
   run(now_, static_cast<double>(t), false, &finished_);
   for (Port& port : ports_)  // edges already applied are no longer needed
-    port.edges.erase(port.edges.begin(), port.edges.upper_bound(now_.applied));
+    port.edges.erase(port.edges.begin(), port.after(now_.applied));
   // Checkpoints behind the committed state are of no more use (and may need the edges just erased).
-  while (!ahead_.empty() && (ahead_.front().time < now_.time || ahead_.front().applied < now_.applied))
-    ahead_.pop_front();
+  while (ahead_end_ > ahead_begin_ &&
+         (ahead_[ahead_begin_].time < now_.time || ahead_[ahead_begin_].applied < now_.applied))
+    ++ahead_begin_;
   if (predicted_ < t) predicted_ = kUnknown;  // reported now (or unknown): predict the next one
   std::vector<Finished> out;
   out.swap(finished_);
@@ -87,15 +93,15 @@ std::vector<PortFluid::Finished> PortFluid::advance(int64_t t) {
 int64_t PortFluid::next_finish() {
   if (now_.active.empty()) return kNever;
   if (predicted_ != kUnknown) return predicted_;
-  if (ahead_.empty()) ahead_.push_back(now_);
+  if (ahead_end_ == ahead_begin_) push_ahead() = now_;
   std::vector<Finished> finished;
   while (finished.empty()) {
-    State s = ahead_.back();
+    State& s = push_ahead();
+    s = ahead_[ahead_end_ - 2];
     if (!step(s, kInf, &finished))  // a tile issuing always ends its piece
       throw std::logic_error("fast mode: the port fluid predicts no end of an issuing tile");
-    ahead_.push_back(std::move(s));
   }
-  predicted_ = static_cast<int64_t>(std::ceil(ahead_.back().time)) - 1;
+  predicted_ = static_cast<int64_t>(std::ceil(ahead_[ahead_end_ - 1].time)) - 1;
   return predicted_;
 }
 
@@ -113,6 +119,19 @@ double PortFluid::price_at(const Tile& tile, double act, double weight, bool alo
       p = std::max(p, alone ? std::ceil(cycles) : cycles);
     }
   return p;
+}
+
+PortFluid::State& PortFluid::push_ahead() {
+  if (ahead_begin_ == ahead_end_) {
+    ahead_begin_ = ahead_end_ = 0;
+  } else if (ahead_end_ == ahead_.size() && 2 * ahead_begin_ > ahead_.size()) {  // reuse the front half
+    std::move(ahead_.begin() + static_cast<std::ptrdiff_t>(ahead_begin_),
+              ahead_.begin() + static_cast<std::ptrdiff_t>(ahead_end_), ahead_.begin());
+    ahead_end_ -= ahead_begin_;
+    ahead_begin_ = 0;
+  }
+  if (ahead_end_ == ahead_.size()) ahead_.emplace_back();
+  return ahead_[ahead_end_++];
 }
 
 void PortFluid::price(State& s) const {
@@ -138,8 +157,9 @@ void PortFluid::price(State& s) const {
                    period_at(tile, price_at(tile, capacity[0], capacity[1]));
       order_[i] = i;
     }
-    std::stable_sort(order_.begin(), order_.end(),
-                     [&](size_t a, size_t b) { return demand_[a] < demand_[b]; });
+    for (size_t i = 1; i < n; ++i)  // a stable insertion sort by demand: n is the engines, a few
+      for (size_t j = i; j > 0 && demand_[order_[j]] < demand_[order_[j - 1]]; --j)
+        std::swap(order_[j], order_[j - 1]);
     double left = capacity[k];
     size_t waiting = n;
     for (size_t i : order_) {
@@ -175,7 +195,7 @@ double PortFluid::piece_end(const State& s) const {
   const bool writes_matter = s.active.size() > 1 || (s.active.size() == 1 && !s.active[0].write_proof);
   for (const Port& port : ports_) {
     if (!writes_matter) break;
-    const auto it = port.edges.upper_bound(s.applied);
+    const auto it = port.after(s.applied);
     if (it != port.edges.end()) end = std::min(end, it->first);
   }
   for (const Tile& tile : s.active) end = std::min(end, s.time + tile.rem);
@@ -209,8 +229,7 @@ void PortFluid::integrate(State& s, double end, std::vector<Finished>* finished)
 
 void PortFluid::settle(State& s) const {
   for (int k = 0; k < 2; ++k)
-    for (auto it = ports_[k].edges.upper_bound(s.applied); it != ports_[k].edges.end() && it->first <= s.time;
-         ++it)
+    for (auto it = ports_[k].after(s.applied); it != ports_[k].edges.end() && it->first <= s.time; ++it)
       s.writes[k] += it->second;
   s.applied = s.time;
   price(s);

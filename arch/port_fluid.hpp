@@ -38,9 +38,10 @@
 // before the predicted end costs a few pieces, not a walk from the committed state.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
-#include <map>
+#include <utility>
 #include <vector>
 
 #include "arch/accel_config.hpp"
@@ -92,9 +93,15 @@ class PortFluid {
   };
   struct Port {
     int64_t peak, word;
-    int64_t write_accesses;       // the DMA's write width W, accesses per cycle
-    double drained;               // when the writes of the bursts known so far end
-    std::map<double, int> edges;  // time -> change of the number of bursts being written (0 or 1)
+    int64_t write_accesses;  // the DMA's write width W, accesses per cycle
+    double drained;          // when the writes of the bursts known so far end
+    // (time, change of the number of bursts being written, 0 or 1, from then), in time order.
+    std::deque<std::pair<double, int>> edges;
+    // The first edge after time t.
+    std::deque<std::pair<double, int>>::const_iterator after(double t) const {
+      return std::upper_bound(edges.begin(), edges.end(), t,
+                              [](double v, const std::pair<double, int>& e) { return v < e.first; });
+    }
   };
   // The fluid at a piece boundary: settled when the write edges up to `time` are in `writes` and the
   // active tiles are priced for the piece beginning at `time` (applied == time); a step settles first.
@@ -106,6 +113,8 @@ class PortFluid {
   };
   static constexpr int64_t kUnknown = -1;
 
+  // A new last slot of ahead_ (its content stale).
+  State& push_ahead();
   // A port's bytes per cycle for the engines while `writes` bursts are being written into it (0 or 1).
   double capacity(int port, int writes) const;
   // The price of a tile with shares (act, weight) bytes per cycle: whole cycles per wave when `alone`.
@@ -131,10 +140,13 @@ class PortFluid {
 
   Port ports_[2];  // activation, weight
   double dram_bytes_;
-  State now_;                       // committed
-  std::deque<State> ahead_;         // next_finish()'s pieces after now_, up to the predicted issue end
-  int64_t predicted_ = kUnknown;    // next_finish()'s answer while ahead_ holds
-  std::vector<Finished> finished_;  // reported by the next advance()
+  State now_;  // committed
+  // next_finish()'s pieces after now_, up to the predicted issue end: ahead_[ahead_begin_, ahead_end_).
+  // The slots outside keep their storage for reuse (a State holds a vector of tiles).
+  std::vector<State> ahead_;
+  size_t ahead_begin_ = 0, ahead_end_ = 0;
+  int64_t predicted_ = kUnknown;                   // next_finish()'s answer while ahead_ holds
+  std::vector<Finished> finished_;                 // reported by the next advance()
   mutable std::vector<double> demand_, share_[2];  // price()'s scratch
   mutable std::vector<size_t> order_;
   int next_handle_ = 0;
