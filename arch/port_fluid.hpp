@@ -16,9 +16,10 @@
 // (waves x bytes / T).
 //
 // The run is cut into pieces at every event: a tile starts, a tile's issue phase ends, the DMA's write
-// rate into a buffer changes. Within a piece every share is constant and each tile's remaining issue time
-// (in cycles at its price) falls by one per cycle; at the piece's end shares are recomputed and each
-// remaining time is converted at the new price through the groups left:
+// rate into a buffer changes (only where that can change a price: not while no tile issues, nor while one
+// tile issues alone at the same price with or without the writes). Within a piece every share is constant and
+// each tile's remaining issue time (in cycles at its price) falls by one per cycle; at the piece's end shares
+// are recomputed and each remaining time is converted at the new price through the groups left:
 //   groups left r = 1 + (rem - waves x p) / T  (rem >= waves x p), else rem / (waves x p)
 //   rem = (r - 1) x T + waves x p              (r >= 1),           else r x waves x p
 // A tile alone at an unchanged price keeps an integer remaining time, so it ends on its closed form's

@@ -885,10 +885,11 @@ const std::vector<std::pair<const char*, const char*>> kSectionIntros = {
      "(a row also fails if the modes differ or, for whole simulations, if an output is not bit-exact)."},
     {kModes,
      "Anchor: cycle mode, the reference (every unit stepped cycle by cycle, buffer ports, auxiliary units "
-     "and the DMA's buffer writes arbitrated per cycle). vitsim: fast mode, closed forms with a port share "
-     "fixed when a tile starts (what the other engines' running tiles leave it), a private auxiliary chain "
-     "per tile, and no charge for the DMA's buffer writes. With one engine and ideal memory nothing is "
-     "shared, so the modes must agree exactly (exact rows, every layer compared). Elsewhere fast mode is a "
+     "and the DMA's buffer writes arbitrated per cycle). vitsim: fast mode, the closed forms with the "
+     "engines' running tiles dividing the buffer ports as a fluid after the DMA's writes (re-priced at "
+     "every start, issue end and change of the writes), and a private auxiliary chain per tile. With one "
+     "engine and ideal memory nothing is shared, so the modes must agree exactly (exact rows, every layer "
+     "compared). Elsewhere fast mode is a "
      "measured approximation (informational rows): its error, and the stall kind that differs most between "
      "the modes. small-memory is a tiny config on which DRAM, port and output-path stalls all occur; the "
      "random accelerators vary trio-vit's engine shapes, buffer banks, ports and words, auxiliary "
