@@ -8,6 +8,7 @@
 #include "arch/cycle_scheduler.hpp"
 #include "arch/ddr4/ddr4_dram.hpp"
 #include "arch/dram.hpp"
+#include "arch/fast_scheduler.hpp"
 #include "arch/sc_time_base.hpp"
 #include "quant/json_reader.hpp"
 
@@ -78,37 +79,25 @@ class Accelerator : public sc_core::sc_module {
       dram_.attach_storage(&options.memory->dram);
       dma_.attach_buffers(&options.memory->buffers);
     }
-    if (options.mode == TimingMode::Cycle) {
-      scheduler_ = std::make_unique<CycleScheduler>("units", program, config, scoreboard_, records.tiles,
-                                                    options.functional);
-      dma_.on_load_burst([this](BufferKind buffer, int64_t issued, int64_t arrival, int64_t bytes) {
-        scheduler_->burst_arrives(buffer, issued, arrival, bytes);
-      });
-    }
-    // In cycle mode a tile shares ports and auxiliary units with every other unit, so it may take up to
-    // that many times its closed form.
-    int64_t sharing = 1;
     if (options.mode == TimingMode::Cycle)
-      for (const auto& q : program.queues) sharing += q.empty() ? 0 : 1;
-    for (size_t r = 0; r < program.resources.size(); ++r) {
-      if (program.queues[r].empty()) continue;
-      if (options.mode == TimingMode::Fast)
-        units_.push_back(std::make_unique<ComputeUnit>(program.resources[r].name.c_str(), program,
-                                                       static_cast<int>(r), config, scoreboard_,
-                                                       records.tiles, options.functional));
-      if (options.watchdog_cycles > 0) continue;
+      units_ = std::make_unique<CycleScheduler>("units", program, config, scoreboard_, records.tiles,
+                                                options.functional);
+    else
+      units_ = std::make_unique<FastScheduler>("units", program, config, scoreboard_, records.tiles,
+                                               options.functional);
+    dma_.on_load_burst([this](BufferKind buffer, int64_t issued, int64_t arrival, int64_t bytes) {
+      units_->burst_arrives(buffer, issued, arrival, bytes);
+    });
+    // A tile shares ports and auxiliary units with every other unit, so it may take up to that many times
+    // its closed form.
+    int64_t sharing = 1;
+    for (const auto& q : program.queues) sharing += q.empty() ? 0 : 1;
+    for (size_t r = 0; r < program.resources.size() && options.watchdog_cycles <= 0; ++r)
       for (int t : program.queues[r])
         watchdog_cycles_ = std::max(
             watchdog_cycles_,
             2 * sharing *
                 tile_cost(config, program.resources[r], program.tiles[static_cast<size_t>(t)]).cycles);
-    }
-    for (const auto& u : units_) {
-      std::vector<const ComputeUnit*> peers;
-      for (const auto& other : units_)
-        if (other != u && other->is_engine()) peers.push_back(other.get());
-      if (u->is_engine()) u->set_port_peers(std::move(peers));
-    }
     // A long transfer on a slow DRAM completes nothing for as long as it takes, like a long tile.
     if (options.watchdog_cycles <= 0)
       for (const Transfer& t : program.transfers)
@@ -128,9 +117,7 @@ class Accelerator : public sc_core::sc_module {
 
   std::string states() const {
     std::string s;
-    for (const auto& u : units_) s += "\n  " + u->state();
-    if (scheduler_)
-      for (const std::string& line : scheduler_->states()) s += "\n  " + line;
+    for (const std::string& line : units_->states()) s += "\n  " + line;
     return s + "\n  dma: " + dma_.state();
   }
 
@@ -182,8 +169,7 @@ class Accelerator : public sc_core::sc_module {
   std::unique_ptr<DramModel> dram_model_;
   DramTarget dram_;
   DmaEngine dma_;
-  std::vector<std::unique_ptr<ComputeUnit>> units_;  // fast mode
-  std::unique_ptr<CycleScheduler> scheduler_;        // cycle mode
+  std::unique_ptr<UnitScheduler> units_;  // FastScheduler or CycleScheduler
   int64_t watchdog_cycles_;
   int64_t last_completed_ = -1;
   std::string stall_message_;

@@ -1,6 +1,6 @@
-// The simulated accelerator: one ComputeUnit per resource of the program, the DMA engine, the DRAM target
-// bound to the DMA's TLM-2.0 socket, a shared scoreboard and a watchdog. run_program elaborates it in a
-// fresh SystemC context, simulates to completion and returns what happened to every item.
+// The simulated accelerator: the compute units (arch/fast_scheduler.hpp or arch/cycle_scheduler.hpp), the DMA
+// engine, the DRAM target bound to the DMA's TLM-2.0 socket, a shared scoreboard and a watchdog. run_program
+// elaborates it in a fresh SystemC context, simulates to completion and returns what happened to every item.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,8 @@
 #include "arch/timing_mode.hpp"
 
 namespace vitsim::arch {
+
+class FunctionalModel;
 
 /// The simulation stopped making progress (a deadlocked program or a timing rule that never ends); the
 /// message names every unit's state and the cycle.

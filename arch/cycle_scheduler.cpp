@@ -22,7 +22,7 @@ int64_t buffer_accesses(const BufferConfig& b) {
 CycleScheduler::CycleScheduler(sc_core::sc_module_name name, const Program& program,
                                const AccelConfig& config, Scoreboard& scoreboard,
                                std::vector<TileRecord>& records, FunctionalModel* functional)
-    : sc_module(name),
+    : UnitScheduler(name),
       program_(program),
       config_(config),
       scoreboard_(scoreboard),
@@ -147,12 +147,9 @@ void CycleScheduler::advance_all(int64_t t) {
 
 int64_t CycleScheduler::next_start(int64_t t) const {
   int64_t next = kNever;
-  for (const Unit& u : units_) {
-    if (u.stepper || u.next >= u.queue->size()) continue;
-    const ComputeTile& work = program_.tiles[static_cast<size_t>((*u.queue)[u.next])];
-    const Scoreboard::Ready ready = scoreboard_.ready(work.wait_tiles, work.wait_transfers);
-    if (ready.known) next = std::min(next, std::max({ready.cycle, u.free_from, t + 1}));
-  }
+  for (const Unit& u : units_)
+    if (!u.stepper)
+      next = std::min(next, earliest_start(program_, scoreboard_, *u.queue, u.next, u.free_from, t));
   return next;
 }
 

@@ -19,25 +19,23 @@
 #include "arch/program.hpp"
 #include "arch/scoreboard.hpp"
 #include "arch/tile_timing.hpp"
+#include "arch/unit_scheduler.hpp"
 
 namespace vitsim::arch {
 
 class FunctionalModel;
 
-class CycleScheduler : public sc_core::sc_module {
+class CycleScheduler : public UnitScheduler {
  public:
   /// Steps every resource of `program` that has tiles. `functional` may be null (timing only).
   CycleScheduler(sc_core::sc_module_name name, const Program& program, const AccelConfig& config,
                  Scoreboard& scoreboard, std::vector<TileRecord>& records, FunctionalModel* functional);
 
-  /// The DMA reports each load burst here when it issues it in cycle `issued` (its buffer, the cycle its
-  /// last byte arrives, its bytes): the buffer writes its words as they stream in, in the burst's last
-  /// ceil(bytes / DRAM bytes per cycle) cycles (never before issued + 1), with priority over the engines.
-  void burst_arrives(BufferKind buffer, int64_t issued, int64_t arrival, int64_t bytes);
-
-  /// One line per unit for the watchdog: the tile it runs or awaits, and the shared resource it was last
-  /// denied, since when, and which units held it.
-  std::vector<std::string> states() const;
+  /// The buffer writes a burst's words in its last ceil(bytes / DRAM bytes per cycle) cycles (never before
+  /// issued + 1), with priority over the engines.
+  void burst_arrives(BufferKind buffer, int64_t issued, int64_t arrival, int64_t bytes) override;
+  /// Also the shared resource each unit was last denied, since when, and which units held it.
+  std::vector<std::string> states() const override;
 
  private:
   SC_HAS_PROCESS(CycleScheduler);

@@ -138,8 +138,10 @@ int64_t DmaEngine::next_change(int64_t t) const {
 int64_t DmaEngine::tile_start_bound(int tile, int64_t now, int depth) {
   const auto i = static_cast<size_t>(tile);
   if (bound_at_[i] == now) return bound_[i];
-  // Unrecorded at `now`: it starts at `now` or later (fast mode records a tile when it starts), after its
-  // queue predecessor started (which ends at its start - 1 or later) and when its waits are satisfied.
+  // Unrecorded at `now`: it ends at `now` or later (fast mode records an engine's tile once the port fluid
+  // has passed its issue end, any other tile when it starts); if it has not started, it starts at `now` or
+  // later, after its queue predecessor started (which ends at its start - 1 or later) and when its waits are
+  // satisfied. Either way its end + 1 is at least the bound.
   int64_t bound = now;
   if (depth < kMaxBoundDepth) {
     const int before = queue_predecessor_[i];

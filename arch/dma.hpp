@@ -18,8 +18,8 @@
 // ahead of time only when
 //   - every waiting head's waits are recorded (recorded completions never change), or cannot be satisfied
 //     by t from what can still be recorded (wait_bound: a wait on an unrecorded transfer cannot be before
-//     the DMA records it, which it never does ahead; an unrecorded tile starts no earlier than now, than
-//     its queue predecessor and than its own waits);
+//     the DMA records it, which it never does ahead; an unrecorded tile ends at now or later, and if it has
+//     not started, starts no earlier than now, than its queue predecessor and than its own waits);
 //   - it issues no transfer's last burst (the scoreboard records the transfer then, at that cycle, for the
 //     other modules and the watchdog's progress count);
 //   - t lies before the watchdog's next look at the DMA's state (step_ahead_until).

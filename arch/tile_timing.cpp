@@ -7,8 +7,8 @@
 
 namespace vitsim::arch {
 
-PortShare port_share(const AccelConfig& config, int64_t sharers) {
-  const int64_t engines = sharers > 0 ? sharers : static_cast<int64_t>(config.engines.size());
+PortShare port_share(const AccelConfig& config) {
+  const auto engines = static_cast<int64_t>(config.engines.size());
   PortShare s;
   s.act_bytes_per_cycle =
       std::max<int64_t>(1, config.buffer(BufferKind::Activation).peak_bytes_per_cycle() / engines);
@@ -364,17 +364,12 @@ std::unique_ptr<TileStepper> elementwise_stepper(int64_t elements, const AuxUnit
 }
 
 TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile) {
-  return tile_cost(config, resource, tile, port_share(config));
-}
-
-TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile,
-                   const PortShare& ports) {
   if (!resource.is_engine) {
     const AuxUnitConfig& unit = aux_unit_for(config, resource, tile);
     return elementwise_cost(streamed(unit, tile), unit);
   }
-  return group_pipeline_cost(engine_for(config, resource, tile).group_pipeline(tile), ports,
-                             aux_path(config, tile.aux_chain));
+  const TileContext ctx = tile_context(config, tile);
+  return group_pipeline_cost(engine_for(config, resource, tile).group_pipeline(tile), ctx.ports, ctx.aux);
 }
 
 std::unique_ptr<TileStepper> tile_stepper(const AccelConfig& config, const Resource& resource,

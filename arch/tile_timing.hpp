@@ -41,15 +41,15 @@ inline int ceil_log2(int64_t x) {
   return stages;
 }
 
-/// An engine's share of the on-chip buffer ports (fast mode's closed forms, and the compiler's estimates):
-/// the peak bytes per cycle of the activation and weight buffers divided equally among `sharers` engines
-/// (0: all of the config's engines), at least 1 byte per cycle each. Cycle mode arbitrates the ports per
-/// cycle instead (arch/cycle_scheduler.hpp).
+/// An engine's share of the on-chip buffer ports (the closed forms' port, and the compiler's estimates):
+/// the peak bytes per cycle of the activation and weight buffers divided equally among the config's
+/// engines, at least 1 byte per cycle each. Fast mode divides the ports among the running tiles instead
+/// (arch/port_fluid.hpp), cycle mode arbitrates them per cycle (arch/cycle_scheduler.hpp).
 struct PortShare {
   int64_t act_bytes_per_cycle = 1;
   int64_t weight_bytes_per_cycle = 1;
 };
-PortShare port_share(const AccelConfig& config, int64_t sharers = 0);
+PortShare port_share(const AccelConfig& config);
 
 /// The auxiliary chain a tile's outputs pass through.
 struct AuxPath {
@@ -169,9 +169,6 @@ std::unique_ptr<TileStepper> elementwise_stepper(int64_t elements, const AuxUnit
 /// The timing of a tile on its resource: an engine's (through EngineParams::group_pipeline) or an
 /// auxiliary unit's. Throws std::invalid_argument if the resource cannot run the tile.
 TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile);
-/// With the given port share for an engine (fast mode's estimate, arch/compute_unit.hpp).
-TileCost tile_cost(const AccelConfig& config, const Resource& resource, const ComputeTile& tile,
-                   const PortShare& ports);
 std::unique_ptr<TileStepper> tile_stepper(const AccelConfig& config, const Resource& resource,
                                           const ComputeTile& tile);
 /// A tile's traffic as its timing rule moves it: every wave fetches its operands once, every group's

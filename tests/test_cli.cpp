@@ -74,6 +74,13 @@ TEST_CASE("Bad input exits with code 2 and one clear message", "[cli]") {
   CHECK(partial_out.code == 2);
   CHECK_THAT(partial_out.err, Catch::Contains("--only"));
   CHECK_FALSE(std::filesystem::exists(out));
+  // --count takes a positive number and only cuts the random section.
+  const Run zero_count = run_vitsim({"validate", "--only", "random", "--count", "0"});
+  CHECK(zero_count.code == 2);
+  CHECK_THAT(zero_count.err, Catch::Contains("--count"));
+  const Run count_alone = run_vitsim({"validate", "--count", "3"});
+  CHECK(count_alone.code == 2);
+  CHECK_THAT(count_alone.err, Catch::Contains("--count") && Catch::Contains("--only"));
 }
 
 TEST_CASE("Help and version exit 0", "[cli]") {

@@ -377,6 +377,11 @@ int run_cli(int argc, char** argv, std::ostream& out, std::ostream& err) {
                    "random: only fast vs cycle mode on the random accelerators (their error distribution)")
       ->check(CLI::IsMember({"random"}))
       ->excludes(validate->get_option("--out"));
+  validate
+      ->add_option("--count", validate_args.count,
+                   "With --only random: the first N random accelerators (the same draws; default 200)")
+      ->check(CLI::PositiveNumber)
+      ->needs(validate->get_option("--only"));
 
   make_numbers_strict(app);
   try {

@@ -465,9 +465,10 @@ void add_mode_rows(std::vector<ValidationRow>& rows, bool quick, const Validatio
   add_random_mode_rows(rows, quick, options);
 }
 
-// Fast mode against cycle mode on random accelerators around trio-vit (10 with `quick`, else 200).
+// Fast mode against cycle mode on random accelerators around trio-vit (10 with `quick`, else 200; the first
+// options.random_count of the same draws when that is set).
 void add_random_mode_rows(std::vector<ValidationRow>& rows, bool quick, const ValidationOptions& options) {
-  const int configs = quick ? 10 : 200;
+  const int configs = options.random_count > 0 ? options.random_count : quick ? 10 : 200;
   if (options.progress)
     options.progress("fast vs cycle: " + std::to_string(configs) + " random accelerators");
   const quant::QGraph q = zoo_qgraph("efficientvit-b0", 160);
@@ -886,10 +887,11 @@ const std::vector<std::pair<const char*, const char*>> kSectionIntros = {
      "(a row also fails if the modes differ or, for whole simulations, if an output is not bit-exact)."},
     {kModes,
      "Anchor: cycle mode, the reference (every unit stepped cycle by cycle, buffer ports, auxiliary units "
-     "and the DMA's buffer writes arbitrated per cycle). vitsim: fast mode, closed forms with a port share "
-     "fixed when a tile starts (what the other engines' running tiles leave it), a private auxiliary chain "
-     "per tile, and no charge for the DMA's buffer writes. With one engine and ideal memory nothing is "
-     "shared, so the modes must agree exactly (exact rows, every layer compared). Elsewhere fast mode is a "
+     "and the DMA's buffer writes arbitrated per cycle). vitsim: fast mode, the closed forms with the "
+     "engines' running tiles dividing the buffer ports as a fluid after the DMA's writes (re-priced at "
+     "every start, issue end and change of the writes), and a private auxiliary chain per tile. With one "
+     "engine and ideal memory nothing is shared, so the modes must agree exactly (exact rows, every layer "
+     "compared). Elsewhere fast mode is a "
      "measured approximation (informational rows): its error, and the stall kind that differs most between "
      "the modes. small-memory is a tiny config on which DRAM, port and output-path stalls all occur; the "
      "random accelerators vary trio-vit's engine shapes, buffer banks, ports and words, auxiliary "
@@ -1125,6 +1127,7 @@ int run_validate(const ValidateArgs& args, std::ostream& out, std::ostream& err)
   ValidationOptions options;
   options.quick = args.quick;
   options.random_only = args.only == "random";
+  options.random_count = args.count;
   options.progress = [&err](const std::string& what) { err << "[validate] " << what << '\n'; };
   if (args.verbose) options.detail = [&out](const std::string& line) { out << "detail   " << line << '\n'; };
   const std::vector<ValidationRow> rows = run_validation(options);

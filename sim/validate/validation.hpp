@@ -22,6 +22,7 @@ struct ValidationRow {
 struct ValidationOptions {
   bool quick = false;        // fewer random cases, B0 only, no published-throughput rows (for the test suite)
   bool random_only = false;  // only fast vs cycle on the random accelerators (`--only random`)
+  int random_count = 0;      // the first this many random accelerators (`--count`; 0: 200, 10 with quick)
   std::function<void(const std::string&)> progress;  // told what runs next (may be empty)
   std::function<void(const std::string&)> detail;    // one line per random accelerator of fast vs cycle
 };
@@ -46,6 +47,7 @@ struct ValidateArgs {
   bool quick = false;
   bool verbose = false;  // also print each random accelerator's fast and cycle cycles and stall gaps
   std::string only;      // "random": only fast vs cycle on the random accelerators (no --out); empty: all
+  int count = 0;         // with only == "random": the first this many of them (the same draws); 0: 200
 };
 
 /// Runs the validation, prints one line per row, writes the markdown; exit code 1 if an exact row fails.
