@@ -145,7 +145,10 @@ void PortFluid::price(State& s) const {
     reprice(s.active[0], price_at(s.active[0], capacity[0], capacity[1]));
     return;
   }
-  // Water filling: each tile asks for what it would fetch with the whole capacity.
+  // Water filling: each tile asks for what it would fetch with the whole capacity, in its period then.
+  full_period_.resize(n);
+  for (size_t i = 0; i < n; ++i)
+    full_period_[i] = period_at(s.active[i], price_at(s.active[i], capacity[0], capacity[1]));
   demand_.resize(n);
   order_.resize(n);
   for (int k = 0; k < 2; ++k) {
@@ -153,8 +156,7 @@ void PortFluid::price(State& s) const {
     for (size_t i = 0; i < n; ++i) {
       const Tile& tile = s.active[i];
       const int64_t bytes = k == 0 ? tile.g.act_bytes : tile.g.weight_bytes;
-      demand_[i] = static_cast<double>(tile.g.waves * bytes) /
-                   period_at(tile, price_at(tile, capacity[0], capacity[1]));
+      demand_[i] = static_cast<double>(tile.g.waves * bytes) / full_period_[i];
       order_[i] = i;
     }
     for (size_t i = 1; i < n; ++i)  // a stable insertion sort by demand: n is the engines, a few

@@ -146,9 +146,9 @@ class PortFluid {
   // The slots outside keep their storage for reuse (a State holds a vector of tiles).
   std::vector<State> ahead_;
   size_t ahead_begin_ = 0, ahead_end_ = 0;
-  int64_t predicted_ = kUnknown;                   // next_finish()'s answer while ahead_ holds
-  std::vector<Finished> finished_;                 // reported by the next advance()
-  mutable std::vector<double> demand_, share_[2];  // price()'s scratch
+  int64_t predicted_ = kUnknown;                                 // next_finish()'s answer while ahead_ holds
+  std::vector<Finished> finished_;                               // reported by the next advance()
+  mutable std::vector<double> full_period_, demand_, share_[2];  // price()'s scratch
   mutable std::vector<size_t> order_;
   int next_handle_ = 0;
 };
